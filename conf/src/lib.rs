@@ -1,0 +1,389 @@
+//! Configuration of one load-balancer instance.
+//!
+//! Two stages, as in ripgrep's `lowargs` -> `hiargs`: a raw TOML document is deserialised
+//! (serde, unknown keys refused), then validated and resolved into [`Config`], whose port and
+//! queue references are indices and whose derived values (tx queues per port, ...) are
+//! computed once. Every error names the file, the line, the key and what was expected:
+//! `conf/memif.toml:14: groups[0].lcores[1].rx[0]: port "dpdk9" is not defined (ports: dpdk0, dpdk1)`.
+//!
+//! The file format is documented by example in `conf/samples/*.toml`, every key commented;
+//! `samples/tap-two-arm.toml` is also the configuration used when none is given
+//! ([`Config::embedded_default`]).
+//!
+//! Modules: `raw` (serde structs, unknown keys refused, everything optional), `validate`
+//! (rules, defaults, resolution; its docs list the invariants a [`Config`] holds), `locate`
+//! (parsing and mapping key paths back to lines), `error` ([`ConfError`]).
+#![forbid(unsafe_code)]
+
+mod error;
+mod locate;
+mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::ConfError;
+
+/// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
+pub const MAX_LCORE: u32 = 128;
+/// Most forwarding lcores (= worker slots in shared memory).
+pub const MAX_WORKER_LCORES: usize = 64;
+/// Most rx queues one forwarding lcore polls.
+pub const MAX_RX_PER_LCORE: usize = 16;
+/// Most ports.
+pub const MAX_PORTS: usize = 32;
+/// Most queue pairs per port.
+pub const MAX_QUEUES_PER_PORT: u16 = 16;
+/// Longest instance name / file prefix (it is embedded in fixed-size shm fields).
+pub const MAX_NAME_LEN: usize = 31;
+/// Longest port / worker group name (`IFNAMSIZ - 1`).
+pub const MAX_PORT_NAME_LEN: usize = 15;
+/// CPU numbers must be below this (`CPU_SETSIZE`, the size of the cpusets EAL pins with).
+pub const MAX_CPU: u32 = 1024;
+
+/// A validated, resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where it came from: a file path, or `<embedded>`.
+    pub source: String,
+    /// `[instance]`: names, directories, main lcore.
+    pub instance: Instance,
+    /// `[memory]`: mbuf pools and descriptor rings.
+    pub memory: Memory,
+    /// `[[ports]]`, in file order (indices are used by [`QueueRef`] and [`Forwarding`]).
+    pub ports: Vec<Port>,
+    /// `[forwarding]`.
+    pub forwarding: Forwarding,
+    /// `[[groups]]`, in file order.
+    pub groups: Vec<WorkerGroup>,
+    /// `[supervisor]`.
+    pub supervisor: Supervisor,
+}
+
+impl Config {
+    /// Reads and resolves the configuration file at `path`.
+    ///
+    /// An unreadable file is an error at line 0 with an empty key.
+    pub fn from_file(path: &Path) -> Result<Config, ConfError> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfError {
+            file: source.clone(),
+            line: 0,
+            key: String::new(),
+            message: format!("cannot read the configuration file: {e}"),
+        })?;
+        Self::from_str(&text, &source)
+    }
+
+    /// Parses and resolves configuration `text`; `source` names it in errors (a file name).
+    pub fn from_str(text: &str, source: &str) -> Result<Config, ConfError> {
+        let (located, raw) = locate::Located::parse(text, source);
+        raw.and_then(|raw| validate::resolve(raw, source)).map_err(|fault| located.error(fault))
+    }
+
+    /// The built-in configuration (`samples/tap-two-arm.toml`), used when none is given.
+    pub fn embedded_default() -> Config {
+        Self::from_str(include_str!("../samples/tap-two-arm.toml"), "<embedded>")
+            .expect("samples/tap-two-arm.toml is valid (checked by a unit test)")
+    }
+
+    /// Every forwarding lcore with its group, in slot order.
+    pub fn worker_lcores(&self) -> impl Iterator<Item = (&WorkerGroup, &WorkerLcore)> {
+        self.groups.iter().flat_map(|g| g.lcores.iter().map(move |l| (g, l)))
+    }
+
+    /// The instance's shared-memory file: `<shm_dir>/<name>.shm`.
+    pub fn shm_path(&self) -> PathBuf {
+        self.instance.shm_dir.join(format!("{}.shm", self.instance.name))
+    }
+
+    /// Index into [`Config::ports`] of the port named `name`.
+    pub fn port_by_name(&self, name: &str) -> Option<usize> {
+        self.ports.iter().position(|p| p.name == name)
+    }
+}
+
+/// `[instance]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Instance name; names the shm file and, unless overridden, the EAL file prefix.
+    pub name: String,
+    /// EAL `--file-prefix`.
+    pub file_prefix: String,
+    /// hugetlbfs mount used by EAL (`--huge-dir`).
+    pub huge_dir: PathBuf,
+    /// Directory holding the instance's shm file (`<shm_dir>/<name>.shm`).
+    pub shm_dir: PathBuf,
+    /// The primary's EAL main lcore.
+    pub main_lcore: Lcore,
+    /// `tracing` filter for the primary and workers (`info`, `debug`, `dpvs=debug,...`).
+    pub log_level: String,
+}
+
+/// An EAL lcore id, optionally pinned to a CPU (`--lcores=<id>@<cpu>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lcore {
+    /// EAL lcore id, below [`MAX_LCORE`].
+    pub id: u32,
+    /// CPU the lcore's thread is pinned to, if any.
+    pub cpu: Option<u32>,
+}
+
+/// `[memory]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Mbufs in each forwarding lcore's pool.
+    pub mbufs_per_lcore: u32,
+    /// Per-lcore mempool cache size.
+    pub mbuf_cache: u32,
+    /// Rx descriptors per rx queue.
+    pub rx_desc: u16,
+    /// Tx descriptors per tx queue.
+    pub tx_desc: u16,
+}
+
+/// One `[[ports]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// Operator's name for the port (`dpdk0`).
+    pub name: String,
+    /// The DPDK device behind it.
+    pub device: Device,
+    /// Rx queues (each polled by exactly one forwarding lcore).
+    pub rx_queues: u16,
+    /// Tx queues: one per forwarding lcore, derived (lcore slot index = tx queue index).
+    pub tx_queues: u16,
+}
+
+/// How EAL finds a port's device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// A PCI address as EAL spells it (`0000:03:00.0`).
+    Pci(String),
+    /// A vdev argument (`net_memif0,role=server,socket=/run/x.sock`).
+    Vdev(String),
+}
+
+impl Device {
+    /// The DPDK device name: the PCI address, or the vdev string up to its first comma.
+    pub fn dpdk_name(&self) -> &str {
+        match self {
+            Device::Pci(a) => a,
+            Device::Vdev(v) => v.split(',').next().unwrap_or(v),
+        }
+    }
+}
+
+/// Until the load-balancer data path lands, workers forward at layer 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarding {
+    /// Two-arm: what arrives on port `a` leaves on port `b`, and back (indices into `ports`).
+    L2Pair { a: usize, b: usize },
+    /// One-arm: back out of the port it came in on, with MAC addresses swapped.
+    L2Reflect,
+}
+
+/// One `[[groups]]` entry: forwarding lcores sharing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerGroup {
+    /// Operator's name for the group.
+    pub name: String,
+    /// Its `[[groups.lcores]]`, in file order (so in slot order).
+    pub lcores: Vec<WorkerLcore>,
+    /// Sleep this long after an empty poll round (0 = pure busy polling).
+    pub idle_sleep_us: u32,
+}
+
+/// One forwarding lcore, run by one worker process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerLcore {
+    /// Its EAL lcore id and CPU pin.
+    pub lcore: Lcore,
+    /// Index of this lcore among all forwarding lcores of the config (the worker slot, and
+    /// the tx queue it owns on every port).
+    pub slot: usize,
+    /// Rx queues this lcore polls.
+    pub rx: Vec<QueueRef>,
+}
+
+/// One rx queue of one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueRef {
+    /// Index into [`Config::ports`].
+    pub port: usize,
+    /// Queue index, below the port's `rx_queues`.
+    pub queue: u16,
+}
+
+/// `[supervisor]`: how the primary watches its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervisor {
+    /// A worker whose heartbeat is older than this is killed and restarted.
+    pub heartbeat_timeout_ms: u32,
+    /// Upper bound of the exponential restart backoff for a worker that keeps crashing.
+    pub max_restart_backoff_ms: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal valid document, to which tests append or in which they replace.
+    const BASE: &str = r#"[instance]
+name = "t"
+
+[[ports]]
+name = "p0"
+vdev = "net_tap0"
+
+[forwarding]
+mode = "l2-reflect"
+
+[[groups]]
+name = "g"
+
+[[groups.lcores]]
+id = 1
+rx = ["p0:0"]
+"#;
+
+    fn err(text: &str) -> ConfError {
+        Config::from_str(text, "t.toml").expect_err("should be refused")
+    }
+
+    #[test]
+    fn embedded_default_resolves() {
+        let c = Config::embedded_default();
+        assert_eq!(c.source, "<embedded>");
+        assert_eq!(c.instance.name, "dpvs");
+        assert_eq!(c.forwarding, Forwarding::L2Pair { a: 0, b: 1 });
+        assert_eq!(c.shm_path(), PathBuf::from("/dev/shm/dpvs.shm"));
+        assert_eq!(c.port_by_name("dpdk1"), Some(1));
+        assert_eq!(c.port_by_name("dpdk9"), None);
+        assert_eq!(c.groups[0].idle_sleep_us, 20);
+        assert_eq!(c.instance.main_lcore, Lcore { id: 0, cpu: Some(0) });
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_str(BASE, "t.toml").expect("valid");
+        assert_eq!(c.instance.file_prefix, "t");
+        assert_eq!(c.instance.huge_dir, PathBuf::from("/dev/hugepages"));
+        assert_eq!(c.instance.shm_dir, PathBuf::from("/dev/shm"));
+        assert_eq!(c.instance.main_lcore, Lcore { id: 0, cpu: None });
+        assert_eq!(c.instance.log_level, "info");
+        assert_eq!(c.memory, Memory { mbufs_per_lcore: 8191, mbuf_cache: 256, rx_desc: 1024, tx_desc: 1024 });
+        assert_eq!(c.supervisor, Supervisor { heartbeat_timeout_ms: 1000, max_restart_backoff_ms: 5000 });
+        assert_eq!(c.ports[0].rx_queues, 1);
+        assert_eq!(c.ports[0].tx_queues, 1);
+        assert_eq!(c.forwarding, Forwarding::L2Reflect);
+        assert_eq!(c.groups[0].idle_sleep_us, 0);
+        assert_eq!(c.groups[0].lcores[0].lcore.cpu, None);
+    }
+
+    #[test]
+    fn slots_and_tx_queues_span_groups() {
+        let text = BASE
+            .replace(
+                r#"rx = ["p0:0"]"#,
+                r#"rx = ["p0:0"]
+[[groups.lcores]]
+id = 2
+rx = ["p0:1"]
+[[groups]]
+name = "h"
+[[groups.lcores]]
+id = 5
+cpu = 3
+rx = ["p0:2"]"#,
+            )
+            .replace("vdev = \"net_tap0\"", "vdev = \"net_tap0\"\nqueues = 3");
+        let c = Config::from_str(&text, "t.toml").expect("valid");
+        let slots: Vec<(&str, u32, usize)> =
+            c.worker_lcores().map(|(g, l)| (g.name.as_str(), l.lcore.id, l.slot)).collect();
+        assert_eq!(slots, [("g", 1, 0), ("g", 2, 1), ("h", 5, 2)]);
+        assert_eq!(c.ports[0].tx_queues, 3);
+        assert_eq!(c.ports[0].rx_queues, 3);
+        assert_eq!(c.groups[1].lcores[0].rx, [QueueRef { port: 0, queue: 2 }]);
+    }
+
+    #[test]
+    fn pci_is_normalised() {
+        let c = Config::from_str(&BASE.replace(r#"vdev = "net_tap0""#, r#"pci = "3B:00.1""#), "t").expect("valid");
+        assert_eq!(c.ports[0].device, Device::Pci("0000:3b:00.1".into()));
+        assert_eq!(c.ports[0].device.dpdk_name(), "0000:3b:00.1");
+    }
+
+    #[test]
+    fn vdev_kept_verbatim() {
+        let v = "net_memif0,role=server,socket=/run/x.sock";
+        let c = Config::from_str(&BASE.replace("net_tap0", v), "t").expect("valid");
+        assert_eq!(c.ports[0].device, Device::Vdev(v.into()));
+        assert_eq!(c.ports[0].device.dpdk_name(), "net_memif0");
+    }
+
+    #[test]
+    fn unreadable_file() {
+        let e = Config::from_file(Path::new("/nonexistent/dpvs.toml")).expect_err("no file");
+        assert_eq!(e.line, 0);
+        assert_eq!(e.key, "");
+        assert!(e.to_string().starts_with("/nonexistent/dpvs.toml:0: cannot read"));
+    }
+
+    #[test]
+    fn syntax_error_has_no_key() {
+        let e = err("[instance\nname = 1\n");
+        assert_eq!((e.line, e.key.as_str()), (1, ""));
+    }
+
+    #[test]
+    fn unknown_key_lists_accepted_keys() {
+        let e = err(&BASE.replace("name = \"t\"", "name = \"t\"\nnmae = 1"));
+        assert_eq!((e.line, e.key.as_str()), (3, "instance.nmae"));
+        assert!(e.message.contains("unknown key `nmae`"), "{e}");
+        assert!(e.message.contains("`file_prefix`"), "{e}");
+    }
+
+    #[test]
+    fn missing_key_points_at_table_header() {
+        let e = err(&BASE.replace("id = 1\n", ""));
+        assert_eq!((e.line, e.key.as_str()), (14, "groups[0].lcores[0].id"));
+        let e = err(&BASE.replace("[instance]\nname = \"t\"\n", ""));
+        assert_eq!((e.line, e.key.as_str()), (1, "instance"));
+    }
+
+    #[test]
+    fn inline_and_dotted_forms_are_located() {
+        let e = err(&BASE.replace("[instance]\nname = \"t\"", "instance = { name = \"T.1\" }"));
+        assert_eq!((e.line, e.key.as_str()), (1, "instance.name"));
+        let e = err(&BASE.replace(r#"rx = ["p0:0"]"#, "rx = [\n  \"p0:0\",\n  \"p0:0\",\n]"));
+        assert_eq!((e.line, e.key.as_str()), (18, "groups[0].lcores[0].rx[1]"));
+        assert!(e.message.contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn too_many_lcores() {
+        let mut text = String::from("[instance]\nname = \"t\"\n[forwarding]\nmode = \"l2-reflect\"\n");
+        for p in 0..5 {
+            text.push_str(&format!("[[ports]]\nname = \"p{p}\"\nvdev = \"net_tap{p}\"\nqueues = 16\n"));
+        }
+        text.push_str("[[groups]]\nname = \"g\"\n");
+        for i in 0..65 {
+            text.push_str(&format!("[[groups.lcores]]\nid = {}\nrx = [\"p{}:{}\"]\n", i + 1, i / 16, i % 16));
+        }
+        let e = err(&text);
+        assert_eq!(e.key, "groups[0].lcores[64]");
+        assert!(e.message.contains("at most 64"), "{e}");
+        assert_eq!(e.line, 4 + 20 + 2 + 64 * 3 + 1);
+    }
+
+    #[test]
+    fn too_many_rx_entries() {
+        let rx: Vec<String> = (0..17).map(|q| format!("\"p0:{q}\"")).collect();
+        let text = BASE.replace(r#"rx = ["p0:0"]"#, &format!("rx = [{}]", rx.join(", ")));
+        let e = err(&text);
+        // The entry count is checked before the entries themselves.
+        assert_eq!(e.key, "groups[0].lcores[0].rx[16]");
+        assert!(e.message.contains("at most 16"), "{e}");
+    }
+}

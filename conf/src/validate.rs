@@ -1,0 +1,539 @@
+//! Validation and resolution: [`RawConfig`] -> [`Config`].
+//!
+//! Invariants of a [`Config`] returned from here (all checked, each failure a [`Fault`] at
+//! the key it is about, the first one found returned):
+//! - every value is within the limits documented in the crate root and the sample files;
+//! - port names, port device names, group names and lcore ids are unique;
+//! - [`Forwarding::L2Pair`] holds two distinct valid port indices;
+//! - every [`QueueRef`] names an existing port and a queue below its `rx_queues`, and every
+//!   (port, rx queue) pair is polled by exactly one forwarding lcore;
+//! - `WorkerLcore::slot` numbers the forwarding lcores 0.. in file order (groups, then the
+//!   lcores of each group), there are 1..=[`MAX_WORKER_LCORES`] of them, and every port's
+//!   `tx_queues` is their number;
+//! - no forwarding lcore is the main lcore.
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Fault, KeyPath};
+use crate::raw::{Int, RawConfig, RawForwarding, RawGroup, RawInstance, RawLcore, RawMemory, RawPort, RawSupervisor};
+use crate::{
+    Config, Device, Forwarding, Instance, Lcore, Memory, Port, QueueRef, Supervisor, WorkerGroup, WorkerLcore, MAX_CPU,
+    MAX_LCORE, MAX_NAME_LEN, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT, MAX_RX_PER_LCORE, MAX_WORKER_LCORES,
+};
+
+type Result<T> = std::result::Result<T, Fault>;
+
+/// Validates `raw` and resolves it into a [`Config`] whose `source` is `source`.
+pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
+    let root = KeyPath::root();
+    let instance =
+        instance(required(raw.instance, &root.key("instance"), "an [instance] table")?, &root.key("instance"))?;
+    let memory = memory(raw.memory.unwrap_or_default(), &root.key("memory"))?;
+    let mut ports = ports(raw.ports.unwrap_or_default(), &root.key("ports"))?;
+    let forwarding = forwarding(
+        required(raw.forwarding, &root.key("forwarding"), "a [forwarding] table with `mode`")?,
+        &ports,
+        &root.key("forwarding"),
+    )?;
+    let groups = groups(raw.groups.unwrap_or_default(), &mut ports, &instance, &root.key("groups"))?;
+    let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &root.key("supervisor"))?;
+    Ok(Config {
+        source: source.to_owned(),
+        instance,
+        memory,
+        ports: ports.into_iter().map(|p| p.port).collect(),
+        forwarding,
+        groups,
+        supervisor,
+    })
+}
+
+fn instance(raw: RawInstance, path: &KeyPath) -> Result<Instance> {
+    let name = required(raw.name, &path.key("name"), "the instance name (1..=31 characters of [A-Za-z0-9_-])")?;
+    check_instance_name(&name, &path.key("name"))?;
+    let file_prefix = match raw.file_prefix {
+        Some(prefix) => {
+            check_instance_name(&prefix, &path.key("file_prefix"))?;
+            prefix
+        }
+        None => name.clone(),
+    };
+    let huge_dir = absolute(raw.huge_dir, "/dev/hugepages", &path.key("huge_dir"))?;
+    let shm_dir = absolute(raw.shm_dir, "/dev/shm", &path.key("shm_dir"))?;
+    let main_lcore = Lcore {
+        id: int(raw.main_lcore, 0, 0..=i64::from(MAX_LCORE) - 1, &path.key("main_lcore"))?,
+        cpu: cpu(raw.main_cpu, &path.key("main_cpu"))?,
+    };
+    let log_level = raw.log_level.unwrap_or_else(|| "info".to_owned());
+    if log_level.trim().is_empty() {
+        return Err(Fault::at(
+            &path.key("log_level"),
+            "expected a tracing filter such as \"info\" or \"debug\", got an empty string",
+        ));
+    }
+    Ok(Instance { name, file_prefix, huge_dir, shm_dir, main_lcore, log_level })
+}
+
+fn memory(raw: RawMemory, path: &KeyPath) -> Result<Memory> {
+    let mbufs_per_lcore: u32 = int(raw.mbufs_per_lcore, 8191, 512..=16_777_216, &path.key("mbufs_per_lcore"))?;
+    let mbuf_cache: u32 = int(raw.mbuf_cache, 256, 0..=512, &path.key("mbuf_cache"))?;
+    // DPDK's rte_mempool_create refuses a cache larger than the pool / 1.5.
+    if u64::from(mbuf_cache) * 3 > u64::from(mbufs_per_lcore) * 2 {
+        return Err(Fault::at(
+            &path.key("mbuf_cache"),
+            format!(
+                "expected at most {} (DPDK requires mbuf_cache * 1.5 <= mbufs_per_lcore = {}), \
+                 got {}",
+                u64::from(mbufs_per_lcore) * 2 / 3,
+                mbufs_per_lcore,
+                mbuf_cache
+            ),
+        ));
+    }
+    Ok(Memory {
+        mbufs_per_lcore,
+        mbuf_cache,
+        rx_desc: descriptors(raw.rx_desc, &path.key("rx_desc"))?,
+        tx_desc: descriptors(raw.tx_desc, &path.key("tx_desc"))?,
+    })
+}
+
+/// A descriptor ring size: a power of two in 64..=4096, default 1024.
+fn descriptors(raw: Option<Int>, path: &KeyPath) -> Result<u16> {
+    let n: u16 = int(raw, 1024, 64..=4096, path)?;
+    if !n.is_power_of_two() {
+        return Err(Fault::at(path, format!("expected a power of two in 64..=4096, got {n}")));
+    }
+    Ok(n)
+}
+
+/// A port being resolved, with what later checks need to point back at it.
+struct PortDraft {
+    port: Port,
+    path: KeyPath,
+}
+
+fn ports(raw: Vec<RawPort>, path: &KeyPath) -> Result<Vec<PortDraft>> {
+    if raw.is_empty() {
+        return Err(Fault::at(path, format!("expected 1..={MAX_PORTS} [[ports]] tables, got none")));
+    }
+    let mut out: Vec<PortDraft> = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let path = path.index(i);
+        if i >= MAX_PORTS {
+            return Err(Fault::at(&path, format!("too many ports: at most {MAX_PORTS}")));
+        }
+        let name_path = path.key("name");
+        let name =
+            required(raw.name, &name_path, "the port name (1..=15 characters of [a-z0-9_.-], starting with a letter)")?;
+        check_short_name(&name, &name_path)?;
+        if let Some(other) = out.iter().find(|p| p.port.name == name) {
+            return Err(Fault::at(&name_path, format!("port name \"{name}\" is already used by {}", other.path)));
+        }
+        let (device, device_path) = match (raw.vdev, raw.pci) {
+            (Some(_), Some(_)) => return Err(Fault::at(&path.key("pci"), "expected one of `vdev` or `pci`, got both")),
+            (None, None) => {
+                return Err(Fault::at(
+                    &path,
+                    "expected one of `vdev` (a DPDK virtual device) or `pci` (a PCI address), \
+                     got neither",
+                ))
+            }
+            (Some(vdev), None) => {
+                let p = path.key("vdev");
+                check_vdev(&vdev).map_err(|m| Fault::at(&p, m))?;
+                (Device::Vdev(vdev), p)
+            }
+            (None, Some(pci)) => {
+                let p = path.key("pci");
+                let addr = normalise_pci(&pci).map_err(|m| Fault::at(&p, m))?;
+                (Device::Pci(addr), p)
+            }
+        };
+        if let Some(other) = out.iter().find(|p| p.port.device.dpdk_name() == device.dpdk_name()) {
+            return Err(Fault::at(
+                &device_path,
+                format!("device \"{}\" is already used by {}", device.dpdk_name(), other.path),
+            ));
+        }
+        let rx_queues = int(raw.queues, 1, 1..=i64::from(MAX_QUEUES_PER_PORT), &path.key("queues"))?;
+        out.push(PortDraft { port: Port { name, device, rx_queues, tx_queues: 0 }, path });
+    }
+    Ok(out)
+}
+
+fn forwarding(raw: RawForwarding, ports: &[PortDraft], path: &KeyPath) -> Result<Forwarding> {
+    let mode_path = path.key("mode");
+    let mode = required(raw.mode, &mode_path, "\"l2-pair\" or \"l2-reflect\"")?;
+    let ports_path = path.key("ports");
+    match mode.as_str() {
+        "l2-pair" => {
+            let names = required(raw.ports, &ports_path, "the two ports of the pair: ports = [\"a\", \"b\"]")?;
+            let [a, b] = names.as_slice() else {
+                return Err(Fault::at(
+                    &ports_path,
+                    format!("expected two port names for l2-pair, got {}", names.len()),
+                ));
+            };
+            let a_index = port_index(ports, a, &ports_path.index(0))?;
+            let b_index = port_index(ports, b, &ports_path.index(1))?;
+            if a_index == b_index {
+                return Err(Fault::at(&ports_path.index(1), format!("expected two distinct ports, got \"{b}\" twice")));
+            }
+            Ok(Forwarding::L2Pair { a: a_index, b: b_index })
+        }
+        "l2-reflect" => match raw.ports {
+            Some(_) => Err(Fault::at(
+                &ports_path,
+                "l2-reflect sends packets back out of the port they came in on and takes no \
+                 `ports`; remove it",
+            )),
+            None => Ok(Forwarding::L2Reflect),
+        },
+        other => Err(Fault::at(&mode_path, format!("expected \"l2-pair\" or \"l2-reflect\", got \"{other}\""))),
+    }
+}
+
+/// The index of the port named `name`, or a fault at `path` listing the defined ports.
+fn port_index(ports: &[PortDraft], name: &str, path: &KeyPath) -> Result<usize> {
+    ports.iter().position(|p| p.port.name == name).ok_or_else(|| {
+        let names: Vec<&str> = ports.iter().map(|p| p.port.name.as_str()).collect();
+        Fault::at(path, format!("port \"{name}\" is not defined (ports: {})", names.join(", ")))
+    })
+}
+
+/// Resolves the worker groups, checks that every port queue is polled exactly once, and
+/// sets every port's tx queue count.
+fn groups(
+    raw: Vec<RawGroup>,
+    ports: &mut [PortDraft],
+    instance: &Instance,
+    path: &KeyPath,
+) -> Result<Vec<WorkerGroup>> {
+    if raw.is_empty() {
+        return Err(Fault::at(path, "expected at least one [[groups]] table of forwarding lcores, got none"));
+    }
+    let mut lcores = LcoreTally::default();
+    let mut out: Vec<(WorkerGroup, KeyPath)> = Vec::with_capacity(raw.len());
+    for (g, raw) in raw.into_iter().enumerate() {
+        let path = path.index(g);
+        let name_path = path.key("name");
+        let name = required(
+            raw.name,
+            &name_path,
+            "the group name (1..=15 characters of [a-z0-9_.-], starting with a letter)",
+        )?;
+        check_short_name(&name, &name_path)?;
+        if let Some((_, other)) = out.iter().find(|(group, _)| group.name == name) {
+            return Err(Fault::at(&name_path, format!("group name \"{name}\" is already used by {other}")));
+        }
+        let idle_sleep_us = int(raw.idle_sleep_us, 0, 0..=100_000, &path.key("idle_sleep_us"))?;
+        let raw_lcores = raw.lcores.unwrap_or_default();
+        if raw_lcores.is_empty() {
+            return Err(Fault::at(&path.key("lcores"), "expected at least one [[groups.lcores]] table, got none"));
+        }
+        let mut group_lcores = Vec::with_capacity(raw_lcores.len());
+        for (l, raw) in raw_lcores.into_iter().enumerate() {
+            let lcore_path = path.key("lcores").index(l);
+            group_lcores.push(lcores.add(raw, ports, instance, &lcore_path)?);
+        }
+        out.push((WorkerGroup { name, lcores: group_lcores, idle_sleep_us }, path));
+    }
+
+    for (index, port) in ports.iter().enumerate() {
+        for queue in 0..port.port.rx_queues {
+            if !lcores.polled.contains_key(&(index, queue)) {
+                return Err(Fault::at(
+                    &port.path.key("queues"),
+                    format!(
+                        "queue {}:{queue} is not polled by any lcore; list it in the `rx` of one \
+                         [[groups.lcores]]",
+                        port.port.name
+                    ),
+                ));
+            }
+        }
+    }
+    let tx_queues = u16::try_from(lcores.count)
+        .map_err(|_| Fault::at(path, format!("too many forwarding lcores: at most {MAX_WORKER_LCORES}")))?;
+    for port in ports.iter_mut() {
+        port.port.tx_queues = tx_queues;
+    }
+    Ok(out.into_iter().map(|(group, _)| group).collect())
+}
+
+/// The forwarding lcores seen so far, across all groups.
+#[derive(Default)]
+struct LcoreTally {
+    /// How many (= the slot of the next one).
+    count: usize,
+    /// Lcore id -> key path of the lcore that has it.
+    ids: HashMap<u32, KeyPath>,
+    /// (port index, queue) -> (slot, lcore id) of the lcore polling it.
+    polled: HashMap<(usize, u16), (usize, u32)>,
+}
+
+impl LcoreTally {
+    /// Resolves one forwarding lcore, giving it the next slot.
+    fn add(&mut self, raw: RawLcore, ports: &[PortDraft], instance: &Instance, path: &KeyPath) -> Result<WorkerLcore> {
+        let slot = self.count;
+        if slot >= MAX_WORKER_LCORES {
+            return Err(Fault::at(
+                path,
+                format!("too many forwarding lcores: at most {MAX_WORKER_LCORES} in all groups"),
+            ));
+        }
+        let id_path = path.key("id");
+        let id = int(
+            Some(required(raw.id, &id_path, "the EAL lcore id (0..=127)")?),
+            0,
+            0..=i64::from(MAX_LCORE) - 1,
+            &id_path,
+        )?;
+        if id == instance.main_lcore.id {
+            return Err(Fault::at(
+                &id_path,
+                format!("lcore {id} is the main lcore (instance.main_lcore); expected another id"),
+            ));
+        }
+        if let Some(other) = self.ids.get(&id) {
+            return Err(Fault::at(&id_path, format!("lcore {id} is already used by {other}")));
+        }
+        let cpu = cpu(raw.cpu, &path.key("cpu"))?;
+
+        let rx_path = path.key("rx");
+        let entries = required(raw.rx, &rx_path, "the queues this lcore polls: rx = [\"PORT:QUEUE\", ...]")?;
+        if entries.is_empty() {
+            return Err(Fault::at(
+                &rx_path,
+                format!("expected 1..={MAX_RX_PER_LCORE} \"PORT:QUEUE\" entries, got none"),
+            ));
+        }
+        if entries.len() > MAX_RX_PER_LCORE {
+            return Err(Fault::at(
+                &rx_path.index(MAX_RX_PER_LCORE),
+                format!("too many rx queues for one lcore: expected at most {MAX_RX_PER_LCORE}, got {}", entries.len()),
+            ));
+        }
+        let mut rx = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let entry_path = rx_path.index(i);
+            let queue_ref = queue_ref(entry, ports, &entry_path)?;
+            let key = (queue_ref.port, queue_ref.queue);
+            if let Some(&(other_slot, other_id)) = self.polled.get(&key) {
+                let queue = format!("{}:{}", ports[key.0].port.name, key.1);
+                let message = if other_slot == slot {
+                    format!("{queue} is listed twice by this lcore")
+                } else {
+                    format!("{queue} is already polled by lcore {other_id}")
+                };
+                return Err(Fault::at(&entry_path, message));
+            }
+            self.polled.insert(key, (slot, id));
+            rx.push(queue_ref);
+        }
+
+        self.ids.insert(id, path.clone());
+        self.count += 1;
+        Ok(WorkerLcore { lcore: Lcore { id, cpu }, slot, rx })
+    }
+}
+
+/// Parses an rx entry `PORT:QUEUE` against the defined ports.
+fn queue_ref(entry: &str, ports: &[PortDraft], path: &KeyPath) -> Result<QueueRef> {
+    let malformed = || Fault::at(path, format!("expected \"PORT:QUEUE\" such as \"dpdk0:0\", got \"{entry}\""));
+    let (name, queue) = entry.split_once(':').ok_or_else(malformed)?;
+    if queue.is_empty() || !queue.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    let port = port_index(ports, name, path)?;
+    let rx_queues = ports[port].port.rx_queues;
+    let queue = queue.parse::<u16>().ok().filter(|&q| q < rx_queues).ok_or_else(|| {
+        Fault::at(
+            path,
+            format!(
+                "queue {queue} does not exist: port \"{name}\" has queues 0..={} \
+                     (queues = {rx_queues})",
+                rx_queues - 1
+            ),
+        )
+    })?;
+    Ok(QueueRef { port, queue })
+}
+
+fn supervisor(raw: RawSupervisor, path: &KeyPath) -> Result<Supervisor> {
+    Ok(Supervisor {
+        heartbeat_timeout_ms: int(raw.heartbeat_timeout_ms, 1000, 50..=60_000, &path.key("heartbeat_timeout_ms"))?,
+        max_restart_backoff_ms: int(
+            raw.max_restart_backoff_ms,
+            5000,
+            0..=600_000,
+            &path.key("max_restart_backoff_ms"),
+        )?,
+    })
+}
+
+/// `value`, or a "missing" fault at `path` saying what was `expected`.
+fn required<T>(value: Option<T>, path: &KeyPath, expected: &str) -> Result<T> {
+    value.ok_or_else(|| Fault::at(path, format!("missing; expected {expected}")))
+}
+
+/// An integer in `range` (`default` when absent), as `T`.
+fn int<T>(value: Option<Int>, default: T, range: RangeInclusive<i64>, path: &KeyPath) -> Result<T>
+where
+    T: TryFrom<i64>,
+{
+    let Some(Int(v)) = value else {
+        return Ok(default);
+    };
+    let out_of_range =
+        || Fault::at(path, format!("expected an integer in {}..={}, got {v}", range.start(), range.end()));
+    if !range.contains(&v) {
+        return Err(out_of_range());
+    }
+    T::try_from(v).map_err(|_| out_of_range())
+}
+
+/// An optional CPU number to pin to.
+fn cpu(value: Option<Int>, path: &KeyPath) -> Result<Option<u32>> {
+    value.map(|v| int(Some(v), 0, 0..=i64::from(MAX_CPU) - 1, path)).transpose()
+}
+
+/// An absolute directory (`default` when absent).
+fn absolute(value: Option<String>, default: &str, path: &KeyPath) -> Result<PathBuf> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    if !Path::new(&value).is_absolute() {
+        return Err(Fault::at(path, format!("expected an absolute path such as \"{default}\", got \"{value}\"")));
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// Instance name / file prefix: 1..=[`MAX_NAME_LEN`] characters of `[A-Za-z0-9_-]`.
+fn check_instance_name(name: &str, path: &KeyPath) -> Result<()> {
+    let ok = (1..=MAX_NAME_LEN).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Fault::at(path, format!("expected 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_-], got \"{name}\"")))
+    }
+}
+
+/// Port / group name: 1..=[`MAX_PORT_NAME_LEN`] characters of `[a-z0-9_.-]`, starting with a
+/// letter.
+fn check_short_name(name: &str, path: &KeyPath) -> Result<()> {
+    let ok = (1..=MAX_PORT_NAME_LEN).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Fault::at(
+            path,
+            format!(
+                "expected 1..={MAX_PORT_NAME_LEN} characters of [a-z0-9_.-] starting with a \
+                 lowercase letter, got \"{name}\""
+            ),
+        ))
+    }
+}
+
+/// A vdev argument: no whitespace, and a device name (up to the first comma) `net_<driver...>`.
+fn check_vdev(vdev: &str) -> std::result::Result<(), String> {
+    if vdev.is_empty() {
+        return Err("expected a vdev such as \"net_tap0,iface=tap0\", got an empty string".into());
+    }
+    if vdev.chars().any(char::is_whitespace) {
+        return Err(format!("expected a vdev without whitespace (it is passed verbatim to DPDK), got \"{vdev}\""));
+    }
+    let name = vdev.split(',').next().unwrap_or(vdev);
+    match name.strip_prefix("net_") {
+        Some(rest) if !rest.is_empty() => Ok(()),
+        _ => Err(format!(
+            "expected the vdev to start with a device name \"net_<driver><n>\" such as \
+             \"net_tap0\", got \"{name}\""
+        )),
+    }
+}
+
+/// A PCI address `DDDD:BB:DD.F` or `BB:DD.F` (hex), normalised to lowercase with the domain.
+fn normalise_pci(addr: &str) -> std::result::Result<String, String> {
+    let bad = || {
+        format!(
+            "expected a PCI address \"DDDD:BB:DD.F\" or \"BB:DD.F\" (hex, device <= 1f, \
+             function <= 7) such as \"0000:03:00.0\", got \"{addr}\""
+        )
+    };
+    let parts: Vec<&str> = addr.split(':').collect();
+    let (domain, bus, dev_fn) = match parts.as_slice() {
+        [domain, bus, dev_fn] => (*domain, *bus, *dev_fn),
+        [bus, dev_fn] => ("0000", *bus, *dev_fn),
+        _ => return Err(bad()),
+    };
+    let (dev, func) = dev_fn.split_once('.').ok_or_else(bad)?;
+    let hex = |s: &str, digits: usize, max: u32| {
+        (s.len() == digits && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(s, 16).ok())
+            .flatten()
+            .filter(|&v| v <= max)
+    };
+    match (hex(domain, 4, 0xffff), hex(bus, 2, 0xff), hex(dev, 2, 0x1f), hex(func, 1, 7)) {
+        (Some(d), Some(b), Some(s), Some(f)) => Ok(format!("{d:04x}:{b:02x}:{s:02x}.{f}")),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pci_forms() {
+        assert_eq!(normalise_pci("0000:03:00.0").unwrap(), "0000:03:00.0");
+        assert_eq!(normalise_pci("03:00.1").unwrap(), "0000:03:00.1");
+        assert_eq!(normalise_pci("00AB:Fe:1F.7").unwrap(), "00ab:fe:1f.7");
+        for bad in ["", "3:00.0", "03:00", "03:20.0", "03:00.8", "0:03:00.0", "g0:00.0", "03:00.0.1", "1:2:3:4"] {
+            assert!(normalise_pci(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn vdev_forms() {
+        assert!(check_vdev("net_tap0").is_ok());
+        assert!(check_vdev("net_memif0,role=server").is_ok());
+        for bad in ["", "net_", "net_,x=1", "tap0", "eth_tap0", "net_tap0, iface=x"] {
+            assert!(check_vdev(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        let p = KeyPath::root();
+        assert!(check_instance_name("dpvs-A_1", &p).is_ok());
+        assert!(check_instance_name(&"a".repeat(31), &p).is_ok());
+        assert!(check_instance_name(&"a".repeat(32), &p).is_err());
+        assert!(check_instance_name("", &p).is_err());
+        assert!(check_instance_name("a.b", &p).is_err());
+        assert!(check_short_name("dpdk0", &p).is_ok());
+        assert!(check_short_name("a.b_c-d", &p).is_ok());
+        assert!(check_short_name(&"a".repeat(15), &p).is_ok());
+        assert!(check_short_name(&"a".repeat(16), &p).is_err());
+        assert!(check_short_name("0dpdk", &p).is_err());
+        assert!(check_short_name("Dpdk0", &p).is_err());
+        assert!(check_short_name("", &p).is_err());
+    }
+
+    #[test]
+    fn ints() {
+        let p = KeyPath::root();
+        assert_eq!(int::<u16>(None, 7, 1..=16, &p).unwrap(), 7);
+        assert_eq!(int::<u16>(Some(Int(16)), 7, 1..=16, &p).unwrap(), 16);
+        assert!(int::<u16>(Some(Int(17)), 7, 1..=16, &p).is_err());
+        assert!(int::<u32>(Some(Int(-1)), 7, 0..=16, &p).is_err());
+        assert_eq!(descriptors(Some(Int(64)), &p).unwrap(), 64);
+        assert!(descriptors(Some(Int(1000)), &p).is_err());
+        assert!(descriptors(Some(Int(8192)), &p).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! Command line (clap derive; doc comments are the help text).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Inspect a running dpvs instance through its shared memory.
+///
+/// Exit codes: 0 success, 1 no such instance running, 2 usage error, 3 layout version
+/// mismatch between this dpvsctl and the instance, 4 other failure.
+#[derive(Debug, Parser)]
+#[command(name = "dpvsctl", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which instance to talk to.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Instance name (its shared memory is `<shm-dir>/<name>.shm`).
+    #[arg(short, long, global = true, default_value = "dpvs")]
+    pub instance: String,
+    /// Directory of the instance's shared memory.
+    #[arg(long, global = true, default_value = "/dev/shm")]
+    pub shm_dir: PathBuf,
+    /// Take instance name and shm directory from this configuration file.
+    #[arg(short, long, global = true, conflicts_with_all = ["instance", "shm_dir"])]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Instance, primary pid, uptime, layout version.
+    Status,
+    /// Worker processes.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// Per-lcore forwarding counters and their totals, and port counters.
+    Stats,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Pid, lcore, queues, state, heartbeat age and restarts of every worker.
+    List,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_global_flags_after_subcommands() {
+        let c = Cli::try_parse_from(["dpvsctl", "worker", "list", "--json", "-i", "lb1"]).unwrap();
+        assert!(c.json);
+        assert_eq!(c.target.instance, "lb1");
+        assert!(matches!(c.command, Command::Worker(WorkerCommand::List)));
+    }
+}

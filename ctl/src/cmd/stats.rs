@@ -1,0 +1,159 @@
+//! `dpvsctl stats`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use shm_layout::Shm;
+
+use super::table;
+
+/// Forwarding counters of one lcore (or their total).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct LcoreStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub drop_tx_full: u64,
+    pub drop_runt: u64,
+    pub rx_bursts: u64,
+    pub polls: u64,
+    pub idle_polls: u64,
+    pub busy_cycles: u64,
+}
+
+/// One lcore's row.
+#[derive(Debug, Serialize)]
+pub struct LcoreRow {
+    pub slot: usize,
+    pub lcore: u32,
+    #[serde(flatten)]
+    pub stats: LcoreStats,
+}
+
+/// One port's device counters.
+#[derive(Debug, Serialize)]
+pub struct PortRow {
+    pub name: String,
+    pub device: String,
+    pub driver: String,
+    pub mac: String,
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+/// What `stats` shows.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub lcores: Vec<LcoreRow>,
+    pub total: LcoreStats,
+    pub ports: Vec<PortRow>,
+}
+
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// Reads the counters.
+pub fn view(shm: &Shm) -> Stats {
+    let l = shm.layout();
+    let mut total = LcoreStats::default();
+    let lcores = l
+        .workers()
+        .iter()
+        .enumerate()
+        .map(|(slot, w)| {
+            let c = &l.counters[(w.lcore as usize).min(l.counters.len() - 1)];
+            let s = LcoreStats {
+                rx_packets: get(&c.rx_packets),
+                tx_packets: get(&c.tx_packets),
+                drop_tx_full: get(&c.drop_tx_full),
+                drop_runt: get(&c.drop_runt),
+                rx_bursts: get(&c.rx_bursts),
+                polls: get(&c.polls),
+                idle_polls: get(&c.idle_polls),
+                busy_cycles: get(&c.busy_cycles),
+            };
+            total.rx_packets += s.rx_packets;
+            total.tx_packets += s.tx_packets;
+            total.drop_tx_full += s.drop_tx_full;
+            total.drop_runt += s.drop_runt;
+            total.rx_bursts += s.rx_bursts;
+            total.polls += s.polls;
+            total.idle_polls += s.idle_polls;
+            total.busy_cycles += s.busy_cycles;
+            LcoreRow { slot, lcore: w.lcore, stats: s }
+        })
+        .collect();
+    let ports = l
+        .ports()
+        .iter()
+        .map(|p| {
+            let m = p.mac;
+            PortRow {
+                name: p.name.as_str().into_owned(),
+                device: p.device.as_str().into_owned(),
+                driver: p.driver.as_str().into_owned(),
+                mac: format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
+                ipackets: get(&p.stats.ipackets),
+                opackets: get(&p.stats.opackets),
+                ibytes: get(&p.stats.ibytes),
+                obytes: get(&p.stats.obytes),
+                imissed: get(&p.stats.imissed),
+                ierrors: get(&p.stats.ierrors),
+                oerrors: get(&p.stats.oerrors),
+                rx_nombuf: get(&p.stats.rx_nombuf),
+            }
+        })
+        .collect();
+    Stats { lcores, total, ports }
+}
+
+/// Prints the counters as tables.
+pub fn print(s: &Stats) {
+    let row = |name: String, st: &LcoreStats| {
+        let cpp = if st.rx_packets > 0 { (st.busy_cycles / st.rx_packets).to_string() } else { "-".into() };
+        vec![
+            name,
+            st.rx_packets.to_string(),
+            st.tx_packets.to_string(),
+            st.drop_tx_full.to_string(),
+            st.drop_runt.to_string(),
+            st.rx_bursts.to_string(),
+            st.polls.to_string(),
+            cpp,
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = s.lcores.iter().map(|r| row(format!("lcore {}", r.lcore), &r.stats)).collect();
+    rows.push(row("total".into(), &s.total));
+    print!(
+        "{}",
+        table(&["", "RX-PKTS", "TX-PKTS", "DROP-TXFULL", "DROP-RUNT", "RX-BURSTS", "POLLS", "CYCLES/PKT"], &rows)
+    );
+    println!();
+    let prows: Vec<Vec<String>> = s
+        .ports
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.driver.clone(),
+                p.mac.clone(),
+                p.ipackets.to_string(),
+                p.opackets.to_string(),
+                p.imissed.to_string(),
+                p.ierrors.to_string(),
+                p.oerrors.to_string(),
+                p.rx_nombuf.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["PORT", "DRIVER", "MAC", "IPACKETS", "OPACKETS", "IMISSED", "IERRORS", "OERRORS", "RX-NOMBUF"], &prows)
+    );
+}

@@ -1,0 +1,21 @@
+//! `dpvsctl`: the operator's tool. It maps the instance's shared memory (no DPDK, no EAL) and
+//! reads state and counters from it directly.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod cmd;
+pub mod instance;
+
+/// Exit codes of `dpvsctl`.
+pub mod exit_codes {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// No instance of that name is running.
+    pub const NOT_RUNNING: i32 = 1;
+    /// Bad command line (clap's own usage errors exit with 2 as well).
+    pub const USAGE: i32 = 2;
+    /// The instance's shared memory has another layout version than this dpvsctl.
+    pub const VERSION_MISMATCH: i32 = 3;
+    /// Any other failure (I/O, a foreign file).
+    pub const FAILURE: i32 = 4;
+}

@@ -1,0 +1,322 @@
+use std::collections::HashSet;
+use std::ffi::{c_char, CStr};
+use std::fmt;
+use std::sync::Mutex;
+
+use dpdk_sys as sys;
+
+use crate::error::c_name;
+use crate::{Burst, Error, Mempool};
+
+/// Queues that have a handle in this process: a queue is not thread-safe, so this process
+/// hands out at most one handle per (port, direction, queue).
+static CLAIMED: Mutex<Option<HashSet<(u16, bool, u16)>>> = Mutex::new(None);
+
+fn claim(port: u16, rx: bool, queue: u16) -> Result<(), Error> {
+    let mut g = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    if g.get_or_insert_with(HashSet::new).insert((port, rx, queue)) {
+        Ok(())
+    } else {
+        Err(Error::QueueBusy { port, queue })
+    }
+}
+
+fn release(port: u16, rx: bool, queue: u16) {
+    let mut g = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = g.as_mut() {
+        s.remove(&(port, rx, queue));
+    }
+}
+
+/// An Ethernet MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What a port's driver reports about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    /// Driver name (`net_memif`, `net_tap`, ...).
+    pub driver: String,
+    /// Most rx queues the device supports.
+    pub max_rx_queues: u16,
+    /// Most tx queues the device supports.
+    pub max_tx_queues: u16,
+}
+
+/// Basic port counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortStats {
+    /// Packets received.
+    pub ipackets: u64,
+    /// Packets sent.
+    pub opackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
+    /// Bytes sent.
+    pub obytes: u64,
+    /// Packets dropped by the device for want of rx descriptors.
+    pub imissed: u64,
+    /// Erroneous received packets.
+    pub ierrors: u64,
+    /// Failed transmissions.
+    pub oerrors: u64,
+    /// Mbuf allocation failures on rx.
+    pub rx_nombuf: u64,
+}
+
+/// An Ethernet port (a NIC or a vdev), by DPDK port id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    id: u16,
+}
+
+impl Port {
+    /// Finds a port by its DPDK device name (`net_memif0`, `0000:03:00.0`).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no such port exists in this process.
+    pub fn by_name(name: &str) -> Result<Port, Error> {
+        let cname = c_name(name)?;
+        let mut id = 0u16;
+        // SAFETY: cname is a valid C string; id is a valid out-pointer.
+        let ret = unsafe { sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
+        if ret < 0 {
+            return Err(Error::NotFound { what: "port", name: name.to_owned() });
+        }
+        Ok(Port { id })
+    }
+
+    /// Number of ports known to this process.
+    pub fn count() -> u16 {
+        // SAFETY: no preconditions after EAL init.
+        unsafe { sys::rte_eth_dev_count_avail() }
+    }
+
+    /// The DPDK port id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The DPDK device name.
+    pub fn name(&self) -> Result<String, Error> {
+        let mut buf = [0 as c_char; sys::RTE_ETH_NAME_MAX_LEN as usize];
+        // SAFETY: buf is a writable buffer of RTE_ETH_NAME_MAX_LEN bytes.
+        Error::check("rte_eth_dev_get_name_by_port", unsafe {
+            sys::rte_eth_dev_get_name_by_port(self.id, buf.as_mut_ptr())
+        })?;
+        // SAFETY: the call NUL-terminated the name within buf.
+        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+    }
+
+    /// Driver name and queue limits.
+    pub fn info(&self) -> Result<PortInfo, Error> {
+        let mut info = sys::rte_eth_dev_info::default();
+        // SAFETY: info is a valid out-parameter.
+        Error::check("rte_eth_dev_info_get", unsafe { sys::rte_eth_dev_info_get(self.id, &mut info) })?;
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: driver_name points to the driver's static name string.
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
+        };
+        Ok(PortInfo { driver, max_rx_queues: info.max_rx_queues, max_tx_queues: info.max_tx_queues })
+    }
+
+    /// NUMA socket of the device (-1 when unknown).
+    pub fn socket(&self) -> i32 {
+        // SAFETY: plain query.
+        unsafe { sys::rte_eth_dev_socket_id(self.id) }
+    }
+
+    /// Configures `rx` rx queues and `tx` tx queues with default offloads.
+    pub fn configure(&self, rx: u16, tx: u16) -> Result<(), Error> {
+        let conf = sys::rte_eth_conf::default();
+        // SAFETY: conf is a valid, zero-initialised configuration.
+        Error::check("rte_eth_dev_configure", unsafe { sys::rte_eth_dev_configure(self.id, rx, tx, &conf) })?;
+        Ok(())
+    }
+
+    /// Sets up rx queue `queue` with `desc` descriptors, filled from `pool`.
+    pub fn setup_rx_queue(&self, queue: u16, desc: u16, pool: &Mempool) -> Result<(), Error> {
+        let socket = u32::try_from(self.socket()).unwrap_or(0);
+        // SAFETY: pool is valid for the life of the EAL; a NULL rxconf means defaults.
+        Error::check("rte_eth_rx_queue_setup", unsafe {
+            sys::rte_eth_rx_queue_setup(self.id, queue, desc, socket, std::ptr::null(), pool.as_ptr())
+        })?;
+        Ok(())
+    }
+
+    /// Sets up tx queue `queue` with `desc` descriptors.
+    pub fn setup_tx_queue(&self, queue: u16, desc: u16) -> Result<(), Error> {
+        let socket = u32::try_from(self.socket()).unwrap_or(0);
+        // SAFETY: a NULL txconf means defaults.
+        Error::check("rte_eth_tx_queue_setup", unsafe {
+            sys::rte_eth_tx_queue_setup(self.id, queue, desc, socket, std::ptr::null())
+        })?;
+        Ok(())
+    }
+
+    /// Starts the port.
+    pub fn start(&self) -> Result<(), Error> {
+        // SAFETY: plain call on a configured port.
+        Error::check("rte_eth_dev_start", unsafe { sys::rte_eth_dev_start(self.id) })?;
+        Ok(())
+    }
+
+    /// Stops the port.
+    pub fn stop(&self) -> Result<(), Error> {
+        // SAFETY: plain call.
+        Error::check("rte_eth_dev_stop", unsafe { sys::rte_eth_dev_stop(self.id) })?;
+        Ok(())
+    }
+
+    /// Closes the port and releases its queues.
+    pub fn close(&self) -> Result<(), Error> {
+        // SAFETY: plain call; the port id must not be used afterwards (it is Copy, so this
+        // is the caller's shutdown discipline, not memory safety).
+        Error::check("rte_eth_dev_close", unsafe { sys::rte_eth_dev_close(self.id) })?;
+        Ok(())
+    }
+
+    /// Turns promiscuous mode on.
+    pub fn promiscuous_enable(&self) -> Result<(), Error> {
+        // SAFETY: plain call.
+        Error::check("rte_eth_promiscuous_enable", unsafe { sys::rte_eth_promiscuous_enable(self.id) })?;
+        Ok(())
+    }
+
+    /// The port's MAC address.
+    pub fn mac_addr(&self) -> Result<MacAddr, Error> {
+        let mut a = sys::rte_ether_addr::default();
+        // SAFETY: a is a valid out-parameter.
+        Error::check("rte_eth_macaddr_get", unsafe { sys::rte_eth_macaddr_get(self.id, &mut a) })?;
+        Ok(MacAddr(a.addr_bytes))
+    }
+
+    /// Device counters.
+    pub fn stats(&self) -> Result<PortStats, Error> {
+        let mut s = sys::rte_eth_stats::default();
+        // SAFETY: s is a valid out-parameter.
+        Error::check("rte_eth_stats_get", unsafe { sys::rte_eth_stats_get(self.id, &mut s) })?;
+        Ok(PortStats {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        })
+    }
+
+    /// Takes the only handle of this process on rx queue `queue`.
+    ///
+    /// # Errors
+    /// [`Error::QueueBusy`] when this process has a handle on it already.
+    pub fn rx_queue(&self, queue: u16) -> Result<RxQueue, Error> {
+        claim(self.id, true, queue)?;
+        Ok(RxQueue { port: self.id, queue })
+    }
+
+    /// Takes the only handle of this process on tx queue `queue`.
+    ///
+    /// # Errors
+    /// [`Error::QueueBusy`] when this process has a handle on it already.
+    pub fn tx_queue(&self, queue: u16) -> Result<TxQueue, Error> {
+        claim(self.id, false, queue)?;
+        Ok(TxQueue { port: self.id, queue })
+    }
+}
+
+/// The receive side of one queue. Polled by one thread at a time (it is not `Sync`).
+#[derive(Debug)]
+pub struct RxQueue {
+    port: u16,
+    queue: u16,
+}
+
+impl RxQueue {
+    /// Port id.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Queue id.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Receives into the free room of `burst`; returns how many packets arrived.
+    #[inline]
+    pub fn rx(&mut self, burst: &mut Burst) -> usize {
+        let (p, n) = burst.spare();
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: p points to n writable entries of the burst; &mut self makes this the only
+        // poller of the queue in this process.
+        let got = unsafe { sys::shim_rx_burst(self.port, self.queue, p, n) };
+        // SAFETY: the PMD wrote `got` valid mbufs that are now ours.
+        unsafe { burst.filled(usize::from(got)) };
+        usize::from(got)
+    }
+}
+
+impl Drop for RxQueue {
+    fn drop(&mut self) {
+        release(self.port, true, self.queue);
+    }
+}
+
+/// The transmit side of one queue. Used by one thread at a time (it is not `Sync`).
+#[derive(Debug)]
+pub struct TxQueue {
+    port: u16,
+    queue: u16,
+}
+
+impl TxQueue {
+    /// Port id.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Queue id.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Sends as many of `burst`'s packets as the queue takes, from the front; the ones not
+    /// taken stay in `burst`. Returns how many were sent.
+    #[inline]
+    pub fn tx(&mut self, burst: &mut Burst) -> usize {
+        let (p, n) = burst.held();
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: p points to n owned mbufs; the PMD takes ownership of the first `sent`.
+        let sent = usize::from(unsafe { sys::shim_tx_burst(self.port, self.queue, p, n) });
+        burst.consumed(sent);
+        sent
+    }
+}
+
+impl Drop for TxQueue {
+    fn drop(&mut self) {
+        release(self.port, false, self.queue);
+    }
+}

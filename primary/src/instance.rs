@@ -1,0 +1,88 @@
+//! The instance lock and the runtime files an instance leaves behind.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use conf::Config;
+use shm_layout::Shm;
+
+/// Why the instance could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another primary holds it.
+    #[error("instance {name:?} (file prefix {prefix:?}) is already running{pid}; stop it first")]
+    Busy { name: String, prefix: String, pid: String },
+    /// The lock file could not be created.
+    #[error("cannot create the instance lock {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// An exclusive lock on the instance name, held for the primary's life (released by the
+/// kernel when the process dies, however it dies).
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl InstanceLock {
+    /// Takes the lock `<shm_dir>/<name>.lock`.
+    ///
+    /// # Errors
+    /// [`LockError::Busy`] naming the live primary's pid when another instance holds it.
+    pub fn acquire(cfg: &Config) -> Result<InstanceLock, LockError> {
+        let path = cfg.instance.shm_dir.join(format!("{}.lock", cfg.instance.name));
+        let io = |source| LockError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(&cfg.instance.shm_dir).map_err(io)?;
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(InstanceLock { _file: file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = Shm::open(&cfg.shm_path())
+                    .map(|s| format!(" as pid {}", s.layout().header.primary_pid))
+                    .unwrap_or_default();
+                Err(LockError::Busy { name: cfg.instance.name.clone(), prefix: cfg.instance.file_prefix.clone(), pid })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// DPDK's runtime directory for a file prefix (`/var/run/dpdk/<prefix>` as root).
+pub fn dpdk_runtime_dir(prefix: &str) -> PathBuf {
+    let base = if nix::unistd::geteuid().is_root() {
+        PathBuf::from("/var/run/dpdk")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp")).join("dpdk")
+    };
+    base.join(prefix)
+}
+
+/// Removes what an instance leaves on disk: its hugepage files (`<huge_dir>/<prefix>map_*`),
+/// DPDK's runtime directory and the shm file. Returns the paths removed. Only call it while
+/// holding the instance lock, with no process of the instance alive.
+pub fn remove_runtime_files(cfg: &Config) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let map_prefix = format!("{}map_", cfg.instance.file_prefix);
+    if let Ok(entries) = std::fs::read_dir(&cfg.instance.huge_dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&map_prefix) && std::fs::remove_file(e.path()).is_ok() {
+                removed.push(e.path());
+            }
+        }
+    }
+    let rt = dpdk_runtime_dir(&cfg.instance.file_prefix);
+    if std::fs::remove_dir_all(&rt).is_ok() {
+        removed.push(rt);
+    }
+    let shm = cfg.shm_path();
+    if std::fs::remove_file(&shm).is_ok() {
+        removed.push(shm);
+    }
+    removed
+}

@@ -1,0 +1,195 @@
+//! `dpvs`: the primary process of a dpvs instance.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+use conf::Config;
+use dpdk::Eal;
+use primary::exit_codes;
+use primary::instance::{remove_runtime_files, InstanceLock};
+use primary::ports::{create_pools, pool_name, setup_ports, shutdown_ports};
+use primary::supervisor::Supervisor;
+use shm_layout::{monotonic_ns, process_start_ticks, InstanceState, Name, QueueRef, Shm, WorkerState};
+
+/// Layer-4 load balancer on DPDK: the primary process. It owns hugepage memory and the ports,
+/// and runs forwarding in supervised worker processes.
+#[derive(Debug, Parser)]
+#[command(name = "dpvs", version)]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded default: two tap ports, one worker.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// The worker binary (default: `dpvs-worker` beside this binary).
+    #[arg(long)]
+    worker_bin: Option<PathBuf>,
+    /// Validate the configuration, print the resolved EAL command lines, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let cfg = match &cli.config {
+        Some(p) => match Config::from_file(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("dpvs: {e}");
+                std::process::exit(exit_codes::CONFIG);
+            }
+        },
+        None => Config::embedded_default(),
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DPVS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.instance.log_level)),
+        )
+        .init();
+    if cli.check {
+        println!("configuration {} is valid", cfg.source);
+        println!("primary: {}", primary::eal_args::primary(&cfg).join(" "));
+        for (g, wl) in cfg.worker_lcores() {
+            println!("worker {} (group {}): {}", wl.slot, g.name, primary::eal_args::worker(&cfg, &wl.lcore).join(" "));
+        }
+        return;
+    }
+    std::process::exit(run(&cli, &cfg));
+}
+
+fn run(cli: &Cli, cfg: &Config) -> i32 {
+    let _span = tracing::info_span!("dpvs", instance = %cfg.instance.name).entered();
+    let lock = match InstanceLock::acquire(cfg) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("dpvs: {e}");
+            return exit_codes::ALREADY_RUNNING;
+        }
+    };
+    let worker_bin = cli.worker_bin.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("dpvs-worker")))
+            .unwrap_or_else(|| PathBuf::from("dpvs-worker"))
+    });
+    if !worker_bin.is_file() {
+        eprintln!("dpvs: worker binary {} not found (use --worker-bin)", worker_bin.display());
+        return exit_codes::CONFIG;
+    }
+    // We hold the lock, so nothing of a previous instance with this name is alive: files it
+    // left are stale.
+    let stale = remove_runtime_files(cfg);
+    if !stale.is_empty() {
+        tracing::info!(files = stale.len(), "removed runtime files of an earlier instance");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            eprintln!("dpvs: cannot install signal handler: {e}");
+            return exit_codes::SETUP;
+        }
+    }
+
+    let t0 = monotonic_ns();
+    let eal = match Eal::init(&primary::eal_args::primary(cfg)) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("dpvs: EAL init failed: {e}");
+            remove_runtime_files(cfg);
+            return exit_codes::SETUP;
+        }
+    };
+    let eal_init_us = (monotonic_ns() - t0) / 1000;
+    tracing::info!(eal_init_us, "EAL primary initialised");
+
+    let code = match setup_and_supervise(cli, cfg, &stop, worker_bin, eal_init_us) {
+        Ok(()) => exit_codes::OK,
+        Err(e) => {
+            eprintln!("dpvs: {e}");
+            exit_codes::SETUP
+        }
+    };
+    drop(eal);
+    let removed = remove_runtime_files(cfg);
+    tracing::info!(files = removed.len(), lock = %lock.path().display(), "runtime files removed; stopped");
+    code
+}
+
+fn setup_and_supervise(
+    _cli: &Cli,
+    cfg: &Config,
+    stop: &AtomicBool,
+    worker_bin: PathBuf,
+    eal_init_us: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let pools = create_pools(cfg)?;
+    let ports = setup_ports(cfg, &pools)?;
+    let pid = std::process::id();
+    let shm = Shm::create(&cfg.shm_path(), |l| {
+        let h = &mut l.header;
+        h.instance = Name::new(&cfg.instance.name);
+        h.file_prefix = Name::new(&cfg.instance.file_prefix);
+        h.n_ports = cfg.ports.len() as u32;
+        h.n_workers = cfg.worker_lcores().count() as u32;
+        h.primary_pid = pid;
+        h.primary_start_ticks = process_start_ticks(pid).unwrap_or(0);
+        h.started_mono_ns = monotonic_ns();
+        h.started_unix_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        h.eal_init_us = eal_init_us;
+        h.state.store(InstanceState::Starting as u32, Ordering::Relaxed);
+        let peer = |i: usize| match cfg.forwarding {
+            conf::Forwarding::L2Pair { a, b } if i == a => b,
+            conf::Forwarding::L2Pair { a, b } if i == b => a,
+            _ => i,
+        };
+        for (i, (p, rp)) in cfg.ports.iter().zip(&ports).enumerate() {
+            let s = &mut l.ports[i];
+            s.name = Name::new(&p.name);
+            s.device = Name::new(p.device.dpdk_name());
+            s.driver = Name::new(&rp.driver);
+            let mac = rp.port.mac_addr().unwrap_or_default().0;
+            s.mac[..6].copy_from_slice(&mac);
+            s.port_id = rp.port.id();
+            s.rx_queues = p.rx_queues;
+            s.tx_queues = p.tx_queues;
+            s.peer = peer(i) as u16;
+        }
+        for (g, wl) in cfg.worker_lcores() {
+            let s = &mut l.workers[wl.slot];
+            s.group = Name::new(&g.name);
+            s.pool = Name::new(&pool_name(wl.slot));
+            s.lcore = wl.lcore.id;
+            s.cpu = wl.lcore.cpu.map_or(-1, |c| c as i32);
+            s.tx_queue = wl.slot as u16;
+            s.n_rx = wl.rx.len() as u16;
+            for (d, r) in s.rx.iter_mut().zip(&wl.rx) {
+                *d = QueueRef { port: r.port as u16, queue: r.queue };
+            }
+            s.idle_sleep_us = g.idle_sleep_us;
+            s.pool_size = pools[wl.slot].size();
+            s.pool_avail.store(pools[wl.slot].avail_count(), Ordering::Relaxed);
+            s.state.store(WorkerState::Empty as u32, Ordering::Relaxed);
+        }
+    })?;
+    tracing::info!(shm = %shm.path().display(), "shared memory published");
+
+    let mut sup = Supervisor::new(cfg, &shm, &pools, &ports, worker_bin);
+    sup.start_all();
+    shm.layout().header.state.store(InstanceState::Running as u32, Ordering::Release);
+    tracing::info!(workers = shm.layout().workers().len(), "running; SIGTERM or SIGINT stops");
+    sup.run_until(stop);
+
+    tracing::info!("stopping: workers first, then ports");
+    sup.stop_all();
+    shutdown_ports(&ports);
+    let _ = shm.unlink();
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Spawns the workers, watches them, restarts the ones that die, and stops them all.
+//!
+//! One round every [`ROUND`]: reap exited children (a death is seen within one round), kill
+//! workers whose heartbeat is older than the configured timeout, restart the dead ones after
+//! their backoff, and every [`STATS_EVERY`] rounds publish port and pool counters to shared
+//! memory. A death is handled before the replacement starts: the dead lcore's mempool cache is
+//! flushed back to its pool, and where no device queue can hold the pool's buffers, buffers the
+//! dead process held (its burst in hand, a PMD call it was inside) are found by a pool audit
+//! and returned. The replacement runs on the same lcore id.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use conf::Config;
+use dpdk::{LcoreId, Mempool};
+use shm_layout::{monotonic_ns, InstanceState, Shm, WorkerState};
+
+use crate::eal_args;
+use crate::ports::ReadyPort;
+
+/// Supervisor round.
+pub const ROUND: Duration = Duration::from_millis(5);
+/// Rounds between counter publications (100 ms).
+pub const STATS_EVERY: u32 = 20;
+/// A worker still spawning after this long is killed.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(15);
+/// A worker that lived shorter than this counts as a crash loop round.
+const STABLE_AFTER: Duration = Duration::from_secs(2);
+/// How long workers get to stop on request before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// One worker slot's supervision state.
+#[derive(Debug)]
+struct Worker {
+    slot: usize,
+    lcore: LcoreId,
+    eal_args: Vec<String>,
+    pool: Mempool,
+    /// No device queue keeps this pool's buffers, so a pool audit after a death is exact.
+    audit_safe: bool,
+    child: Option<Child>,
+    started: Instant,
+    /// Crashes in a row, each within STABLE_AFTER of its start.
+    quick_crashes: u32,
+    respawn_at: Option<Instant>,
+    /// A restart whose first poll has not been timed yet.
+    timing_restart: bool,
+}
+
+/// The supervisor of all workers of the instance.
+#[derive(Debug)]
+pub struct Supervisor<'a> {
+    shm: &'a Shm,
+    worker_bin: PathBuf,
+    workers: Vec<Worker>,
+    ports: &'a [ReadyPort],
+    heartbeat_timeout: Duration,
+    max_backoff: Duration,
+    log_level: String,
+}
+
+impl<'a> Supervisor<'a> {
+    /// Prepares supervision of every worker slot of `cfg`.
+    pub fn new(cfg: &Config, shm: &'a Shm, pools: &[Mempool], ports: &'a [ReadyPort], worker_bin: PathBuf) -> Self {
+        let workers = cfg
+            .worker_lcores()
+            .map(|(_, wl)| {
+                let polled_ports = wl.rx.iter().map(|r| r.port);
+                let audit_safe = polled_ports.into_iter().all(|p| !ports[p].rx_holds_mbufs)
+                    && ports.iter().all(|p| !p.tx_holds_mbufs);
+                Worker {
+                    slot: wl.slot,
+                    lcore: LcoreId(wl.lcore.id),
+                    eal_args: eal_args::worker(cfg, &wl.lcore),
+                    pool: pools[wl.slot],
+                    audit_safe,
+                    child: None,
+                    started: Instant::now(),
+                    quick_crashes: 0,
+                    respawn_at: None,
+                    timing_restart: false,
+                }
+            })
+            .collect();
+        Supervisor {
+            shm,
+            worker_bin,
+            workers,
+            ports,
+            heartbeat_timeout: Duration::from_millis(u64::from(cfg.supervisor.heartbeat_timeout_ms)),
+            max_backoff: Duration::from_millis(u64::from(cfg.supervisor.max_restart_backoff_ms)),
+            log_level: cfg.instance.log_level.clone(),
+        }
+    }
+
+    /// Starts every worker.
+    pub fn start_all(&mut self) {
+        for i in 0..self.workers.len() {
+            self.spawn(i);
+        }
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let layout = self.shm.layout();
+        let w = &mut self.workers[i];
+        let slot = &layout.workers[w.slot];
+        let spawn = slot.spawns.load(Ordering::Relaxed).wrapping_add(1);
+        slot.stop.store(0, Ordering::Relaxed);
+        slot.pid.store(0, Ordering::Relaxed);
+        slot.spawned_ns.store(monotonic_ns(), Ordering::Relaxed);
+        slot.state.store(WorkerState::Spawning as u32, Ordering::Relaxed);
+        slot.spawns.store(spawn, Ordering::Release);
+        let mut cmd = Command::new(&self.worker_bin);
+        cmd.args(&w.eal_args[1..])
+            .arg("--")
+            .arg("--shm")
+            .arg(self.shm.path())
+            .arg("--slot")
+            .arg(w.slot.to_string())
+            .arg("--spawn")
+            .arg(spawn.to_string())
+            .env("DPVS_LOG", &self.log_level)
+            // Its own process group: a terminal's ^C reaches the primary only, which then
+            // stops the workers in order.
+            .process_group(0);
+        w.started = Instant::now();
+        match cmd.spawn() {
+            Ok(child) => {
+                slot.pid.store(child.id(), Ordering::Release);
+                tracing::info!(slot = w.slot, lcore = %w.lcore, pid = child.id(), spawn, "worker spawned");
+                w.child = Some(child);
+            }
+            Err(e) => {
+                tracing::error!(slot = w.slot, bin = %self.worker_bin.display(), "cannot spawn worker: {e}");
+                slot.state.store(WorkerState::Dead as u32, Ordering::Release);
+                w.quick_crashes += 1;
+                w.respawn_at = Some(Instant::now() + backoff(w.quick_crashes, self.max_backoff));
+            }
+        }
+    }
+
+    /// One supervision round.
+    pub fn round(&mut self, n: u32) {
+        let layout = self.shm.layout();
+        let now_ns = monotonic_ns();
+        for i in 0..self.workers.len() {
+            let w = &mut self.workers[i];
+            let slot = &layout.workers[w.slot];
+            if let Some(child) = w.child.as_mut() {
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        w.child = None;
+                        self.on_death(i, status);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(slot = w.slot, "waitpid: {e}"),
+                }
+                let stalled = match slot.state() {
+                    WorkerState::Running => {
+                        let age = now_ns.saturating_sub(slot.heartbeat_ns.load(Ordering::Acquire));
+                        (age > self.heartbeat_timeout.as_nanos() as u64)
+                            .then(|| format!("heartbeat {} ms old", age / 1_000_000))
+                    }
+                    WorkerState::Spawning => {
+                        (w.started.elapsed() > SPAWN_TIMEOUT).then(|| "stuck while starting".to_owned())
+                    }
+                    _ => None,
+                };
+                if let Some(why) = stalled {
+                    tracing::warn!(slot = w.slot, pid = child.id(), "worker {why}: killing it");
+                    let _ = child.kill();
+                }
+                if w.timing_restart {
+                    let polling = slot.polling_ns.load(Ordering::Acquire);
+                    if polling > slot.spawned_ns.load(Ordering::Acquire) {
+                        let us = polling.saturating_sub(slot.died_ns.load(Ordering::Acquire)) / 1000;
+                        slot.last_restart_us.store(us, Ordering::Release);
+                        w.timing_restart = false;
+                        tracing::info!(slot = w.slot, lcore = %w.lcore, restart_us = us, "replacement worker polling");
+                    }
+                }
+            } else if w.respawn_at.is_some_and(|t| Instant::now() >= t) {
+                w.respawn_at = None;
+                self.spawn(i);
+            }
+        }
+        if n % STATS_EVERY == 0 {
+            self.publish_stats();
+        }
+        layout.header.primary_heartbeat_ns.store(now_ns, Ordering::Release);
+    }
+
+    fn on_death(&mut self, i: usize, status: ExitStatus) {
+        let layout = self.shm.layout();
+        let w = &mut self.workers[i];
+        let slot = &layout.workers[w.slot];
+        let code = status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
+        slot.last_exit.store(code, Ordering::Release);
+        slot.died_ns.store(monotonic_ns(), Ordering::Release);
+        slot.state.store(WorkerState::Dead as u32, Ordering::Release);
+        let reclaimed = reclaim(w);
+        slot.reclaimed_mbufs.fetch_add(u64::from(reclaimed), Ordering::AcqRel);
+        let restarts = slot.restarts.fetch_add(1, Ordering::AcqRel) + 1;
+        if w.started.elapsed() < STABLE_AFTER {
+            w.quick_crashes += 1;
+        } else {
+            w.quick_crashes = 0;
+        }
+        let delay = backoff(w.quick_crashes, self.max_backoff);
+        tracing::warn!(slot = w.slot, lcore = %w.lcore, %status, reclaimed, restarts, delay_ms = delay.as_millis() as u64, "worker died; restarting it on the same lcore");
+        w.timing_restart = true;
+        if delay.is_zero() {
+            self.spawn(i);
+        } else {
+            w.respawn_at = Some(Instant::now() + delay);
+        }
+    }
+
+    fn publish_stats(&self) {
+        let layout = self.shm.layout();
+        for w in &self.workers {
+            layout.workers[w.slot].pool_avail.store(w.pool.avail_count(), Ordering::Relaxed);
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            if let Ok(s) = p.port.stats() {
+                let d = &layout.ports[i].stats;
+                d.ipackets.store(s.ipackets, Ordering::Relaxed);
+                d.opackets.store(s.opackets, Ordering::Relaxed);
+                d.ibytes.store(s.ibytes, Ordering::Relaxed);
+                d.obytes.store(s.obytes, Ordering::Relaxed);
+                d.imissed.store(s.imissed, Ordering::Relaxed);
+                d.ierrors.store(s.ierrors, Ordering::Relaxed);
+                d.oerrors.store(s.oerrors, Ordering::Relaxed);
+                d.rx_nombuf.store(s.rx_nombuf, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Runs rounds until `stop` is set.
+    pub fn run_until(&mut self, stop: &AtomicBool) {
+        let mut n = 0u32;
+        while !stop.load(Ordering::Acquire) {
+            self.round(n);
+            n = n.wrapping_add(1);
+            std::thread::sleep(ROUND);
+        }
+    }
+
+    /// Asks every worker to stop, waits for them (killing stragglers), and returns their
+    /// lcores' cached buffers to the pools.
+    pub fn stop_all(&mut self) {
+        let layout = self.shm.layout();
+        layout.header.state.store(InstanceState::Stopping as u32, Ordering::Release);
+        for w in &self.workers {
+            layout.workers[w.slot].stop.store(1, Ordering::Release);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        loop {
+            let mut alive = 0;
+            for w in &mut self.workers {
+                if let Some(c) = w.child.as_mut() {
+                    match c.try_wait() {
+                        Ok(Some(status)) => {
+                            let code = status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
+                            layout.workers[w.slot].last_exit.store(code, Ordering::Release);
+                            w.child = None;
+                        }
+                        _ => alive += 1,
+                    }
+                }
+            }
+            if alive == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                for w in &mut self.workers {
+                    if let Some(mut c) = w.child.take() {
+                        tracing::warn!(slot = w.slot, pid = c.id(), "worker did not stop in time: killing it");
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
+                }
+                break;
+            }
+            std::thread::sleep(ROUND);
+        }
+        for w in &mut self.workers {
+            layout.workers[w.slot].state.store(WorkerState::Exited as u32, Ordering::Release);
+            reclaim(w);
+        }
+    }
+}
+
+/// Returns a dead worker's buffers to its pool: its lcore's cache always, and, where the pool
+/// audit is exact, buffers it held. Returns how many came back.
+fn reclaim(w: &Worker) -> u32 {
+    let flushed = w.pool.flush_cache_of_dead_lcore(w.lcore);
+    let stranded = if w.audit_safe {
+        match w.pool.reclaim_unreferenced() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(slot = w.slot, "pool audit failed: {e}");
+                0
+            }
+        }
+    } else {
+        0
+    };
+    if stranded > 0 {
+        tracing::info!(slot = w.slot, flushed, stranded, "returned buffers held by the dead worker");
+    }
+    flushed + stranded
+}
+
+/// Delay before restarting a worker after `quick_crashes` crashes in a row: none for the
+/// first, then 10 ms doubling up to `max`.
+pub fn backoff(quick_crashes: u32, max: Duration) -> Duration {
+    if quick_crashes <= 1 {
+        return Duration::ZERO;
+    }
+    let ms = 10u64.saturating_mul(1u64 << (quick_crashes - 2).min(20));
+    Duration::from_millis(ms).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let max = Duration::from_millis(5000);
+        assert_eq!(backoff(0, max), Duration::ZERO);
+        assert_eq!(backoff(1, max), Duration::ZERO);
+        assert_eq!(backoff(2, max), Duration::from_millis(10));
+        assert_eq!(backoff(3, max), Duration::from_millis(20));
+        assert_eq!(backoff(12, max), max);
+        assert_eq!(backoff(u32::MAX, max), max);
+    }
+}

@@ -1,0 +1,392 @@
+//! Every structure shared between the primary, the workers and `dpvsctl`, declared once.
+//!
+//! The instance's shared memory is one file (`<shm_dir>/<instance>.shm`) holding one
+//! [`Layout`]: plain `#[repr(C)]` data with no pointers, whose size and field offsets are
+//! pinned by the `const` asserts at the bottom of this file. Change any of them and
+//! [`LAYOUT_VERSION`] must change too; the asserts make that a conscious act.
+//!
+//! ```text
+//!  offset 0      Header          magic, layout version (stored last), sizes, instance, primary
+//!                PortSlot  x 32  port names, driver, MAC, queue counts, device counters
+//!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
+//!                LcoreCounters x 128  per lcore id, one cache-line pair each, single writer
+//!                MailboxArea     reserved for the control mailbox (zeroed, unused in v1)
+//! ```
+//!
+//! Who writes what:
+//! - fields that are not atomics are written by the primary before it publishes the layout
+//!   version and never change afterwards;
+//! - atomics name their writer in their doc comment; a counter has exactly one writer, which
+//!   updates it with a relaxed load + store (no read-modify-write on the packet path).
+//!
+//! `unsafe` lives only in [`map`], which maps the file.
+#![deny(unsafe_code)]
+
+pub mod map;
+mod time;
+
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+pub use map::{Shm, ShmError};
+pub use time::{monotonic_ns, process_start_ticks};
+
+/// `b"DPVS-SHM"` read as a little-endian u64.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
+/// Version of [`Layout`]. Bump it whenever a shared struct changes.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Port slots.
+pub const MAX_PORTS: usize = 32;
+/// Worker slots (one forwarding lcore each).
+pub const MAX_WORKERS: usize = 64;
+/// Counter blocks, indexed by EAL lcore id (DPDK's RTE_MAX_LCORE).
+pub const MAX_LCORES: usize = 128;
+/// Rx queues one worker polls.
+pub const MAX_RX_PER_WORKER: usize = 16;
+/// Bytes reserved for the control mailbox.
+pub const MAILBOX_BYTES: usize = 256 * 1024;
+/// Fixed-size text fields.
+pub const NAME_LEN: usize = 32;
+
+/// A NUL-padded fixed-size string.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> Name<N> {
+    /// Copies `s`, cut at `N - 1` bytes (on a char boundary) so a NUL always ends it.
+    pub fn new(s: &str) -> Self {
+        let mut b = [0u8; N];
+        let mut end = s.len().min(N - 1);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        b[..end].copy_from_slice(&s.as_bytes()[..end]);
+        Name(b)
+    }
+
+    /// The text up to the first NUL (invalid UTF-8 is replaced).
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        let end = self.0.iter().position(|&c| c == 0).unwrap_or(N);
+        String::from_utf8_lossy(&self.0[..end])
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Name<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// Lifecycle of the instance, in [`Header::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum InstanceState {
+    /// Ports and workers are being set up.
+    Starting = 1,
+    /// Forwarding.
+    Running = 2,
+    /// Shutting down.
+    Stopping = 3,
+}
+
+impl InstanceState {
+    /// Decodes a stored value.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Starting),
+            2 => Some(Self::Running),
+            3 => Some(Self::Stopping),
+            _ => None,
+        }
+    }
+}
+
+/// The start of the region.
+#[repr(C, align(64))]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: u64,
+    /// [`LAYOUT_VERSION`], stored last (release) by the creator; 0 while being created.
+    pub layout_version: AtomicU32,
+    /// `size_of::<Header>()`.
+    pub header_size: u32,
+    /// `size_of::<Layout>()`.
+    pub total_size: u64,
+    /// Instance name.
+    pub instance: Name<NAME_LEN>,
+    /// EAL file prefix.
+    pub file_prefix: Name<NAME_LEN>,
+    /// Ports in use (the first `n_ports` port slots).
+    pub n_ports: u32,
+    /// Workers in use (the first `n_workers` worker slots).
+    pub n_workers: u32,
+    /// Primary's pid.
+    pub primary_pid: u32,
+    /// [`InstanceState`]; written by the primary.
+    pub state: AtomicU32,
+    /// Primary's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), to tell
+    /// a live primary from a reused pid.
+    pub primary_start_ticks: u64,
+    /// CLOCK_MONOTONIC at primary start, ns.
+    pub started_mono_ns: u64,
+    /// Wall clock at primary start, ns since the Unix epoch.
+    pub started_unix_ns: u64,
+    /// CLOCK_MONOTONIC of the primary's last supervisor round, ns; written by the primary.
+    pub primary_heartbeat_ns: AtomicU64,
+    /// Primary EAL init time, µs.
+    pub eal_init_us: u64,
+    /// Byte offset of [`Layout::mailbox`] (for tools that only read the header).
+    pub mailbox_offset: u64,
+    /// [`MAILBOX_BYTES`].
+    pub mailbox_size: u64,
+}
+
+/// A port, as the primary configured it.
+#[repr(C, align(64))]
+pub struct PortSlot {
+    /// Operator's name (`dpdk0`).
+    pub name: Name<16>,
+    /// DPDK device name (`net_memif0`).
+    pub device: Name<NAME_LEN>,
+    /// Driver (`net_memif`).
+    pub driver: Name<NAME_LEN>,
+    /// MAC address (6 bytes, then 2 of padding).
+    pub mac: [u8; 8],
+    /// DPDK port id.
+    pub port_id: u16,
+    /// Rx queues.
+    pub rx_queues: u16,
+    /// Tx queues.
+    pub tx_queues: u16,
+    /// Port slot that frames received here are sent out of, at layer 2. Equal to this slot's
+    /// own index for a one-arm port: frames go back out with MAC addresses swapped.
+    pub peer: u16,
+    /// Device counters, copied from `rte_eth_stats_get` by the primary every supervisor round.
+    pub stats: PortStats,
+}
+
+/// Device counters of a port (see `rte_eth_stats`).
+#[repr(C)]
+#[derive(Default)]
+pub struct PortStats {
+    pub ipackets: AtomicU64,
+    pub opackets: AtomicU64,
+    pub ibytes: AtomicU64,
+    pub obytes: AtomicU64,
+    pub imissed: AtomicU64,
+    pub ierrors: AtomicU64,
+    pub oerrors: AtomicU64,
+    pub rx_nombuf: AtomicU64,
+}
+
+/// One rx queue a worker polls.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueRef {
+    /// Index of the port slot (= DPDK port id order of the config).
+    pub port: u16,
+    /// Rx queue id.
+    pub queue: u16,
+}
+
+/// Lifecycle of a worker, in [`WorkerSlot::state`].
+///
+/// ```text
+///  Spawning --(worker claims slot)--> Running --(stop flag)--> Exited
+///     ^                                  |
+///     +------ (primary restarts) <--- Dead (exit/kill seen by the primary; cache reclaimed)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum WorkerState {
+    /// Slot not in use.
+    Empty = 0,
+    /// Process started by the primary, not yet polling.
+    Spawning = 1,
+    /// Polling its queues.
+    Running = 2,
+    /// Asked to stop; finishing its burst.
+    Stopping = 3,
+    /// Exited on request.
+    Exited = 4,
+    /// Died; waiting for its restart.
+    Dead = 5,
+}
+
+impl WorkerState {
+    /// Decodes a stored value.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            0 => Self::Empty,
+            1 => Self::Spawning,
+            2 => Self::Running,
+            3 => Self::Stopping,
+            4 => Self::Exited,
+            5 => Self::Dead,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name for tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::Spawning => "spawning",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// A worker process's slot: its assignment (fixed) and its life (atomics).
+#[repr(C, align(64))]
+pub struct WorkerSlot {
+    /// Worker group name.
+    pub group: Name<NAME_LEN>,
+    /// Mempool its rx queues fill from (one pool per forwarding lcore).
+    pub pool: Name<NAME_LEN>,
+    /// EAL lcore id.
+    pub lcore: u32,
+    /// CPU the lcore is pinned to, or -1.
+    pub cpu: i32,
+    /// Tx queue this worker owns on every port.
+    pub tx_queue: u16,
+    /// Entries used in `rx`.
+    pub n_rx: u16,
+    /// Sleep after an empty poll round, µs.
+    pub idle_sleep_us: u32,
+    /// Rx queues it polls.
+    pub rx: [QueueRef; MAX_RX_PER_WORKER],
+    /// [`WorkerState`]; the primary writes Spawning/Dead/Empty, the worker Running/Exited.
+    pub state: AtomicU32,
+    /// Pid of the current process; written by the primary at spawn.
+    pub pid: AtomicU32,
+    /// Set to 1 by the primary to ask the worker to exit.
+    pub stop: AtomicU32,
+    /// Restarts after a death; written by the primary.
+    pub restarts: AtomicU32,
+    /// Last exit of a process in this slot: exit code (>= 0), or minus the signal number;
+    /// written by the primary.
+    pub last_exit: AtomicI32,
+    /// Processes started in this slot; written by the primary.
+    pub spawns: AtomicU32,
+    /// CLOCK_MONOTONIC of the worker's last loop round, ns; written by the worker.
+    pub heartbeat_ns: AtomicU64,
+    /// CLOCK_MONOTONIC when the current process was started, ns; written by the primary.
+    pub spawned_ns: AtomicU64,
+    /// CLOCK_MONOTONIC of the worker's first poll, ns; written by the worker.
+    pub polling_ns: AtomicU64,
+    /// CLOCK_MONOTONIC when the primary saw the last death, ns; written by the primary.
+    pub died_ns: AtomicU64,
+    /// From death seen to the replacement's first poll, µs, for the last restart; written by
+    /// the primary.
+    pub last_restart_us: AtomicU64,
+    /// Mbufs returned to the pool after deaths (cache flushes and stranded buffers), total;
+    /// written by the primary.
+    pub reclaimed_mbufs: AtomicU64,
+    /// Size of `pool`.
+    pub pool_size: u32,
+    /// Available mbufs of `pool`, sampled every supervisor round; written by the primary.
+    pub pool_avail: AtomicU32,
+}
+
+impl WorkerSlot {
+    /// The rx queues in use.
+    pub fn rx_queues(&self) -> &[QueueRef] {
+        &self.rx[..usize::from(self.n_rx).min(MAX_RX_PER_WORKER)]
+    }
+
+    /// Current state (unknown values read as Empty).
+    pub fn state(&self) -> WorkerState {
+        WorkerState::from_u32(self.state.load(Ordering::Acquire)).unwrap_or(WorkerState::Empty)
+    }
+}
+
+/// Counters of one forwarding lcore, indexed by lcore id. Single writer (that lcore); they
+/// survive the worker process, so they are monotonic across restarts. Two cache lines, so the
+/// adjacent-line prefetcher never pulls in a neighbour's.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct LcoreCounters {
+    /// Packets received.
+    pub rx_packets: AtomicU64,
+    /// Non-empty rx bursts.
+    pub rx_bursts: AtomicU64,
+    /// Packets sent.
+    pub tx_packets: AtomicU64,
+    /// Packets dropped because a tx queue was full.
+    pub drop_tx_full: AtomicU64,
+    /// Packets dropped because they were too short to be Ethernet frames.
+    pub drop_runt: AtomicU64,
+    /// Poll rounds over all the lcore's queues.
+    pub polls: AtomicU64,
+    /// Poll rounds that received nothing.
+    pub idle_polls: AtomicU64,
+    /// TSC cycles spent in rounds that received something.
+    pub busy_cycles: AtomicU64,
+    /// Room for counters of later layout versions (zero).
+    pub reserved: [AtomicU64; 8],
+}
+
+impl LcoreCounters {
+    /// Adds `n` to a counter this thread alone writes (relaxed load + store: no atomic
+    /// read-modify-write on the packet path).
+    #[inline]
+    pub fn bump(c: &AtomicU64, n: u64) {
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+}
+
+/// Reserved for the control mailbox.
+#[repr(C, align(64))]
+pub struct MailboxArea(pub [u8; MAILBOX_BYTES]);
+
+/// The whole shared region.
+#[repr(C)]
+pub struct Layout {
+    pub header: Header,
+    pub ports: [PortSlot; MAX_PORTS],
+    pub workers: [WorkerSlot; MAX_WORKERS],
+    pub counters: [LcoreCounters; MAX_LCORES],
+    pub mailbox: MailboxArea,
+}
+
+impl Layout {
+    /// The ports in use.
+    pub fn ports(&self) -> &[PortSlot] {
+        &self.ports[..(self.header.n_ports as usize).min(MAX_PORTS)]
+    }
+
+    /// The worker slots in use.
+    pub fn workers(&self) -> &[WorkerSlot] {
+        &self.workers[..(self.header.n_workers as usize).min(MAX_WORKERS)]
+    }
+}
+
+// Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Header>() == 192);
+    assert!(offset_of!(Header, layout_version) == 8);
+    assert!(offset_of!(Header, instance) == 24);
+    assert!(offset_of!(Header, state) == 100);
+    assert!(offset_of!(Header, primary_heartbeat_ns) == 128);
+    assert!(size_of::<PortStats>() == 64);
+    assert!(size_of::<PortSlot>() == 192);
+    assert!(offset_of!(PortSlot, stats) == 96);
+    assert!(size_of::<QueueRef>() == 4);
+    assert!(size_of::<WorkerSlot>() == 256);
+    assert!(offset_of!(WorkerSlot, rx) == 80);
+    assert!(offset_of!(WorkerSlot, state) == 144);
+    assert!(offset_of!(WorkerSlot, heartbeat_ns) == 168);
+    assert!(offset_of!(WorkerSlot, pool_avail) == 220);
+    assert!(size_of::<LcoreCounters>() == 128 && align_of::<LcoreCounters>() == 128);
+    assert!(offset_of!(Layout, ports) == 192);
+    assert!(offset_of!(Layout, workers) == 192 + 32 * 192);
+    assert!(offset_of!(Layout, counters) == 22_784);
+    assert!(offset_of!(Layout, mailbox) == 22_784 + 128 * 128);
+    assert!(size_of::<Layout>() == 39_168 + MAILBOX_BYTES);
+};

@@ -1,0 +1,234 @@
+//! Maps the instance's shared-memory file. The only module of the workspace outside the DPDK
+//! bindings that uses `unsafe`.
+//!
+//! Protocol: the creator truncates a new file to `size_of::<Layout>()` (zero-filled), writes
+//! every field through the exclusive reference it gets before publication, then stores
+//! [`LAYOUT_VERSION`](crate::LAYOUT_VERSION) with release ordering. An opener checks the file
+//! size, the magic and the version (acquire) before it hands out a `&Layout`; a version 0 means
+//! the creator has not finished.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use memmap2::MmapRaw;
+
+use crate::{Layout, LAYOUT_VERSION, MAGIC};
+
+/// Why a region could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ShmError {
+    /// The file does not exist: no instance of that name is running.
+    #[error("no instance: {} does not exist (is the primary running?)", path.display())]
+    NotFound { path: PathBuf },
+    /// I/O error on the file.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The file is not a layout of this family, or truncated.
+    #[error("{} is not a dpvs shared-memory file ({what})", path.display())]
+    Invalid { path: PathBuf, what: String },
+    /// The creator is still initialising it.
+    #[error("{} is still being initialised by its primary", path.display())]
+    NotReady { path: PathBuf },
+    /// It was made by a build with another layout version.
+    #[error("layout version mismatch: {} has layout version {found}, this build expects {expected}", path.display())]
+    VersionMismatch { path: PathBuf, found: u32, expected: u32 },
+}
+
+/// A mapped region holding one [`Layout`].
+#[derive(Debug)]
+pub struct Shm {
+    map: MmapRaw,
+    path: PathBuf,
+}
+
+impl Shm {
+    /// Creates (or replaces) the file at `path`, lets `init` fill the layout, then publishes it.
+    /// `init` sees an all-zero layout whose header magic and sizes are already set.
+    ///
+    /// # Errors
+    /// [`ShmError::Io`] when the file cannot be created, sized or mapped.
+    pub fn create(path: &Path, init: impl FnOnce(&mut Layout)) -> Result<Shm, ShmError> {
+        let io = |source| ShmError::Io { path: path.to_owned(), source };
+        // A stale file of a dead instance may exist; the caller holds the instance lock, so
+        // replacing it is safe. Unlink first so a process still mapping the old one keeps it.
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io)?;
+        file.set_len(std::mem::size_of::<Layout>() as u64).map_err(io)?;
+        let map = MmapRaw::map_raw(&file).map_err(io)?;
+        let shm = Shm { map, path: path.to_owned() };
+        {
+            let ptr = shm.map.as_mut_ptr().cast::<Layout>();
+            // SAFETY: the mapping is `size_of::<Layout>()` bytes, page-aligned (so aligned for
+            // Layout), zero-filled by set_len; all-zero bytes are a valid Layout (integers,
+            // atomics and byte arrays only). No other process reads fields other than the
+            // version before it is published, and the version is 0 until then, so this
+            // exclusive reference aliases nothing that is read.
+            let layout = unsafe { &mut *ptr };
+            layout.header.magic = MAGIC;
+            layout.header.header_size = std::mem::size_of::<crate::Header>() as u32;
+            layout.header.total_size = std::mem::size_of::<Layout>() as u64;
+            layout.header.mailbox_offset = std::mem::offset_of!(Layout, mailbox) as u64;
+            layout.header.mailbox_size = crate::MAILBOX_BYTES as u64;
+            init(layout);
+        }
+        shm.layout().header.layout_version.store(LAYOUT_VERSION, Ordering::Release);
+        Ok(shm)
+    }
+
+    /// Opens a published region.
+    ///
+    /// # Errors
+    /// [`ShmError::NotFound`] when there is no such file, [`ShmError::VersionMismatch`] when
+    /// it was made by another layout version, [`ShmError::Invalid`] / [`ShmError::NotReady`]
+    /// for a foreign, truncated or unfinished file.
+    pub fn open(path: &Path) -> Result<Shm, ShmError> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ShmError::NotFound { path: path.to_owned() })
+            }
+            Err(source) => return Err(ShmError::Io { path: path.to_owned(), source }),
+        };
+        Self::open_file(path, &file)
+    }
+
+    fn open_file(path: &Path, file: &File) -> Result<Shm, ShmError> {
+        let io = |source| ShmError::Io { path: path.to_owned(), source };
+        let invalid = |what: String| ShmError::Invalid { path: path.to_owned(), what };
+        let len = file.metadata().map_err(io)?.len();
+        // Check the header first, with plain reads, so a region of another version is named
+        // as such even when its size differs.
+        let head_len = std::mem::size_of::<crate::Header>() as u64;
+        if len < head_len {
+            return Err(invalid(format!("{len} bytes, shorter than a header")));
+        }
+        let map = MmapRaw::map_raw(file).map_err(io)?;
+        let base = map.as_ptr();
+        // SAFETY: the mapping holds at least a Header (checked above); magic is a plain u64
+        // written before publication and never changed, at offset 0 of a page-aligned map.
+        let magic = unsafe { std::ptr::read(base.cast::<u64>()) };
+        if magic != MAGIC {
+            return Err(invalid(format!("magic {magic:#018x}")));
+        }
+        // SAFETY: layout_version is an AtomicU32 at offset 8 in every layout version (pinned
+        // by the const asserts), inside the checked length, 4-byte aligned.
+        let version = unsafe { &*base.add(8).cast::<std::sync::atomic::AtomicU32>() }.load(Ordering::Acquire);
+        if version == 0 {
+            return Err(ShmError::NotReady { path: path.to_owned() });
+        }
+        if version != LAYOUT_VERSION {
+            return Err(ShmError::VersionMismatch { path: path.to_owned(), found: version, expected: LAYOUT_VERSION });
+        }
+        if len != std::mem::size_of::<Layout>() as u64 {
+            return Err(invalid(format!("{len} bytes, expected {}", std::mem::size_of::<Layout>())));
+        }
+        Ok(Shm { map, path: path.to_owned() })
+    }
+
+    /// The shared layout.
+    pub fn layout(&self) -> &Layout {
+        // SAFETY: the mapping is size_of::<Layout>() bytes (checked at open, set at create),
+        // page-aligned, and stays mapped as long as `self`. Every field that changes after
+        // publication is an atomic, and the others are only written before it (see module
+        // docs), so shared references never observe a data race. Any bit pattern is a valid
+        // Layout, so a misbehaving writer cannot make this reference invalid.
+        unsafe { &*self.map.as_ptr().cast::<Layout>() }
+    }
+
+    /// The file backing the region.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the file (the mapping stays valid until dropped).
+    ///
+    /// # Errors
+    /// The I/O error from unlink, unless the file is already gone.
+    pub fn unlink(&self) -> Result<(), ShmError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ShmError::Io { path: self.path.clone(), source }),
+        }
+    }
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics after publication; the
+// handle can move between threads.
+unsafe impl Send for Shm {}
+// SAFETY: as above; `layout()` hands out shared references to atomics and immutable data.
+unsafe impl Sync for Shm {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Name, WorkerState};
+
+    fn tmp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("shm-layout-test-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn create_then_open_sees_fields() {
+        let p = tmp("roundtrip");
+        let shm = Shm::create(&p, |l| {
+            l.header.instance = Name::new("lb1");
+            l.header.n_workers = 2;
+            l.workers[1].lcore = 7;
+        })
+        .unwrap();
+        shm.layout().workers[1].state.store(WorkerState::Running as u32, Ordering::Release);
+        let other = Shm::open(&p).unwrap();
+        assert_eq!(other.layout().header.instance.as_str(), "lb1");
+        assert_eq!(other.layout().workers().len(), 2);
+        assert_eq!(other.layout().workers[1].lcore, 7);
+        assert_eq!(other.layout().workers[1].state(), WorkerState::Running);
+        shm.unlink().unwrap();
+    }
+
+    #[test]
+    fn wrong_version_is_a_typed_error_naming_both() {
+        let p = tmp("version");
+        let shm = Shm::create(&p, |_| {}).unwrap();
+        shm.layout().header.layout_version.store(LAYOUT_VERSION + 41, Ordering::Release);
+        match Shm::open(&p) {
+            Err(ShmError::VersionMismatch { found, expected, .. }) => {
+                assert_eq!(found, LAYOUT_VERSION + 41);
+                assert_eq!(expected, LAYOUT_VERSION);
+            }
+            other => panic!("expected VersionMismatch, got {other:?}"),
+        }
+        let msg = Shm::open(&p).unwrap_err().to_string();
+        assert!(msg.contains(&format!("layout version {}", LAYOUT_VERSION + 41)), "{msg}");
+        assert!(msg.contains(&format!("expects {LAYOUT_VERSION}")), "{msg}");
+        shm.unlink().unwrap();
+    }
+
+    #[test]
+    fn unpublished_missing_and_foreign_files_are_refused() {
+        let p = tmp("foreign");
+        std::fs::write(&p, vec![7u8; 4096]).unwrap();
+        assert!(matches!(Shm::open(&p), Err(ShmError::Invalid { .. })));
+        std::fs::write(&p, [1u8; 3]).unwrap();
+        assert!(matches!(Shm::open(&p), Err(ShmError::Invalid { .. })));
+        let shm = Shm::create(&p, |_| {}).unwrap();
+        shm.layout().header.layout_version.store(0, Ordering::Release);
+        assert!(matches!(Shm::open(&p), Err(ShmError::NotReady { .. })));
+        shm.unlink().unwrap();
+        assert!(matches!(Shm::open(&p), Err(ShmError::NotFound { .. })));
+    }
+
+    #[test]
+    fn names_truncate_on_char_boundaries() {
+        let n: Name<8> = Name::new("abcdefé");
+        assert_eq!(n.as_str(), "abcdef");
+        let n: Name<8> = Name::new("ab");
+        assert_eq!(n.as_str(), "ab");
+    }
+}
