@@ -14,7 +14,9 @@ fn lcore_arg(l: &Lcore) -> String {
 fn common(cfg: &Config, args: &mut Vec<String>) {
     args.push(format!("--file-prefix={}", cfg.instance.file_prefix));
     args.push(format!("--huge-dir={}", cfg.instance.huge_dir.display()));
-    args.push("--log-level=*:notice".into());
+    // DPDK's own log level; DPVS_EAL_LOG_LEVEL overrides it (e.g. `pmd.net.memif:debug`).
+    let level = std::env::var("DPVS_EAL_LOG_LEVEL").unwrap_or_else(|_| "*:notice".to_owned());
+    args.push(format!("--log-level={level}"));
     let pci: Vec<&str> = cfg
         .ports
         .iter()

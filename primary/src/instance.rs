@@ -86,3 +86,65 @@ pub fn remove_runtime_files(cfg: &Config) -> Vec<PathBuf> {
     }
     removed
 }
+
+/// The filesystem socket a memif vdev listens on, when it is a server on a socket file:
+/// `(path, is_server)`. `None` for other vdevs and for abstract sockets.
+fn memif_socket(vdev: &str) -> Option<(PathBuf, bool)> {
+    let mut parts = vdev.split(',');
+    if !parts.next()?.starts_with("net_memif") {
+        return None;
+    }
+    let (mut path, mut server, mut abstract_ns) = (PathBuf::from("/run/memif.sock"), true, true);
+    for kv in parts {
+        match kv.split_once('=') {
+            Some(("socket", v)) => path = PathBuf::from(v),
+            Some(("role", v)) => server = v != "client",
+            Some(("socket-abstract", v)) => abstract_ns = v != "no",
+            _ => {}
+        }
+    }
+    (!abstract_ns).then_some((path, server))
+}
+
+/// Makes the directories of memif socket files exist, and removes a memif server's socket file
+/// left by an instance that died (DPDK refuses to listen on an existing path). Only call it
+/// while holding the instance lock.
+///
+/// # Errors
+/// The directory that cannot be created, or the stale socket that cannot be removed.
+pub fn prepare_memif_sockets(cfg: &Config) -> Result<(), std::io::Error> {
+    for p in &cfg.ports {
+        let conf::Device::Vdev(v) = &p.device else { continue };
+        let Some((path, server)) = memif_socket(v) else { continue };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if server {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!(port = %p.name, path = %path.display(), "removed a stale memif socket"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memif_socket_paths() {
+        assert_eq!(
+            memif_socket("net_memif0,role=server,socket=/run/x/a.sock,socket-abstract=no"),
+            Some((PathBuf::from("/run/x/a.sock"), true))
+        );
+        assert_eq!(
+            memif_socket("net_memif1,role=client,socket=/run/b.sock,socket-abstract=no"),
+            Some((PathBuf::from("/run/b.sock"), false))
+        );
+        assert_eq!(memif_socket("net_memif0,socket=/run/a.sock"), None, "abstract by default");
+        assert_eq!(memif_socket("net_tap0,iface=x"), None);
+    }
+}

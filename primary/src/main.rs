@@ -9,7 +9,7 @@ use clap::Parser;
 use conf::Config;
 use dpdk::Eal;
 use primary::exit_codes;
-use primary::instance::{remove_runtime_files, InstanceLock};
+use primary::instance::{prepare_memif_sockets, remove_runtime_files, InstanceLock};
 use primary::ports::{create_pools, pool_name, setup_ports, shutdown_ports};
 use primary::supervisor::Supervisor;
 use shm_layout::{monotonic_ns, process_start_ticks, InstanceState, Name, QueueRef, Shm, WorkerState};
@@ -85,6 +85,11 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     let stale = remove_runtime_files(cfg);
     if !stale.is_empty() {
         tracing::info!(files = stale.len(), "removed runtime files of an earlier instance");
+    }
+
+    if let Err(e) = prepare_memif_sockets(cfg) {
+        eprintln!("dpvs: memif socket: {e}");
+        return exit_codes::SETUP;
     }
 
     let stop = Arc::new(AtomicBool::new(false));

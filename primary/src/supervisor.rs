@@ -2,7 +2,7 @@
 //!
 //! One round every [`ROUND`]: reap exited children (a death is seen within one round), kill
 //! workers whose heartbeat is older than the configured timeout, restart the dead ones after
-//! their backoff, and every [`STATS_EVERY`] rounds publish port and pool counters to shared
+//! their backoff, and every [`STATS_EVERY`] rounds publish pool counters to shared
 //! memory. A death is handled before the replacement starts: the dead lcore's mempool cache is
 //! flushed back to its pool, and where no device queue can hold the pool's buffers, buffers the
 //! dead process held (its burst in hand, a PMD call it was inside) are found by a pool audit
@@ -56,7 +56,6 @@ pub struct Supervisor<'a> {
     shm: &'a Shm,
     worker_bin: PathBuf,
     workers: Vec<Worker>,
-    ports: &'a [ReadyPort],
     heartbeat_timeout: Duration,
     max_backoff: Duration,
     log_level: String,
@@ -64,7 +63,7 @@ pub struct Supervisor<'a> {
 
 impl<'a> Supervisor<'a> {
     /// Prepares supervision of every worker slot of `cfg`.
-    pub fn new(cfg: &Config, shm: &'a Shm, pools: &[Mempool], ports: &'a [ReadyPort], worker_bin: PathBuf) -> Self {
+    pub fn new(cfg: &Config, shm: &'a Shm, pools: &[Mempool], ports: &[ReadyPort], worker_bin: PathBuf) -> Self {
         let workers = cfg
             .worker_lcores()
             .map(|(_, wl)| {
@@ -89,7 +88,6 @@ impl<'a> Supervisor<'a> {
             shm,
             worker_bin,
             workers,
-            ports,
             heartbeat_timeout: Duration::from_millis(u64::from(cfg.supervisor.heartbeat_timeout_ms)),
             max_backoff: Duration::from_millis(u64::from(cfg.supervisor.max_restart_backoff_ms)),
             log_level: cfg.instance.log_level.clone(),
@@ -224,19 +222,6 @@ impl<'a> Supervisor<'a> {
         let layout = self.shm.layout();
         for w in &self.workers {
             layout.workers[w.slot].pool_avail.store(w.pool.avail_count(), Ordering::Relaxed);
-        }
-        for (i, p) in self.ports.iter().enumerate() {
-            if let Ok(s) = p.port.stats() {
-                let d = &layout.ports[i].stats;
-                d.ipackets.store(s.ipackets, Ordering::Relaxed);
-                d.opackets.store(s.opackets, Ordering::Relaxed);
-                d.ibytes.store(s.ibytes, Ordering::Relaxed);
-                d.obytes.store(s.obytes, Ordering::Relaxed);
-                d.imissed.store(s.imissed, Ordering::Relaxed);
-                d.ierrors.store(s.ierrors, Ordering::Relaxed);
-                d.oerrors.store(s.oerrors, Ordering::Relaxed);
-                d.rx_nombuf.store(s.rx_nombuf, Ordering::Relaxed);
-            }
         }
     }
 

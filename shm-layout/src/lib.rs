@@ -7,7 +7,7 @@
 //!
 //! ```text
 //!  offset 0      Header          magic, layout version (stored last), sizes, instance, primary
-//!                PortSlot  x 32  port names, driver, MAC, queue counts, device counters
+//!                PortSlot  x 32  port names, driver, MAC, queue counts, L2 peer
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
 //!                LcoreCounters x 128  per lcore id, one cache-line pair each, single writer
 //!                MailboxArea     reserved for the control mailbox (zeroed, unused in v1)
@@ -162,22 +162,8 @@ pub struct PortSlot {
     /// Port slot that frames received here are sent out of, at layer 2. Equal to this slot's
     /// own index for a one-arm port: frames go back out with MAC addresses swapped.
     pub peer: u16,
-    /// Device counters, copied from `rte_eth_stats_get` by the primary every supervisor round.
-    pub stats: PortStats,
-}
-
-/// Device counters of a port (see `rte_eth_stats`).
-#[repr(C)]
-#[derive(Default)]
-pub struct PortStats {
-    pub ipackets: AtomicU64,
-    pub opackets: AtomicU64,
-    pub ibytes: AtomicU64,
-    pub obytes: AtomicU64,
-    pub imissed: AtomicU64,
-    pub ierrors: AtomicU64,
-    pub oerrors: AtomicU64,
-    pub rx_nombuf: AtomicU64,
+    /// Room for per-port fields of later layout versions (zero).
+    pub reserved: [u64; 12],
 }
 
 /// One rx queue a worker polls.
@@ -374,9 +360,8 @@ const _: () = {
     assert!(offset_of!(Header, instance) == 24);
     assert!(offset_of!(Header, state) == 100);
     assert!(offset_of!(Header, primary_heartbeat_ns) == 128);
-    assert!(size_of::<PortStats>() == 64);
     assert!(size_of::<PortSlot>() == 192);
-    assert!(offset_of!(PortSlot, stats) == 96);
+    assert!(offset_of!(PortSlot, peer) == 94);
     assert!(size_of::<QueueRef>() == 4);
     assert!(size_of::<WorkerSlot>() == 256);
     assert!(offset_of!(WorkerSlot, rx) == 80);

@@ -5,7 +5,23 @@ use clap::Parser;
 use workers::exit_codes;
 use workers::run::{attach, run, WorkerArgs};
 
+/// Closes every descriptor above stderr that this process inherited. The primary's sockets
+/// (memif control channels and listeners, tap queues, the instance lock) must stay the
+/// primary's: a worker holding a copy would keep them alive after the primary closed them,
+/// and DPDK code in the worker could read from them.
+fn close_inherited_fds() {
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|&fd| fd > 2).collect(),
+        Err(_) => return,
+    };
+    for fd in fds {
+        // The directory handle used above is already closed; EBADF for it is expected.
+        let _ = nix::unistd::close(fd);
+    }
+}
+
 fn main() {
+    close_inherited_fds();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -9,11 +9,15 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-/// Prints `view` as pretty JSON.
-pub fn print_json<T: Serialize>(view: &T) {
-    match serde_json::to_string_pretty(view) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("dpvsctl: cannot encode JSON: {e}"),
+/// Renders `view` as pretty JSON, or as text with `text`.
+pub fn render<T: Serialize>(view: &T, json: bool, text: impl Fn(&T) -> String) -> String {
+    if json {
+        // Views are plain structs of strings and numbers: encoding cannot fail.
+        let mut s = serde_json::to_string_pretty(view).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        text(view)
     }
 }
 

@@ -29,29 +29,11 @@ pub struct LcoreRow {
     pub stats: LcoreStats,
 }
 
-/// One port's device counters.
-#[derive(Debug, Serialize)]
-pub struct PortRow {
-    pub name: String,
-    pub device: String,
-    pub driver: String,
-    pub mac: String,
-    pub ipackets: u64,
-    pub opackets: u64,
-    pub ibytes: u64,
-    pub obytes: u64,
-    pub imissed: u64,
-    pub ierrors: u64,
-    pub oerrors: u64,
-    pub rx_nombuf: u64,
-}
-
 /// What `stats` shows.
 #[derive(Debug, Serialize)]
 pub struct Stats {
     pub lcores: Vec<LcoreRow>,
     pub total: LcoreStats,
-    pub ports: Vec<PortRow>,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -89,32 +71,11 @@ pub fn view(shm: &Shm) -> Stats {
             LcoreRow { slot, lcore: w.lcore, stats: s }
         })
         .collect();
-    let ports = l
-        .ports()
-        .iter()
-        .map(|p| {
-            let m = p.mac;
-            PortRow {
-                name: p.name.as_str().into_owned(),
-                device: p.device.as_str().into_owned(),
-                driver: p.driver.as_str().into_owned(),
-                mac: format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
-                ipackets: get(&p.stats.ipackets),
-                opackets: get(&p.stats.opackets),
-                ibytes: get(&p.stats.ibytes),
-                obytes: get(&p.stats.obytes),
-                imissed: get(&p.stats.imissed),
-                ierrors: get(&p.stats.ierrors),
-                oerrors: get(&p.stats.oerrors),
-                rx_nombuf: get(&p.stats.rx_nombuf),
-            }
-        })
-        .collect();
-    Stats { lcores, total, ports }
+    Stats { lcores, total }
 }
 
-/// Prints the counters as tables.
-pub fn print(s: &Stats) {
+/// Renders the counters as a table.
+pub fn render(s: &Stats) -> String {
     let row = |name: String, st: &LcoreStats| {
         let cpp = if st.rx_packets > 0 { (st.busy_cycles / st.rx_packets).to_string() } else { "-".into() };
         vec![
@@ -130,30 +91,5 @@ pub fn print(s: &Stats) {
     };
     let mut rows: Vec<Vec<String>> = s.lcores.iter().map(|r| row(format!("lcore {}", r.lcore), &r.stats)).collect();
     rows.push(row("total".into(), &s.total));
-    print!(
-        "{}",
-        table(&["", "RX-PKTS", "TX-PKTS", "DROP-TXFULL", "DROP-RUNT", "RX-BURSTS", "POLLS", "CYCLES/PKT"], &rows)
-    );
-    println!();
-    let prows: Vec<Vec<String>> = s
-        .ports
-        .iter()
-        .map(|p| {
-            vec![
-                p.name.clone(),
-                p.driver.clone(),
-                p.mac.clone(),
-                p.ipackets.to_string(),
-                p.opackets.to_string(),
-                p.imissed.to_string(),
-                p.ierrors.to_string(),
-                p.oerrors.to_string(),
-                p.rx_nombuf.to_string(),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        table(&["PORT", "DRIVER", "MAC", "IPACKETS", "OPACKETS", "IMISSED", "IERRORS", "OERRORS", "RX-NOMBUF"], &prows)
-    );
+    table(&["", "RX-PKTS", "TX-PKTS", "DROP-TXFULL", "DROP-RUNT", "RX-BURSTS", "POLLS", "CYCLES/PKT"], &rows)
 }

@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 use shm_layout::{monotonic_ns, InstanceState, Shm, WorkerState};
 
-use super::human_ns;
+use std::fmt::Write;
+
+use super::{human_ns, table};
 
 /// What `status` shows.
 #[derive(Debug, Serialize)]
@@ -22,6 +24,21 @@ pub struct Status {
     pub workers: u32,
     pub workers_running: u32,
     pub shm: String,
+    pub port_list: Vec<PortRow>,
+}
+
+/// A port as the primary configured it.
+#[derive(Debug, Serialize)]
+pub struct PortRow {
+    pub name: String,
+    pub device: String,
+    pub driver: String,
+    pub mac: String,
+    pub port_id: u16,
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    /// The port layer-2 forwarding sends its frames out of (itself for one-arm).
+    pub l2_peer: String,
 }
 
 /// Reads the status view.
@@ -47,19 +64,58 @@ pub fn view(shm: &Shm) -> Status {
         workers: h.n_workers,
         workers_running: l.workers().iter().filter(|w| w.state() == WorkerState::Running).count() as u32,
         shm: shm.path().display().to_string(),
+        port_list: l
+            .ports()
+            .iter()
+            .map(|p| {
+                let m = p.mac;
+                PortRow {
+                    name: p.name.as_str().into_owned(),
+                    device: p.device.as_str().into_owned(),
+                    driver: p.driver.as_str().into_owned(),
+                    mac: format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
+                    port_id: p.port_id,
+                    rx_queues: p.rx_queues,
+                    tx_queues: p.tx_queues,
+                    l2_peer: l
+                        .ports()
+                        .get(usize::from(p.peer))
+                        .map_or_else(|| "?".into(), |q| q.name.as_str().into_owned()),
+                }
+            })
+            .collect(),
     }
 }
 
-/// Prints it as text.
-pub fn print(s: &Status) {
-    println!("instance        {}", s.instance);
-    println!("file prefix     {}", s.file_prefix);
-    println!("state           {}", s.state);
-    println!("primary pid     {}", s.primary_pid);
-    println!("uptime          {}", human_ns(s.uptime_ns));
-    println!("layout version  {}", s.layout_version);
-    println!("EAL init        {:.1}ms", s.eal_init_us as f64 / 1000.0);
-    println!("ports           {}", s.ports);
-    println!("workers         {} ({} running)", s.workers, s.workers_running);
-    println!("shared memory   {}", s.shm);
+/// Renders it as text.
+pub fn render(s: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "instance        {}", s.instance);
+    let _ = writeln!(out, "file prefix     {}", s.file_prefix);
+    let _ = writeln!(out, "state           {}", s.state);
+    let _ = writeln!(out, "primary pid     {}", s.primary_pid);
+    let _ = writeln!(out, "uptime          {}", human_ns(s.uptime_ns));
+    let _ = writeln!(out, "layout version  {}", s.layout_version);
+    let _ = writeln!(out, "EAL init        {:.1}ms", s.eal_init_us as f64 / 1000.0);
+    let _ = writeln!(out, "workers         {} ({} running)", s.workers, s.workers_running);
+    let _ = writeln!(out, "shared memory   {}", s.shm);
+    let _ = writeln!(out);
+    let rows: Vec<Vec<String>> = s
+        .port_list
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.port_id.to_string(),
+                p.device.clone(),
+                p.driver.clone(),
+                p.mac.clone(),
+                p.rx_queues.to_string(),
+                p.tx_queues.to_string(),
+                p.l2_peer.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["PORT", "ID", "DEVICE", "DRIVER", "MAC", "RXQ", "TXQ", "L2-PEER"], &rows));
+    out
 }

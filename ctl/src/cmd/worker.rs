@@ -81,8 +81,8 @@ fn exit_text(code: i32) -> String {
     }
 }
 
-/// Prints the rows as a table.
-pub fn print(rows: &[WorkerRow]) {
+/// Renders the rows as a table.
+pub fn render(rows: &[WorkerRow]) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -102,24 +102,21 @@ pub fn print(rows: &[WorkerRow]) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "SLOT",
-                "GROUP",
-                "PID",
-                "LCORE",
-                "CPU",
-                "QUEUES",
-                "STATE",
-                "HEARTBEAT",
-                "RESTARTS",
-                "LAST-EXIT",
-                "RESTART-TIME",
-                "MBUFS"
-            ],
-            &body
-        )
-    );
+    table(
+        &[
+            "SLOT",
+            "GROUP",
+            "PID",
+            "LCORE",
+            "CPU",
+            "QUEUES",
+            "STATE",
+            "HEARTBEAT",
+            "RESTARTS",
+            "LAST-EXIT",
+            "RESTART-TIME",
+            "MBUFS",
+        ],
+        &body,
+    )
 }
