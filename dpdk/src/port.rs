@@ -99,6 +99,12 @@ impl Port {
         Ok(Port { id })
     }
 
+    /// The port with DPDK port id `id`, if it exists in this process.
+    pub fn by_id(id: u16) -> Option<Port> {
+        // SAFETY: plain query.
+        (unsafe { sys::rte_eth_dev_is_valid_port(id) } != 0).then_some(Port { id })
+    }
+
     /// Number of ports known to this process.
     pub fn count() -> u16 {
         // SAFETY: no preconditions after EAL init.
@@ -189,6 +195,16 @@ impl Port {
         // is the caller's shutdown discipline, not memory safety).
         Error::check("rte_eth_dev_close", unsafe { sys::rte_eth_dev_close(self.id) })?;
         Ok(())
+    }
+
+    /// Whether the link is up, without waiting. Drivers refresh per-process state here:
+    /// a memif port in a secondary process unmaps the regions of a peer that went away, and
+    /// maps the new peer's on the next burst.
+    pub fn link_up(&self) -> bool {
+        let mut link = sys::rte_eth_link::default();
+        // SAFETY: link is a valid out-parameter.
+        let ret = unsafe { sys::rte_eth_link_get_nowait(self.id, &mut link) };
+        ret == 0 && link.link_status() != 0
     }
 
     /// Turns promiscuous mode on.

@@ -1,1 +1,312 @@
-//! placeholder
+//! Harness for tests that run real processes: a dpvs instance (primary + workers) with its own
+//! file prefix, shm directory and sockets; dpdk-testpmd peers; network namespaces. Every guard
+//! cleans up in `Drop`, so a failing test still removes its namespaces, hugepage files and
+//! DPDK runtime directory.
+//!
+//! The tests need root, hugepages mounted at `/dev/hugepages`, and the workspace binaries
+//! built (`cargo build --workspace --bins`); `.ci/run` sees to all three.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// Hugetlbfs mount the tests use.
+pub const HUGE_DIR: &str = "/dev/hugepages";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Tests in one binary share two CPUs and hugepages: run them one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A name unique to this test process and call, short enough for interface names (<= 12).
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Path of a workspace binary (target/<profile>/<name>), built beforehand.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(p.is_file(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    p
+}
+
+/// Fails the test early with a clear message when it cannot run here.
+pub fn require_root_and_hugepages() {
+    assert!(nix::unistd::geteuid().is_root(), "these tests need root (namespaces, hugepages, taps)");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    assert!(
+        mounts.lines().any(|l| l.contains(" /dev/hugepages ") && l.contains("hugetlbfs")),
+        "hugetlbfs must be mounted at /dev/hugepages (see .ci/run)"
+    );
+}
+
+/// Runs a command to completion, panicking with its output on failure.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
+    assert!(out.status.success(), "`{cmd}` failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM, waits up to `grace`, then SIGKILL; reaps the child.
+pub fn stop_child(child: &mut Child, grace: Duration) -> Option<std::process::ExitStatus> {
+    if let Ok(Some(s)) = child.try_wait() {
+        return Some(s);
+    }
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+/// Removes what a DPDK process with `prefix` leaves behind.
+pub fn remove_dpdk_files(prefix: &str) {
+    if let Ok(entries) = std::fs::read_dir(HUGE_DIR) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&format!("{prefix}map_")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+}
+
+/// A running dpvs instance with its own name, file prefix and directory.
+pub struct Instance {
+    pub name: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Instance {
+    /// Writes `config` (with `@NAME@` and `@DIR@` replaced by the instance name and its
+    /// directory) and starts the primary on it. Does not wait for readiness.
+    pub fn spawn(config: &str) -> Instance {
+        let name = unique("t");
+        let dir = std::env::temp_dir().join(format!("dpvs-test-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let text = config.replace("@NAME@", &name).replace("@DIR@", &dir.display().to_string());
+        let cfg_path = dir.join("dpvs.toml");
+        std::fs::write(&cfg_path, text).expect("write config");
+        let log = dir.join("dpvs.log");
+        let child = Command::new(bin("dpvs"))
+            .arg("-c")
+            .arg(&cfg_path)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(File::create(&log).expect("log")))
+            .stderr(Stdio::from(File::options().append(true).open(&log).expect("log")))
+            .spawn()
+            .expect("spawn dpvs");
+        Instance { name, dir, config: cfg_path, child, log }
+    }
+
+    /// Starts the primary and waits until every worker polls.
+    pub fn start(config: &str) -> Instance {
+        let mut i = Instance::spawn(config);
+        i.wait_running();
+        i
+    }
+
+    /// Waits until the instance runs and all its workers poll.
+    pub fn wait_running(&mut self) {
+        wait_for("all workers running", Duration::from_secs(30), || {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                panic!("dpvs exited early ({s}):\n{}", self.log_text());
+            }
+            let w = self.ctl_json(&["worker", "list"]).ok()?;
+            let all = w.as_array()?;
+            (!all.is_empty() && all.iter().all(|r| r["state"] == "running")).then_some(())
+        });
+    }
+
+    /// Runs `dpvsctl -c <config> <args>`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin("dpvsctl")).arg("-c").arg(&self.config).args(args).output().expect("dpvsctl")
+    }
+
+    /// Runs `dpvsctl -c <config> <args> --json` and parses the output.
+    ///
+    /// # Errors
+    /// The stderr of a failed dpvsctl.
+    pub fn ctl_json(&self, args: &[&str]) -> Result<Value, String> {
+        let out = Command::new(bin("dpvsctl"))
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .arg("--json")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// `worker list` rows.
+    pub fn workers(&self) -> Vec<Value> {
+        self.ctl_json(&["worker", "list"]).expect("worker list").as_array().cloned().unwrap_or_default()
+    }
+
+    /// `stats` totals.
+    pub fn stats(&self) -> Value {
+        self.ctl_json(&["stats"]).expect("stats")
+    }
+
+    /// The primary's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the primary (SIGTERM) and returns its exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        stop_child(&mut self.child, Duration::from_secs(15))
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.stop();
+        remove_dpdk_files(&self.name);
+        if std::thread::panicking() {
+            eprintln!("--- dpvs log ({}) ---\n{}", self.name, self.log_text());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    /// Creates it with `lo` up.
+    pub fn new(tag: &str) -> Netns {
+        let name = unique(tag);
+        sh(&format!("ip netns add {name} && ip -n {name} link set lo up"));
+        Netns(name)
+    }
+
+    /// Runs a shell command inside it.
+    pub fn sh(&self, cmd: &str) -> String {
+        sh(&format!("ip netns exec {} sh -c '{}'", self.0, cmd))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A dpdk-testpmd process, stopped with SIGINT on drop (it prints its totals then).
+pub struct Testpmd {
+    pub prefix: String,
+    pub child: Child,
+    pub out: PathBuf,
+}
+
+impl Testpmd {
+    /// Starts `dpdk-testpmd` on one memif client port. `cpu` pins both its lcores;
+    /// `app_args` follow `--`. `--stats-period` keeps it from waiting on stdin.
+    pub fn start(dir: &Path, vdev: &str, cpu: u32, app_args: &[&str]) -> Testpmd {
+        let prefix = unique("tp");
+        let out = dir.join(format!("{prefix}.out"));
+        let child = Command::new("dpdk-testpmd")
+            .arg(format!("--lcores=0@{cpu},1@{cpu}"))
+            .args(["--no-pci", "--huge-dir", HUGE_DIR, "--log-level=*:notice", &format!("--file-prefix={prefix}")])
+            .arg(format!("--vdev={vdev}"))
+            .arg("--")
+            .args(["--total-num-mbufs=16384", "--nb-cores=1", "--burst=32", "-a", "--stats-period=3600"])
+            .args(app_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(File::create(&out).expect("out")))
+            .stderr(Stdio::from(File::options().append(true).open(&out).expect("out")))
+            .spawn()
+            .expect("dpdk-testpmd (package dpdk-dev) must be installed");
+        Testpmd { prefix, child, out }
+    }
+
+    /// Stops it with SIGINT and returns its accumulated (rx, tx) packet counts.
+    pub fn stop(&mut self) -> (u64, u64) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        parse_testpmd_totals(&text).unwrap_or_else(|| panic!("no totals in testpmd output:\n{text}"))
+    }
+}
+
+impl Drop for Testpmd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_dpdk_files(&self.prefix);
+    }
+}
+
+/// Reads `RX-packets` and `TX-packets` of testpmd's "Accumulated forward statistics" block.
+pub fn parse_testpmd_totals(text: &str) -> Option<(u64, u64)> {
+    let block = &text[text.find("Accumulated forward statistics")?..];
+    let num_after = |key: &str| -> Option<u64> {
+        let rest = &block[block.find(key)? + key.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    Some((num_after("RX-packets:")?, num_after("TX-packets:")?))
+}
+
+/// A u64 field of a JSON object.
+pub fn u(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no number {key:?} in {v}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_testpmd_totals() {
+        let text = "junk\n  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++\n  RX-packets: 12             RX-dropped: 0             RX-total: 12\n  TX-packets: 34             TX-dropped: 5             TX-total: 39\n";
+        assert_eq!(parse_testpmd_totals(text), Some((12, 34)));
+        assert_eq!(parse_testpmd_totals("nothing"), None);
+    }
+}

@@ -131,7 +131,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         return Err(WorkerError::Slot { slot: args.slot, why: "claimed or cancelled while attaching".into() });
     }
     let counters = &layout.counters[(slot.lcore as usize).min(layout.counters.len() - 1)];
-    poll(slot, counters, &mut rxs, &mut txs);
+    let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
+    poll(slot, counters, &mut rxs, &mut txs, &links);
 
     slot.state.store(WorkerState::Exited as u32, Ordering::Release);
     drop(rxs);
@@ -141,7 +142,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
 }
 
 /// The forwarding loop. No allocation, no lock, no log: it counts.
-fn poll(slot: &WorkerSlot, c: &LcoreCounters, rxs: &mut [RxPath], txs: &mut [TxQueue]) {
+fn poll(slot: &WorkerSlot, c: &LcoreCounters, rxs: &mut [RxPath], txs: &mut [TxQueue], links: &[Port]) {
     let tsc_ms = dpdk::tsc_hz() / 1000;
     let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
     let mut burst = Burst::new();
@@ -158,6 +159,9 @@ fn poll(slot: &WorkerSlot, c: &LcoreCounters, rxs: &mut [RxPath], txs: &mut [TxQ
                 continue;
             }
             received += n as u64;
+            // Counted per burst, so a worker killed mid-round leaves at most the burst in
+            // hand uncounted.
+            LcoreCounters::bump(&c.rx_packets, n as u64);
             let runts = burst.retain(|frame| l2_process(path.plan, frame) == Verdict::Forward);
             let sent = txs[path.tx].tx(&mut burst);
             let unsent = burst.len();
@@ -170,7 +174,6 @@ fn poll(slot: &WorkerSlot, c: &LcoreCounters, rxs: &mut [RxPath], txs: &mut [TxQ
         LcoreCounters::bump(&c.polls, 1);
         let end = dpdk::rdtsc();
         if received > 0 {
-            LcoreCounters::bump(&c.rx_packets, received);
             LcoreCounters::bump(&c.busy_cycles, end.wrapping_sub(start));
         } else {
             LcoreCounters::bump(&c.idle_polls, 1);
@@ -178,6 +181,11 @@ fn poll(slot: &WorkerSlot, c: &LcoreCounters, rxs: &mut [RxPath], txs: &mut [TxQ
         if end >= next_beat {
             next_beat = end + tsc_ms;
             slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
+            // Link state refresh: a memif port in a secondary must see its peer leave, or it
+            // keeps reading the departed peer's rings after the next peer connects.
+            for p in links {
+                p.link_up();
+            }
             if slot.stop.load(Ordering::Acquire) != 0 {
                 break;
             }
