@@ -186,7 +186,7 @@ impl<'a> Supervisor<'a> {
                 self.spawn(i);
             }
         }
-        if n % STATS_EVERY == 0 {
+        if n.is_multiple_of(STATS_EVERY) {
             self.publish_stats();
         }
         layout.header.primary_heartbeat_ns.store(now_ns, Ordering::Release);

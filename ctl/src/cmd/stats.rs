@@ -77,7 +77,7 @@ pub fn view(shm: &Shm) -> Stats {
 /// Renders the counters as a table.
 pub fn render(s: &Stats) -> String {
     let row = |name: String, st: &LcoreStats| {
-        let cpp = if st.rx_packets > 0 { (st.busy_cycles / st.rx_packets).to_string() } else { "-".into() };
+        let cpp = st.busy_cycles.checked_div(st.rx_packets).map_or_else(|| "-".into(), |c| c.to_string());
         vec![
             name,
             st.rx_packets.to_string(),

@@ -1,0 +1,152 @@
+//! The safe layer against real DPDK on `net_ring` and `net_null` vdevs (no NIC, no hugepages:
+//! `--no-huge --no-shconf`). The EAL initialises once per process, so this is one test.
+
+use dpdk::{Burst, Eal, Error, LcoreId, Mbuf, Mempool, Port, ProcessType, Ring, BURST_SIZE};
+
+#[rustfmt::skip]
+const FRAME: [u8; 60] = [
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, // Ethernet
+    0x45, 0x00, 0x00, 0x2e, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00,             // IPv4
+    198, 18, 0, 1, 198, 18, 0, 2,
+    0x04, 0x00, 0x00, 0x35, 0x00, 0x1a, 0x00, 0x00,                                     // UDP
+    0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
+    0xa5, 0xa5, 0xa5, 0xa5,
+];
+
+fn eal() -> Eal {
+    let prefix = format!("dpdk-safe-test-{}", std::process::id());
+    let args = [
+        "dpdk-safe-test",
+        "--lcores=0@0",
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-shconf",
+        "--no-pci",
+        "--no-telemetry",
+        "--log-level=*:warning",
+        &format!("--file-prefix={prefix}"),
+        "--vdev=net_ring0",
+        "--vdev=net_null0",
+    ];
+    Eal::init(&args).expect("EAL init")
+}
+
+#[test]
+fn safe_layer_on_ring_and_null_vdevs() {
+    let _cleanup = RuntimeDir;
+    let eal = eal();
+    assert_eq!(eal.process_type(), ProcessType::Primary);
+    assert_eq!(Eal::init(&["again"]).unwrap_err(), Error::AlreadyInitialised);
+    assert_eq!(LcoreId::current(), LcoreId(0));
+
+    // Mempool and mbufs.
+    let pool = Mempool::create_pktmbuf("test_pool", 1023, 32, 2048 + 128, -1).unwrap();
+    assert_eq!(pool.size(), 1023);
+    assert_eq!(pool.avail_count(), 1023);
+    assert_eq!(Mempool::lookup("test_pool").unwrap().name(), "test_pool");
+    assert!(matches!(Mempool::lookup("nope"), Err(Error::NotFound { what: "mempool", .. })));
+    assert!(matches!(Mempool::create_pktmbuf("test_pool", 1023, 32, 2176, -1), Err(Error::Call { .. })));
+    {
+        let m = Mbuf::from_bytes(&pool, &FRAME).unwrap();
+        assert_eq!(m.data(), &FRAME);
+        assert_eq!(m.pkt_len(), 60);
+        assert_eq!(pool.in_use_count(), 1);
+    }
+    assert_eq!(pool.in_use_count(), 0, "dropping an Mbuf frees it");
+
+    // net_ring loops what is sent on a queue back to the same queue's rx.
+    let ring_port = Port::by_name("net_ring0").unwrap();
+    assert_eq!(ring_port.info().unwrap().driver, "net_ring");
+    assert!(matches!(Port::by_name("net_nothing"), Err(Error::NotFound { what: "port", .. })));
+    ring_port.configure(1, 1).unwrap();
+    ring_port.setup_rx_queue(0, 512, &pool).unwrap();
+    ring_port.setup_tx_queue(0, 512).unwrap();
+    ring_port.start().unwrap();
+    let mut rxq = ring_port.rx_queue(0).unwrap();
+    let mut txq = ring_port.tx_queue(0).unwrap();
+    assert!(matches!(ring_port.rx_queue(0), Err(Error::QueueBusy { port: _, queue: 0 })));
+    let mut out = Burst::new();
+    for i in 0..4u8 {
+        let mut f = FRAME;
+        f[59] = i;
+        out.push(Mbuf::from_bytes(&pool, &f).unwrap()).unwrap();
+    }
+    assert_eq!(txq.tx(&mut out), 4);
+    assert!(out.is_empty());
+    let mut back = Burst::new();
+    assert_eq!(rxq.rx(&mut back), 4);
+    for i in 0..4 {
+        assert_eq!(back.data(i)[..59], FRAME[..59]);
+        assert_eq!(back.data(i)[59], i as u8, "order kept");
+    }
+    // retain frees what it drops; clear frees the rest.
+    assert_eq!(back.retain(|f| f[59] % 2 == 0), 2);
+    assert_eq!(back.len(), 2);
+    back.clear();
+    let stats = ring_port.stats().unwrap();
+    assert_eq!((stats.ipackets, stats.opackets), (4, 4));
+
+    // A full burst refuses a push and hands the packet back.
+    let mut full = Burst::new();
+    for _ in 0..BURST_SIZE {
+        full.push(Mbuf::alloc(&pool).unwrap()).unwrap();
+    }
+    let extra = Mbuf::alloc(&pool).unwrap();
+    assert!(full.push(extra).is_err());
+    drop(full);
+
+    // net_null: rx makes packets from the queue's pool, tx frees them.
+    let null = Port::by_name("net_null0").unwrap();
+    null.configure(1, 1).unwrap();
+    null.setup_rx_queue(0, 512, &pool).unwrap();
+    null.setup_tx_queue(0, 512).unwrap();
+    null.start().unwrap();
+    let (mut nrx, mut ntx) = (null.rx_queue(0).unwrap(), null.tx_queue(0).unwrap());
+    let mut b = Burst::new();
+    assert_eq!(nrx.rx(&mut b), BURST_SIZE);
+    assert_eq!(ntx.tx(&mut b), BURST_SIZE);
+
+    // Rings carry mbufs between owners.
+    let ring = Ring::create("test_ring", 64, -1).unwrap();
+    assert_eq!(Ring::lookup("test_ring").unwrap().count(), 0);
+    let mut b = Burst::new();
+    for _ in 0..5 {
+        b.push(Mbuf::from_bytes(&pool, &FRAME).unwrap()).unwrap();
+    }
+    assert_eq!(ring.enqueue(&mut b), 5);
+    assert_eq!(ring.count(), 5);
+    assert_eq!(ring.dequeue(&mut b), 5);
+    assert_eq!(b.data(4), &FRAME);
+    drop(b);
+
+    // Buffers a dead holder leaked come back through the audit; a dead lcore's cache through
+    // the flush (here the cache of this very lcore, which holds what was freed above).
+    assert!(pool.cache_len(LcoreId(0)) > 0);
+    let cached = pool.cache_len(LcoreId(0));
+    assert_eq!(pool.flush_cache_of_dead_lcore(LcoreId(0)), cached);
+    assert_eq!(pool.cache_len(LcoreId(0)), 0);
+    for _ in 0..10 {
+        let _leaked = Mbuf::alloc(&pool).unwrap().into_raw();
+    }
+    assert_eq!(pool.in_use_count(), 10);
+    assert_eq!(pool.reclaim_unreferenced().unwrap(), 10);
+    assert_eq!(pool.avail_count(), pool.size());
+    assert_eq!(pool.reclaim_unreferenced().unwrap(), 0, "nothing more to find");
+
+    for p in [ring_port, null] {
+        p.stop().unwrap();
+        p.close().unwrap();
+    }
+    drop((rxq, txq, nrx, ntx));
+    drop(eal);
+}
+
+/// EAL makes its runtime directory even without shared config files: remove it, pass or fail.
+struct RuntimeDir;
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/dpdk-safe-test-{}", std::process::id()));
+    }
+}
