@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian 12 machine (as root) needs to build and run dpvs without a NIC:
+# DPDK 22.11 and the tools the tests and the demo use, hugepages, and a hugetlbfs mount.
+# Idempotent; sourced or run by demo.sh and test.sh.
+set -euo pipefail
+
+PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev gcc ethtool iproute2 iputils-ping curl python3 procps)
+HUGEPAGES=${DPVS_HUGEPAGES:-512}   # 2 MiB pages: 1 GiB
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: run as root (hugepages, hugetlbfs, network namespaces)" >&2
+    exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null ||
+        { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
+          apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null; }
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found: install Rust 1.89 or newer (https://rustup.rs), then rerun" >&2
+    exit 1
+fi
+
+have=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)
+if [ "$have" -lt "$HUGEPAGES" ]; then
+    echo "$HUGEPAGES" > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+    have=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)
+    [ "$have" -ge 256 ] || { echo "setup: only $have hugepages could be reserved" >&2; exit 1; }
+fi
+mkdir -p /dev/hugepages
+if ! grep -q " /dev/hugepages hugetlbfs " /proc/mounts; then
+    mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages
+fi
+mkdir -p /run/dpvs

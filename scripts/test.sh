@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up (packages, hugepages, hugetlbfs), build, then every test:
+# unit, config corpus, layout, the DPDK safe layer on net_ring/net_null, multi-process over
+# memif with dpdk-testpmd, and end to end over tap between network namespaces.
+# Tests clean up after themselves (file prefixes, namespaces, hugepage files).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo build --workspace --bins
+# Test binaries run one after another; the process-level tests in one binary serialise
+# themselves (2 CPUs, shared hugepages).
+cargo test --workspace -- --test-threads=2
