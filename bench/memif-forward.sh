@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Forwarding rate of one dpvs worker over memif (64-byte frames), next to dpdk-testpmd's own
-# io forwarding on the same path:
+# io forwarding on the same path. One arm, so that the two CPUs of a small machine split into
+# one for the traffic and one for the forwarder:
 #
-#   testpmd txonly --memif--> [forwarder on CPU 1] --memif--> testpmd rxonly
-#   (generator and sink share CPU 0)
+#   testpmd flowgen (CPU 0) --memif--> forwarder (CPU 1) --same memif--> testpmd flowgen
 #
-# forwarder = dpvs (primary + one worker, release build), then dpdk-testpmd --forward-mode=io.
-# Prints the sink's received packets per second (median of 1 s samples) for both.
-# Bounded: DURATION seconds per run (default 10). Usage: bench/memif-forward.sh [DURATION]
+# forwarder = dpdk-testpmd --forward-mode=io on a memif server (the ceiling of the path), then
+# dpvs (primary + one worker, release build, l2-reflect). Prints, for each, the generator's
+# sent and received packets per second (median of its 1 s samples), and for dpvs the worker's
+# own counters over the run. Bounded: DURATION seconds per run (default 10).
+# Usage: bench/memif-forward.sh [DURATION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -19,58 +21,64 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     sleep 1
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    for pre in bgen bsink bfwd dpvs-bench; do
+    for pre in bgen bfwd dpvs-bench; do
         rm -rf "/var/run/dpdk/$pre"; rm -f /dev/hugepages/${pre}map_*
     done
-    rm -rf "$WORK" /run/dpvs/bench0.sock /run/dpvs/bench1.sock
+    rm -rf "$WORK" /run/dpvs/bench0.sock
 }
 trap cleanup EXIT
 
 TP=(dpdk-testpmd --no-pci --huge-dir /dev/hugepages --log-level='*:warning')
 TPAPP=(--total-num-mbufs=16384 --nb-cores=1 --burst=32 -a --stats-period=1)
 
-# Sink and generator: memif clients on CPU 0.
-peers() {
-    "${TP[@]}" --lcores=0@0,1@0 --file-prefix=bsink \
-        --vdev="net_memif0,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no" \
-        -- "${TPAPP[@]}" --forward-mode=rxonly > "$WORK/sink-$1.out" 2>&1 &
-    PIDS+=($!)
-    sleep 2
+generator() {
     "${TP[@]}" --lcores=0@0,1@0 --file-prefix=bgen \
         --vdev="net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
-        -- "${TPAPP[@]}" --forward-mode=txonly --txpkts=64 > "$WORK/gen-$1.out" 2>&1 &
-    PIDS+=($!)
+        -- "${TPAPP[@]}" --forward-mode=flowgen --txpkts=64 > "$WORK/gen-$1.out" 2>&1 &
+    local g=$!
+    PIDS+=($g)
     sleep "$DURATION"
-    kill -INT "${PIDS[-1]}" "${PIDS[-2]}"; sleep 2
+    kill -INT "$g"; sleep 2
 }
 
-median_rx_pps() {
-    grep -o "Rx-pps: *[0-9]*" "$1" | awk '{print $2}' | awk '$1 > 0' | sort -n |
+median() { # median of the nonzero "<key>: N" samples in a testpmd log
+    grep -o "$2: *[0-9]*" "$1" | awk '{print $2}' | awk '$1 > 0' | sort -n |
         awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'
 }
 
-echo "== ceiling: dpdk-testpmd io forwarding (memif servers) on CPU 1"
+echo "== ceiling: dpdk-testpmd io forwarding on a memif server, CPU 1"
 "${TP[@]}" --lcores=0@1,1@1 --file-prefix=bfwd \
     --vdev="net_memif0,role=server,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
-    --vdev="net_memif1,role=server,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no" \
     -- "${TPAPP[@]}" --forward-mode=io > "$WORK/fwd-io.out" 2>&1 &
 FWD=$!; PIDS+=($FWD)
 sleep 3
-peers io
+generator io
 kill -INT "$FWD"; sleep 2
-CEIL=$(median_rx_pps "$WORK/sink-io.out")
 
-echo "== dpvs: primary + one worker (lcore 1 on CPU 1)"
-rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
+echo "== dpvs: primary + one worker (lcore 1 on CPU 1), l2-reflect"
+rm -f /run/dpvs/bench0.sock
 target/release/dpvs -c bench/memif-1worker.toml > "$WORK/dpvs.log" 2>&1 &
 DPVS=$!; PIDS+=($DPVS)
 sleep 3
-peers dpvs
+before=$(target/release/dpvsctl -i dpvs-bench stats --json)
+t0=$(date +%s.%N)
+generator dpvs
+after=$(target/release/dpvsctl -i dpvs-bench stats --json)
+t1=$(date +%s.%N)
 target/release/dpvsctl -i dpvs-bench stats
 kill -TERM "$DPVS"; wait "$DPVS" || true
-RATE=$(median_rx_pps "$WORK/sink-dpvs.out")
+worker=$(python3 -c "
+import json,sys
+b=json.loads(sys.argv[1])['total']; a=json.loads(sys.argv[2])['total']; dt=float(sys.argv[4])-float(sys.argv[3])
+rx=a['rx_packets']-b['rx_packets']; tx=a['tx_packets']-b['tx_packets']
+cyc=(a['busy_cycles']-b['busy_cycles'])/max(rx,1)
+print(f'{rx/dt/1e6:.2f} {tx/dt/1e6:.2f} {cyc:.0f}')" "$before" "$after" "$t0" "$t1")
 
-printf '\n%-40s %12s\n' "forwarder (64-byte frames, memif)" "sink Mpps"
-printf '%-40s %12.2f\n' "dpdk-testpmd io (ceiling)" "$(echo "$CEIL / 1000000" | bc -l)"
-printf '%-40s %12.2f  (%.0f%% of the ceiling)\n' "dpvs worker, l2-pair" "$(echo "$RATE / 1000000" | bc -l)" \
-    "$(echo "100 * $RATE / ($CEIL + 1)" | bc -l)"
+mpps() { echo "$1 / 1000000" | bc -l; }
+printf '\n%-34s %10s %10s\n' "forwarder (64 B, memif, CPU 1)" "gen tx" "gen rx"
+printf '%-34s %10.2f %10.2f  Mpps\n' "dpdk-testpmd io (ceiling)" \
+    "$(mpps "$(median "$WORK/gen-io.out" Tx-pps)")" "$(mpps "$(median "$WORK/gen-io.out" Rx-pps)")"
+printf '%-34s %10.2f %10.2f  Mpps\n' "dpvs worker (l2-reflect)" \
+    "$(mpps "$(median "$WORK/gen-dpvs.out" Tx-pps)")" "$(mpps "$(median "$WORK/gen-dpvs.out" Rx-pps)")"
+read -r wrx wtx wcyc <<< "$worker"
+echo "dpvs worker counters over the run (incl. start/stop): rx $wrx Mpps, tx $wtx Mpps, $wcyc busy cycles/packet"
