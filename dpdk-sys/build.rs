@@ -73,6 +73,7 @@ fn main() {
         .allowlist_var("RTE_MAX_LCORE|RTE_MAX_ETHPORTS|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_MEMPOOL_CACHE_MAX_SIZE")
         .allowlist_var("RTE_PKTMBUF_HEADROOM|RING_F_.*|RTE_ETH_NAME_MAX_LEN|RTE_ETHER_ADDR_LEN")
         .allowlist_var("SHIM_.*")
+        .allowlist_type("shim_recovery")
         .allowlist_type("rte_mbuf")
         .opaque_type("rte_mempool")
         .opaque_type("rte_ring")

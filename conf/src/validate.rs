@@ -38,7 +38,7 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         &root.key("forwarding"),
     )?;
     let groups = groups(raw.groups.unwrap_or_default(), &mut ports, &instance, &root.key("groups"))?;
-    let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &root.key("supervisor"))?;
+    let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
     Ok(Config {
         source: source.to_owned(),
         instance,
@@ -363,9 +363,23 @@ fn queue_ref(entry: &str, ports: &[PortDraft], path: &KeyPath) -> Result<QueueRe
     Ok(QueueRef { port, queue })
 }
 
-fn supervisor(raw: RawSupervisor, path: &KeyPath) -> Result<Supervisor> {
+fn supervisor(raw: RawSupervisor, groups: &[WorkerGroup], path: &KeyPath) -> Result<Supervisor> {
+    let heartbeat_timeout_ms = int(raw.heartbeat_timeout_ms, 1000, 50..=60_000, &path.key("heartbeat_timeout_ms"))?;
+    // A worker beats once per poll round of at least 1 ms, longer when it sleeps while idle:
+    // the timeout must leave room for ten such rounds, or idle workers are killed in a loop.
+    let max_sleep_us = groups.iter().map(|g| g.idle_sleep_us).max().unwrap_or(0);
+    let min_ms = 10 * (1 + max_sleep_us.div_ceil(1000));
+    if heartbeat_timeout_ms < min_ms {
+        return Err(Fault::at(
+            &path.key("heartbeat_timeout_ms"),
+            format!(
+                "{heartbeat_timeout_ms} ms is too short for idle_sleep_us = {max_sleep_us}: \
+                 expected at least {min_ms} ms (ten poll rounds)"
+            ),
+        ));
+    }
     Ok(Supervisor {
-        heartbeat_timeout_ms: int(raw.heartbeat_timeout_ms, 1000, 50..=60_000, &path.key("heartbeat_timeout_ms"))?,
+        heartbeat_timeout_ms,
         max_restart_backoff_ms: int(
             raw.max_restart_backoff_ms,
             5000,

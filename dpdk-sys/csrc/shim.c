@@ -56,16 +56,28 @@ unsigned shim_mempool_cache_len(const struct rte_mempool *mp, unsigned lcore)
 	return mp->local_cache[lcore].len;
 }
 
-unsigned shim_mempool_cache_flush_lcore(struct rte_mempool *mp, unsigned lcore)
+static int cmp_ptr(const void *a, const void *b)
 {
-	struct rte_mempool_cache *cache = rte_mempool_default_cache(mp, lcore);
-	unsigned n;
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
 
-	if (cache == NULL)
-		return 0;
-	n = cache->len;
-	rte_mempool_cache_flush(cache, mp);
-	return n;
+	return (x > y) - (x < y);
+}
+
+static int contains(void *const *sorted, unsigned n, void *o)
+{
+	return bsearch(&o, sorted, n, sizeof(void *), cmp_ptr) != NULL;
+}
+
+/* Sorts and removes duplicates in place; returns the new length. */
+static unsigned sort_unique(void **a, unsigned n)
+{
+	unsigned i, j = 0;
+
+	qsort(a, n, sizeof(void *), cmp_ptr);
+	for (i = 0; i < n; i++)
+		if (j == 0 || a[j - 1] != a[i])
+			a[j++] = a[i];
+	return j;
 }
 
 struct obj_list {
@@ -84,79 +96,154 @@ static void collect_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned i
 		l->objs[l->n++] = obj;
 }
 
-static int cmp_ptr(const void *a, const void *b)
+/* A process killed inside a ring operation leaves head != tail, and every later operation
+ * on that side spins forever. With no other user of the ring, dropping the dead reservation
+ * is safe: a half-done enqueue loses its objects (the audit finds them), a half-done dequeue
+ * leaves them in the ring. */
+static int repair_headtail(struct rte_ring_headtail *ht)
 {
-	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-
-	return (x > y) - (x < y);
+	if (ht->head == ht->tail)
+		return 0;
+	if (ht->sync_type != RTE_RING_SYNC_MT && ht->sync_type != RTE_RING_SYNC_ST)
+		return -ENOTSUP;
+	ht->head = ht->tail;
+	return 1;
 }
 
-int64_t shim_mempool_reclaim_unreferenced(struct rte_mempool *mp)
+int shim_mempool_recover_dead_lcore(struct rte_mempool *mp, unsigned lcore, int find_lost,
+				    struct shim_recovery *out)
 {
-	unsigned size = mp->size, in_pool, n_free, n_lost = 0, l, j;
+	unsigned size = mp->size, n_ring, n_dead = 0, n_other = 0, n_free, n_lost = 0, l, j;
+	struct rte_ring *r = mp->pool_data;
+	struct rte_mempool_cache *dead = NULL;
 	struct obj_list all = { NULL, 0, size };
-	void **taken, **free_objs, **lost;
-	int64_t ret;
+	void **taken = NULL, **dead_objs = NULL, **other = NULL, **free_set = NULL, **give = NULL;
+	unsigned n_give = 0;
+	int ret, rp, rc;
 
-	/* rte_mempool_ops_get_count is internal: derive the common pool's count from the
-	 * exported total minus what the lcore caches hold. */
-	in_pool = rte_mempool_avail_count(mp);
-	if (mp->cache_size != 0)
-		for (l = 0; l < RTE_MAX_LCORE; l++)
-			in_pool -= RTE_MIN(in_pool, mp->local_cache[l].len);
-	if (in_pool > size)
-		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (strncmp(rte_mempool_get_ops(mp->ops_index)->name, "ring_", 5) != 0)
+		return -ENOTSUP;
+	if (mp->cache_size != 0 && lcore < RTE_MAX_LCORE)
+		dead = &mp->local_cache[lcore];
+
+	rp = repair_headtail(&r->prod);
+	rc = repair_headtail(&r->cons);
+	if (rp < 0 || rc < 0)
+		return -ENOTSUP;
+	out->ring_repairs = (unsigned)(rp + rc);
+
 	taken = calloc(size + 1, sizeof(void *));
-	free_objs = calloc(size + 1, sizeof(void *));
+	dead_objs = calloc(RTE_MEMPOOL_CACHE_MAX_SIZE * 3 + 1, sizeof(void *));
+	other = calloc(size + 1, sizeof(void *));
+	free_set = calloc(2 * size + 1, sizeof(void *));
+	give = calloc(2 * size + 1, sizeof(void *));
 	all.objs = calloc(size + 1, sizeof(void *));
-	lost = calloc(size + 1, sizeof(void *));
-	if (taken == NULL || free_objs == NULL || all.objs == NULL || lost == NULL) {
+	if (!taken || !dead_objs || !other || !free_set || !give || !all.objs) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	/* Take every object out of the common pool: they are free. */
-	if (in_pool > 0 && rte_mempool_ops_dequeue_bulk(mp, taken, in_pool) < 0) {
+
+	/* 1. Everything in the common pool is free: take it out (no one else uses the pool). */
+	n_ring = rte_ring_count(r);
+	if (n_ring > size) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (n_ring > 0 && rte_ring_dequeue_bulk(r, taken, n_ring, NULL) != n_ring) {
 		ret = -EAGAIN;
 		goto out;
 	}
-	memcpy(free_objs, taken, in_pool * sizeof(void *));
-	n_free = in_pool;
-	/* Objects in lcore caches are free too (listed, not taken). */
+	n_ring = sort_unique(taken, n_ring);
+
+	/* 2. Caches of other lcores: free, listed only. */
 	if (mp->cache_size != 0) {
 		for (l = 0; l < RTE_MAX_LCORE; l++) {
 			const struct rte_mempool_cache *c = &mp->local_cache[l];
 
-			for (j = 0; j < c->len && n_free < size; j++)
-				free_objs[n_free++] = c->objs[j];
+			if (c == dead)
+				continue;
+			for (j = 0; j < c->len && j < RTE_DIM(c->objs) && n_other < size; j++)
+				other[n_other++] = c->objs[j];
 		}
 	}
-	qsort(free_objs, n_free, sizeof(void *), cmp_ptr);
-	rte_mempool_obj_iter(mp, collect_obj, &all);
-	for (j = 0; j < all.n; j++) {
-		void *o = all.objs[j];
+	n_other = sort_unique(other, n_other);
 
-		if (bsearch(&o, free_objs, n_free, sizeof(void *), cmp_ptr) == NULL) {
-			struct rte_mbuf *m = o;
+	/* 3. The dead lcore's cache. Killed inside a put, it may still list objects it had
+	 * already flushed to the ring (DPDK enqueues the overflow, then resets len): keep only
+	 * entries found nowhere else. */
+	if (dead != NULL) {
+		for (j = 0; j < dead->len && j < RTE_DIM(dead->objs); j++)
+			dead_objs[n_dead++] = dead->objs[j];
+		dead->len = 0;
+	}
+	n_dead = sort_unique(dead_objs, n_dead);
+	for (j = 0; j < n_dead; j++) {
+		void *o = dead_objs[j];
 
-			/* A lost mbuf may be a segment of a lost chain: each segment is an object of
-			 * its own and is found here, so reset it to a lone, unreferenced mbuf. */
-			rte_pktmbuf_reset(m);
-			rte_mbuf_refcnt_set(m, 1);
-			lost[n_lost++] = o;
+		if (contains(taken, n_ring, o) || contains(other, n_other, o))
+			out->duplicates++;
+		else
+			give[n_give++] = o;
+	}
+	out->restored = n_give;
+
+	/* 4. Objects in no list at all were held by the dead process: return them. */
+	if (find_lost) {
+		n_free = 0;
+		memcpy(free_set, taken, n_ring * sizeof(void *));
+		n_free += n_ring;
+		memcpy(free_set + n_free, other, n_other * sizeof(void *));
+		n_free += n_other;
+		memcpy(free_set + n_free, give, n_give * sizeof(void *));
+		n_free += n_give;
+		n_free = sort_unique(free_set, n_free);
+		rte_mempool_obj_iter(mp, collect_obj, &all);
+		for (j = 0; j < all.n; j++) {
+			void *o = all.objs[j];
+
+			if (!contains(free_set, n_free, o)) {
+				struct rte_mbuf *m = o;
+
+				/* Possibly one segment of a lost chain: each segment is an object of
+				 * its own and is found here, so make it a lone, unreferenced mbuf. */
+				rte_pktmbuf_reset(m);
+				rte_mbuf_refcnt_set(m, 1);
+				give[n_give++] = o;
+				n_lost++;
+			}
 		}
 	}
-	/* Put back what was taken, then the lost ones. */
-	if (in_pool > 0)
-		rte_mempool_ops_enqueue_bulk(mp, taken, in_pool);
-	if (n_lost > 0)
-		rte_mempool_ops_enqueue_bulk(mp, lost, n_lost);
-	ret = n_lost;
+	out->lost = n_lost;
+
+	/* 5. Put back what was taken, then what was recovered: every object once. */
+	if (n_ring > 0)
+		rte_ring_enqueue_bulk(r, taken, n_ring, NULL);
+	if (n_give > 0)
+		rte_ring_enqueue_bulk(r, give, n_give, NULL);
+	ret = 0;
 out:
 	free(taken);
-	free(free_objs);
+	free(dead_objs);
+	free(other);
+	free(free_set);
+	free(give);
 	free(all.objs);
-	free(lost);
 	return ret;
+}
+
+unsigned shim_mempool_free_count(const struct rte_mempool *mp)
+{
+	unsigned n, l;
+
+	if (strncmp(rte_mempool_get_ops(mp->ops_index)->name, "ring_", 5) != 0)
+		return rte_mempool_avail_count(mp);
+	n = rte_ring_count(mp->pool_data);
+
+	if (mp->cache_size != 0)
+		for (l = 0; l < RTE_MAX_LCORE; l++)
+			n += mp->local_cache[l].len;
+	return n;
 }
 
 unsigned shim_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n)

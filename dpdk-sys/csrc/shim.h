@@ -30,12 +30,27 @@ struct rte_mempool *shim_mbuf_pool(const struct rte_mbuf *m);
 /* Mempools. */
 unsigned shim_mempool_size(const struct rte_mempool *mp);
 unsigned shim_mempool_cache_len(const struct rte_mempool *mp, unsigned lcore);
-/* Moves what lcore `lcore` holds in its cache of `mp` back to the pool. Returns how many. */
-unsigned shim_mempool_cache_flush_lcore(struct rte_mempool *mp, unsigned lcore);
-/* Returns to `mp` every object that is neither in its common pool nor in any lcore cache.
- * Precondition: nothing uses `mp` while this runs, and no PMD queue holds objects of `mp`.
- * Returns the number of objects returned, or a negative errno. */
-int64_t shim_mempool_reclaim_unreferenced(struct rte_mempool *mp);
+/* Free objects: common pool plus every lcore cache, not capped at the pool size (so a
+ * duplicated object shows as a count above it). Ring-based pools only; others get
+ * rte_mempool_avail_count. */
+unsigned shim_mempool_free_count(const struct rte_mempool *mp);
+
+/* What shim_mempool_recover_dead_lcore did. */
+struct shim_recovery {
+	unsigned restored;     /* objects from the dead lcore's cache put back in the pool */
+	unsigned lost;         /* objects in no list, held by the dead process, returned */
+	unsigned duplicates;   /* stale cache entries dropped (already free elsewhere) */
+	unsigned ring_repairs; /* ring head/tail reservations of the dead process dropped */
+};
+
+/* After the death of the only process using lcore `lcore` of ring-based pool `mp`: repairs the
+ * pool's ring if the process died inside a ring operation, returns its lcore cache to the
+ * pool without duplicates, and if `find_lost`, returns every object that is in neither the
+ * pool nor any cache. Precondition: nothing uses `mp` while this runs, and (for find_lost) no
+ * device queue holds objects of `mp`. Returns 0 or a negative errno (-ENOTSUP for pools that
+ * are not ring-based). */
+int shim_mempool_recover_dead_lcore(struct rte_mempool *mp, unsigned lcore, int find_lost,
+				    struct shim_recovery *out);
 
 /* Rings. */
 unsigned shim_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n);

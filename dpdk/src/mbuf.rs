@@ -181,8 +181,11 @@ impl Burst {
     /// Keeps the packets for which `keep` returns true, in order, and frees the others.
     /// Returns how many were freed.
     pub fn retain(&mut self, mut keep: impl FnMut(&mut [u8]) -> bool) -> usize {
+        let len = self.len;
+        // Should `keep` panic, the burst forgets the rest (leaks) rather than free twice.
+        self.len = 0;
         let mut kept = 0;
-        for i in 0..self.len {
+        for i in 0..len {
             let m = self.pkts[i];
             // SAFETY: pkts[i] (i < len) is a valid mbuf owned by this burst.
             if keep(unsafe { seg_data_mut(m) }) {
@@ -193,9 +196,8 @@ impl Burst {
                 unsafe { dpdk_sys::shim_pktmbuf_free(m) };
             }
         }
-        let freed = self.len - kept;
         self.len = kept;
-        freed
+        len - kept
     }
 
     /// Frees every packet held.

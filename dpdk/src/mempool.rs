@@ -8,8 +8,8 @@ use crate::{Error, LcoreId};
 
 /// A packet-buffer pool in hugepage memory, shared by every process of the instance.
 ///
-/// A `Mempool` handle does not free the pool when dropped: pools live as long as the primary's
-/// EAL (secondaries only look them up). [`Mempool::free`] frees one explicitly.
+/// A `Mempool` handle does not free the pool: pools live as long as the primary's EAL
+/// (secondaries only look them up), so a handle never dangles while the EAL lives.
 #[derive(Debug, Clone, Copy)]
 pub struct Mempool {
     ptr: NonNull<rte_mempool>,
@@ -81,36 +81,55 @@ impl Mempool {
         unsafe { dpdk_sys::shim_mempool_cache_len(self.ptr.as_ptr(), lcore.0) }
     }
 
-    /// Moves what `lcore`'s cache holds back to the common pool, and returns how many buffers.
-    ///
-    /// Call it only for an lcore id that no live thread of any process uses (a dead worker's):
-    /// the cache is not thread-safe.
-    pub fn flush_cache_of_dead_lcore(&self, lcore: LcoreId) -> u32 {
-        // SAFETY: valid pool; exclusivity of the cache is the documented caller contract.
-        unsafe { dpdk_sys::shim_mempool_cache_flush_lcore(self.ptr.as_ptr(), lcore.0) }
+    /// Free buffers counted without the cap `avail_count` applies: the common pool plus every
+    /// lcore cache. Above `size()` means a buffer is listed twice.
+    pub fn free_count(&self) -> u32 {
+        // SAFETY: valid pool; reads counters only.
+        unsafe { dpdk_sys::shim_mempool_free_count(self.ptr.as_ptr()) }
     }
 
-    /// Returns to the pool every buffer that is neither in the common pool nor in any lcore
-    /// cache: buffers stranded by a process that died holding them. Returns how many.
+    /// Recovers the pool after the death of the process that ran `lcore`: repairs the pool's
+    /// ring if the process died inside a ring operation (every later operation would spin
+    /// forever), returns what the dead lcore's cache held without duplicates (a process killed
+    /// inside a put can leave entries that are also in the ring), and with `find_lost`, returns
+    /// the buffers the process held (in no list at all).
     ///
-    /// Call it only while nothing else uses the pool (no live lcore allocates from or frees
-    /// to it) and no device queue holds its buffers (memif and null queues hold none between
-    /// calls; tap and NIC rx rings do): otherwise buffers in use would be handed out twice.
+    /// # Contract
+    /// A multi-process rule no type can check, like "one poller per queue": call it only when
+    /// nothing else uses the pool (in dpvs: per-lcore pools, their lcore's process dead), and
+    /// with `find_lost` only when no device queue holds the pool's buffers (memif and null
+    /// queues hold none between calls; tap and NIC rx rings do). Otherwise buffers in use would
+    /// be handed out twice.
     ///
     /// # Errors
-    /// `ENOMEM` or `EAGAIN` from the audit; the pool is unchanged then.
-    pub fn reclaim_unreferenced(&self) -> Result<u32, Error> {
-        // SAFETY: valid pool; quiescence is the documented caller contract.
-        let n = unsafe { dpdk_sys::shim_mempool_reclaim_unreferenced(self.ptr.as_ptr()) };
-        if n < 0 {
-            return Err(Error::call("mempool reclaim", i32::try_from(n).unwrap_or(-5)));
-        }
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    /// `ENOTSUP` for a pool that is not ring-based, `ENOMEM`, `EAGAIN`; the pool is unchanged.
+    pub fn recover_dead_lcore(&self, lcore: LcoreId, find_lost: bool) -> Result<Recovery, Error> {
+        let mut r = dpdk_sys::shim_recovery::default();
+        // SAFETY: valid pool and out-parameter; exclusivity is the documented contract.
+        let ret = unsafe {
+            dpdk_sys::shim_mempool_recover_dead_lcore(self.ptr.as_ptr(), lcore.0, i32::from(find_lost), &mut r)
+        };
+        Error::check("mempool recovery", ret)?;
+        Ok(Recovery { restored: r.restored, lost: r.lost, duplicates: r.duplicates, ring_repairs: r.ring_repairs })
     }
+}
 
-    /// Frees the pool. No buffer of it may be in use.
-    pub fn free(self) {
-        // SAFETY: the caller gives up the handle; the pool is valid.
-        unsafe { dpdk_sys::rte_mempool_free(self.ptr.as_ptr()) }
+/// What [`Mempool::recover_dead_lcore`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recovery {
+    /// Buffers from the dead lcore's cache put back in the pool.
+    pub restored: u32,
+    /// Buffers in no list, held by the dead process, returned.
+    pub lost: u32,
+    /// Stale cache entries dropped because they were free elsewhere already.
+    pub duplicates: u32,
+    /// Ring reservations of the dead process dropped.
+    pub ring_repairs: u32,
+}
+
+impl Recovery {
+    /// Buffers that became available again.
+    pub fn returned(&self) -> u32 {
+        self.restored + self.lost
     }
 }

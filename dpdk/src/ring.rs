@@ -6,6 +6,10 @@ use crate::error::c_name;
 use crate::{Burst, Error};
 
 /// A DPDK ring of packet buffers in hugepage memory, visible to every process of the instance.
+///
+/// Contract: a ring named here carries mbufs only; [`Ring::lookup`] of a ring that another
+/// program filled with anything else breaks it. Rings are never freed while the EAL lives, so
+/// a handle never dangles.
 #[derive(Debug, Clone, Copy)]
 pub struct Ring {
     ptr: NonNull<rte_ring>,
@@ -53,8 +57,8 @@ impl Ring {
     /// Moves packets from the ring into the free room of `burst`; returns how many moved.
     pub fn dequeue(&self, burst: &mut Burst) -> usize {
         let (p, n) = burst.spare();
-        // SAFETY: p points to n writable entries; the ring only holds mbufs (this type only
-        // ever enqueues mbufs), which become ours.
+        // SAFETY: p points to n writable entries; the ring holds owned mbufs (this type only
+        // enqueues mbufs, and the type's contract covers rings found by name), now ours.
         let got = unsafe { dpdk_sys::shim_ring_dequeue_burst(self.ptr.as_ptr(), p.cast(), u32::from(n)) } as usize;
         // SAFETY: see above.
         unsafe { burst.filled(got) };
@@ -65,11 +69,5 @@ impl Ring {
     pub fn count(&self) -> u32 {
         // SAFETY: valid ring.
         unsafe { dpdk_sys::shim_ring_count(self.ptr.as_ptr()) }
-    }
-
-    /// Frees the ring (it must be empty, and no process may use it any more).
-    pub fn free(self) {
-        // SAFETY: the caller gives up the handle.
-        unsafe { dpdk_sys::rte_ring_free(self.ptr.as_ptr()) }
     }
 }

@@ -17,37 +17,49 @@ pub enum LockError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// An exclusive lock on the instance name, held for the primary's life (released by the
-/// kernel when the process dies, however it dies).
+/// Exclusive locks on the instance name and on its EAL file prefix, held for the primary's
+/// life (released by the kernel when the process dies, however it dies). Both matter: the
+/// name owns the shm file, the prefix owns the hugepage files and DPDK's runtime directory.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _file: File,
+    _files: [File; 2],
     path: PathBuf,
 }
 
+fn lock_file(path: &Path) -> Result<Option<File>, std::io::Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = File::options().create(true).truncate(false).write(true).open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 impl InstanceLock {
-    /// Takes the lock `<shm_dir>/<name>.lock`.
+    /// Takes `<shm_dir>/<name>.lock` and `<dpdk runtime base>/<prefix>.lock`.
     ///
     /// # Errors
-    /// [`LockError::Busy`] naming the live primary's pid when another instance holds it.
+    /// [`LockError::Busy`] naming the live primary's pid when another instance holds either.
     pub fn acquire(cfg: &Config) -> Result<InstanceLock, LockError> {
-        let path = cfg.instance.shm_dir.join(format!("{}.lock", cfg.instance.name));
-        let io = |source| LockError::Io { path: path.clone(), source };
-        std::fs::create_dir_all(&cfg.instance.shm_dir).map_err(io)?;
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(InstanceLock { _file: file, path }),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = Shm::open(&cfg.shm_path())
-                    .map(|s| format!(" as pid {}", s.layout().header.primary_pid))
-                    .unwrap_or_default();
-                Err(LockError::Busy { name: cfg.instance.name.clone(), prefix: cfg.instance.file_prefix.clone(), pid })
-            }
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
-        }
+        let name_path = cfg.instance.shm_dir.join(format!("{}.lock", cfg.instance.name));
+        let prefix_dir = dpdk_runtime_dir(&cfg.instance.file_prefix);
+        let prefix_path = prefix_dir.with_file_name(format!("{}.lock", cfg.instance.file_prefix));
+        let busy = || {
+            let pid = Shm::open(&cfg.shm_path())
+                .map(|s| format!(" as pid {}", s.layout().header.primary_pid))
+                .unwrap_or_default();
+            LockError::Busy { name: cfg.instance.name.clone(), prefix: cfg.instance.file_prefix.clone(), pid }
+        };
+        let take = |p: &Path| lock_file(p).map_err(|source| LockError::Io { path: p.to_owned(), source });
+        let name = take(&name_path)?.ok_or_else(busy)?;
+        let prefix = take(&prefix_path)?.ok_or_else(busy)?;
+        Ok(InstanceLock { _files: [name, prefix], path: name_path })
     }
 
-    /// The lock file.
+    /// The name's lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -180,7 +180,7 @@ fn setup_and_supervise(
             }
             s.idle_sleep_us = g.idle_sleep_us;
             s.pool_size = pools[wl.slot].size();
-            s.pool_avail.store(pools[wl.slot].avail_count(), Ordering::Relaxed);
+            s.pool_avail.store(pools[wl.slot].free_count(), Ordering::Relaxed);
             s.state.store(WorkerState::Empty as u32, Ordering::Relaxed);
         }
     })?;

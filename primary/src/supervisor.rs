@@ -3,10 +3,11 @@
 //! One round every [`ROUND`]: reap exited children (a death is seen within one round), kill
 //! workers whose heartbeat is older than the configured timeout, restart the dead ones after
 //! their backoff, and every [`STATS_EVERY`] rounds publish pool counters to shared
-//! memory. A death is handled before the replacement starts: the dead lcore's mempool cache is
-//! flushed back to its pool, and where no device queue can hold the pool's buffers, buffers the
-//! dead process held (its burst in hand, a PMD call it was inside) are found by a pool audit
-//! and returned. The replacement runs on the same lcore id.
+//! memory. A death is handled before the replacement starts: the dead worker's pool is
+//! recovered (its ring repaired if the process died inside a ring operation, its lcore's cache
+//! returned without duplicates, and, where no device queue can hold the pool's buffers, the
+//! buffers the process held found by a pool audit and returned). The replacement runs on the
+//! same lcore id.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -108,7 +109,10 @@ impl<'a> Supervisor<'a> {
         let spawn = slot.spawns.load(Ordering::Relaxed).wrapping_add(1);
         slot.stop.store(0, Ordering::Relaxed);
         slot.pid.store(0, Ordering::Relaxed);
-        slot.spawned_ns.store(monotonic_ns(), Ordering::Relaxed);
+        let now = monotonic_ns();
+        slot.spawned_ns.store(now, Ordering::Relaxed);
+        // A fresh heartbeat, so the new process is not judged by its predecessor's.
+        slot.heartbeat_ns.store(now, Ordering::Relaxed);
         slot.state.store(WorkerState::Spawning as u32, Ordering::Relaxed);
         slot.spawns.store(spawn, Ordering::Release);
         let mut cmd = Command::new(&self.worker_bin);
@@ -221,7 +225,7 @@ impl<'a> Supervisor<'a> {
     fn publish_stats(&self) {
         let layout = self.shm.layout();
         for w in &self.workers {
-            layout.workers[w.slot].pool_avail.store(w.pool.avail_count(), Ordering::Relaxed);
+            layout.workers[w.slot].pool_avail.store(w.pool.free_count(), Ordering::Relaxed);
         }
     }
 
@@ -280,25 +284,29 @@ impl<'a> Supervisor<'a> {
     }
 }
 
-/// Returns a dead worker's buffers to its pool: its lcore's cache always, and, where the pool
-/// audit is exact, buffers it held. Returns how many came back.
+/// Recovers a dead worker's pool (see `Mempool::recover_dead_lcore`): ring repaired, its
+/// lcore's cache returned without duplicates, and, where the audit is exact, the buffers it
+/// held. Returns how many buffers became available again.
 fn reclaim(w: &Worker) -> u32 {
-    let flushed = w.pool.flush_cache_of_dead_lcore(w.lcore);
-    let stranded = if w.audit_safe {
-        match w.pool.reclaim_unreferenced() {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(slot = w.slot, "pool audit failed: {e}");
-                0
+    match w.pool.recover_dead_lcore(w.lcore, w.audit_safe) {
+        Ok(r) => {
+            if r.lost > 0 || r.duplicates > 0 || r.ring_repairs > 0 {
+                tracing::info!(
+                    slot = w.slot,
+                    restored = r.restored,
+                    lost = r.lost,
+                    duplicates = r.duplicates,
+                    ring_repairs = r.ring_repairs,
+                    "recovered the dead worker's buffers"
+                );
             }
+            r.returned()
         }
-    } else {
-        0
-    };
-    if stranded > 0 {
-        tracing::info!(slot = w.slot, flushed, stranded, "returned buffers held by the dead worker");
+        Err(e) => {
+            tracing::warn!(slot = w.slot, "pool recovery failed: {e}");
+            0
+        }
     }
-    flushed + stranded
 }
 
 /// Delay before restarting a worker after `quick_crashes` crashes in a row: none for the

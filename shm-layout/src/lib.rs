@@ -176,13 +176,16 @@ pub struct QueueRef {
     pub queue: u16,
 }
 
-/// Lifecycle of a worker, in [`WorkerSlot::state`].
+/// Lifecycle of a worker, in [`WorkerSlot::state`] (value 3 is reserved).
 ///
 /// ```text
-///  Spawning --(worker claims slot)--> Running --(stop flag)--> Exited
-///     ^                                  |
-///     +------ (primary restarts) <--- Dead (exit/kill seen by the primary; cache reclaimed)
+///  (primary)                 (worker)                        (worker, on its stop flag)
+///  Spawning --claims the slot (CAS)--> Running --finishes its burst--> Exited
+///     ^                                   |
+///     |                          dies (primary reaps it)
+///     +--- restart (primary) <--- Dead (primary: pool recovered)
 /// ```
+/// At shutdown the primary also writes `Exited` for workers it had to kill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum WorkerState {
@@ -192,9 +195,7 @@ pub enum WorkerState {
     Spawning = 1,
     /// Polling its queues.
     Running = 2,
-    /// Asked to stop; finishing its burst.
-    Stopping = 3,
-    /// Exited on request.
+    /// Stopped (on request, or killed at shutdown).
     Exited = 4,
     /// Died; waiting for its restart.
     Dead = 5,
@@ -207,7 +208,6 @@ impl WorkerState {
             0 => Self::Empty,
             1 => Self::Spawning,
             2 => Self::Running,
-            3 => Self::Stopping,
             4 => Self::Exited,
             5 => Self::Dead,
             _ => return None,
@@ -220,7 +220,6 @@ impl WorkerState {
             Self::Empty => "empty",
             Self::Spawning => "spawning",
             Self::Running => "running",
-            Self::Stopping => "stopping",
             Self::Exited => "exited",
             Self::Dead => "dead",
         }
@@ -246,7 +245,8 @@ pub struct WorkerSlot {
     pub idle_sleep_us: u32,
     /// Rx queues it polls.
     pub rx: [QueueRef; MAX_RX_PER_WORKER],
-    /// [`WorkerState`]; the primary writes Spawning/Dead/Empty, the worker Running/Exited.
+    /// [`WorkerState`]; the primary writes Spawning/Dead (and Exited at shutdown), the worker
+    /// Running/Exited.
     pub state: AtomicU32,
     /// Pid of the current process; written by the primary at spawn.
     pub pid: AtomicU32,

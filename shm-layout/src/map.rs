@@ -110,17 +110,20 @@ impl Shm {
         }
         let map = MmapRaw::map_raw(file).map_err(io)?;
         let base = map.as_ptr();
-        // SAFETY: the mapping holds at least a Header (checked above); magic is a plain u64
-        // written before publication and never changed, at offset 0 of a page-aligned map.
-        let magic = unsafe { std::ptr::read(base.cast::<u64>()) };
-        if magic != MAGIC {
-            return Err(invalid(format!("magic {magic:#018x}")));
-        }
+        // The version first (acquire): once it is published, the magic written before it is
+        // visible; before that, nothing else may be read.
         // SAFETY: layout_version is an AtomicU32 at offset 8 in every layout version (pinned
         // by the const asserts), inside the checked length, 4-byte aligned.
         let version = unsafe { &*base.add(8).cast::<std::sync::atomic::AtomicU32>() }.load(Ordering::Acquire);
-        if version == 0 {
+        // SAFETY: the mapping holds at least a Header; magic is a plain u64 at offset 0 of a
+        // page-aligned map, written before the version was published (or never, for a foreign
+        // file, which then fails the check).
+        let magic = unsafe { std::ptr::read_volatile(base.cast::<u64>()) };
+        if version == 0 && (magic == 0 || magic == MAGIC) {
             return Err(ShmError::NotReady { path: path.to_owned() });
+        }
+        if magic != MAGIC {
+            return Err(invalid(format!("magic {magic:#018x}")));
         }
         if version != LAYOUT_VERSION {
             return Err(ShmError::VersionMismatch { path: path.to_owned(), found: version, expected: LAYOUT_VERSION });

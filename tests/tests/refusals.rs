@@ -54,6 +54,7 @@ fn a_stopped_instance_leaves_nothing_behind() {
     assert!(shm.exists());
     let status = inst.stop().expect("stopped");
     assert!(status.success(), "clean exit: {status}\n{}", inst.log_text());
+    assert!(!inst.log_text().contains("did not stop in time"), "the worker obeyed its stop flag:\n{}", inst.log_text());
     assert!(!shm.exists(), "shm file removed");
     assert!(!std::path::Path::new(&format!("/var/run/dpdk/{}", inst.name)).exists(), "runtime dir removed");
     let leftovers: Vec<_> = std::fs::read_dir(HUGE_DIR)

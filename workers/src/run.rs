@@ -116,6 +116,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?, plan, tx });
     }
 
+    // Beat before the claim: a Running slot is judged by its heartbeat.
+    slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
     // Claim: Spawning -> Running, only if the primary still expects this spawn.
     if slot.spawns.load(Ordering::Acquire) != args.spawn
         || slot
