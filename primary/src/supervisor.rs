@@ -91,7 +91,8 @@ impl<'a> Supervisor<'a> {
             workers,
             heartbeat_timeout: Duration::from_millis(u64::from(cfg.supervisor.heartbeat_timeout_ms)),
             max_backoff: Duration::from_millis(u64::from(cfg.supervisor.max_restart_backoff_ms)),
-            log_level: cfg.instance.log_level.clone(),
+            // The operator's DPVS_LOG wins over the config, for the workers as for the primary.
+            log_level: std::env::var("DPVS_LOG").unwrap_or_else(|_| cfg.instance.log_level.clone()),
         }
     }
 
