@@ -10,23 +10,10 @@
 # sent and received packets per second (median of its 1 s samples), and for dpvs the worker's
 # own counters over the run. Bounded: DURATION seconds per run (default 10).
 # Usage: bench/memif-forward.sh [DURATION]
-set -euo pipefail
-cd "$(dirname "$0")/.."
 DURATION=${1:-10}
-scripts/setup.sh
-cargo build --release --bins -q
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-    sleep 1
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    for pre in bgen bfwd dpvs-bench; do
-        rm -rf "/var/run/dpdk/$pre"; rm -f /dev/hugepages/${pre}map_*
-    done
-    rm -rf "$WORK" /run/dpvs/bench0.sock
-}
-trap cleanup EXIT
+PREFIXES=(bgen bfwd dpvs-bench)
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 
 TP=(dpdk-testpmd --no-pci --huge-dir /dev/hugepages --log-level='*:warning')
 TPAPP=(--total-num-mbufs=16384 --nb-cores=1 --burst=32 -a --stats-period=1)

@@ -6,21 +6,10 @@
 #    traffic from dpdk-testpmd flowgen (CPU 0);
 #  - after each kill, the pool's free count must be back at its size.
 # Usage: bench/restart.sh [KILLS]   (default 8; bounded: ~2.5 s per kill)
-set -euo pipefail
-cd "$(dirname "$0")/.."
 KILLS=${1:-8}
-scripts/setup.sh
-cargo build --release --bins -q
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-    sleep 1
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    for pre in bgen dpvs-bench; do rm -rf "/var/run/dpdk/$pre"; rm -f /dev/hugepages/${pre}map_*; done
-    rm -rf "$WORK" /run/dpvs/bench0.sock
-}
-trap cleanup EXIT
+PREFIXES=(bgen dpvs-bench)
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 CTL="target/release/dpvsctl -i dpvs-bench"
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 

@@ -23,7 +23,7 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct InstanceLock {
     _files: [File; 2],
-    path: PathBuf,
+    paths: [PathBuf; 2],
 }
 
 fn lock_file(path: &Path) -> Result<Option<File>, std::io::Error> {
@@ -56,12 +56,21 @@ impl InstanceLock {
         let take = |p: &Path| lock_file(p).map_err(|source| LockError::Io { path: p.to_owned(), source });
         let name = take(&name_path)?.ok_or_else(busy)?;
         let prefix = take(&prefix_path)?.ok_or_else(busy)?;
-        Ok(InstanceLock { _files: [name, prefix], path: name_path })
+        Ok(InstanceLock { _files: [name, prefix], paths: [name_path, prefix_path] })
     }
 
     /// The name's lock file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.paths[0]
+    }
+
+    /// Removes the lock files, then releases the locks: the last step of a clean shutdown.
+    /// (A starter that opened a file before its removal may then lock the removed file; it
+    /// would need a third concurrent starter to do harm, and only to itself.)
+    pub fn release(self) {
+        for p in &self.paths {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 

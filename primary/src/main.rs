@@ -122,6 +122,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     drop(eal);
     let removed = remove_runtime_files(cfg);
     tracing::info!(files = removed.len(), lock = %lock.path().display(), "runtime files removed; stopped");
+    lock.release();
     code
 }
 

@@ -105,6 +105,7 @@ pub fn remove_dpdk_files(prefix: &str) {
         }
     }
     let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    let _ = std::fs::remove_file(format!("/var/run/dpdk/{prefix}.lock"));
 }
 
 /// A running dpvs instance with its own name, file prefix and directory.
@@ -117,14 +118,19 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Writes `config` (with `@NAME@` and `@DIR@` replaced by the instance name and its
-    /// directory) and starts the primary on it. Does not wait for readiness.
-    pub fn spawn(config: &str) -> Instance {
+    /// Writes a config made of an `[instance]` table of its own (unique name and file prefix,
+    /// shm in its own directory, main lcore on CPU 0) followed by `body` (with `@DIR@` replaced
+    /// by that directory), and starts the primary on it. Does not wait for readiness.
+    pub fn spawn(body: &str) -> Instance {
         let name = unique("t");
         let dir = std::env::temp_dir().join(format!("dpvs-test-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test dir");
-        let text = config.replace("@NAME@", &name).replace("@DIR@", &dir.display().to_string());
+        let text = format!(
+            "[instance]\nname = \"{name}\"\nshm_dir = \"{}\"\nmain_lcore = 0\nmain_cpu = 0\n{}",
+            dir.display(),
+            body.replace("@DIR@", &dir.display().to_string())
+        );
         let cfg_path = dir.join("dpvs.toml");
         std::fs::write(&cfg_path, text).expect("write config");
         let log = dir.join("dpvs.log");
@@ -139,9 +145,9 @@ impl Instance {
         Instance { name, dir, config: cfg_path, child, log }
     }
 
-    /// Starts the primary and waits until every worker polls.
-    pub fn start(config: &str) -> Instance {
-        let mut i = Instance::spawn(config);
+    /// Starts the primary (see [`Instance::spawn`]) and waits until every worker polls.
+    pub fn start(body: &str) -> Instance {
+        let mut i = Instance::spawn(body);
         i.wait_running();
         i
     }

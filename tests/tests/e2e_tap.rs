@@ -7,11 +7,6 @@ use std::time::Duration;
 use integration::*;
 
 const CONFIG: &str = r#"
-[instance]
-name = "@NAME@"
-shm_dir = "@DIR@"
-main_lcore = 0
-main_cpu = 0
 [[ports]]
 name = "dpdk0"
 vdev = "net_tap0,iface=@IF@a,mac=02:00:00:00:00:10"

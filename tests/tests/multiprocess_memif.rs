@@ -7,11 +7,6 @@ use std::time::Duration;
 use integration::*;
 
 const CONFIG: &str = r#"
-[instance]
-name = "@NAME@"
-shm_dir = "@DIR@"
-main_lcore = 0
-main_cpu = 0
 [memory]
 mbufs_per_lcore = 8191
 [[ports]]

@@ -8,11 +8,6 @@ use integration::*;
 use shm_layout::{Shm, LAYOUT_VERSION};
 
 const CONFIG: &str = r#"
-[instance]
-name = "@NAME@"
-shm_dir = "@DIR@"
-main_lcore = 0
-main_cpu = 0
 [[ports]]
 name = "dpdk0"
 vdev = "net_null0"
@@ -56,6 +51,8 @@ fn a_stopped_instance_leaves_nothing_behind() {
     assert!(status.success(), "clean exit: {status}\n{}", inst.log_text());
     assert!(!inst.log_text().contains("did not stop in time"), "the worker obeyed its stop flag:\n{}", inst.log_text());
     assert!(!shm.exists(), "shm file removed");
+    assert!(!inst.dir.join(format!("{}.lock", inst.name)).exists(), "name lock removed");
+    assert!(!std::path::Path::new(&format!("/var/run/dpdk/{}.lock", inst.name)).exists(), "prefix lock removed");
     assert!(!std::path::Path::new(&format!("/var/run/dpdk/{}", inst.name)).exists(), "runtime dir removed");
     let leftovers: Vec<_> = std::fs::read_dir(HUGE_DIR)
         .unwrap()
@@ -108,10 +105,12 @@ fn ctl_without_an_instance_and_primary_with_a_bad_config_fail_clearly() {
     let dir = std::env::temp_dir().join(unique("dpvs-badconf-"));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, CONFIG.replace("idle_sleep_us = 100", "idle_sleep_us = \"x\"")).unwrap();
+    let text =
+        format!("[instance]\nname = \"bad\"\n{}", CONFIG.replace("idle_sleep_us = 100", "idle_sleep_us = \"x\""));
+    std::fs::write(&bad, text).unwrap();
     let out = Command::new(bin("dpvs")).arg("-c").arg(&bad).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("bad.toml:14: groups[0].idle_sleep_us"), "{err}");
+    assert!(err.contains("bad.toml:11: groups[0].idle_sleep_us"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
