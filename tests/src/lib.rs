@@ -122,6 +122,11 @@ impl Instance {
     /// shm in its own directory, main lcore on CPU 0) followed by `body` (with `@DIR@` replaced
     /// by that directory), and starts the primary on it. Does not wait for readiness.
     pub fn spawn(body: &str) -> Instance {
+        Instance::spawn_with(body, &[])
+    }
+
+    /// [`Instance::spawn`] with extra arguments for `dpvs`.
+    pub fn spawn_with(body: &str, args: &[&str]) -> Instance {
         let name = unique("t");
         let dir = std::env::temp_dir().join(format!("dpvs-test-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -137,6 +142,7 @@ impl Instance {
         let child = Command::new(bin("dpvs"))
             .arg("-c")
             .arg(&cfg_path)
+            .args(args)
             .env("NO_COLOR", "1")
             .stdout(Stdio::from(File::create(&log).expect("log")))
             .stderr(Stdio::from(File::options().append(true).open(&log).expect("log")))

@@ -1,0 +1,80 @@
+//! The supervisor against workers that misbehave: one that hangs is killed and replaced on
+//! its lcore; one that cannot start is restarted with a growing backoff while the primary stays
+//! up and still stops cleanly.
+
+use std::time::{Duration, Instant};
+
+use integration::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const CONFIG: &str = r#"
+[[ports]]
+name = "dpdk0"
+vdev = "net_null0"
+[forwarding]
+mode = "l2-reflect"
+[[groups]]
+name = "fwd"
+idle_sleep_us = 100
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0"]
+[supervisor]
+heartbeat_timeout_ms = 300
+max_restart_backoff_ms = 400
+"#;
+
+#[test]
+fn a_hung_worker_is_killed_and_replaced_on_its_lcore() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    let before = inst.workers()[0].clone();
+    let pid = u(&before, "pid");
+    kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
+    let stopped_at = Instant::now();
+    let after = wait_for("the hung worker's replacement", Duration::from_secs(10), || {
+        let w = inst.workers()[0].clone();
+        (u(&w, "restarts") == 1 && w["state"] == "running" && u(&w, "pid") != pid).then_some(w)
+    });
+    let took = stopped_at.elapsed();
+    println!("hung worker replaced after {took:?}: {after}");
+    assert!(took >= Duration::from_millis(300), "not before the heartbeat timeout ({took:?})");
+    assert_eq!(after["last_exit"], -9, "killed with SIGKILL");
+    assert_eq!(u(&after, "lcore"), 1);
+    assert!(inst.log_text().contains("heartbeat"), "the log says why:\n{}", inst.log_text());
+    let rx = u(&inst.stats()["total"], "rx_packets");
+    wait_for("forwarding after the replacement", Duration::from_secs(5), || {
+        (u(&inst.stats()["total"], "rx_packets") > rx).then_some(())
+    });
+}
+
+#[test]
+fn a_worker_that_cannot_start_is_retried_with_backoff_and_the_primary_stays_up() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let dir = std::env::temp_dir().join(unique("dpvs-badworker-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("crashing-worker");
+    std::fs::write(&bad, "#!/bin/sh\nexit 7\n").unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let mut inst = Instance::spawn_with(CONFIG, &["--worker-bin", bad.to_str().unwrap()]);
+    let w = wait_for("a few restarts", Duration::from_secs(10), || {
+        let w = inst.ctl_json(&["worker", "list"]).ok()?.as_array()?.first()?.clone();
+        (u(&w, "restarts") >= 3).then_some(w)
+    });
+    assert_eq!(w["last_exit"], 7);
+    // Without backoff the supervisor would restart it every 5 ms round; with it (10 ms
+    // doubling, capped at 400 ms) about 2 s see at most a dozen restarts.
+    std::thread::sleep(Duration::from_secs(2));
+    let restarts = u(&inst.workers()[0], "restarts");
+    println!("restarts after ~2 s of crash loop: {restarts}");
+    assert!((4..=14).contains(&restarts), "{restarts} restarts");
+    assert_eq!(inst.ctl_json(&["status"]).unwrap()["state"], "running", "the primary stays up");
+    let status = inst.stop().expect("stopped");
+    assert!(status.success(), "clean stop during a crash loop: {status}\n{}", inst.log_text());
+    let _ = std::fs::remove_dir_all(&dir);
+}
