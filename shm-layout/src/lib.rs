@@ -22,12 +22,13 @@
 //! `unsafe` lives only in [`map`], which maps the file.
 #![deny(unsafe_code)]
 
+pub mod conn;
 pub mod map;
 mod time;
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-pub use map::{Shm, ShmError};
+pub use map::{ConnParts, ConnShardFile, Shm, ShmError};
 pub use time::{monotonic_ns, process_start_ticks};
 
 /// `b"DPVS-SHM"` read as a little-endian u64.

@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 
 use memmap2::MmapRaw;
 
+use crate::conn::{conn_shard_bytes, conn_shard_offsets, ConnEntry, ConnShardHeader, CONN_LAYOUT_VERSION, CONN_MAGIC};
 use crate::{Layout, LAYOUT_VERSION, MAGIC};
 
 /// Why a region could not be created or opened.
@@ -167,6 +168,167 @@ impl Shm {
 unsafe impl Send for Shm {}
 // SAFETY: as above; `layout()` hands out shared references to atomics and immutable data.
 unsafe impl Sync for Shm {}
+
+/// A connection table shard file (see [`crate::conn`]), mapped by its owner (the worker of
+/// its slot, which alone writes it) or by readers of its header.
+#[derive(Debug)]
+pub struct ConnShardFile {
+    map: MmapRaw,
+    path: PathBuf,
+    capacity: u32,
+    wheel_slots: u32,
+}
+
+/// The parts of a mapped shard, for its single writer.
+#[allow(missing_debug_implementations)]
+pub struct ConnParts<'a> {
+    /// Header: geometry (fixed), sequence word, counters (atomics).
+    pub header: &'a ConnShardHeader,
+    /// Hash chain heads.
+    pub buckets: &'a mut [u32],
+    /// Timer wheel slot heads.
+    pub wheel: &'a mut [u32],
+    /// Entries.
+    pub entries: &'a mut [ConnEntry],
+}
+
+impl ConnShardFile {
+    /// Creates (or replaces) a zeroed shard file of `capacity` entries (a power of two) and
+    /// `wheel_slots` slots (a power of two), publishing its header.
+    ///
+    /// # Errors
+    /// [`ShmError::Io`] when the file cannot be created, sized or mapped;
+    /// [`ShmError::Invalid`] for a geometry that is not a power of two.
+    pub fn create(
+        path: &Path,
+        slot: u32,
+        capacity: u32,
+        wheel_slots: u32,
+        tick_us: u32,
+        seed: u64,
+    ) -> Result<Self, ShmError> {
+        let io = |source| ShmError::Io { path: path.to_owned(), source };
+        if !capacity.is_power_of_two() || !wheel_slots.is_power_of_two() || capacity > 1 << 28 {
+            return Err(ShmError::Invalid {
+                path: path.to_owned(),
+                what: format!(
+                    "capacity {capacity} and wheel slots {wheel_slots} must be powers of two (capacity <= 2^28)"
+                ),
+            });
+        }
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io)?;
+        file.set_len(conn_shard_bytes(capacity, wheel_slots) as u64).map_err(io)?;
+        let map = MmapRaw::map_raw(&file).map_err(io)?;
+        {
+            // SAFETY: the mapping is conn_shard_bytes() long, page-aligned and zero-filled; an
+            // all-zero ConnShardHeader is valid (integers and atomics); nothing reads the
+            // header's plain fields before the version below is published.
+            let h = unsafe { &mut *map.as_mut_ptr().cast::<ConnShardHeader>() };
+            h.magic = CONN_MAGIC;
+            h.slot = slot;
+            h.capacity = capacity;
+            h.n_buckets = 2 * capacity;
+            h.wheel_slots = wheel_slots;
+            h.tick_us = tick_us;
+            h.seed = seed;
+        }
+        let shard = ConnShardFile { map, path: path.to_owned(), capacity, wheel_slots };
+        shard.header().layout_version.store(CONN_LAYOUT_VERSION, Ordering::Release);
+        Ok(shard)
+    }
+
+    /// Opens a published shard file, checking magic, version and size.
+    ///
+    /// # Errors
+    /// [`ShmError::NotFound`], [`ShmError::VersionMismatch`], [`ShmError::Invalid`],
+    /// [`ShmError::NotReady`].
+    pub fn open(path: &Path) -> Result<Self, ShmError> {
+        let io = |source| ShmError::Io { path: path.to_owned(), source };
+        let invalid = |what: String| ShmError::Invalid { path: path.to_owned(), what };
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ShmError::NotFound { path: path.to_owned() })
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let len = file.metadata().map_err(io)?.len();
+        if len < std::mem::size_of::<ConnShardHeader>() as u64 {
+            return Err(invalid(format!("{len} bytes, shorter than a shard header")));
+        }
+        let map = MmapRaw::map_raw(&file).map_err(io)?;
+        // SAFETY: the mapping holds at least a header (checked), page-aligned; any bit pattern
+        // is a valid header; fields are read after the version's acquire load.
+        let h = unsafe { &*map.as_ptr().cast::<ConnShardHeader>() };
+        let version = h.layout_version.load(Ordering::Acquire);
+        if version == 0 {
+            return Err(ShmError::NotReady { path: path.to_owned() });
+        }
+        if h.magic != CONN_MAGIC {
+            return Err(invalid(format!("magic {:#018x}", h.magic)));
+        }
+        if version != CONN_LAYOUT_VERSION {
+            return Err(ShmError::VersionMismatch {
+                path: path.to_owned(),
+                found: version,
+                expected: CONN_LAYOUT_VERSION,
+            });
+        }
+        let (capacity, wheel_slots) = (h.capacity, h.wheel_slots);
+        if !capacity.is_power_of_two()
+            || !wheel_slots.is_power_of_two()
+            || h.n_buckets != 2 * capacity
+            || len != conn_shard_bytes(capacity, wheel_slots) as u64
+        {
+            return Err(invalid(format!("geometry {capacity}/{wheel_slots} does not match its {len} bytes")));
+        }
+        Ok(ConnShardFile { map, path: path.to_owned(), capacity, wheel_slots })
+    }
+
+    /// The header (geometry, sequence word, counters).
+    pub fn header(&self) -> &ConnShardHeader {
+        // SAFETY: the mapping starts with a header (size checked at create/open) and lives as
+        // long as self; its changing fields are atomics.
+        unsafe { &*self.map.as_ptr().cast::<ConnShardHeader>() }
+    }
+
+    /// The parts, for the shard's single writer.
+    ///
+    /// The exclusivity of `&mut self` holds within this process; across processes it is the
+    /// slot protocol (only the worker that claimed slot `header().slot` calls this).
+    pub fn parts_mut(&mut self) -> ConnParts<'_> {
+        let (b_off, w_off, e_off) = conn_shard_offsets(self.capacity, self.wheel_slots);
+        let base = self.map.as_mut_ptr();
+        // SAFETY: the offsets and lengths come from the geometry validated against the file
+        // size, so the four regions lie inside the mapping and do not overlap (header <
+        // buckets < wheel < entries, each ending before the next starts); entries start on
+        // a 64-byte boundary as ConnEntry needs; u32 regions are 4-aligned; any bit pattern
+        // is valid for u32 and for ConnEntry (integers and byte arrays). `&mut self` makes
+        // the slices exclusive in this process; the slot protocol, across processes.
+        unsafe {
+            ConnParts {
+                header: &*base.cast::<ConnShardHeader>(),
+                buckets: std::slice::from_raw_parts_mut(base.add(b_off).cast::<u32>(), 2 * self.capacity as usize),
+                wheel: std::slice::from_raw_parts_mut(base.add(w_off).cast::<u32>(), self.wheel_slots as usize),
+                entries: std::slice::from_raw_parts_mut(base.add(e_off).cast::<ConnEntry>(), self.capacity as usize),
+            }
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+// SAFETY: the handle owns a shared mapping; moving it between threads is fine, and `&mut`
+// access to the parts is only through `&mut self`.
+unsafe impl Send for ConnShardFile {}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,196 @@
+//! The connection table shard of one forwarding lcore, in its own shared-memory file so it
+//! outlives the worker process and a replacement adopts it.
+//!
+//! ```text
+//!  offset 0   ConnShardHeader   magic, version, geometry, owner's sequence word, counters
+//!  buckets    u32 x n_buckets   in/out hash chains: entry index + 1, 0 = end
+//!  wheel      u32 x wheel_slots timer wheel: entry index + 1 of each slot's first entry
+//!  entries    ConnEntry x capacity
+//! ```
+//!
+//! Single writer: the lcore that owns the shard. It makes every change to the indexes between
+//! two increments of [`ConnShardHeader::seq`] (odd while a change is in progress), so a
+//! replacement that finds it odd knows its predecessor died mid-change and rebuilds the
+//! indexes from the entries, which are only ever marked in use after being fully written.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// `b"DPVSCONN"` read as a little-endian u64.
+pub const CONN_MAGIC: u64 = u64::from_le_bytes(*b"DPVSCONN");
+/// Version of the shard layout. Bump it whenever a struct here changes.
+pub const CONN_LAYOUT_VERSION: u32 = 1;
+
+/// Counters of one shard (single writer: the owning lcore).
+#[repr(C)]
+#[derive(Default)]
+pub struct ConnCounters {
+    /// Lookups.
+    pub lookups: AtomicU64,
+    /// Lookups that found an entry.
+    pub hits: AtomicU64,
+    /// Entries created.
+    pub created: AtomicU64,
+    /// Entries removed by their timer.
+    pub expired: AtomicU64,
+    /// Entries removed otherwise (RST, real server removed, ...).
+    pub removed: AtomicU64,
+    /// Creations refused because the shard was full.
+    pub full: AtomicU64,
+    /// Index rebuilds after an owner died mid-change.
+    pub rebuilds: AtomicU64,
+    /// Room for later counters.
+    pub reserved: [AtomicU64; 9],
+}
+
+/// The start of a shard file.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct ConnShardHeader {
+    /// [`CONN_MAGIC`].
+    pub magic: u64,
+    /// [`CONN_LAYOUT_VERSION`], stored last by the creator.
+    pub layout_version: AtomicU32,
+    /// Worker slot that owns it.
+    pub slot: u32,
+    /// Entries (a power of two).
+    pub capacity: u32,
+    /// Hash buckets (a power of two; twice the capacity: each entry is in two chains).
+    pub n_buckets: u32,
+    /// Timer wheel slots (a power of two).
+    pub wheel_slots: u32,
+    /// Timer tick, µs.
+    pub tick_us: u32,
+    /// Hash seed, chosen at creation.
+    pub seed: u64,
+    /// Even when the indexes are consistent, odd while the owner changes them.
+    pub seq: AtomicU64,
+    /// First free entry (index + 1, 0 = none). Owner only.
+    pub free_head: AtomicU32,
+    /// Entries in use. Owner only.
+    pub used: AtomicU32,
+    /// The wheel's current tick (all ticks before it are processed). Owner only.
+    pub wheel_tick: AtomicU64,
+    /// Counters.
+    pub counters: ConnCounters,
+}
+
+/// One connection, indexed by both of its directions.
+///
+/// Addresses are 16 bytes (IPv4 as `::ffff:a.b.c.d`), ports in host order.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub struct ConnEntry {
+    /// Client address (inbound source).
+    pub caddr: [u8; 16],
+    /// Virtual address (inbound destination).
+    pub vaddr: [u8; 16],
+    /// Local address (outbound destination; the client address unless Full-NAT).
+    pub laddr: [u8; 16],
+    /// Real server address (outbound source).
+    pub raddr: [u8; 16],
+    /// Client port.
+    pub cport: u16,
+    /// Virtual port.
+    pub vport: u16,
+    /// Local port (outbound destination port).
+    pub lport: u16,
+    /// Real server port.
+    pub rport: u16,
+    /// IP protocol (6, 17, ...).
+    pub proto: u8,
+    /// Protocol state (TCP states of LVS; UDP: 0 normal).
+    pub state: u8,
+    /// Bit 0: in use. Bit 1: inactive (not ESTABLISHED, for lc/wlc). Bits 4..8: forwarding mode.
+    pub flags: u8,
+    /// Reserved.
+    pub _pad: u8,
+    /// Service index in the configuration generation that created it.
+    pub service: u32,
+    /// Real server index in that service.
+    pub real: u32,
+    /// Next entry in the inbound hash chain (index + 1, 0 = end).
+    pub next_in: u32,
+    /// Next entry in the outbound hash chain.
+    pub next_out: u32,
+    /// Next entry in its timer wheel slot (or the free list).
+    pub next_timer: u32,
+    /// Previous entry in its timer wheel slot (index + 1, 0 = it is the slot's head).
+    pub prev_timer: u32,
+    /// The wheel slot it is filed in (valid while in use).
+    pub wheel_slot: u32,
+    /// Tick at which it expires.
+    pub expires: u64,
+    /// Packets in, out.
+    pub packets: [u64; 2],
+    /// Bytes in, out.
+    pub bytes: [u64; 2],
+    /// TCP sequence offsets applied inbound and outbound (TOA, SYN proxy).
+    pub seq_delta: [i32; 2],
+    /// Reserved for later versions.
+    pub reserved: [u8; 32],
+}
+
+impl ConnEntry {
+    /// An all-zero, unused entry.
+    pub const EMPTY: ConnEntry = ConnEntry {
+        caddr: [0; 16],
+        vaddr: [0; 16],
+        laddr: [0; 16],
+        raddr: [0; 16],
+        cport: 0,
+        vport: 0,
+        lport: 0,
+        rport: 0,
+        proto: 0,
+        state: 0,
+        flags: 0,
+        _pad: 0,
+        service: 0,
+        real: 0,
+        next_in: 0,
+        next_out: 0,
+        next_timer: 0,
+        prev_timer: 0,
+        wheel_slot: 0,
+        expires: 0,
+        packets: [0; 2],
+        bytes: [0; 2],
+        seq_delta: [0; 2],
+        reserved: [0; 32],
+    };
+}
+
+/// Bytes a shard of `capacity` entries with `wheel_slots` wheel slots takes.
+pub const fn conn_shard_bytes(capacity: u32, wheel_slots: u32) -> usize {
+    let buckets = 2 * capacity as usize;
+    let head = std::mem::size_of::<ConnShardHeader>();
+    let idx = (buckets + wheel_slots as usize) * 4;
+    // Entries start on a 64-byte boundary.
+    let entries_off = (head + idx).div_ceil(64) * 64;
+    entries_off + capacity as usize * std::mem::size_of::<ConnEntry>()
+}
+
+/// Byte offsets of the parts of a shard.
+pub const fn conn_shard_offsets(capacity: u32, wheel_slots: u32) -> (usize, usize, usize) {
+    let head = std::mem::size_of::<ConnShardHeader>();
+    let buckets_off = head;
+    let wheel_off = buckets_off + 2 * capacity as usize * 4;
+    let entries_off = (wheel_off + wheel_slots as usize * 4).div_ceil(64) * 64;
+    (buckets_off, wheel_off, entries_off)
+}
+
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<ConnCounters>() == 128);
+    assert!(size_of::<ConnShardHeader>() == 192);
+    assert!(offset_of!(ConnShardHeader, layout_version) == 8);
+    assert!(offset_of!(ConnShardHeader, seq) == 40);
+    assert!(offset_of!(ConnShardHeader, counters) == 64);
+    assert!(size_of::<ConnEntry>() == 192 && align_of::<ConnEntry>() == 64);
+    assert!(offset_of!(ConnEntry, cport) == 64);
+    assert!(offset_of!(ConnEntry, proto) == 72);
+    assert!(offset_of!(ConnEntry, next_in) == 84);
+    assert!(offset_of!(ConnEntry, expires) == 104);
+    // 1M entries per lcore fit in ~200 MiB.
+    assert!(conn_shard_bytes(1 << 20, 4096) < 210 * 1024 * 1024);
+};
