@@ -43,6 +43,9 @@ ip -n "$CLI" link set dpvs-tap0 up; ip -n "$SRV" link set dpvs-tap1 up
 echo "== ping 198.18.0.1 -> 198.18.0.2 through the worker"
 ip netns exec "$CLI" ping -c 3 -i 0.2 198.18.0.2
 
+echo "== ping the balancer's own address 198.18.0.254 (owned by dpdk0: ARP and ICMP echo answered by the worker)"
+ip netns exec "$CLI" ping -c 3 -i 0.2 198.18.0.254
+
 echo "== HTTP: 50 MB from python http.server in $SRV, fetched with curl in $CLI"
 head -c 50000000 /dev/urandom > "$WORK/blob"
 ip netns exec "$SRV" python3 -m http.server 8080 --bind 198.18.0.2 --directory "$WORK" >/dev/null 2>&1 &

@@ -34,6 +34,8 @@ pub const MAX_RX_PER_LCORE: usize = 16;
 pub const MAX_PORTS: usize = 32;
 /// Most queue pairs per port.
 pub const MAX_QUEUES_PER_PORT: u16 = 16;
+/// Most interface addresses.
+pub const MAX_ADDRESSES: usize = 64;
 /// Longest instance name / file prefix (it is embedded in fixed-size shm fields).
 pub const MAX_NAME_LEN: usize = 31;
 /// Longest port / worker group name (`IFNAMSIZ - 1`).
@@ -58,6 +60,18 @@ pub struct Config {
     pub groups: Vec<WorkerGroup>,
     /// `[supervisor]`.
     pub supervisor: Supervisor,
+    /// Addresses the balancer owns on its ports: it answers ARP and ICMP echo for them.
+    pub addresses: Vec<IfAddr>,
+}
+
+/// An IPv4 address owned by a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    /// Index into [`Config::ports`].
+    pub port: usize,
+    pub addr: std::net::Ipv4Addr,
+    /// Prefix length of the connected network.
+    pub prefix: u8,
 }
 
 impl Config {

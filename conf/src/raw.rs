@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     pub(crate) forwarding: Option<RawForwarding>,
     pub(crate) groups: Option<Vec<RawGroup>>,
     pub(crate) supervisor: Option<RawSupervisor>,
+    pub(crate) addresses: Option<Vec<RawAddress>>,
 }
 
 /// `[instance]`.
@@ -86,6 +87,14 @@ pub(crate) struct RawLcore {
 pub(crate) struct RawSupervisor {
     pub(crate) heartbeat_timeout_ms: Option<Int>,
     pub(crate) max_restart_backoff_ms: Option<Int>,
+}
+
+/// One `[[addresses]]` entry.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAddress {
+    pub(crate) port: Option<String>,
+    pub(crate) address: Option<String>,
 }
 
 /// A TOML integer, whatever its range (checked by validation).

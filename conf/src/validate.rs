@@ -17,10 +17,13 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Fault, KeyPath};
-use crate::raw::{Int, RawConfig, RawForwarding, RawGroup, RawInstance, RawLcore, RawMemory, RawPort, RawSupervisor};
+use crate::raw::{
+    Int, RawAddress, RawConfig, RawForwarding, RawGroup, RawInstance, RawLcore, RawMemory, RawPort, RawSupervisor,
+};
 use crate::{
-    Config, Device, Forwarding, Instance, Lcore, Memory, Port, QueueRef, Supervisor, WorkerGroup, WorkerLcore, MAX_CPU,
-    MAX_LCORE, MAX_NAME_LEN, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT, MAX_RX_PER_LCORE, MAX_WORKER_LCORES,
+    Config, Device, Forwarding, IfAddr, Instance, Lcore, Memory, Port, QueueRef, Supervisor, WorkerGroup, WorkerLcore,
+    MAX_ADDRESSES, MAX_CPU, MAX_LCORE, MAX_NAME_LEN, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT,
+    MAX_RX_PER_LCORE, MAX_WORKER_LCORES,
 };
 
 type Result<T> = std::result::Result<T, Fault>;
@@ -39,6 +42,7 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     )?;
     let groups = groups(raw.groups.unwrap_or_default(), &mut ports, &instance, &root.key("groups"))?;
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
+    let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
     Ok(Config {
         source: source.to_owned(),
         instance,
@@ -47,7 +51,47 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         forwarding,
         groups,
         supervisor,
+        addresses,
     })
+}
+
+/// Interface addresses: an existing port, an IPv4 address with a prefix length, each address
+/// once.
+fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Result<Vec<IfAddr>> {
+    let mut out: Vec<IfAddr> = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let path = path.index(i);
+        if i >= MAX_ADDRESSES {
+            return Err(Fault::at(&path, format!("too many addresses: at most {MAX_ADDRESSES}")));
+        }
+        let port_path = path.key("port");
+        let port_name = required(raw.port, &port_path, "the name of the port that owns the address")?;
+        let port = port_index(ports, &port_name, &port_path)?;
+        let addr_path = path.key("address");
+        let text =
+            required(raw.address, &addr_path, "an IPv4 address with its prefix length, like \"198.18.0.254/24\"")?;
+        let (addr, prefix) = parse_cidr(&text).map_err(|m| Fault::at(&addr_path, m))?;
+        if let Some(j) = out.iter().position(|a| a.addr == addr) {
+            return Err(Fault::at(&addr_path, format!("{addr} is already assigned by addresses[{j}]")));
+        }
+        out.push(IfAddr { port, addr, prefix });
+    }
+    Ok(out)
+}
+
+fn parse_cidr(text: &str) -> std::result::Result<(std::net::Ipv4Addr, u8), String> {
+    let expected =
+        || format!("expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"{text}\"");
+    let (a, p) = text.split_once('/').ok_or_else(expected)?;
+    let addr: std::net::Ipv4Addr = a.parse().map_err(|_| expected())?;
+    let prefix: u8 = p.parse().map_err(|_| expected())?;
+    if prefix > 32 {
+        return Err(format!("prefix length {prefix} is out of range: expected 0..=32"));
+    }
+    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+        return Err(format!("{addr} cannot be an interface address (unspecified, broadcast or multicast)"));
+    }
+    Ok((addr, prefix))
 }
 
 fn instance(raw: RawInstance, path: &KeyPath) -> Result<Instance> {

@@ -98,6 +98,17 @@ unsafe fn seg_data_mut<'a>(m: *mut rte_mbuf) -> &'a mut [u8] {
     }
 }
 
+/// Where [`Burst::partition`] sends a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Stays in the burst.
+    Keep,
+    /// Moves to the other burst.
+    Move,
+    /// Is freed.
+    Free,
+}
+
 /// A batch of up to [`BURST_SIZE`] owned packets, moved in one rx or tx call. Packets still
 /// held when it is dropped are freed.
 #[derive(Debug)]
@@ -198,6 +209,42 @@ impl Burst {
         }
         self.len = kept;
         len - kept
+    }
+
+    /// Sorts the packets by `fate`, in order: `Keep` stays, `Move` goes to the end of `other`,
+    /// `Free` is freed. Returns how many were freed.
+    ///
+    /// # Panics
+    /// If `other` has less room than the packets moved to it (an empty `other` always has
+    /// room).
+    pub fn partition(&mut self, other: &mut Burst, mut fate: impl FnMut(&mut [u8]) -> Fate) -> usize {
+        let len = self.len;
+        // Should `fate` panic, the burst forgets the rest (leaks) rather than free twice.
+        self.len = 0;
+        let (mut kept, mut freed) = (0, 0);
+        for i in 0..len {
+            let m = self.pkts[i];
+            // SAFETY: pkts[i] (i < len) is a valid mbuf owned by this burst.
+            match fate(unsafe { seg_data_mut(m) }) {
+                Fate::Keep => {
+                    self.pkts[kept] = m;
+                    kept += 1;
+                }
+                Fate::Move => {
+                    assert!(other.len < BURST_SIZE, "partition: no room in the other burst");
+                    other.pkts[other.len] = m;
+                    other.len += 1;
+                }
+                Fate::Free => {
+                    // SAFETY: we own m and drop it from the burst.
+                    unsafe { dpdk_sys::shim_pktmbuf_free(m) };
+                    freed += 1;
+                }
+            }
+            self.len = kept;
+        }
+        self.len = kept;
+        freed
     }
 
     /// Frees every packet held.

@@ -126,6 +126,14 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     code
 }
 
+/// Publishes the interface addresses of the config.
+fn publish_addresses(l: &mut shm_layout::Layout, cfg: &Config) {
+    l.header.n_addresses = cfg.addresses.len() as u32;
+    for (slot, a) in l.addresses.iter_mut().zip(&cfg.addresses) {
+        *slot = shm_layout::IfAddrSlot { port: a.port as u16, prefix: a.prefix, _pad: 0, addr: a.addr.octets() };
+    }
+}
+
 fn setup_and_supervise(
     _cli: &Cli,
     cfg: &Config,
@@ -168,6 +176,7 @@ fn setup_and_supervise(
             s.tx_queues = p.tx_queues;
             s.peer = peer(i) as u16;
         }
+        publish_addresses(l, cfg);
         for (g, wl) in cfg.worker_lcores() {
             let s = &mut l.workers[wl.slot];
             s.group = Name::new(&g.name);

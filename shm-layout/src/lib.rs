@@ -10,7 +10,8 @@
 //!                PortSlot  x 32  port names, driver, MAC, queue counts, L2 peer
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
 //!                LcoreCounters x 128  per lcore id, one cache-line pair each, single writer
-//!                MailboxArea     reserved for the control mailbox (zeroed, unused in v1)
+//!                IfAddrSlot x 64 addresses the balancer owns (answers ARP and ICMP echo)
+//!                MailboxArea     reserved for the control mailbox (zeroed, unused so far)
 //! ```
 //!
 //! Who writes what:
@@ -34,7 +35,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -44,6 +45,8 @@ pub const MAX_WORKERS: usize = 64;
 pub const MAX_LCORES: usize = 128;
 /// Rx queues one worker polls.
 pub const MAX_RX_PER_WORKER: usize = 16;
+/// Interface address slots.
+pub const MAX_ADDRESSES: usize = 64;
 /// Bytes reserved for the control mailbox.
 pub const MAILBOX_BYTES: usize = 256 * 1024;
 /// Fixed-size text fields.
@@ -141,6 +144,8 @@ pub struct Header {
     pub mailbox_offset: u64,
     /// [`MAILBOX_BYTES`].
     pub mailbox_size: u64,
+    /// Addresses in use (the first `n_addresses` address slots).
+    pub n_addresses: u32,
 }
 
 /// A port, as the primary configured it.
@@ -314,8 +319,12 @@ pub struct LcoreCounters {
     pub idle_polls: AtomicU64,
     /// TSC cycles spent in rounds that received something.
     pub busy_cycles: AtomicU64,
+    /// ARP requests for an owned address answered.
+    pub arp_replies: AtomicU64,
+    /// ICMP echo requests to an owned address answered.
+    pub icmp_echo_replies: AtomicU64,
     /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 8],
+    pub reserved: [AtomicU64; 6],
 }
 
 impl LcoreCounters {
@@ -325,6 +334,20 @@ impl LcoreCounters {
     pub fn bump(c: &AtomicU64, n: u64) {
         c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
+}
+
+/// An IPv4 address a port owns.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IfAddrSlot {
+    /// Port slot index.
+    pub port: u16,
+    /// Prefix length.
+    pub prefix: u8,
+    /// Reserved.
+    pub _pad: u8,
+    /// The address, network order.
+    pub addr: [u8; 4],
 }
 
 /// Reserved for the control mailbox.
@@ -338,6 +361,7 @@ pub struct Layout {
     pub ports: [PortSlot; MAX_PORTS],
     pub workers: [WorkerSlot; MAX_WORKERS],
     pub counters: [LcoreCounters; MAX_LCORES],
+    pub addresses: [IfAddrSlot; MAX_ADDRESSES],
     pub mailbox: MailboxArea,
 }
 
@@ -350,6 +374,11 @@ impl Layout {
     /// The worker slots in use.
     pub fn workers(&self) -> &[WorkerSlot] {
         &self.workers[..(self.header.n_workers as usize).min(MAX_WORKERS)]
+    }
+
+    /// The address slots in use.
+    pub fn addresses(&self) -> &[IfAddrSlot] {
+        &self.addresses[..(self.header.n_addresses as usize).min(MAX_ADDRESSES)]
     }
 }
 
@@ -373,6 +402,10 @@ const _: () = {
     assert!(offset_of!(Layout, ports) == 192);
     assert!(offset_of!(Layout, workers) == 192 + 32 * 192);
     assert!(offset_of!(Layout, counters) == 22_784);
-    assert!(offset_of!(Layout, mailbox) == 22_784 + 128 * 128);
-    assert!(size_of::<Layout>() == 39_168 + MAILBOX_BYTES);
+    assert!(offset_of!(Header, n_addresses) == 160);
+    assert!(offset_of!(LcoreCounters, arp_replies) == 64);
+    assert!(size_of::<IfAddrSlot>() == 8);
+    assert!(offset_of!(Layout, addresses) == 22_784 + 128 * 128);
+    assert!(offset_of!(Layout, mailbox) == 39_168 + 512);
+    assert!(size_of::<Layout>() == 39_680 + MAILBOX_BYTES);
 };

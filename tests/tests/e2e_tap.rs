@@ -1,5 +1,6 @@
 //! End to end with real Linux stacks: two tap ports whose kernel sides sit in two network
-//! namespaces; ping and an HTTP transfer (python http.server, curl) pass through the worker.
+//! namespaces; ping and an HTTP transfer (python http.server, curl) pass through the worker,
+//! and the balancer's own address answers ARP and ping.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -23,6 +24,9 @@ idle_sleep_us = 20
 id = 1
 cpu = 1
 rx = ["dpdk0:0", "dpdk1:0"]
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.254/24"
 "#;
 
 #[test]
@@ -42,6 +46,21 @@ fn ping_and_http_through_the_worker_between_namespaces() {
 
     let ping = cli.sh("ping -c 3 -i 0.2 -W 2 198.18.0.2");
     assert!(ping.contains("3 received"), "{ping}");
+
+    // The balancer's own address: the client resolves it (ARP) and pings it.
+    let ping = cli.sh("ping -c 3 -i 0.2 -W 2 198.18.0.254");
+    assert!(ping.contains("3 received"), "{ping}");
+    let neigh = cli.sh(&format!("ip neigh show 198.18.0.254 dev {ifp}a"));
+    assert!(neigh.contains("02:00:00:00:00:10"), "resolved to the port's MAC: {neigh}");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "arp_replies") >= 1, "{s}");
+    assert_eq!(u(&s, "icmp_echo_replies"), 3, "{s}");
+    // The server, on the other arm, does not get an answer: the address is dpdk0's.
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &srv.0, "ping", "-c", "1", "-W", "1", "198.18.0.254"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "only the owning port answers");
 
     // 5 MB of random data over HTTP, checked byte for byte.
     let blob = inst.dir.join("blob");

@@ -6,7 +6,7 @@
 //! Everything it counts lives in shared memory, so a replacement continues the counters.
 #![forbid(unsafe_code)]
 
-pub mod fwd;
+pub mod pipeline;
 pub mod run;
 
 /// Exit codes of `dpvs-worker`.

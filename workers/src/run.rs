@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dpdk::{Burst, Eal, Port, RxQueue, TxQueue};
+use dpdk::{Burst, Eal, Fate, Port, RxQueue, TxQueue};
 use shm_layout::{monotonic_ns, LcoreCounters, Shm, ShmError, WorkerSlot, WorkerState, MAX_WORKERS};
 
-use crate::fwd::{l2_process, L2Plan, Verdict};
+use crate::pipeline::{Action, DropReason, Pipeline, PortCtx, Reply};
 
 /// What the primary tells a worker on its command line (after the EAL arguments and `--`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -56,8 +56,9 @@ fn dpdk_err(what: impl Into<String>) -> impl FnOnce(dpdk::Error) -> WorkerError 
 /// One rx queue with where its frames go.
 struct RxPath {
     queue: RxQueue,
-    plan: L2Plan,
-    /// Index into the tx queue table (= destination port slot).
+    /// Port slot it receives on (answers go back out of it).
+    port: u16,
+    /// Port slot layer-2 forwarding sends to (index into the tx queue table).
     tx: usize,
 }
 
@@ -112,9 +113,24 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         })?;
         let port = Port::by_name(&p.device.as_str()).map_err(dpdk_err(format!("port {}", p.name.as_str())))?;
         let tx = usize::from(p.peer).min(ports.len() - 1);
-        let plan = if tx == usize::from(q.port) { L2Plan::Reflect } else { L2Plan::Pair };
-        rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?, plan, tx });
+        rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?, port: q.port, tx });
     }
+    let pipeline = Pipeline::new(
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PortCtx {
+                mac: wire::EthernetAddress([p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]]),
+                peer: p.peer.min(ports.len() as u16 - 1),
+                addrs: layout
+                    .addresses()
+                    .iter()
+                    .filter(|a| usize::from(a.port) == i)
+                    .map(|a| std::net::Ipv4Addr::from(a.addr))
+                    .collect(),
+            })
+            .collect(),
+    );
 
     // Beat before the claim: a Running slot is judged by its heartbeat.
     slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
@@ -134,7 +150,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     }
     let counters = &layout.counters[(slot.lcore as usize).min(layout.counters.len() - 1)];
     let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
-    poll(slot, counters, &mut rxs, &mut txs, &links);
+    poll(slot, counters, &pipeline, &mut rxs, &mut txs, &links);
 
     slot.state.store(WorkerState::Exited as u32, Ordering::Release);
     drop(rxs);
@@ -144,10 +160,18 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
 }
 
 /// The forwarding loop. No allocation, no lock, no log: it counts.
-fn poll(slot: &WorkerSlot, c: &LcoreCounters, rxs: &mut [RxPath], txs: &mut [TxQueue], links: &[Port]) {
+fn poll(
+    slot: &WorkerSlot,
+    c: &LcoreCounters,
+    pipeline: &Pipeline,
+    rxs: &mut [RxPath],
+    txs: &mut [TxQueue],
+    links: &[Port],
+) {
     let tsc_ms = dpdk::tsc_hz() / 1000;
     let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
     let mut burst = Burst::new();
+    let mut replies = Burst::new();
     let now = monotonic_ns();
     slot.heartbeat_ns.store(now, Ordering::Release);
     slot.polling_ns.store(now, Ordering::Release);
@@ -164,10 +188,30 @@ fn poll(slot: &WorkerSlot, c: &LcoreCounters, rxs: &mut [RxPath], txs: &mut [TxQ
             // Counted per burst, so a worker killed mid-round leaves at most the burst in
             // hand uncounted.
             LcoreCounters::bump(&c.rx_packets, n as u64);
-            let runts = burst.retain(|frame| l2_process(path.plan, frame) == Verdict::Forward);
-            let sent = txs[path.tx].tx(&mut burst);
-            let unsent = burst.len();
+            let (mut arp, mut echo) = (0u64, 0u64);
+            let port = path.port;
+            let runts = burst.partition(&mut replies, |frame| match pipeline.process(port, frame) {
+                Action::Forward(_) => Fate::Keep,
+                Action::Reply(Reply::Arp) => {
+                    arp += 1;
+                    Fate::Move
+                }
+                Action::Reply(Reply::IcmpEcho) => {
+                    echo += 1;
+                    Fate::Move
+                }
+                Action::Drop(DropReason::Runt) => Fate::Free,
+            });
+            let mut sent = txs[path.tx].tx(&mut burst);
+            let mut unsent = burst.len();
             burst.clear();
+            if !replies.is_empty() {
+                sent += txs[usize::from(port)].tx(&mut replies);
+                unsent += replies.len();
+                replies.clear();
+                LcoreCounters::bump(&c.arp_replies, arp);
+                LcoreCounters::bump(&c.icmp_echo_replies, echo);
+            }
             LcoreCounters::bump(&c.rx_bursts, 1);
             LcoreCounters::bump(&c.tx_packets, sent as u64);
             LcoreCounters::bump(&c.drop_tx_full, unsent as u64);

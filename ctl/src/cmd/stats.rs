@@ -18,6 +18,8 @@ pub struct LcoreStats {
     pub polls: u64,
     pub idle_polls: u64,
     pub busy_cycles: u64,
+    pub arp_replies: u64,
+    pub icmp_echo_replies: u64,
 }
 
 /// One lcore's row.
@@ -59,6 +61,8 @@ pub fn view(shm: &Shm) -> Stats {
                 polls: get(&c.polls),
                 idle_polls: get(&c.idle_polls),
                 busy_cycles: get(&c.busy_cycles),
+                arp_replies: get(&c.arp_replies),
+                icmp_echo_replies: get(&c.icmp_echo_replies),
             };
             total.rx_packets += s.rx_packets;
             total.tx_packets += s.tx_packets;
@@ -68,6 +72,8 @@ pub fn view(shm: &Shm) -> Stats {
             total.polls += s.polls;
             total.idle_polls += s.idle_polls;
             total.busy_cycles += s.busy_cycles;
+            total.arp_replies += s.arp_replies;
+            total.icmp_echo_replies += s.icmp_echo_replies;
             LcoreRow { slot, lcore: w.lcore, stats: s }
         })
         .collect();
@@ -85,11 +91,27 @@ pub fn render(s: &Stats) -> String {
             st.drop_tx_full.to_string(),
             st.drop_runt.to_string(),
             st.rx_bursts.to_string(),
+            st.arp_replies.to_string(),
+            st.icmp_echo_replies.to_string(),
             st.polls.to_string(),
             cpp,
         ]
     };
     let mut rows: Vec<Vec<String>> = s.lcores.iter().map(|r| row(format!("lcore {}", r.lcore), &r.stats)).collect();
     rows.push(row("total".into(), &s.total));
-    table(&["", "RX-PKTS", "TX-PKTS", "DROP-TXFULL", "DROP-RUNT", "RX-BURSTS", "POLLS", "CYCLES/PKT"], &rows)
+    table(
+        &[
+            "",
+            "RX-PKTS",
+            "TX-PKTS",
+            "DROP-TXFULL",
+            "DROP-RUNT",
+            "RX-BURSTS",
+            "ARP-REPLIES",
+            "ECHO-REPLIES",
+            "POLLS",
+            "CYCLES/PKT",
+        ],
+        &rows,
+    )
 }

@@ -25,6 +25,15 @@ pub struct Status {
     pub workers_running: u32,
     pub shm: String,
     pub port_list: Vec<PortRow>,
+    /// Addresses the balancer owns, `port address/prefix`.
+    pub addresses: Vec<AddrRow>,
+}
+
+/// An owned address.
+#[derive(Debug, Serialize)]
+pub struct AddrRow {
+    pub port: String,
+    pub address: String,
 }
 
 /// A port as the primary configured it.
@@ -84,6 +93,14 @@ pub fn view(shm: &Shm) -> Status {
                 }
             })
             .collect(),
+        addresses: l
+            .addresses()
+            .iter()
+            .map(|a| AddrRow {
+                port: l.ports().get(usize::from(a.port)).map_or_else(|| "?".into(), |p| p.name.as_str().into_owned()),
+                address: format!("{}/{}", std::net::Ipv4Addr::from(a.addr), a.prefix),
+            })
+            .collect(),
     }
 }
 
@@ -117,5 +134,10 @@ pub fn render(s: &Status) -> String {
         })
         .collect();
     out.push_str(&table(&["PORT", "ID", "DEVICE", "DRIVER", "MAC", "RXQ", "TXQ", "L2-PEER"], &rows));
+    if !s.addresses.is_empty() {
+        let _ = writeln!(out);
+        let rows: Vec<Vec<String>> = s.addresses.iter().map(|a| vec![a.port.clone(), a.address.clone()]).collect();
+        out.push_str(&table(&["PORT", "ADDRESS"], &rows));
+    }
     out
 }

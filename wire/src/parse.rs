@@ -1,0 +1,261 @@
+//! The data path's classifier: one pass over a received frame that validates the Ethernet,
+//! VLAN, IPv4 and TCP/UDP/ICMP headers and returns their offsets and the fields an L4 load
+//! balancer looks at, without copying the frame.
+//!
+//! What [`classify_with`] checks, in order (the first failure is the error):
+//!
+//! 1. Ethernet header and up to two VLAN tags (`0x8100` / `0x88a8`): [`Error::Truncated`],
+//!    [`Error::Unsupported`] for a third tag. A frame that is not IPv4 (ARP, IPv6, ...) stops
+//!    here with [`Parsed::ipv4`] = `None`.
+//! 2. IPv4 as [`Ipv4Packet::new_checked`]: [`Error::Truncated`], [`Error::BadVersion`],
+//!    [`Error::BadHeaderLen`], [`Error::BadTotalLen`]; then the header checksum if
+//!    [`Checks::ipv4`] ([`Error::BadChecksum`]). Bytes after the total length (Ethernet
+//!    padding) are ignored.
+//! 3. In the IP payload, unless the packet is a non-first fragment ([`L4::Fragment`]):
+//!    - TCP as [`TcpPacket::new_checked`]: [`Error::Truncated`], [`Error::BadTcpOffset`]
+//!      (options are not parsed here);
+//!    - UDP as [`UdpPacket::new_checked`]: [`Error::Truncated`], [`Error::BadUdpLen`]; in a
+//!      first fragment only the 8-byte header must be there, since the length covers the
+//!      whole datagram;
+//!    - ICMP: [`Error::Truncated`] under 8 bytes;
+//!    - then the TCP/UDP/ICMP checksum if [`Checks::l4`] and the packet is not a fragment
+//!      ([`Error::BadChecksum`]; a UDP checksum of 0 means none and passes).
+//!
+//! # Panics
+//!
+//! Never, whatever the bytes (a property test feeds it arbitrary and mutated frames).
+
+use core::net::Ipv4Addr;
+
+use crate::ethernet::{self, EtherType, VlanTci, MAX_VLAN_TAGS};
+use crate::icmpv4::{Icmpv4Message, Icmpv4Packet};
+use crate::ipv4::{IpProtocol, Ipv4Packet};
+use crate::tcp::{TcpFlags, TcpPacket};
+use crate::udp::{self, UdpPacket};
+use crate::Error;
+
+/// Which checksums [`classify_with`] verifies. NICs usually verify them already (DPDK's
+/// `RTE_MBUF_F_RX_*_CKSUM_GOOD` flags), so the data path asks only for what the NIC did not
+/// do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Checks {
+    /// Verify the IPv4 header checksum.
+    pub ipv4: bool,
+    /// Verify the TCP, UDP or ICMP checksum (never for fragments).
+    pub l4: bool,
+}
+
+impl Checks {
+    /// Verify nothing.
+    pub const NONE: Checks = Checks { ipv4: false, l4: false };
+    /// Verify every checksum.
+    pub const ALL: Checks = Checks { ipv4: true, l4: true };
+}
+
+/// What a frame is, as far as the load balancer cares. Small and `Copy`; offsets count from
+/// the start of the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Parsed {
+    /// The type after all VLAN tags.
+    pub ethertype: EtherType,
+    /// Offset of the layer-3 header: 14, 18 or 22.
+    pub l3_offset: u16,
+    /// Number of VLAN tags (0, 1 or 2).
+    pub vlan_count: u8,
+    /// VLAN tag control words, outermost first; entries past `vlan_count` are zero.
+    pub vlan_tci: [VlanTci; MAX_VLAN_TAGS],
+    /// The IPv4 part, when `ethertype` is IPv4.
+    pub ipv4: Option<Ipv4Info>,
+}
+
+// Small enough to keep one per packet of a burst on the stack.
+const _: () = assert!(core::mem::size_of::<Parsed>() <= 40);
+
+/// The IPv4 header and the transport fields of a classified frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4Info {
+    /// IPv4 header length, options included (20 to 60).
+    pub header_len: u8,
+    /// IPv4 total length; the packet ends at `l3_offset + total_len`.
+    pub total_len: u16,
+    /// Offset of the transport header (`l3_offset + header_len`).
+    pub l4_offset: u16,
+    /// Payload protocol.
+    pub protocol: IpProtocol,
+    /// Source address.
+    pub src_addr: Ipv4Addr,
+    /// Destination address.
+    pub dst_addr: Ipv4Addr,
+    /// Time to live.
+    pub ttl: u8,
+    /// Type-of-service byte.
+    pub tos: u8,
+    /// Whether the packet is a fragment (more fragments, or a non-zero offset).
+    pub is_fragment: bool,
+    /// The transport header's fields.
+    pub l4: L4,
+}
+
+impl Ipv4Info {
+    /// `(source, destination)` ports of TCP or UDP.
+    pub const fn ports(&self) -> Option<(u16, u16)> {
+        match self.l4 {
+            L4::Tcp { src_port, dst_port, .. } | L4::Udp { src_port, dst_port } => Some((src_port, dst_port)),
+            _ => None,
+        }
+    }
+
+    /// TCP flags; empty for anything but TCP.
+    pub const fn tcp_flags(&self) -> TcpFlags {
+        match self.l4 {
+            L4::Tcp { flags, .. } => flags,
+            _ => TcpFlags::empty(),
+        }
+    }
+
+    /// Length of the IP payload (transport header and data).
+    pub const fn l4_len(&self) -> u16 {
+        // `header_len <= total_len` was checked.
+        self.total_len - self.header_len as u16
+    }
+}
+
+/// The transport header's fields, by protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L4 {
+    /// TCP.
+    Tcp {
+        /// Source port.
+        src_port: u16,
+        /// Destination port.
+        dst_port: u16,
+        /// Flags.
+        flags: TcpFlags,
+        /// TCP header length, options included (20 to 60).
+        header_len: u8,
+    },
+    /// UDP.
+    Udp {
+        /// Source port.
+        src_port: u16,
+        /// Destination port.
+        dst_port: u16,
+    },
+    /// ICMP.
+    Icmp {
+        /// Message type.
+        msg_type: Icmpv4Message,
+        /// Message code.
+        code: u8,
+    },
+    /// A fragment other than the first: no transport header.
+    Fragment,
+    /// Another protocol (IP-in-IP, GRE, ...), not looked into.
+    Other,
+}
+
+/// [`classify_with`] without checksum verification: the data path's default.
+///
+/// # Errors
+///
+/// See [`classify_with`].
+#[inline]
+pub fn classify(frame: &[u8]) -> Result<Parsed, Error> {
+    classify_with(frame, Checks::NONE)
+}
+
+/// Validates a frame's headers and returns their offsets and fields; see the module
+/// documentation for what is checked, in which order.
+///
+/// # Errors
+///
+/// The first malformed class found; [`Error::BadChecksum`] only where `checks` asks.
+#[inline]
+pub fn classify_with(frame: &[u8], checks: Checks) -> Result<Parsed, Error> {
+    let l2 = ethernet::vlan_info(frame)?;
+    let mut parsed = Parsed {
+        ethertype: l2.ethertype,
+        // At most 14 + 2 x 4.
+        l3_offset: l2.l3_offset as u16,
+        vlan_count: l2.vlan_count,
+        vlan_tci: l2.vlan_tci,
+        ipv4: None,
+    };
+    if l2.ethertype == EtherType::Ipv4 {
+        let l3 = frame.get(l2.l3_offset..).ok_or(Error::Truncated)?;
+        parsed.ipv4 = Some(classify_ipv4(l3, parsed.l3_offset, checks)?);
+    }
+    Ok(parsed)
+}
+
+#[inline]
+fn classify_ipv4(l3: &[u8], l3_offset: u16, checks: Checks) -> Result<Ipv4Info, Error> {
+    let ip = Ipv4Packet::new_checked(l3)?;
+    if checks.ipv4 && !ip.verify_checksum() {
+        return Err(Error::BadChecksum);
+    }
+    let (src_addr, dst_addr) = (ip.src_addr(), ip.dst_addr());
+    let is_fragment = ip.is_fragment();
+    let verify_l4 = checks.l4 && !is_fragment;
+    let payload = ip.payload();
+    let protocol = ip.protocol();
+    let l4 = if ip.frag_offset() != 0 {
+        L4::Fragment
+    } else {
+        match protocol {
+            IpProtocol::Tcp => {
+                let tcp = TcpPacket::new_checked(payload)?;
+                if verify_l4 && !tcp.verify_checksum(src_addr, dst_addr) {
+                    return Err(Error::BadChecksum);
+                }
+                L4::Tcp {
+                    src_port: tcp.src_port(),
+                    dst_port: tcp.dst_port(),
+                    flags: tcp.flags(),
+                    // At most 60.
+                    header_len: tcp.header_len() as u8,
+                }
+            }
+            IpProtocol::Udp => {
+                let udp = UdpPacket::new_unchecked(payload);
+                if is_fragment {
+                    // A first fragment: the length covers the whole datagram, not this part.
+                    if payload.len() < udp::HEADER_LEN {
+                        return Err(Error::Truncated);
+                    }
+                } else {
+                    udp.check_len()?;
+                    if verify_l4 && !udp.verify_checksum(src_addr, dst_addr) {
+                        return Err(Error::BadChecksum);
+                    }
+                }
+                L4::Udp { src_port: udp.src_port(), dst_port: udp.dst_port() }
+            }
+            IpProtocol::Icmp => {
+                let icmp = Icmpv4Packet::new_checked(payload)?;
+                if verify_l4 && !icmp.verify_checksum() {
+                    return Err(Error::BadChecksum);
+                }
+                L4::Icmp { msg_type: icmp.msg_type(), code: icmp.msg_code() }
+            }
+            IpProtocol::IpIp | IpProtocol::Unknown(_) => L4::Other,
+        }
+    };
+    // `new_checked` bounds the header at 60 and the total length at 65535.
+    let header_len = ip.header_len() as u8;
+    Ok(Ipv4Info {
+        header_len,
+        total_len: ip.total_len(),
+        l4_offset: l3_offset + u16::from(header_len),
+        protocol,
+        src_addr,
+        dst_addr,
+        ttl: ip.ttl(),
+        tos: ip.tos(),
+        is_fragment,
+        l4,
+    })
+}
+
+#[cfg(test)]
+mod tests;

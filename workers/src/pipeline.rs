@@ -1,0 +1,163 @@
+//! The per-lcore packet pipeline, free of I/O so it runs over byte arrays in tests.
+//!
+//! For each frame received on a port: frames shorter than an Ethernet header are dropped;
+//! an ARP request for an address the port owns is answered; an ICMP echo request to an
+//! address the port owns is answered; everything else is forwarded at layer 2 (two-arm pairs
+//! send it out of the peer port unchanged; one-arm ports send it back out with MAC addresses
+//! swapped). Answers are written in place, in the frame that asked, and go back out of the
+//! port it came in on.
+//!
+//! Only frames without VLAN tags are answered; tagged frames are forwarded. Nothing here
+//! allocates or logs: [`Pipeline::process`] returns an [`Action`] that the caller counts.
+
+use std::net::Ipv4Addr;
+
+use wire::checksum;
+use wire::{ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, Icmpv4Message, Icmpv4Packet};
+use wire::{IpProtocol, Ipv4Packet};
+
+/// TTL of the answers the balancer sends.
+pub const REPLY_TTL: u8 = 64;
+
+/// What to do with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send it out of this port slot.
+    Forward(u16),
+    /// It was rewritten into an answer: send it back out of the port it came in on.
+    Reply(Reply),
+    /// Drop it, counting why.
+    Drop(DropReason),
+}
+
+/// Which answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// ARP reply for an owned address.
+    Arp,
+    /// ICMP echo reply from an owned address.
+    IcmpEcho,
+}
+
+/// Why a frame is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header.
+    Runt,
+}
+
+/// A port as the pipeline sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortCtx {
+    /// The port's MAC address (source of its answers).
+    pub mac: EthernetAddress,
+    /// Port slot that layer-2 forwarding sends to (itself for one-arm).
+    pub peer: u16,
+    /// Addresses the port owns.
+    pub addrs: Vec<Ipv4Addr>,
+}
+
+/// The pipeline of one lcore: the ports, indexed by port slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    ports: Vec<PortCtx>,
+}
+
+impl Pipeline {
+    /// A pipeline over `ports`, indexed by port slot.
+    pub fn new(ports: Vec<PortCtx>) -> Pipeline {
+        Pipeline { ports }
+    }
+
+    /// Decides what to do with `frame`, received on port slot `rx_port`, rewriting it in
+    /// place when it is answered or reflected.
+    ///
+    /// # Panics
+    /// If `rx_port` is not a port slot of this pipeline (the caller's rx paths come from the
+    /// same port table).
+    #[inline]
+    pub fn process(&self, rx_port: u16, frame: &mut [u8]) -> Action {
+        let port = &self.ports[usize::from(rx_port)];
+        let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
+            return Action::Drop(DropReason::Runt);
+        };
+        if !port.addrs.is_empty() {
+            let answered = match eth.ethertype() {
+                EtherType::Arp => answer_arp(port, &mut eth),
+                EtherType::Ipv4 => answer_echo(port, &mut eth),
+                _ => None,
+            };
+            if let Some(reply) = answered {
+                return Action::Reply(reply);
+            }
+        }
+        if port.peer == rx_port {
+            let (src, dst) = (eth.src_addr(), eth.dst_addr());
+            eth.set_src_addr(dst);
+            eth.set_dst_addr(src);
+        }
+        Action::Forward(port.peer)
+    }
+}
+
+/// Turns an ARP request for an owned address into the reply.
+fn answer_arp(port: &PortCtx, eth: &mut EthernetFrame<&mut [u8]>) -> Option<Reply> {
+    let requester = {
+        let arp = ArpPacket::new_checked(&*eth.payload_mut()).ok()?;
+        arp.check_format().ok()?;
+        let target = arp.target_protocol_addr();
+        let sender = arp.sender_protocol_addr();
+        // Requests only; a gratuitous announcement (sender == target) asks nothing.
+        if arp.operation() != ArpOperation::Request || sender == target || !port.addrs.contains(&target) {
+            return None;
+        }
+        arp.sender_hardware_addr()
+    };
+    let mut arp = ArpPacket::new_unchecked(eth.payload_mut());
+    let (sender_ip, target_ip) = (arp.sender_protocol_addr(), arp.target_protocol_addr());
+    arp.set_operation(ArpOperation::Reply);
+    arp.set_target_hardware_addr(requester);
+    arp.set_target_protocol_addr(sender_ip);
+    arp.set_sender_hardware_addr(port.mac);
+    arp.set_sender_protocol_addr(target_ip);
+    eth.set_dst_addr(requester);
+    eth.set_src_addr(port.mac);
+    Some(Reply::Arp)
+}
+
+/// Turns a valid ICMP echo request to an owned address into the reply.
+fn answer_echo(port: &PortCtx, eth: &mut EthernetFrame<&mut [u8]>) -> Option<Reply> {
+    {
+        let ip = Ipv4Packet::new_checked(&*eth.payload_mut()).ok()?;
+        if ip.protocol() != IpProtocol::Icmp
+            || ip.is_fragment()
+            || !port.addrs.contains(&ip.dst_addr())
+            || !ip.verify_checksum()
+        {
+            return None;
+        }
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
+        if icmp.msg_type() != Icmpv4Message::EchoRequest || icmp.msg_code() != 0 || !icmp.verify_checksum() {
+            return None;
+        }
+    }
+    let src_mac = eth.src_addr();
+    let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    ip.set_src_addr(dst);
+    ip.set_dst_addr(src);
+    ip.set_ttl(REPLY_TTL);
+    ip.fill_checksum();
+    let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+    let old = u16::from(u8::from(Icmpv4Message::EchoRequest)) << 8;
+    let new = u16::from(u8::from(Icmpv4Message::EchoReply)) << 8;
+    let csum = checksum::update_u16(icmp.checksum(), old, new);
+    icmp.set_msg_type(Icmpv4Message::EchoReply);
+    icmp.set_checksum(csum);
+    eth.set_dst_addr(src_mac);
+    eth.set_src_addr(port.mac);
+    Some(Reply::IcmpEcho)
+}
+
+#[cfg(test)]
+mod tests;
