@@ -21,6 +21,23 @@ use serde_json::Value;
 /// Hugetlbfs mount the tests use.
 pub const HUGE_DIR: &str = "/dev/hugepages";
 
+/// A config body (after `[instance]`) with one `net_null` port reflected by one worker on
+/// lcore 1 (CPU 1), sleeping 100 µs when idle: a process that forwards without any peer.
+pub const NULL_REFLECT: &str = r#"
+[[ports]]
+name = "dpdk0"
+vdev = "net_null0"
+[forwarding]
+mode = "l2-reflect"
+[[groups]]
+name = "fwd"
+idle_sleep_us = 100
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0"]
+"#;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -7,20 +7,7 @@ use std::sync::atomic::Ordering;
 use integration::*;
 use shm_layout::{Shm, LAYOUT_VERSION};
 
-const CONFIG: &str = r#"
-[[ports]]
-name = "dpdk0"
-vdev = "net_null0"
-[forwarding]
-mode = "l2-reflect"
-[[groups]]
-name = "fwd"
-idle_sleep_us = 100
-[[groups.lcores]]
-id = 1
-cpu = 1
-rx = ["dpdk0:0"]
-"#;
+const CONFIG: &str = NULL_REFLECT;
 
 #[test]
 fn a_second_primary_with_the_same_name_is_refused_and_the_first_keeps_running() {

@@ -8,19 +8,12 @@ use integration::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-const CONFIG: &str = r#"
-[[ports]]
-name = "dpdk0"
-vdev = "net_null0"
-[forwarding]
-mode = "l2-reflect"
-[[groups]]
-name = "fwd"
-idle_sleep_us = 100
-[[groups.lcores]]
-id = 1
-cpu = 1
-rx = ["dpdk0:0"]
+/// [`NULL_REFLECT`] with a short heartbeat timeout and backoff cap.
+fn config() -> String {
+    format!("{NULL_REFLECT}{}", SUPERVISOR)
+}
+
+const SUPERVISOR: &str = r#"
 [supervisor]
 heartbeat_timeout_ms = 300
 max_restart_backoff_ms = 400
@@ -30,7 +23,7 @@ max_restart_backoff_ms = 400
 fn a_hung_worker_is_killed_and_replaced_on_its_lcore() {
     let _g = serial();
     require_root_and_hugepages();
-    let inst = Instance::start(CONFIG);
+    let inst = Instance::start(&config());
     let before = inst.workers()[0].clone();
     let pid = u(&before, "pid");
     kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
@@ -61,7 +54,7 @@ fn a_worker_that_cannot_start_is_retried_with_backoff_and_the_primary_stays_up()
     std::fs::write(&bad, "#!/bin/sh\nexit 7\n").unwrap();
     std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
-    let mut inst = Instance::spawn_with(CONFIG, &["--worker-bin", bad.to_str().unwrap()]);
+    let mut inst = Instance::spawn_with(&config(), &["--worker-bin", bad.to_str().unwrap()]);
     let w = wait_for("a few restarts", Duration::from_secs(10), || {
         let w = inst.ctl_json(&["worker", "list"]).ok()?.as_array()?.first()?.clone();
         (u(&w, "restarts") >= 3).then_some(w)
