@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 /// Inspect a running dpvs instance through its shared memory.
 ///
 /// Exit codes: 0 success, 1 no such instance running, 2 usage error, 3 layout version
-/// mismatch between this dpvsctl and the instance, 4 other failure.
+/// mismatch between this dpvsctl and the instance, 4 other failure, 5 the primary refused
+/// or failed the command.
 #[derive(Debug, Parser)]
 #[command(name = "dpvsctl", version)]
 pub struct Cli {
@@ -49,6 +50,16 @@ pub enum Command {
 pub enum WorkerCommand {
     /// Pid, lcore, queues, state, heartbeat age and restarts of every worker.
     List,
+    /// Replace a worker with a new process on the same lcore: it finishes its burst and
+    /// exits, its pool is recovered, the replacement starts; returns once the replacement
+    /// polls. Connection state and counters stay in shared memory.
+    Restart {
+        /// Worker slot (see `worker list`).
+        slot: u32,
+        /// How long to wait for the primary's answer, seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
 }
 
 #[cfg(test)]
@@ -67,5 +78,13 @@ mod tests {
         assert!(c.json);
         assert_eq!(c.target.instance, "lb1");
         assert!(matches!(c.command, Command::Worker(WorkerCommand::List)));
+    }
+
+    #[test]
+    fn restart_takes_a_slot() {
+        let c = Cli::try_parse_from(["dpvsctl", "worker", "restart", "2"]).unwrap();
+        assert!(matches!(c.command, Command::Worker(WorkerCommand::Restart { slot: 2, timeout: 30 })));
+        assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart", "two"]).is_err());
+        assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart"]).is_err());
     }
 }

@@ -16,6 +16,8 @@ pub mod exit_codes {
     pub const USAGE: i32 = 2;
     /// The instance's shared memory has another layout version than this dpvsctl.
     pub const VERSION_MISMATCH: i32 = 3;
-    /// Any other failure (I/O, a foreign file).
+    /// Any other failure (I/O, a foreign file, no answer from the primary).
     pub const FAILURE: i32 = 4;
+    /// The primary refused or failed the command.
+    pub const REFUSED: i32 = 5;
 }

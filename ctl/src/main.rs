@@ -5,9 +5,10 @@ use std::io::Write;
 
 use clap::Parser;
 use ctl::cli::{Cli, Command, WorkerCommand};
-use ctl::cmd::{render, stats, status, worker};
+use ctl::cmd::{control, render, stats, status, worker};
 use ctl::exit_codes;
 use ctl::instance::attach;
+use mailbox::proto::Request;
 
 fn main() {
     let cli = Cli::parse();
@@ -18,11 +19,20 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    let out = match cli.command {
-        Command::Status => render(&status::view(&shm), cli.json, status::render),
-        Command::Worker(WorkerCommand::List) => render(&worker::view(&shm), cli.json, |v| worker::render(v)),
-        Command::Stats => render(&stats::view(&shm), cli.json, stats::render),
+    let (out, code) = match cli.command {
+        Command::Status => (render(&status::view(&shm), cli.json, status::render), exit_codes::OK),
+        Command::Worker(WorkerCommand::List) => {
+            (render(&worker::view(&shm), cli.json, |v| worker::render(v)), exit_codes::OK)
+        }
+        Command::Worker(WorkerCommand::Restart { slot, timeout }) => {
+            control::call(&shm, &Request::WorkerRestart { slot }, std::time::Duration::from_secs(timeout), cli.json)
+        }
+        Command::Stats => (render(&stats::view(&shm), cli.json, stats::render), exit_codes::OK),
     };
+    if code != exit_codes::OK && !cli.json {
+        eprint!("{out}");
+        std::process::exit(code);
+    }
     // A reader that went away (`dpvsctl stats | head`) is not an error worth a panic.
     match std::io::stdout().lock().write_all(out.as_bytes()) {
         Ok(()) => {}
@@ -32,4 +42,5 @@ fn main() {
             std::process::exit(exit_codes::FAILURE);
         }
     }
+    std::process::exit(code);
 }

@@ -158,6 +158,7 @@ fn setup_and_supervise(
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         h.eal_init_us = eal_init_us;
+        mailbox::init(&l.mailbox);
         h.state.store(InstanceState::Starting as u32, Ordering::Relaxed);
         let peer = |i: usize| match cfg.forwarding {
             conf::Forwarding::L2Pair { a, b } if i == a => b,

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use conf::Config;
 use dpdk::{LcoreId, Mempool};
+use mailbox::proto::{Request, Response};
+use mailbox::{Server, Taken};
 use shm_layout::{monotonic_ns, InstanceState, Shm, WorkerState};
 
 use crate::eal_args;
@@ -49,12 +51,25 @@ struct Worker {
     respawn_at: Option<Instant>,
     /// A restart whose first poll has not been timed yet.
     timing_restart: bool,
+    /// An operator's restart in progress, answered when the replacement polls.
+    operator: Option<OperatorRestart>,
+}
+
+/// A `worker restart` from the mailbox, in progress.
+#[derive(Debug)]
+struct OperatorRestart {
+    taken: Taken,
+    old_pid: u32,
+    /// CLOCK_MONOTONIC of the stop request, ns.
+    asked_ns: u64,
+    asked: Instant,
 }
 
 /// The supervisor of all workers of the instance.
 #[derive(Debug)]
 pub struct Supervisor<'a> {
     shm: &'a Shm,
+    mailbox: Server<'a>,
     worker_bin: PathBuf,
     workers: Vec<Worker>,
     heartbeat_timeout: Duration,
@@ -82,11 +97,15 @@ impl<'a> Supervisor<'a> {
                     quick_crashes: 0,
                     respawn_at: None,
                     timing_restart: false,
+                    operator: None,
                 }
             })
             .collect();
         Supervisor {
             shm,
+            // A client that claimed a slot and went silent for 1 s is given up; a reply no one
+            // collected for 60 s is reclaimed.
+            mailbox: Server::new(&shm.layout().mailbox, Duration::from_secs(1), Duration::from_secs(60)),
             worker_bin,
             workers,
             heartbeat_timeout: Duration::from_millis(u64::from(cfg.supervisor.heartbeat_timeout_ms)),
@@ -149,6 +168,7 @@ impl<'a> Supervisor<'a> {
     pub fn round(&mut self, n: u32) {
         let layout = self.shm.layout();
         let now_ns = monotonic_ns();
+        self.serve_mailbox(now_ns);
         for i in 0..self.workers.len() {
             let w = &mut self.workers[i];
             let slot = &layout.workers[w.slot];
@@ -173,17 +193,32 @@ impl<'a> Supervisor<'a> {
                     }
                     _ => None,
                 };
-                if let Some(why) = stalled {
+                let slow_stop =
+                    w.operator.as_ref().is_some_and(|o| o.old_pid == child.id() && o.asked.elapsed() > STOP_GRACE);
+                if let Some(why) = stalled.or_else(|| slow_stop.then(|| "did not stop in time".to_owned())) {
                     tracing::warn!(slot = w.slot, pid = child.id(), "worker {why}: killing it");
                     let _ = child.kill();
                 }
                 if w.timing_restart {
                     let polling = slot.polling_ns.load(Ordering::Acquire);
                     if polling > slot.spawned_ns.load(Ordering::Acquire) {
-                        let us = polling.saturating_sub(slot.died_ns.load(Ordering::Acquire)) / 1000;
-                        slot.last_restart_us.store(us, Ordering::Release);
                         w.timing_restart = false;
-                        tracing::info!(slot = w.slot, lcore = %w.lcore, restart_us = us, "replacement worker polling");
+                        if let Some(op) = w.operator.take() {
+                            let took_us = polling.saturating_sub(op.asked_ns) / 1000;
+                            let new_pid = slot.pid.load(Ordering::Acquire);
+                            tracing::info!(slot = w.slot, lcore = %w.lcore, old_pid = op.old_pid, new_pid, took_us, "worker replaced on request");
+                            let r = Response::WorkerRestarted {
+                                slot: w.slot as u32,
+                                old_pid: op.old_pid,
+                                new_pid,
+                                took_us,
+                            };
+                            self.mailbox.reply(op.taken, &r.encode(), &[], now_ns);
+                        } else {
+                            let us = polling.saturating_sub(slot.died_ns.load(Ordering::Acquire)) / 1000;
+                            slot.last_restart_us.store(us, Ordering::Release);
+                            tracing::info!(slot = w.slot, lcore = %w.lcore, restart_us = us, "replacement worker polling");
+                        }
                     }
                 }
             } else if w.respawn_at.is_some_and(|t| Instant::now() >= t) {
@@ -207,6 +242,23 @@ impl<'a> Supervisor<'a> {
         slot.state.store(WorkerState::Dead as u32, Ordering::Release);
         let reclaimed = reclaim(w);
         slot.reclaimed_mbufs.fetch_add(u64::from(reclaimed), Ordering::AcqRel);
+        if w.operator.is_some() {
+            // Stopped on request: replace it at once; not a crash, so no restart count and
+            // no backoff.
+            tracing::info!(slot = w.slot, lcore = %w.lcore, %status, reclaimed, "worker stopped on request; starting its replacement");
+            w.timing_restart = true;
+            self.spawn(i);
+            if self.workers[i].child.is_none() {
+                if let Some(op) = self.workers[i].operator.take() {
+                    let r = Response::error(format!(
+                        "worker {} stopped but its replacement failed to start; the supervisor keeps retrying",
+                        self.workers[i].slot
+                    ));
+                    self.mailbox.reply(op.taken, &r.encode(), &[], monotonic_ns());
+                }
+            }
+            return;
+        }
         let restarts = slot.restarts.fetch_add(1, Ordering::AcqRel) + 1;
         if w.started.elapsed() < STABLE_AFTER {
             w.quick_crashes += 1;
@@ -221,6 +273,56 @@ impl<'a> Supervisor<'a> {
         } else {
             w.respawn_at = Some(Instant::now() + delay);
         }
+    }
+
+    /// Takes the mailbox's requests: answers what can be answered now, starts what takes
+    /// longer (its answer comes from a later round).
+    fn serve_mailbox(&mut self, now_ns: u64) {
+        self.mailbox.reclaim(now_ns);
+        while let Some(taken) = self.mailbox.take() {
+            let request = match &taken.bytes {
+                None => Err("the request was corrupt (checksum)".to_owned()),
+                Some(b) => Request::decode(b).map_err(|e| e.to_string()),
+            };
+            let started = request.and_then(|r| match r {
+                Request::WorkerRestart { slot } => self.stop_for_restart(slot),
+            });
+            match started {
+                Ok((i, old_pid)) => {
+                    self.workers[i].operator =
+                        Some(OperatorRestart { taken, old_pid, asked_ns: now_ns, asked: Instant::now() });
+                }
+                Err(message) => {
+                    tracing::warn!("mailbox request refused: {message}");
+                    self.mailbox.reply(taken, &Response::error(message).encode(), &[], now_ns);
+                }
+            }
+        }
+    }
+
+    /// Asks the worker of `slot` to stop for an operator's restart. Returns its index and pid.
+    fn stop_for_restart(&mut self, slot: u32) -> Result<(usize, u32), String> {
+        let n = self.workers.len();
+        let i = self
+            .workers
+            .iter()
+            .position(|w| w.slot as u32 == slot)
+            .ok_or_else(|| format!("no worker slot {slot}: the instance has {n} (0..={})", n.saturating_sub(1)))?;
+        let w = &self.workers[i];
+        if w.operator.is_some() {
+            return Err(format!("worker {slot} is already being restarted"));
+        }
+        let state = self.shm.layout().workers[w.slot].state();
+        let Some(child) = w.child.as_ref().filter(|_| state == WorkerState::Running) else {
+            return Err(format!(
+                "worker {slot} is not running (state {}); the supervisor restarts it by itself",
+                state.as_str()
+            ));
+        };
+        let pid = child.id();
+        self.shm.layout().workers[w.slot].stop.store(1, Ordering::Release);
+        tracing::info!(slot, pid, "stopping worker for a restart requested through the mailbox");
+        Ok((i, pid))
     }
 
     fn publish_stats(&self) {
@@ -245,6 +347,12 @@ impl<'a> Supervisor<'a> {
     pub fn stop_all(&mut self) {
         let layout = self.shm.layout();
         layout.header.state.store(InstanceState::Stopping as u32, Ordering::Release);
+        for i in 0..self.workers.len() {
+            if let Some(op) = self.workers[i].operator.take() {
+                let r = Response::error("the instance is stopping; the restart was not completed");
+                self.mailbox.reply(op.taken, &r.encode(), &[], monotonic_ns());
+            }
+        }
         for w in &self.workers {
             layout.workers[w.slot].stop.store(1, Ordering::Release);
         }

@@ -11,7 +11,7 @@
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
 //!                LcoreCounters x 128  per lcore id, one cache-line pair each, single writer
 //!                IfAddrSlot x 64 addresses the balancer owns (answers ARP and ICMP echo)
-//!                MailboxArea     reserved for the control mailbox (zeroed, unused so far)
+//!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
 //! ```
 //!
 //! Who writes what:
@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 pub mod conn;
+pub mod mailbox;
 pub mod map;
 mod time;
 
@@ -35,7 +36,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -350,10 +351,6 @@ pub struct IfAddrSlot {
     pub addr: [u8; 4],
 }
 
-/// Reserved for the control mailbox.
-#[repr(C, align(64))]
-pub struct MailboxArea(pub [u8; MAILBOX_BYTES]);
-
 /// The whole shared region.
 #[repr(C)]
 pub struct Layout {
@@ -362,7 +359,7 @@ pub struct Layout {
     pub workers: [WorkerSlot; MAX_WORKERS],
     pub counters: [LcoreCounters; MAX_LCORES],
     pub addresses: [IfAddrSlot; MAX_ADDRESSES],
-    pub mailbox: MailboxArea,
+    pub mailbox: mailbox::Mailbox,
 }
 
 impl Layout {

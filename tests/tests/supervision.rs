@@ -71,3 +71,34 @@ fn a_worker_that_cannot_start_is_retried_with_backoff_and_the_primary_stays_up()
     assert!(status.success(), "clean stop during a crash loop: {status}\n{}", inst.log_text());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_operator_restart_through_the_mailbox_replaces_the_worker_and_answers() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(NULL_REFLECT);
+    let old_pid = u(&inst.workers()[0], "pid");
+    let out = inst.ctl(&["worker", "restart", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with(&format!("worker 0 restarted: pid {old_pid} -> ")), "{text}");
+    let w = inst.workers()[0].clone();
+    assert_ne!(u(&w, "pid"), old_pid);
+    assert_eq!(w["state"], "running");
+    assert_eq!(u(&w, "restarts"), 0, "a requested restart is not a crash");
+    assert_eq!(w["last_exit"], 0, "the old worker exited cleanly on its stop flag");
+    let rx = u(&inst.stats()["total"], "rx_packets");
+    wait_for("forwarding by the replacement", Duration::from_secs(5), || {
+        (u(&inst.stats()["total"], "rx_packets") > rx).then_some(())
+    });
+
+    // JSON, and a refusal that changes nothing.
+    let j = inst.ctl_json(&["worker", "restart", "0"]).unwrap();
+    assert_eq!(j["WorkerRestarted"]["slot"], 0, "{j}");
+    let pid = u(&inst.workers()[0], "pid");
+    let out = inst.ctl(&["worker", "restart", "5"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no worker slot 5: the instance has 1 (0..=0)"), "{err}");
+    assert_eq!(u(&inst.workers()[0], "pid"), pid, "nothing changed");
+}

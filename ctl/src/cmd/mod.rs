@@ -1,6 +1,7 @@
 //! One module per command group. Each builds a serialisable view of shared memory, then
 //! prints it as a table or as JSON.
 
+pub mod control;
 pub mod stats;
 pub mod status;
 pub mod worker;

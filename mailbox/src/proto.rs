@@ -1,0 +1,121 @@
+//! What travels through the mailbox: versioned, bincode-encoded requests and responses.
+//!
+//! Every payload starts with the protocol version (u16, little-endian), then the bincode body.
+//! A peer that reads another version answers [`Response::Error`] naming both versions instead
+//! of misreading the body.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of [`Request`] and [`Response`]. Bump it whenever either changes.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// A command for the primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Replace the worker of a slot with a new process on the same lcore: stop it (it
+    /// finishes its burst), recover its pool, start the replacement, answer once it polls.
+    WorkerRestart {
+        /// Worker slot.
+        slot: u32,
+    },
+}
+
+/// The primary's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// A worker was replaced.
+    WorkerRestarted {
+        slot: u32,
+        old_pid: u32,
+        new_pid: u32,
+        /// From the stop request to the replacement's first poll, µs.
+        took_us: u64,
+    },
+    /// The command was refused or failed; nothing was changed unless the message says so.
+    Error { message: String },
+}
+
+/// Why a payload could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The payload speaks another protocol version.
+    #[error("protocol version {found} is not supported (this side speaks {supported})")]
+    Version { found: u16, supported: u16 },
+    /// The body is not a valid message of this version.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut out = PROTOCOL_VERSION.to_le_bytes().to_vec();
+    // Serialising plain enums of integers and strings into a Vec cannot fail.
+    out.extend(bincode::serialize(msg).unwrap_or_default());
+    out
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (head, body) =
+        bytes.split_at_checked(2).ok_or_else(|| DecodeError::Malformed("shorter than a version".into()))?;
+    let found = u16::from_le_bytes([head[0], head[1]]);
+    if found != PROTOCOL_VERSION {
+        return Err(DecodeError::Version { found, supported: PROTOCOL_VERSION });
+    }
+    bincode::deserialize(body).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+impl Request {
+    /// Encodes it for the mailbox.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes a request.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for another version or a malformed body.
+    pub fn decode(bytes: &[u8]) -> Result<Request, DecodeError> {
+        decode(bytes)
+    }
+}
+
+impl Response {
+    /// Encodes it for the mailbox.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes a response.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for another version or a malformed body.
+    pub fn decode(bytes: &[u8]) -> Result<Response, DecodeError> {
+        decode(bytes)
+    }
+
+    /// An error response.
+    pub fn error(message: impl Into<String>) -> Response {
+        Response::Error { message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let r = Request::WorkerRestart { slot: 3 };
+        assert_eq!(Request::decode(&r.encode()), Ok(r));
+        let a = Response::WorkerRestarted { slot: 3, old_pid: 10, new_pid: 11, took_us: 42 };
+        assert_eq!(Response::decode(&a.encode()), Ok(a));
+    }
+
+    #[test]
+    fn another_version_is_refused_not_misread() {
+        let mut b = Request::WorkerRestart { slot: 3 }.encode();
+        b[0] = 9;
+        assert_eq!(Request::decode(&b), Err(DecodeError::Version { found: 9, supported: PROTOCOL_VERSION }));
+        assert!(Request::decode(&[1]).is_err());
+        assert!(matches!(Request::decode(&[1, 0, 0xff, 0xff, 0xff, 0xff]), Err(DecodeError::Malformed(_))));
+    }
+}
