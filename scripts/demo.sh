@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the embedded default config, no NIC needed: the primary and one worker
-# forward at layer 2 between two tap ports whose kernel sides are moved into two network
-# namespaces (a client at 198.18.0.1 and a server at 198.18.0.2). Shows ping and an HTTP
-# transfer crossing the worker, and the counters; then stops everything it started.
+# The main job on the embedded default config (conf/samples/tap-fnat.toml), no NIC needed:
+# the primary and one worker run a Full-NAT service over two tap ports whose kernel sides are
+# moved into two network namespaces: a client (198.18.0.1) and a real server (198.18.1.2,
+# python http.server on port 8080). The client pings the VIP 198.18.0.100 and downloads 50 MB
+# from http://198.18.0.100/ through the worker; the real server sees the connection come from
+# the local address 198.18.1.254. Shows the counters, then stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -24,36 +26,38 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== starting dpvs (embedded default: taps dpvs-tap0 / dpvs-tap1, worker on lcore 1)"
+echo "== starting dpvs (embedded default: Full-NAT 198.18.0.100:80 -> 198.18.1.2:8080 over taps dpvs-tap0/dpvs-tap1)"
 $BIN/dpvs > "$WORK/dpvs.log" 2>&1 &
 DPVS_PID=$!
 for _ in $(seq 100); do ip link show dpvs-tap1 >/dev/null 2>&1 && break; sleep 0.1; done
 ip link show dpvs-tap1 >/dev/null 2>&1 || { cat "$WORK/dpvs.log"; exit 1; }
 
-echo "== moving the taps' kernel sides into namespaces $CLI and $SRV"
+echo "== moving the taps' kernel sides into namespaces $CLI (client) and $SRV (real server)"
 ip netns add "$CLI"; ip netns add "$SRV"
 ip link set dpvs-tap0 netns "$CLI"; ip link set dpvs-tap1 netns "$SRV"
 ip -n "$CLI" link set dpvs-tap0 address 02:00:00:00:01:01
 ip -n "$SRV" link set dpvs-tap1 address 02:00:00:00:01:02
 ip -n "$CLI" addr add 198.18.0.1/24 dev dpvs-tap0
-ip -n "$SRV" addr add 198.18.0.2/24 dev dpvs-tap1
+ip -n "$SRV" addr add 198.18.1.2/24 dev dpvs-tap1
 for ns in "$CLI" "$SRV"; do ip -n "$ns" link set lo up; done
 ip -n "$CLI" link set dpvs-tap0 up; ip -n "$SRV" link set dpvs-tap1 up
 
-echo "== ping 198.18.0.1 -> 198.18.0.2 through the worker"
-ip netns exec "$CLI" ping -c 3 -i 0.2 198.18.0.2
+echo "== the client pings the VIP (ARP and ICMP echo answered by the worker)"
+ip netns exec "$CLI" ping -c 3 -i 0.2 198.18.0.100
 
-echo "== ping the balancer's own address 198.18.0.254 (owned by dpdk0: ARP and ICMP echo answered by the worker)"
-ip netns exec "$CLI" ping -c 3 -i 0.2 198.18.0.254
-
-echo "== HTTP: 50 MB from python http.server in $SRV, fetched with curl in $CLI"
+echo "== the real server: python http.server on 198.18.1.2:8080 (no route to the client needed)"
 head -c 50000000 /dev/urandom > "$WORK/blob"
-ip netns exec "$SRV" python3 -m http.server 8080 --bind 198.18.0.2 --directory "$WORK" >/dev/null 2>&1 &
+ip netns exec "$SRV" python3 -m http.server 8080 --bind 198.18.1.2 --directory "$WORK" \
+    >/dev/null 2>"$WORK/access.log" &
 HTTP_PID=$!
-for _ in $(seq 50); do ip netns exec "$CLI" curl -s -o /dev/null http://198.18.0.2:8080/ && break; sleep 0.1; done
+for _ in $(seq 50); do ip netns exec "$SRV" curl -s -o /dev/null http://198.18.1.2:8080/ && break; sleep 0.1; done
+
+echo "== the client downloads 50 MB from the VIP through the worker"
 ip netns exec "$CLI" curl -sS -o "$WORK/got" -w "HTTP %{http_code}: %{size_download} bytes at %{speed_download} B/s\n" \
-    http://198.18.0.2:8080/blob
+    http://198.18.0.100/blob
 cmp -s "$WORK/blob" "$WORK/got" && echo "the file arrived intact"
+echo "the real server's access log (Full-NAT: the client appears as the local address):"
+grep "blob" "$WORK/access.log" | tail -1
 
 echo "== dpvsctl status"; $BIN/dpvsctl status
 echo "== dpvsctl worker list"; $BIN/dpvsctl worker list

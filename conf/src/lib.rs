@@ -7,7 +7,7 @@
 //! `conf/memif.toml:14: groups[0].lcores[1].rx[0]: port "dpdk9" is not defined (ports: dpdk0, dpdk1)`.
 //!
 //! The file format is documented by example in `conf/samples/*.toml`, every key commented;
-//! `samples/tap-two-arm.toml` is also the configuration used when none is given
+//! `samples/tap-fnat.toml` is also the configuration used when none is given
 //! ([`Config::embedded_default`]).
 //!
 //! Modules: `raw` (serde structs, unknown keys refused, everything optional), `validate`
@@ -34,6 +34,14 @@ pub const MAX_RX_PER_LCORE: usize = 16;
 pub const MAX_PORTS: usize = 32;
 /// Most queue pairs per port.
 pub const MAX_QUEUES_PER_PORT: u16 = 16;
+/// Most virtual services.
+pub const MAX_SERVICES: usize = 16;
+/// Most real servers per service.
+pub const MAX_REALS: usize = 32;
+/// Most local addresses per service.
+pub const MAX_LOCAL_ADDRESSES: usize = 4;
+/// Most static neighbours.
+pub const MAX_NEIGHBOURS: usize = 64;
 /// Most interface addresses.
 pub const MAX_ADDRESSES: usize = 64;
 /// Longest instance name / file prefix (it is embedded in fixed-size shm fields).
@@ -62,6 +70,67 @@ pub struct Config {
     pub supervisor: Supervisor,
     /// Addresses the balancer owns on its ports: it answers ARP and ICMP echo for them.
     pub addresses: Vec<IfAddr>,
+    /// Static neighbours (IPv4 to MAC on a port).
+    pub neighbours: Vec<Neighbour>,
+    /// Virtual services.
+    pub services: Vec<Service>,
+    /// Connection tables.
+    pub connections: Connections,
+}
+
+/// A static neighbour: the MAC address of an IPv4 host on a port's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbour {
+    pub addr: std::net::Ipv4Addr,
+    pub mac: [u8; 6],
+    /// Index into [`Config::ports`].
+    pub port: usize,
+}
+
+/// Transport protocol of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+}
+
+/// A virtual service (Full-NAT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub vip: std::net::Ipv4Addr,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// Scheduler (ipvsadm name).
+    pub scheduler: sched::Kind,
+    /// Local addresses connections to the real servers come from.
+    pub local_addresses: Vec<std::net::Ipv4Addr>,
+    pub reals: Vec<Real>,
+}
+
+/// A real server of a service, with the port it is reached through (resolved from the
+/// connected networks of [`Config::addresses`]) and its neighbour entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Real {
+    pub addr: std::net::Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+}
+
+/// Connection table sizing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Entries per forwarding lcore (a power of two).
+    pub capacity_per_lcore: u32,
 }
 
 /// An IPv4 address owned by a port.
@@ -95,10 +164,10 @@ impl Config {
         raw.and_then(|raw| validate::resolve(raw, source)).map_err(|fault| located.error(fault))
     }
 
-    /// The built-in configuration (`samples/tap-two-arm.toml`), used when none is given.
+    /// The built-in configuration (`samples/tap-fnat.toml`), used when none is given.
     pub fn embedded_default() -> Config {
-        Self::from_str(include_str!("../samples/tap-two-arm.toml"), "<embedded>")
-            .expect("samples/tap-two-arm.toml is valid (checked by a unit test)")
+        Self::from_str(include_str!("../samples/tap-fnat.toml"), "<embedded>")
+            .expect("samples/tap-fnat.toml is valid (checked by a unit test)")
     }
 
     /// Every forwarding lcore with its group, in slot order.

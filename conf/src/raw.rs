@@ -20,6 +20,9 @@ pub(crate) struct RawConfig {
     pub(crate) groups: Option<Vec<RawGroup>>,
     pub(crate) supervisor: Option<RawSupervisor>,
     pub(crate) addresses: Option<Vec<RawAddress>>,
+    pub(crate) neighbours: Option<Vec<RawNeighbour>>,
+    pub(crate) services: Option<Vec<RawService>>,
+    pub(crate) connections: Option<RawConnections>,
 }
 
 /// `[instance]`.
@@ -95,6 +98,44 @@ pub(crate) struct RawSupervisor {
 pub(crate) struct RawAddress {
     pub(crate) port: Option<String>,
     pub(crate) address: Option<String>,
+}
+
+/// One `[[neighbours]]` entry.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNeighbour {
+    pub(crate) address: Option<String>,
+    pub(crate) mac: Option<String>,
+    pub(crate) port: Option<String>,
+}
+
+/// One `[[services]]` entry.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub(crate) vip: Option<String>,
+    pub(crate) port: Option<Int>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) scheduler: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) local_addresses: Option<Vec<String>>,
+    pub(crate) reals: Option<Vec<RawReal>>,
+}
+
+/// One `[[services.reals]]` entry.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReal {
+    pub(crate) address: Option<String>,
+    pub(crate) port: Option<Int>,
+    pub(crate) weight: Option<Int>,
+}
+
+/// `[connections]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnections {
+    pub(crate) capacity_per_lcore: Option<Int>,
 }
 
 /// A TOML integer, whatever its range (checked by validation).

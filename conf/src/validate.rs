@@ -18,12 +18,14 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Fault, KeyPath};
 use crate::raw::{
-    Int, RawAddress, RawConfig, RawForwarding, RawGroup, RawInstance, RawLcore, RawMemory, RawPort, RawSupervisor,
+    Int, RawAddress, RawConfig, RawConnections, RawForwarding, RawGroup, RawInstance, RawLcore, RawMemory,
+    RawNeighbour, RawPort, RawService, RawSupervisor,
 };
 use crate::{
-    Config, Device, Forwarding, IfAddr, Instance, Lcore, Memory, Port, QueueRef, Supervisor, WorkerGroup, WorkerLcore,
-    MAX_ADDRESSES, MAX_CPU, MAX_LCORE, MAX_NAME_LEN, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT,
-    MAX_RX_PER_LCORE, MAX_WORKER_LCORES,
+    Config, Connections, Device, Forwarding, IfAddr, Instance, Lcore, Memory, Neighbour, Port, Protocol, QueueRef,
+    Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_ADDRESSES, MAX_CPU, MAX_LCORE, MAX_LOCAL_ADDRESSES,
+    MAX_NAME_LEN, MAX_NEIGHBOURS, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT, MAX_REALS, MAX_RX_PER_LCORE,
+    MAX_SERVICES, MAX_WORKER_LCORES,
 };
 
 type Result<T> = std::result::Result<T, Fault>;
@@ -43,6 +45,11 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     let groups = groups(raw.groups.unwrap_or_default(), &mut ports, &instance, &root.key("groups"))?;
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
     let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
+    let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &root.key("neighbours"))?;
+    let n_lcores = groups.iter().map(|g| g.lcores.len()).sum::<usize>();
+    let services =
+        services(raw.services.unwrap_or_default(), &addresses, &neighbours, n_lcores, &root.key("services"))?;
+    let connections = connections(raw.connections.unwrap_or_default(), &root.key("connections"))?;
     Ok(Config {
         source: source.to_owned(),
         instance,
@@ -52,7 +59,181 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         groups,
         supervisor,
         addresses,
+        neighbours,
+        services,
+        connections,
     })
+}
+
+fn connections(raw: RawConnections, path: &KeyPath) -> Result<Connections> {
+    let p = path.key("capacity_per_lcore");
+    let capacity_per_lcore: u32 = int(raw.capacity_per_lcore, 65_536, 1024..=1 << 24, &p)?;
+    if !capacity_per_lcore.is_power_of_two() {
+        return Err(Fault::at(&p, format!("expected a power of two, got {capacity_per_lcore}")));
+    }
+    Ok(Connections { capacity_per_lcore })
+}
+
+fn ipv4(text: &str, what: &str) -> std::result::Result<std::net::Ipv4Addr, String> {
+    text.parse().map_err(|_| format!("expected {what} (an IPv4 address like \"198.18.1.2\"), got \"{text}\""))
+}
+
+fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Result<Vec<Neighbour>> {
+    let mut out: Vec<Neighbour> = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let path = path.index(i);
+        if i >= MAX_NEIGHBOURS {
+            return Err(Fault::at(&path, format!("too many neighbours: at most {MAX_NEIGHBOURS}")));
+        }
+        let ap = path.key("address");
+        let addr = ipv4(&required(raw.address, &ap, "the neighbour's IPv4 address")?, "the neighbour's address")
+            .map_err(|m| Fault::at(&ap, m))?;
+        if let Some(j) = out.iter().position(|n| n.addr == addr) {
+            return Err(Fault::at(&ap, format!("{addr} already has a neighbour entry (neighbours[{j}])")));
+        }
+        let mp = path.key("mac");
+        let text = required(raw.mac, &mp, "a MAC address like \"02:00:00:00:01:02\"")?;
+        let mac = parse_mac(&text).ok_or_else(|| {
+            Fault::at(&mp, format!("expected a MAC address like \"02:00:00:00:01:02\", got \"{text}\""))
+        })?;
+        let pp = path.key("port");
+        let port = port_index(ports, &required(raw.port, &pp, "the port the neighbour is reached through")?, &pp)?;
+        out.push(Neighbour { addr, mac, port });
+    }
+    Ok(out)
+}
+
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+fn services(
+    raw: Vec<RawService>,
+    addresses: &[IfAddr],
+    neighbours: &[Neighbour],
+    n_lcores: usize,
+    path: &KeyPath,
+) -> Result<Vec<Service>> {
+    let mut out: Vec<Service> = Vec::with_capacity(raw.len());
+    let owned = |a: std::net::Ipv4Addr| addresses.iter().any(|x| x.addr == a);
+    for (i, raw) in raw.into_iter().enumerate() {
+        let path = path.index(i);
+        if i >= MAX_SERVICES {
+            return Err(Fault::at(&path, format!("too many services: at most {MAX_SERVICES}")));
+        }
+        if n_lcores != 1 {
+            return Err(Fault::at(
+                &path,
+                format!(
+                    "Full-NAT services need exactly one forwarding lcore for now (the config has {n_lcores}): \
+                     replies are not yet redirected to the lcore that owns their connection"
+                ),
+            ));
+        }
+        let vp = path.key("vip");
+        let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address")
+            .map_err(|m| Fault::at(&vp, m))?;
+        if !owned(vip) {
+            return Err(Fault::at(
+                &vp,
+                format!("{vip} is not an interface address: add it to [[addresses]] so its port answers ARP for it"),
+            ));
+        }
+        let port: u16 = int(raw.port, 0, 1..=65_535, &path.key("port"))?;
+        let pp = path.key("protocol");
+        let protocol = match required(raw.protocol, &pp, "\"tcp\" or \"udp\"")?.as_str() {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            other => return Err(Fault::at(&pp, format!("expected \"tcp\" or \"udp\", got \"{other}\""))),
+        };
+        if let Some(j) = out.iter().position(|s| s.vip == vip && s.port == port && s.protocol == protocol) {
+            return Err(Fault::at(&vp, format!("the same virtual service is services[{j}]")));
+        }
+        let sp = path.key("scheduler");
+        let scheduler: sched::Kind = raw
+            .scheduler
+            .as_deref()
+            .unwrap_or("rr")
+            .parse()
+            .map_err(|e: sched::ParseKindError| Fault::at(&sp, e.to_string()))?;
+        let mp = path.key("mode");
+        match raw.mode.as_deref().unwrap_or("fnat") {
+            "fnat" => {}
+            other => {
+                return Err(Fault::at(
+                    &mp,
+                    format!("expected \"fnat\" (dr, nat and tunnel come later), got \"{other}\""),
+                ))
+            }
+        }
+        let lp = path.key("local_addresses");
+        let raw_l = required(raw.local_addresses, &lp, "a list of local IPv4 addresses (Full-NAT sources)")?;
+        if raw_l.is_empty() || raw_l.len() > MAX_LOCAL_ADDRESSES {
+            return Err(Fault::at(
+                &lp,
+                format!("expected 1..={MAX_LOCAL_ADDRESSES} local addresses, got {}", raw_l.len()),
+            ));
+        }
+        let mut local_addresses = Vec::with_capacity(raw_l.len());
+        for (j, t) in raw_l.iter().enumerate() {
+            let p = lp.index(j);
+            let a = ipv4(t, "a local address").map_err(|m| Fault::at(&p, m))?;
+            if !owned(a) {
+                return Err(Fault::at(
+                    &p,
+                    format!("{a} is not an interface address: add it to [[addresses]] so real servers can reach it"),
+                ));
+            }
+            local_addresses.push(a);
+        }
+        let rp = path.key("reals");
+        let raw_r = raw.reals.unwrap_or_default();
+        if raw_r.is_empty() || raw_r.len() > MAX_REALS {
+            return Err(Fault::at(
+                &rp,
+                format!("expected 1..={MAX_REALS} [[services.reals]] tables, got {}", raw_r.len()),
+            ));
+        }
+        let mut reals: Vec<Real> = Vec::with_capacity(raw_r.len());
+        for (j, r) in raw_r.into_iter().enumerate() {
+            let p = rp.index(j);
+            let ap = p.key("address");
+            let addr = ipv4(&required(r.address, &ap, "the real server's IPv4 address")?, "the real server's address")
+                .map_err(|m| Fault::at(&ap, m))?;
+            let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
+            let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
+            if reals.iter().any(|x| x.addr == addr && x.port == rport) {
+                return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
+            }
+            let connected = addresses.iter().any(|a| same_network(a.addr, addr, a.prefix));
+            if !connected {
+                return Err(Fault::at(&ap, format!("{addr} is on no port's network (routes via gateways come later): add an address of its network to [[addresses]]")));
+            }
+            if !neighbours.iter().any(|n| n.addr == addr) {
+                return Err(Fault::at(
+                    &ap,
+                    format!("{addr} has no [[neighbours]] entry (ARP resolution of real servers comes later)"),
+                ));
+            }
+            reals.push(Real { addr, port: rport, weight });
+        }
+        out.push(Service { vip, port, protocol, scheduler, local_addresses, reals });
+    }
+    Ok(out)
+}
+
+fn same_network(a: std::net::Ipv4Addr, b: std::net::Ipv4Addr, prefix: u8) -> bool {
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    u32::from(a) & mask == u32::from(b) & mask
 }
 
 /// Interface addresses: an existing port, an IPv4 address with a prefix length, each address

@@ -28,12 +28,12 @@ fn every_sample_resolves() {
             n += 1;
         }
     }
-    assert_eq!(n, 4, "expected the four samples");
+    assert_eq!(n, 5, "expected the five samples");
 }
 
 #[test]
-fn tap_two_arm_is_the_embedded_default() {
-    let file = sample("tap-two-arm.toml");
+fn tap_fnat_is_the_embedded_default() {
+    let file = sample("tap-fnat.toml");
     let embedded = Config::embedded_default();
     assert_eq!(Config { source: "<embedded>".into(), ..file.clone() }, embedded);
     assert_eq!(file.forwarding, Forwarding::L2Pair { a: 0, b: 1 });
@@ -46,6 +46,10 @@ fn tap_two_arm_is_the_embedded_default() {
     assert_eq!(lcore.rx, [QueueRef { port: 0, queue: 0 }, QueueRef { port: 1, queue: 0 }]);
     assert_eq!(file.instance.main_lcore, Lcore { id: 0, cpu: Some(0) });
     assert_eq!(file.shm_path(), PathBuf::from("/dev/shm/dpvs.shm"));
+    let svc = &file.services[0];
+    assert_eq!((svc.vip, svc.port, svc.protocol), ("198.18.0.100".parse().unwrap(), 80, conf::Protocol::Tcp));
+    assert_eq!(svc.reals[0].port, 8080);
+    assert_eq!(file.connections.capacity_per_lcore, 65536);
 }
 
 #[test]

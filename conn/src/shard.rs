@@ -45,6 +45,9 @@ pub struct NewConn {
     pub mode: u8,
     pub service: u32,
     pub real: u32,
+    /// Where replies to the client go: its MAC (or its router's) and the port slot.
+    pub client_mac: [u8; 6],
+    pub client_port: u16,
 }
 
 impl NewConn {
@@ -372,6 +375,8 @@ impl<'a> Shard<'a> {
             flags: IN_USE | (c.mode & 0x0f) << 4,
             service: c.service,
             real: c.real,
+            client_mac: c.client_mac,
+            client_port: c.client_port,
             expires: now_tick + u64::from(timeout_ticks),
             ..ConnEntry::EMPTY
         };

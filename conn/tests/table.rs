@@ -47,6 +47,8 @@ fn fnat(client: u8, cport: u16, lport: u16, real: u8) -> NewConn {
         mode: 1,
         service: 3,
         real: u32::from(real),
+        client_mac: [2, 0, 0, 0, 1, client],
+        client_port: 0,
     }
 }
 

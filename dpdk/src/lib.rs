@@ -18,7 +18,7 @@ mod ring;
 
 pub use eal::{tsc_hz, Eal, LcoreId, ProcessType};
 pub use error::Error;
-pub use mbuf::{Burst, Fate, Mbuf, BURST_SIZE};
+pub use mbuf::{Burst, Mbuf, BURST_SIZE};
 pub use mempool::{Mempool, Recovery};
 pub use port::{MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
 pub use ring::Ring;

@@ -98,17 +98,6 @@ unsafe fn seg_data_mut<'a>(m: *mut rte_mbuf) -> &'a mut [u8] {
     }
 }
 
-/// Where [`Burst::partition`] sends a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    /// Stays in the burst.
-    Keep,
-    /// Moves to the other burst.
-    Move,
-    /// Is freed.
-    Free,
-}
-
 /// A batch of up to [`BURST_SIZE`] owned packets, moved in one rx or tx call. Packets still
 /// held when it is dropped are freed.
 #[derive(Debug)]
@@ -211,39 +200,34 @@ impl Burst {
         len - kept
     }
 
-    /// Sorts the packets by `fate`, in order: `Keep` stays, `Move` goes to the end of `other`,
-    /// `Free` is freed. Returns how many were freed.
+    /// Empties the burst into `outs`: each packet goes to `outs[i]` for the `Some(i)` that
+    /// `dest` returns, or is freed for `None`. Returns how many were freed.
     ///
     /// # Panics
-    /// If `other` has less room than the packets moved to it (an empty `other` always has
-    /// room).
-    pub fn partition(&mut self, other: &mut Burst, mut fate: impl FnMut(&mut [u8]) -> Fate) -> usize {
+    /// If `dest` names an index out of `outs`, or a burst of `outs` without room (empty
+    /// bursts always have room).
+    pub fn distribute(&mut self, outs: &mut [Burst], mut dest: impl FnMut(&mut [u8]) -> Option<usize>) -> usize {
         let len = self.len;
-        // Should `fate` panic, the burst forgets the rest (leaks) rather than free twice.
+        // Should `dest` panic, the burst forgets the rest (leaks) rather than free twice.
         self.len = 0;
-        let (mut kept, mut freed) = (0, 0);
+        let mut freed = 0;
         for i in 0..len {
             let m = self.pkts[i];
             // SAFETY: pkts[i] (i < len) is a valid mbuf owned by this burst.
-            match fate(unsafe { seg_data_mut(m) }) {
-                Fate::Keep => {
-                    self.pkts[kept] = m;
-                    kept += 1;
+            match dest(unsafe { seg_data_mut(m) }) {
+                Some(o) => {
+                    let out = &mut outs[o];
+                    assert!(out.len < BURST_SIZE, "distribute: no room in the output burst");
+                    out.pkts[out.len] = m;
+                    out.len += 1;
                 }
-                Fate::Move => {
-                    assert!(other.len < BURST_SIZE, "partition: no room in the other burst");
-                    other.pkts[other.len] = m;
-                    other.len += 1;
-                }
-                Fate::Free => {
+                None => {
                     // SAFETY: we own m and drop it from the burst.
                     unsafe { dpdk_sys::shim_pktmbuf_free(m) };
                     freed += 1;
                 }
             }
-            self.len = kept;
         }
-        self.len = kept;
         freed
     }
 

@@ -103,7 +103,13 @@ pub fn remove_runtime_files(cfg: &Config) -> Vec<PathBuf> {
     }
     let shm = cfg.shm_path();
     if std::fs::remove_file(&shm).is_ok() {
-        removed.push(shm);
+        removed.push(shm.clone());
+    }
+    for slot in 0..shm_layout::MAX_WORKERS {
+        let p = shm_layout::conn::conn_shard_path(&shm, slot);
+        if std::fs::remove_file(&p).is_ok() {
+            removed.push(p);
+        }
     }
     removed
 }

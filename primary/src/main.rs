@@ -19,7 +19,8 @@ use shm_layout::{monotonic_ns, process_start_ticks, InstanceState, Name, QueueRe
 #[derive(Debug, Parser)]
 #[command(name = "dpvs", version)]
 struct Cli {
-    /// Configuration file (TOML). Without it, the embedded default: two tap ports, one worker.
+    /// Configuration file (TOML). Without it, the embedded default (conf/samples/tap-fnat.toml):
+    /// a Full-NAT service over two tap ports, one worker.
     #[arg(short, long)]
     config: Option<PathBuf>,
     /// The worker binary (default: `dpvs-worker` beside this binary).
@@ -126,12 +127,50 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     code
 }
 
-/// Publishes the interface addresses of the config.
+/// Publishes the interface addresses, neighbours and services of the config.
 fn publish_addresses(l: &mut shm_layout::Layout, cfg: &Config) {
     l.header.n_addresses = cfg.addresses.len() as u32;
     for (slot, a) in l.addresses.iter_mut().zip(&cfg.addresses) {
         *slot = shm_layout::IfAddrSlot { port: a.port as u16, prefix: a.prefix, _pad: 0, addr: a.addr.octets() };
     }
+    l.header.n_neighbours = cfg.neighbours.len() as u32;
+    for (slot, n) in l.neighbours.iter_mut().zip(&cfg.neighbours) {
+        *slot = shm_layout::NeighSlot { addr: n.addr.octets(), mac: n.mac, port: n.port as u16 };
+    }
+    l.header.n_services = cfg.services.len() as u32;
+    for (slot, svc) in l.services.iter_mut().zip(&cfg.services) {
+        slot.vip = svc.vip.octets();
+        slot.port = svc.port;
+        slot.proto = svc.protocol.number();
+        slot.scheduler = Name::new(svc.scheduler.name());
+        slot.n_laddrs = svc.local_addresses.len() as u8;
+        for (d, a) in slot.laddrs.iter_mut().zip(&svc.local_addresses) {
+            *d = a.octets();
+        }
+        slot.n_reals = svc.reals.len() as u8;
+        for (d, r) in slot.reals.iter_mut().zip(&svc.reals) {
+            *d = shm_layout::RealSlot { addr: r.addr.octets(), port: r.port, _pad: 0, weight: r.weight };
+        }
+    }
+    l.header.conn_capacity = cfg.connections.capacity_per_lcore;
+}
+
+/// Creates one connection table shard file per forwarding lcore, next to the shm file.
+fn create_conn_shards(cfg: &Config) -> Result<(), shm_layout::ShmError> {
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    for (_, wl) in cfg.worker_lcores() {
+        let path = shm_layout::conn::conn_shard_path(&cfg.shm_path(), wl.slot);
+        shm_layout::ConnShardFile::create(
+            &path,
+            wl.slot as u32,
+            cfg.connections.capacity_per_lcore,
+            4096,
+            10_000,
+            seed ^ wl.slot as u64,
+        )?;
+    }
+    Ok(())
 }
 
 fn setup_and_supervise(
@@ -142,6 +181,7 @@ fn setup_and_supervise(
     eal_init_us: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let pools = create_pools(cfg)?;
+    create_conn_shards(cfg)?;
     let ports = setup_ports(cfg, &pools)?;
     let pid = std::process::id();
     let shm = Shm::create(&cfg.shm_path(), |l| {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// `b"DPVSCONN"` read as a little-endian u64.
 pub const CONN_MAGIC: u64 = u64::from_le_bytes(*b"DPVSCONN");
 /// Version of the shard layout. Bump it whenever a struct here changes.
-pub const CONN_LAYOUT_VERSION: u32 = 1;
+pub const CONN_LAYOUT_VERSION: u32 = 2;
 
 /// Counters of one shard (single writer: the owning lcore).
 #[repr(C)]
@@ -126,8 +126,12 @@ pub struct ConnEntry {
     pub bytes: [u64; 2],
     /// TCP sequence offsets applied inbound and outbound (TOA, SYN proxy).
     pub seq_delta: [i32; 2],
+    /// MAC address replies to the client go to (the client's, or its router's).
+    pub client_mac: [u8; 6],
+    /// Port slot the client side is on.
+    pub client_port: u16,
     /// Reserved for later versions.
-    pub reserved: [u8; 32],
+    pub reserved: [u8; 24],
 }
 
 impl ConnEntry {
@@ -156,8 +160,17 @@ impl ConnEntry {
         packets: [0; 2],
         bytes: [0; 2],
         seq_delta: [0; 2],
-        reserved: [0; 32],
+        client_mac: [0; 6],
+        client_port: 0,
+        reserved: [0; 24],
     };
+}
+
+/// The shard file of worker slot `slot` of the instance whose shm file is `shm`.
+pub fn conn_shard_path(shm: &std::path::Path, slot: usize) -> std::path::PathBuf {
+    let mut name = shm.as_os_str().to_owned();
+    name.push(format!(".conn{slot}"));
+    std::path::PathBuf::from(name)
 }
 
 /// Bytes a shard of `capacity` entries with `wheel_slots` wheel slots takes.

@@ -11,6 +11,8 @@
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
 //!                LcoreCounters x 128  per lcore id, one cache-line pair each, single writer
 //!                IfAddrSlot x 64 addresses the balancer owns (answers ARP and ICMP echo)
+//!                ServiceSlot x 16  Full-NAT services with their reals and local addresses
+//!                NeighSlot x 64  static neighbours (IPv4 -> MAC on a port)
 //!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
 //! ```
 //!
@@ -36,7 +38,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -46,6 +48,14 @@ pub const MAX_WORKERS: usize = 64;
 pub const MAX_LCORES: usize = 128;
 /// Rx queues one worker polls.
 pub const MAX_RX_PER_WORKER: usize = 16;
+/// Virtual service slots.
+pub const MAX_SERVICES: usize = 16;
+/// Real servers per service.
+pub const MAX_REALS: usize = 32;
+/// Local addresses per service.
+pub const MAX_LADDRS: usize = 4;
+/// Static neighbour slots.
+pub const MAX_NEIGHBOURS: usize = 64;
 /// Interface address slots.
 pub const MAX_ADDRESSES: usize = 64;
 /// Bytes reserved for the control mailbox.
@@ -147,6 +157,12 @@ pub struct Header {
     pub mailbox_size: u64,
     /// Addresses in use (the first `n_addresses` address slots).
     pub n_addresses: u32,
+    /// Services in use.
+    pub n_services: u32,
+    /// Neighbours in use.
+    pub n_neighbours: u32,
+    /// Connection table entries per forwarding lcore (shard files `<shm>.conn<slot>`).
+    pub conn_capacity: u32,
 }
 
 /// A port, as the primary configured it.
@@ -324,8 +340,16 @@ pub struct LcoreCounters {
     pub arp_replies: AtomicU64,
     /// ICMP echo requests to an owned address answered.
     pub icmp_echo_replies: AtomicU64,
+    /// Full-NAT packets client -> real server.
+    pub fnat_in: AtomicU64,
+    /// Full-NAT packets real server -> client.
+    pub fnat_out: AtomicU64,
+    /// TCP segments to a service with no connection that are not a SYN: dropped.
+    pub drop_no_conn: AtomicU64,
+    /// New connections refused: no real server available, no free local port, table full.
+    pub drop_no_resource: AtomicU64,
     /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 6],
+    pub reserved: [AtomicU64; 2],
 }
 
 impl LcoreCounters {
@@ -351,6 +375,56 @@ pub struct IfAddrSlot {
     pub addr: [u8; 4],
 }
 
+/// A real server of a service.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RealSlot {
+    /// Address, network order.
+    pub addr: [u8; 4],
+    /// Port.
+    pub port: u16,
+    /// Reserved.
+    pub _pad: u16,
+    /// Weight (0: quiescent).
+    pub weight: u32,
+}
+
+/// A Full-NAT virtual service.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub struct ServiceSlot {
+    /// Virtual address, network order.
+    pub vip: [u8; 4],
+    /// Virtual port.
+    pub port: u16,
+    /// IP protocol (6 TCP, 17 UDP).
+    pub proto: u8,
+    /// Real servers in use.
+    pub n_reals: u8,
+    /// Local addresses in use.
+    pub n_laddrs: u8,
+    /// Reserved.
+    pub _pad: [u8; 7],
+    /// Scheduler, as ipvsadm names it.
+    pub scheduler: Name<8>,
+    /// Local addresses (Full-NAT sources towards the reals).
+    pub laddrs: [[u8; 4]; MAX_LADDRS],
+    /// Real servers.
+    pub reals: [RealSlot; MAX_REALS],
+}
+
+/// A static neighbour.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NeighSlot {
+    /// Address, network order.
+    pub addr: [u8; 4],
+    /// Its MAC address.
+    pub mac: [u8; 6],
+    /// Port slot it is reached through.
+    pub port: u16,
+}
+
 /// The whole shared region.
 #[repr(C)]
 pub struct Layout {
@@ -359,6 +433,8 @@ pub struct Layout {
     pub workers: [WorkerSlot; MAX_WORKERS],
     pub counters: [LcoreCounters; MAX_LCORES],
     pub addresses: [IfAddrSlot; MAX_ADDRESSES],
+    pub services: [ServiceSlot; MAX_SERVICES],
+    pub neighbours: [NeighSlot; MAX_NEIGHBOURS],
     pub mailbox: mailbox::Mailbox,
 }
 
@@ -371,6 +447,16 @@ impl Layout {
     /// The worker slots in use.
     pub fn workers(&self) -> &[WorkerSlot] {
         &self.workers[..(self.header.n_workers as usize).min(MAX_WORKERS)]
+    }
+
+    /// The service slots in use.
+    pub fn services(&self) -> &[ServiceSlot] {
+        &self.services[..(self.header.n_services as usize).min(MAX_SERVICES)]
+    }
+
+    /// The neighbour slots in use.
+    pub fn neighbours(&self) -> &[NeighSlot] {
+        &self.neighbours[..(self.header.n_neighbours as usize).min(MAX_NEIGHBOURS)]
     }
 
     /// The address slots in use.
@@ -403,6 +489,12 @@ const _: () = {
     assert!(offset_of!(LcoreCounters, arp_replies) == 64);
     assert!(size_of::<IfAddrSlot>() == 8);
     assert!(offset_of!(Layout, addresses) == 22_784 + 128 * 128);
-    assert!(offset_of!(Layout, mailbox) == 39_168 + 512);
-    assert!(size_of::<Layout>() == 39_680 + MAILBOX_BYTES);
+    assert!(offset_of!(Header, conn_capacity) == 172);
+    assert!(size_of::<RealSlot>() == 12 && size_of::<NeighSlot>() == 12);
+    assert!(size_of::<ServiceSlot>() == 448);
+    assert!(offset_of!(ServiceSlot, reals) == 40);
+    assert!(offset_of!(Layout, services) == 39_168 + 512);
+    assert!(offset_of!(Layout, neighbours) == 39_680 + 16 * 448);
+    assert!(offset_of!(Layout, mailbox) == 47_616);
+    assert!(size_of::<Layout>() == 47_616 + MAILBOX_BYTES);
 };

@@ -92,3 +92,89 @@ fn ping_and_http_through_the_worker_between_namespaces() {
     // 5 MB is about 3500 full-size segments one way, plus the ACKs the other way.
     assert!(u(&s, "tx_packets") > 3500, "the transfer went through the worker: {s}");
 }
+
+const FNAT: &str = r#"
+[[ports]]
+name = "dpdk0"
+vdev = "net_tap0,iface=@IF@a,mac=02:00:00:00:00:10"
+[[ports]]
+name = "dpdk1"
+vdev = "net_tap1,iface=@IF@b,mac=02:00:00:00:00:11"
+[forwarding]
+mode = "l2-pair"
+ports = ["dpdk0", "dpdk1"]
+[[groups]]
+name = "fwd"
+idle_sleep_us = 20
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0", "dpdk1:0"]
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.100/24"
+[[addresses]]
+port = "dpdk1"
+address = "198.18.1.254/24"
+[[neighbours]]
+address = "198.18.1.2"
+mac = "02:00:00:00:01:02"
+port = "dpdk1"
+[[services]]
+vip = "198.18.0.100"
+port = 80
+protocol = "tcp"
+scheduler = "rr"
+local_addresses = ["198.18.1.254"]
+[[services.reals]]
+address = "198.18.1.2"
+port = 8080
+[connections]
+capacity_per_lcore = 4096
+"#;
+
+#[test]
+fn curl_reaches_the_real_server_through_the_full_nat_vip() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dn");
+    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let (cli, srv) = (Netns::new("dnc"), Netns::new("dns"));
+    for (ns, side, addr, mac) in
+        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
+    {
+        let dev = format!("{ifp}{side}");
+        sh(&format!("ip link set {dev} netns {}", ns.0));
+        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
+    }
+    let blob = inst.dir.join("blob");
+    sh(&format!("head -c 2000000 /dev/urandom > {}", blob.display()));
+    let log = inst.dir.join("http.log");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2", "--directory"])
+        .arg(&inst.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("python3 http.server");
+    let got = inst.dir.join("got");
+    let curl = wait_for("an HTTP transfer through the VIP", Duration::from_secs(20), || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "10", "-o"])
+            .arg(&got)
+            .args(["-w", "%{http_code} %{size_download}", "http://198.18.0.100/blob"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.starts_with("200 ").then_some(text)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl through the VIP: {curl}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
+    let access = std::fs::read_to_string(&log).unwrap();
+    assert!(access.contains("198.18.1.254 - -"), "the real server saw the local address, not the client: {access}");
+    assert!(!access.contains("198.18.0.1 - -"), "{access}");
+    let s = inst.stats()["total"].clone();
+    println!("worker counters: {s}");
+    assert!(u(&s, "fnat_in") > 100 && u(&s, "fnat_out") > 1000, "{s}");
+}

@@ -2,10 +2,11 @@
 //!
 //! For each frame received on a port: frames shorter than an Ethernet header are dropped;
 //! an ARP request for an address the port owns is answered; an ICMP echo request to an
-//! address the port owns is answered; everything else is forwarded at layer 2 (two-arm pairs
-//! send it out of the peer port unchanged; one-arm ports send it back out with MAC addresses
-//! swapped). Answers are written in place, in the frame that asked, and go back out of the
-//! port it came in on.
+//! address the port owns is answered; TCP and UDP of a Full-NAT connection or service are
+//! translated ([`crate::fnat`]); everything else is forwarded at layer 2 (two-arm pairs send it
+//! out of the peer port unchanged; one-arm ports send it back out with MAC addresses swapped).
+//! Answers are written in place, in the frame that asked, and go back out of the port it came
+//! in on.
 //!
 //! Only frames without VLAN tags are answered; tagged frames are forwarded. Nothing here
 //! allocates or logs: [`Pipeline::process`] returns an [`Action`] that the caller counts.
@@ -15,6 +16,8 @@ use std::net::Ipv4Addr;
 use wire::checksum;
 use wire::{ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, Icmpv4Message, Icmpv4Packet};
 use wire::{IpProtocol, Ipv4Packet};
+
+use crate::fnat::{Fnat, FnatDrop, Verdict};
 
 /// TTL of the answers the balancer sends.
 pub const REPLY_TTL: u8 = 64;
@@ -26,6 +29,9 @@ pub enum Action {
     Forward(u16),
     /// It was rewritten into an answer: send it back out of the port it came in on.
     Reply(Reply),
+    /// Full-NAT translated it: send it out of `port`; `inbound` from the client side, `new`
+    /// when it opened the connection.
+    Nat { port: u16, inbound: bool, new: bool },
     /// Drop it, counting why.
     Drop(DropReason),
 }
@@ -44,6 +50,8 @@ pub enum Reply {
 pub enum DropReason {
     /// Shorter than an Ethernet header.
     Runt,
+    /// Full-NAT refused it.
+    Nat(FnatDrop),
 }
 
 /// A port as the pipeline sees it.
@@ -57,16 +65,27 @@ pub struct PortCtx {
     pub addrs: Vec<Ipv4Addr>,
 }
 
-/// The pipeline of one lcore: the ports, indexed by port slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pipeline {
+/// The pipeline of one lcore: the ports, indexed by port slot, and Full-NAT.
+#[derive(Debug)]
+pub struct Pipeline<'a> {
     ports: Vec<PortCtx>,
+    fnat: Option<Fnat<'a>>,
 }
 
-impl Pipeline {
-    /// A pipeline over `ports`, indexed by port slot.
-    pub fn new(ports: Vec<PortCtx>) -> Pipeline {
-        Pipeline { ports }
+impl<'a> Pipeline<'a> {
+    /// A pipeline over `ports`, indexed by port slot, without Full-NAT.
+    pub fn new(ports: Vec<PortCtx>) -> Pipeline<'a> {
+        Pipeline { ports, fnat: None }
+    }
+
+    /// A pipeline with Full-NAT.
+    pub fn with_fnat(ports: Vec<PortCtx>, fnat: Fnat<'a>) -> Pipeline<'a> {
+        Pipeline { ports, fnat: Some(fnat) }
+    }
+
+    /// The Full-NAT state, if any.
+    pub fn fnat_mut(&mut self) -> Option<&mut Fnat<'a>> {
+        self.fnat.as_mut()
     }
 
     /// Decides what to do with `frame`, received on port slot `rx_port`, rewriting it in
@@ -76,8 +95,20 @@ impl Pipeline {
     /// If `rx_port` is not a port slot of this pipeline (the caller's rx paths come from the
     /// same port table).
     #[inline]
-    pub fn process(&self, rx_port: u16, frame: &mut [u8]) -> Action {
+    pub fn process(&mut self, rx_port: u16, frame: &mut [u8]) -> Action {
         let port = &self.ports[usize::from(rx_port)];
+        if frame.len() < wire::ethernet::HEADER_LEN {
+            return Action::Drop(DropReason::Runt);
+        }
+        if let Some(fnat) = self.fnat.as_mut() {
+            if let Ok(p) = wire::classify(frame) {
+                match fnat.process(rx_port, frame, &p) {
+                    Verdict::NotOurs => {}
+                    Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
+                    Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),
+                }
+            }
+        }
         let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
             return Action::Drop(DropReason::Runt);
         };

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dpdk::{Burst, Eal, Fate, Port, RxQueue, TxQueue};
+use dpdk::{Burst, Eal, Port, RxQueue, TxQueue};
 use shm_layout::{monotonic_ns, LcoreCounters, Shm, ShmError, WorkerSlot, WorkerState, MAX_WORKERS};
 
+use crate::fnat::{self, Fnat};
 use crate::pipeline::{Action, DropReason, Pipeline, PortCtx, Reply};
 
 /// What the primary tells a worker on its command line (after the EAL arguments and `--`).
@@ -58,8 +59,6 @@ struct RxPath {
     queue: RxQueue,
     /// Port slot it receives on (answers go back out of it).
     port: u16,
-    /// Port slot layer-2 forwarding sends to (index into the tx queue table).
-    tx: usize,
 }
 
 /// Attaches to the instance's shared memory and checks that `args.slot` is ours to run.
@@ -112,25 +111,40 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             why: format!("rx queue names port slot {} of {}", q.port, ports.len()),
         })?;
         let port = Port::by_name(&p.device.as_str()).map_err(dpdk_err(format!("port {}", p.name.as_str())))?;
-        let tx = usize::from(p.peer).min(ports.len() - 1);
-        rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?, port: q.port, tx });
+        rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?, port: q.port });
     }
-    let pipeline = Pipeline::new(
-        ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| PortCtx {
-                mac: wire::EthernetAddress([p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]]),
-                peer: p.peer.min(ports.len() as u16 - 1),
-                addrs: layout
-                    .addresses()
-                    .iter()
-                    .filter(|a| usize::from(a.port) == i)
-                    .map(|a| std::net::Ipv4Addr::from(a.addr))
-                    .collect(),
-            })
-            .collect(),
-    );
+    let port_ctx: Vec<PortCtx> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PortCtx {
+            mac: mac_of(p),
+            peer: p.peer.min(ports.len() as u16 - 1),
+            addrs: layout
+                .addresses()
+                .iter()
+                .filter(|a| usize::from(a.port) == i)
+                .map(|a| std::net::Ipv4Addr::from(a.addr))
+                .collect(),
+        })
+        .collect();
+    // Full-NAT: the lcore's connection shard (adopted as it is, or rebuilt if the previous
+    // worker died mid-change) and the services.
+    let mut shard_file = if layout.services().is_empty() {
+        None
+    } else {
+        let path = shm_layout::conn::conn_shard_path(&args.shm, args.slot);
+        Some(shm_layout::ConnShardFile::open(&path)?)
+    };
+    let mut pipeline = match shard_file.as_mut() {
+        None => Pipeline::new(port_ctx),
+        Some(f) => {
+            let (shard, rebuilt) = conn::Shard::adopt(f.parts_mut(), monotonic_ns() / fnat::TICK_NS);
+            tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, "connection table adopted");
+            let services = fnat_services(layout).map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
+            let macs = ports.iter().map(mac_of).collect();
+            Pipeline::with_fnat(port_ctx, Fnat::new(services, shard, macs))
+        }
+    };
 
     // Beat before the claim: a Running slot is judged by its heartbeat.
     slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
@@ -150,7 +164,9 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     }
     let counters = &layout.counters[(slot.lcore as usize).min(layout.counters.len() - 1)];
     let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
-    poll(slot, counters, &pipeline, &mut rxs, &mut txs, &links);
+    poll(slot, counters, &mut pipeline, &mut rxs, &mut txs, &links);
+    drop(pipeline);
+    drop(shard_file);
 
     slot.state.store(WorkerState::Exited as u32, Ordering::Release);
     drop(rxs);
@@ -163,7 +179,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
 fn poll(
     slot: &WorkerSlot,
     c: &LcoreCounters,
-    pipeline: &Pipeline,
+    pipeline: &mut Pipeline<'_>,
     rxs: &mut [RxPath],
     txs: &mut [TxQueue],
     links: &[Port],
@@ -171,7 +187,7 @@ fn poll(
     let tsc_ms = dpdk::tsc_hz() / 1000;
     let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
     let mut burst = Burst::new();
-    let mut replies = Burst::new();
+    let mut outs: Vec<Burst> = (0..txs.len()).map(|_| Burst::new()).collect();
     let now = monotonic_ns();
     slot.heartbeat_ns.store(now, Ordering::Release);
     slot.polling_ns.store(now, Ordering::Release);
@@ -188,34 +204,52 @@ fn poll(
             // Counted per burst, so a worker killed mid-round leaves at most the burst in
             // hand uncounted.
             LcoreCounters::bump(&c.rx_packets, n as u64);
-            let (mut arp, mut echo) = (0u64, 0u64);
             let port = path.port;
-            let runts = burst.partition(&mut replies, |frame| match pipeline.process(port, frame) {
-                Action::Forward(_) => Fate::Keep,
-                Action::Reply(Reply::Arp) => {
-                    arp += 1;
-                    Fate::Move
+            let mut tally = Tally::default();
+            let freed = burst.distribute(&mut outs, |frame| match pipeline.process(port, frame) {
+                Action::Forward(p) => Some(usize::from(p)),
+                Action::Reply(r) => {
+                    if r == Reply::Arp {
+                        tally.arp += 1;
+                    } else {
+                        tally.echo += 1;
+                    }
+                    Some(usize::from(port))
                 }
-                Action::Reply(Reply::IcmpEcho) => {
-                    echo += 1;
-                    Fate::Move
+                Action::Nat { port: out, inbound, .. } => {
+                    if inbound {
+                        tally.nat_in += 1;
+                    } else {
+                        tally.nat_out += 1;
+                    }
+                    Some(usize::from(out))
                 }
-                Action::Drop(DropReason::Runt) => Fate::Free,
+                Action::Drop(DropReason::Runt) => {
+                    tally.runt += 1;
+                    None
+                }
+                Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::NoConnection)) => {
+                    tally.no_conn += 1;
+                    None
+                }
+                Action::Drop(DropReason::Nat(_)) => {
+                    tally.no_resource += 1;
+                    None
+                }
             });
-            let mut sent = txs[path.tx].tx(&mut burst);
-            let mut unsent = burst.len();
-            burst.clear();
-            if !replies.is_empty() {
-                sent += txs[usize::from(port)].tx(&mut replies);
-                unsent += replies.len();
-                replies.clear();
-                LcoreCounters::bump(&c.arp_replies, arp);
-                LcoreCounters::bump(&c.icmp_echo_replies, echo);
+            debug_assert_eq!(freed as u64, tally.runt + tally.no_conn + tally.no_resource);
+            let (mut sent, mut unsent) = (0, 0);
+            for (p, out) in outs.iter_mut().enumerate() {
+                if !out.is_empty() {
+                    sent += txs[p].tx(out);
+                    unsent += out.len();
+                    out.clear();
+                }
             }
             LcoreCounters::bump(&c.rx_bursts, 1);
             LcoreCounters::bump(&c.tx_packets, sent as u64);
             LcoreCounters::bump(&c.drop_tx_full, unsent as u64);
-            LcoreCounters::bump(&c.drop_runt, runts as u64);
+            tally.flush(c);
         }
         LcoreCounters::bump(&c.polls, 1);
         let end = dpdk::rdtsc();
@@ -226,7 +260,11 @@ fn poll(
         }
         if end >= next_beat {
             next_beat = end + tsc_ms;
-            slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
+            let now = monotonic_ns();
+            slot.heartbeat_ns.store(now, Ordering::Release);
+            if let Some(f) = pipeline.fnat_mut() {
+                f.advance(now, 4096);
+            }
             // Link state refresh: a memif port in a secondary must see its peer leave, or it
             // keeps reading the departed peer's rings after the next peer connects.
             for p in links {
@@ -240,4 +278,70 @@ fn poll(
             std::thread::sleep(idle_sleep);
         }
     }
+}
+
+/// Per-burst counts, added to the shared counters once per burst.
+#[derive(Default)]
+struct Tally {
+    arp: u64,
+    echo: u64,
+    nat_in: u64,
+    nat_out: u64,
+    runt: u64,
+    no_conn: u64,
+    no_resource: u64,
+}
+
+impl Tally {
+    fn flush(&self, c: &LcoreCounters) {
+        for (counter, n) in [
+            (&c.arp_replies, self.arp),
+            (&c.icmp_echo_replies, self.echo),
+            (&c.fnat_in, self.nat_in),
+            (&c.fnat_out, self.nat_out),
+            (&c.drop_runt, self.runt),
+            (&c.drop_no_conn, self.no_conn),
+            (&c.drop_no_resource, self.no_resource),
+        ] {
+            if n > 0 {
+                LcoreCounters::bump(counter, n);
+            }
+        }
+    }
+}
+
+fn mac_of(p: &shm_layout::PortSlot) -> wire::EthernetAddress {
+    wire::EthernetAddress([p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]])
+}
+
+/// The Full-NAT services of the layout, with schedulers built over their real servers.
+fn fnat_services(layout: &shm_layout::Layout) -> Result<Vec<fnat::Service>, String> {
+    let neigh = |a: [u8; 4]| layout.neighbours().iter().find(|n| n.addr == a).copied();
+    layout
+        .services()
+        .iter()
+        .map(|s| {
+            let kind: sched::Kind = s.scheduler.as_str().parse().map_err(|e: sched::ParseKindError| e.to_string())?;
+            let slots = &s.reals[..usize::from(s.n_reals).min(s.reals.len())];
+            let mut reals = Vec::with_capacity(slots.len());
+            for r in slots {
+                let n = neigh(r.addr)
+                    .ok_or_else(|| format!("no neighbour for real server {}", std::net::Ipv4Addr::from(r.addr)))?;
+                reals.push(fnat::Real {
+                    addr: r.addr.into(),
+                    port: r.port,
+                    mac: wire::EthernetAddress(n.mac),
+                    via: n.port,
+                });
+            }
+            let backends: Vec<sched::Backend> = slots.iter().map(|r| sched::Backend::new(r.weight)).collect();
+            let ids: Vec<[u8; 18]> = slots
+                .iter()
+                .map(|r| sched::identity(std::net::SocketAddr::from((std::net::Ipv4Addr::from(r.addr), r.port))))
+                .collect();
+            let scheduler = sched::Scheduler::with_ids(kind, &backends, &ids).map_err(|e| e.to_string())?;
+            let laddrs = s.laddrs[..usize::from(s.n_laddrs).min(s.laddrs.len())].iter().map(|a| (*a).into()).collect();
+            Ok(fnat::Service::new(s.vip.into(), s.port, s.proto, scheduler, backends, reals, laddrs))
+        })
+        .collect()
 }

@@ -20,6 +20,10 @@ pub struct LcoreStats {
     pub busy_cycles: u64,
     pub arp_replies: u64,
     pub icmp_echo_replies: u64,
+    pub fnat_in: u64,
+    pub fnat_out: u64,
+    pub drop_no_conn: u64,
+    pub drop_no_resource: u64,
 }
 
 /// One lcore's row.
@@ -63,6 +67,10 @@ pub fn view(shm: &Shm) -> Stats {
                 busy_cycles: get(&c.busy_cycles),
                 arp_replies: get(&c.arp_replies),
                 icmp_echo_replies: get(&c.icmp_echo_replies),
+                fnat_in: get(&c.fnat_in),
+                fnat_out: get(&c.fnat_out),
+                drop_no_conn: get(&c.drop_no_conn),
+                drop_no_resource: get(&c.drop_no_resource),
             };
             total.rx_packets += s.rx_packets;
             total.tx_packets += s.tx_packets;
@@ -74,6 +82,10 @@ pub fn view(shm: &Shm) -> Stats {
             total.busy_cycles += s.busy_cycles;
             total.arp_replies += s.arp_replies;
             total.icmp_echo_replies += s.icmp_echo_replies;
+            total.fnat_in += s.fnat_in;
+            total.fnat_out += s.fnat_out;
+            total.drop_no_conn += s.drop_no_conn;
+            total.drop_no_resource += s.drop_no_resource;
             LcoreRow { slot, lcore: w.lcore, stats: s }
         })
         .collect();
@@ -91,6 +103,9 @@ pub fn render(s: &Stats) -> String {
             st.drop_tx_full.to_string(),
             st.drop_runt.to_string(),
             st.rx_bursts.to_string(),
+            st.fnat_in.to_string(),
+            st.fnat_out.to_string(),
+            (st.drop_no_conn + st.drop_no_resource).to_string(),
             st.arp_replies.to_string(),
             st.icmp_echo_replies.to_string(),
             st.polls.to_string(),
@@ -107,6 +122,9 @@ pub fn render(s: &Stats) -> String {
             "DROP-TXFULL",
             "DROP-RUNT",
             "RX-BURSTS",
+            "FNAT-IN",
+            "FNAT-OUT",
+            "DROP-NAT",
             "ARP-REPLIES",
             "ECHO-REPLIES",
             "POLLS",
@@ -114,4 +132,22 @@ pub fn render(s: &Stats) -> String {
         ],
         &rows,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_has_a_cell_per_column() {
+        let s = Stats {
+            lcores: vec![LcoreRow { slot: 0, lcore: 1, stats: LcoreStats::default() }],
+            total: LcoreStats::default(),
+        };
+        let text = render(&s);
+        let widths: Vec<usize> = text.lines().map(|l| l.split_whitespace().count()).collect();
+        // The header's first cell is empty; "lcore 1" is two words.
+        assert_eq!(widths[0] + 2, widths[1], "{text}");
+        assert_eq!(widths[0] + 1, widths[2], "{text}");
+    }
 }

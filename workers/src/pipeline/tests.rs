@@ -15,7 +15,7 @@ const OWNED0: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 const OWNED1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
 
 /// Port 0 and 1 are a two-arm pair; port 2 is one-arm. Port 0 owns OWNED0, port 1 OWNED1.
-fn pipeline() -> Pipeline {
+fn pipeline() -> Pipeline<'static> {
     Pipeline::new(vec![
         PortCtx { mac: PORT0_MAC, peer: 1, addrs: vec![OWNED0] },
         PortCtx { mac: PORT1_MAC, peer: 0, addrs: vec![OWNED1] },
@@ -219,7 +219,7 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn fixtures() {
-    let p = pipeline();
+    let mut p = pipeline();
     for c in cases() {
         let mut frame = c.frame.clone();
         let action = p.process(c.port, &mut frame);
@@ -231,7 +231,7 @@ fn fixtures() {
 
 #[test]
 fn every_prefix_of_every_fixture_is_handled_without_panic() {
-    let p = pipeline();
+    let mut p = pipeline();
     for c in cases() {
         for len in 0..=c.frame.len() {
             let mut f = c.frame[..len].to_vec();
@@ -242,7 +242,7 @@ fn every_prefix_of_every_fixture_is_handled_without_panic() {
 
 #[test]
 fn the_echo_reply_verifies() {
-    let p = pipeline();
+    let mut p = pipeline();
     let mut f = echo_request(OWNED0);
     assert_eq!(p.process(0, &mut f), Action::Reply(Reply::IcmpEcho));
     let e = EthernetFrame::new_checked(&f[..]).unwrap();

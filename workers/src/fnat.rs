@@ -1,0 +1,317 @@
+//! Full-NAT: client -> VIP:port becomes local address:local port -> real server, and the
+//! reply real server -> local address:port becomes VIP:port -> client. One connection entry
+//! in the lcore's shard finds both directions; the scheduler picks the real server of a new
+//! connection; checksums are updated incrementally.
+//!
+//! New TCP connections start only on a SYN; any other segment to a service with no
+//! connection is dropped and counted (LVS does the same). The client side's MAC address and
+//! port are kept in the entry, so replies go back the way the client came.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use conn::tcp::{self, Event, State, Way};
+use conn::{v4, Dir, NewConn, Shard, Tuple};
+use sched::{Backend, FlowKey, Scheduler};
+use wire::checksum;
+use wire::{EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Parsed, TcpFlags, TcpPacket, UdpPacket, L4};
+
+/// Connection timer tick.
+pub const TICK_NS: u64 = 10_000_000;
+/// Local ports handed out (the rest are left to the kernel side and well-known services).
+const LPORT_MIN: u16 = 1025;
+/// Local ports tried for one new connection before giving up.
+const LPORT_TRIES: usize = 64;
+
+/// What Full-NAT did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not Full-NAT traffic: no connection and no service.
+    NotOurs,
+    /// Rewritten; send it out of this port slot. `new` when it created the connection.
+    Out { port: u16, dir: Dir, new: bool },
+    /// Drop it.
+    Drop(FnatDrop),
+}
+
+/// Why Full-NAT dropped a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FnatDrop {
+    /// A TCP segment other than a SYN for a service, with no connection.
+    NoConnection,
+    /// No real server can take a new connection (all down or quiescent).
+    NoReal,
+    /// No free local port (or the table is full).
+    NoResource,
+}
+
+/// A real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Real {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    /// Its MAC address (static neighbour) and the port slot it is reached through.
+    pub mac: EthernetAddress,
+    pub via: u16,
+}
+
+/// A Full-NAT service.
+#[derive(Debug)]
+pub struct Service {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub proto: u8,
+    pub scheduler: Scheduler,
+    pub backends: Vec<Backend>,
+    pub reals: Vec<Real>,
+    pub laddrs: Vec<Ipv4Addr>,
+    next_laddr: usize,
+    next_lport: u16,
+}
+
+impl Service {
+    /// A service; `backends` and `reals` are parallel.
+    pub fn new(
+        vip: Ipv4Addr,
+        port: u16,
+        proto: u8,
+        scheduler: Scheduler,
+        backends: Vec<Backend>,
+        reals: Vec<Real>,
+        laddrs: Vec<Ipv4Addr>,
+    ) -> Service {
+        Service { vip, port, proto, scheduler, backends, reals, laddrs, next_laddr: 0, next_lport: LPORT_MIN }
+    }
+}
+
+/// The Full-NAT state of one lcore.
+pub struct Fnat<'a> {
+    services: Vec<Service>,
+    shard: Shard<'a>,
+    /// MAC of every port slot.
+    port_macs: Vec<EthernetAddress>,
+    now_tick: u64,
+}
+
+impl std::fmt::Debug for Fnat<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fnat").field("services", &self.services.len()).field("shard", &self.shard).finish()
+    }
+}
+
+fn ticks(seconds: u32) -> u32 {
+    (u64::from(seconds) * 1_000_000_000 / TICK_NS) as u32
+}
+
+fn addr4(a: &[u8; 16]) -> Ipv4Addr {
+    Ipv4Addr::new(a[12], a[13], a[14], a[15])
+}
+
+impl<'a> Fnat<'a> {
+    /// Full-NAT over `services`, with connections in `shard`.
+    pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>) -> Fnat<'a> {
+        Fnat { services, shard, port_macs, now_tick: 0 }
+    }
+
+    /// Advances the clock to `now_ns` and expires due connections (at most `budget` entries
+    /// looked at). Returns how many expired.
+    pub fn advance(&mut self, now_ns: u64, budget: usize) -> usize {
+        self.now_tick = now_ns / TICK_NS;
+        let services = &mut self.services;
+        self.shard.advance(self.now_tick, budget, |_, e| {
+            if let Some(b) = services.get_mut(e.service as usize).and_then(|s| s.backends.get_mut(e.real as usize)) {
+                b.active_conns = b.active_conns.saturating_sub(1);
+            }
+        })
+    }
+
+    /// The connection table.
+    pub fn shard(&self) -> &Shard<'a> {
+        &self.shard
+    }
+
+    /// Handles a frame received on `rx_port` whose headers `p` describes.
+    pub fn process(&mut self, rx_port: u16, frame: &mut [u8], p: &Parsed) -> Verdict {
+        let Some(ip) = p.ipv4 else { return Verdict::NotOurs };
+        if ip.is_fragment || p.vlan_count != 0 {
+            return Verdict::NotOurs;
+        }
+        let (proto, sport, dport, flags) = match ip.l4 {
+            L4::Tcp { src_port, dst_port, flags, .. } => (6u8, src_port, dst_port, Some(flags)),
+            L4::Udp { src_port, dst_port } => (17u8, src_port, dst_port, None),
+            _ => return Verdict::NotOurs,
+        };
+        let t = Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport };
+        let l3 = usize::from(p.l3_offset);
+        let l4 = usize::from(ip.l4_offset);
+        let (idx, dir, new) = match self.shard.lookup(&t) {
+            Some((idx, dir)) => (idx, dir, false),
+            None => match self.create(rx_port, frame, &t, flags) {
+                Ok(Some(idx)) => (idx, Dir::In, true),
+                Ok(None) => return Verdict::NotOurs,
+                Err(d) => return Verdict::Drop(d),
+            },
+        };
+        let e = *self.shard.entry(idx);
+        // Rewrite: addresses, ports, checksums, MACs.
+        let (src, dst, sp, dp, out_port, dst_mac) = match dir {
+            Dir::In => {
+                let real = self.services[e.service as usize].reals[e.real as usize];
+                (addr4(&e.laddr), addr4(&e.raddr), e.lport, e.rport, real.via, real.mac)
+            }
+            Dir::Out => {
+                (addr4(&e.vaddr), addr4(&e.caddr), e.vport, e.cport, e.client_port, EthernetAddress(e.client_mac))
+            }
+        };
+        rewrite(frame, l3, l4, proto, (src, dst, sp, dp));
+        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(self.port_macs[usize::from(out_port)]);
+        // State, timeout and counters.
+        let d = dir as usize;
+        let len = frame.len() as u64;
+        let now = self.now_tick;
+        let timeout = match flags {
+            Some(f) => {
+                let way = if dir == Dir::In { Way::In } else { Way::Out };
+                let old = State::from_u8(e.state);
+                let ev = Event::from_flags(
+                    f.contains(TcpFlags::SYN),
+                    f.contains(TcpFlags::FIN),
+                    f.contains(TcpFlags::ACK),
+                    f.contains(TcpFlags::RST),
+                );
+                let state = ev.map_or(old, |ev| tcp::next(old, way, ev));
+                self.shard.entry_mut(idx).state = state as u8;
+                state.default_timeout_s()
+            }
+            None => tcp::UDP_TIMEOUT_S,
+        };
+        let em = self.shard.entry_mut(idx);
+        em.packets[d] += 1;
+        em.bytes[d] += len;
+        self.shard.set_timeout(idx, now, ticks(timeout));
+        Verdict::Out { port: out_port, dir, new }
+    }
+
+    /// A new connection for a service, if the packet is for one. `Ok(None)`: not a service.
+    fn create(
+        &mut self,
+        rx_port: u16,
+        frame: &[u8],
+        t: &Tuple,
+        flags: Option<TcpFlags>,
+    ) -> Result<Option<u32>, FnatDrop> {
+        let (vip, vport) = (addr4(&t.dst), t.dport);
+        let Some(si) = self.services.iter().position(|s| s.vip == vip && s.port == vport && s.proto == t.proto) else {
+            return Ok(None);
+        };
+        if let Some(f) = flags {
+            if !f.contains(TcpFlags::SYN) || f.contains(TcpFlags::ACK) || f.contains(TcpFlags::RST) {
+                return Err(FnatDrop::NoConnection);
+            }
+        }
+        let client = addr4(&t.src);
+        let key = FlowKey {
+            src: IpAddr::V4(client),
+            dst: IpAddr::V4(vip),
+            src_port: t.sport,
+            dst_port: t.dport,
+            proto: t.proto,
+        };
+        let svc = &mut self.services[si];
+        let ri = svc.scheduler.pick(&svc.backends, &key).ok_or(FnatDrop::NoReal)?;
+        let real = svc.reals[ri];
+        // A local address and port whose outbound tuple is free.
+        let mut chosen = None;
+        for _ in 0..LPORT_TRIES {
+            let laddr = svc.laddrs[svc.next_laddr % svc.laddrs.len()];
+            svc.next_laddr = svc.next_laddr.wrapping_add(1);
+            let lport = svc.next_lport;
+            svc.next_lport = if lport == u16::MAX { LPORT_MIN } else { lport + 1 };
+            let out = Tuple {
+                proto: t.proto,
+                src: v4(real.addr.octets()),
+                sport: real.port,
+                dst: v4(laddr.octets()),
+                dport: lport,
+            };
+            if self.shard.lookup(&out).is_none() {
+                chosen = Some((laddr, lport));
+                break;
+            }
+        }
+        let (laddr, lport) = chosen.ok_or(FnatDrop::NoResource)?;
+        let mut client_mac = [0u8; 6];
+        client_mac.copy_from_slice(&frame[6..12]);
+        let state = if flags.is_some() { State::None } else { State::Established };
+        let c = NewConn {
+            proto: t.proto,
+            caddr: t.src,
+            cport: t.sport,
+            vaddr: t.dst,
+            vport: t.dport,
+            laddr: v4(laddr.octets()),
+            lport,
+            raddr: v4(real.addr.octets()),
+            rport: real.port,
+            state: state as u8,
+            mode: 1,
+            service: si as u32,
+            real: ri as u32,
+            client_mac,
+            client_port: rx_port,
+        };
+        let idx = self
+            .shard
+            .insert(&c, self.now_tick, ticks(State::SynRecv.default_timeout_s()))
+            .map_err(|_| FnatDrop::NoResource)?;
+        self.services[si].backends[ri].active_conns += 1;
+        Ok(Some(idx))
+    }
+}
+
+/// Rewrites the IPv4 addresses and L4 ports of a frame, updating both checksums
+/// incrementally (RFC 1624).
+fn rewrite(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    proto: u8,
+    (src, dst, sport, dport): (Ipv4Addr, Ipv4Addr, u16, u16),
+) {
+    let (old_src, old_dst) = {
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
+        let (os, od) = (ip.src_addr(), ip.dst_addr());
+        let c = checksum::update_addr(checksum::update_addr(ip.checksum(), os, src), od, dst);
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
+        ip.set_checksum(c);
+        (os, od)
+    };
+    if proto == u8::from(IpProtocol::Tcp) {
+        let mut tcp = TcpPacket::new_unchecked(&mut frame[l4..]);
+        let (osp, odp) = (tcp.src_port(), tcp.dst_port());
+        let mut c = tcp.checksum();
+        c = checksum::update_addr(c, old_src, src);
+        c = checksum::update_addr(c, old_dst, dst);
+        c = checksum::update_u16(c, osp, sport);
+        c = checksum::update_u16(c, odp, dport);
+        tcp.set_src_port(sport);
+        tcp.set_dst_port(dport);
+        tcp.set_checksum(c);
+    } else {
+        let mut udp = UdpPacket::new_unchecked(&mut frame[l4..]);
+        let (osp, odp) = (udp.src_port(), udp.dst_port());
+        let mut c = udp.checksum();
+        c = checksum::udp_update_addr(c, old_src, src);
+        c = checksum::udp_update_addr(c, old_dst, dst);
+        c = checksum::udp_update_u16(c, osp, sport);
+        c = checksum::udp_update_u16(c, odp, dport);
+        udp.set_src_port(sport);
+        udp.set_dst_port(dport);
+        udp.set_checksum(c);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! Full-NAT fixtures: a client's TCP handshake and data through a service and back, UDP, the
+//! refusals, and expiry. Frames are built with the `wire` crate and checked after the rewrite
+//! by full checksum verification.
+
+use super::*;
+use shm_layout::conn::{ConnEntry, ConnShardHeader};
+use shm_layout::ConnParts;
+use wire::{EtherType, EthernetRepr, Ipv4Repr, TcpRepr, UdpRepr};
+
+const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
+const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
+const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
+const RS_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 2]);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const LIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
+const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+
+struct Store {
+    h: ConnShardHeader,
+    buckets: Vec<u32>,
+    wheel: Vec<u32>,
+    entries: Vec<ConnEntry>,
+}
+
+fn store() -> Store {
+    let h = ConnShardHeader { capacity: 256, n_buckets: 512, wheel_slots: 256, seed: 7, ..Default::default() };
+    Store { h, buckets: vec![0; 512], wheel: vec![0; 256], entries: vec![ConnEntry::EMPTY; 256] }
+}
+
+fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
+    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1 };
+    let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
+    let scheduler = Scheduler::with_ids(sched::Kind::Rr, &backends, &ids).unwrap();
+    Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP])
+}
+
+fn fnat(s: &mut Store, weight: u32) -> Fnat<'_> {
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let services = vec![service(6, 80, vec![Backend::new(weight)]), service(17, 53, vec![Backend::new(weight)])];
+    Fnat::new(services, shard, vec![P0, P1])
+}
+
+fn tcp_frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    flags: TcpFlags,
+    payload: &[u8],
+) -> Vec<u8> {
+    let tcp = TcpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+        seq_number: 1000,
+        ack_number: 0,
+        flags,
+        window_len: 64240,
+        urgent_at: 0,
+        max_seg_size: None,
+        window_scale: None,
+        sack_permitted: false,
+        timestamp: None,
+        payload,
+    };
+    let mut seg = vec![0xa5; tcp.buffer_len()];
+    tcp.emit(&mut TcpPacket::new_unchecked(&mut seg[..]), src.0, dst.0);
+    frame(src_mac, dst_mac, src.0, dst.0, IpProtocol::Tcp, &seg)
+}
+
+fn udp_frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp = UdpRepr { src_port: src.1, dst_port: dst.1, payload };
+    let mut dgram = vec![0xa5; udp.buffer_len()];
+    udp.emit(&mut UdpPacket::new_unchecked(&mut dgram[..]), src.0, dst.0);
+    frame(src_mac, dst_mac, src.0, dst.0, IpProtocol::Udp, &dgram)
+}
+
+fn frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    l4: &[u8],
+) -> Vec<u8> {
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol,
+        payload_len: l4.len(),
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let mut f = vec![0xa5; 14 + ip.buffer_len()];
+    EthernetRepr { src_addr: src_mac, dst_addr: dst_mac, ethertype: EtherType::Ipv4 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let mut p = Ipv4Packet::new_unchecked(&mut f[14..]);
+    ip.emit(&mut p);
+    p.payload_mut().copy_from_slice(l4);
+    f
+}
+
+/// Runs a frame through Full-NAT, returning the verdict.
+fn run(n: &mut Fnat<'_>, rx_port: u16, f: &mut [u8]) -> Verdict {
+    let p = wire::classify(f).unwrap();
+    n.process(rx_port, f, &p)
+}
+
+/// Checks the frame's MACs, addresses and ports, and that both checksums verify.
+fn check(f: &[u8], macs: (EthernetAddress, EthernetAddress), src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
+    let e = EthernetFrame::new_checked(f).unwrap();
+    assert_eq!((e.src_addr(), e.dst_addr()), macs, "MACs");
+    let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
+    assert!(ip.verify_checksum(), "IP checksum");
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (src.0, dst.0), "addresses");
+    match ip.protocol() {
+        IpProtocol::Tcp => {
+            let t = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(t.verify_checksum(src.0, dst.0), "TCP checksum");
+            assert_eq!((t.src_port(), t.dst_port()), (src.1, dst.1), "ports");
+        }
+        _ => {
+            let u = UdpPacket::new_checked(ip.payload()).unwrap();
+            assert!(u.verify_checksum(src.0, dst.0), "UDP checksum");
+            assert_eq!((u.src_port(), u.dst_port()), (src.1, dst.1), "ports");
+        }
+    }
+}
+
+#[test]
+fn a_tcp_connection_through_the_service_and_back() {
+    let mut s = store();
+    let mut n = fnat(&mut s, 1);
+    let syn = TcpFlags::SYN;
+    let ack = TcpFlags::ACK;
+    let mut synack = TcpFlags::SYN;
+    synack.insert(TcpFlags::ACK);
+
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), syn, b"");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+
+    let mut f = tcp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), synack, b"");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    check(&f, (P0, CLIENT_MAC), (VIP, 80), (CLIENT, 40000));
+
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), ack, b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+
+    let (idx, _) = n
+        .shard
+        .lookup(&Tuple { proto: 6, src: v4(CLIENT.octets()), sport: 40000, dst: v4(VIP.octets()), dport: 80 })
+        .unwrap();
+    let e = n.shard.entry(idx);
+    assert_eq!(State::from_u8(e.state), State::Established);
+    assert_eq!((e.packets, e.real, e.client_port), ([2, 1], 0, 0));
+    assert_eq!(n.services[0].backends[0].active_conns, 1);
+
+    // A second client gets the next local port.
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40001), (VIP, 80), syn, b"");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN + 1), (RS, 8080));
+}
+
+#[test]
+fn segments_without_a_connection_and_services_without_reals_are_refused() {
+    let mut s = store();
+    let mut n = fnat(&mut s, 1);
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoConnection));
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 81), TcpFlags::SYN, b"");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::NotOurs, "no service on port 81");
+    drop(n);
+    let mut s = store();
+    let mut n = fnat(&mut s, 0);
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoReal), "weight 0 is quiescent");
+}
+
+#[test]
+fn udp_flows_are_translated_both_ways_and_expire() {
+    let mut s = store();
+    let mut n = fnat(&mut s, 1);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"query");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+    let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"answer");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    check(&f, (P0, CLIENT_MAC), (VIP, 53), (CLIENT, 5353));
+    // 300 s later (plus a tick) the flow is gone, and its real server's count with it.
+    assert_eq!(n.advance(301 * 1_000_000_000, usize::MAX), 1);
+    assert_eq!(n.services[1].backends[0].active_conns, 0);
+    let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"late");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::NotOurs, "a reply after expiry is not translated");
+}
