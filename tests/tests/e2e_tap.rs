@@ -178,3 +178,63 @@ fn curl_reaches_the_real_server_through_the_full_nat_vip() {
     println!("worker counters: {s}");
     assert!(u(&s, "fnat_in") > 100 && u(&s, "fnat_out") > 1000, "{s}");
 }
+
+#[test]
+fn a_full_nat_download_survives_kill_9_of_its_worker() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dk");
+    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let (cli, srv) = (Netns::new("dkc"), Netns::new("dks"));
+    for (ns, side, addr, mac) in
+        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
+    {
+        let dev = format!("{ifp}{side}");
+        sh(&format!("ip link set {dev} netns {}", ns.0));
+        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
+    }
+    let blob = inst.dir.join("blob");
+    sh(&format!("head -c 100000000 /dev/urandom > {}", blob.display()));
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2", "--directory"])
+        .arg(&inst.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    wait_for("the real server", Duration::from_secs(10), || {
+        Command::new("ip")
+            .args(["netns", "exec", &srv.0, "curl", "-s", "-o", "/dev/null", "http://198.18.1.2:8080/"])
+            .status()
+            .ok()?
+            .success()
+            .then_some(())
+    });
+    // A rate-limited download, so that it is in flight when the worker dies.
+    let got = inst.dir.join("got");
+    let mut curl = Command::new("ip")
+        .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "60", "--limit-rate", "20M", "-o"])
+        .arg(&got)
+        .args(["-w", "%{http_code} %{size_download}", "http://198.18.0.100/blob"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the download under way", Duration::from_secs(20), || {
+        (std::fs::metadata(&got).map(|m| m.len()).unwrap_or(0) > 20_000_000).then_some(())
+    });
+    let pid = u(&inst.workers()[0], "pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let w = wait_for("the replacement", Duration::from_secs(10), || {
+        let w = inst.workers()[0].clone();
+        (u(&w, "restarts") == 1 && w["state"] == "running").then_some(w)
+    });
+    println!("replacement after kill -9: {w}");
+    let out = curl.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    stop_child(&mut server, Duration::from_secs(2));
+    assert!(out.status.success() && text.starts_with("200 100000000"), "curl: {text}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the 100 MB arrived intact");
+    let s = inst.stats()["total"].clone();
+    println!("worker counters: {s}");
+    assert_eq!(u(&s, "drop_no_conn"), 0, "the replacement knew the connection: {s}");
+}
