@@ -129,6 +129,15 @@ local_addresses = ["198.18.1.254"]
 [[services.reals]]
 address = "198.18.1.2"
 port = 8080
+[[services]]
+vip = "198.18.0.100"
+port = 53
+protocol = "udp"
+scheduler = "mh"
+local_addresses = ["198.18.1.254"]
+[[services.reals]]
+address = "198.18.1.2"
+port = 5353
 [connections]
 capacity_per_lcore = 4096
 "#;
@@ -174,9 +183,28 @@ fn curl_reaches_the_real_server_through_the_full_nat_vip() {
     let access = std::fs::read_to_string(&log).unwrap();
     assert!(access.contains("198.18.1.254 - -"), "the real server saw the local address, not the client: {access}");
     assert!(!access.contains("198.18.0.1 - -"), "{access}");
-    let s = inst.stats()["total"].clone();
+    // UDP through the same VIP: an echo server behind it answers the client.
+    let echo = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((\"198.18.1.2\",5353))\nfor _ in range(3):\n    d,a=s.recvfrom(2048)\n    s.sendto(d+(\" from \"+a[0]).encode(),a)\n";
+    let mut udp_server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-c", echo])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ask = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\ns.sendto(b\"hello\",(\"198.18.0.100\",53))\nprint(s.recvfrom(2048)[0].decode())\n";
+    let answer = wait_for("a UDP answer through the VIP", Duration::from_secs(10), || {
+        let out = Command::new("ip").args(["netns", "exec", &cli.0, "python3", "-c", ask]).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    });
+    stop_child(&mut udp_server, Duration::from_secs(1));
+    assert_eq!(answer, "hello from 198.18.1.254", "the echo server saw the local address");
+
+    let stats = inst.stats();
+    let s = stats["total"].clone();
     println!("worker counters: {s}");
     assert!(u(&s, "fnat_in") > 100 && u(&s, "fnat_out") > 1000, "{s}");
+    let c = stats["connections"][0].clone();
+    assert!(u(&c, "created") >= 1 && u(&c, "capacity") == 4096, "{c}");
 }
 
 #[test]
@@ -212,7 +240,7 @@ fn a_full_nat_download_survives_kill_9_of_its_worker() {
     });
     // A rate-limited download, so that it is in flight when the worker dies.
     let got = inst.dir.join("got");
-    let mut curl = Command::new("ip")
+    let curl = Command::new("ip")
         .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "60", "--limit-rate", "20M", "-o"])
         .arg(&got)
         .args(["-w", "%{http_code} %{size_download}", "http://198.18.0.100/blob"])

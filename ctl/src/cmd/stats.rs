@@ -40,6 +40,26 @@ pub struct LcoreRow {
 pub struct Stats {
     pub lcores: Vec<LcoreRow>,
     pub total: LcoreStats,
+    /// Connection tables, per worker slot (absent when the instance has no services).
+    pub connections: Vec<ConnRow>,
+}
+
+/// One lcore's connection table.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ConnRow {
+    pub slot: usize,
+    pub capacity: u32,
+    /// Connections now.
+    pub active: u32,
+    pub created: u64,
+    pub expired: u64,
+    pub removed: u64,
+    /// Creations refused because the table was full.
+    pub full: u64,
+    pub lookups: u64,
+    pub hits: u64,
+    /// Index rebuilds after a worker died mid-change.
+    pub rebuilds: u64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -89,11 +109,63 @@ pub fn view(shm: &Shm) -> Stats {
             LcoreRow { slot, lcore: w.lcore, stats: s }
         })
         .collect();
-    Stats { lcores, total }
+    let connections = if l.services().is_empty() {
+        Vec::new()
+    } else {
+        (0..l.workers().len())
+            .filter_map(|slot| {
+                let f = shm_layout::ConnShardFile::open(&shm_layout::conn::conn_shard_path(shm.path(), slot)).ok()?;
+                let h = f.header();
+                let c = &h.counters;
+                Some(ConnRow {
+                    slot,
+                    capacity: h.capacity,
+                    active: h.used.load(Ordering::Relaxed),
+                    created: get(&c.created),
+                    expired: get(&c.expired),
+                    removed: get(&c.removed),
+                    full: get(&c.full),
+                    lookups: get(&c.lookups),
+                    hits: get(&c.hits),
+                    rebuilds: get(&c.rebuilds),
+                })
+            })
+            .collect()
+    };
+    Stats { lcores, total, connections }
 }
 
-/// Renders the counters as a table.
+/// Renders the counters as tables.
 pub fn render(s: &Stats) -> String {
+    let mut out = render_lcores(s);
+    if !s.connections.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .connections
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("slot {}", c.slot),
+                    format!("{}/{}", c.active, c.capacity),
+                    c.created.to_string(),
+                    c.expired.to_string(),
+                    c.removed.to_string(),
+                    c.full.to_string(),
+                    c.lookups.to_string(),
+                    c.hits.to_string(),
+                    c.rebuilds.to_string(),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(
+            &["CONNECTIONS", "ACTIVE", "CREATED", "EXPIRED", "REMOVED", "FULL", "LOOKUPS", "HITS", "REBUILDS"],
+            &rows,
+        ));
+    }
+    out
+}
+
+fn render_lcores(s: &Stats) -> String {
     let row = |name: String, st: &LcoreStats| {
         let cpp = st.busy_cycles.checked_div(st.rx_packets).map_or_else(|| "-".into(), |c| c.to_string());
         vec![
@@ -143,11 +215,19 @@ mod tests {
         let s = Stats {
             lcores: vec![LcoreRow { slot: 0, lcore: 1, stats: LcoreStats::default() }],
             total: LcoreStats::default(),
+            connections: vec![ConnRow { slot: 0, capacity: 8, active: 1, ..Default::default() }],
         };
         let text = render(&s);
         let widths: Vec<usize> = text.lines().map(|l| l.split_whitespace().count()).collect();
         // The header's first cell is empty; "lcore 1" is two words.
         assert_eq!(widths[0] + 2, widths[1], "{text}");
         assert_eq!(widths[0] + 1, widths[2], "{text}");
+        let conn_header = text.lines().position(|l| l.starts_with("CONNECTIONS")).expect("a connections table");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[conn_header].split_whitespace().count() + 1,
+            lines[conn_header + 1].split_whitespace().count()
+        );
+        assert!(lines[conn_header + 1].contains("1/8"), "{text}");
     }
 }
