@@ -46,9 +46,7 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
     let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
     let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &root.key("neighbours"))?;
-    let n_lcores = groups.iter().map(|g| g.lcores.len()).sum::<usize>();
-    let services =
-        services(raw.services.unwrap_or_default(), &addresses, &neighbours, n_lcores, &root.key("services"))?;
+    let services = services(raw.services.unwrap_or_default(), &addresses, &neighbours, &root.key("services"))?;
     let connections = connections(raw.connections.unwrap_or_default(), &root.key("connections"))?;
     Ok(Config {
         source: source.to_owned(),
@@ -120,7 +118,6 @@ fn services(
     raw: Vec<RawService>,
     addresses: &[IfAddr],
     neighbours: &[Neighbour],
-    n_lcores: usize,
     path: &KeyPath,
 ) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::with_capacity(raw.len());
@@ -129,15 +126,6 @@ fn services(
         let path = path.index(i);
         if i >= MAX_SERVICES {
             return Err(Fault::at(&path, format!("too many services: at most {MAX_SERVICES}")));
-        }
-        if n_lcores != 1 {
-            return Err(Fault::at(
-                &path,
-                format!(
-                    "Full-NAT services need exactly one forwarding lcore for now (the config has {n_lcores}): \
-                     replies are not yet redirected to the lcore that owns their connection"
-                ),
-            ));
         }
         let vp = path.key("vip");
         let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address")

@@ -256,6 +256,16 @@ unsigned shim_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n)
 	return rte_ring_dequeue_burst(r, objs, n, NULL);
 }
 
+int shim_ring_repair(struct rte_ring *r, int prod_side)
+{
+	return repair_headtail(prod_side ? &r->prod : &r->cons);
+}
+
+uint16_t shim_mbuf_port(const struct rte_mbuf *m)
+{
+	return m->port;
+}
+
 unsigned shim_ring_count(const struct rte_ring *r)
 {
 	return rte_ring_count(r);

@@ -56,6 +56,12 @@ int shim_mempool_recover_dead_lcore(struct rte_mempool *mp, unsigned lcore, int 
 unsigned shim_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n);
 unsigned shim_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n);
 unsigned shim_ring_count(const struct rte_ring *r);
+/* After the death of the only producer (prod_side != 0) or the only consumer of a
+ * single-producer/single-consumer ring: drops a reservation it left half done (head != tail).
+ * Returns 1 if it repaired something, 0 if not, -ENOTSUP for other sync modes. */
+int shim_ring_repair(struct rte_ring *r, int prod_side);
+/* The input port of a received mbuf. */
+uint16_t shim_mbuf_port(const struct rte_mbuf *m);
 
 /* EAL. */
 int shim_errno(void);

@@ -156,6 +156,16 @@ impl Burst {
         unsafe { seg_data_mut(self.pkts[i]) }
     }
 
+    /// The DPDK port id packet `i` was received on.
+    ///
+    /// # Panics
+    /// If `i >= self.len()`.
+    pub fn port(&self, i: usize) -> u16 {
+        assert!(i < self.len);
+        // SAFETY: pkts[..len] are valid mbufs owned by this burst.
+        unsafe { dpdk_sys::shim_mbuf_port(self.pkts[i]) }
+    }
+
     /// Adds a packet. Returns it back when the burst is full.
     ///
     /// # Errors
@@ -201,12 +211,13 @@ impl Burst {
     }
 
     /// Empties the burst into `outs`: each packet goes to `outs[i]` for the `Some(i)` that
-    /// `dest` returns, or is freed for `None`. Returns how many were freed.
+    /// `dest` returns when given the packet's input port id and data, or is freed for `None`.
+    /// Returns how many were freed.
     ///
     /// # Panics
     /// If `dest` names an index out of `outs`, or a burst of `outs` without room (empty
     /// bursts always have room).
-    pub fn distribute(&mut self, outs: &mut [Burst], mut dest: impl FnMut(&mut [u8]) -> Option<usize>) -> usize {
+    pub fn distribute(&mut self, outs: &mut [Burst], mut dest: impl FnMut(u16, &mut [u8]) -> Option<usize>) -> usize {
         let len = self.len;
         // Should `dest` panic, the burst forgets the rest (leaks) rather than free twice.
         self.len = 0;
@@ -214,7 +225,9 @@ impl Burst {
         for i in 0..len {
             let m = self.pkts[i];
             // SAFETY: pkts[i] (i < len) is a valid mbuf owned by this burst.
-            match dest(unsafe { seg_data_mut(m) }) {
+            let port = unsafe { dpdk_sys::shim_mbuf_port(m) };
+            // SAFETY: as above.
+            match dest(port, unsafe { seg_data_mut(m) }) {
                 Some(o) => {
                     let out = &mut outs[o];
                     assert!(out.len < BURST_SIZE, "distribute: no room in the output burst");

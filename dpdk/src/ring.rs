@@ -33,6 +33,28 @@ impl Ring {
         NonNull::new(p).map(|ptr| Ring { ptr }).ok_or_else(|| Error::last("rte_ring_create"))
     }
 
+    /// Creates a single-producer, single-consumer ring of `count` entries (a power of two).
+    ///
+    /// # Errors
+    /// When the name is taken, the count invalid or memory short.
+    pub fn create_spsc(name: &str, count: u32, socket: i32) -> Result<Ring, Error> {
+        let cname = c_name(name)?;
+        let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
+        // SAFETY: valid C string, plain values.
+        let p = unsafe { dpdk_sys::rte_ring_create(cname.as_ptr(), count, socket, flags) };
+        NonNull::new(p).map(|ptr| Ring { ptr }).ok_or_else(|| Error::last("rte_ring_create"))
+    }
+
+    /// After the death of the only producer (`producer`) or only consumer of a
+    /// single-producer/single-consumer ring: drops the reservation it left half done, which
+    /// would otherwise hand its successor stale entries. Returns whether it repaired anything.
+    ///
+    /// Contract: the dead side's process is gone and its successor has not started.
+    pub fn repair_dead_side(&self, producer: bool) -> bool {
+        // SAFETY: valid ring; exclusivity of the repaired side is the documented contract.
+        unsafe { dpdk_sys::shim_ring_repair(self.ptr.as_ptr(), i32::from(producer)) > 0 }
+    }
+
     /// Finds a ring created by another process.
     ///
     /// # Errors

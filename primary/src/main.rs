@@ -10,7 +10,7 @@ use conf::Config;
 use dpdk::Eal;
 use primary::exit_codes;
 use primary::instance::{prepare_memif_sockets, remove_runtime_files, InstanceLock};
-use primary::ports::{create_pools, pool_name, setup_ports, shutdown_ports};
+use primary::ports::{create_pools, create_redirect_rings, pool_name, setup_ports, shutdown_ports};
 use primary::supervisor::Supervisor;
 use shm_layout::{monotonic_ns, process_start_ticks, InstanceState, Name, QueueRef, Shm, WorkerState};
 
@@ -182,6 +182,7 @@ fn setup_and_supervise(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let pools = create_pools(cfg)?;
     create_conn_shards(cfg)?;
+    let redirect = create_redirect_rings(cfg)?;
     let ports = setup_ports(cfg, &pools)?;
     let pid = std::process::id();
     let shm = Shm::create(&cfg.shm_path(), |l| {
@@ -237,7 +238,7 @@ fn setup_and_supervise(
     })?;
     tracing::info!(shm = %shm.path().display(), "shared memory published");
 
-    let mut sup = Supervisor::new(cfg, &shm, &pools, &ports, worker_bin);
+    let mut sup = Supervisor::new(cfg, &shm, &pools, &ports, &redirect, worker_bin);
     sup.start_all();
     shm.layout().header.state.store(InstanceState::Running as u32, Ordering::Release);
     tracing::info!(workers = shm.layout().workers().len(), "running; SIGTERM or SIGINT stops");

@@ -127,6 +127,28 @@ pub fn shutdown_ports(ports: &[ReadyPort]) {
     }
 }
 
+/// Creates the redirect rings between the forwarding lcores when Full-NAT runs on several:
+/// one single-producer, single-consumer ring per ordered pair of worker slots. Returns them as
+/// `(src, dst, ring)`.
+///
+/// # Errors
+/// The first ring that cannot be created.
+pub fn create_redirect_rings(cfg: &Config) -> Result<Vec<(usize, usize, dpdk::Ring)>, SetupError> {
+    let n = cfg.worker_lcores().count();
+    let mut rings = Vec::new();
+    if cfg.services.is_empty() || n < 2 {
+        return Ok(rings);
+    }
+    for src in 0..n {
+        for dst in (0..n).filter(|&d| d != src) {
+            let name = shm_layout::redirect_ring_name(src, dst);
+            let ring = dpdk::Ring::create_spsc(&name, 4096, -1).map_err(step(format!("redirect ring {name}")))?;
+            rings.push((src, dst, ring));
+        }
+    }
+    Ok(rings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,8 @@ struct Worker {
     pool: Mempool,
     /// No device queue keeps this pool's buffers, so a pool audit after a death is exact.
     audit_safe: bool,
+    /// Redirect rings it produces into (`true`) or consumes from (`false`).
+    rings: Vec<(dpdk::Ring, bool)>,
     child: Option<Child>,
     started: Instant,
     /// Crashes in a row, each within STABLE_AFTER of its start.
@@ -79,19 +81,35 @@ pub struct Supervisor<'a> {
 
 impl<'a> Supervisor<'a> {
     /// Prepares supervision of every worker slot of `cfg`.
-    pub fn new(cfg: &Config, shm: &'a Shm, pools: &[Mempool], ports: &[ReadyPort], worker_bin: PathBuf) -> Self {
+    pub fn new(
+        cfg: &Config,
+        shm: &'a Shm,
+        pools: &[Mempool],
+        ports: &[ReadyPort],
+        redirect: &[(usize, usize, dpdk::Ring)],
+        worker_bin: PathBuf,
+    ) -> Self {
         let workers = cfg
             .worker_lcores()
             .map(|(_, wl)| {
                 let polled_ports = wl.rx.iter().map(|r| r.port);
+                // Buffers in flight on redirect rings are in no list the audit can see, so
+                // with redirect rings the audit is off (the cache is still returned).
                 let audit_safe = polled_ports.into_iter().all(|p| !ports[p].rx_holds_mbufs)
-                    && ports.iter().all(|p| !p.tx_holds_mbufs);
+                    && ports.iter().all(|p| !p.tx_holds_mbufs)
+                    && redirect.is_empty();
+                let rings = redirect
+                    .iter()
+                    .filter(|(s, d, _)| *s == wl.slot || *d == wl.slot)
+                    .map(|(s, _, r)| (*r, *s == wl.slot))
+                    .collect();
                 Worker {
                     slot: wl.slot,
                     lcore: LcoreId(wl.lcore.id),
                     eal_args: eal_args::worker(cfg, &wl.lcore),
                     pool: pools[wl.slot],
                     audit_safe,
+                    rings,
                     child: None,
                     started: Instant::now(),
                     quick_crashes: 0,
@@ -397,6 +415,10 @@ impl<'a> Supervisor<'a> {
 /// lcore's cache returned without duplicates, and, where the audit is exact, the buffers it
 /// held. Returns how many buffers became available again.
 fn reclaim(w: &Worker) -> u32 {
+    let repaired = w.rings.iter().filter(|(r, producer)| r.repair_dead_side(*producer)).count();
+    if repaired > 0 {
+        tracing::info!(slot = w.slot, repaired, "repaired redirect rings the dead worker left mid-operation");
+    }
     match w.pool.recover_dead_lcore(w.lcore, w.audit_safe) {
         Ok(r) => {
             if r.lost > 0 || r.duplicates > 0 || r.ring_repairs > 0 {

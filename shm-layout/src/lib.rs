@@ -314,6 +314,12 @@ impl WorkerSlot {
     }
 }
 
+/// Name of the redirect ring from worker slot `src` to worker slot `dst` (single producer,
+/// single consumer; created by the primary when Full-NAT runs on several lcores).
+pub fn redirect_ring_name(src: usize, dst: usize) -> String {
+    format!("redir_{src}_{dst}")
+}
+
 /// Counters of one forwarding lcore, indexed by lcore id. Single writer (that lcore); they
 /// survive the worker process, so they are monotonic across restarts. Two cache lines, so the
 /// adjacent-line prefetcher never pulls in a neighbour's.
@@ -348,8 +354,10 @@ pub struct LcoreCounters {
     pub drop_no_conn: AtomicU64,
     /// New connections refused: no real server available, no free local port, table full.
     pub drop_no_resource: AtomicU64,
-    /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 2],
+    /// Packets handed to the lcore that owns their connection (redirect rings).
+    pub redirected: AtomicU64,
+    /// Packets dropped because the redirect ring to their owner was full.
+    pub drop_redirect: AtomicU64,
 }
 
 impl LcoreCounters {

@@ -266,3 +266,63 @@ fn a_full_nat_download_survives_kill_9_of_its_worker() {
     println!("worker counters: {s}");
     assert_eq!(u(&s, "drop_no_conn"), 0, "the replacement knew the connection: {s}");
 }
+
+#[test]
+fn full_nat_on_two_lcores_hands_replies_to_the_lcore_that_owns_the_connection() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dr");
+    let two = FNAT.replace("@IF@", &ifp).replace(
+        "[[groups.lcores]]\nid = 1\ncpu = 1\nrx = [\"dpdk0:0\", \"dpdk1:0\"]",
+        "[[groups.lcores]]\nid = 1\ncpu = 1\nrx = [\"dpdk0:0\", \"dpdk1:0\"]\n[[groups.lcores]]\nid = 2\ncpu = 1\nrx = [\"dpdk0:1\", \"dpdk1:1\"]",
+    );
+    let two = two
+        .replace("mac=02:00:00:00:00:10\"\n", "mac=02:00:00:00:00:10\"\nqueues = 2\n")
+        .replace("mac=02:00:00:00:00:11\"\n", "mac=02:00:00:00:00:11\"\nqueues = 2\n");
+    assert!(two.contains("id = 2") && two.matches("queues = 2").count() == 2, "{two}");
+    let inst = Instance::start(&two);
+    assert_eq!(inst.workers().len(), 2);
+    let (cli, srv) = (Netns::new("drc"), Netns::new("drs"));
+    for (ns, side, addr, mac) in
+        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
+    {
+        let dev = format!("{ifp}{side}");
+        sh(&format!("ip link set {dev} netns {}", ns.0));
+        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
+    }
+    let blob = inst.dir.join("blob");
+    sh(&format!("head -c 300000 /dev/urandom > {}", blob.display()));
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2", "--directory"])
+        .arg(&inst.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    let got = inst.dir.join("got");
+    // Many connections, so that both lcores own some and replies cross between them.
+    for i in 0..16 {
+        let text = wait_for(&format!("transfer {i} through the VIP"), Duration::from_secs(20), || {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "10", "-o"])
+                .arg(&got)
+                .args(["-w", "%{http_code} %{size_download}", "http://198.18.0.100/blob"])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.starts_with("200 ").then_some(text)
+        });
+        assert_eq!(text, "200 300000");
+        assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap());
+    }
+    stop_child(&mut server, Duration::from_secs(2));
+    let stats = inst.stats();
+    println!("per lcore: {}", stats["lcores"]);
+    println!("connections: {}", stats["connections"]);
+    let total = &stats["total"];
+    assert!(u(total, "redirected") > 0, "replies crossed lcores: {total}");
+    assert_eq!(u(total, "drop_no_conn"), 0, "{total}");
+    assert_eq!(u(total, "drop_redirect"), 0, "{total}");
+    let created: Vec<u64> = stats["connections"].as_array().unwrap().iter().map(|c| u(c, "created")).collect();
+    assert!(created.iter().all(|&n| n > 0), "both lcores own connections: {created:?}");
+}

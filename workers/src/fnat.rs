@@ -66,10 +66,15 @@ pub struct Service {
     pub laddrs: Vec<Ipv4Addr>,
     next_laddr: usize,
     next_lport: u16,
+    /// This lcore hands out the local ports `p` with `p % lcores == slot`.
+    lport_first: u16,
+    lport_step: u16,
 }
 
 impl Service {
-    /// A service; `backends` and `reals` are parallel.
+    /// A service; `backends` and `reals` are parallel. Local ports are handed out from this
+    /// lcore's share: `p % lcores == slot`, so a reply's destination port names its lcore.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         vip: Ipv4Addr,
         port: u16,
@@ -78,9 +83,59 @@ impl Service {
         backends: Vec<Backend>,
         reals: Vec<Real>,
         laddrs: Vec<Ipv4Addr>,
+        (slot, lcores): (u16, u16),
     ) -> Service {
-        Service { vip, port, proto, scheduler, backends, reals, laddrs, next_laddr: 0, next_lport: LPORT_MIN }
+        let lcores = lcores.max(1);
+        let first = LPORT_MIN + (slot % lcores + lcores - LPORT_MIN % lcores) % lcores;
+        Service {
+            vip,
+            port,
+            proto,
+            scheduler,
+            backends,
+            reals,
+            laddrs,
+            next_laddr: 0,
+            next_lport: first,
+            lport_first: first,
+            lport_step: lcores,
+        }
     }
+}
+
+/// Which lcore (of `lcores`) owns the connection of a packet: replies to a local address by
+/// their destination port (each lcore hands out its own share of local ports), packets to a
+/// service by a hash of their 5-tuple (so one client flow always meets one lcore, whatever
+/// queue it arrives on). `None`: not Full-NAT traffic, or a single lcore.
+pub fn owner(services: &[Service], lcores: u16, p: &Parsed) -> Option<u16> {
+    let ip = p.ipv4?;
+    if ip.is_fragment || p.vlan_count != 0 || lcores <= 1 {
+        return None;
+    }
+    let (proto, sport, dport) = match ip.l4 {
+        L4::Tcp { src_port, dst_port, .. } => (6u8, src_port, dst_port),
+        L4::Udp { src_port, dst_port } => (17u8, src_port, dst_port),
+        _ => return None,
+    };
+    if services.iter().any(|s| s.vip == ip.dst_addr && s.port == dport && s.proto == proto) {
+        let h = flow_hash(u32::from(ip.src_addr), u32::from(ip.dst_addr), sport, dport, proto);
+        return Some((h % u64::from(lcores)) as u16);
+    }
+    if services.iter().any(|s| s.proto == proto && s.laddrs.contains(&ip.dst_addr)) {
+        return Some(dport % lcores);
+    }
+    None
+}
+
+/// A hash of a 5-tuple that every lcore computes alike.
+fn flow_hash(src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> u64 {
+    let mut h =
+        (u64::from(src) << 32 | u64::from(dst)) ^ (u64::from(sport) << 24 | u64::from(dport) << 8 | u64::from(proto));
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// The Full-NAT state of one lcore.
@@ -127,6 +182,11 @@ impl<'a> Fnat<'a> {
     /// The connection table.
     pub fn shard(&self) -> &Shard<'a> {
         &self.shard
+    }
+
+    /// The services.
+    pub fn services(&self) -> &[Service] {
+        &self.services
     }
 
     /// Handles a frame received on `rx_port` whose headers `p` describes.
@@ -227,7 +287,7 @@ impl<'a> Fnat<'a> {
             let laddr = svc.laddrs[svc.next_laddr % svc.laddrs.len()];
             svc.next_laddr = svc.next_laddr.wrapping_add(1);
             let lport = svc.next_lport;
-            svc.next_lport = if lport == u16::MAX { LPORT_MIN } else { lport + 1 };
+            svc.next_lport = lport.checked_add(svc.lport_step).unwrap_or(svc.lport_first);
             let out = Tuple {
                 proto: t.proto,
                 src: v4(real.addr.octets()),

@@ -88,6 +88,14 @@ impl<'a> Pipeline<'a> {
         self.fnat.as_mut()
     }
 
+    /// The lcore (of `lcores`) that owns `frame`'s Full-NAT connection, if it is Full-NAT
+    /// traffic (see [`crate::fnat::owner`]).
+    pub fn owner(&self, frame: &[u8], lcores: u16) -> Option<u16> {
+        let fnat = self.fnat.as_ref()?;
+        let p = wire::classify(frame).ok()?;
+        crate::fnat::owner(fnat.services(), lcores, &p)
+    }
+
     /// Decides what to do with `frame`, received on port slot `rx_port`, rewriting it in
     /// place when it is answered or reflected.
     ///

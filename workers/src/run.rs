@@ -54,11 +54,9 @@ fn dpdk_err(what: impl Into<String>) -> impl FnOnce(dpdk::Error) -> WorkerError 
     move |source| WorkerError::Dpdk { what, source }
 }
 
-/// One rx queue with where its frames go.
+/// One rx queue.
 struct RxPath {
     queue: RxQueue,
-    /// Port slot it receives on (answers go back out of it).
-    port: u16,
 }
 
 /// Attaches to the instance's shared memory and checks that `args.slot` is ours to run.
@@ -111,7 +109,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             why: format!("rx queue names port slot {} of {}", q.port, ports.len()),
         })?;
         let port = Port::by_name(&p.device.as_str()).map_err(dpdk_err(format!("port {}", p.name.as_str())))?;
-        rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?, port: q.port });
+        rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))? });
     }
     let port_ctx: Vec<PortCtx> = ports
         .iter()
@@ -140,7 +138,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         Some(f) => {
             let (shard, rebuilt) = conn::Shard::adopt(f.parts_mut(), monotonic_ns() / fnat::TICK_NS);
             tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, "connection table adopted");
-            let services = fnat_services(layout).map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
+            let share = (args.slot as u16, layout.workers().len() as u16);
+            let services = fnat_services(layout, share).map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
             let macs = ports.iter().map(mac_of).collect();
             Pipeline::with_fnat(port_ctx, Fnat::new(services, shard, macs))
         }
@@ -164,7 +163,35 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     }
     let counters = &layout.counters[(slot.lcore as usize).min(layout.counters.len() - 1)];
     let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
-    poll(slot, counters, &mut pipeline, &mut rxs, &mut txs, &links);
+    let lcores = layout.workers().len();
+    let redirect = if !layout.services().is_empty() && lcores > 1 {
+        let mut to = Vec::with_capacity(lcores);
+        let mut from = Vec::with_capacity(lcores);
+        for other in 0..lcores {
+            if other == args.slot {
+                to.push(None);
+                continue;
+            }
+            let ring = |a, b| {
+                let name = shm_layout::redirect_ring_name(a, b);
+                dpdk::Ring::lookup(&name).map_err(dpdk_err(format!("redirect ring {name}")))
+            };
+            to.push(Some(ring(args.slot, other)?));
+            from.push(ring(other, args.slot)?);
+        }
+        Some(Redirect { me: args.slot, to, from, stage: (0..lcores).map(|_| Burst::new()).collect() })
+    } else {
+        None
+    };
+    let mut slot_of_port = [u16::MAX; 64];
+    for (i, p) in ports.iter().enumerate() {
+        if let Some(s) = slot_of_port.get_mut(usize::from(p.port_id)) {
+            *s = i as u16;
+        }
+    }
+    let mut io = Io { txs: &mut txs, outs: (0..ports.len()).map(|_| Burst::new()).collect(), slot_of_port, redirect };
+    poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links);
+    drop(io);
     drop(pipeline);
     drop(shard_file);
 
@@ -175,19 +202,41 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     Ok(())
 }
 
+/// What the loop sends through.
+struct Io<'t> {
+    /// This worker's tx queue on every port, by port slot.
+    txs: &'t mut [TxQueue],
+    /// A burst per port slot, filled by the pipeline and emptied by one tx call each.
+    outs: Vec<Burst>,
+    /// Port slot of each DPDK port id.
+    slot_of_port: [u16; 64],
+    redirect: Option<Redirect>,
+}
+
+/// The redirect rings of a Full-NAT worker among several: a packet whose connection another
+/// lcore owns is handed to it.
+struct Redirect {
+    me: usize,
+    /// Ring to each other worker slot (`None` for this one).
+    to: Vec<Option<dpdk::Ring>>,
+    /// Rings from the other slots.
+    from: Vec<dpdk::Ring>,
+    /// A burst per destination slot.
+    stage: Vec<Burst>,
+}
+
 /// The forwarding loop. No allocation, no lock, no log: it counts.
 fn poll(
     slot: &WorkerSlot,
     c: &LcoreCounters,
     pipeline: &mut Pipeline<'_>,
     rxs: &mut [RxPath],
-    txs: &mut [TxQueue],
+    io: &mut Io<'_>,
     links: &[Port],
 ) {
     let tsc_ms = dpdk::tsc_hz() / 1000;
     let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
     let mut burst = Burst::new();
-    let mut outs: Vec<Burst> = (0..txs.len()).map(|_| Burst::new()).collect();
     let now = monotonic_ns();
     slot.heartbeat_ns.store(now, Ordering::Release);
     slot.polling_ns.store(now, Ordering::Release);
@@ -204,52 +253,19 @@ fn poll(
             // Counted per burst, so a worker killed mid-round leaves at most the burst in
             // hand uncounted.
             LcoreCounters::bump(&c.rx_packets, n as u64);
-            let port = path.port;
-            let mut tally = Tally::default();
-            let freed = burst.distribute(&mut outs, |frame| match pipeline.process(port, frame) {
-                Action::Forward(p) => Some(usize::from(p)),
-                Action::Reply(r) => {
-                    if r == Reply::Arp {
-                        tally.arp += 1;
-                    } else {
-                        tally.echo += 1;
-                    }
-                    Some(usize::from(port))
-                }
-                Action::Nat { port: out, inbound, .. } => {
-                    if inbound {
-                        tally.nat_in += 1;
-                    } else {
-                        tally.nat_out += 1;
-                    }
-                    Some(usize::from(out))
-                }
-                Action::Drop(DropReason::Runt) => {
-                    tally.runt += 1;
-                    None
-                }
-                Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::NoConnection)) => {
-                    tally.no_conn += 1;
-                    None
-                }
-                Action::Drop(DropReason::Nat(_)) => {
-                    tally.no_resource += 1;
-                    None
-                }
-            });
-            debug_assert_eq!(freed as u64, tally.runt + tally.no_conn + tally.no_resource);
-            let (mut sent, mut unsent) = (0, 0);
-            for (p, out) in outs.iter_mut().enumerate() {
-                if !out.is_empty() {
-                    sent += txs[p].tx(out);
-                    unsent += out.len();
-                    out.clear();
-                }
-            }
             LcoreCounters::bump(&c.rx_bursts, 1);
-            LcoreCounters::bump(&c.tx_packets, sent as u64);
-            LcoreCounters::bump(&c.drop_tx_full, unsent as u64);
-            tally.flush(c);
+            if let Some(r) = io.redirect.as_mut() {
+                hand_over(r, pipeline, &mut burst, c);
+            }
+            handle(pipeline, &mut burst, io, c);
+        }
+        let n_from = io.redirect.as_ref().map_or(0, |r| r.from.len());
+        for i in 0..n_from {
+            let n = io.redirect.as_ref().map_or(0, |r| r.from[i].dequeue(&mut burst));
+            if n > 0 {
+                received += n as u64;
+                handle(pipeline, &mut burst, io, c);
+            }
         }
         LcoreCounters::bump(&c.polls, 1);
         let end = dpdk::rdtsc();
@@ -278,6 +294,87 @@ fn poll(
             std::thread::sleep(idle_sleep);
         }
     }
+}
+
+/// Hands the packets of `burst` whose connection another lcore owns to that lcore; the rest
+/// stay in `burst`.
+fn hand_over(r: &mut Redirect, pipeline: &Pipeline<'_>, burst: &mut Burst, c: &LcoreCounters) {
+    let lcores = r.stage.len() as u16;
+    let me = r.me;
+    burst.distribute(&mut r.stage, |_, frame| Some(pipeline.owner(frame, lcores).map_or(me, usize::from)));
+    let (mut sent, mut dropped) = (0u64, 0u64);
+    for (d, stage) in r.stage.iter_mut().enumerate() {
+        if d == me || stage.is_empty() {
+            continue;
+        }
+        if let Some(ring) = &r.to[d] {
+            sent += ring.enqueue(stage) as u64;
+        }
+        dropped += stage.len() as u64;
+        stage.clear();
+    }
+    std::mem::swap(burst, &mut r.stage[me]);
+    if sent > 0 {
+        LcoreCounters::bump(&c.redirected, sent);
+    }
+    if dropped > 0 {
+        LcoreCounters::bump(&c.drop_redirect, dropped);
+    }
+}
+
+/// Runs a burst through the pipeline and sends each packet where it says.
+fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &LcoreCounters) {
+    let mut tally = Tally::default();
+    let slot_of_port = &io.slot_of_port;
+    burst.distribute(&mut io.outs, |port_id, frame| {
+        let port = slot_of_port.get(usize::from(port_id)).copied().unwrap_or(u16::MAX);
+        if port == u16::MAX {
+            tally.runt += 1;
+            return None;
+        }
+        match pipeline.process(port, frame) {
+            Action::Forward(p) => Some(usize::from(p)),
+            Action::Reply(r) => {
+                if r == Reply::Arp {
+                    tally.arp += 1;
+                } else {
+                    tally.echo += 1;
+                }
+                Some(usize::from(port))
+            }
+            Action::Nat { port: out, inbound, .. } => {
+                if inbound {
+                    tally.nat_in += 1;
+                } else {
+                    tally.nat_out += 1;
+                }
+                Some(usize::from(out))
+            }
+            Action::Drop(DropReason::Runt) => {
+                tally.runt += 1;
+                None
+            }
+            Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::NoConnection)) => {
+                tally.no_conn += 1;
+                None
+            }
+            Action::Drop(DropReason::Nat(_)) => {
+                tally.no_resource += 1;
+                None
+            }
+        }
+    });
+    let (mut sent, mut unsent) = (0, 0);
+    for (p, out) in io.outs.iter_mut().enumerate() {
+        if !out.is_empty() {
+            sent += io.txs[p].tx(out);
+            unsent += out.len();
+            out.clear();
+        }
+    }
+    LcoreCounters::bump(&c.tx_packets, sent as u64);
+    LcoreCounters::bump(&c.drop_tx_full, unsent as u64);
+    tally.flush(c);
 }
 
 /// Per-burst counts, added to the shared counters once per burst.
@@ -315,7 +412,7 @@ fn mac_of(p: &shm_layout::PortSlot) -> wire::EthernetAddress {
 }
 
 /// The Full-NAT services of the layout, with schedulers built over their real servers.
-fn fnat_services(layout: &shm_layout::Layout) -> Result<Vec<fnat::Service>, String> {
+fn fnat_services(layout: &shm_layout::Layout, share: (u16, u16)) -> Result<Vec<fnat::Service>, String> {
     let neigh = |a: [u8; 4]| layout.neighbours().iter().find(|n| n.addr == a).copied();
     layout
         .services()
@@ -341,7 +438,7 @@ fn fnat_services(layout: &shm_layout::Layout) -> Result<Vec<fnat::Service>, Stri
                 .collect();
             let scheduler = sched::Scheduler::with_ids(kind, &backends, &ids).map_err(|e| e.to_string())?;
             let laddrs = s.laddrs[..usize::from(s.n_laddrs).min(s.laddrs.len())].iter().map(|a| (*a).into()).collect();
-            Ok(fnat::Service::new(s.vip.into(), s.port, s.proto, scheduler, backends, reals, laddrs))
+            Ok(fnat::Service::new(s.vip.into(), s.port, s.proto, scheduler, backends, reals, laddrs, share))
         })
         .collect()
 }

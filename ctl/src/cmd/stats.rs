@@ -24,6 +24,8 @@ pub struct LcoreStats {
     pub fnat_out: u64,
     pub drop_no_conn: u64,
     pub drop_no_resource: u64,
+    pub redirected: u64,
+    pub drop_redirect: u64,
 }
 
 /// One lcore's row.
@@ -91,6 +93,8 @@ pub fn view(shm: &Shm) -> Stats {
                 fnat_out: get(&c.fnat_out),
                 drop_no_conn: get(&c.drop_no_conn),
                 drop_no_resource: get(&c.drop_no_resource),
+                redirected: get(&c.redirected),
+                drop_redirect: get(&c.drop_redirect),
             };
             total.rx_packets += s.rx_packets;
             total.tx_packets += s.tx_packets;
@@ -106,6 +110,8 @@ pub fn view(shm: &Shm) -> Stats {
             total.fnat_out += s.fnat_out;
             total.drop_no_conn += s.drop_no_conn;
             total.drop_no_resource += s.drop_no_resource;
+            total.redirected += s.redirected;
+            total.drop_redirect += s.drop_redirect;
             LcoreRow { slot, lcore: w.lcore, stats: s }
         })
         .collect();
@@ -178,6 +184,7 @@ fn render_lcores(s: &Stats) -> String {
             st.fnat_in.to_string(),
             st.fnat_out.to_string(),
             (st.drop_no_conn + st.drop_no_resource).to_string(),
+            st.redirected.to_string(),
             st.arp_replies.to_string(),
             st.icmp_echo_replies.to_string(),
             st.polls.to_string(),
@@ -197,6 +204,7 @@ fn render_lcores(s: &Stats) -> String {
             "FNAT-IN",
             "FNAT-OUT",
             "DROP-NAT",
+            "REDIRECTED",
             "ARP-REPLIES",
             "ECHO-REPLIES",
             "POLLS",

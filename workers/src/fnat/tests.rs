@@ -32,7 +32,7 @@ fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
     let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1 };
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let scheduler = Scheduler::with_ids(sched::Kind::Rr, &backends, &ids).unwrap();
-    Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP])
+    Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP], (0, 1))
 }
 
 fn fnat(s: &mut Store, weight: u32) -> Fnat<'_> {
@@ -204,4 +204,38 @@ fn udp_flows_are_translated_both_ways_and_expire() {
     assert_eq!(n.services[1].backends[0].active_conns, 0);
     let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"late");
     assert_eq!(run(&mut n, 1, &mut f), Verdict::NotOurs, "a reply after expiry is not translated");
+}
+
+#[test]
+fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
+    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1 };
+    let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
+    let mk = |slot| {
+        let b = vec![Backend::new(1)];
+        let sch = Scheduler::with_ids(sched::Kind::Rr, &b, &ids).unwrap();
+        Service::new(VIP, 80, 6, sch, b, vec![real], vec![LIP], (slot, 3))
+    };
+    for slot in 0..3u16 {
+        let s = mk(slot);
+        assert_eq!(s.next_lport % 3, slot, "first port of lcore {slot}");
+        assert!(s.next_lport >= LPORT_MIN && s.next_lport < LPORT_MIN + 3);
+        assert_eq!(s.lport_step, 3);
+    }
+    let services = vec![mk(0)];
+    // A reply to the local address belongs to the lcore its destination port names.
+    let reply = tcp_frame(RS_MAC, P1, (RS, 8080), (LIP, 2000), TcpFlags::ACK, b"");
+    assert_eq!(owner(&services, 3, &wire::classify(&reply).unwrap()), Some(2000 % 3));
+    // A client flow always belongs to one lcore; other flows spread.
+    let mut seen = [0usize; 3];
+    for port in 40000..40300 {
+        let f = tcp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 80), TcpFlags::SYN, b"");
+        let p = wire::classify(&f).unwrap();
+        let o = owner(&services, 3, &p).unwrap();
+        assert_eq!(owner(&services, 3, &p), Some(o));
+        seen[usize::from(o)] += 1;
+    }
+    assert!(seen.iter().all(|&n| n > 60), "{seen:?}");
+    let other = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (Ipv4Addr::new(198, 18, 0, 9), 80), TcpFlags::SYN, b"");
+    assert_eq!(owner(&services, 3, &wire::classify(&other).unwrap()), None, "not Full-NAT traffic");
+    assert_eq!(owner(&services, 1, &wire::classify(&reply).unwrap()), None, "one lcore owns everything");
 }
