@@ -216,6 +216,17 @@ fn services(
         }
         out.push(Service { vip, port, protocol, scheduler, local_addresses, reals });
     }
+    // A reply to a local address is told from a client's packet by its destination address.
+    for (i, s) in out.iter().enumerate() {
+        for (j, a) in s.local_addresses.iter().enumerate() {
+            if let Some(k) = out.iter().position(|o| o.vip == *a) {
+                return Err(Fault::at(
+                    &path.index(i).key("local_addresses").index(j),
+                    format!("{a} is the virtual address of services[{k}]: a local address must not be a VIP"),
+                ));
+            }
+        }
+    }
     Ok(out)
 }
 

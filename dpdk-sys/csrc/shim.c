@@ -110,6 +110,68 @@ static int repair_headtail(struct rte_ring_headtail *ht)
 	return 1;
 }
 
+/* Waits up to about 10 ms for a ring side to be consistent (a live process may be in the
+ * middle of an operation), then drops a reservation that stayed half done (a dead process's). */
+static int settle_headtail(struct rte_ring_headtail *ht)
+{
+	uint64_t deadline = rte_get_tsc_cycles() + rte_get_tsc_hz() / 100;
+
+	while (ht->head != ht->tail && rte_get_tsc_cycles() < deadline)
+		rte_pause();
+	return repair_headtail(ht);
+}
+
+/* Recovery of a pool that live lcores still free buffers into (redirect rings): the ring is
+ * left in place; the dead lcore's cache entries not already in the ring are enqueued. */
+static int recover_shared(struct rte_mempool *mp, struct rte_mempool_cache *dead, struct shim_recovery *out)
+{
+	struct rte_ring *r = mp->pool_data;
+	unsigned size = mp->size, n_snap = 0, n_dead = 0, n_give = 0, j;
+	void **snap, **dead_objs, **give;
+	uint32_t cons, prod, mask = r->mask;
+	int rp, rc, ret = 0;
+
+	rp = settle_headtail(&r->prod);
+	rc = settle_headtail(&r->cons);
+	if (rp < 0 || rc < 0)
+		return -ENOTSUP;
+	out->ring_repairs = (unsigned)(rp + rc);
+	if (dead == NULL)
+		return 0;
+	snap = calloc(size + 1, sizeof(void *));
+	dead_objs = calloc(RTE_DIM(dead->objs) + 1, sizeof(void *));
+	give = calloc(RTE_DIM(dead->objs) + 1, sizeof(void *));
+	if (!snap || !dead_objs || !give) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Entries between the consumer and producer tails are stable: no one consumes them
+	 * (only the dead lcore and its successor allocate from this pool). */
+	cons = r->cons.tail;
+	prod = r->prod.tail;
+	for (; cons != prod && n_snap < size; cons++)
+		snap[n_snap++] = ((void **)&r[1])[cons & mask];
+	n_snap = sort_unique(snap, n_snap);
+	for (j = 0; j < dead->len && j < RTE_DIM(dead->objs); j++)
+		dead_objs[n_dead++] = dead->objs[j];
+	dead->len = 0;
+	n_dead = sort_unique(dead_objs, n_dead);
+	for (j = 0; j < n_dead; j++) {
+		if (contains(snap, n_snap, dead_objs[j]))
+			out->duplicates++;
+		else
+			give[n_give++] = dead_objs[j];
+	}
+	if (n_give > 0)
+		rte_ring_enqueue_bulk(r, give, n_give, NULL);
+	out->restored = n_give;
+out:
+	free(snap);
+	free(dead_objs);
+	free(give);
+	return ret;
+}
+
 int shim_mempool_recover_dead_lcore(struct rte_mempool *mp, unsigned lcore, int find_lost,
 				    struct shim_recovery *out)
 {
@@ -126,6 +188,8 @@ int shim_mempool_recover_dead_lcore(struct rte_mempool *mp, unsigned lcore, int 
 		return -ENOTSUP;
 	if (mp->cache_size != 0 && lcore < RTE_MAX_LCORE)
 		dead = &mp->local_cache[lcore];
+	if (find_lost < 0)
+		return recover_shared(mp, dead, out);
 
 	rp = repair_headtail(&r->prod);
 	rc = repair_headtail(&r->cons);

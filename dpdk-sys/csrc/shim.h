@@ -47,8 +47,10 @@ struct shim_recovery {
  * pool's ring if the process died inside a ring operation, returns its lcore cache to the
  * pool without duplicates, and if `find_lost`, returns every object that is in neither the
  * pool nor any cache. Precondition: nothing uses `mp` while this runs, and (for find_lost) no
- * device queue holds objects of `mp`. Returns 0 or a negative errno (-ENOTSUP for pools that
- * are not ring-based). */
+ * device queue holds objects of `mp`. With find_lost < 0, the pool is shared with live lcores
+ * that free into it: the ring is only repaired after it stayed inconsistent for ~10 ms, and
+ * the dead cache's entries are enqueued without taking the ring's contents out.
+ * Returns 0 or a negative errno (-ENOTSUP for pools that are not ring-based). */
 int shim_mempool_recover_dead_lcore(struct rte_mempool *mp, unsigned lcore, int find_lost,
 				    struct shim_recovery *out);
 

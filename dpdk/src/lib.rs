@@ -19,7 +19,7 @@ mod ring;
 pub use eal::{tsc_hz, Eal, LcoreId, ProcessType};
 pub use error::Error;
 pub use mbuf::{Burst, Mbuf, BURST_SIZE};
-pub use mempool::{Mempool, Recovery};
+pub use mempool::{Mempool, RecoverMode, Recovery};
 pub use port::{MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
 pub use ring::Ring;
 

@@ -91,27 +91,44 @@ impl Mempool {
     /// Recovers the pool after the death of the process that ran `lcore`: repairs the pool's
     /// ring if the process died inside a ring operation (every later operation would spin
     /// forever), returns what the dead lcore's cache held without duplicates (a process killed
-    /// inside a put can leave entries that are also in the ring), and with `find_lost`, returns
-    /// the buffers the process held (in no list at all).
+    /// inside a put can leave entries that are also in the ring), and, in
+    /// [`RecoverMode::ExclusiveFindLost`], returns the buffers the process held (in no list at
+    /// all).
     ///
     /// # Contract
-    /// A multi-process rule no type can check, like "one poller per queue": call it only when
-    /// nothing else uses the pool (in dpvs: per-lcore pools, their lcore's process dead), and
-    /// with `find_lost` only when no device queue holds the pool's buffers (memif and null
-    /// queues hold none between calls; tap and NIC rx rings do). Otherwise buffers in use would
-    /// be handed out twice.
+    /// A multi-process rule no type can check, like "one poller per queue": the exclusive modes
+    /// only when nothing else uses the pool (in dpvs: per-lcore pools, their lcore's process
+    /// dead), find-lost only when no device queue holds the pool's buffers (memif and null
+    /// queues hold none between calls; tap and NIC rx rings do); otherwise buffers in use would
+    /// be handed out twice. [`RecoverMode::Shared`] when live lcores free into the pool.
     ///
     /// # Errors
     /// `ENOTSUP` for a pool that is not ring-based, `ENOMEM`, `EAGAIN`; the pool is unchanged.
-    pub fn recover_dead_lcore(&self, lcore: LcoreId, find_lost: bool) -> Result<Recovery, Error> {
+    pub fn recover_dead_lcore(&self, lcore: LcoreId, mode: RecoverMode) -> Result<Recovery, Error> {
         let mut r = dpdk_sys::shim_recovery::default();
-        // SAFETY: valid pool and out-parameter; exclusivity is the documented contract.
-        let ret = unsafe {
-            dpdk_sys::shim_mempool_recover_dead_lcore(self.ptr.as_ptr(), lcore.0, i32::from(find_lost), &mut r)
+        let mode = match mode {
+            RecoverMode::Exclusive => 0,
+            RecoverMode::ExclusiveFindLost => 1,
+            RecoverMode::Shared => -1,
         };
+        // SAFETY: valid pool and out-parameter; exclusivity is the documented contract.
+        let ret = unsafe { dpdk_sys::shim_mempool_recover_dead_lcore(self.ptr.as_ptr(), lcore.0, mode, &mut r) };
         Error::check("mempool recovery", ret)?;
         Ok(Recovery { restored: r.restored, lost: r.lost, duplicates: r.duplicates, ring_repairs: r.ring_repairs })
     }
+}
+
+/// What [`Mempool::recover_dead_lcore`] may assume about the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoverMode {
+    /// Nothing else uses the pool: repair its ring, return the dead cache without duplicates.
+    Exclusive,
+    /// As `Exclusive`, and no device queue holds its buffers: also return buffers in no list.
+    ExclusiveFindLost,
+    /// Live lcores still free buffers into the pool (redirect rings): leave the ring's contents
+    /// in place (repair it only if it stays half-updated for ~10 ms), return the dead cache
+    /// without duplicates; buffers the dead process held are not found.
+    Shared,
 }
 
 /// What [`Mempool::recover_dead_lcore`] did.

@@ -1,7 +1,7 @@
 //! The safe layer against real DPDK on `net_ring` and `net_null` vdevs (no NIC, no hugepages:
 //! `--no-huge --no-shconf`). The EAL initialises once per process, so this is one test.
 
-use dpdk::{Burst, Eal, Error, LcoreId, Mbuf, Mempool, Port, ProcessType, Ring, BURST_SIZE};
+use dpdk::{Burst, Eal, Error, LcoreId, Mbuf, Mempool, Port, ProcessType, RecoverMode, Ring, BURST_SIZE};
 
 #[rustfmt::skip]
 const FRAME: [u8; 60] = [
@@ -150,11 +150,23 @@ fn safe_layer_on_ring_and_null_vdevs() {
     }
     assert_eq!(pool.in_use_count(), 10);
     let cached = pool.cache_len(LcoreId(0));
-    let r = pool.recover_dead_lcore(LcoreId(0), true).unwrap();
+    let r = pool.recover_dead_lcore(LcoreId(0), RecoverMode::ExclusiveFindLost).unwrap();
     assert_eq!((r.restored, r.lost, r.duplicates, r.ring_repairs), (cached, 10, 0, 0));
     assert_eq!(pool.cache_len(LcoreId(0)), 0);
     assert_eq!(pool.free_count(), pool.size(), "every buffer free, none listed twice");
-    assert_eq!(pool.recover_dead_lcore(LcoreId(0), true).unwrap(), Default::default(), "nothing more to find");
+    assert_eq!(
+        pool.recover_dead_lcore(LcoreId(0), RecoverMode::ExclusiveFindLost).unwrap(),
+        Default::default(),
+        "nothing more to find"
+    );
+    // Shared mode returns the cache, leaves the ring alone, and finds nothing lost.
+    for _ in 0..3 {
+        drop(Mbuf::alloc(&pool).unwrap());
+    }
+    let cached = pool.cache_len(LcoreId(0));
+    let r = pool.recover_dead_lcore(LcoreId(0), RecoverMode::Shared).unwrap();
+    assert_eq!((r.restored, r.lost, r.duplicates), (cached, 0, 0));
+    assert_eq!(pool.free_count(), pool.size());
 
     for p in [ring_port, null] {
         p.stop().unwrap();

@@ -55,7 +55,7 @@ impl<'a> Client<'a> {
         slot.request_id.store(id, Ordering::Relaxed);
         slot.client_pid.store(std::process::id(), Ordering::Relaxed);
         slot.request_len.store(request.len() as u32, Ordering::Relaxed);
-        slot.request_sum.store(checksum(request), Ordering::Relaxed);
+        slot.request_sum.store(checksum(pos, request), Ordering::Relaxed);
         write_words(&slot.request, request);
         // Publish. Fails only if the primary gave the claim up meanwhile.
         if slot.seq.compare_exchange(pos, pos + 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
@@ -85,7 +85,7 @@ impl<'a> Client<'a> {
         if rid != id {
             return Err(CallError::BadReply("reply to another request"));
         }
-        if checksum(&reply) != sum {
+        if checksum(pos, &reply) != sum {
             return Err(CallError::BadReply("checksum mismatch"));
         }
         Ok(reply)

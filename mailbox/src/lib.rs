@@ -29,10 +29,12 @@ pub fn init(mb: &shm_layout::mailbox::Mailbox) {
     mb.dequeue_pos.store(0, Ordering::Relaxed);
 }
 
-/// Checksum of a payload (FNV-1a, 32 bits): catches a late writer's bytes in a reused slot.
-pub fn checksum(bytes: &[u8]) -> u32 {
+/// Checksum of a payload for queue position `pos` (FNV-1a, 32 bits, over the position and the
+/// bytes): catches a late writer's bytes in a reused slot, even a whole consistent request
+/// written for an earlier lap of the slot.
+pub fn checksum(pos: u64, bytes: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for &b in bytes {
+    for &b in pos.to_le_bytes().iter().chain(bytes) {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }

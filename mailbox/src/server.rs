@@ -45,7 +45,7 @@ impl<'a> Server<'a> {
                 let len = slot.request_len.load(Ordering::Relaxed) as usize;
                 let bytes = (len <= slot.request.len() * 8)
                     .then(|| read_words(&slot.request, len))
-                    .filter(|b| checksum(b) == slot.request_sum.load(Ordering::Relaxed));
+                    .filter(|b| checksum(pos, b) == slot.request_sum.load(Ordering::Relaxed));
                 if bytes.is_none() {
                     bump(&self.mb.refused);
                 }
@@ -82,7 +82,7 @@ impl<'a> Server<'a> {
         let slot = &self.mb.slots[taken.pos as usize % MAIL_SLOTS];
         let reply = if reply.len() <= REPLY_BYTES { reply } else { too_large };
         slot.reply_len.store(reply.len() as u32, Ordering::Relaxed);
-        slot.reply_sum.store(checksum(reply), Ordering::Relaxed);
+        slot.reply_sum.store(checksum(taken.pos, reply), Ordering::Relaxed);
         write_words(&slot.reply, reply);
         slot.replied_ns.store(now_ns, Ordering::Relaxed);
         slot.seq.store(taken.pos + 2, Ordering::Release);

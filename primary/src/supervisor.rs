@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use conf::Config;
-use dpdk::{LcoreId, Mempool};
+use dpdk::{LcoreId, Mempool, RecoverMode};
 use mailbox::proto::{Request, Response};
 use mailbox::{Server, Taken};
 use shm_layout::{monotonic_ns, InstanceState, Shm, WorkerState};
@@ -46,6 +46,8 @@ struct Worker {
     audit_safe: bool,
     /// Redirect rings it produces into (`true`) or consumes from (`false`).
     rings: Vec<(dpdk::Ring, bool)>,
+    /// Other lcores free this pool's buffers (they arrive on redirect rings).
+    shared_pool: bool,
     child: Option<Child>,
     started: Instant,
     /// Crashes in a row, each within STABLE_AFTER of its start.
@@ -109,6 +111,7 @@ impl<'a> Supervisor<'a> {
                     eal_args: eal_args::worker(cfg, &wl.lcore),
                     pool: pools[wl.slot],
                     audit_safe,
+                    shared_pool: !redirect.is_empty(),
                     rings,
                     child: None,
                     started: Instant::now(),
@@ -193,8 +196,9 @@ impl<'a> Supervisor<'a> {
             if let Some(child) = w.child.as_mut() {
                 match child.try_wait() {
                     Ok(Some(status)) => {
+                        let pid = child.id();
                         w.child = None;
-                        self.on_death(i, status);
+                        self.on_death(i, pid, status);
                         continue;
                     }
                     Ok(None) => {}
@@ -250,7 +254,7 @@ impl<'a> Supervisor<'a> {
         layout.header.primary_heartbeat_ns.store(now_ns, Ordering::Release);
     }
 
-    fn on_death(&mut self, i: usize, status: ExitStatus) {
+    fn on_death(&mut self, i: usize, pid: u32, status: ExitStatus) {
         let layout = self.shm.layout();
         let w = &mut self.workers[i];
         let slot = &layout.workers[w.slot];
@@ -260,6 +264,17 @@ impl<'a> Supervisor<'a> {
         slot.state.store(WorkerState::Dead as u32, Ordering::Release);
         let reclaimed = reclaim(w);
         slot.reclaimed_mbufs.fetch_add(u64::from(reclaimed), Ordering::AcqRel);
+        if w.operator.as_ref().is_some_and(|o| o.old_pid != pid) {
+            // The replacement itself died: answer the operator, then handle it as a crash.
+            if let Some(op) = w.operator.take() {
+                let r = Response::error(format!(
+                    "worker {} was stopped, but its replacement (pid {pid}) died: {status}; the supervisor keeps restarting it with backoff",
+                    w.slot
+                ));
+                self.mailbox.reply(op.taken, &r.encode(), &[], monotonic_ns());
+            }
+        }
+        let w = &mut self.workers[i];
         if w.operator.is_some() {
             // Stopped on request: replace it at once; not a crash, so no restart count and
             // no backoff.
@@ -419,7 +434,14 @@ fn reclaim(w: &Worker) -> u32 {
     if repaired > 0 {
         tracing::info!(slot = w.slot, repaired, "repaired redirect rings the dead worker left mid-operation");
     }
-    match w.pool.recover_dead_lcore(w.lcore, w.audit_safe) {
+    let mode = if w.shared_pool {
+        RecoverMode::Shared
+    } else if w.audit_safe {
+        RecoverMode::ExclusiveFindLost
+    } else {
+        RecoverMode::Exclusive
+    };
+    match w.pool.recover_dead_lcore(w.lcore, mode) {
         Ok(r) => {
             if r.lost > 0 || r.duplicates > 0 || r.ring_repairs > 0 {
                 tracing::info!(

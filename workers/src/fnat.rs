@@ -163,8 +163,21 @@ fn addr4(a: &[u8; 16]) -> Ipv4Addr {
 
 impl<'a> Fnat<'a> {
     /// Full-NAT over `services`, with connections in `shard`.
-    pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>) -> Fnat<'a> {
-        Fnat { services, shard, port_macs, now_tick: 0 }
+    /// Connections adopted from the shard count towards their real servers' active
+    /// connections (lc, wlc), and the clock starts at `now_ns`.
+    pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>, now_ns: u64) -> Fnat<'a> {
+        let mut f = Fnat { services, shard, port_macs, now_tick: now_ns / TICK_NS };
+        for idx in 0..f.shard.capacity() {
+            let e = f.shard.entry(idx);
+            if e.flags & 1 == 0 {
+                continue;
+            }
+            let (s, r) = (e.service as usize, e.real as usize);
+            if let Some(b) = f.services.get_mut(s).and_then(|s| s.backends.get_mut(r)) {
+                b.active_conns += 1;
+            }
+        }
+        f
     }
 
     /// Advances the clock to `now_ns` and expires due connections (at most `budget` entries
@@ -200,6 +213,7 @@ impl<'a> Fnat<'a> {
             L4::Udp { src_port, dst_port } => (17u8, src_port, dst_port, None),
             _ => return Verdict::NotOurs,
         };
+        let laddr_bound = self.services.iter().any(|s| s.laddrs.contains(&ip.dst_addr));
         let t = Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport };
         let l3 = usize::from(p.l3_offset);
         let l4 = usize::from(ip.l4_offset);
@@ -207,6 +221,9 @@ impl<'a> Fnat<'a> {
             Some((idx, dir)) => (idx, dir, false),
             None => match self.create(rx_port, frame, &t, flags) {
                 Ok(Some(idx)) => (idx, Dir::In, true),
+                // A reply to a local address with no connection (expired, or never ours):
+                // nothing to translate it to.
+                Ok(None) if laddr_bound => return Verdict::Drop(FnatDrop::NoConnection),
                 Ok(None) => return Verdict::NotOurs,
                 Err(d) => return Verdict::Drop(d),
             },
@@ -284,10 +301,14 @@ impl<'a> Fnat<'a> {
         // A local address and port whose outbound tuple is free.
         let mut chosen = None;
         for _ in 0..LPORT_TRIES {
-            let laddr = svc.laddrs[svc.next_laddr % svc.laddrs.len()];
-            svc.next_laddr = svc.next_laddr.wrapping_add(1);
+            // Every local address with one port, then the next port: all pairs get used.
+            let laddr = svc.laddrs[svc.next_laddr];
             let lport = svc.next_lport;
-            svc.next_lport = lport.checked_add(svc.lport_step).unwrap_or(svc.lport_first);
+            svc.next_laddr += 1;
+            if svc.next_laddr == svc.laddrs.len() {
+                svc.next_laddr = 0;
+                svc.next_lport = lport.checked_add(svc.lport_step).unwrap_or(svc.lport_first);
+            }
             let out = Tuple {
                 proto: t.proto,
                 src: v4(real.addr.octets()),

@@ -141,7 +141,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             let share = (args.slot as u16, layout.workers().len() as u16);
             let services = fnat_services(layout, share).map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
             let macs = ports.iter().map(mac_of).collect();
-            Pipeline::with_fnat(port_ctx, Fnat::new(services, shard, macs))
+            Pipeline::with_fnat(port_ctx, Fnat::new(services, shard, macs, monotonic_ns()))
         }
     };
 

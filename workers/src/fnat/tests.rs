@@ -39,7 +39,7 @@ fn fnat(s: &mut Store, weight: u32) -> Fnat<'_> {
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
     let services = vec![service(6, 80, vec![Backend::new(weight)]), service(17, 53, vec![Backend::new(weight)])];
-    Fnat::new(services, shard, vec![P0, P1])
+    Fnat::new(services, shard, vec![P0, P1], 0)
 }
 
 fn tcp_frame(
@@ -200,10 +200,11 @@ fn udp_flows_are_translated_both_ways_and_expire() {
     assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
     check(&f, (P0, CLIENT_MAC), (VIP, 53), (CLIENT, 5353));
     // 300 s later (plus a tick) the flow is gone, and its real server's count with it.
+    assert_eq!(n.services[1].backends[0].active_conns, 1);
     assert_eq!(n.advance(301 * 1_000_000_000, usize::MAX), 1);
     assert_eq!(n.services[1].backends[0].active_conns, 0);
     let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"late");
-    assert_eq!(run(&mut n, 1, &mut f), Verdict::NotOurs, "a reply after expiry is not translated");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Drop(FnatDrop::NoConnection), "a reply after expiry is dropped");
 }
 
 #[test]
@@ -220,6 +221,17 @@ fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
         assert_eq!(s.next_lport % 3, slot, "first port of lcore {slot}");
         assert!(s.next_lport >= LPORT_MIN && s.next_lport < LPORT_MIN + 3);
         assert_eq!(s.lport_step, 3);
+    }
+    // Whatever lcore a SYN's 5-tuple hash names creates the connection with a local port
+    // whose reply comes back to that same lcore, also across the wrap of the port range.
+    let mut all: Vec<Service> = (0..3).map(mk).collect();
+    for i in 0..30_000u32 {
+        let h = (i % 3) as usize;
+        let s = &mut all[h];
+        let p = s.next_lport;
+        s.next_lport = p.checked_add(s.lport_step).unwrap_or(s.lport_first);
+        assert_eq!(p % 3, h as u16, "lport {p} of lcore {h}");
+        assert!(p >= LPORT_MIN);
     }
     let services = vec![mk(0)];
     // A reply to the local address belongs to the lcore its destination port names.
