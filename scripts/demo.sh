@@ -59,6 +59,7 @@ cmp -s "$WORK/blob" "$WORK/got" && echo "the file arrived intact"
 echo "the real server's access log (Full-NAT: the client appears as the local address):"
 grep "blob" "$WORK/access.log" | tail -1
 
+echo "== dpvsctl service list"; $BIN/dpvsctl service list
 echo "== dpvsctl status"; $BIN/dpvsctl status
 echo "== dpvsctl worker list"; $BIN/dpvsctl worker list
 echo "== dpvsctl stats"; $BIN/dpvsctl stats

@@ -42,8 +42,18 @@ pub enum Command {
     /// Worker processes.
     #[command(subcommand)]
     Worker(WorkerCommand),
-    /// Per-lcore forwarding counters and their totals, and port counters.
+    /// Per-lcore forwarding counters and their totals, and the connection tables.
     Stats,
+    /// Virtual services.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Services with their scheduler, real servers and local addresses, as `ipvsadm -ln` shows
+    /// them.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

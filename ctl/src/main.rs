@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use clap::Parser;
-use ctl::cli::{Cli, Command, WorkerCommand};
-use ctl::cmd::{control, render, stats, status, worker};
+use ctl::cli::{Cli, Command, ServiceCommand, WorkerCommand};
+use ctl::cmd::{control, render, service, stats, status, worker};
 use ctl::exit_codes;
 use ctl::instance::attach;
 use mailbox::proto::Request;
@@ -28,6 +28,9 @@ fn main() {
             control::call(&shm, &Request::WorkerRestart { slot }, std::time::Duration::from_secs(timeout), cli.json)
         }
         Command::Stats => (render(&stats::view(&shm), cli.json, stats::render), exit_codes::OK),
+        Command::Service(ServiceCommand::List) => {
+            (render(&service::view(&shm), cli.json, |v| service::render(v)), exit_codes::OK)
+        }
     };
     if code != exit_codes::OK && !cli.json {
         eprint!("{out}");

@@ -205,6 +205,10 @@ fn curl_reaches_the_real_server_through_the_full_nat_vip() {
     assert!(u(&s, "fnat_in") > 100 && u(&s, "fnat_out") > 1000, "{s}");
     let c = stats["connections"][0].clone();
     assert!(u(&c, "created") >= 1 && u(&c, "capacity") == 4096, "{c}");
+    let list = inst.ctl(&["service", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080"), "{text}");
+    assert!(text.contains("UDP  198.18.0.100:53 mh\n  -> 198.18.1.2:5353"), "{text}");
 }
 
 #[test]

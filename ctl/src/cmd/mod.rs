@@ -2,6 +2,7 @@
 //! prints it as a table or as JSON.
 
 pub mod control;
+pub mod service;
 pub mod stats;
 pub mod status;
 pub mod worker;
