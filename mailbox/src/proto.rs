@@ -7,13 +7,14 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of [`Request`] and [`Response`]. Bump it whenever either changes.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// Replace the worker of a slot with a new process on the same lcore: stop it (it
-    /// finishes its burst), recover its pool, start the replacement, answer once it polls.
+    /// Replace the worker of a slot with a new process without a gap in service: the
+    /// successor attaches on a spare lcore id and waits; the worker finishes its burst and
+    /// hands its queues over with one store; the successor polls on. Answered once it polls.
     WorkerRestart {
         /// Worker slot.
         slot: u32,
@@ -28,8 +29,11 @@ pub enum Response {
         slot: u32,
         old_pid: u32,
         new_pid: u32,
-        /// From the stop request to the replacement's first poll, µs.
+        /// From the request to the successor's first poll, µs.
         took_us: u64,
+        /// From the old worker's last poll to the successor's first, µs (packets wait in the
+        /// rx rings meanwhile).
+        gap_us: u64,
     },
     /// The command was refused or failed; nothing was changed unless the message says so.
     Error { message: String },
@@ -106,7 +110,7 @@ mod tests {
     fn round_trip() {
         let r = Request::WorkerRestart { slot: 3 };
         assert_eq!(Request::decode(&r.encode()), Ok(r));
-        let a = Response::WorkerRestarted { slot: 3, old_pid: 10, new_pid: 11, took_us: 42 };
+        let a = Response::WorkerRestarted { slot: 3, old_pid: 10, new_pid: 11, took_us: 42, gap_us: 7 };
         assert_eq!(Response::decode(&a.encode()), Ok(a));
     }
 
@@ -116,6 +120,8 @@ mod tests {
         b[0] = 9;
         assert_eq!(Request::decode(&b), Err(DecodeError::Version { found: 9, supported: PROTOCOL_VERSION }));
         assert!(Request::decode(&[1]).is_err());
-        assert!(matches!(Request::decode(&[1, 0, 0xff, 0xff, 0xff, 0xff]), Err(DecodeError::Malformed(_))));
+        let v = PROTOCOL_VERSION.to_le_bytes();
+        assert!(matches!(Request::decode(&[v[0], v[1], 0xff, 0xff, 0xff, 0xff]), Err(DecodeError::Malformed(_))));
+        assert!(matches!(Request::decode(&[1, 0, 0, 0, 0, 0]), Err(DecodeError::Version { found: 1, .. })));
     }
 }

@@ -57,6 +57,22 @@ struct Worker {
     timing_restart: bool,
     /// An operator's restart in progress, answered when the replacement polls.
     operator: Option<OperatorRestart>,
+    /// CPU its lcore is pinned to.
+    cpu: Option<u32>,
+    /// A successor attaching for a handover.
+    incoming: Option<Incoming>,
+}
+
+/// A successor process that takes a worker slot over without a gap in polling.
+#[derive(Debug)]
+struct Incoming {
+    child: Child,
+    spawn: u32,
+    lcore: LcoreId,
+    eal_args: Vec<String>,
+    started: Instant,
+    /// When the polling worker was asked to hand over (None: not yet).
+    asked: Option<Instant>,
 }
 
 /// A `worker restart` from the mailbox, in progress.
@@ -64,15 +80,15 @@ struct Worker {
 struct OperatorRestart {
     taken: Taken,
     old_pid: u32,
-    /// CLOCK_MONOTONIC of the stop request, ns.
+    /// CLOCK_MONOTONIC of the request, ns.
     asked_ns: u64,
-    asked: Instant,
 }
 
 /// The supervisor of all workers of the instance.
 #[derive(Debug)]
 pub struct Supervisor<'a> {
     shm: &'a Shm,
+    cfg: Config,
     mailbox: Server<'a>,
     worker_bin: PathBuf,
     workers: Vec<Worker>,
@@ -119,11 +135,14 @@ impl<'a> Supervisor<'a> {
                     respawn_at: None,
                     timing_restart: false,
                     operator: None,
+                    cpu: wl.lcore.cpu,
+                    incoming: None,
                 }
             })
             .collect();
         Supervisor {
             shm,
+            cfg: cfg.clone(),
             // A client that claimed a slot and went silent for 1 s is given up; a reply no one
             // collected for 60 s is reclaimed.
             mailbox: Server::new(&shm.layout().mailbox, Duration::from_secs(1), Duration::from_secs(60)),
@@ -191,6 +210,7 @@ impl<'a> Supervisor<'a> {
         let now_ns = monotonic_ns();
         self.serve_mailbox(now_ns);
         for i in 0..self.workers.len() {
+            self.tend_incoming(i, now_ns);
             let w = &mut self.workers[i];
             let slot = &layout.workers[w.slot];
             if let Some(child) = w.child.as_mut() {
@@ -215,8 +235,7 @@ impl<'a> Supervisor<'a> {
                     }
                     _ => None,
                 };
-                let slow_stop =
-                    w.operator.as_ref().is_some_and(|o| o.old_pid == child.id() && o.asked.elapsed() > STOP_GRACE);
+                let slow_stop = w.incoming.as_ref().and_then(|inc| inc.asked).is_some_and(|t| t.elapsed() > STOP_GRACE);
                 if let Some(why) = stalled.or_else(|| slow_stop.then(|| "did not stop in time".to_owned())) {
                     tracing::warn!(slot = w.slot, pid = child.id(), "worker {why}: killing it");
                     let _ = child.kill();
@@ -227,13 +246,17 @@ impl<'a> Supervisor<'a> {
                         w.timing_restart = false;
                         if let Some(op) = w.operator.take() {
                             let took_us = polling.saturating_sub(op.asked_ns) / 1000;
+                            let last = slot.last_poll_ns.load(Ordering::Acquire);
+                            let gap_us = if last > 0 { polling.saturating_sub(last) / 1000 } else { took_us };
+                            slot.last_restart_us.store(gap_us, Ordering::Release);
                             let new_pid = slot.pid.load(Ordering::Acquire);
-                            tracing::info!(slot = w.slot, lcore = %w.lcore, old_pid = op.old_pid, new_pid, took_us, "worker replaced on request");
+                            tracing::info!(slot = w.slot, lcore = %w.lcore, old_pid = op.old_pid, new_pid, took_us, gap_us, "worker handed over on request");
                             let r = Response::WorkerRestarted {
                                 slot: w.slot as u32,
                                 old_pid: op.old_pid,
                                 new_pid,
                                 took_us,
+                                gap_us,
                             };
                             self.mailbox.reply(op.taken, &r.encode(), &[], now_ns);
                         } else {
@@ -256,42 +279,28 @@ impl<'a> Supervisor<'a> {
 
     fn on_death(&mut self, i: usize, pid: u32, status: ExitStatus) {
         let layout = self.shm.layout();
+        let code = status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
+        {
+            let slot = &layout.workers[self.workers[i].slot];
+            slot.last_exit.store(code, Ordering::Release);
+            if self.workers[i].incoming.is_some() {
+                if slot.incoming_state.load(Ordering::Acquire) == 2 {
+                    // Handed over (or died with its successor ready): the successor takes the
+                    // queues now.
+                    self.promote_incoming(i, pid, status);
+                    return;
+                }
+                // Died while its successor was still attaching: cancel the handover, restart
+                // as after any crash.
+                self.cancel_incoming(i, &format!("the worker died ({status}) before its successor was ready"));
+            }
+        }
         let w = &mut self.workers[i];
         let slot = &layout.workers[w.slot];
-        let code = status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
-        slot.last_exit.store(code, Ordering::Release);
         slot.died_ns.store(monotonic_ns(), Ordering::Release);
         slot.state.store(WorkerState::Dead as u32, Ordering::Release);
         let reclaimed = reclaim(w);
         slot.reclaimed_mbufs.fetch_add(u64::from(reclaimed), Ordering::AcqRel);
-        if w.operator.as_ref().is_some_and(|o| o.old_pid != pid) {
-            // The replacement itself died: answer the operator, then handle it as a crash.
-            if let Some(op) = w.operator.take() {
-                let r = Response::error(format!(
-                    "worker {} was stopped, but its replacement (pid {pid}) died: {status}; the supervisor keeps restarting it with backoff",
-                    w.slot
-                ));
-                self.mailbox.reply(op.taken, &r.encode(), &[], monotonic_ns());
-            }
-        }
-        let w = &mut self.workers[i];
-        if w.operator.is_some() {
-            // Stopped on request: replace it at once; not a crash, so no restart count and
-            // no backoff.
-            tracing::info!(slot = w.slot, lcore = %w.lcore, %status, reclaimed, "worker stopped on request; starting its replacement");
-            w.timing_restart = true;
-            self.spawn(i);
-            if self.workers[i].child.is_none() {
-                if let Some(op) = self.workers[i].operator.take() {
-                    let r = Response::error(format!(
-                        "worker {} stopped but its replacement failed to start; the supervisor keeps retrying",
-                        self.workers[i].slot
-                    ));
-                    self.mailbox.reply(op.taken, &r.encode(), &[], monotonic_ns());
-                }
-            }
-            return;
-        }
         let restarts = slot.restarts.fetch_add(1, Ordering::AcqRel) + 1;
         if w.started.elapsed() < STABLE_AFTER {
             w.quick_crashes += 1;
@@ -322,8 +331,7 @@ impl<'a> Supervisor<'a> {
             });
             match started {
                 Ok((i, old_pid)) => {
-                    self.workers[i].operator =
-                        Some(OperatorRestart { taken, old_pid, asked_ns: now_ns, asked: Instant::now() });
+                    self.workers[i].operator = Some(OperatorRestart { taken, old_pid, asked_ns: now_ns });
                 }
                 Err(message) => {
                     tracing::warn!("mailbox request refused: {message}");
@@ -333,7 +341,9 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Asks the worker of `slot` to stop for an operator's restart. Returns its index and pid.
+    /// Starts a handover of `slot` for an operator's restart: a successor process attaches on a
+    /// spare lcore id and waits; [`Self::tend_incoming`] asks the polling worker to hand over
+    /// once the successor is ready. Returns the worker's index and the polling pid.
     fn stop_for_restart(&mut self, slot: u32) -> Result<(usize, u32), String> {
         let n = self.workers.len();
         let i = self
@@ -342,7 +352,7 @@ impl<'a> Supervisor<'a> {
             .position(|w| w.slot as u32 == slot)
             .ok_or_else(|| format!("no worker slot {slot}: the instance has {n} (0..={})", n.saturating_sub(1)))?;
         let w = &self.workers[i];
-        if w.operator.is_some() {
+        if w.operator.is_some() || w.incoming.is_some() {
             return Err(format!("worker {slot} is already being restarted"));
         }
         let state = self.shm.layout().workers[w.slot].state();
@@ -353,9 +363,139 @@ impl<'a> Supervisor<'a> {
             ));
         };
         let pid = child.id();
-        self.shm.layout().workers[w.slot].stop.store(1, Ordering::Release);
-        tracing::info!(slot, pid, "stopping worker for a restart requested through the mailbox");
+        self.spawn_incoming(i).map_err(|e| format!("cannot start the successor of worker {slot}: {e}"))?;
         Ok((i, pid))
+    }
+
+    /// An lcore id no process of the instance uses.
+    fn spare_lcore(&self) -> Option<LcoreId> {
+        let used = |id: u32| {
+            id == self.cfg.instance.main_lcore.id
+                || self
+                    .workers
+                    .iter()
+                    .any(|w| w.lcore.0 == id || w.incoming.as_ref().is_some_and(|inc| inc.lcore.0 == id))
+        };
+        (1..LcoreId::MAX).find(|&id| !used(id)).map(LcoreId)
+    }
+
+    fn spawn_incoming(&mut self, i: usize) -> Result<(), String> {
+        let lcore = self.spare_lcore().ok_or("no spare lcore id")?;
+        let layout = self.shm.layout();
+        let w = &self.workers[i];
+        let slot = &layout.workers[w.slot];
+        let eal_args = eal_args::worker(&self.cfg, &conf::Lcore { id: lcore.0, cpu: w.cpu });
+        let spawn = slot.spawns.load(Ordering::Relaxed).wrapping_add(1);
+        slot.handover_to.store(0, Ordering::Relaxed);
+        slot.incoming_state.store(1, Ordering::Relaxed);
+        slot.spawned_ns.store(monotonic_ns(), Ordering::Relaxed);
+        slot.spawns.store(spawn, Ordering::Release);
+        let child = Command::new(&self.worker_bin)
+            .args(&eal_args[1..])
+            .arg("--")
+            .arg("--shm")
+            .arg(self.shm.path())
+            .arg("--slot")
+            .arg(w.slot.to_string())
+            .arg("--spawn")
+            .arg(spawn.to_string())
+            .arg("--handover")
+            .env("DPVS_LOG", &self.log_level)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                slot.incoming_state.store(0, Ordering::Release);
+                e.to_string()
+            })?;
+        slot.incoming_pid.store(child.id(), Ordering::Release);
+        tracing::info!(slot = w.slot, lcore = %lcore, pid = child.id(), spawn, "successor spawned for a handover");
+        self.workers[i].incoming =
+            Some(Incoming { child, spawn, lcore, eal_args, started: Instant::now(), asked: None });
+        Ok(())
+    }
+
+    /// Advances a handover: asks the polling worker to hand over once its successor is ready;
+    /// gives up on a successor that died or takes too long.
+    fn tend_incoming(&mut self, i: usize, _now_ns: u64) {
+        let layout = self.shm.layout();
+        let w = &mut self.workers[i];
+        let Some(inc) = w.incoming.as_mut() else { return };
+        let slot = &layout.workers[w.slot];
+        if let Ok(Some(status)) = inc.child.try_wait() {
+            self.cancel_incoming(i, &format!("the successor exited while attaching ({status})"));
+            return;
+        }
+        if inc.asked.is_none() {
+            if slot.incoming_state.load(Ordering::Acquire) == 2 {
+                slot.handover_to.store(inc.spawn, Ordering::Release);
+                slot.stop.store(1, Ordering::Release);
+                inc.asked = Some(Instant::now());
+            } else if inc.started.elapsed() > SPAWN_TIMEOUT {
+                self.cancel_incoming(i, "the successor did not get ready in time");
+            }
+        }
+    }
+
+    /// Abandons a handover: the successor is killed, the polling worker keeps its queues.
+    fn cancel_incoming(&mut self, i: usize, why: &str) {
+        let layout = self.shm.layout();
+        let w = &mut self.workers[i];
+        let slot = &layout.workers[w.slot];
+        slot.incoming_state.store(0, Ordering::Release);
+        slot.handover_to.store(0, Ordering::Release);
+        slot.incoming_pid.store(0, Ordering::Release);
+        if let Some(mut inc) = w.incoming.take() {
+            let _ = inc.child.kill();
+            let _ = inc.child.wait();
+            // It never polled; its lcore's cache of the pool may hold what it touched.
+            let _ = w.pool.recover_dead_lcore(inc.lcore, RecoverMode::Shared);
+        }
+        tracing::warn!(slot = w.slot, "handover cancelled: {why}");
+        if let Some(op) = w.operator.take() {
+            let r = Response::error(format!("worker {} was not restarted: {why}", w.slot));
+            self.mailbox.reply(op.taken, &r.encode(), &[], monotonic_ns());
+        }
+    }
+
+    /// The polling worker is gone and its successor is ready: the successor owns the slot.
+    fn promote_incoming(&mut self, i: usize, pid: u32, status: ExitStatus) {
+        let layout = self.shm.layout();
+        let w = &mut self.workers[i];
+        let slot = &layout.workers[w.slot];
+        let Some(inc) = w.incoming.take() else { return };
+        let handed_over = slot.owner.load(Ordering::Acquire) == inc.spawn;
+        // The old lcore's cache goes back to the pool. If it handed over, the successor may be
+        // polling already: the pool is shared. If it died first, nothing polls yet.
+        let mode = if handed_over || w.shared_pool {
+            RecoverMode::Shared
+        } else if w.audit_safe {
+            RecoverMode::ExclusiveFindLost
+        } else {
+            RecoverMode::Exclusive
+        };
+        let _ = w.rings.iter().filter(|(r, producer)| !handed_over && r.repair_dead_side(*producer)).count();
+        match w.pool.recover_dead_lcore(w.lcore, mode) {
+            Ok(r) => {
+                slot.reclaimed_mbufs.fetch_add(u64::from(r.returned()), Ordering::AcqRel);
+            }
+            Err(e) => tracing::warn!(slot = w.slot, "pool recovery failed: {e}"),
+        }
+        if !handed_over {
+            tracing::warn!(slot = w.slot, pid, %status, "worker died during its handover; the successor takes over");
+            slot.last_poll_ns.store(monotonic_ns(), Ordering::Release);
+            slot.owner.store(inc.spawn, Ordering::Release);
+        }
+        let new_pid = inc.child.id();
+        slot.pid.store(new_pid, Ordering::Release);
+        slot.incoming_pid.store(0, Ordering::Release);
+        slot.incoming_state.store(0, Ordering::Release);
+        slot.state.store(WorkerState::Running as u32, Ordering::Release);
+        tracing::info!(slot = w.slot, old_pid = pid, new_pid, lcore = %inc.lcore, "handover done");
+        w.child = Some(inc.child);
+        w.lcore = inc.lcore;
+        w.eal_args = inc.eal_args;
+        w.started = inc.started;
+        w.timing_restart = true;
     }
 
     fn publish_stats(&self) {

@@ -38,7 +38,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -290,8 +290,9 @@ pub struct WorkerSlot {
     pub polling_ns: AtomicU64,
     /// CLOCK_MONOTONIC when the primary saw the last death, ns; written by the primary.
     pub died_ns: AtomicU64,
-    /// From death seen to the replacement's first poll, µs, for the last restart; written by
-    /// the primary.
+    /// From death seen to the replacement's first poll, µs, for the last restart after a
+    /// death; for the last handover, the gap between the old worker's last poll and the new
+    /// one's first. Written by the primary.
     pub last_restart_us: AtomicU64,
     /// Mbufs returned to the pool after deaths (cache flushes and stranded buffers), total;
     /// written by the primary.
@@ -300,6 +301,22 @@ pub struct WorkerSlot {
     pub pool_size: u32,
     /// Available mbufs of `pool`, sampled every supervisor round; written by the primary.
     pub pool_avail: AtomicU32,
+    /// Spawn number of the process allowed to poll the slot's queues. A process polls only
+    /// while this is its own; a handover is one release store of the successor's number.
+    pub owner: AtomicU32,
+    /// Spawn number the polling process hands its queues to when it stops (0: none); written
+    /// by the primary before it sets `stop`.
+    pub handover_to: AtomicU32,
+    /// Pid of a successor attaching for a handover (0: none); written by the primary.
+    pub incoming_pid: AtomicU32,
+    /// 1 while a successor attaches, 2 once it is ready to poll; 0 otherwise.
+    pub incoming_state: AtomicU32,
+    /// EAL lcore id of the polling process (it changes with each handover); written by the
+    /// worker when it starts polling.
+    pub lcore_now: AtomicU32,
+    _pad2: u32,
+    /// CLOCK_MONOTONIC of the last poll of a worker that handed over, ns; written by it.
+    pub last_poll_ns: AtomicU64,
 }
 
 impl WorkerSlot {
@@ -320,8 +337,9 @@ pub fn redirect_ring_name(src: usize, dst: usize) -> String {
     format!("redir_{src}_{dst}")
 }
 
-/// Counters of one forwarding lcore, indexed by lcore id. Single writer (that lcore); they
-/// survive the worker process, so they are monotonic across restarts. Two cache lines, so the
+/// Counters of one forwarding lcore, indexed by worker slot. Single writer (the slot's
+/// polling process); they survive the worker process and its handovers (which change the lcore
+/// id), so they are monotonic across restarts. Two cache lines, so the
 /// adjacent-line prefetcher never pulls in a neighbour's.
 #[repr(C, align(128))]
 #[derive(Default)]
@@ -439,6 +457,7 @@ pub struct Layout {
     pub header: Header,
     pub ports: [PortSlot; MAX_PORTS],
     pub workers: [WorkerSlot; MAX_WORKERS],
+    /// Indexed by worker slot (the first `MAX_WORKERS` are used).
     pub counters: [LcoreCounters; MAX_LCORES],
     pub addresses: [IfAddrSlot; MAX_ADDRESSES],
     pub services: [ServiceSlot; MAX_SERVICES],

@@ -23,6 +23,10 @@ pub struct WorkerArgs {
     /// Spawn number the primary recorded in the slot; a process with another number is stale.
     #[arg(long)]
     pub spawn: u32,
+    /// Take the slot over from the worker polling it: attach, report ready, and start polling
+    /// when it hands its queues over (zero-loss restart).
+    #[arg(long)]
+    pub handover: bool,
 }
 
 /// Why a worker could not start or stopped with an error.
@@ -77,7 +81,11 @@ pub fn attach(args: &WorkerArgs) -> Result<Shm, WorkerError> {
     if spawns != args.spawn {
         return Err(slot_err(format!("spawn {} was superseded by spawn {spawns}", args.spawn)));
     }
-    if slot.state() != WorkerState::Spawning {
+    if args.handover {
+        if slot.incoming_state.load(Ordering::Acquire) != 1 {
+            return Err(slot_err("no handover is expected".into()));
+        }
+    } else if slot.state() != WorkerState::Spawning {
         return Err(slot_err(format!("state is {}, not spawning", slot.state().as_str())));
     }
     Ok(shm)
@@ -145,23 +153,38 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         }
     };
 
-    // Beat before the claim: a Running slot is judged by its heartbeat.
-    slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
-    // Claim: Spawning -> Running, only if the primary still expects this spawn.
-    if slot.spawns.load(Ordering::Acquire) != args.spawn
-        || slot
-            .state
-            .compare_exchange(
-                WorkerState::Spawning as u32,
-                WorkerState::Running as u32,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-    {
-        return Err(WorkerError::Slot { slot: args.slot, why: "claimed or cancelled while attaching".into() });
+    if args.handover {
+        // Ready: the primary now asks the polling worker to hand its queues over.
+        if slot.incoming_state.compare_exchange(1, 2, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(WorkerError::Slot { slot: args.slot, why: "handover cancelled while attaching".into() });
+        }
+        while slot.owner.load(Ordering::Acquire) != args.spawn {
+            if slot.incoming_state.load(Ordering::Acquire) == 0 && slot.owner.load(Ordering::Acquire) != args.spawn {
+                return Err(WorkerError::Slot { slot: args.slot, why: "handover cancelled".into() });
+            }
+            std::thread::yield_now();
+        }
+    } else {
+        // Beat before the claim: a Running slot is judged by its heartbeat.
+        slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
+        // Claim: Spawning -> Running, only if the primary still expects this spawn.
+        if slot.spawns.load(Ordering::Acquire) != args.spawn
+            || slot
+                .state
+                .compare_exchange(
+                    WorkerState::Spawning as u32,
+                    WorkerState::Running as u32,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_err()
+        {
+            return Err(WorkerError::Slot { slot: args.slot, why: "claimed or cancelled while attaching".into() });
+        }
+        slot.owner.store(args.spawn, Ordering::Release);
     }
-    let counters = &layout.counters[(slot.lcore as usize).min(layout.counters.len() - 1)];
+    slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
+    let counters = &layout.counters[args.slot];
     let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
     let lcores = layout.workers().len();
     let redirect = if !layout.services().is_empty() && lcores > 1 {
@@ -190,12 +213,14 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         }
     }
     let mut io = Io { txs: &mut txs, outs: (0..ports.len()).map(|_| Burst::new()).collect(), slot_of_port, redirect };
-    poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links);
+    let handed_over = poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links);
     drop(io);
     drop(pipeline);
     drop(shard_file);
 
-    slot.state.store(WorkerState::Exited as u32, Ordering::Release);
+    if !handed_over {
+        slot.state.store(WorkerState::Exited as u32, Ordering::Release);
+    }
     drop(rxs);
     drop(txs);
     drop(eal);
@@ -225,7 +250,8 @@ struct Redirect {
     stage: Vec<Burst>,
 }
 
-/// The forwarding loop. No allocation, no lock, no log: it counts.
+/// The forwarding loop, until the slot's stop flag. No allocation, no lock, no log: it
+/// counts. Returns whether it handed the queues over to a successor.
 fn poll(
     slot: &WorkerSlot,
     c: &LcoreCounters,
@@ -233,7 +259,7 @@ fn poll(
     rxs: &mut [RxPath],
     io: &mut Io<'_>,
     links: &[Port],
-) {
+) -> bool {
     let tsc_ms = dpdk::tsc_hz() / 1000;
     let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
     let mut burst = Burst::new();
@@ -287,7 +313,17 @@ fn poll(
                 p.link_up();
             }
             if slot.stop.load(Ordering::Acquire) != 0 {
-                break;
+                let next = slot.handover_to.load(Ordering::Acquire);
+                if next == 0 {
+                    return false;
+                }
+                // Hand over: the burst is done and sent, nothing is held. The successor
+                // polls from the next store on; packets arriving meanwhile wait in the rx rings.
+                slot.stop.store(0, Ordering::Relaxed);
+                slot.handover_to.store(0, Ordering::Relaxed);
+                slot.last_poll_ns.store(monotonic_ns(), Ordering::Relaxed);
+                slot.owner.store(next, Ordering::Release);
+                return true;
             }
         }
         if received == 0 && !idle_sleep.is_zero() {

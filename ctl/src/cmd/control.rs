@@ -25,8 +25,8 @@ pub fn call(shm: &Shm, request: &Request, timeout: Duration, json: bool) -> (Str
         s
     } else {
         match &response {
-            Response::WorkerRestarted { slot, old_pid, new_pid, took_us } => format!(
-                "worker {slot} restarted: pid {old_pid} -> {new_pid}, polling again {:.1} ms after the stop request\n",
+            Response::WorkerRestarted { slot, old_pid, new_pid, took_us, gap_us } => format!(
+                "worker {slot} restarted: pid {old_pid} -> {new_pid}, handed over after {:.1} ms, polling gap {gap_us} us\n",
                 *took_us as f64 / 1000.0
             ),
             Response::Error { message } => format!("dpvsctl: {message}\n"),

@@ -77,7 +77,7 @@ pub fn view(shm: &Shm) -> Stats {
         .iter()
         .enumerate()
         .map(|(slot, w)| {
-            let c = &l.counters[(w.lcore as usize).min(l.counters.len() - 1)];
+            let c = &l.counters[slot];
             let s = LcoreStats {
                 rx_packets: get(&c.rx_packets),
                 tx_packets: get(&c.tx_packets),
@@ -112,7 +112,8 @@ pub fn view(shm: &Shm) -> Stats {
             total.drop_no_resource += s.drop_no_resource;
             total.redirected += s.redirected;
             total.drop_redirect += s.drop_redirect;
-            LcoreRow { slot, lcore: w.lcore, stats: s }
+            let lcore = Some(w.lcore_now.load(Ordering::Acquire)).filter(|&l| l != 0).unwrap_or(w.lcore);
+            LcoreRow { slot, lcore, stats: s }
         })
         .collect();
     let connections = if l.services().is_empty() {

@@ -48,7 +48,8 @@ pub fn view(shm: &Shm) -> Vec<WorkerRow> {
                 slot: i,
                 group: w.group.as_str().into_owned(),
                 pid: w.pid.load(Ordering::Acquire),
-                lcore: w.lcore,
+                // The lcore id changes with each handover.
+                lcore: Some(w.lcore_now.load(Ordering::Acquire)).filter(|&l| l != 0).unwrap_or(w.lcore),
                 cpu: u32::try_from(w.cpu).ok(),
                 queues: w
                     .rx_queues()
