@@ -60,13 +60,23 @@ pub enum ServiceCommand {
 pub enum WorkerCommand {
     /// Pid, lcore, queues, state, heartbeat age and restarts of every worker.
     List,
-    /// Replace a worker with a new process on the same lcore: it finishes its burst and
-    /// exits, its pool is recovered, the replacement starts; returns once the replacement
-    /// polls. Connection state and counters stay in shared memory.
+    /// Replace a worker with a new process without losing a packet: the successor attaches on
+    /// a spare lcore id, the worker finishes its burst and hands its queues over, the
+    /// successor polls on. Returns once it polls. Connection state and counters stay in
+    /// shared memory.
     Restart {
         /// Worker slot (see `worker list`).
-        slot: u32,
-        /// How long to wait for the primary's answer, seconds.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        slot: Option<u32>,
+        /// Every worker, one after the other (a rolling restart); stops at the first failure.
+        #[arg(long)]
+        all: bool,
+        /// Start the new workers from this binary (an upgrade). It must speak the instance's
+        /// shared-memory layout version, or it refuses to attach and the old worker keeps
+        /// running.
+        #[arg(long)]
+        binary: Option<std::path::PathBuf>,
+        /// How long to wait for the primary's answer, seconds (per worker).
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
@@ -93,8 +103,17 @@ mod tests {
     #[test]
     fn restart_takes_a_slot() {
         let c = Cli::try_parse_from(["dpvsctl", "worker", "restart", "2"]).unwrap();
-        assert!(matches!(c.command, Command::Worker(WorkerCommand::Restart { slot: 2, timeout: 30 })));
+        assert!(matches!(
+            c.command,
+            Command::Worker(WorkerCommand::Restart { slot: Some(2), all: false, binary: None, timeout: 30 })
+        ));
         assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart", "two"]).is_err());
-        assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart"]).is_err());
+        assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart"]).is_err(), "a slot or --all");
+        assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart", "1", "--all"]).is_err(), "not both");
+        let c = Cli::try_parse_from(["dpvsctl", "worker", "restart", "--all", "--binary", "/x/w"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Worker(WorkerCommand::Restart { slot: None, all: true, binary: Some(_), .. })
+        ));
     }
 }

@@ -24,8 +24,22 @@ fn main() {
         Command::Worker(WorkerCommand::List) => {
             (render(&worker::view(&shm), cli.json, |v| worker::render(v)), exit_codes::OK)
         }
-        Command::Worker(WorkerCommand::Restart { slot, timeout }) => {
-            control::call(&shm, &Request::WorkerRestart { slot }, std::time::Duration::from_secs(timeout), cli.json)
+        Command::Worker(WorkerCommand::Restart { slot, all, binary, timeout }) => {
+            let slots: Vec<u32> =
+                if all { (0..shm.layout().workers().len() as u32).collect() } else { slot.into_iter().collect() };
+            let binary = binary.map(|b| b.display().to_string());
+            let mut text = String::new();
+            let mut code = exit_codes::OK;
+            for s in slots {
+                let request = Request::WorkerRestart { slot: s, binary: binary.clone() };
+                let (t, c) = control::call(&shm, &request, std::time::Duration::from_secs(timeout), cli.json);
+                text.push_str(&t);
+                code = c;
+                if c != exit_codes::OK {
+                    break;
+                }
+            }
+            (text, code)
         }
         Command::Stats => (render(&stats::view(&shm), cli.json, stats::render), exit_codes::OK),
         Command::Service(ServiceCommand::List) => {

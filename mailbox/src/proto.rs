@@ -18,6 +18,10 @@ pub enum Request {
     WorkerRestart {
         /// Worker slot.
         slot: u32,
+        /// Start the successor from this worker binary instead of the current one (an
+        /// upgrade); it must speak the same shared-memory layout version, or it refuses to
+        /// attach and the old worker keeps running.
+        binary: Option<String>,
     },
 }
 
@@ -108,7 +112,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let r = Request::WorkerRestart { slot: 3 };
+        let r = Request::WorkerRestart { slot: 3, binary: Some("/opt/dpvs/dpvs-worker".into()) };
         assert_eq!(Request::decode(&r.encode()), Ok(r));
         let a = Response::WorkerRestarted { slot: 3, old_pid: 10, new_pid: 11, took_us: 42, gap_us: 7 };
         assert_eq!(Response::decode(&a.encode()), Ok(a));
@@ -116,7 +120,7 @@ mod tests {
 
     #[test]
     fn another_version_is_refused_not_misread() {
-        let mut b = Request::WorkerRestart { slot: 3 }.encode();
+        let mut b = Request::WorkerRestart { slot: 3, binary: None }.encode();
         b[0] = 9;
         assert_eq!(Request::decode(&b), Err(DecodeError::Version { found: 9, supported: PROTOCOL_VERSION }));
         assert!(Request::decode(&[1]).is_err());

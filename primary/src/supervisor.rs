@@ -59,6 +59,8 @@ struct Worker {
     operator: Option<OperatorRestart>,
     /// CPU its lcore is pinned to.
     cpu: Option<u32>,
+    /// The worker binary it runs (changed by an upgrade).
+    bin: PathBuf,
     /// A successor attaching for a handover.
     incoming: Option<Incoming>,
 }
@@ -70,6 +72,8 @@ struct Incoming {
     spawn: u32,
     lcore: LcoreId,
     eal_args: Vec<String>,
+    /// The binary it runs (an upgrade when it differs).
+    bin: PathBuf,
     started: Instant,
     /// When the polling worker was asked to hand over (None: not yet).
     asked: Option<Instant>,
@@ -136,6 +140,7 @@ impl<'a> Supervisor<'a> {
                     timing_restart: false,
                     operator: None,
                     cpu: wl.lcore.cpu,
+                    bin: worker_bin.clone(),
                     incoming: None,
                 }
             })
@@ -175,7 +180,7 @@ impl<'a> Supervisor<'a> {
         slot.heartbeat_ns.store(now, Ordering::Relaxed);
         slot.state.store(WorkerState::Spawning as u32, Ordering::Relaxed);
         slot.spawns.store(spawn, Ordering::Release);
-        let mut cmd = Command::new(&self.worker_bin);
+        let mut cmd = Command::new(&w.bin);
         cmd.args(&w.eal_args[1..])
             .arg("--")
             .arg("--shm")
@@ -327,7 +332,7 @@ impl<'a> Supervisor<'a> {
                 Some(b) => Request::decode(b).map_err(|e| e.to_string()),
             };
             let started = request.and_then(|r| match r {
-                Request::WorkerRestart { slot } => self.stop_for_restart(slot),
+                Request::WorkerRestart { slot, binary } => self.stop_for_restart(slot, binary.map(PathBuf::from)),
             });
             match started {
                 Ok((i, old_pid)) => {
@@ -344,7 +349,7 @@ impl<'a> Supervisor<'a> {
     /// Starts a handover of `slot` for an operator's restart: a successor process attaches on a
     /// spare lcore id and waits; [`Self::tend_incoming`] asks the polling worker to hand over
     /// once the successor is ready. Returns the worker's index and the polling pid.
-    fn stop_for_restart(&mut self, slot: u32) -> Result<(usize, u32), String> {
+    fn stop_for_restart(&mut self, slot: u32, binary: Option<PathBuf>) -> Result<(usize, u32), String> {
         let n = self.workers.len();
         let i = self
             .workers
@@ -363,7 +368,10 @@ impl<'a> Supervisor<'a> {
             ));
         };
         let pid = child.id();
-        self.spawn_incoming(i).map_err(|e| format!("cannot start the successor of worker {slot}: {e}"))?;
+        if let Some(b) = &binary {
+            check_worker_binary(b)?;
+        }
+        self.spawn_incoming(i, binary).map_err(|e| format!("cannot start the successor of worker {slot}: {e}"))?;
         Ok((i, pid))
     }
 
@@ -379,7 +387,7 @@ impl<'a> Supervisor<'a> {
         (1..LcoreId::MAX).find(|&id| !used(id)).map(LcoreId)
     }
 
-    fn spawn_incoming(&mut self, i: usize) -> Result<(), String> {
+    fn spawn_incoming(&mut self, i: usize, binary: Option<PathBuf>) -> Result<(), String> {
         let lcore = self.spare_lcore().ok_or("no spare lcore id")?;
         let layout = self.shm.layout();
         let w = &self.workers[i];
@@ -390,7 +398,8 @@ impl<'a> Supervisor<'a> {
         slot.incoming_state.store(1, Ordering::Relaxed);
         slot.spawned_ns.store(monotonic_ns(), Ordering::Relaxed);
         slot.spawns.store(spawn, Ordering::Release);
-        let child = Command::new(&self.worker_bin)
+        let bin = binary.clone().unwrap_or_else(|| w.bin.clone());
+        let child = Command::new(&bin)
             .args(&eal_args[1..])
             .arg("--")
             .arg("--shm")
@@ -410,7 +419,7 @@ impl<'a> Supervisor<'a> {
         slot.incoming_pid.store(child.id(), Ordering::Release);
         tracing::info!(slot = w.slot, lcore = %lcore, pid = child.id(), spawn, "successor spawned for a handover");
         self.workers[i].incoming =
-            Some(Incoming { child, spawn, lcore, eal_args, started: Instant::now(), asked: None });
+            Some(Incoming { child, spawn, lcore, eal_args, bin, started: Instant::now(), asked: None });
         Ok(())
     }
 
@@ -494,6 +503,7 @@ impl<'a> Supervisor<'a> {
         w.child = Some(inc.child);
         w.lcore = inc.lcore;
         w.eal_args = inc.eal_args;
+        w.bin = inc.bin;
         w.started = inc.started;
         w.timing_restart = true;
     }
@@ -600,6 +610,27 @@ fn reclaim(w: &Worker) -> u32 {
             0
         }
     }
+}
+
+/// Checks that a worker binary speaks this build's shared-memory layout version.
+fn check_worker_binary(bin: &std::path::Path) -> Result<(), String> {
+    let out = Command::new(bin)
+        .arg("--layout-version")
+        .output()
+        .map_err(|e| format!("cannot run worker binary {}: {e}", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let found: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{} does not say which layout version it speaks (is it a dpvs-worker?)", bin.display()))?;
+    if found != shm_layout::LAYOUT_VERSION {
+        return Err(format!(
+            "worker binary {} speaks layout version {found}, this instance layout version {}; the worker keeps running",
+            bin.display(),
+            shm_layout::LAYOUT_VERSION
+        ));
+    }
+    Ok(())
 }
 
 /// Delay before restarting a worker after `quick_crashes` crashes in a row: none for the

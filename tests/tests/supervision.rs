@@ -102,3 +102,35 @@ fn an_operator_restart_through_the_mailbox_replaces_the_worker_and_answers() {
     assert!(err.contains("no worker slot 5: the instance has 1 (0..=0)"), "{err}");
     assert_eq!(u(&inst.workers()[0], "pid"), pid, "nothing changed");
 }
+
+#[test]
+fn a_rolling_upgrade_hands_over_and_a_binary_of_another_layout_is_refused() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(NULL_REFLECT);
+    // An "upgrade" to a copy of the worker binary.
+    let copy = inst.dir.join("dpvs-worker-next");
+    std::fs::copy(bin("dpvs-worker"), &copy).unwrap();
+    let out = inst.ctl(&["worker", "restart", "--all", "--binary", copy.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("worker 0 restarted"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = u(&inst.workers()[0], "pid");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert_eq!(exe, copy, "the new worker runs the new binary");
+
+    // A binary of another layout version is refused before anything changes.
+    let other = inst.dir.join("dpvs-worker-v999");
+    std::fs::write(&other, "#!/bin/sh\necho 999\n").unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = inst.ctl(&["worker", "restart", "0", "--binary", other.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("speaks layout version 999, this instance layout version"), "{err}");
+    assert_eq!(u(&inst.workers()[0], "pid"), pid, "the worker keeps running");
+    let rx = u(&inst.stats()["total"], "rx_packets");
+    wait_for("forwarding on", Duration::from_secs(5), || (u(&inst.stats()["total"], "rx_packets") > rx).then_some(()));
+}

@@ -21,6 +21,12 @@ fn close_inherited_fds() {
 }
 
 fn main() {
+    // `dpvs-worker --layout-version`: the shared-memory layout this build speaks (the primary
+    // asks before it starts an upgraded worker).
+    if std::env::args().nth(1).as_deref() == Some("--layout-version") {
+        println!("{}", shm_layout::LAYOUT_VERSION);
+        return;
+    }
     close_inherited_fds();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
