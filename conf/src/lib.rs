@@ -275,6 +275,8 @@ pub struct WorkerGroup {
     pub lcores: Vec<WorkerLcore>,
     /// Sleep this long after an empty poll round (0 = pure busy polling).
     pub idle_sleep_us: u32,
+    /// Keep an attached successor per worker, ready to poll the moment the worker dies.
+    pub hot_standby: bool,
 }
 
 /// One forwarding lcore, run by one worker process.

@@ -72,6 +72,7 @@ pub(crate) struct RawForwarding {
 pub(crate) struct RawGroup {
     pub(crate) name: Option<String>,
     pub(crate) idle_sleep_us: Option<Int>,
+    pub(crate) hot_standby: Option<bool>,
     pub(crate) lcores: Option<Vec<RawLcore>>,
 }
 

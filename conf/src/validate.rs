@@ -463,7 +463,8 @@ fn groups(
             let lcore_path = path.key("lcores").index(l);
             group_lcores.push(lcores.add(raw, ports, instance, &lcore_path)?);
         }
-        out.push((WorkerGroup { name, lcores: group_lcores, idle_sleep_us }, path));
+        let hot_standby = raw.hot_standby.unwrap_or(false);
+        out.push((WorkerGroup { name, lcores: group_lcores, idle_sleep_us, hot_standby }, path));
     }
 
     for (index, port) in ports.iter().enumerate() {

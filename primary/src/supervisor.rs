@@ -61,6 +61,8 @@ struct Worker {
     cpu: Option<u32>,
     /// The worker binary it runs (changed by an upgrade).
     bin: PathBuf,
+    /// Keep a successor attached and waiting, to take over the moment the worker dies.
+    hot_standby: bool,
     /// A successor attaching for a handover.
     incoming: Option<Incoming>,
 }
@@ -77,6 +79,9 @@ struct Incoming {
     started: Instant,
     /// When the polling worker was asked to hand over (None: not yet).
     asked: Option<Instant>,
+    /// A hot standby: ready, but not to be handed over to until the worker dies or an
+    /// operator restarts it.
+    hold: bool,
 }
 
 /// A `worker restart` from the mailbox, in progress.
@@ -141,6 +146,7 @@ impl<'a> Supervisor<'a> {
                     operator: None,
                     cpu: wl.lcore.cpu,
                     bin: worker_bin.clone(),
+                    hot_standby: cfg.groups.iter().any(|g| g.hot_standby && g.lcores.iter().any(|l| l.slot == wl.slot)),
                     incoming: None,
                 }
             })
@@ -275,6 +281,22 @@ impl<'a> Supervisor<'a> {
                 w.respawn_at = None;
                 self.spawn(i);
             }
+            let w = &self.workers[i];
+            let stable = w.child.is_some()
+                && w.incoming.is_none()
+                && w.operator.is_none()
+                && w.started.elapsed() > STABLE_AFTER
+                && layout.workers[w.slot].state() == WorkerState::Running;
+            if w.hot_standby && stable {
+                match self.spawn_incoming(i, None) {
+                    Ok(()) => {
+                        if let Some(inc) = self.workers[i].incoming.as_mut() {
+                            inc.hold = true;
+                        }
+                    }
+                    Err(e) => tracing::warn!(slot = self.workers[i].slot, "cannot start a hot standby: {e}"),
+                }
+            }
         }
         if n.is_multiple_of(STATS_EVERY) {
             self.publish_stats();
@@ -357,7 +379,8 @@ impl<'a> Supervisor<'a> {
             .position(|w| w.slot as u32 == slot)
             .ok_or_else(|| format!("no worker slot {slot}: the instance has {n} (0..={})", n.saturating_sub(1)))?;
         let w = &self.workers[i];
-        if w.operator.is_some() || w.incoming.is_some() {
+        let standby = w.incoming.as_ref().is_some_and(|inc| inc.hold);
+        if w.operator.is_some() || (w.incoming.is_some() && !standby) {
             return Err(format!("worker {slot} is already being restarted"));
         }
         let state = self.shm.layout().workers[w.slot].state();
@@ -370,6 +393,17 @@ impl<'a> Supervisor<'a> {
         let pid = child.id();
         if let Some(b) = &binary {
             check_worker_binary(b)?;
+        }
+        if standby {
+            if binary.is_none() {
+                // The hot standby is the successor: it is ready already.
+                if let Some(inc) = self.workers[i].incoming.as_mut() {
+                    inc.hold = false;
+                }
+                return Ok((i, pid));
+            }
+            // An upgrade: the standby runs the old build.
+            self.cancel_incoming(i, "replaced by a successor of the new build");
         }
         self.spawn_incoming(i, binary).map_err(|e| format!("cannot start the successor of worker {slot}: {e}"))?;
         Ok((i, pid))
@@ -419,7 +453,7 @@ impl<'a> Supervisor<'a> {
         slot.incoming_pid.store(child.id(), Ordering::Release);
         tracing::info!(slot = w.slot, lcore = %lcore, pid = child.id(), spawn, "successor spawned for a handover");
         self.workers[i].incoming =
-            Some(Incoming { child, spawn, lcore, eal_args, bin, started: Instant::now(), asked: None });
+            Some(Incoming { child, spawn, lcore, eal_args, bin, started: Instant::now(), asked: None, hold: false });
         Ok(())
     }
 
@@ -435,7 +469,11 @@ impl<'a> Supervisor<'a> {
             return;
         }
         if inc.asked.is_none() {
-            if slot.incoming_state.load(Ordering::Acquire) == 2 {
+            let ready = slot.incoming_state.load(Ordering::Acquire) == 2;
+            if ready && inc.hold {
+                return;
+            }
+            if ready {
                 slot.handover_to.store(inc.spawn, Ordering::Release);
                 slot.stop.store(1, Ordering::Release);
                 inc.asked = Some(Instant::now());
@@ -490,8 +528,15 @@ impl<'a> Supervisor<'a> {
             Err(e) => tracing::warn!(slot = w.slot, "pool recovery failed: {e}"),
         }
         if !handed_over {
-            tracing::warn!(slot = w.slot, pid, %status, "worker died during its handover; the successor takes over");
-            slot.last_poll_ns.store(monotonic_ns(), Ordering::Release);
+            // A death (a crash with a hot standby ready, or a death during a handover): the
+            // successor takes over at once.
+            tracing::warn!(slot = w.slot, pid, %status, "worker died; its waiting successor takes over");
+            let now = monotonic_ns();
+            slot.died_ns.store(now, Ordering::Release);
+            slot.last_poll_ns.store(now, Ordering::Release);
+            if w.operator.is_none() {
+                slot.restarts.fetch_add(1, Ordering::AcqRel);
+            }
             slot.owner.store(inc.spawn, Ordering::Release);
         }
         let new_pid = inc.child.id();
@@ -531,6 +576,9 @@ impl<'a> Supervisor<'a> {
         let layout = self.shm.layout();
         layout.header.state.store(InstanceState::Stopping as u32, Ordering::Release);
         for i in 0..self.workers.len() {
+            if self.workers[i].incoming.is_some() {
+                self.cancel_incoming(i, "the instance is stopping");
+            }
             if let Some(op) = self.workers[i].operator.take() {
                 let r = Response::error("the instance is stopping; the restart was not completed");
                 self.mailbox.reply(op.taken, &r.encode(), &[], monotonic_ns());

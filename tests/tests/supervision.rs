@@ -134,3 +134,32 @@ fn a_rolling_upgrade_hands_over_and_a_binary_of_another_layout_is_refused() {
     let rx = u(&inst.stats()["total"], "rx_packets");
     wait_for("forwarding on", Duration::from_secs(5), || (u(&inst.stats()["total"], "rx_packets") > rx).then_some(()));
 }
+
+#[test]
+fn a_hot_standby_takes_over_from_a_killed_worker() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let body = NULL_REFLECT.replace("idle_sleep_us = 100\n", "idle_sleep_us = 100\nhot_standby = true\n");
+    assert!(body.contains("hot_standby = true"));
+    let inst = Instance::start(&body);
+    // The standby is started once the worker has been stable for a while.
+    let (pid, standby) = wait_for("a hot standby ready", Duration::from_secs(10), || {
+        let w = inst.workers()[0].clone();
+        (w["standby_ready"] == true).then_some(())?;
+        Some((u(&w, "pid"), w["standby_pid"].as_u64()?))
+    });
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let w = wait_for("the standby polling", Duration::from_secs(10), || {
+        let w = inst.workers()[0].clone();
+        (u(&w, "pid") != pid && w["state"] == "running" && u(&w, "restarts") == 1).then_some(w)
+    });
+    println!("after kill -9: {w}");
+    assert_eq!(u(&w, "pid"), standby, "the standby took over, not a fresh process");
+    assert_eq!(w["last_exit"], -9);
+    let rx = u(&inst.stats()["total"], "rx_packets");
+    wait_for("forwarding on", Duration::from_secs(5), || (u(&inst.stats()["total"], "rx_packets") > rx).then_some(()));
+    // And a new standby follows.
+    wait_for("a new hot standby", Duration::from_secs(10), || {
+        inst.workers()[0]["standby_pid"].as_u64().filter(|&p| p != standby).map(|_| ())
+    });
+}

@@ -162,7 +162,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             if slot.incoming_state.load(Ordering::Acquire) == 0 && slot.owner.load(Ordering::Acquire) != args.spawn {
                 return Err(WorkerError::Slot { slot: args.slot, why: "handover cancelled".into() });
             }
-            std::thread::yield_now();
+            // A hot standby may wait here for a long time: sleep, do not spin.
+            std::thread::sleep(Duration::from_micros(20));
         }
     } else {
         // Beat before the claim: a Running slot is judged by its heartbeat.

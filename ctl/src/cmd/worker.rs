@@ -26,6 +26,10 @@ pub struct WorkerRow {
     pub last_exit: Option<i32>,
     /// From death seen to the replacement polling, µs, for the last restart.
     pub last_restart_us: Option<u64>,
+    /// Pid of a successor attached and waiting (a hot standby, or a handover in progress).
+    pub standby_pid: Option<u32>,
+    /// Whether that successor is attached and ready to poll.
+    pub standby_ready: bool,
     pub pool: String,
     pub pool_size: u32,
     pub pool_avail: u32,
@@ -65,6 +69,8 @@ pub fn view(shm: &Shm) -> Vec<WorkerRow> {
                 restarts,
                 last_exit: ended.then(|| w.last_exit.load(Ordering::Acquire)),
                 last_restart_us: (restarts > 0).then(|| w.last_restart_us.load(Ordering::Acquire)),
+                standby_pid: Some(w.incoming_pid.load(Ordering::Acquire)).filter(|&p| p != 0),
+                standby_ready: w.incoming_state.load(Ordering::Acquire) == 2,
                 pool: w.pool.as_str().into_owned(),
                 pool_size: w.pool_size,
                 pool_avail: w.pool_avail.load(Ordering::Acquire),
