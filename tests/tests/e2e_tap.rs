@@ -330,3 +330,61 @@ fn full_nat_on_two_lcores_hands_replies_to_the_lcore_that_owns_the_connection() 
     let created: Vec<u64> = stats["connections"].as_array().unwrap().iter().map(|c| u(c, "created")).collect();
     assert!(created.iter().all(|&n| n > 0), "both lcores own connections: {created:?}");
 }
+
+#[test]
+fn keep_alive_http_through_full_nat_loses_nothing_across_rolling_restarts() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dw");
+    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let (cli, srv) = (Netns::new("dwc"), Netns::new("dws"));
+    for (ns, side, addr, mac) in
+        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
+    {
+        let dev = format!("{ifp}{side}");
+        sh(&format!("ip link set {dev} netns {}", ns.0));
+        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
+    }
+    std::fs::write(inst.dir.join("index.html"), "hello through the VIP\n").unwrap();
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2"])
+        .args(["--protocol", "HTTP/1.1", "--directory"])
+        .arg(&inst.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    wait_for("the VIP answering", Duration::from_secs(20), || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "2", "http://198.18.0.100/"])
+            .output()
+            .ok()?;
+        out.status.success().then_some(())
+    });
+    // Keep-alive HTTP for 8 s while the worker is replaced 5 times.
+    let wrk = Command::new("ip")
+        .args(["netns", "exec", &cli.0, "wrk", "-t", "1", "-c", "4", "-d", "8s", "--latency", "http://198.18.0.100/"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wrk (package wrk)");
+    std::thread::sleep(Duration::from_millis(1000));
+    for _ in 0..5 {
+        let out = inst.ctl(&["worker", "restart", "--all"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let out = wrk.wait_with_output().unwrap();
+    stop_child(&mut server, Duration::from_secs(2));
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("{report}");
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    let requests: u64 = report
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in").map(|(n, _)| n.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    assert!(requests > 100, "wrk made requests: {report}");
+    assert!(!report.contains("Socket errors"), "no socket error across 5 handovers: {report}");
+    assert!(!report.contains("Non-2xx"), "only 2xx answers: {report}");
+    assert_eq!(u(&inst.workers()[0], "restarts"), 0, "handovers, not crashes");
+}
