@@ -186,19 +186,7 @@ impl<'a> Supervisor<'a> {
         slot.heartbeat_ns.store(now, Ordering::Relaxed);
         slot.state.store(WorkerState::Spawning as u32, Ordering::Relaxed);
         slot.spawns.store(spawn, Ordering::Release);
-        let mut cmd = Command::new(&w.bin);
-        cmd.args(&w.eal_args[1..])
-            .arg("--")
-            .arg("--shm")
-            .arg(self.shm.path())
-            .arg("--slot")
-            .arg(w.slot.to_string())
-            .arg("--spawn")
-            .arg(spawn.to_string())
-            .env("DPVS_LOG", &self.log_level)
-            // Its own process group: a terminal's ^C reaches the primary only, which then
-            // stops the workers in order.
-            .process_group(0);
+        let mut cmd = worker_command(&w.bin, &w.eal_args, self.shm.path(), w.slot, spawn, &self.log_level);
         w.started = Instant::now();
         match cmd.spawn() {
             Ok(child) => {
@@ -433,18 +421,8 @@ impl<'a> Supervisor<'a> {
         slot.spawned_ns.store(monotonic_ns(), Ordering::Relaxed);
         slot.spawns.store(spawn, Ordering::Release);
         let bin = binary.clone().unwrap_or_else(|| w.bin.clone());
-        let child = Command::new(&bin)
-            .args(&eal_args[1..])
-            .arg("--")
-            .arg("--shm")
-            .arg(self.shm.path())
-            .arg("--slot")
-            .arg(w.slot.to_string())
-            .arg("--spawn")
-            .arg(spawn.to_string())
+        let child = worker_command(&bin, &eal_args, self.shm.path(), w.slot, spawn, &self.log_level)
             .arg("--handover")
-            .env("DPVS_LOG", &self.log_level)
-            .process_group(0)
             .spawn()
             .map_err(|e| {
                 slot.incoming_state.store(0, Ordering::Release);
@@ -658,6 +636,31 @@ fn reclaim(w: &Worker) -> u32 {
             0
         }
     }
+}
+
+/// The command line of a worker process: its EAL arguments, then ours.
+fn worker_command(
+    bin: &std::path::Path,
+    eal_args: &[String],
+    shm: &std::path::Path,
+    slot: usize,
+    spawn: u32,
+    log_level: &str,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(&eal_args[1..])
+        .arg("--")
+        .arg("--shm")
+        .arg(shm)
+        .arg("--slot")
+        .arg(slot.to_string())
+        .arg("--spawn")
+        .arg(spawn.to_string())
+        .env("DPVS_LOG", log_level)
+        // Its own process group: a terminal's ^C reaches the primary only, which then stops
+        // the workers in order.
+        .process_group(0);
+    cmd
 }
 
 /// Checks that a worker binary speaks this build's shared-memory layout version.

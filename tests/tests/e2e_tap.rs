@@ -7,6 +7,46 @@ use std::time::Duration;
 
 use integration::*;
 
+/// Moves the kernel sides `<ifp>a` and `<ifp>b` of the instance's two taps into a client
+/// namespace (198.18.0.1/24) and a server namespace (`server`), with fixed MACs.
+fn namespaces(ifp: &str, server: &str) -> (Netns, Netns) {
+    let (cli, srv) = (Netns::new("nc"), Netns::new("ns"));
+    for (ns, side, addr, mac) in
+        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", server, "02:00:00:00:01:02")]
+    {
+        let dev = format!("{ifp}{side}");
+        sh(&format!("ip link set {dev} netns {}", ns.0));
+        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
+    }
+    (cli, srv)
+}
+
+/// python3 http.server on `bind`:8080 in `ns`, serving `dir`.
+fn http_server(ns: &Netns, bind: &str, dir: &std::path::Path, extra: &[&str], stderr: Stdio) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", &ns.0, "python3", "-m", "http.server", "8080", "--bind", bind])
+        .args(extra)
+        .arg("--directory")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("python3 http.server")
+}
+
+/// Fetches `url` with curl in `ns` into `out`; on a 200, curl's
+/// `<code> <bytes> <bytes per second>`.
+fn fetch(ns: &Netns, url: &str, out: &std::path::Path) -> Option<String> {
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "curl", "-sS", "--max-time", "10", "-o"])
+        .arg(out)
+        .args(["-w", "%{http_code} %{size_download} %{speed_download}", url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    text.starts_with("200 ").then_some(text)
+}
+
 const CONFIG: &str = r#"
 [[ports]]
 name = "dpdk0"
@@ -35,14 +75,7 @@ fn ping_and_http_through_the_worker_between_namespaces() {
     require_root_and_hugepages();
     let ifp = unique("dv");
     let inst = Instance::start(&CONFIG.replace("@IF@", &ifp));
-    let (cli, srv) = (Netns::new("dvc"), Netns::new("dvs"));
-    for (ns, side, addr, mac) in
-        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.0.2/24", "02:00:00:00:01:02")]
-    {
-        let dev = format!("{ifp}{side}");
-        sh(&format!("ip link set {dev} netns {}", ns.0));
-        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
-    }
+    let (cli, srv) = namespaces(&ifp, "198.18.0.2/24");
 
     let ping = cli.sh("ping -c 3 -i 0.2 -W 2 198.18.0.2");
     assert!(ping.contains("3 received"), "{ping}");
@@ -65,24 +98,10 @@ fn ping_and_http_through_the_worker_between_namespaces() {
     // 5 MB of random data over HTTP, checked byte for byte.
     let blob = inst.dir.join("blob");
     sh(&format!("head -c 5000000 /dev/urandom > {}", blob.display()));
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.0.2", "--directory"])
-        .arg(&inst.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 http.server");
+    let mut server = http_server(&srv, "198.18.0.2", &inst.dir, &[], Stdio::null());
     let got = inst.dir.join("got");
-    let curl = wait_for("an HTTP transfer", Duration::from_secs(20), || {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "10", "-o"])
-            .arg(&got)
-            .args(["-w", "%{http_code} %{size_download} %{speed_download}", "http://198.18.0.2:8080/blob"])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.starts_with("200 ").then_some(text)
-    });
+    let curl =
+        wait_for("an HTTP transfer", Duration::from_secs(20), || fetch(&cli, "http://198.18.0.2:8080/blob", &got));
     stop_child(&mut server, Duration::from_secs(2));
     println!("curl: {curl}");
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
@@ -148,34 +167,14 @@ fn curl_reaches_the_real_server_through_the_full_nat_vip() {
     require_root_and_hugepages();
     let ifp = unique("dn");
     let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
-    let (cli, srv) = (Netns::new("dnc"), Netns::new("dns"));
-    for (ns, side, addr, mac) in
-        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
-    {
-        let dev = format!("{ifp}{side}");
-        sh(&format!("ip link set {dev} netns {}", ns.0));
-        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
-    }
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     let blob = inst.dir.join("blob");
     sh(&format!("head -c 2000000 /dev/urandom > {}", blob.display()));
     let log = inst.dir.join("http.log");
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2", "--directory"])
-        .arg(&inst.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .expect("python3 http.server");
+    let mut server = http_server(&srv, "198.18.1.2", &inst.dir, &[], Stdio::from(std::fs::File::create(&log).unwrap()));
     let got = inst.dir.join("got");
     let curl = wait_for("an HTTP transfer through the VIP", Duration::from_secs(20), || {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "10", "-o"])
-            .arg(&got)
-            .args(["-w", "%{http_code} %{size_download}", "http://198.18.0.100/blob"])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.starts_with("200 ").then_some(text)
+        fetch(&cli, "http://198.18.0.100/blob", &got)
     });
     stop_child(&mut server, Duration::from_secs(2));
     println!("curl through the VIP: {curl}");
@@ -217,23 +216,10 @@ fn a_full_nat_download_survives_kill_9_of_its_worker() {
     require_root_and_hugepages();
     let ifp = unique("dk");
     let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
-    let (cli, srv) = (Netns::new("dkc"), Netns::new("dks"));
-    for (ns, side, addr, mac) in
-        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
-    {
-        let dev = format!("{ifp}{side}");
-        sh(&format!("ip link set {dev} netns {}", ns.0));
-        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
-    }
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     let blob = inst.dir.join("blob");
     sh(&format!("head -c 100000000 /dev/urandom > {}", blob.display()));
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2", "--directory"])
-        .arg(&inst.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 http.server");
+    let mut server = http_server(&srv, "198.18.1.2", &inst.dir, &[], Stdio::null());
     wait_for("the real server", Duration::from_secs(10), || {
         Command::new("ip")
             .args(["netns", "exec", &srv.0, "curl", "-s", "-o", "/dev/null", "http://198.18.1.2:8080/"])
@@ -286,37 +272,17 @@ fn full_nat_on_two_lcores_hands_replies_to_the_lcore_that_owns_the_connection() 
     assert!(two.contains("id = 2") && two.matches("queues = 2").count() == 2, "{two}");
     let inst = Instance::start(&two);
     assert_eq!(inst.workers().len(), 2);
-    let (cli, srv) = (Netns::new("drc"), Netns::new("drs"));
-    for (ns, side, addr, mac) in
-        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
-    {
-        let dev = format!("{ifp}{side}");
-        sh(&format!("ip link set {dev} netns {}", ns.0));
-        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
-    }
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     let blob = inst.dir.join("blob");
     sh(&format!("head -c 300000 /dev/urandom > {}", blob.display()));
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2", "--directory"])
-        .arg(&inst.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 http.server");
+    let mut server = http_server(&srv, "198.18.1.2", &inst.dir, &[], Stdio::null());
     let got = inst.dir.join("got");
     // Many connections, so that both lcores own some and replies cross between them.
     for i in 0..16 {
         let text = wait_for(&format!("transfer {i} through the VIP"), Duration::from_secs(20), || {
-            let out = Command::new("ip")
-                .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "10", "-o"])
-                .arg(&got)
-                .args(["-w", "%{http_code} %{size_download}", "http://198.18.0.100/blob"])
-                .output()
-                .ok()?;
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.starts_with("200 ").then_some(text)
+            fetch(&cli, "http://198.18.0.100/blob", &got)
         });
-        assert_eq!(text, "200 300000");
+        assert!(text.starts_with("200 300000 "), "{text}");
         assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap());
     }
     stop_child(&mut server, Duration::from_secs(2));
@@ -337,23 +303,9 @@ fn keep_alive_http_through_full_nat_loses_nothing_across_rolling_restarts() {
     require_root_and_hugepages();
     let ifp = unique("dw");
     let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
-    let (cli, srv) = (Netns::new("dwc"), Netns::new("dws"));
-    for (ns, side, addr, mac) in
-        [(&cli, "a", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "b", "198.18.1.2/24", "02:00:00:00:01:02")]
-    {
-        let dev = format!("{ifp}{side}");
-        sh(&format!("ip link set {dev} netns {}", ns.0));
-        ns.sh(&format!("ip link set {dev} address {mac} && ip addr add {addr} dev {dev} && ip link set {dev} up"));
-    }
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     std::fs::write(inst.dir.join("index.html"), "hello through the VIP\n").unwrap();
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", "198.18.1.2"])
-        .args(["--protocol", "HTTP/1.1", "--directory"])
-        .arg(&inst.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 http.server");
+    let mut server = http_server(&srv, "198.18.1.2", &inst.dir, &["--protocol", "HTTP/1.1"], Stdio::null());
     wait_for("the VIP answering", Duration::from_secs(20), || {
         let out = Command::new("ip")
             .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "2", "http://198.18.0.100/"])
