@@ -293,9 +293,16 @@ impl Testpmd {
         Testpmd { prefix, child, out }
     }
 
-    /// Stops it with SIGINT and returns its accumulated (rx, tx) packet counts.
+    /// Stops it and returns its accumulated (rx, tx) packet counts. It is frozen first
+    /// (SIGSTOP) for 300 ms, so that what it already put in its memif rings is received before
+    /// its exit tears the connection down (a memif disconnect discards what the rings hold);
+    /// then SIGINT makes it print its totals.
     pub fn stop(&mut self) -> (u64, u64) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, Signal::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = kill(pid, Signal::SIGINT);
+        let _ = kill(pid, Signal::SIGCONT);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
