@@ -298,7 +298,7 @@ fn full_nat_on_two_lcores_hands_replies_to_the_lcore_that_owns_the_connection() 
 }
 
 #[test]
-fn keep_alive_http_through_full_nat_loses_nothing_across_rolling_restarts() {
+fn keep_alive_http_through_full_nat_loses_nothing_across_ten_rolling_restarts() {
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dw");
@@ -313,15 +313,15 @@ fn keep_alive_http_through_full_nat_loses_nothing_across_rolling_restarts() {
             .ok()?;
         out.status.success().then_some(())
     });
-    // Keep-alive HTTP for 8 s while the worker is replaced 5 times.
+    // Keep-alive HTTP for 11 s while the worker is replaced 10 times.
     let wrk = Command::new("ip")
-        .args(["netns", "exec", &cli.0, "wrk", "-t", "1", "-c", "4", "-d", "8s", "--latency", "http://198.18.0.100/"])
+        .args(["netns", "exec", &cli.0, "wrk", "-t", "1", "-c", "4", "-d", "11s", "--latency", "http://198.18.0.100/"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("wrk (package wrk)");
     std::thread::sleep(Duration::from_millis(1000));
-    for _ in 0..5 {
+    for _ in 0..10 {
         let out = inst.ctl(&["worker", "restart", "--all"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         std::thread::sleep(Duration::from_millis(700));
@@ -336,7 +336,7 @@ fn keep_alive_http_through_full_nat_loses_nothing_across_rolling_restarts() {
         .find_map(|l| l.trim().split_once(" requests in").map(|(n, _)| n.trim().parse().unwrap_or(0)))
         .unwrap_or(0);
     assert!(requests > 100, "wrk made requests: {report}");
-    assert!(!report.contains("Socket errors"), "no socket error across 5 handovers: {report}");
+    assert!(!report.contains("Socket errors"), "no socket error across 10 handovers: {report}");
     assert!(!report.contains("Non-2xx"), "only 2xx answers: {report}");
     assert_eq!(u(&inst.workers()[0], "restarts"), 0, "handovers, not crashes");
 }

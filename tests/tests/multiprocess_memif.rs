@@ -244,3 +244,104 @@ fn a_crash_loop_in_one_group_costs_another_group_nothing() {
     // receive side, which shares a CPU with it: not a property of the balancer.)
     assert_eq!(u(&b1, "rx_packets"), gen_tx, "group b received everything offered to it");
 }
+
+const FNAT_UDP: &str = r#"
+[memory]
+mbufs_per_lcore = 8191
+[[ports]]
+name = "dpdk0"
+vdev = "net_memif0,role=server,id=0,socket=@DIR@/dpdk0.sock,socket-abstract=no,mac=02:00:00:00:00:10"
+queues = 2
+[[ports]]
+name = "dpdk1"
+vdev = "net_memif1,role=server,id=0,socket=@DIR@/dpdk1.sock,socket-abstract=no,mac=02:00:00:00:00:11"
+queues = 2
+[forwarding]
+mode = "l2-pair"
+ports = ["dpdk0", "dpdk1"]
+[[groups]]
+name = "fnat"
+idle_sleep_us = 10
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0", "dpdk1:0"]
+[[groups.lcores]]
+id = 2
+cpu = 1
+rx = ["dpdk0:1", "dpdk1:1"]
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.100/24"
+[[addresses]]
+port = "dpdk1"
+address = "198.18.1.254/24"
+[[neighbours]]
+address = "198.18.1.2"
+mac = "02:00:00:00:01:02"
+port = "dpdk1"
+[[services]]
+vip = "198.18.0.100"
+port = 53
+protocol = "udp"
+scheduler = "rr"
+local_addresses = ["198.18.1.254"]
+[[services.reals]]
+address = "198.18.1.2"
+port = 5353
+[connections]
+capacity_per_lcore = 4096
+[supervisor]
+heartbeat_timeout_ms = 2000
+"#;
+
+#[test]
+fn udp_full_nat_keeps_every_queued_packet_and_its_connection_while_every_worker_is_rolled_ten_times() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(FNAT_UDP);
+    // The real server's side: a sink. The client side: UDP to the VIP, from both queues (so
+    // one lcore owns the flow and the other hands its packets over on a redirect ring).
+    let sink_vdev = format!("net_memif0,role=client,id=0,socket={}/dpdk1.sock,socket-abstract=no", inst.dir.display());
+    let mut sink = Testpmd::start(&inst.dir, &sink_vdev, 0, &["--rxq=2", "--txq=2", "--forward-mode=rxonly"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let gen_vdev = format!("net_memif0,role=client,id=0,socket={}/dpdk0.sock,socket-abstract=no", inst.dir.display());
+    let mut gen = Testpmd::start(
+        &inst.dir,
+        &gen_vdev,
+        0,
+        &[
+            "--rxq=2",
+            "--txq=2",
+            "--forward-mode=txonly",
+            "--eth-peer=0,02:00:00:00:00:10",
+            "--tx-ip=198.18.0.1,198.18.0.100",
+            "--tx-udp=5000,53",
+        ],
+    );
+    let fnat_in = || u(&inst.stats()["total"], "fnat_in");
+    wait_growth("Full-NAT traffic", 0, 100_000, fnat_in);
+    let mut gaps = Vec::new();
+    for round in 0..10 {
+        let out = inst.ctl(&["worker", "restart", "--all"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "round {round}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        gaps.extend(text.lines().filter_map(|l| l.split("polling gap ").nth(1).map(str::to_owned)));
+    }
+    println!("handover gaps: {}", gaps.join(", "));
+    let (_, gen_tx) = gen.stop();
+    let (sink_rx, _) = sink.stop();
+    let s = inst.stats()["total"].clone();
+    println!("generator tx {gen_tx}, sink rx {sink_rx}, workers {s}");
+    // The generator offers more than a debug-build worker on a shared CPU forwards, so the
+    // owner's redirect ring and tx queue overflow (counted as drop_redirect / drop_tx_full,
+    // as they would without any restart). What the handovers must not lose: packets waiting
+    // in the rx rings (all reached a worker), and the connection (one flow, one entry, never
+    // re-created).
+    assert_eq!(u(&s, "rx_packets"), gen_tx, "every packet offered reached a worker through 20 handovers");
+    assert!(u(&s, "redirected") > 0, "the lcore that does not own the flow handed its packets over: {s}");
+    assert_eq!(u(&s, "drop_no_conn") + u(&s, "drop_no_resource"), 0, "{s}");
+    let created: u64 = inst.stats()["connections"].as_array().unwrap().iter().map(|c| u(c, "created")).sum();
+    assert_eq!(created, 1, "one flow, one connection, kept across 20 handovers");
+    assert_eq!(sink_rx, u(&s, "tx_packets"), "the real server's side received everything sent to it");
+}
