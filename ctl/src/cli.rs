@@ -68,9 +68,12 @@ pub enum WorkerCommand {
         /// Worker slot (see `worker list`).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         slot: Option<u32>,
-        /// Every worker, one after the other (a rolling restart); stops at the first failure.
+        /// Every worker, all at once (each still hands over without loss).
         #[arg(long)]
         all: bool,
+        /// With `--all`: one worker after the other, stopping at the first failure.
+        #[arg(long, conflicts_with = "slot")]
+        rolling: bool,
         /// Start the new workers from this binary (an upgrade). It must speak the instance's
         /// shared-memory layout version, or it refuses to attach and the old worker keeps
         /// running.
@@ -105,12 +108,23 @@ mod tests {
         let c = Cli::try_parse_from(["dpvsctl", "worker", "restart", "2"]).unwrap();
         assert!(matches!(
             c.command,
-            Command::Worker(WorkerCommand::Restart { slot: Some(2), all: false, binary: None, timeout: 30 })
+            Command::Worker(WorkerCommand::Restart {
+                slot: Some(2),
+                all: false,
+                rolling: false,
+                binary: None,
+                timeout: 30
+            })
         ));
         assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart", "two"]).is_err());
         assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart"]).is_err(), "a slot or --all");
         assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart", "1", "--all"]).is_err(), "not both");
-        let c = Cli::try_parse_from(["dpvsctl", "worker", "restart", "--all", "--binary", "/x/w"]).unwrap();
+        assert!(
+            Cli::try_parse_from(["dpvsctl", "worker", "restart", "1", "--rolling"]).is_err(),
+            "--rolling needs --all"
+        );
+        let c =
+            Cli::try_parse_from(["dpvsctl", "worker", "restart", "--all", "--rolling", "--binary", "/x/w"]).unwrap();
         assert!(matches!(
             c.command,
             Command::Worker(WorkerCommand::Restart { slot: None, all: true, binary: Some(_), .. })

@@ -24,22 +24,39 @@ fn main() {
         Command::Worker(WorkerCommand::List) => {
             (render(&worker::view(&shm), cli.json, |v| worker::render(v)), exit_codes::OK)
         }
-        Command::Worker(WorkerCommand::Restart { slot, all, binary, timeout }) => {
+        Command::Worker(WorkerCommand::Restart { slot, all, rolling, binary, timeout }) => {
             let slots: Vec<u32> =
                 if all { (0..shm.layout().workers().len() as u32).collect() } else { slot.into_iter().collect() };
             let binary = binary.map(|b| b.display().to_string());
-            let mut text = String::new();
-            let mut code = exit_codes::OK;
-            for s in slots {
-                let request = Request::WorkerRestart { slot: s, binary: binary.clone() };
-                let (t, c) = control::call(&shm, &request, std::time::Duration::from_secs(timeout), cli.json);
-                text.push_str(&t);
-                code = c;
-                if c != exit_codes::OK {
-                    break;
+            let timeout = std::time::Duration::from_secs(timeout);
+            let call = |s: u32| {
+                control::call(&shm, &Request::WorkerRestart { slot: s, binary: binary.clone() }, timeout, cli.json)
+            };
+            let results: Vec<(String, i32)> = if rolling || slots.len() < 2 {
+                let mut out = Vec::new();
+                for s in slots {
+                    let r = call(s);
+                    let failed = r.1 != exit_codes::OK;
+                    out.push(r);
+                    if failed {
+                        break;
+                    }
                 }
-            }
-            (text, code)
+                out
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = slots.iter().map(|&s| scope.spawn(move || call(s))).collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join()
+                                .unwrap_or_else(|_| ("dpvsctl: a request thread failed\n".into(), exit_codes::FAILURE))
+                        })
+                        .collect()
+                })
+            };
+            let code = results.iter().map(|r| r.1).find(|&c| c != exit_codes::OK).unwrap_or(exit_codes::OK);
+            (results.into_iter().map(|r| r.0).collect::<String>(), code)
         }
         Command::Stats => (render(&stats::view(&shm), cli.json, stats::render), exit_codes::OK),
         Command::Service(ServiceCommand::List) => {

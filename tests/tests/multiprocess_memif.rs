@@ -323,7 +323,10 @@ fn udp_full_nat_keeps_every_queued_packet_and_its_connection_while_every_worker_
     wait_growth("Full-NAT traffic", 0, 100_000, fnat_in);
     let mut gaps = Vec::new();
     for round in 0..10 {
-        let out = inst.ctl(&["worker", "restart", "--all"]);
+        // Half the rounds one worker after the other, half all at once.
+        let args: &[&str] =
+            if round % 2 == 0 { &["worker", "restart", "--all", "--rolling"] } else { &["worker", "restart", "--all"] };
+        let out = inst.ctl(args);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "round {round}: {text}{}", String::from_utf8_lossy(&out.stderr));
         gaps.extend(text.lines().filter_map(|l| l.split("polling gap ").nth(1).map(str::to_owned)));
