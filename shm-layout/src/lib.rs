@@ -9,7 +9,7 @@
 //!  offset 0      Header          magic, layout version (stored last), sizes, instance, primary
 //!                PortSlot  x 32  port names, driver, MAC, queue counts, L2 peer
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
-//!                LcoreCounters x 128  per lcore id, one cache-line pair each, single writer
+//!                LcoreCounters x 64  per worker slot, four cache lines each, single writer
 //!                IfAddrSlot x 64 addresses the balancer owns (answers ARP and ICMP echo)
 //!                ServiceSlot x 16  Full-NAT services with their reals and local addresses
 //!                NeighSlot x 64  static neighbours (IPv4 -> MAC on a port)
@@ -38,14 +38,12 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
 /// Worker slots (one forwarding lcore each).
 pub const MAX_WORKERS: usize = 64;
-/// Counter blocks, indexed by EAL lcore id (DPDK's RTE_MAX_LCORE).
-pub const MAX_LCORES: usize = 128;
 /// Rx queues one worker polls.
 pub const MAX_RX_PER_WORKER: usize = 16;
 /// Virtual service slots.
@@ -339,7 +337,7 @@ pub fn redirect_ring_name(src: usize, dst: usize) -> String {
 
 /// Counters of one forwarding lcore, indexed by worker slot. Single writer (the slot's
 /// polling process); they survive the worker process and its handovers (which change the lcore
-/// id), so they are monotonic across restarts. Two cache lines, so the
+/// id), so they are monotonic across restarts. Four cache lines, a multiple of two, so the
 /// adjacent-line prefetcher never pulls in a neighbour's.
 #[repr(C, align(128))]
 #[derive(Default)]
@@ -376,7 +374,24 @@ pub struct LcoreCounters {
     pub redirected: AtomicU64,
     /// Packets dropped because the redirect ring to their owner was full.
     pub drop_redirect: AtomicU64,
+    /// Malformed IPv4 frames dropped, by reason: see [`MALFORMED_REASONS`].
+    pub drop_malformed: [AtomicU64; MALFORMED_REASONS.len()],
+    /// Room for counters of later layout versions (zero).
+    pub reserved: [AtomicU64; 16 - MALFORMED_REASONS.len()],
 }
+
+/// The reasons of [`LcoreCounters::drop_malformed`], in index order.
+pub const MALFORMED_REASONS: [&str; 9] = [
+    "truncated",
+    "bad_version",
+    "bad_header_len",
+    "bad_total_len",
+    "bad_checksum",
+    "bad_tcp_offset",
+    "bad_tcp_option",
+    "bad_udp_len",
+    "unsupported",
+];
 
 impl LcoreCounters {
     /// Adds `n` to a counter this thread alone writes (relaxed load + store: no atomic
@@ -457,8 +472,8 @@ pub struct Layout {
     pub header: Header,
     pub ports: [PortSlot; MAX_PORTS],
     pub workers: [WorkerSlot; MAX_WORKERS],
-    /// Indexed by worker slot (the first `MAX_WORKERS` are used).
-    pub counters: [LcoreCounters; MAX_LCORES],
+    /// Indexed by worker slot.
+    pub counters: [LcoreCounters; MAX_WORKERS],
     pub addresses: [IfAddrSlot; MAX_ADDRESSES],
     pub services: [ServiceSlot; MAX_SERVICES],
     pub neighbours: [NeighSlot; MAX_NEIGHBOURS],
@@ -508,14 +523,14 @@ const _: () = {
     assert!(offset_of!(WorkerSlot, state) == 144);
     assert!(offset_of!(WorkerSlot, heartbeat_ns) == 168);
     assert!(offset_of!(WorkerSlot, pool_avail) == 220);
-    assert!(size_of::<LcoreCounters>() == 128 && align_of::<LcoreCounters>() == 128);
+    assert!(size_of::<LcoreCounters>() == 256 && align_of::<LcoreCounters>() == 128);
     assert!(offset_of!(Layout, ports) == 192);
     assert!(offset_of!(Layout, workers) == 192 + 32 * 192);
     assert!(offset_of!(Layout, counters) == 22_784);
     assert!(offset_of!(Header, n_addresses) == 160);
     assert!(offset_of!(LcoreCounters, arp_replies) == 64);
     assert!(size_of::<IfAddrSlot>() == 8);
-    assert!(offset_of!(Layout, addresses) == 22_784 + 128 * 128);
+    assert!(offset_of!(Layout, addresses) == 22_784 + 64 * 256);
     assert!(offset_of!(Header, conn_capacity) == 172);
     assert!(size_of::<RealSlot>() == 12 && size_of::<NeighSlot>() == 12);
     assert!(size_of::<ServiceSlot>() == 448);

@@ -8,8 +8,10 @@
 //! Answers are written in place, in the frame that asked, and go back out of the port it came
 //! in on.
 //!
-//! Only frames without VLAN tags are answered; tagged frames are forwarded. Nothing here
-//! allocates or logs: [`Pipeline::process`] returns an [`Action`] that the caller counts.
+//! Only frames without VLAN tags are answered; tagged frames are forwarded. A malformed IPv4
+//! frame (truncated, bad lengths, bad TCP offset or options, ...) is dropped and counted by
+//! reason. Nothing here allocates or logs: [`Pipeline::process`] returns an [`Action`] that the
+//! caller counts.
 
 use std::net::Ipv4Addr;
 
@@ -52,6 +54,24 @@ pub enum DropReason {
     Runt,
     /// Full-NAT refused it.
     Nat(FnatDrop),
+    /// A malformed IPv4 frame (it is neither answered, translated nor bridged).
+    Malformed(wire::Error),
+}
+
+/// Index of a malformed-frame reason in `LcoreCounters::drop_malformed` (the order of
+/// `shm_layout::MALFORMED_REASONS`).
+pub fn malformed_index(e: wire::Error) -> usize {
+    match e {
+        wire::Error::Truncated => 0,
+        wire::Error::BadVersion => 1,
+        wire::Error::BadHeaderLen => 2,
+        wire::Error::BadTotalLen => 3,
+        wire::Error::BadChecksum => 4,
+        wire::Error::BadTcpOffset => 5,
+        wire::Error::BadTcpOption => 6,
+        wire::Error::BadUdpLen => 7,
+        _ => 8,
+    }
 }
 
 /// A port as the pipeline sees it.
@@ -108,13 +128,17 @@ impl<'a> Pipeline<'a> {
         if frame.len() < wire::ethernet::HEADER_LEN {
             return Action::Drop(DropReason::Runt);
         }
-        if let Some(fnat) = self.fnat.as_mut() {
-            if let Ok(p) = wire::classify(frame) {
-                match fnat.process(rx_port, frame, &p) {
-                    Verdict::NotOurs => {}
-                    Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
-                    Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),
-                }
+        // One pass over the headers; a malformed IPv4 frame goes no further.
+        let parsed = match wire::classify(frame) {
+            Ok(p) => Some(p),
+            Err(e) if is_ipv4(frame) => return Action::Drop(DropReason::Malformed(e)),
+            Err(_) => None,
+        };
+        if let (Some(fnat), Some(p)) = (self.fnat.as_mut(), parsed.as_ref()) {
+            match fnat.process(rx_port, frame, p) {
+                Verdict::NotOurs => {}
+                Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
+                Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),
             }
         }
         let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
@@ -136,6 +160,15 @@ impl<'a> Pipeline<'a> {
             eth.set_dst_addr(src);
         }
         Action::Forward(port.peer)
+    }
+}
+
+/// Whether a frame carries IPv4 (under at most two VLAN tags).
+fn is_ipv4(frame: &[u8]) -> bool {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else { return false };
+    match eth.vlan_info() {
+        Ok(v) => v.ethertype == EtherType::Ipv4,
+        Err(_) => eth.ethertype() == EtherType::Ipv4,
     }
 }
 

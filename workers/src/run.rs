@@ -399,6 +399,10 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
                 tally.no_resource += 1;
                 None
             }
+            Action::Drop(DropReason::Malformed(e)) => {
+                tally.malformed[crate::pipeline::malformed_index(e)] += 1;
+                None
+            }
         }
     });
     let (mut sent, mut unsent) = (0, 0);
@@ -424,6 +428,7 @@ struct Tally {
     runt: u64,
     no_conn: u64,
     no_resource: u64,
+    malformed: [u64; shm_layout::MALFORMED_REASONS.len()],
 }
 
 impl Tally {
@@ -437,6 +442,11 @@ impl Tally {
             (&c.drop_no_conn, self.no_conn),
             (&c.drop_no_resource, self.no_resource),
         ] {
+            if n > 0 {
+                LcoreCounters::bump(counter, n);
+            }
+        }
+        for (counter, &n) in c.drop_malformed.iter().zip(&self.malformed) {
             if n > 0 {
                 LcoreCounters::bump(counter, n);
             }

@@ -26,6 +26,10 @@ pub struct LcoreStats {
     pub drop_no_resource: u64,
     pub redirected: u64,
     pub drop_redirect: u64,
+    /// Malformed IPv4 frames dropped, all reasons.
+    pub drop_malformed: u64,
+    /// The same, by reason (`truncated`, `bad_total_len`, ...).
+    pub drop_malformed_by_reason: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// One lcore's row.
@@ -95,6 +99,12 @@ pub fn view(shm: &Shm) -> Stats {
                 drop_no_resource: get(&c.drop_no_resource),
                 redirected: get(&c.redirected),
                 drop_redirect: get(&c.drop_redirect),
+                drop_malformed: c.drop_malformed.iter().map(get).sum(),
+                drop_malformed_by_reason: shm_layout::MALFORMED_REASONS
+                    .iter()
+                    .zip(&c.drop_malformed)
+                    .map(|(r, n)| (*r, get(n)))
+                    .collect(),
             };
             total.rx_packets += s.rx_packets;
             total.tx_packets += s.tx_packets;
@@ -112,6 +122,10 @@ pub fn view(shm: &Shm) -> Stats {
             total.drop_no_resource += s.drop_no_resource;
             total.redirected += s.redirected;
             total.drop_redirect += s.drop_redirect;
+            total.drop_malformed += s.drop_malformed;
+            for (r, n) in &s.drop_malformed_by_reason {
+                *total.drop_malformed_by_reason.entry(r).or_default() += n;
+            }
             let lcore = Some(w.lcore_now.load(Ordering::Acquire)).filter(|&l| l != 0).unwrap_or(w.lcore);
             LcoreRow { slot, lcore, stats: s }
         })
@@ -180,7 +194,7 @@ fn render_lcores(s: &Stats) -> String {
             st.rx_packets.to_string(),
             st.tx_packets.to_string(),
             st.drop_tx_full.to_string(),
-            st.drop_runt.to_string(),
+            (st.drop_runt + st.drop_malformed).to_string(),
             st.rx_bursts.to_string(),
             st.fnat_in.to_string(),
             st.fnat_out.to_string(),
@@ -200,7 +214,7 @@ fn render_lcores(s: &Stats) -> String {
             "RX-PKTS",
             "TX-PKTS",
             "DROP-TXFULL",
-            "DROP-RUNT",
+            "DROP-BAD",
             "RX-BURSTS",
             "FNAT-IN",
             "FNAT-OUT",

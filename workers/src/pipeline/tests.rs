@@ -104,6 +104,11 @@ fn cases() -> Vec<Case> {
     reply_to_client = Icmpv4Repr::EchoRequest { ident: 0x4242, seq_no: 7, data: PING };
     let request_to_server = echo_request(SERVER);
     let _ = reply_to_client;
+    let udp_frame = eth(SERVER_MAC, CLIENT_MAC, EtherType::Ipv4, &udp);
+    let mut bad_version = udp_frame.clone();
+    bad_version[14] = 0x65;
+    let mut bad_udp_len = udp_frame.clone();
+    bad_udp_len[14 + 20 + 4] = 0x01; // UDP length 0x010c: far past the datagram
     let mut reflected = udp.clone();
     let reflected_in = eth(CLIENT_MAC, SERVER_MAC, EtherType::Ipv4, &udp);
     reflected = eth(SERVER_MAC, CLIENT_MAC, EtherType::Ipv4, &reflected);
@@ -208,6 +213,27 @@ fn cases() -> Vec<Case> {
             out: None,
         },
         Case {
+            what: "IPv4 cut inside its header: dropped as truncated",
+            port: 0,
+            frame: udp_frame[..14 + 12].to_vec(),
+            action: Action::Drop(DropReason::Malformed(wire::Error::Truncated)),
+            out: None,
+        },
+        Case {
+            what: "IP version 6 in an IPv4 ethertype: dropped",
+            port: 0,
+            frame: bad_version,
+            action: Action::Drop(DropReason::Malformed(wire::Error::BadVersion)),
+            out: None,
+        },
+        Case {
+            what: "UDP length beyond the datagram: dropped",
+            port: 1,
+            frame: bad_udp_len,
+            action: Action::Drop(DropReason::Malformed(wire::Error::BadUdpLen)),
+            out: None,
+        },
+        Case {
             what: "truncated ARP to an owned address: bridged, not answered, no panic",
             port: 0,
             frame: arp_req(OWNED0)[..30].to_vec(),
@@ -251,4 +277,18 @@ fn the_echo_reply_verifies() {
     let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
     assert!(icmp.verify_checksum());
     assert_eq!(icmp.msg_type(), Icmpv4Message::EchoReply);
+}
+
+#[test]
+fn every_malformed_reason_has_a_counter() {
+    for (e, i) in [
+        (wire::Error::Truncated, 0),
+        (wire::Error::BadVersion, 1),
+        (wire::Error::BadUdpLen, 7),
+        (wire::Error::Unsupported, 8),
+    ] {
+        assert_eq!(malformed_index(e), i);
+        assert!(i < shm_layout::MALFORMED_REASONS.len());
+    }
+    assert_eq!(shm_layout::MALFORMED_REASONS[malformed_index(wire::Error::BadTcpOption)], "bad_tcp_option");
 }
