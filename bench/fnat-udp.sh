@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Per-packet cost of UDP Full-NAT on one worker lcore (release build): dpdk-testpmd txonly
+# offers 64-byte UDP to the VIP (one flow, or 64 with --txonly-multi-flow) faster than one
+# lcore translates, so the worker runs saturated; its own counters give the translation rate
+# and the busy TSC cycles per packet. (The sink shares CPU 0 with the generator and cannot
+# take everything: tx drops are counted, they do not change the worker's work.)
+# Usage: bench/fnat-udp.sh [DURATION] [multi]
+DURATION=${1:-10}
+MULTI=${2:-}
+PREFIXES=(bgen bsink dpvs-bench)
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
+TP=(dpdk-testpmd --no-pci --huge-dir /dev/hugepages --log-level='*:warning')
+TPAPP=(--total-num-mbufs=16384 --nb-cores=1 --burst=32 -a --stats-period=1)
+rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
+target/release/dpvs -c bench/fnat-1worker.toml > "$WORK/dpvs.log" 2>&1 &
+PIDS+=($!)
+sleep 3
+"${TP[@]}" --lcores=0@0,1@0 --file-prefix=bsink \
+    --vdev="net_memif0,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no" \
+    -- "${TPAPP[@]}" --forward-mode=rxonly > "$WORK/sink.out" 2>&1 &
+PIDS+=($!)
+sleep 2
+flows=()
+[ "$MULTI" = multi ] && flows=(--txonly-multi-flow)
+before=$(target/release/dpvsctl -i dpvs-bench stats --json)
+t0=$(date +%s.%N)
+"${TP[@]}" --lcores=0@0,1@0 --file-prefix=bgen \
+    --vdev="net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
+    -- "${TPAPP[@]}" --forward-mode=txonly --eth-peer=0,02:00:00:00:00:10 \
+    --tx-ip=198.18.0.1,198.18.0.100 --tx-udp=5000,53 "${flows[@]}" > "$WORK/gen.out" 2>&1 &
+GEN=$!; PIDS+=($GEN)
+sleep "$DURATION"
+after=$(target/release/dpvsctl -i dpvs-bench stats --json)
+t1=$(date +%s.%N)
+kill -INT "$GEN"; sleep 1
+target/release/dpvsctl -i dpvs-bench stats
+python3 -c "
+import json,sys
+b=json.loads(sys.argv[1])['total']; a=json.loads(sys.argv[2])['total']; dt=float(sys.argv[4])-float(sys.argv[3])
+n=a['fnat_in']-b['fnat_in']; rx=a['rx_packets']-b['rx_packets']
+cyc=(a['busy_cycles']-b['busy_cycles'])/max(rx,1)
+print(f'UDP Full-NAT, one worker lcore: {n/dt/1e6:.2f} Mpps translated ({rx/dt/1e6:.2f} Mpps received), {cyc:.0f} busy cycles per packet')
+" "$before" "$after" "$t0" "$t1"
