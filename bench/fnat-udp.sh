@@ -35,10 +35,14 @@ after=$(target/release/dpvsctl -i dpvs-bench stats --json)
 t1=$(date +%s.%N)
 kill -INT "$GEN"; sleep 1
 target/release/dpvsctl -i dpvs-bench stats
-python3 -c "
+read -r mpps cyc <<< "$(python3 -c "
 import json,sys
 b=json.loads(sys.argv[1])['total']; a=json.loads(sys.argv[2])['total']; dt=float(sys.argv[4])-float(sys.argv[3])
 n=a['fnat_in']-b['fnat_in']; rx=a['rx_packets']-b['rx_packets']
 cyc=(a['busy_cycles']-b['busy_cycles'])/max(rx,1)
-print(f'UDP Full-NAT, one worker lcore: {n/dt/1e6:.2f} Mpps translated ({rx/dt/1e6:.2f} Mpps received), {cyc:.0f} busy cycles per packet')
-" "$before" "$after" "$t0" "$t1"
+print(f'{n/dt/1e6:.2f} {cyc:.0f}')
+" "$before" "$after" "$t0" "$t1")"
+echo "UDP Full-NAT, one worker lcore: $mpps Mpps translated, $cyc busy cycles per packet"
+nflows=1; [ "$MULTI" = multi ] && nflows=64
+record fnat-udp "translated_${nflows}flow" "$mpps" Mpps
+record fnat-udp "busy_cycles_per_packet_${nflows}flow" "$cyc" cycles

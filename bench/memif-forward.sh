@@ -68,4 +68,7 @@ printf '%-34s %10.2f %10.2f  Mpps\n' "dpdk-testpmd io (ceiling)" \
 printf '%-34s %10.2f %10.2f  Mpps\n' "dpvs worker (l2-reflect)" \
     "$(mpps "$(median "$WORK/gen-dpvs.out" Tx-pps)")" "$(mpps "$(median "$WORK/gen-dpvs.out" Rx-pps)")"
 read -r wrx wtx wcyc <<< "$worker"
+record memif-forward testpmd_io_rx "$(mpps "$(median "$WORK/gen-io.out" Rx-pps)")" Mpps
+record memif-forward dpvs_l2reflect_rx "$(mpps "$(median "$WORK/gen-dpvs.out" Rx-pps)")" Mpps
+record memif-forward dpvs_busy_cycles_per_packet "$wcyc" cycles
 echo "dpvs worker counters over the run (incl. start/stop): rx $wrx Mpps, tx $wtx Mpps, $wcyc busy cycles/packet"

@@ -17,7 +17,7 @@ DPVS_LOG=info target/release/dpvs -c bench/memif-1worker.toml > "$WORK/dpvs.log"
 PIDS+=($!)
 for _ in $(seq 100); do $CTL worker list --json 2>/dev/null | grep -q '"running"' && break; sleep 0.1; done
 
-kill_round() { # $1 = label
+kill_round() { # $1 = label, $2 = CSV metric suffix
     local times=()
     for i in $(seq "$KILLS"); do
         local w pid
@@ -43,16 +43,19 @@ kill_round() { # $1 = label
     printf '%s\n' "${times[@]}" | sort -n | awk -v l="$1" -v a="$(echo "$w" | jq_ 'd[0]["pool_avail"]')" \
         -v s="$(echo "$w" | jq_ 'd[0]["pool_size"]')" \
         '{t[NR]=$1} END {printf "%-22s restart after kill -9 (ms): min %.1f  median %.1f  max %.1f  (n=%d); pool %s/%s\n", l, t[1]/1000, t[int((NR+1)/2)]/1000, t[NR]/1000, NR, a, s}'
+    record restart "restart_median_${2}" "$(printf '%s\n' "${times[@]}" | sort -n | awk '{t[NR]=$1} END {printf "%.1f", t[int((NR+1)/2)]/1000}')" ms
 }
 
-echo "primary EAL init: $($CTL status --json | jq_ 'd["eal_init_us"]/1000') ms"
-kill_round "idle"
+eal=$($CTL status --json | jq_ 'd["eal_init_us"]/1000')
+echo "primary EAL init: $eal ms"
+record restart primary_eal_init "$eal" ms
+kill_round "idle" idle
 "dpdk-testpmd" --no-pci --huge-dir /dev/hugepages --log-level='*:warning' --lcores=0@0,1@0 --file-prefix=bgen \
     --vdev="net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
     -- --total-num-mbufs=16384 --nb-cores=1 --burst=32 -a --stats-period=1 --forward-mode=flowgen > "$WORK/gen.out" 2>&1 &
 GEN=$!; PIDS+=($GEN)
 sleep 2
-kill_round "under 64 B traffic"
+kill_round "under 64 B traffic" traffic
 kill -INT "$GEN"; sleep 2
 echo "worker EAL init (ms), every start: $(grep 'attached' "$WORK/dpvs.log" | grep -o 'eal_init_us=[0-9]*' | cut -d= -f2 | awk '{printf "%.0f ", $1/1000}')"
 grep -c "recovered the dead worker's buffers" "$WORK/dpvs.log" | xargs echo "kills that needed lost-buffer recovery:"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command: forwarding ceiling vs one worker over memif, UDP Full-NAT
+# on one lcore (one flow and 64 flows), start-up and restart-after-kill-9 times. Each script
+# prints its own report and appends its figures to one CSV file (default
+# bench-results-<UTC time>.csv in the current directory). Bounded: about 2 minutes.
+# Usage: bench/all.sh [CSV]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+BENCH_CSV=$(realpath -m "${1:-bench-results-$(date -u +%Y%m%dT%H%M%SZ).csv}")
+export BENCH_CSV
+"$here/memif-forward.sh" 8
+"$here/fnat-udp.sh" 8
+"$here/fnat-udp.sh" 8 multi
+"$here/restart.sh" 6
+echo
+echo "results: $BENCH_CSV"
+cat "$BENCH_CSV"
