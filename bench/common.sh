@@ -24,6 +24,22 @@ cleanup() {
     [ -n "${BENCH_KEEP:-}" ] && cp -r "$WORK/." "$BENCH_KEEP/"
     rm -rf "$WORK" /run/dpvs/bench0.sock /run/dpvs/bench1.sock
 }
+# Worker counters of the dpvs-bench instance, for `rates`: one JSON line, `dpvsctl stats`
+# totals with the time of the snapshot added.
+snapshot() {
+    python3 -c "import json,sys,time; d=json.load(sys.stdin)['total']; d['t']=time.time(); print(json.dumps(d))" \
+        <<< "$(target/release/dpvsctl -i dpvs-bench stats --json)"
+}
+# rates BEFORE AFTER COUNTER...: each counter's rate between two snapshots in Mpps (2
+# decimals), then the busy TSC cycles per received packet; space-separated.
+rates() {
+    python3 -c "
+import json,sys
+b=json.loads(sys.argv[1]); a=json.loads(sys.argv[2]); dt=a['t']-b['t']
+d=lambda k: a[k]-b[k]
+print(*[f'{d(k)/dt/1e6:.2f}' for k in sys.argv[3:]], f\"{d('busy_cycles')/max(d('rx_packets'),1):.0f}\")
+" "$@"
+}
 record() { # $1 bench, $2 metric, $3 value, $4 unit
     [ -n "${BENCH_CSV:-}" ] || return 0
     [ -s "$BENCH_CSV" ] || echo "time,host,bench,metric,value,unit" > "$BENCH_CSV"

@@ -23,25 +23,17 @@ PIDS+=($!)
 sleep 2
 flows=()
 [ "$MULTI" = multi ] && flows=(--txonly-multi-flow)
-before=$(target/release/dpvsctl -i dpvs-bench stats --json)
-t0=$(date +%s.%N)
+before=$(snapshot)
 "${TP[@]}" --lcores=0@0,1@0 --file-prefix=bgen \
     --vdev="net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
     -- "${TPAPP[@]}" --forward-mode=txonly --eth-peer=0,02:00:00:00:00:10 \
     --tx-ip=198.18.0.1,198.18.0.100 --tx-udp=5000,53 "${flows[@]}" > "$WORK/gen.out" 2>&1 &
 GEN=$!; PIDS+=($GEN)
 sleep "$DURATION"
-after=$(target/release/dpvsctl -i dpvs-bench stats --json)
-t1=$(date +%s.%N)
+after=$(snapshot)
 kill -INT "$GEN"; sleep 1
 target/release/dpvsctl -i dpvs-bench stats
-read -r mpps cyc <<< "$(python3 -c "
-import json,sys
-b=json.loads(sys.argv[1])['total']; a=json.loads(sys.argv[2])['total']; dt=float(sys.argv[4])-float(sys.argv[3])
-n=a['fnat_in']-b['fnat_in']; rx=a['rx_packets']-b['rx_packets']
-cyc=(a['busy_cycles']-b['busy_cycles'])/max(rx,1)
-print(f'{n/dt/1e6:.2f} {cyc:.0f}')
-" "$before" "$after" "$t0" "$t1")"
+read -r mpps cyc <<< "$(rates "$before" "$after" fnat_in)"
 echo "UDP Full-NAT, one worker lcore: $mpps Mpps translated, $cyc busy cycles per packet"
 nflows=1; [ "$MULTI" = multi ] && nflows=64
 record fnat-udp "translated_${nflows}flow" "$mpps" Mpps

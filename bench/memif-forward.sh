@@ -47,21 +47,14 @@ rm -f /run/dpvs/bench0.sock
 target/release/dpvs -c bench/memif-1worker.toml > "$WORK/dpvs.log" 2>&1 &
 DPVS=$!; PIDS+=($DPVS)
 sleep 3
-before=$(target/release/dpvsctl -i dpvs-bench stats --json)
-t0=$(date +%s.%N)
+before=$(snapshot)
 generator dpvs
-after=$(target/release/dpvsctl -i dpvs-bench stats --json)
-t1=$(date +%s.%N)
+after=$(snapshot)
 target/release/dpvsctl -i dpvs-bench stats
 kill -TERM "$DPVS"; wait "$DPVS" || true
-worker=$(python3 -c "
-import json,sys
-b=json.loads(sys.argv[1])['total']; a=json.loads(sys.argv[2])['total']; dt=float(sys.argv[4])-float(sys.argv[3])
-rx=a['rx_packets']-b['rx_packets']; tx=a['tx_packets']-b['tx_packets']
-cyc=(a['busy_cycles']-b['busy_cycles'])/max(rx,1)
-print(f'{rx/dt/1e6:.2f} {tx/dt/1e6:.2f} {cyc:.0f}')" "$before" "$after" "$t0" "$t1")
+worker=$(rates "$before" "$after" rx_packets tx_packets)
 
-mpps() { echo "$1 / 1000000" | bc -l; }
+mpps() { printf "%.2f" "$(echo "$1 / 1000000" | bc -l)"; }
 printf '\n%-34s %10s %10s\n' "forwarder (64 B, memif, CPU 1)" "gen tx" "gen rx"
 printf '%-34s %10.2f %10.2f  Mpps\n' "dpdk-testpmd io (ceiling)" \
     "$(mpps "$(median "$WORK/gen-io.out" Tx-pps)")" "$(mpps "$(median "$WORK/gen-io.out" Rx-pps)")"

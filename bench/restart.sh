@@ -40,10 +40,13 @@ kill_round() { # $1 = label, $2 = CSV metric suffix
     sleep 0.3
     local w
     w=$($CTL worker list --json)
-    printf '%s\n' "${times[@]}" | sort -n | awk -v l="$1" -v a="$(echo "$w" | jq_ 'd[0]["pool_avail"]')" \
-        -v s="$(echo "$w" | jq_ 'd[0]["pool_size"]')" \
-        '{t[NR]=$1} END {printf "%-22s restart after kill -9 (ms): min %.1f  median %.1f  max %.1f  (n=%d); pool %s/%s\n", l, t[1]/1000, t[int((NR+1)/2)]/1000, t[NR]/1000, NR, a, s}'
-    record restart "restart_median_${2}" "$(printf '%s\n' "${times[@]}" | sort -n | awk '{t[NR]=$1} END {printf "%.1f", t[int((NR+1)/2)]/1000}')" ms
+    local sorted
+    mapfile -t sorted < <(printf '%s\n' "${times[@]}" | sort -n)
+    local med=$(( sorted[(${#sorted[@]} - 1) / 2] ))
+    awk -v l="$1" -v lo="${sorted[0]}" -v med="$med" -v hi="${sorted[-1]}" -v n="${#sorted[@]}" \
+        -v a="$(echo "$w" | jq_ 'd[0]["pool_avail"]')" -v s="$(echo "$w" | jq_ 'd[0]["pool_size"]')" \
+        'BEGIN {printf "%-22s restart after kill -9 (ms): min %.1f  median %.1f  max %.1f  (n=%d); pool %s/%s\n", l, lo/1000, med/1000, hi/1000, n, a, s}'
+    record restart "restart_median_${2}" "$(awk -v m="$med" 'BEGIN {printf "%.1f", m/1000}')" ms
 }
 
 eal=$($CTL status --json | jq_ 'd["eal_init_us"]/1000')
