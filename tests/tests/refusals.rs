@@ -1,5 +1,6 @@
 //! What must be refused, clearly: a second instance with the same name, a dpvsctl or worker
-//! facing a layout of another version, a dpvsctl with no instance, a bad config file.
+//! facing a layout of another version, a dpvsctl with no instance, a bad config file; and what
+//! a dead primary leaves: no workers, nothing that stops the next start.
 
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -50,6 +51,41 @@ fn a_stopped_instance_leaves_nothing_behind() {
     let out = inst.ctl(&["status"]);
     assert_eq!(out.status.code(), Some(1), "dpvsctl: no instance");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no instance"));
+}
+
+#[test]
+fn after_the_primary_dies_its_workers_go_and_the_next_start_runs_and_cleans_up() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let mut inst = Instance::start(CONFIG);
+    let worker_pids: Vec<u64> = inst.workers().iter().map(|w| u(w, "pid")).collect();
+    assert!(!worker_pids.is_empty());
+    // A crash of the primary (SIGKILL: nothing of its own shutdown runs).
+    inst.child.kill().unwrap();
+    inst.child.wait().unwrap();
+    wait_for("the workers to follow their primary", std::time::Duration::from_secs(5), || {
+        worker_pids.iter().all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()).then_some(())
+    });
+    let shm = inst.dir.join(format!("{}.shm", inst.name));
+    assert!(shm.exists(), "a crash leaves the shm file (the next start replaces it)");
+
+    // The same config starts again over what the crash left behind, and stops cleanly.
+    inst.child = Command::new(bin("dpvs"))
+        .arg("-c")
+        .arg(&inst.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::fs::File::options().append(true).open(&inst.log).unwrap()))
+        .spawn()
+        .unwrap();
+    inst.wait_running();
+    let status = inst.ctl_json(&["status"]).unwrap();
+    assert_eq!(u(&status, "primary_pid"), u64::from(inst.child.id()), "{status}");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "rx_packets") > 0, "the new worker forwards: {s}");
+    let exit = inst.stop().expect("stopped");
+    assert!(exit.success(), "clean exit: {exit}\n{}", inst.log_text());
+    assert!(!shm.exists(), "shm file removed");
+    assert!(!std::path::Path::new(&format!("/var/run/dpdk/{}", inst.name)).exists(), "runtime dir removed");
 }
 
 #[test]
