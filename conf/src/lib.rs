@@ -18,11 +18,13 @@
 mod error;
 mod locate;
 mod raw;
+mod runtime;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use error::ConfError;
+pub use runtime::{mac_text, replace_runtime_tables, Runtime};
 
 /// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
 pub const MAX_LCORE: u32 = 128;
@@ -35,21 +37,24 @@ pub const MAX_PORTS: usize = 32;
 /// Most queue pairs per port.
 pub const MAX_QUEUES_PER_PORT: u16 = 16;
 /// Most virtual services.
-pub const MAX_SERVICES: usize = 16;
+pub const MAX_SERVICES: usize = 256;
 /// Most real servers per service.
-pub const MAX_REALS: usize = 32;
+pub const MAX_REALS: usize = 1024;
 /// Most local addresses per service.
-pub const MAX_LOCAL_ADDRESSES: usize = 4;
+pub const MAX_LOCAL_ADDRESSES: usize = 64;
 /// Most static neighbours.
-pub const MAX_NEIGHBOURS: usize = 64;
+pub const MAX_NEIGHBOURS: usize = 4096;
 /// Most interface addresses.
-pub const MAX_ADDRESSES: usize = 64;
+pub const MAX_ADDRESSES: usize = 256;
 /// Longest instance name / file prefix (it is embedded in fixed-size shm fields).
 pub const MAX_NAME_LEN: usize = 31;
 /// Longest port / worker group name (`IFNAMSIZ - 1`).
 pub const MAX_PORT_NAME_LEN: usize = 15;
 /// CPU numbers must be below this (`CPU_SETSIZE`, the size of the cpusets EAL pins with).
 pub const MAX_CPU: u32 = 1024;
+
+/// The text of the built-in configuration (`samples/tap-fnat.toml`).
+pub const EMBEDDED_DEFAULT: &str = include_str!("../samples/tap-fnat.toml");
 
 /// A validated, resolved configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +84,7 @@ pub struct Config {
 }
 
 /// A static neighbour: the MAC address of an IPv4 host on a port's network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Neighbour {
     pub addr: std::net::Ipv4Addr,
     pub mac: [u8; 6],
@@ -88,7 +93,7 @@ pub struct Neighbour {
 }
 
 /// Transport protocol of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -105,7 +110,7 @@ impl Protocol {
 }
 
 /// A virtual service (Full-NAT).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Service {
     pub vip: std::net::Ipv4Addr,
     pub port: u16,
@@ -119,7 +124,7 @@ pub struct Service {
 
 /// A real server of a service, with the port it is reached through (resolved from the
 /// connected networks of [`Config::addresses`]) and its neighbour entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Real {
     pub addr: std::net::Ipv4Addr,
     pub port: u16,
@@ -134,7 +139,7 @@ pub struct Connections {
 }
 
 /// An IPv4 address owned by a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IfAddr {
     /// Index into [`Config::ports`].
     pub port: usize,
@@ -166,8 +171,7 @@ impl Config {
 
     /// The built-in configuration (`samples/tap-fnat.toml`), used when none is given.
     pub fn embedded_default() -> Config {
-        Self::from_str(include_str!("../samples/tap-fnat.toml"), "<embedded>")
-            .expect("samples/tap-fnat.toml is valid (checked by a unit test)")
+        Self::from_str(EMBEDDED_DEFAULT, "<embedded>").expect("samples/tap-fnat.toml is valid (checked by a unit test)")
     }
 
     /// Every forwarding lcore with its group, in slot order.

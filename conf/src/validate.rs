@@ -63,6 +63,26 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     })
 }
 
+/// The runtime tables alone, against resolved `ports` (commands and reload of a running
+/// instance): the same rules as in a file.
+pub(crate) fn runtime(
+    addresses_raw: Vec<RawAddress>,
+    neighbours_raw: Vec<RawNeighbour>,
+    services_raw: Vec<RawService>,
+    ports: &[Port],
+) -> Result<(Vec<IfAddr>, Vec<Neighbour>, Vec<Service>)> {
+    let root = KeyPath::root();
+    let drafts: Vec<PortDraft> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PortDraft { port: p.clone(), path: root.key("ports").index(i) })
+        .collect();
+    let addresses = addresses(addresses_raw, &drafts, &root.key("addresses"))?;
+    let neighbours = neighbours(neighbours_raw, &drafts, &root.key("neighbours"))?;
+    let services = services(services_raw, &addresses, &neighbours, &root.key("services"))?;
+    Ok((addresses, neighbours, services))
+}
+
 fn connections(raw: RawConnections, path: &KeyPath) -> Result<Connections> {
     let p = path.key("capacity_per_lcore");
     let capacity_per_lcore: u32 = int(raw.capacity_per_lcore, 65_536, 1024..=1 << 24, &p)?;
@@ -78,6 +98,7 @@ fn ipv4(text: &str, what: &str) -> std::result::Result<std::net::Ipv4Addr, Strin
 
 fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Result<Vec<Neighbour>> {
     let mut out: Vec<Neighbour> = Vec::with_capacity(raw.len());
+    let mut seen = HashMap::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
         if i >= MAX_NEIGHBOURS {
@@ -86,7 +107,7 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Re
         let ap = path.key("address");
         let addr = ipv4(&required(raw.address, &ap, "the neighbour's IPv4 address")?, "the neighbour's address")
             .map_err(|m| Fault::at(&ap, m))?;
-        if let Some(j) = out.iter().position(|n| n.addr == addr) {
+        if let Some(j) = seen.insert(addr, i) {
             return Err(Fault::at(&ap, format!("{addr} already has a neighbour entry (neighbours[{j}])")));
         }
         let mp = path.key("mac");
@@ -122,6 +143,7 @@ fn services(
 ) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::with_capacity(raw.len());
     let owned = |a: std::net::Ipv4Addr| addresses.iter().any(|x| x.addr == a);
+    let neighbour_set: std::collections::HashSet<_> = neighbours.iter().map(|n| n.addr).collect();
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
         if i >= MAX_SERVICES {
@@ -165,10 +187,10 @@ fn services(
         }
         let lp = path.key("local_addresses");
         let raw_l = required(raw.local_addresses, &lp, "a list of local IPv4 addresses (Full-NAT sources)")?;
-        if raw_l.is_empty() || raw_l.len() > MAX_LOCAL_ADDRESSES {
+        if raw_l.len() > MAX_LOCAL_ADDRESSES {
             return Err(Fault::at(
                 &lp,
-                format!("expected 1..={MAX_LOCAL_ADDRESSES} local addresses, got {}", raw_l.len()),
+                format!("expected at most {MAX_LOCAL_ADDRESSES} local addresses, got {}", raw_l.len()),
             ));
         }
         let mut local_addresses = Vec::with_capacity(raw_l.len());
@@ -185,13 +207,14 @@ fn services(
         }
         let rp = path.key("reals");
         let raw_r = raw.reals.unwrap_or_default();
-        if raw_r.is_empty() || raw_r.len() > MAX_REALS {
+        if raw_r.len() > MAX_REALS {
             return Err(Fault::at(
                 &rp,
-                format!("expected 1..={MAX_REALS} [[services.reals]] tables, got {}", raw_r.len()),
+                format!("expected at most {MAX_REALS} [[services.reals]] tables, got {}", raw_r.len()),
             ));
         }
         let mut reals: Vec<Real> = Vec::with_capacity(raw_r.len());
+        let mut seen = std::collections::HashSet::with_capacity(raw_r.len());
         for (j, r) in raw_r.into_iter().enumerate() {
             let p = rp.index(j);
             let ap = p.key("address");
@@ -199,14 +222,14 @@ fn services(
                 .map_err(|m| Fault::at(&ap, m))?;
             let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
             let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
-            if reals.iter().any(|x| x.addr == addr && x.port == rport) {
+            if !seen.insert((addr, rport)) {
                 return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
             }
             let connected = addresses.iter().any(|a| same_network(a.addr, addr, a.prefix));
             if !connected {
                 return Err(Fault::at(&ap, format!("{addr} is on no port's network (routes via gateways come later): add an address of its network to [[addresses]]")));
             }
-            if !neighbours.iter().any(|n| n.addr == addr) {
+            if !neighbour_set.contains(&addr) {
                 return Err(Fault::at(
                     &ap,
                     format!("{addr} has no [[neighbours]] entry (ARP resolution of real servers comes later)"),

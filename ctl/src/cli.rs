@@ -1,14 +1,19 @@
 //! Command line (clap derive; doc comments are the help text).
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Inspect a running dpvs instance through its shared memory.
+/// Inspect and configure a running dpvs instance through its shared memory.
+///
+/// Read commands map the shared memory; changes go to the primary through the control
+/// mailbox, are validated, published as the next configuration generation and answered once
+/// every worker forwards with it.
 ///
 /// Exit codes: 0 success, 1 no such instance running, 2 usage error, 3 layout version
 /// mismatch between this dpvsctl and the instance, 4 other failure, 5 the primary refused
-/// or failed the command.
+/// or failed the command (nothing was changed).
 #[derive(Debug, Parser)]
 #[command(name = "dpvsctl", version)]
 pub struct Cli {
@@ -17,6 +22,10 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// How long to wait for the primary's answer to a change or a worker restart, seconds
+    /// (per worker).
+    #[arg(long, global = true, default_value_t = 30)]
+    pub timeout: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,6 +56,74 @@ pub enum Command {
     /// Virtual services.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Real servers of a service.
+    #[command(subcommand)]
+    Real(RealCommand),
+    /// Local addresses of a service (the Full-NAT sources towards its real servers).
+    #[command(subcommand)]
+    Laddr(LaddrCommand),
+    /// Addresses the ports own (they answer ARP and ICMP echo for them).
+    #[command(subcommand)]
+    Addr(AddrCommand),
+    /// Static neighbours (IPv4 address to MAC on a port).
+    #[command(subcommand)]
+    Neigh(NeighCommand),
+    /// Replace addresses, neighbours and services with a configuration file's, as one change.
+    /// The file's other sections must equal the running ones.
+    Reload {
+        /// The file (default: the one the instance started from).
+        file: Option<PathBuf>,
+    },
+    /// The running configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run dpvsctl commands from a file (or standard input), one per line, each applied on
+    /// its own; `#` starts a comment. Stops at the first failure unless `--force`.
+    Batch {
+        /// The file; `-` or nothing: standard input.
+        file: Option<PathBuf>,
+        /// Go on after a failed line (the exit code still reports it).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Transport protocol of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl From<Proto> for conf::Protocol {
+    fn from(p: Proto) -> Self {
+        match p {
+            Proto::Tcp => conf::Protocol::Tcp,
+            Proto::Udp => conf::Protocol::Udp,
+        }
+    }
+}
+
+/// A virtual service: protocol, then address:port.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ServiceArg {
+    /// tcp or udp.
+    #[arg(value_enum)]
+    pub protocol: Proto,
+    /// Virtual address and port, like 198.18.0.100:80.
+    pub vip: SocketAddrV4,
+}
+
+impl ServiceArg {
+    /// The mailbox's service key.
+    pub fn key(&self) -> mailbox::proto::ServiceKey {
+        mailbox::proto::ServiceKey { protocol: self.protocol.into(), vip: *self.vip.ip(), port: self.vip.port() }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +131,164 @@ pub enum ServiceCommand {
     /// Services with their scheduler, real servers and local addresses, as `ipvsadm -ln` shows
     /// them.
     List,
+    /// Add a service (then give it real servers and local addresses).
+    Add {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// rr, wrr, wlc, lc, fo, conhash or mh.
+        #[arg(short, long, default_value = "rr")]
+        scheduler: String,
+    },
+    /// Change a service's scheduler.
+    Edit {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// rr, wrr, wlc, lc, fo, conhash or mh.
+        #[arg(short, long)]
+        scheduler: String,
+    },
+    /// Remove a service; its connections expire on their next packet.
+    Del {
+        #[command(flatten)]
+        service: ServiceArg,
+    },
+    /// Remove every service.
+    Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RealCommand {
+    /// Add a real server.
+    Add {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// Real server address and port, like 198.18.1.2:8080 (on a port's network, with a
+        /// neighbour entry).
+        real: SocketAddrV4,
+        /// Weight, 0..=65535 (0: quiescent, no new connections).
+        #[arg(short, long, default_value_t = 1)]
+        weight: u32,
+    },
+    /// Change a real server's weight (existing connections go on).
+    Edit {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// Real server address and port.
+        real: SocketAddrV4,
+        /// Weight, 0..=65535.
+        #[arg(short, long)]
+        weight: u32,
+    },
+    /// Remove a real server; its connections are expired.
+    Del {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// Real server address and port.
+        real: SocketAddrV4,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LaddrCommand {
+    /// Local addresses of every service.
+    List,
+    /// Add a local address (an address a port owns, not a VIP).
+    Add {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// The address.
+        address: Ipv4Addr,
+    },
+    /// Remove a local address.
+    Del {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// The address.
+        address: Ipv4Addr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddrCommand {
+    /// Addresses of every port.
+    Show,
+    /// Give a port an address.
+    Add {
+        /// Address and prefix length, like 198.18.0.100/24.
+        #[arg(value_parser = parse_cidr)]
+        address: (Ipv4Addr, u8),
+        /// The port (its name in the configuration, like dpdk0).
+        #[arg(long)]
+        dev: String,
+    },
+    /// Take an address away (refused while a service uses it).
+    Del {
+        /// The address (a prefix length is accepted and ignored).
+        #[arg(value_parser = parse_cidr_or_addr)]
+        address: Ipv4Addr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NeighCommand {
+    /// Static neighbours.
+    Show,
+    /// Add a neighbour, or replace the entry of that address.
+    Add {
+        /// IPv4 address.
+        address: Ipv4Addr,
+        /// MAC address, like 02:00:00:00:01:02.
+        #[arg(long, value_parser = parse_mac)]
+        mac: [u8; 6],
+        /// The port it is reached through.
+        #[arg(long)]
+        dev: String,
+    },
+    /// Remove a neighbour (refused while a real server needs it).
+    Del {
+        /// IPv4 address.
+        address: Ipv4Addr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the running configuration as a file `reload` accepts.
+    Dump,
+}
+
+/// `198.18.0.100/24`.
+pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let bad = || format!("expected an IPv4 address with a prefix length, like 198.18.0.100/24, got \"{s}\"");
+    let (a, p) = s.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
+    let prefix: u8 = p.parse().map_err(|_| bad())?;
+    if prefix > 32 {
+        return Err(format!("prefix length {prefix} is out of range 0..=32"));
+    }
+    Ok((addr, prefix))
+}
+
+fn parse_cidr_or_addr(s: &str) -> Result<Ipv4Addr, String> {
+    match s.split_once('/') {
+        Some(_) => parse_cidr(s).map(|(a, _)| a),
+        None => s.parse().map_err(|_| format!("expected an IPv4 address, got \"{s}\"")),
+    }
+}
+
+/// `02:00:00:00:01:02`.
+pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("expected a MAC address like 02:00:00:00:01:02, got \"{s}\"");
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        let p = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(mac)
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,9 +314,6 @@ pub enum WorkerCommand {
         /// running.
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
-        /// How long to wait for the primary's answer, seconds (per worker).
-        #[arg(long, default_value_t = 30)]
-        timeout: u64,
     },
 }
 
@@ -108,13 +340,7 @@ mod tests {
         let c = Cli::try_parse_from(["dpvsctl", "worker", "restart", "2"]).unwrap();
         assert!(matches!(
             c.command,
-            Command::Worker(WorkerCommand::Restart {
-                slot: Some(2),
-                all: false,
-                rolling: false,
-                binary: None,
-                timeout: 30
-            })
+            Command::Worker(WorkerCommand::Restart { slot: Some(2), all: false, rolling: false, binary: None })
         ));
         assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart", "two"]).is_err());
         assert!(Cli::try_parse_from(["dpvsctl", "worker", "restart"]).is_err(), "a slot or --all");

@@ -1,10 +1,15 @@
-//! `dpvsctl`: the operator's tool. It maps the instance's shared memory (no DPDK, no EAL) and
-//! reads state and counters from it directly.
+//! `dpvsctl`: the operator's tool. It maps the instance's shared memory (no DPDK, no EAL),
+//! reads state, counters and the current configuration generation from it directly, and sends
+//! changes to the primary through the control mailbox.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod cmd;
+pub mod dpip;
+pub mod exec;
+pub mod front;
 pub mod instance;
+pub mod ipvsadm;
 
 /// Exit codes of `dpvsctl`.
 pub mod exit_codes {

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod generation;
 pub mod proto;
 mod server;
 

@@ -4,10 +4,12 @@
 //! A peer that reads another version answers [`Response::Error`] naming both versions instead
 //! of misreading the body.
 
+use std::net::Ipv4Addr;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of [`Request`] and [`Response`]. Bump it whenever either changes.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +25,59 @@ pub enum Request {
         /// attach and the old worker keeps running.
         binary: Option<String>,
     },
+    /// Change the runtime configuration: validated against the rest of it, published as the
+    /// next generation, answered once every polling worker forwards with it. A change that
+    /// fails validation changes nothing (the generation does not move).
+    Change(Change),
+    /// Replace the runtime configuration (addresses, neighbours, services) with a file's, as
+    /// one change. `None`: the file the instance started from. The file's other sections
+    /// must equal the running ones (they cannot change without a restart).
+    Reload { path: Option<String> },
+}
+
+/// A virtual service, by what clients connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceKey {
+    pub protocol: conf::Protocol,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}:{}", self.protocol.name(), self.vip, self.port)
+    }
+}
+
+/// One change of the runtime configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// Give a port an address (it answers ARP and ICMP echo for it).
+    AddrAdd { port: String, addr: Ipv4Addr, prefix: u8 },
+    /// Take an address away (refused while a service uses it).
+    AddrDel { addr: Ipv4Addr },
+    /// Add a static neighbour, or replace the one of that address.
+    NeighSet { addr: Ipv4Addr, mac: [u8; 6], port: String },
+    /// Remove a static neighbour (refused while a real server needs it).
+    NeighDel { addr: Ipv4Addr },
+    /// Add a service (no real servers, no local addresses yet unless given).
+    ServiceAdd { service: ServiceKey, scheduler: String },
+    /// Change a service's scheduler.
+    ServiceEdit { service: ServiceKey, scheduler: String },
+    /// Remove a service; its connections expire on their next packet.
+    ServiceDel { service: ServiceKey },
+    /// Remove every service (`ipvsadm -C`).
+    ServiceClear,
+    /// Add a real server to a service.
+    RealAdd { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32 },
+    /// Change a real server's weight (0: quiescent, existing connections go on).
+    RealEdit { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32 },
+    /// Remove a real server; its connections are expired.
+    RealDel { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    /// Add a local address (a Full-NAT source) to a service.
+    LaddrAdd { service: ServiceKey, addr: Ipv4Addr },
+    /// Remove a local address from a service.
+    LaddrDel { service: ServiceKey, addr: Ipv4Addr },
 }
 
 /// The primary's answer.
@@ -39,6 +94,12 @@ pub enum Response {
         /// rx rings meanwhile).
         gap_us: u64,
     },
+    /// A change or reload was applied: every polling worker forwards with `generation`.
+    Applied {
+        generation: u64,
+        /// From the request's arrival to the last worker's acknowledgement, µs.
+        took_us: u64,
+    },
     /// The command was refused or failed; nothing was changed unless the message says so.
     Error { message: String },
 }
@@ -54,21 +115,32 @@ pub enum DecodeError {
     Malformed(String),
 }
 
-fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
-    let mut out = PROTOCOL_VERSION.to_le_bytes().to_vec();
-    // Serialising plain enums of integers and strings into a Vec cannot fail.
+/// `version` (u16, little-endian), then the bincode of `msg`.
+pub(crate) fn encode_versioned<T: Serialize>(version: u16, msg: &T) -> Vec<u8> {
+    let mut out = version.to_le_bytes().to_vec();
+    // Serialising plain enums and structs of integers, addresses and strings into a Vec
+    // cannot fail.
     out.extend(bincode::serialize(msg).unwrap_or_default());
     out
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+/// The inverse of [`encode_versioned`]; another version is refused, not misread.
+pub(crate) fn decode_versioned<T: for<'de> Deserialize<'de>>(version: u16, bytes: &[u8]) -> Result<T, DecodeError> {
     let (head, body) =
         bytes.split_at_checked(2).ok_or_else(|| DecodeError::Malformed("shorter than a version".into()))?;
     let found = u16::from_le_bytes([head[0], head[1]]);
-    if found != PROTOCOL_VERSION {
-        return Err(DecodeError::Version { found, supported: PROTOCOL_VERSION });
+    if found != version {
+        return Err(DecodeError::Version { found, supported: version });
     }
     bincode::deserialize(body).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    encode_versioned(PROTOCOL_VERSION, msg)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode_versioned(PROTOCOL_VERSION, bytes)
 }
 
 impl Request {

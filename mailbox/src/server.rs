@@ -89,7 +89,8 @@ impl<'a> Server<'a> {
         bump(&self.mb.served);
     }
 
-    /// Frees slots whose reply no one collected for `reclaim_after` (their client died).
+    /// Frees slots whose reply no one collected for `reclaim_after`, or for 100 ms when the
+    /// client's process no longer exists.
     /// Returns how many.
     pub fn reclaim(&mut self, now_ns: u64) -> usize {
         let head = self.mb.dequeue_pos.load(Ordering::Relaxed);
@@ -102,7 +103,11 @@ impl<'a> Server<'a> {
             if pos >= head || pos as usize % MAIL_SLOTS != i {
                 continue;
             }
-            if now_ns.saturating_sub(slot.replied_ns.load(Ordering::Relaxed)) < self.reclaim_after_ns {
+            let age = now_ns.saturating_sub(slot.replied_ns.load(Ordering::Relaxed));
+            // A client that is gone will never collect its reply: no need to wait the full
+            // time (a reused pid only makes it wait).
+            let gone = age >= DEAD_CLIENT_NS && !process_exists(slot.client_pid.load(Ordering::Relaxed));
+            if age < self.reclaim_after_ns && !gone {
                 continue;
             }
             if slot.seq.compare_exchange(seq, pos + MAIL_SLOTS as u64, Ordering::AcqRel, Ordering::Acquire).is_ok() {
@@ -112,6 +117,13 @@ impl<'a> Server<'a> {
         }
         n
     }
+}
+
+/// How long an answered slot waits before its client's process is looked for.
+const DEAD_CLIENT_NS: u64 = 100_000_000;
+
+fn process_exists(pid: u32) -> bool {
+    pid != 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn bump(c: &std::sync::atomic::AtomicU64) {

@@ -7,6 +7,7 @@
 //! Shutdown runs it backwards: workers stopped first, then ports, then the runtime files.
 #![forbid(unsafe_code)]
 
+pub mod control;
 pub mod eal_args;
 pub mod instance;
 pub mod ports;

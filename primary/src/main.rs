@@ -127,34 +127,6 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     code
 }
 
-/// Publishes the interface addresses, neighbours and services of the config.
-fn publish_addresses(l: &mut shm_layout::Layout, cfg: &Config) {
-    l.header.n_addresses = cfg.addresses.len() as u32;
-    for (slot, a) in l.addresses.iter_mut().zip(&cfg.addresses) {
-        *slot = shm_layout::IfAddrSlot { port: a.port as u16, prefix: a.prefix, _pad: 0, addr: a.addr.octets() };
-    }
-    l.header.n_neighbours = cfg.neighbours.len() as u32;
-    for (slot, n) in l.neighbours.iter_mut().zip(&cfg.neighbours) {
-        *slot = shm_layout::NeighSlot { addr: n.addr.octets(), mac: n.mac, port: n.port as u16 };
-    }
-    l.header.n_services = cfg.services.len() as u32;
-    for (slot, svc) in l.services.iter_mut().zip(&cfg.services) {
-        slot.vip = svc.vip.octets();
-        slot.port = svc.port;
-        slot.proto = svc.protocol.number();
-        slot.scheduler = Name::new(svc.scheduler.name());
-        slot.n_laddrs = svc.local_addresses.len() as u8;
-        for (d, a) in slot.laddrs.iter_mut().zip(&svc.local_addresses) {
-            *d = a.octets();
-        }
-        slot.n_reals = svc.reals.len() as u8;
-        for (d, r) in slot.reals.iter_mut().zip(&svc.reals) {
-            *d = shm_layout::RealSlot { addr: r.addr.octets(), port: r.port, _pad: 0, weight: r.weight };
-        }
-    }
-    l.header.conn_capacity = cfg.connections.capacity_per_lcore;
-}
-
 /// Creates one connection table shard file per forwarding lcore, next to the shm file.
 fn create_conn_shards(cfg: &Config) -> Result<(), shm_layout::ShmError> {
     let seed =
@@ -185,6 +157,7 @@ fn setup_and_supervise(
     let redirect = create_redirect_rings(cfg)?;
     let ports = setup_ports(cfg, &pools)?;
     let pid = std::process::id();
+    let mut init_error = None;
     let shm = Shm::create(&cfg.shm_path(), |l| {
         let h = &mut l.header;
         h.instance = Name::new(&cfg.instance.name);
@@ -218,7 +191,22 @@ fn setup_and_supervise(
             s.tx_queues = p.tx_queues;
             s.peer = peer(i) as u16;
         }
-        publish_addresses(l, cfg);
+        l.header.conn_capacity = cfg.connections.capacity_per_lcore;
+        let text = match cfg.source.as_str() {
+            "<embedded>" => conf::EMBEDDED_DEFAULT.to_owned(),
+            path => std::fs::read_to_string(path).unwrap_or_default(),
+        };
+        if text.len() > shm_layout::config::STATIC_TEXT_BYTES {
+            tracing::warn!(bytes = text.len(), "configuration file too long to keep for `dpvsctl config dump`");
+        }
+        if let Err(e) = mailbox::generation::init(
+            &mut l.config,
+            &text,
+            &mailbox::generation::encode(&cfg.runtime()),
+            monotonic_ns(),
+        ) {
+            init_error = Some(e.to_string());
+        }
         for (g, wl) in cfg.worker_lcores() {
             let s = &mut l.workers[wl.slot];
             s.group = Name::new(&g.name);
@@ -236,6 +224,9 @@ fn setup_and_supervise(
             s.state.store(WorkerState::Empty as u32, Ordering::Relaxed);
         }
     })?;
+    if let Some(e) = init_error {
+        return Err(format!("configuration generation 1: {e}").into());
+    }
     tracing::info!(shm = %shm.path().display(), "shared memory published");
 
     let mut sup = Supervisor::new(cfg, &shm, &pools, &ports, &redirect, worker_bin);

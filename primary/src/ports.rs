@@ -127,7 +127,8 @@ pub fn shutdown_ports(ports: &[ReadyPort]) {
     }
 }
 
-/// Creates the redirect rings between the forwarding lcores when Full-NAT runs on several:
+/// Creates the redirect rings between the forwarding lcores when there are several (services
+/// can be added at any time):
 /// one single-producer, single-consumer ring per ordered pair of worker slots. Returns them as
 /// `(src, dst, ring)`.
 ///
@@ -136,7 +137,7 @@ pub fn shutdown_ports(ports: &[ReadyPort]) {
 pub fn create_redirect_rings(cfg: &Config) -> Result<Vec<(usize, usize, dpdk::Ring)>, SetupError> {
     let n = cfg.worker_lcores().count();
     let mut rings = Vec::new();
-    if cfg.services.is_empty() || n < 2 {
+    if n < 2 {
         return Ok(rings);
     }
     for src in 0..n {

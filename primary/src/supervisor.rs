@@ -21,11 +21,20 @@ use mailbox::proto::{Request, Response};
 use mailbox::{Server, Taken};
 use shm_layout::{monotonic_ns, InstanceState, Shm, WorkerState};
 
+use crate::control::Control;
 use crate::eal_args;
 use crate::ports::ReadyPort;
 
 /// Supervisor round.
 pub const ROUND: Duration = Duration::from_millis(5);
+/// How often the mailbox is looked at between rounds.
+const CONTROL_POLL: Duration = Duration::from_millis(5);
+/// The same while configuration changes are staged or wait for acknowledgements, and for
+/// [`CONTROL_ACTIVE`] after the last request (a batch of commands gets fast answers). Not
+/// always: waking the main lcore 5000 times a second costs the processes sharing its CPU.
+const CONTROL_POLL_BUSY: Duration = Duration::from_micros(200);
+/// How long the mailbox is watched closely after a request.
+const CONTROL_ACTIVE: Duration = Duration::from_millis(20);
 /// Rounds between counter publications (100 ms).
 pub const STATS_EVERY: u32 = 20;
 /// A worker still spawning after this long is killed.
@@ -42,11 +51,12 @@ struct Worker {
     lcore: LcoreId,
     eal_args: Vec<String>,
     pool: Mempool,
-    /// No device queue keeps this pool's buffers, so a pool audit after a death is exact.
+    /// No device queue keeps this pool's buffers, so a pool audit after a death is exact
+    /// (unless its buffers went to other lcores: see `crossed`).
     audit_safe: bool,
     /// Redirect rings it produces into (`true`) or consumes from (`false`).
     rings: Vec<(dpdk::Ring, bool)>,
-    /// Other lcores free this pool's buffers (they arrive on redirect rings).
+    /// There are redirect rings: other lcores may free this pool's buffers (see `crossed`).
     shared_pool: bool,
     child: Option<Child>,
     started: Instant,
@@ -99,6 +109,9 @@ pub struct Supervisor<'a> {
     shm: &'a Shm,
     cfg: Config,
     mailbox: Server<'a>,
+    control: Control,
+    /// When the last mailbox request arrived.
+    last_request: Instant,
     worker_bin: PathBuf,
     workers: Vec<Worker>,
     heartbeat_timeout: Duration,
@@ -120,11 +133,11 @@ impl<'a> Supervisor<'a> {
             .worker_lcores()
             .map(|(_, wl)| {
                 let polled_ports = wl.rx.iter().map(|r| r.port);
-                // Buffers in flight on redirect rings are in no list the audit can see, so
-                // with redirect rings the audit is off (the cache is still returned).
+                // Buffers in flight on redirect rings are in no list the audit can see: once
+                // the worker has handed a packet to another lcore, the audit is off (the cache
+                // is still returned); see `crossed`.
                 let audit_safe = polled_ports.into_iter().all(|p| !ports[p].rx_holds_mbufs)
-                    && ports.iter().all(|p| !p.tx_holds_mbufs)
-                    && redirect.is_empty();
+                    && ports.iter().all(|p| !p.tx_holds_mbufs);
                 let rings = redirect
                     .iter()
                     .filter(|(s, d, _)| *s == wl.slot || *d == wl.slot)
@@ -157,6 +170,8 @@ impl<'a> Supervisor<'a> {
             // A client that claimed a slot and went silent for 1 s is given up; a reply no one
             // collected for 60 s is reclaimed.
             mailbox: Server::new(&shm.layout().mailbox, Duration::from_secs(1), Duration::from_secs(60)),
+            control: Control::new(cfg),
+            last_request: Instant::now(),
             worker_bin,
             workers,
             heartbeat_timeout: Duration::from_millis(u64::from(cfg.supervisor.heartbeat_timeout_ms)),
@@ -312,9 +327,12 @@ impl<'a> Supervisor<'a> {
         }
         let w = &mut self.workers[i];
         let slot = &layout.workers[w.slot];
+        // It reads and acknowledges no generation any more.
+        slot.cfg_reading.store(0, Ordering::SeqCst);
+        slot.cfg_applied.store(0, Ordering::Release);
         slot.died_ns.store(monotonic_ns(), Ordering::Release);
         slot.state.store(WorkerState::Dead as u32, Ordering::Release);
-        let reclaimed = reclaim(w);
+        let reclaimed = reclaim(w, layout);
         slot.reclaimed_mbufs.fetch_add(u64::from(reclaimed), Ordering::AcqRel);
         let restarts = slot.restarts.fetch_add(1, Ordering::AcqRel) + 1;
         if w.started.elapsed() < STABLE_AFTER {
@@ -337,12 +355,27 @@ impl<'a> Supervisor<'a> {
     fn serve_mailbox(&mut self, now_ns: u64) {
         self.mailbox.reclaim(now_ns);
         while let Some(taken) = self.mailbox.take() {
+            self.last_request = Instant::now();
             let request = match &taken.bytes {
                 None => Err("the request was corrupt (checksum)".to_owned()),
                 Some(b) => Request::decode(b).map_err(|e| e.to_string()),
             };
+            let request = match request {
+                Ok(Request::Change(change)) => {
+                    let result = self.control.check(&change);
+                    self.control.take(&mut self.mailbox, taken, result, now_ns);
+                    continue;
+                }
+                Ok(Request::Reload { path }) => {
+                    let result = self.control.check_reload(path.as_deref());
+                    self.control.take(&mut self.mailbox, taken, result, now_ns);
+                    continue;
+                }
+                other => other,
+            };
             let started = request.and_then(|r| match r {
                 Request::WorkerRestart { slot, binary } => self.stop_for_restart(slot, binary.map(PathBuf::from)),
+                Request::Change(_) | Request::Reload { .. } => unreachable!("handled above"),
             });
             match started {
                 Ok((i, old_pid)) => {
@@ -354,6 +387,14 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
+        self.tend_control();
+    }
+
+    /// Publishes staged configuration changes and answers acknowledged ones.
+    fn tend_control(&mut self) {
+        let layout = self.shm.layout();
+        let polling = |slot: usize| layout.workers.get(slot).is_some_and(|s| s.state() == WorkerState::Running);
+        self.control.tend(self.shm, &mut self.mailbox, polling);
     }
 
     /// Starts a handover of `slot` for an operator's restart: a successor process attaches on a
@@ -472,6 +513,7 @@ impl<'a> Supervisor<'a> {
         if let Some(mut inc) = w.incoming.take() {
             let _ = inc.child.kill();
             let _ = inc.child.wait();
+            slot.cfg_reading_incoming.store(0, Ordering::SeqCst);
             // It never polled; its lcore's cache of the pool may hold what it touched.
             let _ = w.pool.recover_dead_lcore(inc.lcore, RecoverMode::Shared);
         }
@@ -491,9 +533,10 @@ impl<'a> Supervisor<'a> {
         let handed_over = slot.owner.load(Ordering::Acquire) == inc.spawn;
         // The old lcore's cache goes back to the pool. If it handed over, the successor may be
         // polling already: the pool is shared. If it died first, nothing polls yet.
-        let mode = if handed_over || w.shared_pool {
+        let crossed = crossed(w, layout);
+        let mode = if handed_over || (w.shared_pool && crossed) {
             RecoverMode::Shared
-        } else if w.audit_safe {
+        } else if w.audit_safe && !crossed {
             RecoverMode::ExclusiveFindLost
         } else {
             RecoverMode::Exclusive
@@ -515,6 +558,7 @@ impl<'a> Supervisor<'a> {
             if w.operator.is_none() {
                 slot.restarts.fetch_add(1, Ordering::AcqRel);
             }
+            slot.cfg_reading.store(0, Ordering::SeqCst);
             slot.owner.store(inc.spawn, Ordering::Release);
         }
         let new_pid = inc.child.id();
@@ -541,10 +585,23 @@ impl<'a> Supervisor<'a> {
     /// Runs rounds until `stop` is set.
     pub fn run_until(&mut self, stop: &AtomicBool) {
         let mut n = 0u32;
+        let mut next_round = Instant::now();
         while !stop.load(Ordering::Acquire) {
-            self.round(n);
-            n = n.wrapping_add(1);
-            std::thread::sleep(ROUND);
+            if Instant::now() >= next_round {
+                self.round(n);
+                n = n.wrapping_add(1);
+                next_round += ROUND;
+                if next_round < Instant::now() {
+                    next_round = Instant::now() + ROUND;
+                }
+            } else {
+                // Between rounds the mailbox is served more often, more so while a
+                // configuration change waits for its workers.
+                self.serve_mailbox(monotonic_ns());
+            }
+            let active = self.control.busy() || self.last_request.elapsed() < CONTROL_ACTIVE;
+            let next = if active { CONTROL_POLL_BUSY } else { next_round.saturating_duration_since(Instant::now()) };
+            std::thread::sleep(next.min(CONTROL_POLL));
         }
     }
 
@@ -553,6 +610,7 @@ impl<'a> Supervisor<'a> {
     pub fn stop_all(&mut self) {
         let layout = self.shm.layout();
         layout.header.state.store(InstanceState::Stopping as u32, Ordering::Release);
+        self.control.abandon(&mut self.mailbox);
         for i in 0..self.workers.len() {
             if self.workers[i].incoming.is_some() {
                 self.cancel_incoming(i, "the instance is stopping");
@@ -597,22 +655,32 @@ impl<'a> Supervisor<'a> {
         }
         for w in &mut self.workers {
             layout.workers[w.slot].state.store(WorkerState::Exited as u32, Ordering::Release);
-            reclaim(w);
+            reclaim(w, layout);
         }
     }
+}
+
+/// Whether buffers of the worker's pool ever went to another lcore. Only the slot's own
+/// processes receive into its pool, so if none of them ever handed a packet over (or tried
+/// to), no other lcore holds, caches or frees the pool's buffers: the pool is exclusive to the
+/// slot and the lost-buffer audit is exact, redirect rings or not.
+fn crossed(w: &Worker, layout: &shm_layout::Layout) -> bool {
+    let c = &layout.counters[w.slot];
+    c.redirected.load(Ordering::Acquire) + c.drop_redirect.load(Ordering::Acquire) > 0
 }
 
 /// Recovers a dead worker's pool (see `Mempool::recover_dead_lcore`): ring repaired, its
 /// lcore's cache returned without duplicates, and, where the audit is exact, the buffers it
 /// held. Returns how many buffers became available again.
-fn reclaim(w: &Worker) -> u32 {
+fn reclaim(w: &Worker, layout: &shm_layout::Layout) -> u32 {
     let repaired = w.rings.iter().filter(|(r, producer)| r.repair_dead_side(*producer)).count();
     if repaired > 0 {
         tracing::info!(slot = w.slot, repaired, "repaired redirect rings the dead worker left mid-operation");
     }
-    let mode = if w.shared_pool {
+    let crossed = crossed(w, layout);
+    let mode = if w.shared_pool && crossed {
         RecoverMode::Shared
-    } else if w.audit_safe {
+    } else if w.audit_safe && !crossed {
         RecoverMode::ExclusiveFindLost
     } else {
         RecoverMode::Exclusive

@@ -8,7 +8,7 @@ use std::str::FromStr;
 /// The text form ([`FromStr`], [`Display`](fmt::Display)) is the bare `ipvsadm` name; the
 /// parameters of `conhash` and `mh` are configured separately (DPVS takes them as service flags:
 /// `--hash-target`, `mh-port`), so parsing gives their defaults and printing omits them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// `rr`: round robin over the backends that can take new connections.
     Rr,
@@ -28,7 +28,7 @@ pub enum Kind {
 
 /// What `conhash` hashes (DPVS `--hash-target`; DPVS also has `qid`, the QUIC connection id,
 /// which needs the packet and is not modelled here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum ConhashBy {
     /// The source address (DPVS `sip`, the default): a client sticks to one backend.
     #[default]
@@ -38,7 +38,7 @@ pub enum ConhashBy {
 }
 
 /// Parameters of the Maglev scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct MhParams {
     /// Lookup table size `M`: a prime larger than the number of backends. The paper recommends
     /// `M > 100 * N` to keep the imbalance under 1%. Default 65537 (Katran's ring size).

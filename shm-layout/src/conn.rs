@@ -104,9 +104,10 @@ pub struct ConnEntry {
     pub flags: u8,
     /// Reserved.
     pub _pad: u8,
-    /// Service index in the configuration generation that created it.
+    /// Service index in configuration generation `cfg_gen` (a cache: the service is the one
+    /// of `proto`, `vaddr`, `vport`).
     pub service: u32,
-    /// Real server index in that service.
+    /// Real server index in that service (a cache: the real server is `raddr`, `rport`).
     pub real: u32,
     /// Next entry in the inbound hash chain (index + 1, 0 = end).
     pub next_in: u32,
@@ -130,8 +131,11 @@ pub struct ConnEntry {
     pub client_mac: [u8; 6],
     /// Port slot the client side is on.
     pub client_port: u16,
+    /// Configuration generation in which `service` and `real` were last resolved (0: never;
+    /// older entries have zero here, which resolves them again).
+    pub cfg_gen: u64,
     /// Reserved for later versions.
-    pub reserved: [u8; 24],
+    pub reserved: [u8; 16],
 }
 
 impl ConnEntry {
@@ -162,7 +166,8 @@ impl ConnEntry {
         seq_delta: [0; 2],
         client_mac: [0; 6],
         client_port: 0,
-        reserved: [0; 24],
+        cfg_gen: 0,
+        reserved: [0; 16],
     };
 }
 

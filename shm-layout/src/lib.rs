@@ -10,9 +10,8 @@
 //!                PortSlot  x 32  port names, driver, MAC, queue counts, L2 peer
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
 //!                LcoreCounters x 64  per worker slot, four cache lines each, single writer
-//!                IfAddrSlot x 64 addresses the balancer owns (answers ARP and ICMP echo)
-//!                ServiceSlot x 16  Full-NAT services with their reals and local addresses
-//!                NeighSlot x 64  static neighbours (IPv4 -> MAC on a port)
+//!                ConfigArea      the startup file's text and two configuration generation
+//!                                buffers (see [`config`]), 2 MiB + 64 KiB
 //!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
 //! ```
 //!
@@ -25,6 +24,7 @@
 //! `unsafe` lives only in [`map`], which maps the file.
 #![deny(unsafe_code)]
 
+pub mod config;
 pub mod conn;
 pub mod mailbox;
 pub mod map;
@@ -38,7 +38,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -46,16 +46,6 @@ pub const MAX_PORTS: usize = 32;
 pub const MAX_WORKERS: usize = 64;
 /// Rx queues one worker polls.
 pub const MAX_RX_PER_WORKER: usize = 16;
-/// Virtual service slots.
-pub const MAX_SERVICES: usize = 16;
-/// Real servers per service.
-pub const MAX_REALS: usize = 32;
-/// Local addresses per service.
-pub const MAX_LADDRS: usize = 4;
-/// Static neighbour slots.
-pub const MAX_NEIGHBOURS: usize = 64;
-/// Interface address slots.
-pub const MAX_ADDRESSES: usize = 64;
 /// Bytes reserved for the control mailbox.
 pub const MAILBOX_BYTES: usize = 256 * 1024;
 /// Fixed-size text fields.
@@ -153,12 +143,8 @@ pub struct Header {
     pub mailbox_offset: u64,
     /// [`MAILBOX_BYTES`].
     pub mailbox_size: u64,
-    /// Addresses in use (the first `n_addresses` address slots).
-    pub n_addresses: u32,
-    /// Services in use.
-    pub n_services: u32,
-    /// Neighbours in use.
-    pub n_neighbours: u32,
+    /// Reserved (zero).
+    pub _reserved: [u32; 3],
     /// Connection table entries per forwarding lcore (shard files `<shm>.conn<slot>`).
     pub conn_capacity: u32,
 }
@@ -315,6 +301,19 @@ pub struct WorkerSlot {
     _pad2: u32,
     /// CLOCK_MONOTONIC of the last poll of a worker that handed over, ns; written by it.
     pub last_poll_ns: AtomicU64,
+    /// Configuration generation the polling process is reading right now (0: none): the
+    /// primary does not reuse that generation's buffer meanwhile. Written by the polling
+    /// process; cleared by the primary when it dies.
+    pub cfg_reading: AtomicU64,
+    /// The same, for a process attaching to take the slot over (a successor, a hot standby).
+    pub cfg_reading_incoming: AtomicU64,
+    /// Configuration generation the polling process forwards with; written by it after it
+    /// has built its tables from that generation (its acknowledgement), cleared by the
+    /// primary when it dies.
+    pub cfg_applied: AtomicU64,
+    /// Configuration generations the slot's processes applied while polling; written by the
+    /// polling process.
+    pub cfg_switches: AtomicU64,
 }
 
 impl WorkerSlot {
@@ -402,70 +401,6 @@ impl LcoreCounters {
     }
 }
 
-/// An IPv4 address a port owns.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IfAddrSlot {
-    /// Port slot index.
-    pub port: u16,
-    /// Prefix length.
-    pub prefix: u8,
-    /// Reserved.
-    pub _pad: u8,
-    /// The address, network order.
-    pub addr: [u8; 4],
-}
-
-/// A real server of a service.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RealSlot {
-    /// Address, network order.
-    pub addr: [u8; 4],
-    /// Port.
-    pub port: u16,
-    /// Reserved.
-    pub _pad: u16,
-    /// Weight (0: quiescent).
-    pub weight: u32,
-}
-
-/// A Full-NAT virtual service.
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-pub struct ServiceSlot {
-    /// Virtual address, network order.
-    pub vip: [u8; 4],
-    /// Virtual port.
-    pub port: u16,
-    /// IP protocol (6 TCP, 17 UDP).
-    pub proto: u8,
-    /// Real servers in use.
-    pub n_reals: u8,
-    /// Local addresses in use.
-    pub n_laddrs: u8,
-    /// Reserved.
-    pub _pad: [u8; 7],
-    /// Scheduler, as ipvsadm names it.
-    pub scheduler: Name<8>,
-    /// Local addresses (Full-NAT sources towards the reals).
-    pub laddrs: [[u8; 4]; MAX_LADDRS],
-    /// Real servers.
-    pub reals: [RealSlot; MAX_REALS],
-}
-
-/// A static neighbour.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NeighSlot {
-    /// Address, network order.
-    pub addr: [u8; 4],
-    /// Its MAC address.
-    pub mac: [u8; 6],
-    /// Port slot it is reached through.
-    pub port: u16,
-}
-
 /// The whole shared region.
 #[repr(C)]
 pub struct Layout {
@@ -474,9 +409,7 @@ pub struct Layout {
     pub workers: [WorkerSlot; MAX_WORKERS],
     /// Indexed by worker slot.
     pub counters: [LcoreCounters; MAX_WORKERS],
-    pub addresses: [IfAddrSlot; MAX_ADDRESSES],
-    pub services: [ServiceSlot; MAX_SERVICES],
-    pub neighbours: [NeighSlot; MAX_NEIGHBOURS],
+    pub config: config::ConfigArea,
     pub mailbox: mailbox::Mailbox,
 }
 
@@ -490,22 +423,10 @@ impl Layout {
     pub fn workers(&self) -> &[WorkerSlot] {
         &self.workers[..(self.header.n_workers as usize).min(MAX_WORKERS)]
     }
-
-    /// The service slots in use.
-    pub fn services(&self) -> &[ServiceSlot] {
-        &self.services[..(self.header.n_services as usize).min(MAX_SERVICES)]
-    }
-
-    /// The neighbour slots in use.
-    pub fn neighbours(&self) -> &[NeighSlot] {
-        &self.neighbours[..(self.header.n_neighbours as usize).min(MAX_NEIGHBOURS)]
-    }
-
-    /// The address slots in use.
-    pub fn addresses(&self) -> &[IfAddrSlot] {
-        &self.addresses[..(self.header.n_addresses as usize).min(MAX_ADDRESSES)]
-    }
 }
+
+/// Byte offset of [`Layout::config`].
+const CONFIG_OFFSET: usize = 26_880 + 64 * 256;
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {
@@ -518,7 +439,7 @@ const _: () = {
     assert!(size_of::<PortSlot>() == 192);
     assert!(offset_of!(PortSlot, peer) == 94);
     assert!(size_of::<QueueRef>() == 4);
-    assert!(size_of::<WorkerSlot>() == 256);
+    assert!(size_of::<WorkerSlot>() == 320);
     assert!(offset_of!(WorkerSlot, rx) == 80);
     assert!(offset_of!(WorkerSlot, state) == 144);
     assert!(offset_of!(WorkerSlot, heartbeat_ns) == 168);
@@ -526,17 +447,13 @@ const _: () = {
     assert!(size_of::<LcoreCounters>() == 256 && align_of::<LcoreCounters>() == 128);
     assert!(offset_of!(Layout, ports) == 192);
     assert!(offset_of!(Layout, workers) == 192 + 32 * 192);
-    assert!(offset_of!(Layout, counters) == 22_784);
-    assert!(offset_of!(Header, n_addresses) == 160);
-    assert!(offset_of!(LcoreCounters, arp_replies) == 64);
-    assert!(size_of::<IfAddrSlot>() == 8);
-    assert!(offset_of!(Layout, addresses) == 22_784 + 64 * 256);
+    assert!(offset_of!(Layout, counters) == 26_880);
+    assert!(offset_of!(Header, _reserved) == 160);
     assert!(offset_of!(Header, conn_capacity) == 172);
-    assert!(size_of::<RealSlot>() == 12 && size_of::<NeighSlot>() == 12);
-    assert!(size_of::<ServiceSlot>() == 448);
-    assert!(offset_of!(ServiceSlot, reals) == 40);
-    assert!(offset_of!(Layout, services) == 39_168 + 512);
-    assert!(offset_of!(Layout, neighbours) == 39_680 + 16 * 448);
-    assert!(offset_of!(Layout, mailbox) == 47_616);
-    assert!(size_of::<Layout>() == 47_616 + MAILBOX_BYTES);
+    assert!(offset_of!(WorkerSlot, cfg_reading) == 256);
+    assert!(offset_of!(Layout, config) == CONFIG_OFFSET);
+    assert!(offset_of!(Layout, mailbox) == CONFIG_OFFSET + size_of::<config::ConfigArea>());
+    assert!(
+        size_of::<Layout>() == (CONFIG_OFFSET + size_of::<config::ConfigArea>() + MAILBOX_BYTES).next_multiple_of(128)
+    );
 };

@@ -210,6 +210,19 @@ impl Instance {
         serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
     }
 
+    /// Runs `dpvsctl -c <config> <args>`, asserts success and returns its standard output.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "dpvsctl {}: {text}{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        text
+    }
+
+    /// The current configuration generation.
+    pub fn generation(&self) -> u64 {
+        u(&self.ctl_json(&["status"]).expect("status")["config"], "generation")
+    }
+
     /// `worker list` rows.
     pub fn workers(&self) -> Vec<Value> {
         self.ctl_json(&["worker", "list"]).expect("worker list").as_array().cloned().unwrap_or_default()

@@ -47,6 +47,24 @@ fn fetch(ns: &Netns, url: &str, out: &std::path::Path) -> Option<String> {
     text.starts_with("200 ").then_some(text)
 }
 
+/// `bytes` of random data from an HTTP server on the real server 198.18.1.2:8080 in `srv`,
+/// fetched by curl in `cli` through the VIP 198.18.0.100:80 and checked byte for byte.
+/// Returns the server's access log.
+fn download_through_the_vip(inst: &Instance, cli: &Netns, srv: &Netns, bytes: usize) -> String {
+    let blob = inst.dir.join("blob");
+    sh(&format!("head -c {bytes} /dev/urandom > {}", blob.display()));
+    let log = inst.dir.join("http.log");
+    let mut server = http_server(srv, "198.18.1.2", &inst.dir, &[], Stdio::from(std::fs::File::create(&log).unwrap()));
+    let got = inst.dir.join("got");
+    let curl = wait_for("an HTTP transfer through the VIP", Duration::from_secs(20), || {
+        fetch(cli, "http://198.18.0.100/blob", &got)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl through the VIP: {curl}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
+    std::fs::read_to_string(&log).unwrap()
+}
+
 const CONFIG: &str = r#"
 [[ports]]
 name = "dpdk0"
@@ -168,18 +186,7 @@ fn curl_reaches_the_real_server_through_the_full_nat_vip() {
     let ifp = unique("dn");
     let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
-    let blob = inst.dir.join("blob");
-    sh(&format!("head -c 2000000 /dev/urandom > {}", blob.display()));
-    let log = inst.dir.join("http.log");
-    let mut server = http_server(&srv, "198.18.1.2", &inst.dir, &[], Stdio::from(std::fs::File::create(&log).unwrap()));
-    let got = inst.dir.join("got");
-    let curl = wait_for("an HTTP transfer through the VIP", Duration::from_secs(20), || {
-        fetch(&cli, "http://198.18.0.100/blob", &got)
-    });
-    stop_child(&mut server, Duration::from_secs(2));
-    println!("curl through the VIP: {curl}");
-    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
-    let access = std::fs::read_to_string(&log).unwrap();
+    let access = download_through_the_vip(&inst, &cli, &srv, 2_000_000);
     assert!(access.contains("198.18.1.254 - -"), "the real server saw the local address, not the client: {access}");
     assert!(!access.contains("198.18.0.1 - -"), "{access}");
     // UDP through the same VIP: an echo server behind it answers the client.
@@ -339,4 +346,41 @@ fn keep_alive_http_through_full_nat_loses_nothing_across_ten_rolling_restarts() 
     assert!(!report.contains("Socket errors"), "no socket error across 10 handovers: {report}");
     assert!(!report.contains("Non-2xx"), "only 2xx answers: {report}");
     assert_eq!(u(&inst.workers()[0], "restarts"), 0, "handovers, not crashes");
+}
+
+/// Runs the front-end `tool` (`ipvsadm`, `dpip`) against `inst` with `line`; asserts that it
+/// succeeds and returns its output.
+fn front(inst: &Instance, tool: &str, line: &str) -> String {
+    let out = Command::new(bin(tool)).args(line.split_whitespace()).env("DPVS_CONFIG", &inst.config).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{tool} {line}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+#[test]
+fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dq");
+    // The ports and a worker, nothing else: everything below is configured at run time.
+    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", &ifp);
+    let inst = Instance::start(&bare);
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    for (tool, line) in [
+        ("dpip", "addr add 198.18.0.100/24 dev dpdk0"),
+        ("dpip", "addr add 198.18.1.254/24 dev dpdk1"),
+        // No ARP resolution of real servers yet: their neighbour entry is static.
+        ("dpip", "neigh add 198.18.1.2 lladdr 02:00:00:00:01:02 dev dpdk1"),
+        ("ipvsadm", "-A -t 198.18.0.100:80 -s rr"),
+        ("ipvsadm", "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b"),
+        ("ipvsadm", "--add-laddr -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1"),
+    ] {
+        assert_eq!(front(&inst, tool, line), "", "{tool} {line} prints nothing on success");
+    }
+    let access = download_through_the_vip(&inst, &cli, &srv, 1_000_000);
+    assert!(access.contains("198.18.1.254 - -"), "Full-NAT: the server saw the local address: {access}");
+    let list = front(&inst, "ipvsadm", "-ln");
+    assert!(list.contains("TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080              FullNat 1\n"), "{list}");
+    assert!(front(&inst, "dpip", "addr show").contains("inet 198.18.0.100/24 scope global dpdk0"));
+    assert!(front(&inst, "ipvsadm", "-G").contains("198.18.1.254"));
 }

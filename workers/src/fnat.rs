@@ -69,6 +69,8 @@ pub struct Service {
     /// This lcore hands out the local ports `p` with `p % lcores == slot`.
     lport_first: u16,
     lport_step: u16,
+    /// The configuration it was built from (None: built by hand, in tests).
+    pub def: Option<conf::Service>,
 }
 
 impl Service {
@@ -99,8 +101,76 @@ impl Service {
             next_lport: first,
             lport_first: first,
             lport_step: lcores,
+            def: None,
         }
     }
+
+    /// Whether it is the service `proto vip:port`.
+    fn is(&self, proto: u8, vip: Ipv4Addr, port: u16) -> bool {
+        self.proto == proto && self.vip == vip && self.port == port
+    }
+}
+
+/// The services of a runtime configuration, with schedulers built over their real servers,
+/// for the lcore `share = (slot, lcores)`. A service of `old` whose definition and real
+/// servers' neighbours are unchanged is taken over as it is (scheduler position and
+/// connection counts kept); a changed one is rebuilt, keeping the connection counts of the
+/// real servers it still has.
+///
+/// # Errors
+/// A real server without a neighbour entry, or a scheduler that cannot be built: the
+/// primary validated the configuration, so only a mismatch of builds gets here.
+pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Service>) -> Result<Vec<Service>, String> {
+    // Every real server needs its neighbour: checked before `old` is touched, so that an error
+    // leaves it whole.
+    if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| !rt.neighbours.iter().any(|n| n.addr == r.addr))
+    {
+        return Err(format!("no neighbour for real server {}", r.addr));
+    }
+    let mut out = Vec::with_capacity(rt.services.len());
+    for def in &rt.services {
+        let mut reals = Vec::with_capacity(def.reals.len());
+        for r in &def.reals {
+            let n = rt
+                .neighbours
+                .iter()
+                .find(|n| n.addr == r.addr)
+                .ok_or_else(|| format!("no neighbour for real server {}", r.addr))?;
+            reals.push(Real { addr: r.addr, port: r.port, mac: EthernetAddress(n.mac), via: n.port as u16 });
+        }
+        let proto = def.protocol.number();
+        let prev = old.iter().position(|s| s.is(proto, def.vip, def.port)).map(|i| old.swap_remove(i));
+        if prev.as_ref().is_some_and(|p| p.def.as_ref() == Some(def) && p.reals == reals) {
+            out.extend(prev);
+            continue;
+        }
+        let backends: Vec<Backend> = def
+            .reals
+            .iter()
+            .map(|r| {
+                let mut b = Backend::new(r.weight);
+                if let Some(p) = prev.as_ref() {
+                    if let Some(j) = p.reals.iter().position(|x| x.addr == r.addr && x.port == r.port) {
+                        b.active_conns = p.backends[j].active_conns;
+                    }
+                }
+                b
+            })
+            .collect();
+        let ids: Vec<[u8; 18]> =
+            def.reals.iter().map(|r| sched::identity(std::net::SocketAddr::from((r.addr, r.port)))).collect();
+        let scheduler = Scheduler::with_ids(def.scheduler, &backends, &ids).map_err(|e| e.to_string())?;
+        let mut svc =
+            Service::new(def.vip, def.port, proto, scheduler, backends, reals, def.local_addresses.clone(), share);
+        svc.def = Some(def.clone());
+        if let Some(p) = prev {
+            // Go on handing out local addresses and ports where the old one stopped.
+            svc.next_lport = p.next_lport;
+            svc.next_laddr = if p.next_laddr < svc.laddrs.len() { p.next_laddr } else { 0 };
+        }
+        out.push(svc);
+    }
+    Ok(out)
 }
 
 /// Which lcore (of `lcores`) owns the connection of a packet: replies to a local address by
@@ -145,6 +215,9 @@ pub struct Fnat<'a> {
     /// MAC of every port slot.
     port_macs: Vec<EthernetAddress>,
     now_tick: u64,
+    /// Configuration generation of `services` (connection entries cache their service and
+    /// real server indices per generation).
+    generation: u64,
 }
 
 impl std::fmt::Debug for Fnat<'_> {
@@ -166,18 +239,51 @@ impl<'a> Fnat<'a> {
     /// Connections adopted from the shard count towards their real servers' active
     /// connections (lc, wlc), and the clock starts at `now_ns`.
     pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>, now_ns: u64) -> Fnat<'a> {
-        let mut f = Fnat { services, shard, port_macs, now_tick: now_ns / TICK_NS };
+        let mut f = Fnat { services, shard, port_macs, now_tick: now_ns / TICK_NS, generation: 0 };
         for idx in 0..f.shard.capacity() {
             let e = f.shard.entry(idx);
             if e.flags & 1 == 0 {
                 continue;
             }
-            let (s, r) = (e.service as usize, e.real as usize);
-            if let Some(b) = f.services.get_mut(s).and_then(|s| s.backends.get_mut(r)) {
-                b.active_conns += 1;
+            if let Some((s, r)) = resolve(&f.services, e) {
+                f.services[s].backends[r].active_conns += 1;
             }
         }
         f
+    }
+
+    /// Switches to configuration generation `generation` with `services` (built by
+    /// [`build_services`] from the current ones). Connections of a service or real server
+    /// that is gone expire on their next packet.
+    pub fn reconfigure(&mut self, generation: u64, services: Vec<Service>) {
+        self.services = services;
+        self.generation = generation;
+    }
+
+    /// Takes the services out (to rebuild them), leaving none.
+    pub fn take_services(&mut self) -> Vec<Service> {
+        std::mem::take(&mut self.services)
+    }
+
+    /// The configuration generation it runs with.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The (service, real server) indices of entry `idx` in the current generation, resolved
+    /// again (and cached in the entry) when it was last resolved in another one. `None`: the
+    /// service or the real server is gone.
+    fn indices(&mut self, idx: u32) -> Option<(usize, usize)> {
+        let e = self.shard.entry(idx);
+        if e.cfg_gen == self.generation && self.generation != 0 {
+            return Some((e.service as usize, e.real as usize));
+        }
+        let (s, r) = resolve(&self.services, e)?;
+        let em = self.shard.entry_mut(idx);
+        em.service = s as u32;
+        em.real = r as u32;
+        em.cfg_gen = self.generation;
+        Some((s, r))
     }
 
     /// Advances the clock to `now_ns` and expires due connections (at most `budget` entries
@@ -185,8 +291,14 @@ impl<'a> Fnat<'a> {
     pub fn advance(&mut self, now_ns: u64, budget: usize) -> usize {
         self.now_tick = now_ns / TICK_NS;
         let services = &mut self.services;
+        let generation = self.generation;
         self.shard.advance(self.now_tick, budget, |_, e| {
-            if let Some(b) = services.get_mut(e.service as usize).and_then(|s| s.backends.get_mut(e.real as usize)) {
+            let at = if e.cfg_gen == generation && generation != 0 {
+                Some((e.service as usize, e.real as usize))
+            } else {
+                resolve(services, e)
+            };
+            if let Some(b) = at.and_then(|(s, r)| services.get_mut(s)?.backends.get_mut(r)) {
                 b.active_conns = b.active_conns.saturating_sub(1);
             }
         })
@@ -217,7 +329,16 @@ impl<'a> Fnat<'a> {
         let t = Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport };
         let l3 = usize::from(p.l3_offset);
         let l4 = usize::from(ip.l4_offset);
-        let (idx, dir, new) = match self.shard.lookup(&t) {
+        let mut found = self.shard.lookup(&t);
+        if let Some((idx, _)) = found {
+            if self.indices(idx).is_none() {
+                // Its service or real server was removed: the connection expires now, and the
+                // packet is treated as the first of a new one.
+                self.shard.remove(idx);
+                found = None;
+            }
+        }
+        let (idx, dir, new) = match found {
             Some((idx, dir)) => (idx, dir, false),
             None => match self.create(rx_port, frame, &t, flags) {
                 Ok(Some(idx)) => (idx, Dir::In, true),
@@ -232,6 +353,7 @@ impl<'a> Fnat<'a> {
         // Rewrite: addresses, ports, checksums, MACs.
         let (src, dst, sp, dp, out_port, dst_mac) = match dir {
             Dir::In => {
+                // Resolved for this generation above (or just created in it).
                 let real = self.services[e.service as usize].reals[e.real as usize];
                 (addr4(&e.laddr), addr4(&e.raddr), e.lport, e.rport, real.via, real.mac)
             }
@@ -279,7 +401,7 @@ impl<'a> Fnat<'a> {
         flags: Option<TcpFlags>,
     ) -> Result<Option<u32>, FnatDrop> {
         let (vip, vport) = (addr4(&t.dst), t.dport);
-        let Some(si) = self.services.iter().position(|s| s.vip == vip && s.port == vport && s.proto == t.proto) else {
+        let Some(si) = self.services.iter().position(|s| s.is(t.proto, vip, vport)) else {
             return Ok(None);
         };
         if let Some(f) = flags {
@@ -297,6 +419,10 @@ impl<'a> Fnat<'a> {
         };
         let svc = &mut self.services[si];
         let ri = svc.scheduler.pick(&svc.backends, &key).ok_or(FnatDrop::NoReal)?;
+        if svc.laddrs.is_empty() {
+            // A service being set up (`ipvsadm -A`, `-a`, then `--add-laddr`).
+            return Err(FnatDrop::NoResource);
+        }
         let real = svc.reals[ri];
         // A local address and port whose outbound tuple is free.
         let mut chosen = None;
@@ -346,9 +472,19 @@ impl<'a> Fnat<'a> {
             .shard
             .insert(&c, self.now_tick, ticks(State::SynRecv.default_timeout_s()))
             .map_err(|_| FnatDrop::NoResource)?;
+        self.shard.entry_mut(idx).cfg_gen = self.generation;
         self.services[si].backends[ri].active_conns += 1;
         Ok(Some(idx))
     }
+}
+
+/// The (service, real server) indices of a connection entry among `services`, found by the
+/// addresses and ports it keeps.
+fn resolve(services: &[Service], e: &shm_layout::conn::ConnEntry) -> Option<(usize, usize)> {
+    let s = services.iter().position(|s| s.is(e.proto, addr4(&e.vaddr), e.vport))?;
+    let raddr = addr4(&e.raddr);
+    let r = services[s].reals.iter().position(|r| r.addr == raddr && r.port == e.rport)?;
+    Some((s, r))
 }
 
 /// Rewrites the IPv4 addresses and L4 ports of a frame, updating both checksums

@@ -103,6 +103,36 @@ impl<'a> Pipeline<'a> {
         Pipeline { ports, fnat: Some(fnat) }
     }
 
+    /// Switches to configuration generation `generation`: the ports' addresses and the
+    /// Full-NAT services of `rt`, for the lcore `share = (slot, lcores)`. On an error nothing
+    /// changes.
+    ///
+    /// # Errors
+    /// The services cannot be built (see [`crate::fnat::build_services`]).
+    pub fn reconfigure(&mut self, generation: u64, rt: &conf::Runtime, share: (u16, u16)) -> Result<(), String> {
+        if let Some(f) = self.fnat.as_mut() {
+            let mut old = f.take_services();
+            let built = crate::fnat::build_services(rt, share, &mut old);
+            match built {
+                Ok(services) => f.reconfigure(generation, services),
+                Err(e) => {
+                    f.reconfigure(f.generation(), old);
+                    return Err(e);
+                }
+            }
+        }
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            p.addrs = rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect();
+        }
+        Ok(())
+    }
+
+    /// Whether any Full-NAT service is configured.
+    #[inline]
+    pub fn has_services(&self) -> bool {
+        self.fnat.as_ref().is_some_and(|f| !f.services().is_empty())
+    }
+
     /// The Full-NAT state, if any.
     pub fn fnat_mut(&mut self) -> Option<&mut Fnat<'a>> {
         self.fnat.as_mut()

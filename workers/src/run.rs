@@ -1,10 +1,11 @@
 //! Attach, claim the slot, poll, exit.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dpdk::{Burst, Eal, Port, RxQueue, TxQueue};
+use shm_layout::config::ConfigArea;
 use shm_layout::{monotonic_ns, LcoreCounters, Shm, ShmError, WorkerSlot, WorkerState, MAX_WORKERS};
 
 use crate::fnat::{self, Fnat};
@@ -119,38 +120,35 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         let port = Port::by_name(&p.device.as_str()).map_err(dpdk_err(format!("port {}", p.name.as_str())))?;
         rxs.push(RxPath { queue: port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))? });
     }
+    // The current configuration generation, read under an announcement in the slot (the
+    // incoming word while another process may still poll the slot).
+    let share = (args.slot as u16, layout.workers().len() as u16);
+    let reading = if args.handover { &slot.cfg_reading_incoming } else { &slot.cfg_reading };
+    let (generation, rt) =
+        read_config(&layout.config, reading).map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
     let port_ctx: Vec<PortCtx> = ports
         .iter()
         .enumerate()
         .map(|(i, p)| PortCtx {
             mac: mac_of(p),
             peer: p.peer.min(ports.len() as u16 - 1),
-            addrs: layout
-                .addresses()
-                .iter()
-                .filter(|a| usize::from(a.port) == i)
-                .map(|a| std::net::Ipv4Addr::from(a.addr))
-                .collect(),
+            addrs: rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect(),
         })
         .collect();
     // Full-NAT: the lcore's connection shard (adopted as it is, or rebuilt if the previous
     // worker died mid-change) and the services.
-    let mut shard_file = if layout.services().is_empty() {
-        None
-    } else {
-        let path = shm_layout::conn::conn_shard_path(&args.shm, args.slot);
-        Some(shm_layout::ConnShardFile::open(&path)?)
-    };
-    let mut pipeline = match shard_file.as_mut() {
-        None => Pipeline::new(port_ctx),
-        Some(f) => {
-            let (shard, rebuilt) = conn::Shard::adopt(f.parts_mut(), monotonic_ns() / fnat::TICK_NS);
-            tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, "connection table adopted");
-            let share = (args.slot as u16, layout.workers().len() as u16);
-            let services = fnat_services(layout, share).map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
-            let macs = ports.iter().map(mac_of).collect();
-            Pipeline::with_fnat(port_ctx, Fnat::new(services, shard, macs, monotonic_ns()))
-        }
+    let path = shm_layout::conn::conn_shard_path(&args.shm, args.slot);
+    let mut shard_file = shm_layout::ConnShardFile::open(&path)?;
+    let mut pipeline = {
+        let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / fnat::TICK_NS);
+        tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
+        let services = fnat::build_services(&rt, share, &mut Vec::new())
+            .map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
+        let macs = ports.iter().map(mac_of).collect();
+        let mut f = Fnat::new(services, shard, macs, monotonic_ns());
+        let services = f.take_services();
+        f.reconfigure(generation, services);
+        Pipeline::with_fnat(port_ctx, f)
     };
 
     if args.handover {
@@ -188,7 +186,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let counters = &layout.counters[args.slot];
     let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
     let lcores = layout.workers().len();
-    let redirect = if !layout.services().is_empty() && lcores > 1 {
+    let redirect = if lcores > 1 {
         let mut to = Vec::with_capacity(lcores);
         let mut from = Vec::with_capacity(lcores);
         for other in 0..lcores {
@@ -214,7 +212,9 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         }
     }
     let mut io = Io { txs: &mut txs, outs: (0..ports.len()).map(|_| Burst::new()).collect(), slot_of_port, redirect };
-    let handed_over = poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links);
+    slot.cfg_applied.store(generation, Ordering::Release);
+    let cfg = Reconfig { area: &layout.config, share, applied: generation, failed: 0 };
+    let handed_over = poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links, cfg);
     drop(io);
     drop(pipeline);
     drop(shard_file);
@@ -260,6 +260,7 @@ fn poll(
     rxs: &mut [RxPath],
     io: &mut Io<'_>,
     links: &[Port],
+    mut cfg: Reconfig<'_>,
 ) -> bool {
     let tsc_ms = dpdk::tsc_hz() / 1000;
     let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
@@ -269,6 +270,7 @@ fn poll(
     slot.polling_ns.store(now, Ordering::Release);
     let mut next_beat = dpdk::rdtsc() + tsc_ms;
     loop {
+        cfg.follow(slot, pipeline);
         let start = dpdk::rdtsc();
         let mut received = 0u64;
         for path in rxs.iter_mut() {
@@ -281,7 +283,8 @@ fn poll(
             // hand uncounted.
             LcoreCounters::bump(&c.rx_packets, n as u64);
             LcoreCounters::bump(&c.rx_bursts, 1);
-            if let Some(r) = io.redirect.as_mut() {
+            // With no service there is no connection to hand over.
+            if let Some(r) = io.redirect.as_mut().filter(|_| pipeline.has_services()) {
                 hand_over(r, pipeline, &mut burst, c);
             }
             handle(pipeline, &mut burst, io, c);
@@ -458,34 +461,46 @@ fn mac_of(p: &shm_layout::PortSlot) -> wire::EthernetAddress {
     wire::EthernetAddress([p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]])
 }
 
-/// The Full-NAT services of the layout, with schedulers built over their real servers.
-fn fnat_services(layout: &shm_layout::Layout, share: (u16, u16)) -> Result<Vec<fnat::Service>, String> {
-    let neigh = |a: [u8; 4]| layout.neighbours().iter().find(|n| n.addr == a).copied();
-    layout
-        .services()
-        .iter()
-        .map(|s| {
-            let kind: sched::Kind = s.scheduler.as_str().parse().map_err(|e: sched::ParseKindError| e.to_string())?;
-            let slots = &s.reals[..usize::from(s.n_reals).min(s.reals.len())];
-            let mut reals = Vec::with_capacity(slots.len());
-            for r in slots {
-                let n = neigh(r.addr)
-                    .ok_or_else(|| format!("no neighbour for real server {}", std::net::Ipv4Addr::from(r.addr)))?;
-                reals.push(fnat::Real {
-                    addr: r.addr.into(),
-                    port: r.port,
-                    mac: wire::EthernetAddress(n.mac),
-                    via: n.port,
-                });
+/// Reads and decodes the current configuration generation, announcing it in `reading`.
+fn read_config(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, conf::Runtime), String> {
+    let (g, bytes) = mailbox::generation::read_current(area, reading).map_err(|e| e.to_string())?;
+    let rt = mailbox::generation::decode(&bytes).map_err(|e| format!("configuration generation {g}: {e}"))?;
+    Ok((g, rt))
+}
+
+/// Follows the configuration generations while polling.
+struct Reconfig<'a> {
+    area: &'a ConfigArea,
+    /// This lcore's share of local ports: (slot, lcores).
+    share: (u16, u16),
+    /// The generation the pipeline runs with.
+    applied: u64,
+    /// A generation that could not be applied (not tried again).
+    failed: u64,
+}
+
+impl Reconfig<'_> {
+    /// Applies the current generation if it moved: between bursts, so no packet is in hand.
+    /// Acknowledges it in the slot once the pipeline runs with it.
+    #[inline]
+    fn follow(&mut self, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>) {
+        let g = self.area.generation.load(Ordering::Relaxed);
+        if g == self.applied || g == self.failed {
+            return;
+        }
+        let result = read_config(self.area, &slot.cfg_reading)
+            .and_then(|(g, rt)| pipeline.reconfigure(g, &rt, self.share).map(|()| g));
+        match result {
+            Ok(g) => {
+                self.applied = g;
+                slot.cfg_applied.store(g, Ordering::Release);
+                LcoreCounters::bump(&slot.cfg_switches, 1);
             }
-            let backends: Vec<sched::Backend> = slots.iter().map(|r| sched::Backend::new(r.weight)).collect();
-            let ids: Vec<[u8; 18]> = slots
-                .iter()
-                .map(|r| sched::identity(std::net::SocketAddr::from((std::net::Ipv4Addr::from(r.addr), r.port))))
-                .collect();
-            let scheduler = sched::Scheduler::with_ids(kind, &backends, &ids).map_err(|e| e.to_string())?;
-            let laddrs = s.laddrs[..usize::from(s.n_laddrs).min(s.laddrs.len())].iter().map(|a| (*a).into()).collect();
-            Ok(fnat::Service::new(s.vip.into(), s.port, s.proto, scheduler, backends, reals, laddrs, share))
-        })
-        .collect()
+            Err(e) => {
+                // Not the packet path: a configuration switch is rare, and this one is broken.
+                tracing::error!(generation = g, "cannot apply configuration generation: {e}");
+                self.failed = g;
+            }
+        }
+    }
 }

@@ -29,6 +29,9 @@ pub fn call(shm: &Shm, request: &Request, timeout: Duration, json: bool) -> (Str
                 "worker {slot} restarted: pid {old_pid} -> {new_pid}, handed over after {:.1} ms, polling gap {gap_us} us\n",
                 *took_us as f64 / 1000.0
             ),
+            Response::Applied { generation, took_us } => {
+                format!("applied: generation {generation}, every worker forwarding with it after {:.1} ms\n", *took_us as f64 / 1000.0)
+            }
             Response::Error { message } => format!("dpvsctl: {message}\n"),
         }
     };

@@ -1,6 +1,7 @@
 //! One module per command group. Each builds a serialisable view of shared memory, then
 //! prints it as a table or as JSON.
 
+pub mod config;
 pub mod control;
 pub mod service;
 pub mod stats;

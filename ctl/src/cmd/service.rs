@@ -4,7 +4,6 @@ use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
-use shm_layout::Shm;
 
 /// A service as `service list` shows it.
 #[derive(Debug, Serialize)]
@@ -26,29 +25,71 @@ pub struct RealRow {
     pub weight: u32,
 }
 
-/// Reads the services.
-pub fn view(shm: &Shm) -> Vec<ServiceRow> {
-    shm.layout()
-        .services()
+/// The services of a runtime configuration.
+pub fn view(rt: &conf::Runtime) -> Vec<ServiceRow> {
+    rt.services
         .iter()
         .map(|s| ServiceRow {
-            protocol: match s.proto {
-                6 => "TCP".to_owned(),
-                17 => "UDP".to_owned(),
-                p => format!("proto {p}"),
-            },
-            vip: Ipv4Addr::from(s.vip).to_string(),
+            protocol: s.protocol.name().to_uppercase(),
+            vip: s.vip.to_string(),
             port: s.port,
-            scheduler: s.scheduler.as_str().into_owned(),
+            scheduler: s.scheduler.name().to_owned(),
             forward: "FullNat".to_owned(),
-            local_addresses: s.laddrs[..usize::from(s.n_laddrs).min(s.laddrs.len())]
+            local_addresses: s.local_addresses.iter().map(Ipv4Addr::to_string).collect(),
+            reals: s
+                .reals
                 .iter()
-                .map(|a| Ipv4Addr::from(*a).to_string())
+                .map(|r| RealRow { address: r.addr.to_string(), port: r.port, weight: r.weight })
                 .collect(),
-            reals: s.reals[..usize::from(s.n_reals).min(s.reals.len())]
-                .iter()
-                .map(|r| RealRow { address: Ipv4Addr::from(r.addr).to_string(), port: r.port, weight: r.weight })
-                .collect(),
+        })
+        .collect()
+}
+
+/// An interface address, for `addr show`.
+#[derive(Debug, Serialize)]
+pub struct AddrRow {
+    pub address: String,
+    pub prefix: u8,
+    pub port: String,
+}
+
+/// A neighbour, for `neigh show`.
+#[derive(Debug, Serialize)]
+pub struct NeighRow {
+    pub address: String,
+    pub mac: String,
+    pub port: String,
+}
+
+/// A local address of a service, for `laddr list`.
+#[derive(Debug, Serialize)]
+pub struct LaddrRow {
+    pub service: String,
+    pub address: String,
+}
+
+/// The addresses of `rt`, port names from `ports`.
+pub fn addr_view(rt: &conf::Runtime, ports: &[String]) -> Vec<AddrRow> {
+    let name = |p: usize| ports.get(p).cloned().unwrap_or_else(|| "?".into());
+    rt.addresses.iter().map(|a| AddrRow { address: a.addr.to_string(), prefix: a.prefix, port: name(a.port) }).collect()
+}
+
+/// The neighbours of `rt`.
+pub fn neigh_view(rt: &conf::Runtime, ports: &[String]) -> Vec<NeighRow> {
+    let name = |p: usize| ports.get(p).cloned().unwrap_or_else(|| "?".into());
+    rt.neighbours
+        .iter()
+        .map(|n| NeighRow { address: n.addr.to_string(), mac: conf::mac_text(n.mac), port: name(n.port) })
+        .collect()
+}
+
+/// The local addresses of every service of `rt`.
+pub fn laddr_view(rt: &conf::Runtime) -> Vec<LaddrRow> {
+    rt.services
+        .iter()
+        .flat_map(|s| {
+            let key = format!("{} {}:{}", s.protocol.name(), s.vip, s.port);
+            s.local_addresses.iter().map(move |a| LaddrRow { service: key.clone(), address: a.to_string() })
         })
         .collect()
 }

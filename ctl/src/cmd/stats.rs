@@ -130,9 +130,7 @@ pub fn view(shm: &Shm) -> Stats {
             LcoreRow { slot, lcore, stats: s }
         })
         .collect();
-    let connections = if l.services().is_empty() {
-        Vec::new()
-    } else {
+    let connections = {
         (0..l.workers().len())
             .filter_map(|slot| {
                 let f = shm_layout::ConnShardFile::open(&shm_layout::conn::conn_shard_path(shm.path(), slot)).ok()?;

@@ -27,6 +27,8 @@ pub struct Status {
     pub port_list: Vec<PortRow>,
     /// Addresses the balancer owns, `port address/prefix`.
     pub addresses: Vec<AddrRow>,
+    /// Configuration generation.
+    pub config: crate::cmd::config::Generation,
 }
 
 /// An owned address.
@@ -93,14 +95,16 @@ pub fn view(shm: &Shm) -> Status {
                 }
             })
             .collect(),
-        addresses: l
-            .addresses()
+        addresses: crate::cmd::config::snapshot(shm)
+            .map(|(_, rt)| rt.addresses)
+            .unwrap_or_default()
             .iter()
             .map(|a| AddrRow {
-                port: l.ports().get(usize::from(a.port)).map_or_else(|| "?".into(), |p| p.name.as_str().into_owned()),
-                address: format!("{}/{}", std::net::Ipv4Addr::from(a.addr), a.prefix),
+                port: l.ports().get(a.port).map_or_else(|| "?".into(), |p| p.name.as_str().into_owned()),
+                address: format!("{}/{}", a.addr, a.prefix),
             })
             .collect(),
+        config: crate::cmd::config::generation(shm),
     }
 }
 
@@ -116,6 +120,13 @@ pub fn render(s: &Status) -> String {
     let _ = writeln!(out, "EAL init        {:.1}ms", s.eal_init_us as f64 / 1000.0);
     let _ = writeln!(out, "workers         {} ({} running)", s.workers, s.workers_running);
     let _ = writeln!(out, "shared memory   {}", s.shm);
+    let _ = writeln!(
+        out,
+        "configuration   generation {} ({} changes since start{})",
+        s.config.generation,
+        s.config.changes,
+        if s.config.acknowledged { "" } else { "; not yet applied by every worker" }
+    );
     let _ = writeln!(out);
     let rows: Vec<Vec<String>> = s
         .port_list

@@ -34,6 +34,10 @@ pub struct WorkerRow {
     pub pool_size: u32,
     pub pool_avail: u32,
     pub reclaimed_mbufs: u64,
+    /// Configuration generation it forwards with (its acknowledgement; 0 while not polling).
+    pub config_generation: u64,
+    /// Generations its processes switched to while polling, since start.
+    pub config_switches: u64,
 }
 
 /// Reads every worker slot in use.
@@ -75,6 +79,8 @@ pub fn view(shm: &Shm) -> Vec<WorkerRow> {
                 pool_size: w.pool_size,
                 pool_avail: w.pool_avail.load(Ordering::Acquire),
                 reclaimed_mbufs: w.reclaimed_mbufs.load(Ordering::Acquire),
+                config_generation: w.cfg_applied.load(Ordering::Acquire),
+                config_switches: w.cfg_switches.load(Ordering::Acquire),
             }
         })
         .collect()
@@ -106,6 +112,7 @@ pub fn render(rows: &[WorkerRow]) -> String {
                 r.last_exit.map_or("-".into(), exit_text),
                 r.last_restart_us.map_or("-".into(), |us| human_ns(us * 1000)),
                 format!("{}/{}", r.pool_avail, r.pool_size),
+                r.config_generation.to_string(),
             ]
         })
         .collect();
@@ -123,6 +130,7 @@ pub fn render(rows: &[WorkerRow]) -> String {
             "LAST-EXIT",
             "RESTART-TIME",
             "MBUFS",
+            "CONFIG-GEN",
         ],
         &body,
     )

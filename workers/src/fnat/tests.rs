@@ -251,3 +251,72 @@ fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
     assert_eq!(owner(&services, 3, &wire::classify(&other).unwrap()), None, "not Full-NAT traffic");
     assert_eq!(owner(&services, 1, &wire::classify(&reply).unwrap()), None, "one lcore owns everything");
 }
+
+/// The runtime configuration of the fixtures: tcp VIP:80 and udp VIP:53, each with the real
+/// servers `reals` (port, weight), RS's neighbour on port slot 1.
+fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
+    let svc = |protocol, port| conf::Service {
+        vip: VIP,
+        port,
+        protocol,
+        scheduler: sched::Kind::Wlc,
+        local_addresses: vec![LIP],
+        reals: reals.iter().map(|&(port, weight)| conf::Real { addr: RS, port, weight }).collect(),
+    };
+    conf::Runtime {
+        addresses: vec![],
+        neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
+        services: vec![svc(conf::Protocol::Tcp, 80), svc(conf::Protocol::Udp, 53)],
+    }
+}
+
+#[test]
+fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed_ones() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let services = build_services(&runtime(&[(8080, 1), (8081, 1)]), (0, 1), &mut Vec::new()).unwrap();
+    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+    let services = n.take_services();
+    n.reconfigure(1, services);
+    // Two UDP flows: wlc places them on 8080 and 8081.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1001), (VIP, 53), b"b");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let ports: Vec<u16> = n.services[1].reals.iter().map(|r| r.port).collect();
+    assert_eq!(n.services[1].backends.iter().map(|b| b.active_conns).collect::<Vec<_>>(), vec![1, 1], "{ports:?}");
+
+    // Generation 2: 8080 removed, 8082 added, the TCP service unchanged (kept as it is).
+    let mut old = n.take_services();
+    let tcp_sched = old[0].scheduler.kind();
+    let next = build_services(&runtime(&[(8081, 1), (8082, 1)]), (0, 1), &mut old).unwrap();
+    n.reconfigure(2, next);
+    assert_eq!(n.services[0].scheduler.kind(), tcp_sched);
+    assert_eq!(
+        n.services[1].backends.iter().map(|b| b.active_conns).collect::<Vec<_>>(),
+        vec![1, 0],
+        "8081 keeps its connection count, 8082 starts at zero"
+    );
+    // The flow on 8081 goes on; the one on 8080 is expired by its next packet, which opens a
+    // new connection on a real server that exists.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1001), (VIP, 53), b"b2");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN + 1), (RS, 8081));
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a2");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN + 2), (RS, 8082));
+    // A reply for the removed real's connection finds nothing to translate.
+    let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"late");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Drop(FnatDrop::NoConnection));
+    assert_eq!(n.shard.used(), 2);
+
+    // Generation 3: the UDP service removed. Its flows expire on their next packet.
+    let mut old = n.take_services();
+    let mut rt = runtime(&[(8081, 1), (8082, 1)]);
+    rt.services.pop();
+    n.reconfigure(3, build_services(&rt, (0, 1), &mut old).unwrap());
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1001), (VIP, 53), b"b3");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::NotOurs);
+    assert_eq!(n.shard.used(), 1);
+}

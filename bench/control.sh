@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Configuration changes through the mailbox (release build, one busy-polling worker on CPU 1,
+# bench/fnat-1worker.toml, no traffic):
+#  - one dpvsctl batch of N changes (real server add/del pairs): changes per second, and per
+#    change the primary's time from its arrival to every worker forwarding with the generation
+#    that carries it (Applied.took_us): p50, p99;
+#  - 8 dpvsctl batches of N/8 changes at once: the same, with group commit.
+# Usage: bench/control.sh [N]   (default 2000; bounded: a few seconds)
+N=${1:-2000}
+PREFIXES=(dpvs-bench)
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
+CTL="target/release/dpvsctl -i dpvs-bench"
+
+target/release/dpvs -c bench/fnat-1worker.toml > "$WORK/dpvs.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do $CTL worker list --json 2>/dev/null | grep -q '"running"' && break; sleep 0.1; done
+
+script() { # $1 first port, $2 count: real add/del pairs on udp 198.18.0.100:53
+    for ((i = 0; i < $2; i += 2)); do
+        echo "real add udp 198.18.0.100:53 198.18.1.2:$(($1 + i))"
+        echo "real del udp 198.18.0.100:53 198.18.1.2:$(($1 + i))"
+    done
+}
+report() { # $1 label, $2 CSV metric prefix, $3 start, $4 end (s), $5.. JSON outputs
+    python3 - "$@" <<'PY'
+import json, sys
+label, metric, files = sys.argv[1], sys.argv[2], sys.argv[5:]
+secs = float(sys.argv[4]) - float(sys.argv[3])
+took, dec = [], json.JSONDecoder()
+for f in files:
+    text, i = open(f).read(), 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        obj, i = dec.raw_decode(text, i)
+        took.append(obj["Applied"]["took_us"])
+took.sort()
+q = lambda p: took[min(len(took) - 1, int(p * len(took)))]
+print(f"{label}: {len(took)} changes in {secs:.2f} s = {len(took)/secs:.0f} changes/s; "
+      f"arrival -> every worker on the new generation: p50 {q(0.5)} us, p99 {q(0.99)} us")
+print(f"CSV {metric}_per_s {len(took)/secs:.0f} changes/s")
+print(f"CSV {metric}_p50 {q(0.5)} us")
+print(f"CSV {metric}_p99 {q(0.99)} us")
+PY
+}
+csv() { while read -r tag m v u; do [ "$tag" = CSV ] && record control "$m" "$v" "$u"; echo "$tag $m $v $u" | grep -v '^CSV' || true; done; }
+
+$CTL service add udp 198.18.0.100:53 > /dev/null 2>&1 || true
+script 20000 "$N" > "$WORK/one"
+t0=$(date +%s.%N)
+$CTL batch "$WORK/one" --json > "$WORK/one.json"
+t1=$(date +%s.%N)
+report "one client" serial "$t0" "$t1" "$WORK/one.json" | tee "$WORK/r1" | grep -v '^CSV'
+grep '^CSV' "$WORK/r1" | csv
+
+for k in $(seq 0 7); do script $((30000 + k * N)) $((N / 8)) > "$WORK/c$k"; done
+t0=$(date +%s.%N)
+pids=()
+for k in $(seq 0 7); do $CTL batch "$WORK/c$k" --json > "$WORK/c$k.json" & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p"; done
+t1=$(date +%s.%N)
+report "8 clients" parallel "$t0" "$t1" "$WORK"/c?.json | tee "$WORK/r8" | grep -v '^CSV'
+grep '^CSV' "$WORK/r8" | csv
+echo "generations: $($CTL status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config"])')"

@@ -1,0 +1,181 @@
+//! The part of a configuration that changes while the instance runs: interface addresses,
+//! neighbours, services with their real servers and local addresses. The primary keeps one
+//! [`Runtime`], changes a copy per command (or replaces it on reload), checks the copy with
+//! the same rules as the file ([`Config::check_runtime`]) and publishes it as the next
+//! configuration generation; workers and `dpvsctl` decode it from shared memory.
+
+use std::fmt::Write as _;
+
+use crate::raw::{Int, RawAddress, RawNeighbour, RawReal, RawService};
+use crate::{Config, IfAddr, Neighbour, Protocol, Service};
+
+/// Addresses, neighbours and services: what commands and `reload` change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Runtime {
+    /// Addresses the ports own.
+    pub addresses: Vec<IfAddr>,
+    /// Static neighbours.
+    pub neighbours: Vec<Neighbour>,
+    /// Virtual services.
+    pub services: Vec<Service>,
+}
+
+impl Protocol {
+    /// `tcp` or `udp`, as the file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl Runtime {
+    /// Index of the service `proto vip:port`.
+    pub fn service(&self, protocol: Protocol, vip: std::net::Ipv4Addr, port: u16) -> Option<usize> {
+        self.services.iter().position(|s| s.protocol == protocol && s.vip == vip && s.port == port)
+    }
+
+    /// Real servers over all services.
+    pub fn real_count(&self) -> usize {
+        self.services.iter().map(|s| s.reals.len()).sum()
+    }
+}
+
+impl Config {
+    /// The runtime part of this configuration.
+    pub fn runtime(&self) -> Runtime {
+        Runtime {
+            addresses: self.addresses.clone(),
+            neighbours: self.neighbours.clone(),
+            services: self.services.clone(),
+        }
+    }
+
+    /// Checks `rt` against this configuration's ports with the rules of the file (limits,
+    /// duplicates, a VIP or local address must be an interface address, a real server must be
+    /// on a connected network with a neighbour entry, ...).
+    ///
+    /// # Errors
+    /// The first rule broken, as a message naming the value (no file position).
+    pub fn check_runtime(&self, rt: &Runtime) -> Result<(), String> {
+        let name = |p: usize| self.ports.get(p).map(|p| p.name.clone());
+        let addresses = rt
+            .addresses
+            .iter()
+            .map(|a| RawAddress { port: name(a.port), address: Some(format!("{}/{}", a.addr, a.prefix)) })
+            .collect();
+        let neighbours = rt
+            .neighbours
+            .iter()
+            .map(|n| RawNeighbour { address: Some(n.addr.to_string()), mac: Some(mac_text(n.mac)), port: name(n.port) })
+            .collect();
+        let services = rt
+            .services
+            .iter()
+            .map(|s| RawService {
+                vip: Some(s.vip.to_string()),
+                port: Some(Int(i64::from(s.port))),
+                protocol: Some(s.protocol.name().to_owned()),
+                scheduler: Some(s.scheduler.name().to_owned()),
+                mode: None,
+                local_addresses: Some(s.local_addresses.iter().map(|a| a.to_string()).collect()),
+                reals: Some(
+                    s.reals
+                        .iter()
+                        .map(|r| RawReal {
+                            address: Some(r.addr.to_string()),
+                            port: Some(Int(i64::from(r.port))),
+                            weight: Some(Int(i64::from(r.weight))),
+                        })
+                        .collect(),
+                ),
+            })
+            .collect();
+        crate::validate::runtime(addresses, neighbours, services, &self.ports)
+            .map(|_| ())
+            .map_err(|f| format!("{}: {}", f.path, f.message))
+    }
+
+    /// Why `other` cannot replace this configuration by a reload: the first section other
+    /// than addresses, neighbours and services that differs. `None` when only those differ.
+    pub fn static_difference(&self, other: &Config) -> Option<&'static str> {
+        let sections: [(&'static str, bool); 7] = [
+            ("[instance]", self.instance == other.instance),
+            ("[memory]", self.memory == other.memory),
+            ("[[ports]]", self.ports == other.ports),
+            ("[forwarding]", self.forwarding == other.forwarding),
+            ("[[groups]]", self.groups == other.groups),
+            ("[supervisor]", self.supervisor == other.supervisor),
+            ("[connections]", self.connections == other.connections),
+        ];
+        sections.iter().find(|(_, same)| !same).map(|(name, _)| *name)
+    }
+
+    /// `rt` as the `[[addresses]]`, `[[neighbours]]` and `[[services]]` tables of a file.
+    pub fn render_runtime(&self, rt: &Runtime) -> String {
+        let port = |p: usize| self.ports.get(p).map_or("?", |p| p.name.as_str());
+        let mut out = String::new();
+        for a in &rt.addresses {
+            let _ =
+                writeln!(out, "[[addresses]]\nport = \"{}\"\naddress = \"{}/{}\"\n", port(a.port), a.addr, a.prefix);
+        }
+        for n in &rt.neighbours {
+            let _ = writeln!(
+                out,
+                "[[neighbours]]\naddress = \"{}\"\nmac = \"{}\"\nport = \"{}\"\n",
+                n.addr,
+                mac_text(n.mac),
+                port(n.port)
+            );
+        }
+        for s in &rt.services {
+            let laddrs: Vec<String> = s.local_addresses.iter().map(|a| format!("\"{a}\"")).collect();
+            let _ = writeln!(
+                out,
+                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n",
+                s.vip,
+                s.port,
+                s.protocol.name(),
+                s.scheduler.name(),
+                laddrs.join(", ")
+            );
+            for r in &s.reals {
+                let _ = writeln!(
+                    out,
+                    "[[services.reals]]\naddress = \"{}\"\nport = {}\nweight = {}\n",
+                    r.addr, r.port, r.weight
+                );
+            }
+        }
+        out
+    }
+}
+
+/// `02:00:00:00:01:02`.
+pub fn mac_text(m: [u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+/// A configuration file: `static_text` (the file the instance started from) without its
+/// `addresses`, `neighbours` and `services` tables, followed by `runtime_tables`
+/// ([`Config::render_runtime`]). Comments and layout of the rest are kept.
+///
+/// # Errors
+/// `static_text` is not TOML.
+pub fn replace_runtime_tables(static_text: &str, runtime_tables: &str) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = static_text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+    for key in ["addresses", "neighbours", "services"] {
+        doc.remove(key);
+    }
+    let mut text = doc.to_string();
+    while text.ends_with("\n\n") {
+        text.pop();
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(runtime_tables);
+    Ok(text)
+}

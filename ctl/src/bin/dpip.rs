@@ -1,0 +1,33 @@
+//! `dpip` for dpvs: addresses, routes, neighbours and links (see `ctl::dpip`).
+#![forbid(unsafe_code)]
+
+use ctl::dpip::{addr_show, link_show, neigh_show, parse, route_show, Op};
+use ctl::exit_codes;
+use ctl::front::{attach_or_exit, change, port_names};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help" || a == "help") {
+        println!("{}", parse(&[]).unwrap_err());
+        return;
+    }
+    let op = parse(&args).unwrap_or_else(|e| fail(&e, exit_codes::USAGE));
+    let shm = attach_or_exit("dpip");
+    let rt = || ctl::cmd::config::snapshot(&shm).map(|(_, rt)| rt).unwrap_or_else(|e| fail(&e, exit_codes::FAILURE));
+    match op {
+        Op::Change(c) => {
+            if let Err((e, code)) = change(&shm, c) {
+                fail(&e, code);
+            }
+        }
+        Op::AddrShow(dev) => print!("{}", addr_show(&rt(), &port_names(&shm), dev.as_deref())),
+        Op::RouteShow => print!("{}", route_show(&rt(), &port_names(&shm))),
+        Op::NeighShow => print!("{}", neigh_show(&rt(), &port_names(&shm))),
+        Op::LinkShow => print!("{}", link_show(shm.layout())),
+    }
+}
+
+fn fail(message: &str, code: i32) -> ! {
+    eprintln!("dpip: {message}");
+    std::process::exit(code);
+}

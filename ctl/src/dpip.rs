@@ -1,0 +1,207 @@
+//! `dpip`: DPVS's interface tool syntax for addresses, routes, neighbours and links, over the
+//! same mailbox and generations as `dpvsctl`.
+//!
+//! `addr add|del ADDR/PLEN dev PORT`, `addr show [dev PORT]`, `route show` (the connected
+//! routes of the addresses), `neigh add ADDR lladdr MAC dev PORT`, `neigh del ADDR [dev
+//! PORT]`, `neigh show`, `link show`. Routes via gateways (`route add|del`) are refused: the
+//! data path has no routing table yet. `link show -s` is refused: device counters of virtual
+//! ports are process-local in DPDK and would mislead (`dpvsctl stats` has the per-lcore ones).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use mailbox::proto::Change;
+
+/// What one dpip command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Change(Change),
+    AddrShow(Option<String>),
+    RouteShow,
+    NeighShow,
+    LinkShow,
+}
+
+const USAGE: &str = "usage: dpip [-s] OBJECT COMMAND ...\n  OBJECT := addr | route | neigh | link\n  \
+                     dpip addr add|del ADDR/PLEN dev PORT | addr show [dev PORT]\n  \
+                     dpip route show\n  \
+                     dpip neigh add ADDR lladdr MAC dev PORT | neigh del ADDR [dev PORT] | neigh show\n  \
+                     dpip link show";
+
+/// Parses a dpip command line (without the program name). Errors name the bad word and what
+/// is expected.
+///
+/// # Errors
+/// Unknown objects or commands, missing or malformed arguments, unsupported commands.
+pub fn parse(args: &[String]) -> Result<Op, String> {
+    let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stats = words.first() == Some(&"-s");
+    if stats {
+        words.remove(0);
+    }
+    let (object, rest) = words.split_first().ok_or(USAGE)?;
+    let (command, rest) = rest.split_first().map_or(("show", &[][..]), |(c, r)| (*c, r));
+    let kv = Pairs::new(rest)?;
+    let object = abbrev(object, &["addr", "route", "neigh", "link"])?;
+    if stats && object != "link" {
+        return Err("-s is only for `link show`".into());
+    }
+    match (object, command) {
+        ("addr", "add" | "del") => {
+            let text = kv.positional.ok_or("addr: the address is required, like 198.18.0.100/24")?;
+            let (addr, prefix) = crate::cli::parse_cidr(text)?;
+            let port = kv.need("dev")?;
+            kv.only(&["dev"])?;
+            Ok(Op::Change(if command == "add" {
+                Change::AddrAdd { port, addr, prefix }
+            } else {
+                Change::AddrDel { addr }
+            }))
+        }
+        ("addr", "show" | "list") => {
+            kv.only(&["dev"])?;
+            Ok(Op::AddrShow(kv.get("dev")))
+        }
+        ("route", "show" | "list") => {
+            kv.only(&[])?;
+            Ok(Op::RouteShow)
+        }
+        ("route", "add" | "del") => {
+            Err("route add|del: routes via gateways are not supported yet; the connected route of each address is implied (dpip route show)".into())
+        }
+        ("neigh", "add") => {
+            let addr = ip(kv.positional.ok_or("neigh add: the address is required")?)?;
+            let mac = crate::cli::parse_mac(&kv.need("lladdr")?)?;
+            let port = kv.need("dev")?;
+            kv.only(&["lladdr", "dev"])?;
+            Ok(Op::Change(Change::NeighSet { addr, mac, port }))
+        }
+        ("neigh", "del") => {
+            let addr = ip(kv.positional.ok_or("neigh del: the address is required")?)?;
+            kv.only(&["dev"])?;
+            Ok(Op::Change(Change::NeighDel { addr }))
+        }
+        ("neigh", "show" | "list") => {
+            kv.only(&["dev"])?;
+            Ok(Op::NeighShow)
+        }
+        ("link", "show" | "list") if stats => Err(
+            "link show -s: device counters of virtual ports are process-local in DPDK and would mislead; `dpvsctl stats` has the per-lcore counters".into(),
+        ),
+        ("link", "show" | "list") => Ok(Op::LinkShow),
+        (o, c) => Err(format!("{o}: unknown command \"{c}\"\n{USAGE}")),
+    }
+}
+
+fn abbrev<'a>(word: &str, objects: &[&'a str]) -> Result<&'a str, String> {
+    objects
+        .iter()
+        .find(|o| o.starts_with(word) && !word.is_empty())
+        .copied()
+        .ok_or_else(|| format!("unknown object \"{word}\"\n{USAGE}"))
+}
+
+fn ip(text: &str) -> Result<Ipv4Addr, String> {
+    text.parse().map_err(|_| format!("expected an IPv4 address, got \"{text}\""))
+}
+
+/// `KEY VALUE` pairs after a command, with at most one positional word (the address).
+struct Pairs<'a> {
+    positional: Option<&'a str>,
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Pairs<'a> {
+    fn new(words: &[&'a str]) -> Result<Pairs<'a>, String> {
+        let mut p = Pairs { positional: None, pairs: Vec::new() };
+        let mut it = words.iter();
+        while let Some(w) = it.next() {
+            if matches!(*w, "dev" | "lladdr" | "via" | "src" | "scope" | "proto") {
+                let v = it.next().ok_or_else(|| format!("\"{w}\" needs a value"))?;
+                p.pairs.push((w, v));
+            } else if p.positional.is_none() {
+                p.positional = Some(w);
+            } else {
+                return Err(format!("unexpected \"{w}\""));
+            }
+        }
+        Ok(p)
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned())
+    }
+
+    fn need(&self, key: &str) -> Result<String, String> {
+        self.get(key).ok_or_else(|| format!("\"{key}\" is required"))
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), String> {
+        match self.pairs.iter().find(|(k, _)| !allowed.contains(k)) {
+            Some((k, _)) => Err(format!("\"{k}\" is not supported here")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `dpip addr show`.
+pub fn addr_show(rt: &conf::Runtime, ports: &[String], dev: Option<&str>) -> String {
+    let mut out = String::new();
+    for a in &rt.addresses {
+        let name = ports.get(a.port).map_or("?", String::as_str);
+        if dev.is_some_and(|d| d != name) {
+            continue;
+        }
+        let _ = writeln!(out, "inet {}/{} scope global {name}", a.addr, a.prefix);
+    }
+    out
+}
+
+/// `dpip route show`: the connected route of every address.
+pub fn route_show(rt: &conf::Runtime, ports: &[String]) -> String {
+    let mut out = String::new();
+    for a in &rt.addresses {
+        let mask = if a.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(a.prefix)) };
+        let net = Ipv4Addr::from(u32::from(a.addr) & mask);
+        let name = ports.get(a.port).map_or("?", String::as_str);
+        let _ = writeln!(out, "inet {net}/{} src {} dev {name} scope link", a.prefix, a.addr);
+    }
+    out
+}
+
+/// `dpip neigh show`.
+pub fn neigh_show(rt: &conf::Runtime, ports: &[String]) -> String {
+    let mut out = String::new();
+    for n in &rt.neighbours {
+        let name = ports.get(n.port).map_or("?", String::as_str);
+        let _ = writeln!(out, "ip: {:<16} mac: {}   state: PERMANENT   dev: {name}", n.addr, conf::mac_text(n.mac));
+    }
+    out
+}
+
+/// `dpip link show`.
+pub fn link_show(layout: &shm_layout::Layout) -> String {
+    let mut out = String::new();
+    for (i, p) in layout.ports().iter().enumerate() {
+        let m = p.mac;
+        let _ = writeln!(
+            out,
+            "{}: {}: driver {} rx-queue {} tx-queue {}\n    addr {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            i + 1,
+            p.name.as_str(),
+            p.driver.as_str(),
+            p.rx_queues,
+            p.tx_queues,
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5]
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

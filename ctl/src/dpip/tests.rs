@@ -1,0 +1,66 @@
+//! dpip command lines -> operations, and the listings.
+
+use super::*;
+
+fn p(line: &str) -> Result<Op, String> {
+    parse(&line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+}
+
+#[test]
+fn command_lines_parse() {
+    let a: Ipv4Addr = "198.18.0.100".parse().unwrap();
+    assert_eq!(
+        p("addr add 198.18.0.100/24 dev dpdk0"),
+        Ok(Op::Change(Change::AddrAdd { port: "dpdk0".into(), addr: a, prefix: 24 }))
+    );
+    assert_eq!(p("addr del 198.18.0.100/24 dev dpdk0"), Ok(Op::Change(Change::AddrDel { addr: a })));
+    assert_eq!(p("a show"), Ok(Op::AddrShow(None)));
+    assert_eq!(p("addr show dev dpdk1"), Ok(Op::AddrShow(Some("dpdk1".into()))));
+    assert_eq!(p("addr"), Ok(Op::AddrShow(None)));
+    assert_eq!(p("route show"), Ok(Op::RouteShow));
+    assert_eq!(
+        p("neigh add 198.18.1.2 lladdr 02:00:00:00:01:02 dev dpdk1"),
+        Ok(Op::Change(Change::NeighSet {
+            addr: "198.18.1.2".parse().unwrap(),
+            mac: [2, 0, 0, 0, 1, 2],
+            port: "dpdk1".into()
+        }))
+    );
+    assert_eq!(p("neigh show"), Ok(Op::NeighShow));
+    assert_eq!(p("link show"), Ok(Op::LinkShow));
+    let bad = [
+        ("", "usage"),
+        ("frob show", "unknown object \"frob\""),
+        ("addr add 198.18.0.100 dev dpdk0", "prefix length"),
+        ("addr add 198.18.0.100/24", "\"dev\" is required"),
+        ("addr add 198.18.0.100/24 dev", "needs a value"),
+        ("addr add 198.18.0.100/24 dev dpdk0 extra", "unexpected \"extra\""),
+        ("addr add 198.18.0.100/24 dev dpdk0 via 1.2.3.4", "\"via\" is not supported"),
+        ("addr flush", "unknown command \"flush\""),
+        ("route add default via 198.18.1.1 dev dpdk1", "not supported yet"),
+        ("neigh add 198.18.1.2 lladdr 02:00 dev dpdk1", "MAC"),
+        ("neigh add 198.18.1.x lladdr 02:00:00:00:01:02 dev dpdk1", "IPv4"),
+        ("-s link show", "process-local"),
+        ("-s addr show", "only for `link show`"),
+    ];
+    for (line, needle) in bad {
+        let e = p(line).unwrap_err();
+        assert!(e.contains(needle), "{line:?}: {e:?} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn listings() {
+    let rt = conf::Config::embedded_default().runtime();
+    let ports = vec!["dpdk0".to_owned(), "dpdk1".to_owned()];
+    assert_eq!(
+        addr_show(&rt, &ports, None),
+        "inet 198.18.0.100/24 scope global dpdk0\ninet 198.18.1.254/24 scope global dpdk1\n"
+    );
+    assert_eq!(addr_show(&rt, &ports, Some("dpdk1")), "inet 198.18.1.254/24 scope global dpdk1\n");
+    assert_eq!(
+        route_show(&rt, &ports),
+        "inet 198.18.0.0/24 src 198.18.0.100 dev dpdk0 scope link\ninet 198.18.1.0/24 src 198.18.1.254 dev dpdk1 scope link\n"
+    );
+    assert!(neigh_show(&rt, &ports).contains("198.18.1.2") && neigh_show(&rt, &ports).contains("02:00:00:00:01:02"));
+}

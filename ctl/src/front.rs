@@ -1,0 +1,50 @@
+//! What the `ipvsadm` and `dpip` front-ends share: the instance from the environment, and
+//! changes sent quietly (the classic tools print nothing on success).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mailbox::proto::{Change, Request};
+use shm_layout::Shm;
+
+use crate::cli::Target;
+use crate::exit_codes;
+
+/// How long a front-end waits for the primary's answer to a change.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The instance named by `DPVS_CONFIG`, or `DPVS_INSTANCE` (default `dpvs`) and
+/// `DPVS_SHM_DIR` (default `/dev/shm`).
+pub fn target_from_env() -> Target {
+    Target {
+        instance: std::env::var("DPVS_INSTANCE").unwrap_or_else(|_| "dpvs".into()),
+        shm_dir: std::env::var_os("DPVS_SHM_DIR").map_or_else(|| PathBuf::from("/dev/shm"), PathBuf::from),
+        config: std::env::var_os("DPVS_CONFIG").map(PathBuf::from),
+    }
+}
+
+/// Attaches to the instance of the environment, or exits with the attach error's code.
+pub fn attach_or_exit(tool: &str) -> Shm {
+    match crate::instance::attach(&target_from_env()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+/// Sends a change; on success prints nothing. Returns the error text and exit code.
+pub fn change(shm: &Shm, c: Change) -> Result<(), (String, i32)> {
+    let (text, code) = crate::cmd::control::call(shm, &Request::Change(c), TIMEOUT, false);
+    if code == exit_codes::OK {
+        Ok(())
+    } else {
+        Err((text.trim_start_matches("dpvsctl: ").trim_end().to_owned(), code))
+    }
+}
+
+/// The port names of the instance, by port slot.
+pub fn port_names(shm: &Shm) -> Vec<String> {
+    shm.layout().ports().iter().map(|p| p.name.as_str().into_owned()).collect()
+}

@@ -1,0 +1,336 @@
+//! `ipvsadm`: the LVS/DPVS syntax over the same mailbox and generations as `dpvsctl`.
+//!
+//! Supported: `-A|-E|-D -t|-u VIP:port [-s sched]`, `-C`, `-a|-e|-d -t|-u VIP:port -r RS[:port]
+//! [-b] [-w weight]`, `--add-laddr|--del-laddr -z LIP -t|-u VIP:port -F dev`, `-G`,
+//! `-L|-l [-n] [--stats|--rate|-c]`, `-S [-n]`, `-R`. What the data path does not have yet is
+//! refused by name rather than ignored: the forwarding methods `-g` (DR, also ipvsadm's default
+//! when none is given), `-m` (NAT) and `-i` (tunnel); persistence `-p`; thresholds `-x`/`-y`;
+//! `-Z` (counters here are monotonic, read them with `dpvsctl stats`).
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use clap::{ArgGroup, Parser};
+use mailbox::proto::{Change, ServiceKey};
+
+/// Linux Virtual Server administration for dpvs.
+///
+/// The instance is named by the environment: DPVS_CONFIG (its configuration file), or
+/// DPVS_INSTANCE (default "dpvs") and DPVS_SHM_DIR (default /dev/shm).
+#[derive(Debug, Parser)]
+#[command(name = "ipvsadm", version, disable_version_flag = true)]
+#[command(group(ArgGroup::new("command").required(true).multiple(false)))]
+#[command(group(ArgGroup::new("service").multiple(false)))]
+#[command(group(ArgGroup::new("method").multiple(false)))]
+pub struct Args {
+    /// Add a virtual service.
+    #[arg(short = 'A', long = "add-service", group = "command")]
+    pub add_service: bool,
+    /// Edit a virtual service.
+    #[arg(short = 'E', long = "edit-service", group = "command")]
+    pub edit_service: bool,
+    /// Delete a virtual service.
+    #[arg(short = 'D', long = "delete-service", group = "command")]
+    pub delete_service: bool,
+    /// Delete every virtual service.
+    #[arg(short = 'C', long = "clear", group = "command")]
+    pub clear: bool,
+    /// Restore rules from standard input (as `-S` prints them).
+    #[arg(short = 'R', long = "restore", group = "command")]
+    pub restore: bool,
+    /// Save rules to standard output.
+    #[arg(short = 'S', long = "save", group = "command")]
+    pub save: bool,
+    /// Add a real server.
+    #[arg(short = 'a', long = "add-server", group = "command")]
+    pub add_server: bool,
+    /// Edit a real server.
+    #[arg(short = 'e', long = "edit-server", group = "command")]
+    pub edit_server: bool,
+    /// Delete a real server.
+    #[arg(short = 'd', long = "delete-server", group = "command")]
+    pub delete_server: bool,
+    /// List the table.
+    #[arg(short = 'L', visible_short_alias = 'l', long = "list", group = "command")]
+    pub list: bool,
+    /// Zero the counters (refused: counters are monotonic).
+    #[arg(short = 'Z', long = "zero", group = "command")]
+    pub zero: bool,
+    /// Add a local address (Full-NAT source) to a service.
+    #[arg(short = 'P', long = "add-laddr", group = "command")]
+    pub add_laddr: bool,
+    /// Remove a local address from a service.
+    #[arg(short = 'Q', long = "del-laddr", group = "command")]
+    pub del_laddr: bool,
+    /// List local addresses.
+    #[arg(short = 'G', long = "get-laddr", group = "command")]
+    pub get_laddr: bool,
+    /// TCP service VIP:port.
+    #[arg(short = 't', long = "tcp-service", group = "service")]
+    pub tcp: Option<SocketAddrV4>,
+    /// UDP service VIP:port.
+    #[arg(short = 'u', long = "udp-service", group = "service")]
+    pub udp: Option<SocketAddrV4>,
+    /// Scheduler: rr, wrr, wlc, lc, fo, conhash, mh.
+    #[arg(short = 's', long = "scheduler")]
+    pub scheduler: Option<String>,
+    /// Persistence timeout (refused: persistence templates are not supported yet).
+    #[arg(short = 'p', long = "persistent", num_args = 0..=1, default_missing_value = "360")]
+    pub persistent: Option<u32>,
+    /// Real server address[:port] (the port defaults to the service's).
+    #[arg(short = 'r', long = "real-server")]
+    pub real: Option<String>,
+    /// Direct routing (not supported yet).
+    #[arg(short = 'g', long = "gatewaying", group = "method")]
+    pub gatewaying: bool,
+    /// IP-in-IP tunnel (not supported yet).
+    #[arg(short = 'i', long = "ipip", group = "method")]
+    pub ipip: bool,
+    /// NAT (not supported yet).
+    #[arg(short = 'm', long = "masquerading", group = "method")]
+    pub masquerading: bool,
+    /// Full-NAT.
+    #[arg(short = 'b', long = "fullnat", group = "method")]
+    pub fullnat: bool,
+    /// Weight, 0..=65535.
+    #[arg(short = 'w', long = "weight")]
+    pub weight: Option<u32>,
+    /// Upper connection threshold (not supported yet).
+    #[arg(short = 'x', long = "u-threshold")]
+    pub upper: Option<u32>,
+    /// Lower connection threshold (not supported yet).
+    #[arg(short = 'y', long = "l-threshold")]
+    pub lower: Option<u32>,
+    /// Local address.
+    #[arg(short = 'z', long = "laddr")]
+    pub laddr: Option<Ipv4Addr>,
+    /// The port that owns the local address.
+    #[arg(short = 'F', long = "ifname")]
+    pub ifname: Option<String>,
+    /// Numeric output (the only output there is).
+    #[arg(short = 'n', long = "numeric")]
+    pub numeric: bool,
+    /// With -L: connection and packet counts (not kept per service yet).
+    #[arg(long)]
+    pub stats: bool,
+    /// With -L: rates (not kept per service yet).
+    #[arg(long)]
+    pub rate: bool,
+    /// With -L: the connection table (use `dpvsctl stats` for its counters).
+    #[arg(short = 'c', long = "connection")]
+    pub connection: bool,
+}
+
+/// What one ipvsadm command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A change through the mailbox.
+    Change(Change),
+    /// `-L`.
+    List,
+    /// `-S`.
+    Save,
+    /// `-R`.
+    Restore,
+    /// `-G`, optionally for one service.
+    GetLaddr(Option<ServiceKey>),
+    /// `--add-laddr` needs the port's addresses checked first: (change, port name).
+    Laddr(Change, String),
+}
+
+impl Args {
+    fn service(&self) -> Option<ServiceKey> {
+        let (protocol, a) = match (self.tcp, self.udp) {
+            (Some(a), _) => (conf::Protocol::Tcp, a),
+            (_, Some(a)) => (conf::Protocol::Udp, a),
+            _ => return None,
+        };
+        Some(ServiceKey { protocol, vip: *a.ip(), port: a.port() })
+    }
+
+    fn need_service(&self) -> Result<ServiceKey, String> {
+        self.service().ok_or_else(|| "a service is required: -t|--tcp-service or -u|--udp-service VIP:port".into())
+    }
+
+    fn real(&self, svc: &ServiceKey) -> Result<(Ipv4Addr, u16), String> {
+        let text = self.real.as_deref().ok_or("a real server is required: -r|--real-server RS[:port]")?;
+        let bad =
+            || format!("-r: expected an IPv4 address with an optional port, like 198.18.1.2:8080, got \"{text}\"");
+        match text.split_once(':') {
+            Some((a, p)) => Ok((a.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?)),
+            None => Ok((text.parse().map_err(|_| bad())?, svc.port)),
+        }
+    }
+
+    fn refuse_unsupported(&self) -> Result<(), String> {
+        if self.persistent.is_some() {
+            return Err(
+                "-p (persistence) is not supported yet: persistence templates are a data-path feature still to come"
+                    .into(),
+            );
+        }
+        if self.upper.is_some() || self.lower.is_some() {
+            return Err("-x/-y (connection thresholds) are not supported yet".into());
+        }
+        let method = if self.gatewaying {
+            Some("-g (direct routing)")
+        } else if self.ipip {
+            Some("-i (ip-in-ip tunnel)")
+        } else if self.masquerading {
+            Some("-m (NAT)")
+        } else {
+            None
+        };
+        if let Some(m) = method {
+            return Err(format!("{m} is not supported yet: use -b (fullnat)"));
+        }
+        Ok(())
+    }
+
+    /// The operation, checked. Errors name the bad argument and what is expected.
+    ///
+    /// # Errors
+    /// Missing, extra or unsupported options.
+    pub fn op(&self) -> Result<Op, String> {
+        self.refuse_unsupported()?;
+        if self.add_service || self.edit_service {
+            let service = self.need_service()?;
+            if self.add_service {
+                let scheduler = self.scheduler.clone().unwrap_or_else(|| "wlc".to_owned());
+                return Ok(Op::Change(Change::ServiceAdd { service, scheduler }));
+            }
+            let scheduler = self.scheduler.clone().ok_or("-E needs -s|--scheduler (the only editable property)")?;
+            return Ok(Op::Change(Change::ServiceEdit { service, scheduler }));
+        }
+        if self.delete_service {
+            return Ok(Op::Change(Change::ServiceDel { service: self.need_service()? }));
+        }
+        if self.clear {
+            return Ok(Op::Change(Change::ServiceClear));
+        }
+        if self.add_server || self.edit_server {
+            let service = self.need_service()?;
+            let (addr, port) = self.real(&service)?;
+            if !self.fullnat {
+                return Err("no forwarding method given: ipvsadm's default is -g (direct routing), which is not supported yet; use -b (fullnat)".into());
+            }
+            let weight = self.weight.unwrap_or(1);
+            return Ok(Op::Change(if self.add_server {
+                Change::RealAdd { service, addr, port, weight }
+            } else {
+                Change::RealEdit { service, addr, port, weight }
+            }));
+        }
+        if self.delete_server {
+            let service = self.need_service()?;
+            let (addr, port) = self.real(&service)?;
+            return Ok(Op::Change(Change::RealDel { service, addr, port }));
+        }
+        if self.add_laddr || self.del_laddr {
+            let service = self.need_service()?;
+            let addr = self.laddr.ok_or("a local address is required: -z|--laddr LIP")?;
+            let dev = self.ifname.clone().ok_or("the port is required: -F|--ifname dev")?;
+            let c =
+                if self.add_laddr { Change::LaddrAdd { service, addr } } else { Change::LaddrDel { service, addr } };
+            return Ok(Op::Laddr(c, dev));
+        }
+        if self.get_laddr {
+            return Ok(Op::GetLaddr(self.service()));
+        }
+        if self.list {
+            if self.stats || self.rate {
+                return Err(
+                    "--stats/--rate: per-service counters are not kept yet; `dpvsctl stats` has the per-lcore ones"
+                        .into(),
+                );
+            }
+            if self.connection {
+                return Err(
+                    "-c: listing connections is not supported yet; `dpvsctl stats` counts them per lcore".into()
+                );
+            }
+            return Ok(Op::List);
+        }
+        if self.save {
+            return Ok(Op::Save);
+        }
+        if self.restore {
+            return Ok(Op::Restore);
+        }
+        Err("-Z: counters are monotonic and shared by every reader; `dpvsctl stats` shows them".into())
+    }
+}
+
+/// `ipvsadm -ln`: the services of `rt`.
+pub fn list(rt: &conf::Runtime) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "IP Virtual Server version 1.9.4 (size=0)");
+    let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
+    // No ActiveConn/InActConn columns yet: connections are counted per lcore, not per real
+    // server (`dpvsctl stats`).
+    let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight");
+    for s in &rt.services {
+        let _ = writeln!(out, "{:<4} {}:{} {}", s.protocol.name().to_uppercase(), s.vip, s.port, s.scheduler.name());
+        for r in &s.reals {
+            let _ = writeln!(out, "  -> {:<28} {:<7} {}", format!("{}:{}", r.addr, r.port), "FullNat", r.weight);
+        }
+    }
+    out
+}
+
+/// `ipvsadm -Sn`: rules that `-R` restores (local addresses included, with their port).
+pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
+    let mut out = String::new();
+    for s in &rt.services {
+        let flag = match s.protocol {
+            conf::Protocol::Tcp => "-t",
+            conf::Protocol::Udp => "-u",
+        };
+        let _ = writeln!(out, "-A {flag} {}:{} -s {}", s.vip, s.port, s.scheduler.name());
+        for r in &s.reals {
+            let _ = writeln!(out, "-a {flag} {}:{} -r {}:{} -b -w {}", s.vip, s.port, r.addr, r.port, r.weight);
+        }
+        for l in &s.local_addresses {
+            let dev =
+                rt.addresses.iter().find(|a| a.addr == *l).and_then(|a| ports.get(a.port)).map_or("?", String::as_str);
+            let _ = writeln!(out, "--add-laddr -z {l} {flag} {}:{} -F {dev}", s.vip, s.port);
+        }
+    }
+    out
+}
+
+/// `ipvsadm -G`.
+pub fn get_laddr(rt: &conf::Runtime, only: Option<ServiceKey>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<24} {:<8} SNAT_IP", "VIP:VPORT", "TOTAL");
+    for s in &rt.services {
+        if only.is_some_and(|k| k.protocol != s.protocol || k.vip != s.vip || k.port != s.port) {
+            continue;
+        }
+        for l in &s.local_addresses {
+            let _ = writeln!(out, "{:<24} {:<8} {l}", format!("{}:{}", s.vip, s.port), s.local_addresses.len());
+        }
+    }
+    out
+}
+
+/// Checks that `addr` is an address of the port named `dev` (ipvsadm's `-F`).
+///
+/// # Errors
+/// It is not, naming the port that has it, if any.
+pub fn check_laddr_port(rt: &conf::Runtime, ports: &[String], addr: Ipv4Addr, dev: &str) -> Result<(), String> {
+    let Some(p) = ports.iter().position(|p| p == dev) else {
+        return Err(format!("-F: no port \"{dev}\" (ports: {})", ports.join(", ")));
+    };
+    match rt.addresses.iter().find(|a| a.addr == addr) {
+        Some(a) if a.port == p => Ok(()),
+        Some(a) => {
+            Err(format!("{addr} is an address of {}, not of {dev}", ports.get(a.port).map_or("?", String::as_str)))
+        }
+        // The primary names what is wrong (not an interface address).
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! ipvsadm command lines -> operations, and the listings.
+
+use super::*;
+
+fn op(line: &str) -> Result<Op, String> {
+    let args =
+        Args::try_parse_from(std::iter::once("ipvsadm").chain(line.split_whitespace())).map_err(|e| e.to_string())?;
+    args.op()
+}
+
+fn key(p: conf::Protocol, vip: &str) -> ServiceKey {
+    let a: SocketAddrV4 = vip.parse().unwrap();
+    ServiceKey { protocol: p, vip: *a.ip(), port: a.port() }
+}
+
+#[test]
+fn dpvs_quick_start_lines_parse() {
+    use conf::Protocol::{Tcp, Udp};
+    let vip = key(Tcp, "198.18.0.100:80");
+    let rs: Ipv4Addr = "198.18.1.2".parse().unwrap();
+    let cases: Vec<(&str, Op)> = vec![
+        ("-A -t 198.18.0.100:80 -s rr", Op::Change(Change::ServiceAdd { service: vip, scheduler: "rr".into() })),
+        (
+            "--add-service --tcp-service 198.18.0.100:80",
+            Op::Change(Change::ServiceAdd { service: vip, scheduler: "wlc".into() }),
+        ),
+        ("-E -t 198.18.0.100:80 -s mh", Op::Change(Change::ServiceEdit { service: vip, scheduler: "mh".into() })),
+        ("-D -u 198.18.0.100:53", Op::Change(Change::ServiceDel { service: key(Udp, "198.18.0.100:53") })),
+        ("-C", Op::Change(Change::ServiceClear)),
+        (
+            "-a -t 198.18.0.100:80 -r 198.18.1.2 -b",
+            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1 }),
+        ),
+        (
+            "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 5",
+            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 8080, weight: 5 }),
+        ),
+        (
+            "-e -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 0",
+            Op::Change(Change::RealEdit { service: vip, addr: rs, port: 8080, weight: 0 }),
+        ),
+        (
+            "-d -t 198.18.0.100:80 -r 198.18.1.2:8080",
+            Op::Change(Change::RealDel { service: vip, addr: rs, port: 8080 }),
+        ),
+        (
+            "--add-laddr -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1",
+            Op::Laddr(Change::LaddrAdd { service: vip, addr: "198.18.1.254".parse().unwrap() }, "dpdk1".into()),
+        ),
+        (
+            "-Q -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1",
+            Op::Laddr(Change::LaddrDel { service: vip, addr: "198.18.1.254".parse().unwrap() }, "dpdk1".into()),
+        ),
+        ("-G", Op::GetLaddr(None)),
+        ("-G -t 198.18.0.100:80", Op::GetLaddr(Some(vip))),
+        ("-ln", Op::List),
+        ("-L -n", Op::List),
+        ("-Sn", Op::Save),
+        ("-R", Op::Restore),
+    ];
+    for (line, want) in cases {
+        assert_eq!(op(line), Ok(want), "{line}");
+    }
+}
+
+#[test]
+fn bad_lines_name_what_is_wrong() {
+    let cases = [
+        ("-A", "a service is required"),
+        ("-A -t 198.18.0.100", "198.18.0.100"),
+        ("-A -t 198.18.0.100:80 -u 198.18.0.100:80", "cannot be used with"),
+        ("-A -a -t 198.18.0.100:80", "cannot be used with"),
+        ("-t 198.18.0.100:80", "required"),
+        ("-A -t 198.18.0.100:80 -p 300", "persistence"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2", "default is -g"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -g", "-g (direct routing) is not supported yet"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -m", "NAT"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -i", "tunnel"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -g", "cannot be used with"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -x 10", "thresholds"),
+        ("-a -t 198.18.0.100:80 -b", "-r|--real-server"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2:http -b", "198.18.1.2:http"),
+        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -w lots", "lots"),
+        ("-E -t 198.18.0.100:80", "-s|--scheduler"),
+        ("--add-laddr -t 198.18.0.100:80 -F dpdk1", "-z|--laddr"),
+        ("--add-laddr -z 198.18.1.254 -t 198.18.0.100:80", "-F|--ifname"),
+        ("-Z", "monotonic"),
+        ("-L --stats", "per-service counters"),
+        ("-L -c", "connections"),
+    ];
+    for (line, needle) in cases {
+        let e = op(line).unwrap_err();
+        assert!(e.contains(needle), "{line}: {e:?} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn save_restores_what_it_lists() {
+    let cfg = conf::Config::embedded_default();
+    let rt = cfg.runtime();
+    let ports = vec!["dpdk0".to_owned(), "dpdk1".to_owned()];
+    let saved = save(&rt, &ports);
+    assert_eq!(
+        saved,
+        "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 1\n\
+         --add-laddr -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1\n"
+    );
+    for line in saved.lines() {
+        assert!(matches!(op(line), Ok(Op::Change(_) | Op::Laddr(..))), "{line}");
+    }
+    assert_eq!(
+        list(&rt),
+        "IP Virtual Server version 1.9.4 (size=0)\nProt LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight\nTCP  198.18.0.100:80 rr\n  \
+         -> 198.18.1.2:8080              FullNat 1\n"
+    );
+    assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk0").unwrap_err().contains("of dpdk1"));
+    assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk1").is_ok());
+}

@@ -1,0 +1,297 @@
+//! Runtime configuration changes: each command is applied to a copy of the running
+//! configuration, checked with the rules of the file, and staged; staged changes are published
+//! together as the next generation once every polling worker has acknowledged the current one,
+//! and each is answered when every polling worker acknowledges the generation that carries it.
+//! A change that fails is answered at once and changes nothing.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use conf::{Config, Runtime};
+use mailbox::generation::{self, PublishError};
+use mailbox::proto::{Change, Response, ServiceKey};
+use mailbox::{Server, Taken};
+use shm_layout::{monotonic_ns, Shm};
+
+/// Applies `change` to a copy of `rt` and checks the result against `cfg`'s ports.
+///
+/// # Errors
+/// What is wrong with the change; `rt` is untouched.
+pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, String> {
+    let mut next = rt.clone();
+    let port_index = |name: &str| {
+        cfg.port_by_name(name).ok_or_else(|| {
+            let names: Vec<&str> = cfg.ports.iter().map(|p| p.name.as_str()).collect();
+            format!("no port \"{name}\" (ports: {})", names.join(", "))
+        })
+    };
+    let service =
+        |rt: &Runtime, k: &ServiceKey| rt.service(k.protocol, k.vip, k.port).ok_or_else(|| format!("no service {k}"));
+    let users = |rt: &Runtime, a: Ipv4Addr| {
+        rt.services.iter().find(|s| s.vip == a || s.local_addresses.contains(&a)).map(|s| {
+            let k = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
+            format!("{a} is used by service {k}: remove it from the service first")
+        })
+    };
+    match change {
+        Change::AddrAdd { port, addr, prefix } => {
+            let port = port_index(port)?;
+            next.addresses.push(conf::IfAddr { port, addr: *addr, prefix: *prefix });
+        }
+        Change::AddrDel { addr } => {
+            let i = next.addresses.iter().position(|a| a.addr == *addr).ok_or_else(|| format!("no address {addr}"))?;
+            if let Some(why) = users(&next, *addr) {
+                return Err(why);
+            }
+            next.addresses.remove(i);
+        }
+        Change::NeighSet { addr, mac, port } => {
+            let port = port_index(port)?;
+            let n = conf::Neighbour { addr: *addr, mac: *mac, port };
+            match next.neighbours.iter_mut().find(|x| x.addr == *addr) {
+                Some(x) => *x = n,
+                None => next.neighbours.push(n),
+            }
+        }
+        Change::NeighDel { addr } => {
+            let i =
+                next.neighbours.iter().position(|n| n.addr == *addr).ok_or_else(|| format!("no neighbour {addr}"))?;
+            if let Some(s) = next.services.iter().find(|s| s.reals.iter().any(|r| r.addr == *addr)) {
+                let k = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
+                return Err(format!("{addr} is a real server of service {k}: remove it from the service first"));
+            }
+            next.neighbours.remove(i);
+        }
+        Change::ServiceAdd { service: k, scheduler } => {
+            if next.service(k.protocol, k.vip, k.port).is_some() {
+                return Err(format!("service {k} exists already"));
+            }
+            next.services.push(conf::Service {
+                vip: k.vip,
+                port: k.port,
+                protocol: k.protocol,
+                scheduler: scheduler.parse().map_err(|e: sched::ParseKindError| e.to_string())?,
+                local_addresses: Vec::new(),
+                reals: Vec::new(),
+            });
+        }
+        Change::ServiceEdit { service: k, scheduler } => {
+            let i = service(&next, k)?;
+            next.services[i].scheduler = scheduler.parse().map_err(|e: sched::ParseKindError| e.to_string())?;
+        }
+        Change::ServiceDel { service: k } => {
+            let i = service(&next, k)?;
+            next.services.remove(i);
+        }
+        Change::ServiceClear => next.services.clear(),
+        Change::RealAdd { service: k, addr, port, weight } => {
+            let i = service(&next, k)?;
+            if next.services[i].reals.iter().any(|r| r.addr == *addr && r.port == *port) {
+                return Err(format!("{addr}:{port} is a real server of {k} already"));
+            }
+            next.services[i].reals.push(conf::Real { addr: *addr, port: *port, weight: *weight });
+        }
+        Change::RealEdit { service: k, addr, port, weight } => {
+            let i = service(&next, k)?;
+            let r = next.services[i]
+                .reals
+                .iter_mut()
+                .find(|r| r.addr == *addr && r.port == *port)
+                .ok_or_else(|| format!("{addr}:{port} is not a real server of {k}"))?;
+            r.weight = *weight;
+        }
+        Change::RealDel { service: k, addr, port } => {
+            let i = service(&next, k)?;
+            let reals = &mut next.services[i].reals;
+            let j = reals
+                .iter()
+                .position(|r| r.addr == *addr && r.port == *port)
+                .ok_or_else(|| format!("{addr}:{port} is not a real server of {k}"))?;
+            reals.remove(j);
+        }
+        Change::LaddrAdd { service: k, addr } => {
+            let i = service(&next, k)?;
+            if next.services[i].local_addresses.contains(addr) {
+                return Err(format!("{addr} is a local address of {k} already"));
+            }
+            next.services[i].local_addresses.push(*addr);
+        }
+        Change::LaddrDel { service: k, addr } => {
+            let i = service(&next, k)?;
+            let l = &mut next.services[i].local_addresses;
+            let j = l.iter().position(|a| a == addr).ok_or_else(|| format!("{addr} is not a local address of {k}"))?;
+            l.remove(j);
+        }
+    }
+    cfg.check_runtime(&next)?;
+    Ok(next)
+}
+
+/// The runtime part of a configuration file, if its other sections equal `cfg`'s.
+///
+/// # Errors
+/// The file is unreadable or invalid, or changes a section a reload cannot change.
+pub fn reload(cfg: &Config, path: &Path) -> Result<Runtime, String> {
+    let new = Config::from_file(path).map_err(|e| e.to_string())?;
+    if let Some(section) = cfg.static_difference(&new) {
+        return Err(format!(
+            "{}: {section} differs from the running configuration; a reload changes only addresses, \
+             neighbours and services (restart the instance for the rest)",
+            path.display()
+        ));
+    }
+    Ok(new.runtime())
+}
+
+/// How long the workers get to acknowledge a generation before its requests are answered
+/// with an error (the generation stays published).
+const ACK_TIMEOUT_NS: u64 = 10_000_000_000;
+
+/// A request applied to the staged configuration, waiting for its generation.
+#[derive(Debug)]
+struct Waiting {
+    taken: Taken,
+    arrived_ns: u64,
+}
+
+/// The primary's side of configuration generations.
+#[derive(Debug)]
+pub struct Control {
+    /// The configuration the instance started from (its static sections never change).
+    cfg: Config,
+    /// The latest published generation's configuration.
+    published: Runtime,
+    /// Published generation whose acknowledgements are awaited, with the requests it carries
+    /// and when it was published (ns).
+    in_flight: Option<(u64, Vec<Waiting>, u64)>,
+    /// Changes applied after `in_flight`, to be published next, with their requests.
+    staged: Option<(Runtime, Vec<Waiting>)>,
+}
+
+impl Control {
+    /// Control over the generations of `cfg`'s instance; generation 1 (`cfg`'s runtime part)
+    /// is published at start-up by [`generation::init`].
+    pub fn new(cfg: &Config) -> Control {
+        Control { cfg: cfg.clone(), published: cfg.runtime(), in_flight: None, staged: None }
+    }
+
+    /// The configuration the next change applies to.
+    fn latest(&self) -> &Runtime {
+        self.staged.as_ref().map_or(&self.published, |(rt, _)| rt)
+    }
+
+    /// Whether anything is staged or awaiting acknowledgements.
+    pub fn busy(&self) -> bool {
+        self.in_flight.is_some() || self.staged.is_some()
+    }
+
+    /// Takes a change (or reload) from the mailbox: stages it, or answers its error at once.
+    pub fn take(&mut self, mailbox: &mut Server<'_>, taken: Taken, result: Result<Runtime, String>, now_ns: u64) {
+        match result {
+            Ok(rt) => {
+                let w = Waiting { taken, arrived_ns: now_ns };
+                match self.staged.as_mut() {
+                    Some((staged, list)) => {
+                        *staged = rt;
+                        list.push(w);
+                    }
+                    None => self.staged = Some((rt, vec![w])),
+                }
+            }
+            Err(message) => {
+                tracing::info!("configuration change refused: {message}");
+                mailbox.reply(taken, &Response::error(message).encode(), &[], now_ns);
+            }
+        }
+    }
+
+    /// Applies `change` to the latest configuration.
+    pub fn check(&self, change: &Change) -> Result<Runtime, String> {
+        apply(&self.cfg, self.latest(), change)
+    }
+
+    /// The runtime configuration of the file at `path` (`None`: the startup file).
+    pub fn check_reload(&self, path: Option<&str>) -> Result<Runtime, String> {
+        let path = match path {
+            Some(p) => Path::new(p).to_owned(),
+            None if self.cfg.source == "<embedded>" => {
+                return Err("the instance runs the embedded default configuration: name a file to reload".into())
+            }
+            None => Path::new(&self.cfg.source).to_owned(),
+        };
+        reload(&self.cfg, &path)
+    }
+
+    /// Answers the requests of an acknowledged generation, and publishes the staged changes
+    /// once nothing is in flight. `polling(slot)`: the slot has a polling process whose
+    /// acknowledgement counts.
+    pub fn tend(&mut self, shm: &Shm, mailbox: &mut Server<'_>, polling: impl Fn(usize) -> bool) {
+        let layout = shm.layout();
+        let area = &layout.config;
+        let now_ns = monotonic_ns();
+        if let Some((g, _, published_ns)) = &self.in_flight {
+            let (g, published_ns) = (*g, *published_ns);
+            let acked = generation::applied_by_all(layout.workers(), g, &polling);
+            if !acked && now_ns.saturating_sub(published_ns) < ACK_TIMEOUT_NS {
+                return;
+            }
+            let Some((_, list, _)) = self.in_flight.take() else { return };
+            let r = if acked {
+                area.acked_ns.store(now_ns, std::sync::atomic::Ordering::Release);
+                None
+            } else {
+                let late: Vec<String> = (0..layout.workers().len())
+                    .filter(|&i| {
+                        polling(i) && layout.workers[i].cfg_applied.load(std::sync::atomic::Ordering::Acquire) < g
+                    })
+                    .map(|i| i.to_string())
+                    .collect();
+                tracing::error!(generation = g, workers = %late.join(","), "configuration generation not acknowledged in time");
+                Some(Response::error(format!(
+                    "generation {g} is published, but worker(s) {} did not apply it within {} s (see the primary's log)",
+                    late.join(", "),
+                    ACK_TIMEOUT_NS / 1_000_000_000
+                )))
+            };
+            for w in list {
+                let r = r.clone().unwrap_or(Response::Applied {
+                    generation: g,
+                    took_us: now_ns.saturating_sub(w.arrived_ns) / 1000,
+                });
+                mailbox.reply(w.taken, &r.encode(), &[], now_ns);
+            }
+        }
+        let Some((rt, _)) = &self.staged else { return };
+        let bytes = generation::encode(rt);
+        match generation::publish(area, layout.workers(), &bytes, now_ns) {
+            Ok(g) => {
+                let (rt, list) = self.staged.take().unwrap_or_default();
+                area.changes.fetch_add(list.len() as u64, std::sync::atomic::Ordering::AcqRel);
+                tracing::info!(generation = g, changes = list.len(), "configuration generation published");
+                self.published = rt;
+                self.in_flight = Some((g, list, now_ns));
+            }
+            Err(PublishError::Busy(_)) => {}
+            Err(e @ PublishError::TooLarge(_)) => {
+                let (_, list) = self.staged.take().unwrap_or_default();
+                let message = format!("{e}; nothing was changed");
+                for w in list {
+                    mailbox.reply(w.taken, &Response::error(message.clone()).encode(), &[], now_ns);
+                }
+            }
+        }
+    }
+
+    /// Answers every request still waiting (the instance is stopping).
+    pub fn abandon(&mut self, mailbox: &mut Server<'_>) {
+        let now_ns = monotonic_ns();
+        let lists = self.in_flight.take().map(|(_, l, _)| l).into_iter().chain(self.staged.take().map(|(_, l)| l));
+        for w in lists.flatten() {
+            let r = Response::error("the instance is stopping; the change may not have reached every worker");
+            mailbox.reply(w.taken, &r.encode(), &[], now_ns);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

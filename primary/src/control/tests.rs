@@ -1,0 +1,107 @@
+//! Changes against the embedded default configuration (ports dpdk0 198.18.0.100/24 and
+//! dpdk1 198.18.1.254/24, neighbour 198.18.1.2, service tcp 198.18.0.100:80).
+
+use super::*;
+use conf::Protocol;
+
+fn key(port: u16) -> ServiceKey {
+    ServiceKey { protocol: Protocol::Tcp, vip: "198.18.0.100".parse().unwrap(), port }
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn changes_apply_and_errors_change_nothing() {
+    let cfg = Config::embedded_default();
+    let rt = cfg.runtime();
+    // (change, expected error substring or None for success)
+    let cases: Vec<(Change, Option<&str>)> = vec![
+        (Change::ServiceAdd { service: key(443), scheduler: "wrr".into() }, None),
+        (Change::ServiceAdd { service: key(80), scheduler: "rr".into() }, Some("exists already")),
+        (Change::ServiceAdd { service: key(443), scheduler: "fastest".into() }, Some("fastest")),
+        (
+            Change::ServiceAdd {
+                service: ServiceKey { protocol: Protocol::Udp, vip: ip("198.18.5.5"), port: 53 },
+                scheduler: "rr".into(),
+            },
+            Some("not an interface address"),
+        ),
+        (Change::ServiceEdit { service: key(80), scheduler: "mh".into() }, None),
+        (Change::ServiceEdit { service: key(81), scheduler: "mh".into() }, Some("no service tcp 198.18.0.100:81")),
+        (Change::ServiceDel { service: key(80) }, None),
+        (Change::ServiceClear, None),
+        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 3 }, None),
+        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 3 }, Some("already")),
+        (
+            Change::RealAdd { service: key(80), addr: ip("198.18.1.3"), port: 8080, weight: 1 },
+            Some("no [[neighbours]]"),
+        ),
+        (Change::RealAdd { service: key(80), addr: ip("10.0.0.1"), port: 8080, weight: 1 }, Some("no port's network")),
+        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 70_000 }, Some("weight")),
+        (Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 0 }, None),
+        (Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 9, weight: 0 }, Some("not a real server")),
+        (Change::RealDel { service: key(80), addr: ip("198.18.1.2"), port: 8080 }, None),
+        (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.254") }, Some("already")),
+        (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.77") }, Some("not an interface address")),
+        (Change::LaddrAdd { service: key(80), addr: ip("198.18.0.100") }, Some("must not be a VIP")),
+        (Change::LaddrDel { service: key(80), addr: ip("198.18.1.254") }, None),
+        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.77"), prefix: 24 }, None),
+        (Change::AddrAdd { port: "dpdk9".into(), addr: ip("198.18.1.77"), prefix: 24 }, Some("no port \"dpdk9\"")),
+        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.254"), prefix: 24 }, Some("already assigned")),
+        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.78"), prefix: 33 }, Some("prefix length")),
+        (Change::AddrDel { addr: ip("198.18.1.254") }, Some("used by service tcp 198.18.0.100:80")),
+        (Change::AddrDel { addr: ip("198.18.9.9") }, Some("no address")),
+        (Change::NeighSet { addr: ip("198.18.1.3"), mac: [2, 0, 0, 0, 1, 3], port: "dpdk1".into() }, None),
+        (Change::NeighSet { addr: ip("198.18.1.2"), mac: [2, 0, 0, 0, 1, 9], port: "dpdk1".into() }, None),
+        (Change::NeighDel { addr: ip("198.18.1.2") }, Some("is a real server of service")),
+        (Change::NeighDel { addr: ip("198.18.1.9") }, Some("no neighbour")),
+    ];
+    for (change, want) in cases {
+        match (apply(&cfg, &rt, &change), want) {
+            (Ok(next), None) => assert_ne!(next, rt, "{change:?} changed nothing"),
+            (Err(e), Some(s)) => assert!(e.contains(s), "{change:?}: error {e:?} lacks {s:?}"),
+            (Ok(_), Some(s)) => panic!("{change:?} accepted, expected an error with {s:?}"),
+            (Err(e), None) => panic!("{change:?} refused: {e}"),
+        }
+    }
+}
+
+#[test]
+fn quick_start_sequence_builds_a_service() {
+    let cfg = Config::embedded_default();
+    let mut rt = cfg.runtime();
+    rt.services.clear();
+    for c in [
+        Change::ServiceAdd { service: key(8080), scheduler: "rr".into() },
+        Change::RealAdd { service: key(8080), addr: ip("198.18.1.2"), port: 80, weight: 1 },
+        Change::LaddrAdd { service: key(8080), addr: ip("198.18.1.254") },
+    ] {
+        rt = apply(&cfg, &rt, &c).unwrap();
+    }
+    let s = &rt.services[0];
+    assert_eq!((s.reals.len(), s.local_addresses.len(), s.reals[0].port), (1, 1, 80));
+}
+
+#[test]
+fn reload_refuses_a_changed_port_section() {
+    let dir = std::env::temp_dir().join(format!("dpvs-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = Config::embedded_default();
+    let same = dir.join("same.toml");
+    std::fs::write(&same, conf::EMBEDDED_DEFAULT.replace("weight = 1", "weight = 5")).unwrap();
+    assert_eq!(reload(&cfg, &same).unwrap().services[0].reals[0].weight, 5);
+    let ports = dir.join("ports.toml");
+    std::fs::write(
+        &ports,
+        conf::EMBEDDED_DEFAULT.replace("queues = 1\n\n[[ports]]", "queues = 1\nrx_desc = 512\n\n[[ports]]"),
+    )
+    .unwrap();
+    let e = reload(&cfg, &ports).unwrap_err();
+    assert!(e.contains("ports") || e.contains("rx_desc"), "{e}");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, conf::EMBEDDED_DEFAULT.replace("port = 8080", "port = 0")).unwrap();
+    assert!(reload(&cfg, &bad).unwrap_err().contains("bad.toml:"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

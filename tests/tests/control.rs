@@ -1,0 +1,314 @@
+//! Operator control through the mailbox against a running primary with two workers (memif
+//! ports without peers: no traffic, only configuration): concurrent ctl processes, ctl
+//! processes killed mid-request, malformed commands, and `config dump` / `reload`.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use integration::*;
+
+const CONFIG: &str = r#"
+[[ports]]
+name = "dpdk0"
+vdev = "net_memif0,role=server,id=0,socket=@DIR@/dpdk0.sock,socket-abstract=no"
+[[ports]]
+name = "dpdk1"
+vdev = "net_memif1,role=server,id=0,socket=@DIR@/dpdk1.sock,socket-abstract=no"
+[forwarding]
+mode = "l2-pair"
+ports = ["dpdk0", "dpdk1"]
+[[groups]]
+name = "fwd"
+idle_sleep_us = 50
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0"]
+[[groups.lcores]]
+id = 2
+cpu = 1
+rx = ["dpdk1:0"]
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.100/24"
+[[addresses]]
+port = "dpdk1"
+address = "198.18.1.254/24"
+[[neighbours]]
+address = "198.18.1.2"
+mac = "02:00:00:00:01:02"
+port = "dpdk1"
+[connections]
+capacity_per_lcore = 4096
+"#;
+
+/// The 1000 commands of ctl process `k`, and the reals its service ends with
+/// (port, weight).
+fn script(k: u16) -> (String, Vec<(u16, u32)>) {
+    let svc = format!("tcp 198.18.0.100:{}", 1000 + k);
+    let mut lines = vec![format!("service add {svc} -s wrr")];
+    for i in 0..100u16 {
+        lines.push(format!("real add {svc} 198.18.1.2:{} -w 1", 10_000 + i));
+    }
+    for i in 0..100u16 {
+        lines.push(format!("real edit {svc} 198.18.1.2:{} -w {}", 10_000 + i, i % 5));
+    }
+    for i in 0..266u16 {
+        lines.push(format!("real add {svc} 198.18.1.2:{}", 20_000 + i));
+        lines.push(format!("real del {svc} 198.18.1.2:{}", 20_000 + i));
+    }
+    for _ in 0..133 {
+        lines.push(format!("laddr add {svc} 198.18.1.254"));
+        lines.push(format!("laddr del {svc} 198.18.1.254"));
+    }
+    lines.push(format!("service edit {svc} -s wlc"));
+    assert_eq!(lines.len(), 1000);
+    (lines.join("\n") + "\n", (0..100).map(|i| (10_000 + i, u32::from(i % 5))).collect())
+}
+
+#[test]
+fn eight_ctl_processes_apply_a_thousand_commands_each_exactly_once() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    let g0 = inst.generation();
+    let started = std::time::Instant::now();
+    let children: Vec<_> = (0..8u16)
+        .map(|k| {
+            let file = inst.dir.join(format!("batch{k}"));
+            std::fs::write(&file, script(k).0).unwrap();
+            Command::new(bin("dpvsctl"))
+                .arg("-c")
+                .arg(&inst.config)
+                .arg("batch")
+                .arg(&file)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (k, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "ctl {k}: {}{text}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(text.lines().filter(|l| l.starts_with("applied: generation ")).count(), 1000, "ctl {k}");
+    }
+    let took = started.elapsed();
+    let g = inst.generation();
+    println!("8000 commands in {:.1} s: generations {g0} -> {g}", took.as_secs_f64());
+    assert!(g > g0 && g - g0 <= 8000, "one generation per group of changes");
+
+    // The final tables are exactly what the scripts leave.
+    let list = inst.ctl_json(&["service", "list"]).unwrap();
+    let services = list.as_array().unwrap();
+    assert_eq!(services.len(), 8, "{list}");
+    for k in 0..8u16 {
+        let s = services.iter().find(|s| u(s, "port") == u64::from(1000 + k)).unwrap();
+        assert_eq!(s["scheduler"], "wlc");
+        assert_eq!(s["local_addresses"].as_array().unwrap().len(), 0);
+        let reals: Vec<(u16, u32)> =
+            s["reals"].as_array().unwrap().iter().map(|r| (u(r, "port") as u16, u(r, "weight") as u32)).collect();
+        assert_eq!(reals, script(k).1, "service {k}");
+    }
+    // Every worker applied every generation (it started with the first).
+    for w in inst.workers() {
+        assert_eq!(u(&w, "config_generation"), g, "{w}");
+        assert_eq!(u(&w, "config_switches"), g - 1, "no generation missed: {w}");
+        assert_eq!(u(&w, "restarts"), 0, "{w}");
+    }
+}
+
+#[test]
+fn ctl_killed_mid_request_a_hundred_times_leaves_the_instance_working() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    inst.ctl_ok(&["service", "add", "udp", "198.18.0.100:53"]);
+    let file = inst.dir.join("churn");
+    let churn: String = (0..500)
+        .map(|i| {
+            format!(
+                "real add udp 198.18.0.100:53 198.18.1.2:{p}\nreal del udp 198.18.0.100:53 198.18.1.2:{p}\n",
+                p = 2000 + i
+            )
+        })
+        .collect();
+    std::fs::write(&file, churn).unwrap();
+    for n in 0..100u64 {
+        let mut c = Command::new(bin("dpvsctl"))
+            .arg("-c")
+            .arg(&inst.config)
+            .arg("batch")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(2000 + n * 397 % 20_000));
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    // The primary and the workers go on; later commands work and see a consistent table:
+    // each killed batch left at most the real server of its last line.
+    for w in inst.workers() {
+        assert_eq!((w["state"].as_str(), u(&w, "restarts")), (Some("running"), 0), "{w}");
+    }
+    let reals = |inst: &Instance| {
+        let l = inst.ctl_json(&["service", "list"]).unwrap();
+        l[0]["reals"].as_array().unwrap().iter().map(|r| u(r, "port")).collect::<Vec<u64>>()
+    };
+    let left = reals(&inst);
+    assert!(left.len() <= 100, "{left:?}");
+    for p in &left {
+        inst.ctl_ok(&["real", "del", "udp", "198.18.0.100:53", &format!("198.18.1.2:{p}")]);
+    }
+    inst.ctl_ok(&["real", "add", "udp", "198.18.0.100:53", "198.18.1.2:5353", "-w", "7"]);
+    assert_eq!(reals(&inst), vec![5353]);
+    let g = inst.generation();
+    for w in inst.workers() {
+        assert_eq!(u(&w, "config_generation"), g, "{w}");
+    }
+}
+
+#[test]
+fn malformed_commands_are_refused_and_change_nothing() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    inst.ctl_ok(&["service", "add", "tcp", "198.18.0.100:80"]);
+    let before = inst.ctl_ok(&["config", "dump"]);
+    let g = inst.generation();
+    // (arguments, exit code, a substring of the message)
+    let corpus: &[(&[&str], i32, &str)] = &[
+        (&["service", "add", "tcp", "198.18.0.100:80"], 5, "exists already"),
+        (&["service", "add", "sctp", "198.18.0.100:81"], 2, "sctp"),
+        (&["service", "add", "tcp", "198.18.0.100"], 2, "198.18.0.100"),
+        (&["service", "add", "tcp", "198.18.0.300:80"], 2, "198.18.0.300"),
+        (&["service", "add", "tcp", "198.18.0.100:70000"], 2, "70000"),
+        (&["service", "add", "tcp", "198.18.0.100:81", "-s", "fastest"], 5, "fastest"),
+        (&["service", "add", "tcp", "198.18.9.9:80"], 5, "not an interface address"),
+        (&["service", "edit", "tcp", "198.18.0.100:81", "-s", "rr"], 5, "no service"),
+        (&["service", "del", "udp", "198.18.0.100:80"], 5, "no service"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.3:80"], 5, "neighbours"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "10.1.1.1:80"], 5, "network"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:80", "-w", "65536"], 5, "weight"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:80", "-w", "-1"], 2, "-1"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2"], 2, "198.18.1.2"),
+        (&["real", "edit", "tcp", "198.18.0.100:80", "198.18.1.2:80", "-w", "2"], 5, "not a real server"),
+        (&["real", "del", "tcp", "198.18.0.100:80", "198.18.1.2:80"], 5, "not a real server"),
+        (&["laddr", "add", "tcp", "198.18.0.100:80", "198.18.0.100"], 5, "must not be a VIP"),
+        (&["laddr", "add", "tcp", "198.18.0.100:80", "198.18.1.7"], 5, "not an interface address"),
+        (&["laddr", "del", "tcp", "198.18.0.100:80", "198.18.1.254"], 5, "not a local address"),
+        (&["addr", "add", "198.18.2.1", "--dev", "dpdk0"], 2, "prefix length"),
+        (&["addr", "add", "198.18.2.1/33", "--dev", "dpdk0"], 2, "out of range"),
+        (&["addr", "add", "198.18.2.1/24", "--dev", "dpdk7"], 5, "no port \"dpdk7\""),
+        (&["addr", "add", "255.255.255.255/24", "--dev", "dpdk0"], 5, "cannot be an interface address"),
+        (&["addr", "add", "198.18.1.254/24", "--dev", "dpdk0"], 5, "already assigned"),
+        (&["addr", "del", "198.18.0.100"], 5, "used by service"),
+        (&["addr", "del", "198.18.7.7"], 5, "no address"),
+        (&["neigh", "add", "198.18.1.9", "--mac", "02:00:00:00:01", "--dev", "dpdk1"], 2, "MAC"),
+        (&["neigh", "add", "198.18.1.9", "--mac", "zz:00:00:00:01:02", "--dev", "dpdk1"], 2, "MAC"),
+        (&["neigh", "del", "198.18.1.9"], 5, "no neighbour"),
+        (&["reload", "/nonexistent/dpvs.toml"], 5, "cannot read"),
+        (&["frobnicate"], 2, "frobnicate"),
+    ];
+    for (args, code, needle) in corpus {
+        let out = inst.ctl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+    }
+    assert_eq!(inst.generation(), g, "no refused command moved the generation");
+    assert_eq!(inst.ctl_ok(&["config", "dump"]), before);
+}
+
+#[test]
+fn config_dump_reloads_to_the_same_configuration() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    for args in [
+        &["service", "add", "tcp", "198.18.0.100:80", "-s", "mh"][..],
+        &["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:8080", "-w", "3"],
+        &["laddr", "add", "tcp", "198.18.0.100:80", "198.18.1.254"],
+        &["addr", "add", "198.18.1.253/24", "--dev", "dpdk1"],
+        &["neigh", "add", "198.18.1.3", "--mac", "02:00:00:00:01:03", "--dev", "dpdk1"],
+    ] {
+        assert!(inst.ctl_ok(args).starts_with("applied: generation "));
+    }
+    let dump = inst.ctl_ok(&["config", "dump"]);
+    let file = inst.dir.join("dump.toml");
+    std::fs::write(&file, &dump).unwrap();
+    // Empty the tables, then reload the dump: everything comes back.
+    inst.ctl_ok(&["service", "clear"]);
+    inst.ctl_ok(&["neigh", "del", "198.18.1.3"]);
+    assert!(inst.ctl_ok(&["service", "list"]).lines().count() == 2);
+    let g = inst.generation();
+    inst.ctl_ok(&["reload", file.to_str().unwrap()]);
+    assert_eq!(inst.generation(), g + 1, "a reload is one generation");
+    let again = inst.ctl_ok(&["config", "dump"]);
+    let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&again), body(&dump), "dump -> reload -> dump is a fixed point");
+    // Reloading the startup file goes back to it; a file that changes the ports is refused.
+    inst.ctl_ok(&["reload"]);
+    assert!(!inst.ctl_ok(&["service", "list"]).contains("198.18.0.100:80"));
+    let changed = std::fs::read_to_string(&inst.config).unwrap().replace("idle_sleep_us = 50", "idle_sleep_us = 40");
+    let bad = inst.dir.join("changed.toml");
+    std::fs::write(&bad, changed).unwrap();
+    let out = inst.ctl(&["reload", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[[groups]] differs"), "{out:?}");
+}
+
+/// Runs `ipvsadm` against `inst` with `args` and standard input `stdin`.
+fn ipvsadm(inst: &Instance, args: &str, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut c = Command::new(bin("ipvsadm"))
+        .args(args.split_whitespace())
+        .env("DPVS_CONFIG", &inst.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn ipvsadm_save_restores_into_a_fresh_instance() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let (saved, listed) = {
+        let inst = Instance::start(CONFIG);
+        for line in [
+            "-A -t 198.18.0.100:80 -s wrr",
+            "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 3",
+            "-a -t 198.18.0.100:80 -r 198.18.1.2:8081 -b -w 0",
+            "--add-laddr -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1",
+            "-A -u 198.18.0.100:53 -s mh",
+            "-a -u 198.18.0.100:53 -r 198.18.1.2 -b",
+        ] {
+            let out = ipvsadm(&inst, line, "");
+            assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let out = ipvsadm(&inst, "--add-laddr -z 198.18.1.254 -u 198.18.0.100:53 -F dpdk0", "");
+        assert_eq!(out.status.code(), Some(5));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is an address of dpdk1, not of dpdk0"));
+        let text = |o: std::process::Output| String::from_utf8(o.stdout).unwrap();
+        (text(ipvsadm(&inst, "-Sn", "")), text(ipvsadm(&inst, "-ln", "")))
+    };
+    assert!(listed.contains("UDP  198.18.0.100:53 mh\n  -> 198.18.1.2:53"), "{listed}");
+    let fresh = Instance::start(CONFIG);
+    let out = ipvsadm(&fresh, "-R", &saved);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(ipvsadm(&fresh, "-ln", "").stdout).unwrap(), listed);
+    assert_eq!(String::from_utf8(ipvsadm(&fresh, "-Sn", "").stdout).unwrap(), saved);
+    // A bad line stops the restore there, naming it; what came before it stays applied.
+    let g = fresh.generation();
+    let out = ipvsadm(&fresh, "-R", "-C\n-a -t 198.18.0.100:80 -r 198.18.1.2:9 -g\n-C\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: -g (direct routing) is not supported yet"));
+    assert_eq!(fresh.generation(), g + 1, "only the first line was applied");
+}
