@@ -68,6 +68,9 @@ pub enum Command {
     /// Static neighbours (IPv4 address to MAC on a port).
     #[command(subcommand)]
     Neigh(NeighCommand),
+    /// Connections in the workers' tables.
+    #[command(subcommand)]
+    Conn(ConnCommand),
     /// Replace addresses, neighbours and services with a configuration file's, as one change.
     /// The file's other sections must equal the running ones.
     Reload {
@@ -248,6 +251,32 @@ pub enum NeighCommand {
     Del {
         /// IPv4 address.
         address: Ipv4Addr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnCommand {
+    /// Connections, with their state, time to expiry and packet counts (a snapshot: the
+    /// workers change them meanwhile).
+    List {
+        /// Only those of the service at this virtual address:port.
+        #[arg(long)]
+        vip: Option<SocketAddrV4>,
+        /// Only tcp or udp.
+        #[arg(long, value_enum)]
+        protocol: Option<Proto>,
+        /// Only those of this client address.
+        #[arg(long)]
+        client: Option<Ipv4Addr>,
+        /// Only those in this worker slot's table.
+        #[arg(long)]
+        worker: Option<usize>,
+        /// Skip this many matching connections.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
 }
 

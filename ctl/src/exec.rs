@@ -8,9 +8,10 @@ use mailbox::proto::{Change, Request};
 use shm_layout::Shm;
 
 use crate::cli::{
-    AddrCommand, Cli, Command, ConfigCommand, LaddrCommand, NeighCommand, RealCommand, ServiceCommand, WorkerCommand,
+    AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, NeighCommand, RealCommand, ServiceCommand,
+    WorkerCommand,
 };
-use crate::cmd::{config, control, render, service, stats, status, worker};
+use crate::cmd::{config, conn, control, render, service, stats, status, worker};
 use crate::exit_codes;
 
 /// Runs `command`. Returns what to print and the exit code.
@@ -31,8 +32,13 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
             restart(shm, slot, all, rolling, binary, timeout, json)
         }
         Command::Stats => (render(&stats::view(shm), json, stats::render), exit_codes::OK),
-        Command::Service(ServiceCommand::List) => {
-            read(runtime().map(|(_, rt)| render(&service::view(&rt), json, |v| service::render(v))))
+        Command::Service(ServiceCommand::List) => read(
+            runtime().map(|(_, rt)| render(&service::view(&rt, &conn::per_real(shm)), json, |v| service::render(v))),
+        ),
+        Command::Conn(ConnCommand::List { vip, protocol, client, worker, offset, limit }) => {
+            let filter = conn::Filter { protocol: protocol.map(Into::into), vip, client, worker };
+            let (rows, matched) = conn::list(shm, &filter, offset, limit);
+            (render(&rows, json, |r| conn::render(r, matched)), exit_codes::OK)
         }
         Command::Service(ServiceCommand::Add { service, scheduler }) => {
             change(Change::ServiceAdd { service: service.key(), scheduler })

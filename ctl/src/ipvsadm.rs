@@ -2,16 +2,21 @@
 //!
 //! Supported: `-A|-E|-D -t|-u VIP:port [-s sched]`, `-C`, `-a|-e|-d -t|-u VIP:port -r RS[:port]
 //! [-b] [-w weight]`, `--add-laddr|--del-laddr -z LIP -t|-u VIP:port -F dev`, `-G`,
-//! `-L|-l [-n] [--stats|--rate|-c]`, `-S [-n]`, `-R`. What the data path does not have yet is
+//! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`. What the data path does not have yet is
 //! refused by name rather than ignored: the forwarding methods `-g` (DR, also ipvsadm's default
 //! when none is given), `-m` (NAT) and `-i` (tunnel); persistence `-p`; thresholds `-x`/`-y`;
-//! `-Z` (counters here are monotonic, read them with `dpvsctl stats`).
+//! `-Z` (counters here are monotonic, read them with `dpvsctl stats`); `--stats`/`--rate`
+//! (no per-service counters yet).
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use std::collections::HashMap;
+
 use clap::{ArgGroup, Parser};
 use mailbox::proto::{Change, ServiceKey};
+
+use crate::cmd::conn::RealKey;
 
 /// Linux Virtual Server administration for dpvs.
 ///
@@ -116,7 +121,7 @@ pub struct Args {
     /// With -L: rates (not kept per service yet).
     #[arg(long)]
     pub rate: bool,
-    /// With -L: the connection table (use `dpvsctl stats` for its counters).
+    /// With -L: the connection table.
     #[arg(short = 'c', long = "connection")]
     pub connection: bool,
 }
@@ -128,6 +133,8 @@ pub enum Op {
     Change(Change),
     /// `-L`.
     List,
+    /// `-L -c`.
+    ListConnections,
     /// `-S`.
     Save,
     /// `-R`.
@@ -244,12 +251,7 @@ impl Args {
                         .into(),
                 );
             }
-            if self.connection {
-                return Err(
-                    "-c: listing connections is not supported yet; `dpvsctl stats` counts them per lcore".into()
-                );
-            }
-            return Ok(Op::List);
+            return Ok(if self.connection { Op::ListConnections } else { Op::List });
         }
         if self.save {
             return Ok(Op::Save);
@@ -261,19 +263,14 @@ impl Args {
     }
 }
 
-/// `ipvsadm -ln`: the services of `rt`.
-pub fn list(rt: &conf::Runtime) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "IP Virtual Server version 1.9.4 (size=0)");
-    let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
-    // No ActiveConn/InActConn columns yet: connections are counted per lcore, not per real
-    // server (`dpvsctl stats`).
-    let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight");
-    for s in &rt.services {
-        let _ = writeln!(out, "{:<4} {}:{} {}", s.protocol.name().to_uppercase(), s.vip, s.port, s.scheduler.name());
-        for r in &s.reals {
-            let _ = writeln!(out, "  -> {:<28} {:<7} {}", format!("{}:{}", r.addr, r.port), "FullNat", r.weight);
-        }
+/// `ipvsadm -ln`: the services of `rt` with their connection counts.
+pub fn list(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> String {
+    let rows = crate::cmd::service::view(rt, counts);
+    let mut out = String::from("IP Virtual Server version 1.9.4 (size=0)\n");
+    // The same table as `dpvsctl service list`, without its local-address lines.
+    for line in crate::cmd::service::render(&rows).lines().filter(|l| !l.starts_with("  local addresses:")) {
+        out.push_str(line);
+        out.push('\n');
     }
     out
 }

@@ -320,6 +320,21 @@ impl ConnShardFile {
         }
     }
 
+    /// A copy of entry `idx` as it is now, for readers other than the shard's writer
+    /// (`dpvsctl conn list`): the writer may change it meanwhile, so the copy can mix two
+    /// states of one entry (it is shown, never acted on). `None` past the capacity.
+    pub fn entry_snapshot(&self, idx: u32) -> Option<ConnEntry> {
+        if idx >= self.capacity {
+            return None;
+        }
+        let (_, _, e_off) = conn_shard_offsets(self.capacity, self.wheel_slots);
+        // SAFETY: idx < capacity, and the entries region (validated against the file size at
+        // create/open) holds `capacity` ConnEntry at e_off, 64-byte aligned; any bit pattern
+        // is a valid ConnEntry (integers and byte arrays). The volatile read copies the bytes
+        // without assuming they do not change under it (another process writes them).
+        Some(unsafe { std::ptr::read_volatile(self.map.as_ptr().add(e_off).cast::<ConnEntry>().add(idx as usize)) })
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -283,40 +283,58 @@ pub struct Testpmd {
     pub prefix: String,
     pub child: Child,
     pub out: PathBuf,
+    /// Its command line (interactive mode).
+    stdin: Option<std::process::ChildStdin>,
 }
 
 impl Testpmd {
-    /// Starts `dpdk-testpmd` on one memif client port. `cpu` pins both its lcores;
-    /// `app_args` follow `--`. `--stats-period` keeps it from waiting on stdin.
+    /// Starts `dpdk-testpmd` on one memif client port, in interactive mode with forwarding
+    /// started at once (`-i -a`), its output line-buffered (`stdbuf`) so that what it prints
+    /// is in the file at once; commands go to its standard input. `cpu` pins both its lcores;
+    /// `app_args` follow `--`.
     pub fn start(dir: &Path, vdev: &str, cpu: u32, app_args: &[&str]) -> Testpmd {
         let prefix = unique("tp");
         let out = dir.join(format!("{prefix}.out"));
-        let child = Command::new("dpdk-testpmd")
+        // One open file for both streams, so that they share its offset.
+        let log = File::options().create(true).append(true).open(&out).expect("out");
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", "-eL", "dpdk-testpmd"])
             .arg(format!("--lcores=0@{cpu},1@{cpu}"))
             .args(["--no-pci", "--huge-dir", HUGE_DIR, "--log-level=*:notice", &format!("--file-prefix={prefix}")])
             .arg(format!("--vdev={vdev}"))
             .arg("--")
-            .args(["--total-num-mbufs=16384", "--nb-cores=1", "--burst=32", "-a", "--stats-period=3600"])
+            .args(["--total-num-mbufs=16384", "--nb-cores=1", "--burst=32", "-i", "-a"])
             .args(app_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(File::create(&out).expect("out")))
-            .stderr(Stdio::from(File::options().append(true).open(&out).expect("out")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(log.try_clone().expect("out")))
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("dpdk-testpmd (package dpdk-dev) must be installed");
-        Testpmd { prefix, child, out }
+        let stdin = child.stdin.take();
+        Testpmd { prefix, child, out, stdin }
     }
 
-    /// Stops it and returns its accumulated (rx, tx) packet counts. It is frozen first
-    /// (SIGSTOP) for 300 ms, so that what it already put in its memif rings is received before
-    /// its exit tears the connection down (a memif disconnect discards what the rings hold);
-    /// then SIGINT makes it print its totals.
+    /// Stops forwarding with testpmd's `stop` command (which prints the totals once its
+    /// forwarding lcore has stopped: nothing is sent after them), waits 300 ms so that what it
+    /// put in its memif rings is received (a memif disconnect discards what the rings hold),
+    /// then quits. Returns the accumulated (rx, tx) packet counts.
     pub fn stop(&mut self) -> (u64, u64) {
-        let pid = Pid::from_raw(self.child.id() as i32);
-        let _ = kill(pid, Signal::SIGSTOP);
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = kill(pid, Signal::SIGINT);
-        let _ = kill(pid, Signal::SIGCONT);
+        use std::io::Write;
+        let read = |out: &Path| std::fs::read_to_string(out).unwrap_or_default();
+        if let Some(s) = self.stdin.as_mut() {
+            let _ = s.write_all(b"stop\n");
+            let _ = s.flush();
+        }
         let deadline = Instant::now() + Duration::from_secs(15);
+        let mut totals = None;
+        while Instant::now() < deadline && totals.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+            totals = parse_testpmd_totals(&read(&self.out));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(mut s) = self.stdin.take() {
+            let _ = s.write_all(b"quit\n");
+        }
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
@@ -325,8 +343,7 @@ impl Testpmd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        parse_testpmd_totals(&text).unwrap_or_else(|| panic!("no totals in testpmd output:\n{text}"))
+        totals.unwrap_or_else(|| panic!("no totals in testpmd output:\n{}", read(&self.out)))
     }
 }
 

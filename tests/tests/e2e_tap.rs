@@ -380,7 +380,16 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     let access = download_through_the_vip(&inst, &cli, &srv, 1_000_000);
     assert!(access.contains("198.18.1.254 - -"), "Full-NAT: the server saw the local address: {access}");
     let list = front(&inst, "ipvsadm", "-ln");
-    assert!(list.contains("TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080              FullNat 1\n"), "{list}");
+    assert!(list.contains("TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080              FullNat 1      "), "{list}");
+    // The transfer's connection is in the table (closing, so inactive) for a few seconds.
+    let conns = front(&inst, "ipvsadm", "-lnc");
+    assert!(conns.contains("198.18.0.100:80       198.18.1.254:"), "{conns}");
+    let rows = inst.ctl_json(&["conn", "list", "--vip", "198.18.0.100:80", "--client", "198.18.0.1"]).unwrap();
+    // The transfer's connection, and those of attempts the server refused before it listened.
+    let row = rows.as_array().unwrap().iter().max_by_key(|r| u(r, "packets_out")).unwrap();
+    assert_eq!((row["real"].as_str(), row["protocol"].as_str()), (Some("198.18.1.2:8080"), Some("TCP")), "{rows}");
+    assert!(u(row, "packets_out") > 100, "the download's segments came back through it: {rows}");
+    assert_eq!(inst.ctl_json(&["conn", "list", "--client", "198.18.0.9"]).unwrap(), serde_json::json!([]));
     assert!(front(&inst, "dpip", "addr show").contains("inet 198.18.0.100/24 scope global dpdk0"));
     assert!(front(&inst, "ipvsadm", "-G").contains("198.18.1.254"));
 }

@@ -133,10 +133,6 @@ fn memif_forwarding_counters_agree_and_a_killed_worker_comes_back() {
         }
     }
     println!("handovers:\n{}", gaps.join("\n"));
-    // The primary watches its mailbox closely for a while after a request, on the CPU the
-    // generator shares: let it settle, so that the generator's last bursts after SIGCONT
-    // (see Testpmd::stop) are not raced by it.
-    std::thread::sleep(Duration::from_millis(100));
     let (_, gen_tx) = gen.stop();
     std::thread::sleep(Duration::from_millis(300));
     let (sink_rx, _) = sink.stop();
@@ -336,7 +332,6 @@ fn udp_full_nat_keeps_every_queued_packet_and_its_connection_while_every_worker_
         gaps.extend(text.lines().filter_map(|l| l.split("polling gap ").nth(1).map(str::to_owned)));
     }
     println!("handover gaps: {}", gaps.join(", "));
-    std::thread::sleep(Duration::from_millis(100));
     let (_, gen_tx) = gen.stop();
     let (sink_rx, _) = sink.stop();
     let s = inst.stats()["total"].clone();

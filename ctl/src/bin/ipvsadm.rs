@@ -44,7 +44,12 @@ fn run(shm: &Shm, op: Op) -> Result<(), (String, i32)> {
             change(shm, c)
         }
         Op::List => {
-            print!("{}", list(&snapshot(shm)?));
+            print!("{}", list(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm)));
+            Ok(())
+        }
+        Op::ListConnections => {
+            let (rows, _) = ctl::cmd::conn::list(shm, &ctl::cmd::conn::Filter::default(), 0, usize::MAX);
+            print!("{}", ctl::cmd::conn::render_ipvsadm(&rows));
             Ok(())
         }
         Op::Save => {
@@ -71,7 +76,7 @@ fn restore(shm: &Shm) {
         let args = Args::try_parse_from(std::iter::once("ipvsadm").chain(words.iter().copied()))
             .unwrap_or_else(|e| fail(&at(e.to_string().lines().next().unwrap_or_default()), exit_codes::USAGE));
         let op = args.op().unwrap_or_else(|e| fail(&at(&e), exit_codes::USAGE));
-        if matches!(op, Op::Restore | Op::Save | Op::List | Op::GetLaddr(_)) {
+        if matches!(op, Op::Restore | Op::Save | Op::List | Op::ListConnections | Op::GetLaddr(_)) {
             fail(&at("only changes can be restored"), exit_codes::USAGE);
         }
         if let Err((e, code)) = run(shm, op) {

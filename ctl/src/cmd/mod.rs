@@ -2,6 +2,7 @@
 //! prints it as a table or as JSON.
 
 pub mod config;
+pub mod conn;
 pub mod control;
 pub mod service;
 pub mod stats;

@@ -3,7 +3,11 @@
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
+
+use crate::cmd::conn::RealKey;
 
 /// A service as `service list` shows it.
 #[derive(Debug, Serialize)]
@@ -23,10 +27,14 @@ pub struct RealRow {
     pub address: String,
     pub port: u16,
     pub weight: u32,
+    /// Its TCP connections in ESTABLISHED.
+    pub active_conns: u64,
+    /// Its other connections (other TCP states, UDP flows).
+    pub inactive_conns: u64,
 }
 
-/// The services of a runtime configuration.
-pub fn view(rt: &conf::Runtime) -> Vec<ServiceRow> {
+/// The services of a runtime configuration, with the connection counts of their real servers.
+pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<ServiceRow> {
     rt.services
         .iter()
         .map(|s| ServiceRow {
@@ -39,7 +47,17 @@ pub fn view(rt: &conf::Runtime) -> Vec<ServiceRow> {
             reals: s
                 .reals
                 .iter()
-                .map(|r| RealRow { address: r.addr.to_string(), port: r.port, weight: r.weight })
+                .map(|r| {
+                    let (active_conns, inactive_conns) =
+                        counts.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port)).copied().unwrap_or_default();
+                    RealRow {
+                        address: r.addr.to_string(),
+                        port: r.port,
+                        weight: r.weight,
+                        active_conns,
+                        inactive_conns,
+                    }
+                })
                 .collect(),
         })
         .collect()
@@ -98,11 +116,19 @@ pub fn laddr_view(rt: &conf::Runtime) -> Vec<LaddrRow> {
 pub fn render(rows: &[ServiceRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
-    let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight");
+    let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn");
     for s in rows {
         let _ = writeln!(out, "{:<4} {}:{} {}", s.protocol, s.vip, s.port, s.scheduler);
         for r in &s.reals {
-            let _ = writeln!(out, "  -> {:<28} {:<7} {}", format!("{}:{}", r.address, r.port), s.forward, r.weight);
+            let _ = writeln!(
+                out,
+                "  -> {:<28} {:<7} {:<6} {:<10} {}",
+                format!("{}:{}", r.address, r.port),
+                s.forward,
+                r.weight,
+                r.active_conns,
+                r.inactive_conns
+            );
         }
         let _ = writeln!(out, "  local addresses: {}", s.local_addresses.join(", "));
     }
@@ -122,13 +148,19 @@ mod tests {
             scheduler: "rr".into(),
             forward: "FullNat".into(),
             local_addresses: vec!["198.18.1.254".into()],
-            reals: vec![RealRow { address: "198.18.1.2".into(), port: 8080, weight: 1 }],
+            reals: vec![RealRow {
+                address: "198.18.1.2".into(),
+                port: 8080,
+                weight: 1,
+                active_conns: 2,
+                inactive_conns: 5,
+            }],
         }];
         let text = render(&rows);
         assert_eq!(
             text,
-            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight\n\
-             TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080              FullNat 1\n  local addresses: 198.18.1.254\n"
+            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080              FullNat 1      2          5\n  local addresses: 198.18.1.254\n"
         );
     }
 }

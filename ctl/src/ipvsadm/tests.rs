@@ -56,6 +56,7 @@ fn dpvs_quick_start_lines_parse() {
         ("-ln", Op::List),
         ("-L -n", Op::List),
         ("-Sn", Op::Save),
+        ("-lnc", Op::ListConnections),
         ("-R", Op::Restore),
     ];
     for (line, want) in cases {
@@ -86,7 +87,6 @@ fn bad_lines_name_what_is_wrong() {
         ("--add-laddr -z 198.18.1.254 -t 198.18.0.100:80", "-F|--ifname"),
         ("-Z", "monotonic"),
         ("-L --stats", "per-service counters"),
-        ("-L -c", "connections"),
     ];
     for (line, needle) in cases {
         let e = op(line).unwrap_err();
@@ -108,11 +108,13 @@ fn save_restores_what_it_lists() {
     for line in saved.lines() {
         assert!(matches!(op(line), Ok(Op::Change(_) | Op::Laddr(..))), "{line}");
     }
+    let counts =
+        HashMap::from([((6, "198.18.0.100".parse().unwrap(), 80, "198.18.1.2".parse().unwrap(), 8080), (3, 4))]);
     assert_eq!(
-        list(&rt),
+        list(&rt, &counts),
         "IP Virtual Server version 1.9.4 (size=0)\nProt LocalAddress:Port Scheduler Flags\n  \
-         -> RemoteAddress:Port           Forward Weight\nTCP  198.18.0.100:80 rr\n  \
-         -> 198.18.1.2:8080              FullNat 1\n"
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  198.18.0.100:80 rr\n  \
+         -> 198.18.1.2:8080              FullNat 1      3          4\n"
     );
     assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk0").unwrap_err().contains("of dpdk1"));
     assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk1").is_ok());
