@@ -129,6 +129,30 @@ pub struct Real {
     pub addr: std::net::Ipv4Addr,
     pub port: u16,
     pub weight: u32,
+    /// How packets reach it.
+    pub forward: Forward,
+}
+
+/// How a real server is reached (LVS's forwarding method, chosen per real server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Forward {
+    /// Full-NAT: client -> VIP becomes local address -> real server, both ways through the
+    /// balancer (ipvsadm `-b`).
+    #[default]
+    Fnat,
+    /// Direct routing: the frame is sent to the real server's MAC unchanged; the real server
+    /// has the VIP on a loopback and answers the client directly (ipvsadm `-g`).
+    Dr,
+}
+
+impl Forward {
+    /// `fnat` or `dr`, as the file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forward::Fnat => "fnat",
+            Forward::Dr => "dr",
+        }
+    }
 }
 
 /// Connection table sizing.

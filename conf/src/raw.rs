@@ -118,7 +118,6 @@ pub(crate) struct RawService {
     pub(crate) port: Option<Int>,
     pub(crate) protocol: Option<String>,
     pub(crate) scheduler: Option<String>,
-    pub(crate) mode: Option<String>,
     pub(crate) local_addresses: Option<Vec<String>>,
     pub(crate) reals: Option<Vec<RawReal>>,
 }
@@ -130,6 +129,7 @@ pub(crate) struct RawReal {
     pub(crate) address: Option<String>,
     pub(crate) port: Option<Int>,
     pub(crate) weight: Option<Int>,
+    pub(crate) forward: Option<String>,
 }
 
 /// `[connections]`.

@@ -78,7 +78,6 @@ impl Config {
                 port: Some(Int(i64::from(s.port))),
                 protocol: Some(s.protocol.name().to_owned()),
                 scheduler: Some(s.scheduler.name().to_owned()),
-                mode: None,
                 local_addresses: Some(s.local_addresses.iter().map(|a| a.to_string()).collect()),
                 reals: Some(
                     s.reals
@@ -87,6 +86,7 @@ impl Config {
                             address: Some(r.addr.to_string()),
                             port: Some(Int(i64::from(r.port))),
                             weight: Some(Int(i64::from(r.weight))),
+                            forward: Some(r.forward.name().to_owned()),
                         })
                         .collect(),
                 ),
@@ -141,9 +141,13 @@ impl Config {
                 laddrs.join(", ")
             );
             for r in &s.reals {
+                let forward = match r.forward {
+                    crate::Forward::Fnat => String::new(),
+                    f => format!("forward = \"{}\"\n", f.name()),
+                };
                 let _ = writeln!(
                     out,
-                    "[[services.reals]]\naddress = \"{}\"\nport = {}\nweight = {}\n",
+                    "[[services.reals]]\naddress = \"{}\"\nport = {}\nweight = {}\n{forward}",
                     r.addr, r.port, r.weight
                 );
             }

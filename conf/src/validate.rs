@@ -22,10 +22,10 @@ use crate::raw::{
     RawNeighbour, RawPort, RawService, RawSupervisor,
 };
 use crate::{
-    Config, Connections, Device, Forwarding, IfAddr, Instance, Lcore, Memory, Neighbour, Port, Protocol, QueueRef,
-    Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_ADDRESSES, MAX_CPU, MAX_LCORE, MAX_LOCAL_ADDRESSES,
-    MAX_NAME_LEN, MAX_NEIGHBOURS, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT, MAX_REALS, MAX_RX_PER_LCORE,
-    MAX_SERVICES, MAX_WORKER_LCORES,
+    Config, Connections, Device, Forward, Forwarding, IfAddr, Instance, Lcore, Memory, Neighbour, Port, Protocol,
+    QueueRef, Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_ADDRESSES, MAX_CPU, MAX_LCORE,
+    MAX_LOCAL_ADDRESSES, MAX_NAME_LEN, MAX_NEIGHBOURS, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT, MAX_REALS,
+    MAX_RX_PER_LCORE, MAX_SERVICES, MAX_WORKER_LCORES,
 };
 
 type Result<T> = std::result::Result<T, Fault>;
@@ -175,18 +175,8 @@ fn services(
             .unwrap_or("rr")
             .parse()
             .map_err(|e: sched::ParseKindError| Fault::at(&sp, e.to_string()))?;
-        let mp = path.key("mode");
-        match raw.mode.as_deref().unwrap_or("fnat") {
-            "fnat" => {}
-            other => {
-                return Err(Fault::at(
-                    &mp,
-                    format!("expected \"fnat\" (dr, nat and tunnel come later), got \"{other}\""),
-                ))
-            }
-        }
         let lp = path.key("local_addresses");
-        let raw_l = required(raw.local_addresses, &lp, "a list of local IPv4 addresses (Full-NAT sources)")?;
+        let raw_l = raw.local_addresses.unwrap_or_default();
         if raw_l.len() > MAX_LOCAL_ADDRESSES {
             return Err(Fault::at(
                 &lp,
@@ -222,6 +212,23 @@ fn services(
                 .map_err(|m| Fault::at(&ap, m))?;
             let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
             let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
+            let fp = p.key("forward");
+            let forward = match r.forward.as_deref().unwrap_or("fnat") {
+                "fnat" => Forward::Fnat,
+                "dr" => Forward::Dr,
+                other => {
+                    return Err(Fault::at(
+                        &fp,
+                        format!("expected \"fnat\" or \"dr\" (nat and tunnel come later), got \"{other}\""),
+                    ))
+                }
+            };
+            if forward == Forward::Dr && rport != port {
+                return Err(Fault::at(
+                    &p.key("port"),
+                    format!("a direct-routing real server receives the packets unchanged: it must listen on the virtual port {port}, not {rport}"),
+                ));
+            }
             if !seen.insert((addr, rport)) {
                 return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
             }
@@ -235,7 +242,7 @@ fn services(
                     format!("{addr} has no [[neighbours]] entry (ARP resolution of real servers comes later)"),
                 ));
             }
-            reals.push(Real { addr, port: rport, weight });
+            reals.push(Real { addr, port: rport, weight, forward });
         }
         out.push(Service { vip, port, protocol, scheduler, local_addresses, reals });
     }

@@ -112,6 +112,24 @@ impl From<Proto> for conf::Protocol {
     }
 }
 
+/// A real server's forwarding method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardArg {
+    /// Full-NAT.
+    Fnat,
+    /// Direct routing.
+    Dr,
+}
+
+impl From<ForwardArg> for conf::Forward {
+    fn from(f: ForwardArg) -> Self {
+        match f {
+            ForwardArg::Fnat => conf::Forward::Fnat,
+            ForwardArg::Dr => conf::Forward::Dr,
+        }
+    }
+}
+
 /// A virtual service: protocol, then address:port.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct ServiceArg {
@@ -171,6 +189,11 @@ pub enum RealCommand {
         /// Weight, 0..=65535 (0: quiescent, no new connections).
         #[arg(short, long, default_value_t = 1)]
         weight: u32,
+        /// How packets reach it: fnat (Full-NAT) or dr (direct routing: the real server has
+        /// the VIP on a loopback and answers clients directly; it must listen on the virtual
+        /// port).
+        #[arg(short, long, value_enum, default_value_t = ForwardArg::Fnat)]
+        forward: ForwardArg,
     },
     /// Change a real server's weight (existing connections go on).
     Edit {
@@ -181,6 +204,9 @@ pub enum RealCommand {
         /// Weight, 0..=65535.
         #[arg(short, long)]
         weight: u32,
+        /// A new forwarding method, for new connections (default: unchanged).
+        #[arg(short, long, value_enum)]
+        forward: Option<ForwardArg>,
     },
     /// Remove a real server; its connections are expired.
     Del {

@@ -48,12 +48,20 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
         }
         Command::Service(ServiceCommand::Del { service }) => change(Change::ServiceDel { service: service.key() }),
         Command::Service(ServiceCommand::Clear) => change(Change::ServiceClear),
-        Command::Real(RealCommand::Add { service, real, weight }) => {
-            change(Change::RealAdd { service: service.key(), addr: *real.ip(), port: real.port(), weight })
-        }
-        Command::Real(RealCommand::Edit { service, real, weight }) => {
-            change(Change::RealEdit { service: service.key(), addr: *real.ip(), port: real.port(), weight })
-        }
+        Command::Real(RealCommand::Add { service, real, weight, forward }) => change(Change::RealAdd {
+            service: service.key(),
+            addr: *real.ip(),
+            port: real.port(),
+            weight,
+            forward: forward.into(),
+        }),
+        Command::Real(RealCommand::Edit { service, real, weight, forward }) => change(Change::RealEdit {
+            service: service.key(),
+            addr: *real.ip(),
+            port: real.port(),
+            weight,
+            forward: forward.map(Into::into),
+        }),
         Command::Real(RealCommand::Del { service, real }) => {
             change(Change::RealDel { service: service.key(), addr: *real.ip(), port: real.port() })
         }

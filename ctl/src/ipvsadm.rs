@@ -2,9 +2,10 @@
 //!
 //! Supported: `-A|-E|-D -t|-u VIP:port [-s sched]`, `-C`, `-a|-e|-d -t|-u VIP:port -r RS[:port]
 //! [-b] [-w weight]`, `--add-laddr|--del-laddr -z LIP -t|-u VIP:port -F dev`, `-G`,
-//! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`. What the data path does not have yet is
-//! refused by name rather than ignored: the forwarding methods `-g` (DR, also ipvsadm's default
-//! when none is given), `-m` (NAT) and `-i` (tunnel); persistence `-p`; thresholds `-x`/`-y`;
+//! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`; forwarding methods `-b` (Full-NAT) and `-g` (direct
+//! routing, ipvsadm's default). What the data path does not have yet is refused by name rather
+//! than ignored: the forwarding methods `-m` (NAT) and `-i` (tunnel); persistence `-p`;
+//! thresholds `-x`/`-y`;
 //! `-Z` (counters here are monotonic, read them with `dpvsctl stats`); `--stats`/`--rate`
 //! (no per-service counters yet).
 
@@ -85,7 +86,7 @@ pub struct Args {
     /// Real server address[:port] (the port defaults to the service's).
     #[arg(short = 'r', long = "real-server")]
     pub real: Option<String>,
-    /// Direct routing (not supported yet).
+    /// Direct routing (the default).
     #[arg(short = 'g', long = "gatewaying", group = "method")]
     pub gatewaying: bool,
     /// IP-in-IP tunnel (not supported yet).
@@ -179,9 +180,7 @@ impl Args {
         if self.upper.is_some() || self.lower.is_some() {
             return Err("-x/-y (connection thresholds) are not supported yet".into());
         }
-        let method = if self.gatewaying {
-            Some("-g (direct routing)")
-        } else if self.ipip {
+        let method = if self.ipip {
             Some("-i (ip-in-ip tunnel)")
         } else if self.masquerading {
             Some("-m (NAT)")
@@ -189,7 +188,7 @@ impl Args {
             None
         };
         if let Some(m) = method {
-            return Err(format!("{m} is not supported yet: use -b (fullnat)"));
+            return Err(format!("{m} is not supported yet: use -b (fullnat) or -g (direct routing)"));
         }
         Ok(())
     }
@@ -218,14 +217,19 @@ impl Args {
         if self.add_server || self.edit_server {
             let service = self.need_service()?;
             let (addr, port) = self.real(&service)?;
-            if !self.fullnat {
-                return Err("no forwarding method given: ipvsadm's default is -g (direct routing), which is not supported yet; use -b (fullnat)".into());
-            }
+            let given = if self.fullnat {
+                Some(conf::Forward::Fnat)
+            } else if self.gatewaying {
+                Some(conf::Forward::Dr)
+            } else {
+                None
+            };
             let weight = self.weight.unwrap_or(1);
             return Ok(Op::Change(if self.add_server {
-                Change::RealAdd { service, addr, port, weight }
+                // ipvsadm's default method is direct routing.
+                Change::RealAdd { service, addr, port, weight, forward: given.unwrap_or(conf::Forward::Dr) }
             } else {
-                Change::RealEdit { service, addr, port, weight }
+                Change::RealEdit { service, addr, port, weight, forward: given }
             }));
         }
         if self.delete_server {
@@ -285,7 +289,11 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
         };
         let _ = writeln!(out, "-A {flag} {}:{} -s {}", s.vip, s.port, s.scheduler.name());
         for r in &s.reals {
-            let _ = writeln!(out, "-a {flag} {}:{} -r {}:{} -b -w {}", s.vip, s.port, r.addr, r.port, r.weight);
+            let method = match r.forward {
+                conf::Forward::Fnat => "-b",
+                conf::Forward::Dr => "-g",
+            };
+            let _ = writeln!(out, "-a {flag} {}:{} -r {}:{} {method} -w {}", s.vip, s.port, r.addr, r.port, r.weight);
         }
         for l in &s.local_addresses {
             let dev =

@@ -69,9 +69,10 @@ pub enum Change {
     /// Remove every service (`ipvsadm -C`).
     ServiceClear,
     /// Add a real server to a service.
-    RealAdd { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32 },
-    /// Change a real server's weight (0: quiescent, existing connections go on).
-    RealEdit { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32 },
+    RealAdd { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32, forward: conf::Forward },
+    /// Change a real server's weight (0: quiescent, existing connections go on) and,
+    /// if given, its forwarding method (for new connections).
+    RealEdit { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32, forward: Option<conf::Forward> },
     /// Remove a real server; its connections are expired.
     RealDel { service: ServiceKey, addr: Ipv4Addr, port: u16 },
     /// Add a local address (a Full-NAT source) to a service.

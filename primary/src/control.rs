@@ -84,14 +84,14 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             next.services.remove(i);
         }
         Change::ServiceClear => next.services.clear(),
-        Change::RealAdd { service: k, addr, port, weight } => {
+        Change::RealAdd { service: k, addr, port, weight, forward } => {
             let i = service(&next, k)?;
             if next.services[i].reals.iter().any(|r| r.addr == *addr && r.port == *port) {
                 return Err(format!("{addr}:{port} is a real server of {k} already"));
             }
-            next.services[i].reals.push(conf::Real { addr: *addr, port: *port, weight: *weight });
+            next.services[i].reals.push(conf::Real { addr: *addr, port: *port, weight: *weight, forward: *forward });
         }
-        Change::RealEdit { service: k, addr, port, weight } => {
+        Change::RealEdit { service: k, addr, port, weight, forward } => {
             let i = service(&next, k)?;
             let r = next.services[i]
                 .reals
@@ -99,6 +99,9 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 .find(|r| r.addr == *addr && r.port == *port)
                 .ok_or_else(|| format!("{addr}:{port} is not a real server of {k}"))?;
             r.weight = *weight;
+            if let Some(f) = forward {
+                r.forward = *f;
+            }
         }
         Change::RealDel { service: k, addr, port } => {
             let i = service(&next, k)?;

@@ -393,3 +393,66 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     assert!(front(&inst, "dpip", "addr show").contains("inet 198.18.0.100/24 scope global dpdk0"));
     assert!(front(&inst, "ipvsadm", "-G").contains("198.18.1.254"));
 }
+
+#[test]
+fn direct_routing_reaches_a_real_server_that_answers_the_client_itself() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dd");
+    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", &ifp);
+    let inst = Instance::start(&format!(
+        "{bare}{}",
+        r#"
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.100/24"
+[[addresses]]
+port = "dpdk1"
+address = "198.18.1.254/24"
+[[neighbours]]
+address = "198.18.1.2"
+mac = "02:00:00:00:01:02"
+port = "dpdk1"
+[[services]]
+vip = "198.18.0.100"
+port = 80
+protocol = "tcp"
+[[services.reals]]
+address = "198.18.1.2"
+port = 80
+forward = "dr"
+"#
+    ));
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    // The real server of a DR service: the VIP on its loopback, never answered for in ARP,
+    // and the client's network on-link (its replies go straight to the client; here the
+    // balancer's layer-2 bridge carries them, as a switch would).
+    srv.sh(&format!(
+        "ip addr add 198.18.0.100/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+         net.ipv4.conf.all.arp_announce=2 && ip route add 198.18.0.0/24 dev {ifp}b"
+    ));
+    let log = inst.dir.join("http.log");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "80", "--bind", "198.18.0.100", "--directory"])
+        .arg(&inst.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let blob = inst.dir.join("blob");
+    sh(&format!("head -c 1000000 /dev/urandom > {}", blob.display()));
+    let got = inst.dir.join("got");
+    let curl = wait_for("an HTTP transfer through the DR VIP", Duration::from_secs(20), || {
+        fetch(&cli, "http://198.18.0.100/blob", &got)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl through direct routing: {curl}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
+    let access = std::fs::read_to_string(&log).unwrap();
+    assert!(access.contains("198.18.0.1 - -"), "DR keeps the client's address: {access}");
+    // Only the client's side crossed the balancer's DR path; the 1 MB came back bridged.
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "fnat_in") > 10 && u(&s, "fnat_out") == 0, "{s}");
+    let list = inst.ctl_ok(&["service", "list"]);
+    assert!(list.contains("  -> 198.18.1.2:80                Route   1 "), "{list}");
+}

@@ -52,7 +52,14 @@ pub struct Real {
     /// Its MAC address (static neighbour) and the port slot it is reached through.
     pub mac: EthernetAddress,
     pub via: u16,
+    /// Full-NAT or direct routing.
+    pub forward: conf::Forward,
 }
+
+/// Forwarding mode of a connection entry (kept in its flags).
+const MODE_FNAT: u8 = 1;
+/// Direct routing: inbound only, MACs rewritten, the packet otherwise unchanged.
+const MODE_DR: u8 = 2;
 
 /// A Full-NAT service.
 #[derive(Debug)]
@@ -136,7 +143,13 @@ pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Servi
                 .iter()
                 .find(|n| n.addr == r.addr)
                 .ok_or_else(|| format!("no neighbour for real server {}", r.addr))?;
-            reals.push(Real { addr: r.addr, port: r.port, mac: EthernetAddress(n.mac), via: n.port as u16 });
+            reals.push(Real {
+                addr: r.addr,
+                port: r.port,
+                mac: EthernetAddress(n.mac),
+                via: n.port as u16,
+                forward: r.forward,
+            });
         }
         let proto = def.protocol.number();
         let prev = old.iter().position(|s| s.is(proto, def.vip, def.port)).map(|i| old.swap_remove(i));
@@ -350,6 +363,9 @@ impl<'a> Fnat<'a> {
             },
         };
         let e = *self.shard.entry(idx);
+        if (e.flags >> 4) & 0x0f == MODE_DR {
+            return self.direct_route(idx, &e, dir, frame, flags, new);
+        }
         // Rewrite: addresses, ports, checksums, MACs.
         let (src, dst, sp, dp, out_port, dst_mac) = match dir {
             Dir::In => {
@@ -419,11 +435,35 @@ impl<'a> Fnat<'a> {
         };
         let svc = &mut self.services[si];
         let ri = svc.scheduler.pick(&svc.backends, &key).ok_or(FnatDrop::NoReal)?;
+        let real = svc.reals[ri];
+        let mut client_mac = [0u8; 6];
+        client_mac.copy_from_slice(&frame[6..12]);
+        let state = if flags.is_some() { State::None } else { State::Established };
+        if real.forward == conf::Forward::Dr {
+            // Direct routing: the client's tuple on both sides (the real server has the VIP).
+            let c = NewConn {
+                proto: t.proto,
+                caddr: t.src,
+                cport: t.sport,
+                vaddr: t.dst,
+                vport: t.dport,
+                laddr: t.src,
+                lport: t.sport,
+                raddr: v4(real.addr.octets()),
+                rport: real.port,
+                state: state as u8,
+                mode: MODE_DR,
+                service: si as u32,
+                real: ri as u32,
+                client_mac,
+                client_port: rx_port,
+            };
+            return self.insert(&c, si, ri).map(Some);
+        }
         if svc.laddrs.is_empty() {
             // A service being set up (`ipvsadm -A`, `-a`, then `--add-laddr`).
             return Err(FnatDrop::NoResource);
         }
-        let real = svc.reals[ri];
         // A local address and port whose outbound tuple is free.
         let mut chosen = None;
         for _ in 0..LPORT_TRIES {
@@ -448,9 +488,6 @@ impl<'a> Fnat<'a> {
             }
         }
         let (laddr, lport) = chosen.ok_or(FnatDrop::NoResource)?;
-        let mut client_mac = [0u8; 6];
-        client_mac.copy_from_slice(&frame[6..12]);
-        let state = if flags.is_some() { State::None } else { State::Established };
         let c = NewConn {
             proto: t.proto,
             caddr: t.src,
@@ -462,19 +499,68 @@ impl<'a> Fnat<'a> {
             raddr: v4(real.addr.octets()),
             rport: real.port,
             state: state as u8,
-            mode: 1,
+            mode: MODE_FNAT,
             service: si as u32,
             real: ri as u32,
             client_mac,
             client_port: rx_port,
         };
+        self.insert(&c, si, ri).map(Some)
+    }
+
+    /// Files a new connection of real server `ri` of service `si`.
+    fn insert(&mut self, c: &NewConn, si: usize, ri: usize) -> Result<u32, FnatDrop> {
         let idx = self
             .shard
-            .insert(&c, self.now_tick, ticks(State::SynRecv.default_timeout_s()))
+            .insert(c, self.now_tick, ticks(State::SynRecv.default_timeout_s()))
             .map_err(|_| FnatDrop::NoResource)?;
         self.shard.entry_mut(idx).cfg_gen = self.generation;
         self.services[si].backends[ri].active_conns += 1;
-        Ok(Some(idx))
+        Ok(idx)
+    }
+
+    /// A packet of a direct-routing connection: only its MACs change (to the real server's,
+    /// from the port that reaches it); the state follows LVS's inbound-only table, since the
+    /// replies do not cross the balancer.
+    fn direct_route(
+        &mut self,
+        idx: u32,
+        e: &shm_layout::conn::ConnEntry,
+        dir: Dir,
+        frame: &mut [u8],
+        flags: Option<TcpFlags>,
+        new: bool,
+    ) -> Verdict {
+        if dir != Dir::In {
+            // From the real server's own address to the client: not this connection's
+            // traffic (its replies come from the VIP and never need the balancer).
+            return Verdict::NotOurs;
+        }
+        let real = self.services[e.service as usize].reals[e.real as usize];
+        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+        eth.set_dst_addr(real.mac);
+        eth.set_src_addr(self.port_macs[usize::from(real.via)]);
+        let timeout = match flags {
+            Some(f) => {
+                let ev = Event::from_flags(
+                    f.contains(TcpFlags::SYN),
+                    f.contains(TcpFlags::FIN),
+                    f.contains(TcpFlags::ACK),
+                    f.contains(TcpFlags::RST),
+                );
+                let old = State::from_u8(e.state);
+                let state = ev.map_or(old, |ev| tcp::next(old, Way::InOnly, ev));
+                self.shard.entry_mut(idx).state = state as u8;
+                state.default_timeout_s()
+            }
+            None => tcp::UDP_TIMEOUT_S,
+        };
+        let len = frame.len() as u64;
+        let em = self.shard.entry_mut(idx);
+        em.packets[0] += 1;
+        em.bytes[0] += len;
+        self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
+        Verdict::Out { port: real.via, dir: Dir::In, new }
     }
 }
 

@@ -16,7 +16,6 @@ pub struct ServiceRow {
     pub vip: String,
     pub port: u16,
     pub scheduler: String,
-    pub forward: String,
     pub local_addresses: Vec<String>,
     pub reals: Vec<RealRow>,
 }
@@ -27,6 +26,8 @@ pub struct RealRow {
     pub address: String,
     pub port: u16,
     pub weight: u32,
+    /// How packets reach it, as ipvsadm names it: FullNat or Route (direct routing).
+    pub forward: String,
     /// Its TCP connections in ESTABLISHED.
     pub active_conns: u64,
     /// Its other connections (other TCP states, UDP flows).
@@ -42,7 +43,6 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
             vip: s.vip.to_string(),
             port: s.port,
             scheduler: s.scheduler.name().to_owned(),
-            forward: "FullNat".to_owned(),
             local_addresses: s.local_addresses.iter().map(Ipv4Addr::to_string).collect(),
             reals: s
                 .reals
@@ -54,6 +54,10 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
                         address: r.addr.to_string(),
                         port: r.port,
                         weight: r.weight,
+                        forward: match r.forward {
+                            conf::Forward::Fnat => "FullNat".to_owned(),
+                            conf::Forward::Dr => "Route".to_owned(),
+                        },
                         active_conns,
                         inactive_conns,
                     }
@@ -124,7 +128,7 @@ pub fn render(rows: &[ServiceRow]) -> String {
                 out,
                 "  -> {:<28} {:<7} {:<6} {:<10} {}",
                 format!("{}:{}", r.address, r.port),
-                s.forward,
+                r.forward,
                 r.weight,
                 r.active_conns,
                 r.inactive_conns
@@ -146,12 +150,12 @@ mod tests {
             vip: "198.18.0.100".into(),
             port: 80,
             scheduler: "rr".into(),
-            forward: "FullNat".into(),
             local_addresses: vec!["198.18.1.254".into()],
             reals: vec![RealRow {
                 address: "198.18.1.2".into(),
                 port: 8080,
                 weight: 1,
+                forward: "FullNat".into(),
                 active_conns: 2,
                 inactive_conns: 5,
             }],

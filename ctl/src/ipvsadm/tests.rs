@@ -2,6 +2,9 @@
 
 use super::*;
 
+const F: conf::Forward = conf::Forward::Fnat;
+const DR: conf::Forward = conf::Forward::Dr;
+
 fn op(line: &str) -> Result<Op, String> {
     let args =
         Args::try_parse_from(std::iter::once("ipvsadm").chain(line.split_whitespace())).map_err(|e| e.to_string())?;
@@ -29,15 +32,27 @@ fn dpvs_quick_start_lines_parse() {
         ("-C", Op::Change(Change::ServiceClear)),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2 -b",
-            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1 }),
+            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: F }),
         ),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 5",
-            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 8080, weight: 5 }),
+            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 8080, weight: 5, forward: F }),
+        ),
+        (
+            "-a -t 198.18.0.100:80 -r 198.18.1.2 -g",
+            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: DR }),
+        ),
+        (
+            "-a -t 198.18.0.100:80 -r 198.18.1.2",
+            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: DR }),
         ),
         (
             "-e -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 0",
-            Op::Change(Change::RealEdit { service: vip, addr: rs, port: 8080, weight: 0 }),
+            Op::Change(Change::RealEdit { service: vip, addr: rs, port: 8080, weight: 0, forward: Some(F) }),
+        ),
+        (
+            "-e -t 198.18.0.100:80 -r 198.18.1.2:8080 -w 2",
+            Op::Change(Change::RealEdit { service: vip, addr: rs, port: 8080, weight: 2, forward: None }),
         ),
         (
             "-d -t 198.18.0.100:80 -r 198.18.1.2:8080",
@@ -73,8 +88,6 @@ fn bad_lines_name_what_is_wrong() {
         ("-A -a -t 198.18.0.100:80", "cannot be used with"),
         ("-t 198.18.0.100:80", "required"),
         ("-A -t 198.18.0.100:80 -p 300", "persistence"),
-        ("-a -t 198.18.0.100:80 -r 198.18.1.2", "default is -g"),
-        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -g", "-g (direct routing) is not supported yet"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -m", "NAT"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -i", "tunnel"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -g", "cannot be used with"),

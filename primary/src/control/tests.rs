@@ -4,6 +4,8 @@
 use super::*;
 use conf::Protocol;
 
+const F: conf::Forward = conf::Forward::Fnat;
+
 fn key(port: u16) -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, vip: "198.18.0.100".parse().unwrap(), port }
 }
@@ -32,16 +34,48 @@ fn changes_apply_and_errors_change_nothing() {
         (Change::ServiceEdit { service: key(81), scheduler: "mh".into() }, Some("no service tcp 198.18.0.100:81")),
         (Change::ServiceDel { service: key(80) }, None),
         (Change::ServiceClear, None),
-        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 3 }, None),
-        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 3 }, Some("already")),
+        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 3, forward: F }, None),
         (
-            Change::RealAdd { service: key(80), addr: ip("198.18.1.3"), port: 8080, weight: 1 },
+            Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 3, forward: F },
+            Some("already"),
+        ),
+        (
+            Change::RealAdd { service: key(80), addr: ip("198.18.1.3"), port: 8080, weight: 1, forward: F },
             Some("no [[neighbours]]"),
         ),
-        (Change::RealAdd { service: key(80), addr: ip("10.0.0.1"), port: 8080, weight: 1 }, Some("no port's network")),
-        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 70_000 }, Some("weight")),
-        (Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 0 }, None),
-        (Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 9, weight: 0 }, Some("not a real server")),
+        (
+            Change::RealAdd { service: key(80), addr: ip("10.0.0.1"), port: 8080, weight: 1, forward: F },
+            Some("no port's network"),
+        ),
+        (
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 80,
+                weight: 1,
+                forward: conf::Forward::Dr,
+            },
+            None,
+        ),
+        (
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 81,
+                weight: 1,
+                forward: conf::Forward::Dr,
+            },
+            Some("must listen on the virtual port 80"),
+        ),
+        (
+            Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 70_000, forward: F },
+            Some("weight"),
+        ),
+        (Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 0, forward: None }, None),
+        (
+            Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 9, weight: 0, forward: None },
+            Some("not a real server"),
+        ),
         (Change::RealDel { service: key(80), addr: ip("198.18.1.2"), port: 8080 }, None),
         (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.254") }, Some("already")),
         (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.77") }, Some("not an interface address")),
@@ -75,7 +109,7 @@ fn quick_start_sequence_builds_a_service() {
     rt.services.clear();
     for c in [
         Change::ServiceAdd { service: key(8080), scheduler: "rr".into() },
-        Change::RealAdd { service: key(8080), addr: ip("198.18.1.2"), port: 80, weight: 1 },
+        Change::RealAdd { service: key(8080), addr: ip("198.18.1.2"), port: 80, weight: 1, forward: F },
         Change::LaddrAdd { service: key(8080), addr: ip("198.18.1.254") },
     ] {
         rt = apply(&cfg, &rt, &c).unwrap();

@@ -29,7 +29,7 @@ fn store() -> Store {
 }
 
 fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
-    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1 };
+    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat };
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let scheduler = Scheduler::with_ids(sched::Kind::Rr, &backends, &ids).unwrap();
     Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP], (0, 1))
@@ -209,7 +209,7 @@ fn udp_flows_are_translated_both_ways_and_expire() {
 
 #[test]
 fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
-    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1 };
+    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat };
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let mk = |slot| {
         let b = vec![Backend::new(1)];
@@ -261,7 +261,10 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
         protocol,
         scheduler: sched::Kind::Wlc,
         local_addresses: vec![LIP],
-        reals: reals.iter().map(|&(port, weight)| conf::Real { addr: RS, port, weight }).collect(),
+        reals: reals
+            .iter()
+            .map(|&(port, weight)| conf::Real { addr: RS, port, weight, forward: conf::Forward::Fnat })
+            .collect(),
     };
     conf::Runtime {
         addresses: vec![],
@@ -319,4 +322,41 @@ fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1001), (VIP, 53), b"b3");
     assert_eq!(run(&mut n, 0, &mut f), Verdict::NotOurs);
     assert_eq!(n.shard.used(), 1);
+}
+
+#[test]
+fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(80, 1)]);
+    rt.services[0].reals[0].forward = conf::Forward::Dr;
+    rt.services[0].local_addresses.clear();
+    rt.services[1].local_addresses.clear();
+    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+
+    let syn = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
+    let mut f = syn.clone();
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    // Same bytes after the Ethernet header: addresses, ports and checksums untouched.
+    check(&f, (P1, RS_MAC), (CLIENT, 40000), (VIP, 80));
+    assert_eq!(f[14..], syn[14..]);
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    check(&f, (P1, RS_MAC), (CLIENT, 40000), (VIP, 80));
+    let (idx, _) = n
+        .shard
+        .lookup(&Tuple { proto: 6, src: v4(CLIENT.octets()), sport: 40000, dst: v4(VIP.octets()), dport: 80 })
+        .unwrap();
+    let e = n.shard.entry(idx);
+    assert_eq!((State::from_u8(e.state), e.packets, (e.flags >> 4) & 0x0f), (State::Established, [2, 0], MODE_DR));
+    // The real server answers the client directly, from the VIP: not the balancer's business
+    // (bridged, if it passes at all).
+    let mut f = tcp_frame(RS_MAC, P1, (VIP, 80), (CLIENT, 40000), TcpFlags::ACK, b"HTTP/1.0 200 OK\r\n");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::NotOurs);
+    // A UDP service's datagrams, too; a Full-NAT real server of the same service still needs
+    // a local address, which this one lacks.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"q");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoResource));
 }
