@@ -385,22 +385,9 @@ impl<'a> Fnat<'a> {
         let d = dir as usize;
         let len = frame.len() as u64;
         let now = self.now_tick;
-        let timeout = match flags {
-            Some(f) => {
-                let way = if dir == Dir::In { Way::In } else { Way::Out };
-                let old = State::from_u8(e.state);
-                let ev = Event::from_flags(
-                    f.contains(TcpFlags::SYN),
-                    f.contains(TcpFlags::FIN),
-                    f.contains(TcpFlags::ACK),
-                    f.contains(TcpFlags::RST),
-                );
-                let state = ev.map_or(old, |ev| tcp::next(old, way, ev));
-                self.shard.entry_mut(idx).state = state as u8;
-                state.default_timeout_s()
-            }
-            None => tcp::UDP_TIMEOUT_S,
-        };
+        let way = if dir == Dir::In { Way::In } else { Way::Out };
+        let (state, timeout) = track(State::from_u8(e.state), flags, way);
+        self.shard.entry_mut(idx).state = state as u8;
         let em = self.shard.entry_mut(idx);
         em.packets[d] += 1;
         em.bytes[d] += len;
@@ -441,23 +428,7 @@ impl<'a> Fnat<'a> {
         let state = if flags.is_some() { State::None } else { State::Established };
         if real.forward == conf::Forward::Dr {
             // Direct routing: the client's tuple on both sides (the real server has the VIP).
-            let c = NewConn {
-                proto: t.proto,
-                caddr: t.src,
-                cport: t.sport,
-                vaddr: t.dst,
-                vport: t.dport,
-                laddr: t.src,
-                lport: t.sport,
-                raddr: v4(real.addr.octets()),
-                rport: real.port,
-                state: state as u8,
-                mode: MODE_DR,
-                service: si as u32,
-                real: ri as u32,
-                client_mac,
-                client_port: rx_port,
-            };
+            let c = new_conn(t, (t.src, t.sport), &real, (state, MODE_DR), (si, ri), (client_mac, rx_port));
             return self.insert(&c, si, ri).map(Some);
         }
         if svc.laddrs.is_empty() {
@@ -488,23 +459,7 @@ impl<'a> Fnat<'a> {
             }
         }
         let (laddr, lport) = chosen.ok_or(FnatDrop::NoResource)?;
-        let c = NewConn {
-            proto: t.proto,
-            caddr: t.src,
-            cport: t.sport,
-            vaddr: t.dst,
-            vport: t.dport,
-            laddr: v4(laddr.octets()),
-            lport,
-            raddr: v4(real.addr.octets()),
-            rport: real.port,
-            state: state as u8,
-            mode: MODE_FNAT,
-            service: si as u32,
-            real: ri as u32,
-            client_mac,
-            client_port: rx_port,
-        };
+        let c = new_conn(t, (v4(laddr.octets()), lport), &real, (state, MODE_FNAT), (si, ri), (client_mac, rx_port));
         self.insert(&c, si, ri).map(Some)
     }
 
@@ -540,27 +495,61 @@ impl<'a> Fnat<'a> {
         let mut eth = EthernetFrame::new_unchecked(&mut *frame);
         eth.set_dst_addr(real.mac);
         eth.set_src_addr(self.port_macs[usize::from(real.via)]);
-        let timeout = match flags {
-            Some(f) => {
-                let ev = Event::from_flags(
-                    f.contains(TcpFlags::SYN),
-                    f.contains(TcpFlags::FIN),
-                    f.contains(TcpFlags::ACK),
-                    f.contains(TcpFlags::RST),
-                );
-                let old = State::from_u8(e.state);
-                let state = ev.map_or(old, |ev| tcp::next(old, Way::InOnly, ev));
-                self.shard.entry_mut(idx).state = state as u8;
-                state.default_timeout_s()
-            }
-            None => tcp::UDP_TIMEOUT_S,
-        };
+        let (state, timeout) = track(State::from_u8(e.state), flags, Way::InOnly);
+        self.shard.entry_mut(idx).state = state as u8;
         let len = frame.len() as u64;
         let em = self.shard.entry_mut(idx);
         em.packets[0] += 1;
         em.bytes[0] += len;
         self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
         Verdict::Out { port: real.via, dir: Dir::In, new }
+    }
+}
+
+/// A new connection of client tuple `t` (client -> VIP) to `real`, whose outbound side is
+/// `real -> local` (Full-NAT: a local address and port; direct routing: the client itself).
+fn new_conn(
+    t: &Tuple,
+    local: ([u8; 16], u16),
+    real: &Real,
+    (state, mode): (State, u8),
+    (si, ri): (usize, usize),
+    (client_mac, client_port): ([u8; 6], u16),
+) -> NewConn {
+    NewConn {
+        proto: t.proto,
+        caddr: t.src,
+        cport: t.sport,
+        vaddr: t.dst,
+        vport: t.dport,
+        laddr: local.0,
+        lport: local.1,
+        raddr: v4(real.addr.octets()),
+        rport: real.port,
+        state: state as u8,
+        mode,
+        service: si as u32,
+        real: ri as u32,
+        client_mac,
+        client_port,
+    }
+}
+
+/// The new TCP state of a connection in `old` after a segment with `flags` going `way`, and
+/// the timeout it gets; UDP (no flags): the UDP timeout.
+fn track(old: State, flags: Option<TcpFlags>, way: Way) -> (State, u32) {
+    match flags {
+        Some(f) => {
+            let ev = Event::from_flags(
+                f.contains(TcpFlags::SYN),
+                f.contains(TcpFlags::FIN),
+                f.contains(TcpFlags::ACK),
+                f.contains(TcpFlags::RST),
+            );
+            let state = ev.map_or(old, |ev| tcp::next(old, way, ev));
+            (state, state.default_timeout_s())
+        }
+        None => (old, tcp::UDP_TIMEOUT_S),
     }
 }
 
