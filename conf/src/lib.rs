@@ -143,6 +143,9 @@ pub enum Forward {
     /// Direct routing: the frame is sent to the real server's MAC unchanged; the real server
     /// has the VIP on a loopback and answers the client directly (ipvsadm `-g`).
     Dr,
+    /// NAT: the destination becomes the real server; its replies, routed back through the
+    /// balancer, get the VIP as source again (ipvsadm `-m`).
+    Nat,
 }
 
 impl Forward {
@@ -151,6 +154,7 @@ impl Forward {
         match self {
             Forward::Fnat => "fnat",
             Forward::Dr => "dr",
+            Forward::Nat => "nat",
         }
     }
 }

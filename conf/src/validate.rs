@@ -216,10 +216,11 @@ fn services(
             let forward = match r.forward.as_deref().unwrap_or("fnat") {
                 "fnat" => Forward::Fnat,
                 "dr" => Forward::Dr,
+                "nat" => Forward::Nat,
                 other => {
                     return Err(Fault::at(
                         &fp,
-                        format!("expected \"fnat\" or \"dr\" (nat and tunnel come later), got \"{other}\""),
+                        format!("expected \"fnat\", \"dr\" or \"nat\" (tunnel comes later), got \"{other}\""),
                     ))
                 }
             };

@@ -119,6 +119,8 @@ pub enum ForwardArg {
     Fnat,
     /// Direct routing.
     Dr,
+    /// NAT.
+    Nat,
 }
 
 impl From<ForwardArg> for conf::Forward {
@@ -126,6 +128,7 @@ impl From<ForwardArg> for conf::Forward {
         match f {
             ForwardArg::Fnat => conf::Forward::Fnat,
             ForwardArg::Dr => conf::Forward::Dr,
+            ForwardArg::Nat => conf::Forward::Nat,
         }
     }
 }
@@ -189,9 +192,9 @@ pub enum RealCommand {
         /// Weight, 0..=65535 (0: quiescent, no new connections).
         #[arg(short, long, default_value_t = 1)]
         weight: u32,
-        /// How packets reach it: fnat (Full-NAT) or dr (direct routing: the real server has
-        /// the VIP on a loopback and answers clients directly; it must listen on the virtual
-        /// port).
+        /// How packets reach it: fnat (Full-NAT); dr (direct routing: the real server has the
+        /// VIP on a loopback and answers clients directly; it must listen on the virtual
+        /// port); nat (the real server routes its replies through the balancer).
         #[arg(short, long, value_enum, default_value_t = ForwardArg::Fnat)]
         forward: ForwardArg,
     },

@@ -2,9 +2,9 @@
 //!
 //! Supported: `-A|-E|-D -t|-u VIP:port [-s sched]`, `-C`, `-a|-e|-d -t|-u VIP:port -r RS[:port]
 //! [-b] [-w weight]`, `--add-laddr|--del-laddr -z LIP -t|-u VIP:port -F dev`, `-G`,
-//! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`; forwarding methods `-b` (Full-NAT) and `-g` (direct
-//! routing, ipvsadm's default). What the data path does not have yet is refused by name rather
-//! than ignored: the forwarding methods `-m` (NAT) and `-i` (tunnel); persistence `-p`;
+//! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`; forwarding methods `-b` (Full-NAT), `-g` (direct
+//! routing, ipvsadm's default) and `-m` (NAT). What the data path does not have yet is refused
+//! by name rather than ignored: the forwarding method `-i` (tunnel); persistence `-p`;
 //! thresholds `-x`/`-y`;
 //! `-Z` (counters here are monotonic, read them with `dpvsctl stats`); `--stats`/`--rate`
 //! (no per-service counters yet).
@@ -92,7 +92,7 @@ pub struct Args {
     /// IP-in-IP tunnel (not supported yet).
     #[arg(short = 'i', long = "ipip", group = "method")]
     pub ipip: bool,
-    /// NAT (not supported yet).
+    /// NAT.
     #[arg(short = 'm', long = "masquerading", group = "method")]
     pub masquerading: bool,
     /// Full-NAT.
@@ -180,15 +180,9 @@ impl Args {
         if self.upper.is_some() || self.lower.is_some() {
             return Err("-x/-y (connection thresholds) are not supported yet".into());
         }
-        let method = if self.ipip {
-            Some("-i (ip-in-ip tunnel)")
-        } else if self.masquerading {
-            Some("-m (NAT)")
-        } else {
-            None
-        };
+        let method = if self.ipip { Some("-i (ip-in-ip tunnel)") } else { None };
         if let Some(m) = method {
-            return Err(format!("{m} is not supported yet: use -b (fullnat) or -g (direct routing)"));
+            return Err(format!("{m} is not supported yet: use -b (fullnat), -g (direct routing) or -m (NAT)"));
         }
         Ok(())
     }
@@ -221,6 +215,8 @@ impl Args {
                 Some(conf::Forward::Fnat)
             } else if self.gatewaying {
                 Some(conf::Forward::Dr)
+            } else if self.masquerading {
+                Some(conf::Forward::Nat)
             } else {
                 None
             };
@@ -292,6 +288,7 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
             let method = match r.forward {
                 conf::Forward::Fnat => "-b",
                 conf::Forward::Dr => "-g",
+                conf::Forward::Nat => "-m",
             };
             let _ = writeln!(out, "-a {flag} {}:{} -r {}:{} {method} -w {}", s.vip, s.port, r.addr, r.port, r.weight);
         }

@@ -307,8 +307,8 @@ fn ipvsadm_save_restores_into_a_fresh_instance() {
     assert_eq!(String::from_utf8(ipvsadm(&fresh, "-Sn", "").stdout).unwrap(), saved);
     // A bad line stops the restore there, naming it; what came before it stays applied.
     let g = fresh.generation();
-    let out = ipvsadm(&fresh, "-R", "-C\n-a -t 198.18.0.100:80 -r 198.18.1.2:9 -m\n-C\n");
+    let out = ipvsadm(&fresh, "-R", "-C\n-a -t 198.18.0.100:80 -r 198.18.1.2:9 -i\n-C\n");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: -m (NAT) is not supported yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: -i (ip-in-ip tunnel) is not supported yet"));
     assert_eq!(fresh.generation(), g + 1, "only the first line was applied");
 }

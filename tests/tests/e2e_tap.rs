@@ -47,6 +47,34 @@ fn fetch(ns: &Netns, url: &str, out: &std::path::Path) -> Option<String> {
     text.starts_with("200 ").then_some(text)
 }
 
+/// The two tap ports with the VIP 198.18.0.100 on dpdk0, 198.18.1.254 on dpdk1, and a TCP
+/// service VIP:80 with the one real server 198.18.1.2:`port` reached by `forward`.
+fn one_real_server(ifp: &str, port: u16, forward: &str) -> String {
+    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", ifp);
+    format!(
+        r#"{bare}
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.100/24"
+[[addresses]]
+port = "dpdk1"
+address = "198.18.1.254/24"
+[[neighbours]]
+address = "198.18.1.2"
+mac = "02:00:00:00:01:02"
+port = "dpdk1"
+[[services]]
+vip = "198.18.0.100"
+port = 80
+protocol = "tcp"
+[[services.reals]]
+address = "198.18.1.2"
+port = {port}
+forward = "{forward}"
+"#
+    )
+}
+
 /// `bytes` of random data from an HTTP server on the real server 198.18.1.2:8080 in `srv`,
 /// fetched by curl in `cli` through the VIP 198.18.0.100:80 and checked byte for byte.
 /// Returns the server's access log.
@@ -399,30 +427,7 @@ fn direct_routing_reaches_a_real_server_that_answers_the_client_itself() {
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dd");
-    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", &ifp);
-    let inst = Instance::start(&format!(
-        "{bare}{}",
-        r#"
-[[addresses]]
-port = "dpdk0"
-address = "198.18.0.100/24"
-[[addresses]]
-port = "dpdk1"
-address = "198.18.1.254/24"
-[[neighbours]]
-address = "198.18.1.2"
-mac = "02:00:00:00:01:02"
-port = "dpdk1"
-[[services]]
-vip = "198.18.0.100"
-port = 80
-protocol = "tcp"
-[[services.reals]]
-address = "198.18.1.2"
-port = 80
-forward = "dr"
-"#
-    ));
+    let inst = Instance::start(&one_real_server(&ifp, 80, "dr"));
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     // The real server of a DR service: the VIP on its loopback, never answered for in ARP,
     // and the client's network on-link (its replies go straight to the client; here the
@@ -455,4 +460,21 @@ forward = "dr"
     assert!(u(&s, "fnat_in") > 10 && u(&s, "fnat_out") == 0, "{s}");
     let list = inst.ctl_ok(&["service", "list"]);
     assert!(list.contains("  -> 198.18.1.2:80                Route   1 "), "{list}");
+}
+
+#[test]
+fn nat_reaches_a_real_server_whose_replies_come_back_through_the_balancer() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dm");
+    let inst = Instance::start(&one_real_server(&ifp, 8080, "nat"));
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    // A NAT real server's route to the clients goes through the balancer.
+    srv.sh("ip route add 198.18.0.0/24 via 198.18.1.254");
+    let access = download_through_the_vip(&inst, &cli, &srv, 1_000_000);
+    assert!(access.contains("198.18.0.1 - -"), "NAT keeps the client's address: {access}");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "fnat_in") > 10 && u(&s, "fnat_out") > 500, "both directions through the balancer: {s}");
+    let list = front(&inst, "ipvsadm", "-Sn");
+    assert!(list.contains("-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -m -w 1"), "{list}");
 }

@@ -60,6 +60,8 @@ pub struct Real {
 const MODE_FNAT: u8 = 1;
 /// Direct routing: inbound only, MACs rewritten, the packet otherwise unchanged.
 const MODE_DR: u8 = 2;
+/// NAT: the Full-NAT rewrite with the client as the local side.
+const MODE_NAT: u8 = 3;
 
 /// A Full-NAT service.
 #[derive(Debug)]
@@ -78,6 +80,8 @@ pub struct Service {
     lport_step: u16,
     /// The configuration it was built from (None: built by hand, in tests).
     pub def: Option<conf::Service>,
+    /// Some real server is reached by NAT (its replies come back through the balancer).
+    has_nat: bool,
 }
 
 impl Service {
@@ -95,6 +99,7 @@ impl Service {
         (slot, lcores): (u16, u16),
     ) -> Service {
         let lcores = lcores.max(1);
+        let has_nat = reals.iter().any(|r| r.forward == conf::Forward::Nat);
         let first = LPORT_MIN + (slot % lcores + lcores - LPORT_MIN % lcores) % lcores;
         Service {
             vip,
@@ -109,6 +114,7 @@ impl Service {
             lport_first: first,
             lport_step: lcores,
             def: None,
+            has_nat,
         }
     }
 
@@ -189,7 +195,8 @@ pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Servi
 /// Which lcore (of `lcores`) owns the connection of a packet: replies to a local address by
 /// their destination port (each lcore hands out its own share of local ports), packets to a
 /// service by a hash of their 5-tuple (so one client flow always meets one lcore, whatever
-/// queue it arrives on). `None`: not Full-NAT traffic, or a single lcore.
+/// queue it arrives on), and the replies of a NAT real server by the client they go to.
+/// `None`: not traffic of a service, or a single lcore.
 pub fn owner(services: &[Service], lcores: u16, p: &Parsed) -> Option<u16> {
     let ip = p.ipv4?;
     if ip.is_fragment || p.vlan_count != 0 || lcores <= 1 {
@@ -200,20 +207,26 @@ pub fn owner(services: &[Service], lcores: u16, p: &Parsed) -> Option<u16> {
         L4::Udp { src_port, dst_port } => (17u8, src_port, dst_port),
         _ => return None,
     };
+    // Client flows are owned by their client's address and port, so that the replies of a NAT
+    // real server (to the client) find the same owner as the client's packets.
+    let by_client = |addr: Ipv4Addr, port: u16| (flow_hash(u32::from(addr), port, proto) % u64::from(lcores)) as u16;
     if services.iter().any(|s| s.vip == ip.dst_addr && s.port == dport && s.proto == proto) {
-        let h = flow_hash(u32::from(ip.src_addr), u32::from(ip.dst_addr), sport, dport, proto);
-        return Some((h % u64::from(lcores)) as u16);
+        return Some(by_client(ip.src_addr, sport));
     }
     if services.iter().any(|s| s.proto == proto && s.laddrs.contains(&ip.dst_addr)) {
         return Some(dport % lcores);
     }
+    let nat_reply =
+        |s: &Service| s.has_nat && s.proto == proto && s.reals.iter().any(|r| r.addr == ip.src_addr && r.port == sport);
+    if services.iter().any(nat_reply) {
+        return Some(by_client(ip.dst_addr, dport));
+    }
     None
 }
 
-/// A hash of a 5-tuple that every lcore computes alike.
-fn flow_hash(src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> u64 {
-    let mut h =
-        (u64::from(src) << 32 | u64::from(dst)) ^ (u64::from(sport) << 24 | u64::from(dport) << 8 | u64::from(proto));
+/// A hash of a client's address, port and protocol that every lcore computes alike.
+fn flow_hash(addr: u32, port: u16, proto: u8) -> u64 {
+    let mut h = (u64::from(addr) << 32) ^ (u64::from(port) << 8 | u64::from(proto));
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -426,9 +439,16 @@ impl<'a> Fnat<'a> {
         let mut client_mac = [0u8; 6];
         client_mac.copy_from_slice(&frame[6..12]);
         let state = if flags.is_some() { State::None } else { State::Established };
-        if real.forward == conf::Forward::Dr {
+        let client_side = match real.forward {
+            conf::Forward::Fnat => None,
             // Direct routing: the client's tuple on both sides (the real server has the VIP).
-            let c = new_conn(t, (t.src, t.sport), &real, (state, MODE_DR), (si, ri), (client_mac, rx_port));
+            conf::Forward::Dr => Some(MODE_DR),
+            // NAT: the real server sees the client; its replies (routed through the balancer)
+            // are the outbound side, to the client.
+            conf::Forward::Nat => Some(MODE_NAT),
+        };
+        if let Some(mode) = client_side {
+            let c = new_conn(t, (t.src, t.sport), &real, (state, mode), (si, ri), (client_mac, rx_port));
             return self.insert(&c, si, ri).map(Some);
         }
         if svc.laddrs.is_empty() {

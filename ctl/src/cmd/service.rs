@@ -26,7 +26,8 @@ pub struct RealRow {
     pub address: String,
     pub port: u16,
     pub weight: u32,
-    /// How packets reach it, as ipvsadm names it: FullNat or Route (direct routing).
+    /// How packets reach it, as ipvsadm names it: FullNat, Route (direct routing) or Masq
+    /// (NAT).
     pub forward: String,
     /// Its TCP connections in ESTABLISHED.
     pub active_conns: u64,
@@ -57,6 +58,7 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
                         forward: match r.forward {
                             conf::Forward::Fnat => "FullNat".to_owned(),
                             conf::Forward::Dr => "Route".to_owned(),
+                            conf::Forward::Nat => "Masq".to_owned(),
                         },
                         active_conns,
                         inactive_conns,

@@ -88,7 +88,6 @@ fn bad_lines_name_what_is_wrong() {
         ("-A -a -t 198.18.0.100:80", "cannot be used with"),
         ("-t 198.18.0.100:80", "required"),
         ("-A -t 198.18.0.100:80 -p 300", "persistence"),
-        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -m", "NAT"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -i", "tunnel"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -g", "cannot be used with"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -x 10", "thresholds"),

@@ -360,3 +360,45 @@ fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"q");
     assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoResource));
 }
+
+#[test]
+fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_client() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1)]);
+    for svc in &mut rt.services {
+        svc.reals[0].forward = conf::Forward::Nat;
+        svc.local_addresses.clear();
+    }
+    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+    let mut synack = TcpFlags::SYN;
+    synack.insert(TcpFlags::ACK);
+
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check(&f, (P1, RS_MAC), (CLIENT, 40000), (RS, 8080));
+    // The real server's reply, routed back through the balancer (to its MAC).
+    let reply = tcp_frame(RS_MAC, P1, (RS, 8080), (CLIENT, 40000), synack, b"");
+    let mut f = reply.clone();
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    check(&f, (P0, CLIENT_MAC), (VIP, 80), (CLIENT, 40000));
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"GET /\r\n");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    let (idx, _) = n
+        .shard
+        .lookup(&Tuple { proto: 6, src: v4(CLIENT.octets()), sport: 40000, dst: v4(VIP.octets()), dport: 80 })
+        .unwrap();
+    let e = n.shard.entry(idx);
+    assert_eq!((State::from_u8(e.state), e.packets, (e.flags >> 4) & 0x0f), (State::Established, [2, 1], MODE_NAT));
+
+    // On several lcores, the client's packets and the real server's replies to that client
+    // have one owner.
+    let syn = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
+    for lcores in 2..6 {
+        let a = owner(n.services(), lcores, &wire::classify(&syn).unwrap());
+        let b = owner(n.services(), lcores, &wire::classify(&reply).unwrap());
+        assert!(a.is_some() && a == b, "{lcores} lcores: {a:?} {b:?}");
+    }
+}
