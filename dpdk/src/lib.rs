@@ -18,7 +18,7 @@ mod ring;
 
 pub use eal::{tsc_hz, Eal, LcoreId, ProcessType};
 pub use error::Error;
-pub use mbuf::{Burst, Mbuf, BURST_SIZE};
+pub use mbuf::{Burst, Mbuf, Packet, BURST_SIZE};
 pub use mempool::{Mempool, RecoverMode, Recovery};
 pub use port::{MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
 pub use ring::Ring;

@@ -98,6 +98,44 @@ unsafe fn seg_data_mut<'a>(m: *mut rte_mbuf) -> &'a mut [u8] {
     }
 }
 
+/// A packet of a burst being processed in place ([`Burst::distribute_packets`]): its data,
+/// which may grow.
+#[derive(Debug)]
+pub struct Packet<'a> {
+    m: NonNull<rte_mbuf>,
+    _burst: std::marker::PhantomData<&'a mut Burst>,
+}
+
+impl Packet<'_> {
+    /// The data (first segment).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the mbuf is valid and owned by the burst that lent it to us exclusively.
+        unsafe { seg_data_mut(self.m.as_ptr()) }
+    }
+
+    /// Opens `n` bytes at offset `at` of a single-segment packet, moving the bytes from `at` on
+    /// towards the end (into the buffer's tailroom). The new bytes hold what was there before
+    /// (the caller writes them). Returns false, changing nothing, when `at` is past the data,
+    /// the packet has several segments, or the tailroom is shorter than `n`.
+    pub fn insert(&mut self, at: usize, n: usize) -> bool {
+        let m = self.m.as_ptr();
+        // SAFETY: valid mbuf, exclusively ours (see data_mut).
+        let (data_len, pkt_len) = unsafe { ((*m).data_len, (*m).pkt_len) };
+        let Ok(n16) = u16::try_from(n) else { return false };
+        if at > usize::from(data_len) || u32::from(data_len) != pkt_len {
+            return false;
+        }
+        // SAFETY: valid single-segment mbuf; append only moves the data end within the buffer
+        // (it returns null, changing nothing, when the tailroom is short).
+        if unsafe { dpdk_sys::shim_pktmbuf_append(m, n16) }.is_null() {
+            return false;
+        }
+        let data = self.data_mut();
+        data.copy_within(at..usize::from(data_len), at + n);
+        true
+    }
+}
+
 /// A batch of up to [`BURST_SIZE`] owned packets, moved in one rx or tx call. Packets still
 /// held when it is dropped are freed.
 #[derive(Debug)]
@@ -228,6 +266,42 @@ impl Burst {
             let port = unsafe { dpdk_sys::shim_mbuf_port(m) };
             // SAFETY: as above.
             match dest(port, unsafe { seg_data_mut(m) }) {
+                Some(o) => {
+                    let out = &mut outs[o];
+                    assert!(out.len < BURST_SIZE, "distribute: no room in the output burst");
+                    out.pkts[out.len] = m;
+                    out.len += 1;
+                }
+                None => {
+                    // SAFETY: we own m and drop it from the burst.
+                    unsafe { dpdk_sys::shim_pktmbuf_free(m) };
+                    freed += 1;
+                }
+            }
+        }
+        freed
+    }
+
+    /// [`Burst::distribute`] with each packet lent as a [`Packet`], whose data may grow.
+    ///
+    /// # Panics
+    /// As [`Burst::distribute`].
+    pub fn distribute_packets(
+        &mut self,
+        outs: &mut [Burst],
+        mut dest: impl FnMut(u16, &mut Packet<'_>) -> Option<usize>,
+    ) -> usize {
+        let len = self.len;
+        // Should `dest` panic, the burst forgets the rest (leaks) rather than free twice.
+        self.len = 0;
+        let mut freed = 0;
+        for i in 0..len {
+            let m = self.pkts[i];
+            // SAFETY: pkts[i] (i < len) is a valid mbuf owned by this burst.
+            let port = unsafe { dpdk_sys::shim_mbuf_port(m) };
+            let Some(nn) = NonNull::new(m) else { continue };
+            let mut p = Packet { m: nn, _burst: std::marker::PhantomData };
+            match dest(port, &mut p) {
                 Some(o) => {
                     let out = &mut outs[o];
                     assert!(out.len < BURST_SIZE, "distribute: no room in the output burst");

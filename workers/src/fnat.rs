@@ -13,6 +13,8 @@ use conn::tcp::{self, Event, State, Way};
 use conn::{v4, Dir, NewConn, Shard, Tuple};
 use sched::{Backend, FlowKey, Scheduler};
 use wire::checksum;
+
+use crate::frame::Frame;
 use wire::{EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Parsed, TcpFlags, TcpPacket, UdpPacket, L4};
 
 /// Connection timer tick.
@@ -341,7 +343,8 @@ impl<'a> Fnat<'a> {
     }
 
     /// Handles a frame received on `rx_port` whose headers `p` describes.
-    pub fn process(&mut self, rx_port: u16, frame: &mut [u8], p: &Parsed) -> Verdict {
+    pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed) -> Verdict {
+        let frame = buf.bytes();
         let Some(ip) = p.ipv4 else { return Verdict::NotOurs };
         if ip.is_fragment || p.vlan_count != 0 {
             return Verdict::NotOurs;
@@ -377,7 +380,7 @@ impl<'a> Fnat<'a> {
         };
         let e = *self.shard.entry(idx);
         if (e.flags >> 4) & 0x0f == MODE_DR {
-            return self.direct_route(idx, &e, dir, frame, flags, new);
+            return self.direct_route(idx, &e, dir, buf.bytes(), flags, new);
         }
         // Rewrite: addresses, ports, checksums, MACs.
         let (src, dst, sp, dp, out_port, dst_mac) = match dir {
@@ -391,6 +394,23 @@ impl<'a> Fnat<'a> {
             }
         };
         rewrite(frame, l3, l4, proto, (src, dst, sp, dp));
+        let old_state = State::from_u8(e.state);
+        if let (Some(f), true) = (flags, (e.flags >> 4) & 0x0f == MODE_FNAT) {
+            match dir {
+                // The handshake's last ACK carries the client's address to the real server.
+                Dir::In
+                    if old_state == State::SynRecv
+                        && f.contains(TcpFlags::ACK)
+                        && !f.intersects(TcpFlags::SYN | TcpFlags::RST) =>
+                {
+                    insert_toa(buf, l3, l4, (addr4(&e.caddr), e.cport));
+                }
+                // Leave the client room for the option in its segments.
+                Dir::Out if f.contains(TcpFlags::SYN | TcpFlags::ACK) => shrink_mss(frame, l4, TOA_LEN as u16),
+                _ => {}
+            }
+        }
+        let frame = buf.bytes();
         let mut eth = EthernetFrame::new_unchecked(&mut *frame);
         eth.set_dst_addr(dst_mac);
         eth.set_src_addr(self.port_macs[usize::from(out_port)]);
@@ -399,7 +419,7 @@ impl<'a> Fnat<'a> {
         let len = frame.len() as u64;
         let now = self.now_tick;
         let way = if dir == Dir::In { Way::In } else { Way::Out };
-        let (state, timeout) = track(State::from_u8(e.state), flags, way);
+        let (state, timeout) = track(old_state, flags, way);
         self.shard.entry_mut(idx).state = state as u8;
         let em = self.shard.entry_mut(idx);
         em.packets[d] += 1;
@@ -580,6 +600,73 @@ fn resolve(services: &[Service], e: &shm_layout::conn::ConnEntry) -> Option<(usi
     let raddr = addr4(&e.raddr);
     let r = services[s].reals.iter().position(|r| r.addr == raddr && r.port == e.rport)?;
     Some((s, r))
+}
+
+/// TCP option kind of TOA (the client's address and port for the real server), as DPVS and the
+/// `toa` kernel module use it.
+pub const TOA_KIND: u8 = 254;
+/// Length of the TOA option: kind, length, port (2), IPv4 address (4).
+pub const TOA_LEN: usize = 8;
+
+/// Inserts the TOA option (client address and port) after the TCP options of the segment at
+/// `l4`, when the header has room for it (60 bytes at most) and the buffer can grow; the IPv4
+/// total length, the TCP data offset and both checksums are updated. Otherwise the segment is
+/// left as it is: TOA is best effort, as in DPVS.
+fn insert_toa<F: Frame>(buf: &mut F, l3: usize, l4: usize, (client, port): (Ipv4Addr, u16)) {
+    let (hlen, src, dst) = {
+        let frame = buf.bytes();
+        let tcp = TcpPacket::new_unchecked(&frame[l4..]);
+        let ip = Ipv4Packet::new_unchecked(&frame[l3..]);
+        (tcp.header_len(), ip.src_addr(), ip.dst_addr())
+    };
+    if hlen + TOA_LEN > 60 || !buf.insert(l4 + hlen, TOA_LEN) {
+        return;
+    }
+    let frame = buf.bytes();
+    let opt = &mut frame[l4 + hlen..l4 + hlen + TOA_LEN];
+    opt[0] = TOA_KIND;
+    opt[1] = TOA_LEN as u8;
+    opt[2..4].copy_from_slice(&port.to_be_bytes());
+    opt[4..8].copy_from_slice(&client.octets());
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
+        ip.set_total_len(ip.total_len() + TOA_LEN as u16);
+        ip.fill_checksum();
+    }
+    let total = usize::from(Ipv4Packet::new_unchecked(&frame[l3..]).total_len());
+    let mut tcp = TcpPacket::new_unchecked(&mut frame[l4..l3 + total]);
+    tcp.set_header_len(hlen + TOA_LEN);
+    tcp.fill_checksum(src, dst);
+}
+
+/// Lowers the MSS option of the SYN-ACK at `l4` by `by` (incremental checksum update), so that
+/// the client's segments leave room for the TOA option.
+fn shrink_mss(frame: &mut [u8], l4: usize, by: u16) {
+    let hlen = TcpPacket::new_unchecked(&frame[l4..]).header_len();
+    let mut i = l4 + 20;
+    let end = (l4 + hlen).min(frame.len());
+    while i < end {
+        match frame[i] {
+            0 => return,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(*frame.get(i + 1).unwrap_or(&0));
+                if len < 2 || i + len > end {
+                    return;
+                }
+                if kind == 2 && len == 4 {
+                    let old = u16::from_be_bytes([frame[i + 2], frame[i + 3]]);
+                    let new = old.saturating_sub(by).max(536);
+                    frame[i + 2..i + 4].copy_from_slice(&new.to_be_bytes());
+                    let mut tcp = TcpPacket::new_unchecked(&mut frame[l4..]);
+                    let c = checksum::update_u16(tcp.checksum(), old, new);
+                    tcp.set_checksum(c);
+                    return;
+                }
+                i += len;
+            }
+        }
+    }
 }
 
 /// Rewrites the IPv4 addresses and L4 ports of a frame, updating both checksums

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fnat;
+pub mod frame;
 pub mod pipeline;
 pub mod run;
 

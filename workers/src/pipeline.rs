@@ -20,6 +20,7 @@ use wire::{ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, I
 use wire::{IpProtocol, Ipv4Packet};
 
 use crate::fnat::{Fnat, FnatDrop, Verdict};
+use crate::frame::Frame;
 
 /// TTL of the answers the balancer sends.
 pub const REPLY_TTL: u8 = 64;
@@ -153,8 +154,9 @@ impl<'a> Pipeline<'a> {
     /// If `rx_port` is not a port slot of this pipeline (the caller's rx paths come from the
     /// same port table).
     #[inline]
-    pub fn process(&mut self, rx_port: u16, frame: &mut [u8]) -> Action {
+    pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F) -> Action {
         let port = &self.ports[usize::from(rx_port)];
+        let frame = buf.bytes();
         if frame.len() < wire::ethernet::HEADER_LEN {
             return Action::Drop(DropReason::Runt);
         }
@@ -165,12 +167,13 @@ impl<'a> Pipeline<'a> {
             Err(_) => None,
         };
         if let (Some(fnat), Some(p)) = (self.fnat.as_mut(), parsed.as_ref()) {
-            match fnat.process(rx_port, frame, p) {
+            match fnat.process(rx_port, buf, p) {
                 Verdict::NotOurs => {}
                 Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
                 Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),
             }
         }
+        let frame = buf.bytes();
         let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
             return Action::Drop(DropReason::Runt);
         };

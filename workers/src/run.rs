@@ -366,7 +366,7 @@ fn hand_over(r: &mut Redirect, pipeline: &Pipeline<'_>, burst: &mut Burst, c: &L
 fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &LcoreCounters) {
     let mut tally = Tally::default();
     let slot_of_port = &io.slot_of_port;
-    burst.distribute(&mut io.outs, |port_id, frame| {
+    burst.distribute_packets(&mut io.outs, |port_id, frame| {
         let port = slot_of_port.get(usize::from(port_id)).copied().unwrap_or(u16::MAX);
         if port == u16::MAX {
             tally.runt += 1;

@@ -112,7 +112,7 @@ fn frame(
 }
 
 /// Runs a frame through Full-NAT, returning the verdict.
-fn run(n: &mut Fnat<'_>, rx_port: u16, f: &mut [u8]) -> Verdict {
+fn run(n: &mut Fnat<'_>, rx_port: u16, f: &mut Vec<u8>) -> Verdict {
     let p = wire::classify(f).unwrap();
     n.process(rx_port, f, &p)
 }
@@ -401,4 +401,54 @@ fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_cli
         let b = owner(n.services(), lcores, &wire::classify(&reply).unwrap());
         assert!(a.is_some() && a == b, "{lcores} lcores: {a:?} {b:?}");
     }
+}
+
+#[test]
+fn full_nat_puts_the_client_address_in_the_handshake_ack_and_leaves_room_for_it() {
+    let mut s = store();
+    let mut n = fnat(&mut s, 1);
+    let mut syn = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
+    assert_eq!(run(&mut n, 0, &mut syn), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    // The SYN-ACK's MSS goes down by the option's length.
+    let mut synack_flags = TcpFlags::SYN;
+    synack_flags.insert(TcpFlags::ACK);
+    let tcp = TcpRepr {
+        src_port: 8080,
+        dst_port: LPORT_MIN,
+        seq_number: 5000,
+        ack_number: 1001,
+        flags: synack_flags,
+        window_len: 64240,
+        urgent_at: 0,
+        max_seg_size: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamp: None,
+        payload: b"",
+    };
+    let mut seg = vec![0u8; tcp.buffer_len()];
+    tcp.emit(&mut TcpPacket::new_unchecked(&mut seg[..]), RS, LIP);
+    let mut f = frame(RS_MAC, P1, RS, LIP, IpProtocol::Tcp, &seg);
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    check(&f, (P0, CLIENT_MAC), (VIP, 80), (CLIENT, 40000));
+    let t = TcpRepr::parse(&TcpPacket::new_checked(&f[34..]).unwrap(), VIP, CLIENT).unwrap();
+    assert_eq!((t.max_seg_size, t.window_scale, t.sack_permitted), (Some(1452), Some(7), true));
+
+    // The handshake's ACK grows by the 8-byte option: kind 254, length 8, port, address.
+    let mut ack = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"");
+    let before = ack.len();
+    assert_eq!(run(&mut n, 0, &mut ack), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    check(&ack, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+    assert_eq!(ack.len(), before + TOA_LEN);
+    let ip = Ipv4Packet::new_checked(&ack[14..]).unwrap();
+    assert_eq!(usize::from(ip.total_len()), ack.len() - 14);
+    let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!(tcp.header_len(), 20 + TOA_LEN);
+    assert_eq!(&ip.payload()[20..28], &[TOA_KIND, 8, 0x9c, 0x40, 198, 18, 0, 1], "port 40000, 198.18.0.1");
+    // Later segments go as they are.
+    let mut data = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"GET / HTTP/1.0\r\n\r\n");
+    let before = data.len();
+    assert_eq!(run(&mut n, 0, &mut data), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    assert_eq!(data.len(), before);
+    check(&data, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
 }

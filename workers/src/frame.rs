@@ -1,0 +1,52 @@
+//! What the pipeline processes: a frame's bytes, which may grow in place (TOA insertion).
+//! Implemented by the DPDK packet of a burst and, for fixtures, by `Vec<u8>`.
+
+/// A frame being processed.
+pub trait Frame {
+    /// Its bytes.
+    fn bytes(&mut self) -> &mut [u8];
+    /// Opens `n` bytes at offset `at`, moving what follows towards the end. Returns false,
+    /// changing nothing, when the buffer has no room (or `at` is past the end).
+    fn insert(&mut self, at: usize, n: usize) -> bool;
+}
+
+impl Frame for Vec<u8> {
+    fn bytes(&mut self) -> &mut [u8] {
+        self
+    }
+
+    fn insert(&mut self, at: usize, n: usize) -> bool {
+        if at > self.len() {
+            return false;
+        }
+        let old = self.len();
+        self.resize(old + n, 0);
+        self.copy_within(at..old, at + n);
+        true
+    }
+}
+
+impl Frame for dpdk::Packet<'_> {
+    #[inline]
+    fn bytes(&mut self) -> &mut [u8] {
+        self.data_mut()
+    }
+
+    fn insert(&mut self, at: usize, n: usize) -> bool {
+        dpdk::Packet::insert(self, at, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec_insert_moves_the_tail() {
+        let mut v = vec![1u8, 2, 3, 4];
+        assert!(Frame::insert(&mut v, 1, 2));
+        assert_eq!(v, [1, 2, 3, 2, 3, 4]);
+        assert!(!Frame::insert(&mut v, 7, 1));
+        assert_eq!(v.len(), 6);
+    }
+}
