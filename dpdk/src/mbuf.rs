@@ -256,30 +256,7 @@ impl Burst {
     /// If `dest` names an index out of `outs`, or a burst of `outs` without room (empty
     /// bursts always have room).
     pub fn distribute(&mut self, outs: &mut [Burst], mut dest: impl FnMut(u16, &mut [u8]) -> Option<usize>) -> usize {
-        let len = self.len;
-        // Should `dest` panic, the burst forgets the rest (leaks) rather than free twice.
-        self.len = 0;
-        let mut freed = 0;
-        for i in 0..len {
-            let m = self.pkts[i];
-            // SAFETY: pkts[i] (i < len) is a valid mbuf owned by this burst.
-            let port = unsafe { dpdk_sys::shim_mbuf_port(m) };
-            // SAFETY: as above.
-            match dest(port, unsafe { seg_data_mut(m) }) {
-                Some(o) => {
-                    let out = &mut outs[o];
-                    assert!(out.len < BURST_SIZE, "distribute: no room in the output burst");
-                    out.pkts[out.len] = m;
-                    out.len += 1;
-                }
-                None => {
-                    // SAFETY: we own m and drop it from the burst.
-                    unsafe { dpdk_sys::shim_pktmbuf_free(m) };
-                    freed += 1;
-                }
-            }
-        }
-        freed
+        self.distribute_packets(outs, |port, p| dest(port, p.data_mut()))
     }
 
     /// [`Burst::distribute`] with each packet lent as a [`Packet`], whose data may grow.

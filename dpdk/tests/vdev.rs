@@ -91,6 +91,33 @@ fn safe_layer_on_ring_and_null_vdevs() {
     let stats = ring_port.stats().unwrap();
     assert_eq!((stats.ipackets, stats.opackets), (4, 4));
 
+    // distribute_packets lends each packet, which may grow in the middle (into the tailroom)
+    // but not past the buffer; a dropped packet goes back to the pool.
+    let mut b = Burst::new();
+    for i in 0..2u8 {
+        let mut f = FRAME;
+        f[59] = i;
+        b.push(Mbuf::from_bytes(&pool, &f).unwrap()).unwrap();
+    }
+    let mut outs = [Burst::new()];
+    let in_use = pool.in_use_count();
+    let freed = b.distribute_packets(&mut outs, |_, p| {
+        if p.data_mut()[59] == 1 {
+            return None;
+        }
+        assert!(p.insert(14, 8), "room in the tailroom");
+        assert!(!p.insert(0, 60_000), "never past the buffer");
+        assert!(!p.insert(1000, 1), "not past the data");
+        Some(0)
+    });
+    assert_eq!((freed, pool.in_use_count()), (1, in_use - 1));
+    let grown = outs[0].data(0);
+    let mut f0 = FRAME;
+    f0[59] = 0;
+    assert_eq!(grown.len(), f0.len() + 8);
+    assert_eq!((&grown[..14], &grown[22..]), (&f0[..14], &f0[14..]), "the tail moved by 8");
+    outs[0].clear();
+
     // A full burst refuses a push and hands the packet back.
     let mut full = Burst::new();
     for _ in 0..BURST_SIZE {
