@@ -120,6 +120,9 @@ pub struct Service {
     /// Local addresses connections to the real servers come from.
     pub local_addresses: Vec<std::net::Ipv4Addr>,
     pub reals: Vec<Real>,
+    /// Persistence timeout, seconds (ipvsadm `-p`; 0: none): a client's new connections go to
+    /// the real server of its previous one while its template lives.
+    pub persistence: u32,
 }
 
 /// A real server of a service, with the port it is reached through (resolved from the

@@ -119,6 +119,7 @@ pub(crate) struct RawService {
     pub(crate) protocol: Option<String>,
     pub(crate) scheduler: Option<String>,
     pub(crate) local_addresses: Option<Vec<String>>,
+    pub(crate) persistence: Option<Int>,
     pub(crate) reals: Option<Vec<RawReal>>,
 }
 

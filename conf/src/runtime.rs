@@ -79,6 +79,7 @@ impl Config {
                 protocol: Some(s.protocol.name().to_owned()),
                 scheduler: Some(s.scheduler.name().to_owned()),
                 local_addresses: Some(s.local_addresses.iter().map(|a| a.to_string()).collect()),
+                persistence: Some(Int(i64::from(s.persistence))),
                 reals: Some(
                     s.reals
                         .iter()
@@ -133,12 +134,13 @@ impl Config {
             let laddrs: Vec<String> = s.local_addresses.iter().map(|a| format!("\"{a}\"")).collect();
             let _ = writeln!(
                 out,
-                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n",
+                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}",
                 s.vip,
                 s.port,
                 s.protocol.name(),
                 s.scheduler.name(),
-                laddrs.join(", ")
+                laddrs.join(", "),
+                if s.persistence > 0 { format!("persistence = {}\n", s.persistence) } else { String::new() }
             );
             for r in &s.reals {
                 let forward = match r.forward {

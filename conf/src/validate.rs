@@ -30,6 +30,9 @@ use crate::{
 
 type Result<T> = std::result::Result<T, Fault>;
 
+/// Longest persistence timeout, seconds (31 days).
+const MAX_PERSISTENCE_S: i64 = 31 * 24 * 3600;
+
 /// Validates `raw` and resolves it into a [`Config`] whose `source` is `source`.
 pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     let root = KeyPath::root();
@@ -175,6 +178,7 @@ fn services(
             .unwrap_or("rr")
             .parse()
             .map_err(|e: sched::ParseKindError| Fault::at(&sp, e.to_string()))?;
+        let persistence: u32 = int(raw.persistence, 0, 0..=MAX_PERSISTENCE_S, &path.key("persistence"))?;
         let lp = path.key("local_addresses");
         let raw_l = raw.local_addresses.unwrap_or_default();
         if raw_l.len() > MAX_LOCAL_ADDRESSES {
@@ -245,7 +249,7 @@ fn services(
             }
             reals.push(Real { addr, port: rport, weight, forward });
         }
-        out.push(Service { vip, port, protocol, scheduler, local_addresses, reals });
+        out.push(Service { vip, port, protocol, scheduler, local_addresses, reals, persistence });
     }
     // A reply to a local address is told from a client's packet by its destination address.
     for (i, s) in out.iter().enumerate() {

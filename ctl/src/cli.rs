@@ -162,14 +162,21 @@ pub enum ServiceCommand {
         /// rr, wrr, wlc, lc, fo, conhash or mh.
         #[arg(short, long, default_value = "rr")]
         scheduler: String,
+        /// Persistence timeout, seconds: a client's new connections go to the real server of
+        /// its previous one for this long after it (0: none).
+        #[arg(short, long, default_value_t = 0)]
+        persistent: u32,
     },
-    /// Change a service's scheduler.
+    /// Change a service's scheduler and/or persistence timeout.
     Edit {
         #[command(flatten)]
         service: ServiceArg,
         /// rr, wrr, wlc, lc, fo, conhash or mh.
         #[arg(short, long)]
-        scheduler: String,
+        scheduler: Option<String>,
+        /// Persistence timeout, seconds (0: none).
+        #[arg(short, long)]
+        persistent: Option<u32>,
     },
     /// Remove a service; its connections expire on their next packet.
     Del {

@@ -4,8 +4,7 @@
 //! [-b] [-w weight]`, `--add-laddr|--del-laddr -z LIP -t|-u VIP:port -F dev`, `-G`,
 //! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`; forwarding methods `-b` (Full-NAT), `-g` (direct
 //! routing, ipvsadm's default) and `-m` (NAT). What the data path does not have yet is refused
-//! by name rather than ignored: the forwarding method `-i` (tunnel); persistence `-p`;
-//! thresholds `-x`/`-y`;
+//! by name rather than ignored: the forwarding method `-i` (tunnel); thresholds `-x`/`-y`;
 //! `-Z` (counters here are monotonic, read them with `dpvsctl stats`); `--stats`/`--rate`
 //! (no per-service counters yet).
 
@@ -80,7 +79,7 @@ pub struct Args {
     /// Scheduler: rr, wrr, wlc, lc, fo, conhash, mh.
     #[arg(short = 's', long = "scheduler")]
     pub scheduler: Option<String>,
-    /// Persistence timeout (refused: persistence templates are not supported yet).
+    /// Persistence timeout, seconds (360 when given without a value).
     #[arg(short = 'p', long = "persistent", num_args = 0..=1, default_missing_value = "360")]
     pub persistent: Option<u32>,
     /// Real server address[:port] (the port defaults to the service's).
@@ -171,12 +170,6 @@ impl Args {
     }
 
     fn refuse_unsupported(&self) -> Result<(), String> {
-        if self.persistent.is_some() {
-            return Err(
-                "-p (persistence) is not supported yet: persistence templates are a data-path feature still to come"
-                    .into(),
-            );
-        }
         if self.upper.is_some() || self.lower.is_some() {
             return Err("-x/-y (connection thresholds) are not supported yet".into());
         }
@@ -197,10 +190,14 @@ impl Args {
             let service = self.need_service()?;
             if self.add_service {
                 let scheduler = self.scheduler.clone().unwrap_or_else(|| "wlc".to_owned());
-                return Ok(Op::Change(Change::ServiceAdd { service, scheduler }));
+                let persistence = self.persistent.unwrap_or(0);
+                return Ok(Op::Change(Change::ServiceAdd { service, scheduler, persistence }));
             }
-            let scheduler = self.scheduler.clone().ok_or("-E needs -s|--scheduler (the only editable property)")?;
-            return Ok(Op::Change(Change::ServiceEdit { service, scheduler }));
+            if self.scheduler.is_none() && self.persistent.is_none() {
+                return Err("-E needs -s|--scheduler or -p|--persistent (the editable properties)".into());
+            }
+            let (scheduler, persistence) = (self.scheduler.clone(), self.persistent);
+            return Ok(Op::Change(Change::ServiceEdit { service, scheduler, persistence }));
         }
         if self.delete_service {
             return Ok(Op::Change(Change::ServiceDel { service: self.need_service()? }));
@@ -283,7 +280,8 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
             conf::Protocol::Tcp => "-t",
             conf::Protocol::Udp => "-u",
         };
-        let _ = writeln!(out, "-A {flag} {}:{} -s {}", s.vip, s.port, s.scheduler.name());
+        let persistent = if s.persistence > 0 { format!(" -p {}", s.persistence) } else { String::new() };
+        let _ = writeln!(out, "-A {flag} {}:{} -s {}{persistent}", s.vip, s.port, s.scheduler.name());
         for r in &s.reals {
             let method = match r.forward {
                 conf::Forward::Fnat => "-b",

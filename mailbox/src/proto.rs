@@ -60,10 +60,11 @@ pub enum Change {
     NeighSet { addr: Ipv4Addr, mac: [u8; 6], port: String },
     /// Remove a static neighbour (refused while a real server needs it).
     NeighDel { addr: Ipv4Addr },
-    /// Add a service (no real servers, no local addresses yet unless given).
-    ServiceAdd { service: ServiceKey, scheduler: String },
-    /// Change a service's scheduler.
-    ServiceEdit { service: ServiceKey, scheduler: String },
+    /// Add a service (no real servers, no local addresses yet), with a persistence timeout in
+    /// seconds (0: none).
+    ServiceAdd { service: ServiceKey, scheduler: String, persistence: u32 },
+    /// Change a service's scheduler and/or persistence timeout.
+    ServiceEdit { service: ServiceKey, scheduler: Option<String>, persistence: Option<u32> },
     /// Remove a service; its connections expire on their next packet.
     ServiceDel { service: ServiceKey },
     /// Remove every service (`ipvsadm -C`).

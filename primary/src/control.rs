@@ -62,7 +62,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             }
             next.neighbours.remove(i);
         }
-        Change::ServiceAdd { service: k, scheduler } => {
+        Change::ServiceAdd { service: k, scheduler, persistence } => {
             if next.service(k.protocol, k.vip, k.port).is_some() {
                 return Err(format!("service {k} exists already"));
             }
@@ -73,11 +73,20 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 scheduler: scheduler.parse().map_err(|e: sched::ParseKindError| e.to_string())?,
                 local_addresses: Vec::new(),
                 reals: Vec::new(),
+                persistence: *persistence,
             });
         }
-        Change::ServiceEdit { service: k, scheduler } => {
+        Change::ServiceEdit { service: k, scheduler, persistence } => {
             let i = service(&next, k)?;
-            next.services[i].scheduler = scheduler.parse().map_err(|e: sched::ParseKindError| e.to_string())?;
+            if scheduler.is_none() && persistence.is_none() {
+                return Err("nothing to change: give a scheduler or a persistence timeout".into());
+            }
+            if let Some(s) = scheduler {
+                next.services[i].scheduler = s.parse().map_err(|e: sched::ParseKindError| e.to_string())?;
+            }
+            if let Some(p) = persistence {
+                next.services[i].persistence = *p;
+            }
         }
         Change::ServiceDel { service: k } => {
             let i = service(&next, k)?;

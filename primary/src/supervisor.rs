@@ -738,10 +738,13 @@ fn check_worker_binary(bin: &std::path::Path) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run worker binary {}: {e}", bin.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let found: u32 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{} does not say which layout version it speaks (is it a dpvs-worker?)", bin.display()))?;
+    let mut words = text.split_whitespace().map(str::parse::<u32>);
+    let found = match words.next() {
+        Some(Ok(v)) => v,
+        _ => {
+            return Err(format!("{} does not say which layout version it speaks (is it a dpvs-worker?)", bin.display()))
+        }
+    };
     if found != shm_layout::LAYOUT_VERSION {
         return Err(format!(
             "worker binary {} speaks layout version {found}, this instance layout version {}; the worker keeps running",
@@ -749,7 +752,18 @@ fn check_worker_binary(bin: &std::path::Path) -> Result<(), String> {
             shm_layout::LAYOUT_VERSION
         ));
     }
-    Ok(())
+    let format = u32::from(mailbox::generation::FORMAT_VERSION);
+    match words.next() {
+        Some(Ok(f)) if f == format => Ok(()),
+        Some(Ok(f)) => Err(format!(
+            "worker binary {} decodes configuration format {f}, this instance publishes format {format}; the worker keeps running",
+            bin.display()
+        )),
+        _ => Err(format!(
+            "worker binary {} does not say which configuration format it decodes (an older build); the worker keeps running",
+            bin.display()
+        )),
+    }
 }
 
 /// Delay before restarting a worker after `quick_crashes` crashes in a row: none for the

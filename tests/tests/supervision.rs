@@ -131,6 +131,13 @@ fn a_rolling_upgrade_hands_over_and_a_binary_of_another_layout_is_refused() {
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("speaks layout version 999, this instance layout version"), "{err}");
     assert_eq!(u(&inst.workers()[0], "pid"), pid, "the worker keeps running");
+    // So is one of this layout that decodes another configuration format.
+    std::fs::write(&other, format!("#!/bin/sh\necho {} 999\n", shm_layout::LAYOUT_VERSION)).unwrap();
+    let out = inst.ctl(&["worker", "restart", "0", "--binary", other.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("decodes configuration format 999"), "{err}");
+    assert_eq!(u(&inst.workers()[0], "pid"), pid, "the worker keeps running");
     let rx = u(&inst.stats()["total"], "rx_packets");
     wait_for("forwarding on", Duration::from_secs(5), || (u(&inst.stats()["total"], "rx_packets") > rx).then_some(()));
 }

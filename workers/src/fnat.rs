@@ -64,6 +64,13 @@ const MODE_FNAT: u8 = 1;
 const MODE_DR: u8 = 2;
 /// NAT: the Full-NAT rewrite with the client as the local side.
 const MODE_NAT: u8 = 3;
+/// A persistence template (client address -> real server of a persistent service); it
+/// carries no traffic and counts towards no real server's connections.
+const MODE_TEMPLATE: u8 = 4;
+
+fn mode(e: &shm_layout::conn::ConnEntry) -> u8 {
+    (e.flags >> 4) & 0x0f
+}
 
 /// A Full-NAT service.
 #[derive(Debug)]
@@ -82,8 +89,8 @@ pub struct Service {
     lport_step: u16,
     /// The configuration it was built from (None: built by hand, in tests).
     pub def: Option<conf::Service>,
-    /// Some real server is reached by NAT (its replies come back through the balancer).
-    has_nat: bool,
+    /// Persistence timeout in ticks (0: none).
+    persistence: u32,
 }
 
 impl Service {
@@ -101,7 +108,6 @@ impl Service {
         (slot, lcores): (u16, u16),
     ) -> Service {
         let lcores = lcores.max(1);
-        let has_nat = reals.iter().any(|r| r.forward == conf::Forward::Nat);
         let first = LPORT_MIN + (slot % lcores + lcores - LPORT_MIN % lcores) % lcores;
         Service {
             vip,
@@ -116,7 +122,7 @@ impl Service {
             lport_first: first,
             lport_step: lcores,
             def: None,
-            has_nat,
+            persistence: 0,
         }
     }
 
@@ -184,6 +190,7 @@ pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Servi
         let mut svc =
             Service::new(def.vip, def.port, proto, scheduler, backends, reals, def.local_addresses.clone(), share);
         svc.def = Some(def.clone());
+        svc.persistence = ticks(def.persistence);
         if let Some(p) = prev {
             // Go on handing out local addresses and ports where the old one stopped.
             svc.next_lport = p.next_lport;
@@ -199,7 +206,7 @@ pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Servi
 /// service by a hash of their 5-tuple (so one client flow always meets one lcore, whatever
 /// queue it arrives on), and the replies of a NAT real server by the client they go to.
 /// `None`: not traffic of a service, or a single lcore.
-pub fn owner(services: &[Service], lcores: u16, p: &Parsed) -> Option<u16> {
+pub fn owner(index: &Index, lcores: u16, p: &Parsed) -> Option<u16> {
     let ip = p.ipv4?;
     if ip.is_fragment || p.vlan_count != 0 || lcores <= 1 {
         return None;
@@ -212,18 +219,82 @@ pub fn owner(services: &[Service], lcores: u16, p: &Parsed) -> Option<u16> {
     // Client flows are owned by their client's address and port, so that the replies of a NAT
     // real server (to the client) find the same owner as the client's packets.
     let by_client = |addr: Ipv4Addr, port: u16| (flow_hash(u32::from(addr), port, proto) % u64::from(lcores)) as u16;
-    if services.iter().any(|s| s.vip == ip.dst_addr && s.port == dport && s.proto == proto) {
-        return Some(by_client(ip.src_addr, sport));
+    // A persistent service's clients are owned by their address alone: the lcore that holds a
+    // client's template sees all its connections.
+    if let Some((_, persistent)) = index.lookup(proto, ip.dst_addr, dport) {
+        return Some(by_client(ip.src_addr, if persistent { 0 } else { sport }));
     }
-    if services.iter().any(|s| s.proto == proto && s.laddrs.contains(&ip.dst_addr)) {
+    if index.is_laddr(proto, ip.dst_addr) {
         return Some(dport % lcores);
     }
-    let nat_reply =
-        |s: &Service| s.has_nat && s.proto == proto && s.reals.iter().any(|r| r.addr == ip.src_addr && r.port == sport);
-    if services.iter().any(nat_reply) {
-        return Some(by_client(ip.dst_addr, dport));
+    if let Some(persistent) = index.nat_real(proto, ip.src_addr, sport) {
+        return Some(by_client(ip.dst_addr, if persistent { 0 } else { dport }));
     }
     None
+}
+
+/// What the packet path looks up in a generation's services, sorted for binary search
+/// (built when the services change, so no packet scans the service list).
+#[derive(Debug, Default)]
+pub struct Index {
+    /// (protocol, VIP, port), the service's index, and whether it is persistent.
+    vips: Vec<((u8, u32, u16), usize, bool)>,
+    /// (protocol, local address) of every service.
+    laddrs: Vec<(u8, u32)>,
+    /// (protocol, address, port) of every real server reached by NAT, and whether its service
+    /// is persistent.
+    nat_reals: Vec<((u8, u32, u16), bool)>,
+}
+
+impl Index {
+    /// The index of `services`.
+    pub fn build(services: &[Service]) -> Index {
+        let mut i = Index::default();
+        for (n, s) in services.iter().enumerate() {
+            let persistent = s.persistence > 0;
+            i.vips.push(((s.proto, u32::from(s.vip), s.port), n, persistent));
+            i.laddrs.extend(s.laddrs.iter().map(|a| (s.proto, u32::from(*a))));
+            i.nat_reals.extend(
+                s.reals
+                    .iter()
+                    .filter(|r| r.forward == conf::Forward::Nat)
+                    .map(|r| ((s.proto, u32::from(r.addr), r.port), persistent)),
+            );
+        }
+        i.vips.sort_unstable();
+        i.laddrs.sort_unstable();
+        i.laddrs.dedup();
+        i.nat_reals.sort_unstable();
+        i.nat_reals.dedup_by_key(|(k, _)| *k);
+        i
+    }
+
+    /// The service `proto vip:port`, and whether it is persistent.
+    #[inline]
+    pub fn lookup(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<(usize, bool)> {
+        let key = (proto, u32::from(vip), port);
+        self.vips.binary_search_by(|(k, _, _)| k.cmp(&key)).ok().map(|i| (self.vips[i].1, self.vips[i].2))
+    }
+
+    /// The service `proto vip:port`.
+    #[inline]
+    pub fn service(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<usize> {
+        self.lookup(proto, vip, port).map(|(i, _)| i)
+    }
+
+    /// Whether `addr` is a local address of a `proto` service.
+    #[inline]
+    pub fn is_laddr(&self, proto: u8, addr: Ipv4Addr) -> bool {
+        self.laddrs.binary_search(&(proto, u32::from(addr))).is_ok()
+    }
+
+    /// If `addr:port` is a NAT real server of a `proto` service: whether that service is
+    /// persistent.
+    #[inline]
+    pub fn nat_real(&self, proto: u8, addr: Ipv4Addr, port: u16) -> Option<bool> {
+        let key = (proto, u32::from(addr), port);
+        self.nat_reals.binary_search_by(|(k, _)| k.cmp(&key)).ok().map(|i| self.nat_reals[i].1)
+    }
 }
 
 /// A hash of a client's address, port and protocol that every lcore computes alike.
@@ -239,6 +310,8 @@ fn flow_hash(addr: u32, port: u16, proto: u8) -> u64 {
 /// The Full-NAT state of one lcore.
 pub struct Fnat<'a> {
     services: Vec<Service>,
+    /// Lookups over `services`.
+    index: Index,
     shard: Shard<'a>,
     /// MAC of every port slot.
     port_macs: Vec<EthernetAddress>,
@@ -267,10 +340,11 @@ impl<'a> Fnat<'a> {
     /// Connections adopted from the shard count towards their real servers' active
     /// connections (lc, wlc), and the clock starts at `now_ns`.
     pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>, now_ns: u64) -> Fnat<'a> {
-        let mut f = Fnat { services, shard, port_macs, now_tick: now_ns / TICK_NS, generation: 0 };
+        let index = Index::build(&services);
+        let mut f = Fnat { services, index, shard, port_macs, now_tick: now_ns / TICK_NS, generation: 0 };
         for idx in 0..f.shard.capacity() {
             let e = f.shard.entry(idx);
-            if e.flags & 1 == 0 {
+            if e.flags & 1 == 0 || mode(e) == MODE_TEMPLATE {
                 continue;
             }
             if let Some((s, r)) = resolve(&f.services, e) {
@@ -284,13 +358,20 @@ impl<'a> Fnat<'a> {
     /// [`build_services`] from the current ones). Connections of a service or real server
     /// that is gone expire on their next packet.
     pub fn reconfigure(&mut self, generation: u64, services: Vec<Service>) {
+        self.index = Index::build(&services);
         self.services = services;
         self.generation = generation;
     }
 
     /// Takes the services out (to rebuild them), leaving none.
     pub fn take_services(&mut self) -> Vec<Service> {
+        self.index = Index::default();
         std::mem::take(&mut self.services)
+    }
+
+    /// The lookups over the services.
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
     /// The configuration generation it runs with.
@@ -321,6 +402,9 @@ impl<'a> Fnat<'a> {
         let services = &mut self.services;
         let generation = self.generation;
         self.shard.advance(self.now_tick, budget, |_, e| {
+            if mode(e) == MODE_TEMPLATE {
+                return;
+            }
             let at = if e.cfg_gen == generation && generation != 0 {
                 Some((e.service as usize, e.real as usize))
             } else {
@@ -354,7 +438,7 @@ impl<'a> Fnat<'a> {
             L4::Udp { src_port, dst_port } => (17u8, src_port, dst_port, None),
             _ => return Verdict::NotOurs,
         };
-        let laddr_bound = self.services.iter().any(|s| s.laddrs.contains(&ip.dst_addr));
+        let laddr_bound = self.index.is_laddr(proto, ip.dst_addr);
         let t = Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport };
         let l3 = usize::from(p.l3_offset);
         let l4 = usize::from(ip.l4_offset);
@@ -379,7 +463,11 @@ impl<'a> Fnat<'a> {
             },
         };
         let e = *self.shard.entry(idx);
-        if (e.flags >> 4) & 0x0f == MODE_DR {
+        if mode(&e) == MODE_TEMPLATE {
+            // Port 0: a crafted packet that met a template's key.
+            return Verdict::Drop(FnatDrop::NoConnection);
+        }
+        if mode(&e) == MODE_DR {
             return self.direct_route(idx, &e, dir, buf.bytes(), flags, new);
         }
         // Rewrite: addresses, ports, checksums, MACs.
@@ -395,7 +483,7 @@ impl<'a> Fnat<'a> {
         };
         rewrite(frame, l3, l4, proto, (src, dst, sp, dp));
         let old_state = State::from_u8(e.state);
-        if let (Some(f), true) = (flags, (e.flags >> 4) & 0x0f == MODE_FNAT) {
+        if let (Some(f), true) = (flags, mode(&e) == MODE_FNAT) {
             match dir {
                 // The handshake's last ACK carries the client's address to the real server.
                 Dir::In
@@ -437,7 +525,7 @@ impl<'a> Fnat<'a> {
         flags: Option<TcpFlags>,
     ) -> Result<Option<u32>, FnatDrop> {
         let (vip, vport) = (addr4(&t.dst), t.dport);
-        let Some(si) = self.services.iter().position(|s| s.is(t.proto, vip, vport)) else {
+        let Some(si) = self.index.service(t.proto, vip, vport) else {
             return Ok(None);
         };
         if let Some(f) = flags {
@@ -453,8 +541,22 @@ impl<'a> Fnat<'a> {
             dst_port: t.dport,
             proto: t.proto,
         };
+        let ri = match self.services[si].persistence {
+            0 => None,
+            p => self.persistent_real(si, t, p),
+        };
         let svc = &mut self.services[si];
-        let ri = svc.scheduler.pick(&svc.backends, &key).ok_or(FnatDrop::NoReal)?;
+        let ri = match ri {
+            Some(ri) => ri,
+            None => {
+                let ri = svc.scheduler.pick(&svc.backends, &key).ok_or(FnatDrop::NoReal)?;
+                if svc.persistence > 0 {
+                    self.new_template(si, ri, t);
+                }
+                ri
+            }
+        };
+        let svc = &mut self.services[si];
         let real = svc.reals[ri];
         let mut client_mac = [0u8; 6];
         client_mac.copy_from_slice(&frame[6..12]);
@@ -503,6 +605,36 @@ impl<'a> Fnat<'a> {
         self.insert(&c, si, ri).map(Some)
     }
 
+    /// The real server the template of client `t.src` names for persistent service `si`, if
+    /// there is one and the real server still exists; the template's life starts again.
+    fn persistent_real(&mut self, si: usize, t: &Tuple, persistence: u32) -> Option<usize> {
+        let (tidx, _) = self.shard.lookup(&template_tuple(t))?;
+        let e = *self.shard.entry(tidx);
+        if mode(&e) != MODE_TEMPLATE {
+            return None;
+        }
+        let raddr = addr4(&e.raddr);
+        let Some(ri) = self.services[si].reals.iter().position(|r| r.addr == raddr && r.port == e.rport) else {
+            // Its real server is gone: a new template follows the scheduler's pick.
+            self.shard.remove(tidx);
+            return None;
+        };
+        self.shard.set_timeout(tidx, self.now_tick, persistence);
+        Some(ri)
+    }
+
+    /// Files the template that sends client `t.src`'s next connections to service `si` to
+    /// real server `ri` (best effort: a full table leaves the client without persistence).
+    fn new_template(&mut self, si: usize, ri: usize, t: &Tuple) {
+        let real = self.services[si].reals[ri];
+        let tt = template_tuple(t);
+        // Its outbound side (real -> client:0) matches no packet either.
+        let c = new_conn(&tt, (tt.src, 0), &real, (State::None, MODE_TEMPLATE), (si, ri), ([0; 6], 0));
+        if let Ok(idx) = self.shard.insert(&c, self.now_tick, self.services[si].persistence) {
+            self.shard.entry_mut(idx).cfg_gen = self.generation;
+        }
+    }
+
     /// Files a new connection of real server `ri` of service `si`.
     fn insert(&mut self, c: &NewConn, si: usize, ri: usize) -> Result<u32, FnatDrop> {
         let idx = self
@@ -544,6 +676,11 @@ impl<'a> Fnat<'a> {
         self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
         Verdict::Out { port: real.via, dir: Dir::In, new }
     }
+}
+
+/// The key of a persistence template: the client's address, port 0, and the service.
+fn template_tuple(t: &Tuple) -> Tuple {
+    Tuple { proto: t.proto, src: t.src, sport: 0, dst: t.dst, dport: t.dport }
 }
 
 /// A new connection of client tuple `t` (client -> VIP) to `real`, whose outbound side is

@@ -144,7 +144,7 @@ impl<'a> Pipeline<'a> {
     pub fn owner(&self, frame: &[u8], lcores: u16) -> Option<u16> {
         let fnat = self.fnat.as_ref()?;
         let p = wire::classify(frame).ok()?;
-        crate::fnat::owner(fnat.services(), lcores, &p)
+        crate::fnat::owner(fnat.index(), lcores, &p)
     }
 
     /// Decides what to do with `frame`, received on port slot `rx_port`, rewriting it in

@@ -22,14 +22,32 @@ fn dpvs_quick_start_lines_parse() {
     let vip = key(Tcp, "198.18.0.100:80");
     let rs: Ipv4Addr = "198.18.1.2".parse().unwrap();
     let cases: Vec<(&str, Op)> = vec![
-        ("-A -t 198.18.0.100:80 -s rr", Op::Change(Change::ServiceAdd { service: vip, scheduler: "rr".into() })),
+        (
+            "-A -t 198.18.0.100:80 -s rr",
+            Op::Change(Change::ServiceAdd { service: vip, scheduler: "rr".into(), persistence: 0 }),
+        ),
         (
             "--add-service --tcp-service 198.18.0.100:80",
-            Op::Change(Change::ServiceAdd { service: vip, scheduler: "wlc".into() }),
+            Op::Change(Change::ServiceAdd { service: vip, scheduler: "wlc".into(), persistence: 0 }),
         ),
-        ("-E -t 198.18.0.100:80 -s mh", Op::Change(Change::ServiceEdit { service: vip, scheduler: "mh".into() })),
+        (
+            "-E -t 198.18.0.100:80 -s mh",
+            Op::Change(Change::ServiceEdit { service: vip, scheduler: Some("mh".into()), persistence: None }),
+        ),
         ("-D -u 198.18.0.100:53", Op::Change(Change::ServiceDel { service: key(Udp, "198.18.0.100:53") })),
         ("-C", Op::Change(Change::ServiceClear)),
+        (
+            "-A -t 198.18.0.100:80 -s rr -p 600",
+            Op::Change(Change::ServiceAdd { service: vip, scheduler: "rr".into(), persistence: 600 }),
+        ),
+        (
+            "-A -t 198.18.0.100:80 -p",
+            Op::Change(Change::ServiceAdd { service: vip, scheduler: "wlc".into(), persistence: 360 }),
+        ),
+        (
+            "-E -t 198.18.0.100:80 -p 0",
+            Op::Change(Change::ServiceEdit { service: vip, scheduler: None, persistence: Some(0) }),
+        ),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2 -b",
             Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: F }),
@@ -87,14 +105,13 @@ fn bad_lines_name_what_is_wrong() {
         ("-A -t 198.18.0.100:80 -u 198.18.0.100:80", "cannot be used with"),
         ("-A -a -t 198.18.0.100:80", "cannot be used with"),
         ("-t 198.18.0.100:80", "required"),
-        ("-A -t 198.18.0.100:80 -p 300", "persistence"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -i", "tunnel"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -g", "cannot be used with"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -x 10", "thresholds"),
         ("-a -t 198.18.0.100:80 -b", "-r|--real-server"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2:http -b", "198.18.1.2:http"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -w lots", "lots"),
-        ("-E -t 198.18.0.100:80", "-s|--scheduler"),
+        ("-E -t 198.18.0.100:80", "-s|--scheduler or -p|--persistent"),
         ("--add-laddr -t 198.18.0.100:80 -F dpdk1", "-z|--laddr"),
         ("--add-laddr -z 198.18.1.254 -t 198.18.0.100:80", "-F|--ifname"),
         ("-Z", "monotonic"),

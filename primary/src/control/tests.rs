@@ -20,18 +20,25 @@ fn changes_apply_and_errors_change_nothing() {
     let rt = cfg.runtime();
     // (change, expected error substring or None for success)
     let cases: Vec<(Change, Option<&str>)> = vec![
-        (Change::ServiceAdd { service: key(443), scheduler: "wrr".into() }, None),
-        (Change::ServiceAdd { service: key(80), scheduler: "rr".into() }, Some("exists already")),
-        (Change::ServiceAdd { service: key(443), scheduler: "fastest".into() }, Some("fastest")),
+        (Change::ServiceAdd { service: key(443), scheduler: "wrr".into(), persistence: 0 }, None),
+        (Change::ServiceAdd { service: key(80), scheduler: "rr".into(), persistence: 0 }, Some("exists already")),
+        (Change::ServiceAdd { service: key(443), scheduler: "fastest".into(), persistence: 0 }, Some("fastest")),
         (
             Change::ServiceAdd {
                 service: ServiceKey { protocol: Protocol::Udp, vip: ip("198.18.5.5"), port: 53 },
                 scheduler: "rr".into(),
+                persistence: 0,
             },
             Some("not an interface address"),
         ),
-        (Change::ServiceEdit { service: key(80), scheduler: "mh".into() }, None),
-        (Change::ServiceEdit { service: key(81), scheduler: "mh".into() }, Some("no service tcp 198.18.0.100:81")),
+        (Change::ServiceEdit { service: key(80), scheduler: Some("mh".into()), persistence: None }, None),
+        (
+            Change::ServiceEdit { service: key(81), scheduler: Some("mh".into()), persistence: None },
+            Some("no service tcp 198.18.0.100:81"),
+        ),
+        (Change::ServiceEdit { service: key(80), scheduler: None, persistence: Some(600) }, None),
+        (Change::ServiceEdit { service: key(80), scheduler: None, persistence: None }, Some("nothing to change")),
+        (Change::ServiceEdit { service: key(80), scheduler: None, persistence: Some(99_999_999) }, Some("persistence")),
         (Change::ServiceDel { service: key(80) }, None),
         (Change::ServiceClear, None),
         (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 3, forward: F }, None),
@@ -108,7 +115,7 @@ fn quick_start_sequence_builds_a_service() {
     let mut rt = cfg.runtime();
     rt.services.clear();
     for c in [
-        Change::ServiceAdd { service: key(8080), scheduler: "rr".into() },
+        Change::ServiceAdd { service: key(8080), scheduler: "rr".into(), persistence: 0 },
         Change::RealAdd { service: key(8080), addr: ip("198.18.1.2"), port: 80, weight: 1, forward: F },
         Change::LaddrAdd { service: key(8080), addr: ip("198.18.1.254") },
     ] {

@@ -236,20 +236,20 @@ fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
     let services = vec![mk(0)];
     // A reply to the local address belongs to the lcore its destination port names.
     let reply = tcp_frame(RS_MAC, P1, (RS, 8080), (LIP, 2000), TcpFlags::ACK, b"");
-    assert_eq!(owner(&services, 3, &wire::classify(&reply).unwrap()), Some(2000 % 3));
+    assert_eq!(owner(&Index::build(&services), 3, &wire::classify(&reply).unwrap()), Some(2000 % 3));
     // A client flow always belongs to one lcore; other flows spread.
     let mut seen = [0usize; 3];
     for port in 40000..40300 {
         let f = tcp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 80), TcpFlags::SYN, b"");
         let p = wire::classify(&f).unwrap();
-        let o = owner(&services, 3, &p).unwrap();
-        assert_eq!(owner(&services, 3, &p), Some(o));
+        let o = owner(&Index::build(&services), 3, &p).unwrap();
+        assert_eq!(owner(&Index::build(&services), 3, &p), Some(o));
         seen[usize::from(o)] += 1;
     }
     assert!(seen.iter().all(|&n| n > 60), "{seen:?}");
     let other = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (Ipv4Addr::new(198, 18, 0, 9), 80), TcpFlags::SYN, b"");
-    assert_eq!(owner(&services, 3, &wire::classify(&other).unwrap()), None, "not Full-NAT traffic");
-    assert_eq!(owner(&services, 1, &wire::classify(&reply).unwrap()), None, "one lcore owns everything");
+    assert_eq!(owner(&Index::build(&services), 3, &wire::classify(&other).unwrap()), None, "not Full-NAT traffic");
+    assert_eq!(owner(&Index::build(&services), 1, &wire::classify(&reply).unwrap()), None, "one lcore owns everything");
 }
 
 /// The runtime configuration of the fixtures: tcp VIP:80 and udp VIP:53, each with the real
@@ -265,6 +265,7 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
             .iter()
             .map(|&(port, weight)| conf::Real { addr: RS, port, weight, forward: conf::Forward::Fnat })
             .collect(),
+        persistence: 0,
     };
     conf::Runtime {
         addresses: vec![],
@@ -397,8 +398,8 @@ fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_cli
     // have one owner.
     let syn = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
     for lcores in 2..6 {
-        let a = owner(n.services(), lcores, &wire::classify(&syn).unwrap());
-        let b = owner(n.services(), lcores, &wire::classify(&reply).unwrap());
+        let a = owner(n.index(), lcores, &wire::classify(&syn).unwrap());
+        let b = owner(n.index(), lcores, &wire::classify(&reply).unwrap());
         assert!(a.is_some() && a == b, "{lcores} lcores: {a:?} {b:?}");
     }
 }
@@ -451,4 +452,51 @@ fn full_nat_puts_the_client_address_in_the_handshake_ack_and_leaves_room_for_it(
     assert_eq!(run(&mut n, 0, &mut data), Verdict::Out { port: 1, dir: Dir::In, new: false });
     assert_eq!(data.len(), before);
     check(&data, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+}
+
+#[test]
+fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_until_the_template_expires() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1), (8081, 1), (8082, 1)]);
+    rt.services[1].scheduler = sched::Kind::Rr;
+    rt.services[1].persistence = 60;
+    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+    let real_of = |f: &[u8]| UdpPacket::new_checked(&f[34..]).unwrap().dst_port();
+    let other = Ipv4Addr::new(198, 18, 0, 2);
+    // rr would move every new flow on; persistence keeps the client on its first real server.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let first = real_of(&f);
+    for port in 1001..1010 {
+        let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"b");
+        assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+        assert_eq!(real_of(&f), first, "client port {port}");
+    }
+    // Another client gets the scheduler's next pick (and its own template).
+    let mut f = udp_frame(CLIENT_MAC, P0, (other, 1000), (VIP, 53), b"c");
+    run(&mut n, 0, &mut f);
+    assert_ne!(real_of(&f), first);
+    // 11 flows and 2 templates; templates count towards no real server.
+    assert_eq!(n.shard.used(), 13);
+    let counts: u32 = n.services[1].backends.iter().map(|b| b.active_conns).sum();
+    assert_eq!(counts, 11);
+    // A packet that meets a template's key (port 0) is not a connection's.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 0), (VIP, 53), b"x");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoConnection));
+    // Once the flows and the templates expire (UDP 300 s > persistence 60 s), the scheduler
+    // places the client again.
+    assert_eq!(n.advance(301 * 1_000_000_000, usize::MAX), 13);
+    assert_eq!(n.services[1].backends.iter().map(|b| b.active_conns).sum::<u32>(), 0);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 2000), (VIP, 53), b"d");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    // Ownership on several lcores: by client address alone for a persistent service.
+    let a = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"");
+    let b = udp_frame(CLIENT_MAC, P0, (CLIENT, 4321), (VIP, 53), b"");
+    for lcores in 2..6 {
+        let oa = owner(n.index(), lcores, &wire::classify(&a).unwrap());
+        assert_eq!(oa, owner(n.index(), lcores, &wire::classify(&b).unwrap()));
+    }
 }
