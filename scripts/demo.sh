@@ -4,7 +4,8 @@
 # moved into two network namespaces: a client (198.18.0.1) and a real server (198.18.1.2,
 # python http.server on port 8080). The client pings the VIP 198.18.0.100 and downloads 50 MB
 # from http://198.18.0.100/ through the worker; the real server sees the connection come from
-# the local address 198.18.1.254. Shows the counters, then stops everything it started.
+# the local address 198.18.1.254. Changes a weight at run time, shows ipvsadm -ln and the
+# counters, then stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -59,7 +60,9 @@ cmp -s "$WORK/blob" "$WORK/got" && echo "the file arrived intact"
 echo "the real server's access log (Full-NAT: the client appears as the local address):"
 grep "blob" "$WORK/access.log" | tail -1
 
-echo "== dpvsctl service list"; $BIN/dpvsctl service list
+echo "== a change at run time: the real server's weight to 3, as one configuration generation"
+$BIN/dpvsctl real edit tcp 198.18.0.100:80 198.18.1.2:8080 -w 3
+echo "== ipvsadm -ln (the same table through the ipvsadm front-end)"; $BIN/ipvsadm -ln
 echo "== dpvsctl status"; $BIN/dpvsctl status
 echo "== dpvsctl worker list"; $BIN/dpvsctl worker list
 echo "== dpvsctl stats"; $BIN/dpvsctl stats
