@@ -32,7 +32,7 @@ mod time;
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-pub use map::{ConnParts, ConnShardFile, Shm, ShmError};
+pub use map::{heap_mailbox, ConnParts, ConnShardFile, Shm, ShmError};
 pub use time::{monotonic_ns, process_start_ticks};
 
 /// `b"DPVS-SHM"` read as a little-endian u64.

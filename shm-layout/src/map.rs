@@ -37,6 +37,23 @@ pub enum ShmError {
     VersionMismatch { path: PathBuf, found: u32, expected: u32 },
 }
 
+/// A zeroed control mailbox on the heap, for tests of the queue that cannot map a file (Miri
+/// runs them: it has no `mmap` of files). Slot positions are not initialised
+/// (`mailbox::init` does that).
+pub fn heap_mailbox() -> Box<crate::mailbox::Mailbox> {
+    let layout = std::alloc::Layout::new::<crate::mailbox::Mailbox>();
+    // SAFETY: the layout has a non-zero size; the allocation is zero-filled, and an all-zero
+    // Mailbox is valid (atomics and integer padding only); Box takes ownership of exactly this
+    // allocation with this layout. A failed allocation is reported as the allocator demands.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<crate::mailbox::Mailbox>();
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(p)
+    }
+}
+
 /// A mapped region holding one [`Layout`].
 #[derive(Debug)]
 pub struct Shm {
