@@ -71,6 +71,9 @@ pub enum Command {
     /// Connections in the workers' tables.
     #[command(subcommand)]
     Conn(ConnCommand),
+    /// Ports, with the packets the workers received on each rx queue and sent on each port.
+    #[command(subcommand)]
+    Link(LinkCommand),
     /// Replace addresses, neighbours and services with a configuration file's, as one change.
     /// The file's other sections must equal the running ones.
     Reload {
@@ -154,7 +157,15 @@ impl ServiceArg {
 pub enum ServiceCommand {
     /// Services with their scheduler, real servers and local addresses, as `ipvsadm -ln` shows
     /// them.
-    List,
+    List {
+        /// Each service's counters since it was added: connections, packets and bytes in each
+        /// direction (summed over the workers).
+        #[arg(long, conflicts_with = "rate")]
+        stats: bool,
+        /// Each service's rates over one second: connections, packets and bytes per second.
+        #[arg(long)]
+        rate: bool,
+    },
     /// Add a service (then give it real servers and local addresses).
     Add {
         #[command(flatten)]
@@ -288,6 +299,12 @@ pub enum NeighCommand {
         /// IPv4 address.
         address: Ipv4Addr,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Every port and its rx queues.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]

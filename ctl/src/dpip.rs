@@ -3,9 +3,9 @@
 //!
 //! `addr add|del ADDR/PLEN dev PORT`, `addr show [dev PORT]`, `route show` (the connected
 //! routes of the addresses), `neigh add ADDR lladdr MAC dev PORT`, `neigh del ADDR [dev
-//! PORT]`, `neigh show`, `link show`. Routes via gateways (`route add|del`) are refused: the
-//! data path has no routing table yet. `link show -s` is refused: device counters of virtual
-//! ports are process-local in DPDK and would mislead (`dpvsctl stats` has the per-lcore ones).
+//! PORT]`, `neigh show`, `link show [-s]` (with `-s`, the packets the workers received and sent
+//! per port and rx queue). Routes via gateways (`route add|del`) are refused: the data path has
+//! no routing table yet.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -19,7 +19,10 @@ pub enum Op {
     AddrShow(Option<String>),
     RouteShow,
     NeighShow,
-    LinkShow,
+    /// `link show`, with `-s` the counters.
+    LinkShow {
+        stats: bool,
+    },
 }
 
 const USAGE: &str = "usage: dpip [-s] OBJECT COMMAND ...\n  OBJECT := addr | route | neigh | link\n  \
@@ -85,10 +88,7 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
             kv.only(&["dev"])?;
             Ok(Op::NeighShow)
         }
-        ("link", "show" | "list") if stats => Err(
-            "link show -s: device counters of virtual ports are process-local in DPDK and would mislead; `dpvsctl stats` has the per-lcore counters".into(),
-        ),
-        ("link", "show" | "list") => Ok(Op::LinkShow),
+        ("link", "show" | "list") => Ok(Op::LinkShow { stats }),
         (o, c) => Err(format!("{o}: unknown command \"{c}\"\n{USAGE}")),
     }
 }
@@ -175,30 +175,6 @@ pub fn neigh_show(rt: &conf::Runtime, ports: &[String]) -> String {
     for n in &rt.neighbours {
         let name = ports.get(n.port).map_or("?", String::as_str);
         let _ = writeln!(out, "ip: {:<16} mac: {}   state: PERMANENT   dev: {name}", n.addr, conf::mac_text(n.mac));
-    }
-    out
-}
-
-/// `dpip link show`.
-pub fn link_show(layout: &shm_layout::Layout) -> String {
-    let mut out = String::new();
-    for (i, p) in layout.ports().iter().enumerate() {
-        let m = p.mac;
-        let _ = writeln!(
-            out,
-            "{}: {}: driver {} rx-queue {} tx-queue {}\n    addr {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            i + 1,
-            p.name.as_str(),
-            p.driver.as_str(),
-            p.rx_queues,
-            p.tx_queues,
-            m[0],
-            m[1],
-            m[2],
-            m[3],
-            m[4],
-            m[5]
-        );
     }
     out
 }

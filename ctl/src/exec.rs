@@ -8,10 +8,10 @@ use mailbox::proto::{Change, Request};
 use shm_layout::Shm;
 
 use crate::cli::{
-    AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, NeighCommand, RealCommand, ServiceCommand,
-    WorkerCommand,
+    AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand, NeighCommand, RealCommand,
+    ServiceCommand, WorkerCommand,
 };
-use crate::cmd::{config, conn, control, render, service, stats, status, worker};
+use crate::cmd::{config, conn, control, link, render, service, stats, status, worker};
 use crate::exit_codes;
 
 /// Runs `command`. Returns what to print and the exit code.
@@ -32,9 +32,20 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
             restart(shm, slot, all, rolling, binary, timeout, json)
         }
         Command::Stats => (render(&stats::view(shm), json, stats::render), exit_codes::OK),
-        Command::Service(ServiceCommand::List) => read(
+        Command::Service(ServiceCommand::List { stats: false, rate: false }) => read(
             runtime().map(|(_, rt)| render(&service::view(&rt, &conn::per_real(shm)), json, |v| service::render(v))),
         ),
+        Command::Service(ServiceCommand::List { rate, .. }) => read(runtime().map(|(_, rt)| {
+            let counters = if rate {
+                let before = service::stats(shm);
+                std::thread::sleep(Duration::from_secs(1));
+                service::rates(&before, &service::stats(shm), 1.0)
+            } else {
+                service::stats(shm)
+            };
+            render(&service::stats_rows(&rt, &counters), json, |_| service::render_stats(&rt, &counters, rate))
+        })),
+        Command::Link(LinkCommand::Show) => (render(&link::view(shm), json, |v| link::render(v)), exit_codes::OK),
         Command::Conn(ConnCommand::List { vip, protocol, client, worker, offset, limit }) => {
             let filter = conn::Filter { protocol: protocol.map(Into::into), vip, client, worker };
             let (rows, matched) = conn::list(shm, &filter, offset, limit);

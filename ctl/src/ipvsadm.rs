@@ -5,8 +5,8 @@
 //! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`; forwarding methods `-b` (Full-NAT), `-g` (direct
 //! routing, ipvsadm's default) and `-m` (NAT). What the data path does not have yet is refused
 //! by name rather than ignored: the forwarding method `-i` (tunnel); thresholds `-x`/`-y`;
-//! `-Z` (counters here are monotonic, read them with `dpvsctl stats`); `--stats`/`--rate`
-//! (no per-service counters yet).
+//! `-Z` (counters here are monotonic, read them with `dpvsctl stats`). `--stats`/`--rate` are
+//! per service (no per-real-server counters).
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -115,10 +115,10 @@ pub struct Args {
     /// Numeric output (the only output there is).
     #[arg(short = 'n', long = "numeric")]
     pub numeric: bool,
-    /// With -L: connection and packet counts (not kept per service yet).
+    /// With -L: connection, packet and byte counts per service.
     #[arg(long)]
     pub stats: bool,
-    /// With -L: rates (not kept per service yet).
+    /// With -L: rates per service over one second.
     #[arg(long)]
     pub rate: bool,
     /// With -L: the connection table.
@@ -135,6 +135,8 @@ pub enum Op {
     List,
     /// `-L -c`.
     ListConnections,
+    /// `-L --stats` or `-L --rate`.
+    ListStats { rate: bool },
     /// `-S`.
     Save,
     /// `-R`.
@@ -242,11 +244,11 @@ impl Args {
             return Ok(Op::GetLaddr(self.service()));
         }
         if self.list {
+            if self.stats && self.rate {
+                return Err("--stats and --rate: one or the other".into());
+            }
             if self.stats || self.rate {
-                return Err(
-                    "--stats/--rate: per-service counters are not kept yet; `dpvsctl stats` has the per-lcore ones"
-                        .into(),
-                );
+                return Ok(Op::ListStats { rate: self.rate });
             }
             return Ok(if self.connection { Op::ListConnections } else { Op::List });
         }

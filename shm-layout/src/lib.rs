@@ -10,6 +10,8 @@
 //!                PortSlot  x 32  port names, driver, MAC, queue counts, L2 peer
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
 //!                LcoreCounters x 64  per worker slot, four cache lines each, single writer
+//!                ServiceCounters 256 x 64  per-service counters, a table per worker slot
+//!                QueueCounters x 64  packets per rx queue and per port, by worker slot
 //!                ConfigArea      the startup file's text and two configuration generation
 //!                                buffers (see [`config`]), 2 MiB + 64 KiB
 //!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
@@ -379,6 +381,49 @@ pub struct LcoreCounters {
     pub reserved: [AtomicU64; 16 - MALFORMED_REASONS.len()],
 }
 
+/// Packets one worker received on each of its rx queues and sent on each port (through its
+/// own tx queue there): the per-port and per-queue counts of `dpvsctl link show` (device
+/// counters of virtual ports are process-local in DPDK, so the workers count).
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct QueueCounters {
+    /// By index into the slot's `rx` queues.
+    pub rx: [AtomicU64; MAX_RX_PER_WORKER],
+    /// By port slot.
+    pub tx: [AtomicU64; MAX_PORTS],
+}
+
+/// Service counter slots per worker (as many as a configuration may have services).
+pub const SERVICE_COUNTER_SLOTS: usize = 256;
+
+/// One service's counters in one worker's table. The worker claims a slot for each service
+/// of a generation by its key (protocol, VIP, port), keeps it while the service exists (so the
+/// counters continue across generations and worker restarts), and zeroes the slots of
+/// services that are gone. Readers sum the slots with the same key over all workers.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct ServiceCounters {
+    /// Key: IPv4 VIP (network order) << 32 | port << 8 | protocol; 0: free.
+    pub key: AtomicU64,
+    /// Connections created.
+    pub conns: AtomicU64,
+    /// Packets and bytes client -> real server.
+    pub in_packets: AtomicU64,
+    pub in_bytes: AtomicU64,
+    /// Packets and bytes real server -> client.
+    pub out_packets: AtomicU64,
+    pub out_bytes: AtomicU64,
+    /// Reserved.
+    pub _pad: [u64; 2],
+}
+
+impl ServiceCounters {
+    /// The key of service `proto vip:port`.
+    pub fn key_of(proto: u8, vip: [u8; 4], port: u16) -> u64 {
+        u64::from(u32::from_be_bytes(vip)) << 32 | u64::from(port) << 8 | u64::from(proto)
+    }
+}
+
 /// The reasons of [`LcoreCounters::drop_malformed`], in index order.
 pub const MALFORMED_REASONS: [&str; 9] = [
     "truncated",
@@ -409,6 +454,11 @@ pub struct Layout {
     pub workers: [WorkerSlot; MAX_WORKERS],
     /// Indexed by worker slot.
     pub counters: [LcoreCounters; MAX_WORKERS],
+    /// Per-service counters, a table per worker slot (single writer: the slot's polling
+    /// process).
+    pub service_counters: [[ServiceCounters; SERVICE_COUNTER_SLOTS]; MAX_WORKERS],
+    /// Per-queue counters, by worker slot (single writer: the slot's polling process).
+    pub queue_counters: [QueueCounters; MAX_WORKERS],
     pub config: config::ConfigArea,
     pub mailbox: mailbox::Mailbox,
 }
@@ -426,7 +476,7 @@ impl Layout {
 }
 
 /// Byte offset of [`Layout::config`].
-const CONFIG_OFFSET: usize = 26_880 + 64 * 256;
+const CONFIG_OFFSET: usize = 26_880 + 64 * 256 + 64 * SERVICE_COUNTER_SLOTS * 64 + 64 * 384;
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {
@@ -451,6 +501,9 @@ const _: () = {
     assert!(offset_of!(Header, _reserved) == 160);
     assert!(offset_of!(Header, conn_capacity) == 172);
     assert!(offset_of!(WorkerSlot, cfg_reading) == 256);
+    assert!(size_of::<ServiceCounters>() == 64);
+    assert!(size_of::<QueueCounters>() == 384);
+    assert!(offset_of!(Layout, service_counters) == 26_880 + 64 * 256);
     assert!(offset_of!(Layout, config) == CONFIG_OFFSET);
     assert!(offset_of!(Layout, mailbox) == CONFIG_OFFSET + size_of::<config::ConfigArea>());
     assert!(

@@ -418,6 +418,18 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     assert_eq!((row["real"].as_str(), row["protocol"].as_str()), (Some("198.18.1.2:8080"), Some("TCP")), "{rows}");
     assert!(u(row, "packets_out") > 100, "the download's segments came back through it: {rows}");
     assert_eq!(inst.ctl_json(&["conn", "list", "--client", "198.18.0.9"]).unwrap(), serde_json::json!([]));
+    // Per-service counters: the download's connection and packets both ways.
+    let stats = inst.ctl_json(&["service", "list", "--stats"]).unwrap();
+    let svc = &stats.as_array().unwrap()[0];
+    assert!(u(svc, "conns") >= 1 && u(svc, "in_packets") > 10 && u(svc, "out_bytes") > 1_000_000, "{stats}");
+    // Per-port and per-queue counts, kept by the workers.
+    let links = inst.ctl_json(&["link", "show"]).unwrap();
+    let (p0, p1) = (&links[0], &links[1]);
+    assert!(u(p0, "rx_packets") > 10 && u(p1, "tx_packets") > 10 && u(p1, "rx_packets") > 500, "{links}");
+    assert_eq!(u(p0, "rx_packets"), u(&p0["queues"][0], "rx_packets"), "one rx queue carries it all");
+    assert!(front(&inst, "dpip", "-s link show").contains("    RX: packets "));
+    let text = front(&inst, "ipvsadm", "-ln --stats");
+    assert!(text.contains("Conns   InPkts  OutPkts    InBytes   OutBytes"), "{text}");
     assert!(front(&inst, "dpip", "addr show").contains("inet 198.18.0.100/24 scope global dpdk0"));
     assert!(front(&inst, "ipvsadm", "-G").contains("198.18.1.254"));
 }

@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use conn::tcp::{self, Event, State, Way};
 use conn::{v4, Dir, NewConn, Shard, Tuple};
 use sched::{Backend, FlowKey, Scheduler};
+use shm_layout::LcoreCounters;
 use wire::checksum;
 
 use crate::frame::Frame;
@@ -91,6 +92,8 @@ pub struct Service {
     pub def: Option<conf::Service>,
     /// Persistence timeout in ticks (0: none).
     persistence: u32,
+    /// Its slot in the worker's service counter table (`usize::MAX`: none).
+    stats_slot: usize,
 }
 
 impl Service {
@@ -123,6 +126,7 @@ impl Service {
             lport_step: lcores,
             def: None,
             persistence: 0,
+            stats_slot: usize::MAX,
         }
     }
 
@@ -319,6 +323,8 @@ pub struct Fnat<'a> {
     /// Configuration generation of `services` (connection entries cache their service and
     /// real server indices per generation).
     generation: u64,
+    /// This worker's per-service counters in shared memory (empty: not counted).
+    stats: &'a [shm_layout::ServiceCounters],
 }
 
 impl std::fmt::Debug for Fnat<'_> {
@@ -341,7 +347,7 @@ impl<'a> Fnat<'a> {
     /// connections (lc, wlc), and the clock starts at `now_ns`.
     pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>, now_ns: u64) -> Fnat<'a> {
         let index = Index::build(&services);
-        let mut f = Fnat { services, index, shard, port_macs, now_tick: now_ns / TICK_NS, generation: 0 };
+        let mut f = Fnat { services, index, shard, port_macs, now_tick: now_ns / TICK_NS, generation: 0, stats: &[] };
         for idx in 0..f.shard.capacity() {
             let e = f.shard.entry(idx);
             if e.flags & 1 == 0 || mode(e) == MODE_TEMPLATE {
@@ -357,10 +363,27 @@ impl<'a> Fnat<'a> {
     /// Switches to configuration generation `generation` with `services` (built by
     /// [`build_services`] from the current ones). Connections of a service or real server
     /// that is gone expire on their next packet.
-    pub fn reconfigure(&mut self, generation: u64, services: Vec<Service>) {
+    pub fn reconfigure(&mut self, generation: u64, mut services: Vec<Service>) {
         self.index = Index::build(&services);
+        assign_stats_slots(self.stats, &mut services);
         self.services = services;
         self.generation = generation;
+    }
+
+    /// Counts per service into `table` (this worker's table in shared memory) from the next
+    /// [`Fnat::reconfigure`] on.
+    pub fn with_stats(mut self, table: &'a [shm_layout::ServiceCounters]) -> Fnat<'a> {
+        self.stats = table;
+        self
+    }
+
+    /// Counts a packet of `len` bytes of service `si`, client side (`dir` In) or server side.
+    #[inline]
+    fn count(&self, si: usize, dir: Dir, len: u64) {
+        let Some(c) = self.services.get(si).and_then(|s| self.stats.get(s.stats_slot)) else { return };
+        let (p, b) = if dir == Dir::In { (&c.in_packets, &c.in_bytes) } else { (&c.out_packets, &c.out_bytes) };
+        LcoreCounters::bump(p, 1);
+        LcoreCounters::bump(b, len);
     }
 
     /// Takes the services out (to rebuild them), leaving none.
@@ -513,6 +536,7 @@ impl<'a> Fnat<'a> {
         em.packets[d] += 1;
         em.bytes[d] += len;
         self.shard.set_timeout(idx, now, ticks(timeout));
+        self.count(e.service as usize, dir, len);
         Verdict::Out { port: out_port, dir, new }
     }
 
@@ -643,6 +667,9 @@ impl<'a> Fnat<'a> {
             .map_err(|_| FnatDrop::NoResource)?;
         self.shard.entry_mut(idx).cfg_gen = self.generation;
         self.services[si].backends[ri].active_conns += 1;
+        if let Some(c) = self.stats.get(self.services[si].stats_slot) {
+            LcoreCounters::bump(&c.conns, 1);
+        }
         Ok(idx)
     }
 
@@ -674,7 +701,40 @@ impl<'a> Fnat<'a> {
         em.packets[0] += 1;
         em.bytes[0] += len;
         self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
+        self.count(e.service as usize, Dir::In, len);
         Verdict::Out { port: real.via, dir: Dir::In, new }
+    }
+}
+
+/// Gives every service its slot in `table` by key (protocol, VIP, port): the slot it had, or a
+/// free one; slots of services that are gone are zeroed and freed. Not the packet path.
+fn assign_stats_slots(table: &[shm_layout::ServiceCounters], services: &mut [Service]) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if table.is_empty() {
+        return;
+    }
+    let keys: Vec<u64> =
+        services.iter().map(|s| shm_layout::ServiceCounters::key_of(s.proto, s.vip.octets(), s.port)).collect();
+    for c in table {
+        let k = c.key.load(Relaxed);
+        if k != 0 && !keys.contains(&k) {
+            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
+                f.store(0, Relaxed);
+            }
+            c.key.store(0, std::sync::atomic::Ordering::Release);
+        }
+    }
+    for (s, key) in services.iter_mut().zip(keys) {
+        s.stats_slot = match table.iter().position(|c| c.key.load(Relaxed) == key) {
+            Some(i) => i,
+            None => match table.iter().position(|c| c.key.load(Relaxed) == 0) {
+                Some(i) => {
+                    table[i].key.store(key, std::sync::atomic::Ordering::Release);
+                    i
+                }
+                None => usize::MAX,
+            },
+        };
     }
 }
 

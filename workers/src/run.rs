@@ -145,7 +145,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         let services = fnat::build_services(&rt, share, &mut Vec::new())
             .map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
         let macs = ports.iter().map(mac_of).collect();
-        let mut f = Fnat::new(services, shard, macs, monotonic_ns());
+        let mut f = Fnat::new(services, shard, macs, monotonic_ns()).with_stats(&layout.service_counters[args.slot]);
         let services = f.take_services();
         f.reconfigure(generation, services);
         Pipeline::with_fnat(port_ctx, f)
@@ -211,7 +211,13 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             *s = i as u16;
         }
     }
-    let mut io = Io { txs: &mut txs, outs: (0..ports.len()).map(|_| Burst::new()).collect(), slot_of_port, redirect };
+    let mut io = Io {
+        txs: &mut txs,
+        outs: (0..ports.len()).map(|_| Burst::new()).collect(),
+        slot_of_port,
+        redirect,
+        queues: &layout.queue_counters[args.slot],
+    };
     slot.cfg_applied.store(generation, Ordering::Release);
     let cfg = Reconfig { area: &layout.config, share, applied: generation, failed: 0 };
     let handed_over = poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links, cfg);
@@ -237,6 +243,8 @@ struct Io<'t> {
     /// Port slot of each DPDK port id.
     slot_of_port: [u16; 64],
     redirect: Option<Redirect>,
+    /// Packets per rx queue and per port of this worker slot.
+    queues: &'t shm_layout::QueueCounters,
 }
 
 /// The redirect rings of a Full-NAT worker among several: a packet whose connection another
@@ -273,10 +281,13 @@ fn poll(
         cfg.follow(slot, pipeline);
         let start = dpdk::rdtsc();
         let mut received = 0u64;
-        for path in rxs.iter_mut() {
+        for (q, path) in rxs.iter_mut().enumerate() {
             let n = path.queue.rx(&mut burst);
             if n == 0 {
                 continue;
+            }
+            if let Some(c) = io.queues.rx.get(q) {
+                LcoreCounters::bump(c, n as u64);
             }
             received += n as u64;
             // Counted per burst, so a worker killed mid-round leaves at most the burst in
@@ -411,7 +422,11 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
     let (mut sent, mut unsent) = (0, 0);
     for (p, out) in io.outs.iter_mut().enumerate() {
         if !out.is_empty() {
-            sent += io.txs[p].tx(out);
+            let n = io.txs[p].tx(out);
+            if let Some(c) = io.queues.tx.get(p) {
+                LcoreCounters::bump(c, n as u64);
+            }
+            sent += n;
             unsent += out.len();
             out.clear();
         }

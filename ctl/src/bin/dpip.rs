@@ -1,7 +1,7 @@
 //! `dpip` for dpvs: addresses, routes, neighbours and links (see `ctl::dpip`).
 #![forbid(unsafe_code)]
 
-use ctl::dpip::{addr_show, link_show, neigh_show, parse, route_show, Op};
+use ctl::dpip::{addr_show, neigh_show, parse, route_show, Op};
 use ctl::exit_codes;
 use ctl::front::{attach_or_exit, change, port_names};
 
@@ -23,7 +23,7 @@ fn main() {
         Op::AddrShow(dev) => print!("{}", addr_show(&rt(), &port_names(&shm), dev.as_deref())),
         Op::RouteShow => print!("{}", route_show(&rt(), &port_names(&shm))),
         Op::NeighShow => print!("{}", neigh_show(&rt(), &port_names(&shm))),
-        Op::LinkShow => print!("{}", link_show(shm.layout())),
+        Op::LinkShow { stats } => print!("{}", ctl::cmd::link::render_dpip(&ctl::cmd::link::view(&shm), stats)),
     }
 }
 

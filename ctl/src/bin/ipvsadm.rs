@@ -47,6 +47,21 @@ fn run(shm: &Shm, op: Op) -> Result<(), (String, i32)> {
             print!("{}", list(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm)));
             Ok(())
         }
+        Op::ListStats { rate } => {
+            let rt = snapshot(shm)?;
+            let counters = if rate {
+                let before = ctl::cmd::service::stats(shm);
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                ctl::cmd::service::rates(&before, &ctl::cmd::service::stats(shm), 1.0)
+            } else {
+                ctl::cmd::service::stats(shm)
+            };
+            print!(
+                "IP Virtual Server version 1.9.4 (size=0)\n{}",
+                ctl::cmd::service::render_stats(&rt, &counters, rate)
+            );
+            Ok(())
+        }
         Op::ListConnections => {
             let (rows, _) = ctl::cmd::conn::list(shm, &ctl::cmd::conn::Filter::default(), 0, usize::MAX);
             print!("{}", ctl::cmd::conn::render_ipvsadm(&rows));
@@ -76,7 +91,10 @@ fn restore(shm: &Shm) {
         let args = Args::try_parse_from(std::iter::once("ipvsadm").chain(words.iter().copied()))
             .unwrap_or_else(|e| fail(&at(e.to_string().lines().next().unwrap_or_default()), exit_codes::USAGE));
         let op = args.op().unwrap_or_else(|e| fail(&at(&e), exit_codes::USAGE));
-        if matches!(op, Op::Restore | Op::Save | Op::List | Op::ListConnections | Op::GetLaddr(_)) {
+        if matches!(
+            op,
+            Op::Restore | Op::Save | Op::List | Op::ListConnections | Op::ListStats { .. } | Op::GetLaddr(_)
+        ) {
             fail(&at("only changes can be restored"), exit_codes::USAGE);
         }
         if let Err((e, code)) = run(shm, op) {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod conn;
 pub mod control;
+pub mod link;
 pub mod service;
 pub mod stats;
 pub mod status;

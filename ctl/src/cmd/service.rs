@@ -69,6 +69,124 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
         .collect()
 }
 
+/// One service's counters (or rates), summed over the workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceStats {
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+/// Every service's counters by key (`shm_layout::ServiceCounters::key_of`), summed over the
+/// workers' tables.
+pub fn stats(shm: &shm_layout::Shm) -> HashMap<u64, ServiceStats> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let l = shm.layout();
+    let mut out: HashMap<u64, ServiceStats> = HashMap::new();
+    for table in &l.service_counters[..l.workers().len()] {
+        for c in table {
+            let key = c.key.load(std::sync::atomic::Ordering::Acquire);
+            if key == 0 {
+                continue;
+            }
+            let s = out.entry(key).or_default();
+            s.conns += c.conns.load(Relaxed);
+            s.in_packets += c.in_packets.load(Relaxed);
+            s.out_packets += c.out_packets.load(Relaxed);
+            s.in_bytes += c.in_bytes.load(Relaxed);
+            s.out_bytes += c.out_bytes.load(Relaxed);
+        }
+    }
+    out
+}
+
+/// Rates per second between two [`stats`] snapshots `secs` apart.
+pub fn rates(
+    before: &HashMap<u64, ServiceStats>,
+    after: &HashMap<u64, ServiceStats>,
+    secs: f64,
+) -> HashMap<u64, ServiceStats> {
+    let per_s = |a: u64, b: u64| (a.saturating_sub(b) as f64 / secs).round() as u64;
+    after
+        .iter()
+        .map(|(k, a)| {
+            let b = before.get(k).copied().unwrap_or_default();
+            let r = ServiceStats {
+                conns: per_s(a.conns, b.conns),
+                in_packets: per_s(a.in_packets, b.in_packets),
+                out_packets: per_s(a.out_packets, b.out_packets),
+                in_bytes: per_s(a.in_bytes, b.in_bytes),
+                out_bytes: per_s(a.out_bytes, b.out_bytes),
+            };
+            (*k, r)
+        })
+        .collect()
+}
+
+/// The key of a service row.
+pub fn key_of(rt_service: &conf::Service) -> u64 {
+    shm_layout::ServiceCounters::key_of(rt_service.protocol.number(), rt_service.vip.octets(), rt_service.port)
+}
+
+/// Services with counters (`rate`: the column names of rates), as `ipvsadm -ln --stats` /
+/// `--rate` show them; real servers are listed without numbers (no per-real-server counters).
+pub fn render_stats(rt: &conf::Runtime, stats: &HashMap<u64, ServiceStats>, rate: bool) -> String {
+    let mut out = String::new();
+    let names = if rate {
+        ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"]
+    } else {
+        ["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"]
+    };
+    let _ = writeln!(
+        out,
+        "Prot LocalAddress:Port            {:>8} {:>8} {:>8} {:>10} {:>10}\n  -> RemoteAddress:Port",
+        names[0], names[1], names[2], names[3], names[4]
+    );
+    for s in &rt.services {
+        let v = stats.get(&key_of(s)).copied().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<4} {:<28} {:>8} {:>8} {:>8} {:>10} {:>10}",
+            s.protocol.name().to_uppercase(),
+            format!("{}:{}", s.vip, s.port),
+            v.conns,
+            v.in_packets,
+            v.out_packets,
+            v.in_bytes,
+            v.out_bytes
+        );
+        for r in &s.reals {
+            let _ = writeln!(out, "  -> {}:{}", r.addr, r.port);
+        }
+    }
+    out
+}
+
+/// A service with its counters, for `service list --stats|--rate --json`.
+#[derive(Debug, Serialize)]
+pub struct ServiceStatsRow {
+    pub protocol: String,
+    pub vip: String,
+    pub port: u16,
+    #[serde(flatten)]
+    pub stats: ServiceStats,
+}
+
+/// The rows of `render_stats`, for JSON.
+pub fn stats_rows(rt: &conf::Runtime, stats: &HashMap<u64, ServiceStats>) -> Vec<ServiceStatsRow> {
+    rt.services
+        .iter()
+        .map(|s| ServiceStatsRow {
+            protocol: s.protocol.name().to_uppercase(),
+            vip: s.vip.to_string(),
+            port: s.port,
+            stats: stats.get(&key_of(s)).copied().unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// An interface address, for `addr show`.
 #[derive(Debug, Serialize)]
 pub struct AddrRow {

@@ -27,7 +27,8 @@ fn command_lines_parse() {
         }))
     );
     assert_eq!(p("neigh show"), Ok(Op::NeighShow));
-    assert_eq!(p("link show"), Ok(Op::LinkShow));
+    assert_eq!(p("link show"), Ok(Op::LinkShow { stats: false }));
+    assert_eq!(p("-s link show"), Ok(Op::LinkShow { stats: true }));
     let bad = [
         ("", "usage"),
         ("frob show", "unknown object \"frob\""),
@@ -40,7 +41,6 @@ fn command_lines_parse() {
         ("route add default via 198.18.1.1 dev dpdk1", "not supported yet"),
         ("neigh add 198.18.1.2 lladdr 02:00 dev dpdk1", "MAC"),
         ("neigh add 198.18.1.x lladdr 02:00:00:00:01:02 dev dpdk1", "IPv4"),
-        ("-s link show", "process-local"),
         ("-s addr show", "only for `link show`"),
     ];
     for (line, needle) in bad {

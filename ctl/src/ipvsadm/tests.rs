@@ -90,6 +90,8 @@ fn dpvs_quick_start_lines_parse() {
         ("-L -n", Op::List),
         ("-Sn", Op::Save),
         ("-lnc", Op::ListConnections),
+        ("-ln --stats", Op::ListStats { rate: false }),
+        ("-L --rate", Op::ListStats { rate: true }),
         ("-R", Op::Restore),
     ];
     for (line, want) in cases {
@@ -115,7 +117,7 @@ fn bad_lines_name_what_is_wrong() {
         ("--add-laddr -t 198.18.0.100:80 -F dpdk1", "-z|--laddr"),
         ("--add-laddr -z 198.18.1.254 -t 198.18.0.100:80", "-F|--ifname"),
         ("-Z", "monotonic"),
-        ("-L --stats", "per-service counters"),
+        ("-L --stats --rate", "one or the other"),
     ];
     for (line, needle) in cases {
         let e = op(line).unwrap_err();

@@ -500,3 +500,33 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_until
         assert_eq!(oa, owner(n.index(), lcores, &wire::classify(&b).unwrap()));
     }
 }
+
+#[test]
+fn per_service_counters_follow_their_service_across_generations() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let table: Vec<shm_layout::ServiceCounters> = (0..4).map(|_| Default::default()).collect();
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let rt = runtime(&[(8080, 1)]);
+    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table);
+    n.reconfigure(1, services);
+    let udp_key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
+    let slot = table.iter().position(|c| c.key.load(Relaxed) == udp_key).unwrap();
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"query");
+    run(&mut n, 0, &mut f);
+    let mut r = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"answer!");
+    run(&mut n, 1, &mut r);
+    let c = &table[slot];
+    let got = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|a| a.load(Relaxed));
+    assert_eq!(got, [1, 1, 1, f.len() as u64, r.len() as u64]);
+    // The next generation drops the TCP service: its slot is freed and zeroed; the UDP
+    // service keeps its slot and counts.
+    let mut rt2 = runtime(&[(8080, 1)]);
+    rt2.services.remove(0);
+    let mut old = n.take_services();
+    n.reconfigure(2, build_services(&rt2, (0, 1), &mut old).unwrap());
+    assert_eq!(table.iter().filter(|c| c.key.load(Relaxed) != 0).count(), 1);
+    assert_eq!(table[slot].in_packets.load(Relaxed), 1);
+}
