@@ -394,6 +394,10 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", &ifp);
     let inst = Instance::start(&bare);
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    // The client creates neighbour entries from gratuitous ARP (Linux only updates them by
+    // default), so the announcement of the VIP shows in its table.
+    cli.sh("sysctl -qw net.ipv4.conf.all.arp_accept=1");
+    cli.sh(&format!("sysctl -qw net.ipv4.conf.{ifp}a.arp_accept=1"));
     for (tool, line) in [
         ("dpip", "addr add 198.18.0.100/24 dev dpdk0"),
         ("dpip", "addr add 198.18.1.254/24 dev dpdk1"),
@@ -405,6 +409,12 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     ] {
         assert_eq!(front(&inst, tool, line), "", "{tool} {line} prints nothing on success");
     }
+    // The worker announced the new address: the client knows the VIP's MAC without asking.
+    let neigh = wait_for("the gratuitous ARP for the VIP", Duration::from_secs(5), || {
+        let n = cli.sh(&format!("ip neigh show 198.18.0.100 dev {ifp}a"));
+        n.contains("02:00:00:00:00:10").then_some(n)
+    });
+    println!("client's neighbour entry from the gratuitous ARP: {}", neigh.trim());
     let access = download_through_the_vip(&inst, &cli, &srv, 1_000_000);
     assert!(access.contains("198.18.1.254 - -"), "Full-NAT: the server saw the local address: {access}");
     let list = front(&inst, "ipvsadm", "-ln");

@@ -196,6 +196,28 @@ impl<'a> Pipeline<'a> {
     }
 }
 
+/// Length of a gratuitous ARP frame (Ethernet header and ARP packet, no padding: the PMD or
+/// the wire pads it).
+pub const GARP_LEN: usize = wire::ethernet::HEADER_LEN + wire::arp::PACKET_LEN;
+
+/// A gratuitous ARP announcing that `addr` is at `mac`: a broadcast ARP request whose sender
+/// and target address are both `addr`, as Linux and DPVS send when an address is added, so
+/// that neighbours update their caches.
+pub fn gratuitous_arp(mac: EthernetAddress, addr: Ipv4Addr) -> [u8; GARP_LEN] {
+    let mut f = [0u8; GARP_LEN];
+    let eth = wire::EthernetRepr { src_addr: mac, dst_addr: EthernetAddress::BROADCAST, ethertype: EtherType::Arp };
+    eth.emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let arp = wire::ArpRepr {
+        operation: ArpOperation::Request,
+        sender_hardware_addr: mac,
+        sender_protocol_addr: addr,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: addr,
+    };
+    arp.emit(&mut ArpPacket::new_unchecked(&mut f[wire::ethernet::HEADER_LEN..]));
+    f
+}
+
 /// Whether a frame carries IPv4 (under at most two VLAN tags).
 fn is_ipv4(frame: &[u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else { return false };

@@ -219,7 +219,20 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         queues: &layout.queue_counters[args.slot],
     };
     slot.cfg_applied.store(generation, Ordering::Release);
-    let cfg = Reconfig { area: &layout.config, share, applied: generation, failed: 0 };
+    // Worker slot 0 announces the addresses a generation adds with gratuitous ARP (one worker
+    // is enough: every worker has a tx queue on every port); a fresh start (not a successor
+    // taking over) announces them all.
+    let announcer = (args.slot == 0)
+        .then(|| dpdk::Mempool::lookup(&slot.pool.as_str()).ok())
+        .flatten()
+        .map(|pool| Announcer { pool, macs: ports.iter().map(mac_of).collect() });
+    let addrs: Vec<(usize, std::net::Ipv4Addr)> = rt.addresses.iter().map(|a| (a.port, a.addr)).collect();
+    if let (Some(a), false) = (&announcer, args.handover) {
+        for &(port, addr) in &addrs {
+            a.send(&mut io, port, addr);
+        }
+    }
+    let cfg = Reconfig { area: &layout.config, share, applied: generation, failed: 0, addrs, announcer };
     let handed_over = poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links, cfg);
     drop(io);
     drop(pipeline);
@@ -278,7 +291,7 @@ fn poll(
     slot.polling_ns.store(now, Ordering::Release);
     let mut next_beat = dpdk::rdtsc() + tsc_ms;
     loop {
-        cfg.follow(slot, pipeline);
+        cfg.follow(slot, pipeline, io);
         let start = dpdk::rdtsc();
         let mut received = 0u64;
         for (q, path) in rxs.iter_mut().enumerate() {
@@ -492,21 +505,56 @@ struct Reconfig<'a> {
     applied: u64,
     /// A generation that could not be applied (not tried again).
     failed: u64,
+    /// The ports' addresses in the applied generation (port slot, address).
+    addrs: Vec<(usize, std::net::Ipv4Addr)>,
+    /// Sends gratuitous ARP for added addresses (worker slot 0 only).
+    announcer: Option<Announcer>,
+}
+
+/// Sends gratuitous ARP from the worker's own pool and tx queues.
+struct Announcer {
+    pool: dpdk::Mempool,
+    /// MAC of every port slot.
+    macs: Vec<wire::EthernetAddress>,
+}
+
+impl Announcer {
+    /// One gratuitous ARP for `addr` out of port slot `port` (best effort: no buffer, no
+    /// announcement).
+    fn send(&self, io: &mut Io<'_>, port: usize, addr: std::net::Ipv4Addr) {
+        let (Some(mac), Some(tx)) = (self.macs.get(port), io.txs.get_mut(port)) else { return };
+        let frame = crate::pipeline::gratuitous_arp(*mac, addr);
+        let Ok(m) = dpdk::Mbuf::from_bytes(&self.pool, &frame) else { return };
+        let mut b = Burst::new();
+        if b.push(m).is_ok() {
+            let n = tx.tx(&mut b);
+            if let Some(c) = io.queues.tx.get(port) {
+                LcoreCounters::bump(c, n as u64);
+            }
+        }
+    }
 }
 
 impl Reconfig<'_> {
     /// Applies the current generation if it moved: between bursts, so no packet is in hand.
     /// Acknowledges it in the slot once the pipeline runs with it.
     #[inline]
-    fn follow(&mut self, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>) {
+    fn follow(&mut self, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut Io<'_>) {
         let g = self.area.generation.load(Ordering::Relaxed);
         if g == self.applied || g == self.failed {
             return;
         }
         let result = read_config(self.area, &slot.cfg_reading)
-            .and_then(|(g, rt)| pipeline.reconfigure(g, &rt, self.share).map(|()| g));
+            .and_then(|(g, rt)| pipeline.reconfigure(g, &rt, self.share).map(|()| (g, rt)));
         match result {
-            Ok(g) => {
+            Ok((g, rt)) => {
+                let addrs: Vec<(usize, std::net::Ipv4Addr)> = rt.addresses.iter().map(|a| (a.port, a.addr)).collect();
+                if let Some(a) = &self.announcer {
+                    for &(port, addr) in addrs.iter().filter(|x| !self.addrs.contains(x)) {
+                        a.send(io, port, addr);
+                    }
+                }
+                self.addrs = addrs;
                 self.applied = g;
                 slot.cfg_applied.store(g, Ordering::Release);
                 LcoreCounters::bump(&slot.cfg_switches, 1);

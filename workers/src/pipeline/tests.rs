@@ -292,3 +292,19 @@ fn every_malformed_reason_has_a_counter() {
     }
     assert_eq!(shm_layout::MALFORMED_REASONS[malformed_index(wire::Error::BadTcpOption)], "bad_tcp_option");
 }
+
+#[test]
+fn a_gratuitous_arp_announces_the_address_to_everyone() {
+    let mac = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
+    let addr = Ipv4Addr::new(198, 18, 0, 100);
+    let f = gratuitous_arp(mac, addr);
+    let eth = EthernetFrame::new_checked(&f[..]).unwrap();
+    assert_eq!((eth.dst_addr(), eth.src_addr(), eth.ethertype()), (EthernetAddress::BROADCAST, mac, EtherType::Arp));
+    let arp = wire::ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
+    assert_eq!(arp.operation, ArpOperation::Request);
+    assert_eq!((arp.sender_hardware_addr, arp.sender_protocol_addr, arp.target_protocol_addr), (mac, addr, addr));
+    // The balancer itself does not answer it: a request whose sender is its target asks nothing.
+    let mut p = Pipeline::new(vec![PortCtx { mac, peer: 0, addrs: vec![addr] }]);
+    let mut g = f.to_vec();
+    assert_ne!(p.process(0, &mut g), Action::Reply(Reply::Arp));
+}
