@@ -312,3 +312,40 @@ fn ipvsadm_save_restores_into_a_fresh_instance() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: -i (ip-in-ip tunnel) is not supported yet"));
     assert_eq!(fresh.generation(), g + 1, "only the first line was applied");
 }
+
+#[test]
+fn configuration_changes_during_rolling_restarts_reach_every_worker() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    let (lines, reals) = script(0);
+    let file = inst.dir.join("changes");
+    std::fs::write(&file, lines).unwrap();
+    // Changes from one ctl process while every worker is handed over to a successor, three
+    // times: successors attach (reading a generation under their own announcement) while
+    // generations move.
+    let changes = Command::new(bin("dpvsctl"))
+        .arg("-c")
+        .arg(&inst.config)
+        .arg("batch")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for round in 0..3 {
+        let out = inst.ctl(&["worker", "restart", "--all", "--rolling"]);
+        assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = changes.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let g = inst.generation();
+    for w in inst.workers() {
+        assert_eq!(u(&w, "config_generation"), g, "{w}");
+        assert_eq!((w["state"].as_str(), u(&w, "restarts")), (Some("running"), 0), "handovers, no crash: {w}");
+    }
+    let list = inst.ctl_json(&["service", "list"]).unwrap();
+    let got: Vec<(u16, u32)> =
+        list[0]["reals"].as_array().unwrap().iter().map(|r| (u(r, "port") as u16, u(r, "weight") as u32)).collect();
+    assert_eq!(got, reals);
+}
