@@ -39,6 +39,11 @@ char *shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
 	return rte_pktmbuf_append(m, len);
 }
 
+int shim_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_trim(m, len);
+}
+
 struct rte_mempool *shim_mbuf_pool(const struct rte_mbuf *m)
 {
 	return m->pool;

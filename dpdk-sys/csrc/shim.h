@@ -25,6 +25,7 @@ int shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, uns
 void shim_pktmbuf_free(struct rte_mbuf *m);
 void shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned n);
 char *shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
+int shim_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
 struct rte_mempool *shim_mbuf_pool(const struct rte_mbuf *m);
 
 /* Mempools. */

@@ -136,6 +136,22 @@ impl Packet<'_> {
     }
 }
 
+impl Packet<'_> {
+    /// Cuts a single-segment packet's data to `len` bytes. Returns false, changing nothing,
+    /// when it is shorter already or has several segments.
+    pub fn truncate(&mut self, len: usize) -> bool {
+        let m = self.m.as_ptr();
+        // SAFETY: valid mbuf, exclusively ours (see data_mut).
+        let (data_len, pkt_len) = unsafe { ((*m).data_len, (*m).pkt_len) };
+        if len > usize::from(data_len) || u32::from(data_len) != pkt_len {
+            return false;
+        }
+        let cut = data_len - len as u16;
+        // SAFETY: valid single-segment mbuf with at least `cut` bytes of data.
+        unsafe { dpdk_sys::shim_pktmbuf_trim(m, cut) == 0 }
+    }
+}
+
 /// A batch of up to [`BURST_SIZE`] owned packets, moved in one rx or tx call. Packets still
 /// held when it is dropped are freed.
 #[derive(Debug)]

@@ -377,8 +377,10 @@ pub struct LcoreCounters {
     pub drop_redirect: AtomicU64,
     /// Malformed IPv4 frames dropped, by reason: see [`MALFORMED_REASONS`].
     pub drop_malformed: [AtomicU64; MALFORMED_REASONS.len()],
+    /// ICMP time exceeded sent for translated packets whose TTL ran out.
+    pub icmp_time_exceeded: AtomicU64,
     /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 16 - MALFORMED_REASONS.len()],
+    pub reserved: [AtomicU64; 15 - MALFORMED_REASONS.len()],
 }
 
 /// Packets one worker received on each of its rx queues and sent on each port (through its

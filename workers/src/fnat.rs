@@ -34,6 +34,8 @@ pub enum Verdict {
     Out { port: u16, dir: Dir, new: bool },
     /// Drop it.
     Drop(FnatDrop),
+    /// Its TTL ran out: answer with ICMP time exceeded instead (Full-NAT and NAT route it).
+    TimeExceeded,
 }
 
 /// Why Full-NAT dropped a frame.
@@ -492,6 +494,18 @@ impl<'a> Fnat<'a> {
         }
         if mode(&e) == MODE_DR {
             return self.direct_route(idx, &e, dir, buf.bytes(), flags, new);
+        }
+        // Full-NAT and NAT route the packet: its TTL goes down by one, and one that would reach
+        // zero is answered with ICMP time exceeded, as a router does.
+        let ttl = Ipv4Packet::new_unchecked(&frame[l3..]).ttl();
+        if ttl <= 1 {
+            return Verdict::TimeExceeded;
+        }
+        {
+            let mut ipk = Ipv4Packet::new_unchecked(&mut frame[l3..]);
+            let c = checksum::update_u16(ipk.checksum(), u16::from(ttl) << 8, u16::from(ttl - 1) << 8);
+            ipk.set_ttl(ttl - 1);
+            ipk.set_checksum(c);
         }
         // Rewrite: addresses, ports, checksums, MACs.
         let (src, dst, sp, dp, out_port, dst_mac) = match dir {

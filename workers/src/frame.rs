@@ -8,6 +8,8 @@ pub trait Frame {
     /// Opens `n` bytes at offset `at`, moving what follows towards the end. Returns false,
     /// changing nothing, when the buffer has no room (or `at` is past the end).
     fn insert(&mut self, at: usize, n: usize) -> bool;
+    /// Cuts the frame to `len` bytes (no-op when it is not longer).
+    fn truncate(&mut self, len: usize);
 }
 
 impl Frame for Vec<u8> {
@@ -24,6 +26,10 @@ impl Frame for Vec<u8> {
         self.copy_within(at..old, at + n);
         true
     }
+
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
 }
 
 impl Frame for dpdk::Packet<'_> {
@@ -34,6 +40,10 @@ impl Frame for dpdk::Packet<'_> {
 
     fn insert(&mut self, at: usize, n: usize) -> bool {
         dpdk::Packet::insert(self, at, n)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        dpdk::Packet::truncate(self, len);
     }
 }
 

@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use wire::checksum;
 use wire::{ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, Icmpv4Message, Icmpv4Packet};
-use wire::{IpProtocol, Ipv4Packet};
+use wire::{Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr};
 
 use crate::fnat::{Fnat, FnatDrop, Verdict};
 use crate::frame::Frame;
@@ -46,6 +46,8 @@ pub enum Reply {
     Arp,
     /// ICMP echo reply from an owned address.
     IcmpEcho,
+    /// ICMP time exceeded, in place of a translated packet whose TTL ran out.
+    TimeExceeded,
 }
 
 /// Why a frame is dropped.
@@ -171,6 +173,16 @@ impl<'a> Pipeline<'a> {
                 Verdict::NotOurs => {}
                 Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
                 Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),
+                Verdict::TimeExceeded => {
+                    let port = &self.ports[usize::from(rx_port)];
+                    return match port.addrs.first() {
+                        Some(&src) if time_exceeded(buf, usize::from(p.l3_offset), src, port.mac) => {
+                            Action::Reply(Reply::TimeExceeded)
+                        }
+                        // No address to answer from on this port (or no room): just drop it.
+                        _ => Action::Drop(DropReason::Nat(FnatDrop::NoResource)),
+                    };
+                }
             }
         }
         let frame = buf.bytes();
@@ -194,6 +206,53 @@ impl<'a> Pipeline<'a> {
         }
         Action::Forward(port.peer)
     }
+}
+
+/// Turns the frame (an untagged IPv4 packet at `l3`) into the ICMP time exceeded message that
+/// answers it: from `src` (an address of the port it came in on) and the port's `mac`, to the
+/// sender's address and MAC, quoting the original IP header and 8 bytes of its payload.
+/// Returns false when the frame cannot take the new length.
+pub(crate) fn time_exceeded<F: Frame>(buf: &mut F, l3: usize, src: Ipv4Addr, mac: EthernetAddress) -> bool {
+    let mut quote = [0u8; 60 + 8];
+    let (quote_len, to, peer) = {
+        let f = buf.bytes();
+        let ip = Ipv4Packet::new_unchecked(&f[l3..]);
+        let n = (ip.header_len() + 8).min(f.len() - l3).min(quote.len());
+        quote[..n].copy_from_slice(&f[l3..l3 + n]);
+        (n, ip.src_addr(), EthernetFrame::new_unchecked(&f[..]).src_addr())
+    };
+    let icmp =
+        Icmpv4Repr::TimeExceeded { reason: wire::icmpv4::TimeExceeded::TtlExpired, original: &quote[..quote_len] };
+    let ip_len = 20 + icmp.buffer_len();
+    let want = wire::ethernet::HEADER_LEN + ip_len;
+    let have = buf.bytes().len();
+    if have < want {
+        if !buf.insert(have, want - have) {
+            return false;
+        }
+    } else {
+        buf.truncate(want);
+    }
+    let f = buf.bytes();
+    let eth = wire::EthernetRepr { src_addr: mac, dst_addr: peer, ethertype: EtherType::Ipv4 };
+    eth.emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: to,
+        protocol: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        ttl: REPLY_TTL,
+        tos: 0,
+        ident: 0,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let l3 = wire::ethernet::HEADER_LEN;
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut f[l3..]));
+    Ipv4Packet::new_unchecked(&mut f[l3..]).fill_checksum();
+    icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut f[l3 + 20..]));
+    true
 }
 
 /// Length of a gratuitous ARP frame (Ethernet header and ARP packet, no padding: the PMD or

@@ -399,10 +399,10 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
         match pipeline.process(port, frame) {
             Action::Forward(p) => Some(usize::from(p)),
             Action::Reply(r) => {
-                if r == Reply::Arp {
-                    tally.arp += 1;
-                } else {
-                    tally.echo += 1;
+                match r {
+                    Reply::Arp => tally.arp += 1,
+                    Reply::IcmpEcho => tally.echo += 1,
+                    Reply::TimeExceeded => tally.time_exceeded += 1,
                 }
                 Some(usize::from(port))
             }
@@ -454,6 +454,7 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
 struct Tally {
     arp: u64,
     echo: u64,
+    time_exceeded: u64,
     nat_in: u64,
     nat_out: u64,
     runt: u64,
@@ -467,6 +468,7 @@ impl Tally {
         for (counter, n) in [
             (&c.arp_replies, self.arp),
             (&c.icmp_echo_replies, self.echo),
+            (&c.icmp_time_exceeded, self.time_exceeded),
             (&c.fnat_in, self.nat_in),
             (&c.fnat_out, self.nat_out),
             (&c.drop_runt, self.runt),

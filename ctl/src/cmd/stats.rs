@@ -20,6 +20,8 @@ pub struct LcoreStats {
     pub busy_cycles: u64,
     pub arp_replies: u64,
     pub icmp_echo_replies: u64,
+    /// ICMP time exceeded sent for translated packets whose TTL ran out.
+    pub icmp_time_exceeded: u64,
     pub fnat_in: u64,
     pub fnat_out: u64,
     pub drop_no_conn: u64,
@@ -93,6 +95,7 @@ pub fn view(shm: &Shm) -> Stats {
                 busy_cycles: get(&c.busy_cycles),
                 arp_replies: get(&c.arp_replies),
                 icmp_echo_replies: get(&c.icmp_echo_replies),
+                icmp_time_exceeded: get(&c.icmp_time_exceeded),
                 fnat_in: get(&c.fnat_in),
                 fnat_out: get(&c.fnat_out),
                 drop_no_conn: get(&c.drop_no_conn),
@@ -116,6 +119,7 @@ pub fn view(shm: &Shm) -> Stats {
             total.busy_cycles += s.busy_cycles;
             total.arp_replies += s.arp_replies;
             total.icmp_echo_replies += s.icmp_echo_replies;
+            total.icmp_time_exceeded += s.icmp_time_exceeded;
             total.fnat_in += s.fnat_in;
             total.fnat_out += s.fnat_out;
             total.drop_no_conn += s.drop_no_conn;

@@ -530,3 +530,30 @@ fn per_service_counters_follow_their_service_across_generations() {
     assert_eq!(table.iter().filter(|c| c.key.load(Relaxed) != 0).count(), 1);
     assert_eq!(table[slot].in_packets.load(Relaxed), 1);
 }
+
+#[test]
+fn translated_packets_lose_one_ttl_and_an_expiring_one_is_answered_with_time_exceeded() {
+    let mut s = store();
+    let mut n = fnat(&mut s, 1);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"query");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+    assert_eq!(Ipv4Packet::new_checked(&f[14..]).unwrap().ttl(), 63, "routed: TTL 64 -> 63, checksum kept valid");
+    // TTL 1 would reach zero here.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"query 2");
+    Ipv4Packet::new_unchecked(&mut f[14..]).set_ttl(1);
+    Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    let original = f[14..14 + 28].to_vec();
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::TimeExceeded);
+    assert!(crate::pipeline::time_exceeded(&mut f, 14, VIP, P0));
+    let e = EthernetFrame::new_checked(&f[..]).unwrap();
+    assert_eq!((e.src_addr(), e.dst_addr()), (P0, CLIENT_MAC), "back to the sender");
+    let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr(), ip.protocol()), (VIP, CLIENT, IpProtocol::Icmp));
+    let icmp = wire::Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert!(icmp.verify_checksum());
+    assert_eq!((icmp.msg_type(), icmp.msg_code()), (wire::Icmpv4Message::TimeExceeded, 0));
+    assert_eq!(&ip.payload()[8..], &original[..], "the original header and 8 bytes quoted");
+    assert_eq!(f.len(), 14 + 20 + 8 + 28);
+}
