@@ -61,16 +61,21 @@ impl<'a> Client<'a> {
         if slot.seq.compare_exchange(pos, pos + 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(CallError::Abandoned);
         }
-        let mut backoff = Duration::from_micros(20);
+        shm_layout::ring(&self.mb.doorbell);
+        // Wait for the answer on the slot's bell: the primary bumps it after the sequence word,
+        // so a bump between the read below and the wait makes the wait return at once.
         loop {
+            let bell = slot.bell.load(Ordering::Acquire);
             if slot.seq.load(Ordering::Acquire) == pos + 2 {
                 break;
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(CallError::Timeout(timeout));
             }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_millis(2));
+            // Bounded, so that a lost wake-up (the primary died mid-reply) costs 2 ms, not the
+            // whole timeout.
+            shm_layout::futex_wait(&slot.bell, bell, (deadline - now).min(Duration::from_millis(2)));
         }
         let len = slot.reply_len.load(Ordering::Relaxed);
         let sum = slot.reply_sum.load(Ordering::Relaxed);

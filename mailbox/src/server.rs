@@ -86,6 +86,7 @@ impl<'a> Server<'a> {
         write_words(&slot.reply, reply);
         slot.replied_ns.store(now_ns, Ordering::Relaxed);
         slot.seq.store(taken.pos + 2, Ordering::Release);
+        shm_layout::ring(&slot.bell);
         bump(&self.mb.served);
     }
 

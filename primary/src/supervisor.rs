@@ -27,14 +27,9 @@ use crate::ports::ReadyPort;
 
 /// Supervisor round.
 pub const ROUND: Duration = Duration::from_millis(5);
-/// How often the mailbox is looked at between rounds.
-const CONTROL_POLL: Duration = Duration::from_millis(5);
-/// The same while configuration changes are staged or wait for acknowledgements, and for
-/// [`CONTROL_ACTIVE`] after the last request (a batch of commands gets fast answers). Not
-/// always: waking the main lcore 5000 times a second costs the processes sharing its CPU.
-const CONTROL_POLL_BUSY: Duration = Duration::from_micros(200);
-/// How long the mailbox is watched closely after a request.
-const CONTROL_ACTIVE: Duration = Duration::from_millis(20);
+/// Longest sleep while a configuration change waits for its workers' acknowledgements (they
+/// ring the mailbox's doorbell; this bounds the wait if one dies first).
+const CONTROL_POLL_BUSY: Duration = Duration::from_millis(1);
 /// Rounds between counter publications (100 ms).
 pub const STATS_EVERY: u32 = 20;
 /// A worker still spawning after this long is killed.
@@ -110,8 +105,6 @@ pub struct Supervisor<'a> {
     cfg: Config,
     mailbox: Server<'a>,
     control: Control,
-    /// When the last mailbox request arrived.
-    last_request: Instant,
     worker_bin: PathBuf,
     workers: Vec<Worker>,
     heartbeat_timeout: Duration,
@@ -171,7 +164,6 @@ impl<'a> Supervisor<'a> {
             // collected for 60 s is reclaimed.
             mailbox: Server::new(&shm.layout().mailbox, Duration::from_secs(1), Duration::from_secs(60)),
             control: Control::new(cfg),
-            last_request: Instant::now(),
             worker_bin,
             workers,
             heartbeat_timeout: Duration::from_millis(u64::from(cfg.supervisor.heartbeat_timeout_ms)),
@@ -355,7 +347,6 @@ impl<'a> Supervisor<'a> {
     fn serve_mailbox(&mut self, now_ns: u64) {
         self.mailbox.reclaim(now_ns);
         while let Some(taken) = self.mailbox.take() {
-            self.last_request = Instant::now();
             let request = match &taken.bytes {
                 None => Err("the request was corrupt (checksum)".to_owned()),
                 Some(b) => Request::decode(b).map_err(|e| e.to_string()),
@@ -586,7 +577,10 @@ impl<'a> Supervisor<'a> {
     pub fn run_until(&mut self, stop: &AtomicBool) {
         let mut n = 0u32;
         let mut next_round = Instant::now();
+        let bell = &self.shm.layout().mailbox.doorbell;
         while !stop.load(Ordering::Acquire) {
+            // Read before serving: a ring after this read makes the wait below return at once.
+            let seen = bell.load(Ordering::Acquire);
             if Instant::now() >= next_round {
                 self.round(n);
                 n = n.wrapping_add(1);
@@ -595,13 +589,14 @@ impl<'a> Supervisor<'a> {
                     next_round = Instant::now() + ROUND;
                 }
             } else {
-                // Between rounds the mailbox is served more often, more so while a
-                // configuration change waits for its workers.
                 self.serve_mailbox(monotonic_ns());
             }
-            let active = self.control.busy() || self.last_request.elapsed() < CONTROL_ACTIVE;
-            let next = if active { CONTROL_POLL_BUSY } else { next_round.saturating_duration_since(Instant::now()) };
-            std::thread::sleep(next.min(CONTROL_POLL));
+            // Clients ring after publishing a request, workers after acknowledging a generation:
+            // the primary sleeps until then or its next round (at most CONTROL_POLL_BUSY while a
+            // change waits, in case a worker dies before it acknowledges).
+            let until_round = next_round.saturating_duration_since(Instant::now());
+            let wait = if self.control.busy() { until_round.min(CONTROL_POLL_BUSY) } else { until_round };
+            shm_layout::futex_wait(bell, seen, wait);
         }
     }
 

@@ -42,8 +42,8 @@ pub struct MailSlot {
     pub reply_len: AtomicU32,
     /// Checksum of the reply bytes.
     pub reply_sum: AtomicU32,
-    /// Reserved.
-    pub _pad: AtomicU32,
+    /// Bumped by the primary after it answers (futex word: the client waits on it).
+    pub bell: AtomicU32,
     /// CLOCK_MONOTONIC when the reply was written, ns (for reclaiming uncollected replies).
     pub replied_ns: AtomicU64,
     /// Reserved.
@@ -71,7 +71,11 @@ pub struct Mailbox {
     pub reclaimed: AtomicU64,
     /// Requests refused (bad checksum, unknown protocol version, undecodable).
     pub refused: AtomicU64,
-    _pad2: [u64; 4],
+    /// Bumped by a client after it publishes a request and by a worker after it acknowledges
+    /// a configuration generation (futex word: the primary waits on it between rounds).
+    pub doorbell: AtomicU32,
+    _pad3: u32,
+    _pad2: [u64; 3],
     /// The slots.
     pub slots: [MailSlot; MAIL_SLOTS],
     _tail: [u8; TAIL_BYTES],

@@ -37,6 +37,44 @@ pub enum ShmError {
     VersionMismatch { path: PathBuf, found: u32, expected: u32 },
 }
 
+/// Waits until `word` no longer holds `expected`, a wake-up, or `timeout` (futex(2), shared:
+/// the word may be in memory mapped by several processes). Spurious returns are possible; the
+/// caller re-checks its condition.
+pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: std::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: the word is a valid, aligned u32 that outlives the call (borrowed); FUTEX_WAIT
+    // only reads it and sleeps; the timespec is a valid relative timeout on the stack. The
+    // result (woken, timed out, value changed, interrupted) needs no handling.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+            0usize,
+            0u32,
+        );
+    }
+}
+
+/// Wakes every waiter on `word` (see [`futex_wait`]).
+pub fn futex_wake(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: the word is a valid, aligned u32 (borrowed); FUTEX_WAKE does not touch memory.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+    }
+}
+
+/// Bumps `word` and wakes its waiters.
+pub fn ring(word: &std::sync::atomic::AtomicU32) {
+    word.fetch_add(1, Ordering::Release);
+    futex_wake(word);
+}
+
 /// A zeroed control mailbox on the heap, for tests of the queue that cannot map a file (Miri
 /// runs them: it has no `mmap` of files). Slot positions are not initialised
 /// (`mailbox::init` does that).

@@ -232,7 +232,16 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             a.send(&mut io, port, addr);
         }
     }
-    let cfg = Reconfig { area: &layout.config, share, applied: generation, failed: 0, addrs, announcer };
+    shm_layout::ring(&layout.mailbox.doorbell);
+    let cfg = Reconfig {
+        area: &layout.config,
+        bell: &layout.mailbox.doorbell,
+        share,
+        applied: generation,
+        failed: 0,
+        addrs,
+        announcer,
+    };
     let handed_over = poll(slot, counters, &mut pipeline, &mut rxs, &mut io, &links, cfg);
     drop(io);
     drop(pipeline);
@@ -501,6 +510,8 @@ fn read_config(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, conf::Run
 /// Follows the configuration generations while polling.
 struct Reconfig<'a> {
     area: &'a ConfigArea,
+    /// The primary's doorbell, rung after an acknowledgement.
+    bell: &'a std::sync::atomic::AtomicU32,
     /// This lcore's share of local ports: (slot, lcores).
     share: (u16, u16),
     /// The generation the pipeline runs with.
@@ -560,6 +571,8 @@ impl Reconfig<'_> {
                 self.applied = g;
                 slot.cfg_applied.store(g, Ordering::Release);
                 LcoreCounters::bump(&slot.cfg_switches, 1);
+                // Not the packet path: one syscall per configuration switch.
+                shm_layout::ring(self.bell);
             }
             Err(e) => {
                 // Not the packet path: a configuration switch is rare, and this one is broken.
