@@ -410,6 +410,49 @@ mod tests {
     }
 
     #[test]
+    fn completions_cover_the_subcommands() {
+        let mut out = Vec::new();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut Cli::command(), "dpvsctl", &mut out);
+        let text = String::from_utf8(out).unwrap();
+        for word in ["service", "real", "laddr", "addr", "neigh", "conn", "link", "reload", "batch", "--json"] {
+            assert!(text.contains(word), "bash completion lacks {word}");
+        }
+    }
+
+    #[test]
+    fn changes_parse_with_their_flags() {
+        let c = Cli::try_parse_from([
+            "dpvsctl",
+            "real",
+            "add",
+            "udp",
+            "198.18.0.100:53",
+            "198.18.1.2:5353",
+            "-w",
+            "3",
+            "-f",
+            "nat",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Command::Real(RealCommand::Add { weight: 3, forward: ForwardArg::Nat, .. })));
+        assert!(Cli::try_parse_from([
+            "dpvsctl",
+            "real",
+            "add",
+            "udp",
+            "198.18.0.100:53",
+            "198.18.1.2:5353",
+            "-f",
+            "tun"
+        ])
+        .is_err());
+        let c = Cli::try_parse_from(["dpvsctl", "addr", "add", "198.18.0.100/24", "--dev", "dpdk0"]).unwrap();
+        assert!(matches!(c.command, Command::Addr(AddrCommand::Add { address: (_, 24), .. })));
+        assert!(Cli::try_parse_from(["dpvsctl", "addr", "add", "198.18.0.100/40", "--dev", "dpdk0"]).is_err());
+        assert!(Cli::try_parse_from(["dpvsctl", "service", "list", "--stats", "--rate"]).is_err(), "one or the other");
+    }
+
+    #[test]
     fn parses_global_flags_after_subcommands() {
         let c = Cli::try_parse_from(["dpvsctl", "worker", "list", "--json", "-i", "lb1"]).unwrap();
         assert!(c.json);
