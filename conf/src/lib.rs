@@ -77,6 +77,8 @@ pub struct Config {
     pub addresses: Vec<IfAddr>,
     /// Static neighbours (IPv4 to MAC on a port).
     pub neighbours: Vec<Neighbour>,
+    /// Static routes: networks reached through a gateway on a port's network.
+    pub routes: Vec<Route>,
     /// Virtual services.
     pub services: Vec<Service>,
     /// Connection tables.
@@ -90,6 +92,24 @@ pub struct Neighbour {
     pub mac: [u8; 6],
     /// Index into [`Config::ports`].
     pub port: usize,
+}
+
+/// A static route: `prefix/len` is reached through the gateway `via`, which is on a port's
+/// connected network and has a neighbour entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Route {
+    /// Network address (host bits zero).
+    pub prefix: std::net::Ipv4Addr,
+    pub len: u8,
+    pub via: std::net::Ipv4Addr,
+}
+
+impl Route {
+    /// Whether `addr` is in the route's network.
+    pub fn contains(&self, addr: std::net::Ipv4Addr) -> bool {
+        let mask = if self.len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.len)) };
+        u32::from(addr) & mask == u32::from(self.prefix)
+    }
 }
 
 /// Transport protocol of a service.

@@ -21,6 +21,7 @@ pub(crate) struct RawConfig {
     pub(crate) supervisor: Option<RawSupervisor>,
     pub(crate) addresses: Option<Vec<RawAddress>>,
     pub(crate) neighbours: Option<Vec<RawNeighbour>>,
+    pub(crate) routes: Option<Vec<RawRoute>>,
     pub(crate) services: Option<Vec<RawService>>,
     pub(crate) connections: Option<RawConnections>,
 }
@@ -108,6 +109,14 @@ pub(crate) struct RawNeighbour {
     pub(crate) address: Option<String>,
     pub(crate) mac: Option<String>,
     pub(crate) port: Option<String>,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub(crate) prefix: Option<String>,
+    pub(crate) via: Option<String>,
 }
 
 /// One `[[services]]` entry.

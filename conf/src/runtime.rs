@@ -1,13 +1,13 @@
 //! The part of a configuration that changes while the instance runs: interface addresses,
-//! neighbours, services with their real servers and local addresses. The primary keeps one
+//! neighbours, routes, services with their real servers and local addresses. The primary keeps one
 //! [`Runtime`], changes a copy per command (or replaces it on reload), checks the copy with
 //! the same rules as the file ([`Config::check_runtime`]) and publishes it as the next
 //! configuration generation; workers and `dpvsctl` decode it from shared memory.
 
 use std::fmt::Write as _;
 
-use crate::raw::{Int, RawAddress, RawNeighbour, RawReal, RawService};
-use crate::{Config, IfAddr, Neighbour, Protocol, Service};
+use crate::raw::{Int, RawAddress, RawNeighbour, RawReal, RawRoute, RawService};
+use crate::{Config, IfAddr, Neighbour, Protocol, Route, Service};
 
 /// Addresses, neighbours and services: what commands and `reload` change.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -16,6 +16,8 @@ pub struct Runtime {
     pub addresses: Vec<IfAddr>,
     /// Static neighbours.
     pub neighbours: Vec<Neighbour>,
+    /// Static routes.
+    pub routes: Vec<Route>,
     /// Virtual services.
     pub services: Vec<Service>,
 }
@@ -31,6 +33,12 @@ impl Protocol {
 }
 
 impl Runtime {
+    /// The next hop towards `addr`: itself on a connected network, else the gateway of the
+    /// longest matching route.
+    pub fn next_hop(&self, addr: std::net::Ipv4Addr) -> Option<std::net::Ipv4Addr> {
+        crate::validate::next_hop(addr, &self.addresses, &self.routes)
+    }
+
     /// Index of the service `proto vip:port`.
     pub fn service(&self, protocol: Protocol, vip: std::net::Ipv4Addr, port: u16) -> Option<usize> {
         self.services.iter().position(|s| s.protocol == protocol && s.vip == vip && s.port == port)
@@ -48,6 +56,7 @@ impl Config {
         Runtime {
             addresses: self.addresses.clone(),
             neighbours: self.neighbours.clone(),
+            routes: self.routes.clone(),
             services: self.services.clone(),
         }
     }
@@ -93,13 +102,18 @@ impl Config {
                 ),
             })
             .collect();
-        crate::validate::runtime(addresses, neighbours, services, &self.ports)
+        let routes = rt
+            .routes
+            .iter()
+            .map(|r| RawRoute { prefix: Some(format!("{}/{}", r.prefix, r.len)), via: Some(r.via.to_string()) })
+            .collect();
+        crate::validate::runtime(addresses, neighbours, routes, services, &self.ports)
             .map(|_| ())
             .map_err(|f| format!("{}: {}", f.path, f.message))
     }
 
     /// Why `other` cannot replace this configuration by a reload: the first section other
-    /// than addresses, neighbours and services that differs. `None` when only those differ.
+    /// than addresses, neighbours, routes and services that differs. `None` when only those differ.
     pub fn static_difference(&self, other: &Config) -> Option<&'static str> {
         let sections: [(&'static str, bool); 7] = [
             ("[instance]", self.instance == other.instance),
@@ -129,6 +143,9 @@ impl Config {
                 mac_text(n.mac),
                 port(n.port)
             );
+        }
+        for r in &rt.routes {
+            let _ = writeln!(out, "[[routes]]\nprefix = \"{}/{}\"\nvia = \"{}\"\n", r.prefix, r.len, r.via);
         }
         for s in &rt.services {
             let laddrs: Vec<String> = s.local_addresses.iter().map(|a| format!("\"{a}\"")).collect();
@@ -171,7 +188,7 @@ pub fn mac_text(m: [u8; 6]) -> String {
 /// `static_text` is not TOML.
 pub fn replace_runtime_tables(static_text: &str, runtime_tables: &str) -> Result<String, String> {
     let mut doc: toml_edit::DocumentMut = static_text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
-    for key in ["addresses", "neighbours", "services"] {
+    for key in ["addresses", "neighbours", "routes", "services"] {
         doc.remove(key);
     }
     let mut text = doc.to_string();

@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Fault, KeyPath};
 use crate::raw::{
     Int, RawAddress, RawConfig, RawConnections, RawForwarding, RawGroup, RawInstance, RawLcore, RawMemory,
-    RawNeighbour, RawPort, RawService, RawSupervisor,
+    RawNeighbour, RawPort, RawRoute, RawService, RawSupervisor,
 };
+use crate::Route;
 use crate::{
     Config, Connections, Device, Forward, Forwarding, IfAddr, Instance, Lcore, Memory, Neighbour, Port, Protocol,
     QueueRef, Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_ADDRESSES, MAX_CPU, MAX_LCORE,
@@ -49,7 +50,8 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
     let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
     let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &root.key("neighbours"))?;
-    let services = services(raw.services.unwrap_or_default(), &addresses, &neighbours, &root.key("services"))?;
+    let routes = routes(raw.routes.unwrap_or_default(), &addresses, &neighbours, &root.key("routes"))?;
+    let services = services(raw.services.unwrap_or_default(), &addresses, &neighbours, &routes, &root.key("services"))?;
     let connections = connections(raw.connections.unwrap_or_default(), &root.key("connections"))?;
     Ok(Config {
         source: source.to_owned(),
@@ -61,6 +63,7 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         supervisor,
         addresses,
         neighbours,
+        routes,
         services,
         connections,
     })
@@ -71,9 +74,10 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
 pub(crate) fn runtime(
     addresses_raw: Vec<RawAddress>,
     neighbours_raw: Vec<RawNeighbour>,
+    routes_raw: Vec<RawRoute>,
     services_raw: Vec<RawService>,
     ports: &[Port],
-) -> Result<(Vec<IfAddr>, Vec<Neighbour>, Vec<Service>)> {
+) -> Result<crate::Runtime> {
     let root = KeyPath::root();
     let drafts: Vec<PortDraft> = ports
         .iter()
@@ -82,8 +86,9 @@ pub(crate) fn runtime(
         .collect();
     let addresses = addresses(addresses_raw, &drafts, &root.key("addresses"))?;
     let neighbours = neighbours(neighbours_raw, &drafts, &root.key("neighbours"))?;
-    let services = services(services_raw, &addresses, &neighbours, &root.key("services"))?;
-    Ok((addresses, neighbours, services))
+    let routes = routes(routes_raw, &addresses, &neighbours, &root.key("routes"))?;
+    let services = services(services_raw, &addresses, &neighbours, &routes, &root.key("services"))?;
+    Ok(crate::Runtime { addresses, neighbours, routes, services })
 }
 
 fn connections(raw: RawConnections, path: &KeyPath) -> Result<Connections> {
@@ -138,10 +143,76 @@ fn parse_mac(text: &str) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(mac)
 }
 
+/// Most static routes.
+const MAX_ROUTES: usize = 1024;
+
+/// Static routes: a prefix with its host bits zero, each once; a gateway on a port's network
+/// with a neighbour entry.
+fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], neighbours: &[Neighbour], path: &KeyPath) -> Result<Vec<Route>> {
+    let mut out: Vec<Route> = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let path = path.index(i);
+        if i >= MAX_ROUTES {
+            return Err(Fault::at(&path, format!("too many routes: at most {MAX_ROUTES}")));
+        }
+        let pp = path.key("prefix");
+        let text =
+            required(raw.prefix, &pp, "a network with its prefix length, like \"10.1.0.0/16\" or \"0.0.0.0/0\"")?;
+        let bad = || {
+            Fault::at(&pp, format!("expected a network with its prefix length, like \"10.1.0.0/16\", got \"{text}\""))
+        };
+        let (a, l) = text.split_once('/').ok_or_else(bad)?;
+        let (prefix, len): (std::net::Ipv4Addr, u8) = (a.parse().map_err(|_| bad())?, l.parse().map_err(|_| bad())?);
+        if len > 32 {
+            return Err(Fault::at(&pp, format!("prefix length {len} is out of range: expected 0..=32")));
+        }
+        let route = Route { prefix, len, via: std::net::Ipv4Addr::UNSPECIFIED };
+        if !route.contains(prefix) {
+            return Err(Fault::at(
+                &pp,
+                format!("{text} has host bits set: the network is {}", {
+                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+                    std::net::Ipv4Addr::from(u32::from(prefix) & mask)
+                }),
+            ));
+        }
+        if let Some(j) = out.iter().position(|r| r.prefix == prefix && r.len == len) {
+            return Err(Fault::at(&pp, format!("{text} is already routed by routes[{j}]")));
+        }
+        let vp = path.key("via");
+        let via = ipv4(&required(raw.via, &vp, "the gateway's IPv4 address")?, "the gateway's address")
+            .map_err(|m| Fault::at(&vp, m))?;
+        if !addresses.iter().any(|a| same_network(a.addr, via, a.prefix)) {
+            return Err(Fault::at(
+                &vp,
+                format!("gateway {via} is on no port's network: add an address of its network to [[addresses]]"),
+            ));
+        }
+        if !neighbours.iter().any(|n| n.addr == via) {
+            return Err(Fault::at(
+                &vp,
+                format!("gateway {via} has no [[neighbours]] entry (ARP resolution comes later)"),
+            ));
+        }
+        out.push(Route { prefix, len, via });
+    }
+    Ok(out)
+}
+
+/// The next hop towards `addr`: itself on a connected network, else the gateway of the longest
+/// matching route.
+pub(crate) fn next_hop(addr: std::net::Ipv4Addr, addresses: &[IfAddr], routes: &[Route]) -> Option<std::net::Ipv4Addr> {
+    if addresses.iter().any(|a| same_network(a.addr, addr, a.prefix)) {
+        return Some(addr);
+    }
+    routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
+}
+
 fn services(
     raw: Vec<RawService>,
     addresses: &[IfAddr],
     neighbours: &[Neighbour],
+    routes: &[Route],
     path: &KeyPath,
 ) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::with_capacity(raw.len());
@@ -237,14 +308,17 @@ fn services(
             if !seen.insert((addr, rport)) {
                 return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
             }
-            let connected = addresses.iter().any(|a| same_network(a.addr, addr, a.prefix));
-            if !connected {
-                return Err(Fault::at(&ap, format!("{addr} is on no port's network (routes via gateways come later): add an address of its network to [[addresses]]")));
+            let Some(hop) = next_hop(addr, addresses, routes) else {
+                return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: add an address of its network to [[addresses]], or a [[routes]] entry")));
+            };
+            if hop != addr && forward == Forward::Dr {
+                return Err(Fault::at(&ap, format!("{addr} is reached through gateway {hop}: direct routing needs the real server on a port's network")));
             }
-            if !neighbour_set.contains(&addr) {
+            if !neighbour_set.contains(&hop) {
+                let what = if hop == addr { "" } else { " (its gateway)" };
                 return Err(Fault::at(
                     &ap,
-                    format!("{addr} has no [[neighbours]] entry (ARP resolution of real servers comes later)"),
+                    format!("{hop}{what} has no [[neighbours]] entry (ARP resolution of real servers comes later)"),
                 ));
             }
             reals.push(Real { addr, port: rport, weight, forward });

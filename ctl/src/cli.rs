@@ -68,6 +68,9 @@ pub enum Command {
     /// Static neighbours (IPv4 address to MAC on a port).
     #[command(subcommand)]
     Neigh(NeighCommand),
+    /// Static routes (networks reached through a gateway on a port's network).
+    #[command(subcommand)]
+    Route(RouteCommand),
     /// Connections in the workers' tables.
     #[command(subcommand)]
     Conn(ConnCommand),
@@ -330,6 +333,27 @@ pub enum ConnCommand {
         /// Show at most this many.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Connected networks (from the addresses) and static routes.
+    Show,
+    /// Route a network through a gateway (on a port's network, with a neighbour entry).
+    Add {
+        /// The network, like 198.18.2.0/24 or 0.0.0.0/0.
+        #[arg(value_parser = parse_cidr)]
+        prefix: (Ipv4Addr, u8),
+        /// The gateway.
+        #[arg(long)]
+        via: Ipv4Addr,
+    },
+    /// Remove a static route (refused while a real server needs it).
+    Del {
+        /// The network.
+        #[arg(value_parser = parse_cidr)]
+        prefix: (Ipv4Addr, u8),
     },
 }
 

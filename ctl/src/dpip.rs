@@ -3,9 +3,9 @@
 //!
 //! `addr add|del ADDR/PLEN dev PORT`, `addr show [dev PORT]`, `route show` (the connected
 //! routes of the addresses), `neigh add ADDR lladdr MAC dev PORT`, `neigh del ADDR [dev
-//! PORT]`, `neigh show`, `link show [-s]` (with `-s`, the packets the workers received and sent
-//! per port and rx queue). Routes via gateways (`route add|del`) are refused: the data path has
-//! no routing table yet.
+//! PORT]`, `neigh show`, `route add NET/LEN|default via GW [dev PORT]`, `route del NET/LEN`,
+//! `link show [-s]` (with `-s`, the packets the workers received and sent per port and rx
+//! queue).
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -27,7 +27,7 @@ pub enum Op {
 
 const USAGE: &str = "usage: dpip [-s] OBJECT COMMAND ...\n  OBJECT := addr | route | neigh | link\n  \
                      dpip addr add|del ADDR/PLEN dev PORT | addr show [dev PORT]\n  \
-                     dpip route show\n  \
+                     dpip route add NET/LEN|default via GW [dev PORT] | route del NET/LEN | route show\n  \
                      dpip neigh add ADDR lladdr MAC dev PORT | neigh del ADDR [dev PORT] | neigh show\n  \
                      dpip link show";
 
@@ -70,7 +70,16 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
             Ok(Op::RouteShow)
         }
         ("route", "add" | "del") => {
-            Err("route add|del: routes via gateways are not supported yet; the connected route of each address is implied (dpip route show)".into())
+            let text = kv.positional.ok_or("route: the network is required, like 198.18.2.0/24 (or default)")?;
+            let (prefix, len) =
+                if text == "default" { (Ipv4Addr::UNSPECIFIED, 0) } else { crate::cli::parse_cidr(text)? };
+            kv.only(&["via", "dev"])?;
+            if command == "add" {
+                let via = ip(&kv.need("via")?)?;
+                Ok(Op::Change(Change::RouteAdd { prefix, len, via }))
+            } else {
+                Ok(Op::Change(Change::RouteDel { prefix, len }))
+            }
         }
         ("neigh", "add") => {
             let addr = ip(kv.positional.ok_or("neigh add: the address is required")?)?;
@@ -157,14 +166,62 @@ pub fn addr_show(rt: &conf::Runtime, ports: &[String], dev: Option<&str>) -> Str
     out
 }
 
-/// `dpip route show`: the connected route of every address.
+/// A route, for `route show`.
+#[derive(Debug, serde::Serialize)]
+pub struct RouteRow {
+    /// `network/len`.
+    pub network: String,
+    /// The gateway, or `-` for a connected network.
+    pub via: String,
+    /// The port it goes out of (the gateway's, for a static route).
+    pub port: String,
+    /// The interface address, for a connected network.
+    pub src: Option<String>,
+}
+
+/// The connected network of every address, then the static routes.
+pub fn route_rows(rt: &conf::Runtime, ports: &[String]) -> Vec<RouteRow> {
+    let name = |p: usize| ports.get(p).cloned().unwrap_or_else(|| "?".into());
+    let mut rows: Vec<RouteRow> = rt
+        .addresses
+        .iter()
+        .map(|a| {
+            let mask = if a.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(a.prefix)) };
+            RouteRow {
+                network: format!("{}/{}", Ipv4Addr::from(u32::from(a.addr) & mask), a.prefix),
+                via: "-".into(),
+                port: name(a.port),
+                src: Some(a.addr.to_string()),
+            }
+        })
+        .collect();
+    for r in &rt.routes {
+        let port = rt.addresses.iter().find(|a| {
+            let mask = if a.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(a.prefix)) };
+            u32::from(a.addr) & mask == u32::from(r.via) & mask
+        });
+        rows.push(RouteRow {
+            network: format!("{}/{}", r.prefix, r.len),
+            via: r.via.to_string(),
+            port: port.map_or_else(|| "?".into(), |a| name(a.port)),
+            src: None,
+        });
+    }
+    rows
+}
+
+/// `dpip route show`.
 pub fn route_show(rt: &conf::Runtime, ports: &[String]) -> String {
     let mut out = String::new();
-    for a in &rt.addresses {
-        let mask = if a.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(a.prefix)) };
-        let net = Ipv4Addr::from(u32::from(a.addr) & mask);
-        let name = ports.get(a.port).map_or("?", String::as_str);
-        let _ = writeln!(out, "inet {net}/{} src {} dev {name} scope link", a.prefix, a.addr);
+    for r in route_rows(rt, ports) {
+        match r.src {
+            Some(src) => {
+                let _ = writeln!(out, "inet {} src {src} dev {} scope link", r.network, r.port);
+            }
+            None => {
+                let _ = writeln!(out, "inet {} via {} dev {} scope global", r.network, r.via, r.port);
+            }
+        }
     }
     out
 }

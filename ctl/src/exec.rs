@@ -9,7 +9,7 @@ use shm_layout::Shm;
 
 use crate::cli::{
     AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand, NeighCommand, RealCommand,
-    ServiceCommand, WorkerCommand,
+    RouteCommand, ServiceCommand, WorkerCommand,
 };
 use crate::cmd::{config, conn, control, link, render, service, stats, status, worker};
 use crate::exit_codes;
@@ -110,6 +110,17 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
             change(Change::NeighSet { addr: address, mac, port: dev })
         }
         Command::Neigh(NeighCommand::Del { address }) => change(Change::NeighDel { addr: address }),
+        Command::Route(RouteCommand::Show) => read(runtime().map(|(_, rt)| {
+            render(&crate::dpip::route_rows(&rt, &port_names()), json, |v| {
+                let rows: Vec<Vec<String>> =
+                    v.iter().map(|r| vec![r.network.clone(), r.via.clone(), r.port.clone()]).collect();
+                crate::cmd::table(&["NETWORK", "VIA", "PORT"], &rows)
+            })
+        })),
+        Command::Route(RouteCommand::Add { prefix: (prefix, len), via }) => {
+            change(Change::RouteAdd { prefix, len, via })
+        }
+        Command::Route(RouteCommand::Del { prefix: (prefix, len) }) => change(Change::RouteDel { prefix, len }),
         Command::Reload { file } => {
             let path = match file.map(|f| std::path::absolute(&f).map_err(|e| format!("{}: {e}", f.display()))) {
                 None => None,

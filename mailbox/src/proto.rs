@@ -60,6 +60,10 @@ pub enum Change {
     NeighSet { addr: Ipv4Addr, mac: [u8; 6], port: String },
     /// Remove a static neighbour (refused while a real server needs it).
     NeighDel { addr: Ipv4Addr },
+    /// Add a static route: `prefix/len` through gateway `via`.
+    RouteAdd { prefix: Ipv4Addr, len: u8, via: Ipv4Addr },
+    /// Remove the static route of `prefix/len` (refused while a real server needs it).
+    RouteDel { prefix: Ipv4Addr, len: u8 },
     /// Add a service (no real servers, no local addresses yet), with a persistence timeout in
     /// seconds (0: none).
     ServiceAdd { service: ServiceKey, scheduler: String, persistence: u32 },

@@ -62,6 +62,20 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             }
             next.neighbours.remove(i);
         }
+        Change::RouteAdd { prefix, len, via } => {
+            if next.routes.iter().any(|r| r.prefix == *prefix && r.len == *len) {
+                return Err(format!("{prefix}/{len} is routed already"));
+            }
+            next.routes.push(conf::Route { prefix: *prefix, len: *len, via: *via });
+        }
+        Change::RouteDel { prefix, len } => {
+            let i = next
+                .routes
+                .iter()
+                .position(|r| r.prefix == *prefix && r.len == *len)
+                .ok_or_else(|| format!("no route {prefix}/{len}"))?;
+            next.routes.remove(i);
+        }
         Change::ServiceAdd { service: k, scheduler, persistence } => {
             if next.service(k.protocol, k.vip, k.port).is_some() {
                 return Err(format!("service {k} exists already"));

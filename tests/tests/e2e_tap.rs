@@ -500,3 +500,35 @@ fn nat_reaches_a_real_server_whose_replies_come_back_through_the_balancer() {
     let list = front(&inst, "ipvsadm", "-Sn");
     assert!(list.contains("-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -m -w 1"), "{list}");
 }
+
+#[test]
+fn a_real_server_behind_a_gateway_is_reached_through_its_route() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dg");
+    let inst = Instance::start(
+        &one_real_server(&ifp, 8080, "fnat")
+            .replace("[[services]]\nvip", "[[services]]\nlocal_addresses = [\"198.18.1.254\"]\nvip"),
+    );
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    // The server namespace routes for 198.18.2.0/24, where the real server's address is.
+    srv.sh("ip addr add 198.18.2.2/32 dev lo");
+    for args in [
+        &["route", "add", "198.18.2.0/24", "--via", "198.18.1.2"][..],
+        &["real", "add", "tcp", "198.18.0.100:80", "198.18.2.2:8080"],
+        &["real", "del", "tcp", "198.18.0.100:80", "198.18.1.2:8080"],
+    ] {
+        inst.ctl_ok(args);
+    }
+    assert!(inst.ctl_ok(&["route", "show"]).contains("198.18.2.0/24  198.18.1.2  dpdk1"));
+    let log = inst.dir.join("far.log");
+    let mut server = http_server(&srv, "198.18.2.2", &inst.dir, &[], Stdio::from(std::fs::File::create(&log).unwrap()));
+    let got = inst.dir.join("got");
+    sh(&format!("head -c 100000 /dev/urandom > {}", inst.dir.join("blob").display()));
+    let curl = wait_for("an HTTP transfer to the routed real server", Duration::from_secs(20), || {
+        fetch(&cli, "http://198.18.0.100/blob", &got)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl through the VIP to a real server behind a gateway: {curl}");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("198.18.1.254 - -"));
+}

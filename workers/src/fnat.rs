@@ -150,19 +150,20 @@ impl Service {
 pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Service>) -> Result<Vec<Service>, String> {
     // Every real server needs its neighbour: checked before `old` is touched, so that an error
     // leaves it whole.
-    if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| !rt.neighbours.iter().any(|n| n.addr == r.addr))
-    {
-        return Err(format!("no neighbour for real server {}", r.addr));
+    // (The primary checked that a next hop exists; lacking one, the real server's own entry.)
+    let hop = |addr: Ipv4Addr| {
+        let h = rt.next_hop(addr).unwrap_or(addr);
+        rt.neighbours.iter().find(|n| n.addr == h)
+    };
+    if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| hop(r.addr).is_none()) {
+        return Err(format!("no next hop with a neighbour entry for real server {}", r.addr));
     }
     let mut out = Vec::with_capacity(rt.services.len());
     for def in &rt.services {
         let mut reals = Vec::with_capacity(def.reals.len());
         for r in &def.reals {
-            let n = rt
-                .neighbours
-                .iter()
-                .find(|n| n.addr == r.addr)
-                .ok_or_else(|| format!("no neighbour for real server {}", r.addr))?;
+            // The real server's own MAC on a connected network, its gateway's behind a route.
+            let n = hop(r.addr).ok_or_else(|| format!("no next hop for real server {}", r.addr))?;
             reals.push(Real {
                 addr: r.addr,
                 port: r.port,

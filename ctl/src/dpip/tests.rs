@@ -18,6 +18,15 @@ fn command_lines_parse() {
     assert_eq!(p("addr show dev dpdk1"), Ok(Op::AddrShow(Some("dpdk1".into()))));
     assert_eq!(p("addr"), Ok(Op::AddrShow(None)));
     assert_eq!(p("route show"), Ok(Op::RouteShow));
+    let gw: Ipv4Addr = "198.18.1.1".parse().unwrap();
+    assert_eq!(
+        p("route add default via 198.18.1.1 dev dpdk1"),
+        Ok(Op::Change(Change::RouteAdd { prefix: Ipv4Addr::UNSPECIFIED, len: 0, via: gw }))
+    );
+    assert_eq!(
+        p("route del 198.18.2.0/24"),
+        Ok(Op::Change(Change::RouteDel { prefix: "198.18.2.0".parse().unwrap(), len: 24 }))
+    );
     assert_eq!(
         p("neigh add 198.18.1.2 lladdr 02:00:00:00:01:02 dev dpdk1"),
         Ok(Op::Change(Change::NeighSet {
@@ -38,7 +47,8 @@ fn command_lines_parse() {
         ("addr add 198.18.0.100/24 dev dpdk0 extra", "unexpected \"extra\""),
         ("addr add 198.18.0.100/24 dev dpdk0 via 1.2.3.4", "\"via\" is not supported"),
         ("addr flush", "unknown command \"flush\""),
-        ("route add default via 198.18.1.1 dev dpdk1", "not supported yet"),
+        ("route add 198.18.2.0/24 dev dpdk1", "\"via\" is required"),
+        ("route add 198.18.2.0/24 via 198.18.1.x", "IPv4"),
         ("neigh add 198.18.1.2 lladdr 02:00 dev dpdk1", "MAC"),
         ("neigh add 198.18.1.x lladdr 02:00:00:00:01:02 dev dpdk1", "IPv4"),
         ("-s addr show", "only for `link show`"),

@@ -98,6 +98,12 @@ fn changes_apply_and_errors_change_nothing() {
         (Change::NeighSet { addr: ip("198.18.1.2"), mac: [2, 0, 0, 0, 1, 9], port: "dpdk1".into() }, None),
         (Change::NeighDel { addr: ip("198.18.1.2") }, Some("is a real server of service")),
         (Change::NeighDel { addr: ip("198.18.1.9") }, Some("no neighbour")),
+        (Change::RouteAdd { prefix: ip("198.18.2.0"), len: 24, via: ip("198.18.1.2") }, None),
+        (Change::RouteAdd { prefix: ip("0.0.0.0"), len: 0, via: ip("198.18.1.2") }, None),
+        (Change::RouteAdd { prefix: ip("198.18.2.1"), len: 24, via: ip("198.18.1.2") }, Some("host bits")),
+        (Change::RouteAdd { prefix: ip("198.18.2.0"), len: 24, via: ip("198.18.1.3") }, Some("no [[neighbours]]")),
+        (Change::RouteAdd { prefix: ip("198.18.2.0"), len: 24, via: ip("10.0.0.1") }, Some("no port's network")),
+        (Change::RouteDel { prefix: ip("198.18.2.0"), len: 24 }, Some("no route")),
     ];
     for (change, want) in cases {
         match (apply(&cfg, &rt, &change), want) {
@@ -107,6 +113,24 @@ fn changes_apply_and_errors_change_nothing() {
             (Err(e), None) => panic!("{change:?} refused: {e}"),
         }
     }
+}
+
+#[test]
+fn a_real_server_behind_a_gateway_needs_its_route() {
+    let cfg = Config::embedded_default();
+    let mut rt = cfg.runtime();
+    let far = Change::RealAdd { service: key(80), addr: ip("198.18.2.2"), port: 8080, weight: 1, forward: F };
+    assert!(apply(&cfg, &rt, &far).unwrap_err().contains("no route reaches it"));
+    rt = apply(&cfg, &rt, &Change::RouteAdd { prefix: ip("198.18.2.0"), len: 24, via: ip("198.18.1.2") }).unwrap();
+    rt = apply(&cfg, &rt, &far).unwrap();
+    assert_eq!(rt.next_hop(ip("198.18.2.2")), Some(ip("198.18.1.2")));
+    // Direct routing needs the real server on a port's network.
+    let dr =
+        Change::RealAdd { service: key(80), addr: ip("198.18.2.3"), port: 80, weight: 1, forward: conf::Forward::Dr };
+    assert!(apply(&cfg, &rt, &dr).unwrap_err().contains("direct routing needs"));
+    // The route cannot go while the real server needs it.
+    let del = Change::RouteDel { prefix: ip("198.18.2.0"), len: 24 };
+    assert!(apply(&cfg, &rt, &del).unwrap_err().contains("no route reaches it"));
 }
 
 #[test]

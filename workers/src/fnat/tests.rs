@@ -270,6 +270,7 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
     conf::Runtime {
         addresses: vec![],
         neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
+        routes: vec![],
         services: vec![svc(conf::Protocol::Tcp, 80), svc(conf::Protocol::Udp, 53)],
     }
 }
