@@ -349,3 +349,27 @@ fn configuration_changes_during_rolling_restarts_reach_every_worker() {
         list[0]["reals"].as_array().unwrap().iter().map(|r| (u(r, "port") as u16, u(r, "weight") as u32)).collect();
     assert_eq!(got, reals);
 }
+
+#[test]
+fn a_stalled_worker_delays_a_change_only_until_the_supervisor_replaces_it() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    let pid = u(&inst.workers()[1], "pid");
+    let stalled = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(stalled, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    // The change is published at once; its answer waits for every polling worker's
+    // acknowledgement, which the stalled one never gives: the supervisor kills it after its
+    // heartbeat timeout, and a dead worker is not waited for.
+    let out = inst.ctl_ok(&["service", "add", "tcp", "198.18.0.100:81"]);
+    assert!(out.starts_with("applied: generation 2"), "{out}");
+    // Its replacement starts on the current generation.
+    let w = wait_for("the stalled worker's replacement", Duration::from_secs(20), || {
+        let w = inst.workers()[1].clone();
+        (w["state"] == "running" && u(&w, "pid") != pid && u(&w, "config_generation") == 2).then_some(w)
+    });
+    assert_eq!(u(&w, "restarts"), 1, "{w}");
+    assert_eq!(u(&inst.workers()[0], "config_generation"), 2);
+    // And later changes need no waiting for anyone.
+    assert!(inst.ctl_ok(&["service", "del", "tcp", "198.18.0.100:81"]).starts_with("applied: generation 3"));
+}
