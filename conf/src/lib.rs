@@ -107,9 +107,49 @@ pub struct Route {
 impl Route {
     /// Whether `addr` is in the route's network.
     pub fn contains(&self, addr: std::net::Ipv4Addr) -> bool {
-        let mask = if self.len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.len)) };
-        u32::from(addr) & mask == u32::from(self.prefix)
+        network(addr, self.len) == self.prefix
     }
+}
+
+/// The network of `addr` for prefix length `len` (its host bits cleared; `len` at most 32).
+pub fn network(addr: std::net::Ipv4Addr, len: u8) -> std::net::Ipv4Addr {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len.min(32))) };
+    std::net::Ipv4Addr::from(u32::from(addr) & mask)
+}
+
+/// `198.18.0.254/24`: an IPv4 address and a prefix length of at most 32 (syntax only; what
+/// the address may be is the caller's rule).
+///
+/// # Errors
+/// A message naming the text and what is expected.
+pub fn parse_prefix(text: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
+    let expected =
+        || format!("expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"{text}\"");
+    let (a, p) = text.split_once('/').ok_or_else(expected)?;
+    let addr: std::net::Ipv4Addr = a.parse().map_err(|_| expected())?;
+    let len: u8 = p.parse().map_err(|_| expected())?;
+    if len > 32 {
+        return Err(format!("prefix length {len} is out of range: expected 0..=32"));
+    }
+    Ok((addr, len))
+}
+
+/// `02:00:00:00:01:02`: six two-digit hexadecimal bytes.
+///
+/// # Errors
+/// A message naming the text and what is expected.
+pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("expected a MAC address like \"02:00:00:00:01:02\", got \"{text}\"");
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut mac {
+        let p = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(mac)
 }
 
 /// Transport protocol of a service.

@@ -43,11 +43,6 @@ impl Runtime {
     pub fn service(&self, protocol: Protocol, vip: std::net::Ipv4Addr, port: u16) -> Option<usize> {
         self.services.iter().position(|s| s.protocol == protocol && s.vip == vip && s.port == port)
     }
-
-    /// Real servers over all services.
-    pub fn real_count(&self) -> usize {
-        self.services.iter().map(|s| s.reals.len()).sum()
-    }
 }
 
 impl Config {

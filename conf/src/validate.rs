@@ -120,27 +120,12 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Re
         }
         let mp = path.key("mac");
         let text = required(raw.mac, &mp, "a MAC address like \"02:00:00:00:01:02\"")?;
-        let mac = parse_mac(&text).ok_or_else(|| {
-            Fault::at(&mp, format!("expected a MAC address like \"02:00:00:00:01:02\", got \"{text}\""))
-        })?;
+        let mac = crate::parse_mac(&text).map_err(|m| Fault::at(&mp, m))?;
         let pp = path.key("port");
         let port = port_index(ports, &required(raw.port, &pp, "the port the neighbour is reached through")?, &pp)?;
         out.push(Neighbour { addr, mac, port });
     }
     Ok(out)
-}
-
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut mac {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 /// Most static routes.
@@ -158,22 +143,11 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], neighbours: &[Neighbour], pa
         let pp = path.key("prefix");
         let text =
             required(raw.prefix, &pp, "a network with its prefix length, like \"10.1.0.0/16\" or \"0.0.0.0/0\"")?;
-        let bad = || {
-            Fault::at(&pp, format!("expected a network with its prefix length, like \"10.1.0.0/16\", got \"{text}\""))
-        };
-        let (a, l) = text.split_once('/').ok_or_else(bad)?;
-        let (prefix, len): (std::net::Ipv4Addr, u8) = (a.parse().map_err(|_| bad())?, l.parse().map_err(|_| bad())?);
-        if len > 32 {
-            return Err(Fault::at(&pp, format!("prefix length {len} is out of range: expected 0..=32")));
-        }
-        let route = Route { prefix, len, via: std::net::Ipv4Addr::UNSPECIFIED };
-        if !route.contains(prefix) {
+        let (prefix, len) = crate::parse_prefix(&text).map_err(|m| Fault::at(&pp, m))?;
+        if crate::network(prefix, len) != prefix {
             return Err(Fault::at(
                 &pp,
-                format!("{text} has host bits set: the network is {}", {
-                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
-                    std::net::Ipv4Addr::from(u32::from(prefix) & mask)
-                }),
+                format!("{text} has host bits set: the network is {}/{len}", crate::network(prefix, len)),
             ));
         }
         if let Some(j) = out.iter().position(|r| r.prefix == prefix && r.len == len) {
@@ -340,8 +314,7 @@ fn services(
 }
 
 fn same_network(a: std::net::Ipv4Addr, b: std::net::Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
-    u32::from(a) & mask == u32::from(b) & mask
+    crate::network(a, prefix) == crate::network(b, prefix)
 }
 
 /// Interface addresses: an existing port, an IPv4 address with a prefix length, each address
@@ -369,14 +342,7 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Resul
 }
 
 fn parse_cidr(text: &str) -> std::result::Result<(std::net::Ipv4Addr, u8), String> {
-    let expected =
-        || format!("expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"{text}\"");
-    let (a, p) = text.split_once('/').ok_or_else(expected)?;
-    let addr: std::net::Ipv4Addr = a.parse().map_err(|_| expected())?;
-    let prefix: u8 = p.parse().map_err(|_| expected())?;
-    if prefix > 32 {
-        return Err(format!("prefix length {prefix} is out of range: expected 0..=32"));
-    }
+    let (addr, prefix) = crate::parse_prefix(text)?;
     if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
         return Err(format!("{addr} cannot be an interface address (unspecified, broadcast or multicast)"));
     }

@@ -268,7 +268,7 @@ pub enum AddrCommand {
     /// Give a port an address.
     Add {
         /// Address and prefix length, like 198.18.0.100/24.
-        #[arg(value_parser = parse_cidr)]
+        #[arg(value_parser = conf::parse_prefix)]
         address: (Ipv4Addr, u8),
         /// The port (its name in the configuration, like dpdk0).
         #[arg(long)]
@@ -291,7 +291,7 @@ pub enum NeighCommand {
         /// IPv4 address.
         address: Ipv4Addr,
         /// MAC address, like 02:00:00:00:01:02.
-        #[arg(long, value_parser = parse_mac)]
+        #[arg(long, value_parser = conf::parse_mac)]
         mac: [u8; 6],
         /// The port it is reached through.
         #[arg(long)]
@@ -343,7 +343,7 @@ pub enum RouteCommand {
     /// Route a network through a gateway (on a port's network, with a neighbour entry).
     Add {
         /// The network, like 198.18.2.0/24 or 0.0.0.0/0.
-        #[arg(value_parser = parse_cidr)]
+        #[arg(value_parser = conf::parse_prefix)]
         prefix: (Ipv4Addr, u8),
         /// The gateway.
         #[arg(long)]
@@ -352,7 +352,7 @@ pub enum RouteCommand {
     /// Remove a static route (refused while a real server needs it).
     Del {
         /// The network.
-        #[arg(value_parser = parse_cidr)]
+        #[arg(value_parser = conf::parse_prefix)]
         prefix: (Ipv4Addr, u8),
     },
 }
@@ -363,38 +363,11 @@ pub enum ConfigCommand {
     Dump,
 }
 
-/// `198.18.0.100/24`.
-pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let bad = || format!("expected an IPv4 address with a prefix length, like 198.18.0.100/24, got \"{s}\"");
-    let (a, p) = s.split_once('/').ok_or_else(bad)?;
-    let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
-    let prefix: u8 = p.parse().map_err(|_| bad())?;
-    if prefix > 32 {
-        return Err(format!("prefix length {prefix} is out of range 0..=32"));
-    }
-    Ok((addr, prefix))
-}
-
 fn parse_cidr_or_addr(s: &str) -> Result<Ipv4Addr, String> {
     match s.split_once('/') {
-        Some(_) => parse_cidr(s).map(|(a, _)| a),
+        Some(_) => conf::parse_prefix(s).map(|(a, _)| a),
         None => s.parse().map_err(|_| format!("expected an IPv4 address, got \"{s}\"")),
     }
-}
-
-/// `02:00:00:00:01:02`.
-pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let bad = || format!("expected a MAC address like 02:00:00:00:01:02, got \"{s}\"");
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut mac {
-        let p = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
-        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-    }
-    if parts.next().is_some() {
-        return Err(bad());
-    }
-    Ok(mac)
 }
 
 #[derive(Debug, Subcommand)]

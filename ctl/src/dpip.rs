@@ -52,7 +52,7 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
     match (object, command) {
         ("addr", "add" | "del") => {
             let text = kv.positional.ok_or("addr: the address is required, like 198.18.0.100/24")?;
-            let (addr, prefix) = crate::cli::parse_cidr(text)?;
+            let (addr, prefix) = conf::parse_prefix(text)?;
             let port = kv.need("dev")?;
             kv.only(&["dev"])?;
             Ok(Op::Change(if command == "add" {
@@ -71,8 +71,7 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
         }
         ("route", "add" | "del") => {
             let text = kv.positional.ok_or("route: the network is required, like 198.18.2.0/24 (or default)")?;
-            let (prefix, len) =
-                if text == "default" { (Ipv4Addr::UNSPECIFIED, 0) } else { crate::cli::parse_cidr(text)? };
+            let (prefix, len) = if text == "default" { (Ipv4Addr::UNSPECIFIED, 0) } else { conf::parse_prefix(text)? };
             kv.only(&["via", "dev"])?;
             if command == "add" {
                 let via = ip(&kv.need("via")?)?;
@@ -83,7 +82,7 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
         }
         ("neigh", "add") => {
             let addr = ip(kv.positional.ok_or("neigh add: the address is required")?)?;
-            let mac = crate::cli::parse_mac(&kv.need("lladdr")?)?;
+            let mac = conf::parse_mac(&kv.need("lladdr")?)?;
             let port = kv.need("dev")?;
             kv.only(&["lladdr", "dev"])?;
             Ok(Op::Change(Change::NeighSet { addr, mac, port }))
@@ -185,21 +184,15 @@ pub fn route_rows(rt: &conf::Runtime, ports: &[String]) -> Vec<RouteRow> {
     let mut rows: Vec<RouteRow> = rt
         .addresses
         .iter()
-        .map(|a| {
-            let mask = if a.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(a.prefix)) };
-            RouteRow {
-                network: format!("{}/{}", Ipv4Addr::from(u32::from(a.addr) & mask), a.prefix),
-                via: "-".into(),
-                port: name(a.port),
-                src: Some(a.addr.to_string()),
-            }
+        .map(|a| RouteRow {
+            network: format!("{}/{}", conf::network(a.addr, a.prefix), a.prefix),
+            via: "-".into(),
+            port: name(a.port),
+            src: Some(a.addr.to_string()),
         })
         .collect();
     for r in &rt.routes {
-        let port = rt.addresses.iter().find(|a| {
-            let mask = if a.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(a.prefix)) };
-            u32::from(a.addr) & mask == u32::from(r.via) & mask
-        });
+        let port = rt.addresses.iter().find(|a| conf::network(a.addr, a.prefix) == conf::network(r.via, a.prefix));
         rows.push(RouteRow {
             network: format!("{}/{}", r.prefix, r.len),
             via: r.via.to_string(),

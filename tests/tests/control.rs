@@ -333,10 +333,14 @@ fn configuration_changes_during_rolling_restarts_reach_every_worker() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut moved_during_a_round = false;
     for round in 0..3 {
+        let before = inst.generation();
         let out = inst.ctl(&["worker", "restart", "--all", "--rolling"]);
         assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        moved_during_a_round |= inst.generation() > before;
     }
+    assert!(moved_during_a_round, "generations moved while workers were handed over");
     let out = changes.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let g = inst.generation();

@@ -84,7 +84,7 @@ pub fn view(shm: &Shm) -> Status {
                     name: p.name.as_str().into_owned(),
                     device: p.device.as_str().into_owned(),
                     driver: p.driver.as_str().into_owned(),
-                    mac: format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
+                    mac: conf::mac_text([m[0], m[1], m[2], m[3], m[4], m[5]]),
                     port_id: p.port_id,
                     rx_queues: p.rx_queues,
                     tx_queues: p.tx_queues,
