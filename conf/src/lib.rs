@@ -42,6 +42,8 @@ pub const MAX_SERVICES: usize = 256;
 pub const MAX_REALS: usize = 1024;
 /// Most local addresses per service.
 pub const MAX_LOCAL_ADDRESSES: usize = 64;
+/// Most networks in one access list (`deny` or `allow`) of a service.
+pub const MAX_ACL_ENTRIES: usize = 256;
 /// Most static neighbours.
 pub const MAX_NEIGHBOURS: usize = 4096;
 /// Most interface addresses.
@@ -183,6 +185,54 @@ pub struct Service {
     /// Persistence timeout, seconds (ipvsadm `-p`; 0: none): a client's new connections go to
     /// the real server of its previous one while its template lives.
     pub persistence: u32,
+    /// Clients whose new connections are dropped (DPVS's blacklist, ipvsadm `--add-blklst`).
+    pub deny: Vec<Prefix>,
+    /// When not empty, only clients in these networks may open connections (DPVS's
+    /// whitelist, ipvsadm `--add-whtlst`). `deny` is checked first.
+    pub allow: Vec<Prefix>,
+}
+
+/// An IPv4 network: `addr/len`, host bits zero (a single address is `/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Prefix {
+    pub addr: std::net::Ipv4Addr,
+    pub len: u8,
+}
+
+impl Prefix {
+    /// Whether `a` is in the network.
+    pub fn contains(&self, a: std::net::Ipv4Addr) -> bool {
+        network(a, self.len) == self.addr
+    }
+
+    /// `198.18.9.0/24`, or a bare address for a /32 (`198.18.9.1/32` is read as well).
+    ///
+    /// # Errors
+    /// Not an address or network, or host bits set: a message naming the text.
+    pub fn parse(text: &str) -> Result<Prefix, String> {
+        let (addr, len) = if text.contains('/') {
+            parse_prefix(text)?
+        } else {
+            let a = text
+                .parse()
+                .map_err(|_| format!("expected an IPv4 address or network like \"198.18.9.0/24\", got \"{text}\""))?;
+            (a, 32)
+        };
+        if network(addr, len) != addr {
+            return Err(format!("{text} has host bits set: the network is {}/{len}", network(addr, len)));
+        }
+        Ok(Prefix { addr, len })
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.len == 32 {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.len)
+        }
+    }
 }
 
 /// A real server of a service, with the port it is reached through (resolved from the
@@ -194,6 +244,11 @@ pub struct Real {
     pub weight: u32,
     /// How packets reach it.
     pub forward: Forward,
+    /// Upper connection threshold (ipvsadm `-x`; 0: none): at this many connections the real
+    /// server is overloaded and gets no new ones until it is down to `lower`.
+    pub upper: u32,
+    /// Lower connection threshold (ipvsadm `-y`; 0: three quarters of `upper`, as in LVS).
+    pub lower: u32,
 }
 
 /// How a real server is reached (LVS's forwarding method, chosen per real server).

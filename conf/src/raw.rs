@@ -129,6 +129,8 @@ pub(crate) struct RawService {
     pub(crate) scheduler: Option<String>,
     pub(crate) local_addresses: Option<Vec<String>>,
     pub(crate) persistence: Option<Int>,
+    pub(crate) deny: Option<Vec<String>>,
+    pub(crate) allow: Option<Vec<String>>,
     pub(crate) reals: Option<Vec<RawReal>>,
 }
 
@@ -140,6 +142,8 @@ pub(crate) struct RawReal {
     pub(crate) port: Option<Int>,
     pub(crate) weight: Option<Int>,
     pub(crate) forward: Option<String>,
+    pub(crate) upper: Option<Int>,
+    pub(crate) lower: Option<Int>,
 }
 
 /// `[connections]`.

@@ -84,6 +84,8 @@ impl Config {
                 scheduler: Some(s.scheduler.name().to_owned()),
                 local_addresses: Some(s.local_addresses.iter().map(|a| a.to_string()).collect()),
                 persistence: Some(Int(i64::from(s.persistence))),
+                deny: Some(s.deny.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
+                allow: Some(s.allow.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
                 reals: Some(
                     s.reals
                         .iter()
@@ -92,6 +94,8 @@ impl Config {
                             port: Some(Int(i64::from(r.port))),
                             weight: Some(Int(i64::from(r.weight))),
                             forward: Some(r.forward.name().to_owned()),
+                            upper: Some(Int(i64::from(r.upper))),
+                            lower: Some(Int(i64::from(r.lower))),
                         })
                         .collect(),
                 ),
@@ -144,24 +148,40 @@ impl Config {
         }
         for s in &rt.services {
             let laddrs: Vec<String> = s.local_addresses.iter().map(|a| format!("\"{a}\"")).collect();
+            let list = |key: &str, l: &[crate::Prefix]| {
+                if l.is_empty() {
+                    return String::new();
+                }
+                let items: Vec<String> = l.iter().map(|p| format!("\"{}/{}\"", p.addr, p.len)).collect();
+                format!("{key} = [{}]\n", items.join(", "))
+            };
             let _ = writeln!(
                 out,
-                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}",
+                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}{}{}",
                 s.vip,
                 s.port,
                 s.protocol.name(),
                 s.scheduler.name(),
                 laddrs.join(", "),
-                if s.persistence > 0 { format!("persistence = {}\n", s.persistence) } else { String::new() }
+                if s.persistence > 0 { format!("persistence = {}\n", s.persistence) } else { String::new() },
+                list("deny", &s.deny),
+                list("allow", &s.allow),
             );
             for r in &s.reals {
                 let forward = match r.forward {
                     crate::Forward::Fnat => String::new(),
                     f => format!("forward = \"{}\"\n", f.name()),
                 };
+                let mut thresholds = String::new();
+                if r.upper > 0 {
+                    let _ = writeln!(thresholds, "upper = {}", r.upper);
+                }
+                if r.lower > 0 {
+                    let _ = writeln!(thresholds, "lower = {}", r.lower);
+                }
                 let _ = writeln!(
                     out,
-                    "[[services.reals]]\naddress = \"{}\"\nport = {}\nweight = {}\n{forward}",
+                    "[[services.reals]]\naddress = \"{}\"\nport = {}\nweight = {}\n{forward}{thresholds}",
                     r.addr, r.port, r.weight
                 );
             }

@@ -23,16 +23,18 @@ use crate::raw::{
 };
 use crate::Route;
 use crate::{
-    Config, Connections, Device, Forward, Forwarding, IfAddr, Instance, Lcore, Memory, Neighbour, Port, Protocol,
-    QueueRef, Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_ADDRESSES, MAX_CPU, MAX_LCORE,
-    MAX_LOCAL_ADDRESSES, MAX_NAME_LEN, MAX_NEIGHBOURS, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT, MAX_REALS,
-    MAX_RX_PER_LCORE, MAX_SERVICES, MAX_WORKER_LCORES,
+    Config, Connections, Device, Forward, Forwarding, IfAddr, Instance, Lcore, Memory, Neighbour, Port, Prefix,
+    Protocol, QueueRef, Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_ACL_ENTRIES, MAX_ADDRESSES, MAX_CPU,
+    MAX_LCORE, MAX_LOCAL_ADDRESSES, MAX_NAME_LEN, MAX_NEIGHBOURS, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT,
+    MAX_REALS, MAX_RX_PER_LCORE, MAX_SERVICES, MAX_WORKER_LCORES,
 };
 
 type Result<T> = std::result::Result<T, Fault>;
 
 /// Longest persistence timeout, seconds (31 days).
 const MAX_PERSISTENCE_S: i64 = 31 * 24 * 3600;
+/// Largest connection threshold (LVS keeps them in 32 bits; a sane bound well below).
+const MAX_THRESHOLD: i64 = 100_000_000;
 
 /// Validates `raw` and resolves it into a [`Config`] whose `source` is `source`.
 pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
@@ -295,9 +297,21 @@ fn services(
                     format!("{hop}{what} has no [[neighbours]] entry (ARP resolution of real servers comes later)"),
                 ));
             }
-            reals.push(Real { addr, port: rport, weight, forward });
+            let upper: u32 = int(r.upper, 0, 0..=MAX_THRESHOLD, &p.key("upper"))?;
+            let lower: u32 = int(r.lower, 0, 0..=MAX_THRESHOLD, &p.key("lower"))?;
+            if lower > 0 && (upper == 0 || lower > upper) {
+                return Err(Fault::at(
+                    &p.key("lower"),
+                    format!(
+                        "the lower threshold {lower} needs an upper threshold at least as high, got upper = {upper}"
+                    ),
+                ));
+            }
+            reals.push(Real { addr, port: rport, weight, forward, upper, lower });
         }
-        out.push(Service { vip, port, protocol, scheduler, local_addresses, reals, persistence });
+        let deny = acl(raw.deny.unwrap_or_default(), &path.key("deny"))?;
+        let allow = acl(raw.allow.unwrap_or_default(), &path.key("allow"))?;
+        out.push(Service { vip, port, protocol, scheduler, local_addresses, reals, persistence, deny, allow });
     }
     // A reply to a local address is told from a client's packet by its destination address.
     for (i, s) in out.iter().enumerate() {
@@ -309,6 +323,22 @@ fn services(
                 ));
             }
         }
+    }
+    Ok(out)
+}
+
+/// A service's access list: networks, at most [`MAX_ACL_ENTRIES`], none twice.
+fn acl(raw: Vec<String>, path: &KeyPath) -> Result<Vec<Prefix>> {
+    if raw.len() > MAX_ACL_ENTRIES {
+        return Err(Fault::at(path, format!("expected at most {MAX_ACL_ENTRIES} networks, got {}", raw.len())));
+    }
+    let mut out: Vec<Prefix> = Vec::with_capacity(raw.len());
+    for (i, t) in raw.iter().enumerate() {
+        let p = Prefix::parse(t).map_err(|m| Fault::at(&path.index(i), m))?;
+        if out.contains(&p) {
+            return Err(Fault::at(&path.index(i), format!("{p} is listed twice")));
+        }
+        out.push(p);
     }
     Ok(out)
 }

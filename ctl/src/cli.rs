@@ -62,6 +62,9 @@ pub enum Command {
     /// Local addresses of a service (the Full-NAT sources towards its real servers).
     #[command(subcommand)]
     Laddr(LaddrCommand),
+    /// Access lists of a service: clients denied, or the only ones allowed, new connections.
+    #[command(subcommand)]
+    Acl(AclCommand),
     /// Addresses the ports own (they answer ARP and ICMP echo for them).
     #[command(subcommand)]
     Addr(AddrCommand),
@@ -199,6 +202,14 @@ pub enum ServiceCommand {
     },
     /// Remove every service.
     Clear,
+    /// Zero the counters of one service and its real servers, or of all (`ipvsadm -Z`).
+    Zero {
+        /// tcp or udp (with VIP:PORT; neither: every service).
+        #[arg(value_enum, requires = "vip")]
+        protocol: Option<Proto>,
+        /// Virtual address and port.
+        vip: Option<SocketAddrV4>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +229,14 @@ pub enum RealCommand {
         /// port); nat (the real server routes its replies through the balancer).
         #[arg(short, long, value_enum, default_value_t = ForwardArg::Fnat)]
         forward: ForwardArg,
+        /// Upper connection threshold (0: none): at this many connections it gets no new ones
+        /// (each of N forwarding lcores enforces upper / N, rounded up).
+        #[arg(short = 'x', long, default_value_t = 0)]
+        upper: u32,
+        /// Lower connection threshold: an overloaded real server gets new connections again
+        /// below it (0: three quarters of the upper one).
+        #[arg(short = 'y', long, default_value_t = 0)]
+        lower: u32,
     },
     /// Change a real server's weight (existing connections go on).
     Edit {
@@ -231,6 +250,12 @@ pub enum RealCommand {
         /// A new forwarding method, for new connections (default: unchanged).
         #[arg(short, long, value_enum)]
         forward: Option<ForwardArg>,
+        /// A new upper connection threshold (0: none; default: unchanged).
+        #[arg(short = 'x', long)]
+        upper: Option<u32>,
+        /// A new lower connection threshold (default: unchanged).
+        #[arg(short = 'y', long)]
+        lower: Option<u32>,
     },
     /// Remove a real server; its connections are expired.
     Del {
@@ -239,6 +264,52 @@ pub enum RealCommand {
         /// Real server address and port.
         real: SocketAddrV4,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Every service's deny and allow lists.
+    List,
+    /// Add a network (or one address) to a service's deny or allow list. Connections open
+    /// already go on; new ones are checked.
+    Add {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// deny (DPVS's blacklist) or allow (DPVS's whitelist: when not empty, only its
+        /// clients may connect; deny is checked first).
+        #[arg(value_enum)]
+        list: AclArg,
+        /// A client address or network, like 198.18.9.7 or 198.18.9.0/24.
+        #[arg(value_parser = conf::Prefix::parse)]
+        network: conf::Prefix,
+    },
+    /// Remove a network from a service's deny or allow list.
+    Del {
+        #[command(flatten)]
+        service: ServiceArg,
+        /// deny or allow.
+        #[arg(value_enum)]
+        list: AclArg,
+        /// The network, as it was added.
+        #[arg(value_parser = conf::Prefix::parse)]
+        network: conf::Prefix,
+    },
+}
+
+/// A service's access list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AclArg {
+    Deny,
+    Allow,
+}
+
+impl From<AclArg> for mailbox::proto::AclList {
+    fn from(a: AclArg) -> Self {
+        match a {
+            AclArg::Deny => mailbox::proto::AclList::Deny,
+            AclArg::Allow => mailbox::proto::AclList::Allow,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,8 @@ use mailbox::proto::{Change, Request};
 use shm_layout::Shm;
 
 use crate::cli::{
-    AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand, NeighCommand, RealCommand,
-    RouteCommand, ServiceCommand, WorkerCommand,
+    AclCommand, AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand, NeighCommand,
+    RealCommand, RouteCommand, ServiceCommand, WorkerCommand,
 };
 use crate::cmd::{config, conn, control, link, render, service, stats, status, worker};
 use crate::exit_codes;
@@ -59,20 +59,40 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
         }
         Command::Service(ServiceCommand::Del { service }) => change(Change::ServiceDel { service: service.key() }),
         Command::Service(ServiceCommand::Clear) => change(Change::ServiceClear),
-        Command::Real(RealCommand::Add { service, real, weight, forward }) => change(Change::RealAdd {
+        Command::Real(RealCommand::Add { service, real, weight, forward, upper, lower }) => change(Change::RealAdd {
             service: service.key(),
             addr: *real.ip(),
             port: real.port(),
             weight,
             forward: forward.into(),
+            thresholds: (upper, lower),
         }),
-        Command::Real(RealCommand::Edit { service, real, weight, forward }) => change(Change::RealEdit {
+        Command::Real(RealCommand::Edit { service, real, weight, forward, upper, lower }) => change(Change::RealEdit {
             service: service.key(),
             addr: *real.ip(),
             port: real.port(),
             weight,
             forward: forward.map(Into::into),
+            upper,
+            lower,
         }),
+        Command::Acl(AclCommand::List) => read(runtime().map(|(_, rt)| {
+            render(&service::acl_view(&rt), json, |v| {
+                let rows: Vec<Vec<String>> =
+                    v.iter().map(|r| vec![r.service.clone(), r.list.clone(), r.network.clone()]).collect();
+                crate::cmd::table(&["SERVICE", "LIST", "NETWORK"], &rows)
+            })
+        })),
+        Command::Acl(AclCommand::Add { service, list, network }) => {
+            change(Change::AclAdd { service: service.key(), list: list.into(), prefix: network })
+        }
+        Command::Acl(AclCommand::Del { service, list, network }) => {
+            change(Change::AclDel { service: service.key(), list: list.into(), prefix: network })
+        }
+        Command::Service(ServiceCommand::Zero { protocol, vip }) => {
+            let service = protocol.zip(vip).map(|(p, v)| crate::cli::ServiceArg { protocol: p, vip: v }.key());
+            control::call(shm, &Request::ZeroCounters { service }, timeout, json)
+        }
         Command::Real(RealCommand::Del { service, real }) => {
             change(Change::RealDel { service: service.key(), addr: *real.ip(), port: real.port() })
         }

@@ -36,7 +36,15 @@ pub fn attach_or_exit(tool: &str) -> Shm {
 
 /// Sends a change; on success prints nothing. Returns the error text and exit code.
 pub fn change(shm: &Shm, c: Change) -> Result<(), (String, i32)> {
-    let (text, code) = crate::cmd::control::call(shm, &Request::Change(c), TIMEOUT, false);
+    request(shm, &Request::Change(c))
+}
+
+/// Sends `r` and waits for its answer, like [`change`].
+///
+/// # Errors
+/// As [`change`].
+pub fn request(shm: &Shm, r: &Request) -> Result<(), (String, i32)> {
+    let (text, code) = crate::cmd::control::call(shm, r, TIMEOUT, false);
     if code == exit_codes::OK {
         Ok(())
     } else {

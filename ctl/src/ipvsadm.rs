@@ -1,12 +1,13 @@
 //! `ipvsadm`: the LVS/DPVS syntax over the same mailbox and generations as `dpvsctl`.
 //!
-//! Supported: `-A|-E|-D -t|-u VIP:port [-s sched]`, `-C`, `-a|-e|-d -t|-u VIP:port -r RS[:port]
-//! [-b] [-w weight]`, `--add-laddr|--del-laddr -z LIP -t|-u VIP:port -F dev`, `-G`,
-//! `-L|-l [-n] [-c]`, `-S [-n]`, `-R`; forwarding methods `-b` (Full-NAT), `-g` (direct
-//! routing, ipvsadm's default) and `-m` (NAT). What the data path does not have yet is refused
-//! by name rather than ignored: the forwarding method `-i` (tunnel); thresholds `-x`/`-y`;
-//! `-Z` (counters here are monotonic, read them with `dpvsctl stats`). `--stats`/`--rate` are
-//! per service (no per-real-server counters).
+//! Supported: `-A|-E|-D -t|-u VIP:port [-s sched] [-p [timeout]]`, `-C`, `-a|-e|-d -t|-u
+//! VIP:port -r RS[:port] [-b|-g|-m] [-w weight] [-x upper] [-y lower]`, `--add-laddr|--del-laddr
+//! -z LIP -t|-u VIP:port -F dev`, `-G`, `--add-blklst|--del-blklst -k ADDR[/len]`,
+//! `--add-whtlst|--del-whtlst -2 ADDR[/len]` (with `-t|-u`), `--get-blklst`, `--get-whtlst`,
+//! `-L|-l [-n] [-c] [--stats|--rate|--thresholds]`, `-Z [-t|-u VIP:port]`, `-S [-n]`, `-R`;
+//! forwarding methods `-b` (Full-NAT), `-g` (direct routing, ipvsadm's default) and `-m`
+//! (NAT). What the data path does not have yet is refused by name rather than ignored: the
+//! forwarding method `-i` (tunnel).
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -14,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::HashMap;
 
 use clap::{ArgGroup, Parser};
-use mailbox::proto::{Change, ServiceKey};
+use mailbox::proto::{AclList, Change, ServiceKey};
 
 use crate::cmd::conn::RealKey;
 
@@ -58,9 +59,33 @@ pub struct Args {
     /// List the table.
     #[arg(short = 'L', visible_short_alias = 'l', long = "list", group = "command")]
     pub list: bool,
-    /// Zero the counters (refused: counters are monotonic).
+    /// Zero the counters of one service (-t|-u) or of all.
     #[arg(short = 'Z', long = "zero", group = "command")]
     pub zero: bool,
+    /// Add a client address or network to a service's deny list (-k).
+    #[arg(long = "add-blklst", group = "command")]
+    pub add_blklst: bool,
+    /// Remove one from a service's deny list (-k).
+    #[arg(long = "del-blklst", group = "command")]
+    pub del_blklst: bool,
+    /// List the deny lists.
+    #[arg(long = "get-blklst", group = "command")]
+    pub get_blklst: bool,
+    /// Add a client address or network to a service's allow list (-2).
+    #[arg(long = "add-whtlst", group = "command")]
+    pub add_whtlst: bool,
+    /// Remove one from a service's allow list (-2).
+    #[arg(long = "del-whtlst", group = "command")]
+    pub del_whtlst: bool,
+    /// List the allow lists.
+    #[arg(long = "get-whtlst", group = "command")]
+    pub get_whtlst: bool,
+    /// Deny-list address or network, like 198.18.9.7 or 198.18.9.0/24.
+    #[arg(short = 'k', long = "blklst-address", value_parser = conf::Prefix::parse)]
+    pub blklst: Option<conf::Prefix>,
+    /// Allow-list address or network.
+    #[arg(short = '2', long = "whtlst-address", value_parser = conf::Prefix::parse)]
+    pub whtlst: Option<conf::Prefix>,
     /// Add a local address (Full-NAT source) to a service.
     #[arg(short = 'P', long = "add-laddr", group = "command")]
     pub add_laddr: bool,
@@ -100,10 +125,10 @@ pub struct Args {
     /// Weight, 0..=65535.
     #[arg(short = 'w', long = "weight")]
     pub weight: Option<u32>,
-    /// Upper connection threshold (not supported yet).
+    /// Upper connection threshold (0: none).
     #[arg(short = 'x', long = "u-threshold")]
     pub upper: Option<u32>,
-    /// Lower connection threshold (not supported yet).
+    /// Lower connection threshold (0: three quarters of the upper one).
     #[arg(short = 'y', long = "l-threshold")]
     pub lower: Option<u32>,
     /// Local address.
@@ -124,6 +149,9 @@ pub struct Args {
     /// With -L: the connection table.
     #[arg(short = 'c', long = "connection")]
     pub connection: bool,
+    /// With -L: the connection thresholds of the real servers.
+    #[arg(long)]
+    pub thresholds: bool,
 }
 
 /// What one ipvsadm command line asks for.
@@ -137,6 +165,12 @@ pub enum Op {
     ListConnections,
     /// `-L --stats` or `-L --rate`.
     ListStats { rate: bool },
+    /// `-L --thresholds`.
+    ListThresholds,
+    /// `-Z`, of one service or all.
+    Zero(Option<ServiceKey>),
+    /// `--get-blklst` or `--get-whtlst`.
+    GetAcl(AclList),
     /// `-S`.
     Save,
     /// `-R`.
@@ -172,8 +206,8 @@ impl Args {
     }
 
     fn refuse_unsupported(&self) -> Result<(), String> {
-        if self.upper.is_some() || self.lower.is_some() {
-            return Err("-x/-y (connection thresholds) are not supported yet".into());
+        if (self.upper.is_some() || self.lower.is_some()) && !(self.add_server || self.edit_server) {
+            return Err("-x/-y (connection thresholds) go with -a or -e".into());
         }
         let method = if self.ipip { Some("-i (ip-in-ip tunnel)") } else { None };
         if let Some(m) = method {
@@ -222,9 +256,11 @@ impl Args {
             let weight = self.weight.unwrap_or(1);
             return Ok(Op::Change(if self.add_server {
                 // ipvsadm's default method is direct routing.
-                Change::RealAdd { service, addr, port, weight, forward: given.unwrap_or(conf::Forward::Dr) }
+                let forward = given.unwrap_or(conf::Forward::Dr);
+                let thresholds = (self.upper.unwrap_or(0), self.lower.unwrap_or(0));
+                Change::RealAdd { service, addr, port, weight, forward, thresholds }
             } else {
-                Change::RealEdit { service, addr, port, weight, forward: given }
+                Change::RealEdit { service, addr, port, weight, forward: given, upper: self.upper, lower: self.lower }
             }));
         }
         if self.delete_server {
@@ -243,22 +279,41 @@ impl Args {
         if self.get_laddr {
             return Ok(Op::GetLaddr(self.service()));
         }
+        if self.add_blklst || self.del_blklst || self.add_whtlst || self.del_whtlst {
+            let service = self.need_service()?;
+            let (list, prefix) = if self.add_blklst || self.del_blklst {
+                (AclList::Deny, self.blklst.ok_or("a client address is required: -k|--blklst-address ADDR[/len]")?)
+            } else {
+                (AclList::Allow, self.whtlst.ok_or("a client address is required: -2|--whtlst-address ADDR[/len]")?)
+            };
+            return Ok(Op::Change(if self.add_blklst || self.add_whtlst {
+                Change::AclAdd { service, list, prefix }
+            } else {
+                Change::AclDel { service, list, prefix }
+            }));
+        }
+        if self.get_blklst || self.get_whtlst {
+            return Ok(Op::GetAcl(if self.get_blklst { AclList::Deny } else { AclList::Allow }));
+        }
+        if self.zero {
+            return Ok(Op::Zero(self.service()));
+        }
         if self.list {
-            if self.stats && self.rate {
-                return Err("--stats and --rate: one or the other".into());
+            if [self.stats, self.rate, self.thresholds, self.connection].iter().filter(|x| **x).count() > 1 {
+                return Err("--stats, --rate, --thresholds and -c: one at a time".into());
             }
             if self.stats || self.rate {
                 return Ok(Op::ListStats { rate: self.rate });
+            }
+            if self.thresholds {
+                return Ok(Op::ListThresholds);
             }
             return Ok(if self.connection { Op::ListConnections } else { Op::List });
         }
         if self.save {
             return Ok(Op::Save);
         }
-        if self.restore {
-            return Ok(Op::Restore);
-        }
-        Err("-Z: counters are monotonic and shared by every reader; `dpvsctl stats` shows them".into())
+        Ok(Op::Restore)
     }
 }
 
@@ -290,7 +345,24 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
                 conf::Forward::Dr => "-g",
                 conf::Forward::Nat => "-m",
             };
-            let _ = writeln!(out, "-a {flag} {}:{} -r {}:{} {method} -w {}", s.vip, s.port, r.addr, r.port, r.weight);
+            let mut thresholds = String::new();
+            if r.upper > 0 {
+                let _ = write!(thresholds, " -x {}", r.upper);
+            }
+            if r.lower > 0 {
+                let _ = write!(thresholds, " -y {}", r.lower);
+            }
+            let _ = writeln!(
+                out,
+                "-a {flag} {}:{} -r {}:{} {method} -w {}{thresholds}",
+                s.vip, s.port, r.addr, r.port, r.weight
+            );
+        }
+        for p in &s.deny {
+            let _ = writeln!(out, "--add-blklst -k {p} {flag} {}:{}", s.vip, s.port);
+        }
+        for p in &s.allow {
+            let _ = writeln!(out, "--add-whtlst -2 {p} {flag} {}:{}", s.vip, s.port);
         }
         for l in &s.local_addresses {
             let dev =
@@ -311,6 +383,51 @@ pub fn get_laddr(rt: &conf::Runtime, only: Option<ServiceKey>) -> String {
         }
         for l in &s.local_addresses {
             let _ = writeln!(out, "{:<24} {:<8} {l}", format!("{}:{}", s.vip, s.port), s.local_addresses.len());
+        }
+    }
+    out
+}
+
+/// `ipvsadm --get-blklst` / `--get-whtlst`.
+pub fn get_acl(rt: &conf::Runtime, list: AclList) -> String {
+    let mut out = String::new();
+    let title = match list {
+        AclList::Deny => "BLACKLIST",
+        AclList::Allow => "WHITELIST",
+    };
+    let _ = writeln!(out, "{:<24} {:<8} {title}", "VIP:VPORT", "PROTO");
+    for s in &rt.services {
+        let l = match list {
+            AclList::Deny => &s.deny,
+            AclList::Allow => &s.allow,
+        };
+        for p in l {
+            let _ =
+                writeln!(out, "{:<24} {:<8} {p}", format!("{}:{}", s.vip, s.port), s.protocol.name().to_uppercase());
+        }
+    }
+    out
+}
+
+/// `ipvsadm -ln --thresholds`.
+pub fn list_thresholds(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> String {
+    let mut out = String::from("IP Virtual Server version 1.9.4 (size=0)\n");
+    let _ = writeln!(
+        out,
+        "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n  -> RemoteAddress:Port"
+    );
+    for s in &rt.services {
+        let _ = writeln!(out, "{:<4} {}:{} {}", s.protocol.name().to_uppercase(), s.vip, s.port, s.scheduler.name());
+        for r in &s.reals {
+            let (a, i) = counts.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port)).copied().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  -> {:<28} {:<10} {:<10} {:<10} {i}",
+                format!("{}:{}", r.addr, r.port),
+                r.upper,
+                r.lower,
+                a
+            );
         }
     }
     out

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 /// Version of [`Request`] and [`Response`]. Bump it whenever either changes.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub enum Request {
     /// one change. `None`: the file the instance started from. The file's other sections
     /// must equal the running ones (they cannot change without a restart).
     Reload { path: Option<String> },
+    /// Zero the per-service and per-real-server counters (`ipvsadm -Z`) of one service, or
+    /// of all: each worker zeroes its own tables (their only writer). Answered once every
+    /// polling worker has.
+    ZeroCounters { service: Option<ServiceKey> },
 }
 
 /// A virtual service, by what clients connect to.
@@ -73,17 +77,56 @@ pub enum Change {
     ServiceDel { service: ServiceKey },
     /// Remove every service (`ipvsadm -C`).
     ServiceClear,
-    /// Add a real server to a service.
-    RealAdd { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32, forward: conf::Forward },
+    /// Add a real server to a service, with connection thresholds (0: none).
+    RealAdd {
+        service: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        weight: u32,
+        forward: conf::Forward,
+        thresholds: (u32, u32),
+    },
     /// Change a real server's weight (0: quiescent, existing connections go on) and,
-    /// if given, its forwarding method (for new connections).
-    RealEdit { service: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32, forward: Option<conf::Forward> },
+    /// if given, its forwarding method (for new connections) and its upper and lower
+    /// connection thresholds.
+    RealEdit {
+        service: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        weight: u32,
+        forward: Option<conf::Forward>,
+        upper: Option<u32>,
+        lower: Option<u32>,
+    },
     /// Remove a real server; its connections are expired.
     RealDel { service: ServiceKey, addr: Ipv4Addr, port: u16 },
     /// Add a local address (a Full-NAT source) to a service.
     LaddrAdd { service: ServiceKey, addr: Ipv4Addr },
     /// Remove a local address from a service.
     LaddrDel { service: ServiceKey, addr: Ipv4Addr },
+    /// Add a network to a service's deny or allow list.
+    AclAdd { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// Remove a network from a service's deny or allow list.
+    AclDel { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+}
+
+/// Which access list of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AclList {
+    /// Clients whose new connections are dropped (DPVS's blacklist).
+    Deny,
+    /// When not empty, the only clients that may connect (DPVS's whitelist).
+    Allow,
+}
+
+impl AclList {
+    /// `deny` or `allow`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AclList::Deny => "deny",
+            AclList::Allow => "allow",
+        }
+    }
 }
 
 /// The primary's answer.
@@ -103,6 +146,11 @@ pub enum Response {
     /// A change or reload was applied: every polling worker forwards with `generation`.
     Applied {
         generation: u64,
+        /// From the request's arrival to the last worker's acknowledgement, µs.
+        took_us: u64,
+    },
+    /// Counters were zeroed by every polling worker.
+    Zeroed {
         /// From the request's arrival to the last worker's acknowledgement, µs.
         took_us: u64,
     },

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use conf::{Config, Runtime};
 use mailbox::generation::{self, PublishError};
-use mailbox::proto::{Change, Response, ServiceKey};
+use mailbox::proto::{AclList, Change, Response, ServiceKey};
 use mailbox::{Server, Taken};
 use shm_layout::{monotonic_ns, Shm};
 
@@ -88,6 +88,8 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 local_addresses: Vec::new(),
                 reals: Vec::new(),
                 persistence: *persistence,
+                deny: Vec::new(),
+                allow: Vec::new(),
             });
         }
         Change::ServiceEdit { service: k, scheduler, persistence } => {
@@ -107,14 +109,21 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             next.services.remove(i);
         }
         Change::ServiceClear => next.services.clear(),
-        Change::RealAdd { service: k, addr, port, weight, forward } => {
+        Change::RealAdd { service: k, addr, port, weight, forward, thresholds: (upper, lower) } => {
             let i = service(&next, k)?;
             if next.services[i].reals.iter().any(|r| r.addr == *addr && r.port == *port) {
                 return Err(format!("{addr}:{port} is a real server of {k} already"));
             }
-            next.services[i].reals.push(conf::Real { addr: *addr, port: *port, weight: *weight, forward: *forward });
+            next.services[i].reals.push(conf::Real {
+                addr: *addr,
+                port: *port,
+                weight: *weight,
+                forward: *forward,
+                upper: *upper,
+                lower: *lower,
+            });
         }
-        Change::RealEdit { service: k, addr, port, weight, forward } => {
+        Change::RealEdit { service: k, addr, port, weight, forward, upper, lower } => {
             let i = service(&next, k)?;
             let r = next.services[i]
                 .reals
@@ -124,6 +133,12 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             r.weight = *weight;
             if let Some(f) = forward {
                 r.forward = *f;
+            }
+            if let Some(u) = upper {
+                r.upper = *u;
+            }
+            if let Some(l) = lower {
+                r.lower = *l;
             }
         }
         Change::RealDel { service: k, addr, port } => {
@@ -148,9 +163,33 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             let j = l.iter().position(|a| a == addr).ok_or_else(|| format!("{addr} is not a local address of {k}"))?;
             l.remove(j);
         }
+        Change::AclAdd { service: k, list, prefix } => {
+            let i = service(&next, k)?;
+            let l = acl(&mut next.services[i], *list);
+            if l.contains(prefix) {
+                return Err(format!("{prefix} is in the {} list of {k} already", list.name()));
+            }
+            l.push(*prefix);
+        }
+        Change::AclDel { service: k, list, prefix } => {
+            let i = service(&next, k)?;
+            let l = acl(&mut next.services[i], *list);
+            let j = l
+                .iter()
+                .position(|p| p == prefix)
+                .ok_or_else(|| format!("{prefix} is not in the {} list of {k}", list.name()))?;
+            l.remove(j);
+        }
     }
     cfg.check_runtime(&next)?;
     Ok(next)
+}
+
+fn acl(s: &mut conf::Service, list: AclList) -> &mut Vec<conf::Prefix> {
+    match list {
+        AclList::Deny => &mut s.deny,
+        AclList::Allow => &mut s.allow,
+    }
 }
 
 /// The runtime part of a configuration file, if its other sections equal `cfg`'s.
@@ -192,13 +231,24 @@ pub struct Control {
     in_flight: Option<(u64, Vec<Waiting>, u64)>,
     /// Changes applied after `in_flight`, to be published next, with their requests.
     staged: Option<(Runtime, Vec<Waiting>)>,
+    /// Counter-zeroing requests not yet made, by service key (0: all).
+    zeros: std::collections::VecDeque<(u64, Waiting)>,
+    /// The zeroing request the workers carry out now: its epoch, its request, when it was made.
+    zero_in_flight: Option<(u64, Waiting, u64)>,
 }
 
 impl Control {
     /// Control over the generations of `cfg`'s instance; generation 1 (`cfg`'s runtime part)
     /// is published at start-up by [`generation::init`].
     pub fn new(cfg: &Config) -> Control {
-        Control { cfg: cfg.clone(), published: cfg.runtime(), in_flight: None, staged: None }
+        Control {
+            cfg: cfg.clone(),
+            published: cfg.runtime(),
+            in_flight: None,
+            staged: None,
+            zeros: std::collections::VecDeque::new(),
+            zero_in_flight: None,
+        }
     }
 
     /// The configuration the next change applies to.
@@ -208,7 +258,58 @@ impl Control {
 
     /// Whether anything is staged or awaiting acknowledgements.
     pub fn busy(&self) -> bool {
-        self.in_flight.is_some() || self.staged.is_some()
+        self.in_flight.is_some() || self.staged.is_some() || self.zero_in_flight.is_some() || !self.zeros.is_empty()
+    }
+
+    /// Takes a request to zero the counters of `service` (all: `None`); answered by
+    /// [`Control::tend`] once every polling worker has zeroed its tables.
+    pub fn take_zero(&mut self, mailbox: &mut Server<'_>, taken: Taken, service: Option<ServiceKey>, now_ns: u64) {
+        let key = match service {
+            None => 0,
+            Some(k) => {
+                if self.latest().service(k.protocol, k.vip, k.port).is_none() {
+                    let r = Response::error(format!("no service {k}"));
+                    mailbox.reply(taken, &r.encode(), &[], now_ns);
+                    return;
+                }
+                shm_layout::ServiceCounters::key_of(k.protocol.number(), k.vip.octets(), k.port)
+            }
+        };
+        self.zeros.push_back((key, Waiting { taken, arrived_ns: now_ns }));
+    }
+
+    /// Answers the zeroing request in flight once every polling worker carried it out (or
+    /// its time is up), and makes the next one.
+    fn tend_zero(&mut self, shm: &Shm, mailbox: &mut Server<'_>, polling: &impl Fn(usize) -> bool, now_ns: u64) {
+        use std::sync::atomic::Ordering::{Acquire, Release};
+        let layout = shm.layout();
+        if let Some((epoch, _, made_ns)) = &self.zero_in_flight {
+            let (epoch, made_ns) = (*epoch, *made_ns);
+            let late: Vec<String> = (0..layout.workers().len())
+                .filter(|&i| polling(i) && layout.workers[i].zero_applied.load(Acquire) < epoch)
+                .map(|i| i.to_string())
+                .collect();
+            if !late.is_empty() && now_ns.saturating_sub(made_ns) < ACK_TIMEOUT_NS {
+                return;
+            }
+            let Some((_, w, _)) = self.zero_in_flight.take() else { return };
+            let r = if late.is_empty() {
+                Response::Zeroed { took_us: now_ns.saturating_sub(w.arrived_ns) / 1000 }
+            } else {
+                Response::error(format!(
+                    "worker(s) {} did not zero their counters within {} s; they will when they poll again",
+                    late.join(", "),
+                    ACK_TIMEOUT_NS / 1_000_000_000
+                ))
+            };
+            mailbox.reply(w.taken, &r.encode(), &[], now_ns);
+        }
+        let Some((key, w)) = self.zeros.pop_front() else { return };
+        let area = &layout.config;
+        area.zero_key.store(key, Release);
+        let epoch = area.zero_epoch.load(Acquire) + 1;
+        area.zero_epoch.store(epoch, Release);
+        self.zero_in_flight = Some((epoch, w, now_ns));
     }
 
     /// Takes a change (or reload) from the mailbox: stages it, or answers its error at once.
@@ -255,6 +356,7 @@ impl Control {
         let layout = shm.layout();
         let area = &layout.config;
         let now_ns = monotonic_ns();
+        self.tend_zero(shm, mailbox, &polling, now_ns);
         if let Some((g, _, published_ns)) = &self.in_flight {
             let (g, published_ns) = (*g, *published_ns);
             let acked = generation::applied_by_all(layout.workers(), g, &polling);
@@ -312,7 +414,9 @@ impl Control {
     pub fn abandon(&mut self, mailbox: &mut Server<'_>) {
         let now_ns = monotonic_ns();
         let lists = self.in_flight.take().map(|(_, l, _)| l).into_iter().chain(self.staged.take().map(|(_, l)| l));
-        for w in lists.flatten() {
+        let zeros =
+            self.zero_in_flight.take().map(|(_, w, _)| w).into_iter().chain(self.zeros.drain(..).map(|(_, w)| w));
+        for w in lists.flatten().chain(zeros) {
             let r = Response::error("the instance is stopping; the change may not have reached every worker");
             mailbox.reply(w.taken, &r.encode(), &[], now_ns);
         }

@@ -362,11 +362,17 @@ impl<'a> Supervisor<'a> {
                     self.control.take(&mut self.mailbox, taken, result, now_ns);
                     continue;
                 }
+                Ok(Request::ZeroCounters { service }) => {
+                    self.control.take_zero(&mut self.mailbox, taken, service, now_ns);
+                    continue;
+                }
                 other => other,
             };
             let started = request.and_then(|r| match r {
                 Request::WorkerRestart { slot, binary } => self.stop_for_restart(slot, binary.map(PathBuf::from)),
-                Request::Change(_) | Request::Reload { .. } => unreachable!("handled above"),
+                Request::Change(_) | Request::Reload { .. } | Request::ZeroCounters { .. } => {
+                    unreachable!("handled above")
+                }
             });
             match started {
                 Ok((i, old_pid)) => {

@@ -50,8 +50,15 @@ pub struct ConfigArea {
     pub changes: AtomicU64,
     /// Length of `static_text`.
     pub static_len: u64,
+    /// Counter-zeroing requests (`ipvsadm -Z`) made since start; each worker zeroes its own
+    /// tables when it sees this move and records it in `WorkerSlot::zero_applied`. Written by
+    /// the primary (Release) after `zero_key`.
+    pub zero_epoch: AtomicU64,
+    /// What the latest request zeroes: one service's counters by key
+    /// (`ServiceCounters::key_of`), or every service's (0). Written by the primary.
+    pub zero_key: AtomicU64,
     /// Reserved.
-    pub _pad: [u64; 3],
+    pub _pad: u64,
     /// The configuration file the instance started from (TOML, UTF-8), so that `config
     /// dump` can print a whole file; written before the layout is published, never changed.
     pub static_text: [u8; STATIC_TEXT_BYTES],

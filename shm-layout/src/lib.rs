@@ -12,6 +12,7 @@
 //!                LcoreCounters x 64  per worker slot, four cache lines each, single writer
 //!                ServiceCounters 256 x 64  per-service counters, a table per worker slot
 //!                QueueCounters x 64  packets per rx queue and per port, by worker slot
+//!                RealCounters 1024 x 64  per-real-server counters, a table per worker slot
 //!                ConfigArea      the startup file's text and two configuration generation
 //!                                buffers (see [`config`]), 2 MiB + 64 KiB
 //!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
@@ -40,7 +41,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -316,6 +317,9 @@ pub struct WorkerSlot {
     /// Configuration generations the slot's processes applied while polling; written by the
     /// polling process.
     pub cfg_switches: AtomicU64,
+    /// The last counter-zeroing request (`ConfigArea::zero_epoch`) the slot's processes
+    /// carried out on its counter tables; written by the polling process.
+    pub zero_applied: AtomicU64,
 }
 
 impl WorkerSlot {
@@ -379,8 +383,13 @@ pub struct LcoreCounters {
     pub drop_malformed: [AtomicU64; MALFORMED_REASONS.len()],
     /// ICMP time exceeded sent for translated packets whose TTL ran out.
     pub icmp_time_exceeded: AtomicU64,
+    /// New connections refused by a service's deny or allow list.
+    pub drop_acl: AtomicU64,
+    /// New connections refused because every real server that could take them was at its
+    /// upper connection threshold (also counted in `drop_no_resource`).
+    pub drop_overloaded: AtomicU64,
     /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 15 - MALFORMED_REASONS.len()],
+    pub reserved: [AtomicU64; 13 - MALFORMED_REASONS.len()],
 }
 
 /// Packets one worker received on each of its rx queues and sent on each port (through its
@@ -426,6 +435,38 @@ impl ServiceCounters {
     }
 }
 
+/// Real-server counter slots per worker: the first this many real servers (in service order)
+/// of a generation are counted per real server, the rest only per service.
+pub const REAL_COUNTER_SLOTS: usize = 1024;
+
+/// One real server's counters in one worker's table: claimed, kept and zeroed like
+/// [`ServiceCounters`], keyed by its service and its address and port.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct RealCounters {
+    /// Its service's key ([`ServiceCounters::key_of`]); 0: free. Stored last when claimed.
+    pub service: AtomicU64,
+    /// IPv4 address (network order) << 16 | port.
+    pub real: AtomicU64,
+    /// Connections created.
+    pub conns: AtomicU64,
+    /// Packets and bytes client -> real server.
+    pub in_packets: AtomicU64,
+    pub in_bytes: AtomicU64,
+    /// Packets and bytes real server -> client.
+    pub out_packets: AtomicU64,
+    pub out_bytes: AtomicU64,
+    /// Reserved.
+    pub _pad: u64,
+}
+
+impl RealCounters {
+    /// The `real` key of `addr:port`.
+    pub fn key_of(addr: [u8; 4], port: u16) -> u64 {
+        u64::from(u32::from_be_bytes(addr)) << 16 | u64::from(port)
+    }
+}
+
 /// The reasons of [`LcoreCounters::drop_malformed`], in index order.
 pub const MALFORMED_REASONS: [&str; 9] = [
     "truncated",
@@ -461,6 +502,9 @@ pub struct Layout {
     pub service_counters: [[ServiceCounters; SERVICE_COUNTER_SLOTS]; MAX_WORKERS],
     /// Per-queue counters, by worker slot (single writer: the slot's polling process).
     pub queue_counters: [QueueCounters; MAX_WORKERS],
+    /// Per-real-server counters, a table per worker slot (single writer: the slot's polling
+    /// process).
+    pub real_counters: [[RealCounters; REAL_COUNTER_SLOTS]; MAX_WORKERS],
     pub config: config::ConfigArea,
     pub mailbox: mailbox::Mailbox,
 }
@@ -478,7 +522,8 @@ impl Layout {
 }
 
 /// Byte offset of [`Layout::config`].
-const CONFIG_OFFSET: usize = 26_880 + 64 * 256 + 64 * SERVICE_COUNTER_SLOTS * 64 + 64 * 384;
+const CONFIG_OFFSET: usize =
+    26_880 + 64 * 256 + 64 * SERVICE_COUNTER_SLOTS * 64 + 64 * 384 + 64 * REAL_COUNTER_SLOTS * 64;
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {
@@ -503,6 +548,8 @@ const _: () = {
     assert!(offset_of!(Header, _reserved) == 160);
     assert!(offset_of!(Header, conn_capacity) == 172);
     assert!(offset_of!(WorkerSlot, cfg_reading) == 256);
+    assert!(offset_of!(WorkerSlot, zero_applied) == 288);
+    assert!(size_of::<RealCounters>() == 64);
     assert!(size_of::<ServiceCounters>() == 64);
     assert!(size_of::<QueueCounters>() == 384);
     assert!(offset_of!(Layout, service_counters) == 26_880 + 64 * 256);

@@ -210,6 +210,13 @@ fn malformed_commands_are_refused_and_change_nothing() {
         (&["neigh", "add", "198.18.1.9", "--mac", "02:00:00:00:01", "--dev", "dpdk1"], 2, "MAC"),
         (&["neigh", "add", "198.18.1.9", "--mac", "zz:00:00:00:01:02", "--dev", "dpdk1"], 2, "MAC"),
         (&["neigh", "del", "198.18.1.9"], 5, "no neighbour"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:80", "-x", "10", "-y", "20"], 5, "lower threshold"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:80", "-y", "5"], 5, "needs an upper"),
+        (&["acl", "add", "tcp", "198.18.0.100:80", "deny", "198.18.9.1/24"], 2, "host bits"),
+        (&["acl", "add", "tcp", "198.18.0.100:80", "block", "198.18.9.1"], 2, "block"),
+        (&["acl", "add", "tcp", "198.18.0.100:81", "deny", "198.18.9.1"], 5, "no service"),
+        (&["acl", "del", "tcp", "198.18.0.100:80", "allow", "198.18.9.0/24"], 5, "not in the allow list"),
+        (&["service", "zero", "tcp", "198.18.0.100:81"], 5, "no service"),
         (&["reload", "/nonexistent/dpvs.toml"], 5, "cannot read"),
         (&["frobnicate"], 2, "frobnicate"),
     ];
@@ -234,6 +241,9 @@ fn config_dump_reloads_to_the_same_configuration() {
         &["laddr", "add", "tcp", "198.18.0.100:80", "198.18.1.254"],
         &["addr", "add", "198.18.1.253/24", "--dev", "dpdk1"],
         &["neigh", "add", "198.18.1.3", "--mac", "02:00:00:00:01:03", "--dev", "dpdk1"],
+        &["real", "edit", "tcp", "198.18.0.100:80", "198.18.1.2:8080", "-w", "3", "-x", "500", "-y", "100"],
+        &["acl", "add", "tcp", "198.18.0.100:80", "deny", "198.18.9.0/24"],
+        &["acl", "add", "tcp", "198.18.0.100:80", "allow", "198.18.0.0/16"],
     ] {
         assert!(inst.ctl_ok(args).starts_with("applied: generation "));
     }
@@ -250,6 +260,12 @@ fn config_dump_reloads_to_the_same_configuration() {
     let again = inst.ctl_ok(&["config", "dump"]);
     let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(body(&again), body(&dump), "dump -> reload -> dump is a fixed point");
+    assert!(dump.contains("deny = [\"198.18.9.0/24\"]\nallow = [\"198.18.0.0/16\"]\n"), "{dump}");
+    assert!(dump.contains("upper = 500\nlower = 100\n"), "{dump}");
+    assert_eq!(
+        inst.ctl_ok(&["acl", "list"]),
+        "SERVICE              LIST   NETWORK\ntcp 198.18.0.100:80  deny   198.18.9.0/24\ntcp 198.18.0.100:80  allow  198.18.0.0/16\n"
+    );
     // Reloading the startup file goes back to it; a file that changes the ports is refused.
     inst.ctl_ok(&["reload"]);
     assert!(!inst.ctl_ok(&["service", "list"]).contains("198.18.0.100:80"));

@@ -442,6 +442,26 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     assert!(text.contains("Conns   InPkts  OutPkts    InBytes   OutBytes"), "{text}");
     assert!(front(&inst, "dpip", "addr show").contains("inet 198.18.0.100/24 scope global dpdk0"));
     assert!(front(&inst, "ipvsadm", "-G").contains("198.18.1.254"));
+    // The real server's own counters, then `-Z` zeroes them and the service's.
+    let real = &svc["reals"][0]["stats"];
+    assert!(u(real, "conns") >= 1 && u(real, "out_bytes") > 1_000_000, "{stats}");
+    assert_eq!(front(&inst, "ipvsadm", "-Z"), "");
+    let stats = inst.ctl_json(&["service", "list", "--stats"]).unwrap();
+    assert_eq!((u(&stats[0], "conns"), u(&stats[0]["reals"][0]["stats"], "conns")), (0, 0), "{stats}");
+    // A denied client's new connections are dropped and counted; removed from the deny
+    // list, it connects again.
+    let mut server = http_server(&srv, "198.18.1.2", &inst.dir, &[], Stdio::null());
+    assert_eq!(front(&inst, "ipvsadm", "--add-blklst -k 198.18.0.1 -t 198.18.0.100:80"), "");
+    assert!(front(&inst, "ipvsadm", "--get-blklst").contains("198.18.0.100:80          TCP      198.18.0.1\n"));
+    let refused = cli.sh("curl -s -o /dev/null --max-time 2 -w %{http_code} http://198.18.0.100/blob || true");
+    assert_eq!(refused.trim(), "000", "no answer for a denied client");
+    assert!(u(&inst.stats()["total"], "drop_acl") >= 1);
+    assert_eq!(front(&inst, "ipvsadm", "--del-blklst -k 198.18.0.1 -t 198.18.0.100:80"), "");
+    let got = inst.dir.join("got");
+    wait_for("a transfer after the deny entry went", Duration::from_secs(10), || {
+        fetch(&cli, "http://198.18.0.100/blob", &got)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
 }
 
 #[test]

@@ -47,6 +47,10 @@ pub enum FnatDrop {
     NoReal,
     /// No free local port (or the table is full).
     NoResource,
+    /// The client is in the service's deny list, or not in its allow list.
+    Denied,
+    /// Every real server that could take the connection is at its upper threshold.
+    Overloaded,
 }
 
 /// A real server.
@@ -96,6 +100,47 @@ pub struct Service {
     persistence: u32,
     /// Its slot in the worker's service counter table (`usize::MAX`: none).
     stats_slot: usize,
+    /// Each real server's slot in the worker's real-server counter table (parallel to
+    /// `reals`; `usize::MAX`: none).
+    real_slots: Vec<usize>,
+    /// Each real server's connection thresholds on this lcore (its share of the configured
+    /// ones; parallel to `reals`): overloaded at `upper`, taken back below `lower`.
+    limits: Vec<Limits>,
+    /// Clients whose new connections are refused (deny, allow lists).
+    acl: Option<(Vec<conf::Prefix>, Vec<conf::Prefix>)>,
+}
+
+/// A real server's connection thresholds on one lcore (LVS's `u_threshold`/`l_threshold`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// 0: none.
+    pub upper: u32,
+    /// Overloaded until it has fewer connections than this.
+    pub lower: u32,
+}
+
+impl Limits {
+    /// This lcore's share (of `lcores`) of thresholds `upper` and `lower` (LVS: a lower of 0
+    /// means three quarters of the upper).
+    pub fn share(upper: u32, lower: u32, lcores: u16) -> Limits {
+        if upper == 0 {
+            return Limits::default();
+        }
+        let n = u32::from(lcores.max(1));
+        let upper = upper.div_ceil(n);
+        let lower = if lower == 0 { (upper * 3).div_ceil(4) } else { lower.div_ceil(n) };
+        Limits { upper, lower }
+    }
+
+    /// Whether a real server with `conns` connections is overloaded after a new one.
+    fn over(self, conns: u32) -> bool {
+        self.upper > 0 && conns >= self.upper
+    }
+
+    /// Whether an overloaded real server with `conns` connections takes new ones again.
+    fn relieved(self, conns: u32) -> bool {
+        conns < self.lower.max(1)
+    }
 }
 
 impl Service {
@@ -129,6 +174,38 @@ impl Service {
             def: None,
             persistence: 0,
             stats_slot: usize::MAX,
+            real_slots: Vec::new(),
+            limits: Vec::new(),
+            acl: None,
+        }
+    }
+
+    /// Connection thresholds per real server (parallel to `reals`); a real server at its
+    /// upper threshold takes no new connection.
+    pub fn with_limits(mut self, limits: Vec<Limits>) -> Service {
+        for (b, l) in self.backends.iter_mut().zip(&limits) {
+            b.available = !l.over(b.active_conns);
+        }
+        self.limits = limits;
+        self
+    }
+
+    /// Access lists: new connections from clients in `deny`, or not in a non-empty `allow`,
+    /// are refused.
+    pub fn with_acl(mut self, deny: Vec<conf::Prefix>, allow: Vec<conf::Prefix>) -> Service {
+        self.acl = (!deny.is_empty() || !allow.is_empty()).then_some((deny, allow));
+        self
+    }
+
+    /// Whether `client` may open a connection.
+    #[inline]
+    fn admits(&self, client: Ipv4Addr) -> bool {
+        match &self.acl {
+            None => true,
+            Some((deny, allow)) => {
+                !deny.iter().any(|p| p.contains(client))
+                    && (allow.is_empty() || allow.iter().any(|p| p.contains(client)))
+            }
         }
     }
 
@@ -194,8 +271,11 @@ pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Servi
         let ids: Vec<[u8; 18]> =
             def.reals.iter().map(|r| sched::identity(std::net::SocketAddr::from((r.addr, r.port)))).collect();
         let scheduler = Scheduler::with_ids(def.scheduler, &backends, &ids).map_err(|e| e.to_string())?;
+        let limits = def.reals.iter().map(|r| Limits::share(r.upper, r.lower, share.1)).collect();
         let mut svc =
-            Service::new(def.vip, def.port, proto, scheduler, backends, reals, def.local_addresses.clone(), share);
+            Service::new(def.vip, def.port, proto, scheduler, backends, reals, def.local_addresses.clone(), share)
+                .with_limits(limits)
+                .with_acl(def.deny.clone(), def.allow.clone());
         svc.def = Some(def.clone());
         svc.persistence = ticks(def.persistence);
         if let Some(p) = prev {
@@ -328,6 +408,8 @@ pub struct Fnat<'a> {
     generation: u64,
     /// This worker's per-service counters in shared memory (empty: not counted).
     stats: &'a [shm_layout::ServiceCounters],
+    /// This worker's per-real-server counters in shared memory (empty: not counted).
+    real_stats: &'a [shm_layout::RealCounters],
 }
 
 impl std::fmt::Debug for Fnat<'_> {
@@ -350,7 +432,16 @@ impl<'a> Fnat<'a> {
     /// connections (lc, wlc), and the clock starts at `now_ns`.
     pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>, now_ns: u64) -> Fnat<'a> {
         let index = Index::build(&services);
-        let mut f = Fnat { services, index, shard, port_macs, now_tick: now_ns / TICK_NS, generation: 0, stats: &[] };
+        let mut f = Fnat {
+            services,
+            index,
+            shard,
+            port_macs,
+            now_tick: now_ns / TICK_NS,
+            generation: 0,
+            stats: &[],
+            real_stats: &[],
+        };
         for idx in 0..f.shard.capacity() {
             let e = f.shard.entry(idx);
             if e.flags & 1 == 0 || mode(e) == MODE_TEMPLATE {
@@ -358,6 +449,11 @@ impl<'a> Fnat<'a> {
             }
             if let Some((s, r)) = resolve(&f.services, e) {
                 f.services[s].backends[r].active_conns += 1;
+            }
+        }
+        for s in &mut f.services {
+            for (b, l) in s.backends.iter_mut().zip(&s.limits) {
+                b.available = !l.over(b.active_conns);
             }
         }
         f
@@ -369,24 +465,61 @@ impl<'a> Fnat<'a> {
     pub fn reconfigure(&mut self, generation: u64, mut services: Vec<Service>) {
         self.index = Index::build(&services);
         assign_stats_slots(self.stats, &mut services);
+        assign_real_slots(self.real_stats, &mut services);
         self.services = services;
         self.generation = generation;
     }
 
-    /// Counts per service into `table` (this worker's table in shared memory) from the next
-    /// [`Fnat::reconfigure`] on.
-    pub fn with_stats(mut self, table: &'a [shm_layout::ServiceCounters]) -> Fnat<'a> {
+    /// Counts per service into `table` and per real server into `reals` (this worker's tables
+    /// in shared memory) from the next [`Fnat::reconfigure`] on.
+    pub fn with_stats(
+        mut self,
+        table: &'a [shm_layout::ServiceCounters],
+        reals: &'a [shm_layout::RealCounters],
+    ) -> Fnat<'a> {
         self.stats = table;
+        self.real_stats = reals;
         self
     }
 
-    /// Counts a packet of `len` bytes of service `si`, client side (`dir` In) or server side.
+    /// Counts a packet of `len` bytes of real server `ri` of service `si`, client side (`dir`
+    /// In) or server side.
     #[inline]
-    fn count(&self, si: usize, dir: Dir, len: u64) {
-        let Some(c) = self.services.get(si).and_then(|s| self.stats.get(s.stats_slot)) else { return };
-        let (p, b) = if dir == Dir::In { (&c.in_packets, &c.in_bytes) } else { (&c.out_packets, &c.out_bytes) };
-        LcoreCounters::bump(p, 1);
-        LcoreCounters::bump(b, len);
+    fn count(&self, si: usize, ri: usize, dir: Dir, len: u64) {
+        let Some(s) = self.services.get(si) else { return };
+        let bump = |p: &std::sync::atomic::AtomicU64, b: &std::sync::atomic::AtomicU64| {
+            LcoreCounters::bump(p, 1);
+            LcoreCounters::bump(b, len);
+        };
+        if let Some(c) = self.stats.get(s.stats_slot) {
+            match dir {
+                Dir::In => bump(&c.in_packets, &c.in_bytes),
+                Dir::Out => bump(&c.out_packets, &c.out_bytes),
+            }
+        }
+        if let Some(c) = s.real_slots.get(ri).and_then(|&i| self.real_stats.get(i)) {
+            match dir {
+                Dir::In => bump(&c.in_packets, &c.in_bytes),
+                Dir::Out => bump(&c.out_packets, &c.out_bytes),
+            }
+        }
+    }
+
+    /// Zeroes this worker's counters of the service with key `key` (all services: 0) and of
+    /// its real servers (`ipvsadm -Z`). This worker is their only writer.
+    pub fn zero_counters(&mut self, key: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for c in self.stats.iter().filter(|c| c.key.load(Relaxed) != 0 && (key == 0 || c.key.load(Relaxed) == key)) {
+            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
+                f.store(0, Relaxed);
+            }
+        }
+        let reals = self.real_stats.iter();
+        for c in reals.filter(|c| c.service.load(Relaxed) != 0 && (key == 0 || c.service.load(Relaxed) == key)) {
+            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
+                f.store(0, Relaxed);
+            }
+        }
     }
 
     /// Takes the services out (to rebuild them), leaving none.
@@ -436,8 +569,14 @@ impl<'a> Fnat<'a> {
             } else {
                 resolve(services, e)
             };
-            if let Some(b) = at.and_then(|(s, r)| services.get_mut(s)?.backends.get_mut(r)) {
+            let Some((s, r)) = at else { return };
+            let Some(svc) = services.get_mut(s) else { return };
+            let limits = svc.limits.get(r).copied().unwrap_or_default();
+            if let Some(b) = svc.backends.get_mut(r) {
                 b.active_conns = b.active_conns.saturating_sub(1);
+                if !b.available && limits.relieved(b.active_conns) {
+                    b.available = true;
+                }
             }
         })
     }
@@ -551,7 +690,7 @@ impl<'a> Fnat<'a> {
         em.packets[d] += 1;
         em.bytes[d] += len;
         self.shard.set_timeout(idx, now, ticks(timeout));
-        self.count(e.service as usize, dir, len);
+        self.count(e.service as usize, e.real as usize, dir, len);
         Verdict::Out { port: out_port, dir, new }
     }
 
@@ -573,6 +712,9 @@ impl<'a> Fnat<'a> {
             }
         }
         let client = addr4(&t.src);
+        if !self.services[si].admits(client) {
+            return Err(FnatDrop::Denied);
+        }
         let key = FlowKey {
             src: IpAddr::V4(client),
             dst: IpAddr::V4(vip),
@@ -588,7 +730,11 @@ impl<'a> Fnat<'a> {
         let ri = match ri {
             Some(ri) => ri,
             None => {
-                let ri = svc.scheduler.pick(&svc.backends, &key).ok_or(FnatDrop::NoReal)?;
+                let Some(ri) = svc.scheduler.pick(&svc.backends, &key) else {
+                    // Weight 0 is quiescent, not overloaded.
+                    let over = svc.backends.iter().any(|b| !b.available && b.weight > 0);
+                    return Err(if over { FnatDrop::Overloaded } else { FnatDrop::NoReal });
+                };
                 if svc.persistence > 0 {
                     self.new_template(si, ri, t);
                 }
@@ -681,8 +827,16 @@ impl<'a> Fnat<'a> {
             .insert(c, self.now_tick, ticks(State::SynRecv.default_timeout_s()))
             .map_err(|_| FnatDrop::NoResource)?;
         self.shard.entry_mut(idx).cfg_gen = self.generation;
-        self.services[si].backends[ri].active_conns += 1;
-        if let Some(c) = self.stats.get(self.services[si].stats_slot) {
+        let svc = &mut self.services[si];
+        let b = &mut svc.backends[ri];
+        b.active_conns += 1;
+        if svc.limits.get(ri).is_some_and(|l| l.over(b.active_conns)) {
+            b.available = false;
+        }
+        if let Some(c) = self.stats.get(svc.stats_slot) {
+            LcoreCounters::bump(&c.conns, 1);
+        }
+        if let Some(c) = svc.real_slots.get(ri).and_then(|&i| self.real_stats.get(i)) {
             LcoreCounters::bump(&c.conns, 1);
         }
         Ok(idx)
@@ -716,7 +870,7 @@ impl<'a> Fnat<'a> {
         em.packets[0] += 1;
         em.bytes[0] += len;
         self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
-        self.count(e.service as usize, Dir::In, len);
+        self.count(e.service as usize, e.real as usize, Dir::In, len);
         Verdict::Out { port: real.via, dir: Dir::In, new }
     }
 }
@@ -750,6 +904,58 @@ fn assign_stats_slots(table: &[shm_layout::ServiceCounters], services: &mut [Ser
                 None => usize::MAX,
             },
         };
+    }
+}
+
+/// Gives every real server of every service its slot in `table` by key (service, address,
+/// port): the slot it had, or a free one while there are any; slots of real servers that are
+/// gone are zeroed and freed. Not the packet path.
+fn assign_real_slots(table: &[shm_layout::RealCounters], services: &mut [Service]) {
+    use std::sync::atomic::Ordering::{Relaxed, Release};
+    if table.is_empty() {
+        return;
+    }
+    let keys: Vec<Vec<(u64, u64)>> = services
+        .iter()
+        .map(|s| {
+            let sk = shm_layout::ServiceCounters::key_of(s.proto, s.vip.octets(), s.port);
+            s.reals.iter().map(|r| (sk, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).collect()
+        })
+        .collect();
+    let live: std::collections::HashSet<(u64, u64)> = keys.iter().flatten().copied().collect();
+    let mut slots: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
+    let mut free = Vec::new();
+    for (i, c) in table.iter().enumerate() {
+        let k = (c.service.load(Relaxed), c.real.load(Relaxed));
+        if k.0 == 0 {
+            free.push(i);
+        } else if !live.contains(&k) {
+            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
+                f.store(0, Relaxed);
+            }
+            c.service.store(0, Release);
+            free.push(i);
+        } else {
+            slots.insert(k, i);
+        }
+    }
+    free.reverse();
+    for (s, keys) in services.iter_mut().zip(keys) {
+        s.real_slots = keys
+            .iter()
+            .map(|k| match slots.get(k) {
+                Some(&i) => i,
+                None => match free.pop() {
+                    Some(i) => {
+                        table[i].real.store(k.1, Relaxed);
+                        table[i].service.store(k.0, Release);
+                        slots.insert(*k, i);
+                        i
+                    }
+                    None => usize::MAX,
+                },
+            })
+            .collect();
     }
 }
 

@@ -145,7 +145,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         let services = fnat::build_services(&rt, share, &mut Vec::new())
             .map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
         let macs = ports.iter().map(mac_of).collect();
-        let mut f = Fnat::new(services, shard, macs, monotonic_ns()).with_stats(&layout.service_counters[args.slot]);
+        let mut f = Fnat::new(services, shard, macs, monotonic_ns())
+            .with_stats(&layout.service_counters[args.slot], &layout.real_counters[args.slot]);
         let services = f.take_services();
         f.reconfigure(generation, services);
         Pipeline::with_fnat(port_ctx, f)
@@ -239,6 +240,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         share,
         applied: generation,
         failed: 0,
+        zeroed: slot.zero_applied.load(Ordering::Acquire),
         addrs,
         announcer,
     };
@@ -431,8 +433,15 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
                 tally.no_conn += 1;
                 None
             }
-            Action::Drop(DropReason::Nat(_)) => {
+            Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::Denied)) => {
+                tally.acl += 1;
+                None
+            }
+            Action::Drop(DropReason::Nat(why)) => {
                 tally.no_resource += 1;
+                if why == crate::fnat::FnatDrop::Overloaded {
+                    tally.overloaded += 1;
+                }
                 None
             }
             Action::Drop(DropReason::Malformed(e)) => {
@@ -469,6 +478,8 @@ struct Tally {
     runt: u64,
     no_conn: u64,
     no_resource: u64,
+    acl: u64,
+    overloaded: u64,
     malformed: [u64; shm_layout::MALFORMED_REASONS.len()],
 }
 
@@ -483,6 +494,8 @@ impl Tally {
             (&c.drop_runt, self.runt),
             (&c.drop_no_conn, self.no_conn),
             (&c.drop_no_resource, self.no_resource),
+            (&c.drop_acl, self.acl),
+            (&c.drop_overloaded, self.overloaded),
         ] {
             if n > 0 {
                 LcoreCounters::bump(counter, n);
@@ -518,6 +531,8 @@ struct Reconfig<'a> {
     applied: u64,
     /// A generation that could not be applied (not tried again).
     failed: u64,
+    /// The last counter-zeroing request carried out.
+    zeroed: u64,
     /// The ports' addresses in the applied generation (port slot, address).
     addrs: Vec<(usize, std::net::Ipv4Addr)>,
     /// Sends gratuitous ARP for added addresses (worker slot 0 only).
@@ -553,6 +568,19 @@ impl Reconfig<'_> {
     /// Acknowledges it in the slot once the pipeline runs with it.
     #[inline]
     fn follow(&mut self, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut Io<'_>) {
+        let z = self.area.zero_epoch.load(Ordering::Acquire);
+        if z != self.zeroed {
+            // One request missed (the slot had no process when it came): zero every service,
+            // rather than leave the one it named as it was.
+            let key = if z == self.zeroed + 1 { self.area.zero_key.load(Ordering::Acquire) } else { 0 };
+            if let Some(f) = pipeline.fnat_mut() {
+                f.zero_counters(key);
+            }
+            self.zeroed = z;
+            slot.zero_applied.store(z, Ordering::Release);
+            // Not the packet path: one syscall per `ipvsadm -Z`.
+            shm_layout::ring(self.bell);
+        }
         let g = self.area.generation.load(Ordering::Relaxed);
         if g == self.applied || g == self.failed {
             return;

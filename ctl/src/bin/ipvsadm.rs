@@ -5,8 +5,8 @@ use std::io::BufRead;
 
 use clap::Parser;
 use ctl::exit_codes;
-use ctl::front::{attach_or_exit, change, port_names};
-use ctl::ipvsadm::{check_laddr_port, get_laddr, list, save, Args, Op};
+use ctl::front::{attach_or_exit, change, port_names, request};
+use ctl::ipvsadm::{check_laddr_port, get_acl, get_laddr, list, list_thresholds, save, Args, Op};
 use shm_layout::Shm;
 
 fn main() {
@@ -75,6 +75,15 @@ fn run(shm: &Shm, op: Op) -> Result<(), (String, i32)> {
             print!("{}", get_laddr(&snapshot(shm)?, only));
             Ok(())
         }
+        Op::GetAcl(l) => {
+            print!("{}", get_acl(&snapshot(shm)?, l));
+            Ok(())
+        }
+        Op::ListThresholds => {
+            print!("{}", list_thresholds(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm)));
+            Ok(())
+        }
+        Op::Zero(service) => request(shm, &mailbox::proto::Request::ZeroCounters { service }),
         Op::Restore => unreachable!("handled by restore()"),
     }
 }
@@ -93,7 +102,14 @@ fn restore(shm: &Shm) {
         let op = args.op().unwrap_or_else(|e| fail(&at(&e), exit_codes::USAGE));
         if matches!(
             op,
-            Op::Restore | Op::Save | Op::List | Op::ListConnections | Op::ListStats { .. } | Op::GetLaddr(_)
+            Op::Restore
+                | Op::Save
+                | Op::List
+                | Op::ListConnections
+                | Op::ListStats { .. }
+                | Op::ListThresholds
+                | Op::GetLaddr(_)
+                | Op::GetAcl(_)
         ) {
             fail(&at("only changes can be restored"), exit_codes::USAGE);
         }

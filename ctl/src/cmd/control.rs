@@ -32,6 +32,9 @@ pub fn call(shm: &Shm, request: &Request, timeout: Duration, json: bool) -> (Str
             Response::Applied { generation, took_us } => {
                 format!("applied: generation {generation}, every worker forwarding with it after {:.1} ms\n", *took_us as f64 / 1000.0)
             }
+            Response::Zeroed { took_us } => {
+                format!("zeroed: every worker's counters after {:.1} ms\n", *took_us as f64 / 1000.0)
+            }
             Response::Error { message } => format!("dpvsctl: {message}\n"),
         }
     };

@@ -33,6 +33,9 @@ pub struct RealRow {
     pub active_conns: u64,
     /// Its other connections (other TCP states, UDP flows).
     pub inactive_conns: u64,
+    /// Connection thresholds (0: none).
+    pub upper: u32,
+    pub lower: u32,
 }
 
 /// The services of a runtime configuration, with the connection counts of their real servers.
@@ -62,6 +65,8 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
                         },
                         active_conns,
                         inactive_conns,
+                        upper: r.upper,
+                        lower: r.lower,
                     }
                 })
                 .collect(),
@@ -79,50 +84,78 @@ pub struct ServiceStats {
     pub out_bytes: u64,
 }
 
-/// Every service's counters by key (`shm_layout::ServiceCounters::key_of`), summed over the
-/// workers' tables.
-pub fn stats(shm: &shm_layout::Shm) -> HashMap<u64, ServiceStats> {
-    use std::sync::atomic::Ordering::Relaxed;
+/// Counters (or rates) of every service by key (`shm_layout::ServiceCounters::key_of`) and of
+/// every counted real server by (service key, `shm_layout::RealCounters::key_of`), summed over
+/// the workers' tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub services: HashMap<u64, ServiceStats>,
+    pub reals: HashMap<(u64, u64), ServiceStats>,
+}
+
+impl ServiceStats {
+    fn add(&mut self, c: [u64; 5]) {
+        self.conns += c[0];
+        self.in_packets += c[1];
+        self.out_packets += c[2];
+        self.in_bytes += c[3];
+        self.out_bytes += c[4];
+    }
+
+    /// Per second from `before` to `self`, `secs` apart.
+    fn rate_since(&self, before: &ServiceStats, secs: f64) -> ServiceStats {
+        let per_s = |a: u64, b: u64| (a.saturating_sub(b) as f64 / secs).round() as u64;
+        ServiceStats {
+            conns: per_s(self.conns, before.conns),
+            in_packets: per_s(self.in_packets, before.in_packets),
+            out_packets: per_s(self.out_packets, before.out_packets),
+            in_bytes: per_s(self.in_bytes, before.in_bytes),
+            out_bytes: per_s(self.out_bytes, before.out_bytes),
+        }
+    }
+}
+
+/// Every service's and real server's counters, summed over the workers' tables.
+pub fn stats(shm: &shm_layout::Shm) -> Counters {
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
     let l = shm.layout();
-    let mut out: HashMap<u64, ServiceStats> = HashMap::new();
-    for table in &l.service_counters[..l.workers().len()] {
+    let n = l.workers().len();
+    let mut out = Counters::default();
+    for table in &l.service_counters[..n] {
         for c in table {
-            let key = c.key.load(std::sync::atomic::Ordering::Acquire);
-            if key == 0 {
-                continue;
+            let key = c.key.load(Acquire);
+            if key != 0 {
+                let v = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|f| f.load(Relaxed));
+                out.services.entry(key).or_default().add(v);
             }
-            let s = out.entry(key).or_default();
-            s.conns += c.conns.load(Relaxed);
-            s.in_packets += c.in_packets.load(Relaxed);
-            s.out_packets += c.out_packets.load(Relaxed);
-            s.in_bytes += c.in_bytes.load(Relaxed);
-            s.out_bytes += c.out_bytes.load(Relaxed);
+        }
+    }
+    for table in &l.real_counters[..n] {
+        for c in table {
+            let service = c.service.load(Acquire);
+            if service != 0 {
+                let v = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|f| f.load(Relaxed));
+                out.reals.entry((service, c.real.load(Relaxed))).or_default().add(v);
+            }
         }
     }
     out
 }
 
 /// Rates per second between two [`stats`] snapshots `secs` apart.
-pub fn rates(
-    before: &HashMap<u64, ServiceStats>,
-    after: &HashMap<u64, ServiceStats>,
-    secs: f64,
-) -> HashMap<u64, ServiceStats> {
-    let per_s = |a: u64, b: u64| (a.saturating_sub(b) as f64 / secs).round() as u64;
-    after
-        .iter()
-        .map(|(k, a)| {
-            let b = before.get(k).copied().unwrap_or_default();
-            let r = ServiceStats {
-                conns: per_s(a.conns, b.conns),
-                in_packets: per_s(a.in_packets, b.in_packets),
-                out_packets: per_s(a.out_packets, b.out_packets),
-                in_bytes: per_s(a.in_bytes, b.in_bytes),
-                out_bytes: per_s(a.out_bytes, b.out_bytes),
-            };
-            (*k, r)
-        })
-        .collect()
+pub fn rates(before: &Counters, after: &Counters, secs: f64) -> Counters {
+    Counters {
+        services: after
+            .services
+            .iter()
+            .map(|(k, a)| (*k, a.rate_since(&before.services.get(k).copied().unwrap_or_default(), secs)))
+            .collect(),
+        reals: after
+            .reals
+            .iter()
+            .map(|(k, a)| (*k, a.rate_since(&before.reals.get(k).copied().unwrap_or_default(), secs)))
+            .collect(),
+    }
 }
 
 /// The key of a service row.
@@ -130,9 +163,14 @@ pub fn key_of(rt_service: &conf::Service) -> u64 {
     shm_layout::ServiceCounters::key_of(rt_service.protocol.number(), rt_service.vip.octets(), rt_service.port)
 }
 
-/// Services with counters (`rate`: the column names of rates), as `ipvsadm -ln --stats` /
-/// `--rate` show them; real servers are listed without numbers (no per-real-server counters).
-pub fn render_stats(rt: &conf::Runtime, stats: &HashMap<u64, ServiceStats>, rate: bool) -> String {
+/// The counters of real server `r` of service `s` (`None`: not counted, the table was full).
+fn real_stats(c: &Counters, s: &conf::Service, r: &conf::Real) -> Option<ServiceStats> {
+    c.reals.get(&(key_of(s), shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied()
+}
+
+/// Services and their real servers with counters (`rate`: the column names of rates), as
+/// `ipvsadm -ln --stats` / `--rate` show them.
+pub fn render_stats(rt: &conf::Runtime, c: &Counters, rate: bool) -> String {
     let mut out = String::new();
     let names = if rate {
         ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"]
@@ -144,21 +182,21 @@ pub fn render_stats(rt: &conf::Runtime, stats: &HashMap<u64, ServiceStats>, rate
         "Prot LocalAddress:Port            {:>8} {:>8} {:>8} {:>10} {:>10}\n  -> RemoteAddress:Port",
         names[0], names[1], names[2], names[3], names[4]
     );
+    let row = |out: &mut String, head: String, v: Option<ServiceStats>| {
+        let _ = match v {
+            Some(v) => writeln!(
+                out,
+                "{head:<33} {:>8} {:>8} {:>8} {:>10} {:>10}",
+                v.conns, v.in_packets, v.out_packets, v.in_bytes, v.out_bytes
+            ),
+            None => writeln!(out, "{head:<33} {:>8} {:>8} {:>8} {:>10} {:>10}", "-", "-", "-", "-", "-"),
+        };
+    };
     for s in &rt.services {
-        let v = stats.get(&key_of(s)).copied().unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{:<4} {:<28} {:>8} {:>8} {:>8} {:>10} {:>10}",
-            s.protocol.name().to_uppercase(),
-            format!("{}:{}", s.vip, s.port),
-            v.conns,
-            v.in_packets,
-            v.out_packets,
-            v.in_bytes,
-            v.out_bytes
-        );
+        let head = format!("{:<4} {}:{}", s.protocol.name().to_uppercase(), s.vip, s.port);
+        row(&mut out, head, Some(c.services.get(&key_of(s)).copied().unwrap_or_default()));
         for r in &s.reals {
-            let _ = writeln!(out, "  -> {}:{}", r.addr, r.port);
+            row(&mut out, format!("  -> {}:{}", r.addr, r.port), real_stats(c, s, r));
         }
     }
     out
@@ -172,17 +210,31 @@ pub struct ServiceStatsRow {
     pub port: u16,
     #[serde(flatten)]
     pub stats: ServiceStats,
+    pub reals: Vec<RealStatsRow>,
+}
+
+/// A real server with its counters (`None`: not counted per real server).
+#[derive(Debug, Serialize)]
+pub struct RealStatsRow {
+    pub address: String,
+    pub port: u16,
+    pub stats: Option<ServiceStats>,
 }
 
 /// The rows of `render_stats`, for JSON.
-pub fn stats_rows(rt: &conf::Runtime, stats: &HashMap<u64, ServiceStats>) -> Vec<ServiceStatsRow> {
+pub fn stats_rows(rt: &conf::Runtime, c: &Counters) -> Vec<ServiceStatsRow> {
     rt.services
         .iter()
         .map(|s| ServiceStatsRow {
             protocol: s.protocol.name().to_uppercase(),
             vip: s.vip.to_string(),
             port: s.port,
-            stats: stats.get(&key_of(s)).copied().unwrap_or_default(),
+            stats: c.services.get(&key_of(s)).copied().unwrap_or_default(),
+            reals: s
+                .reals
+                .iter()
+                .map(|r| RealStatsRow { address: r.addr.to_string(), port: r.port, stats: real_stats(c, s, r) })
+                .collect(),
         })
         .collect()
 }
@@ -201,6 +253,27 @@ pub struct NeighRow {
     pub address: String,
     pub mac: String,
     pub port: String,
+}
+
+/// A network in a service's access list, for `acl list`.
+#[derive(Debug, Serialize)]
+pub struct AclRow {
+    pub service: String,
+    /// deny or allow.
+    pub list: String,
+    pub network: String,
+}
+
+/// The access lists of every service of `rt`.
+pub fn acl_view(rt: &conf::Runtime) -> Vec<AclRow> {
+    let mut out = Vec::new();
+    for s in &rt.services {
+        let key = format!("{} {}:{}", s.protocol.name(), s.vip, s.port);
+        for (list, l) in [("deny", &s.deny), ("allow", &s.allow)] {
+            out.extend(l.iter().map(|p| AclRow { service: key.clone(), list: list.into(), network: p.to_string() }));
+        }
+    }
+    out
 }
 
 /// A local address of a service, for `laddr list`.
@@ -278,6 +351,8 @@ mod tests {
                 forward: "FullNat".into(),
                 active_conns: 2,
                 inactive_conns: 5,
+                upper: 0,
+                lower: 0,
             }],
         }];
         let text = render(&rows);

@@ -26,6 +26,11 @@ pub struct LcoreStats {
     pub fnat_out: u64,
     pub drop_no_conn: u64,
     pub drop_no_resource: u64,
+    /// New connections refused by a service's access lists.
+    pub drop_acl: u64,
+    /// New connections refused because the real servers were at their upper thresholds
+    /// (part of `drop_no_resource`).
+    pub drop_overloaded: u64,
     pub redirected: u64,
     pub drop_redirect: u64,
     /// Malformed IPv4 frames dropped, all reasons.
@@ -100,6 +105,8 @@ pub fn view(shm: &Shm) -> Stats {
                 fnat_out: get(&c.fnat_out),
                 drop_no_conn: get(&c.drop_no_conn),
                 drop_no_resource: get(&c.drop_no_resource),
+                drop_acl: get(&c.drop_acl),
+                drop_overloaded: get(&c.drop_overloaded),
                 redirected: get(&c.redirected),
                 drop_redirect: get(&c.drop_redirect),
                 drop_malformed: c.drop_malformed.iter().map(get).sum(),
@@ -124,6 +131,8 @@ pub fn view(shm: &Shm) -> Stats {
             total.fnat_out += s.fnat_out;
             total.drop_no_conn += s.drop_no_conn;
             total.drop_no_resource += s.drop_no_resource;
+            total.drop_acl += s.drop_acl;
+            total.drop_overloaded += s.drop_overloaded;
             total.redirected += s.redirected;
             total.drop_redirect += s.drop_redirect;
             total.drop_malformed += s.drop_malformed;
@@ -200,7 +209,7 @@ fn render_lcores(s: &Stats) -> String {
             st.rx_bursts.to_string(),
             st.fnat_in.to_string(),
             st.fnat_out.to_string(),
-            (st.drop_no_conn + st.drop_no_resource).to_string(),
+            (st.drop_no_conn + st.drop_no_resource + st.drop_acl).to_string(),
             st.redirected.to_string(),
             st.arp_replies.to_string(),
             st.icmp_echo_replies.to_string(),

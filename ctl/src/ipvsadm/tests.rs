@@ -11,6 +11,10 @@ fn op(line: &str) -> Result<Op, String> {
     args.op()
 }
 
+fn net(t: &str) -> conf::Prefix {
+    conf::Prefix::parse(t).unwrap()
+}
+
 fn key(p: conf::Protocol, vip: &str) -> ServiceKey {
     let a: SocketAddrV4 = vip.parse().unwrap();
     ServiceKey { protocol: p, vip: *a.ip(), port: a.port() }
@@ -50,27 +54,64 @@ fn dpvs_quick_start_lines_parse() {
         ),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2 -b",
-            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: F }),
+            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: F, thresholds: (0, 0) }),
         ),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 5",
-            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 8080, weight: 5, forward: F }),
+            Op::Change(Change::RealAdd {
+                service: vip,
+                addr: rs,
+                port: 8080,
+                weight: 5,
+                forward: F,
+                thresholds: (0, 0),
+            }),
         ),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2 -g",
-            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: DR }),
+            Op::Change(Change::RealAdd {
+                service: vip,
+                addr: rs,
+                port: 80,
+                weight: 1,
+                forward: DR,
+                thresholds: (0, 0),
+            }),
         ),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2",
-            Op::Change(Change::RealAdd { service: vip, addr: rs, port: 80, weight: 1, forward: DR }),
+            Op::Change(Change::RealAdd {
+                service: vip,
+                addr: rs,
+                port: 80,
+                weight: 1,
+                forward: DR,
+                thresholds: (0, 0),
+            }),
         ),
         (
             "-e -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 0",
-            Op::Change(Change::RealEdit { service: vip, addr: rs, port: 8080, weight: 0, forward: Some(F) }),
+            Op::Change(Change::RealEdit {
+                service: vip,
+                addr: rs,
+                port: 8080,
+                weight: 0,
+                forward: Some(F),
+                upper: None,
+                lower: None,
+            }),
         ),
         (
             "-e -t 198.18.0.100:80 -r 198.18.1.2:8080 -w 2",
-            Op::Change(Change::RealEdit { service: vip, addr: rs, port: 8080, weight: 2, forward: None }),
+            Op::Change(Change::RealEdit {
+                service: vip,
+                addr: rs,
+                port: 8080,
+                weight: 2,
+                forward: None,
+                upper: None,
+                lower: None,
+            }),
         ),
         (
             "-d -t 198.18.0.100:80 -r 198.18.1.2:8080",
@@ -93,6 +134,42 @@ fn dpvs_quick_start_lines_parse() {
         ("-ln --stats", Op::ListStats { rate: false }),
         ("-L --rate", Op::ListStats { rate: true }),
         ("-R", Op::Restore),
+        ("-Z", Op::Zero(None)),
+        ("-Z -t 198.18.0.100:80", Op::Zero(Some(vip))),
+        ("-ln --thresholds", Op::ListThresholds),
+        ("--get-blklst", Op::GetAcl(AclList::Deny)),
+        ("--get-whtlst", Op::GetAcl(AclList::Allow)),
+        (
+            "--add-blklst -k 198.18.9.0/24 -t 198.18.0.100:80",
+            Op::Change(Change::AclAdd { service: vip, list: AclList::Deny, prefix: net("198.18.9.0/24") }),
+        ),
+        (
+            "--del-whtlst -2 198.18.9.7 -t 198.18.0.100:80",
+            Op::Change(Change::AclDel { service: vip, list: AclList::Allow, prefix: net("198.18.9.7/32") }),
+        ),
+        (
+            "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -x 100 -y 50",
+            Op::Change(Change::RealAdd {
+                service: vip,
+                addr: rs,
+                port: 8080,
+                weight: 1,
+                forward: F,
+                thresholds: (100, 50),
+            }),
+        ),
+        (
+            "-e -t 198.18.0.100:80 -r 198.18.1.2:8080 -w 3 -x 0",
+            Op::Change(Change::RealEdit {
+                service: vip,
+                addr: rs,
+                port: 8080,
+                weight: 3,
+                forward: None,
+                upper: Some(0),
+                lower: None,
+            }),
+        ),
     ];
     for (line, want) in cases {
         assert_eq!(op(line), Ok(want), "{line}");
@@ -109,15 +186,19 @@ fn bad_lines_name_what_is_wrong() {
         ("-t 198.18.0.100:80", "required"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -i", "tunnel"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -g", "cannot be used with"),
-        ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -x 10", "thresholds"),
+        ("-A -t 198.18.0.100:80 -x 10", "thresholds"),
+        ("--add-blklst -t 198.18.0.100:80", "-k|--blklst-address"),
+        ("--add-whtlst -k 198.18.9.1 -t 198.18.0.100:80", "-2|--whtlst-address"),
+        ("--add-blklst -k 198.18.9.1", "a service is required"),
+        ("--add-blklst -k 198.18.9.1/24 -t 198.18.0.100:80", "host bits"),
+        ("-L --stats --thresholds", "one at a time"),
         ("-a -t 198.18.0.100:80 -b", "-r|--real-server"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2:http -b", "198.18.1.2:http"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -w lots", "lots"),
         ("-E -t 198.18.0.100:80", "-s|--scheduler or -p|--persistent"),
         ("--add-laddr -t 198.18.0.100:80 -F dpdk1", "-z|--laddr"),
         ("--add-laddr -z 198.18.1.254 -t 198.18.0.100:80", "-F|--ifname"),
-        ("-Z", "monotonic"),
-        ("-L --stats --rate", "one or the other"),
+        ("-L --stats --rate", "one at a time"),
     ];
     for (line, needle) in cases {
         let e = op(line).unwrap_err();
@@ -149,4 +230,30 @@ fn save_restores_what_it_lists() {
     );
     assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk0").unwrap_err().contains("of dpdk1"));
     assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk1").is_ok());
+}
+
+#[test]
+fn save_keeps_thresholds_and_access_lists() {
+    let cfg = conf::Config::embedded_default();
+    let mut rt = cfg.runtime();
+    rt.services[0].reals[0].upper = 100;
+    rt.services[0].reals[0].lower = 60;
+    rt.services[0].deny = vec![net("198.18.9.0/24")];
+    rt.services[0].allow = vec![net("198.18.0.7")];
+    let saved = save(&rt, &["dpdk0".to_owned(), "dpdk1".to_owned()]);
+    assert_eq!(
+        saved,
+        "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 1 -x 100 -y 60\n\
+         --add-blklst -k 198.18.9.0/24 -t 198.18.0.100:80\n--add-whtlst -2 198.18.0.7 -t 198.18.0.100:80\n\
+         --add-laddr -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1\n"
+    );
+    for line in saved.lines() {
+        assert!(matches!(op(line), Ok(Op::Change(_) | Op::Laddr(..))), "{line}");
+    }
+    assert_eq!(
+        get_acl(&rt, AclList::Deny),
+        "VIP:VPORT                PROTO    BLACKLIST\n198.18.0.100:80          TCP      198.18.9.0/24\n"
+    );
+    assert!(list_thresholds(&rt, &HashMap::new())
+        .contains("  -> 198.18.1.2:8080              100        60         0          0\n"));
 }

@@ -14,6 +14,10 @@ fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
+fn net(s: &str) -> conf::Prefix {
+    conf::Prefix::parse(s).unwrap()
+}
+
 #[test]
 fn changes_apply_and_errors_change_nothing() {
     let cfg = Config::embedded_default();
@@ -41,17 +45,48 @@ fn changes_apply_and_errors_change_nothing() {
         (Change::ServiceEdit { service: key(80), scheduler: None, persistence: Some(99_999_999) }, Some("persistence")),
         (Change::ServiceDel { service: key(80) }, None),
         (Change::ServiceClear, None),
-        (Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 3, forward: F }, None),
         (
-            Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 3, forward: F },
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8081,
+                weight: 3,
+                forward: F,
+                thresholds: (0, 0),
+            },
+            None,
+        ),
+        (
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8080,
+                weight: 3,
+                forward: F,
+                thresholds: (0, 0),
+            },
             Some("already"),
         ),
         (
-            Change::RealAdd { service: key(80), addr: ip("198.18.1.3"), port: 8080, weight: 1, forward: F },
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.3"),
+                port: 8080,
+                weight: 1,
+                forward: F,
+                thresholds: (0, 0),
+            },
             Some("no [[neighbours]]"),
         ),
         (
-            Change::RealAdd { service: key(80), addr: ip("10.0.0.1"), port: 8080, weight: 1, forward: F },
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("10.0.0.1"),
+                port: 8080,
+                weight: 1,
+                forward: F,
+                thresholds: (0, 0),
+            },
             Some("no port's network"),
         ),
         (
@@ -61,6 +96,7 @@ fn changes_apply_and_errors_change_nothing() {
                 port: 80,
                 weight: 1,
                 forward: conf::Forward::Dr,
+                thresholds: (0, 0),
             },
             None,
         ),
@@ -71,16 +107,43 @@ fn changes_apply_and_errors_change_nothing() {
                 port: 81,
                 weight: 1,
                 forward: conf::Forward::Dr,
+                thresholds: (0, 0),
             },
             Some("must listen on the virtual port 80"),
         ),
         (
-            Change::RealAdd { service: key(80), addr: ip("198.18.1.2"), port: 8081, weight: 70_000, forward: F },
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8081,
+                weight: 70_000,
+                forward: F,
+                thresholds: (0, 0),
+            },
             Some("weight"),
         ),
-        (Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 8080, weight: 0, forward: None }, None),
         (
-            Change::RealEdit { service: key(80), addr: ip("198.18.1.2"), port: 9, weight: 0, forward: None },
+            Change::RealEdit {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8080,
+                weight: 0,
+                forward: None,
+                upper: None,
+                lower: None,
+            },
+            None,
+        ),
+        (
+            Change::RealEdit {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 9,
+                weight: 0,
+                forward: None,
+                upper: None,
+                lower: None,
+            },
             Some("not a real server"),
         ),
         (Change::RealDel { service: key(80), addr: ip("198.18.1.2"), port: 8080 }, None),
@@ -104,6 +167,58 @@ fn changes_apply_and_errors_change_nothing() {
         (Change::RouteAdd { prefix: ip("198.18.2.0"), len: 24, via: ip("198.18.1.3") }, Some("no [[neighbours]]")),
         (Change::RouteAdd { prefix: ip("198.18.2.0"), len: 24, via: ip("10.0.0.1") }, Some("no port's network")),
         (Change::RouteDel { prefix: ip("198.18.2.0"), len: 24 }, Some("no route")),
+        (
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8081,
+                weight: 1,
+                forward: F,
+                thresholds: (100, 50),
+            },
+            None,
+        ),
+        (
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8081,
+                weight: 1,
+                forward: F,
+                thresholds: (10, 50),
+            },
+            Some("lower threshold 50"),
+        ),
+        (
+            Change::RealAdd {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8081,
+                weight: 1,
+                forward: F,
+                thresholds: (0, 5),
+            },
+            Some("needs an upper threshold"),
+        ),
+        (
+            Change::RealEdit {
+                service: key(80),
+                addr: ip("198.18.1.2"),
+                port: 8080,
+                weight: 1,
+                forward: None,
+                upper: Some(1000),
+                lower: None,
+            },
+            None,
+        ),
+        (Change::AclAdd { service: key(80), list: AclList::Deny, prefix: net("198.18.9.0/24") }, None),
+        (Change::AclAdd { service: key(80), list: AclList::Allow, prefix: net("198.18.0.0/16") }, None),
+        (Change::AclAdd { service: key(81), list: AclList::Deny, prefix: net("198.18.9.0/24") }, Some("no service")),
+        (
+            Change::AclDel { service: key(80), list: AclList::Deny, prefix: net("198.18.9.0/24") },
+            Some("not in the deny list"),
+        ),
     ];
     for (change, want) in cases {
         match (apply(&cfg, &rt, &change), want) {
@@ -119,14 +234,27 @@ fn changes_apply_and_errors_change_nothing() {
 fn a_real_server_behind_a_gateway_needs_its_route() {
     let cfg = Config::embedded_default();
     let mut rt = cfg.runtime();
-    let far = Change::RealAdd { service: key(80), addr: ip("198.18.2.2"), port: 8080, weight: 1, forward: F };
+    let far = Change::RealAdd {
+        service: key(80),
+        addr: ip("198.18.2.2"),
+        port: 8080,
+        weight: 1,
+        forward: F,
+        thresholds: (0, 0),
+    };
     assert!(apply(&cfg, &rt, &far).unwrap_err().contains("no route reaches it"));
     rt = apply(&cfg, &rt, &Change::RouteAdd { prefix: ip("198.18.2.0"), len: 24, via: ip("198.18.1.2") }).unwrap();
     rt = apply(&cfg, &rt, &far).unwrap();
     assert_eq!(rt.next_hop(ip("198.18.2.2")), Some(ip("198.18.1.2")));
     // Direct routing needs the real server on a port's network.
-    let dr =
-        Change::RealAdd { service: key(80), addr: ip("198.18.2.3"), port: 80, weight: 1, forward: conf::Forward::Dr };
+    let dr = Change::RealAdd {
+        service: key(80),
+        addr: ip("198.18.2.3"),
+        port: 80,
+        weight: 1,
+        forward: conf::Forward::Dr,
+        thresholds: (0, 0),
+    };
     assert!(apply(&cfg, &rt, &dr).unwrap_err().contains("direct routing needs"));
     // The route cannot go while the real server needs it.
     let del = Change::RouteDel { prefix: ip("198.18.2.0"), len: 24 };
@@ -140,7 +268,14 @@ fn quick_start_sequence_builds_a_service() {
     rt.services.clear();
     for c in [
         Change::ServiceAdd { service: key(8080), scheduler: "rr".into(), persistence: 0 },
-        Change::RealAdd { service: key(8080), addr: ip("198.18.1.2"), port: 80, weight: 1, forward: F },
+        Change::RealAdd {
+            service: key(8080),
+            addr: ip("198.18.1.2"),
+            port: 80,
+            weight: 1,
+            forward: F,
+            thresholds: (0, 0),
+        },
         Change::LaddrAdd { service: key(8080), addr: ip("198.18.1.254") },
     ] {
         rt = apply(&cfg, &rt, &c).unwrap();
@@ -169,4 +304,30 @@ fn reload_refuses_a_changed_port_section() {
     std::fs::write(&bad, conf::EMBEDDED_DEFAULT.replace("port = 8080", "port = 0")).unwrap();
     assert!(reload(&cfg, &bad).unwrap_err().contains("bad.toml:"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn access_lists_and_thresholds_round_trip_through_the_file_form() {
+    let cfg = Config::embedded_default();
+    let mut rt = cfg.runtime();
+    for c in [
+        Change::AclAdd { service: key(80), list: AclList::Deny, prefix: net("198.18.9.7") },
+        Change::AclAdd { service: key(80), list: AclList::Allow, prefix: net("198.18.0.0/16") },
+        Change::RealEdit {
+            service: key(80),
+            addr: ip("198.18.1.2"),
+            port: 8080,
+            weight: 2,
+            forward: None,
+            upper: Some(100),
+            lower: Some(60),
+        },
+    ] {
+        rt = apply(&cfg, &rt, &c).unwrap();
+    }
+    let again = apply(&cfg, &rt, &Change::AclAdd { service: key(80), list: AclList::Deny, prefix: net("198.18.9.7") });
+    assert!(again.unwrap_err().contains("already"));
+    let text = conf::replace_runtime_tables(conf::EMBEDDED_DEFAULT, &cfg.render_runtime(&rt)).unwrap();
+    let back = Config::from_str(&text, "dump").unwrap();
+    assert_eq!(back.runtime(), rt, "dump then reload is a fixed point:\n{text}");
 }

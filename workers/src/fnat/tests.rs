@@ -263,9 +263,18 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
         local_addresses: vec![LIP],
         reals: reals
             .iter()
-            .map(|&(port, weight)| conf::Real { addr: RS, port, weight, forward: conf::Forward::Fnat })
+            .map(|&(port, weight)| conf::Real {
+                addr: RS,
+                port,
+                weight,
+                forward: conf::Forward::Fnat,
+                upper: 0,
+                lower: 0,
+            })
             .collect(),
         persistence: 0,
+        deny: vec![],
+        allow: vec![],
     };
     conf::Runtime {
         addresses: vec![],
@@ -503,15 +512,16 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_until
 }
 
 #[test]
-fn per_service_counters_follow_their_service_across_generations() {
+fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_request() {
     use std::sync::atomic::Ordering::Relaxed;
     let table: Vec<shm_layout::ServiceCounters> = (0..4).map(|_| Default::default()).collect();
+    let reals: Vec<shm_layout::RealCounters> = (0..4).map(|_| Default::default()).collect();
     let mut s = store();
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
     let rt = runtime(&[(8080, 1)]);
     let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
-    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table);
+    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
     n.reconfigure(1, services);
     let udp_key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
     let slot = table.iter().position(|c| c.key.load(Relaxed) == udp_key).unwrap();
@@ -522,6 +532,23 @@ fn per_service_counters_follow_their_service_across_generations() {
     let c = &table[slot];
     let got = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|a| a.load(Relaxed));
     assert_eq!(got, [1, 1, 1, f.len() as u64, r.len() as u64]);
+    let real_key = shm_layout::RealCounters::key_of(RS.octets(), 8080);
+    let rslot = reals.iter().position(|c| c.service.load(Relaxed) == udp_key).unwrap();
+    let c = &reals[rslot];
+    assert_eq!(c.real.load(Relaxed), real_key);
+    let got = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|a| a.load(Relaxed));
+    assert_eq!(got, [1, 1, 1, f.len() as u64, r.len() as u64], "the real server counts the same");
+    assert_eq!(reals.iter().filter(|c| c.service.load(Relaxed) != 0).count(), 2, "one real per service");
+    // Zeroing the TCP service leaves the UDP one alone; zeroing all clears it.
+    n.zero_counters(shm_layout::ServiceCounters::key_of(6, VIP.octets(), 80));
+    assert_eq!(table[slot].in_packets.load(Relaxed), 1);
+    assert_eq!(reals[rslot].in_packets.load(Relaxed), 1);
+    n.zero_counters(0);
+    assert_eq!(table[slot].in_packets.load(Relaxed), 0);
+    assert_eq!(reals[rslot].in_packets.load(Relaxed), 0);
+    assert_eq!(table[slot].key.load(Relaxed), udp_key, "zeroed, not freed");
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"query");
+    run(&mut n, 0, &mut f);
     // The next generation drops the TCP service: its slot is freed and zeroed; the UDP
     // service keeps its slot and counts.
     let mut rt2 = runtime(&[(8080, 1)]);
@@ -530,6 +557,43 @@ fn per_service_counters_follow_their_service_across_generations() {
     n.reconfigure(2, build_services(&rt2, (0, 1), &mut old).unwrap());
     assert_eq!(table.iter().filter(|c| c.key.load(Relaxed) != 0).count(), 1);
     assert_eq!(table[slot].in_packets.load(Relaxed), 1);
+    assert_eq!(reals.iter().filter(|c| c.service.load(Relaxed) != 0).count(), 1, "the TCP real's slot is freed");
+    assert_eq!(reals[rslot].in_packets.load(Relaxed), 1);
+}
+
+#[test]
+fn thresholds_share_out_over_lcores() {
+    assert_eq!(Limits::share(0, 0, 4), Limits::default());
+    assert_eq!(Limits::share(10, 0, 1), Limits { upper: 10, lower: 8 });
+    assert_eq!(Limits::share(10, 4, 3), Limits { upper: 4, lower: 2 });
+    assert_eq!(Limits::share(1, 0, 8), Limits { upper: 1, lower: 1 }, "never below one per lcore");
+}
+
+#[test]
+fn a_real_at_its_upper_threshold_takes_no_new_connection_until_below_its_lower_one() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1)]);
+    rt.services[1].reals[0].upper = 3;
+    rt.services[1].reals[0].lower = 2;
+    let mut n = Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0);
+    let flow = |n: &mut Fnat<'_>, port: u16| run(n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"q"));
+    let s = 1_000_000_000u64;
+    assert!(matches!(flow(&mut n, 1000), Verdict::Out { new: true, .. }));
+    n.advance(50 * s, 1000);
+    assert!(matches!(flow(&mut n, 1001), Verdict::Out { new: true, .. }));
+    n.advance(100 * s, 1000);
+    assert!(matches!(flow(&mut n, 1002), Verdict::Out { new: true, .. }));
+    assert_eq!(flow(&mut n, 1003), Verdict::Drop(FnatDrop::Overloaded), "3 connections: overloaded");
+    assert!(matches!(flow(&mut n, 1002), Verdict::Out { new: false, .. }), "existing flows go on");
+    // UDP flows live 300 s: at 301 s two are left, not below the lower threshold of 2.
+    n.advance(301 * s, 1000);
+    assert_eq!(n.services()[1].backends[0].active_conns, 2);
+    assert_eq!(flow(&mut n, 1004), Verdict::Drop(FnatDrop::Overloaded), "2 left: still overloaded");
+    n.advance(351 * s, 1000);
+    assert_eq!(n.services()[1].backends[0].active_conns, 1);
+    assert!(matches!(flow(&mut n, 1005), Verdict::Out { new: true, .. }), "below the lower threshold: taken again");
 }
 
 #[test]
@@ -557,4 +621,39 @@ fn translated_packets_lose_one_ttl_and_an_expiring_one_is_answered_with_time_exc
     assert_eq!((icmp.msg_type(), icmp.msg_code()), (wire::Icmpv4Message::TimeExceeded, 0));
     assert_eq!(&ip.payload()[8..], &original[..], "the original header and 8 bytes quoted");
     assert_eq!(f.len(), 14 + 20 + 8 + 28);
+}
+
+#[test]
+fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allowed() {
+    let net = |t: &str| conf::Prefix::parse(t).unwrap();
+    let cases: [(&str, Vec<conf::Prefix>, Vec<conf::Prefix>, bool); 6] = [
+        ("no lists", vec![], vec![], true),
+        ("denied address", vec![net("198.18.0.1")], vec![], false),
+        ("denied network", vec![net("198.18.0.0/24")], vec![], false),
+        ("another network denied", vec![net("198.18.9.0/24")], vec![], true),
+        ("not in the allow list", vec![], vec![net("198.18.9.0/24")], false),
+        ("allowed, but denied first", vec![net("198.18.0.1")], vec![net("198.18.0.0/16")], false),
+    ];
+    for (what, deny, allow, admitted) in cases {
+        let mut s = store();
+        let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+        let (shard, _) = Shard::adopt(parts, 0);
+        let mut rt = runtime(&[(8080, 1)]);
+        rt.services[1].deny = deny;
+        rt.services[1].allow = allow;
+        let mut n = Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0);
+        let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
+        let expected =
+            if admitted { Verdict::Out { port: 1, dir: Dir::In, new: true } } else { Verdict::Drop(FnatDrop::Denied) };
+        assert_eq!(v, expected, "{what}");
+    }
+    // Allowed explicitly.
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1)]);
+    rt.services[1].allow = vec![net("198.18.0.0/16")];
+    let mut n = Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0);
+    let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
+    assert!(matches!(v, Verdict::Out { new: true, .. }));
 }
