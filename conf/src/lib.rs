@@ -264,6 +264,10 @@ pub enum Forward {
     /// NAT: the destination becomes the real server; its replies, routed back through the
     /// balancer, get the VIP as source again (ipvsadm `-m`).
     Nat,
+    /// IP-in-IP tunnel: the packet, unchanged, inside an IPv4 header from the balancer's
+    /// address to the real server, which decapsulates it (the VIP on a tunnel device) and
+    /// answers the client directly (ipvsadm `-i`).
+    Tunnel,
 }
 
 impl Forward {
@@ -273,6 +277,7 @@ impl Forward {
             Forward::Fnat => "fnat",
             Forward::Dr => "dr",
             Forward::Nat => "nat",
+            Forward::Tunnel => "tunnel",
         }
     }
 }

@@ -39,6 +39,15 @@ impl Runtime {
         crate::validate::next_hop(addr, &self.addresses, &self.routes)
     }
 
+    /// The interface address on the network of `hop` (a next hop, on a connected network):
+    /// what packets the balancer itself sends towards it come from (IP-in-IP).
+    pub fn source_towards(&self, hop: std::net::Ipv4Addr) -> Option<std::net::Ipv4Addr> {
+        self.addresses
+            .iter()
+            .find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix))
+            .map(|a| a.addr)
+    }
+
     /// Index of the service `proto vip:port`.
     pub fn service(&self, protocol: Protocol, vip: std::net::Ipv4Addr, port: u16) -> Option<usize> {
         self.services.iter().position(|s| s.protocol == protocol && s.vip == vip && s.port == port)

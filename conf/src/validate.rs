@@ -268,17 +268,19 @@ fn services(
                 "fnat" => Forward::Fnat,
                 "dr" => Forward::Dr,
                 "nat" => Forward::Nat,
+                "tunnel" => Forward::Tunnel,
                 other => {
                     return Err(Fault::at(
                         &fp,
-                        format!("expected \"fnat\", \"dr\" or \"nat\" (tunnel comes later), got \"{other}\""),
+                        format!("expected \"fnat\", \"dr\", \"nat\" or \"tunnel\", got \"{other}\""),
                     ))
                 }
             };
-            if forward == Forward::Dr && rport != port {
+            if matches!(forward, Forward::Dr | Forward::Tunnel) && rport != port {
+                let what = if forward == Forward::Dr { "direct-routing" } else { "tunnel" };
                 return Err(Fault::at(
                     &p.key("port"),
-                    format!("a direct-routing real server receives the packets unchanged: it must listen on the virtual port {port}, not {rport}"),
+                    format!("a {what} real server receives the packets unchanged: it must listen on the virtual port {port}, not {rport}"),
                 ));
             }
             if !seen.insert((addr, rport)) {

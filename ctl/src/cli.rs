@@ -130,6 +130,8 @@ pub enum ForwardArg {
     Dr,
     /// NAT.
     Nat,
+    /// IP-in-IP tunnel.
+    Tunnel,
 }
 
 impl From<ForwardArg> for conf::Forward {
@@ -138,6 +140,7 @@ impl From<ForwardArg> for conf::Forward {
             ForwardArg::Fnat => conf::Forward::Fnat,
             ForwardArg::Dr => conf::Forward::Dr,
             ForwardArg::Nat => conf::Forward::Nat,
+            ForwardArg::Tunnel => conf::Forward::Tunnel,
         }
     }
 }
@@ -226,7 +229,9 @@ pub enum RealCommand {
         weight: u32,
         /// How packets reach it: fnat (Full-NAT); dr (direct routing: the real server has the
         /// VIP on a loopback and answers clients directly; it must listen on the virtual
-        /// port); nat (the real server routes its replies through the balancer).
+        /// port); nat (the real server routes its replies through the balancer); tunnel
+        /// (IP-in-IP: the real server, anywhere routed, decapsulates, has the VIP and answers
+        /// clients directly; it must listen on the virtual port).
         #[arg(short, long, value_enum, default_value_t = ForwardArg::Fnat)]
         forward: ForwardArg,
         /// Upper connection threshold (0: none): at this many connections it gets no new ones

@@ -5,9 +5,8 @@
 //! -z LIP -t|-u VIP:port -F dev`, `-G`, `--add-blklst|--del-blklst -k ADDR[/len]`,
 //! `--add-whtlst|--del-whtlst -2 ADDR[/len]` (with `-t|-u`), `--get-blklst`, `--get-whtlst`,
 //! `-L|-l [-n] [-c] [--stats|--rate|--thresholds]`, `-Z [-t|-u VIP:port]`, `-S [-n]`, `-R`;
-//! forwarding methods `-b` (Full-NAT), `-g` (direct routing, ipvsadm's default) and `-m`
-//! (NAT). What the data path does not have yet is refused by name rather than ignored: the
-//! forwarding method `-i` (tunnel).
+//! forwarding methods `-b` (Full-NAT), `-g` (direct routing, ipvsadm's default), `-m` (NAT)
+//! and `-i` (IP-in-IP tunnel).
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -113,7 +112,7 @@ pub struct Args {
     /// Direct routing (the default).
     #[arg(short = 'g', long = "gatewaying", group = "method")]
     pub gatewaying: bool,
-    /// IP-in-IP tunnel (not supported yet).
+    /// IP-in-IP tunnel.
     #[arg(short = 'i', long = "ipip", group = "method")]
     pub ipip: bool,
     /// NAT.
@@ -205,13 +204,9 @@ impl Args {
         }
     }
 
-    fn refuse_unsupported(&self) -> Result<(), String> {
+    fn refuse_misplaced(&self) -> Result<(), String> {
         if (self.upper.is_some() || self.lower.is_some()) && !(self.add_server || self.edit_server) {
             return Err("-x/-y (connection thresholds) go with -a or -e".into());
-        }
-        let method = if self.ipip { Some("-i (ip-in-ip tunnel)") } else { None };
-        if let Some(m) = method {
-            return Err(format!("{m} is not supported yet: use -b (fullnat), -g (direct routing) or -m (NAT)"));
         }
         Ok(())
     }
@@ -221,7 +216,7 @@ impl Args {
     /// # Errors
     /// Missing, extra or unsupported options.
     pub fn op(&self) -> Result<Op, String> {
-        self.refuse_unsupported()?;
+        self.refuse_misplaced()?;
         if self.add_service || self.edit_service {
             let service = self.need_service()?;
             if self.add_service {
@@ -250,6 +245,8 @@ impl Args {
                 Some(conf::Forward::Dr)
             } else if self.masquerading {
                 Some(conf::Forward::Nat)
+            } else if self.ipip {
+                Some(conf::Forward::Tunnel)
             } else {
                 None
             };
@@ -344,6 +341,7 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
                 conf::Forward::Fnat => "-b",
                 conf::Forward::Dr => "-g",
                 conf::Forward::Nat => "-m",
+                conf::Forward::Tunnel => "-i",
             };
             let mut thresholds = String::new();
             if r.upper > 0 {

@@ -388,8 +388,12 @@ pub struct LcoreCounters {
     /// New connections refused because every real server that could take them was at its
     /// upper connection threshold (also counted in `drop_no_resource`).
     pub drop_overloaded: AtomicU64,
+    /// ICMP fragmentation needed sent for packets too big to encapsulate (IP-in-IP) with DF.
+    pub icmp_frag_needed: AtomicU64,
+    /// Packets too big to encapsulate without DF: dropped (the balancer does not fragment).
+    pub drop_too_big: AtomicU64,
     /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 13 - MALFORMED_REASONS.len()],
+    pub reserved: [AtomicU64; 11 - MALFORMED_REASONS.len()],
 }
 
 /// Packets one worker received on each of its rx queues and sent on each port (through its

@@ -505,6 +505,79 @@ fn direct_routing_reaches_a_real_server_that_answers_the_client_itself() {
 }
 
 #[test]
+fn ip_in_ip_reaches_a_real_server_that_decapsulates_and_answers_the_client_itself() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dt");
+    let inst = Instance::start(&one_real_server(&ifp, 80, "tunnel"));
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    // The real server: the VIP on its loopback (never answered for in ARP), a decapsulator
+    // feeding the inner packets to its stack through a TUN device (this kernel has no ipip
+    // module), and the client's network on-link for its direct answers.
+    srv.sh(&format!(
+        "ip addr add 198.18.0.100/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+         net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+         && ip route add 198.18.0.0/24 dev {ifp}b"
+    ));
+    let decap_log = inst.dir.join("decap.log");
+    let mut decap = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/ipip_decap.py"))
+        .arg("ipip0")
+        .stdout(Stdio::from(std::fs::File::create(&decap_log).unwrap()))
+        .spawn()
+        .unwrap();
+    wait_for("the decapsulator's TUN device", Duration::from_secs(5), || {
+        std::fs::read_to_string(&decap_log).unwrap().contains("ready").then_some(())
+    });
+    srv.sh("ip link set ipip0 up && sysctl -qw net.ipv4.conf.ipip0.rp_filter=0");
+    let log = inst.dir.join("http.log");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "80", "--bind", "198.18.0.100", "--directory"])
+        .arg(&inst.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let blob = inst.dir.join("blob");
+    sh(&format!("head -c 1000000 /dev/urandom > {}", blob.display()));
+    let got = inst.dir.join("got");
+    let curl = wait_for("an HTTP transfer through the tunnel", Duration::from_secs(20), || {
+        fetch(&cli, "http://198.18.0.100/blob", &got)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl through IP-in-IP: {curl}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("198.18.0.1 - -"), "the client's own address");
+    let outer = std::fs::read_to_string(&decap_log).unwrap();
+    assert!(outer.contains("outer 198.18.1.254 -> 198.18.1.2"), "from the balancer's address: {outer}");
+    // An upload: the client's full-size segments do not fit once wrapped; the balancer
+    // answers "fragmentation needed, MTU 1480" and the client's stack sends smaller ones.
+    front(&inst, "ipvsadm", "-A -t 198.18.0.100:81 -s rr");
+    front(&inst, "ipvsadm", "-a -t 198.18.0.100:81 -r 198.18.1.2:81 -i");
+    let mut sink = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-c"])
+        .arg(
+            "import socket\nl = socket.socket()\nl.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             l.bind(('198.18.0.100', 81))\nl.listen()\nc, _ = l.accept()\nn = 0\nwhile True:\n    \
+             d = c.recv(65536)\n    if not d:\n        break\n    n += len(d)\nc.sendall(str(n).encode())\n",
+        )
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = cli
+        .sh("python3 -c \"import socket; s = socket.create_connection((\\\"198.18.0.100\\\", 81), timeout=10); \
+         s.sendall(bytes(300000)); s.shutdown(socket.SHUT_WR); print(s.recv(100).decode())\"");
+    stop_child(&mut sink, Duration::from_secs(2));
+    stop_child(&mut decap, Duration::from_secs(2));
+    assert_eq!(sent.trim(), "300000", "every byte of the upload arrived");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "icmp_frag_needed") >= 1 && u(&s, "fnat_in") > 100 && u(&s, "fnat_out") == 0, "{s}");
+    assert!(front(&inst, "ipvsadm", "-ln").contains("  -> 198.18.1.2:81                Tunnel  1 "));
+    assert!(front(&inst, "ipvsadm", "-Sn").contains("-a -t 198.18.0.100:81 -r 198.18.1.2:81 -i -w 1"));
+}
+
+#[test]
 fn nat_reaches_a_real_server_whose_replies_come_back_through_the_balancer() {
     let _g = serial();
     require_root_and_hugepages();

@@ -36,6 +36,9 @@ pub enum Verdict {
     Drop(FnatDrop),
     /// Its TTL ran out: answer with ICMP time exceeded instead (Full-NAT and NAT route it).
     TimeExceeded,
+    /// Too big for the port once encapsulated (IP-in-IP), with DF set: answer with ICMP
+    /// fragmentation needed, naming the MTU that fits.
+    FragNeeded { mtu: u16 },
 }
 
 /// Why Full-NAT dropped a frame.
@@ -51,6 +54,9 @@ pub enum FnatDrop {
     Denied,
     /// Every real server that could take the connection is at its upper threshold.
     Overloaded,
+    /// Too big for the port once encapsulated, and fragmenting is allowed: the balancer does
+    /// not fragment (counted; senders with path MTU discovery set DF and get told).
+    TooBig,
 }
 
 /// A real server.
@@ -61,8 +67,10 @@ pub struct Real {
     /// Its MAC address (static neighbour) and the port slot it is reached through.
     pub mac: EthernetAddress,
     pub via: u16,
-    /// Full-NAT or direct routing.
+    /// How packets reach it.
     pub forward: conf::Forward,
+    /// IP-in-IP: the outer header's source (the balancer's address on the next hop's network).
+    pub tunnel_src: Ipv4Addr,
 }
 
 /// Forwarding mode of a connection entry (kept in its flags).
@@ -74,6 +82,14 @@ const MODE_NAT: u8 = 3;
 /// A persistence template (client address -> real server of a persistent service); it
 /// carries no traffic and counts towards no real server's connections.
 const MODE_TEMPLATE: u8 = 4;
+/// IP-in-IP: inbound only, the packet unchanged inside an outer IPv4 header.
+const MODE_TUNNEL: u8 = 5;
+
+/// MTU of every port (the configuration has no per-port MTU yet): an encapsulated packet must
+/// fit in it.
+pub const PORT_MTU: usize = 1500;
+/// The outer IPv4 header of IP-in-IP.
+const TUNNEL_HEADER_LEN: usize = 20;
 
 fn mode(e: &shm_layout::conn::ConnEntry) -> u8 {
     (e.flags >> 4) & 0x0f
@@ -247,6 +263,7 @@ pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Servi
                 mac: EthernetAddress(n.mac),
                 via: n.port as u16,
                 forward: r.forward,
+                tunnel_src: rt.source_towards(n.addr).unwrap_or(Ipv4Addr::UNSPECIFIED),
             });
         }
         let proto = def.protocol.number();
@@ -410,6 +427,8 @@ pub struct Fnat<'a> {
     stats: &'a [shm_layout::ServiceCounters],
     /// This worker's per-real-server counters in shared memory (empty: not counted).
     real_stats: &'a [shm_layout::RealCounters],
+    /// Identification of the last outer IPv4 header it built (IP-in-IP).
+    ip_id: u16,
 }
 
 impl std::fmt::Debug for Fnat<'_> {
@@ -441,6 +460,7 @@ impl<'a> Fnat<'a> {
             generation: 0,
             stats: &[],
             real_stats: &[],
+            ip_id: 0,
         };
         for idx in 0..f.shard.capacity() {
             let e = f.shard.entry(idx);
@@ -635,6 +655,9 @@ impl<'a> Fnat<'a> {
         if mode(&e) == MODE_DR {
             return self.direct_route(idx, &e, dir, buf.bytes(), flags, new);
         }
+        if mode(&e) == MODE_TUNNEL {
+            return self.tunnel(idx, &e, dir, buf, l3, flags, new);
+        }
         // Full-NAT and NAT route the packet: its TTL goes down by one, and one that would reach
         // zero is answered with ICMP time exceeded, as a router does.
         let ttl = Ipv4Packet::new_unchecked(&frame[l3..]).ttl();
@@ -753,6 +776,8 @@ impl<'a> Fnat<'a> {
             // NAT: the real server sees the client; its replies (routed through the balancer)
             // are the outbound side, to the client.
             conf::Forward::Nat => Some(MODE_NAT),
+            // IP-in-IP: like direct routing, the replies do not cross the balancer.
+            conf::Forward::Tunnel => Some(MODE_TUNNEL),
         };
         if let Some(mode) = client_side {
             let c = new_conn(t, (t.src, t.sport), &real, (state, mode), (si, ri), (client_mac, rx_port));
@@ -871,6 +896,73 @@ impl<'a> Fnat<'a> {
         em.bytes[0] += len;
         self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
         self.count(e.service as usize, e.real as usize, Dir::In, len);
+        Verdict::Out { port: real.via, dir: Dir::In, new }
+    }
+}
+
+impl Fnat<'_> {
+    /// A packet of an IP-in-IP connection: encapsulated whole in an IPv4 header from the
+    /// balancer's address to the real server (TOS, TTL and DF copied from the packet, as LVS
+    /// does), sent to the next hop's MAC. Inbound only: the real server answers the client
+    /// directly.
+    #[allow(clippy::too_many_arguments)]
+    fn tunnel<F: Frame>(
+        &mut self,
+        idx: u32,
+        e: &shm_layout::conn::ConnEntry,
+        dir: Dir,
+        buf: &mut F,
+        l3: usize,
+        flags: Option<TcpFlags>,
+        new: bool,
+    ) -> Verdict {
+        if dir != Dir::In {
+            return Verdict::NotOurs;
+        }
+        let real = self.services[e.service as usize].reals[e.real as usize];
+        let (len, tos, ttl, df) = {
+            let ip = Ipv4Packet::new_unchecked(&buf.bytes()[l3..]);
+            (usize::from(ip.total_len()), ip.tos(), ip.ttl(), ip.dont_frag())
+        };
+        if len + TUNNEL_HEADER_LEN > PORT_MTU {
+            return if df {
+                Verdict::FragNeeded { mtu: (PORT_MTU - TUNNEL_HEADER_LEN) as u16 }
+            } else {
+                Verdict::Drop(FnatDrop::TooBig)
+            };
+        }
+        // Ethernet padding after the packet does not go into the tunnel.
+        buf.truncate(l3 + len);
+        if !buf.insert(l3, TUNNEL_HEADER_LEN) {
+            return Verdict::Drop(FnatDrop::NoResource);
+        }
+        self.ip_id = self.ip_id.wrapping_add(1);
+        let outer = wire::Ipv4Repr {
+            src_addr: real.tunnel_src,
+            dst_addr: real.addr,
+            protocol: IpProtocol::IpIp,
+            payload_len: len,
+            ttl,
+            tos,
+            ident: self.ip_id,
+            dont_frag: df,
+            more_frags: false,
+            frag_offset: 0,
+        };
+        let frame = buf.bytes();
+        outer.emit(&mut Ipv4Packet::new_unchecked(&mut frame[l3..]));
+        Ipv4Packet::new_unchecked(&mut frame[l3..]).fill_checksum();
+        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+        eth.set_dst_addr(real.mac);
+        eth.set_src_addr(self.port_macs[usize::from(real.via)]);
+        let (state, timeout) = track(State::from_u8(e.state), flags, Way::InOnly);
+        let total = frame.len() as u64;
+        let em = self.shard.entry_mut(idx);
+        em.state = state as u8;
+        em.packets[0] += 1;
+        em.bytes[0] += total;
+        self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
+        self.count(e.service as usize, e.real as usize, Dir::In, total);
         Verdict::Out { port: real.via, dir: Dir::In, new }
     }
 }

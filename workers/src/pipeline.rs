@@ -48,6 +48,17 @@ pub enum Reply {
     IcmpEcho,
     /// ICMP time exceeded, in place of a translated packet whose TTL ran out.
     TimeExceeded,
+    /// ICMP fragmentation needed, in place of a packet too big to encapsulate.
+    FragNeeded,
+}
+
+/// The ICMP errors the balancer sends as a router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpError {
+    /// Time to live exceeded in transit.
+    TimeExceeded,
+    /// Fragmentation needed and DF set; `mtu` fits.
+    FragNeeded { mtu: u16 },
 }
 
 /// Why a frame is dropped.
@@ -173,11 +184,15 @@ impl<'a> Pipeline<'a> {
                 Verdict::NotOurs => {}
                 Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
                 Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),
-                Verdict::TimeExceeded => {
+                v @ (Verdict::TimeExceeded | Verdict::FragNeeded { .. }) => {
+                    let (error, reply) = match v {
+                        Verdict::FragNeeded { mtu } => (IcmpError::FragNeeded { mtu }, Reply::FragNeeded),
+                        _ => (IcmpError::TimeExceeded, Reply::TimeExceeded),
+                    };
                     let port = &self.ports[usize::from(rx_port)];
                     return match port.addrs.first() {
-                        Some(&src) if time_exceeded(buf, usize::from(p.l3_offset), src, port.mac) => {
-                            Action::Reply(Reply::TimeExceeded)
+                        Some(&src) if icmp_error(buf, usize::from(p.l3_offset), src, port.mac, error) => {
+                            Action::Reply(reply)
                         }
                         // No address to answer from on this port (or no room): just drop it.
                         _ => Action::Drop(DropReason::Nat(FnatDrop::NoResource)),
@@ -208,11 +223,17 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-/// Turns the frame (an untagged IPv4 packet at `l3`) into the ICMP time exceeded message that
-/// answers it: from `src` (an address of the port it came in on) and the port's `mac`, to the
-/// sender's address and MAC, quoting the original IP header and 8 bytes of its payload.
+/// Turns the frame (an untagged IPv4 packet at `l3`) into the ICMP error that answers it:
+/// from `src` (an address of the port it came in on) and the port's `mac`, to the sender's
+/// address and MAC, quoting the original IP header and 8 bytes of its payload.
 /// Returns false when the frame cannot take the new length.
-pub(crate) fn time_exceeded<F: Frame>(buf: &mut F, l3: usize, src: Ipv4Addr, mac: EthernetAddress) -> bool {
+pub(crate) fn icmp_error<F: Frame>(
+    buf: &mut F,
+    l3: usize,
+    src: Ipv4Addr,
+    mac: EthernetAddress,
+    error: IcmpError,
+) -> bool {
     let mut quote = [0u8; 60 + 8];
     let (quote_len, to, peer) = {
         let f = buf.bytes();
@@ -221,8 +242,15 @@ pub(crate) fn time_exceeded<F: Frame>(buf: &mut F, l3: usize, src: Ipv4Addr, mac
         quote[..n].copy_from_slice(&f[l3..l3 + n]);
         (n, ip.src_addr(), EthernetFrame::new_unchecked(&f[..]).src_addr())
     };
-    let icmp =
-        Icmpv4Repr::TimeExceeded { reason: wire::icmpv4::TimeExceeded::TtlExpired, original: &quote[..quote_len] };
+    let original = &quote[..quote_len];
+    let icmp = match error {
+        IcmpError::TimeExceeded => {
+            Icmpv4Repr::TimeExceeded { reason: wire::icmpv4::TimeExceeded::TtlExpired, original }
+        }
+        IcmpError::FragNeeded { mtu } => {
+            Icmpv4Repr::DstUnreachable { reason: wire::icmpv4::DstUnreachable::FragNeeded, next_hop_mtu: mtu, original }
+        }
+    };
     let ip_len = 20 + icmp.buffer_len();
     let want = wire::ethernet::HEADER_LEN + ip_len;
     let have = buf.bytes().len();

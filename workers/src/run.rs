@@ -414,6 +414,7 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
                     Reply::Arp => tally.arp += 1,
                     Reply::IcmpEcho => tally.echo += 1,
                     Reply::TimeExceeded => tally.time_exceeded += 1,
+                    Reply::FragNeeded => tally.frag_needed += 1,
                 }
                 Some(usize::from(port))
             }
@@ -435,6 +436,10 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
             }
             Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::Denied)) => {
                 tally.acl += 1;
+                None
+            }
+            Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::TooBig)) => {
+                tally.too_big += 1;
                 None
             }
             Action::Drop(DropReason::Nat(why)) => {
@@ -473,6 +478,8 @@ struct Tally {
     arp: u64,
     echo: u64,
     time_exceeded: u64,
+    frag_needed: u64,
+    too_big: u64,
     nat_in: u64,
     nat_out: u64,
     runt: u64,
@@ -489,6 +496,8 @@ impl Tally {
             (&c.arp_replies, self.arp),
             (&c.icmp_echo_replies, self.echo),
             (&c.icmp_time_exceeded, self.time_exceeded),
+            (&c.icmp_frag_needed, self.frag_needed),
+            (&c.drop_too_big, self.too_big),
             (&c.fnat_in, self.nat_in),
             (&c.fnat_out, self.nat_out),
             (&c.drop_runt, self.runt),

@@ -26,8 +26,8 @@ pub struct RealRow {
     pub address: String,
     pub port: u16,
     pub weight: u32,
-    /// How packets reach it, as ipvsadm names it: FullNat, Route (direct routing) or Masq
-    /// (NAT).
+    /// How packets reach it, as ipvsadm names it: FullNat, Route (direct routing), Masq
+    /// (NAT) or Tunnel.
     pub forward: String,
     /// Its TCP connections in ESTABLISHED.
     pub active_conns: u64,
@@ -62,6 +62,7 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
                             conf::Forward::Fnat => "FullNat".to_owned(),
                             conf::Forward::Dr => "Route".to_owned(),
                             conf::Forward::Nat => "Masq".to_owned(),
+                            conf::Forward::Tunnel => "Tunnel".to_owned(),
                         },
                         active_conns,
                         inactive_conns,

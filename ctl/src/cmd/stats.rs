@@ -31,6 +31,10 @@ pub struct LcoreStats {
     /// New connections refused because the real servers were at their upper thresholds
     /// (part of `drop_no_resource`).
     pub drop_overloaded: u64,
+    /// ICMP fragmentation needed sent (IP-in-IP packets too big for the port, DF set).
+    pub icmp_frag_needed: u64,
+    /// IP-in-IP packets too big for the port without DF: dropped.
+    pub drop_too_big: u64,
     pub redirected: u64,
     pub drop_redirect: u64,
     /// Malformed IPv4 frames dropped, all reasons.
@@ -107,6 +111,8 @@ pub fn view(shm: &Shm) -> Stats {
                 drop_no_resource: get(&c.drop_no_resource),
                 drop_acl: get(&c.drop_acl),
                 drop_overloaded: get(&c.drop_overloaded),
+                icmp_frag_needed: get(&c.icmp_frag_needed),
+                drop_too_big: get(&c.drop_too_big),
                 redirected: get(&c.redirected),
                 drop_redirect: get(&c.drop_redirect),
                 drop_malformed: c.drop_malformed.iter().map(get).sum(),
@@ -133,6 +139,8 @@ pub fn view(shm: &Shm) -> Stats {
             total.drop_no_resource += s.drop_no_resource;
             total.drop_acl += s.drop_acl;
             total.drop_overloaded += s.drop_overloaded;
+            total.icmp_frag_needed += s.icmp_frag_needed;
+            total.drop_too_big += s.drop_too_big;
             total.redirected += s.redirected;
             total.drop_redirect += s.drop_redirect;
             total.drop_malformed += s.drop_malformed;
@@ -209,7 +217,7 @@ fn render_lcores(s: &Stats) -> String {
             st.rx_bursts.to_string(),
             st.fnat_in.to_string(),
             st.fnat_out.to_string(),
-            (st.drop_no_conn + st.drop_no_resource + st.drop_acl).to_string(),
+            (st.drop_no_conn + st.drop_no_resource + st.drop_acl + st.drop_too_big).to_string(),
             st.redirected.to_string(),
             st.arp_replies.to_string(),
             st.icmp_echo_replies.to_string(),

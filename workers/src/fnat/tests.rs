@@ -29,7 +29,7 @@ fn store() -> Store {
 }
 
 fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
-    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat };
+    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat, tunnel_src: LIP };
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let scheduler = Scheduler::with_ids(sched::Kind::Rr, &backends, &ids).unwrap();
     Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP], (0, 1))
@@ -209,7 +209,7 @@ fn udp_flows_are_translated_both_ways_and_expire() {
 
 #[test]
 fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
-    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat };
+    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat, tunnel_src: LIP };
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let mk = |slot| {
         let b = vec![Backend::new(1)];
@@ -610,7 +610,7 @@ fn translated_packets_lose_one_ttl_and_an_expiring_one_is_answered_with_time_exc
     Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
     let original = f[14..14 + 28].to_vec();
     assert_eq!(run(&mut n, 0, &mut f), Verdict::TimeExceeded);
-    assert!(crate::pipeline::time_exceeded(&mut f, 14, VIP, P0));
+    assert!(crate::pipeline::icmp_error(&mut f, 14, VIP, P0, crate::pipeline::IcmpError::TimeExceeded));
     let e = EthernetFrame::new_checked(&f[..]).unwrap();
     assert_eq!((e.src_addr(), e.dst_addr()), (P0, CLIENT_MAC), "back to the sender");
     let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
@@ -656,4 +656,68 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
     let mut n = Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0);
     let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
     assert!(matches!(v, Verdict::Out { new: true, .. }));
+}
+
+/// The fixtures' runtime with the UDP service's real server reached by IP-in-IP (listening on
+/// the virtual port) and the balancer's address 198.18.1.254/24 on port slot 1.
+fn tunnel_fnat(s: &mut Store) -> Fnat<'_> {
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(53, 1)]);
+    rt.services[1].reals[0].forward = conf::Forward::Tunnel;
+    rt.addresses.push(conf::IfAddr { port: 1, addr: LIP, prefix: 24 });
+    Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0)
+}
+
+#[test]
+fn ip_in_ip_wraps_the_unchanged_packet_in_a_header_to_the_real_server() {
+    let mut s = store();
+    let mut n = tunnel_fnat(&mut s);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"query");
+    let inner = f[14..].to_vec();
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    assert_eq!(f.len(), 14 + 20 + inner.len());
+    let e = EthernetFrame::new_checked(&f[..]).unwrap();
+    assert_eq!((e.src_addr(), e.dst_addr(), e.ethertype()), (P1, RS_MAC, EtherType::Ipv4));
+    let outer = Ipv4Packet::new_checked(e.payload()).unwrap();
+    assert!(outer.verify_checksum());
+    assert_eq!((outer.src_addr(), outer.dst_addr(), outer.protocol()), (LIP, RS, IpProtocol::IpIp));
+    assert_eq!((outer.ttl(), outer.dont_frag(), usize::from(outer.total_len())), (64, true, 20 + inner.len()));
+    assert_eq!(outer.payload(), &inner[..], "the client's packet, unchanged (TTL included)");
+    // The same flow again: the connection carries it; the real server's answers to the
+    // client do not cross the balancer.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"again");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    let mut r = udp_frame(RS_MAC, P1, (VIP, 53), (CLIENT, 1000), b"answer");
+    assert_eq!(run(&mut n, 1, &mut r), Verdict::NotOurs);
+}
+
+#[test]
+fn a_packet_too_big_to_encapsulate_is_answered_with_fragmentation_needed_or_dropped() {
+    let mut s = store();
+    let mut n = tunnel_fnat(&mut s);
+    // 1481 bytes of IP: 1501 once wrapped.
+    let payload = vec![7u8; 1481 - 28];
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), &payload);
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::FragNeeded { mtu: 1480 });
+    let original = f[14..14 + 28].to_vec();
+    assert!(crate::pipeline::icmp_error(&mut f, 14, VIP, P0, crate::pipeline::IcmpError::FragNeeded { mtu: 1480 }));
+    let e = EthernetFrame::new_checked(&f[..]).unwrap();
+    assert_eq!((e.src_addr(), e.dst_addr()), (P0, CLIENT_MAC));
+    let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (VIP, CLIENT));
+    let icmp = wire::Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert!(icmp.verify_checksum());
+    assert_eq!((icmp.msg_type(), icmp.msg_code(), icmp.next_hop_mtu()), (wire::Icmpv4Message::DstUnreachable, 4, 1480));
+    assert_eq!(&ip.payload()[8..], &original[..]);
+    // Without DF the balancer would have to fragment: it drops and counts instead.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1001), (VIP, 53), &payload);
+    Ipv4Packet::new_unchecked(&mut f[14..]).set_dont_frag(false);
+    Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::TooBig));
+    // 1480 bytes fit exactly.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1002), (VIP, 53), &payload[1..]);
+    assert!(matches!(run(&mut n, 0, &mut f), Verdict::Out { new: true, .. }));
+    assert_eq!(f.len(), 14 + 1500);
 }
