@@ -93,6 +93,30 @@ fn download_through_the_vip(inst: &Instance, cli: &Netns, srv: &Netns, bytes: us
     std::fs::read_to_string(&log).unwrap()
 }
 
+/// 1 MB from an HTTP server listening on the VIP itself (198.18.0.100:80) in `srv`, as a real
+/// server of direct routing or IP-in-IP does, fetched by curl in `cli` through the balancer
+/// (`how`) and checked byte for byte. Returns the server's access log.
+fn download_from_the_vip_itself(inst: &Instance, cli: &Netns, srv: &Netns, how: &str) -> String {
+    let log = inst.dir.join("http.log");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "80", "--bind", "198.18.0.100", "--directory"])
+        .arg(&inst.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let blob = inst.dir.join("blob");
+    sh(&format!("head -c 1000000 /dev/urandom > {}", blob.display()));
+    let got = inst.dir.join("got");
+    let curl = wait_for(&format!("an HTTP transfer through {how}"), Duration::from_secs(20), || {
+        fetch(cli, "http://198.18.0.100/blob", &got)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl through {how}: {curl}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
+    std::fs::read_to_string(&log).unwrap()
+}
+
 const CONFIG: &str = r#"
 [[ports]]
 name = "dpdk0"
@@ -478,24 +502,7 @@ fn direct_routing_reaches_a_real_server_that_answers_the_client_itself() {
         "ip addr add 198.18.0.100/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
          net.ipv4.conf.all.arp_announce=2 && ip route add 198.18.0.0/24 dev {ifp}b"
     ));
-    let log = inst.dir.join("http.log");
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "80", "--bind", "198.18.0.100", "--directory"])
-        .arg(&inst.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    let blob = inst.dir.join("blob");
-    sh(&format!("head -c 1000000 /dev/urandom > {}", blob.display()));
-    let got = inst.dir.join("got");
-    let curl = wait_for("an HTTP transfer through the DR VIP", Duration::from_secs(20), || {
-        fetch(&cli, "http://198.18.0.100/blob", &got)
-    });
-    stop_child(&mut server, Duration::from_secs(2));
-    println!("curl through direct routing: {curl}");
-    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
-    let access = std::fs::read_to_string(&log).unwrap();
+    let access = download_from_the_vip_itself(&inst, &cli, &srv, "direct routing");
     assert!(access.contains("198.18.0.1 - -"), "DR keeps the client's address: {access}");
     // Only the client's side crossed the balancer's DR path; the 1 MB came back bridged.
     let s = inst.stats()["total"].clone();
@@ -531,24 +538,8 @@ fn ip_in_ip_reaches_a_real_server_that_decapsulates_and_answers_the_client_itsel
         std::fs::read_to_string(&decap_log).unwrap().contains("ready").then_some(())
     });
     srv.sh("ip link set ipip0 up && sysctl -qw net.ipv4.conf.ipip0.rp_filter=0");
-    let log = inst.dir.join("http.log");
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "80", "--bind", "198.18.0.100", "--directory"])
-        .arg(&inst.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    let blob = inst.dir.join("blob");
-    sh(&format!("head -c 1000000 /dev/urandom > {}", blob.display()));
-    let got = inst.dir.join("got");
-    let curl = wait_for("an HTTP transfer through the tunnel", Duration::from_secs(20), || {
-        fetch(&cli, "http://198.18.0.100/blob", &got)
-    });
-    stop_child(&mut server, Duration::from_secs(2));
-    println!("curl through IP-in-IP: {curl}");
-    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
-    assert!(std::fs::read_to_string(&log).unwrap().contains("198.18.0.1 - -"), "the client's own address");
+    let access = download_from_the_vip_itself(&inst, &cli, &srv, "IP-in-IP");
+    assert!(access.contains("198.18.0.1 - -"), "the client's own address: {access}");
     let outer = std::fs::read_to_string(&decap_log).unwrap();
     assert!(outer.contains("outer 198.18.1.254 -> 198.18.1.2"), "from the balancer's address: {outer}");
     // An upload: the client's full-size segments do not fit once wrapped; the balancer

@@ -884,23 +884,34 @@ impl<'a> Fnat<'a> {
             // traffic (its replies come from the VIP and never need the balancer).
             return Verdict::NotOurs;
         }
+        self.send_inbound_only(idx, e, frame, flags, new)
+    }
+
+    /// Sends an inbound packet of an inbound-only connection (direct routing, IP-in-IP) to
+    /// its real server's next hop, and accounts for it: LVS's inbound-only state table, the
+    /// entry's and the counters' packets and bytes, the timeout.
+    fn send_inbound_only(
+        &mut self,
+        idx: u32,
+        e: &shm_layout::conn::ConnEntry,
+        frame: &mut [u8],
+        flags: Option<TcpFlags>,
+        new: bool,
+    ) -> Verdict {
         let real = self.services[e.service as usize].reals[e.real as usize];
         let mut eth = EthernetFrame::new_unchecked(&mut *frame);
         eth.set_dst_addr(real.mac);
         eth.set_src_addr(self.port_macs[usize::from(real.via)]);
         let (state, timeout) = track(State::from_u8(e.state), flags, Way::InOnly);
-        self.shard.entry_mut(idx).state = state as u8;
         let len = frame.len() as u64;
         let em = self.shard.entry_mut(idx);
+        em.state = state as u8;
         em.packets[0] += 1;
         em.bytes[0] += len;
         self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
         self.count(e.service as usize, e.real as usize, Dir::In, len);
         Verdict::Out { port: real.via, dir: Dir::In, new }
     }
-}
-
-impl Fnat<'_> {
     /// A packet of an IP-in-IP connection: encapsulated whole in an IPv4 header from the
     /// balancer's address to the real server (TOS, TTL and DF copied from the packet, as LVS
     /// does), sent to the next hop's MAC. Inbound only: the real server answers the client
@@ -952,18 +963,7 @@ impl Fnat<'_> {
         let frame = buf.bytes();
         outer.emit(&mut Ipv4Packet::new_unchecked(&mut frame[l3..]));
         Ipv4Packet::new_unchecked(&mut frame[l3..]).fill_checksum();
-        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-        eth.set_dst_addr(real.mac);
-        eth.set_src_addr(self.port_macs[usize::from(real.via)]);
-        let (state, timeout) = track(State::from_u8(e.state), flags, Way::InOnly);
-        let total = frame.len() as u64;
-        let em = self.shard.entry_mut(idx);
-        em.state = state as u8;
-        em.packets[0] += 1;
-        em.bytes[0] += total;
-        self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
-        self.count(e.service as usize, e.real as usize, Dir::In, total);
-        Verdict::Out { port: real.via, dir: Dir::In, new }
+        self.send_inbound_only(idx, e, frame, flags, new)
     }
 }
 
