@@ -97,7 +97,7 @@ pub struct Neighbour {
 }
 
 /// A static route: `prefix/len` is reached through the gateway `via`, which is on a port's
-/// connected network and has a neighbour entry.
+/// connected network (its MAC from a static neighbour entry or from ARP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     /// Network address (host bits zero).
@@ -235,8 +235,8 @@ impl std::fmt::Display for Prefix {
     }
 }
 
-/// A real server of a service, with the port it is reached through (resolved from the
-/// connected networks of [`Config::addresses`]) and its neighbour entry.
+/// A real server of a service, reached on a port's connected network or through a route's
+/// gateway; the next hop's MAC comes from a static neighbour entry, else from ARP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Real {
     pub addr: std::net::Ipv4Addr,

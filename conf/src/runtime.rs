@@ -67,7 +67,7 @@ impl Config {
 
     /// Checks `rt` against this configuration's ports with the rules of the file (limits,
     /// duplicates, a VIP or local address must be an interface address, a real server must be
-    /// on a connected network with a neighbour entry, ...).
+    /// on a connected network or behind a route, ...).
     ///
     /// # Errors
     /// The first rule broken, as a message naming the value (no file position).

@@ -52,8 +52,8 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
     let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
     let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &root.key("neighbours"))?;
-    let routes = routes(raw.routes.unwrap_or_default(), &addresses, &neighbours, &root.key("routes"))?;
-    let services = services(raw.services.unwrap_or_default(), &addresses, &neighbours, &routes, &root.key("services"))?;
+    let routes = routes(raw.routes.unwrap_or_default(), &addresses, &root.key("routes"))?;
+    let services = services(raw.services.unwrap_or_default(), &addresses, &routes, &root.key("services"))?;
     let connections = connections(raw.connections.unwrap_or_default(), &root.key("connections"))?;
     Ok(Config {
         source: source.to_owned(),
@@ -88,8 +88,8 @@ pub(crate) fn runtime(
         .collect();
     let addresses = addresses(addresses_raw, &drafts, &root.key("addresses"))?;
     let neighbours = neighbours(neighbours_raw, &drafts, &root.key("neighbours"))?;
-    let routes = routes(routes_raw, &addresses, &neighbours, &root.key("routes"))?;
-    let services = services(services_raw, &addresses, &neighbours, &routes, &root.key("services"))?;
+    let routes = routes(routes_raw, &addresses, &root.key("routes"))?;
+    let services = services(services_raw, &addresses, &routes, &root.key("services"))?;
     Ok(crate::Runtime { addresses, neighbours, routes, services })
 }
 
@@ -133,9 +133,8 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Re
 /// Most static routes.
 const MAX_ROUTES: usize = 1024;
 
-/// Static routes: a prefix with its host bits zero, each once; a gateway on a port's network
-/// with a neighbour entry.
-fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], neighbours: &[Neighbour], path: &KeyPath) -> Result<Vec<Route>> {
+/// Static routes: a prefix with its host bits zero, each once; a gateway on a port's network.
+fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], path: &KeyPath) -> Result<Vec<Route>> {
     let mut out: Vec<Route> = Vec::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
@@ -164,12 +163,6 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], neighbours: &[Neighbour], pa
                 format!("gateway {via} is on no port's network: add an address of its network to [[addresses]]"),
             ));
         }
-        if !neighbours.iter().any(|n| n.addr == via) {
-            return Err(Fault::at(
-                &vp,
-                format!("gateway {via} has no [[neighbours]] entry (ARP resolution comes later)"),
-            ));
-        }
         out.push(Route { prefix, len, via });
     }
     Ok(out)
@@ -184,16 +177,9 @@ pub(crate) fn next_hop(addr: std::net::Ipv4Addr, addresses: &[IfAddr], routes: &
     routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
 }
 
-fn services(
-    raw: Vec<RawService>,
-    addresses: &[IfAddr],
-    neighbours: &[Neighbour],
-    routes: &[Route],
-    path: &KeyPath,
-) -> Result<Vec<Service>> {
+fn services(raw: Vec<RawService>, addresses: &[IfAddr], routes: &[Route], path: &KeyPath) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::with_capacity(raw.len());
     let owned = |a: std::net::Ipv4Addr| addresses.iter().any(|x| x.addr == a);
-    let neighbour_set: std::collections::HashSet<_> = neighbours.iter().map(|n| n.addr).collect();
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
         if i >= MAX_SERVICES {
@@ -291,13 +277,6 @@ fn services(
             };
             if hop != addr && forward == Forward::Dr {
                 return Err(Fault::at(&ap, format!("{addr} is reached through gateway {hop}: direct routing needs the real server on a port's network")));
-            }
-            if !neighbour_set.contains(&hop) {
-                let what = if hop == addr { "" } else { " (its gateway)" };
-                return Err(Fault::at(
-                    &ap,
-                    format!("{hop}{what} has no [[neighbours]] entry (ARP resolution of real servers comes later)"),
-                ));
             }
             let upper: u32 = int(r.upper, 0, 0..=MAX_THRESHOLD, &p.key("upper"))?;
             let lower: u32 = int(r.lower, 0, 0..=MAX_THRESHOLD, &p.key("lower"))?;

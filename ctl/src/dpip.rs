@@ -219,12 +219,12 @@ pub fn route_show(rt: &conf::Runtime, ports: &[String]) -> String {
     out
 }
 
-/// `dpip neigh show`.
-pub fn neigh_show(rt: &conf::Runtime, ports: &[String]) -> String {
+/// `dpip neigh show`: static entries PERMANENT, learned ones REACHABLE.
+pub fn neigh_show(rows: &[crate::cmd::service::NeighRow]) -> String {
     let mut out = String::new();
-    for n in &rt.neighbours {
-        let name = ports.get(n.port).map_or("?", String::as_str);
-        let _ = writeln!(out, "ip: {:<16} mac: {}   state: PERMANENT   dev: {name}", n.addr, conf::mac_text(n.mac));
+    for n in rows {
+        let state = if n.state == "static" { "PERMANENT" } else { "REACHABLE" };
+        let _ = writeln!(out, "ip: {:<16} mac: {}   state: {state:<9}   dev: {}", n.address, n.mac, n.port);
     }
     out
 }

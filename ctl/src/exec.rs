@@ -120,10 +120,10 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
         }
         Command::Addr(AddrCommand::Del { address }) => change(Change::AddrDel { addr: address }),
         Command::Neigh(NeighCommand::Show) => read(runtime().map(|(_, rt)| {
-            render(&service::neigh_view(&rt, &port_names()), json, |v| {
+            render(&service::neigh_view(&rt, &service::learned(shm), &port_names()), json, |v| {
                 let rows: Vec<Vec<String>> =
-                    v.iter().map(|r| vec![r.address.clone(), r.mac.clone(), r.port.clone()]).collect();
-                crate::cmd::table(&["ADDRESS", "MAC", "PORT"], &rows)
+                    v.iter().map(|r| vec![r.address.clone(), r.mac.clone(), r.port.clone(), r.state.clone()]).collect();
+                crate::cmd::table(&["ADDRESS", "MAC", "PORT", "STATE"], &rows)
             })
         })),
         Command::Neigh(NeighCommand::Add { address, mac, dev }) => {

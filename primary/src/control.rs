@@ -56,10 +56,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
         Change::NeighDel { addr } => {
             let i =
                 next.neighbours.iter().position(|n| n.addr == *addr).ok_or_else(|| format!("no neighbour {addr}"))?;
-            if let Some(s) = next.services.iter().find(|s| s.reals.iter().any(|r| r.addr == *addr)) {
-                let k = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
-                return Err(format!("{addr} is a real server of service {k}: remove it from the service first"));
-            }
+            // A real server or gateway that loses its static entry is resolved by ARP.
             next.neighbours.remove(i);
         }
         Change::RouteAdd { prefix, len, via } => {

@@ -57,8 +57,9 @@ pub struct ConfigArea {
     /// What the latest request zeroes: one service's counters by key
     /// (`ServiceCounters::key_of`), or every service's (0). Written by the primary.
     pub zero_key: AtomicU64,
-    /// Reserved.
-    pub _pad: u64,
+    /// Bumped (fetch_add) by a worker after it changes its table of learned neighbours
+    /// (`Layout::learned`), so that every worker resolves its real servers' next hops again.
+    pub neigh_epoch: AtomicU64,
     /// The configuration file the instance started from (TOML, UTF-8), so that `config
     /// dump` can print a whole file; written before the layout is published, never changed.
     pub static_text: [u8; STATIC_TEXT_BYTES],

@@ -13,6 +13,7 @@
 //!                ServiceCounters 256 x 64  per-service counters, a table per worker slot
 //!                QueueCounters x 64  packets per rx queue and per port, by worker slot
 //!                RealCounters 1024 x 64  per-real-server counters, a table per worker slot
+//!                LearnedNeighbour 1024 x 64  neighbours learned from ARP, a table per worker slot
 //!                ConfigArea      the startup file's text and two configuration generation
 //!                                buffers (see [`config`]), 2 MiB + 64 KiB
 //!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
@@ -471,6 +472,85 @@ impl RealCounters {
     }
 }
 
+/// Learned neighbour entries per worker.
+pub const LEARNED_NEIGHBOURS: usize = 1024;
+
+/// One neighbour a worker learned from ARP (a next hop the services need that has no static
+/// entry). Written by the slot's polling process only: `key` 0, then `mac` and `learned_ns`,
+/// then `key`; a reader takes `key`, `mac`, `key` again and uses the entry when both keys
+/// agree and are not 0.
+#[repr(C, align(32))]
+#[derive(Default)]
+pub struct LearnedNeighbour {
+    /// IPv4 address (network order) << 16 | port slot; 0: free.
+    pub key: AtomicU64,
+    /// The MAC address in the low 48 bits (byte 0 of the address lowest).
+    pub mac: AtomicU64,
+    /// CLOCK_MONOTONIC when it was learned or last confirmed, ns.
+    pub learned_ns: AtomicU64,
+    pub _pad: u64,
+}
+
+impl LearnedNeighbour {
+    /// The key of `addr` on port slot `port`.
+    pub fn key_of(addr: [u8; 4], port: u16) -> u64 {
+        u64::from(u32::from_be_bytes(addr)) << 16 | u64::from(port)
+    }
+
+    /// `mac` as stored.
+    pub fn mac_word(mac: [u8; 6]) -> u64 {
+        let mut b = [0u8; 8];
+        b[..6].copy_from_slice(&mac);
+        u64::from_le_bytes(b)
+    }
+
+    /// The MAC address of a stored word.
+    pub fn mac_of(word: u64) -> [u8; 6] {
+        let b = word.to_le_bytes();
+        [b[0], b[1], b[2], b[3], b[4], b[5]]
+    }
+
+    /// A consistent copy of the entry, or `None` when it is free or being rewritten.
+    pub fn read(&self) -> Option<Learned> {
+        let k = self.key.load(Ordering::Acquire);
+        if k == 0 {
+            return None;
+        }
+        let mac = self.mac.load(Ordering::Acquire);
+        let at = self.learned_ns.load(Ordering::Acquire);
+        if self.key.load(Ordering::Acquire) != k {
+            return None;
+        }
+        Some(Learned { addr: ((k >> 16) as u32).to_be_bytes(), port: k as u16, mac: Self::mac_of(mac), learned_ns: at })
+    }
+}
+
+/// A copy of a [`LearnedNeighbour`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    /// IPv4 address.
+    pub addr: [u8; 4],
+    /// Port slot.
+    pub port: u16,
+    pub mac: [u8; 6],
+    /// CLOCK_MONOTONIC when it was learned or last confirmed, ns.
+    pub learned_ns: u64,
+}
+
+/// The neighbours of every table in `tables`, one per address: the one learned last.
+pub fn merge_learned<'t>(tables: impl IntoIterator<Item = &'t [LearnedNeighbour]>) -> Vec<Learned> {
+    let mut latest: std::collections::HashMap<[u8; 4], Learned> = std::collections::HashMap::new();
+    for e in tables.into_iter().flatten().filter_map(LearnedNeighbour::read) {
+        let x = latest.entry(e.addr).or_insert(e);
+        if x.learned_ns < e.learned_ns {
+            *x = e;
+        }
+    }
+    let mut out: Vec<Learned> = latest.into_values().collect();
+    out.sort_unstable_by_key(|e| u32::from_be_bytes(e.addr));
+    out
+}
+
 /// The reasons of [`LcoreCounters::drop_malformed`], in index order.
 pub const MALFORMED_REASONS: [&str; 9] = [
     "truncated",
@@ -509,6 +589,9 @@ pub struct Layout {
     /// Per-real-server counters, a table per worker slot (single writer: the slot's polling
     /// process).
     pub real_counters: [[RealCounters; REAL_COUNTER_SLOTS]; MAX_WORKERS],
+    /// Neighbours learned from ARP, a table per worker slot (single writer: the slot's polling
+    /// process); readers merge them, the latest `learned_ns` winning.
+    pub learned: [[LearnedNeighbour; LEARNED_NEIGHBOURS]; MAX_WORKERS],
     pub config: config::ConfigArea,
     pub mailbox: mailbox::Mailbox,
 }
@@ -526,8 +609,12 @@ impl Layout {
 }
 
 /// Byte offset of [`Layout::config`].
-const CONFIG_OFFSET: usize =
-    26_880 + 64 * 256 + 64 * SERVICE_COUNTER_SLOTS * 64 + 64 * 384 + 64 * REAL_COUNTER_SLOTS * 64;
+const CONFIG_OFFSET: usize = 26_880
+    + 64 * 256
+    + 64 * SERVICE_COUNTER_SLOTS * 64
+    + 64 * 384
+    + 64 * REAL_COUNTER_SLOTS * 64
+    + 64 * LEARNED_NEIGHBOURS * 32;
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {
@@ -554,6 +641,7 @@ const _: () = {
     assert!(offset_of!(WorkerSlot, cfg_reading) == 256);
     assert!(offset_of!(WorkerSlot, zero_applied) == 288);
     assert!(size_of::<RealCounters>() == 64);
+    assert!(size_of::<LearnedNeighbour>() == 32);
     assert!(size_of::<ServiceCounters>() == 64);
     assert!(size_of::<QueueCounters>() == 384);
     assert!(offset_of!(Layout, service_counters) == 26_880 + 64 * 256);

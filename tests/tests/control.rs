@@ -190,7 +190,7 @@ fn malformed_commands_are_refused_and_change_nothing() {
         (&["service", "add", "tcp", "198.18.9.9:80"], 5, "not an interface address"),
         (&["service", "edit", "tcp", "198.18.0.100:81", "-s", "rr"], 5, "no service"),
         (&["service", "del", "udp", "198.18.0.100:80"], 5, "no service"),
-        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.3:80"], 5, "neighbours"),
+        (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.3:81", "-f", "dr"], 5, "virtual port 80"),
         (&["real", "add", "tcp", "198.18.0.100:80", "10.1.1.1:80"], 5, "network"),
         (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:80", "-w", "65536"], 5, "weight"),
         (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:80", "-w", "-1"], 2, "-1"),

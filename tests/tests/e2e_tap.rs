@@ -425,8 +425,7 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     for (tool, line) in [
         ("dpip", "addr add 198.18.0.100/24 dev dpdk0"),
         ("dpip", "addr add 198.18.1.254/24 dev dpdk1"),
-        // No ARP resolution of real servers yet: their neighbour entry is static.
-        ("dpip", "neigh add 198.18.1.2 lladdr 02:00:00:00:01:02 dev dpdk1"),
+        // DPVS's quick start as it is: the real server's MAC comes from ARP.
         ("ipvsadm", "-A -t 198.18.0.100:80 -s rr"),
         ("ipvsadm", "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b"),
         ("ipvsadm", "--add-laddr -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1"),
@@ -441,6 +440,8 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     println!("client's neighbour entry from the gratuitous ARP: {}", neigh.trim());
     let access = download_through_the_vip(&inst, &cli, &srv, 1_000_000);
     assert!(access.contains("198.18.1.254 - -"), "Full-NAT: the server saw the local address: {access}");
+    let neigh = front(&inst, "dpip", "neigh show");
+    assert_eq!(neigh, "ip: 198.18.1.2       mac: 02:00:00:00:01:02   state: REACHABLE   dev: dpdk1\n");
     let list = front(&inst, "ipvsadm", "-ln");
     assert!(list.contains("TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080              FullNat 1      "), "{list}");
     // The transfer's connection is in the table (closing, so inactive) for a few seconds.

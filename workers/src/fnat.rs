@@ -69,8 +69,33 @@ pub struct Real {
     pub via: u16,
     /// How packets reach it.
     pub forward: conf::Forward,
-    /// IP-in-IP: the outer header's source (the balancer's address on the next hop's network).
-    pub tunnel_src: Ipv4Addr,
+    /// The balancer's address on the next hop's network: the source of IP-in-IP outer
+    /// headers and of ARP requests for the next hop.
+    pub hop_src: Ipv4Addr,
+    /// The next hop: itself on a connected network, else its route's gateway.
+    pub hop: Ipv4Addr,
+    /// Whether the next hop's MAC comes from ARP (no static neighbour entry).
+    pub learned: bool,
+    /// Whether `mac` is known; an unresolved real server takes no new connection.
+    pub resolved: bool,
+}
+
+impl Real {
+    /// A real server at `addr:port` reached through `mac` on port slot `via`, its MAC known
+    /// statically.
+    pub fn new(addr: Ipv4Addr, port: u16, mac: EthernetAddress, via: u16, forward: conf::Forward) -> Real {
+        Real {
+            addr,
+            port,
+            mac,
+            via,
+            forward,
+            hop_src: Ipv4Addr::UNSPECIFIED,
+            hop: addr,
+            learned: false,
+            resolved: true,
+        }
+    }
 }
 
 /// Forwarding mode of a connection entry (kept in its flags).
@@ -199,11 +224,18 @@ impl Service {
     /// Connection thresholds per real server (parallel to `reals`); a real server at its
     /// upper threshold takes no new connection.
     pub fn with_limits(mut self, limits: Vec<Limits>) -> Service {
-        for (b, l) in self.backends.iter_mut().zip(&limits) {
-            b.available = !l.over(b.active_conns);
-        }
         self.limits = limits;
+        self.refresh_availability();
         self
+    }
+
+    /// Which real servers can take new connections: resolved next hop, under the upper
+    /// threshold (not the packet path).
+    fn refresh_availability(&mut self) {
+        for (i, b) in self.backends.iter_mut().enumerate() {
+            let over = self.limits.get(i).is_some_and(|l| l.over(b.active_conns));
+            b.available = self.reals.get(i).is_some_and(|r| r.resolved) && !over;
+        }
     }
 
     /// Access lists: new connections from clients in `deny`, or not in a non-empty `allow`,
@@ -240,30 +272,42 @@ impl Service {
 /// # Errors
 /// A real server without a neighbour entry, or a scheduler that cannot be built: the
 /// primary validated the configuration, so only a mismatch of builds gets here.
-pub fn build_services(rt: &conf::Runtime, share: (u16, u16), old: &mut Vec<Service>) -> Result<Vec<Service>, String> {
-    // Every real server needs its neighbour: checked before `old` is touched, so that an error
-    // leaves it whole.
-    // (The primary checked that a next hop exists; lacking one, the real server's own entry.)
+pub fn build_services(
+    rt: &conf::Runtime,
+    share: (u16, u16),
+    old: &mut Vec<Service>,
+    learned: &crate::neigh::Hops,
+) -> Result<Vec<Service>, String> {
+    // Every real server needs a next hop on a port's network: checked before `old` is touched,
+    // so that an error leaves it whole. (The primary checked it; only a mismatch of builds
+    // gets here.)
     let hop = |addr: Ipv4Addr| {
-        let h = rt.next_hop(addr).unwrap_or(addr);
-        rt.neighbours.iter().find(|n| n.addr == h)
+        let h = rt.next_hop(addr)?;
+        let port = rt.addresses.iter().find(|a| conf::network(a.addr, a.prefix) == conf::network(h, a.prefix))?;
+        Some((h, port.port as u16, port.addr))
     };
     if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| hop(r.addr).is_none()) {
-        return Err(format!("no next hop with a neighbour entry for real server {}", r.addr));
+        return Err(format!("no next hop on a port's network for real server {}", r.addr));
     }
     let mut out = Vec::with_capacity(rt.services.len());
     for def in &rt.services {
         let mut reals = Vec::with_capacity(def.reals.len());
         for r in &def.reals {
-            // The real server's own MAC on a connected network, its gateway's behind a route.
-            let n = hop(r.addr).ok_or_else(|| format!("no next hop for real server {}", r.addr))?;
+            let (h, port, src) = hop(r.addr).ok_or_else(|| format!("no next hop for real server {}", r.addr))?;
+            // The next hop's MAC: a static neighbour entry, else what ARP taught (else
+            // unknown for now: the real server waits for it).
+            let fixed = rt.neighbours.iter().find(|n| n.addr == h).map(|n| (n.mac, n.port as u16));
+            let known = fixed.or_else(|| learned.get(&h).copied());
             reals.push(Real {
                 addr: r.addr,
                 port: r.port,
-                mac: EthernetAddress(n.mac),
-                via: n.port as u16,
+                mac: EthernetAddress(known.map_or([0; 6], |k| k.0)),
+                via: known.map_or(port, |k| k.1),
                 forward: r.forward,
-                tunnel_src: rt.source_towards(n.addr).unwrap_or(Ipv4Addr::UNSPECIFIED),
+                hop_src: src,
+                hop: h,
+                learned: fixed.is_none(),
+                resolved: known.is_some(),
             });
         }
         let proto = def.protocol.number();
@@ -429,6 +473,11 @@ pub struct Fnat<'a> {
     real_stats: &'a [shm_layout::RealCounters],
     /// Identification of the last outer IPv4 header it built (IP-in-IP).
     ip_id: u16,
+    /// This worker's table of learned neighbours in shared memory and the epoch to bump when
+    /// it changes (None: nothing is learned).
+    neigh: Option<(&'a [shm_layout::LearnedNeighbour], &'a std::sync::atomic::AtomicU64)>,
+    /// The next hops ARP resolves, and whether each is resolved ([`Fnat::wanted`]).
+    wants: Vec<(crate::neigh::Want, bool)>,
 }
 
 impl std::fmt::Debug for Fnat<'_> {
@@ -461,6 +510,8 @@ impl<'a> Fnat<'a> {
             stats: &[],
             real_stats: &[],
             ip_id: 0,
+            neigh: None,
+            wants: Vec::new(),
         };
         for idx in 0..f.shard.capacity() {
             let e = f.shard.entry(idx);
@@ -472,10 +523,9 @@ impl<'a> Fnat<'a> {
             }
         }
         for s in &mut f.services {
-            for (b, l) in s.backends.iter_mut().zip(&s.limits) {
-                b.available = !l.over(b.active_conns);
-            }
+            s.refresh_availability();
         }
+        f.list_wants();
         f
     }
 
@@ -488,6 +538,7 @@ impl<'a> Fnat<'a> {
         assign_real_slots(self.real_stats, &mut services);
         self.services = services;
         self.generation = generation;
+        self.list_wants();
     }
 
     /// Counts per service into `table` and per real server into `reals` (this worker's tables
@@ -542,6 +593,66 @@ impl<'a> Fnat<'a> {
         }
     }
 
+    /// Fills in the MACs of the real servers whose next hop ARP resolves, from `hops` (every
+    /// worker's learned neighbours); a next hop no longer known leaves its real servers
+    /// unresolved. Not the packet path.
+    pub fn resolve(&mut self, hops: &crate::neigh::Hops) {
+        for s in &mut self.services {
+            let mut changed = false;
+            for r in s.reals.iter_mut().filter(|r| r.learned) {
+                let known = hops.get(&r.hop).copied();
+                let (mac, via, resolved) = known.map_or((r.mac, r.via, false), |(m, p)| (EthernetAddress(m), p, true));
+                if (mac, via, resolved) != (r.mac, r.via, r.resolved) {
+                    (r.mac, r.via, r.resolved) = (mac, via, resolved);
+                    changed = true;
+                }
+            }
+            if changed {
+                s.refresh_availability();
+            }
+        }
+        self.list_wants();
+    }
+
+    /// The next hops of the real servers that ARP resolves (each once), and whether each is
+    /// resolved now.
+    pub fn wanted(&self) -> &[(crate::neigh::Want, bool)] {
+        &self.wants
+    }
+
+    /// Lists the next hops ARP resolves again (after the services or their MACs changed).
+    fn list_wants(&mut self) {
+        self.wants.clear();
+        for r in self.services.iter().flat_map(|s| &s.reals).filter(|r| r.learned) {
+            if !self.wants.iter().any(|(w, _)| w.hop == r.hop) {
+                self.wants.push((crate::neigh::Want { hop: r.hop, port: r.via, src: r.hop_src }, r.resolved));
+            }
+        }
+    }
+
+    /// An ARP request or reply from `addr` at `mac`, received on port slot `port`: learned
+    /// into this worker's table when `addr` is a next hop ARP resolves, reached on that port.
+    /// Returns whether the table changed (the worker then resolves again).
+    pub fn learn(&mut self, port: u16, addr: Ipv4Addr, mac: EthernetAddress) -> bool {
+        let Some((table, epoch)) = self.neigh else { return false };
+        if mac.0 == [0; 6] || mac.0[0] & 1 != 0 {
+            return false;
+        }
+        let wanted = self.services.iter().flat_map(|s| &s.reals).any(|r| r.learned && r.hop == addr && r.via == port);
+        wanted && crate::neigh::learn(table, epoch, addr, port, mac.0, self.now_tick * TICK_NS)
+    }
+
+    /// Learns neighbours into `table` (this worker's in shared memory), bumping `epoch` on a
+    /// change.
+    pub fn with_neighbours(
+        mut self,
+        table: &'a [shm_layout::LearnedNeighbour],
+        epoch: &'a std::sync::atomic::AtomicU64,
+    ) -> Fnat<'a> {
+        self.neigh = Some((table, epoch));
+        self
+    }
+
     /// Takes the services out (to rebuild them), leaving none.
     pub fn take_services(&mut self) -> Vec<Service> {
         self.index = Index::default();
@@ -592,9 +703,10 @@ impl<'a> Fnat<'a> {
             let Some((s, r)) = at else { return };
             let Some(svc) = services.get_mut(s) else { return };
             let limits = svc.limits.get(r).copied().unwrap_or_default();
+            let resolved = svc.reals.get(r).is_some_and(|x| x.resolved);
             if let Some(b) = svc.backends.get_mut(r) {
                 b.active_conns = b.active_conns.saturating_sub(1);
-                if !b.available && limits.relieved(b.active_conns) {
+                if !b.available && resolved && limits.relieved(b.active_conns) {
                     b.available = true;
                 }
             }
@@ -754,8 +866,9 @@ impl<'a> Fnat<'a> {
             Some(ri) => ri,
             None => {
                 let Some(ri) = svc.scheduler.pick(&svc.backends, &key) else {
-                    // Weight 0 is quiescent, not overloaded.
-                    let over = svc.backends.iter().any(|b| !b.available && b.weight > 0);
+                    // Weight 0 is quiescent and an unresolved next hop unknown: not overloaded.
+                    let over =
+                        svc.backends.iter().zip(&svc.reals).any(|(b, r)| b.weight > 0 && r.resolved && !b.available);
                     return Err(if over { FnatDrop::Overloaded } else { FnatDrop::NoReal });
                 };
                 if svc.persistence > 0 {
@@ -949,7 +1062,7 @@ impl<'a> Fnat<'a> {
         }
         self.ip_id = self.ip_id.wrapping_add(1);
         let outer = wire::Ipv4Repr {
-            src_addr: real.tunnel_src,
+            src_addr: real.hop_src,
             dst_addr: real.addr,
             protocol: IpProtocol::IpIp,
             payload_len: len,

@@ -8,6 +8,7 @@
 
 pub mod fnat;
 pub mod frame;
+pub mod neigh;
 pub mod pipeline;
 pub mod run;
 

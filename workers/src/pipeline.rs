@@ -123,10 +123,16 @@ impl<'a> Pipeline<'a> {
     ///
     /// # Errors
     /// The services cannot be built (see [`crate::fnat::build_services`]).
-    pub fn reconfigure(&mut self, generation: u64, rt: &conf::Runtime, share: (u16, u16)) -> Result<(), String> {
+    pub fn reconfigure(
+        &mut self,
+        generation: u64,
+        rt: &conf::Runtime,
+        share: (u16, u16),
+        learned: &crate::neigh::Hops,
+    ) -> Result<(), String> {
         if let Some(f) = self.fnat.as_mut() {
             let mut old = f.take_services();
-            let built = crate::fnat::build_services(rt, share, &mut old);
+            let built = crate::fnat::build_services(rt, share, &mut old, learned);
             match built {
                 Ok(services) => f.reconfigure(generation, services),
                 Err(e) => {
@@ -204,6 +210,15 @@ impl<'a> Pipeline<'a> {
         let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
             return Action::Drop(DropReason::Runt);
         };
+        if eth.ethertype() == EtherType::Arp {
+            if let (Some(f), Ok(arp)) = (self.fnat.as_mut(), ArpPacket::new_checked(&*eth.payload_mut())) {
+                // The next hops ARP resolves answer the requests of worker slot 0, and announce
+                // themselves; whichever worker receives it learns it.
+                if arp.check_format().is_ok() {
+                    f.learn(rx_port, arp.sender_protocol_addr(), arp.sender_hardware_addr());
+                }
+            }
+        }
         if !port.addrs.is_empty() {
             let answered = match eth.ethertype() {
                 EtherType::Arp => answer_arp(port, &mut eth),
@@ -291,15 +306,20 @@ pub const GARP_LEN: usize = wire::ethernet::HEADER_LEN + wire::arp::PACKET_LEN;
 /// and target address are both `addr`, as Linux and DPVS send when an address is added, so
 /// that neighbours update their caches.
 pub fn gratuitous_arp(mac: EthernetAddress, addr: Ipv4Addr) -> [u8; GARP_LEN] {
+    arp_request(mac, addr, addr)
+}
+
+/// A broadcast ARP request from `sender` (at `mac`) asking for `target`'s MAC.
+pub fn arp_request(mac: EthernetAddress, sender: Ipv4Addr, target: Ipv4Addr) -> [u8; GARP_LEN] {
     let mut f = [0u8; GARP_LEN];
     let eth = wire::EthernetRepr { src_addr: mac, dst_addr: EthernetAddress::BROADCAST, ethertype: EtherType::Arp };
     eth.emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
     let arp = wire::ArpRepr {
         operation: ArpOperation::Request,
         sender_hardware_addr: mac,
-        sender_protocol_addr: addr,
+        sender_protocol_addr: sender,
         target_hardware_addr: EthernetAddress([0; 6]),
-        target_protocol_addr: addr,
+        target_protocol_addr: target,
     };
     arp.emit(&mut ArpPacket::new_unchecked(&mut f[wire::ethernet::HEADER_LEN..]));
     f

@@ -1,5 +1,6 @@
 //! Attach, claim the slot, poll, exit.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -142,11 +143,13 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let mut pipeline = {
         let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / fnat::TICK_NS);
         tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
-        let services = fnat::build_services(&rt, share, &mut Vec::new())
+        let learned = crate::neigh::learned(layout.learned[..layout.workers().len()].iter().map(|t| &t[..]));
+        let services = fnat::build_services(&rt, share, &mut Vec::new(), &learned)
             .map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
         let macs = ports.iter().map(mac_of).collect();
         let mut f = Fnat::new(services, shard, macs, monotonic_ns())
-            .with_stats(&layout.service_counters[args.slot], &layout.real_counters[args.slot]);
+            .with_stats(&layout.service_counters[args.slot], &layout.real_counters[args.slot])
+            .with_neighbours(&layout.learned[args.slot], &layout.config.neigh_epoch);
         let services = f.take_services();
         f.reconfigure(generation, services);
         Pipeline::with_fnat(port_ctx, f)
@@ -241,6 +244,9 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         applied: generation,
         failed: 0,
         zeroed: slot.zero_applied.load(Ordering::Acquire),
+        learned: &layout.learned[..layout.workers().len()],
+        neigh_seen: 0,
+        asked: HashMap::new(),
         addrs,
         announcer,
     };
@@ -346,6 +352,7 @@ fn poll(
             if let Some(f) = pipeline.fnat_mut() {
                 f.advance(now, 4096);
             }
+            cfg.ask(now, pipeline, io);
             // Link state refresh: a memif port in a secondary must see its peer leave, or it
             // keeps reading the departed peer's rings after the next peer connects.
             for p in links {
@@ -542,6 +549,12 @@ struct Reconfig<'a> {
     failed: u64,
     /// The last counter-zeroing request carried out.
     zeroed: u64,
+    /// Every worker slot's learned neighbours.
+    learned: &'a [[shm_layout::LearnedNeighbour; shm_layout::LEARNED_NEIGHBOURS]],
+    /// The `neigh_epoch` the real servers' MACs were last resolved at.
+    neigh_seen: u64,
+    /// When each next hop was last asked for (the announcer, slot 0, asks).
+    asked: HashMap<std::net::Ipv4Addr, u64>,
     /// The ports' addresses in the applied generation (port slot, address).
     addrs: Vec<(usize, std::net::Ipv4Addr)>,
     /// Sends gratuitous ARP for added addresses (worker slot 0 only).
@@ -559,8 +572,13 @@ impl Announcer {
     /// One gratuitous ARP for `addr` out of port slot `port` (best effort: no buffer, no
     /// announcement).
     fn send(&self, io: &mut Io<'_>, port: usize, addr: std::net::Ipv4Addr) {
+        self.ask(io, port, addr, addr);
+    }
+
+    /// One ARP request from `sender` for `target` out of port slot `port` (best effort).
+    fn ask(&self, io: &mut Io<'_>, port: usize, sender: std::net::Ipv4Addr, target: std::net::Ipv4Addr) {
         let (Some(mac), Some(tx)) = (self.macs.get(port), io.txs.get_mut(port)) else { return };
-        let frame = crate::pipeline::gratuitous_arp(*mac, addr);
+        let frame = crate::pipeline::arp_request(*mac, sender, target);
         let Ok(m) = dpdk::Mbuf::from_bytes(&self.pool, &frame) else { return };
         let mut b = Burst::new();
         if b.push(m).is_ok() {
@@ -573,6 +591,28 @@ impl Announcer {
 }
 
 impl Reconfig<'_> {
+    /// Every worker's learned neighbours, merged.
+    fn hops(&self) -> crate::neigh::Hops {
+        crate::neigh::learned(self.learned.iter().map(|t| &t[..]))
+    }
+
+    /// Worker slot 0 asks for the next hops ARP resolves: an unresolved one every second, a
+    /// resolved one every 30 s (so that a changed MAC is learned). Called about once a
+    /// millisecond; not the packet path.
+    fn ask(&mut self, now_ns: u64, pipeline: &mut Pipeline<'_>, io: &mut Io<'_>) {
+        let Some(a) = &self.announcer else { return };
+        let Some(f) = pipeline.fnat_mut() else { return };
+        for &(w, resolved) in f.wanted() {
+            let every = if resolved { crate::neigh::ASK_LEARNED_NS } else { crate::neigh::ASK_UNRESOLVED_NS };
+            let last = self.asked.get(&w.hop).copied();
+            if last.is_some_and(|t| now_ns.saturating_sub(t) < every) {
+                continue;
+            }
+            self.asked.insert(w.hop, now_ns);
+            a.ask(io, usize::from(w.port), w.src, w.hop);
+        }
+    }
+
     /// Applies the current generation if it moved: between bursts, so no packet is in hand.
     /// Acknowledges it in the slot once the pipeline runs with it.
     #[inline]
@@ -590,12 +630,22 @@ impl Reconfig<'_> {
             // Not the packet path: one syscall per `ipvsadm -Z`.
             shm_layout::ring(self.bell);
         }
+        let epoch = self.area.neigh_epoch.load(Ordering::Acquire);
+        if epoch != self.neigh_seen {
+            // Not the packet path: a next hop was learned or changed somewhere.
+            self.neigh_seen = epoch;
+            let hops = self.hops();
+            if let Some(f) = pipeline.fnat_mut() {
+                f.resolve(&hops);
+            }
+        }
         let g = self.area.generation.load(Ordering::Relaxed);
         if g == self.applied || g == self.failed {
             return;
         }
+        let hops = self.hops();
         let result = read_config(self.area, &slot.cfg_reading)
-            .and_then(|(g, rt)| pipeline.reconfigure(g, &rt, self.share).map(|()| (g, rt)));
+            .and_then(|(g, rt)| pipeline.reconfigure(g, &rt, self.share, &hops).map(|()| (g, rt)));
         match result {
             Ok((g, rt)) => {
                 let addrs: Vec<(usize, std::net::Ipv4Addr)> = rt.addresses.iter().map(|a| (a.port, a.addr)).collect();

@@ -254,6 +254,8 @@ pub struct NeighRow {
     pub address: String,
     pub mac: String,
     pub port: String,
+    /// `static` (configured) or `learned` (from ARP, by the workers).
+    pub state: String,
 }
 
 /// A network in a service's access list, for `acl list`.
@@ -290,13 +292,30 @@ pub fn addr_view(rt: &conf::Runtime, ports: &[String]) -> Vec<AddrRow> {
     rt.addresses.iter().map(|a| AddrRow { address: a.addr.to_string(), prefix: a.prefix, port: name(a.port) }).collect()
 }
 
-/// The neighbours of `rt`.
-pub fn neigh_view(rt: &conf::Runtime, ports: &[String]) -> Vec<NeighRow> {
+/// The static neighbours of `rt`, then those the workers learned from ARP (`learned`, from
+/// [`learned`]) for addresses without a static entry.
+pub fn neigh_view(rt: &conf::Runtime, learned: &[shm_layout::Learned], ports: &[String]) -> Vec<NeighRow> {
     let name = |p: usize| ports.get(p).cloned().unwrap_or_else(|| "?".into());
-    rt.neighbours
-        .iter()
-        .map(|n| NeighRow { address: n.addr.to_string(), mac: conf::mac_text(n.mac), port: name(n.port) })
-        .collect()
+    let row = |addr: Ipv4Addr, mac: [u8; 6], port: usize, state: &str| NeighRow {
+        address: addr.to_string(),
+        mac: conf::mac_text(mac),
+        port: name(port),
+        state: state.into(),
+    };
+    let mut out: Vec<NeighRow> = rt.neighbours.iter().map(|n| row(n.addr, n.mac, n.port, "static")).collect();
+    for e in learned {
+        let addr = Ipv4Addr::from(e.addr);
+        if !rt.neighbours.iter().any(|n| n.addr == addr) {
+            out.push(row(addr, e.mac, usize::from(e.port), "learned"));
+        }
+    }
+    out
+}
+
+/// The neighbours every worker learned from ARP, merged.
+pub fn learned(shm: &shm_layout::Shm) -> Vec<shm_layout::Learned> {
+    let l = shm.layout();
+    shm_layout::merge_learned(l.learned[..l.workers().len()].iter().map(|t| &t[..]))
 }
 
 /// The local addresses of every service of `rt`.

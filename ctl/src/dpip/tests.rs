@@ -72,5 +72,12 @@ fn listings() {
         route_show(&rt, &ports),
         "inet 198.18.0.0/24 src 198.18.0.100 dev dpdk0 scope link\ninet 198.18.1.0/24 src 198.18.1.254 dev dpdk1 scope link\n"
     );
-    assert!(neigh_show(&rt, &ports).contains("198.18.1.2") && neigh_show(&rt, &ports).contains("02:00:00:00:01:02"));
+    let e = |addr: [u8; 4], mac: [u8; 6]| shm_layout::Learned { addr, port: 1, mac, learned_ns: 5 };
+    let learned = [e([198, 18, 1, 2], [2, 0, 0, 0, 9, 9]), e([198, 18, 1, 7], [2, 0, 0, 0, 1, 7])];
+    assert_eq!(
+        neigh_show(&crate::cmd::service::neigh_view(&rt, &learned, &ports)),
+        "ip: 198.18.1.2       mac: 02:00:00:00:01:02   state: PERMANENT   dev: dpdk1\n\
+         ip: 198.18.1.7       mac: 02:00:00:00:01:07   state: REACHABLE   dev: dpdk1\n",
+        "a static entry hides a learned one"
+    );
 }

@@ -29,7 +29,7 @@ fn store() -> Store {
 }
 
 fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
-    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat, tunnel_src: LIP };
+    let real = Real::new(RS, 8080, RS_MAC, 1, conf::Forward::Fnat);
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let scheduler = Scheduler::with_ids(sched::Kind::Rr, &backends, &ids).unwrap();
     Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP], (0, 1))
@@ -209,7 +209,7 @@ fn udp_flows_are_translated_both_ways_and_expire() {
 
 #[test]
 fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
-    let real = Real { addr: RS, port: 8080, mac: RS_MAC, via: 1, forward: conf::Forward::Fnat, tunnel_src: LIP };
+    let real = Real::new(RS, 8080, RS_MAC, 1, conf::Forward::Fnat);
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let mk = |slot| {
         let b = vec![Backend::new(1)];
@@ -253,7 +253,8 @@ fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
 }
 
 /// The runtime configuration of the fixtures: tcp VIP:80 and udp VIP:53, each with the real
-/// servers `reals` (port, weight), RS's neighbour on port slot 1.
+/// servers `reals` (port, weight); VIP/24 on port slot 0, LIP/24 and RS's neighbour on port
+/// slot 1.
 fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
     let svc = |protocol, port| conf::Service {
         vip: VIP,
@@ -277,7 +278,10 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
         allow: vec![],
     };
     conf::Runtime {
-        addresses: vec![],
+        addresses: vec![
+            conf::IfAddr { port: 0, addr: VIP, prefix: 24 },
+            conf::IfAddr { port: 1, addr: LIP, prefix: 24 },
+        ],
         neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
         routes: vec![],
         services: vec![svc(conf::Protocol::Tcp, 80), svc(conf::Protocol::Udp, 53)],
@@ -289,7 +293,8 @@ fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed
     let mut s = store();
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
-    let services = build_services(&runtime(&[(8080, 1), (8081, 1)]), (0, 1), &mut Vec::new()).unwrap();
+    let services =
+        build_services(&runtime(&[(8080, 1), (8081, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
     let services = n.take_services();
     n.reconfigure(1, services);
@@ -304,7 +309,7 @@ fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed
     // Generation 2: 8080 removed, 8082 added, the TCP service unchanged (kept as it is).
     let mut old = n.take_services();
     let tcp_sched = old[0].scheduler.kind();
-    let next = build_services(&runtime(&[(8081, 1), (8082, 1)]), (0, 1), &mut old).unwrap();
+    let next = build_services(&runtime(&[(8081, 1), (8082, 1)]), (0, 1), &mut old, &Default::default()).unwrap();
     n.reconfigure(2, next);
     assert_eq!(n.services[0].scheduler.kind(), tcp_sched);
     assert_eq!(
@@ -329,7 +334,7 @@ fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed
     let mut old = n.take_services();
     let mut rt = runtime(&[(8081, 1), (8082, 1)]);
     rt.services.pop();
-    n.reconfigure(3, build_services(&rt, (0, 1), &mut old).unwrap());
+    n.reconfigure(3, build_services(&rt, (0, 1), &mut old, &Default::default()).unwrap());
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1001), (VIP, 53), b"b3");
     assert_eq!(run(&mut n, 0, &mut f), Verdict::NotOurs);
     assert_eq!(n.shard.used(), 1);
@@ -344,7 +349,7 @@ fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
     rt.services[0].reals[0].forward = conf::Forward::Dr;
     rt.services[0].local_addresses.clear();
     rt.services[1].local_addresses.clear();
-    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
 
     let syn = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
@@ -382,7 +387,7 @@ fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_cli
         svc.reals[0].forward = conf::Forward::Nat;
         svc.local_addresses.clear();
     }
-    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
     let mut synack = TcpFlags::SYN;
     synack.insert(TcpFlags::ACK);
@@ -472,7 +477,7 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_until
     let mut rt = runtime(&[(8080, 1), (8081, 1), (8082, 1)]);
     rt.services[1].scheduler = sched::Kind::Rr;
     rt.services[1].persistence = 60;
-    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
     let real_of = |f: &[u8]| UdpPacket::new_checked(&f[34..]).unwrap().dst_port();
     let other = Ipv4Addr::new(198, 18, 0, 2);
@@ -520,7 +525,7 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
     let rt = runtime(&[(8080, 1)]);
-    let services = build_services(&rt, (0, 1), &mut Vec::new()).unwrap();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
     n.reconfigure(1, services);
     let udp_key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
@@ -554,7 +559,7 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     let mut rt2 = runtime(&[(8080, 1)]);
     rt2.services.remove(0);
     let mut old = n.take_services();
-    n.reconfigure(2, build_services(&rt2, (0, 1), &mut old).unwrap());
+    n.reconfigure(2, build_services(&rt2, (0, 1), &mut old, &Default::default()).unwrap());
     assert_eq!(table.iter().filter(|c| c.key.load(Relaxed) != 0).count(), 1);
     assert_eq!(table[slot].in_packets.load(Relaxed), 1);
     assert_eq!(reals.iter().filter(|c| c.service.load(Relaxed) != 0).count(), 1, "the TCP real's slot is freed");
@@ -577,7 +582,8 @@ fn a_real_at_its_upper_threshold_takes_no_new_connection_until_below_its_lower_o
     let mut rt = runtime(&[(8080, 1)]);
     rt.services[1].reals[0].upper = 3;
     rt.services[1].reals[0].lower = 2;
-    let mut n = Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0);
+    let mut n =
+        Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0);
     let flow = |n: &mut Fnat<'_>, port: u16| run(n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"q"));
     let s = 1_000_000_000u64;
     assert!(matches!(flow(&mut n, 1000), Verdict::Out { new: true, .. }));
@@ -641,7 +647,12 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
         let mut rt = runtime(&[(8080, 1)]);
         rt.services[1].deny = deny;
         rt.services[1].allow = allow;
-        let mut n = Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0);
+        let mut n = Fnat::new(
+            build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+            shard,
+            vec![P0, P1],
+            0,
+        );
         let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
         let expected =
             if admitted { Verdict::Out { port: 1, dir: Dir::In, new: true } } else { Verdict::Drop(FnatDrop::Denied) };
@@ -653,20 +664,20 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
     let (shard, _) = Shard::adopt(parts, 0);
     let mut rt = runtime(&[(8080, 1)]);
     rt.services[1].allow = vec![net("198.18.0.0/16")];
-    let mut n = Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0);
+    let mut n =
+        Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0);
     let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
     assert!(matches!(v, Verdict::Out { new: true, .. }));
 }
 
 /// The fixtures' runtime with the UDP service's real server reached by IP-in-IP (listening on
-/// the virtual port) and the balancer's address 198.18.1.254/24 on port slot 1.
+/// the virtual port).
 fn tunnel_fnat(s: &mut Store) -> Fnat<'_> {
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
     let mut rt = runtime(&[(53, 1)]);
     rt.services[1].reals[0].forward = conf::Forward::Tunnel;
-    rt.addresses.push(conf::IfAddr { port: 1, addr: LIP, prefix: 24 });
-    Fnat::new(build_services(&rt, (0, 1), &mut Vec::new()).unwrap(), shard, vec![P0, P1], 0)
+    Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0)
 }
 
 #[test]
@@ -720,4 +731,55 @@ fn a_packet_too_big_to_encapsulate_is_answered_with_fragmentation_needed_or_drop
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1002), (VIP, 53), &payload[1..]);
     assert!(matches!(run(&mut n, 0, &mut f), Verdict::Out { new: true, .. }));
     assert_eq!(f.len(), 14 + 1500);
+}
+
+/// An ARP reply from `ip` at `mac` to the balancer's port slot 1.
+fn arp_reply(ip: Ipv4Addr, mac: EthernetAddress) -> Vec<u8> {
+    let mut f = vec![0u8; crate::pipeline::GARP_LEN];
+    EthernetRepr { src_addr: mac, dst_addr: P1, ethertype: EtherType::Arp }
+        .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let arp = wire::ArpRepr {
+        operation: wire::ArpOperation::Reply,
+        sender_hardware_addr: mac,
+        sender_protocol_addr: ip,
+        target_hardware_addr: P1,
+        target_protocol_addr: LIP,
+    };
+    arp.emit(&mut wire::ArpPacket::new_unchecked(&mut f[14..]));
+    f
+}
+
+#[test]
+fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
+    use crate::pipeline::{Action, DropReason, Pipeline, PortCtx};
+    let table: Vec<shm_layout::LearnedNeighbour> = (0..8).map(|_| Default::default()).collect();
+    let epoch = std::sync::atomic::AtomicU64::new(0);
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1)]);
+    rt.neighbours.clear();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let n = Fnat::new(services, shard, vec![P0, P1], 0).with_neighbours(&table, &epoch);
+    let want = crate::neigh::Want { hop: RS, port: 1, src: LIP };
+    assert_eq!(n.wanted(), &[(want, false)], "slot 0 asks for RS from LIP on port 1");
+    let ports = vec![PortCtx { mac: P0, peer: 1, addrs: vec![VIP] }, PortCtx { mac: P1, peer: 0, addrs: vec![LIP] }];
+    let mut p = Pipeline::with_fnat(ports, n);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
+    assert_eq!(p.process(0, &mut f), Action::Drop(DropReason::Nat(FnatDrop::NoReal)), "not resolved yet");
+    // A neighbour nobody needs is not learned; the real server's answer is.
+    p.process(1, &mut arp_reply(Ipv4Addr::new(198, 18, 1, 9), EthernetAddress([2, 0, 0, 0, 1, 9])));
+    assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 0);
+    p.process(1, &mut arp_reply(RS, RS_MAC));
+    assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The worker sees the epoch move and resolves from every worker's table.
+    let fnat = p.fnat_mut().unwrap();
+    fnat.resolve(&crate::neigh::learned([&table[..]]));
+    assert_eq!(fnat.wanted(), &[(want, true)]);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
+    assert_eq!(p.process(0, &mut f), Action::Nat { port: 1, inbound: true, new: true });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+    // Confirming the same MAC changes nothing.
+    p.process(1, &mut arp_reply(RS, RS_MAC));
+    assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
