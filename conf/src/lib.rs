@@ -190,6 +190,46 @@ pub struct Service {
     /// When not empty, only clients in these networks may open connections (DPVS's
     /// whitelist, ipvsadm `--add-whtlst`). `deny` is checked first.
     pub allow: Vec<Prefix>,
+    /// PROXY protocol header the Full-NAT real servers get at the start of each TCP stream
+    /// (instead of TOA).
+    pub proxy_protocol: ProxyProtocol,
+}
+
+/// The PROXY protocol (haproxy.org) header a Full-NAT TCP service puts before the client's
+/// first byte, carrying the client's and the virtual address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum ProxyProtocol {
+    /// None (the real servers get TOA).
+    #[default]
+    Off,
+    /// Version 1: one text line, `PROXY TCP4 client vip cport vport\r\n`.
+    V1,
+    /// Version 2: the 28-byte binary header.
+    V2,
+}
+
+impl ProxyProtocol {
+    /// `off`, `v1` or `v2`, as the file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyProtocol::Off => "off",
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+        }
+    }
+}
+
+impl std::str::FromStr for ProxyProtocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" | "disable" => Ok(ProxyProtocol::Off),
+            "v1" => Ok(ProxyProtocol::V1),
+            "v2" => Ok(ProxyProtocol::V2),
+            other => Err(format!("expected a PROXY protocol version \"v1\" or \"v2\", or \"off\", got \"{other}\"")),
+        }
+    }
 }
 
 /// An IPv4 network: `addr/len`, host bits zero (a single address is `/32`).

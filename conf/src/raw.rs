@@ -131,6 +131,7 @@ pub(crate) struct RawService {
     pub(crate) persistence: Option<Int>,
     pub(crate) deny: Option<Vec<String>>,
     pub(crate) allow: Option<Vec<String>>,
+    pub(crate) proxy_protocol: Option<String>,
     pub(crate) reals: Option<Vec<RawReal>>,
 }
 

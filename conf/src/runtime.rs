@@ -95,6 +95,7 @@ impl Config {
                 persistence: Some(Int(i64::from(s.persistence))),
                 deny: Some(s.deny.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
                 allow: Some(s.allow.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
+                proxy_protocol: Some(s.proxy_protocol.name().to_owned()),
                 reals: Some(
                     s.reals
                         .iter()
@@ -166,7 +167,7 @@ impl Config {
             };
             let _ = writeln!(
                 out,
-                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}{}{}",
+                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}{}{}{}",
                 s.vip,
                 s.port,
                 s.protocol.name(),
@@ -175,6 +176,11 @@ impl Config {
                 if s.persistence > 0 { format!("persistence = {}\n", s.persistence) } else { String::new() },
                 list("deny", &s.deny),
                 list("allow", &s.allow),
+                if s.proxy_protocol == crate::ProxyProtocol::Off {
+                    String::new()
+                } else {
+                    format!("proxy_protocol = \"{}\"\n", s.proxy_protocol.name())
+                },
             );
             for r in &s.reals {
                 let forward = match r.forward {

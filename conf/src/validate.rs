@@ -292,7 +292,27 @@ fn services(raw: Vec<RawService>, addresses: &[IfAddr], routes: &[Route], path: 
         }
         let deny = acl(raw.deny.unwrap_or_default(), &path.key("deny"))?;
         let allow = acl(raw.allow.unwrap_or_default(), &path.key("allow"))?;
-        out.push(Service { vip, port, protocol, scheduler, local_addresses, reals, persistence, deny, allow });
+        let pp = path.key("proxy_protocol");
+        let proxy_protocol: crate::ProxyProtocol =
+            raw.proxy_protocol.as_deref().unwrap_or("off").parse().map_err(|m: String| Fault::at(&pp, m))?;
+        if proxy_protocol != crate::ProxyProtocol::Off && protocol != Protocol::Tcp {
+            return Err(Fault::at(
+                &pp,
+                "the PROXY protocol header goes at the start of a TCP stream: TCP services only",
+            ));
+        }
+        out.push(Service {
+            vip,
+            port,
+            protocol,
+            scheduler,
+            local_addresses,
+            reals,
+            persistence,
+            deny,
+            allow,
+            proxy_protocol,
+        });
     }
     // A reply to a local address is told from a client's packet by its destination address.
     for (i, s) in out.iter().enumerate() {

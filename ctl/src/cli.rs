@@ -186,8 +186,13 @@ pub enum ServiceCommand {
         /// its previous one for this long after it (0: none).
         #[arg(short, long, default_value_t = 0)]
         persistent: u32,
+        /// PROXY protocol header for the Full-NAT real servers at the start of each TCP
+        /// stream: v1, v2 or off (off: TOA instead).
+        #[arg(long, default_value = "off")]
+        proxy_protocol: conf::ProxyProtocol,
     },
-    /// Change a service's scheduler and/or persistence timeout.
+    /// Change a service's scheduler, persistence timeout and/or PROXY protocol version (new
+    /// connections get the new one).
     Edit {
         #[command(flatten)]
         service: ServiceArg,
@@ -197,6 +202,9 @@ pub enum ServiceCommand {
         /// Persistence timeout, seconds (0: none).
         #[arg(short, long)]
         persistent: Option<u32>,
+        /// v1, v2 or off.
+        #[arg(long)]
+        proxy_protocol: Option<conf::ProxyProtocol>,
     },
     /// Remove a service; its connections expire on their next packet.
     Del {

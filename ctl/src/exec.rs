@@ -51,11 +51,11 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
             let (rows, matched) = conn::list(shm, &filter, offset, limit);
             (render(&rows, json, |r| conn::render(r, matched)), exit_codes::OK)
         }
-        Command::Service(ServiceCommand::Add { service, scheduler, persistent }) => {
-            change(Change::ServiceAdd { service: service.key(), scheduler, persistence: persistent })
+        Command::Service(ServiceCommand::Add { service, scheduler, persistent, proxy_protocol }) => {
+            change(Change::ServiceAdd { service: service.key(), scheduler, persistence: persistent, proxy_protocol })
         }
-        Command::Service(ServiceCommand::Edit { service, scheduler, persistent }) => {
-            change(Change::ServiceEdit { service: service.key(), scheduler, persistence: persistent })
+        Command::Service(ServiceCommand::Edit { service, scheduler, persistent, proxy_protocol }) => {
+            change(Change::ServiceEdit { service: service.key(), scheduler, persistence: persistent, proxy_protocol })
         }
         Command::Service(ServiceCommand::Del { service }) => change(Change::ServiceDel { service: service.key() }),
         Command::Service(ServiceCommand::Clear) => change(Change::ServiceClear),

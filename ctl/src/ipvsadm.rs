@@ -103,6 +103,9 @@ pub struct Args {
     /// Scheduler: rr, wrr, wlc, lc, fo, conhash, mh.
     #[arg(short = 's', long = "scheduler")]
     pub scheduler: Option<String>,
+    /// PROXY protocol header for Full-NAT real servers (with -A/-E): v1, v2 or off.
+    #[arg(long = "proxy-protocol")]
+    pub proxy_protocol: Option<conf::ProxyProtocol>,
     /// Persistence timeout, seconds (360 when given without a value).
     #[arg(short = 'p', long = "persistent", num_args = 0..=1, default_missing_value = "360")]
     pub persistent: Option<u32>,
@@ -222,13 +225,17 @@ impl Args {
             if self.add_service {
                 let scheduler = self.scheduler.clone().unwrap_or_else(|| "wlc".to_owned());
                 let persistence = self.persistent.unwrap_or(0);
-                return Ok(Op::Change(Change::ServiceAdd { service, scheduler, persistence }));
+                let proxy_protocol = self.proxy_protocol.unwrap_or_default();
+                return Ok(Op::Change(Change::ServiceAdd { service, scheduler, persistence, proxy_protocol }));
             }
-            if self.scheduler.is_none() && self.persistent.is_none() {
-                return Err("-E needs -s|--scheduler or -p|--persistent (the editable properties)".into());
+            if self.scheduler.is_none() && self.persistent.is_none() && self.proxy_protocol.is_none() {
+                return Err(
+                    "-E needs -s|--scheduler, -p|--persistent or --proxy-protocol (the editable properties)".into()
+                );
             }
-            let (scheduler, persistence) = (self.scheduler.clone(), self.persistent);
-            return Ok(Op::Change(Change::ServiceEdit { service, scheduler, persistence }));
+            let (scheduler, persistence, proxy_protocol) =
+                (self.scheduler.clone(), self.persistent, self.proxy_protocol);
+            return Ok(Op::Change(Change::ServiceEdit { service, scheduler, persistence, proxy_protocol }));
         }
         if self.delete_service {
             return Ok(Op::Change(Change::ServiceDel { service: self.need_service()? }));
@@ -335,7 +342,11 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
             conf::Protocol::Udp => "-u",
         };
         let persistent = if s.persistence > 0 { format!(" -p {}", s.persistence) } else { String::new() };
-        let _ = writeln!(out, "-A {flag} {}:{} -s {}{persistent}", s.vip, s.port, s.scheduler.name());
+        let proxy = match s.proxy_protocol {
+            conf::ProxyProtocol::Off => String::new(),
+            p => format!(" --proxy-protocol {}", p.name()),
+        };
+        let _ = writeln!(out, "-A {flag} {}:{} -s {}{persistent}{proxy}", s.vip, s.port, s.scheduler.name());
         for r in &s.reals {
             let method = match r.forward {
                 conf::Forward::Fnat => "-b",

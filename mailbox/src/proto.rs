@@ -69,10 +69,15 @@ pub enum Change {
     /// Remove the static route of `prefix/len` (refused while a real server needs it).
     RouteDel { prefix: Ipv4Addr, len: u8 },
     /// Add a service (no real servers, no local addresses yet), with a persistence timeout in
-    /// seconds (0: none).
-    ServiceAdd { service: ServiceKey, scheduler: String, persistence: u32 },
-    /// Change a service's scheduler and/or persistence timeout.
-    ServiceEdit { service: ServiceKey, scheduler: Option<String>, persistence: Option<u32> },
+    /// seconds (0: none) and the PROXY protocol header its Full-NAT real servers get.
+    ServiceAdd { service: ServiceKey, scheduler: String, persistence: u32, proxy_protocol: conf::ProxyProtocol },
+    /// Change a service's scheduler, persistence timeout and/or PROXY protocol version.
+    ServiceEdit {
+        service: ServiceKey,
+        scheduler: Option<String>,
+        persistence: Option<u32>,
+        proxy_protocol: Option<conf::ProxyProtocol>,
+    },
     /// Remove a service; its connections expire on their next packet.
     ServiceDel { service: ServiceKey },
     /// Remove every service (`ipvsadm -C`).

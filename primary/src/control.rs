@@ -73,7 +73,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 .ok_or_else(|| format!("no route {prefix}/{len}"))?;
             next.routes.remove(i);
         }
-        Change::ServiceAdd { service: k, scheduler, persistence } => {
+        Change::ServiceAdd { service: k, scheduler, persistence, proxy_protocol } => {
             if next.service(k.protocol, k.vip, k.port).is_some() {
                 return Err(format!("service {k} exists already"));
             }
@@ -87,12 +87,18 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 persistence: *persistence,
                 deny: Vec::new(),
                 allow: Vec::new(),
+                proxy_protocol: *proxy_protocol,
             });
         }
-        Change::ServiceEdit { service: k, scheduler, persistence } => {
+        Change::ServiceEdit { service: k, scheduler, persistence, proxy_protocol } => {
             let i = service(&next, k)?;
-            if scheduler.is_none() && persistence.is_none() {
-                return Err("nothing to change: give a scheduler or a persistence timeout".into());
+            if scheduler.is_none() && persistence.is_none() && proxy_protocol.is_none() {
+                return Err(
+                    "nothing to change: give a scheduler, a persistence timeout or a PROXY protocol version".into()
+                );
+            }
+            if let Some(p) = proxy_protocol {
+                next.services[i].proxy_protocol = *p;
             }
             if let Some(s) = scheduler {
                 next.services[i].scheduler = s.parse().map_err(|e: sched::ParseKindError| e.to_string())?;

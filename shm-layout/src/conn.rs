@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// `b"DPVSCONN"` read as a little-endian u64.
 pub const CONN_MAGIC: u64 = u64::from_le_bytes(*b"DPVSCONN");
 /// Version of the shard layout. Bump it whenever a struct here changes.
-pub const CONN_LAYOUT_VERSION: u32 = 2;
+pub const CONN_LAYOUT_VERSION: u32 = 3;
 
 /// Counters of one shard (single writer: the owning lcore).
 #[repr(C)]
@@ -134,8 +134,16 @@ pub struct ConnEntry {
     /// Configuration generation in which `service` and `real` were last resolved (0: never;
     /// older entries have zero here, which resolves them again).
     pub cfg_gen: u64,
+    /// PROXY protocol: the client's first sequence number (its SYN's + 1), where the header
+    /// goes in; valid when `pp_len` is not 0.
+    pub pp_seq: u32,
+    /// PROXY protocol: the header's length (0: none); the client's later sequence numbers go
+    /// up by it, the real server's acknowledgements down.
+    pub pp_len: u16,
+    /// PROXY protocol version of the header (1, 2; 0: none).
+    pub pp_version: u8,
     /// Reserved for later versions.
-    pub reserved: [u8; 16],
+    pub reserved: [u8; 9],
 }
 
 impl ConnEntry {
@@ -167,7 +175,10 @@ impl ConnEntry {
         client_mac: [0; 6],
         client_port: 0,
         cfg_gen: 0,
-        reserved: [0; 16],
+        pp_seq: 0,
+        pp_len: 0,
+        pp_version: 0,
+        reserved: [0; 9],
     };
 }
 

@@ -570,6 +570,33 @@ fn ip_in_ip_reaches_a_real_server_that_decapsulates_and_answers_the_client_itsel
 }
 
 #[test]
+fn the_proxy_protocol_tells_a_full_nat_real_server_who_the_client_is() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dp");
+    let inst = Instance::start(&one_real_server(&ifp, 8080, "fnat").replace(
+        "[[services]]\nvip",
+        "[[services]]\nlocal_addresses = [\"198.18.1.254\"]\nproxy_protocol = \"v1\"\nvip",
+    ));
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/proxy_echo.py"))
+        .args(["198.18.1.2", "8080"])
+        .spawn()
+        .unwrap();
+    let body = inst.dir.join("body");
+    wait_for("an answer through the VIP", Duration::from_secs(20), || fetch(&cli, "http://198.18.0.100/", &body));
+    stop_child(&mut server, Duration::from_secs(2));
+    let text = std::fs::read_to_string(&body).unwrap();
+    assert!(
+        text.starts_with("PROXY TCP4 198.18.0.1 198.18.0.100 ") && text.ends_with(" 80 from 198.18.1.254"),
+        "the real server read the client's address from the header, over Full-NAT: {text}"
+    );
+    assert!(front(&inst, "ipvsadm", "-Sn").contains("-A -t 198.18.0.100:80 -s rr --proxy-protocol v1"));
+}
+
+#[test]
 fn nat_reaches_a_real_server_whose_replies_come_back_through_the_balancer() {
     let _g = serial();
     require_root_and_hugepages();

@@ -149,6 +149,8 @@ pub struct Service {
     limits: Vec<Limits>,
     /// Clients whose new connections are refused (deny, allow lists).
     acl: Option<(Vec<conf::Prefix>, Vec<conf::Prefix>)>,
+    /// The PROXY protocol header its Full-NAT TCP connections get (instead of TOA).
+    pub proxy: conf::ProxyProtocol,
 }
 
 /// A real server's connection thresholds on one lcore (LVS's `u_threshold`/`l_threshold`).
@@ -218,6 +220,7 @@ impl Service {
             real_slots: Vec::new(),
             limits: Vec::new(),
             acl: None,
+            proxy: conf::ProxyProtocol::Off,
         }
     }
 
@@ -339,6 +342,7 @@ pub fn build_services(
                 .with_acl(def.deny.clone(), def.allow.clone());
         svc.def = Some(def.clone());
         svc.persistence = ticks(def.persistence);
+        svc.proxy = def.proxy_protocol;
         if let Some(p) = prev {
             // Go on handing out local addresses and ports where the old one stopped.
             svc.next_lport = p.next_lport;
@@ -750,7 +754,12 @@ impl<'a> Fnat<'a> {
         }
         let (idx, dir, new) = match found {
             Some((idx, dir)) => (idx, dir, false),
-            None => match self.create(rx_port, frame, &t, flags) {
+            None => match self.create(
+                rx_port,
+                frame,
+                &t,
+                flags.map(|f| (f, TcpPacket::new_unchecked(&frame[l4..]).seq_number())),
+            ) {
                 Ok(Some(idx)) => (idx, Dir::In, true),
                 // A reply to a local address with no connection (expired, or never ours):
                 // nothing to translate it to.
@@ -795,7 +804,28 @@ impl<'a> Fnat<'a> {
         };
         rewrite(frame, l3, l4, proto, (src, dst, sp, dp));
         let old_state = State::from_u8(e.state);
-        if let (Some(f), true) = (flags, mode(&e) == MODE_FNAT) {
+        if let (Some(f), true, true) = (flags, mode(&e) == MODE_FNAT, e.pp_len > 0) {
+            // The PROXY protocol header instead of TOA.
+            match dir {
+                Dir::In => {
+                    // The header the connection started with (the service may have changed
+                    // version since).
+                    let version = if e.pp_version == 1 { conf::ProxyProtocol::V1 } else { conf::ProxyProtocol::V2 };
+                    let mut hdr = [0u8; crate::proxy::MAX_LEN];
+                    let n =
+                        crate::proxy::header(version, (addr4(&e.caddr), e.cport), (addr4(&e.vaddr), e.vport), &mut hdr);
+                    if n != usize::from(e.pp_len) || !crate::proxy::inbound(buf, l3, l4, e.pp_seq, &hdr[..n]) {
+                        return Verdict::Drop(FnatDrop::NoResource);
+                    }
+                }
+                Dir::Out => {
+                    crate::proxy::outbound(frame, l4, e.pp_seq, u32::from(e.pp_len));
+                    if f.contains(TcpFlags::SYN | TcpFlags::ACK) {
+                        shrink_mss(frame, l4, e.pp_len);
+                    }
+                }
+            }
+        } else if let (Some(f), true) = (flags, mode(&e) == MODE_FNAT) {
             match dir {
                 // The handshake's last ACK carries the client's address to the real server.
                 Dir::In
@@ -835,8 +865,9 @@ impl<'a> Fnat<'a> {
         rx_port: u16,
         frame: &[u8],
         t: &Tuple,
-        flags: Option<TcpFlags>,
+        tcp: Option<(TcpFlags, u32)>,
     ) -> Result<Option<u32>, FnatDrop> {
+        let flags = tcp.map(|(f, _)| f);
         let (vip, vport) = (addr4(&t.dst), t.dport);
         let Some(si) = self.index.service(t.proto, vip, vport) else {
             return Ok(None);
@@ -925,7 +956,17 @@ impl<'a> Fnat<'a> {
         }
         let (laddr, lport) = chosen.ok_or(FnatDrop::NoResource)?;
         let c = new_conn(t, (v4(laddr.octets()), lport), &real, (state, MODE_FNAT), (si, ri), (client_mac, rx_port));
-        self.insert(&c, si, ri).map(Some)
+        let proxy = self.services[si].proxy;
+        let idx = self.insert(&c, si, ri)?;
+        if let (Some((_, syn_seq)), true) = (tcp, proxy != conf::ProxyProtocol::Off) {
+            let mut hdr = [0u8; crate::proxy::MAX_LEN];
+            let len = crate::proxy::header(proxy, (client, t.sport), (vip, vport), &mut hdr);
+            let e = self.shard.entry_mut(idx);
+            e.pp_seq = syn_seq.wrapping_add(1);
+            e.pp_len = len as u16;
+            e.pp_version = if proxy == conf::ProxyProtocol::V1 { 1 } else { 2 };
+        }
+        Ok(Some(idx))
     }
 
     /// The real server the template of client `t.src` names for persistent service `si`, if
@@ -1232,17 +1273,19 @@ pub const TOA_KIND: u8 = 254;
 pub const TOA_LEN: usize = 8;
 
 /// Inserts the TOA option (client address and port) after the TCP options of the segment at
-/// `l4`, when the header has room for it (60 bytes at most) and the buffer can grow; the IPv4
+/// `l4`, when the header has room for it (60 bytes at most), the packet stays within the port
+/// MTU and the buffer can grow; the IPv4
 /// total length, the TCP data offset and both checksums are updated. Otherwise the segment is
 /// left as it is: TOA is best effort, as in DPVS.
 fn insert_toa<F: Frame>(buf: &mut F, l3: usize, l4: usize, (client, port): (Ipv4Addr, u16)) {
-    let (hlen, src, dst) = {
+    let (hlen, src, dst, total) = {
         let frame = buf.bytes();
         let tcp = TcpPacket::new_unchecked(&frame[l4..]);
         let ip = Ipv4Packet::new_unchecked(&frame[l3..]);
-        (tcp.header_len(), ip.src_addr(), ip.dst_addr())
+        (tcp.header_len(), ip.src_addr(), ip.dst_addr(), usize::from(ip.total_len()))
     };
-    if hlen + TOA_LEN > 60 || !buf.insert(l4 + hlen, TOA_LEN) {
+    // A handshake ACK that carries a full segment already has no room on the wire.
+    if hlen + TOA_LEN > 60 || total + TOA_LEN > PORT_MTU || !buf.insert(l4 + hlen, TOA_LEN) {
         return;
     }
     let frame = buf.bytes();

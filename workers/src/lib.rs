@@ -10,6 +10,7 @@ pub mod fnat;
 pub mod frame;
 pub mod neigh;
 pub mod pipeline;
+pub mod proxy;
 pub mod run;
 
 /// Exit codes of `dpvs-worker`.

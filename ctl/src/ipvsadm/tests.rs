@@ -28,29 +28,59 @@ fn dpvs_quick_start_lines_parse() {
     let cases: Vec<(&str, Op)> = vec![
         (
             "-A -t 198.18.0.100:80 -s rr",
-            Op::Change(Change::ServiceAdd { service: vip, scheduler: "rr".into(), persistence: 0 }),
+            Op::Change(Change::ServiceAdd {
+                service: vip,
+                scheduler: "rr".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::Off,
+            }),
         ),
         (
             "--add-service --tcp-service 198.18.0.100:80",
-            Op::Change(Change::ServiceAdd { service: vip, scheduler: "wlc".into(), persistence: 0 }),
+            Op::Change(Change::ServiceAdd {
+                service: vip,
+                scheduler: "wlc".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::Off,
+            }),
         ),
         (
             "-E -t 198.18.0.100:80 -s mh",
-            Op::Change(Change::ServiceEdit { service: vip, scheduler: Some("mh".into()), persistence: None }),
+            Op::Change(Change::ServiceEdit {
+                service: vip,
+                scheduler: Some("mh".into()),
+                persistence: None,
+                proxy_protocol: None,
+            }),
         ),
         ("-D -u 198.18.0.100:53", Op::Change(Change::ServiceDel { service: key(Udp, "198.18.0.100:53") })),
         ("-C", Op::Change(Change::ServiceClear)),
         (
             "-A -t 198.18.0.100:80 -s rr -p 600",
-            Op::Change(Change::ServiceAdd { service: vip, scheduler: "rr".into(), persistence: 600 }),
+            Op::Change(Change::ServiceAdd {
+                service: vip,
+                scheduler: "rr".into(),
+                persistence: 600,
+                proxy_protocol: conf::ProxyProtocol::Off,
+            }),
         ),
         (
             "-A -t 198.18.0.100:80 -p",
-            Op::Change(Change::ServiceAdd { service: vip, scheduler: "wlc".into(), persistence: 360 }),
+            Op::Change(Change::ServiceAdd {
+                service: vip,
+                scheduler: "wlc".into(),
+                persistence: 360,
+                proxy_protocol: conf::ProxyProtocol::Off,
+            }),
         ),
         (
             "-E -t 198.18.0.100:80 -p 0",
-            Op::Change(Change::ServiceEdit { service: vip, scheduler: None, persistence: Some(0) }),
+            Op::Change(Change::ServiceEdit {
+                service: vip,
+                scheduler: None,
+                persistence: Some(0),
+                proxy_protocol: None,
+            }),
         ),
         (
             "-a -t 198.18.0.100:80 -r 198.18.1.2 -b",
@@ -136,6 +166,15 @@ fn dpvs_quick_start_lines_parse() {
         ("-R", Op::Restore),
         ("-Z", Op::Zero(None)),
         (
+            "-A -t 198.18.0.100:80 -s rr --proxy-protocol v2",
+            Op::Change(Change::ServiceAdd {
+                service: vip,
+                scheduler: "rr".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::V2,
+            }),
+        ),
+        (
             "-a -t 198.18.0.100:80 -r 198.18.1.2 -i",
             Op::Change(Change::RealAdd {
                 service: vip,
@@ -205,7 +244,8 @@ fn bad_lines_name_what_is_wrong() {
         ("-a -t 198.18.0.100:80 -b", "-r|--real-server"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2:http -b", "198.18.1.2:http"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -w lots", "lots"),
-        ("-E -t 198.18.0.100:80", "-s|--scheduler or -p|--persistent"),
+        ("-E -t 198.18.0.100:80", "-s|--scheduler, -p|--persistent or --proxy-protocol"),
+        ("-A -t 198.18.0.100:80 --proxy-protocol v3", "v3"),
         ("--add-laddr -t 198.18.0.100:80 -F dpdk1", "-z|--laddr"),
         ("--add-laddr -z 198.18.1.254 -t 198.18.0.100:80", "-F|--ifname"),
         ("-L --stats --rate", "one at a time"),

@@ -24,25 +24,74 @@ fn changes_apply_and_errors_change_nothing() {
     let rt = cfg.runtime();
     // (change, expected error substring or None for success)
     let cases: Vec<(Change, Option<&str>)> = vec![
-        (Change::ServiceAdd { service: key(443), scheduler: "wrr".into(), persistence: 0 }, None),
-        (Change::ServiceAdd { service: key(80), scheduler: "rr".into(), persistence: 0 }, Some("exists already")),
-        (Change::ServiceAdd { service: key(443), scheduler: "fastest".into(), persistence: 0 }, Some("fastest")),
+        (
+            Change::ServiceAdd {
+                service: key(443),
+                scheduler: "wrr".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::Off,
+            },
+            None,
+        ),
+        (
+            Change::ServiceAdd {
+                service: key(80),
+                scheduler: "rr".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::Off,
+            },
+            Some("exists already"),
+        ),
+        (
+            Change::ServiceAdd {
+                service: key(443),
+                scheduler: "fastest".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::Off,
+            },
+            Some("fastest"),
+        ),
         (
             Change::ServiceAdd {
                 service: ServiceKey { protocol: Protocol::Udp, vip: ip("198.18.5.5"), port: 53 },
                 scheduler: "rr".into(),
                 persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::Off,
             },
             Some("not an interface address"),
         ),
-        (Change::ServiceEdit { service: key(80), scheduler: Some("mh".into()), persistence: None }, None),
         (
-            Change::ServiceEdit { service: key(81), scheduler: Some("mh".into()), persistence: None },
+            Change::ServiceEdit {
+                service: key(80),
+                scheduler: Some("mh".into()),
+                persistence: None,
+                proxy_protocol: None,
+            },
+            None,
+        ),
+        (
+            Change::ServiceEdit {
+                service: key(81),
+                scheduler: Some("mh".into()),
+                persistence: None,
+                proxy_protocol: None,
+            },
             Some("no service tcp 198.18.0.100:81"),
         ),
-        (Change::ServiceEdit { service: key(80), scheduler: None, persistence: Some(600) }, None),
-        (Change::ServiceEdit { service: key(80), scheduler: None, persistence: None }, Some("nothing to change")),
-        (Change::ServiceEdit { service: key(80), scheduler: None, persistence: Some(99_999_999) }, Some("persistence")),
+        (Change::ServiceEdit { service: key(80), scheduler: None, persistence: Some(600), proxy_protocol: None }, None),
+        (
+            Change::ServiceEdit { service: key(80), scheduler: None, persistence: None, proxy_protocol: None },
+            Some("nothing to change"),
+        ),
+        (
+            Change::ServiceEdit {
+                service: key(80),
+                scheduler: None,
+                persistence: Some(99_999_999),
+                proxy_protocol: None,
+            },
+            Some("persistence"),
+        ),
         (Change::ServiceDel { service: key(80) }, None),
         (Change::ServiceClear, None),
         (
@@ -213,6 +262,24 @@ fn changes_apply_and_errors_change_nothing() {
             None,
         ),
         (Change::AclAdd { service: key(80), list: AclList::Deny, prefix: net("198.18.9.0/24") }, None),
+        (
+            Change::ServiceEdit {
+                service: key(80),
+                scheduler: None,
+                persistence: None,
+                proxy_protocol: Some(conf::ProxyProtocol::V2),
+            },
+            None,
+        ),
+        (
+            Change::ServiceAdd {
+                service: ServiceKey { protocol: Protocol::Udp, vip: ip("198.18.0.100"), port: 53 },
+                scheduler: "rr".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::V1,
+            },
+            Some("TCP services only"),
+        ),
         (Change::AclAdd { service: key(80), list: AclList::Allow, prefix: net("198.18.0.0/16") }, None),
         (Change::AclAdd { service: key(81), list: AclList::Deny, prefix: net("198.18.9.0/24") }, Some("no service")),
         (
@@ -267,7 +334,12 @@ fn quick_start_sequence_builds_a_service() {
     let mut rt = cfg.runtime();
     rt.services.clear();
     for c in [
-        Change::ServiceAdd { service: key(8080), scheduler: "rr".into(), persistence: 0 },
+        Change::ServiceAdd {
+            service: key(8080),
+            scheduler: "rr".into(),
+            persistence: 0,
+            proxy_protocol: conf::ProxyProtocol::Off,
+        },
         Change::RealAdd {
             service: key(8080),
             addr: ip("198.18.1.2"),

@@ -50,11 +50,23 @@ fn tcp_frame(
     flags: TcpFlags,
     payload: &[u8],
 ) -> Vec<u8> {
+    tcp_segment((src_mac, dst_mac), src, dst, flags, (1000, 0), payload)
+}
+
+/// A TCP frame with sequence and acknowledgement numbers `(seq, ack)`.
+fn tcp_segment(
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    flags: TcpFlags,
+    (seq, ack): (u32, u32),
+    payload: &[u8],
+) -> Vec<u8> {
     let tcp = TcpRepr {
         src_port: src.1,
         dst_port: dst.1,
-        seq_number: 1000,
-        ack_number: 0,
+        seq_number: seq,
+        ack_number: ack,
         flags,
         window_len: 64240,
         urgent_at: 0,
@@ -276,6 +288,7 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
         persistence: 0,
         deny: vec![],
         allow: vec![],
+        proxy_protocol: conf::ProxyProtocol::Off,
     };
     conf::Runtime {
         addresses: vec![
@@ -782,4 +795,71 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     // Confirming the same MAC changes nothing.
     p.process(1, &mut arp_reply(RS, RS_MAC));
     assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn the_proxy_protocol_header_goes_before_the_first_byte_and_sequence_numbers_follow() {
+    for (version, text) in [
+        (conf::ProxyProtocol::V1, &b"PROXY TCP4 198.18.0.1 198.18.0.100 40000 80\r\n"[..]),
+        (
+            conf::ProxyProtocol::V2,
+            &[
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0, 12, 198, 18, 0,
+                1, 198, 18, 0, 100, 0x9c, 0x40, 0, 80,
+            ][..],
+        ),
+    ] {
+        let mut s = store();
+        let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+        let (shard, _) = Shard::adopt(parts, 0);
+        let mut rt = runtime(&[(8080, 1)]);
+        rt.services[0].proxy_protocol = version;
+        let mut n = Fnat::new(
+            build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+            shard,
+            vec![P0, P1],
+            0,
+        );
+        let n_hdr = text.len() as u32;
+        let (cli, srv) = ((CLIENT_MAC, P0), (RS_MAC, P1));
+        let (c, v, r, l) = ((CLIENT, 40000), (VIP, 80), (RS, 8080), (LIP, LPORT_MIN));
+        let seg = |m, a, b, flags, sa, p: &[u8]| tcp_segment(m, a, b, flags, sa, p);
+        // Handshake: client ISN 5000, server ISN 9000; nothing moves yet.
+        let mut f = seg(cli, c, v, TcpFlags::SYN, (5000, 0), b"");
+        assert!(matches!(run(&mut n, 0, &mut f), Verdict::Out { new: true, .. }));
+        let mut f = seg(srv, r, l, TcpFlags::SYN | TcpFlags::ACK, (9000, 5001), b"");
+        run(&mut n, 1, &mut f);
+        assert_eq!(TcpPacket::new_checked(&f[34..]).unwrap().ack_number(), 5001);
+        let mut f = seg(cli, c, v, TcpFlags::ACK, (5001, 9001), b"");
+        run(&mut n, 0, &mut f);
+        let tcp = TcpPacket::new_checked(&f[34..]).unwrap();
+        assert_eq!((tcp.seq_number(), tcp.payload().len(), tcp.header_len()), (5001, 0, 20), "no header yet, no TOA");
+        // The first byte: the header in front of it.
+        let mut f = seg(cli, c, v, TcpFlags::ACK | TcpFlags::PSH, (5001, 9001), b"GET /");
+        run(&mut n, 0, &mut f);
+        check(&f, (P1, RS_MAC), l, r);
+        let tcp = TcpPacket::new_checked(&f[34..]).unwrap();
+        assert_eq!(tcp.seq_number(), 5001);
+        assert_eq!(&tcp.payload()[..text.len()], text, "{version:?}");
+        assert_eq!(&tcp.payload()[text.len()..], b"GET /");
+        // Retransmitted: the header again.
+        let mut f = seg(cli, c, v, TcpFlags::ACK | TcpFlags::PSH, (5001, 9001), b"GET /");
+        run(&mut n, 0, &mut f);
+        assert_eq!(TcpPacket::new_checked(&f[34..]).unwrap().payload().len(), text.len() + 5);
+        // The real server acknowledges header and data; the client sees only its data acked.
+        let mut f = seg(srv, r, l, TcpFlags::ACK, (9001, 5001 + n_hdr + 5), b"200");
+        run(&mut n, 1, &mut f);
+        check(&f, (P0, CLIENT_MAC), v, c);
+        assert_eq!(TcpPacket::new_checked(&f[34..]).unwrap().ack_number(), 5006);
+        // Part of the header acknowledged: the client's first byte is not.
+        let mut f = seg(srv, r, l, TcpFlags::ACK, (9004, 5001 + 10), b"");
+        run(&mut n, 1, &mut f);
+        assert_eq!(TcpPacket::new_checked(&f[34..]).unwrap().ack_number(), 5001);
+        // The client's next segment moves up by the header.
+        let mut f = seg(cli, c, v, TcpFlags::ACK, (5006, 9004), b" HTTP/1.0");
+        run(&mut n, 0, &mut f);
+        check(&f, (P1, RS_MAC), l, r);
+        let tcp = TcpPacket::new_checked(&f[34..]).unwrap();
+        assert_eq!((tcp.seq_number(), tcp.payload()), (5006 + n_hdr, &b" HTTP/1.0"[..]));
+    }
 }

@@ -1,0 +1,200 @@
+//! The PROXY protocol (haproxy.org, versions 1 and 2) for Full-NAT TCP services: the header
+//! naming the client and the virtual address goes in front of the client's first byte, and the
+//! connection's sequence numbers are shifted by its length from then on.
+//!
+//! The header is put in front of the payload of every client segment that starts at the
+//! stream's first sequence number (`start`, the SYN's + 1), so a lost first segment gets it
+//! again when the client retransmits; client segments after it have their sequence numbers
+//! raised by the header's length, and the real server's acknowledgements (and SACK blocks)
+//! lowered by it. The SYN-ACK's MSS is lowered by the length too, so that the first segment
+//! still fits the path once the header is in. Nothing here allocates.
+
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+
+use wire::checksum;
+use wire::{Ipv4Packet, TcpPacket};
+
+use crate::frame::Frame;
+
+/// Longest header (version 1 with the longest IPv4 addresses and ports is 56 bytes; the
+/// protocol allows 107).
+pub const MAX_LEN: usize = 108;
+
+/// Version 2's signature.
+const V2_SIGNATURE: [u8; 12] = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+
+/// Writes the header of `version` for a connection from `client` to `vip` into `out`;
+/// returns its length (0 for [`conf::ProxyProtocol::Off`]).
+pub fn header(
+    version: conf::ProxyProtocol,
+    (client, cport): (Ipv4Addr, u16),
+    (vip, vport): (Ipv4Addr, u16),
+    out: &mut [u8; MAX_LEN],
+) -> usize {
+    match version {
+        conf::ProxyProtocol::Off => 0,
+        conf::ProxyProtocol::V1 => {
+            let mut w = &mut out[..];
+            // Cannot fail: at most 56 bytes into 108.
+            let _ = write!(w, "PROXY TCP4 {client} {vip} {cport} {vport}\r\n");
+            MAX_LEN - w.len()
+        }
+        conf::ProxyProtocol::V2 => {
+            out[..12].copy_from_slice(&V2_SIGNATURE);
+            out[12] = 0x21; // version 2, PROXY
+            out[13] = 0x11; // TCP over IPv4
+            out[14..16].copy_from_slice(&12u16.to_be_bytes());
+            out[16..20].copy_from_slice(&client.octets());
+            out[20..24].copy_from_slice(&vip.octets());
+            out[24..26].copy_from_slice(&cport.to_be_bytes());
+            out[26..28].copy_from_slice(&vport.to_be_bytes());
+            28
+        }
+    }
+}
+
+/// Whether sequence number `a` is after `b` (modulo 2^32).
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// `seq` of the client's space in the real server's: after the header from `start` on.
+fn shift_up(seq: u32, start: u32, len: u32) -> u32 {
+    if after(seq, start) {
+        seq.wrapping_add(len)
+    } else {
+        seq
+    }
+}
+
+/// `seq` of the real server's space in the client's: the header's bytes acknowledge as `start`.
+fn shift_down(seq: u32, start: u32, len: u32) -> u32 {
+    if !after(seq, start) {
+        seq
+    } else if seq.wrapping_sub(start) <= len {
+        start
+    } else {
+        seq.wrapping_sub(len)
+    }
+}
+
+/// Replaces the 32-bit word at `at` (in the TCP segment at `l4`) with `new`, updating the
+/// checksum incrementally.
+fn set_word(frame: &mut [u8], l4: usize, at: usize, new: u32) {
+    let old = u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
+    if old == new {
+        return;
+    }
+    frame[at..at + 4].copy_from_slice(&new.to_be_bytes());
+    let mut tcp = TcpPacket::new_unchecked(&mut frame[l4..]);
+    let mut c = tcp.checksum();
+    c = checksum::update_u16(c, (old >> 16) as u16, (new >> 16) as u16);
+    c = checksum::update_u16(c, old as u16, new as u16);
+    tcp.set_checksum(c);
+}
+
+/// A client segment of a connection with a header of `hdr` to put in at `start`: the header
+/// goes in front of the payload of a segment starting there, later segments move up. The
+/// addresses of the frame are already the real server's side. Returns false when the
+/// frame has no room for the header (the segment is then dropped; the client sends it again).
+pub fn inbound<F: Frame>(buf: &mut F, l3: usize, l4: usize, start: u32, hdr: &[u8]) -> bool {
+    let (seq, hlen, payload) = {
+        let f = buf.bytes();
+        let ip = Ipv4Packet::new_unchecked(&f[l3..]);
+        let tcp = TcpPacket::new_unchecked(&f[l4..]);
+        let payload = usize::from(ip.total_len()).saturating_sub(l4 - l3 + tcp.header_len());
+        (tcp.seq_number(), tcp.header_len(), payload)
+    };
+    if seq != start || payload == 0 {
+        let frame = buf.bytes();
+        set_word(frame, l4, l4 + 4, shift_up(seq, start, hdr.len() as u32));
+        return true;
+    }
+    if !buf.insert(l4 + hlen, hdr.len()) {
+        return false;
+    }
+    let frame = buf.bytes();
+    frame[l4 + hlen..l4 + hlen + hdr.len()].copy_from_slice(hdr);
+    let (src, dst) = {
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
+        ip.set_total_len(ip.total_len() + hdr.len() as u16);
+        ip.fill_checksum();
+        (ip.src_addr(), ip.dst_addr())
+    };
+    let total = usize::from(Ipv4Packet::new_unchecked(&frame[l3..]).total_len());
+    TcpPacket::new_unchecked(&mut frame[l4..l3 + total]).fill_checksum(src, dst);
+    true
+}
+
+/// A real server's segment of a connection with a header of `len` bytes in at `start`: its
+/// acknowledgement number and SACK blocks are moved back into the client's numbering.
+pub fn outbound(frame: &mut [u8], l4: usize, start: u32, len: u32) {
+    let (ack, has_ack, hlen) = {
+        let tcp = TcpPacket::new_unchecked(&frame[l4..]);
+        (tcp.ack_number(), tcp.flags().contains(wire::TcpFlags::ACK), tcp.header_len())
+    };
+    if has_ack {
+        set_word(frame, l4, l4 + 8, shift_down(ack, start, len));
+    }
+    // SACK blocks (kind 5): pairs of 32-bit edges.
+    let end = (l4 + hlen).min(frame.len());
+    let mut i = l4 + 20;
+    while i < end {
+        match frame[i] {
+            0 => return,
+            1 => i += 1,
+            kind => {
+                let n = usize::from(*frame.get(i + 1).unwrap_or(&0));
+                if n < 2 || i + n > end {
+                    return;
+                }
+                if kind == 5 {
+                    let mut at = i + 2;
+                    while at + 4 <= i + n {
+                        let edge = u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
+                        set_word(frame, l4, at, shift_down(edge, start, len));
+                        at += 4;
+                    }
+                }
+                i += n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_byte_exact() {
+        let mut out = [0u8; MAX_LEN];
+        let c = (Ipv4Addr::new(198, 18, 0, 1), 40000);
+        let v = (Ipv4Addr::new(198, 18, 0, 100), 80);
+        let n = header(conf::ProxyProtocol::V1, c, v, &mut out);
+        assert_eq!(&out[..n], b"PROXY TCP4 198.18.0.1 198.18.0.100 40000 80\r\n");
+        let n = header(conf::ProxyProtocol::V2, c, v, &mut out);
+        assert_eq!(
+            &out[..n],
+            &[
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0, 12, 198, 18, 0,
+                1, 198, 18, 0, 100, 0x9c, 0x40, 0, 80
+            ][..]
+        );
+        assert_eq!(header(conf::ProxyProtocol::Off, c, v, &mut out), 0);
+        let longest = (Ipv4Addr::new(255, 255, 255, 255), 65535);
+        assert_eq!(header(conf::ProxyProtocol::V1, longest, longest, &mut out), 56);
+    }
+
+    #[test]
+    fn sequence_numbers_move_by_the_header_around_the_start_and_across_wrap() {
+        let start = u32::MAX - 10;
+        assert_eq!(shift_up(start, start, 46), start, "the first segment keeps its number");
+        assert_eq!(shift_up(start.wrapping_sub(1), start, 46), start.wrapping_sub(1), "the SYN");
+        assert_eq!(shift_up(start.wrapping_add(100), start, 46), start.wrapping_add(146));
+        assert_eq!(shift_down(start.wrapping_add(146), start, 46), start.wrapping_add(100));
+        assert_eq!(shift_down(start.wrapping_add(20), start, 46), start, "part of the header acknowledged");
+        assert_eq!(shift_down(start, start, 46), start);
+    }
+}
