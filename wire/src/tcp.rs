@@ -320,6 +320,28 @@ impl TcpOption<'_> {
     }
 }
 
+/// Where each option of an options area is, for rewriting in place: `(kind, offset, length)`
+/// of every option other than NOP, up to the end of the list; a malformed option ends it.
+pub fn option_spans(options: &[u8]) -> impl Iterator<Item = (u8, usize, usize)> + '_ {
+    let mut at = 0;
+    core::iter::from_fn(move || loop {
+        let kind = *options.get(at)?;
+        match kind {
+            kind::EOL => return None,
+            kind::NOP => at += 1,
+            _ => {
+                let len = usize::from(*options.get(at + 1)?);
+                if len < 2 || at + len > options.len() {
+                    return None;
+                }
+                let span = (kind, at, len);
+                at += len;
+                return Some(span);
+            }
+        }
+    })
+}
+
 /// Iterator over the options area of a TCP header. Yields `Err(BadTcpOption)` once for a
 /// malformed option and then ends; ends after [`TcpOption::EndOfList`].
 #[derive(Debug, Clone)]
@@ -884,6 +906,16 @@ mod tests {
             assert_eq!(last, Some(Err(Error::BadTcpOption)), "{what}");
             assert_eq!(iter.next(), None, "{what}: iteration ends after an error");
         }
+    }
+
+    #[test]
+    fn option_spans_skip_nops_and_stop_at_the_end_or_a_bad_length() {
+        // NOP, MSS 1460, NOP, NOP, SACK with one block, EOL, junk.
+        let opts = [1, 2, 4, 0x05, 0xb4, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 9, 9];
+        let spans: Vec<_> = option_spans(&opts).collect();
+        assert_eq!(spans, [(2, 1, 4), (5, 7, 10)]);
+        assert_eq!(option_spans(&[2, 4, 0x05]).count(), 0, "an option past the end");
+        assert_eq!(option_spans(&[3, 1, 0]).count(), 0, "a length below 2");
     }
 
     #[test]

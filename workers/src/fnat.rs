@@ -1309,30 +1309,18 @@ fn insert_toa<F: Frame>(buf: &mut F, l3: usize, l4: usize, (client, port): (Ipv4
 /// the client's segments leave room for the TOA option.
 fn shrink_mss(frame: &mut [u8], l4: usize, by: u16) {
     let hlen = TcpPacket::new_unchecked(&frame[l4..]).header_len();
-    let mut i = l4 + 20;
     let end = (l4 + hlen).min(frame.len());
-    while i < end {
-        match frame[i] {
-            0 => return,
-            1 => i += 1,
-            kind => {
-                let len = usize::from(*frame.get(i + 1).unwrap_or(&0));
-                if len < 2 || i + len > end {
-                    return;
-                }
-                if kind == 2 && len == 4 {
-                    let old = u16::from_be_bytes([frame[i + 2], frame[i + 3]]);
-                    let new = old.saturating_sub(by).max(536);
-                    frame[i + 2..i + 4].copy_from_slice(&new.to_be_bytes());
-                    let mut tcp = TcpPacket::new_unchecked(&mut frame[l4..]);
-                    let c = checksum::update_u16(tcp.checksum(), old, new);
-                    tcp.set_checksum(c);
-                    return;
-                }
-                i += len;
-            }
-        }
-    }
+    let options = &frame[(l4 + 20).min(end)..end];
+    let Some((_, at, _)) = wire::tcp::option_spans(options).find(|&(kind, _, len)| kind == 2 && len == 4) else {
+        return;
+    };
+    let i = l4 + 20 + at;
+    let old = u16::from_be_bytes([frame[i + 2], frame[i + 3]]);
+    let new = old.saturating_sub(by).max(536);
+    frame[i + 2..i + 4].copy_from_slice(&new.to_be_bytes());
+    let mut tcp = TcpPacket::new_unchecked(&mut frame[l4..]);
+    let c = checksum::update_u16(tcp.checksum(), old, new);
+    tcp.set_checksum(c);
 }
 
 /// Rewrites the IPv4 addresses and L4 ports of a frame, updating both checksums

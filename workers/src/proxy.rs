@@ -139,27 +139,19 @@ pub fn outbound(frame: &mut [u8], l4: usize, start: u32, len: u32) {
     }
     // SACK blocks (kind 5): pairs of 32-bit edges.
     let end = (l4 + hlen).min(frame.len());
-    let mut i = l4 + 20;
-    while i < end {
-        match frame[i] {
-            0 => return,
-            1 => i += 1,
-            kind => {
-                let n = usize::from(*frame.get(i + 1).unwrap_or(&0));
-                if n < 2 || i + n > end {
-                    return;
-                }
-                if kind == 5 {
-                    let mut at = i + 2;
-                    while at + 4 <= i + n {
-                        let edge = u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
-                        set_word(frame, l4, at, shift_down(edge, start, len));
-                        at += 4;
-                    }
-                }
-                i += n;
-            }
+    let mut edges = [0usize; 8];
+    let mut n = 0;
+    for (_, at, len) in wire::tcp::option_spans(&frame[(l4 + 20).min(end)..end]).filter(|o| o.0 == 5) {
+        let mut edge = l4 + 20 + at + 2;
+        while edge + 4 <= l4 + 20 + at + len && n < edges.len() {
+            edges[n] = edge;
+            n += 1;
+            edge += 4;
         }
+    }
+    for &at in &edges[..n] {
+        let edge = u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
+        set_word(frame, l4, at, shift_down(edge, start, len));
     }
 }
 
@@ -185,6 +177,25 @@ mod tests {
         assert_eq!(header(conf::ProxyProtocol::Off, c, v, &mut out), 0);
         let longest = (Ipv4Addr::new(255, 255, 255, 255), 65535);
         assert_eq!(header(conf::ProxyProtocol::V1, longest, longest, &mut out), 56);
+    }
+
+    #[test]
+    fn the_real_servers_sack_edges_move_back_into_the_clients_numbering() {
+        // A TCP header with ACK, 32 bytes: NOP, NOP, SACK(one block 5100..5200).
+        let mut seg = vec![0u8; 32];
+        seg[12] = 8 << 4;
+        seg[13] = 0x10;
+        seg[8..12].copy_from_slice(&5100u32.to_be_bytes());
+        seg[20..24].copy_from_slice(&[1, 1, 5, 10]);
+        seg[24..28].copy_from_slice(&5100u32.to_be_bytes());
+        seg[28..32].copy_from_slice(&5200u32.to_be_bytes());
+        let (src, dst) = (Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 254));
+        TcpPacket::new_unchecked(&mut seg[..]).fill_checksum(src, dst);
+        outbound(&mut seg, 0, 5001, 46);
+        let tcp = TcpPacket::new_checked(&seg[..]).unwrap();
+        assert!(tcp.verify_checksum(src, dst), "updated incrementally");
+        assert_eq!(tcp.ack_number(), 5054);
+        assert_eq!((&seg[24..28], &seg[28..32]), (&5054u32.to_be_bytes()[..], &5154u32.to_be_bytes()[..]));
     }
 
     #[test]
