@@ -431,6 +431,11 @@ pub struct Port {
     pub rx_queues: u16,
     /// Tx queues: one per forwarding lcore, derived (lcore slot index = tx queue index).
     pub tx_queues: u16,
+    /// The port of this port's exception path (`kni = "dpdk0.kni"`): a TAP device for the
+    /// host's kernel, derived, after the configured ports.
+    pub exception: Option<usize>,
+    /// For an exception path's TAP port: the data port it serves.
+    pub exception_of: Option<usize>,
 }
 
 /// How EAL finds a port's device.
@@ -585,6 +590,22 @@ rx = ["p0:2"]"#,
         assert_eq!(c.ports[0].tx_queues, 3);
         assert_eq!(c.ports[0].rx_queues, 3);
         assert_eq!(c.groups[1].lcores[0].rx, [QueueRef { port: 0, queue: 2 }]);
+    }
+
+    #[test]
+    fn an_exception_path_is_a_derived_tap_port_polled_with_queue_0() {
+        let c = Config::from_str(&BASE.replace("vdev = \"net_tap0\"", "vdev = \"net_tap0\"\nkni = \"p0.kni\""), "t")
+            .expect("valid");
+        assert_eq!(c.ports.len(), 2);
+        let k = &c.ports[1];
+        assert_eq!((k.name.as_str(), &k.device), ("p0.kni", &Device::Vdev("net_tap_kni0,iface=p0.kni".into())));
+        assert_eq!((k.rx_queues, k.tx_queues, k.exception_of, c.ports[0].exception), (1, 1, Some(0), Some(1)));
+        assert_eq!(c.groups[0].lcores[0].rx, [QueueRef { port: 0, queue: 0 }, QueueRef { port: 1, queue: 0 }]);
+        let e = err(&BASE.replace("vdev = \"net_tap0\"", "vdev = \"net_tap0\"\nkni = \"p0\""));
+        assert!(e.to_string().contains("ports[0].kni: \"p0\" is already the name of ports[0]"), "{e}");
+        let with_kni = BASE.replace("vdev = \"net_tap0\"", "vdev = \"net_tap0\"\nkni = \"p0.kni\"");
+        let e = err(&(with_kni + "[[addresses]]\nport = \"p0.kni\"\naddress = \"198.18.0.1/24\"\n"));
+        assert!(e.to_string().contains("is an exception path"), "{e}");
     }
 
     #[test]

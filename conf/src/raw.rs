@@ -57,6 +57,7 @@ pub(crate) struct RawPort {
     pub(crate) vdev: Option<String>,
     pub(crate) pci: Option<String>,
     pub(crate) queues: Option<Int>,
+    pub(crate) kni: Option<String>,
 }
 
 /// `[forwarding]`.

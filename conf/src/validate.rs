@@ -48,7 +48,8 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         &ports,
         &root.key("forwarding"),
     )?;
-    let groups = groups(raw.groups.unwrap_or_default(), &mut ports, &instance, &root.key("groups"))?;
+    let mut groups = groups(raw.groups.unwrap_or_default(), &mut ports, &instance, &root.key("groups"))?;
+    exception_ports(&mut ports, &mut groups)?;
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
     let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
     let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &root.key("neighbours"))?;
@@ -84,7 +85,7 @@ pub(crate) fn runtime(
     let drafts: Vec<PortDraft> = ports
         .iter()
         .enumerate()
-        .map(|(i, p)| PortDraft { port: p.clone(), path: root.key("ports").index(i) })
+        .map(|(i, p)| PortDraft { port: p.clone(), path: root.key("ports").index(i), kni: None })
         .collect();
     let addresses = addresses(addresses_raw, &drafts, &root.key("addresses"))?;
     let neighbours = neighbours(neighbours_raw, &drafts, &root.key("neighbours"))?;
@@ -360,6 +361,12 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Resul
         let port_path = path.key("port");
         let port_name = required(raw.port, &port_path, "the name of the port that owns the address")?;
         let port = port_index(ports, &port_name, &port_path)?;
+        if ports[port].port.exception_of.is_some() {
+            return Err(Fault::at(
+                &port_path,
+                format!("{port_name} is an exception path: give the address to the host's interface with `ip addr`"),
+            ));
+        }
         let addr_path = path.key("address");
         let text =
             required(raw.address, &addr_path, "an IPv4 address with its prefix length, like \"198.18.0.254/24\"")?;
@@ -443,6 +450,53 @@ fn descriptors(raw: Option<Int>, path: &KeyPath) -> Result<u16> {
 struct PortDraft {
     port: Port,
     path: KeyPath,
+    /// The exception path's interface name, until [`exception_ports`] derives its port.
+    kni: Option<String>,
+}
+
+/// The TAP port of each data port's exception path (`kni = "NAME"`): appended after the
+/// configured ports, one rx queue polled by the lcore that polls the data port's queue 0, a tx
+/// queue per forwarding lcore like every port.
+fn exception_ports(ports: &mut Vec<PortDraft>, groups: &mut [WorkerGroup]) -> Result<()> {
+    for i in 0..ports.len() {
+        let Some(name) = ports[i].kni.take() else { continue };
+        let path = ports[i].path.key("kni");
+        check_short_name(&name, &path)?;
+        if let Some(other) = ports.iter().find(|p| p.port.name == name) {
+            return Err(Fault::at(&path, format!("\"{name}\" is already the name of {}", other.path)));
+        }
+        let j = ports.len();
+        if j >= MAX_PORTS {
+            return Err(Fault::at(&path, format!("too many ports with the exception paths: at most {MAX_PORTS}")));
+        }
+        let data = QueueRef { port: i, queue: 0 };
+        let lcore = groups
+            .iter_mut()
+            .flat_map(|g| g.lcores.iter_mut())
+            .find(|l| l.rx.contains(&data))
+            .ok_or_else(|| Fault::at(&path, "the port's queue 0 is polled by no lcore"))?;
+        if lcore.rx.len() >= MAX_RX_PER_LCORE {
+            return Err(Fault::at(
+                &path,
+                format!(
+                    "the lcore polling {}:0 polls {MAX_RX_PER_LCORE} queues already: no room for the exception path's",
+                    ports[i].port.name
+                ),
+            ));
+        }
+        lcore.rx.push(QueueRef { port: j, queue: 0 });
+        let port = Port {
+            name: name.clone(),
+            device: Device::Vdev(format!("net_tap_kni{i},iface={name}")),
+            rx_queues: 1,
+            tx_queues: ports[i].port.tx_queues,
+            exception: None,
+            exception_of: Some(i),
+        };
+        ports[i].port.exception = Some(j);
+        ports.push(PortDraft { port, path, kni: None });
+    }
+    Ok(())
 }
 
 fn ports(raw: Vec<RawPort>, path: &KeyPath) -> Result<Vec<PortDraft>> {
@@ -489,7 +543,8 @@ fn ports(raw: Vec<RawPort>, path: &KeyPath) -> Result<Vec<PortDraft>> {
             ));
         }
         let rx_queues = int(raw.queues, 1, 1..=i64::from(MAX_QUEUES_PER_PORT), &path.key("queues"))?;
-        out.push(PortDraft { port: Port { name, device, rx_queues, tx_queues: 0 }, path });
+        let port = Port { name, device, rx_queues, tx_queues: 0, exception: None, exception_of: None };
+        out.push(PortDraft { port, path, kni: raw.kni });
     }
     Ok(out)
 }

@@ -222,6 +222,16 @@ impl Port {
         Ok(MacAddr(a.addr_bytes))
     }
 
+    /// Gives the port the MAC address `mac` (a TAP port passes it on to its kernel interface).
+    pub fn set_mac_addr(&self, mac: MacAddr) -> Result<(), Error> {
+        let mut a = sys::rte_ether_addr { addr_bytes: mac.0 };
+        // SAFETY: a is a valid in-parameter for the duration of the call.
+        Error::check("rte_eth_dev_default_mac_addr_set", unsafe {
+            sys::rte_eth_dev_default_mac_addr_set(self.id, &mut a)
+        })?;
+        Ok(())
+    }
+
     /// Device counters.
     pub fn stats(&self) -> Result<PortStats, Error> {
         let mut s = sys::rte_eth_stats::default();

@@ -174,9 +174,10 @@ fn setup_and_supervise(
         h.eal_init_us = eal_init_us;
         mailbox::init(&l.mailbox);
         h.state.store(InstanceState::Starting as u32, Ordering::Relaxed);
-        let peer = |i: usize| match cfg.forwarding {
-            conf::Forwarding::L2Pair { a, b } if i == a => b,
-            conf::Forwarding::L2Pair { a, b } if i == b => a,
+        let peer = |i: usize| match (cfg.forwarding, cfg.ports[i].exception_of) {
+            (_, Some(data)) => data,
+            (conf::Forwarding::L2Pair { a, b }, _) if i == a => b,
+            (conf::Forwarding::L2Pair { a, b }, _) if i == b => a,
             _ => i,
         };
         for (i, (p, rp)) in cfg.ports.iter().zip(&ports).enumerate() {
@@ -190,6 +191,8 @@ fn setup_and_supervise(
             s.rx_queues = p.rx_queues;
             s.tx_queues = p.tx_queues;
             s.peer = peer(i) as u16;
+            s.exception = p.exception.map_or(shm_layout::NO_PORT, |e| e as u16);
+            s.is_exception = u16::from(p.exception_of.is_some());
         }
         l.header.conn_capacity = cfg.connections.capacity_per_lcore;
         let text = match cfg.source.as_str() {

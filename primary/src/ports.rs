@@ -77,7 +77,7 @@ fn tx_holds_mbufs(driver: &str) -> bool {
 /// # Errors
 /// The first step that fails, naming the port and queue.
 pub fn setup_ports(cfg: &Config, pools: &[Mempool]) -> Result<Vec<ReadyPort>, SetupError> {
-    let mut ready = Vec::with_capacity(cfg.ports.len());
+    let mut ready: Vec<ReadyPort> = Vec::with_capacity(cfg.ports.len());
     for (pi, p) in cfg.ports.iter().enumerate() {
         let name = p.device.dpdk_name();
         let port = Port::by_name(name).map_err(step(format!("port {} ({name})", p.name)))?;
@@ -102,6 +102,12 @@ pub fn setup_ports(cfg: &Config, pools: &[Mempool]) -> Result<Vec<ReadyPort>, Se
         port.start().map_err(step(format!("port {}: start", p.name)))?;
         if let Err(e) = port.promiscuous_enable() {
             tracing::debug!(port = %p.name, "promiscuous mode not available: {e}");
+        }
+        // An exception path's TAP interface answers for the data port: it takes its MAC, so
+        // that what the host's kernel sends carries it and what comes back is addressed to it.
+        if let Some(data) = p.exception_of.and_then(|d| ready.get(d)) {
+            let mac = data.port.mac_addr().map_err(step(format!("port {}: MAC address", p.name)))?;
+            port.set_mac_addr(mac).map_err(step(format!("port {}: set MAC address {mac}", p.name)))?;
         }
         let mac = port.mac_addr().unwrap_or_default();
         tracing::info!(port = %p.name, device = name, driver = %info.driver, %mac, rxq = p.rx_queues, txq = p.tx_queues, "port started");

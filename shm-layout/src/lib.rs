@@ -171,11 +171,21 @@ pub struct PortSlot {
     /// Tx queues.
     pub tx_queues: u16,
     /// Port slot that frames received here are sent out of, at layer 2. Equal to this slot's
-    /// own index for a one-arm port: frames go back out with MAC addresses swapped.
+    /// own index for a one-arm port: frames go back out with MAC addresses swapped. For an
+    /// exception path's TAP port: the data port it serves.
     pub peer: u16,
+    /// Port slot of this data port's exception path (a TAP device for the host's kernel);
+    /// [`NO_PORT`]: none.
+    pub exception: u16,
+    /// Whether this is an exception path's TAP port (1) or a data port (0).
+    pub is_exception: u16,
+    pub _pad: [u16; 2],
     /// Room for per-port fields of later layout versions (zero).
-    pub reserved: [u64; 12],
+    pub reserved: [u64; 11],
 }
+
+/// No port slot.
+pub const NO_PORT: u16 = u16::MAX;
 
 /// One rx queue a worker polls.
 #[repr(C)]

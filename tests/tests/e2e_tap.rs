@@ -597,6 +597,50 @@ fn the_proxy_protocol_tells_a_full_nat_real_server_who_the_client_is() {
 }
 
 #[test]
+fn the_exception_path_hands_the_host_kernel_what_the_fast_path_leaves() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dx");
+    let kni = format!("{ifp}k");
+    let config = CONFIG
+        .replace("@IF@", &ifp)
+        .replace("vdev = \"net_tap0,iface=", &format!("kni = \"{kni}\"\nvdev = \"net_tap0,iface="));
+    let inst = Instance::start(&config);
+    let (cli, _srv) = namespaces(&ifp, "198.18.1.2/24");
+    // The host side: the TAP interface (with dpdk0's MAC) in its own namespace, with the
+    // port's address, and a daemon on it.
+    let host = Netns::new("nh");
+    sh(&format!("ip link set {kni} netns {}", host.0));
+    host.sh(&format!("ip addr add 198.18.0.254/24 dev {kni} && ip link set {kni} up"));
+    assert!(host.sh(&format!("ip link show {kni}")).contains("02:00:00:00:00:10"), "the data port's MAC");
+    let mut daemon = Command::new("ip")
+        .args(["netns", "exec", &host.0, "python3"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/echo_server.py"))
+        .args(["198.18.0.254", "7000"])
+        .spawn()
+        .unwrap();
+    let reply = wait_for("the host's daemon through the exception path", Duration::from_secs(20), || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &cli.0, "python3", "-c"])
+            .arg(
+                "import socket; s = socket.create_connection(('198.18.0.254', 7000), timeout=2); \
+                 s.sendall(b'hello'); print(s.recv(100).decode())",
+            )
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (text == "kernel:hello").then_some(text)
+    });
+    stop_child(&mut daemon, Duration::from_secs(2));
+    assert_eq!(reply, "kernel:hello");
+    // The worker still answers ping for the port's address itself.
+    cli.sh("ping -c 1 -W 2 198.18.0.254");
+    let links = inst.ctl_json(&["link", "show"]).unwrap();
+    assert_eq!(links.as_array().unwrap().len(), 3, "dpdk0, dpdk1 and the exception path: {links}");
+    assert!(u(&links[2], "tx_packets") >= 1 && u(&links[2], "rx_packets") >= 1, "{links}");
+}
+
+#[test]
 fn nat_reaches_a_real_server_whose_replies_come_back_through_the_balancer() {
     let _g = serial();
     require_root_and_hugepages();

@@ -97,6 +97,12 @@ pub struct PortCtx {
     pub peer: u16,
     /// Addresses the port owns.
     pub addrs: Vec<Ipv4Addr>,
+    /// The port slot of its exception path (the host kernel's TAP interface): frames the fast
+    /// path does not take go there instead of being forwarded at layer 2.
+    pub exception: Option<u16>,
+    /// Whether it is an exception path's TAP port: what the kernel sends goes out of `peer`
+    /// (its data port) unchanged.
+    pub is_exception: bool,
 }
 
 /// The pipeline of one lcore: the ports, indexed by port slot, and Full-NAT.
@@ -175,6 +181,10 @@ impl<'a> Pipeline<'a> {
     #[inline]
     pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F) -> Action {
         let port = &self.ports[usize::from(rx_port)];
+        if port.is_exception {
+            // From the host's kernel: out of its data port as it is.
+            return Action::Forward(port.peer);
+        }
         let frame = buf.bytes();
         if frame.len() < wire::ethernet::HEADER_LEN {
             return Action::Drop(DropReason::Runt);
@@ -228,6 +238,11 @@ impl<'a> Pipeline<'a> {
             if let Some(reply) = answered {
                 return Action::Reply(reply);
             }
+        }
+        if let Some(kernel) = port.exception {
+            // Neither translated nor answered: the host's kernel has it (its addresses, its
+            // daemons, its neighbours' answers), as DPVS gives it to its KNI device.
+            return Action::Forward(kernel);
         }
         if port.peer == rx_port {
             let (src, dst) = (eth.src_addr(), eth.dst_addr());

@@ -134,6 +134,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             mac: mac_of(p),
             peer: p.peer.min(ports.len() as u16 - 1),
             addrs: rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect(),
+            exception: (usize::from(p.exception) < ports.len()).then_some(p.exception),
+            is_exception: p.is_exception != 0,
         })
         .collect();
     // Full-NAT: the lcore's connection shard (adopted as it is, or rebuilt if the previous

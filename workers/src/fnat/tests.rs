@@ -776,7 +776,10 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     let n = Fnat::new(services, shard, vec![P0, P1], 0).with_neighbours(&table, &epoch);
     let want = crate::neigh::Want { hop: RS, port: 1, src: LIP };
     assert_eq!(n.wanted(), &[(want, false)], "slot 0 asks for RS from LIP on port 1");
-    let ports = vec![PortCtx { mac: P0, peer: 1, addrs: vec![VIP] }, PortCtx { mac: P1, peer: 0, addrs: vec![LIP] }];
+    let ports = vec![
+        PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
+        PortCtx { mac: P1, peer: 0, addrs: vec![LIP], exception: None, is_exception: false },
+    ];
     let mut p = Pipeline::with_fnat(ports, n);
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
     assert_eq!(p.process(0, &mut f), Action::Drop(DropReason::Nat(FnatDrop::NoReal)), "not resolved yet");

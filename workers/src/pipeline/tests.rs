@@ -17,9 +17,15 @@ const OWNED1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
 /// Port 0 and 1 are a two-arm pair; port 2 is one-arm. Port 0 owns OWNED0, port 1 OWNED1.
 fn pipeline() -> Pipeline<'static> {
     Pipeline::new(vec![
-        PortCtx { mac: PORT0_MAC, peer: 1, addrs: vec![OWNED0] },
-        PortCtx { mac: PORT1_MAC, peer: 0, addrs: vec![OWNED1] },
-        PortCtx { mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x12]), peer: 2, addrs: vec![] },
+        PortCtx { mac: PORT0_MAC, peer: 1, addrs: vec![OWNED0], exception: None, is_exception: false },
+        PortCtx { mac: PORT1_MAC, peer: 0, addrs: vec![OWNED1], exception: None, is_exception: false },
+        PortCtx {
+            mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x12]),
+            peer: 2,
+            addrs: vec![],
+            exception: None,
+            is_exception: false,
+        },
     ])
 }
 
@@ -304,7 +310,41 @@ fn a_gratuitous_arp_announces_the_address_to_everyone() {
     assert_eq!(arp.operation, ArpOperation::Request);
     assert_eq!((arp.sender_hardware_addr, arp.sender_protocol_addr, arp.target_protocol_addr), (mac, addr, addr));
     // The balancer itself does not answer it: a request whose sender is its target asks nothing.
-    let mut p = Pipeline::new(vec![PortCtx { mac, peer: 0, addrs: vec![addr] }]);
+    let mut p = Pipeline::new(vec![PortCtx { mac, peer: 0, addrs: vec![addr], exception: None, is_exception: false }]);
     let mut g = f.to_vec();
     assert_ne!(p.process(0, &mut g), Action::Reply(Reply::Arp));
+}
+
+#[test]
+fn with_an_exception_path_what_the_fast_path_leaves_goes_to_the_kernel_and_back() {
+    let tap_mac = PORT0_MAC;
+    let mut p = Pipeline::new(vec![
+        PortCtx { mac: PORT0_MAC, peer: 0, addrs: vec![OWNED0], exception: Some(1), is_exception: false },
+        PortCtx { mac: tap_mac, peer: 0, addrs: vec![], exception: None, is_exception: true },
+    ]);
+    // Still answered by the worker: ARP for its address, ping.
+    let bcast = EthernetAddress::BROADCAST;
+    let request = |tpa| arp(ArpOperation::Request, CLIENT_MAC, CLIENT, EthernetAddress([0; 6]), tpa);
+    let mut f = eth(CLIENT_MAC, bcast, EtherType::Arp, &request(OWNED0));
+    assert_eq!(p.process(0, &mut f), Action::Reply(Reply::Arp));
+    let mut f = echo_request(OWNED0);
+    assert_eq!(p.process(0, &mut f), Action::Reply(Reply::IcmpEcho));
+    // UDP 5000 -> 22, 8 bytes, no checksum.
+    let udp_to_ssh = [0x13, 0x88, 0, 22, 0, 8, 0, 0];
+    // The rest goes to the kernel unchanged: a datagram to the port's address, an ARP reply
+    // to the kernel's own request, a request for an address only the kernel has.
+    for mut f in [
+        eth(CLIENT_MAC, PORT0_MAC, EtherType::Ipv4, &ip(CLIENT, OWNED0, 64, IpProtocol::Udp, &udp_to_ssh)),
+        eth(CLIENT_MAC, PORT0_MAC, EtherType::Arp, &arp(ArpOperation::Reply, CLIENT_MAC, CLIENT, PORT0_MAC, OWNED0)),
+        eth(CLIENT_MAC, bcast, EtherType::Arp, &request(Ipv4Addr::new(198, 18, 0, 77))),
+    ] {
+        let before = f.clone();
+        assert_eq!(p.process(0, &mut f), Action::Forward(1));
+        assert_eq!(f, before);
+    }
+    // What the kernel sends leaves through the data port as it is.
+    let mut f = eth(PORT0_MAC, CLIENT_MAC, EtherType::Ipv4, &ip(OWNED0, CLIENT, 64, IpProtocol::Udp, &udp_to_ssh));
+    let before = f.clone();
+    assert_eq!(p.process(1, &mut f), Action::Forward(0));
+    assert_eq!(f, before);
 }
