@@ -581,8 +581,8 @@ fn the_proxy_protocol_tells_a_full_nat_real_server_who_the_client_is() {
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     let mut server = Command::new("ip")
         .args(["netns", "exec", &srv.0, "python3"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/proxy_echo.py"))
-        .args(["198.18.1.2", "8080"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tcp_answer.py"))
+        .args(["198.18.1.2", "8080", "proxy"])
         .spawn()
         .unwrap();
     let body = inst.dir.join("body");
@@ -615,8 +615,8 @@ fn the_exception_path_hands_the_host_kernel_what_the_fast_path_leaves() {
     assert!(host.sh(&format!("ip link show {kni}")).contains("02:00:00:00:00:10"), "the data port's MAC");
     let mut daemon = Command::new("ip")
         .args(["netns", "exec", &host.0, "python3"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/echo_server.py"))
-        .args(["198.18.0.254", "7000"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tcp_answer.py"))
+        .args(["198.18.0.254", "7000", "echo"])
         .spawn()
         .unwrap();
     let reply = wait_for("the host's daemon through the exception path", Duration::from_secs(20), || {
