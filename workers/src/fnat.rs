@@ -624,14 +624,15 @@ impl<'a> Fnat<'a> {
         &self.wants
     }
 
-    /// Lists the next hops ARP resolves again (after the services or their MACs changed).
+    /// Lists the next hops ARP resolves again (after the services or their MACs changed),
+    /// sorted by address.
     fn list_wants(&mut self) {
         self.wants.clear();
         for r in self.services.iter().flat_map(|s| &s.reals).filter(|r| r.learned) {
-            if !self.wants.iter().any(|(w, _)| w.hop == r.hop) {
-                self.wants.push((crate::neigh::Want { hop: r.hop, port: r.via, src: r.hop_src }, r.resolved));
-            }
+            self.wants.push((crate::neigh::Want { hop: r.hop, port: r.via, src: r.hop_src }, r.resolved));
         }
+        self.wants.sort_unstable_by_key(|(w, _)| u32::from(w.hop));
+        self.wants.dedup_by_key(|(w, _)| w.hop);
     }
 
     /// An ARP request or reply from `addr` at `mac`, received on port slot `port`: learned
@@ -642,7 +643,11 @@ impl<'a> Fnat<'a> {
         if mac.0 == [0; 6] || mac.0[0] & 1 != 0 {
             return false;
         }
-        let wanted = self.services.iter().flat_map(|s| &s.reals).any(|r| r.learned && r.hop == addr && r.via == port);
+        // A binary search: ARP frames may come fast, and only wanted next hops are learned.
+        let wanted = self
+            .wants
+            .binary_search_by_key(&u32::from(addr), |(w, _)| u32::from(w.hop))
+            .is_ok_and(|i| self.wants[i].0.port == port);
         wanted && crate::neigh::learn(table, epoch, addr, port, mac.0, self.now_tick * TICK_NS)
     }
 
