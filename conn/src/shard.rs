@@ -438,6 +438,20 @@ impl<'a> Shard<'a> {
     /// been looked at; calls `on_expire` for every connection that expires, before it is
     /// freed. Returns how many expired. Slots left for lack of budget are run by the next call.
     pub fn advance(&mut self, now_tick: u64, budget: usize, mut on_expire: impl FnMut(u32, &ConnEntry)) -> usize {
+        self.advance_renewing(now_tick, budget, |i, e| {
+            on_expire(i, e);
+            None
+        })
+    }
+
+    /// [`Shard::advance`], where `on_expire` may keep an entry that is due: `Some(tick)` files
+    /// it again to expire at `tick` (later than now) instead of freeing it.
+    pub fn advance_renewing(
+        &mut self,
+        now_tick: u64,
+        budget: usize,
+        mut on_expire: impl FnMut(u32, &ConnEntry) -> Option<u64>,
+    ) -> usize {
         let mut tick = self.h.wheel_tick.load(Ordering::Relaxed);
         let (mut seen, mut expired) = (0usize, 0usize);
         while tick <= now_tick && seen < budget {
@@ -450,7 +464,12 @@ impl<'a> Shard<'a> {
                 seen += 1;
                 let expires = self.entries[idx as usize].expires;
                 if expires <= tick {
-                    on_expire(idx, &self.entries[idx as usize]);
+                    if let Some(later) = on_expire(idx, &self.entries[idx as usize]).filter(|&t| t > tick) {
+                        self.entries[idx as usize].expires = later;
+                        let to = self.slot_of(later);
+                        self.file(idx, to);
+                        continue;
+                    }
                     // Already out of the wheel: make unfile a no-op.
                     let e = &mut self.entries[idx as usize];
                     e.prev_timer = 0;

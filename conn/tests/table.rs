@@ -123,6 +123,19 @@ fn timers_expire_on_time_and_refreshes_extend_them() {
 }
 
 #[test]
+fn an_entry_kept_when_due_is_filed_again_and_expires_later() {
+    let mut s = store(64, 8);
+    let (mut t, _) = shard(&mut s, 0);
+    let a = t.insert(&fnat(1, 1, 1, 1), 0, 5).unwrap();
+    // Due at 5: kept until 30 (past the wheel's 8 slots: it goes round), a past tick is ignored.
+    assert_eq!(t.advance_renewing(5, usize::MAX, |_, _| Some(30)), 0);
+    assert_eq!(t.entry(a).expires, 30);
+    assert_eq!(t.advance_renewing(29, usize::MAX, |_, _| None), 0);
+    assert_eq!(t.advance_renewing(30, usize::MAX, |_, _| Some(3)), 1, "a tick not later than now frees it");
+    assert_eq!(t.used(), 0);
+}
+
+#[test]
 fn advance_stops_at_its_budget_and_resumes() {
     let mut s = store(1024, 128);
     let (mut t, _) = shard(&mut s, 0);

@@ -100,7 +100,8 @@ pub struct ConnEntry {
     pub proto: u8,
     /// Protocol state (TCP states of LVS; UDP: 0 normal).
     pub state: u8,
-    /// Bit 0: in use. Bit 1: inactive (not ESTABLISHED, for lc/wlc). Bits 4..8: forwarding mode.
+    /// Bit 0: in use. Bit 1: inactive (not ESTABLISHED, for lc/wlc). Bit 2: placed by a
+    /// persistence template (counted in its `controls`). Bits 4..8: forwarding mode.
     pub flags: u8,
     /// Reserved.
     pub _pad: u8,
@@ -142,8 +143,12 @@ pub struct ConnEntry {
     pub pp_len: u16,
     /// PROXY protocol version of the header (1, 2; 0: none).
     pub pp_version: u8,
+    pub _pad2: u8,
+    /// A persistence template: the connections it placed that still live (it does not expire
+    /// while there are any, as in LVS).
+    pub controls: u32,
     /// Reserved for later versions.
-    pub reserved: [u8; 9],
+    pub reserved: [u8; 4],
 }
 
 impl ConnEntry {
@@ -178,7 +183,9 @@ impl ConnEntry {
         pp_seq: 0,
         pp_len: 0,
         pp_version: 0,
-        reserved: [0; 9],
+        _pad2: 0,
+        controls: 0,
+        reserved: [0; 4],
     };
 }
 

@@ -116,6 +116,15 @@ pub const PORT_MTU: usize = 1500;
 /// The outer IPv4 header of IP-in-IP.
 const TUNNEL_HEADER_LEN: usize = 20;
 
+/// Flag of a connection placed by a persistence template (counted in the template's
+/// `controls`).
+const FLAG_CONTROLLED: u8 = 1 << 2;
+
+/// The key of the template that placed connection `e`.
+fn template_of(e: &shm_layout::conn::ConnEntry) -> Tuple {
+    Tuple { proto: e.proto, src: e.caddr, sport: 0, dst: e.vaddr, dport: e.vport }
+}
+
 fn mode(e: &shm_layout::conn::ConnEntry) -> u8 {
     (e.flags >> 4) & 0x0f
 }
@@ -477,6 +486,8 @@ pub struct Fnat<'a> {
     real_stats: &'a [shm_layout::RealCounters],
     /// Identification of the last outer IPv4 header it built (IP-in-IP).
     ip_id: u16,
+    /// Templates whose connections expired in this [`Fnat::advance`] (reserved once).
+    unlinks: Vec<Tuple>,
     /// This worker's table of learned neighbours in shared memory and the epoch to bump when
     /// it changes (None: nothing is learned).
     neigh: Option<(&'a [shm_layout::LearnedNeighbour], &'a std::sync::atomic::AtomicU64)>,
@@ -514,6 +525,7 @@ impl<'a> Fnat<'a> {
             stats: &[],
             real_stats: &[],
             ip_id: 0,
+            unlinks: Vec::new(),
             neigh: None,
             wants: Vec::new(),
         };
@@ -698,19 +710,34 @@ impl<'a> Fnat<'a> {
     /// looked at). Returns how many expired.
     pub fn advance(&mut self, now_ns: u64, budget: usize) -> usize {
         self.now_tick = now_ns / TICK_NS;
+        let now_tick = self.now_tick;
+        if self.unlinks.capacity() < budget.min(1 << 16) {
+            // Not the packet path: the first call, or a larger budget than before.
+            self.unlinks.reserve(budget.min(1 << 16));
+        }
         let services = &mut self.services;
+        let unlinks = &mut self.unlinks;
         let generation = self.generation;
-        self.shard.advance(self.now_tick, budget, |_, e| {
+        let expired = self.shard.advance_renewing(now_tick, budget, |_, e| {
             if mode(e) == MODE_TEMPLATE {
-                return;
+                // A template lives on while connections it placed do (LVS), as long as its
+                // service is still persistent.
+                if e.controls == 0 {
+                    return None;
+                }
+                let p = services.iter().find(|s| s.is(e.proto, addr4(&e.vaddr), e.vport))?.persistence;
+                return (p > 0).then(|| now_tick + u64::from(p));
+            }
+            if e.flags & FLAG_CONTROLLED != 0 && unlinks.len() < unlinks.capacity() {
+                unlinks.push(template_of(e));
             }
             let at = if e.cfg_gen == generation && generation != 0 {
                 Some((e.service as usize, e.real as usize))
             } else {
                 resolve(services, e)
             };
-            let Some((s, r)) = at else { return };
-            let Some(svc) = services.get_mut(s) else { return };
+            let (s, r) = at?;
+            let svc = services.get_mut(s)?;
             let limits = svc.limits.get(r).copied().unwrap_or_default();
             let resolved = svc.reals.get(r).is_some_and(|x| x.resolved);
             if let Some(b) = svc.backends.get_mut(r) {
@@ -719,7 +746,22 @@ impl<'a> Fnat<'a> {
                     b.available = true;
                 }
             }
-        })
+            None
+        });
+        while let Some(t) = self.unlinks.pop() {
+            self.unlink(&t);
+        }
+        expired
+    }
+
+    /// One connection the template `t` placed is gone.
+    fn unlink(&mut self, t: &Tuple) {
+        if let Some((tidx, _)) = self.shard.lookup(t) {
+            let e = self.shard.entry_mut(tidx);
+            if mode(e) == MODE_TEMPLATE {
+                e.controls = e.controls.saturating_sub(1);
+            }
+        }
     }
 
     /// The connection table.
@@ -753,7 +795,11 @@ impl<'a> Fnat<'a> {
             if self.indices(idx).is_none() {
                 // Its service or real server was removed: the connection expires now, and the
                 // packet is treated as the first of a new one.
+                let e = *self.shard.entry(idx);
                 self.shard.remove(idx);
+                if e.flags & FLAG_CONTROLLED != 0 {
+                    self.unlink(&template_of(&e));
+                }
                 found = None;
             }
         }
@@ -893,13 +939,13 @@ impl<'a> Fnat<'a> {
             dst_port: t.dport,
             proto: t.proto,
         };
-        let ri = match self.services[si].persistence {
+        let placed = match self.services[si].persistence {
             0 => None,
             p => self.persistent_real(si, t, p),
         };
         let svc = &mut self.services[si];
-        let ri = match ri {
-            Some(ri) => ri,
+        let (ri, template) = match placed {
+            Some((ri, tidx)) => (ri, Some(tidx)),
             None => {
                 let Some(ri) = svc.scheduler.pick(&svc.backends, &key) else {
                     // Weight 0 is quiescent and an unresolved next hop unknown: not overloaded.
@@ -907,10 +953,8 @@ impl<'a> Fnat<'a> {
                         svc.backends.iter().zip(&svc.reals).any(|(b, r)| b.weight > 0 && r.resolved && !b.available);
                     return Err(if over { FnatDrop::Overloaded } else { FnatDrop::NoReal });
                 };
-                if svc.persistence > 0 {
-                    self.new_template(si, ri, t);
-                }
-                ri
+                let template = if svc.persistence > 0 { self.new_template(si, ri, t) } else { None };
+                (ri, template)
             }
         };
         let svc = &mut self.services[si];
@@ -930,7 +974,7 @@ impl<'a> Fnat<'a> {
         };
         if let Some(mode) = client_side {
             let c = new_conn(t, (t.src, t.sport), &real, (state, mode), (si, ri), (client_mac, rx_port));
-            return self.insert(&c, si, ri).map(Some);
+            return self.insert(&c, si, ri, template).map(Some);
         }
         if svc.laddrs.is_empty() {
             // A service being set up (`ipvsadm -A`, `-a`, then `--add-laddr`).
@@ -962,7 +1006,7 @@ impl<'a> Fnat<'a> {
         let (laddr, lport) = chosen.ok_or(FnatDrop::NoResource)?;
         let c = new_conn(t, (v4(laddr.octets()), lport), &real, (state, MODE_FNAT), (si, ri), (client_mac, rx_port));
         let proxy = self.services[si].proxy;
-        let idx = self.insert(&c, si, ri)?;
+        let idx = self.insert(&c, si, ri, template)?;
         if let (Some((_, syn_seq)), true) = (tcp, proxy != conf::ProxyProtocol::Off) {
             let mut hdr = [0u8; crate::proxy::MAX_LEN];
             let len = crate::proxy::header(proxy, (client, t.sport), (vip, vport), &mut hdr);
@@ -976,7 +1020,7 @@ impl<'a> Fnat<'a> {
 
     /// The real server the template of client `t.src` names for persistent service `si`, if
     /// there is one and the real server still exists; the template's life starts again.
-    fn persistent_real(&mut self, si: usize, t: &Tuple, persistence: u32) -> Option<usize> {
+    fn persistent_real(&mut self, si: usize, t: &Tuple, persistence: u32) -> Option<(usize, u32)> {
         let (tidx, _) = self.shard.lookup(&template_tuple(t))?;
         let e = *self.shard.entry(tidx);
         if mode(&e) != MODE_TEMPLATE {
@@ -989,28 +1033,33 @@ impl<'a> Fnat<'a> {
             return None;
         };
         self.shard.set_timeout(tidx, self.now_tick, persistence);
-        Some(ri)
+        Some((ri, tidx))
     }
 
     /// Files the template that sends client `t.src`'s next connections to service `si` to
     /// real server `ri` (best effort: a full table leaves the client without persistence).
-    fn new_template(&mut self, si: usize, ri: usize, t: &Tuple) {
+    fn new_template(&mut self, si: usize, ri: usize, t: &Tuple) -> Option<u32> {
         let real = self.services[si].reals[ri];
         let tt = template_tuple(t);
         // Its outbound side (real -> client:0) matches no packet either.
         let c = new_conn(&tt, (tt.src, 0), &real, (State::None, MODE_TEMPLATE), (si, ri), ([0; 6], 0));
-        if let Ok(idx) = self.shard.insert(&c, self.now_tick, self.services[si].persistence) {
-            self.shard.entry_mut(idx).cfg_gen = self.generation;
-        }
+        let idx = self.shard.insert(&c, self.now_tick, self.services[si].persistence).ok()?;
+        self.shard.entry_mut(idx).cfg_gen = self.generation;
+        Some(idx)
     }
 
-    /// Files a new connection of real server `ri` of service `si`.
-    fn insert(&mut self, c: &NewConn, si: usize, ri: usize) -> Result<u32, FnatDrop> {
+    /// Files a new connection of real server `ri` of service `si`, placed by the persistence
+    /// template at `template` if any.
+    fn insert(&mut self, c: &NewConn, si: usize, ri: usize, template: Option<u32>) -> Result<u32, FnatDrop> {
         let idx = self
             .shard
             .insert(c, self.now_tick, ticks(State::SynRecv.default_timeout_s()))
             .map_err(|_| FnatDrop::NoResource)?;
         self.shard.entry_mut(idx).cfg_gen = self.generation;
+        if let Some(t) = template {
+            self.shard.entry_mut(t).controls += 1;
+            self.shard.entry_mut(idx).flags |= FLAG_CONTROLLED;
+        }
         let svc = &mut self.services[si];
         let b = &mut svc.backends[ri];
         b.active_conns += 1;

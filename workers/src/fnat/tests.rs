@@ -483,7 +483,7 @@ fn full_nat_puts_the_client_address_in_the_handshake_ack_and_leaves_room_for_it(
 }
 
 #[test]
-fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_until_the_template_expires() {
+fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_while_its_template_lives() {
     let mut s = store();
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
@@ -514,10 +514,16 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_until
     // A packet that meets a template's key (port 0) is not a connection's.
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 0), (VIP, 53), b"x");
     assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoConnection));
-    // Once the flows and the templates expire (UDP 300 s > persistence 60 s), the scheduler
-    // places the client again.
-    assert_eq!(n.advance(301 * 1_000_000_000, usize::MAX), 13);
+    // A template lives on while flows it placed do (LVS): at 61 s nothing has gone.
+    let s = 1_000_000_000u64;
+    assert_eq!(n.advance(61 * s, usize::MAX), 0);
+    assert_eq!(n.shard.used(), 13);
+    // The flows expire at 300 s; the templates, which no flow holds any more, 60 s after.
+    assert_eq!(n.advance(301 * s, usize::MAX), 11);
     assert_eq!(n.services[1].backends.iter().map(|b| b.active_conns).sum::<u32>(), 0);
+    assert_eq!(n.shard.used(), 2);
+    assert_eq!(n.advance(362 * s, usize::MAX), 2);
+    // Then the scheduler places the client again.
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 2000), (VIP, 53), b"d");
     assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
     // Ownership on several lcores: by client address alone for a persistent service.
