@@ -436,6 +436,9 @@ pub struct Port {
     pub exception: Option<usize>,
     /// For an exception path's TAP port: the data port it serves.
     pub exception_of: Option<usize>,
+    /// Largest IPv4 packet the port sends (576..=9000; 1500 by default): a bigger one with DF
+    /// set is answered with ICMP fragmentation needed, one without is dropped.
+    pub mtu: u16,
 }
 
 /// How EAL finds a port's device.

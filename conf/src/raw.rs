@@ -58,6 +58,7 @@ pub(crate) struct RawPort {
     pub(crate) pci: Option<String>,
     pub(crate) queues: Option<Int>,
     pub(crate) kni: Option<String>,
+    pub(crate) mtu: Option<Int>,
 }
 
 /// `[forwarding]`.

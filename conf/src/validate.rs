@@ -492,6 +492,7 @@ fn exception_ports(ports: &mut Vec<PortDraft>, groups: &mut [WorkerGroup]) -> Re
             tx_queues: ports[i].port.tx_queues,
             exception: None,
             exception_of: Some(i),
+            mtu: ports[i].port.mtu,
         };
         ports[i].port.exception = Some(j);
         ports.push(PortDraft { port, path, kni: None });
@@ -543,7 +544,8 @@ fn ports(raw: Vec<RawPort>, path: &KeyPath) -> Result<Vec<PortDraft>> {
             ));
         }
         let rx_queues = int(raw.queues, 1, 1..=i64::from(MAX_QUEUES_PER_PORT), &path.key("queues"))?;
-        let port = Port { name, device, rx_queues, tx_queues: 0, exception: None, exception_of: None };
+        let mtu = int(raw.mtu, 1500, 576..=9000, &path.key("mtu"))?;
+        let port = Port { name, device, rx_queues, tx_queues: 0, exception: None, exception_of: None, mtu };
         out.push(PortDraft { port, path, kni: raw.kni });
     }
     Ok(out)

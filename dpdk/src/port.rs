@@ -222,6 +222,13 @@ impl Port {
         Ok(MacAddr(a.addr_bytes))
     }
 
+    /// Sets the port's MTU (a TAP port passes it on to its kernel interface).
+    pub fn set_mtu(&self, mtu: u16) -> Result<(), Error> {
+        // SAFETY: plain call.
+        Error::check("rte_eth_dev_set_mtu", unsafe { sys::rte_eth_dev_set_mtu(self.id, mtu) })?;
+        Ok(())
+    }
+
     /// Gives the port the MAC address `mac` (a TAP port passes it on to its kernel interface).
     pub fn set_mac_addr(&self, mac: MacAddr) -> Result<(), Error> {
         let mut a = sys::rte_ether_addr { addr_bytes: mac.0 };

@@ -193,6 +193,7 @@ fn setup_and_supervise(
             s.peer = peer(i) as u16;
             s.exception = p.exception.map_or(shm_layout::NO_PORT, |e| e as u16);
             s.is_exception = u16::from(p.exception_of.is_some());
+            s.mtu = p.mtu;
         }
         l.header.conn_capacity = cfg.connections.capacity_per_lcore;
         let text = match cfg.source.as_str() {

@@ -109,6 +109,11 @@ pub fn setup_ports(cfg: &Config, pools: &[Mempool]) -> Result<Vec<ReadyPort>, Se
             let mac = data.port.mac_addr().map_err(step(format!("port {}: MAC address", p.name)))?;
             port.set_mac_addr(mac).map_err(step(format!("port {}: set MAC address {mac}", p.name)))?;
         }
+        let set = if p.mtu != 1500 { port.set_mtu(p.mtu) } else { Ok(()) };
+        if let Err(e) = set {
+            // The workers keep to it anyway: what is bigger is answered or dropped by them.
+            tracing::warn!(port = %p.name, mtu = p.mtu, "the device does not take the MTU: {e}");
+        }
         let mac = port.mac_addr().unwrap_or_default();
         tracing::info!(port = %p.name, device = name, driver = %info.driver, %mac, rxq = p.rx_queues, txq = p.tx_queues, "port started");
         ready.push(ReadyPort {

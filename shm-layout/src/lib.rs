@@ -179,7 +179,9 @@ pub struct PortSlot {
     pub exception: u16,
     /// Whether this is an exception path's TAP port (1) or a data port (0).
     pub is_exception: u16,
-    pub _pad: [u16; 2],
+    /// Largest IPv4 packet it sends.
+    pub mtu: u16,
+    pub _pad: u16,
     /// Room for per-port fields of later layout versions (zero).
     pub reserved: [u64; 11],
 }

@@ -112,6 +112,30 @@ pub fn stop_child(child: &mut Child, grace: Duration) -> Option<std::process::Ex
     child.wait().ok()
 }
 
+/// A helper process (a server in a namespace) that is stopped when the test ends, even when it
+/// fails.
+pub struct Spawned(pub Child);
+
+impl Spawned {
+    /// `python3 SCRIPT ARGS` in namespace `ns`, its output discarded.
+    pub fn python_in(ns: &Netns, script: &std::path::Path, args: &[&str]) -> Spawned {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "python3"])
+            .arg(script)
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3");
+        Spawned(child)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        stop_child(&mut self.0, Duration::from_secs(2));
+    }
+}
+
 /// Removes what a DPDK process with `prefix` leaves behind.
 pub fn remove_dpdk_files(prefix: &str) {
     if let Ok(entries) = std::fs::read_dir(HUGE_DIR) {

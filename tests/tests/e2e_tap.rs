@@ -117,6 +117,24 @@ fn download_from_the_vip_itself(inst: &Instance, cli: &Netns, srv: &Netns, how: 
     std::fs::read_to_string(&log).unwrap()
 }
 
+/// A script of `tests/tools`.
+fn tool(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(name)
+}
+
+/// Uploads `bytes` from `cli` to `to` through the balancer, to a server in `srv` listening on
+/// `listen` that counts what arrives; returns its count.
+fn upload(cli: &Netns, srv: &Netns, listen: (&str, u16), to: (&str, u16), bytes: usize) -> String {
+    let _sink = Spawned::python_in(srv, &tool("tcp_answer.py"), &[listen.0, &listen.1.to_string(), "count"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = cli.sh(&format!(
+        "python3 -c \"import socket; s = socket.create_connection((\\\"{}\\\", {}), timeout=10); \
+         s.sendall(bytes({bytes})); s.shutdown(socket.SHUT_WR); print(s.recv(100).decode())\"",
+        to.0, to.1
+    ));
+    sent.trim().to_owned()
+}
+
 const CONFIG: &str = r#"
 [[ports]]
 name = "dpdk0"
@@ -528,13 +546,15 @@ fn ip_in_ip_reaches_a_real_server_that_decapsulates_and_answers_the_client_itsel
          && ip route add 198.18.0.0/24 dev {ifp}b"
     ));
     let decap_log = inst.dir.join("decap.log");
-    let mut decap = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/ipip_decap.py"))
-        .arg("ipip0")
-        .stdout(Stdio::from(std::fs::File::create(&decap_log).unwrap()))
-        .spawn()
-        .unwrap();
+    let decap = Spawned(
+        Command::new("ip")
+            .args(["netns", "exec", &srv.0, "python3"])
+            .arg(tool("ipip_decap.py"))
+            .arg("ipip0")
+            .stdout(Stdio::from(std::fs::File::create(&decap_log).unwrap()))
+            .spawn()
+            .unwrap(),
+    );
     wait_for("the decapsulator's TUN device", Duration::from_secs(5), || {
         std::fs::read_to_string(&decap_log).unwrap().contains("ready").then_some(())
     });
@@ -547,22 +567,9 @@ fn ip_in_ip_reaches_a_real_server_that_decapsulates_and_answers_the_client_itsel
     // answers "fragmentation needed, MTU 1480" and the client's stack sends smaller ones.
     front(&inst, "ipvsadm", "-A -t 198.18.0.100:81 -s rr");
     front(&inst, "ipvsadm", "-a -t 198.18.0.100:81 -r 198.18.1.2:81 -i");
-    let mut sink = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-c"])
-        .arg(
-            "import socket\nl = socket.socket()\nl.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-             l.bind(('198.18.0.100', 81))\nl.listen()\nc, _ = l.accept()\nn = 0\nwhile True:\n    \
-             d = c.recv(65536)\n    if not d:\n        break\n    n += len(d)\nc.sendall(str(n).encode())\n",
-        )
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let sent = cli
-        .sh("python3 -c \"import socket; s = socket.create_connection((\\\"198.18.0.100\\\", 81), timeout=10); \
-         s.sendall(bytes(300000)); s.shutdown(socket.SHUT_WR); print(s.recv(100).decode())\"");
-    stop_child(&mut sink, Duration::from_secs(2));
-    stop_child(&mut decap, Duration::from_secs(2));
-    assert_eq!(sent.trim(), "300000", "every byte of the upload arrived");
+    let sent = upload(&cli, &srv, ("198.18.0.100", 81), ("198.18.0.100", 81), 300_000);
+    drop(decap);
+    assert_eq!(sent, "300000", "every byte of the upload arrived");
     let s = inst.stats()["total"].clone();
     assert!(u(&s, "icmp_frag_needed") >= 1 && u(&s, "fnat_in") > 100 && u(&s, "fnat_out") == 0, "{s}");
     assert!(front(&inst, "ipvsadm", "-ln").contains("  -> 198.18.1.2:81                Tunnel  1 "));
@@ -579,15 +586,10 @@ fn the_proxy_protocol_tells_a_full_nat_real_server_who_the_client_is() {
         "[[services]]\nlocal_addresses = [\"198.18.1.254\"]\nproxy_protocol = \"v1\"\nvip",
     ));
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tcp_answer.py"))
-        .args(["198.18.1.2", "8080", "proxy"])
-        .spawn()
-        .unwrap();
+    let server = Spawned::python_in(&srv, &tool("tcp_answer.py"), &["198.18.1.2", "8080", "proxy"]);
     let body = inst.dir.join("body");
     wait_for("an answer through the VIP", Duration::from_secs(20), || fetch(&cli, "http://198.18.0.100/", &body));
-    stop_child(&mut server, Duration::from_secs(2));
+    drop(server);
     let text = std::fs::read_to_string(&body).unwrap();
     assert!(
         text.starts_with("PROXY TCP4 198.18.0.1 198.18.0.100 ") && text.ends_with(" 80 from 198.18.1.254"),
@@ -613,12 +615,7 @@ fn the_exception_path_hands_the_host_kernel_what_the_fast_path_leaves() {
     sh(&format!("ip link set {kni} netns {}", host.0));
     host.sh(&format!("ip addr add 198.18.0.254/24 dev {kni} && ip link set {kni} up"));
     assert!(host.sh(&format!("ip link show {kni}")).contains("02:00:00:00:00:10"), "the data port's MAC");
-    let mut daemon = Command::new("ip")
-        .args(["netns", "exec", &host.0, "python3"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tcp_answer.py"))
-        .args(["198.18.0.254", "7000", "echo"])
-        .spawn()
-        .unwrap();
+    let daemon = Spawned::python_in(&host, &tool("tcp_answer.py"), &["198.18.0.254", "7000", "echo"]);
     let reply = wait_for("the host's daemon through the exception path", Duration::from_secs(20), || {
         let out = Command::new("ip")
             .args(["netns", "exec", &cli.0, "python3", "-c"])
@@ -631,13 +628,33 @@ fn the_exception_path_hands_the_host_kernel_what_the_fast_path_leaves() {
         let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         (text == "kernel:hello").then_some(text)
     });
-    stop_child(&mut daemon, Duration::from_secs(2));
+    drop(daemon);
     assert_eq!(reply, "kernel:hello");
     // The worker still answers ping for the port's address itself.
     cli.sh("ping -c 1 -W 2 198.18.0.254");
     let links = inst.ctl_json(&["link", "show"]).unwrap();
     assert_eq!(links.as_array().unwrap().len(), 3, "dpdk0, dpdk1 and the exception path: {links}");
     assert!(u(&links[2], "tx_packets") >= 1 && u(&links[2], "rx_packets") >= 1, "{links}");
+}
+
+#[test]
+fn a_port_with_a_smaller_mtu_makes_the_client_send_smaller_segments() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("du");
+    let config = one_real_server(&ifp, 8080, "fnat")
+        .replace("[[services]]\nvip", "[[services]]\nlocal_addresses = [\"198.18.1.254\"]\nvip")
+        .replace("name = \"dpdk1\"\n", "name = \"dpdk1\"\nmtu = 1400\n");
+    let inst = Instance::start(&config);
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    // The real server's own link takes 1500, so it lets the client send full segments; the
+    // balancer's port towards it takes 1400.
+    srv.sh(&format!("ip link set {ifp}b mtu 1500"));
+    let sent = upload(&cli, &srv, ("198.18.1.2", 8080), ("198.18.0.100", 80), 300_000);
+    assert_eq!(sent, "300000", "every byte of the upload arrived");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "icmp_frag_needed") >= 1, "{s}");
+    assert!(cli.sh("ip route get 198.18.0.100").contains("mtu 1400"), "the client learned the path MTU");
 }
 
 #[test]

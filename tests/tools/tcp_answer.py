@@ -3,6 +3,7 @@
 
 Usage: tcp_answer.py ADDR PORT MODE. Runs until killed. MODE:
 - echo: sends back b"kernel:" and the first bytes received (the exception-path test);
+- count: reads until the client shuts its side down, answers how many bytes came (uploads);
 - proxy: reads a PROXY protocol v1 line and an HTTP request, answers 200 with a body naming
   the PROXY line and the peer the connection came from (the PROXY protocol test).
 """
@@ -18,6 +19,14 @@ while True:
     conn, peer = listener.accept()
     if mode == "echo":
         conn.sendall(b"kernel:" + conn.recv(4096))
+    elif mode == "count":
+        n = 0
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            n += len(chunk)
+        conn.sendall(str(n).encode())
     else:
         data = b""
         while b"\r\n\r\n" not in data:

@@ -110,9 +110,8 @@ const MODE_TEMPLATE: u8 = 4;
 /// IP-in-IP: inbound only, the packet unchanged inside an outer IPv4 header.
 const MODE_TUNNEL: u8 = 5;
 
-/// MTU of every port (the configuration has no per-port MTU yet): an encapsulated packet must
-/// fit in it.
-pub const PORT_MTU: usize = 1500;
+/// MTU of a port whose MTU was not given ([`Fnat::with_mtus`]).
+pub const DEFAULT_MTU: usize = 1500;
 /// The outer IPv4 header of IP-in-IP.
 const TUNNEL_HEADER_LEN: usize = 20;
 
@@ -486,6 +485,8 @@ pub struct Fnat<'a> {
     real_stats: &'a [shm_layout::RealCounters],
     /// Identification of the last outer IPv4 header it built (IP-in-IP).
     ip_id: u16,
+    /// MTU of every port slot.
+    mtus: Vec<u16>,
     /// Templates whose connections expired in this [`Fnat::advance`] (reserved once).
     unlinks: Vec<Tuple>,
     /// This worker's table of learned neighbours in shared memory and the epoch to bump when
@@ -525,6 +526,7 @@ impl<'a> Fnat<'a> {
             stats: &[],
             real_stats: &[],
             ip_id: 0,
+            mtus: Vec::new(),
             unlinks: Vec::new(),
             neigh: None,
             wants: Vec::new(),
@@ -555,6 +557,19 @@ impl<'a> Fnat<'a> {
         self.services = services;
         self.generation = generation;
         self.list_wants();
+    }
+
+    /// The MTU of every port slot (packets bigger than the out port's are answered with ICMP
+    /// fragmentation needed, or dropped without DF).
+    pub fn with_mtus(mut self, mtus: Vec<u16>) -> Fnat<'a> {
+        self.mtus = mtus;
+        self
+    }
+
+    /// The MTU of port slot `port`.
+    #[inline]
+    fn mtu(&self, port: u16) -> usize {
+        self.mtus.get(usize::from(port)).map_or(DEFAULT_MTU, |&m| usize::from(m))
     }
 
     /// Counts per service into `table` and per real server into `reals` (this worker's tables
@@ -824,6 +839,25 @@ impl<'a> Fnat<'a> {
             // Port 0: a crafted packet that met a template's key.
             return Verdict::Drop(FnatDrop::NoConnection);
         }
+        // Too big for the port it leaves by (with the IP-in-IP header, if it gets one): a router
+        // answers "fragmentation needed" when DF is set; this one does not fragment otherwise.
+        if dir == Dir::In || mode(&e) == MODE_FNAT || mode(&e) == MODE_NAT {
+            let out = if dir == Dir::In {
+                self.services[e.service as usize].reals[e.real as usize].via
+            } else {
+                e.client_port
+            };
+            let grow = if mode(&e) == MODE_TUNNEL { TUNNEL_HEADER_LEN } else { 0 };
+            let mtu = self.mtu(out);
+            if usize::from(ip.total_len) + grow > mtu {
+                let df = Ipv4Packet::new_unchecked(&buf.bytes()[l3..]).dont_frag();
+                return if df {
+                    Verdict::FragNeeded { mtu: (mtu - grow) as u16 }
+                } else {
+                    Verdict::Drop(FnatDrop::TooBig)
+                };
+            }
+        }
         if mode(&e) == MODE_DR {
             return self.direct_route(idx, &e, dir, buf.bytes(), flags, new);
         }
@@ -884,7 +918,7 @@ impl<'a> Fnat<'a> {
                         && f.contains(TcpFlags::ACK)
                         && !f.intersects(TcpFlags::SYN | TcpFlags::RST) =>
                 {
-                    insert_toa(buf, l3, l4, (addr4(&e.caddr), e.cport));
+                    insert_toa(buf, l3, l4, (addr4(&e.caddr), e.cport), self.mtu(out_port));
                 }
                 // Leave the client room for the option in its segments.
                 Dir::Out if f.contains(TcpFlags::SYN | TcpFlags::ACK) => shrink_mss(frame, l4, TOA_LEN as u16),
@@ -1143,13 +1177,7 @@ impl<'a> Fnat<'a> {
             let ip = Ipv4Packet::new_unchecked(&buf.bytes()[l3..]);
             (usize::from(ip.total_len()), ip.tos(), ip.ttl(), ip.dont_frag())
         };
-        if len + TUNNEL_HEADER_LEN > PORT_MTU {
-            return if df {
-                Verdict::FragNeeded { mtu: (PORT_MTU - TUNNEL_HEADER_LEN) as u16 }
-            } else {
-                Verdict::Drop(FnatDrop::TooBig)
-            };
-        }
+        // (Its size was checked against the port's MTU with the outer header.)
         // Ethernet padding after the packet does not go into the tunnel.
         buf.truncate(l3 + len);
         if !buf.insert(l3, TUNNEL_HEADER_LEN) {
@@ -1331,7 +1359,7 @@ pub const TOA_LEN: usize = 8;
 /// MTU and the buffer can grow; the IPv4
 /// total length, the TCP data offset and both checksums are updated. Otherwise the segment is
 /// left as it is: TOA is best effort, as in DPVS.
-fn insert_toa<F: Frame>(buf: &mut F, l3: usize, l4: usize, (client, port): (Ipv4Addr, u16)) {
+fn insert_toa<F: Frame>(buf: &mut F, l3: usize, l4: usize, (client, port): (Ipv4Addr, u16), mtu: usize) {
     let (hlen, src, dst, total) = {
         let frame = buf.bytes();
         let tcp = TcpPacket::new_unchecked(&frame[l4..]);
@@ -1339,7 +1367,7 @@ fn insert_toa<F: Frame>(buf: &mut F, l3: usize, l4: usize, (client, port): (Ipv4
         (tcp.header_len(), ip.src_addr(), ip.dst_addr(), usize::from(ip.total_len()))
     };
     // A handshake ACK that carries a full segment already has no room on the wire.
-    if hlen + TOA_LEN > 60 || total + TOA_LEN > PORT_MTU || !buf.insert(l4 + hlen, TOA_LEN) {
+    if hlen + TOA_LEN > 60 || total + TOA_LEN > mtu || !buf.insert(l4 + hlen, TOA_LEN) {
         return;
     }
     let frame = buf.bytes();

@@ -151,7 +151,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         let macs = ports.iter().map(mac_of).collect();
         let mut f = Fnat::new(services, shard, macs, monotonic_ns())
             .with_stats(&layout.service_counters[args.slot], &layout.real_counters[args.slot])
-            .with_neighbours(&layout.learned[args.slot], &layout.config.neigh_epoch);
+            .with_neighbours(&layout.learned[args.slot], &layout.config.neigh_epoch)
+            .with_mtus(ports.iter().map(|p| if p.mtu == 0 { 1500 } else { p.mtu }).collect());
         let services = f.take_services();
         f.reconfigure(generation, services);
         Pipeline::with_fnat(port_ctx, f)

@@ -872,3 +872,24 @@ fn the_proxy_protocol_header_goes_before_the_first_byte_and_sequence_numbers_fol
         assert_eq!((tcp.seq_number(), tcp.payload()), (5006 + n_hdr, &b" HTTP/1.0"[..]));
     }
 }
+
+#[test]
+fn a_packet_bigger_than_the_out_ports_mtu_is_answered_with_fragmentation_needed_or_dropped() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let services = build_services(&runtime(&[(8080, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    // The real servers' side (port slot 1) takes 1400 bytes; the clients' 1500.
+    let mut n = Fnat::new(services, shard, vec![P0, P1], 0).with_mtus(vec![1500, 1400]);
+    let big = vec![1u8; 1401 - 28];
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), &big);
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::FragNeeded { mtu: 1400 });
+    Ipv4Packet::new_unchecked(&mut f[14..]).set_dont_frag(false);
+    Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::TooBig));
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), &big[1..]);
+    assert!(matches!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, .. }), "1400 bytes fit");
+    // The answer of 1401 bytes goes to the clients' side, which takes it.
+    let mut r = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), &big);
+    assert!(matches!(run(&mut n, 1, &mut r), Verdict::Out { port: 0, .. }));
+}
