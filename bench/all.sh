@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: forwarding ceiling vs one worker over memif, UDP Full-NAT
 # on one lcore (one flow and 64 flows), start-up and restart-after-kill-9 times, configuration
-# changes per second and their latency. Each script
+# changes per second and their latency, and the kernel peer (nftables full NAT). Each script
 # prints its own report and appends its figures to one CSV file (default
 # bench-results-<UTC time>.csv in the current directory). Bounded: about 2 minutes.
 # Usage: bench/all.sh [CSV]
@@ -14,6 +14,7 @@ export BENCH_CSV
 "$here/fnat-udp.sh" 8 multi
 "$here/restart.sh" 6
 "$here/control.sh" 2000
+"$here/nft-dnat.sh" 8
 echo
 echo "results: $BENCH_CSV"
 cat "$BENCH_CSV"
