@@ -379,6 +379,56 @@ impl Drop for Testpmd {
     }
 }
 
+/// `dpvs-gen` (the workspace's rate-controlled UDP generator): sends on one memif client port,
+/// counts the UDP that arrives on another.
+pub struct Generator {
+    prefix: String,
+    child: Child,
+    out: PathBuf,
+}
+
+impl Generator {
+    /// Starts it on CPU 0: `rate` packets per second over `flows` flows to 198.18.0.100:53 at
+    /// `dst_mac` on `tx_vdev`, counting what arrives on `rx_vdev`, until [`Generator::stop`];
+    /// `queues` queue pairs on each port (as many as the memif server's).
+    pub fn start(
+        dir: &Path,
+        (tx_vdev, rx_vdev, queues): (&str, &str, u16),
+        dst_mac: &str,
+        rate: u64,
+        flows: u32,
+    ) -> Generator {
+        let prefix = unique("gen");
+        let out = dir.join(format!("{prefix}.out"));
+        let child = Command::new(bin("dpvs-gen"))
+            .arg(format!("--file-prefix={prefix}"))
+            .args(["--cpu", "0", "--tx-vdev", tx_vdev, "--rx-vdev", rx_vdev, "--dst-mac", dst_mac])
+            .args(["--rate", &rate.to_string(), "--flows", &flows.to_string(), "--queues", &queues.to_string()])
+            .stdout(Stdio::from(File::create(&out).expect("out")))
+            .spawn()
+            .expect("dpvs-gen");
+        Generator { prefix, child, out }
+    }
+
+    /// Stops sending (SIGINT), lets it receive what is still on its way, and returns its
+    /// report: `sent`, `received`, `other`, `seconds`, `rate`.
+    pub fn stop(&mut self) -> Value {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
+        let status = self.child.wait().expect("dpvs-gen");
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        assert!(status.success(), "dpvs-gen failed: {text}");
+        serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_dpdk_files(&self.prefix);
+    }
+}
+
 /// Reads `RX-packets` and `TX-packets` of testpmd's "Accumulated forward statistics" block.
 pub fn parse_testpmd_totals(text: &str) -> Option<(u64, u64)> {
     let block = &text[text.find("Accumulated forward statistics")?..];

@@ -245,6 +245,43 @@ fn a_crash_loop_in_one_group_costs_another_group_nothing() {
     assert_eq!(u(&b1, "rx_packets"), gen_tx, "group b received everything offered to it");
 }
 
+#[test]
+fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_ten_times() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(FNAT_UDP);
+    let vdev = |name: &str, sock: &str| {
+        format!("{name},role=client,id=0,socket={}/{sock},socket-abstract=no", inst.dir.display())
+    };
+    // 64 flows, so both lcores own some and one hands the other its share; a rate both
+    // debug-build workers on one shared CPU forward without restarts.
+    let mut gen = Generator::start(
+        &inst.dir,
+        (&vdev("net_memif0", "dpdk0.sock"), &vdev("net_memif1", "dpdk1.sock"), 2),
+        "02:00:00:00:00:10",
+        20_000,
+        64,
+    );
+    let fnat_in = || u(&inst.stats()["total"], "fnat_in");
+    wait_growth("Full-NAT traffic", 0, 10_000, fnat_in);
+    let mut gaps = Vec::new();
+    for round in 0..10 {
+        let args: &[&str] =
+            if round % 2 == 0 { &["worker", "restart", "--all", "--rolling"] } else { &["worker", "restart", "--all"] };
+        let out = inst.ctl(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "round {round}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        gaps.extend(text.lines().filter_map(|l| l.split("polling gap ").nth(1).map(str::to_owned)));
+    }
+    let report = gen.stop();
+    let s = inst.stats()["total"].clone();
+    println!("handover gaps: {}\ngenerator {report}\nworkers {s}", gaps.join(", "));
+    assert_eq!(gaps.len(), 20);
+    assert!(u(&report, "sent") > 20_000, "{report}");
+    assert_eq!(u(&report, "received"), u(&report, "sent"), "not one packet lost across 20 handovers: {report} {s}");
+    assert!(u(&s, "redirected") > 0, "{s}");
+}
+
 const FNAT_UDP: &str = r#"
 [memory]
 mbufs_per_lcore = 8191

@@ -1,0 +1,242 @@
+//! `dpvs-gen`: offers UDP at a fixed rate (or flat out) on one DPDK port and counts the UDP
+//! that comes back on another (or the same), so that benchmarks and loss tests know exactly
+//! what was sent and what arrived. A DPDK primary process of its own (its own file prefix),
+//! usually with memif client ports towards a dpvs instance's memif servers.
+//!
+//! It sends `--count` packets (or until SIGINT/SIGTERM), `--rate` per second (0: as fast as
+//! the port takes them), spreading them over `--flows` flows (source ports, then source
+//! addresses), then keeps receiving for `--drain-ms` and prints one JSON line:
+//! `{"sent":N,"received":N,"other":N,"seconds":S,"rate":PPS}` (`other`: frames received that
+//! are not UDP, such as ARP, which are not counted as received). Pacing is by TSC, per burst
+//! of 32. Packets not taken by a full tx ring are offered again, not dropped, so `sent` is what
+//! the port accepted.
+#![forbid(unsafe_code)]
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use dpdk::{Burst, Eal, Mbuf, Mempool, Port};
+use wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr};
+
+/// A rate-controlled UDP generator and sink over DPDK ports.
+#[derive(Debug, Parser)]
+#[command(name = "dpvs-gen", version)]
+struct Args {
+    /// EAL file prefix (a process of its own).
+    #[arg(long, default_value = "dpvs-gen")]
+    file_prefix: String,
+    /// CPU to run on.
+    #[arg(long, default_value_t = 0)]
+    cpu: u32,
+    /// The vdev to send on (a memif client towards the balancer's client-side port).
+    #[arg(long)]
+    tx_vdev: String,
+    /// The vdev to receive on (default: the one it sends on).
+    #[arg(long)]
+    rx_vdev: Option<String>,
+    /// Destination MAC (the balancer's port).
+    #[arg(long, value_parser = parse_mac)]
+    dst_mac: EthernetAddress,
+    /// Source address (of the first flow).
+    #[arg(long, default_value = "198.18.0.1")]
+    src: Ipv4Addr,
+    /// Destination address and port.
+    #[arg(long, default_value = "198.18.0.100:53")]
+    dst: std::net::SocketAddrV4,
+    /// Distinct flows: source ports 1024.. (64512 per address), then the next source addresses.
+    #[arg(long, default_value_t = 1)]
+    flows: u32,
+    /// Packets per second (0: as fast as the port takes them).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Packets to send (0: until SIGINT or SIGTERM).
+    #[arg(long, default_value_t = 0)]
+    count: u64,
+    /// Frame size in bytes (Ethernet header included, 60..=1514).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(60..=1514))]
+    size: u16,
+    /// Queue pairs per port (as many as the peer's: a memif pair must agree); it sends on
+    /// queue 0 and receives on all.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    queues: u16,
+    /// How long to keep receiving after the last packet was sent, ms.
+    #[arg(long, default_value_t = 500)]
+    drain_ms: u64,
+}
+
+fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
+    let bad = || format!("expected a MAC address like 02:00:00:00:00:10, got \"{text}\"");
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next().ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(EthernetAddress(mac))
+}
+
+/// Ports per source address.
+const PORTS_PER_ADDR: u32 = 64_512;
+
+/// The frame of packet `i`: its flow's source address and port, the rest fixed.
+fn frame(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
+    let flow = (i % u64::from(args.flows.max(1))) as u32;
+    let src = Ipv4Addr::from(u32::from(args.src).wrapping_add(flow / PORTS_PER_ADDR));
+    let sport = 1024 + (flow % PORTS_PER_ADDR) as u16;
+    let l4_len = out.len() - 14 - 20;
+    EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype: EtherType::Ipv4 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut *out));
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: *args.dst.ip(),
+        protocol: IpProtocol::Udp,
+        payload_len: l4_len,
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let mut p = Ipv4Packet::new_unchecked(&mut out[14..]);
+    ip.emit(&mut p);
+    p.fill_checksum();
+    let udp = &mut out[34..];
+    udp[0..2].copy_from_slice(&sport.to_be_bytes());
+    udp[2..4].copy_from_slice(&args.dst.port().to_be_bytes());
+    udp[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+    // No UDP checksum (0): allowed over IPv4, and the same for every packet.
+    udp[6..8].copy_from_slice(&[0, 0]);
+}
+
+/// Whether a received frame is UDP over IPv4 (what is counted as received).
+fn is_udp(f: &[u8]) -> bool {
+    f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[23] == 17
+}
+
+/// Polls every rx queue once, counting UDP frames in `received` and the rest in `other`.
+fn receive(rxs: &mut [dpdk::RxQueue], inb: &mut Burst, (received, other): (&mut u64, &mut u64)) {
+    for q in rxs.iter_mut() {
+        if q.rx(inb) > 0 {
+            for i in 0..inb.len() {
+                if is_udp(inb.data(i)) {
+                    *received += 1;
+                } else {
+                    *other += 1;
+                }
+            }
+            inb.clear();
+        }
+    }
+}
+
+fn start_port(vdev: &str, queues: u16, pool: &Mempool) -> Result<Port, String> {
+    let name = vdev.split(',').next().unwrap_or(vdev);
+    let port = Port::by_name(name).map_err(|e| format!("{name}: {e}"))?;
+    port.configure(queues, queues).map_err(|e| format!("{name}: {e}"))?;
+    for q in 0..queues {
+        port.setup_rx_queue(q, 1024, pool).map_err(|e| format!("{name}: {e}"))?;
+        port.setup_tx_queue(q, 1024).map_err(|e| format!("{name}: {e}"))?;
+    }
+    port.start().map_err(|e| format!("{name}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !port.link_up() {
+        if Instant::now() > deadline {
+            return Err(format!("{name}: link down after 10 s (is the peer there?)"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(port)
+}
+
+fn run(args: &Args) -> Result<serde_json::Value, String> {
+    let mut eal_args = vec![
+        "dpvs-gen".to_owned(),
+        format!("--file-prefix={}", args.file_prefix),
+        format!("--lcores=0@{}", args.cpu),
+        "--no-pci".into(),
+        "--huge-dir=/dev/hugepages".into(),
+        "--log-level=*:warning".into(),
+        format!("--vdev={}", args.tx_vdev),
+    ];
+    if let Some(rx) = &args.rx_vdev {
+        eal_args.push(format!("--vdev={rx}"));
+    }
+    let _eal = Eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
+    let pool = Mempool::create_pktmbuf("gen_pool", 16_383, 256, 2176, -1).map_err(|e| format!("mempool: {e}"))?;
+    let tx_port = start_port(&args.tx_vdev, args.queues, &pool)?;
+    let rx_port = match &args.rx_vdev {
+        Some(v) => Some(start_port(v, args.queues, &pool)?),
+        None => None,
+    };
+    let src_mac = EthernetAddress(tx_port.mac_addr().map_err(|e| e.to_string())?.0);
+    let mut tx = tx_port.tx_queue(0).map_err(|e| e.to_string())?;
+    let mut rxs = Vec::new();
+    for p in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
+        for q in 0..args.queues {
+            rxs.push(p.rx_queue(q).map_err(|e| e.to_string())?);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+    }
+    let (mut sent, mut received, mut other) = (0u64, 0u64, 0u64);
+    let mut out = Burst::new();
+    let mut inb = Burst::new();
+    let mut template = vec![0u8; usize::from(args.size)];
+    let tsc_hz = dpdk::tsc_hz();
+    let per_burst = if args.rate == 0 { 0 } else { tsc_hz.saturating_mul(32) / args.rate.max(1) };
+    let mut next = dpdk::rdtsc();
+    let started = Instant::now();
+    let mut queued = 0u64;
+    while !stop.load(Ordering::Relaxed) && (args.count == 0 || sent < args.count) {
+        receive(&mut rxs, &mut inb, (&mut received, &mut other));
+        if out.is_empty() && (per_burst == 0 || dpdk::rdtsc() >= next) {
+            let want = if args.count == 0 { 32 } else { (args.count - queued).min(32) };
+            for _ in 0..want {
+                frame(args, src_mac, queued, &mut template);
+                let Ok(m) = Mbuf::from_bytes(&pool, &template) else { break };
+                if out.push(m).is_err() {
+                    break;
+                }
+                queued += 1;
+            }
+            next = next.wrapping_add(per_burst);
+        }
+        if !out.is_empty() {
+            sent += tx.tx(&mut out) as u64;
+        }
+    }
+    // Whatever was not taken is not sent.
+    out.clear();
+    let sending = started.elapsed().as_secs_f64();
+    let drain_until = Instant::now() + Duration::from_millis(args.drain_ms);
+    while Instant::now() < drain_until {
+        receive(&mut rxs, &mut inb, (&mut received, &mut other));
+    }
+    drop(rxs);
+    drop(tx);
+    for p in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
+        let _ = p.stop();
+        let _ = p.close();
+    }
+    let rate = if sending > 0.0 { (sent as f64 / sending).round() as u64 } else { 0 };
+    Ok(serde_json::json!({ "sent": sent, "received": received, "other": other, "seconds": sending, "rate": rate }))
+}
+
+fn main() {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("dpvs-gen: {e}");
+            std::process::exit(1);
+        }
+    }
+}
