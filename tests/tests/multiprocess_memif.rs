@@ -264,6 +264,19 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
     );
     let fnat_in = || u(&inst.stats()["total"], "fnat_in");
     wait_growth("Full-NAT traffic", 0, 10_000, fnat_in);
+    let gaps = roll_every_worker_ten_times(&inst);
+    let report = gen.stop();
+    let s = inst.stats()["total"].clone();
+    println!("handover gaps: {}\ngenerator {report}\nworkers {s}", gaps.join(", "));
+    assert_eq!(gaps.len(), 20);
+    assert!(u(&report, "sent") > 20_000, "{report}");
+    assert_eq!(u(&report, "received"), u(&report, "sent"), "not one packet lost across 20 handovers: {report} {s}");
+    assert!(u(&s, "redirected") > 0, "{s}");
+}
+
+/// Restarts every worker ten times, half the rounds one after the other, half all at once;
+/// returns the handover gaps the restarts reported.
+fn roll_every_worker_ten_times(inst: &Instance) -> Vec<String> {
     let mut gaps = Vec::new();
     for round in 0..10 {
         let args: &[&str] =
@@ -273,13 +286,7 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
         assert!(out.status.success(), "round {round}: {text}{}", String::from_utf8_lossy(&out.stderr));
         gaps.extend(text.lines().filter_map(|l| l.split("polling gap ").nth(1).map(str::to_owned)));
     }
-    let report = gen.stop();
-    let s = inst.stats()["total"].clone();
-    println!("handover gaps: {}\ngenerator {report}\nworkers {s}", gaps.join(", "));
-    assert_eq!(gaps.len(), 20);
-    assert!(u(&report, "sent") > 20_000, "{report}");
-    assert_eq!(u(&report, "received"), u(&report, "sent"), "not one packet lost across 20 handovers: {report} {s}");
-    assert!(u(&s, "redirected") > 0, "{s}");
+    gaps
 }
 
 const FNAT_UDP: &str = r#"
@@ -358,16 +365,7 @@ fn udp_full_nat_keeps_every_queued_packet_and_its_connection_while_every_worker_
     );
     let fnat_in = || u(&inst.stats()["total"], "fnat_in");
     wait_growth("Full-NAT traffic", 0, 100_000, fnat_in);
-    let mut gaps = Vec::new();
-    for round in 0..10 {
-        // Half the rounds one worker after the other, half all at once.
-        let args: &[&str] =
-            if round % 2 == 0 { &["worker", "restart", "--all", "--rolling"] } else { &["worker", "restart", "--all"] };
-        let out = inst.ctl(args);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "round {round}: {text}{}", String::from_utf8_lossy(&out.stderr));
-        gaps.extend(text.lines().filter_map(|l| l.split("polling gap ").nth(1).map(str::to_owned)));
-    }
+    let gaps = roll_every_worker_ten_times(&inst);
     println!("handover gaps: {}", gaps.join(", "));
     let (_, gen_tx) = gen.stop();
     let (sink_rx, _) = sink.stop();
