@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Loss across worker handovers at a fixed rate (issue 5's numbers): dpvs-gen (CPU 0) offers
+# 64-byte UDP over memif to a Full-NAT service on one worker (CPU 1, release build,
+# bench/fnat-1worker.toml) and counts what comes out of the other port. First the highest of
+# RATES (kpps) that passes 3 s with no loss and no restart; then that rate for ROLLS rolling
+# restarts of the worker: packets sent, received, lost, and the handover gaps.
+# Usage: bench/zero-loss.sh [ROLLS] [RATES...]
+ROLLS=${1:-10}
+shift || true
+RATES=("${@:-250 500 1000 1500 2000 2500 3000}")
+read -r -a RATES <<< "${RATES[*]}"
+PREFIXES=(bzgen dpvs-bench)
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
+rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
+target/release/dpvs -c bench/fnat-1worker.toml > "$WORK/dpvs.log" 2>&1 &
+PIDS+=($!)
+sleep 3
+GEN=(target/release/dpvs-gen --file-prefix=bzgen --cpu 0 --dst-mac 02:00:00:00:00:10 --flows 64
+    --tx-vdev "net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no"
+    --rx-vdev "net_memif1,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no")
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+best=0
+for kpps in "${RATES[@]}"; do
+    r=$("${GEN[@]}" --rate $((kpps * 1000)) --count $((kpps * 3000)))
+    sent=$(field "$r" sent); got=$(field "$r" received)
+    echo "no restart, $kpps kpps: sent $sent, received $got, lost $((sent - got))"
+    [ "$sent" -eq "$got" ] || break
+    best=$kpps
+done
+echo "highest rate with no loss and no restart: $best kpps"
+record zero-loss no_restart_kpps "$best" kpps
+[ "$best" -gt 0 ] || exit 0
+"${GEN[@]}" --rate $((best * 1000)) > "$WORK/gen.out" &
+G=$!; PIDS+=($G)
+sleep 1
+gaps=()
+for ((i = 0; i < ROLLS; i++)); do
+    out=$(target/release/dpvsctl -i dpvs-bench worker restart --all --rolling)
+    gaps+=("$(sed -n 's/.*polling gap \([0-9]*\) us.*/\1/p' <<< "$out")")
+done
+sleep 1
+kill -INT "$G"; wait "$G" || true
+r=$(tail -1 "$WORK/gen.out")
+target/release/dpvsctl -i dpvs-bench stats
+sent=$(field "$r" sent); got=$(field "$r" received)
+echo "$ROLLS rolling restarts at $best kpps: sent $sent, received $got, lost $((sent - got)); gaps (us): ${gaps[*]}"
+record zero-loss rolling_sent "$sent" packets
+record zero-loss rolling_lost $((sent - got)) packets
