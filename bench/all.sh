@@ -2,9 +2,9 @@
 # The benchmark suite in one command: forwarding ceiling vs one worker over memif, UDP Full-NAT
 # on one lcore (one flow and 64 flows), start-up and restart-after-kill-9 times, configuration
 # changes per second and their latency, the kernel peer (nftables full NAT), and loss across
-# rolling restarts at fixed rates (dpvs-gen). Each script
+# rolling restarts at fixed rates and new TCP connections per second (dpvs-gen). Each script
 # prints its own report and appends its figures to one CSV file (default
-# bench-results-<UTC time>.csv in the current directory). Bounded: about 3 minutes.
+# bench-results-<UTC time>.csv in the current directory). Bounded: about 4 minutes.
 # Usage: bench/all.sh [CSV]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +17,7 @@ export BENCH_CSV
 "$here/control.sh" 2000
 "$here/nft-dnat.sh" 8
 "$here/zero-loss.sh" 10 1000 3000
+"$here/fnat-tcp-cps.sh" 200 500
 echo
 echo "results: $BENCH_CSV"
 cat "$BENCH_CSV"

@@ -10,6 +10,13 @@
 //! are not UDP, such as ARP, which are not counted as received). Pacing is by TSC, per burst
 //! of 32. Packets not taken by a full tx ring are offered again, not dropped, so `sent` is what
 //! the port accepted.
+//!
+//! With `--tcp` it opens TCP connections instead, each packet a SYN of a new connection (one
+//! per flow and round), and plays the real servers too: a SYN that arrives (on the receive
+//! port) is answered with a SYN-ACK, a SYN-ACK that arrives (the balancer's translation of that
+//! answer) counts as a connection established and is answered with a RST that closes it.
+//! `received` then counts established connections, `responded` the SYN-ACKs it sent as the
+//! real server.
 #![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
@@ -62,6 +69,9 @@ struct Args {
     /// queue 0 and receives on all.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     queues: u16,
+    /// Open TCP connections (SYN, SYN-ACK from the real server's side, RST) instead of UDP.
+    #[arg(long)]
+    tcp: bool,
     /// How long to keep receiving after the last packet was sent, ms.
     #[arg(long, default_value_t = 500)]
     drain_ms: u64,
@@ -119,20 +129,143 @@ fn is_udp(f: &[u8]) -> bool {
     f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[23] == 17
 }
 
-/// Polls every rx queue once, counting UDP frames in `received` and the rest in `other`.
-fn receive(rxs: &mut [dpdk::RxQueue], inb: &mut Burst, (received, other): (&mut u64, &mut u64)) {
-    for q in rxs.iter_mut() {
-        if q.rx(inb) > 0 {
-            for i in 0..inb.len() {
-                if is_udp(inb.data(i)) {
-                    *received += 1;
-                } else {
-                    *other += 1;
+/// What came back.
+#[derive(Debug, Default)]
+struct Counts {
+    /// UDP frames, or TCP connections established.
+    received: u64,
+    /// SYN-ACKs sent as the real server.
+    responded: u64,
+    /// Anything else (ARP, ...).
+    other: u64,
+}
+
+/// The answer to a TCP segment in `f` (a SYN: SYN-ACK; a SYN-ACK: RST), written into `out`
+/// (addresses, ports and MACs swapped); its length, or None for anything else.
+fn answer_tcp(f: &[u8], out: &mut [u8; 60]) -> Option<usize> {
+    if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 || f[14] != 0x45 {
+        return None;
+    }
+    let tcp = wire::TcpPacket::new_checked(&f[34..]).ok()?;
+    let flags = tcp.flags();
+    let (syn, ack) = (flags.contains(wire::TcpFlags::SYN), flags.contains(wire::TcpFlags::ACK));
+    let (reply, seq, ack_no) = match (syn, ack) {
+        (true, false) => (wire::TcpFlags::SYN | wire::TcpFlags::ACK, 0x1000_0000, tcp.seq_number().wrapping_add(1)),
+        (true, true) => (wire::TcpFlags::RST, tcp.ack_number(), 0),
+        _ => return None,
+    };
+    *out = [0; 60];
+    out[..6].copy_from_slice(&f[6..12]);
+    out[6..12].copy_from_slice(&f[..6]);
+    out[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = Ipv4Packet::new_checked(&f[14..]).ok()?;
+    let (src, dst) = (ip.dst_addr(), ip.src_addr());
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: IpProtocol::Tcp,
+        payload_len: 20,
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let mut p = Ipv4Packet::new_unchecked(&mut out[14..]);
+    repr.emit(&mut p);
+    p.fill_checksum();
+    let t = wire::TcpRepr {
+        src_port: tcp.dst_port(),
+        dst_port: tcp.src_port(),
+        seq_number: seq,
+        ack_number: ack_no,
+        flags: reply,
+        window_len: 65535,
+        urgent_at: 0,
+        max_seg_size: None,
+        window_scale: None,
+        sack_permitted: false,
+        timestamp: None,
+        payload: &[],
+    };
+    t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[34..54]), src, dst);
+    Some(60)
+}
+
+/// Polls every rx queue once (`rxs`: port index, queue), counting; in TCP mode answers SYNs
+/// and SYN-ACKs out of the port they came in on (`txs`, by port index).
+fn receive(
+    rxs: &mut [(usize, dpdk::RxQueue)],
+    txs: &mut [dpdk::TxQueue],
+    pool: &Mempool,
+    tcp: bool,
+    (inb, answers): (&mut Burst, &mut Burst),
+    c: &mut Counts,
+) {
+    let mut buf = [0u8; 60];
+    for (port, q) in rxs.iter_mut() {
+        if q.rx(inb) == 0 {
+            continue;
+        }
+        for i in 0..inb.len() {
+            let f = inb.data(i);
+            if tcp {
+                match answer_tcp(f, &mut buf) {
+                    Some(n) => {
+                        if buf[47] & 0x04 != 0 {
+                            c.received += 1;
+                        } else {
+                            c.responded += 1;
+                        }
+                        if let Ok(m) = Mbuf::from_bytes(pool, &buf[..n]) {
+                            let _ = answers.push(m);
+                        }
+                    }
+                    None => c.other += 1,
                 }
+            } else if is_udp(f) {
+                c.received += 1;
+            } else {
+                c.other += 1;
             }
-            inb.clear();
+        }
+        inb.clear();
+        if !answers.is_empty() {
+            if let Some(tx) = txs.get_mut(*port) {
+                tx.tx(answers);
+            }
+            // What the ring did not take is lost, as on a wire.
+            answers.clear();
         }
     }
+}
+
+/// The SYN of connection `i`: its flow's source, sequence number from `i`.
+fn syn(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
+    frame(args, src_mac, i, out);
+    let flow = (i % u64::from(args.flows.max(1))) as u32;
+    let sport = 1024 + (flow % PORTS_PER_ADDR) as u16;
+    let src = Ipv4Addr::from(u32::from(args.src).wrapping_add(flow / PORTS_PER_ADDR));
+    let mut ip = Ipv4Packet::new_unchecked(&mut out[14..]);
+    ip.set_protocol(IpProtocol::Tcp);
+    ip.set_total_len(40);
+    ip.fill_checksum();
+    let t = wire::TcpRepr {
+        src_port: sport,
+        dst_port: args.dst.port(),
+        seq_number: (i as u32).wrapping_mul(2_654_435_761),
+        ack_number: 0,
+        flags: wire::TcpFlags::SYN,
+        window_len: 65535,
+        urgent_at: 0,
+        max_seg_size: None,
+        window_scale: None,
+        sack_permitted: false,
+        timestamp: None,
+        payload: &[],
+    };
+    t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[34..54]), src, *args.dst.ip());
 }
 
 fn start_port(vdev: &str, queues: u16, pool: &Mempool) -> Result<Port, String> {
@@ -175,33 +308,41 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         None => None,
     };
     let src_mac = EthernetAddress(tx_port.mac_addr().map_err(|e| e.to_string())?.0);
-    let mut tx = tx_port.tx_queue(0).map_err(|e| e.to_string())?;
+    let mut txs = Vec::new();
     let mut rxs = Vec::new();
-    for p in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
+    for (i, p) in std::iter::once(&tx_port).chain(rx_port.as_ref()).enumerate() {
+        txs.push(p.tx_queue(0).map_err(|e| e.to_string())?);
         for q in 0..args.queues {
-            rxs.push(p.rx_queue(q).map_err(|e| e.to_string())?);
+            rxs.push((i, p.rx_queue(q).map_err(|e| e.to_string())?));
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
     }
-    let (mut sent, mut received, mut other) = (0u64, 0u64, 0u64);
+    let mut sent = 0u64;
+    let mut counts = Counts::default();
     let mut out = Burst::new();
     let mut inb = Burst::new();
+    let mut answers = Burst::new();
     let mut template = vec![0u8; usize::from(args.size)];
     let tsc_hz = dpdk::tsc_hz();
     let per_burst = if args.rate == 0 { 0 } else { tsc_hz.saturating_mul(32) / args.rate.max(1) };
     let mut next = dpdk::rdtsc();
     let started = Instant::now();
     let mut queued = 0u64;
+    let size = if args.tcp { 60 } else { usize::from(args.size) };
     while !stop.load(Ordering::Relaxed) && (args.count == 0 || sent < args.count) {
-        receive(&mut rxs, &mut inb, (&mut received, &mut other));
+        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), &mut counts);
         if out.is_empty() && (per_burst == 0 || dpdk::rdtsc() >= next) {
             let want = if args.count == 0 { 32 } else { (args.count - queued).min(32) };
             for _ in 0..want {
-                frame(args, src_mac, queued, &mut template);
-                let Ok(m) = Mbuf::from_bytes(&pool, &template) else { break };
+                if args.tcp {
+                    syn(args, src_mac, queued, &mut template[..size]);
+                } else {
+                    frame(args, src_mac, queued, &mut template);
+                }
+                let Ok(m) = Mbuf::from_bytes(&pool, &template[..size]) else { break };
                 if out.push(m).is_err() {
                     break;
                 }
@@ -210,7 +351,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
             next = next.wrapping_add(per_burst);
         }
         if !out.is_empty() {
-            sent += tx.tx(&mut out) as u64;
+            sent += txs[0].tx(&mut out) as u64;
         }
     }
     // Whatever was not taken is not sent.
@@ -218,16 +359,23 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let sending = started.elapsed().as_secs_f64();
     let drain_until = Instant::now() + Duration::from_millis(args.drain_ms);
     while Instant::now() < drain_until {
-        receive(&mut rxs, &mut inb, (&mut received, &mut other));
+        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), &mut counts);
     }
     drop(rxs);
-    drop(tx);
+    drop(txs);
     for p in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
         let _ = p.stop();
         let _ = p.close();
     }
     let rate = if sending > 0.0 { (sent as f64 / sending).round() as u64 } else { 0 };
-    Ok(serde_json::json!({ "sent": sent, "received": received, "other": other, "seconds": sending, "rate": rate }))
+    Ok(serde_json::json!({
+        "sent": sent,
+        "received": counts.received,
+        "responded": counts.responded,
+        "other": counts.other,
+        "seconds": sending,
+        "rate": rate,
+    }))
 }
 
 fn main() {
