@@ -4,7 +4,7 @@
 # changes per second and their latency, the kernel peer (nftables full NAT), and loss across
 # rolling restarts at fixed rates and new TCP connections per second (dpvs-gen). Each script
 # prints its own report and appends its figures to one CSV file (default
-# bench-results-<UTC time>.csv in the current directory). Bounded: about 4 minutes.
+# bench-results-<UTC time>.csv in the current directory). Bounded: about 5 minutes.
 # Usage: bench/all.sh [CSV]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +18,7 @@ export BENCH_CSV
 "$here/nft-dnat.sh" 8
 "$here/zero-loss.sh" 10 1000 3000
 "$here/fnat-tcp-cps.sh" 200 500
+"$here/fnat-udp-flows.sh" 3
 echo
 echo "results: $BENCH_CSV"
 cat "$BENCH_CSV"
