@@ -28,7 +28,7 @@ cleanup() {
 # totals with the time of the snapshot added.
 snapshot() {
     python3 -c "import json,sys,time; d=json.load(sys.stdin)['total']; d['t']=time.time(); print(json.dumps(d))" \
-        <<< "$(target/release/dpvsctl -i dpvs-bench stats --json)"
+        <<< "$(target/release/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json)"
 }
 # rates BEFORE AFTER COUNTER...: each counter's rate between two snapshots in Mpps (2
 # decimals), then the busy TSC cycles per received packet; space-separated.

@@ -4,7 +4,9 @@
 # flow its own source address and port, for DURATION seconds per flow count. Prints the rate
 # the worker translated and its busy cycles per packet, from its own counters (a fresh instance
 # per flow count: 1M flows fill an empty table first).
-# Usage: bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
+# With SHM_DIR set, the instance's shared memory (and its connection shards) go there, for
+# example a tmpfs mounted with huge=always.
+# Usage: [SHM_DIR=DIR] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
 DURATION=${1:-5}
 shift || true
 FLOWS=("${@:-1 1000 1000000}")
@@ -19,6 +21,7 @@ source "$(dirname "$0")/common.sh"
     sed -e "s/local_addresses = \\[\"198.18.1.254\"\\]/local_addresses = [${laddrs%, }]/" bench/fnat-1worker.toml
     for i in $(seq 200 231); do printf '[[addresses]]\nport = "dpdk1"\naddress = "198.18.1.%s/24"\n' "$i"; done
 } > "$WORK/fnat.toml"
+if [ -n "${SHM_DIR:-}" ]; then sed -i "s|^name = \"dpvs-bench\"|name = \"dpvs-bench\"\nshm_dir = \"$SHM_DIR\"|" "$WORK/fnat.toml"; fi
 for n in "${FLOWS[@]}"; do
     rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
     target/release/dpvs -c "$WORK/fnat.toml" > "$WORK/dpvs-$n.log" 2>&1 &
@@ -36,7 +39,7 @@ for n in "${FLOWS[@]}"; do
     after=$(snapshot)
     kill -INT "$G"; wait "$G" || true
     read -r mpps cyc <<< "$(rates "$before" "$after" fnat_in)"
-    flows_now=$(target/release/dpvsctl -i dpvs-bench stats --json | python3 -c "import json,sys; print(sum(c['active'] for c in json.load(sys.stdin)['connections']))")
+    flows_now=$(target/release/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json | python3 -c "import json,sys; print(sum(c['active'] for c in json.load(sys.stdin)['connections']))")
     echo "UDP Full-NAT, one worker lcore, $n flows ($flows_now connections): $mpps Mpps translated, $cyc busy cycles per packet"
     record fnat-udp-flows "translated_${n}flows" "$mpps" Mpps
     record fnat-udp-flows "busy_cycles_per_packet_${n}flows" "$cyc" cycles
