@@ -16,6 +16,10 @@ pub struct ServiceRow {
     pub vip: String,
     pub port: u16,
     pub scheduler: String,
+    /// Persistence timeout, seconds (0: none).
+    pub persistence: u32,
+    /// PROXY protocol version (`off`, `v1`, `v2`).
+    pub proxy_protocol: String,
     pub local_addresses: Vec<String>,
     pub reals: Vec<RealRow>,
 }
@@ -47,6 +51,8 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
             vip: s.vip.to_string(),
             port: s.port,
             scheduler: s.scheduler.name().to_owned(),
+            persistence: s.persistence,
+            proxy_protocol: s.proxy_protocol.name().to_owned(),
             local_addresses: s.local_addresses.iter().map(Ipv4Addr::to_string).collect(),
             reals: s
                 .reals
@@ -335,7 +341,9 @@ pub fn render(rows: &[ServiceRow]) -> String {
     let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
     let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn");
     for s in rows {
-        let _ = writeln!(out, "{:<4} {}:{} {}", s.protocol, s.vip, s.port, s.scheduler);
+        // The flags column as ipvsadm prints it: `persistent N`.
+        let flags = if s.persistence > 0 { format!(" persistent {}", s.persistence) } else { String::new() };
+        let _ = writeln!(out, "{:<4} {}:{} {}{flags}", s.protocol, s.vip, s.port, s.scheduler);
         for r in &s.reals {
             let _ = writeln!(
                 out,
@@ -358,11 +366,13 @@ mod tests {
 
     #[test]
     fn renders_like_ipvsadm() {
-        let rows = vec![ServiceRow {
+        let mut rows = vec![ServiceRow {
             protocol: "TCP".into(),
             vip: "198.18.0.100".into(),
             port: 80,
             scheduler: "rr".into(),
+            persistence: 0,
+            proxy_protocol: "off".into(),
             local_addresses: vec!["198.18.1.254".into()],
             reals: vec![RealRow {
                 address: "198.18.1.2".into(),
@@ -381,5 +391,7 @@ mod tests {
             "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
              TCP  198.18.0.100:80 rr\n  -> 198.18.1.2:8080              FullNat 1      2          5\n  local addresses: 198.18.1.254\n"
         );
+        rows[0].persistence = 360;
+        assert!(render(&rows).contains("TCP  198.18.0.100:80 rr persistent 360\n"), "ipvsadm's flags column");
     }
 }
