@@ -40,12 +40,10 @@ impl Runtime {
     }
 
     /// The interface address on the network of `hop` (a next hop, on a connected network):
-    /// what packets the balancer itself sends towards it come from (IP-in-IP).
-    pub fn source_towards(&self, hop: std::net::Ipv4Addr) -> Option<std::net::Ipv4Addr> {
-        self.addresses
-            .iter()
-            .find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix))
-            .map(|a| a.addr)
+    /// the port that reaches it, and the source of what the balancer itself sends there
+    /// (IP-in-IP, ARP requests).
+    pub fn address_towards(&self, hop: std::net::Ipv4Addr) -> Option<&IfAddr> {
+        self.addresses.iter().find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix))
     }
 
     /// Index of the service `proto vip:port`.

@@ -285,28 +285,23 @@ pub enum AclCommand {
     List,
     /// Add a network (or one address) to a service's deny or allow list. Connections open
     /// already go on; new ones are checked.
-    Add {
-        #[command(flatten)]
-        service: ServiceArg,
-        /// deny (DPVS's blacklist) or allow (DPVS's whitelist: when not empty, only its
-        /// clients may connect; deny is checked first).
-        #[arg(value_enum)]
-        list: AclArg,
-        /// A client address or network, like 198.18.9.7 or 198.18.9.0/24.
-        #[arg(value_parser = conf::Prefix::parse)]
-        network: conf::Prefix,
-    },
+    Add(AclEntry),
     /// Remove a network from a service's deny or allow list.
-    Del {
-        #[command(flatten)]
-        service: ServiceArg,
-        /// deny or allow.
-        #[arg(value_enum)]
-        list: AclArg,
-        /// The network, as it was added.
-        #[arg(value_parser = conf::Prefix::parse)]
-        network: conf::Prefix,
-    },
+    Del(AclEntry),
+}
+
+/// One network of a service's access list.
+#[derive(Debug, clap::Args)]
+pub struct AclEntry {
+    #[command(flatten)]
+    pub service: ServiceArg,
+    /// deny (DPVS's blacklist) or allow (DPVS's whitelist: when not empty, only its clients
+    /// may connect; deny is checked first).
+    #[arg(value_enum)]
+    pub list: AclArg,
+    /// A client address or network, like 198.18.9.7 or 198.18.9.0/24.
+    #[arg(value_parser = conf::Prefix::parse)]
+    pub network: conf::Prefix,
 }
 
 /// A service's access list.

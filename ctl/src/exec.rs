@@ -83,10 +83,10 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
                 crate::cmd::table(&["SERVICE", "LIST", "NETWORK"], &rows)
             })
         })),
-        Command::Acl(AclCommand::Add { service, list, network }) => {
+        Command::Acl(AclCommand::Add(crate::cli::AclEntry { service, list, network })) => {
             change(Change::AclAdd { service: service.key(), list: list.into(), prefix: network })
         }
-        Command::Acl(AclCommand::Del { service, list, network }) => {
+        Command::Acl(AclCommand::Del(crate::cli::AclEntry { service, list, network })) => {
             change(Change::AclDel { service: service.key(), list: list.into(), prefix: network })
         }
         Command::Service(ServiceCommand::Zero { protocol, vip }) => {

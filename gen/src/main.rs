@@ -93,19 +93,36 @@ fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
 /// Ports per source address.
 const PORTS_PER_ADDR: u32 = 64_512;
 
-/// The frame of packet `i`: its flow's source address and port, the rest fixed.
-fn frame(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
+/// The source address and port of packet `i`'s flow.
+fn flow_source(args: &Args, i: u64) -> (Ipv4Addr, u16) {
     let flow = (i % u64::from(args.flows.max(1))) as u32;
     let src = Ipv4Addr::from(u32::from(args.src).wrapping_add(flow / PORTS_PER_ADDR));
-    let sport = 1024 + (flow % PORTS_PER_ADDR) as u16;
+    (src, 1024 + (flow % PORTS_PER_ADDR) as u16)
+}
+
+/// The UDP frame of packet `i`: its flow's source address and port, the rest fixed.
+fn frame(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
+    let (src, sport) = flow_source(args, i);
     let l4_len = out.len() - 14 - 20;
     EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype: EtherType::Ipv4 }
         .emit(&mut EthernetFrame::new_unchecked(&mut *out));
-    let ip = Ipv4Repr {
+    ipv4(&mut out[14..], (src, *args.dst.ip()), IpProtocol::Udp, l4_len);
+    let udp = &mut out[34..];
+    udp[0..2].copy_from_slice(&sport.to_be_bytes());
+    udp[2..4].copy_from_slice(&args.dst.port().to_be_bytes());
+    udp[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+    // No UDP checksum (0): allowed over IPv4, and the same for every packet.
+    udp[6..8].copy_from_slice(&[0, 0]);
+}
+
+/// Writes an IPv4 header (no options, DF, TTL 64, checksum filled) from `src` to `dst` at the
+/// start of `out`, for `payload_len` bytes of `protocol`.
+fn ipv4(out: &mut [u8], (src, dst): (Ipv4Addr, Ipv4Addr), protocol: IpProtocol, payload_len: usize) {
+    let repr = Ipv4Repr {
         src_addr: src,
-        dst_addr: *args.dst.ip(),
-        protocol: IpProtocol::Udp,
-        payload_len: l4_len,
+        dst_addr: dst,
+        protocol,
+        payload_len,
         ttl: 64,
         tos: 0,
         ident: 0,
@@ -113,15 +130,9 @@ fn frame(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
         more_frags: false,
         frag_offset: 0,
     };
-    let mut p = Ipv4Packet::new_unchecked(&mut out[14..]);
-    ip.emit(&mut p);
+    let mut p = Ipv4Packet::new_unchecked(out);
+    repr.emit(&mut p);
     p.fill_checksum();
-    let udp = &mut out[34..];
-    udp[0..2].copy_from_slice(&sport.to_be_bytes());
-    udp[2..4].copy_from_slice(&args.dst.port().to_be_bytes());
-    udp[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
-    // No UDP checksum (0): allowed over IPv4, and the same for every packet.
-    udp[6..8].copy_from_slice(&[0, 0]);
 }
 
 /// Whether a received frame is UDP over IPv4 (what is counted as received).
@@ -160,21 +171,7 @@ fn answer_tcp(f: &[u8], out: &mut [u8; 60]) -> Option<usize> {
     out[12..14].copy_from_slice(&[0x08, 0x00]);
     let ip = Ipv4Packet::new_checked(&f[14..]).ok()?;
     let (src, dst) = (ip.dst_addr(), ip.src_addr());
-    let repr = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        protocol: IpProtocol::Tcp,
-        payload_len: 20,
-        ttl: 64,
-        tos: 0,
-        ident: 0,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-    };
-    let mut p = Ipv4Packet::new_unchecked(&mut out[14..]);
-    repr.emit(&mut p);
-    p.fill_checksum();
+    ipv4(&mut out[14..], (src, dst), IpProtocol::Tcp, 20);
     let t = wire::TcpRepr {
         src_port: tcp.dst_port(),
         dst_port: tcp.src_port(),
@@ -243,14 +240,10 @@ fn receive(
 
 /// The SYN of connection `i`: its flow's source, sequence number from `i`.
 fn syn(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
-    frame(args, src_mac, i, out);
-    let flow = (i % u64::from(args.flows.max(1))) as u32;
-    let sport = 1024 + (flow % PORTS_PER_ADDR) as u16;
-    let src = Ipv4Addr::from(u32::from(args.src).wrapping_add(flow / PORTS_PER_ADDR));
-    let mut ip = Ipv4Packet::new_unchecked(&mut out[14..]);
-    ip.set_protocol(IpProtocol::Tcp);
-    ip.set_total_len(40);
-    ip.fill_checksum();
+    let (src, sport) = flow_source(args, i);
+    EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype: EtherType::Ipv4 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut *out));
+    ipv4(&mut out[14..], (src, *args.dst.ip()), IpProtocol::Tcp, 20);
     let t = wire::TcpRepr {
         src_port: sport,
         dst_port: args.dst.port(),

@@ -450,6 +450,16 @@ impl ServiceCounters {
     pub fn key_of(proto: u8, vip: [u8; 4], port: u16) -> u64 {
         u64::from(u32::from_be_bytes(vip)) << 32 | u64::from(port) << 8 | u64::from(proto)
     }
+
+    /// Connections, packets in, packets out, bytes in, bytes out.
+    pub fn counts(&self) -> [&AtomicU64; 5] {
+        [&self.conns, &self.in_packets, &self.out_packets, &self.in_bytes, &self.out_bytes]
+    }
+
+    /// Zeroes the counts (by their writer; the key stays).
+    pub fn zero(&self) {
+        self.counts().iter().for_each(|c| c.store(0, Ordering::Relaxed));
+    }
 }
 
 /// Real-server counter slots per worker: the first this many real servers (in service order)
@@ -481,6 +491,16 @@ impl RealCounters {
     /// The `real` key of `addr:port`.
     pub fn key_of(addr: [u8; 4], port: u16) -> u64 {
         u64::from(u32::from_be_bytes(addr)) << 16 | u64::from(port)
+    }
+
+    /// Connections, packets in, packets out, bytes in, bytes out.
+    pub fn counts(&self) -> [&AtomicU64; 5] {
+        [&self.conns, &self.in_packets, &self.out_packets, &self.in_bytes, &self.out_bytes]
+    }
+
+    /// Zeroes the counts (by their writer; the keys stay).
+    pub fn zero(&self) {
+        self.counts().iter().for_each(|c| c.store(0, Ordering::Relaxed));
     }
 }
 

@@ -294,8 +294,8 @@ pub fn build_services(
     // gets here.)
     let hop = |addr: Ipv4Addr| {
         let h = rt.next_hop(addr)?;
-        let port = rt.addresses.iter().find(|a| conf::network(a.addr, a.prefix) == conf::network(h, a.prefix))?;
-        Some((h, port.port as u16, port.addr))
+        let a = rt.address_towards(h)?;
+        Some((h, a.port as u16, a.addr))
     };
     if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| hop(r.addr).is_none()) {
         return Err(format!("no next hop on a port's network for real server {}", r.addr));
@@ -612,15 +612,11 @@ impl<'a> Fnat<'a> {
     pub fn zero_counters(&mut self, key: u64) {
         use std::sync::atomic::Ordering::Relaxed;
         for c in self.stats.iter().filter(|c| c.key.load(Relaxed) != 0 && (key == 0 || c.key.load(Relaxed) == key)) {
-            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
-                f.store(0, Relaxed);
-            }
+            c.zero();
         }
         let reals = self.real_stats.iter();
         for c in reals.filter(|c| c.service.load(Relaxed) != 0 && (key == 0 || c.service.load(Relaxed) == key)) {
-            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
-                f.store(0, Relaxed);
-            }
+            c.zero();
         }
     }
 
@@ -1215,9 +1211,7 @@ fn assign_stats_slots(table: &[shm_layout::ServiceCounters], services: &mut [Ser
     for c in table {
         let k = c.key.load(Relaxed);
         if k != 0 && !keys.contains(&k) {
-            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
-                f.store(0, Relaxed);
-            }
+            c.zero();
             c.key.store(0, std::sync::atomic::Ordering::Release);
         }
     }
@@ -1258,9 +1252,7 @@ fn assign_real_slots(table: &[shm_layout::RealCounters], services: &mut [Service
         if k.0 == 0 {
             free.push(i);
         } else if !live.contains(&k) {
-            for f in [&c.conns, &c.in_packets, &c.in_bytes, &c.out_packets, &c.out_bytes] {
-                f.store(0, Relaxed);
-            }
+            c.zero();
             c.service.store(0, Release);
             free.push(i);
         } else {

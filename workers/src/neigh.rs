@@ -70,9 +70,9 @@ pub struct Want {
     pub src: Ipv4Addr,
 }
 
-/// Seconds between requests for an unresolved next hop.
+/// Nanoseconds between requests for an unresolved next hop.
 pub const ASK_UNRESOLVED_NS: u64 = 1_000_000_000;
-/// Seconds between requests that confirm a learned next hop.
+/// Nanoseconds between requests that confirm a learned next hop.
 pub const ASK_LEARNED_NS: u64 = 30_000_000_000;
 
 #[cfg(test)]

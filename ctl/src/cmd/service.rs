@@ -132,7 +132,7 @@ pub fn stats(shm: &shm_layout::Shm) -> Counters {
         for c in table {
             let key = c.key.load(Acquire);
             if key != 0 {
-                let v = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|f| f.load(Relaxed));
+                let v = c.counts().map(|f| f.load(Relaxed));
                 out.services.entry(key).or_default().add(v);
             }
         }
@@ -141,7 +141,7 @@ pub fn stats(shm: &shm_layout::Shm) -> Counters {
         for c in table {
             let service = c.service.load(Acquire);
             if service != 0 {
-                let v = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|f| f.load(Relaxed));
+                let v = c.counts().map(|f| f.load(Relaxed));
                 out.reals.entry((service, c.real.load(Relaxed))).or_default().add(v);
             }
         }

@@ -554,13 +554,13 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     let mut r = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"answer!");
     run(&mut n, 1, &mut r);
     let c = &table[slot];
-    let got = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|a| a.load(Relaxed));
+    let got = c.counts().map(|a| a.load(Relaxed));
     assert_eq!(got, [1, 1, 1, f.len() as u64, r.len() as u64]);
     let real_key = shm_layout::RealCounters::key_of(RS.octets(), 8080);
     let rslot = reals.iter().position(|c| c.service.load(Relaxed) == udp_key).unwrap();
     let c = &reals[rslot];
     assert_eq!(c.real.load(Relaxed), real_key);
-    let got = [&c.conns, &c.in_packets, &c.out_packets, &c.in_bytes, &c.out_bytes].map(|a| a.load(Relaxed));
+    let got = c.counts().map(|a| a.load(Relaxed));
     assert_eq!(got, [1, 1, 1, f.len() as u64, r.len() as u64], "the real server counts the same");
     assert_eq!(reals.iter().filter(|c| c.service.load(Relaxed) != 0).count(), 2, "one real per service");
     // Zeroing the TCP service leaves the UDP one alone; zeroing all clears it.
@@ -969,4 +969,34 @@ mod random_segments {
             }
         }
     }
+}
+
+#[test]
+fn a_connection_keeps_the_proxy_protocol_version_it_started_with() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1)]);
+    rt.services[0].proxy_protocol = conf::ProxyProtocol::V1;
+    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0);
+    n.reconfigure(1, build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap());
+    let (c, v) = ((CLIENT, 40000), (VIP, 80));
+    let mut f = tcp_segment((CLIENT_MAC, P0), c, v, TcpFlags::SYN, (5000, 0), b"");
+    run(&mut n, 0, &mut f);
+    // The service moves to version 2; the connection open already goes on with version 1.
+    rt.services[0].proxy_protocol = conf::ProxyProtocol::V2;
+    let mut old = n.take_services();
+    n.reconfigure(2, build_services(&rt, (0, 1), &mut old, &Default::default()).unwrap());
+    let mut f = tcp_segment((CLIENT_MAC, P0), c, v, TcpFlags::ACK | TcpFlags::PSH, (5001, 9001), b"GET /");
+    assert!(matches!(run(&mut n, 0, &mut f), Verdict::Out { new: false, .. }));
+    let tcp = TcpPacket::new_checked(&f[34..]).unwrap();
+    assert!(tcp.payload().starts_with(b"PROXY TCP4 198.18.0.1 198.18.0.100 40000 80\r\nGET /"));
+    // A new connection gets version 2's binary header.
+    let mut f = tcp_segment((CLIENT_MAC, P0), (CLIENT, 40001), v, TcpFlags::SYN, (7000, 0), b"");
+    run(&mut n, 0, &mut f);
+    let mut f = tcp_segment((CLIENT_MAC, P0), (CLIENT, 40001), v, TcpFlags::ACK, (7001, 9001), b"x");
+    run(&mut n, 0, &mut f);
+    let tcp = TcpPacket::new_checked(&f[34..]).unwrap();
+    assert_eq!(tcp.payload().len(), 28 + 1);
+    assert_eq!(&tcp.payload()[..12], b"\r\n\r\n\0\r\nQUIT\n");
 }
