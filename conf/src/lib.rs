@@ -24,7 +24,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfError;
-pub use runtime::{mac_text, replace_runtime_tables, Runtime};
+pub use runtime::{mac_text, replace_runtime_tables, Pollers, Runtime};
 
 /// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
 pub const MAX_LCORE: u32 = 128;
@@ -191,12 +191,16 @@ pub struct Service {
     /// whitelist, ipvsadm `--add-whtlst`). `deny` is checked first.
     pub allow: Vec<Prefix>,
     /// PROXY protocol header the Full-NAT real servers get at the start of each TCP stream
-    /// (instead of TOA).
+    /// (instead of TOA), or in front of each UDP datagram (version 2 only).
     pub proxy_protocol: ProxyProtocol,
+    /// The worker group that serves it (`None`: the group polling its VIP's port). Only that
+    /// group's lcores hold its connections and hand its packets to each other.
+    pub group: Option<String>,
 }
 
-/// The PROXY protocol (haproxy.org) header a Full-NAT TCP service puts before the client's
-/// first byte, carrying the client's and the virtual address and port.
+/// The PROXY protocol (haproxy.org) header a Full-NAT service puts before a TCP client's first
+/// byte (or a UDP client's every datagram), carrying the client's and the virtual address and
+/// port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ProxyProtocol {
     /// None (the real servers get TOA).

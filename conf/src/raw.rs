@@ -134,6 +134,7 @@ pub(crate) struct RawService {
     pub(crate) deny: Option<Vec<String>>,
     pub(crate) allow: Option<Vec<String>>,
     pub(crate) proxy_protocol: Option<String>,
+    pub(crate) group: Option<String>,
     pub(crate) reals: Option<Vec<RawReal>>,
 }
 

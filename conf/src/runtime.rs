@@ -22,6 +22,61 @@ pub struct Runtime {
     pub services: Vec<Service>,
 }
 
+/// Which worker groups poll each port: what decides the group that serves a service. The
+/// configuration builds it from `[[groups]]`, a worker from the slots in shared memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pollers {
+    /// Per port slot, the groups polling any of its queues, in slot order.
+    ports: Vec<Vec<String>>,
+    /// Every group, in slot order.
+    groups: Vec<String>,
+}
+
+impl Pollers {
+    /// From (port slot, group name) of every polled queue, in slot order.
+    pub fn new<'a>(queues: impl IntoIterator<Item = (usize, &'a str)>) -> Pollers {
+        let mut p = Pollers::default();
+        for (port, group) in queues {
+            if p.ports.len() <= port {
+                p.ports.resize(port + 1, Vec::new());
+            }
+            if !p.ports[port].iter().any(|g| g == group) {
+                p.ports[port].push(group.to_owned());
+            }
+            if !p.groups.iter().any(|g| g == group) {
+                p.groups.push(group.to_owned());
+            }
+        }
+        p
+    }
+
+    /// Of the lcores of `groups`.
+    pub fn of(groups: &[crate::WorkerGroup]) -> Pollers {
+        Pollers::new(
+            groups.iter().flat_map(|g| g.lcores.iter().flat_map(|l| l.rx.iter().map(|q| (q.port, g.name.as_str())))),
+        )
+    }
+
+    /// Every group name, in slot order.
+    pub fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
+    /// The groups polling port slot `port`.
+    pub fn of_port(&self, port: usize) -> &[String] {
+        self.ports.get(port).map_or(&[], Vec::as_slice)
+    }
+
+    /// The group that serves `s`: the one it names, else the first polling its VIP's port.
+    pub fn group_of<'a>(&'a self, s: &'a Service, addresses: &[IfAddr]) -> Option<&'a str> {
+        if let Some(g) = &s.group {
+            return Some(g);
+        }
+        let port = addresses.iter().find(|a| a.addr == s.vip)?.port;
+        self.of_port(port).first().map(String::as_str)
+    }
+}
+
 impl Protocol {
     /// `tcp` or `udp`, as the file spells it.
     pub fn name(self) -> &'static str {
@@ -46,6 +101,12 @@ impl Runtime {
         self.addresses.iter().find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix))
     }
 
+    /// This runtime with only the services `group` serves: what a worker of that group runs.
+    pub fn served_by(&self, pollers: &Pollers, group: &str) -> Runtime {
+        let services = self.services.iter().filter(|s| pollers.group_of(s, &self.addresses) == Some(group)).cloned();
+        Runtime { services: services.collect(), ..self.clone() }
+    }
+
     /// Index of the service `proto vip:port`.
     pub fn service(&self, protocol: Protocol, vip: std::net::Ipv4Addr, port: u16) -> Option<usize> {
         self.services.iter().position(|s| s.protocol == protocol && s.vip == vip && s.port == port)
@@ -61,6 +122,11 @@ impl Config {
             routes: self.routes.clone(),
             services: self.services.clone(),
         }
+    }
+
+    /// Which groups poll each port.
+    pub fn pollers(&self) -> Pollers {
+        Pollers::of(&self.groups)
     }
 
     /// Checks `rt` against this configuration's ports with the rules of the file (limits,
@@ -94,6 +160,7 @@ impl Config {
                 deny: Some(s.deny.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
                 allow: Some(s.allow.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
                 proxy_protocol: Some(s.proxy_protocol.name().to_owned()),
+                group: s.group.clone(),
                 reals: Some(
                     s.reals
                         .iter()
@@ -114,7 +181,7 @@ impl Config {
             .iter()
             .map(|r| RawRoute { prefix: Some(format!("{}/{}", r.prefix, r.len)), via: Some(r.via.to_string()) })
             .collect();
-        crate::validate::runtime(addresses, neighbours, routes, services, &self.ports)
+        crate::validate::runtime(addresses, neighbours, routes, services, &self.ports, &self.pollers())
             .map(|_| ())
             .map_err(|f| format!("{}: {}", f.path, f.message))
     }
@@ -165,7 +232,7 @@ impl Config {
             };
             let _ = writeln!(
                 out,
-                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}{}{}{}",
+                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}{}{}{}{}",
                 s.vip,
                 s.port,
                 s.protocol.name(),
@@ -179,6 +246,7 @@ impl Config {
                 } else {
                     format!("proxy_protocol = \"{}\"\n", s.proxy_protocol.name())
                 },
+                s.group.as_ref().map_or(String::new(), |g| format!("group = \"{g}\"\n")),
             );
             for r in &s.reals {
                 let forward = match r.forward {

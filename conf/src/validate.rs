@@ -54,7 +54,13 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
     let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &root.key("neighbours"))?;
     let routes = routes(raw.routes.unwrap_or_default(), &addresses, &root.key("routes"))?;
-    let services = services(raw.services.unwrap_or_default(), &addresses, &routes, &root.key("services"))?;
+    let names: Vec<&str> = ports.iter().map(|p| p.port.name.as_str()).collect();
+    let services = services(
+        raw.services.unwrap_or_default(),
+        (&addresses, &routes),
+        (&crate::Pollers::of(&groups), &names),
+        &root.key("services"),
+    )?;
     let connections = connections(raw.connections.unwrap_or_default(), &root.key("connections"))?;
     Ok(Config {
         source: source.to_owned(),
@@ -80,6 +86,7 @@ pub(crate) fn runtime(
     routes_raw: Vec<RawRoute>,
     services_raw: Vec<RawService>,
     ports: &[Port],
+    pollers: &crate::Pollers,
 ) -> Result<crate::Runtime> {
     let root = KeyPath::root();
     let drafts: Vec<PortDraft> = ports
@@ -90,7 +97,8 @@ pub(crate) fn runtime(
     let addresses = addresses(addresses_raw, &drafts, &root.key("addresses"))?;
     let neighbours = neighbours(neighbours_raw, &drafts, &root.key("neighbours"))?;
     let routes = routes(routes_raw, &addresses, &root.key("routes"))?;
-    let services = services(services_raw, &addresses, &routes, &root.key("services"))?;
+    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    let services = services(services_raw, (&addresses, &routes), (pollers, &names), &root.key("services"))?;
     Ok(crate::Runtime { addresses, neighbours, routes, services })
 }
 
@@ -178,7 +186,12 @@ pub(crate) fn next_hop(addr: std::net::Ipv4Addr, addresses: &[IfAddr], routes: &
     routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
 }
 
-fn services(raw: Vec<RawService>, addresses: &[IfAddr], routes: &[Route], path: &KeyPath) -> Result<Vec<Service>> {
+fn services(
+    raw: Vec<RawService>,
+    (addresses, routes): (&[IfAddr], &[Route]),
+    (pollers, port_names): (&crate::Pollers, &[&str]),
+    path: &KeyPath,
+) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::with_capacity(raw.len());
     let owned = |a: std::net::Ipv4Addr| addresses.iter().any(|x| x.addr == a);
     for (i, raw) in raw.into_iter().enumerate() {
@@ -296,13 +309,13 @@ fn services(raw: Vec<RawService>, addresses: &[IfAddr], routes: &[Route], path: 
         let pp = path.key("proxy_protocol");
         let proxy_protocol: crate::ProxyProtocol =
             raw.proxy_protocol.as_deref().unwrap_or("off").parse().map_err(|m: String| Fault::at(&pp, m))?;
-        if proxy_protocol != crate::ProxyProtocol::Off && protocol != Protocol::Tcp {
+        if proxy_protocol == crate::ProxyProtocol::V1 && protocol != Protocol::Tcp {
             return Err(Fault::at(
                 &pp,
-                "the PROXY protocol header goes at the start of a TCP stream: TCP services only",
+                "PROXY protocol version 1 names TCP streams only: a UDP service takes \"v2\" (a header in front of every datagram)",
             ));
         }
-        out.push(Service {
+        let service = Service {
             vip,
             port,
             protocol,
@@ -313,7 +326,10 @@ fn services(raw: Vec<RawService>, addresses: &[IfAddr], routes: &[Route], path: 
             deny,
             allow,
             proxy_protocol,
-        });
+            group: raw.group,
+        };
+        served_by_one_group(&service, (addresses, routes), (pollers, port_names), &path)?;
+        out.push(service);
     }
     // A reply to a local address is told from a client's packet by its destination address.
     for (i, s) in out.iter().enumerate() {
@@ -327,6 +343,53 @@ fn services(raw: Vec<RawService>, addresses: &[IfAddr], routes: &[Route], path: 
         }
     }
     Ok(out)
+}
+
+/// Checks that the group serving `s` exists and alone polls the ports its packets arrive on:
+/// the VIP's, its local addresses' (Full-NAT replies) and its NAT real servers' (their replies).
+/// Its connections live in that group's shards and its packets are handed around among that
+/// group's lcores only, so that another group's crash cannot touch it.
+fn served_by_one_group(
+    s: &Service,
+    (addresses, routes): (&[IfAddr], &[Route]),
+    (pollers, port_names): (&crate::Pollers, &[&str]),
+    path: &KeyPath,
+) -> Result<()> {
+    let gp = path.key("group");
+    if let Some(g) = &s.group {
+        if !pollers.groups().contains(g) {
+            let groups: Vec<String> = pollers.groups().iter().map(|g| format!("\"{g}\"")).collect();
+            return Err(Fault::at(&gp, format!("no worker group is named \"{g}\" (groups: {})", groups.join(", "))));
+        }
+    }
+    if pollers.groups().len() <= 1 {
+        return Ok(());
+    }
+    let Some(group) = pollers.group_of(s, addresses) else { return Ok(()) };
+    let port_of = |a: std::net::Ipv4Addr| addresses.iter().find(|x| x.addr == a).map(|x| x.port);
+    let nat_ports = s.reals.iter().filter(|r| r.forward == Forward::Nat).filter_map(|r| {
+        let hop = next_hop(r.addr, addresses, routes)?;
+        addresses.iter().find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix)).map(|a| a.port)
+    });
+    let ports = port_of(s.vip).into_iter().chain(s.local_addresses.iter().filter_map(|a| port_of(*a))).chain(nat_ports);
+    for port in ports {
+        let pollers = pollers.of_port(port);
+        if pollers.iter().any(|g| g != group) {
+            let name = port_names.get(port).copied().unwrap_or("?");
+            let list: Vec<String> = pollers.iter().map(|g| format!("\"{g}\"")).collect();
+            return Err(Fault::at(
+                &gp,
+                format!(
+                    "{} {}:{} is served by group \"{group}\", but port {name} is polled by {}: a service's group must poll every queue of the ports its packets arrive on (its VIP's, its local addresses' and its NAT real servers')",
+                    s.protocol.name(),
+                    s.vip,
+                    s.port,
+                    list.join(", "),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A service's access list: networks, at most [`MAX_ACL_ENTRIES`], none twice.

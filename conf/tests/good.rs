@@ -28,7 +28,7 @@ fn every_sample_resolves() {
             n += 1;
         }
     }
-    assert_eq!(n, 5, "expected the five samples");
+    assert_eq!(n, 6, "expected the six samples");
 }
 
 #[test]
@@ -96,4 +96,30 @@ fn memif_one_arm_uses_defaults() {
     assert_eq!(c.groups[0].lcores[0].lcore, Lcore { id: 1, cpu: None });
     assert_eq!(c.memory.rx_desc, 1024);
     assert_eq!(c.memory.tx_desc, 1024);
+}
+
+#[test]
+fn memif_groups_each_serve_their_own_services() {
+    let c = sample("memif-groups.toml");
+    let rt = c.runtime();
+    let pollers = c.pollers();
+    assert_eq!(pollers.groups(), ["fnat", "dr"]);
+    let vips = |group: &str| -> Vec<String> {
+        rt.served_by(&pollers, group).services.iter().map(|s| format!("{}:{}", s.vip, s.port)).collect()
+    };
+    assert_eq!(vips("fnat"), ["198.18.0.100:53"], "derived from the VIP's port");
+    assert_eq!(vips("dr"), ["198.18.2.100:80"], "named");
+    assert!(vips("other").is_empty());
+    // A dump keeps the named group and leaves the derived one implicit.
+    let dump = c.render_runtime(&rt);
+    assert_eq!(dump.matches("group = ").count(), 1, "{dump}");
+    let file = fs::read_to_string(&c.source).expect("sample");
+    let text = conf::replace_runtime_tables(&file, &dump).expect("tables replaced");
+    assert_eq!(Config::from_str(&text, "dump").expect("dump resolves").runtime(), rt);
+    // Commands are checked with the same rules: a service moved to a group that does not
+    // poll its VIP's port is refused.
+    let mut moved = rt.clone();
+    moved.services[0].group = Some("dr".into());
+    let e = c.check_runtime(&moved).unwrap_err();
+    assert!(e.contains("is served by group \"dr\", but port dpdk0 is polled by \"fnat\""), "{e}");
 }

@@ -187,9 +187,12 @@ pub enum ServiceCommand {
         #[arg(short, long, default_value_t = 0)]
         persistent: u32,
         /// PROXY protocol header for the Full-NAT real servers at the start of each TCP
-        /// stream: v1, v2 or off (off: TOA instead).
+        /// stream (v1, v2) or in front of each UDP datagram (v2), or off (TCP: TOA instead).
         #[arg(long, default_value = "off")]
         proxy_protocol: conf::ProxyProtocol,
+        /// The worker group that serves it (default: the group polling its VIP's port).
+        #[arg(short, long)]
+        group: Option<String>,
     },
     /// Change a service's scheduler, persistence timeout and/or PROXY protocol version (new
     /// connections get the new one).

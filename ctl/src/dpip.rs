@@ -219,11 +219,15 @@ pub fn route_show(rt: &conf::Runtime, ports: &[String]) -> String {
     out
 }
 
-/// `dpip neigh show`: static entries PERMANENT, learned ones REACHABLE.
+/// `dpip neigh show`: static entries PERMANENT, learned ones REACHABLE or STALE.
 pub fn neigh_show(rows: &[crate::cmd::service::NeighRow]) -> String {
     let mut out = String::new();
     for n in rows {
-        let state = if n.state == "static" { "PERMANENT" } else { "REACHABLE" };
+        let state = match n.state.as_str() {
+            "static" => "PERMANENT",
+            "stale" => "STALE",
+            _ => "REACHABLE",
+        };
         let _ = writeln!(out, "ip: {:<16} mac: {}   state: {state:<9}   dev: {}", n.address, n.mac, n.port);
     }
     out

@@ -51,8 +51,14 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
             let (rows, matched) = conn::list(shm, &filter, offset, limit);
             (render(&rows, json, |r| conn::render(r, matched)), exit_codes::OK)
         }
-        Command::Service(ServiceCommand::Add { service, scheduler, persistent, proxy_protocol }) => {
-            change(Change::ServiceAdd { service: service.key(), scheduler, persistence: persistent, proxy_protocol })
+        Command::Service(ServiceCommand::Add { service, scheduler, persistent, proxy_protocol, group }) => {
+            change(Change::ServiceAdd {
+                service: service.key(),
+                scheduler,
+                persistence: persistent,
+                proxy_protocol,
+                group,
+            })
         }
         Command::Service(ServiceCommand::Edit { service, scheduler, persistent, proxy_protocol }) => {
             change(Change::ServiceEdit { service: service.key(), scheduler, persistence: persistent, proxy_protocol })
@@ -120,11 +126,17 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
         }
         Command::Addr(AddrCommand::Del { address }) => change(Change::AddrDel { addr: address }),
         Command::Neigh(NeighCommand::Show) => read(runtime().map(|(_, rt)| {
-            render(&service::neigh_view(&rt, &service::learned(shm), &port_names()), json, |v| {
-                let rows: Vec<Vec<String>> =
-                    v.iter().map(|r| vec![r.address.clone(), r.mac.clone(), r.port.clone(), r.state.clone()]).collect();
-                crate::cmd::table(&["ADDRESS", "MAC", "PORT", "STATE"], &rows)
-            })
+            render(
+                &service::neigh_view(&rt, (&service::learned(shm), shm_layout::monotonic_ns()), &port_names()),
+                json,
+                |v| {
+                    let rows: Vec<Vec<String>> = v
+                        .iter()
+                        .map(|r| vec![r.address.clone(), r.mac.clone(), r.port.clone(), r.state.clone()])
+                        .collect();
+                    crate::cmd::table(&["ADDRESS", "MAC", "PORT", "STATE"], &rows)
+                },
+            )
         })),
         Command::Neigh(NeighCommand::Add { address, mac, dev }) => {
             change(Change::NeighSet { addr: address, mac, port: dev })

@@ -226,7 +226,13 @@ impl Args {
                 let scheduler = self.scheduler.clone().unwrap_or_else(|| "wlc".to_owned());
                 let persistence = self.persistent.unwrap_or(0);
                 let proxy_protocol = self.proxy_protocol.unwrap_or_default();
-                return Ok(Op::Change(Change::ServiceAdd { service, scheduler, persistence, proxy_protocol }));
+                return Ok(Op::Change(Change::ServiceAdd {
+                    service,
+                    scheduler,
+                    persistence,
+                    proxy_protocol,
+                    group: None,
+                }));
             }
             if self.scheduler.is_none() && self.persistent.is_none() && self.proxy_protocol.is_none() {
                 return Err(

@@ -13,7 +13,7 @@ use crate::proto::DecodeError;
 
 /// Version of the generation payload. Bump it whenever [`conf::Runtime`] changes shape (2:
 /// forwarding method per real server, persistence per service; 3: routes).
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_VERSION: u16 = 5;
 
 /// Largest payload a generation buffer holds, bytes.
 pub const MAX_PAYLOAD: usize = CONFIG_BUF_WORDS * 8;

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 /// Version of [`Request`] and [`Response`]. Bump it whenever either changes.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +69,15 @@ pub enum Change {
     /// Remove the static route of `prefix/len` (refused while a real server needs it).
     RouteDel { prefix: Ipv4Addr, len: u8 },
     /// Add a service (no real servers, no local addresses yet), with a persistence timeout in
-    /// seconds (0: none) and the PROXY protocol header its Full-NAT real servers get.
-    ServiceAdd { service: ServiceKey, scheduler: String, persistence: u32, proxy_protocol: conf::ProxyProtocol },
+    /// seconds (0: none), the PROXY protocol header its Full-NAT real servers get, and the
+    /// worker group serving it (`None`: the group polling its VIP's port; fixed for its life).
+    ServiceAdd {
+        service: ServiceKey,
+        scheduler: String,
+        persistence: u32,
+        proxy_protocol: conf::ProxyProtocol,
+        group: Option<String>,
+    },
     /// Change a service's scheduler, persistence timeout and/or PROXY protocol version.
     ServiceEdit {
         service: ServiceKey,

@@ -73,7 +73,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 .ok_or_else(|| format!("no route {prefix}/{len}"))?;
             next.routes.remove(i);
         }
-        Change::ServiceAdd { service: k, scheduler, persistence, proxy_protocol } => {
+        Change::ServiceAdd { service: k, scheduler, persistence, proxy_protocol, group } => {
             if next.service(k.protocol, k.vip, k.port).is_some() {
                 return Err(format!("service {k} exists already"));
             }
@@ -88,6 +88,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 deny: Vec::new(),
                 allow: Vec::new(),
                 proxy_protocol: *proxy_protocol,
+                group: group.clone(),
             });
         }
         Change::ServiceEdit { service: k, scheduler, persistence, proxy_protocol } => {

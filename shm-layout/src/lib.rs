@@ -569,10 +569,38 @@ pub struct Learned {
     pub learned_ns: u64,
 }
 
-/// The neighbours of every table in `tables`, one per address: the one learned last.
-pub fn merge_learned<'t>(tables: impl IntoIterator<Item = &'t [LearnedNeighbour]>) -> Vec<Learned> {
+/// A learned neighbour confirmed less than this long ago is reachable; older, it is stale (and
+/// asked for again every second until it answers).
+pub const NEIGH_REACHABLE_NS: u64 = 30_000_000_000;
+/// A learned neighbour not confirmed for this long is forgotten (its real servers take no new
+/// connection until it answers again).
+pub const NEIGH_EXPIRE_NS: u64 = 40_000_000_000;
+
+/// How fresh a learned neighbour is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeighState {
+    Reachable,
+    Stale,
+    Expired,
+}
+
+impl Learned {
+    /// Its state at CLOCK_MONOTONIC `now_ns`.
+    pub fn state(&self, now_ns: u64) -> NeighState {
+        match now_ns.saturating_sub(self.learned_ns) {
+            a if a < NEIGH_REACHABLE_NS => NeighState::Reachable,
+            a if a < NEIGH_EXPIRE_NS => NeighState::Stale,
+            _ => NeighState::Expired,
+        }
+    }
+}
+
+/// The neighbours of every table in `tables` that have not expired at `now_ns`, one per
+/// address: the one learned last.
+pub fn merge_learned<'t>(tables: impl IntoIterator<Item = &'t [LearnedNeighbour]>, now_ns: u64) -> Vec<Learned> {
     let mut latest: std::collections::HashMap<[u8; 4], Learned> = std::collections::HashMap::new();
-    for e in tables.into_iter().flatten().filter_map(LearnedNeighbour::read) {
+    let fresh = |e: &Learned| e.state(now_ns) != NeighState::Expired;
+    for e in tables.into_iter().flatten().filter_map(LearnedNeighbour::read).filter(fresh) {
         let x = latest.entry(e.addr).or_insert(e);
         if x.learned_ns < e.learned_ns {
             *x = e;

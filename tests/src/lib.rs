@@ -388,15 +388,20 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Starts it on CPU 0: `rate` packets per second over `flows` flows to 198.18.0.100:53 at
-    /// `dst_mac` on `tx_vdev`, counting what arrives on `rx_vdev`, until [`Generator::stop`];
-    /// `queues` queue pairs on each port (as many as the memif server's).
-    pub fn start(
+    /// Starts it on CPU 0: `rate` packets per second over `flows` flows from 198.18.0.1 to
+    /// 198.18.0.100:53 at `dst_mac` on `tx_vdev`, counting what arrives on `rx_vdev`, until
+    /// [`Generator::stop`]; `queues` queue pairs on each port (as many as the memif server's).
+    pub fn start(dir: &Path, ports: (&str, &str, u16), dst_mac: &str, rate: u64, flows: u32) -> Generator {
+        Generator::start_to(dir, ports, dst_mac, (rate, flows), ("198.18.0.1", "198.18.0.100:53"))
+    }
+
+    /// [`Generator::start`] from the client address `src` to the service `dst` (`ADDR:PORT`).
+    pub fn start_to(
         dir: &Path,
         (tx_vdev, rx_vdev, queues): (&str, &str, u16),
         dst_mac: &str,
-        rate: u64,
-        flows: u32,
+        (rate, flows): (u64, u32),
+        (src, dst): (&str, &str),
     ) -> Generator {
         let prefix = unique("gen");
         let out = dir.join(format!("{prefix}.out"));
@@ -404,6 +409,7 @@ impl Generator {
             .arg(format!("--file-prefix={prefix}"))
             .args(["--cpu", "0", "--tx-vdev", tx_vdev, "--rx-vdev", rx_vdev, "--dst-mac", dst_mac])
             .args(["--rate", &rate.to_string(), "--flows", &flows.to_string(), "--queues", &queues.to_string()])
+            .args(["--src", src, "--dst", dst])
             .stdout(Stdio::from(File::create(&out).expect("out")))
             .spawn()
             .expect("dpvs-gen");

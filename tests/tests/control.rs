@@ -188,6 +188,7 @@ fn malformed_commands_are_refused_and_change_nothing() {
         (&["service", "add", "tcp", "198.18.0.100:70000"], 2, "70000"),
         (&["service", "add", "tcp", "198.18.0.100:81", "-s", "fastest"], 5, "fastest"),
         (&["service", "add", "tcp", "198.18.9.9:80"], 5, "not an interface address"),
+        (&["service", "add", "tcp", "198.18.0.100:81", "--group", "snat"], 5, "no worker group is named \"snat\""),
         (&["service", "edit", "tcp", "198.18.0.100:81", "-s", "rr"], 5, "no service"),
         (&["service", "del", "udp", "198.18.0.100:80"], 5, "no service"),
         (&["real", "add", "tcp", "198.18.0.100:80", "198.18.1.3:81", "-f", "dr"], 5, "virtual port 80"),
@@ -244,6 +245,7 @@ fn config_dump_reloads_to_the_same_configuration() {
         &["real", "edit", "tcp", "198.18.0.100:80", "198.18.1.2:8080", "-w", "3", "-x", "500", "-y", "100"],
         &["acl", "add", "tcp", "198.18.0.100:80", "deny", "198.18.9.0/24"],
         &["acl", "add", "tcp", "198.18.0.100:80", "allow", "198.18.0.0/16"],
+        &["service", "add", "udp", "198.18.0.100:53", "--group", "fwd"],
     ] {
         assert!(inst.ctl_ok(args).starts_with("applied: generation "));
     }
@@ -262,6 +264,8 @@ fn config_dump_reloads_to_the_same_configuration() {
     assert_eq!(body(&again), body(&dump), "dump -> reload -> dump is a fixed point");
     assert!(dump.contains("deny = [\"198.18.9.0/24\"]\nallow = [\"198.18.0.0/16\"]\n"), "{dump}");
     assert!(dump.contains("upper = 500\nlower = 100\n"), "{dump}");
+    assert!(dump.contains("group = \"fwd\"\n"), "{dump}");
+    assert!(inst.ctl_ok(&["service", "list"]).contains("UDP  198.18.0.100:53 rr group fwd\n"));
     assert_eq!(
         inst.ctl_ok(&["acl", "list"]),
         "SERVICE              LIST   NETWORK\ntcp 198.18.0.100:80  deny   198.18.9.0/24\ntcp 198.18.0.100:80  allow  198.18.0.0/16\n"

@@ -260,20 +260,20 @@ fn curl_reaches_the_real_server_through_the_full_nat_vip() {
     assert!(access.contains("198.18.1.254 - -"), "the real server saw the local address, not the client: {access}");
     assert!(!access.contains("198.18.0.1 - -"), "{access}");
     // UDP through the same VIP: an echo server behind it answers the client.
-    let echo = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((\"198.18.1.2\",5353))\nfor _ in range(3):\n    d,a=s.recvfrom(2048)\n    s.sendto(d+(\" from \"+a[0]).encode(),a)\n";
-    let mut udp_server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-c", echo])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let udp_server = Spawned::python_in(&srv, &tool("udp_echo.py"), &["198.18.1.2", "5353"]);
     let ask = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\ns.sendto(b\"hello\",(\"198.18.0.100\",53))\nprint(s.recvfrom(2048)[0].decode())\n";
-    let answer = wait_for("a UDP answer through the VIP", Duration::from_secs(10), || {
-        let out = Command::new("ip").args(["netns", "exec", &cli.0, "python3", "-c", ask]).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    });
-    stop_child(&mut udp_server, Duration::from_secs(1));
-    assert_eq!(answer, "hello from 198.18.1.254", "the echo server saw the local address");
+    let ask_vip = || {
+        wait_for("a UDP answer through the VIP", Duration::from_secs(10), || {
+            let out = Command::new("ip").args(["netns", "exec", &cli.0, "python3", "-c", ask]).output().ok()?;
+            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        })
+    };
+    assert_eq!(ask_vip(), "hello from 198.18.1.254", "the echo server saw the local address");
+    // With PROXY protocol version 2, each datagram tells the real server who the client is.
+    inst.ctl_ok(&["service", "edit", "udp", "198.18.0.100:53", "--proxy-protocol", "v2"]);
+    let answer = ask_vip();
+    drop(udp_server);
+    assert!(answer.starts_with("hello from 198.18.1.254 for 198.18.0.1:"), "{answer}");
 
     let stats = inst.stats();
     let s = stats["total"].clone();

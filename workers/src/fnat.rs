@@ -843,7 +843,12 @@ impl<'a> Fnat<'a> {
             } else {
                 e.client_port
             };
-            let grow = if mode(&e) == MODE_TUNNEL { TUNNEL_HEADER_LEN } else { 0 };
+            let grow = match mode(&e) {
+                MODE_TUNNEL => TUNNEL_HEADER_LEN,
+                // A UDP flow's datagrams to a PROXY protocol real server carry the header.
+                MODE_FNAT if dir == Dir::In && flags.is_none() => usize::from(e.pp_len),
+                _ => 0,
+            };
             let mtu = self.mtu(out);
             if usize::from(ip.total_len) + grow > mtu {
                 let df = Ipv4Packet::new_unchecked(&buf.bytes()[l3..]).dont_frag();
@@ -905,6 +910,11 @@ impl<'a> Fnat<'a> {
                         shrink_mss(frame, l4, e.pp_len);
                     }
                 }
+            }
+        } else if let (None, true, true, Dir::In) = (flags, mode(&e) == MODE_FNAT, e.pp_len > 0, dir) {
+            // A UDP flow's datagram: the version 2 header in front of its payload.
+            if !crate::proxy::datagram(buf, l3, l4, (addr4(&e.caddr), e.cport), (addr4(&e.vaddr), e.vport)) {
+                return Verdict::Drop(FnatDrop::NoResource);
             }
         } else if let (Some(f), true) = (flags, mode(&e) == MODE_FNAT) {
             match dir {
@@ -1037,13 +1047,22 @@ impl<'a> Fnat<'a> {
         let c = new_conn(t, (v4(laddr.octets()), lport), &real, (state, MODE_FNAT), (si, ri), (client_mac, rx_port));
         let proxy = self.services[si].proxy;
         let idx = self.insert(&c, si, ri, template)?;
-        if let (Some((_, syn_seq)), true) = (tcp, proxy != conf::ProxyProtocol::Off) {
-            let mut hdr = [0u8; crate::proxy::MAX_LEN];
-            let len = crate::proxy::header(proxy, (client, t.sport), (vip, vport), &mut hdr);
-            let e = self.shard.entry_mut(idx);
-            e.pp_seq = syn_seq.wrapping_add(1);
-            e.pp_len = len as u16;
-            e.pp_version = if proxy == conf::ProxyProtocol::V1 { 1 } else { 2 };
+        match (tcp, proxy) {
+            (_, conf::ProxyProtocol::Off) => {}
+            (Some((_, syn_seq)), _) => {
+                let mut hdr = [0u8; crate::proxy::MAX_LEN];
+                let len = crate::proxy::header(proxy, (client, t.sport), (vip, vport), &mut hdr);
+                let e = self.shard.entry_mut(idx);
+                e.pp_seq = syn_seq.wrapping_add(1);
+                e.pp_len = len as u16;
+                e.pp_version = if proxy == conf::ProxyProtocol::V1 { 1 } else { 2 };
+            }
+            // UDP (version 2 only, by the configuration's rules): every datagram gets it.
+            (None, _) => {
+                let e = self.shard.entry_mut(idx);
+                e.pp_len = crate::proxy::V2_LEN as u16;
+                e.pp_version = 2;
+            }
         }
         Ok(Some(idx))
     }

@@ -222,7 +222,7 @@ impl<'a> Pipeline<'a> {
         };
         if eth.ethertype() == EtherType::Arp {
             if let (Some(f), Ok(arp)) = (self.fnat.as_mut(), ArpPacket::new_checked(&*eth.payload_mut())) {
-                // The next hops ARP resolves answer the requests of worker slot 0, and announce
+                // The next hops ARP resolves answer the requests of each group's first worker, and announce
                 // themselves; whichever worker receives it learns it.
                 if arp.check_format().is_ok() {
                     f.learn(rx_port, arp.sender_protocol_addr(), arp.sender_hardware_addr());

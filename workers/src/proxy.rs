@@ -1,6 +1,7 @@
-//! The PROXY protocol (haproxy.org, versions 1 and 2) for Full-NAT TCP services: the header
-//! naming the client and the virtual address goes in front of the client's first byte, and the
-//! connection's sequence numbers are shifted by its length from then on.
+//! The PROXY protocol (haproxy.org, versions 1 and 2) for Full-NAT services: the header naming
+//! the client and the virtual address goes in front of a TCP client's first byte, and the
+//! connection's sequence numbers are shifted by its length from then on; a UDP flow's real
+//! server gets a version 2 header in front of every datagram ([`datagram`]).
 //!
 //! The header is put in front of the payload of every client segment that starts at the
 //! stream's first sequence number (`start`, the SYN's + 1), so a lost first segment gets it
@@ -13,7 +14,7 @@ use std::io::Write as _;
 use std::net::Ipv4Addr;
 
 use wire::checksum;
-use wire::{Ipv4Packet, TcpPacket};
+use wire::{Ipv4Packet, TcpPacket, UdpPacket};
 
 use crate::frame::Frame;
 
@@ -24,10 +25,25 @@ pub const MAX_LEN: usize = 108;
 /// Version 2's signature.
 const V2_SIGNATURE: [u8; 12] = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 
-/// Writes the header of `version` for a connection from `client` to `vip` into `out`;
+/// Length of a version 2 header for IPv4 (TCP or UDP).
+pub const V2_LEN: usize = 28;
+
+/// Writes the header of `version` for a TCP connection from `client` to `vip` into `out`;
 /// returns its length (0 for [`conf::ProxyProtocol::Off`]).
 pub fn header(
     version: conf::ProxyProtocol,
+    client: (Ipv4Addr, u16),
+    vip: (Ipv4Addr, u16),
+    out: &mut [u8; MAX_LEN],
+) -> usize {
+    header_for(version, 0x11, client, vip, out)
+}
+
+/// [`header`] with the version 2 family and transport byte `transport` (0x11 TCP over IPv4,
+/// 0x12 UDP over IPv4).
+fn header_for(
+    version: conf::ProxyProtocol,
+    transport: u8,
     (client, cport): (Ipv4Addr, u16),
     (vip, vport): (Ipv4Addr, u16),
     out: &mut [u8; MAX_LEN],
@@ -43,15 +59,43 @@ pub fn header(
         conf::ProxyProtocol::V2 => {
             out[..12].copy_from_slice(&V2_SIGNATURE);
             out[12] = 0x21; // version 2, PROXY
-            out[13] = 0x11; // TCP over IPv4
+            out[13] = transport;
             out[14..16].copy_from_slice(&12u16.to_be_bytes());
             out[16..20].copy_from_slice(&client.octets());
             out[20..24].copy_from_slice(&vip.octets());
             out[24..26].copy_from_slice(&cport.to_be_bytes());
             out[26..28].copy_from_slice(&vport.to_be_bytes());
-            28
+            V2_LEN
         }
     }
+}
+
+/// A client's datagram of a UDP flow whose real server takes PROXY protocol version 2: the
+/// header (UDP over IPv4, `client` to `vip`) goes in front of its payload, as in front of every
+/// datagram of the flow (UDP has no stream start; a datagram lost or reordered still names
+/// its client). The addresses of the frame are already the real server's side. Returns false
+/// when the frame has no room (the datagram is then dropped).
+pub fn datagram<F: Frame>(buf: &mut F, l3: usize, l4: usize, client: (Ipv4Addr, u16), vip: (Ipv4Addr, u16)) -> bool {
+    let mut hdr = [0u8; MAX_LEN];
+    let n = header_for(conf::ProxyProtocol::V2, 0x12, client, vip, &mut hdr);
+    if !buf.insert(l4 + 8, n) {
+        return false;
+    }
+    let frame = buf.bytes();
+    frame[l4 + 8..l4 + 8 + n].copy_from_slice(&hdr[..n]);
+    let (src, dst, total) = {
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
+        ip.set_total_len(ip.total_len() + n as u16);
+        ip.fill_checksum();
+        (ip.src_addr(), ip.dst_addr(), usize::from(ip.total_len()))
+    };
+    let mut udp = UdpPacket::new_unchecked(&mut frame[l4..l3 + total]);
+    udp.set_len(udp.len() + n as u16);
+    // A sender that left the checksum out (0) keeps it out.
+    if udp.checksum() != 0 {
+        udp.fill_checksum(src, dst);
+    }
+    true
 }
 
 /// Whether sequence number `a` is after `b` (modulo 2^32).

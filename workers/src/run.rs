@@ -1,6 +1,5 @@
 //! Attach, claim the slot, poll, exit.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -123,7 +122,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     }
     // The current configuration generation, read under an announcement in the slot (the
     // incoming word while another process may still poll the slot).
-    let share = (args.slot as u16, layout.workers().len() as u16);
+    let group = Group::of(layout, args.slot);
+    let share = group.share(args.slot);
     let reading = if args.handover { &slot.cfg_reading_incoming } else { &slot.cfg_reading };
     let (generation, rt) =
         read_config(&layout.config, reading).map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
@@ -145,8 +145,9 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let mut pipeline = {
         let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / fnat::TICK_NS);
         tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
-        let learned = crate::neigh::learned(layout.learned[..layout.workers().len()].iter().map(|t| &t[..]));
-        let services = fnat::build_services(&rt, share, &mut Vec::new(), &learned)
+        let learned =
+            crate::neigh::learned(layout.learned[..layout.workers().len()].iter().map(|t| &t[..]), monotonic_ns());
+        let services = fnat::build_services(&group.served(&rt), share, &mut Vec::new(), &learned)
             .map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
         let macs = ports.iter().map(mac_of).collect();
         let mut f = Fnat::new(services, shard, macs, monotonic_ns())
@@ -192,11 +193,12 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
     let counters = &layout.counters[args.slot];
     let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
-    let lcores = layout.workers().len();
+    // Full-NAT packets are handed around among the lcores of this worker's group only.
+    let lcores = group.members.len();
     let redirect = if lcores > 1 {
         let mut to = Vec::with_capacity(lcores);
         let mut from = Vec::with_capacity(lcores);
-        for other in 0..lcores {
+        for &other in &group.members {
             if other == args.slot {
                 to.push(None);
                 continue;
@@ -208,7 +210,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
             to.push(Some(ring(args.slot, other)?));
             from.push(ring(other, args.slot)?);
         }
-        Some(Redirect { me: args.slot, to, from, stage: (0..lcores).map(|_| Burst::new()).collect() })
+        let me = usize::from(share.0);
+        Some(Redirect { me, to, from, stage: (0..lcores).map(|_| Burst::new()).collect() })
     } else {
         None
     };
@@ -226,14 +229,15 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         queues: &layout.queue_counters[args.slot],
     };
     slot.cfg_applied.store(generation, Ordering::Release);
-    // Worker slot 0 announces the addresses a generation adds with gratuitous ARP (one worker
-    // is enough: every worker has a tx queue on every port); a fresh start (not a successor
-    // taking over) announces them all.
-    let announcer = (args.slot == 0)
+    // The first lcore of each group announces the addresses a generation adds on the ports
+    // its group polls with gratuitous ARP, and asks for its services' next hops (one worker
+    // per group is enough, and a group does not wait on another); a fresh start (not a
+    // successor taking over) announces them all.
+    let announcer = (group.members.first() == Some(&args.slot))
         .then(|| dpdk::Mempool::lookup(&slot.pool.as_str()).ok())
         .flatten()
         .map(|pool| Announcer { pool, macs: ports.iter().map(mac_of).collect() });
-    let addrs: Vec<(usize, std::net::Ipv4Addr)> = rt.addresses.iter().map(|a| (a.port, a.addr)).collect();
+    let addrs = group.addresses(&rt);
     if let (Some(a), false) = (&announcer, args.handover) {
         for &(port, addr) in &addrs {
             a.send(&mut io, port, addr);
@@ -244,12 +248,14 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         area: &layout.config,
         bell: &layout.mailbox.doorbell,
         share,
+        group,
         applied: generation,
         failed: 0,
         zeroed: slot.zero_applied.load(Ordering::Acquire),
         learned: &layout.learned[..layout.workers().len()],
         neigh_seen: 0,
-        asked: HashMap::new(),
+        own_learned: &layout.learned[args.slot],
+        asked_ns: 0,
         addrs,
         announcer,
     };
@@ -544,8 +550,10 @@ struct Reconfig<'a> {
     area: &'a ConfigArea,
     /// The primary's doorbell, rung after an acknowledgement.
     bell: &'a std::sync::atomic::AtomicU32,
-    /// This lcore's share of local ports: (slot, lcores).
+    /// This lcore's share of local ports: (index in its group, the group's size).
     share: (u16, u16),
+    /// This worker's group: the services it builds.
+    group: Group,
     /// The generation the pipeline runs with.
     applied: u64,
     /// A generation that could not be applied (not tried again).
@@ -556,12 +564,62 @@ struct Reconfig<'a> {
     learned: &'a [[shm_layout::LearnedNeighbour; shm_layout::LEARNED_NEIGHBOURS]],
     /// The `neigh_epoch` the real servers' MACs were last resolved at.
     neigh_seen: u64,
-    /// When each next hop was last asked for (the announcer, slot 0, asks).
-    asked: HashMap<std::net::Ipv4Addr, u64>,
+    /// This worker's own learned neighbours (it alone writes them).
+    own_learned: &'a [shm_layout::LearnedNeighbour],
+    /// When next hops were last asked for and entries expired.
+    asked_ns: u64,
     /// The ports' addresses in the applied generation (port slot, address).
     addrs: Vec<(usize, std::net::Ipv4Addr)>,
-    /// Sends gratuitous ARP for added addresses (worker slot 0 only).
+    /// Sends gratuitous ARP for added addresses (each group's first worker only).
     announcer: Option<Announcer>,
+}
+
+/// A worker's group (`[[groups]]`): its lcores serve the group's services alone, and hand
+/// each other their packets.
+struct Group {
+    name: String,
+    /// The group's worker slots, in slot order: the lcores Full-NAT packets are handed around
+    /// among, and whose local port shares are `index % members.len()`.
+    members: Vec<usize>,
+    /// Which groups poll each port.
+    pollers: conf::Pollers,
+}
+
+impl Group {
+    /// The group of worker slot `slot`, from the slots in shared memory.
+    fn of(layout: &shm_layout::Layout, slot: usize) -> Group {
+        let workers = layout.workers();
+        let name = workers[slot].group.as_str().into_owned();
+        let members = (0..workers.len()).filter(|&i| workers[i].group.as_str() == name).collect();
+        let names: Vec<String> = workers.iter().map(|w| w.group.as_str().into_owned()).collect();
+        let pollers = conf::Pollers::new(
+            workers
+                .iter()
+                .zip(&names)
+                .flat_map(|(w, g)| w.rx_queues().iter().map(move |q| (usize::from(q.port), g.as_str()))),
+        );
+        Group { name, members, pollers }
+    }
+
+    /// Worker slot `slot`'s share of local ports: (its index in the group, the group's size).
+    fn share(&self, slot: usize) -> (u16, u16) {
+        let i = self.members.iter().position(|&m| m == slot).unwrap_or(0);
+        (i as u16, self.members.len() as u16)
+    }
+
+    /// `rt` with the services this group serves.
+    fn served(&self, rt: &conf::Runtime) -> conf::Runtime {
+        rt.served_by(&self.pollers, &self.name)
+    }
+
+    /// The addresses of `rt` on the ports this group polls: (port slot, address).
+    fn addresses(&self, rt: &conf::Runtime) -> Vec<(usize, std::net::Ipv4Addr)> {
+        rt.addresses
+            .iter()
+            .filter(|a| self.pollers.of_port(a.port).contains(&self.name))
+            .map(|a| (a.port, a.addr))
+            .collect()
+    }
 }
 
 /// Sends gratuitous ARP from the worker's own pool and tx queues.
@@ -594,25 +652,35 @@ impl Announcer {
 }
 
 impl Reconfig<'_> {
-    /// Every worker's learned neighbours, merged.
+    /// Every worker's learned neighbours, merged (without the expired ones).
     fn hops(&self) -> crate::neigh::Hops {
-        crate::neigh::learned(self.learned.iter().map(|t| &t[..]))
+        crate::neigh::learned(self.learned.iter().map(|t| &t[..]), monotonic_ns())
     }
 
-    /// Worker slot 0 asks for the next hops ARP resolves: an unresolved one every second, a
-    /// resolved one every 30 s (so that a changed MAC is learned). Called about once a
-    /// millisecond; not the packet path.
+    /// Once a second: clears this worker's expired neighbours; each group's first worker asks
+    /// for the next hops its services need that are unresolved or stale (so a learned one is
+    /// confirmed every 30 s, and a changed MAC is learned). Called about once a millisecond;
+    /// not the packet path.
     fn ask(&mut self, now_ns: u64, pipeline: &mut Pipeline<'_>, io: &mut Io<'_>) {
+        if now_ns.saturating_sub(self.asked_ns) < crate::neigh::ASK_EVERY_NS {
+            return;
+        }
+        self.asked_ns = now_ns;
+        crate::neigh::expire(self.own_learned, &self.area.neigh_epoch, now_ns);
         let Some(a) = &self.announcer else { return };
         let Some(f) = pipeline.fnat_mut() else { return };
-        for &(w, resolved) in f.wanted() {
-            let every = if resolved { crate::neigh::ASK_LEARNED_NS } else { crate::neigh::ASK_UNRESOLVED_NS };
-            let last = self.asked.get(&w.hop).copied();
-            if last.is_some_and(|t| now_ns.saturating_sub(t) < every) {
-                continue;
+        if f.wanted().is_empty() {
+            return;
+        }
+        let merged = shm_layout::merge_learned(self.learned.iter().map(|t| &t[..]), now_ns);
+        for &(w, _) in f.wanted() {
+            let learned_ns = merged
+                .binary_search_by_key(&u32::from(w.hop), |e| u32::from_be_bytes(e.addr))
+                .ok()
+                .map(|i| merged[i].learned_ns);
+            if crate::neigh::ask_now(learned_ns, now_ns) {
+                a.ask(io, usize::from(w.port), w.src, w.hop);
             }
-            self.asked.insert(w.hop, now_ns);
-            a.ask(io, usize::from(w.port), w.src, w.hop);
         }
     }
 
@@ -648,10 +716,10 @@ impl Reconfig<'_> {
         }
         let hops = self.hops();
         let result = read_config(self.area, &slot.cfg_reading)
-            .and_then(|(g, rt)| pipeline.reconfigure(g, &rt, self.share, &hops).map(|()| (g, rt)));
+            .and_then(|(g, rt)| pipeline.reconfigure(g, &self.group.served(&rt), self.share, &hops).map(|()| (g, rt)));
         match result {
             Ok((g, rt)) => {
-                let addrs: Vec<(usize, std::net::Ipv4Addr)> = rt.addresses.iter().map(|a| (a.port, a.addr)).collect();
+                let addrs = self.group.addresses(&rt);
                 if let Some(a) = &self.announcer {
                     for &(port, addr) in addrs.iter().filter(|x| !self.addrs.contains(x)) {
                         a.send(io, port, addr);

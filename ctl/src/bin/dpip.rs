@@ -23,7 +23,11 @@ fn main() {
         Op::AddrShow(dev) => print!("{}", addr_show(&rt(), &port_names(&shm), dev.as_deref())),
         Op::RouteShow => print!("{}", route_show(&rt(), &port_names(&shm))),
         Op::NeighShow => {
-            let rows = ctl::cmd::service::neigh_view(&rt(), &ctl::cmd::service::learned(&shm), &port_names(&shm));
+            let rows = ctl::cmd::service::neigh_view(
+                &rt(),
+                (&ctl::cmd::service::learned(&shm), shm_layout::monotonic_ns()),
+                &port_names(&shm),
+            );
             print!("{}", neigh_show(&rows));
         }
         Op::LinkShow { stats } => print!("{}", ctl::cmd::link::render_dpip(&ctl::cmd::link::view(&shm), stats)),

@@ -20,6 +20,8 @@ pub struct ServiceRow {
     pub persistence: u32,
     /// PROXY protocol version (`off`, `v1`, `v2`).
     pub proxy_protocol: String,
+    /// The worker group named to serve it (`None`: the group polling its VIP's port).
+    pub group: Option<String>,
     pub local_addresses: Vec<String>,
     pub reals: Vec<RealRow>,
 }
@@ -53,6 +55,7 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
             scheduler: s.scheduler.name().to_owned(),
             persistence: s.persistence,
             proxy_protocol: s.proxy_protocol.name().to_owned(),
+            group: s.group.clone(),
             local_addresses: s.local_addresses.iter().map(Ipv4Addr::to_string).collect(),
             reals: s
                 .reals
@@ -260,7 +263,8 @@ pub struct NeighRow {
     pub address: String,
     pub mac: String,
     pub port: String,
-    /// `static` (configured) or `learned` (from ARP, by the workers).
+    /// `static` (configured), `learned` (from ARP, by the workers, confirmed in the last 30 s)
+    /// or `stale` (being asked for again; forgotten 40 s after its last confirmation).
     pub state: String,
 }
 
@@ -300,7 +304,11 @@ pub fn addr_view(rt: &conf::Runtime, ports: &[String]) -> Vec<AddrRow> {
 
 /// The static neighbours of `rt`, then those the workers learned from ARP (`learned`, from
 /// [`learned`]) for addresses without a static entry.
-pub fn neigh_view(rt: &conf::Runtime, learned: &[shm_layout::Learned], ports: &[String]) -> Vec<NeighRow> {
+pub fn neigh_view(
+    rt: &conf::Runtime,
+    (learned, now_ns): (&[shm_layout::Learned], u64),
+    ports: &[String],
+) -> Vec<NeighRow> {
     let name = |p: usize| ports.get(p).cloned().unwrap_or_else(|| "?".into());
     let row = |addr: Ipv4Addr, mac: [u8; 6], port: usize, state: &str| NeighRow {
         address: addr.to_string(),
@@ -312,7 +320,8 @@ pub fn neigh_view(rt: &conf::Runtime, learned: &[shm_layout::Learned], ports: &[
     for e in learned {
         let addr = Ipv4Addr::from(e.addr);
         if !rt.neighbours.iter().any(|n| n.addr == addr) {
-            out.push(row(addr, e.mac, usize::from(e.port), "learned"));
+            let state = if e.state(now_ns) == shm_layout::NeighState::Reachable { "learned" } else { "stale" };
+            out.push(row(addr, e.mac, usize::from(e.port), state));
         }
     }
     out
@@ -321,7 +330,7 @@ pub fn neigh_view(rt: &conf::Runtime, learned: &[shm_layout::Learned], ports: &[
 /// The neighbours every worker learned from ARP, merged.
 pub fn learned(shm: &shm_layout::Shm) -> Vec<shm_layout::Learned> {
     let l = shm.layout();
-    shm_layout::merge_learned(l.learned[..l.workers().len()].iter().map(|t| &t[..]))
+    shm_layout::merge_learned(l.learned[..l.workers().len()].iter().map(|t| &t[..]), shm_layout::monotonic_ns())
 }
 
 /// The local addresses of every service of `rt`.
@@ -342,7 +351,10 @@ pub fn render(rows: &[ServiceRow]) -> String {
     let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn");
     for s in rows {
         // The flags column as ipvsadm prints it: `persistent N`.
-        let flags = if s.persistence > 0 { format!(" persistent {}", s.persistence) } else { String::new() };
+        let mut flags = if s.persistence > 0 { format!(" persistent {}", s.persistence) } else { String::new() };
+        if let Some(g) = &s.group {
+            let _ = write!(flags, " group {g}");
+        }
         let _ = writeln!(out, "{:<4} {}:{} {}{flags}", s.protocol, s.vip, s.port, s.scheduler);
         for r in &s.reals {
             let _ = writeln!(
@@ -373,6 +385,7 @@ mod tests {
             scheduler: "rr".into(),
             persistence: 0,
             proxy_protocol: "off".into(),
+            group: None,
             local_addresses: vec!["198.18.1.254".into()],
             reals: vec![RealRow {
                 address: "198.18.1.2".into(),
@@ -393,5 +406,7 @@ mod tests {
         );
         rows[0].persistence = 360;
         assert!(render(&rows).contains("TCP  198.18.0.100:80 rr persistent 360\n"), "ipvsadm's flags column");
+        rows[0].group = Some("fnat".into());
+        assert!(render(&rows).contains("TCP  198.18.0.100:80 rr persistent 360 group fnat\n"), "a named group");
     }
 }

@@ -33,6 +33,7 @@ fn dpvs_quick_start_lines_parse() {
                 scheduler: "rr".into(),
                 persistence: 0,
                 proxy_protocol: conf::ProxyProtocol::Off,
+                group: None,
             }),
         ),
         (
@@ -42,6 +43,7 @@ fn dpvs_quick_start_lines_parse() {
                 scheduler: "wlc".into(),
                 persistence: 0,
                 proxy_protocol: conf::ProxyProtocol::Off,
+                group: None,
             }),
         ),
         (
@@ -62,6 +64,7 @@ fn dpvs_quick_start_lines_parse() {
                 scheduler: "rr".into(),
                 persistence: 600,
                 proxy_protocol: conf::ProxyProtocol::Off,
+                group: None,
             }),
         ),
         (
@@ -71,6 +74,7 @@ fn dpvs_quick_start_lines_parse() {
                 scheduler: "wlc".into(),
                 persistence: 360,
                 proxy_protocol: conf::ProxyProtocol::Off,
+                group: None,
             }),
         ),
         (
@@ -172,6 +176,7 @@ fn dpvs_quick_start_lines_parse() {
                 scheduler: "rr".into(),
                 persistence: 0,
                 proxy_protocol: conf::ProxyProtocol::V2,
+                group: None,
             }),
         ),
         (

@@ -42,6 +42,15 @@ fn fnat(s: &mut Store, weight: u32) -> Fnat<'_> {
     Fnat::new(services, shard, vec![P0, P1], 0)
 }
 
+/// A Full-NAT lcore (alone) running the services of `rt`.
+fn fnat_of<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Fnat<'s> {
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0);
+    n.reconfigure(1, build_services(rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap());
+    n
+}
+
 fn tcp_frame(
     src_mac: EthernetAddress,
     dst_mac: EthernetAddress,
@@ -289,6 +298,7 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
         deny: vec![],
         allow: vec![],
         proxy_protocol: conf::ProxyProtocol::Off,
+        group: None,
     };
     conf::Runtime {
         addresses: vec![
@@ -796,7 +806,7 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 1);
     // The worker sees the epoch move and resolves from every worker's table.
     let fnat = p.fnat_mut().unwrap();
-    fnat.resolve(&crate::neigh::learned([&table[..]]));
+    fnat.resolve(&crate::neigh::learned([&table[..]], 0));
     assert_eq!(fnat.wanted(), &[(want, true)]);
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
     assert_eq!(p.process(0, &mut f), Action::Nat { port: 1, inbound: true, new: true });
@@ -897,7 +907,8 @@ fn a_packet_bigger_than_the_out_ports_mtu_is_answered_with_fragmentation_needed_
 mod random_segments {
     //! Whatever segments come, in whatever order: nothing panics, and every frame the pipeline
     //! sends out carries valid IPv4 and transport checksums (a service with the PROXY protocol,
-    //! thresholds and an access list; a second one whose real server is reached by IP-in-IP).
+    //! thresholds and an access list; a second, UDP one with PROXY protocol version 2, whose
+    //! second real server is reached by IP-in-IP).
     use super::*;
     use proptest::prelude::*;
 
@@ -910,6 +921,7 @@ mod random_segments {
         rt.services[0].deny = vec![conf::Prefix::parse("198.18.0.9").unwrap()];
         rt.services[1].reals[1].forward = conf::Forward::Tunnel;
         rt.services[1].persistence = 30;
+        rt.services[1].proxy_protocol = conf::ProxyProtocol::V2;
         Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0)
             .with_mtus(vec![1500, 1400])
     }
@@ -974,12 +986,9 @@ mod random_segments {
 #[test]
 fn a_connection_keeps_the_proxy_protocol_version_it_started_with() {
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
     let mut rt = runtime(&[(8080, 1)]);
     rt.services[0].proxy_protocol = conf::ProxyProtocol::V1;
-    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0);
-    n.reconfigure(1, build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap());
+    let mut n = fnat_of(&mut s, &rt);
     let (c, v) = ((CLIENT, 40000), (VIP, 80));
     let mut f = tcp_segment((CLIENT_MAC, P0), c, v, TcpFlags::SYN, (5000, 0), b"");
     run(&mut n, 0, &mut f);
@@ -999,4 +1008,36 @@ fn a_connection_keeps_the_proxy_protocol_version_it_started_with() {
     let tcp = TcpPacket::new_checked(&f[34..]).unwrap();
     assert_eq!(tcp.payload().len(), 28 + 1);
     assert_eq!(&tcp.payload()[..12], b"\r\n\r\n\0\r\nQUIT\n");
+}
+
+#[test]
+fn a_udp_flows_real_server_gets_a_version_2_header_in_front_of_every_datagram() {
+    let mut s = store();
+    let mut rt = runtime(&[(8080, 1)]);
+    rt.services[1].proxy_protocol = conf::ProxyProtocol::V2;
+    let mut n = fnat_of(&mut s, &rt);
+    let header: &[u8] = &[
+        0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x12, 0, 12, 198, 18, 0, 1, 198,
+        18, 0, 100, 0x14, 0xe9, 0, 53,
+    ];
+    for (i, payload) in [&b"query"[..], b"second query"].into_iter().enumerate() {
+        let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), payload);
+        assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: i == 0 });
+        check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+        assert_eq!(usize::from(udp.len()), 8 + header.len() + payload.len());
+        assert_eq!(&udp.payload()[..header.len()], header, "UDP over IPv4, client 198.18.0.1:5353, VIP :53");
+        assert_eq!(&udp.payload()[header.len()..], payload);
+    }
+    // The real server's answer comes back as it is.
+    let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"answer");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    check(&f, (P0, CLIENT_MAC), (VIP, 53), (CLIENT, 5353));
+    let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!(UdpPacket::new_checked(ip.payload()).unwrap().payload(), b"answer");
+    // A datagram that would not fit the real server's port with the header: fragmentation
+    // needed (DF), at the size that fits.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), &[7u8; 1472]);
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::FragNeeded { mtu: 1472 });
 }
