@@ -118,20 +118,8 @@ fn frame(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
 /// Writes an IPv4 header (no options, DF, TTL 64, checksum filled) from `src` to `dst` at the
 /// start of `out`, for `payload_len` bytes of `protocol`.
 fn ipv4(out: &mut [u8], (src, dst): (Ipv4Addr, Ipv4Addr), protocol: IpProtocol, payload_len: usize) {
-    let repr = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        protocol,
-        payload_len,
-        ttl: 64,
-        tos: 0,
-        ident: 0,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-    };
     let mut p = Ipv4Packet::new_unchecked(out);
-    repr.emit(&mut p);
+    Ipv4Repr::plain(src, dst, protocol, payload_len).emit(&mut p);
     p.fill_checksum();
 }
 

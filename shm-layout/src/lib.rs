@@ -36,7 +36,9 @@ mod time;
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-pub use map::{futex_wait, futex_wake, heap_mailbox, ring, ConnParts, ConnShardFile, Shm, ShmError};
+pub use map::{
+    futex_wait, futex_wake, heap_mailbox, prefetch, prefetch_at, ring, ConnParts, ConnShardFile, Shm, ShmError,
+};
 pub use time::{monotonic_ns, process_start_ticks};
 
 /// `b"DPVS-SHM"` read as a little-endian u64.

@@ -17,6 +17,27 @@ use memmap2::MmapRaw;
 use crate::conn::{conn_shard_bytes, conn_shard_offsets, ConnEntry, ConnShardHeader, CONN_LAYOUT_VERSION, CONN_MAGIC};
 use crate::{Layout, LAYOUT_VERSION, MAGIC};
 
+/// Asks the CPU to bring the cache line holding `r` in, without waiting for it: lets the
+/// lookups of a burst in a large shared table take their cache misses together.
+#[inline(always)]
+pub fn prefetch<T>(r: &T) {
+    prefetch_at(std::ptr::from_ref(r).cast(), 0);
+}
+
+/// [`prefetch`] of the line `offset` bytes past `base` (which may be past the object: a
+/// prefetch of any address is only a hint).
+#[inline(always)]
+pub fn prefetch_at(base: *const u8, offset: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 (SSE, part of every x86_64 CPU) reads nothing architecturally and
+    // never faults, whatever the address: it is a hint to the cache.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(base.wrapping_add(offset).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (base, offset);
+}
+
 /// Why a region could not be created or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ShmError {

@@ -359,6 +359,23 @@ pub struct Ipv4Repr {
 }
 
 impl Ipv4Repr {
+    /// A plain header for `payload_len` bytes of `protocol` from `src` to `dst`: no options,
+    /// DF set, TTL 64, identification 1 (what fixtures, benchmarks and generators send).
+    pub fn plain(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, payload_len: usize) -> Ipv4Repr {
+        Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            protocol,
+            payload_len,
+            ttl: 64,
+            tos: 0,
+            ident: 1,
+            dont_frag: true,
+            more_frags: false,
+            frag_offset: 0,
+        }
+    }
+
     /// Parses a packet: validates it as [`Ipv4Packet::new_checked`] does, then the checksum.
     ///
     /// # Errors

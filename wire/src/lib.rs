@@ -96,6 +96,27 @@ pub use parse::{classify, classify_with, Checks, Ipv4Info, Parsed, L4};
 pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, TcpTimestamp};
 pub use udp::{UdpPacket, UdpRepr};
 
+/// Writes a whole untagged Ethernet and IPv4 frame around the transport segment `l4` into
+/// `out`, which is `34 + l4.len()` bytes long, with the header of [`Ipv4Repr::plain`] (checksum
+/// filled): for fixtures and benchmarks.
+///
+/// # Panics
+/// When `out` has another length.
+pub fn emit_ipv4_frame(
+    out: &mut [u8],
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    (src, dst): (core::net::Ipv4Addr, core::net::Ipv4Addr),
+    protocol: IpProtocol,
+    l4: &[u8],
+) {
+    assert_eq!(out.len(), 34 + l4.len(), "an Ethernet and IPv4 frame of this segment");
+    EthernetRepr { src_addr: src_mac, dst_addr: dst_mac, ethertype: EtherType::Ipv4 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut out[..]));
+    let mut p = Ipv4Packet::new_unchecked(&mut out[14..]);
+    Ipv4Repr::plain(src, dst, protocol, l4.len()).emit(&mut p);
+    p.payload_mut().copy_from_slice(l4);
+}
+
 /// Why a buffer is not a packet we can work with. Small and `Copy`: the data path counts
 /// these, it never formats them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -25,6 +25,10 @@ use crate::frame::Frame;
 /// TTL of the answers the balancer sends.
 pub const REPLY_TTL: u8 = 64;
 
+/// A connection table holding at least this many connections is out of the CPU's caches:
+/// its lookups are prefetched a burst at a time ([`Pipeline::prefetch`]).
+pub const PREFETCH_FROM: u32 = 1 << 16;
+
 /// What to do with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -162,6 +166,29 @@ impl<'a> Pipeline<'a> {
     /// The Full-NAT state, if any.
     pub fn fnat_mut(&mut self) -> Option<&mut Fnat<'a>> {
         self.fnat.as_mut()
+    }
+
+    /// With a large connection table, starts loading the bucket of each of `frames` (a burst,
+    /// at most [`dpdk::BURST_SIZE`] used), then the first entry of its chain, before they are
+    /// processed: the cache misses of a burst's lookups then overlap instead of coming one
+    /// after the other.
+    pub fn prefetch<'f>(&self, frames: impl Iterator<Item = &'f [u8]>) {
+        let Some(f) = self.fnat.as_ref() else { return };
+        let shard = f.shard();
+        if shard.used() < PREFETCH_FROM {
+            return;
+        }
+        let mut buckets = [usize::MAX; dpdk::BURST_SIZE];
+        let mut n = 0;
+        for frame in frames.take(buckets.len()) {
+            if let Some(t) = crate::fnat::quick_tuple(frame) {
+                buckets[n] = shard.prefetch_bucket(&t);
+                n += 1;
+            }
+        }
+        for &b in &buckets[..n] {
+            shard.prefetch_chain(b);
+        }
     }
 
     /// The lcore (of `lcores`) that owns `frame`'s Full-NAT connection, if it is Full-NAT

@@ -415,6 +415,7 @@ fn hand_over(r: &mut Redirect, pipeline: &Pipeline<'_>, burst: &mut Burst, c: &L
 
 /// Runs a burst through the pipeline and sends each packet where it says.
 fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &LcoreCounters) {
+    pipeline.prefetch((0..burst.len()).map(|i| burst.data(i)));
     let mut tally = Tally::default();
     let slot_of_port = &io.slot_of_port;
     burst.distribute_packets(&mut io.outs, |port_id, frame| {

@@ -5,7 +5,7 @@
 use super::*;
 use shm_layout::conn::{ConnEntry, ConnShardHeader};
 use shm_layout::ConnParts;
-use wire::{EtherType, EthernetRepr, Ipv4Repr, TcpRepr, UdpRepr};
+use wire::{EtherType, EthernetRepr, TcpRepr, UdpRepr};
 
 const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
 const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
@@ -111,24 +111,8 @@ fn frame(
     protocol: IpProtocol,
     l4: &[u8],
 ) -> Vec<u8> {
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        protocol,
-        payload_len: l4.len(),
-        ttl: 64,
-        tos: 0,
-        ident: 1,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-    };
-    let mut f = vec![0xa5; 14 + ip.buffer_len()];
-    EthernetRepr { src_addr: src_mac, dst_addr: dst_mac, ethertype: EtherType::Ipv4 }
-        .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
-    let mut p = Ipv4Packet::new_unchecked(&mut f[14..]);
-    ip.emit(&mut p);
-    p.payload_mut().copy_from_slice(l4);
+    let mut f = vec![0u8; 34 + l4.len()];
+    wire::emit_ipv4_frame(&mut f, (src_mac, dst_mac), (src, dst), protocol, l4);
     f
 }
 
