@@ -1,16 +1,67 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command: forwarding ceiling vs one worker over memif, UDP Full-NAT
-# on one lcore (one flow and 64 flows), start-up and restart-after-kill-9 times, configuration
+# on one lcore (one flow and 64 flows; 1, 1k and 1M flows; direct routing and NAT with 1 and
+# 1M flows), start-up and restart-after-kill-9 times, configuration
 # changes per second and their latency, the kernel peer (nftables full NAT), and loss across
 # rolling restarts at fixed rates and new TCP connections per second (dpvs-gen), then the
 # criterion micro-benchmarks (printed, not in the CSV). Each script prints its own report and
 # appends its figures to one CSV file (default bench-results-<UTC time>.csv in the current
-# directory). Bounded: about 8 minutes.
-# Usage: bench/all.sh [CSV]
+# directory); at the end `dpvs-bench-report` prints them as a table and charts every packet
+# rate beside the ceiling and the kernel peer in <CSV without .csv>/rates.png. Bounded: about
+# 9 minutes.
+# With --quick (what CI runs): every scenario briefly, at one small setting, then a check
+# that each produced its numbers, none zero but a loss (no figure is judged beyond that: the
+# machine running CI is not a benchmark machine); about 3.5 minutes after the release build.
+# Usage: bench/all.sh [--quick] [CSV]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+QUICK=
+if [ "${1:-}" = "--quick" ]; then
+    QUICK=1
+    shift
+fi
 BENCH_CSV=$(realpath -m "${1:-bench-results-$(date -u +%Y%m%dT%H%M%SZ).csv}")
 export BENCH_CSV
+if [ -n "$QUICK" ]; then
+    rm -f "$BENCH_CSV"
+    "$here/memif-forward.sh" 4
+    "$here/fnat-udp.sh" 2
+    "$here/fnat-udp.sh" 2 multi
+    "$here/restart.sh" 1
+    "$here/control.sh" 100
+    "$here/nft-dnat.sh" 4
+    "$here/zero-loss.sh" 1 500
+    "$here/fnat-tcp-cps.sh" 50
+    "$here/fnat-udp-flows.sh" 1 1 1000
+    FORWARD=dr "$here/fnat-udp-flows.sh" 1 1
+    FORWARD=nat "$here/fnat-udp-flows.sh" 1 1
+    # Each criterion benchmark once, as a test.
+    (cd "$here/.." && for b in "wire parse" "conn table" "workers pipeline" "sched pick"; do
+        set -- $b
+        cargo bench -q -p "$1" --bench "$2" -- --test
+    done)
+    # Every scenario wrote its figures, each a number.
+    python3 - "$BENCH_CSV" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+want = ["memif-forward", "fnat-udp", "restart", "control", "nft-dnat", "zero-loss", "fnat-tcp-cps",
+        "fnat-udp-flows", "dr-udp-flows", "nat-udp-flows"]
+bad = [b for b in want if not any(r["bench"] == b for r in rows)]
+# A figure of zero means the scenario moved nothing (only a loss may be zero).
+for r in rows:
+    try:
+        ok = float(r["value"]) > 0 or r["metric"] == "rolling_lost"
+    except ValueError:
+        ok = False
+    if not ok:
+        bad.append(f"{r['bench']} {r['metric']}={r['value']!r}")
+if bad:
+    sys.exit(f"bench --quick: missing or not a number: {', '.join(bad)}")
+print(f"bench --quick: {len(rows)} figures from {len(want)} scenarios")
+PY
+    "$here/../target/release/dpvs-bench-report" "$BENCH_CSV" --out "${BENCH_CSV%.csv}" > /dev/null
+    exit 0
+fi
 "$here/memif-forward.sh" 8
 "$here/fnat-udp.sh" 8
 "$here/fnat-udp.sh" 8 multi
@@ -20,6 +71,8 @@ export BENCH_CSV
 "$here/zero-loss.sh" 10 1000 3000
 "$here/fnat-tcp-cps.sh" 200 500
 "$here/fnat-udp-flows.sh" 3
+FORWARD=dr "$here/fnat-udp-flows.sh" 3 1 1000000
+FORWARD=nat "$here/fnat-udp-flows.sh" 3 1 1000000
 # Criterion micro-benchmarks, short runs: parser and checksums, connection table at 1M entries,
 # the whole per-lcore pipeline at 1 and 1M flows, scheduler picks and Maglev builds.
 (cd "$here/.." && for b in "wire parse" "conn table" "workers pipeline" "sched pick"; do
@@ -27,5 +80,5 @@ export BENCH_CSV
     cargo bench -q -p "$1" --bench "$2" -- --warm-up-time 1 --measurement-time 2 2>&1 | grep -E "time:|^[a-z_]+/" | grep -v "%" || true
 done)
 echo
+"$here/../target/release/dpvs-bench-report" "$BENCH_CSV" --out "${BENCH_CSV%.csv}"
 echo "results: $BENCH_CSV"
-cat "$BENCH_CSV"

@@ -5,8 +5,9 @@
 # the worker translated and its busy cycles per packet, from its own counters (a fresh instance
 # per flow count: 1M flows fill an empty table first).
 # With SHM_DIR set, the instance's shared memory (and its connection shards) go there, for
-# example a tmpfs mounted with huge=always.
-# Usage: [SHM_DIR=DIR] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
+# example a tmpfs mounted with huge=always. With FORWARD=dr or nat the real server is reached
+# by direct routing or NAT instead (same topology: the real server is on dpdk1's network).
+# Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
 DURATION=${1:-5}
 shift || true
 FLOWS=("${@:-1 1000 1000000}")
@@ -21,6 +22,16 @@ source "$(dirname "$0")/common.sh"
     sed -e "s/local_addresses = \\[\"198.18.1.254\"\\]/local_addresses = [${laddrs%, }]/" bench/fnat-1worker.toml
     for i in $(seq 200 231); do printf '[[addresses]]\nport = "dpdk1"\naddress = "198.18.1.%s/24"\n' "$i"; done
 } > "$WORK/fnat.toml"
+FORWARD=${FORWARD:-fnat}
+case "$FORWARD" in
+    fnat) label="Full-NAT" ;;
+    dr | nat)
+        # Direct routing keeps the virtual port: the real server listens on 53.
+        label=$([ "$FORWARD" = dr ] && echo "direct routing" || echo "NAT")
+        sed -i -e 's/^port = 5353$/port = 53/' -e "s/^\[\[services.reals\]\]$/[[services.reals]]\nforward = \"$FORWARD\"/" "$WORK/fnat.toml"
+        ;;
+    *) echo "FORWARD must be fnat, dr or nat, not $FORWARD" >&2; exit 2 ;;
+esac
 if [ -n "${SHM_DIR:-}" ]; then sed -i "s|^name = \"dpvs-bench\"|name = \"dpvs-bench\"\nshm_dir = \"$SHM_DIR\"|" "$WORK/fnat.toml"; fi
 for n in "${FLOWS[@]}"; do
     rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
@@ -40,8 +51,8 @@ for n in "${FLOWS[@]}"; do
     kill -INT "$G"; wait "$G" || true
     read -r mpps cyc <<< "$(rates "$before" "$after" fnat_in)"
     flows_now=$(target/release/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json | python3 -c "import json,sys; print(sum(c['active'] for c in json.load(sys.stdin)['connections']))")
-    echo "UDP Full-NAT, one worker lcore, $n flows ($flows_now connections): $mpps Mpps translated, $cyc busy cycles per packet"
-    record fnat-udp-flows "translated_${n}flows" "$mpps" Mpps
-    record fnat-udp-flows "busy_cycles_per_packet_${n}flows" "$cyc" cycles
+    echo "UDP $label, one worker lcore, $n flows ($flows_now connections): $mpps Mpps translated, $cyc busy cycles per packet"
+    record "$FORWARD-udp-flows" "translated_${n}flows" "$mpps" Mpps
+    record "$FORWARD-udp-flows" "busy_cycles_per_packet_${n}flows" "$cyc" cycles
     kill -TERM "$D"; wait "$D" || true
 done

@@ -13,7 +13,6 @@ DURATION=${1:-10}
 PREFIXES=(bngen bnsink)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
-command -v nft > /dev/null || apt-get install -y -qq nftables > /dev/null
 NS=dpvs-bench-nft
 ip netns del "$NS" 2>/dev/null || true
 trap 'cleanup; ip netns del "$NS" 2>/dev/null || true' EXIT

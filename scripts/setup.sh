@@ -4,7 +4,7 @@
 # Idempotent; sourced or run by demo.sh and test.sh.
 set -euo pipefail
 
-PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev gcc ethtool iproute2 iputils-ping curl wrk python3 procps)
+PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev gcc ethtool iproute2 iputils-ping curl wrk python3 procps nftables fonts-dejavu-core)
 HUGEPAGES=${DPVS_HUGEPAGES:-512}   # 2 MiB pages: 1 GiB
 
 if [ "$(id -u)" -ne 0 ]; then

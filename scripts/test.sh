@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up (packages, hugepages, hugetlbfs), build, then every test:
 # unit, config corpus, layout, the DPDK safe layer on net_ring/net_null, multi-process over
-# memif with dpdk-testpmd, and end to end over tap between network namespaces.
-# Tests clean up after themselves (file prefixes, namespaces, hugepage files).
+# memif with dpdk-testpmd, and end to end over tap between network namespaces; then the
+# benchmark suite's quick mode (every scenario briefly, release build: it checks that each
+# produces its numbers). Tests and benchmarks clean up after themselves (file prefixes,
+# namespaces, hugepage files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,3 +12,7 @@ cargo build --workspace --bins
 # Test binaries run one after another; the process-level tests in one binary serialise
 # themselves (2 CPUs, shared hugepages).
 cargo test --workspace -- --test-threads=2
+# The benchmark suite, briefly (bench/all.sh --quick): its CSV and chart in a scratch directory.
+quick=$(mktemp -d)
+trap 'rm -rf "$quick"' EXIT
+bench/all.sh --quick "$quick/quick.csv"
