@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The kernel peer: nftables full NAT of 64-byte UDP (DNAT 198.18.0.100:53 -> 198.18.1.2:8080,
 # SNAT to 198.18.1.254, as bench/fnat-udp.sh configures dpvs) in a network namespace whose
-# forwarding runs on CPU 1 (RPS on its input veth), fed by dpdk-testpmd txonly over af_packet
-# on CPU 0; a second testpmd on CPU 0 counts what comes out.
+# forwarding runs on CPU 1 (RPS on its input veth), fed over af_packet by dpvs-gen on CPU 0,
+# the generator of the dpvs benchmarks, which counts what comes out on the other side.
 #
-#   testpmd txonly --af_packet--> bn-gen =veth= bn-in [ns: nft NAT, CPU 1] bn-out =veth= bn-sink --af_packet--> testpmd rxonly
+#   dpvs-gen --af_packet--> bn-gen =veth= bn-in [ns: nft NAT, CPU 1] bn-out =veth= bn-sink --af_packet--> dpvs-gen
 #
-# Prints the rate the kernel delivered (median of the sink's 1 s samples), how busy CPU 1 was,
-# and so the kernel's packets per second per core. Bounded: DURATION seconds (default 10).
+# Prints the rate the kernel delivered (received over the run), how busy CPU 1 was, the
+# kernel's packets per second per core, and the one-way latency. Bounded: DURATION seconds
+# (default 10).
 # Usage: bench/nft-dnat.sh [DURATION]
 DURATION=${1:-10}
-PREFIXES=(bngen bnsink)
+PREFIXES=(bngen)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 NS=dpvs-bench-nft
@@ -43,30 +44,25 @@ table ip bench {
 NFT
 IN_MAC=$(ip netns exec "$NS" cat /sys/class/net/bn-in/address)
 
-TP=(dpdk-testpmd --no-pci --huge-dir /dev/hugepages --log-level='*:warning')
-TPAPP=(--total-num-mbufs=16384 --nb-cores=1 --burst=32 -a --stats-period=1)
-"${TP[@]}" --lcores=0@0,1@0 --file-prefix=bnsink --vdev="net_af_packet0,iface=bn-sink" \
-    -- "${TPAPP[@]}" --forward-mode=rxonly > "$WORK/sink.out" 2>&1 &
-PIDS+=($!)
-sleep 2
 cpu1() { awk '/^cpu1 / {idle=$5+$6; t=0; for (i=2; i<=NF; i++) t+=$i; print t, idle}' /proc/stat; }
 read -r t0 i0 <<< "$(cpu1)"
-"${TP[@]}" --lcores=0@0,1@0 --file-prefix=bngen --vdev="net_af_packet0,iface=bn-gen" \
-    -- "${TPAPP[@]}" --forward-mode=txonly --eth-peer=0,"$IN_MAC" \
-    --tx-ip=198.18.0.1,198.18.0.100 --tx-udp=5000,53 > "$WORK/gen.out" 2>&1 &
+# The generator and sink the dpvs benchmarks use (dpvs-gen), over af_packet: flat out, one
+# flow, until SIGINT.
+target/release/dpvs-gen --file-prefix=bngen --cpu 0 --dst-mac "$IN_MAC" \
+    --tx-vdev "net_af_packet0,iface=bn-gen" --rx-vdev "net_af_packet1,iface=bn-sink" \
+    > "$WORK/gen.out" 2>&1 &
 GEN=$!; PIDS+=($GEN)
 sleep "$DURATION"
 read -r t1 i1 <<< "$(cpu1)"
-kill -INT "$GEN"; sleep 2
-median() { # median of the nonzero "<key>: N" samples in a testpmd log
-    grep -o "$2: *[0-9]*" "$1" | awk '{print $2}' | awk '$1 > 0' | sort -n |
-        awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'
-}
-offered=$(median "$WORK/gen.out" Tx-pps)
-delivered=$(median "$WORK/sink.out" Rx-pps)
+kill -INT "$GEN"; wait "$GEN" || true
+r=$(tail -1 "$WORK/gen.out")
+read -r offered delivered p50 p99 <<< "$(python3 -c "
+import json,sys
+d=json.loads(sys.argv[1]); s=d['seconds']; l=d['latency_us']
+print(d['sent']/s, d['received']/s, l['p50'], l['p99'])" "$r")"
 busy=$(echo "scale=3; 1 - ($i1 - $i0) / ($t1 - $t0)" | bc -l)
 per_core=$(echo "scale=2; $delivered / $busy / 1000000" | bc -l)
-printf 'nftables full NAT, one core (CPU 1): offered %.2f Mpps, delivered %.2f Mpps, CPU 1 busy %.0f%%: %.2f Mpps per core\n' \
-    "$(echo "$offered / 1000000" | bc -l)" "$(echo "$delivered / 1000000" | bc -l)" "$(echo "$busy * 100" | bc -l)" "$per_core"
+printf 'nftables full NAT, one core (CPU 1): offered %.2f Mpps, delivered %.2f Mpps, CPU 1 busy %.0f%%: %.2f Mpps per core; latency (us) p50 %s, p99 %s\n' \
+    "$(echo "$offered / 1000000" | bc -l)" "$(echo "$delivered / 1000000" | bc -l)" "$(echo "$busy * 100" | bc -l)" "$per_core" "$p50" "$p99"
 record nft-dnat delivered "$(printf '%.2f' "$(echo "$delivered / 1000000" | bc -l)")" Mpps
 record nft-dnat per_core "$per_core" Mpps

@@ -3,7 +3,8 @@
 # 64-byte UDP over memif to a Full-NAT service on one worker (CPU 1, release build,
 # bench/fnat-1worker.toml) and counts what comes out of the other port. First the highest of
 # RATES (kpps) that passes 3 s with no loss and no restart; then that rate for ROLLS rolling
-# restarts of the worker: packets sent, received, lost, and the handover gaps.
+# restarts of the worker: packets sent, received, lost, and the handover gaps. Each rate also
+# prints the one-way latency through the balancer (dpvs-gen's samples: p50, p99, max).
 # Usage: bench/zero-loss.sh [ROLLS] [RATES...]
 ROLLS=${1:-10}
 shift || true
@@ -24,13 +25,18 @@ best=0
 for kpps in "${RATES[@]}"; do
     r=$("${GEN[@]}" --rate $((kpps * 1000)) --count $((kpps * 3000)))
     sent=$(field "$r" sent); got=$(field "$r" received)
-    echo "no restart, $kpps kpps: sent $sent, received $got, lost $((sent - got))"
+    lat=$(python3 -c "import json,sys; l=json.loads(sys.argv[1])['latency_us']; print(l['p50'], l['p99'], l['max'])" "$r")
+    read -r p50 p99 max <<< "$lat"
+    echo "no restart, $kpps kpps: sent $sent, received $got, lost $((sent - got)); latency (us) p50 $p50, p99 $p99, max $max"
     [ "$sent" -eq "$got" ] || break
     best=$kpps
+    best_lat=("$p50" "$p99")
 done
 echo "highest rate with no loss and no restart: $best kpps"
 record zero-loss no_restart_kpps "$best" kpps
 [ "$best" -gt 0 ] || exit 0
+record zero-loss latency_p50_at_best "${best_lat[0]}" us
+record zero-loss latency_p99_at_best "${best_lat[1]}" us
 "${GEN[@]}" --rate $((best * 1000)) > "$WORK/gen.out" &
 G=$!; PIDS+=($G)
 sleep 1
@@ -44,6 +50,7 @@ kill -INT "$G"; wait "$G" || true
 r=$(tail -1 "$WORK/gen.out")
 target/release/dpvsctl -i dpvs-bench stats
 sent=$(field "$r" sent); got=$(field "$r" received)
-echo "$ROLLS rolling restarts at $best kpps: sent $sent, received $got, lost $((sent - got)); gaps (us): ${gaps[*]}"
+lat=$(python3 -c "import json,sys; l=json.loads(sys.argv[1])['latency_us']; print(l['p50'], l['p99'], l['max'])" "$r")
+echo "$ROLLS rolling restarts at $best kpps: sent $sent, received $got, lost $((sent - got)); gaps (us): ${gaps[*]}; latency (us) p50, p99, max: $lat"
 record zero-loss rolling_sent "$sent" packets
 record zero-loss rolling_lost $((sent - got)) packets

@@ -6,8 +6,12 @@
 //! It sends `--count` packets (or until SIGINT/SIGTERM), `--rate` per second (0: as fast as
 //! the port takes them), spreading them over `--flows` flows (source ports, then source
 //! addresses), then keeps receiving for `--drain-ms` and prints one JSON line:
-//! `{"sent":N,"received":N,"other":N,"seconds":S,"rate":PPS}` (`other`: frames received that
-//! are not UDP, such as ARP, which are not counted as received). Pacing is by TSC, per burst
+//! `{"sent":N,"received":N,"other":N,"seconds":S,"rate":PPS,"latency_us":{...}}` (`other`:
+//! frames received that are not UDP, such as ARP, which are not counted as received). Each UDP
+//! packet carries its send time (TSC) in its first 8 payload bytes, so every packet that comes
+//! back gives a latency sample (one-way through the balancer, both ports in this process):
+//! `latency_us` has the samples' count, p50, p99, p99.9 and max in microseconds (1 us
+//! resolution up to 10 ms; slower ones count as 10 ms). Pacing is by TSC, per burst
 //! of 32. Packets not taken by a full tx ring are offered again, not dropped, so `sent` is what
 //! the port accepted.
 //!
@@ -113,6 +117,59 @@ fn frame(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
     udp[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
     // No UDP checksum (0): allowed over IPv4, and the same for every packet.
     udp[6..8].copy_from_slice(&[0, 0]);
+    // The send time, for the latency of its return.
+    if udp.len() >= 8 + 8 {
+        udp[8..16].copy_from_slice(&dpdk::rdtsc().to_le_bytes());
+    }
+}
+
+/// One-way latencies of the UDP packets that came back, in 1 us buckets (the last one: 10 ms
+/// or more). Allocated once; recording is an increment.
+struct Latency {
+    buckets: Vec<u64>,
+    /// TSC ticks per microsecond.
+    per_us: u64,
+}
+
+impl Latency {
+    const BUCKETS: usize = 10_001;
+
+    fn new(tsc_hz: u64) -> Latency {
+        Latency { buckets: vec![0; Latency::BUCKETS], per_us: (tsc_hz / 1_000_000).max(1) }
+    }
+
+    /// Records the packet in `f` (UDP over IPv4 without options) received at TSC `now`, if it
+    /// carries a send time of ours.
+    fn record(&mut self, f: &[u8], now: u64) {
+        let Some(stamp) = f.get(42..50) else { return };
+        let sent = u64::from_le_bytes([stamp[0], stamp[1], stamp[2], stamp[3], stamp[4], stamp[5], stamp[6], stamp[7]]);
+        if sent == 0 || sent > now {
+            return;
+        }
+        let us = ((now - sent) / self.per_us) as usize;
+        self.buckets[us.min(Latency::BUCKETS - 1)] += 1;
+    }
+
+    /// Count and percentiles, microseconds.
+    fn report(&self) -> serde_json::Value {
+        let n: u64 = self.buckets.iter().sum();
+        let at = |q: f64| {
+            let want = ((n as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            self.buckets.iter().position(|&c| {
+                seen += c;
+                seen >= want
+            })
+        };
+        let max = self.buckets.iter().rposition(|&c| c > 0);
+        serde_json::json!({
+            "samples": n,
+            "p50": at(0.5),
+            "p99": at(0.99),
+            "p999": at(0.999),
+            "max": max,
+        })
+    }
 }
 
 /// Writes an IPv4 header (no options, DF, TTL 64, checksum filled) from `src` to `dst` at the
@@ -186,13 +243,14 @@ fn receive(
     pool: &Mempool,
     tcp: bool,
     (inb, answers): (&mut Burst, &mut Burst),
-    c: &mut Counts,
+    (c, latency): (&mut Counts, &mut Latency),
 ) {
     let mut buf = [0u8; 60];
     for (port, q) in rxs.iter_mut() {
         if q.rx(inb) == 0 {
             continue;
         }
+        let now = dpdk::rdtsc();
         for i in 0..inb.len() {
             let f = inb.data(i);
             if tcp {
@@ -211,6 +269,7 @@ fn receive(
                 }
             } else if is_udp(f) {
                 c.received += 1;
+                latency.record(f, now);
             } else {
                 c.other += 1;
             }
@@ -303,6 +362,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     }
     let mut sent = 0u64;
     let mut counts = Counts::default();
+    let mut latency = Latency::new(dpdk::tsc_hz());
     let mut out = Burst::new();
     let mut inb = Burst::new();
     let mut answers = Burst::new();
@@ -314,7 +374,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let mut queued = 0u64;
     let size = if args.tcp { 60 } else { usize::from(args.size) };
     while !stop.load(Ordering::Relaxed) && (args.count == 0 || sent < args.count) {
-        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), &mut counts);
+        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), (&mut counts, &mut latency));
         if out.is_empty() && (per_burst == 0 || dpdk::rdtsc() >= next) {
             let want = if args.count == 0 { 32 } else { (args.count - queued).min(32) };
             for _ in 0..want {
@@ -340,7 +400,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let sending = started.elapsed().as_secs_f64();
     let drain_until = Instant::now() + Duration::from_millis(args.drain_ms);
     while Instant::now() < drain_until {
-        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), &mut counts);
+        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), (&mut counts, &mut latency));
     }
     drop(rxs);
     drop(txs);
@@ -356,6 +416,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         "other": counts.other,
         "seconds": sending,
         "rate": rate,
+        "latency_us": latency.report(),
     }))
 }
 
