@@ -2,7 +2,8 @@
 # The benchmark suite in one command: forwarding ceiling vs one worker over memif, UDP Full-NAT
 # on one lcore (one flow and 64 flows; 1, 1k and 1M flows; direct routing and NAT with 1 and
 # 1M flows), start-up and restart-after-kill-9 times, configuration
-# changes per second and their latency, the kernel peer (nftables full NAT), and loss across
+# changes per second and their latency, the peers (nftables full NAT; HAProxy against dpvs over
+# tap for HTTP requests per second), and loss across
 # rolling restarts at fixed rates and new TCP connections per second (dpvs-gen), then the
 # criterion micro-benchmarks (printed, not in the CSV). Each script prints its own report and
 # appends its figures to one CSV file (default bench-results-<UTC time>.csv in the current
@@ -30,6 +31,7 @@ if [ -n "$QUICK" ]; then
     "$here/restart.sh" 1
     "$here/control.sh" 100
     "$here/nft-dnat.sh" 4
+    "$here/http-peers.sh" 1
     "$here/zero-loss.sh" 1 500
     "$here/fnat-tcp-cps.sh" 50
     "$here/fnat-udp-flows.sh" 1 1 1000
@@ -44,8 +46,8 @@ if [ -n "$QUICK" ]; then
     python3 - "$BENCH_CSV" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-want = ["memif-forward", "fnat-udp", "restart", "control", "nft-dnat", "zero-loss", "fnat-tcp-cps",
-        "fnat-udp-flows", "dr-udp-flows", "nat-udp-flows"]
+want = ["memif-forward", "fnat-udp", "restart", "control", "nft-dnat", "http-peers", "zero-loss",
+        "fnat-tcp-cps", "fnat-udp-flows", "dr-udp-flows", "nat-udp-flows"]
 bad = [b for b in want if not any(r["bench"] == b for r in rows)]
 # A figure of zero means the scenario moved nothing (only a loss, or a latency under 1 us,
 # may be zero).
@@ -69,6 +71,7 @@ fi
 "$here/restart.sh" 6
 "$here/control.sh" 2000
 "$here/nft-dnat.sh" 8
+"$here/http-peers.sh" 5
 "$here/zero-loss.sh" 10 1000 3000
 "$here/fnat-tcp-cps.sh" 200 500
 "$here/fnat-udp-flows.sh" 3

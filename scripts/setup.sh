@@ -5,6 +5,9 @@
 set -euo pipefail
 
 PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev gcc ethtool iproute2 iputils-ping curl wrk python3 procps nftables fonts-dejavu-core)
+# The HTTP peers of the benchmarks (bench/http-peers.sh): installed without starting their
+# services (the benchmark runs its own instances in namespaces).
+PEERS=(haproxy nginx)
 HUGEPAGES=${DPVS_HUGEPAGES:-512}   # 2 MiB pages: 1 GiB
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -22,6 +25,24 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null ||
         { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
           apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null; }
+fi
+
+missing=()
+for p in "${PEERS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]} (their services not started)"
+    # invoke-rc.d asks policy-rc.d first: 101 = do not start.
+    policy=""
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; policy=1; }
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null ||
+        { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
+          DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null; } ||
+        rc=$?
+    [ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d
+    [ "$rc" -eq 0 ] || { echo "setup: could not install ${missing[*]}" >&2; exit "$rc"; }
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
