@@ -13,6 +13,8 @@ DURATION=${1:-5}
 PREFIXES=(dpvs)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
+# shellcheck source=scripts/tap-namespaces.sh
+source scripts/tap-namespaces.sh
 CLI=dpvs-bh-cli LB=dpvs-bh-lb SRV=dpvs-bh-srv
 NGINX_PID="" HAPROXY_PID="" DPVS_PID=""
 stop_all() {
@@ -102,13 +104,7 @@ grep -q '^idle_sleep_us = 0 ' "$WORK/dpvs.toml"
 target/release/dpvs -c "$WORK/dpvs.toml" > "$WORK/dpvs.log" 2>&1 &
 DPVS_PID=$!; PIDS+=($DPVS_PID)
 for _ in $(seq 100); do ip link show dpvs-tap1 > /dev/null 2>&1 && break; sleep 0.1; done
-ip netns add "$CLI"; ip netns add "$SRV"
-ip link set dpvs-tap0 netns "$CLI"; ip link set dpvs-tap1 netns "$SRV"
-ip -n "$CLI" link set dpvs-tap0 address 02:00:00:00:01:01
-ip -n "$SRV" link set dpvs-tap1 address 02:00:00:00:01:02
-ip -n "$CLI" addr add 198.18.0.1/24 dev dpvs-tap0
-ip -n "$SRV" addr add 198.18.1.2/24 dev dpvs-tap1
-for l in "$CLI dpvs-tap0" "$SRV dpvs-tap1"; do set -- $l; ip -n "$1" link set lo up; ip -n "$1" link set "$2" up; done
+tap_namespaces "$CLI" "$SRV"
 start_nginx
 for _ in $(seq 50); do ip netns exec "$CLI" curl -s -o /dev/null http://198.18.0.100/1k && break; sleep 0.1; done
 ip netns exec "$CLI" curl -s -o /dev/null http://198.18.0.100/1k || { echo "dpvs: $(tail -5 "$WORK/dpvs.log")" >&2; exit 1; }

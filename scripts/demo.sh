@@ -8,6 +8,8 @@
 # counters, then stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/tap-namespaces.sh
+source scripts/tap-namespaces.sh
 scripts/setup.sh
 cargo build --release --bins -q
 
@@ -34,14 +36,7 @@ for _ in $(seq 100); do ip link show dpvs-tap1 >/dev/null 2>&1 && break; sleep 0
 ip link show dpvs-tap1 >/dev/null 2>&1 || { cat "$WORK/dpvs.log"; exit 1; }
 
 echo "== moving the taps' kernel sides into namespaces $CLI (client) and $SRV (real server)"
-ip netns add "$CLI"; ip netns add "$SRV"
-ip link set dpvs-tap0 netns "$CLI"; ip link set dpvs-tap1 netns "$SRV"
-ip -n "$CLI" link set dpvs-tap0 address 02:00:00:00:01:01
-ip -n "$SRV" link set dpvs-tap1 address 02:00:00:00:01:02
-ip -n "$CLI" addr add 198.18.0.1/24 dev dpvs-tap0
-ip -n "$SRV" addr add 198.18.1.2/24 dev dpvs-tap1
-for ns in "$CLI" "$SRV"; do ip -n "$ns" link set lo up; done
-ip -n "$CLI" link set dpvs-tap0 up; ip -n "$SRV" link set dpvs-tap1 up
+tap_namespaces "$CLI" "$SRV"
 
 echo "== the client pings the VIP (ARP and ICMP echo answered by the worker)"
 ip netns exec "$CLI" ping -c 3 -i 0.2 198.18.0.100

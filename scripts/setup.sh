@@ -15,35 +15,32 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]}"
+# apt_install [--no-services] PACKAGE...: apt-get installs those not installed yet (updating the
+# package lists once if the first try fails); with --no-services their services are not
+# started (invoke-rc.d asks policy-rc.d first: 101 = do not start).
+apt_install() {
+    local quiet="" policy="" rc=0 missing=() p
+    if [ "$1" = --no-services ]; then quiet=1; shift; fi
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    echo "setup: installing ${missing[*]}${quiet:+ (their services not started)}"
+    if [ -n "$quiet" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy=1
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null ||
         { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
-          apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null; }
-fi
-
-missing=()
-for p in "${PEERS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]} (their services not started)"
-    # invoke-rc.d asks policy-rc.d first: 101 = do not start.
-    policy=""
-    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; policy=1; }
-    rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null ||
-        { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
-          DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null; } ||
+          apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}" >/dev/null; } ||
         rc=$?
     [ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d
     [ "$rc" -eq 0 ] || { echo "setup: could not install ${missing[*]}" >&2; exit "$rc"; }
-fi
+}
+apt_install "${PKGS[@]}"
+apt_install --no-services "${PEERS[@]}"
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found: install Rust 1.89 or newer (https://rustup.rs), then rerun" >&2
