@@ -32,7 +32,7 @@ if [ -n "$QUICK" ]; then
     "$here/control.sh" 100
     "$here/nft-dnat.sh" 4
     "$here/http-peers.sh" 1
-    "$here/zero-loss.sh" 1 500
+    "$here/zero-loss.sh" 1 100
     "$here/fnat-tcp-cps.sh" 50
     "$here/fnat-udp-flows.sh" 1 1 1000
     FORWARD=dr "$here/fnat-udp-flows.sh" 1 1

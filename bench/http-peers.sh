@@ -61,13 +61,15 @@ HAPROXY
 start_nginx() {
     ip netns exec "$SRV" taskset -c 0 nginx -c "$WORK/nginx.conf" &
     NGINX_PID=$!
-    for _ in $(seq 50); do ip netns exec "$SRV" curl -s -o /dev/null http://198.18.1.2:8080/1k && return; sleep 0.1; done
+    for _ in $(seq 50); do ip netns exec "$SRV" curl -fs -o /dev/null http://198.18.1.2:8080/1k && return; sleep 0.1; done
     echo "nginx did not start: $(cat "$WORK/nginx-error.log")" >&2; exit 1
 }
-# requests per second of wrk through the VIP (extra wrk arguments: $@)
+# requests per second of wrk through the VIP (extra wrk arguments: $@); fails on a non-2xx
+# answer (socket errors are printed: a closing connection may count as one)
 rps() {
     ip netns exec "$CLI" taskset -c 0 wrk -t 1 -c 4 -d "${DURATION}s" "$@" http://198.18.0.100/1k |
-        awk '/Requests\/sec/ {print $2} /Non-2xx|Socket errors/ {print "wrk: " $0 > "/dev/stderr"}'
+        awk '/Requests\/sec/ {print $2} /Socket errors/ {print "wrk: " $0 > "/dev/stderr"}
+             /Non-2xx/ {print "wrk: " $0 > "/dev/stderr"; bad = 1} END {exit bad}'
 }
 measure() { # $1 balancer name
     local ka close
@@ -90,8 +92,8 @@ for l in "$CLI bh-cli" "$LB bh-lb0" "$LB bh-lb1" "$SRV bh-srv"; do set -- $l; ip
 start_nginx
 ip netns exec "$LB" taskset -c 1 haproxy -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
 HAPROXY_PID=$!
-for _ in $(seq 50); do ip netns exec "$CLI" curl -s -o /dev/null http://198.18.0.100/1k && break; sleep 0.1; done
-ip netns exec "$CLI" curl -s -o /dev/null http://198.18.0.100/1k || { echo "haproxy: $(cat "$WORK/haproxy.log")" >&2; exit 1; }
+for _ in $(seq 50); do ip netns exec "$CLI" curl -fs -o /dev/null http://198.18.0.100/1k && break; sleep 0.1; done
+ip netns exec "$CLI" curl -fs -o /dev/null http://198.18.0.100/1k || { echo "haproxy: $(cat "$WORK/haproxy.log")" >&2; exit 1; }
 measure haproxy
 stop_all
 
@@ -106,6 +108,6 @@ DPVS_PID=$!; PIDS+=($DPVS_PID)
 for _ in $(seq 100); do ip link show dpvs-tap1 > /dev/null 2>&1 && break; sleep 0.1; done
 tap_namespaces "$CLI" "$SRV"
 start_nginx
-for _ in $(seq 50); do ip netns exec "$CLI" curl -s -o /dev/null http://198.18.0.100/1k && break; sleep 0.1; done
-ip netns exec "$CLI" curl -s -o /dev/null http://198.18.0.100/1k || { echo "dpvs: $(tail -5 "$WORK/dpvs.log")" >&2; exit 1; }
+for _ in $(seq 50); do ip netns exec "$CLI" curl -fs -o /dev/null http://198.18.0.100/1k && break; sleep 0.1; done
+ip netns exec "$CLI" curl -fs -o /dev/null http://198.18.0.100/1k || { echo "dpvs: $(tail -5 "$WORK/dpvs.log")" >&2; exit 1; }
 measure dpvs

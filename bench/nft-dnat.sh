@@ -56,10 +56,11 @@ sleep "$DURATION"
 read -r t1 i1 <<< "$(cpu1)"
 kill -INT "$GEN"; wait "$GEN" || true
 r=$(tail -1 "$WORK/gen.out")
-read -r offered delivered p50 p99 <<< "$(python3 -c "
+figures=$(python3 -c "
 import json,sys
 d=json.loads(sys.argv[1]); s=d['seconds']; l=d['latency_us']
-print(d['sent']/s, d['received']/s, l['p50'], l['p99'])" "$r")"
+print(d['sent']/s, d['received']/s, l['p50'], l['p99'])" "$r")
+read -r offered delivered p50 p99 <<< "$figures"
 busy=$(echo "scale=3; 1 - ($i1 - $i0) / ($t1 - $t0)" | bc -l)
 per_core=$(echo "scale=2; $delivered / $busy / 1000000" | bc -l)
 printf 'nftables full NAT, one core (CPU 1): offered %.2f Mpps, delivered %.2f Mpps, CPU 1 busy %.0f%%: %.2f Mpps per core; latency (us) p50 %s, p99 %s\n' \

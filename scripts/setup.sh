@@ -27,6 +27,8 @@ apt_install() {
     [ ${#missing[@]} -gt 0 ] || return 0
     echo "setup: installing ${missing[*]}${quiet:+ (their services not started)}"
     if [ -n "$quiet" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+        # Removed however this script ends (it runs as a process of its own).
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
         chmod +x /usr/sbin/policy-rc.d
         policy=1

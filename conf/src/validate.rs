@@ -346,7 +346,8 @@ fn services(
 }
 
 /// Checks that the group serving `s` exists and alone polls the ports its packets arrive on:
-/// the VIP's, its local addresses' (Full-NAT replies) and its NAT real servers' (their replies).
+/// the VIP's, its local addresses' (Full-NAT replies) and its real servers' next hops' (their
+/// ARP answers, and NAT replies).
 /// Its connections live in that group's shards and its packets are handed around among that
 /// group's lcores only, so that another group's crash cannot touch it.
 fn served_by_one_group(
@@ -367,11 +368,13 @@ fn served_by_one_group(
     }
     let Some(group) = pollers.group_of(s, addresses) else { return Ok(()) };
     let port_of = |a: std::net::Ipv4Addr| addresses.iter().find(|x| x.addr == a).map(|x| x.port);
-    let nat_ports = s.reals.iter().filter(|r| r.forward == Forward::Nat).filter_map(|r| {
+    // Every real server's next hop: its ARP answers (and Full-NAT or NAT replies) come in there.
+    let real_ports = s.reals.iter().filter_map(|r| {
         let hop = next_hop(r.addr, addresses, routes)?;
         addresses.iter().find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix)).map(|a| a.port)
     });
-    let ports = port_of(s.vip).into_iter().chain(s.local_addresses.iter().filter_map(|a| port_of(*a))).chain(nat_ports);
+    let ports =
+        port_of(s.vip).into_iter().chain(s.local_addresses.iter().filter_map(|a| port_of(*a))).chain(real_ports);
     for port in ports {
         let pollers = pollers.of_port(port);
         if pollers.iter().any(|g| g != group) {
@@ -380,7 +383,7 @@ fn served_by_one_group(
             return Err(Fault::at(
                 &gp,
                 format!(
-                    "{} {}:{} is served by group \"{group}\", but port {name} is polled by {}: a service's group must poll every queue of the ports its packets arrive on (its VIP's, its local addresses' and its NAT real servers')",
+                    "{} {}:{} is served by group \"{group}\", but port {name} is polled by {}: a service's group must poll every queue of the ports its packets arrive on (its VIP's, its local addresses' and its real servers')",
                     s.protocol.name(),
                     s.vip,
                     s.port,

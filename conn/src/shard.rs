@@ -276,9 +276,10 @@ impl<'a> Shard<'a> {
     /// the bucket: call it some time after [`Shard::prefetch_bucket`] of the same bucket.
     #[inline]
     pub fn prefetch_chain(&self, b: usize) {
-        let l = self.buckets[b];
-        if l != 0 {
-            let p: *const u8 = std::ptr::from_ref(&self.entries[unlink_parts(l).0]).cast();
+        // A hint: whatever the shared words say, it never panics.
+        let l = self.buckets.get(b).copied().unwrap_or(0);
+        if let Some(e) = (l != 0).then(|| self.entries.get(unlink_parts(l).0)).flatten() {
+            let p: *const u8 = std::ptr::from_ref(e).cast();
             for line in 0..std::mem::size_of::<ConnEntry>() / 64 {
                 shm_layout::prefetch_at(p, line * 64);
             }

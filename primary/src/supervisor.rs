@@ -755,13 +755,30 @@ fn check_worker_binary(bin: &std::path::Path) -> Result<(), String> {
     }
     let format = u32::from(mailbox::generation::FORMAT_VERSION);
     match words.next() {
-        Some(Ok(f)) if f == format => Ok(()),
-        Some(Ok(f)) => Err(format!(
-            "worker binary {} decodes configuration format {f}, this instance publishes format {format}; the worker keeps running",
+        Some(Ok(f)) if f == format => {}
+        Some(Ok(f)) => {
+            return Err(format!(
+                "worker binary {} decodes configuration format {f}, this instance publishes format {format}; the worker keeps running",
+                bin.display()
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "worker binary {} does not say which configuration format it decodes (an older build); the worker keeps running",
+                bin.display()
+            ))
+        }
+    }
+    // The connection shards stay in place across a handover: the new build must read them.
+    let conn = shm_layout::conn::CONN_LAYOUT_VERSION;
+    match words.next() {
+        Some(Ok(c)) if c == conn => Ok(()),
+        Some(Ok(c)) => Err(format!(
+            "worker binary {} adopts connection tables of layout {c}, this instance's are layout {conn}; the worker keeps running",
             bin.display()
         )),
         _ => Err(format!(
-            "worker binary {} does not say which configuration format it decodes (an older build); the worker keeps running",
+            "worker binary {} does not say which connection table layout it adopts (an older build); the worker keeps running",
             bin.display()
         )),
     }

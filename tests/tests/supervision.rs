@@ -2,6 +2,7 @@
 //! its lcore; one that cannot start is restarted with a growing backoff while the primary stays
 //! up and still stops cleanly.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use integration::*;
@@ -137,6 +138,16 @@ fn a_rolling_upgrade_hands_over_and_a_binary_of_another_layout_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("decodes configuration format 999"), "{err}");
+    assert_eq!(u(&inst.workers()[0], "pid"), pid, "the worker keeps running");
+    // And one whose connection tables have another layout (the shards stay in place).
+    let ours = Command::new(bin("dpvs-worker")).arg("--layout-version").output().unwrap();
+    let ours = String::from_utf8_lossy(&ours.stdout);
+    let layout_and_format: Vec<&str> = ours.split_whitespace().take(2).collect();
+    std::fs::write(&other, format!("#!/bin/sh\necho {} 999\n", layout_and_format.join(" "))).unwrap();
+    let out = inst.ctl(&["worker", "restart", "0", "--binary", other.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("adopts connection tables of layout 999"), "{err}");
     assert_eq!(u(&inst.workers()[0], "pid"), pid, "the worker keeps running");
     let rx = u(&inst.stats()["total"], "rx_packets");
     wait_for("forwarding on", Duration::from_secs(5), || (u(&inst.stats()["total"], "rx_packets") > rx).then_some(()));

@@ -738,6 +738,12 @@ impl<'a> Fnat<'a> {
         Some((s, r))
     }
 
+    /// Moves its clock to `now_ns` without expiring anything: a successor that waited (a hot
+    /// standby) before it polls, so that what it stamps (learned neighbours) is not old.
+    pub fn set_clock(&mut self, now_ns: u64) {
+        self.now_tick = self.now_tick.max(now_ns / TICK_NS);
+    }
+
     /// Advances the clock to `now_ns` and expires due connections (at most `budget` entries
     /// looked at). Returns how many expired.
     pub fn advance(&mut self, now_ns: u64, budget: usize) -> usize {

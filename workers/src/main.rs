@@ -21,11 +21,16 @@ fn close_inherited_fds() {
 }
 
 fn main() {
-    // `dpvs-worker --layout-version`: the shared-memory layout this build speaks, then the
-    // format of the configuration generations it decodes (the primary asks before it starts
-    // an upgraded worker).
+    // `dpvs-worker --layout-version`: the shared-memory layout this build speaks, the format
+    // of the configuration generations it decodes and the layout of the connection shards it
+    // adopts (the primary asks before it starts an upgraded worker).
     if std::env::args().nth(1).as_deref() == Some("--layout-version") {
-        println!("{} {}", shm_layout::LAYOUT_VERSION, mailbox::generation::FORMAT_VERSION);
+        println!(
+            "{} {} {}",
+            shm_layout::LAYOUT_VERSION,
+            mailbox::generation::FORMAT_VERSION,
+            shm_layout::conn::CONN_LAYOUT_VERSION
+        );
         return;
     }
     close_inherited_fds();

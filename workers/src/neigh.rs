@@ -77,7 +77,8 @@ pub fn learn(
     };
     let e = &table[i];
     if e.key.load(Relaxed) == key && e.mac.load(Relaxed) == word {
-        e.learned_ns.store(now_ns, Release);
+        // Confirmed: its time moves forward, never back (a late clock cannot age it).
+        e.learned_ns.store(e.learned_ns.load(Relaxed).max(now_ns), Release);
         return false;
     }
     e.key.store(0, Release);

@@ -191,6 +191,10 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         slot.owner.store(args.spawn, Ordering::Release);
     }
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
+    // A successor may have waited long (a hot standby): its clock starts now.
+    if let Some(f) = pipeline.fnat_mut() {
+        f.set_clock(monotonic_ns());
+    }
     let counters = &layout.counters[args.slot];
     let links: Vec<Port> = txs.iter().filter_map(|t| Port::by_id(t.port())).collect();
     // Full-NAT packets are handed around among the lcores of this worker's group only.
