@@ -215,14 +215,32 @@ fn answer_tcp(f: &[u8], out: &mut [u8; 60]) -> Option<usize> {
     out[6..12].copy_from_slice(&f[..6]);
     out[12..14].copy_from_slice(&[0x08, 0x00]);
     let ip = Ipv4Packet::new_checked(&f[14..]).ok()?;
-    let (src, dst) = (ip.dst_addr(), ip.src_addr());
-    ipv4(&mut out[14..], (src, dst), IpProtocol::Tcp, 20);
+    tcp_segment(
+        &mut out[14..54],
+        (ip.dst_addr(), tcp.dst_port()),
+        (ip.src_addr(), tcp.src_port()),
+        (seq, ack_no),
+        reply,
+    );
+    Some(60)
+}
+
+/// Writes an IPv4 header and an option-less, empty TCP segment (`flags`, sequence and
+/// acknowledgement numbers `seq_ack`) from `src` to `dst` into `out` (40 bytes).
+fn tcp_segment(
+    out: &mut [u8],
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    (seq_number, ack_number): (u32, u32),
+    flags: wire::TcpFlags,
+) {
+    ipv4(out, (src, dst), IpProtocol::Tcp, 20);
     let t = wire::TcpRepr {
-        src_port: tcp.dst_port(),
-        dst_port: tcp.src_port(),
-        seq_number: seq,
-        ack_number: ack_no,
-        flags: reply,
+        src_port: sport,
+        dst_port: dport,
+        seq_number,
+        ack_number,
+        flags,
         window_len: 65535,
         urgent_at: 0,
         max_seg_size: None,
@@ -231,8 +249,7 @@ fn answer_tcp(f: &[u8], out: &mut [u8; 60]) -> Option<usize> {
         timestamp: None,
         payload: &[],
     };
-    t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[34..54]), src, dst);
-    Some(60)
+    t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[20..40]), src, dst);
 }
 
 /// Polls every rx queue once (`rxs`: port index, queue), counting; in TCP mode answers SYNs
@@ -290,22 +307,8 @@ fn syn(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
     let (src, sport) = flow_source(args, i);
     EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype: EtherType::Ipv4 }
         .emit(&mut EthernetFrame::new_unchecked(&mut *out));
-    ipv4(&mut out[14..], (src, *args.dst.ip()), IpProtocol::Tcp, 20);
-    let t = wire::TcpRepr {
-        src_port: sport,
-        dst_port: args.dst.port(),
-        seq_number: (i as u32).wrapping_mul(2_654_435_761),
-        ack_number: 0,
-        flags: wire::TcpFlags::SYN,
-        window_len: 65535,
-        urgent_at: 0,
-        max_seg_size: None,
-        window_scale: None,
-        sack_permitted: false,
-        timestamp: None,
-        payload: &[],
-    };
-    t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[34..54]), src, *args.dst.ip());
+    let seq = (i as u32).wrapping_mul(2_654_435_761);
+    tcp_segment(&mut out[14..54], (src, sport), (*args.dst.ip(), args.dst.port()), (seq, 0), wire::TcpFlags::SYN);
 }
 
 fn start_port(vdev: &str, queues: u16, pool: &Mempool) -> Result<Port, String> {

@@ -234,6 +234,24 @@ impl Instance {
         serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
     }
 
+    /// The vdev of a memif client (DPDK device `device`, e.g. `net_memif0`) towards this
+    /// instance's memif server socket `sock` (e.g. `dpdk0.sock`) in its directory.
+    pub fn memif_client(&self, device: &str, sock: &str) -> String {
+        format!("{device},role=client,id=0,socket={}/{sock},socket-abstract=no", self.dir.display())
+    }
+
+    /// Kills worker slot `slot` with SIGKILL and waits until the supervisor has restarted it
+    /// (its restart count `restarts`, a new process, running); returns the slot's row of
+    /// `worker list` then. `what` names the wait.
+    pub fn kill_worker_and_wait(&self, slot: usize, restarts: u64, what: &str) -> Value {
+        let pid = u(&self.workers()[slot], "pid");
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill the worker");
+        wait_for(what, Duration::from_secs(20), || {
+            let w = self.workers()[slot].clone();
+            (u(&w, "restarts") == restarts && w["state"] == "running" && u(&w, "pid") != pid).then_some(w)
+        })
+    }
+
     /// Runs `dpvsctl -c <config> <args>`, asserts success and returns its standard output.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
         let out = self.ctl(args);

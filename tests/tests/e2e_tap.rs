@@ -317,12 +317,7 @@ fn a_full_nat_download_survives_kill_9_of_its_worker() {
     wait_for("the download under way", Duration::from_secs(20), || {
         (std::fs::metadata(&got).map(|m| m.len()).unwrap_or(0) > 20_000_000).then_some(())
     });
-    let pid = u(&inst.workers()[0], "pid");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-    let w = wait_for("the replacement", Duration::from_secs(10), || {
-        let w = inst.workers()[0].clone();
-        (u(&w, "restarts") == 1 && w["state"] == "running").then_some(w)
-    });
+    let w = inst.kill_worker_and_wait(0, 1, "the replacement");
     println!("replacement after kill -9: {w}");
     let out = curl.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

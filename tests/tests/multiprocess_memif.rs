@@ -41,7 +41,7 @@ max_restart_backoff_ms = 50
 "#;
 
 fn client(inst: &Instance, port: &str, mode: &str) -> Testpmd {
-    let vdev = format!("net_memif0,role=client,id=0,socket={}/{port}.sock,socket-abstract=no", inst.dir.display());
+    let vdev = inst.memif_client("net_memif0", &format!("{port}.sock"));
     Testpmd::start(&inst.dir, &vdev, 0, &["--rxq=2", "--txq=2", &format!("--forward-mode={mode}")])
 }
 
@@ -94,13 +94,8 @@ fn memif_forwarding_counters_agree_and_a_killed_worker_comes_back() {
     let mut gen = client(&inst, "dpdk0", "txonly");
     wait_growth("traffic after the peers reconnected", lcore_rx(&inst, 1), 200_000, || lcore_rx(&inst, 1));
     let victim = inst.workers()[0].clone();
-    let old_pid = u(&victim, "pid");
     assert_eq!(u(&victim, "lcore"), 1);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old_pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-    let back = wait_for("the killed worker's replacement", Duration::from_secs(10), || {
-        let w = inst.workers()[0].clone();
-        (u(&w, "restarts") == 1 && w["state"] == "running" && u(&w, "pid") != old_pid).then_some(w)
-    });
+    let back = inst.kill_worker_and_wait(0, 1, "the killed worker's replacement");
     assert_eq!(u(&back, "lcore"), 1, "restarted on the same lcore id");
     assert_eq!(back["last_exit"], -9, "the slot records the SIGKILL");
     println!("restart: {back}");
@@ -153,12 +148,7 @@ fn memif_forwarding_counters_agree_and_a_killed_worker_comes_back() {
     wait_growth("traffic before the kills", lcore_rx(&inst, 1), 100_000, || lcore_rx(&inst, 1));
     let restarts0 = u(&inst.workers()[0], "restarts");
     for k in 1..=20 {
-        let pid = u(&inst.workers()[0], "pid");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-        wait_for(&format!("replacement {k}"), Duration::from_secs(20), || {
-            let w = inst.workers()[0].clone();
-            (u(&w, "restarts") == restarts0 + k && w["state"] == "running" && u(&w, "pid") != pid).then_some(())
-        });
+        inst.kill_worker_and_wait(0, restarts0 + k, &format!("replacement {k}"));
     }
     wait_growth("forwarding after 20 kills", lcore_rx(&inst, 1), 50_000, || lcore_rx(&inst, 1));
     gen.stop();
@@ -262,14 +252,11 @@ fn a_crash_loop_in_one_group_costs_another_group_nothing() {
     let _g = serial();
     require_root_and_hugepages();
     let inst = Instance::start(TWO_GROUPS);
-    let vdev = |name: &str, sock: &str| {
-        format!("{name},role=client,id=0,socket={}/{sock},socket-abstract=no", inst.dir.display())
-    };
     // Group b's service at a fixed rate over 64 flows, from both queues: b's two lcores hand
     // each other the flows they do not own.
     let mut gen = Generator::start_to(
         &inst.dir,
-        (&vdev("net_memif0", "dpdk2.sock"), &vdev("net_memif1", "dpdk3.sock"), 3),
+        (&inst.memif_client("net_memif0", "dpdk2.sock"), &inst.memif_client("net_memif1", "dpdk3.sock"), 3),
         "02:00:00:00:00:12",
         (20_000, 64),
         ("198.18.2.1", "198.18.2.100:53"),
@@ -279,12 +266,7 @@ fn a_crash_loop_in_one_group_costs_another_group_nothing() {
     let a0 = u(&inst.workers()[0], "restarts");
     // Group a crash-loops: killed again as soon as it is back, 10 times.
     for k in 1..=10 {
-        let pid = u(&inst.workers()[0], "pid");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-        wait_for(&format!("group a back ({k})"), Duration::from_secs(20), || {
-            let w = inst.workers()[0].clone();
-            (u(&w, "restarts") == a0 + k && w["state"] == "running").then_some(())
-        });
+        inst.kill_worker_and_wait(0, a0 + k, &format!("group a back ({k})"));
     }
     let report = gen.stop();
     let (a, b1, b2) = (lcore(0), lcore(1), lcore(2));
@@ -304,14 +286,11 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
     let _g = serial();
     require_root_and_hugepages();
     let inst = Instance::start(FNAT_UDP);
-    let vdev = |name: &str, sock: &str| {
-        format!("{name},role=client,id=0,socket={}/{sock},socket-abstract=no", inst.dir.display())
-    };
     // 64 flows, so both lcores own some and one hands the other its share; a rate both
     // debug-build workers on one shared CPU forward without restarts.
     let mut gen = Generator::start(
         &inst.dir,
-        (&vdev("net_memif0", "dpdk0.sock"), &vdev("net_memif1", "dpdk1.sock"), 2),
+        (&inst.memif_client("net_memif0", "dpdk0.sock"), &inst.memif_client("net_memif1", "dpdk1.sock"), 2),
         "02:00:00:00:00:10",
         20_000,
         64,
@@ -400,10 +379,10 @@ fn udp_full_nat_keeps_every_queued_packet_and_its_connection_while_every_worker_
     let inst = Instance::start(FNAT_UDP);
     // The real server's side: a sink. The client side: UDP to the VIP, from both queues (so
     // one lcore owns the flow and the other hands its packets over on a redirect ring).
-    let sink_vdev = format!("net_memif0,role=client,id=0,socket={}/dpdk1.sock,socket-abstract=no", inst.dir.display());
+    let sink_vdev = inst.memif_client("net_memif0", "dpdk1.sock");
     let mut sink = Testpmd::start(&inst.dir, &sink_vdev, 0, &["--rxq=2", "--txq=2", "--forward-mode=rxonly"]);
     std::thread::sleep(Duration::from_millis(1500));
-    let gen_vdev = format!("net_memif0,role=client,id=0,socket={}/dpdk0.sock,socket-abstract=no", inst.dir.display());
+    let gen_vdev = inst.memif_client("net_memif0", "dpdk0.sock");
     let mut gen = Testpmd::start(
         &inst.dir,
         &gen_vdev,

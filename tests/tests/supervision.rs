@@ -166,11 +166,8 @@ fn a_hot_standby_takes_over_from_a_killed_worker() {
         (w["standby_ready"] == true).then_some(())?;
         Some((u(&w, "pid"), w["standby_pid"].as_u64()?))
     });
-    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
-    let w = wait_for("the standby polling", Duration::from_secs(10), || {
-        let w = inst.workers()[0].clone();
-        (u(&w, "pid") != pid && w["state"] == "running" && u(&w, "restarts") == 1).then_some(w)
-    });
+    let w = inst.kill_worker_and_wait(0, 1, "the standby polling");
+    assert_ne!(u(&w, "pid"), pid);
     println!("after kill -9: {w}");
     assert_eq!(u(&w, "pid"), standby, "the standby took over, not a fresh process");
     assert_eq!(w["last_exit"], -9);
