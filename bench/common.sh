@@ -40,6 +40,32 @@ d=lambda k: a[k]-b[k]
 print(*[f'{d(k)/dt/1e6:.2f}' for k in sys.argv[3:]], f\"{d('busy_cycles')/max(d('rx_packets'),1):.0f}\")
 " "$@"
 }
+# fnat_conf OUT [tcp]: bench/fnat-1worker.toml's service with 32 local addresses (a flow or
+# connection holds its local port while its entry lives, and one address has 64 511 ports),
+# as a TCP service with "tcp".
+fnat_conf() {
+    local laddrs proto=udp
+    [ "${2:-}" = tcp ] && proto=tcp
+    laddrs=$(for i in $(seq 200 231); do printf '"198.18.1.%s", ' "$i"; done)
+    {
+        sed -e "s/protocol = \"udp\"/protocol = \"$proto\"/" \
+            -e "s/local_addresses = \\[\"198.18.1.254\"\\]/local_addresses = [${laddrs%, }]/" bench/fnat-1worker.toml
+        for i in $(seq 200 231); do printf '[[addresses]]\nport = "dpdk1"\naddress = "198.18.1.%s/24"\n' "$i"; done
+    } > "$1"
+}
+# GEN: dpvs-gen on CPU 0 towards the bench instance's two memif ports (sends to dpdk0, plays
+# the real servers on dpdk1); add --file-prefix and the traffic's options.
+GEN=(target/release/dpvs-gen --cpu 0 --dst-mac 02:00:00:00:00:10
+    --tx-vdev "net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no"
+    --rx-vdev "net_memif1,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no")
+# field JSON KEY: one value of a JSON object (dpvs-gen's report).
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+# conns FIELD: the bench instance's connection-table counter FIELD (active, created, full...)
+# summed over its lcores.
+conns() {
+    target/release/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json |
+        python3 -c "import json,sys; print(sum(c[sys.argv[1]] for c in json.load(sys.stdin)['connections']))" "$1"
+}
 record() { # $1 bench, $2 metric, $3 value, $4 unit
     [ -n "${BENCH_CSV:-}" ] || return 0
     [ -s "$BENCH_CSV" ] || echo "time,host,bench,metric,value,unit" > "$BENCH_CSV"

@@ -10,16 +10,7 @@ read -r -a RATES <<< "${RATES[*]}"
 PREFIXES=(bcgen dpvs-bench)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
-# A TCP service with 32 local addresses: a connection holds its local port until its entry
-# expires (RST: the close timeout), and one address has 64 511 ports.
-{
-    laddrs=$(for i in $(seq 200 231); do printf '"198.18.1.%s", ' "$i"; done)
-    sed -e 's/protocol = "udp"/protocol = "tcp"/' \
-        -e "s/local_addresses = \[\"198.18.1.254\"\]/local_addresses = [${laddrs%, }]/" bench/fnat-1worker.toml
-    for i in $(seq 200 231); do printf '[[addresses]]\nport = "dpdk1"\naddress = "198.18.1.%s/24"\n' "$i"; done
-} > "$WORK/fnat-tcp.toml"
-field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
-created() { target/release/dpvsctl -i dpvs-bench stats --json | python3 -c "import json,sys; print(sum(c['created'] for c in json.load(sys.stdin)['connections']))"; }
+fnat_conf "$WORK/fnat-tcp.toml" tcp
 for k in "${RATES[@]}"; do
     n=$((k * 2000))
     # A fresh instance per rate: every SYN a new connection, in an empty table (an entry whose
@@ -28,13 +19,9 @@ for k in "${RATES[@]}"; do
     target/release/dpvs -c "$WORK/fnat-tcp.toml" > "$WORK/dpvs-$k.log" 2>&1 &
     D=$!; PIDS+=($D)
     sleep 3
-    c0=$(created); before=$(snapshot)
-    r=$(target/release/dpvs-gen --file-prefix=bcgen --cpu 0 --tcp --flows "$n" \
-        --dst-mac 02:00:00:00:00:10 \
-        --tx-vdev "net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
-        --rx-vdev "net_memif1,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no" \
-        --rate $((k * 1000)) --count "$n")
-    after=$(snapshot); c1=$(created)
+    c0=$(conns created); before=$(snapshot)
+    r=$("${GEN[@]}" --file-prefix=bcgen --tcp close --flows "$n" --rate $((k * 1000)) --count "$n")
+    after=$(snapshot); c1=$(conns created)
     read -r _ cyc <<< "$(rates "$before" "$after" rx_packets)"
     sent=$(field "$r" sent); est=$(field "$r" received)
     echo "$k k/s offered: $sent SYNs, $est established, $((c1 - c0)) created by the worker, $cyc busy cycles per packet (3 packets a connection)"

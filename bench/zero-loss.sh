@@ -17,10 +17,7 @@ rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
 target/release/dpvs -c bench/fnat-1worker.toml > "$WORK/dpvs.log" 2>&1 &
 PIDS+=($!)
 sleep 3
-GEN=(target/release/dpvs-gen --file-prefix=bzgen --cpu 0 --dst-mac 02:00:00:00:00:10 --flows 64
-    --tx-vdev "net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no"
-    --rx-vdev "net_memif1,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no")
-field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+GEN+=(--file-prefix=bzgen --flows 64)
 best=0
 for kpps in "${RATES[@]}"; do
     r=$("${GEN[@]}" --rate $((kpps * 1000)) --count $((kpps * 3000)))

@@ -15,12 +15,18 @@
 //! of 32. Packets not taken by a full tx ring are offered again, not dropped, so `sent` is what
 //! the port accepted.
 //!
-//! With `--tcp` it opens TCP connections instead, each packet a SYN of a new connection (one
-//! per flow and round), and plays the real servers too: a SYN that arrives (on the receive
+//! With `--queues N` flow `f` is sent on queue `f % N` (as a NIC's RSS keeps a flow on one
+//! queue), and every queue is received.
+//!
+//! With `--tcp close` it opens TCP connections instead, each packet a SYN of a new connection
+//! (one per flow and round), and plays the real servers too: a SYN that arrives (on the receive
 //! port) is answered with a SYN-ACK, a SYN-ACK that arrives (the balancer's translation of that
 //! answer) counts as a connection established and is answered with a RST that closes it.
 //! `received` then counts established connections, `responded` the SYN-ACKs it sent as the
-//! real server.
+//! real server. `--tcp hold` answers the SYN-ACK with the handshake's ACK instead, so that the
+//! connection stays established in the balancer. `--tcp data` sends, on connections opened
+//! before by `--tcp hold` (same flows), data segments of `--size` bytes that carry the send
+//! time like the UDP packets; `received` counts those that reach the real server's side.
 #![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
@@ -32,7 +38,7 @@ use clap::Parser;
 use dpdk::{Burst, Eal, Mbuf, Mempool, Port};
 use wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr};
 
-/// A rate-controlled UDP generator and sink over DPDK ports.
+/// A rate-controlled UDP and TCP generator and sink over DPDK ports.
 #[derive(Debug, Parser)]
 #[command(name = "dpvs-gen", version)]
 struct Args {
@@ -69,16 +75,29 @@ struct Args {
     /// Frame size in bytes (Ethernet header included, 60..=1514).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(60..=1514))]
     size: u16,
-    /// Queue pairs per port (as many as the peer's: a memif pair must agree); it sends on
-    /// queue 0 and receives on all.
+    /// Queue pairs per port (as many as the peer's: a memif pair must agree); flow f is sent
+    /// on queue f % queues, every queue is received.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     queues: u16,
-    /// Open TCP connections (SYN, SYN-ACK from the real server's side, RST) instead of UDP.
-    #[arg(long)]
-    tcp: bool,
+    /// TCP instead of UDP: open connections and close them (SYN, SYN-ACK from the real
+    /// server's side, RST), open them and keep them (SYN, SYN-ACK, ACK), or send data segments
+    /// on connections kept open before.
+    #[arg(long, value_enum)]
+    tcp: Option<TcpMode>,
     /// How long to keep receiving after the last packet was sent, ms.
     #[arg(long, default_value_t = 500)]
     drain_ms: u64,
+}
+
+/// What `--tcp` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TcpMode {
+    /// SYNs of new connections, closed with a RST once established.
+    Close,
+    /// SYNs of new connections, established with an ACK and left open.
+    Hold,
+    /// Data segments on the connections `hold` opened.
+    Data,
 }
 
 fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
@@ -97,9 +116,14 @@ fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
 /// Ports per source address.
 const PORTS_PER_ADDR: u32 = 64_512;
 
+/// The flow of packet `i`.
+fn flow_of(args: &Args, i: u64) -> u64 {
+    i % u64::from(args.flows.max(1))
+}
+
 /// The source address and port of packet `i`'s flow.
 fn flow_source(args: &Args, i: u64) -> (Ipv4Addr, u16) {
-    let flow = (i % u64::from(args.flows.max(1))) as u32;
+    let flow = flow_of(args, i) as u32;
     let src = Ipv4Addr::from(u32::from(args.src).wrapping_add(flow / PORTS_PER_ADDR));
     (src, 1024 + (flow % PORTS_PER_ADDR) as u16)
 }
@@ -138,10 +162,10 @@ impl Latency {
         Latency { buckets: vec![0; Latency::BUCKETS], per_us: (tsc_hz / 1_000_000).max(1) }
     }
 
-    /// Records the packet in `f` (UDP over IPv4 without options) received at TSC `now`, if it
-    /// carries a send time of ours.
-    fn record(&mut self, f: &[u8], now: u64) {
-        let Some(stamp) = f.get(42..50) else { return };
+    /// Records the packet in `f` received at TSC `now`, if it carries a send time of ours at
+    /// offset `at`.
+    fn record(&mut self, f: &[u8], at: usize, now: u64) {
+        let Some(stamp) = f.get(at..at + 8) else { return };
         let sent = u64::from_le_bytes([stamp[0], stamp[1], stamp[2], stamp[3], stamp[4], stamp[5], stamp[6], stamp[7]]);
         if sent == 0 || sent > now {
             return;
@@ -196,45 +220,71 @@ struct Counts {
     other: u64,
 }
 
-/// The answer to a TCP segment in `f` (a SYN: SYN-ACK; a SYN-ACK: RST), written into `out`
-/// (addresses, ports and MACs swapped); its length, or None for anything else.
-fn answer_tcp(f: &[u8], out: &mut [u8; 60]) -> Option<usize> {
+/// What came in on a TCP connection, as the client or as the real server.
+#[derive(Debug, PartialEq, Eq)]
+enum Segment {
+    /// A SYN at the real server: answered with a SYN-ACK.
+    Syn,
+    /// A SYN-ACK at the client: the connection is established; answered with a RST
+    /// (`close`) or an ACK (`hold`).
+    SynAck,
+    /// A segment with data (at the real server).
+    Data,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies the TCP segment in `f` and writes the answer it needs into `out` (addresses,
+/// ports and MACs swapped): its length, if any.
+fn answer_tcp(f: &[u8], mode: TcpMode, out: &mut [u8; 60]) -> (Segment, Option<usize>) {
     if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 || f[14] != 0x45 {
-        return None;
+        return (Segment::Other, None);
     }
-    let tcp = wire::TcpPacket::new_checked(&f[34..]).ok()?;
+    let Ok(ip) = Ipv4Packet::new_checked(&f[14..]) else { return (Segment::Other, None) };
+    // The segment ends where the IPv4 packet does, before the frame's padding.
+    let end = (14 + usize::from(ip.total_len())).min(f.len());
+    let Ok(tcp) = wire::TcpPacket::new_checked(&f[34..end]) else { return (Segment::Other, None) };
     let flags = tcp.flags();
     let (syn, ack) = (flags.contains(wire::TcpFlags::SYN), flags.contains(wire::TcpFlags::ACK));
-    let (reply, seq, ack_no) = match (syn, ack) {
-        (true, false) => (wire::TcpFlags::SYN | wire::TcpFlags::ACK, 0x1000_0000, tcp.seq_number().wrapping_add(1)),
-        (true, true) => (wire::TcpFlags::RST, tcp.ack_number(), 0),
-        _ => return None,
+    let (what, reply, seq, ack_no) = match (syn, ack) {
+        (true, false) => {
+            (Segment::Syn, wire::TcpFlags::SYN | wire::TcpFlags::ACK, SERVER_ISN, tcp.seq_number().wrapping_add(1))
+        }
+        (true, true) if mode == TcpMode::Close => (Segment::SynAck, wire::TcpFlags::RST, tcp.ack_number(), 0),
+        (true, true) => (Segment::SynAck, wire::TcpFlags::ACK, tcp.ack_number(), tcp.seq_number().wrapping_add(1)),
+        (false, _) if !tcp.payload().is_empty() => return (Segment::Data, None),
+        _ => return (Segment::Other, None),
     };
     *out = [0; 60];
     out[..6].copy_from_slice(&f[6..12]);
     out[6..12].copy_from_slice(&f[..6]);
     out[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip = Ipv4Packet::new_checked(&f[14..]).ok()?;
     tcp_segment(
         &mut out[14..54],
         (ip.dst_addr(), tcp.dst_port()),
         (ip.src_addr(), tcp.src_port()),
         (seq, ack_no),
         reply,
+        &[],
     );
-    Some(60)
+    (what, Some(60))
 }
 
-/// Writes an IPv4 header and an option-less, empty TCP segment (`flags`, sequence and
-/// acknowledgement numbers `seq_ack`) from `src` to `dst` into `out` (40 bytes).
+/// The real server's initial sequence number.
+const SERVER_ISN: u32 = 0x1000_0000;
+
+/// Writes an IPv4 header and an option-less TCP segment (`flags`, sequence and
+/// acknowledgement numbers `seq_ack`, `payload`) from `src` to `dst` into `out` (40 bytes and
+/// the payload).
 fn tcp_segment(
     out: &mut [u8],
     (src, sport): (Ipv4Addr, u16),
     (dst, dport): (Ipv4Addr, u16),
     (seq_number, ack_number): (u32, u32),
     flags: wire::TcpFlags,
+    payload: &[u8],
 ) {
-    ipv4(out, (src, dst), IpProtocol::Tcp, 20);
+    ipv4(out, (src, dst), IpProtocol::Tcp, 20 + payload.len());
     let t = wire::TcpRepr {
         src_port: sport,
         dst_port: dport,
@@ -247,53 +297,58 @@ fn tcp_segment(
         window_scale: None,
         sack_permitted: false,
         timestamp: None,
-        payload: &[],
+        payload,
     };
-    t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[20..40]), src, dst);
+    t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[20..40 + payload.len()]), src, dst);
 }
 
-/// Polls every rx queue once (`rxs`: port index, queue), counting; in TCP mode answers SYNs
-/// and SYN-ACKs out of the port they came in on (`txs`, by port index).
+/// Polls every rx queue once (`rxs`: port index, queue index, queue), counting; in TCP mode
+/// answers SYNs and SYN-ACKs out of the port and queue they came in on (`txs`, by port index
+/// then queue).
 fn receive(
-    rxs: &mut [(usize, dpdk::RxQueue)],
-    txs: &mut [dpdk::TxQueue],
+    rxs: &mut [(usize, usize, dpdk::RxQueue)],
+    txs: &mut [Vec<dpdk::TxQueue>],
     pool: &Mempool,
-    tcp: bool,
+    tcp: Option<TcpMode>,
     (inb, answers): (&mut Burst, &mut Burst),
     (c, latency): (&mut Counts, &mut Latency),
 ) {
     let mut buf = [0u8; 60];
-    for (port, q) in rxs.iter_mut() {
+    for (port, queue, q) in rxs.iter_mut() {
         if q.rx(inb) == 0 {
             continue;
         }
         let now = dpdk::rdtsc();
         for i in 0..inb.len() {
             let f = inb.data(i);
-            if tcp {
-                match answer_tcp(f, &mut buf) {
-                    Some(n) => {
-                        if buf[47] & 0x04 != 0 {
-                            c.received += 1;
-                        } else {
-                            c.responded += 1;
-                        }
-                        if let Ok(m) = Mbuf::from_bytes(pool, &buf[..n]) {
-                            let _ = answers.push(m);
-                        }
-                    }
-                    None => c.other += 1,
+            let Some(mode) = tcp else {
+                if is_udp(f) {
+                    c.received += 1;
+                    latency.record(f, UDP_STAMP_AT, now);
+                } else {
+                    c.other += 1;
                 }
-            } else if is_udp(f) {
-                c.received += 1;
-                latency.record(f, now);
-            } else {
-                c.other += 1;
+                continue;
+            };
+            let (what, answer) = answer_tcp(f, mode, &mut buf);
+            match what {
+                Segment::Syn => c.responded += 1,
+                Segment::SynAck => c.received += 1,
+                Segment::Data => {
+                    c.received += 1;
+                    latency.record(f, TCP_STAMP_AT, now);
+                }
+                Segment::Other => c.other += 1,
+            }
+            if let Some(n) = answer {
+                if let Ok(m) = Mbuf::from_bytes(pool, &buf[..n]) {
+                    let _ = answers.push(m);
+                }
             }
         }
         inb.clear();
         if !answers.is_empty() {
-            if let Some(tx) = txs.get_mut(*port) {
+            if let Some(tx) = txs.get_mut(*port).and_then(|t| t.get_mut(*queue)) {
                 tx.tx(answers);
             }
             // What the ring did not take is lost, as on a wire.
@@ -302,13 +357,32 @@ fn receive(
     }
 }
 
-/// The SYN of connection `i`: its flow's source, sequence number from `i`.
-fn syn(args: &Args, src_mac: EthernetAddress, i: u64, out: &mut [u8]) {
+/// Where the send time sits in a UDP frame and in a TCP data segment (after option-less
+/// headers).
+const UDP_STAMP_AT: usize = 42;
+const TCP_STAMP_AT: usize = 54;
+
+/// The TCP segment of packet `i` into `out` (at least `--size` bytes): the SYN of its flow's
+/// connection, or with `--tcp data` a data segment on it (the send time, then zeros, up to
+/// `--size`). Its length.
+fn tcp_frame(args: &Args, mode: TcpMode, src_mac: EthernetAddress, i: u64, out: &mut [u8]) -> usize {
     let (src, sport) = flow_source(args, i);
     EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype: EtherType::Ipv4 }
         .emit(&mut EthernetFrame::new_unchecked(&mut *out));
-    let seq = (i as u32).wrapping_mul(2_654_435_761);
-    tcp_segment(&mut out[14..54], (src, sport), (*args.dst.ip(), args.dst.port()), (seq, 0), wire::TcpFlags::SYN);
+    // The client's initial sequence number, from its flow.
+    let isn = (flow_of(args, i) as u32).wrapping_mul(2_654_435_761);
+    let dst = (*args.dst.ip(), args.dst.port());
+    if mode != TcpMode::Data {
+        tcp_segment(&mut out[14..54], (src, sport), dst, (isn, 0), wire::TcpFlags::SYN, &[]);
+        return 60;
+    }
+    let len = usize::from(args.size).max(TCP_STAMP_AT + 8);
+    let mut payload = [0u8; 1514 - TCP_STAMP_AT];
+    payload[..8].copy_from_slice(&dpdk::rdtsc().to_le_bytes());
+    let flags = wire::TcpFlags::ACK | wire::TcpFlags::PSH;
+    let (seq, ack) = (isn.wrapping_add(1), SERVER_ISN.wrapping_add(1));
+    tcp_segment(&mut out[14..len], (src, sport), dst, (seq, ack), flags, &payload[..len - TCP_STAMP_AT]);
+    len
 }
 
 fn start_port(vdev: &str, queues: u16, pool: &Mempool) -> Result<Port, String> {
@@ -354,10 +428,12 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let mut txs = Vec::new();
     let mut rxs = Vec::new();
     for (i, p) in std::iter::once(&tx_port).chain(rx_port.as_ref()).enumerate() {
-        txs.push(p.tx_queue(0).map_err(|e| e.to_string())?);
+        let mut port_txs = Vec::new();
         for q in 0..args.queues {
-            rxs.push((i, p.rx_queue(q).map_err(|e| e.to_string())?));
+            port_txs.push(p.tx_queue(q).map_err(|e| e.to_string())?);
+            rxs.push((i, usize::from(q), p.rx_queue(q).map_err(|e| e.to_string())?));
         }
+        txs.push(port_txs);
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -366,44 +442,48 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let mut sent = 0u64;
     let mut counts = Counts::default();
     let mut latency = Latency::new(dpdk::tsc_hz());
-    let mut out = Burst::new();
+    // One burst a queue: flow f goes out on queue f % queues.
+    let mut out: Vec<Burst> = (0..args.queues).map(|_| Burst::new()).collect();
     let mut inb = Burst::new();
     let mut answers = Burst::new();
-    let mut template = vec![0u8; usize::from(args.size)];
+    let mut template = vec![0u8; usize::from(args.size).max(TCP_STAMP_AT + 8)];
     let tsc_hz = dpdk::tsc_hz();
     let per_burst = if args.rate == 0 { 0 } else { tsc_hz.saturating_mul(32) / args.rate.max(1) };
     let mut next = dpdk::rdtsc();
     let started = Instant::now();
     let mut queued = 0u64;
-    let size = if args.tcp { 60 } else { usize::from(args.size) };
+    let queues = u64::from(args.queues);
     while !stop.load(Ordering::Relaxed) && (args.count == 0 || sent < args.count) {
-        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), (&mut counts, &mut latency));
-        if out.is_empty() && (per_burst == 0 || dpdk::rdtsc() >= next) {
+        receive(&mut rxs, &mut txs[..], &pool, args.tcp, (&mut inb, &mut answers), (&mut counts, &mut latency));
+        if out.iter().all(Burst::is_empty) && (per_burst == 0 || dpdk::rdtsc() >= next) {
             let want = if args.count == 0 { 32 } else { (args.count - queued).min(32) };
             for _ in 0..want {
-                if args.tcp {
-                    syn(args, src_mac, queued, &mut template[..size]);
-                } else {
-                    frame(args, src_mac, queued, &mut template);
-                }
+                let size = match args.tcp {
+                    Some(mode) => tcp_frame(args, mode, src_mac, queued, &mut template),
+                    None => {
+                        frame(args, src_mac, queued, &mut template[..usize::from(args.size)]);
+                        usize::from(args.size)
+                    }
+                };
                 let Ok(m) = Mbuf::from_bytes(&pool, &template[..size]) else { break };
-                if out.push(m).is_err() {
-                    break;
-                }
+                // At most 32 packets in all: every queue's burst has room.
+                let _ = out[(flow_of(args, queued) % queues) as usize].push(m);
                 queued += 1;
             }
             next = next.wrapping_add(per_burst);
         }
-        if !out.is_empty() {
-            sent += txs[0].tx(&mut out) as u64;
+        for (q, burst) in out.iter_mut().enumerate() {
+            if !burst.is_empty() {
+                sent += txs[0][q].tx(burst) as u64;
+            }
         }
     }
     // Whatever was not taken is not sent.
-    out.clear();
+    out.iter_mut().for_each(Burst::clear);
     let sending = started.elapsed().as_secs_f64();
     let drain_until = Instant::now() + Duration::from_millis(args.drain_ms);
     while Instant::now() < drain_until {
-        receive(&mut rxs, &mut txs, &pool, args.tcp, (&mut inb, &mut answers), (&mut counts, &mut latency));
+        receive(&mut rxs, &mut txs[..], &pool, args.tcp, (&mut inb, &mut answers), (&mut counts, &mut latency));
     }
     drop(rxs);
     drop(txs);
