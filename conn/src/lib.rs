@@ -19,7 +19,7 @@
 mod shard;
 pub mod tcp;
 
-pub use shard::{Dir, Full, NewConn, Shard, Tuple};
+pub use shard::{Dir, Full, Hashed, NewConn, Shard, Tuple};
 
 /// IPv4 address in the table's 16-byte form (`::ffff:a.b.c.d`).
 pub fn v4(a: [u8; 4]) -> [u8; 16] {

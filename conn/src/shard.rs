@@ -18,6 +18,27 @@ pub struct Tuple {
     pub dport: u16,
 }
 
+/// A tuple with its bucket in one shard ([`Shard::hashed`]): the hashes of a burst can be
+/// computed together, ahead of the lookups, instead of each in its lookup's chain of
+/// dependent steps. Only its shard may look it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    tuple: Tuple,
+    bucket: usize,
+}
+
+impl Hashed {
+    /// The tuple.
+    pub fn tuple(&self) -> &Tuple {
+        &self.tuple
+    }
+
+    /// Its bucket.
+    pub fn bucket(&self) -> usize {
+        self.bucket
+    }
+}
+
 /// Which of a connection's two tuples a packet matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
@@ -262,14 +283,14 @@ impl<'a> Shard<'a> {
         (tick as usize) & (self.wheel.len() - 1)
     }
 
-    /// The bucket of `t`, whose loading into the cache this starts without waiting for it: with
+    /// Starts loading the bucket of `h` into the cache without waiting for it: with
     /// [`Shard::prefetch_chain`] a burst's lookups take their cache misses together rather than
     /// one after the other.
     #[inline]
-    pub fn prefetch_bucket(&self, t: &Tuple) -> usize {
-        let b = self.bucket(t);
-        shm_layout::prefetch(&self.buckets[b]);
-        b
+    pub fn prefetch_bucket(&self, h: &Hashed) {
+        if let Some(b) = self.buckets.get(h.bucket) {
+            shm_layout::prefetch(b);
+        }
     }
 
     /// Starts loading the first entry of bucket `b`'s chain (its three cache lines), reading
@@ -286,11 +307,27 @@ impl<'a> Shard<'a> {
         }
     }
 
+    /// `t` with its bucket, for [`Shard::lookup_hashed`].
+    #[inline]
+    pub fn hashed(&self, t: Tuple) -> Hashed {
+        Hashed { bucket: self.bucket(&t), tuple: t }
+    }
+
     /// Finds the connection a packet belongs to, and which direction it travels.
     #[inline]
     pub fn lookup(&mut self, t: &Tuple) -> Option<(u32, Dir)> {
+        let h = self.hashed(*t);
+        self.lookup_hashed(&h)
+    }
+
+    /// [`Shard::lookup`] of a tuple hashed before by this shard.
+    #[inline]
+    pub fn lookup_hashed(&mut self, h: &Hashed) -> Option<(u32, Dir)> {
         bump(&self.h.counters.lookups, 1);
-        let mut l = self.buckets[self.bucket(t)];
+        let t = &h.tuple;
+        // A hint from elsewhere is only trusted within range (never a panic); a bucket of
+        // another shard would at worst miss.
+        let mut l = self.buckets.get(h.bucket).copied().unwrap_or(0);
         while l != 0 {
             let (idx, dir) = unlink_parts(l);
             let e = &self.entries[idx];

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use conn::tcp::{self, Event, State, Way};
-use conn::{v4, Dir, NewConn, Shard, Tuple};
+use conn::{v4, Dir, Hashed, NewConn, Shard, Tuple};
 use sched::{Backend, FlowKey, Scheduler};
 use shm_layout::LcoreCounters;
 use wire::checksum;
@@ -812,8 +812,9 @@ impl<'a> Fnat<'a> {
         &self.services
     }
 
-    /// Handles a frame received on `rx_port` whose headers `p` describes.
-    pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed) -> Verdict {
+    /// Handles a frame received on `rx_port` whose headers `p` describes; `hint`: its tuple
+    /// hashed ahead (see [`crate::pipeline::Pipeline::prefetch`]), used if it is this packet's.
+    pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed, hint: Option<Hashed>) -> Verdict {
         let frame = buf.bytes();
         let Some(ip) = p.ipv4 else { return Verdict::NotOurs };
         if ip.is_fragment || p.vlan_count != 0 {
@@ -828,7 +829,11 @@ impl<'a> Fnat<'a> {
         let t = Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport };
         let l3 = usize::from(p.l3_offset);
         let l4 = usize::from(ip.l4_offset);
-        let mut found = self.shard.lookup(&t);
+        let h = match hint {
+            Some(h) if *h.tuple() == t => h,
+            _ => self.shard.hashed(t),
+        };
+        let mut found = self.shard.lookup_hashed(&h);
         if let Some((idx, _)) = found {
             if self.indices(idx).is_none() {
                 // Its service or real server was removed: the connection expires now, and the

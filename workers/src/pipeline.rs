@@ -114,17 +114,43 @@ pub struct PortCtx {
 pub struct Pipeline<'a> {
     ports: Vec<PortCtx>,
     fnat: Option<Fnat<'a>>,
+    /// The hashed tuples of the burst [`Pipeline::prefetch`] saw, in its order, and the next
+    /// one [`Pipeline::process`] takes (each call takes one).
+    hints: Hints,
+}
+
+/// Per-burst lookup hints (see [`Pipeline::prefetch`]).
+#[derive(Debug)]
+struct Hints {
+    hashed: [Option<conn::Hashed>; dpdk::BURST_SIZE],
+    len: usize,
+    next: usize,
+}
+
+impl Hints {
+    const NONE: Hints = Hints { hashed: [None; dpdk::BURST_SIZE], len: 0, next: 0 };
+
+    /// The next packet's hint, if [`Pipeline::prefetch`] left one.
+    #[inline]
+    fn take(&mut self) -> Option<conn::Hashed> {
+        let i = self.next;
+        if i >= self.len {
+            return None;
+        }
+        self.next = i + 1;
+        self.hashed[i].take()
+    }
 }
 
 impl<'a> Pipeline<'a> {
     /// A pipeline over `ports`, indexed by port slot, without Full-NAT.
     pub fn new(ports: Vec<PortCtx>) -> Pipeline<'a> {
-        Pipeline { ports, fnat: None }
+        Pipeline { ports, fnat: None, hints: Hints::NONE }
     }
 
     /// A pipeline with Full-NAT.
     pub fn with_fnat(ports: Vec<PortCtx>, fnat: Fnat<'a>) -> Pipeline<'a> {
-        Pipeline { ports, fnat: Some(fnat) }
+        Pipeline { ports, fnat: Some(fnat), hints: Hints::NONE }
     }
 
     /// Switches to configuration generation `generation`: the ports' addresses and the
@@ -168,26 +194,31 @@ impl<'a> Pipeline<'a> {
         self.fnat.as_mut()
     }
 
-    /// With a large connection table, starts loading the bucket of each of `frames` (a burst,
-    /// at most [`dpdk::BURST_SIZE`] used), then the first entry of its chain, before they are
-    /// processed: the cache misses of a burst's lookups then overlap instead of coming one
-    /// after the other.
-    pub fn prefetch<'f>(&self, frames: impl Iterator<Item = &'f [u8]>) {
+    /// Hashes the 5-tuple of each of `frames` (a burst, at most [`dpdk::BURST_SIZE`] used) for
+    /// the [`Pipeline::process`] calls that follow, one a frame in the same order: the
+    /// hashes of a burst are computed together instead of each at the head of its lookup's
+    /// chain of dependent steps (a hint whose tuple is not the packet's is ignored). With a
+    /// large connection table it also starts loading each bucket, then the first entry of its
+    /// chain: the cache misses of a burst's lookups then overlap instead of coming one after
+    /// the other.
+    pub fn prefetch<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>) {
+        let hints = &mut self.hints;
+        hints.len = 0;
+        hints.next = 0;
         let Some(f) = self.fnat.as_ref() else { return };
         let shard = f.shard();
+        for frame in frames.take(dpdk::BURST_SIZE) {
+            hints.hashed[hints.len] = crate::fnat::quick_tuple(frame).map(|t| shard.hashed(t));
+            hints.len += 1;
+        }
         if shard.used() < PREFETCH_FROM {
             return;
         }
-        let mut buckets = [usize::MAX; dpdk::BURST_SIZE];
-        let mut n = 0;
-        for frame in frames.take(buckets.len()) {
-            if let Some(t) = crate::fnat::quick_tuple(frame) {
-                buckets[n] = shard.prefetch_bucket(&t);
-                n += 1;
-            }
+        for h in hints.hashed[..hints.len].iter().flatten() {
+            shard.prefetch_bucket(h);
         }
-        for &b in &buckets[..n] {
-            shard.prefetch_chain(b);
+        for h in hints.hashed[..hints.len].iter().flatten() {
+            shard.prefetch_chain(h.bucket());
         }
     }
 
@@ -207,6 +238,7 @@ impl<'a> Pipeline<'a> {
     /// same port table).
     #[inline]
     pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F) -> Action {
+        let hint = self.hints.take();
         let port = &self.ports[usize::from(rx_port)];
         if port.is_exception {
             // From the host's kernel: out of its data port as it is.
@@ -223,7 +255,7 @@ impl<'a> Pipeline<'a> {
             Err(_) => None,
         };
         if let (Some(fnat), Some(p)) = (self.fnat.as_mut(), parsed.as_ref()) {
-            match fnat.process(rx_port, buf, p) {
+            match fnat.process(rx_port, buf, p, hint) {
                 Verdict::NotOurs => {}
                 Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
                 Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),

@@ -119,7 +119,7 @@ fn frame(
 /// Runs a frame through Full-NAT, returning the verdict.
 fn run(n: &mut Fnat<'_>, rx_port: u16, f: &mut Vec<u8>) -> Verdict {
     let p = wire::classify(f).unwrap();
-    n.process(rx_port, f, &p)
+    n.process(rx_port, f, &p, None)
 }
 
 /// Checks the frame's MACs, addresses and ports, and that both checksums verify.
@@ -210,6 +210,28 @@ fn udp_flows_are_translated_both_ways_and_expire() {
     assert_eq!(n.services[1].backends[0].active_conns, 0);
     let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"late");
     assert_eq!(run(&mut n, 1, &mut f), Verdict::Drop(FnatDrop::NoConnection), "a reply after expiry is dropped");
+}
+
+#[test]
+fn a_lookup_hint_is_used_only_for_its_own_tuple() {
+    let mut s = store();
+    let mut n = fnat(&mut s, 1);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"query");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    // The next packet of the flow, handed the hint of another flow's tuple (a burst's hints
+    // out of step): it still finds its connection rather than creating a second one.
+    let other = crate::fnat::quick_tuple(&udp_frame(CLIENT_MAC, P0, (CLIENT, 5354), (VIP, 53), b"x")).unwrap();
+    let hint = n.shard().hashed(other);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"again");
+    let p = wire::classify(&f).unwrap();
+    assert_eq!(n.process(0, &mut f, &p, Some(hint)), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+    // With its own hint, the same.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"third");
+    let hint = n.shard().hashed(crate::fnat::quick_tuple(&f).unwrap());
+    let p = wire::classify(&f).unwrap();
+    assert_eq!(n.process(0, &mut f, &p, Some(hint)), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    assert_eq!(n.shard().used(), 1, "one flow, one connection");
 }
 
 #[test]
