@@ -36,10 +36,11 @@ fn inbound(c: &NewConn) -> Tuple {
 }
 
 fn bench(c: &mut Criterion) {
-    // The primary's geometry: twice as many buckets as entries, 4096 wheel slots.
-    let h = ConnShardHeader { capacity: N, n_buckets: 2 * N, wheel_slots: 4096, seed: 7, ..Default::default() };
+    // The primary's geometry: BUCKETS_PER_ENTRY buckets an entry, 4096 wheel slots.
+    let n_buckets = shm_layout::conn::BUCKETS_PER_ENTRY * N;
+    let h = ConnShardHeader { capacity: N, n_buckets, wheel_slots: 4096, seed: 7, ..Default::default() };
     let (mut buckets, mut wheel, mut entries) =
-        (vec![0u32; 2 * N as usize], vec![0u32; 4096], vec![ConnEntry::EMPTY; N as usize]);
+        (vec![0u32; n_buckets as usize], vec![0u32; 4096], vec![ConnEntry::EMPTY; N as usize]);
     let parts = ConnParts { header: &h, buckets: &mut buckets, wheel: &mut wheel, entries: &mut entries };
     let (mut shard, _) = Shard::adopt(parts, 0);
     for i in 0..N - 1 {

@@ -17,10 +17,16 @@ struct Store {
 }
 
 fn store(capacity: u32, wheel_slots: u32) -> Store {
-    let h = ConnShardHeader { capacity, n_buckets: 2 * capacity, wheel_slots, seed: 0x5eed, ..Default::default() };
+    let h = ConnShardHeader {
+        capacity,
+        n_buckets: shm_layout::conn::BUCKETS_PER_ENTRY * capacity,
+        wheel_slots,
+        seed: 0x5eed,
+        ..Default::default()
+    };
     Store {
         h,
-        buckets: vec![0; 2 * capacity as usize],
+        buckets: vec![0; (shm_layout::conn::BUCKETS_PER_ENTRY * capacity) as usize],
         wheel: vec![0; wheel_slots as usize],
         entries: vec![ConnEntry::EMPTY; capacity as usize],
     }

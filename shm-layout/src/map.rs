@@ -14,7 +14,10 @@ use std::sync::atomic::Ordering;
 
 use memmap2::MmapRaw;
 
-use crate::conn::{conn_shard_bytes, conn_shard_offsets, ConnEntry, ConnShardHeader, CONN_LAYOUT_VERSION, CONN_MAGIC};
+use crate::conn::{
+    conn_shard_bytes, conn_shard_offsets, ConnEntry, ConnShardHeader, BUCKETS_PER_ENTRY, CONN_LAYOUT_VERSION,
+    CONN_MAGIC,
+};
 use crate::{Layout, LAYOUT_VERSION, MAGIC};
 
 /// Asks the CPU to bring the cache line holding `r` in, without waiting for it: lets the
@@ -308,7 +311,7 @@ impl ConnShardFile {
             h.magic = CONN_MAGIC;
             h.slot = slot;
             h.capacity = capacity;
-            h.n_buckets = 2 * capacity;
+            h.n_buckets = BUCKETS_PER_ENTRY * capacity;
             h.wheel_slots = wheel_slots;
             h.tick_us = tick_us;
             h.seed = seed;
@@ -358,7 +361,7 @@ impl ConnShardFile {
         let (capacity, wheel_slots) = (h.capacity, h.wheel_slots);
         if !capacity.is_power_of_two()
             || !wheel_slots.is_power_of_two()
-            || h.n_buckets != 2 * capacity
+            || h.n_buckets != BUCKETS_PER_ENTRY * capacity
             || len != conn_shard_bytes(capacity, wheel_slots) as u64
         {
             return Err(invalid(format!("geometry {capacity}/{wheel_slots} does not match its {len} bytes")));
@@ -389,7 +392,10 @@ impl ConnShardFile {
         unsafe {
             ConnParts {
                 header: &*base.cast::<ConnShardHeader>(),
-                buckets: std::slice::from_raw_parts_mut(base.add(b_off).cast::<u32>(), 2 * self.capacity as usize),
+                buckets: std::slice::from_raw_parts_mut(
+                    base.add(b_off).cast::<u32>(),
+                    (BUCKETS_PER_ENTRY * self.capacity) as usize,
+                ),
                 wheel: std::slice::from_raw_parts_mut(base.add(w_off).cast::<u32>(), self.wheel_slots as usize),
                 entries: std::slice::from_raw_parts_mut(base.add(e_off).cast::<ConnEntry>(), self.capacity as usize),
             }

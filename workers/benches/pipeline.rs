@@ -32,10 +32,16 @@ struct Store {
 
 /// A connection table of `capacity` entries with the primary's geometry.
 fn store(capacity: u32) -> Store {
-    let h = ConnShardHeader { capacity, n_buckets: 2 * capacity, wheel_slots: 4096, seed: 7, ..Default::default() };
+    let h = ConnShardHeader {
+        capacity,
+        n_buckets: shm_layout::conn::BUCKETS_PER_ENTRY * capacity,
+        wheel_slots: 4096,
+        seed: 7,
+        ..Default::default()
+    };
     Store {
         h,
-        buckets: vec![0; 2 * capacity as usize],
+        buckets: vec![0; (shm_layout::conn::BUCKETS_PER_ENTRY * capacity) as usize],
         wheel: vec![0; 4096],
         entries: vec![ConnEntry::EMPTY; capacity as usize],
     }

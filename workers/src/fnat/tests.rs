@@ -24,8 +24,8 @@ struct Store {
 }
 
 fn store() -> Store {
-    let h = ConnShardHeader { capacity: 256, n_buckets: 512, wheel_slots: 256, seed: 7, ..Default::default() };
-    Store { h, buckets: vec![0; 512], wheel: vec![0; 256], entries: vec![ConnEntry::EMPTY; 256] }
+    let h = ConnShardHeader { capacity: 256, n_buckets: 1024, wheel_slots: 256, seed: 7, ..Default::default() };
+    Store { h, buckets: vec![0; 1024], wheel: vec![0; 256], entries: vec![ConnEntry::EMPTY; 256] }
 }
 
 fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
