@@ -27,7 +27,7 @@ pub const REPLY_TTL: u8 = 64;
 
 /// A connection table holding at least this many connections is out of the CPU's caches:
 /// its lookups are prefetched a burst at a time ([`Pipeline::prefetch`]).
-pub const PREFETCH_FROM: u32 = 1 << 16;
+pub const PREFETCH_FROM: u32 = 1 << 8;
 
 /// What to do with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
