@@ -1470,37 +1470,28 @@ fn rewrite(
     proto: u8,
     (src, dst, sport, dport): (Ipv4Addr, Ipv4Addr, u16, u16),
 ) {
-    let (old_src, old_dst) = {
+    // One wide sum of the changes, folded once per checksum (RFC 1624 over all fields): the
+    // pseudo-header's addresses are the IP header's.
+    let addrs = {
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
-        let (os, od) = (ip.src_addr(), ip.dst_addr());
-        let c = checksum::update_addr(checksum::update_addr(ip.checksum(), os, src), od, dst);
+        let d = checksum::delta_addr(ip.src_addr(), src) + checksum::delta_addr(ip.dst_addr(), dst);
+        ip.set_checksum(checksum::apply(ip.checksum(), d));
         ip.set_src_addr(src);
         ip.set_dst_addr(dst);
-        ip.set_checksum(c);
-        (os, od)
+        d
     };
     if proto == u8::from(IpProtocol::Tcp) {
         let mut tcp = TcpPacket::new_unchecked(&mut frame[l4..]);
-        let (osp, odp) = (tcp.src_port(), tcp.dst_port());
-        let mut c = tcp.checksum();
-        c = checksum::update_addr(c, old_src, src);
-        c = checksum::update_addr(c, old_dst, dst);
-        c = checksum::update_u16(c, osp, sport);
-        c = checksum::update_u16(c, odp, dport);
+        let d = addrs + checksum::delta_u16(tcp.src_port(), sport) + checksum::delta_u16(tcp.dst_port(), dport);
+        tcp.set_checksum(checksum::apply(tcp.checksum(), d));
         tcp.set_src_port(sport);
         tcp.set_dst_port(dport);
-        tcp.set_checksum(c);
     } else {
         let mut udp = UdpPacket::new_unchecked(&mut frame[l4..]);
-        let (osp, odp) = (udp.src_port(), udp.dst_port());
-        let mut c = udp.checksum();
-        c = checksum::udp_update_addr(c, old_src, src);
-        c = checksum::udp_update_addr(c, old_dst, dst);
-        c = checksum::udp_update_u16(c, osp, sport);
-        c = checksum::udp_update_u16(c, odp, dport);
+        let d = addrs + checksum::delta_u16(udp.src_port(), sport) + checksum::delta_u16(udp.dst_port(), dport);
+        udp.set_checksum(checksum::udp_apply(udp.checksum(), d));
         udp.set_src_port(sport);
         udp.set_dst_port(dport);
-        udp.set_checksum(c);
     }
 }
 
