@@ -27,6 +27,10 @@
 //! connection stays established in the balancer. `--tcp data` sends, on connections opened
 //! before by `--tcp hold` (same flows), data segments of `--size` bytes that carry the send
 //! time like the UDP packets; `received` counts those that reach the real server's side.
+//! `--tcp request` plays a whole short connection: the handshake's ACK carries a request, the
+//! real server answers with a response and its FIN, the client sends its FIN, the real server
+//! the last ACK; `received` counts connections completed (that ACK back at the client),
+//! `established` (every TCP mode) the SYN-ACKs that reached the client.
 #![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
@@ -80,8 +84,9 @@ struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     queues: u16,
     /// TCP instead of UDP: open connections and close them (SYN, SYN-ACK from the real
-    /// server's side, RST), open them and keep them (SYN, SYN-ACK, ACK), or send data segments
-    /// on connections kept open before.
+    /// server's side, RST), open them and keep them (SYN, SYN-ACK, ACK), send data segments
+    /// on connections kept open before, or play whole short connections (a request, a
+    /// response, both FINs).
     #[arg(long, value_enum)]
     tcp: Option<TcpMode>,
     /// How long to keep receiving after the last packet was sent, ms.
@@ -98,6 +103,9 @@ enum TcpMode {
     Hold,
     /// Data segments on the connections `hold` opened.
     Data,
+    /// New connections that carry a request and close: SYN, SYN-ACK, the ACK with the
+    /// request, the response with the real server's FIN, the client's FIN, the last ACK.
+    Request,
 }
 
 fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
@@ -212,8 +220,11 @@ fn is_udp(f: &[u8]) -> bool {
 /// What came back.
 #[derive(Debug, Default)]
 struct Counts {
-    /// UDP frames, or TCP connections established.
+    /// UDP frames; TCP connections established (`close`, `hold`), data segments at the real
+    /// server (`data`), or connections completed (`request`: the last ACK back at the client).
     received: u64,
+    /// TCP connections established (the SYN-ACK back at the client).
+    established: u64,
     /// SYN-ACKs sent as the real server.
     responded: u64,
     /// Anything else (ARP, ...).
@@ -226,17 +237,33 @@ enum Segment {
     /// A SYN at the real server: answered with a SYN-ACK.
     Syn,
     /// A SYN-ACK at the client: the connection is established; answered with a RST
-    /// (`close`) or an ACK (`hold`).
+    /// (`close`), an ACK (`hold`, `data`) or the ACK carrying the request (`request`).
     SynAck,
-    /// A segment with data (at the real server).
+    /// A segment with data at the real server: with `request`, the request, answered with the
+    /// response and a FIN; otherwise counted.
     Data,
+    /// The response with the real server's FIN, at the client: answered with the client's FIN.
+    Response,
+    /// The client's FIN at the real server: answered with the last ACK.
+    ClientFin,
+    /// The last ACK at the client (`request`): the connection completed.
+    LastAck,
     /// Anything else.
     Other,
 }
 
+/// What the client sends with the handshake's ACK, and what the real server answers, with
+/// `--tcp request`.
+const REQUEST: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
+const RESPONSE: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+/// Longest answer: headers and the response.
+const ANSWER_MAX: usize = 54 + RESPONSE.len();
+
 /// Classifies the TCP segment in `f` and writes the answer it needs into `out` (addresses,
 /// ports and MACs swapped): its length, if any.
-fn answer_tcp(f: &[u8], mode: TcpMode, out: &mut [u8; 60]) -> (Segment, Option<usize>) {
+fn answer_tcp(f: &[u8], mode: TcpMode, out: &mut [u8; ANSWER_MAX]) -> (Segment, Option<usize>) {
+    use wire::TcpFlags as F;
     if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 || f[14] != 0x45 {
         return (Segment::Other, None);
     }
@@ -245,29 +272,41 @@ fn answer_tcp(f: &[u8], mode: TcpMode, out: &mut [u8; 60]) -> (Segment, Option<u
     let end = (14 + usize::from(ip.total_len())).min(f.len());
     let Ok(tcp) = wire::TcpPacket::new_checked(&f[34..end]) else { return (Segment::Other, None) };
     let flags = tcp.flags();
-    let (syn, ack) = (flags.contains(wire::TcpFlags::SYN), flags.contains(wire::TcpFlags::ACK));
-    let (what, reply, seq, ack_no) = match (syn, ack) {
-        (true, false) => {
-            (Segment::Syn, wire::TcpFlags::SYN | wire::TcpFlags::ACK, SERVER_ISN, tcp.seq_number().wrapping_add(1))
+    let (syn, ack, fin) = (flags.contains(F::SYN), flags.contains(F::ACK), flags.contains(F::FIN));
+    let data = tcp.payload().len() as u32;
+    let (seq, next) = (tcp.seq_number(), tcp.ack_number());
+    // The answer: flags, sequence and acknowledgement numbers, payload.
+    let (what, reply, seq_ack, payload): (_, _, _, &[u8]) = match (syn, ack, fin, data > 0) {
+        (true, false, ..) => (Segment::Syn, F::SYN | F::ACK, (SERVER_ISN, seq.wrapping_add(1)), &[]),
+        (true, true, ..) => match mode {
+            TcpMode::Close => (Segment::SynAck, F::RST, (next, 0), &[]),
+            TcpMode::Request => (Segment::SynAck, F::ACK | F::PSH, (next, seq.wrapping_add(1)), REQUEST),
+            TcpMode::Hold | TcpMode::Data => (Segment::SynAck, F::ACK, (next, seq.wrapping_add(1)), &[]),
+        },
+        (false, _, false, true) if mode == TcpMode::Request => {
+            (Segment::Data, F::ACK | F::PSH | F::FIN, (next, seq.wrapping_add(data)), RESPONSE)
         }
-        (true, true) if mode == TcpMode::Close => (Segment::SynAck, wire::TcpFlags::RST, tcp.ack_number(), 0),
-        (true, true) => (Segment::SynAck, wire::TcpFlags::ACK, tcp.ack_number(), tcp.seq_number().wrapping_add(1)),
-        (false, _) if !tcp.payload().is_empty() => return (Segment::Data, None),
+        (false, _, false, true) => return (Segment::Data, None),
+        (false, true, true, true) => (Segment::Response, F::ACK | F::FIN, (next, seq.wrapping_add(data + 1)), &[]),
+        (false, true, true, false) => (Segment::ClientFin, F::ACK, (next, seq.wrapping_add(1)), &[]),
+        (false, true, false, false) if mode == TcpMode::Request => return (Segment::LastAck, None),
         _ => return (Segment::Other, None),
     };
-    *out = [0; 60];
+    let len = 54 + payload.len();
+    out[..len].fill(0);
     out[..6].copy_from_slice(&f[6..12]);
     out[6..12].copy_from_slice(&f[..6]);
     out[12..14].copy_from_slice(&[0x08, 0x00]);
     tcp_segment(
-        &mut out[14..54],
+        &mut out[14..len],
         (ip.dst_addr(), tcp.dst_port()),
         (ip.src_addr(), tcp.src_port()),
-        (seq, ack_no),
+        seq_ack,
         reply,
-        &[],
+        payload,
     );
-    (what, Some(60))
+    // Ethernet's minimum frame.
+    (what, Some(len.max(60)))
 }
 
 /// The real server's initial sequence number.
@@ -313,7 +352,7 @@ fn receive(
     (inb, answers): (&mut Burst, &mut Burst),
     (c, latency): (&mut Counts, &mut Latency),
 ) {
-    let mut buf = [0u8; 60];
+    let mut buf = [0u8; ANSWER_MAX];
     for (port, queue, q) in rxs.iter_mut() {
         if q.rx(inb) == 0 {
             continue;
@@ -333,11 +372,18 @@ fn receive(
             let (what, answer) = answer_tcp(f, mode, &mut buf);
             match what {
                 Segment::Syn => c.responded += 1,
-                Segment::SynAck => c.received += 1,
-                Segment::Data => {
+                Segment::SynAck => {
+                    c.established += 1;
+                    if mode != TcpMode::Request {
+                        c.received += 1;
+                    }
+                }
+                Segment::Data if mode == TcpMode::Data => {
                     c.received += 1;
                     latency.record(f, TCP_STAMP_AT, now);
                 }
+                Segment::LastAck => c.received += 1,
+                Segment::Data | Segment::Response | Segment::ClientFin => {}
                 Segment::Other => c.other += 1,
             }
             if let Some(n) = answer {
@@ -496,6 +542,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         "sent": sent,
         "received": counts.received,
         "responded": counts.responded,
+        "established": counts.established,
         "other": counts.other,
         "seconds": sending,
         "rate": rate,
@@ -510,6 +557,60 @@ fn main() {
         Err(e) => {
             eprintln!("dpvs-gen: {e}");
             std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(f: &[u8]) -> wire::TcpFlags {
+        wire::TcpPacket::new_checked(&f[34..]).unwrap().flags()
+    }
+
+    fn seq_ack(f: &[u8]) -> (u32, u32) {
+        let t = wire::TcpPacket::new_checked(&f[34..]).unwrap();
+        (t.seq_number(), t.ack_number())
+    }
+
+    /// The whole of a `request` connection, each answer fed back as the other side would get
+    /// it (the balancer's translation changes addresses and ports, not these).
+    #[test]
+    fn a_request_connection_runs_from_syn_to_the_last_ack() {
+        use wire::TcpFlags as F;
+        let args =
+            Args::parse_from(["dpvs-gen", "--tx-vdev", "x", "--dst-mac", "02:00:00:00:00:10", "--tcp", "request"]);
+        let mut syn = [0u8; 64];
+        let n = tcp_frame(&args, TcpMode::Request, EthernetAddress([2, 0, 0, 0, 0, 1]), 0, &mut syn);
+        let isn = seq_ack(&syn[..n]).0;
+        let mut out = [0u8; ANSWER_MAX];
+        let mut step = |f: &[u8], want: Segment| {
+            let (what, len) = answer_tcp(f, TcpMode::Request, &mut out);
+            assert_eq!(what, want);
+            len.map(|l| out[..l].to_vec())
+        };
+        let syn_ack = step(&syn[..n], Segment::Syn).unwrap();
+        assert_eq!((flags(&syn_ack), seq_ack(&syn_ack)), (F::SYN | F::ACK, (SERVER_ISN, isn + 1)));
+        let request = step(&syn_ack, Segment::SynAck).unwrap();
+        assert_eq!((flags(&request), seq_ack(&request)), (F::ACK | F::PSH, (isn + 1, SERVER_ISN + 1)));
+        assert_eq!(wire::TcpPacket::new_checked(&request[34..]).unwrap().payload(), REQUEST);
+        let response = step(&request, Segment::Data).unwrap();
+        let after_request = isn + 1 + REQUEST.len() as u32;
+        assert_eq!((flags(&response), seq_ack(&response)), (F::ACK | F::PSH | F::FIN, (SERVER_ISN + 1, after_request)));
+        let client_fin = step(&response, Segment::Response).unwrap();
+        let after_response = SERVER_ISN + 1 + RESPONSE.len() as u32 + 1;
+        assert_eq!((flags(&client_fin), seq_ack(&client_fin)), (F::ACK | F::FIN, (after_request, after_response)));
+        let last_ack = step(&client_fin, Segment::ClientFin).unwrap();
+        assert_eq!((flags(&last_ack), seq_ack(&last_ack)), (F::ACK, (after_response, after_request + 1)));
+        assert_eq!(step(&last_ack, Segment::LastAck), None);
+        // Every answer checks out as TCP over IPv4.
+        for f in [&syn_ack, &request, &response, &client_fin, &last_ack] {
+            let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+            assert!(ip.verify_checksum());
+            let end = 14 + usize::from(ip.total_len());
+            let t = wire::TcpPacket::new_checked(&f[34..end]).unwrap();
+            assert!(t.verify_checksum(ip.src_addr(), ip.dst_addr()));
         }
     }
 }
