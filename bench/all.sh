@@ -11,7 +11,7 @@
 # appends its figures to one CSV file (default bench-results-<UTC time>.csv in the current
 # directory); at the end `dpvs-bench-report` prints them as a table and charts every packet
 # rate beside the ceiling and the kernel peer in <CSV without .csv>/rates.png. Bounded: about
-# 7 minutes (6.5 on a 2-vCPU VM, 2026-11-26).
+# 8 minutes (8.0 on a 2-vCPU VM, 2026-11-26, fifth session, release build already made).
 # With --quick (what CI runs): every scenario briefly, at one small setting, then a check
 # that each produced its numbers, none zero but a loss (no figure is judged beyond that: the
 # machine running CI is not a benchmark machine); about 3.5 minutes after the release build.
