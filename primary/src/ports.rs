@@ -72,6 +72,37 @@ fn tx_holds_mbufs(driver: &str) -> bool {
     !matches!(driver, "net_memif" | "net_tap" | "net_null")
 }
 
+/// One more than the highest worker slot that may send on port `pi`: the slots of every group
+/// that polls one of its queues (a group sends on the ports it polls, which validation ensures
+/// cover its services' ports; l2 forwarding pairs ports polled by the same lcores). 0: none.
+fn senders(cfg: &Config, pi: usize) -> usize {
+    cfg.groups
+        .iter()
+        .filter(|g| g.lcores.iter().any(|l| l.rx.iter().any(|r| r.port == pi)))
+        .flat_map(|g| g.lcores.iter().map(|l| l.slot + 1))
+        .max()
+        .unwrap_or(0)
+}
+
+/// A memif port's queues pair with its peer's: a peer with `rx_queues` queue pairs leaves the
+/// tx queues above them unconnected, and what a worker slot sends there is dropped. The
+/// warning, when a slot that sends on the port has no queue its peer would pair.
+fn memif_queue_warning(cfg: &Config, pi: usize, driver: &str) -> Option<String> {
+    let p = &cfg.ports[pi];
+    let needed = senders(cfg, pi);
+    (driver == "net_memif" && needed > usize::from(p.rx_queues)).then(|| {
+        format!(
+            "memif port {}: worker slots up to {} send on it, each on the tx queue of its slot number, but it has {} \
+             queue(s), as its peer will: give it `queues = {needed}` (every queue polled by some lcore of its group) \
+             and the peer {needed} queue pairs, or what slots {}.. send here is dropped (DROP-TXFULL)",
+            p.name,
+            needed - 1,
+            p.rx_queues,
+            p.rx_queues
+        )
+    })
+}
+
 /// Configures and starts every port of the config, in config order.
 ///
 /// # Errors
@@ -116,6 +147,9 @@ pub fn setup_ports(cfg: &Config, pools: &[Mempool]) -> Result<Vec<ReadyPort>, Se
         }
         let mac = port.mac_addr().unwrap_or_default();
         tracing::info!(port = %p.name, device = name, driver = %info.driver, %mac, rxq = p.rx_queues, txq = p.tx_queues, "port started");
+        if let Some(w) = memif_queue_warning(cfg, pi, &info.driver) {
+            tracing::warn!("{w}");
+        }
         ready.push(ReadyPort {
             port,
             rx_holds_mbufs: rx_holds_mbufs(&info.driver, &p.device),
@@ -175,5 +209,39 @@ mod tests {
         assert!(rx_holds_mbufs("net_ixgbe", &Device::Pci("0000:03:00.0".into())));
         assert!(!tx_holds_mbufs("net_tap"));
         assert!(tx_holds_mbufs("net_ice"));
+    }
+
+    #[test]
+    fn a_memif_port_warns_when_a_sending_slot_has_no_queue_its_peer_pairs() {
+        let port = |name: &str, sock: &str, queues: u16| {
+            format!(
+                "[[ports]]\nname = \"{name}\"\nvdev = \"net_memif{sock},role=server,id=0,socket=/tmp/{sock}.sock\"\nqueues = {queues}\n"
+            )
+        };
+        let text = |b_queues: u16| {
+            // The second lcore also polls b's third queue, if it has one.
+            let third = if b_queues == 3 { ", \"b:2\"" } else { "" };
+            let lcores = format!(
+                "[[groups.lcores]]\nid = 2\nrx = [\"b:0\"]\n[[groups.lcores]]\nid = 3\nrx = [\"b:1\"{third}]\n"
+            );
+            format!(
+                "[instance]\nname = \"t\"\n{}{}[forwarding]\nmode = \"l2-reflect\"\n[[groups]]\nname = \"one\"\n[[groups.lcores]]\nid = 1\nrx = [\"a:0\"]\n\
+                 [[groups]]\nname = \"two\"\n{lcores}",
+                port("a", "0", 1),
+                port("b", "1", b_queues)
+            )
+        };
+        // Group "two" (slots 1 and 2) polls both queues of b: the peer of b must pair 3 tx
+        // queues, b has 2; a is polled by slot 0 only.
+        let cfg = Config::from_str(&text(2), "t.toml").unwrap();
+        assert_eq!((senders(&cfg, 0), senders(&cfg, 1)), (1, 3));
+        assert_eq!(memif_queue_warning(&cfg, 0, "net_memif"), None);
+        let w = memif_queue_warning(&cfg, 1, "net_memif").unwrap();
+        assert!(w.contains("memif port b") && w.contains("queues = 3"), "{w}");
+        // Not memif: queues are not paired with a peer.
+        assert_eq!(memif_queue_warning(&cfg, 1, "net_tap"), None);
+        // With three queues, all polled, every sending slot has one.
+        let cfg = Config::from_str(&text(3), "t.toml").unwrap();
+        assert_eq!(memif_queue_warning(&cfg, 1, "net_memif"), None);
     }
 }
