@@ -342,8 +342,8 @@ fn tcp_segment(
 }
 
 /// Polls every rx queue once (`rxs`: port index, queue index, queue), counting; in TCP mode
-/// answers SYNs and SYN-ACKs out of the port and queue they came in on (`txs`, by port index
-/// then queue).
+/// answers what `answer_tcp` answers (as the client or as the real server) out of the port and
+/// queue it came in on (`txs`, by port index then queue).
 fn receive(
     rxs: &mut [(usize, usize, dpdk::RxQueue)],
     txs: &mut [Vec<dpdk::TxQueue>],

@@ -119,20 +119,14 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, leng
 /// [`udp_update_u16`].
 #[inline]
 pub const fn update_u16(old_csum: u16, old: u16, new: u16) -> u16 {
-    !fold(!old_csum as u64 + !old as u64 + new as u64)
+    apply(old_csum, delta_u16(old, new))
 }
 
 /// [`update_u16`] for a 32-bit field (two adjacent 16-bit words, big-endian), such as a TCP
 /// sequence number or an IPv4 address.
 #[inline]
 pub const fn update_u32(old_csum: u16, old: u32, new: u32) -> u16 {
-    !fold(
-        !old_csum as u64
-            + !(old >> 16) as u16 as u64
-            + !(old as u16) as u64
-            + (new >> 16) as u64
-            + (new & 0xffff) as u64,
-    )
+    apply(old_csum, delta_u32(old, new))
 }
 
 /// [`update_u32`] for an IPv4 address: use it on the IPv4 header checksum and on the TCP or
@@ -157,21 +151,13 @@ pub const fn udp_on_wire(csum: u16) -> u16 {
 /// sent as `0xffff`.
 #[inline]
 pub const fn udp_update_u16(old_csum: u16, old: u16, new: u16) -> u16 {
-    if old_csum == 0 {
-        0
-    } else {
-        udp_on_wire(update_u16(old_csum, old, new))
-    }
+    udp_apply(old_csum, delta_u16(old, new))
 }
 
 /// [`update_u32`] for a UDP-over-IPv4 checksum; see [`udp_update_u16`].
 #[inline]
 pub const fn udp_update_u32(old_csum: u16, old: u32, new: u32) -> u16 {
-    if old_csum == 0 {
-        0
-    } else {
-        udp_on_wire(update_u32(old_csum, old, new))
-    }
+    udp_apply(old_csum, delta_u32(old, new))
 }
 
 /// [`update_addr`] for a UDP-over-IPv4 checksum; see [`udp_update_u16`].

@@ -25,8 +25,10 @@ use crate::frame::Frame;
 /// TTL of the answers the balancer sends.
 pub const REPLY_TTL: u8 = 64;
 
-/// A connection table holding at least this many connections is out of the CPU's caches:
-/// its lookups are prefetched a burst at a time ([`Pipeline::prefetch`]).
+/// From this many connections a burst's buckets and entries lie on more pages than the
+/// first-level TLB covers, and outside L1: its lookups' cache lines are prefetched a burst at a
+/// time ([`Pipeline::prefetch`]). Measured: 2-3% fewer cycles a packet with 1k flows than with
+/// the earlier threshold of 64k, nothing lost with one flow.
 pub const PREFETCH_FROM: u32 = 1 << 8;
 
 /// What to do with a frame.
