@@ -159,7 +159,76 @@ pub struct ConnEntry {
     pub reserved: [u8; 4],
 }
 
+/// How a connection entry forwards its packets (bits 4..8 of `ConnEntry::flags`).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Full-NAT.
+    FullNat = 1,
+    /// Direct routing.
+    Dr = 2,
+    /// NAT.
+    Nat = 3,
+    /// A persistence template.
+    Template = 4,
+    /// IP-in-IP.
+    Tunnel = 5,
+}
+
+impl Mode {
+    /// The mode of a raw value.
+    pub const fn from_u8(v: u8) -> Option<Mode> {
+        match v {
+            1 => Some(Mode::FullNat),
+            2 => Some(Mode::Dr),
+            3 => Some(Mode::Nat),
+            4 => Some(Mode::Template),
+            5 => Some(Mode::Tunnel),
+            _ => None,
+        }
+    }
+}
+
 impl ConnEntry {
+    /// Flag bit: in use.
+    pub const FLAG_IN_USE: u8 = 1;
+    /// Flag bit: placed by a persistence template.
+    pub const FLAG_CONTROLLED: u8 = 1 << 2;
+
+    /// Whether the entry is in use.
+    pub fn in_use(&self) -> bool {
+        self.flags & Self::FLAG_IN_USE != 0
+    }
+
+    /// Its forwarding mode.
+    pub fn mode(&self) -> Option<Mode> {
+        if self.in_use() {
+            Mode::from_u8(self.flags >> 4)
+        } else {
+            None
+        }
+    }
+
+    /// Whether it is a persistence template.
+    pub fn is_template(&self) -> bool {
+        self.mode() == Some(Mode::Template)
+    }
+
+    /// Whether a persistence template placed it.
+    pub fn is_controlled(&self) -> bool {
+        self.flags & Self::FLAG_CONTROLLED != 0
+    }
+
+    /// Marks it placed by a persistence template.
+    pub fn set_controlled(&mut self) {
+        self.flags |= Self::FLAG_CONTROLLED;
+    }
+
+    /// The flags of a new entry of `mode`.
+    pub const fn flags_for(mode: Mode) -> u8 {
+        Self::FLAG_IN_USE | (mode as u8) << 4
+    }
+
     /// An all-zero, unused entry.
     pub const EMPTY: ConnEntry = ConnEntry {
         caddr: [0; 16],

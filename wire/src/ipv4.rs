@@ -289,6 +289,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.buffer.as_mut()[field::TTL] = value;
     }
 
+    /// Decrements the time to live by one, updating the header checksum incrementally (a
+    /// router forwarding the packet). The caller checks first that it is above 1.
+    pub fn decrement_ttl(&mut self) {
+        let ttl = self.ttl();
+        let csum = checksum::update_u16(self.checksum(), u16::from(ttl) << 8, u16::from(ttl.wrapping_sub(1)) << 8);
+        self.set_ttl(ttl.wrapping_sub(1));
+        self.set_checksum(csum);
+    }
+
     /// Sets the payload protocol.
     pub fn set_protocol(&mut self, value: IpProtocol) {
         self.buffer.as_mut()[field::PROTOCOL] = value.into();
@@ -440,6 +449,20 @@ impl Ipv4Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decrement_ttl_keeps_the_checksum_valid() {
+        let mut b = PACKET_BYTES;
+        let mut p = Ipv4Packet::new_unchecked(&mut b[..]);
+        p.decrement_ttl();
+        assert_eq!(p.ttl(), 62);
+        assert!(p.verify_checksum());
+        // Only the TTL and the checksum changed.
+        assert_eq!(b[..8], PACKET_BYTES[..8]);
+        assert_eq!(b[9], PACKET_BYTES[9]);
+        assert_eq!(b[12..], PACKET_BYTES[12..]);
+        assert_eq!(u16::from_be_bytes([b[10], b[11]]), 0xa9c2);
+    }
 
     /// A DNS query from 10.0.0.1 to 10.0.0.2, as captured.
     #[rustfmt::skip]

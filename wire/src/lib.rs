@@ -84,6 +84,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod nat;
 pub mod parse;
 pub mod tcp;
 pub mod udp;
@@ -93,7 +94,7 @@ pub use ethernet::{vlan_info, EtherType, EthernetAddress, EthernetFrame, Etherne
 pub use icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use parse::{classify, classify_with, Checks, Ipv4Info, Parsed, L4};
-pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, TcpTimestamp};
+pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, TcpTimestamp, Toa};
 pub use udp::{UdpPacket, UdpRepr};
 
 /// Writes a whole untagged Ethernet and IPv4 frame around the transport segment `l4` into
@@ -145,6 +146,53 @@ pub enum Error {
     Unsupported,
 }
 
+impl Error {
+    /// Every error, in the order of [`Error::index`].
+    pub const ALL: [Error; 9] = [
+        Error::Truncated,
+        Error::BadVersion,
+        Error::BadHeaderLen,
+        Error::BadTotalLen,
+        Error::BadChecksum,
+        Error::BadTcpOffset,
+        Error::BadTcpOption,
+        Error::BadUdpLen,
+        Error::Unsupported,
+    ];
+
+    /// A dense index, `0..Error::ALL.len()`, for counting by reason. The match has no
+    /// wildcard: a new variant does not compile until it has an index (and a place in
+    /// [`Error::ALL`], which a test checks).
+    pub const fn index(self) -> usize {
+        match self {
+            Error::Truncated => 0,
+            Error::BadVersion => 1,
+            Error::BadHeaderLen => 2,
+            Error::BadTotalLen => 3,
+            Error::BadChecksum => 4,
+            Error::BadTcpOffset => 5,
+            Error::BadTcpOption => 6,
+            Error::BadUdpLen => 7,
+            Error::Unsupported => 8,
+        }
+    }
+
+    /// A short `snake_case` name, for counters (`truncated`, `bad_tcp_option`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Error::Truncated => "truncated",
+            Error::BadVersion => "bad_version",
+            Error::BadHeaderLen => "bad_header_len",
+            Error::BadTotalLen => "bad_total_len",
+            Error::BadChecksum => "bad_checksum",
+            Error::BadTcpOffset => "bad_tcp_offset",
+            Error::BadTcpOption => "bad_tcp_option",
+            Error::BadUdpLen => "bad_udp_len",
+            Error::Unsupported => "unsupported",
+        }
+    }
+}
+
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
@@ -162,6 +210,7 @@ impl core::fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
 
 /// Byte edits that turn a fixture into a malformed variant: `(offset, new value)`.
 #[cfg(test)]
@@ -199,4 +248,20 @@ pub(crate) fn write_u16(data: &mut [u8], field: Field, value: u16) {
 pub(crate) fn write_u32(data: &mut [u8], field: Field, value: u32) {
     debug_assert_eq!(field.len(), 4);
     data[field].copy_from_slice(&value.to_be_bytes());
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::Error;
+
+    #[test]
+    fn every_error_is_listed_once_at_its_index() {
+        for (i, e) in Error::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i, "{e:?}");
+        }
+        let mut names: Vec<&str> = Error::ALL.iter().map(|e| e.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Error::ALL.len(), "names are distinct");
+    }
 }

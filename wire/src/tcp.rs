@@ -320,6 +320,48 @@ impl TcpOption<'_> {
     }
 }
 
+/// TOA ("TCP option address"): the client's IPv4 address and port, which a Full-NAT balancer
+/// puts in a segment for the real server, as DPVS and the `toa` kernel module do.
+///
+/// ```text
+///  0      1      2      3      4      5      6      7
+/// +------+------+------+------+------+------+------+------+
+/// | 254  |  8   |  port (BE)  |    IPv4 address (BE)      |
+/// +------+------+------+------+------+------+------+------+
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Toa {
+    /// The client's address.
+    pub addr: Ipv4Addr,
+    /// The client's port.
+    pub port: u16,
+}
+
+impl Toa {
+    /// Option kind (an experimental number, as DPVS uses it).
+    pub const KIND: u8 = 254;
+    /// Option length: kind, length, port, address.
+    pub const LEN: usize = 8;
+
+    /// Writes the option into the first [`Toa::LEN`] bytes of `buffer`.
+    ///
+    /// # Panics
+    /// When `buffer` is shorter than [`Toa::LEN`].
+    pub fn emit(&self, buffer: &mut [u8]) {
+        buffer[0] = Toa::KIND;
+        buffer[1] = Toa::LEN as u8;
+        write_u16(buffer, 2..4, self.port);
+        buffer[4..8].copy_from_slice(&self.addr.octets());
+    }
+
+    /// The TOA option of an options area, if it has a well-formed one.
+    pub fn find(options: &[u8]) -> Option<Toa> {
+        let (_, at, _) = option_spans(options).find(|&(k, _, len)| k == Toa::KIND && len == Toa::LEN)?;
+        let o = &options[at..at + Toa::LEN];
+        Some(Toa { addr: Ipv4Addr::new(o[4], o[5], o[6], o[7]), port: read_u16(o, 2..4) })
+    }
+}
+
 /// Where each option of an options area is, for rewriting in place: `(kind, offset, length)`
 /// of every option other than NOP, up to the end of the list; a malformed option ends it.
 pub fn option_spans(options: &[u8]) -> impl Iterator<Item = (u8, usize, usize)> + '_ {
@@ -584,6 +626,24 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         self.set_checksum(csum);
     }
 
+    /// Lowers the MSS option (kind 2, length 4) by `by`, to no less than `floor`, updating the
+    /// checksum incrementally; returns the new MSS, or `None` (nothing changed) when the
+    /// header has no MSS option. Only the bytes present in the buffer are looked at, so a
+    /// header longer than the buffer (a view never checked) does not panic.
+    pub fn lower_mss(&mut self, by: u16, floor: u16) -> Option<u16> {
+        let data = self.buffer.as_ref();
+        let end = self.header_len().min(data.len());
+        let options = data.get(HEADER_LEN..end)?;
+        let (_, at, _) = option_spans(options).find(|&(k, _, len)| k == kind::MSS && len == 4)?;
+        let value = HEADER_LEN + at + 2..HEADER_LEN + at + 4;
+        let old = read_u16(data, value.clone());
+        let new = old.saturating_sub(by).max(floor);
+        write_u16(self.buffer.as_mut(), value, new);
+        let csum = checksum::update_u16(self.checksum(), old, new);
+        self.set_checksum(csum);
+        Some(new)
+    }
+
     /// The options area, writable.
     pub fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len();
@@ -790,6 +850,47 @@ mod tests {
         0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, 0x20, 0x32, 0x30, 0x30,
         0x20, 0x4f, 0x4b, 0x0d, 0x0a,
     ];
+
+    #[test]
+    fn lower_mss_updates_the_option_and_the_checksum() {
+        let mut b = SYN_BYTES;
+        let mut p = TcpPacket::new_unchecked(&mut b[..]);
+        assert_eq!(p.lower_mss(8, 536), Some(1452));
+        assert_eq!(b[20..24], [0x02, 0x04, 0x05, 0xac]);
+        let p = TcpPacket::new_unchecked(&b[..]);
+        assert!(p.verify_checksum(CLIENT, VIP));
+        // Everything else is as it was.
+        assert_eq!(b[..16], SYN_BYTES[..16]);
+        assert_eq!(b[24..], SYN_BYTES[24..]);
+        // Not below the floor.
+        let mut b = SYN_BYTES;
+        assert_eq!(TcpPacket::new_unchecked(&mut b[..]).lower_mss(1000, 536), Some(536));
+        assert!(TcpPacket::new_unchecked(&b[..]).verify_checksum(CLIENT, VIP));
+    }
+
+    #[test]
+    fn lower_mss_without_an_mss_option_changes_nothing() {
+        let mut b = DATA_BYTES;
+        assert_eq!(TcpPacket::new_unchecked(&mut b[..]).lower_mss(8, 536), None);
+        assert_eq!(b, DATA_BYTES);
+        // A data offset past the buffer's end: the options present are searched, no panic.
+        let mut short = [0u8; 22];
+        short[..22].copy_from_slice(&SYN_BYTES[..22]);
+        assert_eq!(TcpPacket::new_unchecked(&mut short[..]).lower_mss(8, 536), None);
+    }
+
+    #[test]
+    fn toa_fixture() {
+        let toa = Toa { addr: Ipv4Addr::new(198, 18, 0, 2), port: 54321 };
+        let mut b = [0xa5u8; 10];
+        toa.emit(&mut b);
+        assert_eq!(b, [254, 8, 0xd4, 0x31, 198, 18, 0, 2, 0xa5, 0xa5]);
+        // Found after other options; a truncated one is not.
+        let opts = [1, 1, 254, 8, 0xd4, 0x31, 198, 18, 0, 2, 0, 0];
+        assert_eq!(Toa::find(&opts), Some(toa));
+        assert_eq!(Toa::find(&opts[..8]), None);
+        assert_eq!(Toa::find(&SYN_BYTES[20..]), None);
+    }
 
     fn syn_repr() -> TcpRepr<'static> {
         TcpRepr {

@@ -1,7 +1,7 @@
 //! The whole per-lcore pipeline on synthetic batches: 64-byte UDP frames from clients to a
 //! Full-NAT service, through parsing, the connection lookup, the scheduler (for a new flow),
 //! the rewrite with incremental checksums and the per-lcore, per-service and per-real counters,
-//! as a worker runs them, bursts of 32 prefetched first (no driver: the frames are `Vec<u8>`).
+//! as a worker runs them, bursts of 32 classified first (no driver: the frames are `Vec<u8>`).
 //! At 1 flow and at 1M flows, each timed batch 1024 packets of flows already in the table
 //! (`cargo bench -p workers --bench pipeline`; criterion's throughput is packets per second).
 
@@ -94,14 +94,14 @@ fn bench(c: &mut Criterion) {
         let reals: Vec<RealCounters> = (0..shm_layout::REAL_COUNTER_SLOTS).map(|_| Default::default()).collect();
         let rt = runtime();
         let services =
-            workers::fnat::build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).expect("services");
-        let mut fnat = workers::fnat::Fnat::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&stats, &reals);
+            workers::lb::build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).expect("services");
+        let mut fnat = workers::lb::Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&stats, &reals);
         fnat.reconfigure(1, services);
         let ports = vec![
             PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
             PortCtx { mac: P1, peer: 0, addrs: vec![], exception: None, is_exception: false },
         ];
-        let mut pipeline = Pipeline::with_fnat(ports, fnat);
+        let mut pipeline = Pipeline::with_balancer(ports, fnat);
         // Open every flow once, untimed.
         for i in 0..flows {
             let action = pipeline.process(0, &mut frame(i));
@@ -120,9 +120,9 @@ fn bench(c: &mut Criterion) {
                     batch
                 },
                 |batch| {
-                    // As a worker does: a burst of 32 prefetched, then processed.
+                    // As a worker does: a burst of 32 classified, then processed.
                     for burst in batch.chunks_mut(dpdk::BURST_SIZE) {
-                        pipeline.prefetch(burst.iter().map(Vec::as_slice));
+                        pipeline.classify(burst.iter().map(Vec::as_slice), None);
                         for f in burst.iter_mut() {
                             black_box(pipeline.process(0, f));
                         }

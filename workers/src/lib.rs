@@ -6,11 +6,11 @@
 //! Everything it counts lives in shared memory, so a replacement continues the counters.
 #![forbid(unsafe_code)]
 
-pub mod fnat;
 pub mod frame;
+pub mod lb;
 pub mod neigh;
+pub mod outcome;
 pub mod pipeline;
-pub mod proxy;
 pub mod run;
 
 /// Exit codes of `dpvs-worker`.

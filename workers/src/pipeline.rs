@@ -3,60 +3,34 @@
 //! For each frame received on a port: frames shorter than an Ethernet header are dropped;
 //! an ARP request for an address the port owns is answered; an ICMP echo request to an
 //! address the port owns is answered; TCP and UDP of a Full-NAT connection or service are
-//! translated ([`crate::fnat`]); everything else is forwarded at layer 2 (two-arm pairs send it
+//! translated ([`crate::lb`]); everything else is forwarded at layer 2 (two-arm pairs send it
 //! out of the peer port unchanged; one-arm ports send it back out with MAC addresses swapped).
 //! Answers are written in place, in the frame that asked, and go back out of the port it came
 //! in on.
 //!
 //! Only frames without VLAN tags are answered; tagged frames are forwarded. A malformed IPv4
 //! frame (truncated, bad lengths, bad TCP offset or options, ...) is dropped and counted by
-//! reason. Nothing here allocates or logs: [`Pipeline::process`] returns an [`Action`] that the
-//! caller counts.
+//! reason. Nothing here allocates or logs: [`Pipeline::process`] returns an [`Action`] that
+//! counts itself ([`Action::count`]).
 
 use std::net::Ipv4Addr;
 
 use wire::checksum;
 use wire::{ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, Icmpv4Message, Icmpv4Packet};
-use wire::{Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr};
+use wire::{Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, Parsed};
 
-use crate::fnat::{Fnat, FnatDrop, Verdict};
 use crate::frame::Frame;
+use crate::lb::{Balancer, Verdict};
+pub use crate::outcome::{Action, DropReason, Reply};
 
 /// TTL of the answers the balancer sends.
 pub const REPLY_TTL: u8 = 64;
 
 /// From this many connections a burst's buckets and entries lie on more pages than the
 /// first-level TLB covers, and outside L1: its lookups' cache lines are prefetched a burst at a
-/// time ([`Pipeline::prefetch`]). Measured: 2-3% fewer cycles a packet with 1k flows than with
+/// time ([`Pipeline::classify`]). Measured: 2-3% fewer cycles a packet with 1k flows than with
 /// the earlier threshold of 64k, nothing lost with one flow.
 pub const PREFETCH_FROM: u32 = 1 << 8;
-
-/// What to do with a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Send it out of this port slot.
-    Forward(u16),
-    /// It was rewritten into an answer: send it back out of the port it came in on.
-    Reply(Reply),
-    /// Full-NAT translated it: send it out of `port`; `inbound` from the client side, `new`
-    /// when it opened the connection.
-    Nat { port: u16, inbound: bool, new: bool },
-    /// Drop it, counting why.
-    Drop(DropReason),
-}
-
-/// Which answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reply {
-    /// ARP reply for an owned address.
-    Arp,
-    /// ICMP echo reply from an owned address.
-    IcmpEcho,
-    /// ICMP time exceeded, in place of a translated packet whose TTL ran out.
-    TimeExceeded,
-    /// ICMP fragmentation needed, in place of a packet too big to encapsulate.
-    FragNeeded,
-}
 
 /// The ICMP errors the balancer sends as a router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,33 +39,6 @@ pub enum IcmpError {
     TimeExceeded,
     /// Fragmentation needed and DF set; `mtu` fits.
     FragNeeded { mtu: u16 },
-}
-
-/// Why a frame is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// Shorter than an Ethernet header.
-    Runt,
-    /// Full-NAT refused it.
-    Nat(FnatDrop),
-    /// A malformed IPv4 frame (it is neither answered, translated nor bridged).
-    Malformed(wire::Error),
-}
-
-/// Index of a malformed-frame reason in `LcoreCounters::drop_malformed` (the order of
-/// `shm_layout::MALFORMED_REASONS`).
-pub fn malformed_index(e: wire::Error) -> usize {
-    match e {
-        wire::Error::Truncated => 0,
-        wire::Error::BadVersion => 1,
-        wire::Error::BadHeaderLen => 2,
-        wire::Error::BadTotalLen => 3,
-        wire::Error::BadChecksum => 4,
-        wire::Error::BadTcpOffset => 5,
-        wire::Error::BadTcpOption => 6,
-        wire::Error::BadUdpLen => 7,
-        _ => 8,
-    }
 }
 
 /// A port as the pipeline sees it.
@@ -111,66 +58,117 @@ pub struct PortCtx {
     pub is_exception: bool,
 }
 
-/// The pipeline of one lcore: the ports, indexed by port slot, and Full-NAT.
+/// The pipeline of one lcore: the ports, indexed by port slot, and the balancer.
 #[derive(Debug)]
 pub struct Pipeline<'a> {
     ports: Vec<PortCtx>,
-    fnat: Option<Fnat<'a>>,
-    /// The hashed tuples of the burst [`Pipeline::prefetch`] saw, in its order, and the next
-    /// one [`Pipeline::process`] takes (each call takes one).
-    hints: Hints,
+    lb: Option<Balancer<'a>>,
+    /// What [`Pipeline::classify`] learned of the frames of a burst, in its order, and the
+    /// next one [`Pipeline::process`] takes (each call takes one).
+    seen: Seen,
 }
 
-/// Per-burst lookup hints (see [`Pipeline::prefetch`]).
+/// Which lcore of a group the pipeline runs on, for steering ([`Pipeline::classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Steer {
+    /// This lcore's index in its group.
+    pub me: u16,
+    /// The group's lcores.
+    pub lcores: u16,
+}
+
+/// What a frame is, as far as the pipeline's first decision goes.
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    /// Shorter than an Ethernet header.
+    Runt,
+    /// A malformed IPv4 frame.
+    Malformed(wire::Error),
+    /// Not IPv4 (ARP, IPv6, ...) or not parsed (three VLAN tags of something else).
+    Other,
+    /// IPv4, its headers parsed.
+    Ip(Parsed),
+}
+
+impl Class {
+    /// The one parse of `frame`.
+    #[inline]
+    fn of(frame: &[u8]) -> Class {
+        if frame.len() < wire::ethernet::HEADER_LEN {
+            return Class::Runt;
+        }
+        match wire::classify(frame) {
+            Ok(p) => Class::Ip(p),
+            Err(e) if is_ipv4(frame) => Class::Malformed(e),
+            Err(_) => Class::Other,
+        }
+    }
+}
+
+/// One frame of a burst, classified ahead.
+#[derive(Debug, Clone, Copy)]
+struct Classified {
+    /// The frame's length then: a frame of another length is not this one (a caller out of
+    /// step), and is classified again.
+    len: usize,
+    class: Class,
+    /// The lcore of the group that owns its connection, when another one does.
+    owner: Option<u16>,
+    /// Its 5-tuple hashed for this lcore's connection table.
+    hashed: Option<conn::Hashed>,
+}
+
+/// Per-burst classifications (see [`Pipeline::classify`]).
 #[derive(Debug)]
-struct Hints {
-    hashed: [Option<conn::Hashed>; dpdk::BURST_SIZE],
+struct Seen {
+    frames: [Option<Classified>; dpdk::BURST_SIZE],
     len: usize,
     next: usize,
 }
 
-impl Hints {
-    const NONE: Hints = Hints { hashed: [None; dpdk::BURST_SIZE], len: 0, next: 0 };
+impl Seen {
+    const NONE: Seen = Seen { frames: [None; dpdk::BURST_SIZE], len: 0, next: 0 };
 
-    /// The next packet's hint, if [`Pipeline::prefetch`] left one.
+    /// The next frame's classification, if [`Pipeline::classify`] left one for a frame of
+    /// `len` bytes.
     #[inline]
-    fn take(&mut self) -> Option<conn::Hashed> {
+    fn take(&mut self, len: usize) -> Option<Classified> {
         let i = self.next;
         if i >= self.len {
             return None;
         }
         self.next = i + 1;
-        self.hashed[i].take()
+        self.frames[i].take().filter(|c| c.len == len)
     }
 }
 
 impl<'a> Pipeline<'a> {
-    /// A pipeline over `ports`, indexed by port slot, without Full-NAT.
+    /// A pipeline over `ports`, indexed by port slot, without load balancing.
     pub fn new(ports: Vec<PortCtx>) -> Pipeline<'a> {
-        Pipeline { ports, fnat: None, hints: Hints::NONE }
+        Pipeline { ports, lb: None, seen: Seen::NONE }
     }
 
-    /// A pipeline with Full-NAT.
-    pub fn with_fnat(ports: Vec<PortCtx>, fnat: Fnat<'a>) -> Pipeline<'a> {
-        Pipeline { ports, fnat: Some(fnat), hints: Hints::NONE }
+    /// A pipeline with load balancing.
+    pub fn with_balancer(ports: Vec<PortCtx>, lb: Balancer<'a>) -> Pipeline<'a> {
+        Pipeline { ports, lb: Some(lb), seen: Seen::NONE }
     }
 
     /// Switches to configuration generation `generation`: the ports' addresses and the
-    /// Full-NAT services of `rt`, for the lcore `share = (slot, lcores)`. On an error nothing
+    /// services of `rt`, for the lcore `share = (slot, lcores)`. On an error nothing
     /// changes.
     ///
     /// # Errors
-    /// The services cannot be built (see [`crate::fnat::build_services`]).
+    /// The services cannot be built (see [`crate::lb::build_services`]).
     pub fn reconfigure(
         &mut self,
         generation: u64,
         rt: &conf::Runtime,
         share: (u16, u16),
         learned: &crate::neigh::Hops,
-    ) -> Result<(), String> {
-        if let Some(f) = self.fnat.as_mut() {
+    ) -> Result<(), crate::lb::BuildError> {
+        if let Some(f) = self.lb.as_mut() {
             let mut old = f.take_services();
-            let built = crate::fnat::build_services(rt, share, &mut old, learned);
+            let built = crate::lb::build_services(rt, share, &mut old, learned);
             match built {
                 Ok(services) => f.reconfigure(generation, services),
                 Err(e) => {
@@ -185,106 +183,119 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    /// Whether any Full-NAT service is configured.
+    /// Whether any service is configured.
     #[inline]
     pub fn has_services(&self) -> bool {
-        self.fnat.as_ref().is_some_and(|f| !f.services().is_empty())
+        self.lb.as_ref().is_some_and(|f| !f.services().is_empty())
     }
 
-    /// The Full-NAT state, if any.
-    pub fn fnat_mut(&mut self) -> Option<&mut Fnat<'a>> {
-        self.fnat.as_mut()
+    /// The balancer, if any.
+    pub fn balancer_mut(&mut self) -> Option<&mut Balancer<'a>> {
+        self.lb.as_mut()
     }
 
-    /// Hashes the 5-tuple of each of `frames` (a burst, at most [`dpdk::BURST_SIZE`] used) for
-    /// the [`Pipeline::process`] calls that follow, one a frame in the same order: the
-    /// hashes of a burst are computed together instead of each at the head of its lookup's
-    /// chain of dependent steps (a hint whose tuple is not the packet's is ignored). With a
-    /// large connection table it also starts loading each bucket, then the first entry of its
-    /// chain: the cache misses of a burst's lookups then overlap instead of coming one after
-    /// the other.
-    pub fn prefetch<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>) {
-        let hints = &mut self.hints;
-        hints.len = 0;
-        hints.next = 0;
-        let Some(f) = self.fnat.as_ref() else { return };
-        let shard = f.shard();
+    /// The one parse of each of `frames` (a burst, at most [`dpdk::BURST_SIZE`] used), for the
+    /// [`Pipeline::process`] calls that follow, one a frame in the same order. With `steer`
+    /// (an lcore of several), a frame whose connection another lcore owns is marked for it
+    /// ([`Action::Redirect`]). The 5-tuples of the frames this lcore keeps are hashed
+    /// together, instead of each at the head of its lookup's chain of dependent steps; with a
+    /// large connection table each lookup's bucket, then the first entry of its chain, start
+    /// loading, so that the cache misses of a burst overlap instead of coming one after the
+    /// other.
+    pub fn classify<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>, steer: Option<Steer>) {
+        let seen = &mut self.seen;
+        seen.len = 0;
+        seen.next = 0;
+        let lb = self.lb.as_ref();
+        let steer = steer.filter(|s| s.lcores > 1 && lb.is_some_and(|f| !f.services().is_empty()));
         for frame in frames.take(dpdk::BURST_SIZE) {
-            hints.hashed[hints.len] = crate::fnat::quick_tuple(frame).map(|t| shard.hashed(t));
-            hints.len += 1;
+            let class = Class::of(frame);
+            let mut c = Classified { len: frame.len(), class, owner: None, hashed: None };
+            if let (Some(f), Class::Ip(p)) = (lb, &class) {
+                c.owner = steer.and_then(|s| crate::lb::owner(f.index(), s.lcores, p).filter(|&o| o != s.me));
+                if c.owner.is_none() {
+                    c.hashed = crate::lb::flow_of(p).map(|(t, _)| f.shard().hashed(t));
+                }
+            }
+            seen.frames[seen.len] = Some(c);
+            seen.len += 1;
         }
+        let Some(shard) = lb.map(|f| f.shard()) else { return };
         if shard.used() < PREFETCH_FROM {
             return;
         }
-        for h in hints.hashed[..hints.len].iter().flatten() {
+        let hashed = || seen.frames[..seen.len].iter().flatten().filter_map(|c| c.hashed.as_ref());
+        for h in hashed() {
             shard.prefetch_bucket(h);
         }
-        for h in hints.hashed[..hints.len].iter().flatten() {
+        for h in hashed() {
             shard.prefetch_chain(h.bucket());
         }
     }
 
-    /// The lcore (of `lcores`) that owns `frame`'s Full-NAT connection, if it is Full-NAT
-    /// traffic (see [`crate::fnat::owner`]).
-    pub fn owner(&self, frame: &[u8], lcores: u16) -> Option<u16> {
-        let fnat = self.fnat.as_ref()?;
-        let p = wire::classify(frame).ok()?;
-        crate::fnat::owner(fnat.index(), lcores, &p)
-    }
-
     /// Decides what to do with `frame`, received on port slot `rx_port`, rewriting it in
-    /// place when it is answered or reflected.
+    /// place when it is answered or translated. Takes the frame's classification from
+    /// [`Pipeline::classify`], or classifies it now when there is none for it.
     ///
     /// # Panics
     /// If `rx_port` is not a port slot of this pipeline (the caller's rx paths come from the
     /// same port table).
     #[inline]
     pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F) -> Action {
-        let hint = self.hints.take();
+        let (class, hashed) = match self.seen.take(buf.bytes().len()) {
+            Some(Classified { owner: Some(lcore), .. }) => return Action::Redirect(lcore),
+            Some(c) => (c.class, c.hashed),
+            None => (Class::of(buf.bytes()), None),
+        };
         let port = &self.ports[usize::from(rx_port)];
         if port.is_exception {
             // From the host's kernel: out of its data port as it is.
             return Action::Forward(port.peer);
         }
-        let frame = buf.bytes();
-        if frame.len() < wire::ethernet::HEADER_LEN {
-            return Action::Drop(DropReason::Runt);
-        }
-        // One pass over the headers; a malformed IPv4 frame goes no further.
-        let parsed = match wire::classify(frame) {
-            Ok(p) => Some(p),
-            Err(e) if is_ipv4(frame) => return Action::Drop(DropReason::Malformed(e)),
-            Err(_) => None,
+        let parsed = match class {
+            Class::Runt => return Action::Drop(DropReason::Runt),
+            // A malformed IPv4 frame goes no further.
+            Class::Malformed(e) => return Action::Drop(DropReason::Malformed(e)),
+            Class::Other => None,
+            Class::Ip(p) => Some(p),
         };
-        if let (Some(fnat), Some(p)) = (self.fnat.as_mut(), parsed.as_ref()) {
-            match fnat.process(rx_port, buf, p, hint) {
+        if let (Some(lb), Some(p)) = (self.lb.as_mut(), parsed.as_ref()) {
+            match lb.process(rx_port, buf, p, hashed) {
                 Verdict::NotOurs => {}
                 Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
-                Verdict::Drop(d) => return Action::Drop(DropReason::Nat(d)),
-                v @ (Verdict::TimeExceeded | Verdict::FragNeeded { .. }) => {
-                    let (error, reply) = match v {
-                        Verdict::FragNeeded { mtu } => (IcmpError::FragNeeded { mtu }, Reply::FragNeeded),
-                        _ => (IcmpError::TimeExceeded, Reply::TimeExceeded),
-                    };
-                    let port = &self.ports[usize::from(rx_port)];
-                    return match port.addrs.first() {
-                        Some(&src) if icmp_error(buf, usize::from(p.l3_offset), src, port.mac, error) => {
-                            Action::Reply(reply)
-                        }
-                        // No address to answer from on this port (or no room): just drop it.
-                        _ => Action::Drop(DropReason::Nat(FnatDrop::NoResource)),
-                    };
-                }
+                Verdict::Drop(d) => return Action::Drop(d),
+                Verdict::TimeExceeded => return self.icmp_error(rx_port, buf, p, IcmpError::TimeExceeded),
+                Verdict::FragNeeded { mtu } => return self.icmp_error(rx_port, buf, p, IcmpError::FragNeeded { mtu }),
             }
         }
-        let frame = buf.bytes();
+        self.local_or_bridged(rx_port, buf.bytes())
+    }
+
+    /// Answers the packet `p` received on `rx_port` with ICMP `error` from the port's first
+    /// address, in place; drops it when the port has no address to answer from, or no room.
+    fn icmp_error<F: Frame>(&self, rx_port: u16, buf: &mut F, p: &Parsed, error: IcmpError) -> Action {
+        let port = &self.ports[usize::from(rx_port)];
+        let reply = match error {
+            IcmpError::TimeExceeded => Reply::TimeExceeded,
+            IcmpError::FragNeeded { .. } => Reply::FragNeeded,
+        };
+        match port.addrs.first() {
+            Some(&src) if icmp_error(buf, usize::from(p.l3_offset), src, port.mac, error) => Action::Reply(reply),
+            _ => Action::Drop(DropReason::NoResource),
+        }
+    }
+
+    /// What the balancer did not take: ARP learned from, ARP and ping for the port's own
+    /// addresses answered, the rest to the kernel's exception path or bridged at layer 2.
+    fn local_or_bridged(&mut self, rx_port: u16, frame: &mut [u8]) -> Action {
+        let port = &self.ports[usize::from(rx_port)];
         let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
             return Action::Drop(DropReason::Runt);
         };
         if eth.ethertype() == EtherType::Arp {
-            if let (Some(f), Ok(arp)) = (self.fnat.as_mut(), ArpPacket::new_checked(&*eth.payload_mut())) {
-                // The next hops ARP resolves answer the requests of each group's first worker, and announce
-                // themselves; whichever worker receives it learns it.
+            if let (Some(f), Ok(arp)) = (self.lb.as_mut(), ArpPacket::new_checked(&*eth.payload_mut())) {
+                // The next hops ARP resolves answer the requests of each group's first worker,
+                // and announce themselves; whichever worker receives it learns it.
                 if arp.check_format().is_ok() {
                     f.learn(rx_port, arp.sender_protocol_addr(), arp.sender_hardware_addr());
                 }

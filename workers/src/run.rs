@@ -8,8 +8,9 @@ use dpdk::{Burst, Eal, Port, RxQueue, TxQueue};
 use shm_layout::config::ConfigArea;
 use shm_layout::{monotonic_ns, LcoreCounters, Shm, ShmError, WorkerSlot, WorkerState, MAX_WORKERS};
 
-use crate::fnat::{self, Fnat};
-use crate::pipeline::{Action, DropReason, Pipeline, PortCtx, Reply};
+use crate::lb::{self, Balancer};
+use crate::outcome::{Action, Tally};
+use crate::pipeline::{Pipeline, PortCtx, Steer};
 
 /// What the primary tells a worker on its command line (after the EAL arguments and `--`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -143,20 +144,20 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let path = shm_layout::conn::conn_shard_path(&args.shm, args.slot);
     let mut shard_file = shm_layout::ConnShardFile::open(&path)?;
     let mut pipeline = {
-        let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / fnat::TICK_NS);
+        let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / lb::TICK_NS);
         tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
         let learned =
             crate::neigh::learned(layout.learned[..layout.workers().len()].iter().map(|t| &t[..]), monotonic_ns());
-        let services = fnat::build_services(&group.served(&rt), share, &mut Vec::new(), &learned)
-            .map_err(|why| WorkerError::Slot { slot: args.slot, why })?;
+        let services = lb::build_services(&group.served(&rt), share, &mut Vec::new(), &learned)
+            .map_err(|e| WorkerError::Slot { slot: args.slot, why: e.to_string() })?;
         let macs = ports.iter().map(mac_of).collect();
-        let mut f = Fnat::new(services, shard, macs, monotonic_ns())
+        let mut f = Balancer::new(services, shard, macs, monotonic_ns())
             .with_stats(&layout.service_counters[args.slot], &layout.real_counters[args.slot])
             .with_neighbours(&layout.learned[args.slot], &layout.config.neigh_epoch)
             .with_mtus(ports.iter().map(|p| if p.mtu == 0 { 1500 } else { p.mtu }).collect());
         let services = f.take_services();
         f.reconfigure(generation, services);
-        Pipeline::with_fnat(port_ctx, f)
+        Pipeline::with_balancer(port_ctx, f)
     };
 
     if args.handover {
@@ -192,7 +193,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     }
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
     // A successor may have waited long (a hot standby): its clock starts now.
-    if let Some(f) = pipeline.fnat_mut() {
+    if let Some(f) = pipeline.balancer_mut() {
         f.set_clock(monotonic_ns());
     }
     let counters = &layout.counters[args.slot];
@@ -227,7 +228,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     }
     let mut io = Io {
         txs: &mut txs,
-        outs: (0..ports.len()).map(|_| Burst::new()).collect(),
+        // A burst per port slot, then one per lcore of the group (redirects).
+        outs: (0..ports.len() + group.members.len()).map(|_| Burst::new()).collect(),
         slot_of_port,
         redirect,
         queues: &layout.queue_counters[args.slot],
@@ -337,18 +339,15 @@ fn poll(
             // hand uncounted.
             LcoreCounters::bump(&c.rx_packets, n as u64);
             LcoreCounters::bump(&c.rx_bursts, 1);
-            // With no service there is no connection to hand over.
-            if let Some(r) = io.redirect.as_mut().filter(|_| pipeline.has_services()) {
-                hand_over(r, pipeline, &mut burst, c);
-            }
-            handle(pipeline, &mut burst, io, c);
+            let steer = io.redirect.as_ref().map(|r| Steer { me: r.me as u16, lcores: r.stage.len() as u16 });
+            handle(pipeline, &mut burst, io, c, steer);
         }
         let n_from = io.redirect.as_ref().map_or(0, |r| r.from.len());
         for i in 0..n_from {
             let n = io.redirect.as_ref().map_or(0, |r| r.from[i].dequeue(&mut burst));
             if n > 0 {
                 received += n as u64;
-                handle(pipeline, &mut burst, io, c);
+                handle(pipeline, &mut burst, io, c, None);
             }
         }
         LcoreCounters::bump(&c.polls, 1);
@@ -362,7 +361,7 @@ fn poll(
             next_beat = end + tsc_ms;
             let now = monotonic_ns();
             slot.heartbeat_ns.store(now, Ordering::Release);
-            if let Some(f) = pipeline.fnat_mut() {
+            if let Some(f) = pipeline.balancer_mut() {
                 f.advance(now, 4096);
             }
             cfg.ask(now, pipeline, io);
@@ -391,93 +390,30 @@ fn poll(
     }
 }
 
-/// Hands the packets of `burst` whose connection another lcore owns to that lcore; the rest
-/// stay in `burst`.
-fn hand_over(r: &mut Redirect, pipeline: &Pipeline<'_>, burst: &mut Burst, c: &LcoreCounters) {
-    let lcores = r.stage.len() as u16;
-    let me = r.me;
-    burst.distribute(&mut r.stage, |_, frame| Some(pipeline.owner(frame, lcores).map_or(me, usize::from)));
-    let (mut sent, mut dropped) = (0u64, 0u64);
-    for (d, stage) in r.stage.iter_mut().enumerate() {
-        if d == me || stage.is_empty() {
-            continue;
-        }
-        if let Some(ring) = &r.to[d] {
-            sent += ring.enqueue(stage) as u64;
-        }
-        dropped += stage.len() as u64;
-        stage.clear();
-    }
-    std::mem::swap(burst, &mut r.stage[me]);
-    if sent > 0 {
-        LcoreCounters::bump(&c.redirected, sent);
-    }
-    if dropped > 0 {
-        LcoreCounters::bump(&c.drop_redirect, dropped);
-    }
-}
-
-/// Runs a burst through the pipeline and sends each packet where it says.
-fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &LcoreCounters) {
-    pipeline.prefetch((0..burst.len()).map(|i| burst.data(i)));
+/// Runs a burst through the pipeline and sends each packet where it says: out of a port, or,
+/// with `steer`, to the lcore that owns its connection.
+fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &LcoreCounters, steer: Option<Steer>) {
+    pipeline.classify((0..burst.len()).map(|i| burst.data(i)), steer);
     let mut tally = Tally::default();
     let slot_of_port = &io.slot_of_port;
+    let ports = io.txs.len();
     burst.distribute_packets(&mut io.outs, |port_id, frame| {
         let port = slot_of_port.get(usize::from(port_id)).copied().unwrap_or(u16::MAX);
-        if port == u16::MAX {
-            tally.runt += 1;
-            return None;
-        }
-        match pipeline.process(port, frame) {
-            Action::Forward(p) => Some(usize::from(p)),
-            Action::Reply(r) => {
-                match r {
-                    Reply::Arp => tally.arp += 1,
-                    Reply::IcmpEcho => tally.echo += 1,
-                    Reply::TimeExceeded => tally.time_exceeded += 1,
-                    Reply::FragNeeded => tally.frag_needed += 1,
-                }
-                Some(usize::from(port))
-            }
-            Action::Nat { port: out, inbound, .. } => {
-                if inbound {
-                    tally.nat_in += 1;
-                } else {
-                    tally.nat_out += 1;
-                }
-                Some(usize::from(out))
-            }
-            Action::Drop(DropReason::Runt) => {
-                tally.runt += 1;
-                None
-            }
-            Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::NoConnection)) => {
-                tally.no_conn += 1;
-                None
-            }
-            Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::Denied)) => {
-                tally.acl += 1;
-                None
-            }
-            Action::Drop(DropReason::Nat(crate::fnat::FnatDrop::TooBig)) => {
-                tally.too_big += 1;
-                None
-            }
-            Action::Drop(DropReason::Nat(why)) => {
-                tally.no_resource += 1;
-                if why == crate::fnat::FnatDrop::Overloaded {
-                    tally.overloaded += 1;
-                }
-                None
-            }
-            Action::Drop(DropReason::Malformed(e)) => {
-                tally.malformed[crate::pipeline::malformed_index(e)] += 1;
-                None
-            }
+        let action = if port == u16::MAX {
+            Action::Drop(crate::outcome::DropReason::Runt)
+        } else {
+            pipeline.process(port, frame)
+        };
+        action.count(&mut tally);
+        match action {
+            Action::Forward(p) | Action::Nat { port: p, .. } => Some(usize::from(p)),
+            Action::Reply(_) => Some(usize::from(port)),
+            Action::Redirect(lcore) => Some(ports + usize::from(lcore)),
+            Action::Drop(_) => None,
         }
     });
     let (mut sent, mut unsent) = (0, 0);
-    for (p, out) in io.outs.iter_mut().enumerate() {
+    for (p, out) in io.outs[..ports].iter_mut().enumerate() {
         if !out.is_empty() {
             let n = io.txs[p].tx(out);
             if let Some(c) = io.queues.tx.get(p) {
@@ -490,53 +426,26 @@ fn handle(pipeline: &mut Pipeline<'_>, burst: &mut Burst, io: &mut Io<'_>, c: &L
     }
     LcoreCounters::bump(&c.tx_packets, sent as u64);
     LcoreCounters::bump(&c.drop_tx_full, unsent as u64);
-    tally.flush(c);
-}
-
-/// Per-burst counts, added to the shared counters once per burst.
-#[derive(Default)]
-struct Tally {
-    arp: u64,
-    echo: u64,
-    time_exceeded: u64,
-    frag_needed: u64,
-    too_big: u64,
-    nat_in: u64,
-    nat_out: u64,
-    runt: u64,
-    no_conn: u64,
-    no_resource: u64,
-    acl: u64,
-    overloaded: u64,
-    malformed: [u64; shm_layout::MALFORMED_REASONS.len()],
-}
-
-impl Tally {
-    fn flush(&self, c: &LcoreCounters) {
-        for (counter, n) in [
-            (&c.arp_replies, self.arp),
-            (&c.icmp_echo_replies, self.echo),
-            (&c.icmp_time_exceeded, self.time_exceeded),
-            (&c.icmp_frag_needed, self.frag_needed),
-            (&c.drop_too_big, self.too_big),
-            (&c.fnat_in, self.nat_in),
-            (&c.fnat_out, self.nat_out),
-            (&c.drop_runt, self.runt),
-            (&c.drop_no_conn, self.no_conn),
-            (&c.drop_no_resource, self.no_resource),
-            (&c.drop_acl, self.acl),
-            (&c.drop_overloaded, self.overloaded),
-        ] {
-            if n > 0 {
-                LcoreCounters::bump(counter, n);
+    if let Some(r) = io.redirect.as_mut() {
+        let (mut handed, mut dropped) = (0u64, 0u64);
+        for (lcore, stage) in io.outs[ports..].iter_mut().enumerate() {
+            if stage.is_empty() {
+                continue;
             }
+            if let Some(Some(ring)) = r.to.get(lcore) {
+                handed += ring.enqueue(stage) as u64;
+            }
+            dropped += stage.len() as u64;
+            stage.clear();
         }
-        for (counter, &n) in c.drop_malformed.iter().zip(&self.malformed) {
-            if n > 0 {
-                LcoreCounters::bump(counter, n);
-            }
+        if handed > 0 {
+            LcoreCounters::bump(&c.redirected, handed);
+        }
+        if dropped > 0 {
+            LcoreCounters::bump(&c.drop_redirect, dropped);
         }
     }
+    tally.flush(c);
 }
 
 fn mac_of(p: &shm_layout::PortSlot) -> wire::EthernetAddress {
@@ -673,7 +582,7 @@ impl Reconfig<'_> {
         self.asked_ns = now_ns;
         crate::neigh::expire(self.own_learned, &self.area.neigh_epoch, now_ns);
         let Some(a) = &self.announcer else { return };
-        let Some(f) = pipeline.fnat_mut() else { return };
+        let Some(f) = pipeline.balancer_mut() else { return };
         if f.wanted().is_empty() {
             return;
         }
@@ -698,7 +607,7 @@ impl Reconfig<'_> {
             // One request missed (the slot had no process when it came): zero every service,
             // rather than leave the one it named as it was.
             let key = if z == self.zeroed + 1 { self.area.zero_key.load(Ordering::Acquire) } else { 0 };
-            if let Some(f) = pipeline.fnat_mut() {
+            if let Some(f) = pipeline.balancer_mut() {
                 f.zero_counters(key);
             }
             self.zeroed = z;
@@ -711,7 +620,7 @@ impl Reconfig<'_> {
             // Not the packet path: a next hop was learned or changed somewhere.
             self.neigh_seen = epoch;
             let hops = self.hops();
-            if let Some(f) = pipeline.fnat_mut() {
+            if let Some(f) = pipeline.balancer_mut() {
                 f.resolve(&hops);
             }
         }
@@ -720,8 +629,12 @@ impl Reconfig<'_> {
             return;
         }
         let hops = self.hops();
-        let result = read_config(self.area, &slot.cfg_reading)
-            .and_then(|(g, rt)| pipeline.reconfigure(g, &self.group.served(&rt), self.share, &hops).map(|()| (g, rt)));
+        let result = read_config(self.area, &slot.cfg_reading).and_then(|(g, rt)| {
+            pipeline
+                .reconfigure(g, &self.group.served(&rt), self.share, &hops)
+                .map(|()| (g, rt))
+                .map_err(|e| e.to_string())
+        });
         match result {
             Ok((g, rt)) => {
                 let addrs = self.group.addresses(&rt);

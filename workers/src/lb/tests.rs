@@ -2,10 +2,15 @@
 //! refusals, and expiry. Frames are built with the `wire` crate and checked after the rewrite
 //! by full checksum verification.
 
+use super::service::LPORT_MIN;
 use super::*;
+use conn::tcp::State;
+use conn::v4;
+use sched::{Backend, Scheduler};
 use shm_layout::conn::{ConnEntry, ConnShardHeader};
 use shm_layout::ConnParts;
 use wire::{EtherType, EthernetRepr, TcpRepr, UdpRepr};
+use wire::{EthernetFrame, IpProtocol, TcpFlags, TcpPacket, UdpPacket};
 
 const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
 const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
@@ -35,18 +40,18 @@ fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
     Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP], (0, 1))
 }
 
-fn fnat(s: &mut Store, weight: u32) -> Fnat<'_> {
+fn fnat(s: &mut Store, weight: u32) -> Balancer<'_> {
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
     let services = vec![service(6, 80, vec![Backend::new(weight)]), service(17, 53, vec![Backend::new(weight)])];
-    Fnat::new(services, shard, vec![P0, P1], 0)
+    Balancer::new(services, shard, vec![P0, P1], 0)
 }
 
 /// A Full-NAT lcore (alone) running the services of `rt`.
-fn fnat_of<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Fnat<'s> {
+fn fnat_of<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Balancer<'s> {
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
-    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0);
+    let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0);
     n.reconfigure(1, build_services(rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap());
     n
 }
@@ -117,7 +122,7 @@ fn frame(
 }
 
 /// Runs a frame through Full-NAT, returning the verdict.
-fn run(n: &mut Fnat<'_>, rx_port: u16, f: &mut Vec<u8>) -> Verdict {
+fn run(n: &mut Balancer<'_>, rx_port: u16, f: &mut Vec<u8>) -> Verdict {
     let p = wire::classify(f).unwrap();
     n.process(rx_port, f, &p, None)
 }
@@ -184,14 +189,14 @@ fn segments_without_a_connection_and_services_without_reals_are_refused() {
     let mut s = store();
     let mut n = fnat(&mut s, 1);
     let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"");
-    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoConnection));
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::NoConnection));
     let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 81), TcpFlags::SYN, b"");
     assert_eq!(run(&mut n, 0, &mut f), Verdict::NotOurs, "no service on port 81");
     drop(n);
     let mut s = store();
     let mut n = fnat(&mut s, 0);
     let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
-    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoReal), "weight 0 is quiescent");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::NoReal), "weight 0 is quiescent");
 }
 
 #[test]
@@ -209,7 +214,12 @@ fn udp_flows_are_translated_both_ways_and_expire() {
     assert_eq!(n.advance(301 * 1_000_000_000, usize::MAX), 1);
     assert_eq!(n.services[1].backends[0].active_conns, 0);
     let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"late");
-    assert_eq!(run(&mut n, 1, &mut f), Verdict::Drop(FnatDrop::NoConnection), "a reply after expiry is dropped");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Drop(DropReason::NoConnection), "a reply after expiry is dropped");
+}
+
+/// The 5-tuple of a TCP or UDP frame.
+fn tuple_of(f: &[u8]) -> Tuple {
+    flow_of(&wire::classify(f).unwrap()).unwrap().0
 }
 
 #[test]
@@ -220,7 +230,7 @@ fn a_lookup_hint_is_used_only_for_its_own_tuple() {
     assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
     // The next packet of the flow, handed the hint of another flow's tuple (a burst's hints
     // out of step): it still finds its connection rather than creating a second one.
-    let other = crate::fnat::quick_tuple(&udp_frame(CLIENT_MAC, P0, (CLIENT, 5354), (VIP, 53), b"x")).unwrap();
+    let other = tuple_of(&udp_frame(CLIENT_MAC, P0, (CLIENT, 5354), (VIP, 53), b"x"));
     let hint = n.shard().hashed(other);
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"again");
     let p = wire::classify(&f).unwrap();
@@ -228,7 +238,7 @@ fn a_lookup_hint_is_used_only_for_its_own_tuple() {
     check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
     // With its own hint, the same.
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"third");
-    let hint = n.shard().hashed(crate::fnat::quick_tuple(&f).unwrap());
+    let hint = n.shard().hashed(tuple_of(&f));
     let p = wire::classify(&f).unwrap();
     assert_eq!(n.process(0, &mut f, &p, Some(hint)), Verdict::Out { port: 1, dir: Dir::In, new: false });
     assert_eq!(n.shard().used(), 1, "one flow, one connection");
@@ -324,7 +334,7 @@ fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed
     let (shard, _) = Shard::adopt(parts, 0);
     let services =
         build_services(&runtime(&[(8080, 1), (8081, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
-    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
     let services = n.take_services();
     n.reconfigure(1, services);
     // Two UDP flows: wlc places them on 8080 and 8081.
@@ -356,7 +366,7 @@ fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed
     check(&f, (P1, RS_MAC), (LIP, LPORT_MIN + 2), (RS, 8082));
     // A reply for the removed real's connection finds nothing to translate.
     let mut f = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"late");
-    assert_eq!(run(&mut n, 1, &mut f), Verdict::Drop(FnatDrop::NoConnection));
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Drop(DropReason::NoConnection));
     assert_eq!(n.shard.used(), 2);
 
     // Generation 3: the UDP service removed. Its flows expire on their next packet.
@@ -379,7 +389,7 @@ fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
     rt.services[0].local_addresses.clear();
     rt.services[1].local_addresses.clear();
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
-    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
 
     let syn = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
     let mut f = syn.clone();
@@ -395,7 +405,7 @@ fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
         .lookup(&Tuple { proto: 6, src: v4(CLIENT.octets()), sport: 40000, dst: v4(VIP.octets()), dport: 80 })
         .unwrap();
     let e = n.shard.entry(idx);
-    assert_eq!((State::from_u8(e.state), e.packets, (e.flags >> 4) & 0x0f), (State::Established, [2, 0], MODE_DR));
+    assert_eq!((State::from_u8(e.state), e.packets, e.mode()), (State::Established, [2, 0], Some(Mode::Dr)));
     // The real server answers the client directly, from the VIP: not the balancer's business
     // (bridged, if it passes at all).
     let mut f = tcp_frame(RS_MAC, P1, (VIP, 80), (CLIENT, 40000), TcpFlags::ACK, b"HTTP/1.0 200 OK\r\n");
@@ -403,7 +413,7 @@ fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
     // A UDP service's datagrams, too; a Full-NAT real server of the same service still needs
     // a local address, which this one lacks.
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"q");
-    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoResource));
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::NoResource));
 }
 
 #[test]
@@ -417,7 +427,7 @@ fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_cli
         svc.local_addresses.clear();
     }
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
-    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
     let mut synack = TcpFlags::SYN;
     synack.insert(TcpFlags::ACK);
 
@@ -436,7 +446,7 @@ fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_cli
         .lookup(&Tuple { proto: 6, src: v4(CLIENT.octets()), sport: 40000, dst: v4(VIP.octets()), dport: 80 })
         .unwrap();
     let e = n.shard.entry(idx);
-    assert_eq!((State::from_u8(e.state), e.packets, (e.flags >> 4) & 0x0f), (State::Established, [2, 1], MODE_NAT));
+    assert_eq!((State::from_u8(e.state), e.packets, e.mode()), (State::Established, [2, 1], Some(Mode::Nat)));
 
     // On several lcores, the client's packets and the real server's replies to that client
     // have one owner.
@@ -489,7 +499,7 @@ fn full_nat_puts_the_client_address_in_the_handshake_ack_and_leaves_room_for_it(
     assert_eq!(usize::from(ip.total_len()), ack.len() - 14);
     let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
     assert_eq!(tcp.header_len(), 20 + TOA_LEN);
-    assert_eq!(&ip.payload()[20..28], &[TOA_KIND, 8, 0x9c, 0x40, 198, 18, 0, 1], "port 40000, 198.18.0.1");
+    assert_eq!(&ip.payload()[20..28], &[wire::Toa::KIND, 8, 0x9c, 0x40, 198, 18, 0, 1], "port 40000, 198.18.0.1");
     // Later segments go as they are.
     let mut data = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"GET / HTTP/1.0\r\n\r\n");
     let before = data.len();
@@ -507,7 +517,7 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_while
     rt.services[1].scheduler = sched::Kind::Rr;
     rt.services[1].persistence = 60;
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
-    let mut n = Fnat::new(services, shard, vec![P0, P1], 0);
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
     let real_of = |f: &[u8]| UdpPacket::new_checked(&f[34..]).unwrap().dst_port();
     let other = Ipv4Addr::new(198, 18, 0, 2);
     // rr would move every new flow on; persistence keeps the client on its first real server.
@@ -529,7 +539,7 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_while
     assert_eq!(counts, 11);
     // A packet that meets a template's key (port 0) is not a connection's.
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 0), (VIP, 53), b"x");
-    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::NoConnection));
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::NoConnection));
     // A template lives on while flows it placed do (LVS): at 61 s nothing has gone.
     let s = 1_000_000_000u64;
     assert_eq!(n.advance(61 * s, usize::MAX), 0);
@@ -561,7 +571,7 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     let (shard, _) = Shard::adopt(parts, 0);
     let rt = runtime(&[(8080, 1)]);
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
-    let mut n = Fnat::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
+    let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
     n.reconfigure(1, services);
     let udp_key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
     let slot = table.iter().position(|c| c.key.load(Relaxed) == udp_key).unwrap();
@@ -617,21 +627,26 @@ fn a_real_at_its_upper_threshold_takes_no_new_connection_until_below_its_lower_o
     let mut rt = runtime(&[(8080, 1)]);
     rt.services[1].reals[0].upper = 3;
     rt.services[1].reals[0].lower = 2;
-    let mut n =
-        Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0);
-    let flow = |n: &mut Fnat<'_>, port: u16| run(n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"q"));
+    let mut n = Balancer::new(
+        build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+        shard,
+        vec![P0, P1],
+        0,
+    );
+    let flow =
+        |n: &mut Balancer<'_>, port: u16| run(n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"q"));
     let s = 1_000_000_000u64;
     assert!(matches!(flow(&mut n, 1000), Verdict::Out { new: true, .. }));
     n.advance(50 * s, 1000);
     assert!(matches!(flow(&mut n, 1001), Verdict::Out { new: true, .. }));
     n.advance(100 * s, 1000);
     assert!(matches!(flow(&mut n, 1002), Verdict::Out { new: true, .. }));
-    assert_eq!(flow(&mut n, 1003), Verdict::Drop(FnatDrop::Overloaded), "3 connections: overloaded");
+    assert_eq!(flow(&mut n, 1003), Verdict::Drop(DropReason::Overloaded), "3 connections: overloaded");
     assert!(matches!(flow(&mut n, 1002), Verdict::Out { new: false, .. }), "existing flows go on");
     // UDP flows live 300 s: at 301 s two are left, not below the lower threshold of 2.
     n.advance(301 * s, 1000);
     assert_eq!(n.services()[1].backends[0].active_conns, 2);
-    assert_eq!(flow(&mut n, 1004), Verdict::Drop(FnatDrop::Overloaded), "2 left: still overloaded");
+    assert_eq!(flow(&mut n, 1004), Verdict::Drop(DropReason::Overloaded), "2 left: still overloaded");
     n.advance(351 * s, 1000);
     assert_eq!(n.services()[1].backends[0].active_conns, 1);
     assert!(matches!(flow(&mut n, 1005), Verdict::Out { new: true, .. }), "below the lower threshold: taken again");
@@ -682,15 +697,18 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
         let mut rt = runtime(&[(8080, 1)]);
         rt.services[1].deny = deny;
         rt.services[1].allow = allow;
-        let mut n = Fnat::new(
+        let mut n = Balancer::new(
             build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
             shard,
             vec![P0, P1],
             0,
         );
         let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
-        let expected =
-            if admitted { Verdict::Out { port: 1, dir: Dir::In, new: true } } else { Verdict::Drop(FnatDrop::Denied) };
+        let expected = if admitted {
+            Verdict::Out { port: 1, dir: Dir::In, new: true }
+        } else {
+            Verdict::Drop(DropReason::Denied)
+        };
         assert_eq!(v, expected, "{what}");
     }
     // Allowed explicitly.
@@ -699,20 +717,24 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
     let (shard, _) = Shard::adopt(parts, 0);
     let mut rt = runtime(&[(8080, 1)]);
     rt.services[1].allow = vec![net("198.18.0.0/16")];
-    let mut n =
-        Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0);
+    let mut n = Balancer::new(
+        build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+        shard,
+        vec![P0, P1],
+        0,
+    );
     let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
     assert!(matches!(v, Verdict::Out { new: true, .. }));
 }
 
 /// The fixtures' runtime with the UDP service's real server reached by IP-in-IP (listening on
 /// the virtual port).
-fn tunnel_fnat(s: &mut Store) -> Fnat<'_> {
+fn tunnel_fnat(s: &mut Store) -> Balancer<'_> {
     let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
     let (shard, _) = Shard::adopt(parts, 0);
     let mut rt = runtime(&[(53, 1)]);
     rt.services[1].reals[0].forward = conf::Forward::Tunnel;
-    Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0)
+    Balancer::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0)
 }
 
 #[test]
@@ -761,7 +783,7 @@ fn a_packet_too_big_to_encapsulate_is_answered_with_fragmentation_needed_or_drop
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1001), (VIP, 53), &payload);
     Ipv4Packet::new_unchecked(&mut f[14..]).set_dont_frag(false);
     Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
-    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::TooBig));
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::TooBig));
     // 1480 bytes fit exactly.
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1002), (VIP, 53), &payload[1..]);
     assert!(matches!(run(&mut n, 0, &mut f), Verdict::Out { new: true, .. }));
@@ -795,23 +817,23 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     let mut rt = runtime(&[(8080, 1)]);
     rt.neighbours.clear();
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
-    let n = Fnat::new(services, shard, vec![P0, P1], 0).with_neighbours(&table, &epoch);
+    let n = Balancer::new(services, shard, vec![P0, P1], 0).with_neighbours(&table, &epoch);
     let want = crate::neigh::Want { hop: RS, port: 1, src: LIP };
     assert_eq!(n.wanted(), &[(want, false)], "slot 0 asks for RS from LIP on port 1");
     let ports = vec![
         PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
         PortCtx { mac: P1, peer: 0, addrs: vec![LIP], exception: None, is_exception: false },
     ];
-    let mut p = Pipeline::with_fnat(ports, n);
+    let mut p = Pipeline::with_balancer(ports, n);
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
-    assert_eq!(p.process(0, &mut f), Action::Drop(DropReason::Nat(FnatDrop::NoReal)), "not resolved yet");
+    assert_eq!(p.process(0, &mut f), Action::Drop(DropReason::NoReal), "not resolved yet");
     // A neighbour nobody needs is not learned; the real server's answer is.
     p.process(1, &mut arp_reply(Ipv4Addr::new(198, 18, 1, 9), EthernetAddress([2, 0, 0, 0, 1, 9])));
     assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 0);
     p.process(1, &mut arp_reply(RS, RS_MAC));
     assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 1);
     // The worker sees the epoch move and resolves from every worker's table.
-    let fnat = p.fnat_mut().unwrap();
+    let fnat = p.balancer_mut().unwrap();
     fnat.resolve(&crate::neigh::learned([&table[..]], 0));
     assert_eq!(fnat.wanted(), &[(want, true)]);
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
@@ -839,7 +861,7 @@ fn the_proxy_protocol_header_goes_before_the_first_byte_and_sequence_numbers_fol
         let (shard, _) = Shard::adopt(parts, 0);
         let mut rt = runtime(&[(8080, 1)]);
         rt.services[0].proxy_protocol = version;
-        let mut n = Fnat::new(
+        let mut n = Balancer::new(
             build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
             shard,
             vec![P0, P1],
@@ -896,13 +918,13 @@ fn a_packet_bigger_than_the_out_ports_mtu_is_answered_with_fragmentation_needed_
     let (shard, _) = Shard::adopt(parts, 0);
     let services = build_services(&runtime(&[(8080, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     // The real servers' side (port slot 1) takes 1400 bytes; the clients' 1500.
-    let mut n = Fnat::new(services, shard, vec![P0, P1], 0).with_mtus(vec![1500, 1400]);
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0).with_mtus(vec![1500, 1400]);
     let big = vec![1u8; 1401 - 28];
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), &big);
     assert_eq!(run(&mut n, 0, &mut f), Verdict::FragNeeded { mtu: 1400 });
     Ipv4Packet::new_unchecked(&mut f[14..]).set_dont_frag(false);
     Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
-    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(FnatDrop::TooBig));
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::TooBig));
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), &big[1..]);
     assert!(matches!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, .. }), "1400 bytes fit");
     // The answer of 1401 bytes goes to the clients' side, which takes it.
@@ -918,7 +940,7 @@ mod random_segments {
     use super::*;
     use proptest::prelude::*;
 
-    fn fnat_with_everything(s: &mut Store) -> Fnat<'_> {
+    fn fnat_with_everything(s: &mut Store) -> Balancer<'_> {
         let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
         let (shard, _) = Shard::adopt(parts, 0);
         let mut rt = runtime(&[(8080, 1), (53, 1)]);
@@ -928,8 +950,13 @@ mod random_segments {
         rt.services[1].reals[1].forward = conf::Forward::Tunnel;
         rt.services[1].persistence = 30;
         rt.services[1].proxy_protocol = conf::ProxyProtocol::V2;
-        Fnat::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0)
-            .with_mtus(vec![1500, 1400])
+        Balancer::new(
+            build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+            shard,
+            vec![P0, P1],
+            0,
+        )
+        .with_mtus(vec![1500, 1400])
     }
 
     #[derive(Debug, Clone)]

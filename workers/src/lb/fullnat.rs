@@ -1,0 +1,71 @@
+//! The routed modes, Full-NAT and NAT: the balancer routes each packet of the connection both
+//! ways, so its TTL goes down and its addresses and ports are translated (NAT is Full-NAT with
+//! the client itself as the local side: the entry's local address and port are the client's,
+//! and the real server's replies, routed back through the balancer, are its outbound side).
+
+use conn::tcp::{State, Way};
+use conn::Dir;
+use wire::nat::Endpoints;
+use wire::{EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, TcpFlags};
+
+use super::state::track;
+use super::{addr4, ticks, Balancer, Offsets, Verdict};
+use crate::frame::Frame;
+use crate::outcome::DropReason;
+
+impl Balancer<'_> {
+    /// A packet of Full-NAT or NAT connection `idx` going `dir`: TTL (ICMP time exceeded when
+    /// it runs out, as a router does), addresses and ports, the client's address for the real
+    /// server (TOA or PROXY), MACs, then the connection's state, timeout and counters.
+    pub(super) fn route<F: Frame>(
+        &mut self,
+        idx: u32,
+        dir: Dir,
+        buf: &mut F,
+        at: Offsets,
+        flags: Option<TcpFlags>,
+        new: bool,
+    ) -> Verdict {
+        let e = self.shard.entry(idx);
+        let frame = buf.bytes();
+        {
+            let mut ip = Ipv4Packet::new_unchecked(&mut frame[at.l3..]);
+            if ip.ttl() <= 1 {
+                return Verdict::TimeExceeded;
+            }
+            ip.decrement_ttl();
+        }
+        let (to, out_port, dst_mac) = match dir {
+            Dir::In => {
+                // Resolved for this generation by the lookup (or just created in it).
+                let real = self.services[e.service as usize].reals[e.real as usize];
+                let to = Endpoints { src: addr4(&e.laddr), dst: addr4(&e.raddr), sport: e.lport, dport: e.rport };
+                (to, real.via, real.mac)
+            }
+            Dir::Out => {
+                let to = Endpoints { src: addr4(&e.vaddr), dst: addr4(&e.caddr), sport: e.vport, dport: e.cport };
+                (to, e.client_port, EthernetAddress(e.client_mac))
+            }
+        };
+        let protocol = if flags.is_some() { IpProtocol::Tcp } else { IpProtocol::Udp };
+        wire::nat::rewrite(frame, at.l3, at.l4, protocol, to);
+        if !self.client_address(e, dir, buf, at, flags, out_port) {
+            return Verdict::Drop(DropReason::NoResource);
+        }
+        let frame = buf.bytes();
+        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(self.port_macs[usize::from(out_port)]);
+        let len = frame.len() as u64;
+        let way = if dir == Dir::In { Way::In } else { Way::Out };
+        let (state, timeout) = track(State::from_u8(e.state), flags, way);
+        let (service, real) = (e.service as usize, e.real as usize);
+        let em = self.shard.entry_mut(idx);
+        em.state = state as u8;
+        em.packets[dir as usize] += 1;
+        em.bytes[dir as usize] += len;
+        self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
+        self.count(service, real, dir, len);
+        Verdict::Out { port: out_port, dir, new }
+    }
+}

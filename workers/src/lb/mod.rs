@@ -1,0 +1,356 @@
+//! Load balancing on one lcore: the LVS forwarding modes over a connection table in shared
+//! memory.
+//!
+//! Full-NAT: client -> VIP:port becomes local address:local port -> real server, and the
+//! reply real server -> local address:port becomes VIP:port -> client. One connection entry
+//! in the lcore's shard finds both directions; the scheduler picks the real server of a new
+//! connection; checksums are updated incrementally. NAT, direct routing and IP-in-IP are
+//! chosen per real server.
+//!
+//! New TCP connections start only on a SYN; any other segment to a service with no
+//! connection is dropped and counted (LVS does the same). The client side's MAC address and
+//! port are kept in the entry, so replies go back the way the client came.
+//!
+//! One concern a file:
+//!
+//! | file | what |
+//! |---|---|
+//! | `service.rs` | the service model: real servers, limits, access lists, local addresses, [`build_services`] |
+//! | `steer.rs` | which lcore owns a packet ([`owner`]) and the sorted lookups ([`Index`]) |
+//! | `setup.rs` | a new connection: scheduling, persistence templates, the local address and port |
+//! | `fullnat.rs` | the routed modes, Full-NAT and NAT: TTL, addresses and ports, TOA or PROXY, MACs |
+//! | `dr.rs` | direct routing (and what it shares with IP-in-IP: inbound only) |
+//! | `tunnel.rs` | IP-in-IP |
+//! | `toa.rs`, `proxy.rs` | the client's address for the real server: TOA, the PROXY protocol |
+//! | `state.rs` | TCP states, the clock and expiry |
+//! | `hops.rs` | next hops that ARP resolves |
+//! | `counters.rs` | per-service and per-real-server counters in shared memory |
+//!
+//! Packet formats (tuples, options, rewrites) are `wire`'s; this module decides.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicU64;
+
+use conn::{Dir, Hashed, Shard, Tuple};
+use shm_layout::conn::Mode;
+use wire::{EthernetAddress, Ipv4Packet, Parsed, TcpFlags};
+
+use crate::frame::Frame;
+use crate::neigh::Want;
+use crate::outcome::DropReason;
+
+mod counters;
+mod dr;
+mod fullnat;
+mod hops;
+pub mod proxy;
+mod service;
+mod setup;
+mod state;
+mod steer;
+mod toa;
+mod tunnel;
+
+use counters::{assign_real_slots, assign_stats_slots};
+use dr::Hit;
+use service::resolve;
+pub use service::{build_services, BuildError, Limits, Real, Service};
+pub use steer::{flow_of, owner, Index};
+pub use toa::TOA_LEN;
+use tunnel::TUNNEL_HEADER_LEN;
+
+/// Connection timer tick.
+pub const TICK_NS: u64 = 10_000_000;
+
+/// MTU of a port whose MTU was not given ([`Balancer::with_mtus`]).
+pub const DEFAULT_MTU: usize = 1500;
+
+/// What the balancer did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not the balancer's traffic: no connection and no service.
+    NotOurs,
+    /// Rewritten; send it out of this port slot. `new` when it created the connection.
+    Out { port: u16, dir: Dir, new: bool },
+    /// Drop it.
+    Drop(DropReason),
+    /// Its TTL ran out: answer with ICMP time exceeded instead (Full-NAT and NAT route it).
+    TimeExceeded,
+    /// Too big for the port once encapsulated (IP-in-IP), with DF set: answer with ICMP
+    /// fragmentation needed, naming the MTU that fits.
+    FragNeeded { mtu: u16 },
+}
+
+/// Where a packet's headers start in its frame.
+#[derive(Debug, Clone, Copy)]
+struct Offsets {
+    /// The IPv4 header.
+    l3: usize,
+    /// The TCP or UDP header.
+    l4: usize,
+}
+
+/// The load-balancing state of one lcore: its services, its connection table, its counters.
+pub struct Balancer<'a> {
+    services: Vec<Service>,
+    /// Lookups over `services`.
+    index: Index,
+    shard: Shard<'a>,
+    /// MAC of every port slot.
+    port_macs: Vec<EthernetAddress>,
+    now_tick: u64,
+    /// Configuration generation of `services` (connection entries cache their service and
+    /// real server indices per generation).
+    generation: u64,
+    /// This worker's per-service counters in shared memory (empty: not counted).
+    stats: &'a [shm_layout::ServiceCounters],
+    /// This worker's per-real-server counters in shared memory (empty: not counted).
+    real_stats: &'a [shm_layout::RealCounters],
+    /// Identification of the last outer IPv4 header it built (IP-in-IP).
+    ip_id: u16,
+    /// MTU of every port slot.
+    mtus: Vec<u16>,
+    /// Templates whose connections expired in this [`Balancer::advance`] (reserved once).
+    unlinks: Vec<Tuple>,
+    /// This worker's table of learned neighbours in shared memory and the epoch to bump when
+    /// it changes (None: nothing is learned).
+    neigh: Option<(&'a [shm_layout::LearnedNeighbour], &'a AtomicU64)>,
+    /// The next hops ARP resolves, and whether each is resolved ([`Balancer::wanted`]).
+    wants: Vec<(Want, bool)>,
+}
+
+impl std::fmt::Debug for Balancer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balancer").field("services", &self.services.len()).field("shard", &self.shard).finish()
+    }
+}
+
+/// `seconds` in timer ticks.
+fn ticks(seconds: u32) -> u32 {
+    (u64::from(seconds) * 1_000_000_000 / TICK_NS) as u32
+}
+
+/// The IPv4 address of an entry's 16-byte address field.
+fn addr4(a: &[u8; 16]) -> Ipv4Addr {
+    Ipv4Addr::new(a[12], a[13], a[14], a[15])
+}
+
+impl<'a> Balancer<'a> {
+    /// A balancer over `services`, with connections in `shard`.
+    /// Connections adopted from the shard count towards their real servers' active
+    /// connections (lc, wlc), and the clock starts at `now_ns`.
+    pub fn new(services: Vec<Service>, shard: Shard<'a>, port_macs: Vec<EthernetAddress>, now_ns: u64) -> Balancer<'a> {
+        let index = Index::build(&services);
+        let mut f = Balancer {
+            services,
+            index,
+            shard,
+            port_macs,
+            now_tick: now_ns / TICK_NS,
+            generation: 0,
+            stats: &[],
+            real_stats: &[],
+            ip_id: 0,
+            mtus: Vec::new(),
+            unlinks: Vec::new(),
+            neigh: None,
+            wants: Vec::new(),
+        };
+        for idx in 0..f.shard.capacity() {
+            let e = f.shard.entry(idx);
+            if !e.in_use() || e.is_template() {
+                continue;
+            }
+            if let Some((s, r)) = resolve(&f.services, e) {
+                f.services[s].backends[r].active_conns += 1;
+            }
+        }
+        for s in &mut f.services {
+            s.refresh_availability();
+        }
+        f.list_wants();
+        f
+    }
+
+    /// Switches to configuration generation `generation` with `services` (built by
+    /// [`build_services`] from the current ones). Connections of a service or real server
+    /// that is gone expire on their next packet.
+    pub fn reconfigure(&mut self, generation: u64, mut services: Vec<Service>) {
+        self.index = Index::build(&services);
+        assign_stats_slots(self.stats, &mut services);
+        assign_real_slots(self.real_stats, &mut services);
+        self.services = services;
+        self.generation = generation;
+        self.list_wants();
+    }
+
+    /// The MTU of every port slot (packets bigger than the out port's are answered with ICMP
+    /// fragmentation needed, or dropped without DF).
+    pub fn with_mtus(mut self, mtus: Vec<u16>) -> Balancer<'a> {
+        self.mtus = mtus;
+        self
+    }
+
+    /// The MTU of port slot `port`.
+    #[inline]
+    pub(super) fn mtu(&self, port: u16) -> usize {
+        self.mtus.get(usize::from(port)).map_or(DEFAULT_MTU, |&m| usize::from(m))
+    }
+
+    /// Takes the services out (to rebuild them), leaving none.
+    pub fn take_services(&mut self) -> Vec<Service> {
+        self.index = Index::default();
+        std::mem::take(&mut self.services)
+    }
+
+    /// The lookups over the services.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The configuration generation it runs with.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The (service, real server) indices of entry `idx` in the current generation, resolved
+    /// again (and cached in the entry) when it was last resolved in another one. `None`: the
+    /// service or the real server is gone.
+    pub(super) fn indices(&mut self, idx: u32) -> Option<(usize, usize)> {
+        let e = self.shard.entry(idx);
+        if e.cfg_gen == self.generation && self.generation != 0 {
+            return Some((e.service as usize, e.real as usize));
+        }
+        let (s, r) = resolve(&self.services, e)?;
+        let em = self.shard.entry_mut(idx);
+        em.service = s as u32;
+        em.real = r as u32;
+        em.cfg_gen = self.generation;
+        Some((s, r))
+    }
+
+    /// The connection table.
+    pub fn shard(&self) -> &Shard<'a> {
+        &self.shard
+    }
+
+    /// The services.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// Handles a frame received on `rx_port` whose headers `p` describes; `hint`: its tuple
+    /// hashed ahead (see [`crate::pipeline::Pipeline::classify`]), used if it is this
+    /// packet's.
+    pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed, hint: Option<Hashed>) -> Verdict {
+        let (Some((t, flags)), Some(ip)) = (flow_of(p), p.ipv4) else { return Verdict::NotOurs };
+        let at = Offsets { l3: usize::from(p.l3_offset), l4: usize::from(ip.l4_offset) };
+        let (idx, dir, new) = match self.connection(rx_port, buf.bytes(), &t, flags, hint, at) {
+            Ok(found) => found,
+            Err(v) => return v,
+        };
+        // Read in place: a copy of all 192 bytes would wait for the stores of the flow's last
+        // packet (its counters) to land, and cost a quarter of the packet's time.
+        let e = self.shard.entry(idx);
+        if e.is_template() {
+            // Port 0: a crafted packet that met a template's key.
+            return Verdict::Drop(DropReason::NoConnection);
+        }
+        let mode = e.mode();
+        if let Some(v) = self.too_big(e, mode, dir, flags.is_none(), (ip.total_len, buf.bytes(), at.l3)) {
+            return v;
+        }
+        match mode {
+            Some(Mode::FullNat | Mode::Nat) => self.route(idx, dir, buf, at, flags, new),
+            Some(Mode::Dr) => {
+                let hit = Hit::of(e);
+                self.direct_route(idx, hit, dir, buf.bytes(), flags, new)
+            }
+            Some(Mode::Tunnel) => {
+                let hit = Hit::of(e);
+                self.tunnel(idx, hit, dir, buf, at.l3, flags, new)
+            }
+            // (Checked above.) An entry of an unknown mode: written by another build.
+            Some(Mode::Template) | None => Verdict::Drop(DropReason::NoConnection),
+        }
+    }
+
+    /// The connection of tuple `t` (hashed ahead in `hint` if it is `t`'s), or a new one when
+    /// it is the first packet of a service's connection: (entry, direction, created). `Err`:
+    /// what to do with a packet that has none.
+    fn connection(
+        &mut self,
+        rx_port: u16,
+        frame: &[u8],
+        t: &Tuple,
+        flags: Option<TcpFlags>,
+        hint: Option<Hashed>,
+        at: Offsets,
+    ) -> Result<(u32, Dir, bool), Verdict> {
+        let h = match hint {
+            Some(h) if *h.tuple() == *t => h,
+            _ => self.shard.hashed(*t),
+        };
+        if let Some((idx, dir)) = self.shard.lookup_hashed(&h) {
+            if self.indices(idx).is_some() {
+                return Ok((idx, dir, false));
+            }
+            // Its service or real server was removed: the connection expires now, and the
+            // packet is treated as the first of a new one.
+            let e = *self.shard.entry(idx);
+            self.shard.remove(idx);
+            if e.is_controlled() {
+                self.unlink(&setup::template_of(&e));
+            }
+        }
+        let tcp = flags.map(|f| (f, wire::TcpPacket::new_unchecked(&frame[at.l4..]).seq_number()));
+        match self.create(rx_port, frame, t, tcp) {
+            Ok(Some(idx)) => Ok((idx, Dir::In, true)),
+            // A reply to a local address with no connection (expired, or never ours): nothing
+            // to translate it to.
+            Ok(None) if self.index.is_laddr(t.proto, addr4(&t.dst)) => Err(Verdict::Drop(DropReason::NoConnection)),
+            Ok(None) => Err(Verdict::NotOurs),
+            Err(d) => Err(Verdict::Drop(d)),
+        }
+    }
+
+    /// Whether a packet of `total_len` bytes of connection `e` is too big for the port it
+    /// leaves by (with the IP-in-IP header, or a UDP datagram's PROXY header, if it gets one):
+    /// a router answers "fragmentation needed" when DF is set; this one does not fragment
+    /// otherwise. Inbound-only modes check inbound packets only.
+    fn too_big(
+        &self,
+        e: &shm_layout::conn::ConnEntry,
+        mode: Option<Mode>,
+        dir: Dir,
+        udp: bool,
+        (total_len, frame, l3): (u16, &[u8], usize),
+    ) -> Option<Verdict> {
+        let routed = matches!(mode, Some(Mode::FullNat | Mode::Nat));
+        if dir != Dir::In && !routed {
+            return None;
+        }
+        let out = match dir {
+            Dir::In => self.services.get(e.service as usize)?.reals.get(e.real as usize)?.via,
+            Dir::Out => e.client_port,
+        };
+        let grow = match mode {
+            Some(Mode::Tunnel) => TUNNEL_HEADER_LEN,
+            // A UDP flow's datagrams to a PROXY protocol real server carry the header.
+            Some(Mode::FullNat) if dir == Dir::In && udp => usize::from(e.pp_len),
+            _ => 0,
+        };
+        let mtu = self.mtu(out);
+        if usize::from(total_len) + grow <= mtu {
+            return None;
+        }
+        Some(if Ipv4Packet::new_unchecked(&frame[l3..]).dont_frag() {
+            Verdict::FragNeeded { mtu: (mtu - grow) as u16 }
+        } else {
+            Verdict::Drop(DropReason::TooBig)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! The service model of one lcore: services with their real servers, schedulers,
+//! thresholds, access lists and local addresses, built from a configuration generation.
+
+use std::net::Ipv4Addr;
+
+use sched::{Backend, Scheduler};
+use wire::EthernetAddress;
+
+use super::{addr4, ticks};
+
+/// Local ports handed out (the rest are left to the kernel side and well-known services).
+pub(super) const LPORT_MIN: u16 = 1025;
+
+/// A real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Real {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    /// Its MAC address (static neighbour) and the port slot it is reached through.
+    pub mac: EthernetAddress,
+    pub via: u16,
+    /// How packets reach it.
+    pub forward: conf::Forward,
+    /// The balancer's address on the next hop's network: the source of IP-in-IP outer
+    /// headers and of ARP requests for the next hop.
+    pub hop_src: Ipv4Addr,
+    /// The next hop: itself on a connected network, else its route's gateway.
+    pub hop: Ipv4Addr,
+    /// Whether the next hop's MAC comes from ARP (no static neighbour entry).
+    pub learned: bool,
+    /// Whether `mac` is known; an unresolved real server takes no new connection.
+    pub resolved: bool,
+}
+
+impl Real {
+    /// A real server at `addr:port` reached through `mac` on port slot `via`, its MAC known
+    /// statically.
+    pub fn new(addr: Ipv4Addr, port: u16, mac: EthernetAddress, via: u16, forward: conf::Forward) -> Real {
+        Real {
+            addr,
+            port,
+            mac,
+            via,
+            forward,
+            hop_src: Ipv4Addr::UNSPECIFIED,
+            hop: addr,
+            learned: false,
+            resolved: true,
+        }
+    }
+}
+
+/// A Full-NAT service.
+#[derive(Debug)]
+pub struct Service {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub proto: u8,
+    pub scheduler: Scheduler,
+    pub backends: Vec<Backend>,
+    pub reals: Vec<Real>,
+    pub laddrs: Vec<Ipv4Addr>,
+    pub(super) next_laddr: usize,
+    pub(super) next_lport: u16,
+    /// This lcore hands out the local ports `p` with `p % lcores == slot`.
+    pub(super) lport_first: u16,
+    pub(super) lport_step: u16,
+    /// The configuration it was built from (None: built by hand, in tests).
+    pub def: Option<conf::Service>,
+    /// Persistence timeout in ticks (0: none).
+    pub(super) persistence: u32,
+    /// Its slot in the worker's service counter table (`usize::MAX`: none).
+    pub(super) stats_slot: usize,
+    /// Each real server's slot in the worker's real-server counter table (parallel to
+    /// `reals`; `usize::MAX`: none).
+    pub(super) real_slots: Vec<usize>,
+    /// Each real server's connection thresholds on this lcore (its share of the configured
+    /// ones; parallel to `reals`): overloaded at `upper`, taken back below `lower`.
+    pub(super) limits: Vec<Limits>,
+    /// Clients whose new connections are refused (deny, allow lists).
+    pub(super) acl: Option<(Vec<conf::Prefix>, Vec<conf::Prefix>)>,
+    /// The PROXY protocol header its Full-NAT TCP connections get (instead of TOA).
+    pub proxy: conf::ProxyProtocol,
+}
+
+/// A real server's connection thresholds on one lcore (LVS's `u_threshold`/`l_threshold`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// 0: none.
+    pub upper: u32,
+    /// Overloaded until it has fewer connections than this.
+    pub lower: u32,
+}
+
+impl Limits {
+    /// This lcore's share (of `lcores`) of thresholds `upper` and `lower` (LVS: a lower of 0
+    /// means three quarters of the upper).
+    pub fn share(upper: u32, lower: u32, lcores: u16) -> Limits {
+        if upper == 0 {
+            return Limits::default();
+        }
+        let n = u32::from(lcores.max(1));
+        let upper = upper.div_ceil(n);
+        let lower = if lower == 0 { (upper * 3).div_ceil(4) } else { lower.div_ceil(n) };
+        Limits { upper, lower }
+    }
+
+    /// Whether a real server with `conns` connections is overloaded after a new one.
+    pub(super) fn over(self, conns: u32) -> bool {
+        self.upper > 0 && conns >= self.upper
+    }
+
+    /// Whether an overloaded real server with `conns` connections takes new ones again.
+    pub(super) fn relieved(self, conns: u32) -> bool {
+        conns < self.lower.max(1)
+    }
+}
+
+impl Service {
+    /// A service; `backends` and `reals` are parallel. Local ports are handed out from this
+    /// lcore's share: `p % lcores == slot`, so a reply's destination port names its lcore.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        vip: Ipv4Addr,
+        port: u16,
+        proto: u8,
+        scheduler: Scheduler,
+        backends: Vec<Backend>,
+        reals: Vec<Real>,
+        laddrs: Vec<Ipv4Addr>,
+        (slot, lcores): (u16, u16),
+    ) -> Service {
+        let lcores = lcores.max(1);
+        let first = LPORT_MIN + (slot % lcores + lcores - LPORT_MIN % lcores) % lcores;
+        Service {
+            vip,
+            port,
+            proto,
+            scheduler,
+            backends,
+            reals,
+            laddrs,
+            next_laddr: 0,
+            next_lport: first,
+            lport_first: first,
+            lport_step: lcores,
+            def: None,
+            persistence: 0,
+            stats_slot: usize::MAX,
+            real_slots: Vec::new(),
+            limits: Vec::new(),
+            acl: None,
+            proxy: conf::ProxyProtocol::Off,
+        }
+    }
+
+    /// Connection thresholds per real server (parallel to `reals`); a real server at its
+    /// upper threshold takes no new connection.
+    pub fn with_limits(mut self, limits: Vec<Limits>) -> Service {
+        self.limits = limits;
+        self.refresh_availability();
+        self
+    }
+
+    /// Which real servers can take new connections: resolved next hop, under the upper
+    /// threshold (not the packet path).
+    pub(super) fn refresh_availability(&mut self) {
+        for (i, b) in self.backends.iter_mut().enumerate() {
+            let over = self.limits.get(i).is_some_and(|l| l.over(b.active_conns));
+            b.available = self.reals.get(i).is_some_and(|r| r.resolved) && !over;
+        }
+    }
+
+    /// Access lists: new connections from clients in `deny`, or not in a non-empty `allow`,
+    /// are refused.
+    pub fn with_acl(mut self, deny: Vec<conf::Prefix>, allow: Vec<conf::Prefix>) -> Service {
+        self.acl = (!deny.is_empty() || !allow.is_empty()).then_some((deny, allow));
+        self
+    }
+
+    /// Whether `client` may open a connection.
+    #[inline]
+    pub(super) fn admits(&self, client: Ipv4Addr) -> bool {
+        match &self.acl {
+            None => true,
+            Some((deny, allow)) => {
+                !deny.iter().any(|p| p.contains(client))
+                    && (allow.is_empty() || allow.iter().any(|p| p.contains(client)))
+            }
+        }
+    }
+
+    /// The next local address and port to try for a new Full-NAT connection: every local
+    /// address with one port, then the next port of this lcore's share, so all pairs get used.
+    /// `None` when the service has no local address yet (being set up: `ipvsadm -A`, `-a`,
+    /// then `--add-laddr`).
+    pub(super) fn next_local(&mut self) -> Option<(Ipv4Addr, u16)> {
+        let laddr = *self.laddrs.get(self.next_laddr)?;
+        let lport = self.next_lport;
+        self.next_laddr += 1;
+        if self.next_laddr == self.laddrs.len() {
+            self.next_laddr = 0;
+            self.next_lport = lport.checked_add(self.lport_step).unwrap_or(self.lport_first);
+        }
+        Some((laddr, lport))
+    }
+
+    /// Whether it is the service `proto vip:port`.
+    pub(super) fn is(&self, proto: u8, vip: Ipv4Addr, port: u16) -> bool {
+        self.proto == proto && self.vip == vip && self.port == port
+    }
+}
+
+/// Why the services of a generation could not be built. The primary validated the
+/// configuration, so only a mismatch of builds gets here.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A real server has no next hop on a port's network.
+    #[error("no next hop on a port's network for real server {0}")]
+    NoNextHop(Ipv4Addr),
+    /// A scheduler refused its real servers.
+    #[error(transparent)]
+    Scheduler(#[from] sched::BuildError),
+}
+
+/// The services of a runtime configuration, with schedulers built over their real servers,
+/// for the lcore `share = (slot, lcores)`. A service of `old` whose definition and real
+/// servers' neighbours are unchanged is taken over as it is (scheduler position and
+/// connection counts kept); a changed one is rebuilt, keeping the connection counts of the
+/// real servers it still has.
+///
+/// # Errors
+/// [`BuildError`]. A real server without a next hop is found before `old` is touched.
+pub fn build_services(
+    rt: &conf::Runtime,
+    share: (u16, u16),
+    old: &mut Vec<Service>,
+    learned: &crate::neigh::Hops,
+) -> Result<Vec<Service>, BuildError> {
+    // Every real server needs a next hop on a port's network: checked before `old` is touched,
+    // so that an error leaves it whole. (The primary checked it; only a mismatch of builds
+    // gets here.)
+    let hop = |addr: Ipv4Addr| {
+        let h = rt.next_hop(addr)?;
+        let a = rt.address_towards(h)?;
+        Some((h, a.port as u16, a.addr))
+    };
+    if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| hop(r.addr).is_none()) {
+        return Err(BuildError::NoNextHop(r.addr));
+    }
+    let mut out = Vec::with_capacity(rt.services.len());
+    for def in &rt.services {
+        let mut reals = Vec::with_capacity(def.reals.len());
+        for r in &def.reals {
+            let (h, port, src) = hop(r.addr).ok_or(BuildError::NoNextHop(r.addr))?;
+            // The next hop's MAC: a static neighbour entry, else what ARP taught (else
+            // unknown for now: the real server waits for it).
+            let fixed = rt.neighbours.iter().find(|n| n.addr == h).map(|n| (n.mac, n.port as u16));
+            let known = fixed.or_else(|| learned.get(&h).copied());
+            reals.push(Real {
+                addr: r.addr,
+                port: r.port,
+                mac: EthernetAddress(known.map_or([0; 6], |k| k.0)),
+                via: known.map_or(port, |k| k.1),
+                forward: r.forward,
+                hop_src: src,
+                hop: h,
+                learned: fixed.is_none(),
+                resolved: known.is_some(),
+            });
+        }
+        let proto = def.protocol.number();
+        let prev = old.iter().position(|s| s.is(proto, def.vip, def.port)).map(|i| old.swap_remove(i));
+        if prev.as_ref().is_some_and(|p| p.def.as_ref() == Some(def) && p.reals == reals) {
+            out.extend(prev);
+            continue;
+        }
+        let backends: Vec<Backend> = def
+            .reals
+            .iter()
+            .map(|r| {
+                let mut b = Backend::new(r.weight);
+                if let Some(p) = prev.as_ref() {
+                    if let Some(j) = p.reals.iter().position(|x| x.addr == r.addr && x.port == r.port) {
+                        b.active_conns = p.backends[j].active_conns;
+                    }
+                }
+                b
+            })
+            .collect();
+        let ids: Vec<[u8; 18]> =
+            def.reals.iter().map(|r| sched::identity(std::net::SocketAddr::from((r.addr, r.port)))).collect();
+        let scheduler = Scheduler::with_ids(def.scheduler, &backends, &ids)?;
+        let limits = def.reals.iter().map(|r| Limits::share(r.upper, r.lower, share.1)).collect();
+        let mut svc =
+            Service::new(def.vip, def.port, proto, scheduler, backends, reals, def.local_addresses.clone(), share)
+                .with_limits(limits)
+                .with_acl(def.deny.clone(), def.allow.clone());
+        svc.def = Some(def.clone());
+        svc.persistence = ticks(def.persistence);
+        svc.proxy = def.proxy_protocol;
+        if let Some(p) = prev {
+            // Go on handing out local addresses and ports where the old one stopped.
+            svc.next_lport = p.next_lport;
+            svc.next_laddr = if p.next_laddr < svc.laddrs.len() { p.next_laddr } else { 0 };
+        }
+        out.push(svc);
+    }
+    Ok(out)
+}
+
+/// The (service, real server) indices of a connection entry among `services`, found by the
+/// addresses and ports it keeps.
+pub(super) fn resolve(services: &[Service], e: &shm_layout::conn::ConnEntry) -> Option<(usize, usize)> {
+    let s = services.iter().position(|s| s.is(e.proto, addr4(&e.vaddr), e.vport))?;
+    let raddr = addr4(&e.raddr);
+    let r = services[s].reals.iter().position(|r| r.addr == raddr && r.port == e.rport)?;
+    Some((s, r))
+}
