@@ -68,7 +68,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     let lock = match InstanceLock::acquire(cfg) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("dpvs: {e}");
+            fatal(e);
             return exit_codes::ALREADY_RUNNING;
         }
     };
@@ -79,7 +79,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
             .unwrap_or_else(|| PathBuf::from("dpvs-worker"))
     });
     if !worker_bin.is_file() {
-        eprintln!("dpvs: worker binary {} not found (use --worker-bin)", worker_bin.display());
+        fatal(format_args!("worker binary {} not found (use --worker-bin)", worker_bin.display()));
         return exit_codes::CONFIG;
     }
     // We hold the lock, so nothing of a previous instance with this name is alive: files it
@@ -90,14 +90,14 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     }
 
     if let Err(e) = prepare_memif_sockets(cfg) {
-        eprintln!("dpvs: memif socket: {e}");
+        fatal(format_args!("memif socket: {e}"));
         return exit_codes::SETUP;
     }
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            eprintln!("dpvs: cannot install signal handler: {e}");
+            fatal(format_args!("cannot install signal handler: {e}"));
             return exit_codes::SETUP;
         }
     }
@@ -106,7 +106,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     let eal = match Eal::init(&primary::eal_args::primary(cfg)) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("dpvs: EAL init failed: {e}");
+            fatal(format_args!("EAL init failed: {e}"));
             remove_runtime_files(cfg);
             return exit_codes::SETUP;
         }
@@ -117,7 +117,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     let code = match setup_and_supervise(cli, cfg, &stop, worker_bin, eal_init_us) {
         Ok(()) => exit_codes::OK,
         Err(e) => {
-            eprintln!("dpvs: {e}");
+            fatal(e);
             exit_codes::SETUP
         }
     };
@@ -126,6 +126,19 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     tracing::info!(files = removed.len(), lock = %lock.path().display(), "runtime files removed; stopped");
     lock.release();
     code
+}
+
+/// Tells the operator why the primary stops. Through tracing, whose subscriber writes to stderr
+/// as `... ERROR dpvs{instance=...}: dpvs: <message>` (the target is this binary, `dpvs`);
+/// straight to stderr as `dpvs: <message>` when the log filter (`log_level`, `DPVS_LOG`) hides
+/// this binary's errors, so that no filter silences them. (Before the subscriber is set up,
+/// `main` writes the second form.)
+fn fatal(message: impl std::fmt::Display) {
+    if tracing::enabled!(tracing::Level::ERROR) {
+        tracing::error!("{message}");
+    } else {
+        eprintln!("dpvs: {message}");
+    }
 }
 
 fn setup_and_supervise(
