@@ -11,6 +11,7 @@ pub mod control;
 pub mod eal_args;
 pub mod instance;
 pub mod ports;
+pub mod shm_init;
 pub mod supervisor;
 
 /// Exit codes of `dpvs`.

@@ -10,9 +10,10 @@ use conf::Config;
 use dpdk::Eal;
 use primary::exit_codes;
 use primary::instance::{prepare_memif_sockets, remove_runtime_files, InstanceLock};
-use primary::ports::{create_pools, create_redirect_rings, pool_name, setup_ports, shutdown_ports};
+use primary::ports::{create_pools, create_redirect_rings, setup_ports, shutdown_ports};
+use primary::shm_init::{self, PoolFacts, PortFacts, PrimaryFacts, StartFacts};
 use primary::supervisor::Supervisor;
-use shm_layout::{monotonic_ns, process_start_ticks, InstanceState, Name, QueueRef, Shm, WorkerState};
+use shm_layout::{monotonic_ns, InstanceState};
 
 /// Layer-4 load balancer on DPDK: the primary process. It owns hugepage memory and the ports,
 /// and runs forwarding in supervised worker processes.
@@ -67,7 +68,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     let lock = match InstanceLock::acquire(cfg) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("dpvs: {e}");
+            fatal(e);
             return exit_codes::ALREADY_RUNNING;
         }
     };
@@ -78,7 +79,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
             .unwrap_or_else(|| PathBuf::from("dpvs-worker"))
     });
     if !worker_bin.is_file() {
-        eprintln!("dpvs: worker binary {} not found (use --worker-bin)", worker_bin.display());
+        fatal(format_args!("worker binary {} not found (use --worker-bin)", worker_bin.display()));
         return exit_codes::CONFIG;
     }
     // We hold the lock, so nothing of a previous instance with this name is alive: files it
@@ -89,14 +90,14 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     }
 
     if let Err(e) = prepare_memif_sockets(cfg) {
-        eprintln!("dpvs: memif socket: {e}");
+        fatal(format_args!("memif socket: {e}"));
         return exit_codes::SETUP;
     }
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            eprintln!("dpvs: cannot install signal handler: {e}");
+            fatal(format_args!("cannot install signal handler: {e}"));
             return exit_codes::SETUP;
         }
     }
@@ -105,7 +106,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     let eal = match Eal::init(&primary::eal_args::primary(cfg)) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("dpvs: EAL init failed: {e}");
+            fatal(format_args!("EAL init failed: {e}"));
             remove_runtime_files(cfg);
             return exit_codes::SETUP;
         }
@@ -116,7 +117,7 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     let code = match setup_and_supervise(cli, cfg, &stop, worker_bin, eal_init_us) {
         Ok(()) => exit_codes::OK,
         Err(e) => {
-            eprintln!("dpvs: {e}");
+            fatal(e);
             exit_codes::SETUP
         }
     };
@@ -127,22 +128,17 @@ fn run(cli: &Cli, cfg: &Config) -> i32 {
     code
 }
 
-/// Creates one connection table shard file per forwarding lcore, next to the shm file.
-fn create_conn_shards(cfg: &Config) -> Result<(), shm_layout::ShmError> {
-    let seed =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-    for (_, wl) in cfg.worker_lcores() {
-        let path = shm_layout::conn::conn_shard_path(&cfg.shm_path(), wl.slot);
-        shm_layout::ConnShardFile::create(
-            &path,
-            wl.slot as u32,
-            cfg.connections.capacity_per_lcore,
-            4096,
-            10_000,
-            seed ^ wl.slot as u64,
-        )?;
+/// Tells the operator why the primary stops. Through tracing, whose subscriber writes to stderr
+/// as `... ERROR dpvs{instance=...}: dpvs: <message>` (the target is this binary, `dpvs`);
+/// straight to stderr as `dpvs: <message>` when the log filter (`log_level`, `DPVS_LOG`) hides
+/// this binary's errors, so that no filter silences them. (Before the subscriber is set up,
+/// `main` writes the second form.)
+fn fatal(message: impl std::fmt::Display) {
+    if tracing::enabled!(tracing::Level::ERROR) {
+        tracing::error!("{message}");
+    } else {
+        eprintln!("dpvs: {message}");
     }
-    Ok(())
 }
 
 fn setup_and_supervise(
@@ -153,84 +149,24 @@ fn setup_and_supervise(
     eal_init_us: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let pools = create_pools(cfg)?;
-    create_conn_shards(cfg)?;
+    shm_init::create_conn_shards(cfg, shm_init::unix_now_ns().max(1))?;
     let redirect = create_redirect_rings(cfg)?;
     let ports = setup_ports(cfg, &pools)?;
-    let pid = std::process::id();
-    let mut init_error = None;
-    let shm = Shm::create(&cfg.shm_path(), |l| {
-        let h = &mut l.header;
-        h.instance = Name::new(&cfg.instance.name);
-        h.file_prefix = Name::new(&cfg.instance.file_prefix);
-        h.n_ports = cfg.ports.len() as u32;
-        h.n_workers = cfg.worker_lcores().count() as u32;
-        h.primary_pid = pid;
-        h.primary_start_ticks = process_start_ticks(pid).unwrap_or(0);
-        h.started_mono_ns = monotonic_ns();
-        h.started_unix_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        h.eal_init_us = eal_init_us;
-        mailbox::init(&l.mailbox);
-        h.state.store(InstanceState::Starting as u32, Ordering::Relaxed);
-        let peer = |i: usize| match (cfg.forwarding, cfg.ports[i].exception_of) {
-            (_, Some(data)) => data,
-            (conf::Forwarding::L2Pair { a, b }, _) if i == a => b,
-            (conf::Forwarding::L2Pair { a, b }, _) if i == b => a,
-            _ => i,
-        };
-        for (i, (p, rp)) in cfg.ports.iter().zip(&ports).enumerate() {
-            let s = &mut l.ports[i];
-            s.name = Name::new(&p.name);
-            s.device = Name::new(p.device.dpdk_name());
-            s.driver = Name::new(&rp.driver);
-            let mac = rp.port.mac_addr().unwrap_or_default().0;
-            s.mac[..6].copy_from_slice(&mac);
-            s.port_id = rp.port.id();
-            s.rx_queues = p.rx_queues;
-            s.tx_queues = p.tx_queues;
-            s.peer = peer(i) as u16;
-            s.exception = p.exception.map_or(shm_layout::NO_PORT, |e| e as u16);
-            s.is_exception = u16::from(p.exception_of.is_some());
-            s.mtu = p.mtu;
-        }
-        l.header.conn_capacity = cfg.connections.capacity_per_lcore;
-        let text = match cfg.source.as_str() {
-            "<embedded>" => conf::EMBEDDED_DEFAULT.to_owned(),
-            path => std::fs::read_to_string(path).unwrap_or_default(),
-        };
-        if text.len() > shm_layout::config::STATIC_TEXT_BYTES {
-            tracing::warn!(bytes = text.len(), "configuration file too long to keep for `dpvsctl config dump`");
-        }
-        if let Err(e) = mailbox::generation::init(
-            &mut l.config,
-            &text,
-            &mailbox::generation::encode(&cfg.runtime()),
-            monotonic_ns(),
-        ) {
-            init_error = Some(e.to_string());
-        }
-        for (g, wl) in cfg.worker_lcores() {
-            let s = &mut l.workers[wl.slot];
-            s.group = Name::new(&g.name);
-            s.pool = Name::new(&pool_name(wl.slot));
-            s.lcore = wl.lcore.id;
-            s.cpu = wl.lcore.cpu.map_or(-1, |c| c as i32);
-            s.tx_queue = wl.slot as u16;
-            s.n_rx = wl.rx.len() as u16;
-            for (d, r) in s.rx.iter_mut().zip(&wl.rx) {
-                *d = QueueRef { port: r.port as u16, queue: r.queue };
-            }
-            s.idle_sleep_us = g.idle_sleep_us;
-            s.pool_size = pools[wl.slot].size();
-            s.pool_avail.store(pools[wl.slot].free_count(), Ordering::Relaxed);
-            s.state.store(WorkerState::Empty as u32, Ordering::Relaxed);
-        }
-    })?;
-    if let Some(e) = init_error {
-        return Err(format!("configuration generation 1: {e}").into());
-    }
+    let facts = StartFacts {
+        primary: PrimaryFacts::now(eal_init_us),
+        ports: ports
+            .iter()
+            .map(|rp| PortFacts {
+                port_id: rp.port.id(),
+                mac: rp.port.mac_addr().unwrap_or_default().0,
+                driver: rp.driver.clone(),
+            })
+            .collect(),
+        pools: pools.iter().map(|p| PoolFacts { name: p.name(), size: p.size(), avail: p.free_count() }).collect(),
+        startup_text: shm_init::startup_text(cfg),
+    };
+    // Filled, then published (the layout version stored last): see `shm_init`.
+    let shm = shm_init::create(cfg, &facts)?;
     tracing::info!(shm = %shm.path().display(), "shared memory published");
 
     let mut sup = Supervisor::new(cfg, &shm, &pools, &ports, &redirect, worker_bin);
