@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use conn::tcp::{self, Event, State, Way};
 use conn::{v4, Dir, Hashed, NewConn, Shard, Tuple};
 use sched::{Backend, FlowKey, Scheduler};
+use shm_layout::conn::Mode;
 use shm_layout::LcoreCounters;
 use wire::checksum;
 
@@ -125,7 +126,7 @@ fn template_of(e: &shm_layout::conn::ConnEntry) -> Tuple {
 }
 
 fn mode(e: &shm_layout::conn::ConnEntry) -> u8 {
-    (e.flags >> 4) & 0x0f
+    e.mode().map_or(0, |m| m as u8)
 }
 
 /// A Full-NAT service.
@@ -1041,12 +1042,12 @@ impl<'a> Fnat<'a> {
         let client_side = match real.forward {
             conf::Forward::Fnat => None,
             // Direct routing: the client's tuple on both sides (the real server has the VIP).
-            conf::Forward::Dr => Some(MODE_DR),
+            conf::Forward::Dr => Some(Mode::Dr),
             // NAT: the real server sees the client; its replies (routed through the balancer)
             // are the outbound side, to the client.
-            conf::Forward::Nat => Some(MODE_NAT),
+            conf::Forward::Nat => Some(Mode::Nat),
             // IP-in-IP: like direct routing, the replies do not cross the balancer.
-            conf::Forward::Tunnel => Some(MODE_TUNNEL),
+            conf::Forward::Tunnel => Some(Mode::Tunnel),
         };
         if let Some(mode) = client_side {
             let c = new_conn(t, (t.src, t.sport), &real, (state, mode), (si, ri), (client_mac, rx_port));
@@ -1080,7 +1081,8 @@ impl<'a> Fnat<'a> {
             }
         }
         let (laddr, lport) = chosen.ok_or(FnatDrop::NoResource)?;
-        let c = new_conn(t, (v4(laddr.octets()), lport), &real, (state, MODE_FNAT), (si, ri), (client_mac, rx_port));
+        let c =
+            new_conn(t, (v4(laddr.octets()), lport), &real, (state, Mode::FullNat), (si, ri), (client_mac, rx_port));
         let proxy = self.services[si].proxy;
         let idx = self.insert(&c, si, ri, template)?;
         match (tcp, proxy) {
@@ -1127,7 +1129,7 @@ impl<'a> Fnat<'a> {
         let real = self.services[si].reals[ri];
         let tt = template_tuple(t);
         // Its outbound side (real -> client:0) matches no packet either.
-        let c = new_conn(&tt, (tt.src, 0), &real, (State::None, MODE_TEMPLATE), (si, ri), ([0; 6], 0));
+        let c = new_conn(&tt, (tt.src, 0), &real, (State::None, Mode::Template), (si, ri), ([0; 6], 0));
         let idx = self.shard.insert(&c, self.now_tick, self.services[si].persistence).ok()?;
         self.shard.entry_mut(idx).cfg_gen = self.generation;
         Some(idx)
@@ -1354,7 +1356,7 @@ fn new_conn(
     t: &Tuple,
     local: ([u8; 16], u16),
     real: &Real,
-    (state, mode): (State, u8),
+    (state, mode): (State, Mode),
     (si, ri): (usize, usize),
     (client_mac, client_port): ([u8; 6], u16),
 ) -> NewConn {

@@ -56,7 +56,7 @@ fn each(shm: &Shm, mut f: impl FnMut(usize, &ConnEntry, u64)) {
         let tick_ns = u64::from(file.header().tick_us) * 1000;
         for idx in 0..file.header().capacity {
             match file.entry_snapshot(idx) {
-                Some(e) if e.flags & 1 != 0 => f(slot, &e, tick_ns),
+                Some(e) if e.in_use() => f(slot, &e, tick_ns),
                 _ => {}
             }
         }
