@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use conn::{NewConn, Shard, Tuple};
 use criterion::{criterion_group, criterion_main, Criterion};
-use shm_layout::conn::{ConnEntry, ConnShardHeader};
+use shm_layout::conn::{ConnEntry, ConnShardHeader, Mode};
 use shm_layout::ConnParts;
 
 const N: u32 = 1 << 20;
@@ -23,7 +23,7 @@ fn conn(i: u32) -> NewConn {
         raddr: conn::v4([198, 18, 1, 2]),
         rport: 53,
         state: 0,
-        mode: 0,
+        mode: Mode::FullNat,
         service: 0,
         real: 0,
         client_mac: [2, 0, 0, 0, 1, 1],

@@ -2,11 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use shm_layout::conn::{ConnEntry, ConnShardHeader};
+use shm_layout::conn::{ConnEntry, ConnShardHeader, Mode};
 use shm_layout::ConnParts;
-
-/// Entry flag: in use.
-const IN_USE: u8 = 1;
 
 /// A packet's 5-tuple, addresses in the table's 16-byte form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,8 +59,8 @@ pub struct NewConn {
     pub raddr: [u8; 16],
     pub rport: u16,
     pub state: u8,
-    /// Forwarding mode (0..16), kept in the entry's flags.
-    pub mode: u8,
+    /// Forwarding mode, kept in the entry's flags ([`ConnEntry::flags_for`]).
+    pub mode: Mode,
     pub service: u32,
     pub real: u32,
     /// Where replies to the client go: its MAC (or its router's) and the port slot.
@@ -231,7 +228,7 @@ impl<'a> Shard<'a> {
         let mut free = 0u32;
         let mut used = 0u32;
         for i in (0..self.entries.len()).rev() {
-            if self.entries[i].flags & IN_USE != 0 {
+            if self.entries[i].in_use() {
                 self.link_chains(i as u32);
                 let slot = self.slot_of(self.entries[i].expires);
                 self.file(i as u32, slot);
@@ -440,7 +437,7 @@ impl<'a> Shard<'a> {
             lport: tout.dport,
             proto: c.proto,
             state: c.state,
-            flags: IN_USE | (c.mode & 0x0f) << 4,
+            flags: ConnEntry::flags_for(c.mode),
             service: c.service,
             real: c.real,
             client_mac: c.client_mac,
@@ -473,7 +470,7 @@ impl<'a> Shard<'a> {
     /// # Panics
     /// If `idx` is out of range.
     pub fn remove(&mut self, idx: u32) {
-        if self.entries[idx as usize].flags & IN_USE == 0 {
+        if !self.entries[idx as usize].in_use() {
             return;
         }
         self.begin();

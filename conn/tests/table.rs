@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use conn::tcp::State;
 use conn::{v4, Dir, NewConn, Shard, Tuple};
-use shm_layout::conn::{ConnEntry, ConnShardHeader};
+use shm_layout::conn::{ConnEntry, ConnShardHeader, Mode};
 use shm_layout::{ConnParts, ConnShardFile};
 
 struct Store {
@@ -50,7 +50,7 @@ fn fnat(client: u8, cport: u16, lport: u16, real: u8) -> NewConn {
         raddr: v4([198, 18, 3, real]),
         rport: 8080,
         state: State::SynRecv as u8,
-        mode: 1,
+        mode: Mode::FullNat,
         service: 3,
         real: u32::from(real),
         client_mac: [2, 0, 0, 0, 1, client],
@@ -83,7 +83,9 @@ fn both_directions_find_the_connection() {
     assert_eq!(t.lookup(&udp), None, "the protocol is part of the key");
     let e = t.entry(idx);
     assert_eq!((e.service, e.real, e.state), (3, 2, State::SynRecv as u8));
+    assert_eq!((e.flags, e.mode(), e.is_controlled()), (0x11, Some(Mode::FullNat), false));
     t.remove(idx);
+    assert!(!t.entry(idx).in_use(), "a removed entry is free");
     assert_eq!(t.lookup(&inbound(&c)), None);
     assert_eq!(t.lookup(&outbound(&c)), None);
     assert_eq!(t.used(), 0);

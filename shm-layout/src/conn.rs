@@ -82,6 +82,49 @@ pub struct ConnShardHeader {
     pub counters: ConnCounters,
 }
 
+/// How a connection entry forwards its packets (bits 4..8 of [`ConnEntry::flags`]).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Full-NAT: both addresses rewritten; replies come back to a local address.
+    FullNat = 1,
+    /// Direct routing: inbound only, MACs rewritten, the packet otherwise unchanged.
+    Dr = 2,
+    /// NAT: the Full-NAT rewrite with the client as the local side.
+    Nat = 3,
+    /// A persistence template (client address -> real server of a persistent service): it
+    /// carries no traffic and is no connection of its real server.
+    Template = 4,
+    /// IP-in-IP: inbound only, the packet unchanged inside an outer IPv4 header.
+    Tunnel = 5,
+}
+
+impl Mode {
+    /// Decodes a stored mode value (the high nibble of `flags`); `None` for an unknown one.
+    pub const fn from_u8(v: u8) -> Option<Mode> {
+        match v {
+            1 => Some(Mode::FullNat),
+            2 => Some(Mode::Dr),
+            3 => Some(Mode::Nat),
+            4 => Some(Mode::Template),
+            5 => Some(Mode::Tunnel),
+            _ => None,
+        }
+    }
+
+    /// Its name: the forwarding method as the configuration spells it (`conf::Forward::name`),
+    /// or `template`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::FullNat => "fnat",
+            Mode::Dr => "dr",
+            Mode::Nat => "nat",
+            Mode::Template => "template",
+            Mode::Tunnel => "tunnel",
+        }
+    }
+}
+
 /// One connection, indexed by both of its directions.
 ///
 /// Addresses are 16 bytes (IPv4 as `::ffff:a.b.c.d`), ports in host order.
@@ -108,8 +151,23 @@ pub struct ConnEntry {
     pub proto: u8,
     /// Protocol state (TCP states of LVS; UDP: 0 normal).
     pub state: u8,
-    /// Bit 0: in use. Bit 1: inactive (not ESTABLISHED, for lc/wlc). Bit 2: placed by a
-    /// persistence template (counted in its `controls`). Bits 4..8: forwarding mode.
+    /// What the entry is, read through [`ConnEntry::in_use`], [`ConnEntry::mode`] and
+    /// [`ConnEntry::is_controlled`]:
+    ///
+    /// ```text
+    ///    7   6   5   4   3   2   1   0
+    ///  +---------------+---+---+---+---+
+    ///  |     mode      | 0 | C | 0 | U |
+    ///  +---------------+---+---+---+---+
+    ///  U     FLAG_IN_USE       set with the whole entry by conn::Shard::insert, cleared (the
+    ///                          byte zeroed) when the entry is freed
+    ///  C     FLAG_CONTROLLED   set by the owning worker right after insert when a persistence
+    ///                          template placed the connection (counted in its `controls`)
+    ///  mode  Mode (1..=5)      set by insert from NewConn::mode (flags_for), never changed
+    ///  0     reserved: nothing sets bits 1 and 3 (activity is `state`, not a flag)
+    /// ```
+    ///
+    /// The owning lcore is the only writer; readers (dpvsctl, a replacement worker) decode it.
     pub flags: u8,
     /// Reserved.
     pub _pad: u8,
@@ -159,74 +217,51 @@ pub struct ConnEntry {
     pub reserved: [u8; 4],
 }
 
-/// How a connection entry forwards its packets (bits 4..8 of `ConnEntry::flags`).
-#[repr(u8)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Full-NAT.
-    FullNat = 1,
-    /// Direct routing.
-    Dr = 2,
-    /// NAT.
-    Nat = 3,
-    /// A persistence template.
-    Template = 4,
-    /// IP-in-IP.
-    Tunnel = 5,
-}
-
-impl Mode {
-    /// The mode of a raw value.
-    pub const fn from_u8(v: u8) -> Option<Mode> {
-        match v {
-            1 => Some(Mode::FullNat),
-            2 => Some(Mode::Dr),
-            3 => Some(Mode::Nat),
-            4 => Some(Mode::Template),
-            5 => Some(Mode::Tunnel),
-            _ => None,
-        }
-    }
-}
-
 impl ConnEntry {
-    /// Flag bit: in use.
+    /// Flag: the entry holds a connection (or a template); 0 when free.
     pub const FLAG_IN_USE: u8 = 1;
-    /// Flag bit: placed by a persistence template.
+    /// Flag: the connection was placed by a persistence template (counted in its `controls`).
     pub const FLAG_CONTROLLED: u8 = 1 << 2;
+    /// Where the mode starts in `flags`.
+    const MODE_SHIFT: u32 = 4;
 
-    /// Whether the entry is in use.
+    /// Whether the entry holds a connection.
+    #[inline]
     pub fn in_use(&self) -> bool {
         self.flags & Self::FLAG_IN_USE != 0
     }
 
-    /// Its forwarding mode.
+    /// How it forwards; `None` for a free entry or an unknown mode value.
+    #[inline]
     pub fn mode(&self) -> Option<Mode> {
-        if self.in_use() {
-            Mode::from_u8(self.flags >> 4)
-        } else {
-            None
+        if !self.in_use() {
+            return None;
         }
+        Mode::from_u8(self.flags >> Self::MODE_SHIFT)
     }
 
     /// Whether it is a persistence template.
+    #[inline]
     pub fn is_template(&self) -> bool {
         self.mode() == Some(Mode::Template)
     }
 
     /// Whether a persistence template placed it.
+    #[inline]
     pub fn is_controlled(&self) -> bool {
         self.flags & Self::FLAG_CONTROLLED != 0
     }
 
-    /// Marks it placed by a persistence template.
+    /// Marks it as placed by a persistence template.
+    #[inline]
     pub fn set_controlled(&mut self) {
         self.flags |= Self::FLAG_CONTROLLED;
     }
 
-    /// The flags of a new entry of `mode`.
+    /// The flags of a new entry of `mode`: in use, not controlled.
+    #[inline]
     pub const fn flags_for(mode: Mode) -> u8 {
-        Self::FLAG_IN_USE | (mode as u8) << 4
+        Self::FLAG_IN_USE | (mode as u8) << Self::MODE_SHIFT
     }
 
     /// An all-zero, unused entry.
@@ -302,8 +337,80 @@ const _: () = {
     assert!(size_of::<ConnEntry>() == 192 && align_of::<ConnEntry>() == 64);
     assert!(offset_of!(ConnEntry, cport) == 64);
     assert!(offset_of!(ConnEntry, proto) == 72);
+    assert!(offset_of!(ConnEntry, flags) == 74);
     assert!(offset_of!(ConnEntry, next_in) == 84);
     assert!(offset_of!(ConnEntry, expires) == 104);
     // 1M entries per lcore fit in ~230 MiB.
     assert!(conn_shard_bytes(1 << 20, 4096) < 230 * 1024 * 1024);
 };
+
+// The flag bits and the mode nibble do not overlap, and every mode fits in its nibble.
+const _: () = {
+    let flags = ConnEntry::FLAG_IN_USE | ConnEntry::FLAG_CONTROLLED;
+    let modes = [Mode::FullNat, Mode::Dr, Mode::Nat, Mode::Template, Mode::Tunnel];
+    let mut i = 0;
+    while i < modes.len() {
+        let m = modes[i] as u8;
+        assert!(m != 0 && m >> (8 - ConnEntry::MODE_SHIFT) == 0);
+        assert!((m << ConnEntry::MODE_SHIFT) & flags == 0);
+        assert!(matches!(Mode::from_u8(m), Some(x) if x as u8 == m));
+        i += 1;
+    }
+    assert!(flags >> ConnEntry::MODE_SHIFT == 0);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_flags(flags: u8) -> ConnEntry {
+        ConnEntry { flags, ..ConnEntry::EMPTY }
+    }
+
+    #[test]
+    fn flag_bytes_decode() {
+        // (flags byte, in use, mode, template, controlled)
+        let fixtures: [(u8, bool, Option<Mode>, bool, bool); 8] = [
+            (0x00, false, None, false, false),
+            (0x11, true, Some(Mode::FullNat), false, false),
+            (0x21, true, Some(Mode::Dr), false, false),
+            (0x35, true, Some(Mode::Nat), false, true),
+            (0x41, true, Some(Mode::Template), true, false),
+            (0x45, true, Some(Mode::Template), true, true),
+            (0x51, true, Some(Mode::Tunnel), false, false),
+            // A mode this build does not know.
+            (0x61, true, None, false, false),
+        ];
+        for (flags, in_use, mode, template, controlled) in fixtures {
+            let e = with_flags(flags);
+            assert_eq!(
+                (e.in_use(), e.mode(), e.is_template(), e.is_controlled()),
+                (in_use, mode, template, controlled),
+                "flags {flags:#04x}"
+            );
+        }
+        // A free entry has no mode, whatever its high bits say.
+        assert_eq!(with_flags(0x20).mode(), None);
+    }
+
+    #[test]
+    fn new_entries_are_encoded_as_the_bytes_readers_expect() {
+        let fixtures =
+            [(Mode::FullNat, 0x11), (Mode::Dr, 0x21), (Mode::Nat, 0x31), (Mode::Template, 0x41), (Mode::Tunnel, 0x51)];
+        for (mode, byte) in fixtures {
+            assert_eq!(ConnEntry::flags_for(mode), byte, "{mode:?}");
+            assert_eq!(with_flags(byte).mode(), Some(mode));
+            assert_eq!(Mode::from_u8(mode as u8), Some(mode));
+        }
+        let mut e = with_flags(ConnEntry::flags_for(Mode::Template));
+        e.set_controlled();
+        assert_eq!(e.flags, 0x45);
+        assert_eq!([Mode::from_u8(0), Mode::from_u8(6), Mode::from_u8(15)], [None, None, None]);
+    }
+
+    #[test]
+    fn modes_have_their_configuration_names() {
+        let names = [Mode::FullNat, Mode::Dr, Mode::Nat, Mode::Template, Mode::Tunnel].map(Mode::name);
+        assert_eq!(names, ["fnat", "dr", "nat", "template", "tunnel"]);
+    }
+}

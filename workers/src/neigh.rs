@@ -35,7 +35,7 @@ pub fn expire(table: &[LearnedNeighbour], epoch: &AtomicU64, now_ns: u64) -> usi
     for e in table {
         let learned = e.read();
         if learned.is_some_and(|l| l.state(now_ns) == shm_layout::NeighState::Expired) {
-            e.key.store(0, Ordering::Release);
+            e.clear();
             n += 1;
         }
     }
@@ -63,30 +63,30 @@ pub fn learn(
     mac: [u8; 6],
     now_ns: u64,
 ) -> bool {
-    use Ordering::{Relaxed, Release};
-    let key = LearnedNeighbour::key_of(addr.octets(), port);
-    let word = LearnedNeighbour::mac_word(mac);
-    let ip = u64::from(u32::from(addr));
-    let Some(i) = table
-        .iter()
-        .position(|e| e.key.load(Relaxed) >> 16 == ip)
-        .or_else(|| table.iter().position(|e| e.key.load(Relaxed) == 0))
-        .or_else(|| (0..table.len()).min_by_key(|&i| table[i].learned_ns.load(Relaxed)))
+    // The table's only writer reads it, so every copy is whole; a free entry reads as `None`,
+    // and so does one a writer before this one left mid-change (it is taken as free).
+    let copies = || table.iter().map(LearnedNeighbour::read);
+    let Some(i) = copies()
+        .position(|l| l.is_some_and(|l| l.addr == addr.octets()))
+        .or_else(|| copies().position(|l| l.is_none()))
+        .or_else(|| copies().enumerate().min_by_key(|(_, l)| l.map(|l| l.learned_ns)).map(|(i, _)| i))
     else {
         return false;
     };
     let e = &table[i];
-    if e.key.load(Relaxed) == key && e.mac.load(Relaxed) == word {
-        // Confirmed: its time moves forward, never back (a late clock cannot age it).
-        e.learned_ns.store(e.learned_ns.load(Relaxed).max(now_ns), Release);
-        return false;
+    let key = LearnedNeighbour::key_of(addr.octets(), port);
+    match e.read() {
+        Some(l) if (l.addr, l.port, l.mac) == (addr.octets(), port, mac) => {
+            // Confirmed: its time moves forward, never back (a late clock cannot age it).
+            e.write(key, mac, l.learned_ns.max(now_ns));
+            false
+        }
+        _ => {
+            e.write(key, mac, now_ns);
+            epoch.fetch_add(1, Ordering::AcqRel);
+            true
+        }
     }
-    e.key.store(0, Release);
-    e.mac.store(word, Release);
-    e.learned_ns.store(now_ns, Release);
-    e.key.store(key, Release);
-    epoch.fetch_add(1, Ordering::AcqRel);
-    true
 }
 
 /// A next hop the services need that has no static neighbour entry.
@@ -126,6 +126,19 @@ mod tests {
         assert_eq!(hops[&y], ([2, 0, 0, 0, 9, 9], 1));
         assert_eq!(hops[&z], ([2, 0, 0, 0, 1, 4], 1));
         assert_eq!(epoch.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn another_address_at_the_same_mac_is_new() {
+        // Two next hops behind one router MAC: the second takes the first's entry (the only
+        // one) as a new entry, not as a confirmation.
+        let a: Vec<LearnedNeighbour> = (0..1).map(|_| Default::default()).collect();
+        let epoch = AtomicU64::new(0);
+        let (x, y, mac) = (Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3), [2, 0, 0, 0, 1, 1]);
+        assert!(learn(&a, &epoch, x, 1, mac, 10));
+        assert!(learn(&a, &epoch, y, 1, mac, 20));
+        assert_eq!(learned([&a[..]], 30).into_iter().collect::<Vec<_>>(), [(y, (mac, 1))]);
+        assert_eq!(epoch.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn each(shm: &Shm, mut f: impl FnMut(usize, &ConnEntry, u64)) {
         let tick_ns = u64::from(file.header().tick_us) * 1000;
         for idx in 0..file.header().capacity {
             match file.entry_snapshot(idx) {
-                Some(e) if e.flags & 1 != 0 => f(slot, &e, tick_ns),
+                Some(e) if e.in_use() => f(slot, &e, tick_ns),
                 _ => {}
             }
         }
@@ -82,42 +82,74 @@ pub fn list(shm: &Shm, filter: &Filter, offset: usize, limit: usize) -> (Vec<Con
         if matched <= offset || rows.len() >= limit {
             return;
         }
-        let state = if e.proto == 6 { conn::tcp::State::from_u8(e.state).name().to_owned() } else { "UDP".into() };
-        rows.push(ConnRow {
-            worker,
-            protocol: protocol(e.proto),
-            state,
-            expires_ms: (e.expires.saturating_mul(tick_ns)).saturating_sub(now) / 1_000_000,
-            client: format!("{caddr}:{}", e.cport),
-            virtual_: format!("{vaddr}:{}", e.vport),
-            local: format!("{}:{}", addr(&e.laddr), e.lport),
-            real: format!("{}:{}", addr(&e.raddr), e.rport),
-            packets_in: e.packets[0],
-            packets_out: e.packets[1],
-            bytes_in: e.bytes[0],
-            bytes_out: e.bytes[1],
-        });
+        rows.push(row(worker, e, tick_ns, now));
     });
     (rows, matched)
+}
+
+/// The row of entry `e` of worker `worker`'s shard (whose tick is `tick_ns`) at `now_ns`.
+fn row(worker: usize, e: &ConnEntry, tick_ns: u64, now_ns: u64) -> ConnRow {
+    ConnRow {
+        worker,
+        protocol: protocol(e.proto),
+        state: state_name(e).to_owned(),
+        expires_ms: (e.expires.saturating_mul(tick_ns)).saturating_sub(now_ns) / 1_000_000,
+        client: format!("{}:{}", addr(&e.caddr), e.cport),
+        virtual_: format!("{}:{}", addr(&e.vaddr), e.vport),
+        local: format!("{}:{}", addr(&e.laddr), e.lport),
+        real: format!("{}:{}", addr(&e.raddr), e.rport),
+        packets_in: e.packets[0],
+        packets_out: e.packets[1],
+        bytes_in: e.bytes[0],
+        bytes_out: e.bytes[1],
+    }
+}
+
+/// The state column as LVS names it: a persistence template is `NONE` whatever its protocol
+/// (`ip_vs_state_name` in net/netfilter/ipvs/ip_vs_proto.c names an entry with
+/// `IP_VS_CONN_F_TEMPLATE` from `ip_vs_ctpl_state_name_table`), a TCP connection its TCP
+/// state, anything else `UDP`.
+fn state_name(e: &ConnEntry) -> &'static str {
+    if e.is_template() {
+        "NONE"
+    } else if e.proto == 6 {
+        conn::tcp::State::from_u8(e.state).name()
+    } else {
+        "UDP"
+    }
 }
 
 /// A real server of a service: (protocol number, VIP, port, real address, real port).
 pub type RealKey = (u8, Ipv4Addr, u16, Ipv4Addr, u16);
 
 /// Connections per real server: (active, inactive), as ipvsadm counts them (active: TCP
-/// ESTABLISHED; everything else, UDP included, inactive).
+/// ESTABLISHED; every other connection, UDP included, inactive; persistence templates are no
+/// connections). See [`count`].
 pub fn per_real(shm: &Shm) -> HashMap<RealKey, (u64, u64)> {
-    let mut out: HashMap<RealKey, (u64, u64)> = HashMap::new();
-    each(shm, |_, e, _| {
-        let key = (e.proto, addr(&e.vaddr), e.vport, addr(&e.raddr), e.rport);
-        let c = out.entry(key).or_default();
-        if e.proto == 6 && e.state == conn::tcp::State::Established as u8 {
-            c.0 += 1;
-        } else {
-            c.1 += 1;
-        }
-    });
+    let mut out = HashMap::new();
+    each(shm, |_, e, _| count(&mut out, e));
     out
+}
+
+/// Counts entry `e` (in use) in `out`, as LVS counts a real server's connections:
+/// - `ip_vs_bind_dest` (net/netfilter/ipvs/ip_vs_conn.c) adds a connection to the real
+///   server's `activeconns` or `inactconns` only when it is not a template
+///   (`!(cp->flags & IP_VS_CONN_F_TEMPLATE)`); a template goes to `persistconns` instead,
+///   which the ActiveConn/InActConn columns do not show (`ip_vs_unbind_dest` undoes the same);
+/// - a new connection starts inactive (the destination's `conn_flags` carry
+///   `IP_VS_CONN_F_INACTIVE`), and `set_tcp_state` (ip_vs_proto_tcp.c) moves a TCP one to
+///   active on ESTABLISHED and back on any other state; UDP never becomes active.
+fn count(out: &mut HashMap<RealKey, (u64, u64)>, e: &ConnEntry) {
+    if e.is_template() {
+        return;
+    }
+    let key = (e.proto, addr(&e.vaddr), e.vport, addr(&e.raddr), e.rport);
+    let c = out.entry(key).or_default();
+    if e.proto == 6 && e.state == conn::tcp::State::Established as u8 {
+        c.0 += 1;
+    } else {
+        c.1 += 1;
+    }
 }
 
 /// The rows as a table.
@@ -167,4 +199,78 @@ pub fn render_ipvsadm(rows: &[ConnRow]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conn::tcp::State;
+    use shm_layout::conn::Mode;
+
+    const CLIENT: [u8; 4] = [198, 18, 0, 1];
+    const VIP: [u8; 4] = [198, 18, 0, 100];
+    const REAL: [u8; 4] = [198, 18, 1, 2];
+
+    /// An entry in use of `mode`, client -> VIP:`vport` -> REAL:`rport`, as the workers file
+    /// them (a template: client port 0, local side client:0, state NONE).
+    fn entry(proto: u8, mode: Mode, state: State, (vport, rport): (u16, u16)) -> ConnEntry {
+        let template = mode == Mode::Template;
+        ConnEntry {
+            proto,
+            state: state as u8,
+            flags: ConnEntry::flags_for(mode),
+            caddr: conn::v4(CLIENT),
+            cport: if template { 0 } else { 40_000 },
+            vaddr: conn::v4(VIP),
+            vport,
+            laddr: if template { conn::v4(CLIENT) } else { conn::v4([198, 18, 1, 254]) },
+            lport: if template { 0 } else { 5_000 },
+            raddr: conn::v4(REAL),
+            rport,
+            ..ConnEntry::EMPTY
+        }
+    }
+
+    #[test]
+    fn per_real_counts_connections_not_templates() {
+        let entries = [
+            entry(6, Mode::Template, State::None, (80, 8080)),
+            entry(6, Mode::FullNat, State::Established, (80, 8080)),
+            entry(6, Mode::FullNat, State::SynRecv, (80, 8080)),
+            entry(17, Mode::Template, State::None, (53, 53)),
+            entry(17, Mode::Dr, State::None, (53, 53)),
+        ];
+        let mut out = HashMap::new();
+        entries.iter().for_each(|e| count(&mut out, e));
+        let key = |proto, port: (u16, u16)| (proto, Ipv4Addr::from(VIP), port.0, Ipv4Addr::from(REAL), port.1);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[&key(6, (80, 8080))], (1, 1), "ESTABLISHED active, SYN_RECV inactive, the template neither");
+        assert_eq!(out[&key(17, (53, 53))], (0, 1), "UDP inactive, its template not counted");
+        // Only templates: the real server has no connection row at all.
+        let mut out = HashMap::new();
+        count(&mut out, &entries[0]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn templates_are_listed_as_lvs_lists_them() {
+        // LVS's `ipvsadm -lnc`: `TCP 05:49 NONE 198.18.0.1:0 198.18.0.100:80 198.18.1.2:8080`.
+        let mut t = entry(17, Mode::Template, State::None, (53, 53));
+        t.expires = 360;
+        let rows = [
+            row(0, &t, 1_000_000_000, 11_000_000_000),
+            row(0, &entry(6, Mode::Template, State::None, (80, 8080)), 1, 0),
+            row(1, &entry(6, Mode::FullNat, State::SynRecv, (80, 8080)), 1, 0),
+            row(1, &entry(17, Mode::Dr, State::None, (53, 53)), 1, 0),
+        ];
+        let states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
+        assert_eq!(states, ["NONE", "NONE", "SYN_RECV", "UDP"]);
+        let text = render_ipvsadm(&rows[..1]);
+        assert!(
+            text.ends_with(
+                "UDP 05:49  NONE        198.18.0.1:0          198.18.0.100:53       198.18.0.1:0          198.18.1.2:53\n"
+            ),
+            "{text}"
+        );
+    }
 }

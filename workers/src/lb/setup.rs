@@ -228,7 +228,7 @@ fn new_conn(
         raddr: v4(real.addr.octets()),
         rport: real.port,
         state: state as u8,
-        mode: mode as u8,
+        mode,
         service: si as u32,
         real: ri as u32,
         client_mac,
