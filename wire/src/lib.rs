@@ -211,7 +211,6 @@ impl core::fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
-
 /// Byte edits that turn a fixture into a malformed variant: `(offset, new value)`.
 #[cfg(test)]
 pub(crate) type Patches = &'static [(usize, u8)];

@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod frame;
+pub mod io;
 pub mod lb;
+pub mod lcore;
 pub mod neigh;
 pub mod outcome;
 pub mod pipeline;

@@ -1,0 +1,465 @@
+//! The forwarding loop of one lcore, over any [`PacketIo`]: bursts from the rx queues and the
+//! redirect rings through the pipeline, out of the tx queues or to the owning lcore; once a
+//! millisecond the heartbeat, connection expiry, next-hop requests, link refresh and the stop
+//! or handover request; between bursts the configuration generation, counter zeroing and
+//! learned neighbours ([`Reconfig`]). No allocation, no lock, no log on the packet path: it
+//! counts, once a burst.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use shm_layout::config::ConfigArea;
+use shm_layout::{monotonic_ns, LcoreCounters, QueueCounters, WorkerSlot};
+
+use crate::frame::Frame;
+use crate::io::{PacketIo, Packets, Visit};
+use crate::outcome::{Action, DropReason, Tally};
+use crate::pipeline::{Pipeline, Steer};
+
+/// Connection entries looked at for expiry a millisecond.
+const EXPIRE_BUDGET: usize = 4096;
+
+/// What one lcore counts into, in shared memory (it is their only writer).
+#[derive(Clone, Copy)]
+pub struct Counts<'a> {
+    /// Its counters.
+    pub lcore: &'a LcoreCounters,
+    /// Its packets per rx queue and per port.
+    pub queues: &'a QueueCounters,
+}
+
+/// One forwarding lcore: its slot, counters, pipeline, queues and configuration follower.
+pub struct Lcore<'a, 'p, I: PacketIo> {
+    slot: &'a WorkerSlot,
+    counts: Counts<'a>,
+    pipeline: &'a mut Pipeline<'p>,
+    io: I,
+    cfg: Reconfig<'a>,
+    /// This lcore in its group, when the group has several (packets are handed around).
+    steer: Option<Steer>,
+    burst: I::Burst,
+    /// A burst per port slot, then one per lcore of the group (redirects).
+    outs: Vec<I::Burst>,
+    idle_sleep: Duration,
+    next_beat: u64,
+}
+
+impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
+    /// An lcore polling `io` for `slot`; `steer`: its place in a group of several.
+    pub fn new(
+        slot: &'a WorkerSlot,
+        counts: Counts<'a>,
+        pipeline: &'a mut Pipeline<'p>,
+        io: I,
+        cfg: Reconfig<'a>,
+        steer: Option<Steer>,
+    ) -> Self {
+        let lcores = steer.map_or(0, |s| usize::from(s.lcores));
+        let outs = (0..io.ports() + lcores).map(|_| I::Burst::default()).collect();
+        let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
+        Lcore { slot, counts, pipeline, io, cfg, steer, burst: I::Burst::default(), outs, idle_sleep, next_beat: 0 }
+    }
+
+    /// Polls until the slot's stop flag. Returns whether it handed the queues over to a
+    /// successor.
+    pub fn run(mut self) -> bool {
+        self.start();
+        loop {
+            if let Some(handed_over) = self.round() {
+                return handed_over;
+            }
+        }
+    }
+
+    /// Marks the start of polling (heartbeat, polling time) and of the millisecond clock.
+    pub fn start(&mut self) {
+        let now = monotonic_ns();
+        self.slot.heartbeat_ns.store(now, Ordering::Release);
+        self.slot.polling_ns.store(now, Ordering::Release);
+        self.next_beat = self.io.cycles() + self.io.cycles_per_ms();
+    }
+
+    /// The queues (for tests).
+    pub fn io(&self) -> &I {
+        &self.io
+    }
+
+    /// The queues, writable (for tests).
+    pub fn io_mut(&mut self) -> &mut I {
+        &mut self.io
+    }
+
+    /// One poll round: the configuration, every rx queue and redirect ring once, and once a
+    /// millisecond the upkeep. `Some(handed_over)` when the slot's stop flag ends the loop.
+    pub fn round(&mut self) -> Option<bool> {
+        self.cfg.follow(self.slot, self.pipeline, &mut self.io);
+        let c = self.counts.lcore;
+        let start = self.io.cycles();
+        let mut received = 0u64;
+        for q in 0..self.io.rx_queues() {
+            let n = self.io.rx(q, &mut self.burst);
+            if n == 0 {
+                continue;
+            }
+            if let Some(qc) = self.counts.queues.rx.get(q) {
+                LcoreCounters::bump(qc, n as u64);
+            }
+            received += n as u64;
+            // Counted per burst, so a worker killed mid-round leaves at most the burst in
+            // hand uncounted.
+            LcoreCounters::bump(&c.rx_packets, n as u64);
+            LcoreCounters::bump(&c.rx_bursts, 1);
+            self.handle(self.steer);
+        }
+        for ring in 0..self.io.redirect_rings() {
+            let n = self.io.redirected(ring, &mut self.burst);
+            if n > 0 {
+                received += n as u64;
+                // Its owner is this lcore: no second hand-over.
+                self.handle(None);
+            }
+        }
+        LcoreCounters::bump(&c.polls, 1);
+        let end = self.io.cycles();
+        if received > 0 {
+            LcoreCounters::bump(&c.busy_cycles, end.wrapping_sub(start));
+        } else {
+            LcoreCounters::bump(&c.idle_polls, 1);
+        }
+        if end >= self.next_beat {
+            self.next_beat = end + self.io.cycles_per_ms();
+            if let Some(handed_over) = self.upkeep() {
+                return Some(handed_over);
+            }
+        }
+        if received == 0 && !self.idle_sleep.is_zero() {
+            std::thread::sleep(self.idle_sleep);
+        }
+        None
+    }
+
+    /// Once a millisecond: heartbeat, expiry, next hops, link state, and the stop flag.
+    fn upkeep(&mut self) -> Option<bool> {
+        let slot = self.slot;
+        let now = monotonic_ns();
+        slot.heartbeat_ns.store(now, Ordering::Release);
+        if let Some(f) = self.pipeline.balancer_mut() {
+            f.advance(now, EXPIRE_BUDGET);
+        }
+        self.cfg.ask(now, self.pipeline, &mut self.io);
+        self.io.refresh_links();
+        if slot.stop.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let next = slot.handover_to.load(Ordering::Acquire);
+        if next == 0 {
+            return Some(false);
+        }
+        // Hand over: the burst is done and sent, nothing is held. The successor polls from
+        // the next store on; packets arriving meanwhile wait in the rx rings.
+        slot.stop.store(0, Ordering::Relaxed);
+        slot.handover_to.store(0, Ordering::Relaxed);
+        slot.last_poll_ns.store(monotonic_ns(), Ordering::Relaxed);
+        slot.owner.store(next, Ordering::Release);
+        Some(true)
+    }
+
+    /// Runs the burst in hand through the pipeline and sends each packet where it says: out of
+    /// a port, or, with `steer`, to the lcore that owns its connection.
+    fn handle(&mut self, steer: Option<Steer>) {
+        let burst = &mut self.burst;
+        self.pipeline.classify((0..burst.len()).map(|i| burst.data(i)), steer);
+        let ports = self.io.ports();
+        let mut visit = Step { pipeline: &mut *self.pipeline, io: &self.io, tally: Tally::default(), ports };
+        burst.distribute(&mut self.outs, &mut visit);
+        let mut tally = visit.tally;
+        let c = self.counts.lcore;
+        let (mut sent, mut unsent) = (0, 0);
+        for (p, out) in self.outs[..ports].iter_mut().enumerate() {
+            if out.is_empty() {
+                continue;
+            }
+            let n = self.io.tx(p, out);
+            if let Some(qc) = self.counts.queues.tx.get(p) {
+                LcoreCounters::bump(qc, n as u64);
+            }
+            sent += n;
+            unsent += out.len();
+            out.clear();
+        }
+        LcoreCounters::bump(&c.tx_packets, sent as u64);
+        LcoreCounters::bump(&c.drop_tx_full, unsent as u64);
+        let (mut handed, mut dropped) = (0, 0);
+        for (lcore, stage) in self.outs[ports..].iter_mut().enumerate() {
+            if stage.is_empty() {
+                continue;
+            }
+            handed += self.io.redirect(lcore, stage);
+            dropped += stage.len();
+            stage.clear();
+        }
+        if handed > 0 {
+            LcoreCounters::bump(&c.redirected, handed as u64);
+        }
+        if dropped > 0 {
+            LcoreCounters::bump(&c.drop_redirect, dropped as u64);
+        }
+        tally.flush(c);
+    }
+}
+
+/// The pipeline's decision for each packet of a burst, as [`Packets::distribute`] asks it.
+struct Step<'s, 'p, I> {
+    pipeline: &'s mut Pipeline<'p>,
+    io: &'s I,
+    tally: Tally,
+    /// Port slots: the output bursts after them are the redirects.
+    ports: usize,
+}
+
+impl<I: PacketIo> Visit for Step<'_, '_, I> {
+    #[inline]
+    fn visit<F: Frame>(&mut self, port_id: u16, frame: &mut F) -> Option<usize> {
+        let port = self.io.port_slot(port_id);
+        let action = match port {
+            Some(port) => self.pipeline.process(port, frame),
+            None => Action::Drop(DropReason::Runt),
+        };
+        action.count(&mut self.tally);
+        match action {
+            Action::Forward(p) | Action::Nat { port: p, .. } => Some(usize::from(p)),
+            Action::Reply(_) => port.map(usize::from),
+            Action::Redirect(lcore) => Some(self.ports + usize::from(lcore)),
+            Action::Drop(_) => None,
+        }
+    }
+}
+
+/// A worker's group (`[[groups]]`): its lcores serve the group's services alone, and hand
+/// each other their packets.
+#[derive(Debug, Clone)]
+pub struct Group {
+    name: String,
+    /// The group's worker slots, in slot order: the lcores packets are handed around among,
+    /// and whose local port shares are `index % members.len()`.
+    pub members: Vec<usize>,
+    /// Which groups poll each port.
+    pollers: conf::Pollers,
+}
+
+impl Group {
+    /// The group of worker slot `slot`, from the slots in shared memory.
+    pub fn of(layout: &shm_layout::Layout, slot: usize) -> Group {
+        let workers = layout.workers();
+        let name = workers[slot].group.as_str().into_owned();
+        let members = (0..workers.len()).filter(|&i| workers[i].group.as_str() == name).collect();
+        let names: Vec<String> = workers.iter().map(|w| w.group.as_str().into_owned()).collect();
+        let pollers = conf::Pollers::new(
+            workers
+                .iter()
+                .zip(&names)
+                .flat_map(|(w, g)| w.rx_queues().iter().map(move |q| (usize::from(q.port), g.as_str()))),
+        );
+        Group { name, members, pollers }
+    }
+
+    /// Worker slot `slot`'s share of local ports: (its index in the group, the group's size).
+    pub fn share(&self, slot: usize) -> (u16, u16) {
+        let i = self.members.iter().position(|&m| m == slot).unwrap_or(0);
+        (i as u16, self.members.len() as u16)
+    }
+
+    /// `rt` with the services this group serves.
+    pub fn served(&self, rt: &conf::Runtime) -> conf::Runtime {
+        rt.served_by(&self.pollers, &self.name)
+    }
+
+    /// The addresses of `rt` on the ports this group polls: (port slot, address).
+    pub fn addresses(&self, rt: &conf::Runtime) -> Vec<(usize, Ipv4Addr)> {
+        rt.addresses
+            .iter()
+            .filter(|a| self.pollers.of_port(a.port).contains(&self.name))
+            .map(|a| (a.port, a.addr))
+            .collect()
+    }
+}
+
+/// Why a configuration generation could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No consistent copy of the current generation.
+    #[error("configuration generation: {0}")]
+    Read(String),
+    /// The copy does not decode.
+    #[error("configuration generation {generation}: {why}")]
+    Decode { generation: u64, why: String },
+    /// Its services cannot be built here.
+    #[error("configuration generation {generation}: {source}")]
+    Build { generation: u64, source: crate::lb::BuildError },
+}
+
+/// Reads and decodes the current configuration generation, announcing it in `reading`.
+///
+/// # Errors
+/// [`ConfigError::Read`], [`ConfigError::Decode`].
+pub fn read_config(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, conf::Runtime), ConfigError> {
+    let (g, bytes) = mailbox::generation::read_current(area, reading).map_err(|e| ConfigError::Read(e.to_string()))?;
+    let rt =
+        mailbox::generation::decode(&bytes).map_err(|e| ConfigError::Decode { generation: g, why: e.to_string() })?;
+    Ok((g, rt))
+}
+
+/// Follows the configuration generations, counter zeroing and learned neighbours while
+/// polling, and announces addresses and asks for next hops (each group's first lcore).
+pub struct Reconfig<'a> {
+    /// The configuration area.
+    pub area: &'a ConfigArea,
+    /// The primary's doorbell, rung after an acknowledgement.
+    pub bell: &'a AtomicU32,
+    /// This lcore's share of local ports: (index in its group, the group's size).
+    pub share: (u16, u16),
+    /// This worker's group: the services it builds.
+    pub group: Group,
+    /// The generation the pipeline runs with.
+    pub applied: u64,
+    /// A generation that could not be applied (not tried again).
+    pub failed: u64,
+    /// The last counter-zeroing request carried out.
+    pub zeroed: u64,
+    /// Every worker slot's learned neighbours.
+    pub learned: &'a [[shm_layout::LearnedNeighbour; shm_layout::LEARNED_NEIGHBOURS]],
+    /// The `neigh_epoch` the real servers' MACs were last resolved at.
+    pub neigh_seen: u64,
+    /// This worker's own learned neighbours (it alone writes them).
+    pub own_learned: &'a [shm_layout::LearnedNeighbour],
+    /// When next hops were last asked for and entries expired.
+    pub asked_ns: u64,
+    /// The ports' addresses in the applied generation (port slot, address).
+    pub addrs: Vec<(usize, Ipv4Addr)>,
+    /// MAC of every port slot, when this lcore sends gratuitous ARP for added addresses and
+    /// asks for next hops (each group's first lcore only).
+    pub announcer: Option<Vec<wire::EthernetAddress>>,
+}
+
+impl Reconfig<'_> {
+    /// Every worker's learned neighbours, merged (without the expired ones).
+    fn hops(&self) -> crate::neigh::Hops {
+        crate::neigh::learned(self.learned.iter().map(|t| &t[..]), monotonic_ns())
+    }
+
+    /// One ARP request from `sender` for `target` out of port slot `port`, from the
+    /// announcer (best effort).
+    fn arp<I: PacketIo>(&self, io: &mut I, port: usize, sender: Ipv4Addr, target: Ipv4Addr) {
+        let Some(mac) = self.announcer.as_ref().and_then(|m| m.get(port)) else { return };
+        io.send(port, &crate::pipeline::arp_request(*mac, sender, target));
+    }
+
+    /// Announces every address in `addrs` with a gratuitous ARP (the announcer only).
+    pub fn announce<I: PacketIo>(&self, io: &mut I, addrs: &[(usize, Ipv4Addr)]) {
+        for &(port, addr) in addrs {
+            self.arp(io, port, addr, addr);
+        }
+    }
+
+    /// Once a second: clears this worker's expired neighbours; each group's first worker asks
+    /// for the next hops its services need that are unresolved or stale (so a learned one is
+    /// confirmed every 30 s, and a changed MAC is learned). Called about once a millisecond;
+    /// not the packet path.
+    fn ask<I: PacketIo>(&mut self, now_ns: u64, pipeline: &mut Pipeline<'_>, io: &mut I) {
+        if now_ns.saturating_sub(self.asked_ns) < crate::neigh::ASK_EVERY_NS {
+            return;
+        }
+        self.asked_ns = now_ns;
+        crate::neigh::expire(self.own_learned, &self.area.neigh_epoch, now_ns);
+        if self.announcer.is_none() {
+            return;
+        }
+        let Some(f) = pipeline.balancer_mut() else { return };
+        if f.wanted().is_empty() {
+            return;
+        }
+        let merged = shm_layout::merge_learned(self.learned.iter().map(|t| &t[..]), now_ns);
+        for &(w, _) in f.wanted() {
+            let learned_ns = merged
+                .binary_search_by_key(&u32::from(w.hop), |e| u32::from_be_bytes(e.addr))
+                .ok()
+                .map(|i| merged[i].learned_ns);
+            if crate::neigh::ask_now(learned_ns, now_ns) {
+                self.arp(io, usize::from(w.port), w.src, w.hop);
+            }
+        }
+    }
+
+    /// Carries out a counter-zeroing request and follows learned neighbours, then applies the
+    /// current generation if it moved: between bursts, so no packet is in hand. Acknowledges
+    /// each in the slot once the pipeline runs with it.
+    #[inline]
+    pub fn follow<I: PacketIo>(&mut self, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut I) {
+        let z = self.area.zero_epoch.load(Ordering::Acquire);
+        if z != self.zeroed {
+            self.zero(z, slot, pipeline);
+        }
+        let epoch = self.area.neigh_epoch.load(Ordering::Acquire);
+        if epoch != self.neigh_seen {
+            // Not the packet path: a next hop was learned or changed somewhere.
+            self.neigh_seen = epoch;
+            let hops = self.hops();
+            if let Some(f) = pipeline.balancer_mut() {
+                f.resolve(&hops);
+            }
+        }
+        let g = self.area.generation.load(Ordering::Relaxed);
+        if g != self.applied && g != self.failed {
+            self.switch(g, slot, pipeline, io);
+        }
+    }
+
+    /// Zeroes the counters zero request `z` names (every service's when a request was
+    /// missed: the slot had no process when it came).
+    fn zero(&mut self, z: u64, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>) {
+        let key = if z == self.zeroed + 1 { self.area.zero_key.load(Ordering::Acquire) } else { 0 };
+        if let Some(f) = pipeline.balancer_mut() {
+            f.zero_counters(key);
+        }
+        self.zeroed = z;
+        slot.zero_applied.store(z, Ordering::Release);
+        // Not the packet path: one syscall per `ipvsadm -Z`.
+        shm_layout::ring(self.bell);
+    }
+
+    /// Switches to the current generation (`g` was seen): the pipeline, the announcements of
+    /// added addresses, the acknowledgement. A generation that cannot be applied is logged
+    /// and not tried again.
+    fn switch<I: PacketIo>(&mut self, g: u64, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut I) {
+        let hops = self.hops();
+        let result = read_config(self.area, &slot.cfg_reading).and_then(|(g, rt)| {
+            let served = self.group.served(&rt);
+            match pipeline.reconfigure(g, &served, self.share, &hops) {
+                Ok(()) => Ok((g, rt)),
+                Err(source) => Err(ConfigError::Build { generation: g, source }),
+            }
+        });
+        match result {
+            Ok((g, rt)) => {
+                let addrs = self.group.addresses(&rt);
+                let added: Vec<_> = addrs.iter().filter(|x| !self.addrs.contains(x)).copied().collect();
+                self.announce(io, &added);
+                self.addrs = addrs;
+                self.applied = g;
+                slot.cfg_applied.store(g, Ordering::Release);
+                LcoreCounters::bump(&slot.cfg_switches, 1);
+                // Not the packet path: one syscall per configuration switch.
+                shm_layout::ring(self.bell);
+            }
+            Err(e) => {
+                // Not the packet path: a configuration switch is rare, and this one is broken.
+                tracing::error!(generation = g, "cannot apply configuration generation: {e}");
+                self.failed = g;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

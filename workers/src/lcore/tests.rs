@@ -1,0 +1,394 @@
+//! The poll loop over the in-memory queues: a burst's outcomes and their counters, a full tx
+//! queue, hand-overs between the lcores of a group, a stop with and without a successor, and
+//! configuration switches, counter zeroing, announcements.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+use conn::Shard;
+use shm_layout::conn::{ConnEntry, ConnShardHeader};
+use shm_layout::{ConnParts, Layout, Shm};
+use wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, UdpPacket, UdpRepr};
+
+use super::*;
+use crate::io::mem::MemIo;
+use crate::lb::{build_services, Balancer};
+use crate::pipeline::PortCtx;
+
+const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
+const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
+const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
+const RS_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 2]);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const LIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
+const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+/// DPDK port ids of port slots 0 and 1.
+const IDS: [u16; 2] = [3, 5];
+
+/// A layout in a file of its own (removed when dropped), with generation 1 empty.
+struct Rig {
+    dir: PathBuf,
+    shm: Shm,
+}
+
+impl Rig {
+    fn new(name: &str) -> Rig {
+        let dir = std::env::temp_dir().join(format!("workers-lcore-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = mailbox::generation::encode(&empty());
+        let shm = Shm::create(&dir.join("t.shm"), |l| {
+            mailbox::generation::init(&mut l.config, "", &first, monotonic_ns()).unwrap();
+        })
+        .unwrap();
+        Rig { dir, shm }
+    }
+
+    fn layout(&self) -> &Layout {
+        self.shm.layout()
+    }
+
+    /// Publishes `rt` as the next generation; returns its number.
+    fn publish(&self, rt: &conf::Runtime) -> u64 {
+        self.publish_bytes(&mailbox::generation::encode(rt))
+    }
+
+    fn publish_bytes(&self, bytes: &[u8]) -> u64 {
+        let l = self.layout();
+        mailbox::generation::publish(&l.config, &l.workers, bytes, monotonic_ns()).unwrap()
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A connection table in ordinary memory.
+struct Store {
+    h: ConnShardHeader,
+    buckets: Vec<u32>,
+    wheel: Vec<u32>,
+    entries: Vec<ConnEntry>,
+}
+
+impl Store {
+    fn new() -> Store {
+        let h = ConnShardHeader { capacity: 256, n_buckets: 2048, wheel_slots: 256, seed: 7, ..Default::default() };
+        Store { h, buckets: vec![0; 2048], wheel: vec![0; 256], entries: vec![ConnEntry::EMPTY; 256] }
+    }
+}
+
+/// A UDP service VIP:53 -> RS:8053 through LIP, and the ports' addresses.
+fn runtime() -> conf::Runtime {
+    conf::Runtime {
+        addresses: vec![
+            conf::IfAddr { port: 0, addr: VIP, prefix: 24 },
+            conf::IfAddr { port: 1, addr: LIP, prefix: 24 },
+        ],
+        neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
+        routes: vec![],
+        services: vec![conf::Service {
+            vip: VIP,
+            port: 53,
+            protocol: conf::Protocol::Udp,
+            scheduler: sched::Kind::Rr,
+            local_addresses: vec![LIP],
+            reals: vec![conf::Real {
+                addr: RS,
+                port: 8053,
+                weight: 1,
+                forward: conf::Forward::Fnat,
+                upper: 0,
+                lower: 0,
+            }],
+            persistence: 0,
+            deny: vec![],
+            allow: vec![],
+            proxy_protocol: conf::ProxyProtocol::Off,
+            group: None,
+        }],
+    }
+}
+
+/// No services, no addresses.
+fn empty() -> conf::Runtime {
+    conf::Runtime { addresses: vec![], neighbours: vec![], routes: vec![], services: vec![] }
+}
+
+/// Lcore `me` of a group of `lcores` (worker slots 0..lcores), its pipeline running `rt` as
+/// generation `g` of `rig`.
+fn pipeline<'s>(
+    rig: &'s Rig,
+    store: &'s mut Store,
+    (me, lcores): (u16, u16),
+    g: u64,
+    rt: &conf::Runtime,
+) -> Pipeline<'s> {
+    let l = rig.layout();
+    let parts = ConnParts {
+        header: &store.h,
+        buckets: &mut store.buckets,
+        wheel: &mut store.wheel,
+        entries: &mut store.entries,
+    };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let slot = usize::from(me);
+    let services = build_services(rt, (me, lcores), &mut Vec::new(), &Default::default()).unwrap();
+    let mut lb = Balancer::new(services, shard, vec![P0, P1], monotonic_ns())
+        .with_stats(&l.service_counters[slot], &l.real_counters[slot]);
+    let services = lb.take_services();
+    lb.reconfigure(g, services);
+    let port = |mac, peer, i| PortCtx {
+        mac,
+        peer,
+        addrs: rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect(),
+        exception: None,
+        is_exception: false,
+    };
+    Pipeline::with_balancer(vec![port(P0, 1, 0), port(P1, 0, 1)], lb)
+}
+
+/// The configuration follower of worker slot `slot` in a group of `lcores`, running
+/// generation `g` with `rt`; the group's first lcore announces.
+fn reconfig<'r>(rig: &'r Rig, slot: usize, lcores: usize, g: u64, rt: &conf::Runtime) -> Reconfig<'r> {
+    let l = rig.layout();
+    let pollers = conf::Pollers::new((0..lcores).flat_map(|_| [(0, "g"), (1, "g")]));
+    let group = Group { name: "g".into(), members: (0..lcores).collect(), pollers };
+    let addrs = group.addresses(rt);
+    Reconfig {
+        area: &l.config,
+        bell: &l.mailbox.doorbell,
+        share: group.share(slot),
+        group,
+        applied: g,
+        failed: 0,
+        zeroed: 0,
+        learned: &l.learned[..lcores],
+        neigh_seen: 0,
+        own_learned: &l.learned[slot],
+        asked_ns: monotonic_ns(),
+        addrs,
+        announcer: (slot == 0).then(|| vec![P0, P1]),
+    }
+}
+
+fn counts(rig: &Rig, slot: usize) -> Counts<'_> {
+    Counts { lcore: &rig.layout().counters[slot], queues: &rig.layout().queue_counters[slot] }
+}
+
+fn udp(sport: u16) -> Vec<u8> {
+    let mut seg = vec![0u8; 8 + 4];
+    let repr = UdpRepr { src_port: sport, dst_port: 53, payload: b"ping" };
+    repr.emit(&mut UdpPacket::new_unchecked(&mut seg[..]), CLIENT, VIP);
+    let mut f = vec![0u8; 34 + seg.len()];
+    wire::emit_ipv4_frame(&mut f, (CLIENT_MAC, P0), (CLIENT, VIP), IpProtocol::Udp, &seg);
+    f
+}
+
+fn arp_request_for(addr: Ipv4Addr) -> Vec<u8> {
+    crate::pipeline::arp_request(CLIENT_MAC, CLIENT, addr).to_vec()
+}
+
+/// An IPv6 frame: neither answered nor translated, bridged.
+fn ipv6() -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    EthernetRepr { src_addr: CLIENT_MAC, dst_addr: P0, ethertype: EtherType::Ipv6 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    f[14] = 0x60;
+    f
+}
+
+fn load(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(Relaxed)
+}
+
+#[test]
+fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
+    let rig = Rig::new("burst");
+    let rt = runtime();
+    let g = rig.publish(&rt);
+    let mut store = Store::new();
+    let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
+    let mut io = MemIo::new(1, IDS.to_vec());
+    let mut bad_version = udp(1000);
+    bad_version[14] = 0x55;
+    io.rx[0].extend([
+        (IDS[0], udp(1000)),
+        (IDS[0], arp_request_for(VIP)),
+        (IDS[0], vec![0u8; 10]),
+        (IDS[0], bad_version),
+        (9, udp(1001)),
+        (IDS[0], ipv6()),
+    ]);
+    let mut lcore =
+        Lcore::new(&rig.layout().workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+    lcore.start();
+    assert_eq!(lcore.round(), None);
+    let io = lcore.io();
+    assert_eq!(io.sent[1].len(), 2, "the translated datagram and the bridged IPv6 frame");
+    assert_eq!(io.sent[0].len(), 1, "the ARP reply");
+    let eth = EthernetFrame::new_checked(&io.sent[1][0][..]).unwrap();
+    assert_eq!((eth.src_addr(), eth.dst_addr()), (P1, RS_MAC));
+    let c = &rig.layout().counters[0];
+    assert_eq!((load(&c.rx_packets), load(&c.rx_bursts), load(&c.tx_packets)), (6, 1, 3));
+    assert_eq!((load(&c.fnat_in), load(&c.arp_replies)), (1, 1));
+    assert_eq!(load(&c.drop_runt), 2, "the runt and the frame from a port id the instance lacks");
+    assert_eq!(load(&c.drop_malformed[wire::Error::BadVersion.index()]), 1);
+    assert_eq!((load(&c.drop_tx_full), load(&c.redirected)), (0, 0));
+    let q = &rig.layout().queue_counters[0];
+    assert_eq!((load(&q.rx[0]), load(&q.tx[0]), load(&q.tx[1])), (6, 1, 2));
+    let s = &rig.layout().service_counters[0][0];
+    assert_eq!((load(&s.conns), load(&s.in_packets)), (1, 1), "the service's own counters");
+}
+
+#[test]
+fn what_a_full_tx_queue_does_not_take_is_counted_and_freed() {
+    let rig = Rig::new("txfull");
+    let rt = runtime();
+    let g = rig.publish(&rt);
+    let mut store = Store::new();
+    let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
+    let mut io = MemIo::new(1, IDS.to_vec());
+    io.tx_room = Some(1);
+    io.rx[0].extend((0..5).map(|i| (IDS[0], udp(2000 + i))));
+    let mut lcore =
+        Lcore::new(&rig.layout().workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+    lcore.start();
+    lcore.round();
+    assert_eq!(lcore.io().sent[1].len(), 1);
+    let c = &rig.layout().counters[0];
+    assert_eq!((load(&c.fnat_in), load(&c.tx_packets), load(&c.drop_tx_full)), (5, 1, 4));
+}
+
+#[test]
+fn packets_another_lcore_owns_are_handed_to_it_once_and_translated_there() {
+    let rig = Rig::new("redirect");
+    let rt = runtime();
+    let g = rig.publish(&rt);
+    let (mut sa, mut sb) = (Store::new(), Store::new());
+    let mut pa = pipeline(&rig, &mut sa, (0, 2), g, &rt);
+    let mut pb = pipeline(&rig, &mut sb, (1, 2), g, &rt);
+    let (mut ia, mut ib) = (MemIo::new(1, IDS.to_vec()), MemIo::new(1, IDS.to_vec()));
+    MemIo::pair(&mut ia, &mut ib, (0, 1), 2);
+    // 32 client flows, all received by lcore 0.
+    ia.rx[0].extend((0..32).map(|i| (IDS[0], udp(3000 + i))));
+    let steer = |me| Some(Steer { me, lcores: 2 });
+    let layout = rig.layout();
+    let mut a = Lcore::new(&layout.workers[0], counts(&rig, 0), &mut pa, ia, reconfig(&rig, 0, 2, g, &rt), steer(0));
+    let mut b = Lcore::new(&layout.workers[1], counts(&rig, 1), &mut pb, ib, reconfig(&rig, 1, 2, g, &rt), steer(1));
+    a.start();
+    b.start();
+    a.round();
+    let (ca, cb) = (&layout.counters[0], &layout.counters[1]);
+    let kept = load(&ca.fnat_in);
+    let handed = load(&ca.redirected);
+    assert_eq!(kept + handed, 32);
+    assert!(kept > 0 && handed > 0, "a hash spreads 32 flows over both lcores ({kept} kept)");
+    assert_eq!(a.io().sent[1].len() as u64, kept);
+    b.round();
+    assert_eq!(load(&cb.fnat_in), handed, "the owner translates what it was handed");
+    assert_eq!(load(&cb.redirected), 0, "and hands nothing back");
+    assert_eq!(b.io().sent[1].len() as u64, handed);
+    assert_eq!(load(&cb.rx_packets), 0, "handed packets are not received from a port");
+    // Local ports name their lcore: lcore 1's connections use odd ones.
+    for f in &b.io().sent[1] {
+        let sport = UdpPacket::new_unchecked(&f[34..]).src_port();
+        assert_eq!(sport % 2, 1, "lcore 1's share of local ports");
+    }
+    // A full ring: what it does not take is counted as dropped.
+    a.io_mut().ring_room = 0;
+    a.io_mut().rx[0].extend((0..32).map(|i| (IDS[0], udp(4000 + i))));
+    a.round();
+    assert!(load(&ca.drop_redirect) > 0);
+    assert_eq!(load(&ca.redirected), handed, "nothing more went on the ring");
+}
+
+#[test]
+fn a_stop_with_a_successor_hands_the_queues_over_and_without_one_ends() {
+    let rig = Rig::new("stop");
+    let rt = empty();
+    let g = rig.publish(&rt);
+    let slot = &rig.layout().workers[0];
+    for (successor, handed_over) in [(7, true), (0, false)] {
+        let mut store = Store::new();
+        let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
+        let io = MemIo::new(1, IDS.to_vec());
+        let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+        lcore.start();
+        assert_eq!(lcore.round(), None, "no stop asked");
+        slot.handover_to.store(successor, SeqCst);
+        slot.stop.store(1, SeqCst);
+        assert_eq!(lcore.round(), Some(handed_over));
+        if handed_over {
+            assert_eq!(slot.owner.load(SeqCst), 7, "the successor owns the slot");
+            assert_eq!((slot.stop.load(SeqCst), slot.handover_to.load(SeqCst)), (0, 0), "for the successor to poll");
+        } else {
+            assert_eq!(slot.stop.load(SeqCst), 1, "left for the primary to see");
+            slot.stop.store(0, SeqCst);
+        }
+        assert!(lcore.io().refreshes > 0, "links refreshed once a millisecond");
+    }
+}
+
+#[test]
+fn a_new_generation_is_applied_between_bursts_announced_and_acknowledged() {
+    let rig = Rig::new("generation");
+    let g1 = rig.publish(&empty());
+    let slot = &rig.layout().workers[0];
+    let mut store = Store::new();
+    let mut p = pipeline(&rig, &mut store, (0, 1), g1, &empty());
+    let io = MemIo::new(1, IDS.to_vec());
+    let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g1, &empty()), None);
+    lcore.start();
+    lcore.io_mut().rx[0].push_back((IDS[0], udp(5000)));
+    lcore.round();
+    assert_eq!(lcore.io().sent[1].len(), 1, "no service yet: bridged to the peer port unchanged");
+    assert_eq!(load(&rig.layout().counters[0].fnat_in), 0);
+    let g2 = rig.publish(&runtime());
+    lcore.io_mut().rx[0].push_back((IDS[0], udp(5000)));
+    lcore.round();
+    assert_eq!(slot.cfg_applied.load(SeqCst), g2, "acknowledged");
+    assert_eq!(slot.cfg_switches.load(SeqCst), 1);
+    assert_eq!(load(&rig.layout().counters[0].fnat_in), 1, "the burst after the switch is translated");
+    // The addresses the generation added, announced by gratuitous ARP out of their ports.
+    let garp = |port: usize, addr: Ipv4Addr| {
+        lcore.io().sent[port].iter().any(|f| f[..] == crate::pipeline::gratuitous_arp([P0, P1][port], addr)[..])
+    };
+    assert!(garp(0, VIP) && garp(1, LIP));
+    // A generation that does not decode is not applied, and not tried again.
+    let g3 = rig.publish_bytes(b"\x05\x00 not a runtime");
+    lcore.round();
+    lcore.round();
+    assert_eq!(slot.cfg_applied.load(SeqCst), g2);
+    assert_eq!(slot.cfg_switches.load(SeqCst), 1);
+    assert_eq!(lcore.cfg.failed, g3);
+    lcore.io_mut().rx[0].push_back((IDS[0], udp(5000)));
+    lcore.round();
+    assert_eq!(load(&rig.layout().counters[0].fnat_in), 2, "still forwarding with the last good one");
+}
+
+#[test]
+fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
+    let rig = Rig::new("zero");
+    let rt = runtime();
+    let g = rig.publish(&rt);
+    let l = rig.layout();
+    let mut store = Store::new();
+    let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
+    let io = MemIo::new(1, IDS.to_vec());
+    let mut lcore = Lcore::new(&l.workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+    lcore.start();
+    lcore.io_mut().rx[0].push_back((IDS[0], udp(6000)));
+    lcore.round();
+    let s = &l.service_counters[0][0];
+    assert_eq!(load(&s.in_packets), 1);
+    l.config.zero_key.store(0, SeqCst);
+    l.config.zero_epoch.store(1, SeqCst);
+    lcore.round();
+    assert_eq!(load(&s.in_packets), 0, "zeroed");
+    assert_eq!(l.workers[0].zero_applied.load(SeqCst), 1, "acknowledged");
+}
