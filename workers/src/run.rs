@@ -99,116 +99,33 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let t0 = monotonic_ns();
     let eal = Eal::init(eal_args).map_err(dpdk_err("EAL init (secondary)"))?;
     tracing::info!(slot = args.slot, lcore = slot.lcore, eal_init_us = (monotonic_ns() - t0) / 1000, "attached");
-
-    // Tx queue handles, one per port slot, and rx paths.
-    let ports = layout.ports();
-    let mut txs: Vec<TxQueue> = Vec::with_capacity(ports.len());
-    for p in ports {
-        let port = Port::by_name(&p.device.as_str()).map_err(dpdk_err(format!("port {}", p.name.as_str())))?;
-        txs.push(port.tx_queue(slot.tx_queue).map_err(dpdk_err("tx queue"))?);
-    }
-    let mut rxs: Vec<RxQueue> = Vec::with_capacity(slot.rx_queues().len());
-    for q in slot.rx_queues() {
-        let p = ports.get(usize::from(q.port)).ok_or_else(|| WorkerError::Slot {
-            slot: args.slot,
-            why: format!("rx queue names port slot {} of {}", q.port, ports.len()),
-        })?;
-        let port = Port::by_name(&p.device.as_str()).map_err(dpdk_err(format!("port {}", p.name.as_str())))?;
-        rxs.push(port.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?);
-    }
+    let (rxs, txs) = queues(layout, args.slot)?;
     // The current configuration generation, read under an announcement in the slot (the
     // incoming word while another process may still poll the slot).
     let group = Group::of(layout, args.slot);
     let share = group.share(args.slot);
     let reading = if args.handover { &slot.cfg_reading_incoming } else { &slot.cfg_reading };
-    let (generation, rt) =
-        read_config(&layout.config, reading).map_err(|e| WorkerError::Slot { slot: args.slot, why: e.to_string() })?;
-    let port_ctx: Vec<PortCtx> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| PortCtx {
-            mac: mac_of(p),
-            peer: p.peer.min(ports.len() as u16 - 1),
-            addrs: rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect(),
-            exception: (usize::from(p.exception) < ports.len()).then_some(p.exception),
-            is_exception: p.is_exception != 0,
-        })
-        .collect();
-    // Full-NAT: the lcore's connection shard (adopted as it is, or rebuilt if the previous
-    // worker died mid-change) and the services.
+    let slot_err = |why: String| WorkerError::Slot { slot: args.slot, why };
+    let (generation, rt) = read_config(&layout.config, reading).map_err(|e| slot_err(e.to_string()))?;
+    // The lcore's connection shard, adopted as it is, or rebuilt if the previous worker died
+    // mid-change.
     let path = shm_layout::conn::conn_shard_path(&args.shm, args.slot);
     let mut shard_file = shm_layout::ConnShardFile::open(&path)?;
-    let mut pipeline = {
-        let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / lb::TICK_NS);
-        tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
-        let learned =
-            crate::neigh::learned(layout.learned[..layout.workers().len()].iter().map(|t| &t[..]), monotonic_ns());
-        let services = lb::build_services(&group.served(&rt), share, &mut Vec::new(), &learned)
-            .map_err(|e| WorkerError::Slot { slot: args.slot, why: e.to_string() })?;
-        let macs = ports.iter().map(mac_of).collect();
-        let mut f = Balancer::new(services, shard, macs, monotonic_ns())
-            .with_stats(&layout.service_counters[args.slot], &layout.real_counters[args.slot])
-            .with_neighbours(&layout.learned[args.slot], &layout.config.neigh_epoch)
-            .with_mtus(ports.iter().map(|p| if p.mtu == 0 { 1500 } else { p.mtu }).collect());
-        let services = f.take_services();
-        f.reconfigure(generation, services);
-        Pipeline::with_balancer(port_ctx, f)
-    };
-
-    if args.handover {
-        // Ready: the primary now asks the polling worker to hand its queues over.
-        if slot.incoming_state.compare_exchange(1, 2, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return Err(WorkerError::Slot { slot: args.slot, why: "handover cancelled while attaching".into() });
-        }
-        while slot.owner.load(Ordering::Acquire) != args.spawn {
-            if slot.incoming_state.load(Ordering::Acquire) == 0 && slot.owner.load(Ordering::Acquire) != args.spawn {
-                return Err(WorkerError::Slot { slot: args.slot, why: "handover cancelled".into() });
-            }
-            // A hot standby may wait here for a long time: sleep, do not spin.
-            std::thread::sleep(Duration::from_micros(20));
-        }
-    } else {
-        // Beat before the claim: a Running slot is judged by its heartbeat.
-        slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
-        // Claim: Spawning -> Running, only if the primary still expects this spawn.
-        if slot.spawns.load(Ordering::Acquire) != args.spawn
-            || slot
-                .state
-                .compare_exchange(
-                    WorkerState::Spawning as u32,
-                    WorkerState::Running as u32,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_err()
-        {
-            return Err(WorkerError::Slot { slot: args.slot, why: "claimed or cancelled while attaching".into() });
-        }
-        slot.owner.store(args.spawn, Ordering::Release);
-    }
+    let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / lb::TICK_NS);
+    tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
+    let lb = balancer(layout, args.slot, shard, (generation, &group.served(&rt)), share)
+        .map_err(|e| slot_err(e.to_string()))?;
+    let mut pipeline = Pipeline::with_balancer(port_contexts(layout.ports(), &rt), lb);
+    claim(slot, args)?;
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
     // A successor may have waited long (a hot standby): its clock starts now.
     if let Some(f) = pipeline.balancer_mut() {
         f.set_clock(monotonic_ns());
     }
     // Packets are handed around among the lcores of this worker's group only.
-    let lcores = group.members.len();
-    let (mut to, mut from) = (Vec::new(), Vec::new());
-    if lcores > 1 {
-        for &other in &group.members {
-            if other == args.slot {
-                to.push(None);
-                continue;
-            }
-            let ring = |a, b| {
-                let name = shm_layout::redirect_ring_name(a, b);
-                dpdk::Ring::lookup(&name).map_err(dpdk_err(format!("redirect ring {name}")))
-            };
-            to.push(Some(ring(args.slot, other)?));
-            from.push(ring(other, args.slot)?);
-        }
-    }
-    let steer = (lcores > 1).then_some(Steer { me: share.0, lcores: share.1 });
+    let (to, from) = redirect_rings(&group, args.slot)?;
+    let steer = (group.members.len() > 1).then_some(Steer { me: share.0, lcores: share.1 });
+    let ports = layout.ports();
     let mut slot_of_port = [u16::MAX; 64];
     for (i, p) in ports.iter().enumerate() {
         if let Some(s) = slot_of_port.get_mut(usize::from(p.port_id)) {
@@ -219,8 +136,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     // The first lcore of each group announces the addresses a generation adds on the ports
     // its group polls with gratuitous ARP, and asks for its services' next hops (one worker
     // per group is enough, and a group does not wait on another), from its own pool.
-    let pool =
-        (group.members.first() == Some(&args.slot)).then(|| dpdk::Mempool::lookup(&slot.pool.as_str()).ok()).flatten();
+    let first = group.members.first() == Some(&args.slot);
+    let pool = first.then(|| dpdk::Mempool::lookup(&slot.pool.as_str()).ok()).flatten();
     let announcer = pool.is_some().then(|| ports.iter().map(mac_of).collect());
     let mut io = DpdkIo { rxs, txs, slot_of_port, to, from, pool, links, tsc_ms: dpdk::tsc_hz() / 1000 };
     slot.cfg_applied.store(generation, Ordering::Release);
@@ -249,12 +166,124 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let handed_over = Lcore::new(slot, counts, &mut pipeline, io, cfg, steer).run();
     drop(pipeline);
     drop(shard_file);
-
     if !handed_over {
         slot.state.store(WorkerState::Exited as u32, Ordering::Release);
     }
     drop(eal);
     Ok(())
+}
+
+/// Worker slot `slot`'s rx queues, and its tx queue on every port (by port slot).
+fn queues(layout: &shm_layout::Layout, slot: usize) -> Result<(Vec<RxQueue>, Vec<TxQueue>), WorkerError> {
+    let ports = layout.ports();
+    let w = &layout.workers[slot];
+    let port = |p: &shm_layout::PortSlot| {
+        Port::by_name(&p.device.as_str()).map_err(dpdk_err(format!("port {}", p.name.as_str())))
+    };
+    let mut txs = Vec::with_capacity(ports.len());
+    for p in ports {
+        txs.push(port(p)?.tx_queue(w.tx_queue).map_err(dpdk_err("tx queue"))?);
+    }
+    let mut rxs = Vec::with_capacity(w.rx_queues().len());
+    for q in w.rx_queues() {
+        let p = ports.get(usize::from(q.port)).ok_or_else(|| WorkerError::Slot {
+            slot,
+            why: format!("rx queue names port slot {} of {}", q.port, ports.len()),
+        })?;
+        rxs.push(port(p)?.rx_queue(q.queue).map_err(dpdk_err("rx queue"))?);
+    }
+    Ok((rxs, txs))
+}
+
+/// The ports as the pipeline sees them, with their addresses in `rt`.
+fn port_contexts(ports: &[shm_layout::PortSlot], rt: &conf::Runtime) -> Vec<PortCtx> {
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PortCtx {
+            mac: mac_of(p),
+            peer: p.peer.min(ports.len() as u16 - 1),
+            addrs: rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect(),
+            exception: (usize::from(p.exception) < ports.len()).then_some(p.exception),
+            is_exception: p.is_exception != 0,
+        })
+        .collect()
+}
+
+/// Worker slot `slot`'s balancer over `shard`, counting into its tables and learning
+/// neighbours into its own, running the services `served` of generation `generation`.
+fn balancer<'a>(
+    layout: &'a shm_layout::Layout,
+    slot: usize,
+    shard: conn::Shard<'a>,
+    (generation, served): (u64, &conf::Runtime),
+    share: (u16, u16),
+) -> Result<Balancer<'a>, lb::BuildError> {
+    let ports = layout.ports();
+    let learned =
+        crate::neigh::learned(layout.learned[..layout.workers().len()].iter().map(|t| &t[..]), monotonic_ns());
+    let services = lb::build_services(served, share, &mut Vec::new(), &learned)?;
+    let mut f = Balancer::new(services, shard, ports.iter().map(mac_of).collect(), monotonic_ns())
+        .with_stats(&layout.service_counters[slot], &layout.real_counters[slot])
+        .with_neighbours(&layout.learned[slot], &layout.config.neigh_epoch)
+        .with_mtus(ports.iter().map(|p| if p.mtu == 0 { 1500 } else { p.mtu }).collect());
+    let services = f.take_services();
+    f.reconfigure(generation, services);
+    Ok(f)
+}
+
+/// Takes the slot: a successor (`--handover`) reports ready and waits until the polling
+/// worker hands its queues over; a fresh worker claims `Spawning -> Running`, only if the
+/// primary still expects its spawn.
+fn claim(slot: &shm_layout::WorkerSlot, args: &WorkerArgs) -> Result<(), WorkerError> {
+    let err = |why: &str| WorkerError::Slot { slot: args.slot, why: why.into() };
+    if args.handover {
+        // Ready: the primary now asks the polling worker to hand its queues over.
+        if slot.incoming_state.compare_exchange(1, 2, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(err("handover cancelled while attaching"));
+        }
+        while slot.owner.load(Ordering::Acquire) != args.spawn {
+            if slot.incoming_state.load(Ordering::Acquire) == 0 && slot.owner.load(Ordering::Acquire) != args.spawn {
+                return Err(err("handover cancelled"));
+            }
+            // A hot standby may wait here for a long time: sleep, do not spin.
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        return Ok(());
+    }
+    // Beat before the claim: a Running slot is judged by its heartbeat.
+    slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
+    let (spawning, running) = (WorkerState::Spawning as u32, WorkerState::Running as u32);
+    if slot.spawns.load(Ordering::Acquire) != args.spawn
+        || slot.state.compare_exchange(spawning, running, Ordering::AcqRel, Ordering::Acquire).is_err()
+    {
+        return Err(err("claimed or cancelled while attaching"));
+    }
+    slot.owner.store(args.spawn, Ordering::Release);
+    Ok(())
+}
+
+/// The rings to each lcore of `group` (by index in the group; `None` for `slot` itself) and
+/// from the others, when the group has several lcores.
+#[allow(clippy::type_complexity)]
+fn redirect_rings(group: &Group, slot: usize) -> Result<(Vec<Option<dpdk::Ring>>, Vec<dpdk::Ring>), WorkerError> {
+    let (mut to, mut from) = (Vec::new(), Vec::new());
+    if group.members.len() < 2 {
+        return Ok((to, from));
+    }
+    let ring = |a, b| {
+        let name = shm_layout::redirect_ring_name(a, b);
+        dpdk::Ring::lookup(&name).map_err(dpdk_err(format!("redirect ring {name}")))
+    };
+    for &other in &group.members {
+        if other == slot {
+            to.push(None);
+        } else {
+            to.push(Some(ring(slot, other)?));
+            from.push(ring(other, slot)?);
+        }
+    }
+    Ok((to, from))
 }
 
 /// A worker's DPDK queues and rings, as the poll loop sees them ([`PacketIo`]).

@@ -1,0 +1,145 @@
+//! Who gets a new connection: persistence templates, thresholds, access lists.
+
+use super::*;
+
+#[test]
+fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_while_its_template_lives() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1), (8081, 1), (8082, 1)]);
+    rt.services[1].scheduler = sched::Kind::Rr;
+    rt.services[1].persistence = 60;
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
+    let real_of = |f: &[u8]| UdpPacket::new_checked(&f[34..]).unwrap().dst_port();
+    let other = Ipv4Addr::new(198, 18, 0, 2);
+    // rr would move every new flow on; persistence keeps the client on its first real server.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let first = real_of(&f);
+    for port in 1001..1010 {
+        let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"b");
+        assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+        assert_eq!(real_of(&f), first, "client port {port}");
+    }
+    // Another client gets the scheduler's next pick (and its own template).
+    let mut f = udp_frame(CLIENT_MAC, P0, (other, 1000), (VIP, 53), b"c");
+    run(&mut n, 0, &mut f);
+    assert_ne!(real_of(&f), first);
+    // 11 flows and 2 templates; templates count towards no real server.
+    assert_eq!(n.shard.used(), 13);
+    let counts: u32 = n.services[1].backends.iter().map(|b| b.active_conns).sum();
+    assert_eq!(counts, 11);
+    // A packet that meets a template's key (port 0) is not a connection's.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 0), (VIP, 53), b"x");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::NoConnection));
+    // A template lives on while flows it placed do (LVS): at 61 s nothing has gone.
+    let s = 1_000_000_000u64;
+    assert_eq!(n.advance(61 * s, usize::MAX), 0);
+    assert_eq!(n.shard.used(), 13);
+    // The flows expire at 300 s; the templates, which no flow holds any more, 60 s after.
+    assert_eq!(n.advance(301 * s, usize::MAX), 11);
+    assert_eq!(n.services[1].backends.iter().map(|b| b.active_conns).sum::<u32>(), 0);
+    assert_eq!(n.shard.used(), 2);
+    assert_eq!(n.advance(362 * s, usize::MAX), 2);
+    // Then the scheduler places the client again.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 2000), (VIP, 53), b"d");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    // Ownership on several lcores: by client address alone for a persistent service.
+    let a = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"");
+    let b = udp_frame(CLIENT_MAC, P0, (CLIENT, 4321), (VIP, 53), b"");
+    for lcores in 2..6 {
+        let oa = owner(n.index(), lcores, &wire::classify(&a).unwrap());
+        assert_eq!(oa, owner(n.index(), lcores, &wire::classify(&b).unwrap()));
+    }
+}
+
+#[test]
+fn thresholds_share_out_over_lcores() {
+    assert_eq!(Limits::share(0, 0, 4), Limits::default());
+    assert_eq!(Limits::share(10, 0, 1), Limits { upper: 10, lower: 8 });
+    assert_eq!(Limits::share(10, 4, 3), Limits { upper: 4, lower: 2 });
+    assert_eq!(Limits::share(1, 0, 8), Limits { upper: 1, lower: 1 }, "never below one per lcore");
+}
+
+#[test]
+fn a_real_at_its_upper_threshold_takes_no_new_connection_until_below_its_lower_one() {
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1)]);
+    rt.services[1].reals[0].upper = 3;
+    rt.services[1].reals[0].lower = 2;
+    let mut n = Balancer::new(
+        build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+        shard,
+        vec![P0, P1],
+        0,
+    );
+    let flow =
+        |n: &mut Balancer<'_>, port: u16| run(n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"q"));
+    let s = 1_000_000_000u64;
+    assert!(matches!(flow(&mut n, 1000), Verdict::Out { new: true, .. }));
+    n.advance(50 * s, 1000);
+    assert!(matches!(flow(&mut n, 1001), Verdict::Out { new: true, .. }));
+    n.advance(100 * s, 1000);
+    assert!(matches!(flow(&mut n, 1002), Verdict::Out { new: true, .. }));
+    assert_eq!(flow(&mut n, 1003), Verdict::Drop(DropReason::Overloaded), "3 connections: overloaded");
+    assert!(matches!(flow(&mut n, 1002), Verdict::Out { new: false, .. }), "existing flows go on");
+    // UDP flows live 300 s: at 301 s two are left, not below the lower threshold of 2.
+    n.advance(301 * s, 1000);
+    assert_eq!(n.services()[1].backends[0].active_conns, 2);
+    assert_eq!(flow(&mut n, 1004), Verdict::Drop(DropReason::Overloaded), "2 left: still overloaded");
+    n.advance(351 * s, 1000);
+    assert_eq!(n.services()[1].backends[0].active_conns, 1);
+    assert!(matches!(flow(&mut n, 1005), Verdict::Out { new: true, .. }), "below the lower threshold: taken again");
+}
+
+#[test]
+fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allowed() {
+    let net = |t: &str| conf::Prefix::parse(t).unwrap();
+    let cases: [(&str, Vec<conf::Prefix>, Vec<conf::Prefix>, bool); 6] = [
+        ("no lists", vec![], vec![], true),
+        ("denied address", vec![net("198.18.0.1")], vec![], false),
+        ("denied network", vec![net("198.18.0.0/24")], vec![], false),
+        ("another network denied", vec![net("198.18.9.0/24")], vec![], true),
+        ("not in the allow list", vec![], vec![net("198.18.9.0/24")], false),
+        ("allowed, but denied first", vec![net("198.18.0.1")], vec![net("198.18.0.0/16")], false),
+    ];
+    for (what, deny, allow, admitted) in cases {
+        let mut s = store();
+        let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+        let (shard, _) = Shard::adopt(parts, 0);
+        let mut rt = runtime(&[(8080, 1)]);
+        rt.services[1].deny = deny;
+        rt.services[1].allow = allow;
+        let mut n = Balancer::new(
+            build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+            shard,
+            vec![P0, P1],
+            0,
+        );
+        let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
+        let expected = if admitted {
+            Verdict::Out { port: 1, dir: Dir::In, new: true }
+        } else {
+            Verdict::Drop(DropReason::Denied)
+        };
+        assert_eq!(v, expected, "{what}");
+    }
+    // Allowed explicitly.
+    let mut s = store();
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(8080, 1)]);
+    rt.services[1].allow = vec![net("198.18.0.0/16")];
+    let mut n = Balancer::new(
+        build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(),
+        shard,
+        vec![P0, P1],
+        0,
+    );
+    let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
+    assert!(matches!(v, Verdict::Out { new: true, .. }));
+}

@@ -1,0 +1,224 @@
+//! Full-NAT fixtures: a client's TCP handshake and data through a service and back, UDP, the
+//! refusals, and expiry. Frames are built with the `wire` crate and checked after the rewrite
+//! by full checksum verification.
+
+use super::service::LPORT_MIN;
+use super::*;
+use conn::tcp::State;
+use conn::v4;
+use sched::{Backend, Scheduler};
+use shm_layout::conn::{ConnEntry, ConnShardHeader};
+use shm_layout::ConnParts;
+use wire::{EtherType, EthernetRepr, TcpRepr, UdpRepr};
+use wire::{EthernetFrame, IpProtocol, TcpFlags, TcpPacket, UdpPacket};
+
+const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
+const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
+const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
+const RS_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 2]);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const LIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
+const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+
+struct Store {
+    h: ConnShardHeader,
+    buckets: Vec<u32>,
+    wheel: Vec<u32>,
+    entries: Vec<ConnEntry>,
+}
+
+fn store() -> Store {
+    let h = ConnShardHeader { capacity: 256, n_buckets: 1024, wheel_slots: 256, seed: 7, ..Default::default() };
+    Store { h, buckets: vec![0; 1024], wheel: vec![0; 256], entries: vec![ConnEntry::EMPTY; 256] }
+}
+
+fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
+    let real = Real::new(RS, 8080, RS_MAC, 1, conf::Forward::Fnat);
+    let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
+    let scheduler = Scheduler::with_ids(sched::Kind::Rr, &backends, &ids).unwrap();
+    Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP], (0, 1))
+}
+
+fn fnat(s: &mut Store, weight: u32) -> Balancer<'_> {
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let services = vec![service(6, 80, vec![Backend::new(weight)]), service(17, 53, vec![Backend::new(weight)])];
+    Balancer::new(services, shard, vec![P0, P1], 0)
+}
+
+/// A Full-NAT lcore (alone) running the services of `rt`.
+fn fnat_of<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Balancer<'s> {
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0);
+    n.reconfigure(1, build_services(rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap());
+    n
+}
+
+fn tcp_frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    flags: TcpFlags,
+    payload: &[u8],
+) -> Vec<u8> {
+    tcp_segment((src_mac, dst_mac), src, dst, flags, (1000, 0), payload)
+}
+
+/// A TCP frame with sequence and acknowledgement numbers `(seq, ack)`.
+fn tcp_segment(
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    flags: TcpFlags,
+    (seq, ack): (u32, u32),
+    payload: &[u8],
+) -> Vec<u8> {
+    let tcp = TcpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+        seq_number: seq,
+        ack_number: ack,
+        flags,
+        window_len: 64240,
+        urgent_at: 0,
+        max_seg_size: None,
+        window_scale: None,
+        sack_permitted: false,
+        timestamp: None,
+        payload,
+    };
+    let mut seg = vec![0xa5; tcp.buffer_len()];
+    tcp.emit(&mut TcpPacket::new_unchecked(&mut seg[..]), src.0, dst.0);
+    frame(src_mac, dst_mac, src.0, dst.0, IpProtocol::Tcp, &seg)
+}
+
+fn udp_frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp = UdpRepr { src_port: src.1, dst_port: dst.1, payload };
+    let mut dgram = vec![0xa5; udp.buffer_len()];
+    udp.emit(&mut UdpPacket::new_unchecked(&mut dgram[..]), src.0, dst.0);
+    frame(src_mac, dst_mac, src.0, dst.0, IpProtocol::Udp, &dgram)
+}
+
+fn frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    l4: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0u8; 34 + l4.len()];
+    wire::emit_ipv4_frame(&mut f, (src_mac, dst_mac), (src, dst), protocol, l4);
+    f
+}
+
+/// Runs a frame through Full-NAT, returning the verdict.
+fn run(n: &mut Balancer<'_>, rx_port: u16, f: &mut Vec<u8>) -> Verdict {
+    let p = wire::classify(f).unwrap();
+    n.process(rx_port, f, &p, None)
+}
+
+/// Checks the frame's MACs, addresses and ports, and that both checksums verify.
+fn check(f: &[u8], macs: (EthernetAddress, EthernetAddress), src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
+    let e = EthernetFrame::new_checked(f).unwrap();
+    assert_eq!((e.src_addr(), e.dst_addr()), macs, "MACs");
+    let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
+    assert!(ip.verify_checksum(), "IP checksum");
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (src.0, dst.0), "addresses");
+    match ip.protocol() {
+        IpProtocol::Tcp => {
+            let t = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(t.verify_checksum(src.0, dst.0), "TCP checksum");
+            assert_eq!((t.src_port(), t.dst_port()), (src.1, dst.1), "ports");
+        }
+        _ => {
+            let u = UdpPacket::new_checked(ip.payload()).unwrap();
+            assert!(u.verify_checksum(src.0, dst.0), "UDP checksum");
+            assert_eq!((u.src_port(), u.dst_port()), (src.1, dst.1), "ports");
+        }
+    }
+}
+
+/// The 5-tuple of a TCP or UDP frame.
+fn tuple_of(f: &[u8]) -> Tuple {
+    flow_of(&wire::classify(f).unwrap()).unwrap().0
+}
+
+/// The runtime configuration of the fixtures: tcp VIP:80 and udp VIP:53, each with the real
+/// servers `reals` (port, weight); VIP/24 on port slot 0, LIP/24 and RS's neighbour on port
+/// slot 1.
+fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
+    let svc = |protocol, port| conf::Service {
+        vip: VIP,
+        port,
+        protocol,
+        scheduler: sched::Kind::Wlc,
+        local_addresses: vec![LIP],
+        reals: reals
+            .iter()
+            .map(|&(port, weight)| conf::Real {
+                addr: RS,
+                port,
+                weight,
+                forward: conf::Forward::Fnat,
+                upper: 0,
+                lower: 0,
+            })
+            .collect(),
+        persistence: 0,
+        deny: vec![],
+        allow: vec![],
+        proxy_protocol: conf::ProxyProtocol::Off,
+        group: None,
+    };
+    conf::Runtime {
+        addresses: vec![
+            conf::IfAddr { port: 0, addr: VIP, prefix: 24 },
+            conf::IfAddr { port: 1, addr: LIP, prefix: 24 },
+        ],
+        neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
+        routes: vec![],
+        services: vec![svc(conf::Protocol::Tcp, 80), svc(conf::Protocol::Udp, 53)],
+    }
+}
+
+/// The fixtures' runtime with the UDP service's real server reached by IP-in-IP (listening on
+/// the virtual port).
+fn tunnel_fnat(s: &mut Store) -> Balancer<'_> {
+    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
+    let (shard, _) = Shard::adopt(parts, 0);
+    let mut rt = runtime(&[(53, 1)]);
+    rt.services[1].reals[0].forward = conf::Forward::Tunnel;
+    Balancer::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0)
+}
+
+/// An ARP reply from `ip` at `mac` to the balancer's port slot 1.
+fn arp_reply(ip: Ipv4Addr, mac: EthernetAddress) -> Vec<u8> {
+    let mut f = vec![0u8; crate::pipeline::GARP_LEN];
+    EthernetRepr { src_addr: mac, dst_addr: P1, ethertype: EtherType::Arp }
+        .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let arp = wire::ArpRepr {
+        operation: wire::ArpOperation::Reply,
+        sender_hardware_addr: mac,
+        sender_protocol_addr: ip,
+        target_hardware_addr: P1,
+        target_protocol_addr: LIP,
+    };
+    arp.emit(&mut wire::ArpPacket::new_unchecked(&mut f[14..]));
+    f
+}
+
+mod admission;
+mod config;
+mod fullnat;
+mod modes;
+mod proxy;
