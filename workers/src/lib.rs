@@ -6,6 +6,8 @@
 //! Everything it counts lives in shared memory, so a replacement continues the counters.
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod fixtures;
 pub mod frame;
 pub mod io;
 pub mod lb;

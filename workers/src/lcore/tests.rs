@@ -6,24 +6,15 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
-use conn::Shard;
-use shm_layout::conn::{ConnEntry, ConnShardHeader};
-use shm_layout::{ConnParts, Layout, Shm};
-use wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, UdpPacket, UdpRepr};
+use shm_layout::{Layout, Shm};
+use wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, UdpPacket, UdpRepr};
 
 use super::*;
+use crate::fixtures::*;
 use crate::io::mem::MemIo;
 use crate::lb::{build_services, Balancer};
 use crate::pipeline::PortCtx;
 
-const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
-const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
-const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
-const RS_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 2]);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const LIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
-const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
 /// DPDK port ids of port slots 0 and 1.
 const IDS: [u16; 2] = [3, 5];
 
@@ -64,21 +55,6 @@ impl Rig {
 impl Drop for Rig {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A connection table in ordinary memory.
-struct Store {
-    h: ConnShardHeader,
-    buckets: Vec<u32>,
-    wheel: Vec<u32>,
-    entries: Vec<ConnEntry>,
-}
-
-impl Store {
-    fn new() -> Store {
-        let h = ConnShardHeader { capacity: 256, n_buckets: 2048, wheel_slots: 256, seed: 7, ..Default::default() };
-        Store { h, buckets: vec![0; 2048], wheel: vec![0; 256], entries: vec![ConnEntry::EMPTY; 256] }
     }
 }
 
@@ -129,13 +105,7 @@ fn pipeline<'s>(
     rt: &conf::Runtime,
 ) -> Pipeline<'s> {
     let l = rig.layout();
-    let parts = ConnParts {
-        header: &store.h,
-        buckets: &mut store.buckets,
-        wheel: &mut store.wheel,
-        entries: &mut store.entries,
-    };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = store.shard();
     let slot = usize::from(me);
     let services = build_services(rt, (me, lcores), &mut Vec::new(), &Default::default()).unwrap();
     let mut lb = Balancer::new(services, shard, vec![P0, P1], monotonic_ns())
@@ -211,7 +181,7 @@ fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
     let rig = Rig::new("burst");
     let rt = runtime();
     let g = rig.publish(&rt);
-    let mut store = Store::new();
+    let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
     let mut io = MemIo::new(1, IDS.to_vec());
     let mut bad_version = udp(1000);
@@ -250,7 +220,7 @@ fn what_a_full_tx_queue_does_not_take_is_counted_and_freed() {
     let rig = Rig::new("txfull");
     let rt = runtime();
     let g = rig.publish(&rt);
-    let mut store = Store::new();
+    let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
     let mut io = MemIo::new(1, IDS.to_vec());
     io.tx_room = Some(1);
@@ -269,7 +239,7 @@ fn packets_another_lcore_owns_are_handed_to_it_once_and_translated_there() {
     let rig = Rig::new("redirect");
     let rt = runtime();
     let g = rig.publish(&rt);
-    let (mut sa, mut sb) = (Store::new(), Store::new());
+    let (mut sa, mut sb) = (Store::new(2048), Store::new(2048));
     let mut pa = pipeline(&rig, &mut sa, (0, 2), g, &rt);
     let mut pb = pipeline(&rig, &mut sb, (1, 2), g, &rt);
     let (mut ia, mut ib) = (MemIo::new(1, IDS.to_vec()), MemIo::new(1, IDS.to_vec()));
@@ -314,7 +284,7 @@ fn a_stop_with_a_successor_hands_the_queues_over_and_without_one_ends() {
     let g = rig.publish(&rt);
     let slot = &rig.layout().workers[0];
     for (successor, handed_over) in [(7, true), (0, false)] {
-        let mut store = Store::new();
+        let mut store = Store::new(2048);
         let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
         let io = MemIo::new(1, IDS.to_vec());
         let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
@@ -339,7 +309,7 @@ fn a_new_generation_is_applied_between_bursts_announced_and_acknowledged() {
     let rig = Rig::new("generation");
     let g1 = rig.publish(&empty());
     let slot = &rig.layout().workers[0];
-    let mut store = Store::new();
+    let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g1, &empty());
     let io = MemIo::new(1, IDS.to_vec());
     let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g1, &empty()), None);
@@ -377,7 +347,7 @@ fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
     let rt = runtime();
     let g = rig.publish(&rt);
     let l = rig.layout();
-    let mut store = Store::new();
+    let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
     let io = MemIo::new(1, IDS.to_vec());
     let mut lcore = Lcore::new(&l.workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);

@@ -5,8 +5,7 @@ use super::*;
 #[test]
 fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_while_its_template_lives() {
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut rt = runtime(&[(8080, 1), (8081, 1), (8082, 1)]);
     rt.services[1].scheduler = sched::Kind::Rr;
     rt.services[1].persistence = 60;
@@ -66,8 +65,7 @@ fn thresholds_share_out_over_lcores() {
 #[test]
 fn a_real_at_its_upper_threshold_takes_no_new_connection_until_below_its_lower_one() {
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut rt = runtime(&[(8080, 1)]);
     rt.services[1].reals[0].upper = 3;
     rt.services[1].reals[0].lower = 2;
@@ -109,8 +107,7 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
     ];
     for (what, deny, allow, admitted) in cases {
         let mut s = store();
-        let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-        let (shard, _) = Shard::adopt(parts, 0);
+        let shard = s.shard();
         let mut rt = runtime(&[(8080, 1)]);
         rt.services[1].deny = deny;
         rt.services[1].allow = allow;
@@ -130,8 +127,7 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
     }
     // Allowed explicitly.
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut rt = runtime(&[(8080, 1)]);
     rt.services[1].allow = vec![net("198.18.0.0/16")];
     let mut n = Balancer::new(

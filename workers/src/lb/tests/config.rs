@@ -50,8 +50,7 @@ fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
 #[test]
 fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed_ones() {
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let services =
         build_services(&runtime(&[(8080, 1), (8081, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
@@ -105,8 +104,7 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     let table: Vec<shm_layout::ServiceCounters> = (0..4).map(|_| Default::default()).collect();
     let reals: Vec<shm_layout::RealCounters> = (0..4).map(|_| Default::default()).collect();
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let rt = runtime(&[(8080, 1)]);
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
@@ -155,8 +153,7 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     let table: Vec<shm_layout::LearnedNeighbour> = (0..8).map(|_| Default::default()).collect();
     let epoch = std::sync::atomic::AtomicU64::new(0);
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut rt = runtime(&[(8080, 1)]);
     rt.neighbours.clear();
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();

@@ -173,8 +173,7 @@ fn translated_packets_lose_one_ttl_and_an_expiring_one_is_answered_with_time_exc
 #[test]
 fn a_packet_bigger_than_the_out_ports_mtu_is_answered_with_fragmentation_needed_or_dropped() {
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let services = build_services(&runtime(&[(8080, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     // The real servers' side (port slot 1) takes 1400 bytes; the clients' 1500.
     let mut n = Balancer::new(services, shard, vec![P0, P1], 0).with_mtus(vec![1500, 1400]);
@@ -200,8 +199,7 @@ mod random_segments {
     use proptest::prelude::*;
 
     fn fnat_with_everything(s: &mut Store) -> Balancer<'_> {
-        let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-        let (shard, _) = Shard::adopt(parts, 0);
+        let shard = s.shard();
         let mut rt = runtime(&[(8080, 1), (53, 1)]);
         rt.services[0].proxy_protocol = conf::ProxyProtocol::V1;
         rt.services[0].reals[0].upper = 3;

@@ -7,30 +7,13 @@ use super::*;
 use conn::tcp::State;
 use conn::v4;
 use sched::{Backend, Scheduler};
-use shm_layout::conn::{ConnEntry, ConnShardHeader};
-use shm_layout::ConnParts;
 use wire::{EtherType, EthernetRepr, TcpRepr, UdpRepr};
 use wire::{EthernetFrame, IpProtocol, TcpFlags, TcpPacket, UdpPacket};
 
-const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
-const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
-const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
-const RS_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 2]);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const LIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
-const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
-
-struct Store {
-    h: ConnShardHeader,
-    buckets: Vec<u32>,
-    wheel: Vec<u32>,
-    entries: Vec<ConnEntry>,
-}
+pub(super) use crate::fixtures::*;
 
 fn store() -> Store {
-    let h = ConnShardHeader { capacity: 256, n_buckets: 1024, wheel_slots: 256, seed: 7, ..Default::default() };
-    Store { h, buckets: vec![0; 1024], wheel: vec![0; 256], entries: vec![ConnEntry::EMPTY; 256] }
+    Store::new(1024)
 }
 
 fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
@@ -41,16 +24,14 @@ fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
 }
 
 fn fnat(s: &mut Store, weight: u32) -> Balancer<'_> {
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let services = vec![service(6, 80, vec![Backend::new(weight)]), service(17, 53, vec![Backend::new(weight)])];
     Balancer::new(services, shard, vec![P0, P1], 0)
 }
 
 /// A Full-NAT lcore (alone) running the services of `rt`.
 fn fnat_of<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Balancer<'s> {
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0);
     n.reconfigure(1, build_services(rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap());
     n
@@ -194,8 +175,7 @@ fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
 /// The fixtures' runtime with the UDP service's real server reached by IP-in-IP (listening on
 /// the virtual port).
 fn tunnel_fnat(s: &mut Store) -> Balancer<'_> {
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut rt = runtime(&[(53, 1)]);
     rt.services[1].reals[0].forward = conf::Forward::Tunnel;
     Balancer::new(build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap(), shard, vec![P0, P1], 0)

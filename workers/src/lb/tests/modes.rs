@@ -5,8 +5,7 @@ use super::*;
 #[test]
 fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut rt = runtime(&[(80, 1)]);
     rt.services[0].reals[0].forward = conf::Forward::Dr;
     rt.services[0].local_addresses.clear();
@@ -42,8 +41,7 @@ fn direct_routing_changes_only_the_macs_and_tracks_the_client_side() {
 #[test]
 fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_client() {
     let mut s = store();
-    let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-    let (shard, _) = Shard::adopt(parts, 0);
+    let shard = s.shard();
     let mut rt = runtime(&[(8080, 1)]);
     for svc in &mut rt.services {
         svc.reals[0].forward = conf::Forward::Nat;

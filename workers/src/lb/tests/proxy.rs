@@ -15,8 +15,7 @@ fn the_proxy_protocol_header_goes_before_the_first_byte_and_sequence_numbers_fol
         ),
     ] {
         let mut s = store();
-        let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
-        let (shard, _) = Shard::adopt(parts, 0);
+        let shard = s.shard();
         let mut rt = runtime(&[(8080, 1)]);
         rt.services[0].proxy_protocol = version;
         let mut n = Balancer::new(
