@@ -12,11 +12,13 @@
 //!
 //! Modules: `raw` (serde structs, unknown keys refused, everything optional), `validate`
 //! (rules, defaults, resolution; its docs list the invariants a [`Config`] holds), `locate`
-//! (parsing and mapping key paths back to lines), `error` ([`ConfError`]).
+//! (parsing and mapping key paths back to lines), `error` ([`ConfError`]), `mac` (the text form
+//! of MAC addresses).
 #![forbid(unsafe_code)]
 
 mod error;
 mod locate;
+mod mac;
 mod raw;
 mod runtime;
 mod validate;
@@ -24,7 +26,8 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfError;
-pub use runtime::{mac_text, replace_runtime_tables, Pollers, Runtime};
+pub use mac::{mac_text, parse_mac, ParseMacError};
+pub use runtime::{replace_runtime_tables, Pollers, Runtime};
 
 /// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
 pub const MAX_LCORE: u32 = 128;
@@ -134,24 +137,6 @@ pub fn parse_prefix(text: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
         return Err(format!("prefix length {len} is out of range: expected 0..=32"));
     }
     Ok((addr, len))
-}
-
-/// `02:00:00:00:01:02`: six two-digit hexadecimal bytes.
-///
-/// # Errors
-/// A message naming the text and what is expected.
-pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bad = || format!("expected a MAC address like \"02:00:00:00:01:02\", got \"{text}\"");
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut mac {
-        let p = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
-        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-    }
-    if parts.next().is_some() {
-        return Err(bad());
-    }
-    Ok(mac)
 }
 
 /// Transport protocol of a service.

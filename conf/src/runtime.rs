@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::raw::{Int, RawAddress, RawNeighbour, RawReal, RawRoute, RawService};
-use crate::{Config, IfAddr, Neighbour, Protocol, Route, Service};
+use crate::{mac_text, Config, IfAddr, Neighbour, Protocol, Route, Service};
 
 /// Addresses, neighbours and services: what commands and `reload` change.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -269,11 +269,6 @@ impl Config {
         }
         out
     }
-}
-
-/// `02:00:00:00:01:02`.
-pub fn mac_text(m: [u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 /// A configuration file: `static_text` (the file the instance started from) without its

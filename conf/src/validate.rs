@@ -131,7 +131,7 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Re
         }
         let mp = path.key("mac");
         let text = required(raw.mac, &mp, "a MAC address like \"02:00:00:00:01:02\"")?;
-        let mac = crate::parse_mac(&text).map_err(|m| Fault::at(&mp, m))?;
+        let mac = crate::parse_mac(&text).map_err(|e| Fault::at(&mp, e.to_string()))?;
         let pp = path.key("port");
         let port = port_index(ports, &required(raw.port, &pp, "the port the neighbour is reached through")?, &pp)?;
         out.push(Neighbour { addr, mac, port });

@@ -82,7 +82,7 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
         }
         ("neigh", "add") => {
             let addr = ip(kv.positional.ok_or("neigh add: the address is required")?)?;
-            let mac = conf::parse_mac(&kv.need("lladdr")?)?;
+            let mac = conf::parse_mac(&kv.need("lladdr")?).map_err(|e| e.to_string())?;
             let port = kv.need("dev")?;
             kv.only(&["lladdr", "dev"])?;
             Ok(Op::Change(Change::NeighSet { addr, mac, port }))
