@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfError;
 pub use mac::{mac_text, parse_mac, ParseMacError};
-pub use runtime::{replace_runtime_tables, Pollers, Runtime};
+pub use runtime::{replace_runtime_tables, Pollers, Runtime, RuntimeTables};
 
 /// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
 pub const MAX_LCORE: u32 = 128;
