@@ -22,6 +22,17 @@ pub struct Runtime {
     pub services: Vec<Service>,
 }
 
+/// A runtime configuration that breaks a rule of the file ([`Config::check_runtime`]): as a
+/// [`crate::ConfError`], without a file and line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct RuntimeError {
+    /// Key path of the offending value, as in the file (`services[0].reals[1].port`).
+    pub key: String,
+    /// What is wrong, and what was expected.
+    pub message: String,
+}
+
 /// Which worker groups poll each port: what decides the group that serves a service. The
 /// configuration builds it from `[[groups]]`, a worker from the slots in shared memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,8 +145,8 @@ impl Config {
     /// on a connected network or behind a route, ...).
     ///
     /// # Errors
-    /// The first rule broken, as a message naming the value (no file position).
-    pub fn check_runtime(&self, rt: &Runtime) -> Result<(), String> {
+    /// [`RuntimeError`]: the first rule broken, naming the key and the value.
+    pub fn check_runtime(&self, rt: &Runtime) -> Result<(), RuntimeError> {
         let name = |p: usize| self.ports.get(p).map(|p| p.name.clone());
         let addresses = rt
             .addresses
@@ -183,7 +194,7 @@ impl Config {
             .collect();
         crate::validate::runtime(addresses, neighbours, routes, services, &self.ports, &self.pollers())
             .map(|_| ())
-            .map_err(|f| format!("{}: {}", f.path, f.message))
+            .map_err(|f| RuntimeError { key: f.path.to_string(), message: f.message })
     }
 
     /// Why `other` cannot replace this configuration by a reload: the first section other
@@ -302,6 +313,11 @@ impl std::fmt::Display for RuntimeTables {
     }
 }
 
+/// The file given to [`replace_runtime_tables`] is not TOML (the parser's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct ReplaceTablesError(toml_edit::TomlError);
+
 /// The top-level keys of the runtime tables.
 const RUNTIME_KEYS: [&str; 4] = ["addresses", "neighbours", "routes", "services"];
 
@@ -310,9 +326,9 @@ const RUNTIME_KEYS: [&str; 4] = ["addresses", "neighbours", "routes", "services"
 /// after everything else. Comments and layout of the rest are kept.
 ///
 /// # Errors
-/// `static_text` is not TOML.
-pub fn replace_runtime_tables(static_text: &str, tables: &RuntimeTables) -> Result<String, String> {
-    let mut doc: toml_edit::DocumentMut = static_text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+/// [`ReplaceTablesError`]: `static_text` is not TOML.
+pub fn replace_runtime_tables(static_text: &str, tables: &RuntimeTables) -> Result<String, ReplaceTablesError> {
+    let mut doc: toml_edit::DocumentMut = static_text.parse().map_err(ReplaceTablesError)?;
     for key in RUNTIME_KEYS {
         doc.remove(key);
     }

@@ -121,5 +121,5 @@ fn memif_groups_each_serve_their_own_services() {
     let mut moved = rt.clone();
     moved.services[0].group = Some("dr".into());
     let e = c.check_runtime(&moved).unwrap_err();
-    assert!(e.contains("is served by group \"dr\", but port dpdk0 is polled by \"fnat\""), "{e}");
+    assert!(e.to_string().contains("is served by group \"dr\", but port dpdk0 is polled by \"fnat\""), "{e}");
 }

@@ -19,7 +19,7 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
     let change = |c: Change| control::call(shm, &Request::Change(c), timeout, json);
     let runtime = || config::snapshot(shm);
     let port_names = || -> Vec<String> { shm.layout().ports().iter().map(|p| p.name.as_str().into_owned()).collect() };
-    let read = |text: Result<String, String>| match text {
+    let read = |text: Result<String, config::ConfigError>| match text {
         Ok(t) => (t, exit_codes::OK),
         Err(e) => (format!("dpvsctl: {e}\n"), exit_codes::FAILURE),
     };

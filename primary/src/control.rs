@@ -5,7 +5,7 @@
 //! A change that fails is answered at once and changes nothing.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use conf::{Config, Runtime};
 use mailbox::generation::{self, PublishError};
@@ -13,24 +13,80 @@ use mailbox::proto::{AclList, Change, Response, ServiceKey};
 use mailbox::{Server, Taken};
 use shm_layout::{monotonic_ns, Shm};
 
+/// Why a change was refused ([`apply`]); the running configuration is untouched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// The change names a port the configuration does not have.
+    #[error("no port \"{name}\" (ports: {})", ports.join(", "))]
+    NoPort { name: String, ports: Vec<String> },
+    /// The change names a service that does not exist.
+    #[error("no service {0}")]
+    NoService(ServiceKey),
+    /// The address to remove is a service's VIP or local address.
+    #[error("{addr} is used by service {service}: remove it from the service first")]
+    AddressInUse { addr: Ipv4Addr, service: ServiceKey },
+    /// The address to remove is not an interface address.
+    #[error("no address {0}")]
+    NoAddress(Ipv4Addr),
+    /// The neighbour to remove has no static entry.
+    #[error("no neighbour {0}")]
+    NoNeighbour(Ipv4Addr),
+    /// The network to route has a static route already.
+    #[error("{prefix}/{len} is routed already")]
+    RouteExists { prefix: Ipv4Addr, len: u8 },
+    /// The route to remove does not exist.
+    #[error("no route {prefix}/{len}")]
+    NoRoute { prefix: Ipv4Addr, len: u8 },
+    /// The service to add exists.
+    #[error("service {0} exists already")]
+    ServiceExists(ServiceKey),
+    /// The scheduler is not one of the known names.
+    #[error(transparent)]
+    Scheduler(#[from] sched::ParseKindError),
+    /// A service edit that names nothing to change.
+    #[error("nothing to change: give a scheduler, a persistence timeout or a PROXY protocol version")]
+    NothingToChange,
+    /// The real server to add is one of the service's already.
+    #[error("{addr}:{port} is a real server of {service} already")]
+    RealExists { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    /// The real server to change or remove is not one of the service's.
+    #[error("{addr}:{port} is not a real server of {service}")]
+    NoReal { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    /// The local address to add is one of the service's already.
+    #[error("{addr} is a local address of {service} already")]
+    LaddrExists { service: ServiceKey, addr: Ipv4Addr },
+    /// The local address to remove is not one of the service's.
+    #[error("{addr} is not a local address of {service}")]
+    NoLaddr { service: ServiceKey, addr: Ipv4Addr },
+    /// The network to add is in the access list already.
+    #[error("{prefix} is in the {} list of {service} already", list.name())]
+    AclExists { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// The network to remove is not in the access list.
+    #[error("{prefix} is not in the {} list of {service}", list.name())]
+    NoAcl { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// The changed configuration breaks a rule of the file.
+    #[error(transparent)]
+    Invalid(#[from] conf::RuntimeError),
+}
+
 /// Applies `change` to a copy of `rt` and checks the result against `cfg`'s ports.
 ///
 /// # Errors
-/// What is wrong with the change; `rt` is untouched.
-pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, String> {
+/// [`ChangeError`]: what is wrong with the change; `rt` is untouched.
+pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, ChangeError> {
     let mut next = rt.clone();
     let port_index = |name: &str| {
-        cfg.port_by_name(name).ok_or_else(|| {
-            let names: Vec<&str> = cfg.ports.iter().map(|p| p.name.as_str()).collect();
-            format!("no port \"{name}\" (ports: {})", names.join(", "))
+        cfg.port_by_name(name).ok_or_else(|| ChangeError::NoPort {
+            name: name.to_owned(),
+            ports: cfg.ports.iter().map(|p| p.name.clone()).collect(),
         })
     };
     let service =
-        |rt: &Runtime, k: &ServiceKey| rt.service(k.protocol, k.vip, k.port).ok_or_else(|| format!("no service {k}"));
+        |rt: &Runtime, k: &ServiceKey| rt.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k));
     let users = |rt: &Runtime, a: Ipv4Addr| {
-        rt.services.iter().find(|s| s.vip == a || s.local_addresses.contains(&a)).map(|s| {
-            let k = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
-            format!("{a} is used by service {k}: remove it from the service first")
+        rt.services.iter().find(|s| s.vip == a || s.local_addresses.contains(&a)).map(|s| ChangeError::AddressInUse {
+            addr: a,
+            service: ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port },
         })
     };
     match change {
@@ -39,7 +95,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             next.addresses.push(conf::IfAddr { port, addr: *addr, prefix: *prefix });
         }
         Change::AddrDel { addr } => {
-            let i = next.addresses.iter().position(|a| a.addr == *addr).ok_or_else(|| format!("no address {addr}"))?;
+            let i = next.addresses.iter().position(|a| a.addr == *addr).ok_or(ChangeError::NoAddress(*addr))?;
             if let Some(why) = users(&next, *addr) {
                 return Err(why);
             }
@@ -54,14 +110,13 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
             }
         }
         Change::NeighDel { addr } => {
-            let i =
-                next.neighbours.iter().position(|n| n.addr == *addr).ok_or_else(|| format!("no neighbour {addr}"))?;
+            let i = next.neighbours.iter().position(|n| n.addr == *addr).ok_or(ChangeError::NoNeighbour(*addr))?;
             // A real server or gateway that loses its static entry is resolved by ARP.
             next.neighbours.remove(i);
         }
         Change::RouteAdd { prefix, len, via } => {
             if next.routes.iter().any(|r| r.prefix == *prefix && r.len == *len) {
-                return Err(format!("{prefix}/{len} is routed already"));
+                return Err(ChangeError::RouteExists { prefix: *prefix, len: *len });
             }
             next.routes.push(conf::Route { prefix: *prefix, len: *len, via: *via });
         }
@@ -70,18 +125,18 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 .routes
                 .iter()
                 .position(|r| r.prefix == *prefix && r.len == *len)
-                .ok_or_else(|| format!("no route {prefix}/{len}"))?;
+                .ok_or(ChangeError::NoRoute { prefix: *prefix, len: *len })?;
             next.routes.remove(i);
         }
         Change::ServiceAdd { service: k, scheduler, persistence, proxy_protocol, group } => {
             if next.service(k.protocol, k.vip, k.port).is_some() {
-                return Err(format!("service {k} exists already"));
+                return Err(ChangeError::ServiceExists(*k));
             }
             next.services.push(conf::Service {
                 vip: k.vip,
                 port: k.port,
                 protocol: k.protocol,
-                scheduler: scheduler.parse().map_err(|e: sched::ParseKindError| e.to_string())?,
+                scheduler: scheduler.parse::<sched::Kind>()?,
                 local_addresses: Vec::new(),
                 reals: Vec::new(),
                 persistence: *persistence,
@@ -94,15 +149,13 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
         Change::ServiceEdit { service: k, scheduler, persistence, proxy_protocol } => {
             let i = service(&next, k)?;
             if scheduler.is_none() && persistence.is_none() && proxy_protocol.is_none() {
-                return Err(
-                    "nothing to change: give a scheduler, a persistence timeout or a PROXY protocol version".into()
-                );
+                return Err(ChangeError::NothingToChange);
             }
             if let Some(p) = proxy_protocol {
                 next.services[i].proxy_protocol = *p;
             }
             if let Some(s) = scheduler {
-                next.services[i].scheduler = s.parse().map_err(|e: sched::ParseKindError| e.to_string())?;
+                next.services[i].scheduler = s.parse::<sched::Kind>()?;
             }
             if let Some(p) = persistence {
                 next.services[i].persistence = *p;
@@ -116,7 +169,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
         Change::RealAdd { service: k, addr, port, weight, forward, thresholds: (upper, lower) } => {
             let i = service(&next, k)?;
             if next.services[i].reals.iter().any(|r| r.addr == *addr && r.port == *port) {
-                return Err(format!("{addr}:{port} is a real server of {k} already"));
+                return Err(ChangeError::RealExists { service: *k, addr: *addr, port: *port });
             }
             next.services[i].reals.push(conf::Real {
                 addr: *addr,
@@ -133,7 +186,7 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
                 .reals
                 .iter_mut()
                 .find(|r| r.addr == *addr && r.port == *port)
-                .ok_or_else(|| format!("{addr}:{port} is not a real server of {k}"))?;
+                .ok_or(ChangeError::NoReal { service: *k, addr: *addr, port: *port })?;
             r.weight = *weight;
             if let Some(f) = forward {
                 r.forward = *f;
@@ -148,40 +201,42 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Str
         Change::RealDel { service: k, addr, port } => {
             let i = service(&next, k)?;
             let reals = &mut next.services[i].reals;
-            let j = reals
-                .iter()
-                .position(|r| r.addr == *addr && r.port == *port)
-                .ok_or_else(|| format!("{addr}:{port} is not a real server of {k}"))?;
+            let j = reals.iter().position(|r| r.addr == *addr && r.port == *port).ok_or(ChangeError::NoReal {
+                service: *k,
+                addr: *addr,
+                port: *port,
+            })?;
             reals.remove(j);
         }
         Change::LaddrAdd { service: k, addr } => {
             let i = service(&next, k)?;
             if next.services[i].local_addresses.contains(addr) {
-                return Err(format!("{addr} is a local address of {k} already"));
+                return Err(ChangeError::LaddrExists { service: *k, addr: *addr });
             }
             next.services[i].local_addresses.push(*addr);
         }
         Change::LaddrDel { service: k, addr } => {
             let i = service(&next, k)?;
             let l = &mut next.services[i].local_addresses;
-            let j = l.iter().position(|a| a == addr).ok_or_else(|| format!("{addr} is not a local address of {k}"))?;
+            let j = l.iter().position(|a| a == addr).ok_or(ChangeError::NoLaddr { service: *k, addr: *addr })?;
             l.remove(j);
         }
         Change::AclAdd { service: k, list, prefix } => {
             let i = service(&next, k)?;
             let l = acl(&mut next.services[i], *list);
             if l.contains(prefix) {
-                return Err(format!("{prefix} is in the {} list of {k} already", list.name()));
+                return Err(ChangeError::AclExists { service: *k, list: *list, prefix: *prefix });
             }
             l.push(*prefix);
         }
         Change::AclDel { service: k, list, prefix } => {
             let i = service(&next, k)?;
             let l = acl(&mut next.services[i], *list);
-            let j = l
-                .iter()
-                .position(|p| p == prefix)
-                .ok_or_else(|| format!("{prefix} is not in the {} list of {k}", list.name()))?;
+            let j = l.iter().position(|p| p == prefix).ok_or(ChangeError::NoAcl {
+                service: *k,
+                list: *list,
+                prefix: *prefix,
+            })?;
             l.remove(j);
         }
     }
@@ -196,18 +251,33 @@ fn acl(s: &mut conf::Service, list: AclList) -> &mut Vec<conf::Prefix> {
     }
 }
 
+/// Why a reload was refused ([`reload`], [`Control::check_reload`]); nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] conf::ConfError),
+    /// The file changes a section other than the runtime tables.
+    #[error(
+        "{}: {section} differs from the running configuration; a reload changes only addresses, \
+         neighbours and services (restart the instance for the rest)",
+        path.display()
+    )]
+    Static { path: PathBuf, section: &'static str },
+    /// No file was named, and the instance started from none.
+    #[error("the instance runs the embedded default configuration: name a file to reload")]
+    Embedded,
+}
+
 /// The runtime part of a configuration file, if its other sections equal `cfg`'s.
 ///
 /// # Errors
-/// The file is unreadable or invalid, or changes a section a reload cannot change.
-pub fn reload(cfg: &Config, path: &Path) -> Result<Runtime, String> {
-    let new = Config::from_file(path).map_err(|e| e.to_string())?;
+/// [`ReloadError::Config`] for a file that is unreadable or invalid, [`ReloadError::Static`]
+/// for one that changes a section a reload cannot change.
+pub fn reload(cfg: &Config, path: &Path) -> Result<Runtime, ReloadError> {
+    let new = Config::from_file(path)?;
     if let Some(section) = cfg.static_difference(&new) {
-        return Err(format!(
-            "{}: {section} differs from the running configuration; a reload changes only addresses, \
-             neighbours and services (restart the instance for the rest)",
-            path.display()
-        ));
+        return Err(ReloadError::Static { path: path.to_owned(), section });
     }
     Ok(new.runtime())
 }
@@ -317,7 +387,13 @@ impl Control {
     }
 
     /// Takes a change (or reload) from the mailbox: stages it, or answers its error at once.
-    pub fn take(&mut self, mailbox: &mut Server<'_>, taken: Taken, result: Result<Runtime, String>, now_ns: u64) {
+    pub fn take<E: std::error::Error>(
+        &mut self,
+        mailbox: &mut Server<'_>,
+        taken: Taken,
+        result: Result<Runtime, E>,
+        now_ns: u64,
+    ) {
         match result {
             Ok(rt) => {
                 let w = Waiting { taken, arrived_ns: now_ns };
@@ -329,25 +405,30 @@ impl Control {
                     None => self.staged = Some((rt, vec![w])),
                 }
             }
-            Err(message) => {
-                tracing::info!("configuration change refused: {message}");
-                mailbox.reply(taken, &Response::error(message).encode(), &[], now_ns);
+            Err(e) => {
+                tracing::info!("configuration change refused: {e}");
+                mailbox.reply(taken, &Response::error(e.to_string()).encode(), &[], now_ns);
             }
         }
     }
 
     /// Applies `change` to the latest configuration.
-    pub fn check(&self, change: &Change) -> Result<Runtime, String> {
+    ///
+    /// # Errors
+    /// As [`apply`].
+    pub fn check(&self, change: &Change) -> Result<Runtime, ChangeError> {
         apply(&self.cfg, self.latest(), change)
     }
 
     /// The runtime configuration of the file at `path` (`None`: the startup file).
-    pub fn check_reload(&self, path: Option<&str>) -> Result<Runtime, String> {
+    ///
+    /// # Errors
+    /// As [`reload`]; [`ReloadError::Embedded`] without a path when the instance started
+    /// from no file.
+    pub fn check_reload(&self, path: Option<&str>) -> Result<Runtime, ReloadError> {
         let path = match path {
             Some(p) => Path::new(p).to_owned(),
-            None if self.cfg.source == "<embedded>" => {
-                return Err("the instance runs the embedded default configuration: name a file to reload".into())
-            }
+            None if self.cfg.source == "<embedded>" => return Err(ReloadError::Embedded),
             None => Path::new(&self.cfg.source).to_owned(),
         };
         reload(&self.cfg, &path)
