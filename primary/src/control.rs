@@ -74,180 +74,263 @@ pub enum ChangeError {
 /// # Errors
 /// [`ChangeError`]: what is wrong with the change; `rt` is untouched.
 pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, ChangeError> {
-    let mut next = rt.clone();
-    let port_index = |name: &str| {
-        cfg.port_by_name(name).ok_or_else(|| ChangeError::NoPort {
-            name: name.to_owned(),
-            ports: cfg.ports.iter().map(|p| p.name.clone()).collect(),
-        })
-    };
-    let service =
-        |rt: &Runtime, k: &ServiceKey| rt.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k));
-    let users = |rt: &Runtime, a: Ipv4Addr| {
-        rt.services.iter().find(|s| s.vip == a || s.local_addresses.contains(&a)).map(|s| ChangeError::AddressInUse {
-            addr: a,
-            service: ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port },
-        })
-    };
+    let mut e = Edit { cfg, next: rt.clone() };
     match change {
-        Change::AddrAdd { port, addr, prefix } => {
-            let port = port_index(port)?;
-            next.addresses.push(conf::IfAddr { port, addr: *addr, prefix: *prefix });
+        Change::AddrAdd { port, addr, prefix } => e.add_address(port, *addr, *prefix)?,
+        Change::AddrDel { addr } => e.del_address(*addr)?,
+        Change::NeighSet { addr, mac, port } => e.set_neighbour(*addr, *mac, port)?,
+        Change::NeighDel { addr } => e.del_neighbour(*addr)?,
+        Change::RouteAdd { prefix, len, via } => e.add_route(*prefix, *len, *via)?,
+        Change::RouteDel { prefix, len } => e.del_route(*prefix, *len)?,
+        Change::ServiceAdd { service, scheduler, persistence, proxy_protocol, group } => {
+            e.add_service(service, scheduler, (*persistence, *proxy_protocol), group.clone())?
         }
-        Change::AddrDel { addr } => {
-            let i = next.addresses.iter().position(|a| a.addr == *addr).ok_or(ChangeError::NoAddress(*addr))?;
-            if let Some(why) = users(&next, *addr) {
-                return Err(why);
-            }
-            next.addresses.remove(i);
+        Change::ServiceEdit { service, scheduler, persistence, proxy_protocol } => {
+            e.edit_service(service, scheduler.as_deref(), *persistence, *proxy_protocol)?
         }
-        Change::NeighSet { addr, mac, port } => {
-            let port = port_index(port)?;
-            let n = conf::Neighbour { addr: *addr, mac: *mac, port };
-            match next.neighbours.iter_mut().find(|x| x.addr == *addr) {
-                Some(x) => *x = n,
-                None => next.neighbours.push(n),
-            }
+        Change::ServiceDel { service } => e.del_service(service)?,
+        Change::ServiceClear => e.next.services.clear(),
+        Change::RealAdd { service, addr, port, weight, forward, thresholds: (upper, lower) } => {
+            let (upper, lower) = (*upper, *lower);
+            e.add_real(
+                service,
+                conf::Real { addr: *addr, port: *port, weight: *weight, forward: *forward, upper, lower },
+            )?
         }
-        Change::NeighDel { addr } => {
-            let i = next.neighbours.iter().position(|n| n.addr == *addr).ok_or(ChangeError::NoNeighbour(*addr))?;
-            // A real server or gateway that loses its static entry is resolved by ARP.
-            next.neighbours.remove(i);
+        Change::RealEdit { service, addr, port, weight, forward, upper, lower } => {
+            e.edit_real(service, (*addr, *port), *weight, *forward, (*upper, *lower))?
         }
-        Change::RouteAdd { prefix, len, via } => {
-            if next.routes.iter().any(|r| r.prefix == *prefix && r.len == *len) {
-                return Err(ChangeError::RouteExists { prefix: *prefix, len: *len });
-            }
-            next.routes.push(conf::Route { prefix: *prefix, len: *len, via: *via });
-        }
-        Change::RouteDel { prefix, len } => {
-            let i = next
-                .routes
-                .iter()
-                .position(|r| r.prefix == *prefix && r.len == *len)
-                .ok_or(ChangeError::NoRoute { prefix: *prefix, len: *len })?;
-            next.routes.remove(i);
-        }
-        Change::ServiceAdd { service: k, scheduler, persistence, proxy_protocol, group } => {
-            if next.service(k.protocol, k.vip, k.port).is_some() {
-                return Err(ChangeError::ServiceExists(*k));
-            }
-            next.services.push(conf::Service {
-                vip: k.vip,
-                port: k.port,
-                protocol: k.protocol,
-                scheduler: scheduler.parse::<sched::Kind>()?,
-                local_addresses: Vec::new(),
-                reals: Vec::new(),
-                persistence: *persistence,
-                deny: Vec::new(),
-                allow: Vec::new(),
-                proxy_protocol: *proxy_protocol,
-                group: group.clone(),
-            });
-        }
-        Change::ServiceEdit { service: k, scheduler, persistence, proxy_protocol } => {
-            let i = service(&next, k)?;
-            if scheduler.is_none() && persistence.is_none() && proxy_protocol.is_none() {
-                return Err(ChangeError::NothingToChange);
-            }
-            if let Some(p) = proxy_protocol {
-                next.services[i].proxy_protocol = *p;
-            }
-            if let Some(s) = scheduler {
-                next.services[i].scheduler = s.parse::<sched::Kind>()?;
-            }
-            if let Some(p) = persistence {
-                next.services[i].persistence = *p;
-            }
-        }
-        Change::ServiceDel { service: k } => {
-            let i = service(&next, k)?;
-            next.services.remove(i);
-        }
-        Change::ServiceClear => next.services.clear(),
-        Change::RealAdd { service: k, addr, port, weight, forward, thresholds: (upper, lower) } => {
-            let i = service(&next, k)?;
-            if next.services[i].reals.iter().any(|r| r.addr == *addr && r.port == *port) {
-                return Err(ChangeError::RealExists { service: *k, addr: *addr, port: *port });
-            }
-            next.services[i].reals.push(conf::Real {
-                addr: *addr,
-                port: *port,
-                weight: *weight,
-                forward: *forward,
-                upper: *upper,
-                lower: *lower,
-            });
-        }
-        Change::RealEdit { service: k, addr, port, weight, forward, upper, lower } => {
-            let i = service(&next, k)?;
-            let r = next.services[i]
-                .reals
-                .iter_mut()
-                .find(|r| r.addr == *addr && r.port == *port)
-                .ok_or(ChangeError::NoReal { service: *k, addr: *addr, port: *port })?;
-            r.weight = *weight;
-            if let Some(f) = forward {
-                r.forward = *f;
-            }
-            if let Some(u) = upper {
-                r.upper = *u;
-            }
-            if let Some(l) = lower {
-                r.lower = *l;
-            }
-        }
-        Change::RealDel { service: k, addr, port } => {
-            let i = service(&next, k)?;
-            let reals = &mut next.services[i].reals;
-            let j = reals.iter().position(|r| r.addr == *addr && r.port == *port).ok_or(ChangeError::NoReal {
-                service: *k,
-                addr: *addr,
-                port: *port,
-            })?;
-            reals.remove(j);
-        }
-        Change::LaddrAdd { service: k, addr } => {
-            let i = service(&next, k)?;
-            if next.services[i].local_addresses.contains(addr) {
-                return Err(ChangeError::LaddrExists { service: *k, addr: *addr });
-            }
-            next.services[i].local_addresses.push(*addr);
-        }
-        Change::LaddrDel { service: k, addr } => {
-            let i = service(&next, k)?;
-            let l = &mut next.services[i].local_addresses;
-            let j = l.iter().position(|a| a == addr).ok_or(ChangeError::NoLaddr { service: *k, addr: *addr })?;
-            l.remove(j);
-        }
-        Change::AclAdd { service: k, list, prefix } => {
-            let i = service(&next, k)?;
-            let l = acl(&mut next.services[i], *list);
-            if l.contains(prefix) {
-                return Err(ChangeError::AclExists { service: *k, list: *list, prefix: *prefix });
-            }
-            l.push(*prefix);
-        }
-        Change::AclDel { service: k, list, prefix } => {
-            let i = service(&next, k)?;
-            let l = acl(&mut next.services[i], *list);
-            let j = l.iter().position(|p| p == prefix).ok_or(ChangeError::NoAcl {
-                service: *k,
-                list: *list,
-                prefix: *prefix,
-            })?;
-            l.remove(j);
-        }
+        Change::RealDel { service, addr, port } => e.del_real(service, *addr, *port)?,
+        Change::LaddrAdd { service, addr } => e.add_laddr(service, *addr)?,
+        Change::LaddrDel { service, addr } => e.del_laddr(service, *addr)?,
+        Change::AclAdd { service, list, prefix } => e.add_acl(service, *list, *prefix)?,
+        Change::AclDel { service, list, prefix } => e.del_acl(service, *list, *prefix)?,
     }
-    cfg.check_runtime(&next)?;
-    Ok(next)
+    cfg.check_runtime(&e.next)?;
+    Ok(e.next)
 }
 
-fn acl(s: &mut conf::Service, list: AclList) -> &mut Vec<conf::Prefix> {
-    match list {
-        AclList::Deny => &mut s.deny,
-        AclList::Allow => &mut s.allow,
+/// A change being made: the copy of the running configuration it edits, and the configuration
+/// whose ports it may name. Each command group has its own `impl` block below.
+struct Edit<'a> {
+    cfg: &'a Config,
+    next: Runtime,
+}
+
+/// Removes and returns the first element of `v` that `found` selects.
+fn remove_first<T>(v: &mut Vec<T>, found: impl Fn(&T) -> bool) -> Option<T> {
+    let i = v.iter().position(found)?;
+    Some(v.remove(i))
+}
+
+/// Interface addresses and static neighbours: by port name.
+impl Edit<'_> {
+    fn port(&self, name: &str) -> Result<usize, ChangeError> {
+        self.cfg.port_by_name(name).ok_or_else(|| ChangeError::NoPort {
+            name: name.to_owned(),
+            ports: self.cfg.ports.iter().map(|p| p.name.clone()).collect(),
+        })
+    }
+
+    fn add_address(&mut self, port: &str, addr: Ipv4Addr, prefix: u8) -> Result<(), ChangeError> {
+        let port = self.port(port)?;
+        self.next.addresses.push(conf::IfAddr { port, addr, prefix });
+        Ok(())
+    }
+
+    /// Refused while a service uses the address, as its VIP or a local address.
+    fn del_address(&mut self, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        if !self.next.addresses.iter().any(|a| a.addr == addr) {
+            return Err(ChangeError::NoAddress(addr));
+        }
+        if let Some(s) = self.next.services.iter().find(|s| s.vip == addr || s.local_addresses.contains(&addr)) {
+            let service = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
+            return Err(ChangeError::AddressInUse { addr, service });
+        }
+        remove_first(&mut self.next.addresses, |a| a.addr == addr);
+        Ok(())
+    }
+
+    /// Adds a neighbour, or replaces the entry of its address.
+    fn set_neighbour(&mut self, addr: Ipv4Addr, mac: [u8; 6], port: &str) -> Result<(), ChangeError> {
+        let n = conf::Neighbour { addr, mac, port: self.port(port)? };
+        match self.next.neighbours.iter_mut().find(|x| x.addr == addr) {
+            Some(x) => *x = n,
+            None => self.next.neighbours.push(n),
+        }
+        Ok(())
+    }
+
+    /// A real server or gateway that loses its static entry is resolved by ARP.
+    fn del_neighbour(&mut self, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        remove_first(&mut self.next.neighbours, |n| n.addr == addr).ok_or(ChangeError::NoNeighbour(addr))?;
+        Ok(())
+    }
+}
+
+/// Static routes.
+impl Edit<'_> {
+    fn add_route(&mut self, prefix: Ipv4Addr, len: u8, via: Ipv4Addr) -> Result<(), ChangeError> {
+        if self.next.routes.iter().any(|r| r.prefix == prefix && r.len == len) {
+            return Err(ChangeError::RouteExists { prefix, len });
+        }
+        self.next.routes.push(conf::Route { prefix, len, via });
+        Ok(())
+    }
+
+    fn del_route(&mut self, prefix: Ipv4Addr, len: u8) -> Result<(), ChangeError> {
+        let routes = &mut self.next.routes;
+        remove_first(routes, |r| r.prefix == prefix && r.len == len).ok_or(ChangeError::NoRoute { prefix, len })?;
+        Ok(())
+    }
+}
+
+/// Services.
+impl Edit<'_> {
+    fn service(&mut self, k: &ServiceKey) -> Result<&mut conf::Service, ChangeError> {
+        let i = self.next.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k))?;
+        Ok(&mut self.next.services[i])
+    }
+
+    /// A service without real servers or local addresses yet.
+    fn add_service(
+        &mut self,
+        k: &ServiceKey,
+        scheduler: &str,
+        (persistence, proxy_protocol): (u32, conf::ProxyProtocol),
+        group: Option<String>,
+    ) -> Result<(), ChangeError> {
+        if self.next.service(k.protocol, k.vip, k.port).is_some() {
+            return Err(ChangeError::ServiceExists(*k));
+        }
+        self.next.services.push(conf::Service {
+            vip: k.vip,
+            port: k.port,
+            protocol: k.protocol,
+            scheduler: scheduler.parse::<sched::Kind>()?,
+            local_addresses: Vec::new(),
+            reals: Vec::new(),
+            persistence,
+            deny: Vec::new(),
+            allow: Vec::new(),
+            proxy_protocol,
+            group,
+        });
+        Ok(())
+    }
+
+    /// Changes what is given; at least one thing must be.
+    fn edit_service(
+        &mut self,
+        k: &ServiceKey,
+        scheduler: Option<&str>,
+        persistence: Option<u32>,
+        proxy_protocol: Option<conf::ProxyProtocol>,
+    ) -> Result<(), ChangeError> {
+        let s = self.service(k)?;
+        if scheduler.is_none() && persistence.is_none() && proxy_protocol.is_none() {
+            return Err(ChangeError::NothingToChange);
+        }
+        if let Some(p) = proxy_protocol {
+            s.proxy_protocol = p;
+        }
+        if let Some(name) = scheduler {
+            s.scheduler = name.parse::<sched::Kind>()?;
+        }
+        if let Some(p) = persistence {
+            s.persistence = p;
+        }
+        Ok(())
+    }
+
+    fn del_service(&mut self, k: &ServiceKey) -> Result<(), ChangeError> {
+        let i = self.next.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k))?;
+        self.next.services.remove(i);
+        Ok(())
+    }
+}
+
+/// Real servers of a service.
+impl Edit<'_> {
+    fn add_real(&mut self, k: &ServiceKey, real: conf::Real) -> Result<(), ChangeError> {
+        let reals = &mut self.service(k)?.reals;
+        if reals.iter().any(|r| r.addr == real.addr && r.port == real.port) {
+            return Err(ChangeError::RealExists { service: *k, addr: real.addr, port: real.port });
+        }
+        reals.push(real);
+        Ok(())
+    }
+
+    /// Sets the weight, and the forwarding method and thresholds that are given.
+    fn edit_real(
+        &mut self,
+        k: &ServiceKey,
+        (addr, port): (Ipv4Addr, u16),
+        weight: u32,
+        forward: Option<conf::Forward>,
+        (upper, lower): (Option<u32>, Option<u32>),
+    ) -> Result<(), ChangeError> {
+        let r = self.service(k)?.reals.iter_mut().find(|r| r.addr == addr && r.port == port);
+        let r = r.ok_or(ChangeError::NoReal { service: *k, addr, port })?;
+        r.weight = weight;
+        r.forward = forward.unwrap_or(r.forward);
+        r.upper = upper.unwrap_or(r.upper);
+        r.lower = lower.unwrap_or(r.lower);
+        Ok(())
+    }
+
+    fn del_real(&mut self, k: &ServiceKey, addr: Ipv4Addr, port: u16) -> Result<(), ChangeError> {
+        let reals = &mut self.service(k)?.reals;
+        remove_first(reals, |r| r.addr == addr && r.port == port).ok_or(ChangeError::NoReal {
+            service: *k,
+            addr,
+            port,
+        })?;
+        Ok(())
+    }
+}
+
+/// Local addresses of a service.
+impl Edit<'_> {
+    fn add_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        let l = &mut self.service(k)?.local_addresses;
+        if l.contains(&addr) {
+            return Err(ChangeError::LaddrExists { service: *k, addr });
+        }
+        l.push(addr);
+        Ok(())
+    }
+
+    fn del_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        let l = &mut self.service(k)?.local_addresses;
+        remove_first(l, |a| *a == addr).ok_or(ChangeError::NoLaddr { service: *k, addr })?;
+        Ok(())
+    }
+}
+
+/// Access lists of a service.
+impl Edit<'_> {
+    fn acl(&mut self, k: &ServiceKey, list: AclList) -> Result<&mut Vec<conf::Prefix>, ChangeError> {
+        let s = self.service(k)?;
+        Ok(match list {
+            AclList::Deny => &mut s.deny,
+            AclList::Allow => &mut s.allow,
+        })
+    }
+
+    fn add_acl(&mut self, k: &ServiceKey, list: AclList, prefix: conf::Prefix) -> Result<(), ChangeError> {
+        let l = self.acl(k, list)?;
+        if l.contains(&prefix) {
+            return Err(ChangeError::AclExists { service: *k, list, prefix });
+        }
+        l.push(prefix);
+        Ok(())
+    }
+
+    fn del_acl(&mut self, k: &ServiceKey, list: AclList, prefix: conf::Prefix) -> Result<(), ChangeError> {
+        let l = self.acl(k, list)?;
+        remove_first(l, |p| *p == prefix).ok_or(ChangeError::NoAcl { service: *k, list, prefix })?;
+        Ok(())
     }
 }
 
