@@ -12,11 +12,13 @@
 //!
 //! Modules: `raw` (serde structs, unknown keys refused, everything optional), `validate`
 //! (rules, defaults, resolution; its docs list the invariants a [`Config`] holds), `locate`
-//! (parsing and mapping key paths back to lines), `error` ([`ConfError`]).
+//! (parsing and mapping key paths back to lines), `error` ([`ConfError`]), `mac` (the text form
+//! of MAC addresses).
 #![forbid(unsafe_code)]
 
 mod error;
 mod locate;
+mod mac;
 mod raw;
 mod runtime;
 mod validate;
@@ -24,7 +26,8 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfError;
-pub use runtime::{mac_text, replace_runtime_tables, Pollers, Runtime};
+pub use mac::{mac_text, parse_mac, ParseMacError};
+pub use runtime::{replace_runtime_tables, Pollers, ReplaceTablesError, Runtime, RuntimeError, RuntimeTables};
 
 /// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
 pub const MAX_LCORE: u32 = 128;
@@ -119,39 +122,37 @@ pub fn network(addr: std::net::Ipv4Addr, len: u8) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(addr) & mask)
 }
 
+/// Why a text is not `address/length` ([`parse_prefix`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParsePrefixError {
+    /// Not an IPv4 address, a slash and a number.
+    #[error("expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"{text}\"")]
+    Syntax {
+        /// The rejected text.
+        text: String,
+    },
+    /// A prefix length over 32.
+    #[error("prefix length {len} is out of range: expected 0..=32")]
+    Length {
+        /// The length given.
+        len: u8,
+    },
+}
+
 /// `198.18.0.254/24`: an IPv4 address and a prefix length of at most 32 (syntax only; what
 /// the address may be is the caller's rule).
 ///
 /// # Errors
-/// A message naming the text and what is expected.
-pub fn parse_prefix(text: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
-    let expected =
-        || format!("expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"{text}\"");
+/// [`ParsePrefixError`], naming the text and what is expected.
+pub fn parse_prefix(text: &str) -> Result<(std::net::Ipv4Addr, u8), ParsePrefixError> {
+    let expected = || ParsePrefixError::Syntax { text: text.to_owned() };
     let (a, p) = text.split_once('/').ok_or_else(expected)?;
     let addr: std::net::Ipv4Addr = a.parse().map_err(|_| expected())?;
     let len: u8 = p.parse().map_err(|_| expected())?;
     if len > 32 {
-        return Err(format!("prefix length {len} is out of range: expected 0..=32"));
+        return Err(ParsePrefixError::Length { len });
     }
     Ok((addr, len))
-}
-
-/// `02:00:00:00:01:02`: six two-digit hexadecimal bytes.
-///
-/// # Errors
-/// A message naming the text and what is expected.
-pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bad = || format!("expected a MAC address like \"02:00:00:00:01:02\", got \"{text}\"");
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut mac {
-        let p = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
-        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-    }
-    if parts.next().is_some() {
-        return Err(bad());
-    }
-    Ok(mac)
 }
 
 /// Transport protocol of a service.
@@ -223,15 +224,23 @@ impl ProxyProtocol {
     }
 }
 
-impl std::str::FromStr for ProxyProtocol {
-    type Err = String;
+/// A text that names no PROXY protocol version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a PROXY protocol version \"v1\" or \"v2\", or \"off\", got \"{text}\"")]
+pub struct ParseProxyProtocolError {
+    /// The rejected text.
+    pub text: String,
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for ProxyProtocol {
+    type Err = ParseProxyProtocolError;
+
+    fn from_str(s: &str) -> Result<Self, ParseProxyProtocolError> {
         match s {
             "off" | "disable" => Ok(ProxyProtocol::Off),
             "v1" => Ok(ProxyProtocol::V1),
             "v2" => Ok(ProxyProtocol::V2),
-            other => Err(format!("expected a PROXY protocol version \"v1\" or \"v2\", or \"off\", got \"{other}\"")),
+            other => Err(ParseProxyProtocolError { text: other.to_owned() }),
         }
     }
 }
@@ -252,21 +261,42 @@ impl Prefix {
     /// `198.18.9.0/24`, or a bare address for a /32 (`198.18.9.1/32` is read as well).
     ///
     /// # Errors
-    /// Not an address or network, or host bits set: a message naming the text.
-    pub fn parse(text: &str) -> Result<Prefix, String> {
+    /// [`ParseNetworkError`]: not an address or network, or host bits set.
+    pub fn parse(text: &str) -> Result<Prefix, ParseNetworkError> {
         let (addr, len) = if text.contains('/') {
             parse_prefix(text)?
         } else {
-            let a = text
-                .parse()
-                .map_err(|_| format!("expected an IPv4 address or network like \"198.18.9.0/24\", got \"{text}\""))?;
+            let a = text.parse().map_err(|_| ParseNetworkError::Address { text: text.to_owned() })?;
             (a, 32)
         };
-        if network(addr, len) != addr {
-            return Err(format!("{text} has host bits set: the network is {}/{len}", network(addr, len)));
+        let net = Prefix { addr: network(addr, len), len };
+        if net.addr != addr {
+            return Err(ParseNetworkError::HostBits { text: text.to_owned(), network: net });
         }
-        Ok(Prefix { addr, len })
+        Ok(net)
     }
+}
+
+/// Why a text is not a network ([`Prefix::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseNetworkError {
+    /// Not `address/length`.
+    #[error(transparent)]
+    Prefix(#[from] ParsePrefixError),
+    /// Without a slash, not an IPv4 address.
+    #[error("expected an IPv4 address or network like \"198.18.9.0/24\", got \"{text}\"")]
+    Address {
+        /// The rejected text.
+        text: String,
+    },
+    /// An address inside the network rather than the network's own.
+    #[error("{text} has host bits set: the network is {}/{}", network.addr, network.len)]
+    HostBits {
+        /// The rejected text.
+        text: String,
+        /// The network the address is in.
+        network: Prefix,
+    },
 }
 
 impl std::fmt::Display for Prefix {
@@ -667,6 +697,41 @@ rx = ["p0:2"]"#,
         let e = err(&BASE.replace(r#"rx = ["p0:0"]"#, "rx = [\n  \"p0:0\",\n  \"p0:0\",\n]"));
         assert_eq!((e.line, e.key.as_str()), (18, "groups[0].lcores[0].rx[1]"));
         assert!(e.message.contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn value_parsers_name_the_text() {
+        let a = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        assert_eq!(parse_prefix("198.18.0.254/24"), Ok((a("198.18.0.254"), 24)));
+        let prefix_errors = [
+            (
+                "198.18.0.254",
+                "expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"198.18.0.254\"",
+            ),
+            (
+                "198.18.0.254/300",
+                "expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"198.18.0.254/300\"",
+            ),
+            ("198.18.0.254/33", "prefix length 33 is out of range: expected 0..=32"),
+        ];
+        for (text, message) in prefix_errors {
+            assert_eq!(parse_prefix(text).unwrap_err().to_string(), message);
+        }
+        assert_eq!(Prefix::parse("198.18.9.7"), Ok(Prefix { addr: a("198.18.9.7"), len: 32 }));
+        assert_eq!(Prefix::parse("198.18.9.0/24"), Ok(Prefix { addr: a("198.18.9.0"), len: 24 }));
+        let network_errors = [
+            ("198.18.9.1/24", "198.18.9.1/24 has host bits set: the network is 198.18.9.0/24"),
+            ("198.18.9", "expected an IPv4 address or network like \"198.18.9.0/24\", got \"198.18.9\""),
+            ("198.18.9.0/40", "prefix length 40 is out of range: expected 0..=32"),
+        ];
+        for (text, message) in network_errors {
+            assert_eq!(Prefix::parse(text).unwrap_err().to_string(), message);
+        }
+        assert_eq!("disable".parse(), Ok(ProxyProtocol::Off));
+        assert_eq!(
+            "v3".parse::<ProxyProtocol>().unwrap_err().to_string(),
+            "expected a PROXY protocol version \"v1\" or \"v2\", or \"off\", got \"v3\""
+        );
     }
 
     #[test]

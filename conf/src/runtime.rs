@@ -4,10 +4,10 @@
 //! the same rules as the file ([`Config::check_runtime`]) and publishes it as the next
 //! configuration generation; workers and `dpvsctl` decode it from shared memory.
 
-use std::fmt::Write as _;
+use toml_edit::{value, Array, Item, Table};
 
 use crate::raw::{Int, RawAddress, RawNeighbour, RawReal, RawRoute, RawService};
-use crate::{Config, IfAddr, Neighbour, Protocol, Route, Service};
+use crate::{mac_text, Config, IfAddr, Neighbour, Protocol, Route, Service};
 
 /// Addresses, neighbours and services: what commands and `reload` change.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -20,6 +20,17 @@ pub struct Runtime {
     pub routes: Vec<Route>,
     /// Virtual services.
     pub services: Vec<Service>,
+}
+
+/// A runtime configuration that breaks a rule of the file ([`Config::check_runtime`]): as a
+/// [`crate::ConfError`], without a file and line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct RuntimeError {
+    /// Key path of the offending value, as in the file (`services[0].reals[1].port`).
+    pub key: String,
+    /// What is wrong, and what was expected.
+    pub message: String,
 }
 
 /// Which worker groups poll each port: what decides the group that serves a service. The
@@ -134,8 +145,8 @@ impl Config {
     /// on a connected network or behind a route, ...).
     ///
     /// # Errors
-    /// The first rule broken, as a message naming the value (no file position).
-    pub fn check_runtime(&self, rt: &Runtime) -> Result<(), String> {
+    /// [`RuntimeError`]: the first rule broken, naming the key and the value.
+    pub fn check_runtime(&self, rt: &Runtime) -> Result<(), RuntimeError> {
         let name = |p: usize| self.ports.get(p).map(|p| p.name.clone());
         let addresses = rt
             .addresses
@@ -183,7 +194,7 @@ impl Config {
             .collect();
         crate::validate::runtime(addresses, neighbours, routes, services, &self.ports, &self.pollers())
             .map(|_| ())
-            .map_err(|f| format!("{}: {}", f.path, f.message))
+            .map_err(|f| RuntimeError { key: f.path.to_string(), message: f.message })
     }
 
     /// Why `other` cannot replace this configuration by a reload: the first section other
@@ -201,100 +212,247 @@ impl Config {
         sections.iter().find(|(_, same)| !same).map(|(name, _)| *name)
     }
 
-    /// `rt` as the `[[addresses]]`, `[[neighbours]]` and `[[services]]` tables of a file.
-    pub fn render_runtime(&self, rt: &Runtime) -> String {
+    /// `rt` as the `[[addresses]]`, `[[neighbours]]`, `[[routes]]` and `[[services]]` tables of
+    /// a file, in that order; keys with their default value (no persistence, no access list,
+    /// ...) are left out.
+    pub fn render_runtime(&self, rt: &Runtime) -> RuntimeTables {
         let port = |p: usize| self.ports.get(p).map_or("?", |p| p.name.as_str());
-        let mut out = String::new();
-        for a in &rt.addresses {
-            let _ =
-                writeln!(out, "[[addresses]]\nport = \"{}\"\naddress = \"{}/{}\"\n", port(a.port), a.addr, a.prefix);
-        }
-        for n in &rt.neighbours {
-            let _ = writeln!(
-                out,
-                "[[neighbours]]\naddress = \"{}\"\nmac = \"{}\"\nport = \"{}\"\n",
-                n.addr,
-                mac_text(n.mac),
-                port(n.port)
-            );
-        }
-        for r in &rt.routes {
-            let _ = writeln!(out, "[[routes]]\nprefix = \"{}/{}\"\nvia = \"{}\"\n", r.prefix, r.len, r.via);
-        }
-        for s in &rt.services {
-            let laddrs: Vec<String> = s.local_addresses.iter().map(|a| format!("\"{a}\"")).collect();
-            let list = |key: &str, l: &[crate::Prefix]| {
-                if l.is_empty() {
-                    return String::new();
-                }
-                let items: Vec<String> = l.iter().map(|p| format!("\"{}/{}\"", p.addr, p.len)).collect();
-                format!("{key} = [{}]\n", items.join(", "))
-            };
-            let _ = writeln!(
-                out,
-                "[[services]]\nvip = \"{}\"\nport = {}\nprotocol = \"{}\"\nscheduler = \"{}\"\nlocal_addresses = [{}]\n{}{}{}{}{}",
-                s.vip,
-                s.port,
-                s.protocol.name(),
-                s.scheduler.name(),
-                laddrs.join(", "),
-                if s.persistence > 0 { format!("persistence = {}\n", s.persistence) } else { String::new() },
-                list("deny", &s.deny),
-                list("allow", &s.allow),
-                if s.proxy_protocol == crate::ProxyProtocol::Off {
-                    String::new()
-                } else {
-                    format!("proxy_protocol = \"{}\"\n", s.proxy_protocol.name())
-                },
-                s.group.as_ref().map_or(String::new(), |g| format!("group = \"{g}\"\n")),
-            );
-            for r in &s.reals {
-                let forward = match r.forward {
-                    crate::Forward::Fnat => String::new(),
-                    f => format!("forward = \"{}\"\n", f.name()),
-                };
-                let mut thresholds = String::new();
-                if r.upper > 0 {
-                    let _ = writeln!(thresholds, "upper = {}", r.upper);
-                }
-                if r.lower > 0 {
-                    let _ = writeln!(thresholds, "lower = {}", r.lower);
-                }
-                let _ = writeln!(
-                    out,
-                    "[[services.reals]]\naddress = \"{}\"\nport = {}\nweight = {}\n{forward}{thresholds}",
-                    r.addr, r.port, r.weight
-                );
+        let addresses = rt
+            .addresses
+            .iter()
+            .map(|a| table([("port", value(port(a.port))), ("address", value(format!("{}/{}", a.addr, a.prefix)))]));
+        let neighbours = rt.neighbours.iter().map(|n| {
+            table([
+                ("address", value(n.addr.to_string())),
+                ("mac", value(mac_text(n.mac))),
+                ("port", value(port(n.port))),
+            ])
+        });
+        let routes = rt
+            .routes
+            .iter()
+            .map(|r| table([("prefix", value(format!("{}/{}", r.prefix, r.len))), ("via", value(r.via.to_string()))]));
+        let mut doc = toml_edit::DocumentMut::new();
+        for (key, tables) in [
+            ("addresses", addresses.collect::<Vec<_>>()),
+            ("neighbours", neighbours.collect()),
+            ("routes", routes.collect()),
+            ("services", rt.services.iter().map(service_table).collect()),
+        ] {
+            if !tables.is_empty() {
+                doc.insert(key, Item::ArrayOfTables(tables.into_iter().collect()));
             }
         }
-        out
+        RuntimeTables(doc)
     }
 }
 
-/// `02:00:00:00:01:02`.
-pub fn mac_text(m: [u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+/// A `[[services]]` table with its `[[services.reals]]`.
+fn service_table(s: &Service) -> Table {
+    let mut t = table([
+        ("vip", value(s.vip.to_string())),
+        ("port", value(i64::from(s.port))),
+        ("protocol", value(s.protocol.name())),
+        ("scheduler", value(s.scheduler.name())),
+        ("local_addresses", value(s.local_addresses.iter().map(|a| a.to_string()).collect::<Array>())),
+    ]);
+    if s.persistence > 0 {
+        t.insert("persistence", value(i64::from(s.persistence)));
+    }
+    for (key, list) in [("deny", &s.deny), ("allow", &s.allow)] {
+        if !list.is_empty() {
+            t.insert(key, value(list.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect::<Array>()));
+        }
+    }
+    if s.proxy_protocol != crate::ProxyProtocol::Off {
+        t.insert("proxy_protocol", value(s.proxy_protocol.name()));
+    }
+    if let Some(g) = &s.group {
+        t.insert("group", value(g.as_str()));
+    }
+    let reals = s.reals.iter().map(|r| {
+        let mut t = table([
+            ("address", value(r.addr.to_string())),
+            ("port", value(i64::from(r.port))),
+            ("weight", value(i64::from(r.weight))),
+        ]);
+        if r.forward != crate::Forward::Fnat {
+            t.insert("forward", value(r.forward.name()));
+        }
+        for (key, n) in [("upper", r.upper), ("lower", r.lower)] {
+            if n > 0 {
+                t.insert(key, value(i64::from(n)));
+            }
+        }
+        t
+    });
+    if !s.reals.is_empty() {
+        t.insert("reals", Item::ArrayOfTables(reals.collect()));
+    }
+    t
 }
 
-/// A configuration file: `static_text` (the file the instance started from) without its
-/// `addresses`, `neighbours` and `services` tables, followed by `runtime_tables`
-/// ([`Config::render_runtime`]). Comments and layout of the rest are kept.
+/// A table of `items`, in order, set off from what precedes it by a blank line.
+fn table<const N: usize>(items: [(&str, Item); N]) -> Table {
+    let mut t = Table::new();
+    for (key, item) in items {
+        t.insert(key, item);
+    }
+    t.decor_mut().set_prefix("\n");
+    t
+}
+
+/// The runtime part of a configuration as TOML tables ([`Config::render_runtime`]): a document
+/// of its own when displayed, or what [`replace_runtime_tables`] puts into a file.
+#[derive(Debug, Clone)]
+pub struct RuntimeTables(toml_edit::DocumentMut);
+
+impl std::fmt::Display for RuntimeTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The file given to [`replace_runtime_tables`] is not TOML (the parser's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct ReplaceTablesError(toml_edit::TomlError);
+
+/// The top-level keys of the runtime tables.
+const RUNTIME_KEYS: [&str; 4] = ["addresses", "neighbours", "routes", "services"];
+
+/// A configuration file: `static_text` (the file the instance started from) with its
+/// `addresses`, `neighbours`, `routes` and `services` tables replaced by `tables`, which come
+/// after everything else. Comments and layout of the rest are kept.
 ///
 /// # Errors
-/// `static_text` is not TOML.
-pub fn replace_runtime_tables(static_text: &str, runtime_tables: &str) -> Result<String, String> {
-    let mut doc: toml_edit::DocumentMut = static_text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
-    for key in ["addresses", "neighbours", "routes", "services"] {
+/// [`ReplaceTablesError`]: `static_text` is not TOML.
+pub fn replace_runtime_tables(static_text: &str, tables: &RuntimeTables) -> Result<String, ReplaceTablesError> {
+    let mut doc: toml_edit::DocumentMut = static_text.parse().map_err(ReplaceTablesError)?;
+    for key in RUNTIME_KEYS {
         doc.remove(key);
     }
-    let mut text = doc.to_string();
-    while text.ends_with("\n\n") {
-        text.pop();
+    // A table without a position is printed after the last table before it in the document's
+    // key order, which need not be the last of the file: number the new ones after it.
+    let mut next = last_position(doc.as_table()) + 1;
+    for key in RUNTIME_KEYS {
+        if let Some(item) = tables.0.get(key) {
+            let mut item = item.clone();
+            for t in item.as_array_of_tables_mut().into_iter().flat_map(|a| a.iter_mut()) {
+                number_tables(t, &mut next);
+            }
+            doc.insert(key, item);
+        }
     }
-    if !text.ends_with('\n') {
-        text.push('\n');
+    Ok(doc.to_string())
+}
+
+/// The largest document position of `t` and the tables under it.
+fn last_position(t: &Table) -> usize {
+    let mut last = t.position().unwrap_or(0);
+    for (_, item) in t.iter() {
+        match item {
+            Item::Table(t) => last = last.max(last_position(t)),
+            Item::ArrayOfTables(a) => last = a.iter().map(last_position).fold(last, usize::max),
+            _ => {}
+        }
     }
-    text.push('\n');
-    text.push_str(runtime_tables);
-    Ok(text)
+    last
+}
+
+/// Gives `t` and the tables under it positions from `next` on, in display order.
+fn number_tables(t: &mut Table, next: &mut usize) {
+    t.set_position(*next);
+    *next += 1;
+    for (_, item) in t.iter_mut() {
+        match item {
+            Item::Table(t) => number_tables(t, next),
+            Item::ArrayOfTables(a) => a.iter_mut().for_each(|t| number_tables(t, next)),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runtime tables in the middle of a file whose last table (the second group) comes after
+    /// `[supervisor]` but before it in key order.
+    const FILE: &str = r#"[instance]
+name = "t"
+
+[[ports]]
+name = "p0"
+vdev = "net_tap0"
+
+[[ports]]
+name = "p1"
+vdev = "net_tap1"
+
+[forwarding]
+mode = "l2-reflect"
+
+[[groups]]
+name = "g"
+[[groups.lcores]]
+id = 1
+rx = ["p0:0"]
+
+[[addresses]]
+port = "p0"
+address = "198.18.0.1/24"
+
+# old services
+[[services]]
+vip = "198.18.0.1"
+port = 80
+protocol = "tcp"
+scheduler = "rr"
+local_addresses = []
+
+[[services.reals]]
+address = "198.18.0.2"
+port = 80
+forward = "dr"
+
+# the supervisor
+[supervisor]
+heartbeat_timeout_ms = 900
+
+[[groups]]
+name = "h"
+[[groups.lcores]]
+id = 2
+rx = ["p1:0"]
+"#;
+
+    #[test]
+    fn runtime_tables_go_last_and_the_rest_is_kept() {
+        let cfg = Config::from_str(FILE, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let mut rt = cfg.runtime();
+        rt.services[0].reals[0].weight = 7;
+        rt.services[0].deny.push(crate::Prefix { addr: std::net::Ipv4Addr::new(192, 0, 2, 0), len: 24 });
+        let text = replace_runtime_tables(FILE, &cfg.render_runtime(&rt)).expect("TOML");
+        let back = Config::from_str(&text, "dump").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back.runtime(), rt);
+        assert_eq!(back.static_difference(&cfg), None, "{text}");
+        assert!(text.contains("# the supervisor\n[supervisor]\nheartbeat_timeout_ms = 900\n"), "{text}");
+        assert!(!text.contains("# old services"), "{text}");
+        let last_static = text.find("id = 2\nrx = [\"p1:0\"]\n").expect("second group kept");
+        assert!(text.find("[[addresses]]").expect("addresses") > last_static, "{text}");
+        assert!(text.contains("weight = 7\nforward = \"dr\"\n"), "{text}");
+        assert!(text.contains("local_addresses = []\ndeny = [\"192.0.2.0/24\"]\n"), "{text}");
+        let again = replace_runtime_tables(&text, &back.render_runtime(&back.runtime()));
+        assert_eq!(again.as_ref(), Ok(&text), "dump, reload, dump is a fixed point");
+    }
+
+    #[test]
+    fn an_empty_runtime_leaves_no_tables() {
+        let cfg = Config::from_str(FILE, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.render_runtime(&Runtime::default()).to_string(), "");
+        let text = replace_runtime_tables(FILE, &cfg.render_runtime(&Runtime::default())).expect("TOML");
+        assert!(!text.contains("[[addresses]]") && !text.contains("[[services"), "{text}");
+        assert!(replace_runtime_tables("[instance", &RuntimeTables(toml_edit::DocumentMut::new())).is_err());
+    }
 }

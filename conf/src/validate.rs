@@ -111,8 +111,10 @@ fn connections(raw: RawConnections, path: &KeyPath) -> Result<Connections> {
     Ok(Connections { capacity_per_lcore })
 }
 
-fn ipv4(text: &str, what: &str) -> std::result::Result<std::net::Ipv4Addr, String> {
-    text.parse().map_err(|_| format!("expected {what} (an IPv4 address like \"198.18.1.2\"), got \"{text}\""))
+/// The IPv4 address `text` at `path`, `what` naming it in the error.
+fn ipv4(text: &str, what: &str, path: &KeyPath) -> Result<std::net::Ipv4Addr> {
+    text.parse()
+        .map_err(|_| Fault::at(path, format!("expected {what} (an IPv4 address like \"198.18.1.2\"), got \"{text}\"")))
 }
 
 fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Result<Vec<Neighbour>> {
@@ -124,14 +126,13 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Re
             return Err(Fault::at(&path, format!("too many neighbours: at most {MAX_NEIGHBOURS}")));
         }
         let ap = path.key("address");
-        let addr = ipv4(&required(raw.address, &ap, "the neighbour's IPv4 address")?, "the neighbour's address")
-            .map_err(|m| Fault::at(&ap, m))?;
+        let addr = ipv4(&required(raw.address, &ap, "the neighbour's IPv4 address")?, "the neighbour's address", &ap)?;
         if let Some(j) = seen.insert(addr, i) {
             return Err(Fault::at(&ap, format!("{addr} already has a neighbour entry (neighbours[{j}])")));
         }
         let mp = path.key("mac");
         let text = required(raw.mac, &mp, "a MAC address like \"02:00:00:00:01:02\"")?;
-        let mac = crate::parse_mac(&text).map_err(|m| Fault::at(&mp, m))?;
+        let mac = crate::parse_mac(&text).map_err(|e| Fault::at(&mp, e.to_string()))?;
         let pp = path.key("port");
         let port = port_index(ports, &required(raw.port, &pp, "the port the neighbour is reached through")?, &pp)?;
         out.push(Neighbour { addr, mac, port });
@@ -153,7 +154,7 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], path: &KeyPath) -> Result<Ve
         let pp = path.key("prefix");
         let text =
             required(raw.prefix, &pp, "a network with its prefix length, like \"10.1.0.0/16\" or \"0.0.0.0/0\"")?;
-        let (prefix, len) = crate::parse_prefix(&text).map_err(|m| Fault::at(&pp, m))?;
+        let (prefix, len) = crate::parse_prefix(&text).map_err(|e| Fault::at(&pp, e.to_string()))?;
         if crate::network(prefix, len) != prefix {
             return Err(Fault::at(
                 &pp,
@@ -164,8 +165,7 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], path: &KeyPath) -> Result<Ve
             return Err(Fault::at(&pp, format!("{text} is already routed by routes[{j}]")));
         }
         let vp = path.key("via");
-        let via = ipv4(&required(raw.via, &vp, "the gateway's IPv4 address")?, "the gateway's address")
-            .map_err(|m| Fault::at(&vp, m))?;
+        let via = ipv4(&required(raw.via, &vp, "the gateway's IPv4 address")?, "the gateway's address", &vp)?;
         if !addresses.iter().any(|a| same_network(a.addr, via, a.prefix)) {
             return Err(Fault::at(
                 &vp,
@@ -200,8 +200,7 @@ fn services(
             return Err(Fault::at(&path, format!("too many services: at most {MAX_SERVICES}")));
         }
         let vp = path.key("vip");
-        let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address")
-            .map_err(|m| Fault::at(&vp, m))?;
+        let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address", &vp)?;
         if !owned(vip) {
             return Err(Fault::at(
                 &vp,
@@ -237,7 +236,7 @@ fn services(
         let mut local_addresses = Vec::with_capacity(raw_l.len());
         for (j, t) in raw_l.iter().enumerate() {
             let p = lp.index(j);
-            let a = ipv4(t, "a local address").map_err(|m| Fault::at(&p, m))?;
+            let a = ipv4(t, "a local address", &p)?;
             if !owned(a) {
                 return Err(Fault::at(
                     &p,
@@ -259,8 +258,8 @@ fn services(
         for (j, r) in raw_r.into_iter().enumerate() {
             let p = rp.index(j);
             let ap = p.key("address");
-            let addr = ipv4(&required(r.address, &ap, "the real server's IPv4 address")?, "the real server's address")
-                .map_err(|m| Fault::at(&ap, m))?;
+            let addr =
+                ipv4(&required(r.address, &ap, "the real server's IPv4 address")?, "the real server's address", &ap)?;
             let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
             let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
             let fp = p.key("forward");
@@ -307,8 +306,12 @@ fn services(
         let deny = acl(raw.deny.unwrap_or_default(), &path.key("deny"))?;
         let allow = acl(raw.allow.unwrap_or_default(), &path.key("allow"))?;
         let pp = path.key("proxy_protocol");
-        let proxy_protocol: crate::ProxyProtocol =
-            raw.proxy_protocol.as_deref().unwrap_or("off").parse().map_err(|m: String| Fault::at(&pp, m))?;
+        let proxy_protocol: crate::ProxyProtocol = raw
+            .proxy_protocol
+            .as_deref()
+            .unwrap_or("off")
+            .parse()
+            .map_err(|e: crate::ParseProxyProtocolError| Fault::at(&pp, e.to_string()))?;
         if proxy_protocol == crate::ProxyProtocol::V1 && protocol != Protocol::Tcp {
             return Err(Fault::at(
                 &pp,
@@ -402,7 +405,7 @@ fn acl(raw: Vec<String>, path: &KeyPath) -> Result<Vec<Prefix>> {
     }
     let mut out: Vec<Prefix> = Vec::with_capacity(raw.len());
     for (i, t) in raw.iter().enumerate() {
-        let p = Prefix::parse(t).map_err(|m| Fault::at(&path.index(i), m))?;
+        let p = Prefix::parse(t).map_err(|e| Fault::at(&path.index(i), e.to_string()))?;
         if out.contains(&p) {
             return Err(Fault::at(&path.index(i), format!("{p} is listed twice")));
         }
@@ -436,7 +439,7 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Resul
         let addr_path = path.key("address");
         let text =
             required(raw.address, &addr_path, "an IPv4 address with its prefix length, like \"198.18.0.254/24\"")?;
-        let (addr, prefix) = parse_cidr(&text).map_err(|m| Fault::at(&addr_path, m))?;
+        let (addr, prefix) = parse_cidr(&text, &addr_path)?;
         if let Some(j) = out.iter().position(|a| a.addr == addr) {
             return Err(Fault::at(&addr_path, format!("{addr} is already assigned by addresses[{j}]")));
         }
@@ -445,10 +448,14 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Resul
     Ok(out)
 }
 
-fn parse_cidr(text: &str) -> std::result::Result<(std::net::Ipv4Addr, u8), String> {
-    let (addr, prefix) = crate::parse_prefix(text)?;
+/// An interface address with its prefix length, `text` at `path`.
+fn parse_cidr(text: &str, path: &KeyPath) -> Result<(std::net::Ipv4Addr, u8)> {
+    let (addr, prefix) = crate::parse_prefix(text).map_err(|e| Fault::at(path, e.to_string()))?;
     if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-        return Err(format!("{addr} cannot be an interface address (unspecified, broadcast or multicast)"));
+        return Err(Fault::at(
+            path,
+            format!("{addr} cannot be an interface address (unspecified, broadcast or multicast)"),
+        ));
     }
     Ok((addr, prefix))
 }
@@ -594,12 +601,12 @@ fn ports(raw: Vec<RawPort>, path: &KeyPath) -> Result<Vec<PortDraft>> {
             }
             (Some(vdev), None) => {
                 let p = path.key("vdev");
-                check_vdev(&vdev).map_err(|m| Fault::at(&p, m))?;
+                check_vdev(&vdev, &p)?;
                 (Device::Vdev(vdev), p)
             }
             (None, Some(pci)) => {
                 let p = path.key("pci");
-                let addr = normalise_pci(&pci).map_err(|m| Fault::at(&p, m))?;
+                let addr = normalise_pci(&pci, &p)?;
                 (Device::Pci(addr), p)
             }
         };
@@ -909,29 +916,38 @@ fn check_short_name(name: &str, path: &KeyPath) -> Result<()> {
 }
 
 /// A vdev argument: no whitespace, and a device name (up to the first comma) `net_<driver...>`.
-fn check_vdev(vdev: &str) -> std::result::Result<(), String> {
+fn check_vdev(vdev: &str, path: &KeyPath) -> Result<()> {
     if vdev.is_empty() {
-        return Err("expected a vdev such as \"net_tap0,iface=tap0\", got an empty string".into());
+        return Err(Fault::at(path, "expected a vdev such as \"net_tap0,iface=tap0\", got an empty string"));
     }
     if vdev.chars().any(char::is_whitespace) {
-        return Err(format!("expected a vdev without whitespace (it is passed verbatim to DPDK), got \"{vdev}\""));
+        return Err(Fault::at(
+            path,
+            format!("expected a vdev without whitespace (it is passed verbatim to DPDK), got \"{vdev}\""),
+        ));
     }
     let name = vdev.split(',').next().unwrap_or(vdev);
     match name.strip_prefix("net_") {
         Some(rest) if !rest.is_empty() => Ok(()),
-        _ => Err(format!(
-            "expected the vdev to start with a device name \"net_<driver><n>\" such as \
-             \"net_tap0\", got \"{name}\""
+        _ => Err(Fault::at(
+            path,
+            format!(
+                "expected the vdev to start with a device name \"net_<driver><n>\" such as \
+                 \"net_tap0\", got \"{name}\""
+            ),
         )),
     }
 }
 
 /// A PCI address `DDDD:BB:DD.F` or `BB:DD.F` (hex), normalised to lowercase with the domain.
-fn normalise_pci(addr: &str) -> std::result::Result<String, String> {
+fn normalise_pci(addr: &str, path: &KeyPath) -> Result<String> {
     let bad = || {
-        format!(
-            "expected a PCI address \"DDDD:BB:DD.F\" or \"BB:DD.F\" (hex, device <= 1f, \
-             function <= 7) such as \"0000:03:00.0\", got \"{addr}\""
+        Fault::at(
+            path,
+            format!(
+                "expected a PCI address \"DDDD:BB:DD.F\" or \"BB:DD.F\" (hex, device <= 1f, \
+                 function <= 7) such as \"0000:03:00.0\", got \"{addr}\""
+            ),
         )
     };
     let parts: Vec<&str> = addr.split(':').collect();
@@ -959,20 +975,22 @@ mod tests {
 
     #[test]
     fn pci_forms() {
-        assert_eq!(normalise_pci("0000:03:00.0").unwrap(), "0000:03:00.0");
-        assert_eq!(normalise_pci("03:00.1").unwrap(), "0000:03:00.1");
-        assert_eq!(normalise_pci("00AB:Fe:1F.7").unwrap(), "00ab:fe:1f.7");
+        let p = KeyPath::root();
+        assert_eq!(normalise_pci("0000:03:00.0", &p).unwrap(), "0000:03:00.0");
+        assert_eq!(normalise_pci("03:00.1", &p).unwrap(), "0000:03:00.1");
+        assert_eq!(normalise_pci("00AB:Fe:1F.7", &p).unwrap(), "00ab:fe:1f.7");
         for bad in ["", "3:00.0", "03:00", "03:20.0", "03:00.8", "0:03:00.0", "g0:00.0", "03:00.0.1", "1:2:3:4"] {
-            assert!(normalise_pci(bad).is_err(), "{bad}");
+            assert!(normalise_pci(bad, &p).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn vdev_forms() {
-        assert!(check_vdev("net_tap0").is_ok());
-        assert!(check_vdev("net_memif0,role=server").is_ok());
+        let p = KeyPath::root();
+        assert!(check_vdev("net_tap0", &p).is_ok());
+        assert!(check_vdev("net_memif0,role=server", &p).is_ok());
         for bad in ["", "net_", "net_,x=1", "tap0", "eth_tap0", "net_tap0, iface=x"] {
-            assert!(check_vdev(bad).is_err(), "{bad}");
+            assert!(check_vdev(bad, &p).is_err(), "{bad}");
         }
     }
 

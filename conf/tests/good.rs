@@ -112,7 +112,7 @@ fn memif_groups_each_serve_their_own_services() {
     assert!(vips("other").is_empty());
     // A dump keeps the named group and leaves the derived one implicit.
     let dump = c.render_runtime(&rt);
-    assert_eq!(dump.matches("group = ").count(), 1, "{dump}");
+    assert_eq!(dump.to_string().matches("group = ").count(), 1, "{dump}");
     let file = fs::read_to_string(&c.source).expect("sample");
     let text = conf::replace_runtime_tables(&file, &dump).expect("tables replaced");
     assert_eq!(Config::from_str(&text, "dump").expect("dump resolves").runtime(), rt);
@@ -121,5 +121,5 @@ fn memif_groups_each_serve_their_own_services() {
     let mut moved = rt.clone();
     moved.services[0].group = Some("dr".into());
     let e = c.check_runtime(&moved).unwrap_err();
-    assert!(e.contains("is served by group \"dr\", but port dpdk0 is polled by \"fnat\""), "{e}");
+    assert!(e.to_string().contains("is served by group \"dr\", but port dpdk0 is polled by \"fnat\""), "{e}");
 }

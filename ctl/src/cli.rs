@@ -445,10 +445,21 @@ pub enum ConfigCommand {
     Dump,
 }
 
-fn parse_cidr_or_addr(s: &str) -> Result<Ipv4Addr, String> {
+/// Why an argument is neither an IPv4 address nor one with a prefix length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressArgError {
+    /// With a slash, not `address/length`.
+    #[error(transparent)]
+    Prefix(#[from] conf::ParsePrefixError),
+    /// Without one, not an address.
+    #[error("expected an IPv4 address, got \"{0}\"")]
+    Address(String),
+}
+
+fn parse_cidr_or_addr(s: &str) -> Result<Ipv4Addr, AddressArgError> {
     match s.split_once('/') {
-        Some(_) => conf::parse_prefix(s).map(|(a, _)| a),
-        None => s.parse().map_err(|_| format!("expected an IPv4 address, got \"{s}\"")),
+        Some(_) => Ok(conf::parse_prefix(s)?.0),
+        None => s.parse().map_err(|_| AddressArgError::Address(s.to_owned())),
     }
 }
 

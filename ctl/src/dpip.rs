@@ -31,27 +31,70 @@ const USAGE: &str = "usage: dpip [-s] OBJECT COMMAND ...\n  OBJECT := addr | rou
                      dpip neigh add ADDR lladdr MAC dev PORT | neigh del ADDR [dev PORT] | neigh show\n  \
                      dpip link show";
 
+/// Why a dpip command line was refused: each names the bad word and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DpipError {
+    /// No object: the usage.
+    #[error("{USAGE}")]
+    Usage,
+    /// An object that is none of `addr`, `route`, `neigh`, `link` (nor a prefix of one).
+    #[error("unknown object \"{0}\"\n{USAGE}")]
+    UnknownObject(String),
+    /// A command the object does not have.
+    #[error("{object}: unknown command \"{command}\"\n{USAGE}")]
+    UnknownCommand { object: &'static str, command: String },
+    /// `-s` before an object other than `link`.
+    #[error("-s is only for `link show`")]
+    StatsNotLink,
+    /// The command's address or network is missing.
+    #[error("{command}: the {what} is required{example}")]
+    Positional { command: &'static str, what: &'static str, example: &'static str },
+    /// A key (`dev`, `via`, ...) without its value.
+    #[error("\"{0}\" needs a value")]
+    NoValue(String),
+    /// A second word that is not a key.
+    #[error("unexpected \"{0}\"")]
+    Unexpected(String),
+    /// A key the command needs.
+    #[error("\"{0}\" is required")]
+    Required(&'static str),
+    /// A key the command does not take.
+    #[error("\"{0}\" is not supported here")]
+    Unsupported(String),
+    /// A malformed address with its prefix length.
+    #[error(transparent)]
+    Prefix(#[from] conf::ParsePrefixError),
+    /// A malformed MAC address.
+    #[error(transparent)]
+    Mac(#[from] conf::ParseMacError),
+    /// A malformed IPv4 address.
+    #[error("expected an IPv4 address, got \"{0}\"")]
+    Address(String),
+}
+
 /// Parses a dpip command line (without the program name). Errors name the bad word and what
 /// is expected.
 ///
 /// # Errors
-/// Unknown objects or commands, missing or malformed arguments, unsupported commands.
-pub fn parse(args: &[String]) -> Result<Op, String> {
+/// [`DpipError`]: unknown objects or commands, missing or malformed arguments, unsupported
+/// commands.
+pub fn parse(args: &[String]) -> Result<Op, DpipError> {
     let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
     let stats = words.first() == Some(&"-s");
     if stats {
         words.remove(0);
     }
-    let (object, rest) = words.split_first().ok_or(USAGE)?;
+    let (object, rest) = words.split_first().ok_or(DpipError::Usage)?;
     let (command, rest) = rest.split_first().map_or(("show", &[][..]), |(c, r)| (*c, r));
     let kv = Pairs::new(rest)?;
     let object = abbrev(object, &["addr", "route", "neigh", "link"])?;
     if stats && object != "link" {
-        return Err("-s is only for `link show`".into());
+        return Err(DpipError::StatsNotLink);
     }
+    let positional = |command, what, example| kv.positional.ok_or(DpipError::Positional { command, what, example });
     match (object, command) {
         ("addr", "add" | "del") => {
-            let text = kv.positional.ok_or("addr: the address is required, like 198.18.0.100/24")?;
+            let text = positional("addr", "address", ", like 198.18.0.100/24")?;
             let (addr, prefix) = conf::parse_prefix(text)?;
             let port = kv.need("dev")?;
             kv.only(&["dev"])?;
@@ -70,7 +113,7 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
             Ok(Op::RouteShow)
         }
         ("route", "add" | "del") => {
-            let text = kv.positional.ok_or("route: the network is required, like 198.18.2.0/24 (or default)")?;
+            let text = positional("route", "network", ", like 198.18.2.0/24 (or default)")?;
             let (prefix, len) = if text == "default" { (Ipv4Addr::UNSPECIFIED, 0) } else { conf::parse_prefix(text)? };
             kv.only(&["via", "dev"])?;
             if command == "add" {
@@ -81,14 +124,14 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
             }
         }
         ("neigh", "add") => {
-            let addr = ip(kv.positional.ok_or("neigh add: the address is required")?)?;
+            let addr = ip(positional("neigh add", "address", "")?)?;
             let mac = conf::parse_mac(&kv.need("lladdr")?)?;
             let port = kv.need("dev")?;
             kv.only(&["lladdr", "dev"])?;
             Ok(Op::Change(Change::NeighSet { addr, mac, port }))
         }
         ("neigh", "del") => {
-            let addr = ip(kv.positional.ok_or("neigh del: the address is required")?)?;
+            let addr = ip(positional("neigh del", "address", "")?)?;
             kv.only(&["dev"])?;
             Ok(Op::Change(Change::NeighDel { addr }))
         }
@@ -97,20 +140,20 @@ pub fn parse(args: &[String]) -> Result<Op, String> {
             Ok(Op::NeighShow)
         }
         ("link", "show" | "list") => Ok(Op::LinkShow { stats }),
-        (o, c) => Err(format!("{o}: unknown command \"{c}\"\n{USAGE}")),
+        (object, command) => Err(DpipError::UnknownCommand { object, command: command.to_owned() }),
     }
 }
 
-fn abbrev<'a>(word: &str, objects: &[&'a str]) -> Result<&'a str, String> {
+fn abbrev(word: &str, objects: &[&'static str]) -> Result<&'static str, DpipError> {
     objects
         .iter()
         .find(|o| o.starts_with(word) && !word.is_empty())
         .copied()
-        .ok_or_else(|| format!("unknown object \"{word}\"\n{USAGE}"))
+        .ok_or_else(|| DpipError::UnknownObject(word.to_owned()))
 }
 
-fn ip(text: &str) -> Result<Ipv4Addr, String> {
-    text.parse().map_err(|_| format!("expected an IPv4 address, got \"{text}\""))
+fn ip(text: &str) -> Result<Ipv4Addr, DpipError> {
+    text.parse().map_err(|_| DpipError::Address(text.to_owned()))
 }
 
 /// `KEY VALUE` pairs after a command, with at most one positional word (the address).
@@ -120,17 +163,17 @@ struct Pairs<'a> {
 }
 
 impl<'a> Pairs<'a> {
-    fn new(words: &[&'a str]) -> Result<Pairs<'a>, String> {
+    fn new(words: &[&'a str]) -> Result<Pairs<'a>, DpipError> {
         let mut p = Pairs { positional: None, pairs: Vec::new() };
         let mut it = words.iter();
         while let Some(w) = it.next() {
             if matches!(*w, "dev" | "lladdr" | "via" | "src" | "scope" | "proto") {
-                let v = it.next().ok_or_else(|| format!("\"{w}\" needs a value"))?;
+                let v = it.next().ok_or_else(|| DpipError::NoValue((*w).to_owned()))?;
                 p.pairs.push((w, v));
             } else if p.positional.is_none() {
                 p.positional = Some(w);
             } else {
-                return Err(format!("unexpected \"{w}\""));
+                return Err(DpipError::Unexpected((*w).to_owned()));
             }
         }
         Ok(p)
@@ -140,13 +183,13 @@ impl<'a> Pairs<'a> {
         self.pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned())
     }
 
-    fn need(&self, key: &str) -> Result<String, String> {
-        self.get(key).ok_or_else(|| format!("\"{key}\" is required"))
+    fn need(&self, key: &'static str) -> Result<String, DpipError> {
+        self.get(key).ok_or(DpipError::Required(key))
     }
 
-    fn only(&self, allowed: &[&str]) -> Result<(), String> {
+    fn only(&self, allowed: &[&str]) -> Result<(), DpipError> {
         match self.pairs.iter().find(|(k, _)| !allowed.contains(k)) {
-            Some((k, _)) => Err(format!("\"{k}\" is not supported here")),
+            Some((k, _)) => Err(DpipError::Unsupported((*k).to_owned())),
             None => Ok(()),
         }
     }

@@ -8,202 +8,271 @@ use mailbox::proto::{Change, Request};
 use shm_layout::Shm;
 
 use crate::cli::{
-    AclCommand, AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand, NeighCommand,
-    RealCommand, RouteCommand, ServiceCommand, WorkerCommand,
+    AclCommand, AclEntry, AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand,
+    NeighCommand, RealCommand, RouteCommand, ServiceCommand, WorkerCommand,
 };
 use crate::cmd::{config, conn, control, link, render, service, stats, status, worker};
 use crate::exit_codes;
 
 /// Runs `command`. Returns what to print and the exit code.
 pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (String, i32) {
-    let change = |c: Change| control::call(shm, &Request::Change(c), timeout, json);
-    let runtime = || config::snapshot(shm);
-    let port_names = || -> Vec<String> { shm.layout().ports().iter().map(|p| p.name.as_str().into_owned()).collect() };
-    let read = |text: Result<String, String>| match text {
-        Ok(t) => (t, exit_codes::OK),
-        Err(e) => (format!("dpvsctl: {e}\n"), exit_codes::FAILURE),
-    };
+    let ctx = Ctx { shm, json, timeout };
     match command {
         Command::Status => (render(&status::view(shm), json, status::render), exit_codes::OK),
-        Command::Worker(WorkerCommand::List) => {
-            (render(&worker::view(shm), json, |v| worker::render(v)), exit_codes::OK)
-        }
-        Command::Worker(WorkerCommand::Restart { slot, all, rolling, binary }) => {
-            restart(shm, slot, all, rolling, binary, timeout, json)
-        }
+        Command::Worker(c) => ctx.worker(c),
         Command::Stats => (render(&stats::view(shm), json, stats::render), exit_codes::OK),
-        Command::Service(ServiceCommand::List { stats: false, rate: false }) => read(
-            runtime().map(|(_, rt)| render(&service::view(&rt, &conn::per_real(shm)), json, |v| service::render(v))),
-        ),
-        Command::Service(ServiceCommand::List { rate, .. }) => read(runtime().map(|(_, rt)| {
-            let counters = if rate {
-                let before = service::stats(shm);
-                std::thread::sleep(Duration::from_secs(1));
-                service::rates(&before, &service::stats(shm), 1.0)
-            } else {
-                service::stats(shm)
-            };
-            render(&service::stats_rows(&rt, &counters), json, |_| service::render_stats(&rt, &counters, rate))
-        })),
         Command::Link(LinkCommand::Show) => (render(&link::view(shm), json, |v| link::render(v)), exit_codes::OK),
         Command::Conn(ConnCommand::List { vip, protocol, client, worker, offset, limit }) => {
             let filter = conn::Filter { protocol: protocol.map(Into::into), vip, client, worker };
             let (rows, matched) = conn::list(shm, &filter, offset, limit);
             (render(&rows, json, |r| conn::render(r, matched)), exit_codes::OK)
         }
-        Command::Service(ServiceCommand::Add { service, scheduler, persistent, proxy_protocol, group }) => {
-            change(Change::ServiceAdd {
-                service: service.key(),
-                scheduler,
-                persistence: persistent,
-                proxy_protocol,
-                group,
-            })
-        }
-        Command::Service(ServiceCommand::Edit { service, scheduler, persistent, proxy_protocol }) => {
-            change(Change::ServiceEdit { service: service.key(), scheduler, persistence: persistent, proxy_protocol })
-        }
-        Command::Service(ServiceCommand::Del { service }) => change(Change::ServiceDel { service: service.key() }),
-        Command::Service(ServiceCommand::Clear) => change(Change::ServiceClear),
-        Command::Real(RealCommand::Add { service, real, weight, forward, upper, lower }) => change(Change::RealAdd {
-            service: service.key(),
-            addr: *real.ip(),
-            port: real.port(),
-            weight,
-            forward: forward.into(),
-            thresholds: (upper, lower),
-        }),
-        Command::Real(RealCommand::Edit { service, real, weight, forward, upper, lower }) => change(Change::RealEdit {
-            service: service.key(),
-            addr: *real.ip(),
-            port: real.port(),
-            weight,
-            forward: forward.map(Into::into),
-            upper,
-            lower,
-        }),
-        Command::Acl(AclCommand::List) => read(runtime().map(|(_, rt)| {
-            render(&service::acl_view(&rt), json, |v| {
-                let rows: Vec<Vec<String>> =
-                    v.iter().map(|r| vec![r.service.clone(), r.list.clone(), r.network.clone()]).collect();
-                crate::cmd::table(&["SERVICE", "LIST", "NETWORK"], &rows)
-            })
-        })),
-        Command::Acl(AclCommand::Add(crate::cli::AclEntry { service, list, network })) => {
-            change(Change::AclAdd { service: service.key(), list: list.into(), prefix: network })
-        }
-        Command::Acl(AclCommand::Del(crate::cli::AclEntry { service, list, network })) => {
-            change(Change::AclDel { service: service.key(), list: list.into(), prefix: network })
-        }
-        Command::Service(ServiceCommand::Zero { protocol, vip }) => {
-            let service = protocol.zip(vip).map(|(p, v)| crate::cli::ServiceArg { protocol: p, vip: v }.key());
-            control::call(shm, &Request::ZeroCounters { service }, timeout, json)
-        }
-        Command::Real(RealCommand::Del { service, real }) => {
-            change(Change::RealDel { service: service.key(), addr: *real.ip(), port: real.port() })
-        }
-        Command::Laddr(LaddrCommand::List) => read(runtime().map(|(_, rt)| {
-            render(&service::laddr_view(&rt), json, |v| {
-                let rows: Vec<Vec<String>> = v.iter().map(|r| vec![r.service.clone(), r.address.clone()]).collect();
-                crate::cmd::table(&["SERVICE", "LOCAL-ADDRESS"], &rows)
-            })
-        })),
-        Command::Laddr(LaddrCommand::Add { service, address }) => {
-            change(Change::LaddrAdd { service: service.key(), addr: address })
-        }
-        Command::Laddr(LaddrCommand::Del { service, address }) => {
-            change(Change::LaddrDel { service: service.key(), addr: address })
-        }
-        Command::Addr(AddrCommand::Show) => read(runtime().map(|(_, rt)| {
-            render(&service::addr_view(&rt, &port_names()), json, |v| {
-                let rows: Vec<Vec<String>> =
-                    v.iter().map(|r| vec![r.port.clone(), format!("{}/{}", r.address, r.prefix)]).collect();
-                crate::cmd::table(&["PORT", "ADDRESS"], &rows)
-            })
-        })),
-        Command::Addr(AddrCommand::Add { address: (addr, prefix), dev }) => {
-            change(Change::AddrAdd { port: dev, addr, prefix })
-        }
-        Command::Addr(AddrCommand::Del { address }) => change(Change::AddrDel { addr: address }),
-        Command::Neigh(NeighCommand::Show) => read(runtime().map(|(_, rt)| {
-            render(
-                &service::neigh_view(&rt, (&service::learned(shm), shm_layout::monotonic_ns()), &port_names()),
-                json,
-                |v| {
-                    let rows: Vec<Vec<String>> = v
-                        .iter()
-                        .map(|r| vec![r.address.clone(), r.mac.clone(), r.port.clone(), r.state.clone()])
-                        .collect();
-                    crate::cmd::table(&["ADDRESS", "MAC", "PORT", "STATE"], &rows)
-                },
-            )
-        })),
-        Command::Neigh(NeighCommand::Add { address, mac, dev }) => {
-            change(Change::NeighSet { addr: address, mac, port: dev })
-        }
-        Command::Neigh(NeighCommand::Del { address }) => change(Change::NeighDel { addr: address }),
-        Command::Route(RouteCommand::Show) => read(runtime().map(|(_, rt)| {
-            render(&crate::dpip::route_rows(&rt, &port_names()), json, |v| {
-                let rows: Vec<Vec<String>> =
-                    v.iter().map(|r| vec![r.network.clone(), r.via.clone(), r.port.clone()]).collect();
-                crate::cmd::table(&["NETWORK", "VIA", "PORT"], &rows)
-            })
-        })),
-        Command::Route(RouteCommand::Add { prefix: (prefix, len), via }) => {
-            change(Change::RouteAdd { prefix, len, via })
-        }
-        Command::Route(RouteCommand::Del { prefix: (prefix, len) }) => change(Change::RouteDel { prefix, len }),
-        Command::Reload { file } => {
-            let path = match file.map(|f| std::path::absolute(&f).map_err(|e| format!("{}: {e}", f.display()))) {
-                None => None,
-                Some(Ok(p)) => Some(p.display().to_string()),
-                Some(Err(e)) => return (format!("dpvsctl: {e}\n"), exit_codes::USAGE),
-            };
-            control::call(shm, &Request::Reload { path }, timeout, json)
-        }
+        Command::Service(c) => ctx.service(c),
+        Command::Real(c) => ctx.real(c),
+        Command::Acl(c) => ctx.acl(c),
+        Command::Laddr(c) => ctx.laddr(c),
+        Command::Addr(c) => ctx.addr(c),
+        Command::Neigh(c) => ctx.neigh(c),
+        Command::Route(c) => ctx.route(c),
+        Command::Reload { file } => ctx.reload(file),
         Command::Config(ConfigCommand::Dump) => read(config::dump(shm)),
         Command::Batch { file, force } => batch(shm, file, force, json, timeout),
         Command::Completions { .. } => ("dpvsctl: completions need no instance\n".into(), exit_codes::USAGE),
     }
 }
 
-fn restart(
-    shm: &Shm,
-    slot: Option<u32>,
-    all: bool,
-    rolling: bool,
-    binary: Option<std::path::PathBuf>,
-    timeout: Duration,
+/// What to print for a read command's result, and the exit code.
+fn read(text: Result<String, config::ConfigError>) -> (String, i32) {
+    match text {
+        Ok(t) => (t, exit_codes::OK),
+        Err(e) => (format!("dpvsctl: {e}\n"), exit_codes::FAILURE),
+    }
+}
+
+/// What a command group runs against: the instance, the output form and the mailbox timeout.
+struct Ctx<'a> {
+    shm: &'a Shm,
     json: bool,
-) -> (String, i32) {
-    let slots: Vec<u32> =
-        if all { (0..shm.layout().workers().len() as u32).collect() } else { slot.into_iter().collect() };
-    let binary = binary.map(|b| b.display().to_string());
-    let call = |s: u32| control::call(shm, &Request::WorkerRestart { slot: s, binary: binary.clone() }, timeout, json);
-    let results: Vec<(String, i32)> = if rolling || slots.len() < 2 {
-        let mut out = Vec::new();
-        for s in slots {
-            let r = call(s);
-            let failed = r.1 != exit_codes::OK;
-            out.push(r);
-            if failed {
-                break;
+    timeout: Duration,
+}
+
+impl Ctx<'_> {
+    /// Sends a change to the primary and waits for its answer.
+    fn change(&self, c: Change) -> (String, i32) {
+        control::call(self.shm, &Request::Change(c), self.timeout, self.json)
+    }
+
+    /// Renders the current configuration generation with `show`.
+    fn show(&self, show: impl FnOnce(&conf::Runtime) -> String) -> (String, i32) {
+        read(config::snapshot(self.shm).map(|(_, rt)| show(&rt)))
+    }
+
+    /// Renders `view` as JSON, or as a table of `header` and the rows `row` makes.
+    fn table<T: serde::Serialize>(&self, view: &[T], header: &[&str], row: impl Fn(&T) -> Vec<String>) -> String {
+        render(&view, self.json, |v| crate::cmd::table(header, &v.iter().map(&row).collect::<Vec<_>>()))
+    }
+
+    fn port_names(&self) -> Vec<String> {
+        crate::front::port_names(self.shm)
+    }
+
+    fn worker(&self, c: WorkerCommand) -> (String, i32) {
+        match c {
+            WorkerCommand::List => (render(&worker::view(self.shm), self.json, |v| worker::render(v)), exit_codes::OK),
+            WorkerCommand::Restart { slot, all, rolling, binary } => self.restart(slot, all, rolling, binary),
+        }
+    }
+
+    /// `worker restart`: one slot, or all of them at once or one after the other (stopping at
+    /// the first failure).
+    fn restart(
+        &self,
+        slot: Option<u32>,
+        all: bool,
+        rolling: bool,
+        binary: Option<std::path::PathBuf>,
+    ) -> (String, i32) {
+        let slots: Vec<u32> =
+            if all { (0..self.shm.layout().workers().len() as u32).collect() } else { slot.into_iter().collect() };
+        let binary = binary.map(|b| b.display().to_string());
+        let call = |s: u32| {
+            let r = Request::WorkerRestart { slot: s, binary: binary.clone() };
+            control::call(self.shm, &r, self.timeout, self.json)
+        };
+        let results: Vec<(String, i32)> = if rolling || slots.len() < 2 {
+            let mut out = Vec::new();
+            for s in slots {
+                let r = call(s);
+                let failed = r.1 != exit_codes::OK;
+                out.push(r);
+                if failed {
+                    break;
+                }
+            }
+            out
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = slots.iter().map(|&s| scope.spawn(move || call(s))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| ("dpvsctl: a request thread failed\n".into(), exit_codes::FAILURE))
+                    })
+                    .collect()
+            })
+        };
+        let code = results.iter().map(|r| r.1).find(|&c| c != exit_codes::OK).unwrap_or(exit_codes::OK);
+        (results.into_iter().map(|r| r.0).collect::<String>(), code)
+    }
+
+    fn service(&self, c: ServiceCommand) -> (String, i32) {
+        match c {
+            ServiceCommand::List { stats: false, rate: false } => {
+                self.show(|rt| render(&service::view(rt, &conn::per_real(self.shm)), self.json, |v| service::render(v)))
+            }
+            ServiceCommand::List { rate, .. } => self.show(|rt| {
+                let counters = if rate {
+                    let before = service::stats(self.shm);
+                    std::thread::sleep(Duration::from_secs(1));
+                    service::rates(&before, &service::stats(self.shm), 1.0)
+                } else {
+                    service::stats(self.shm)
+                };
+                render(&service::stats_rows(rt, &counters), self.json, |_| service::render_stats(rt, &counters, rate))
+            }),
+            ServiceCommand::Add { service, scheduler, persistent, proxy_protocol, group } => {
+                self.change(Change::ServiceAdd {
+                    service: service.key(),
+                    scheduler,
+                    persistence: persistent,
+                    proxy_protocol,
+                    group,
+                })
+            }
+            ServiceCommand::Edit { service, scheduler, persistent, proxy_protocol } => {
+                self.change(Change::ServiceEdit {
+                    service: service.key(),
+                    scheduler,
+                    persistence: persistent,
+                    proxy_protocol,
+                })
+            }
+            ServiceCommand::Del { service } => self.change(Change::ServiceDel { service: service.key() }),
+            ServiceCommand::Clear => self.change(Change::ServiceClear),
+            ServiceCommand::Zero { protocol, vip } => {
+                let service = protocol.zip(vip).map(|(p, v)| crate::cli::ServiceArg { protocol: p, vip: v }.key());
+                control::call(self.shm, &Request::ZeroCounters { service }, self.timeout, self.json)
             }
         }
-        out
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = slots.iter().map(|&s| scope.spawn(move || call(s))).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| ("dpvsctl: a request thread failed\n".into(), exit_codes::FAILURE))
-                })
-                .collect()
+    }
+
+    fn real(&self, c: RealCommand) -> (String, i32) {
+        self.change(match c {
+            RealCommand::Add { service, real, weight, forward, upper, lower } => Change::RealAdd {
+                service: service.key(),
+                addr: *real.ip(),
+                port: real.port(),
+                weight,
+                forward: forward.into(),
+                thresholds: (upper, lower),
+            },
+            RealCommand::Edit { service, real, weight, forward, upper, lower } => Change::RealEdit {
+                service: service.key(),
+                addr: *real.ip(),
+                port: real.port(),
+                weight,
+                forward: forward.map(Into::into),
+                upper,
+                lower,
+            },
+            RealCommand::Del { service, real } => {
+                Change::RealDel { service: service.key(), addr: *real.ip(), port: real.port() }
+            }
         })
-    };
-    let code = results.iter().map(|r| r.1).find(|&c| c != exit_codes::OK).unwrap_or(exit_codes::OK);
-    (results.into_iter().map(|r| r.0).collect::<String>(), code)
+    }
+
+    fn acl(&self, c: AclCommand) -> (String, i32) {
+        match c {
+            AclCommand::List => self.show(|rt| {
+                self.table(&service::acl_view(rt), &["SERVICE", "LIST", "NETWORK"], |r| {
+                    vec![r.service.clone(), r.list.clone(), r.network.clone()]
+                })
+            }),
+            AclCommand::Add(AclEntry { service, list, network }) => {
+                self.change(Change::AclAdd { service: service.key(), list: list.into(), prefix: network })
+            }
+            AclCommand::Del(AclEntry { service, list, network }) => {
+                self.change(Change::AclDel { service: service.key(), list: list.into(), prefix: network })
+            }
+        }
+    }
+
+    fn laddr(&self, c: LaddrCommand) -> (String, i32) {
+        match c {
+            LaddrCommand::List => self.show(|rt| {
+                self.table(&service::laddr_view(rt), &["SERVICE", "LOCAL-ADDRESS"], |r| {
+                    vec![r.service.clone(), r.address.clone()]
+                })
+            }),
+            LaddrCommand::Add { service, address } => {
+                self.change(Change::LaddrAdd { service: service.key(), addr: address })
+            }
+            LaddrCommand::Del { service, address } => {
+                self.change(Change::LaddrDel { service: service.key(), addr: address })
+            }
+        }
+    }
+
+    fn addr(&self, c: AddrCommand) -> (String, i32) {
+        match c {
+            AddrCommand::Show => self.show(|rt| {
+                self.table(&service::addr_view(rt, &self.port_names()), &["PORT", "ADDRESS"], |r| {
+                    vec![r.port.clone(), format!("{}/{}", r.address, r.prefix)]
+                })
+            }),
+            AddrCommand::Add { address: (addr, prefix), dev } => {
+                self.change(Change::AddrAdd { port: dev, addr, prefix })
+            }
+            AddrCommand::Del { address } => self.change(Change::AddrDel { addr: address }),
+        }
+    }
+
+    fn neigh(&self, c: NeighCommand) -> (String, i32) {
+        match c {
+            NeighCommand::Show => self.show(|rt| {
+                let learned = (&service::learned(self.shm)[..], shm_layout::monotonic_ns());
+                self.table(
+                    &service::neigh_view(rt, learned, &self.port_names()),
+                    &["ADDRESS", "MAC", "PORT", "STATE"],
+                    |r| vec![r.address.clone(), r.mac.clone(), r.port.clone(), r.state.clone()],
+                )
+            }),
+            NeighCommand::Add { address, mac, dev } => self.change(Change::NeighSet { addr: address, mac, port: dev }),
+            NeighCommand::Del { address } => self.change(Change::NeighDel { addr: address }),
+        }
+    }
+
+    fn route(&self, c: RouteCommand) -> (String, i32) {
+        match c {
+            RouteCommand::Show => self.show(|rt| {
+                self.table(&crate::dpip::route_rows(rt, &self.port_names()), &["NETWORK", "VIA", "PORT"], |r| {
+                    vec![r.network.clone(), r.via.clone(), r.port.clone()]
+                })
+            }),
+            RouteCommand::Add { prefix: (prefix, len), via } => self.change(Change::RouteAdd { prefix, len, via }),
+            RouteCommand::Del { prefix: (prefix, len) } => self.change(Change::RouteDel { prefix, len }),
+        }
+    }
+
+    /// `reload [FILE]`: the file's absolute path goes to the primary, which reads it.
+    fn reload(&self, file: Option<std::path::PathBuf>) -> (String, i32) {
+        let path = match file.map(|f| std::path::absolute(&f).map_err(|e| format!("{}: {e}", f.display()))) {
+            None => None,
+            Some(Ok(p)) => Some(p.display().to_string()),
+            Some(Err(e)) => return (format!("dpvsctl: {e}\n"), exit_codes::USAGE),
+        };
+        control::call(self.shm, &Request::Reload { path }, self.timeout, self.json)
+    }
 }
 
 /// Runs the commands of a file, a line each. A line's failure is reported with its number.

@@ -34,8 +34,34 @@ pub fn attach_or_exit(tool: &str) -> Shm {
     }
 }
 
-/// Sends a change; on success prints nothing. Returns the error text and exit code.
-pub fn change(shm: &Shm, c: Change) -> Result<(), (String, i32)> {
+/// A front-end command that failed: what to print and the exit code to end with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// Why, without the tool's name.
+    pub message: String,
+    /// One of [`exit_codes`].
+    pub code: i32,
+}
+
+impl Failure {
+    /// `e` as a failure with exit code `code`.
+    pub fn new(e: impl std::fmt::Display, code: i32) -> Failure {
+        Failure { message: e.to_string(), code }
+    }
+}
+
+impl From<crate::cmd::config::ConfigError> for Failure {
+    fn from(e: crate::cmd::config::ConfigError) -> Failure {
+        Failure::new(e, exit_codes::FAILURE)
+    }
+}
+
+/// Sends a change; on success prints nothing.
+///
+/// # Errors
+/// [`Failure`]: the primary refused the change ([`exit_codes::REFUSED`]), or did not answer.
+pub fn change(shm: &Shm, c: Change) -> Result<(), Failure> {
     request(shm, &Request::Change(c))
 }
 
@@ -43,12 +69,12 @@ pub fn change(shm: &Shm, c: Change) -> Result<(), (String, i32)> {
 ///
 /// # Errors
 /// As [`change`].
-pub fn request(shm: &Shm, r: &Request) -> Result<(), (String, i32)> {
+pub fn request(shm: &Shm, r: &Request) -> Result<(), Failure> {
     let (text, code) = crate::cmd::control::call(shm, r, TIMEOUT, false);
     if code == exit_codes::OK {
         Ok(())
     } else {
-        Err((text.trim_start_matches("dpvsctl: ").trim_end().to_owned(), code))
+        Err(Failure::new(text.trim_start_matches("dpvsctl: ").trim_end(), code))
     }
 }
 

@@ -183,6 +183,31 @@ pub enum Op {
     Laddr(Change, String),
 }
 
+/// Why an ipvsadm command line was refused: each names the option and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IpvsadmError {
+    /// The command needs an option that is missing.
+    #[error("{what} is required: {options}")]
+    Required { what: &'static str, options: &'static str },
+    /// `-r` is not `address[:port]`.
+    #[error("-r: expected an IPv4 address with an optional port, like 198.18.1.2:8080, got \"{0}\"")]
+    Real(String),
+    /// `-x`/`-y` with a command other than `-a` or `-e`.
+    #[error("-x/-y (connection thresholds) go with -a or -e")]
+    MisplacedThresholds,
+    /// `-E` without anything to change.
+    #[error("-E needs -s|--scheduler, -p|--persistent or --proxy-protocol (the editable properties)")]
+    NothingToEdit,
+    /// More than one kind of listing.
+    #[error("--stats, --rate, --thresholds and -c: one at a time")]
+    ListingsTogether,
+}
+
+impl IpvsadmError {
+    const SERVICE: IpvsadmError =
+        IpvsadmError::Required { what: "a service", options: "-t|--tcp-service or -u|--udp-service VIP:port" };
+}
+
 impl Args {
     fn service(&self) -> Option<ServiceKey> {
         let (protocol, a) = match (self.tcp, self.udp) {
@@ -193,23 +218,25 @@ impl Args {
         Some(ServiceKey { protocol, vip: *a.ip(), port: a.port() })
     }
 
-    fn need_service(&self) -> Result<ServiceKey, String> {
-        self.service().ok_or_else(|| "a service is required: -t|--tcp-service or -u|--udp-service VIP:port".into())
+    fn need_service(&self) -> Result<ServiceKey, IpvsadmError> {
+        self.service().ok_or(IpvsadmError::SERVICE)
     }
 
-    fn real(&self, svc: &ServiceKey) -> Result<(Ipv4Addr, u16), String> {
-        let text = self.real.as_deref().ok_or("a real server is required: -r|--real-server RS[:port]")?;
-        let bad =
-            || format!("-r: expected an IPv4 address with an optional port, like 198.18.1.2:8080, got \"{text}\"");
+    fn real(&self, svc: &ServiceKey) -> Result<(Ipv4Addr, u16), IpvsadmError> {
+        let text = self
+            .real
+            .as_deref()
+            .ok_or(IpvsadmError::Required { what: "a real server", options: "-r|--real-server RS[:port]" })?;
+        let bad = || IpvsadmError::Real(text.to_owned());
         match text.split_once(':') {
             Some((a, p)) => Ok((a.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?)),
             None => Ok((text.parse().map_err(|_| bad())?, svc.port)),
         }
     }
 
-    fn refuse_misplaced(&self) -> Result<(), String> {
+    fn refuse_misplaced(&self) -> Result<(), IpvsadmError> {
         if (self.upper.is_some() || self.lower.is_some()) && !(self.add_server || self.edit_server) {
-            return Err("-x/-y (connection thresholds) go with -a or -e".into());
+            return Err(IpvsadmError::MisplacedThresholds);
         }
         Ok(())
     }
@@ -217,8 +244,8 @@ impl Args {
     /// The operation, checked. Errors name the bad argument and what is expected.
     ///
     /// # Errors
-    /// Missing, extra or unsupported options.
-    pub fn op(&self) -> Result<Op, String> {
+    /// [`IpvsadmError`]: missing, extra or unsupported options.
+    pub fn op(&self) -> Result<Op, IpvsadmError> {
         self.refuse_misplaced()?;
         if self.add_service || self.edit_service {
             let service = self.need_service()?;
@@ -235,9 +262,7 @@ impl Args {
                 }));
             }
             if self.scheduler.is_none() && self.persistent.is_none() && self.proxy_protocol.is_none() {
-                return Err(
-                    "-E needs -s|--scheduler, -p|--persistent or --proxy-protocol (the editable properties)".into()
-                );
+                return Err(IpvsadmError::NothingToEdit);
             }
             let (scheduler, persistence, proxy_protocol) =
                 (self.scheduler.clone(), self.persistent, self.proxy_protocol);
@@ -280,8 +305,10 @@ impl Args {
         }
         if self.add_laddr || self.del_laddr {
             let service = self.need_service()?;
-            let addr = self.laddr.ok_or("a local address is required: -z|--laddr LIP")?;
-            let dev = self.ifname.clone().ok_or("the port is required: -F|--ifname dev")?;
+            let addr =
+                self.laddr.ok_or(IpvsadmError::Required { what: "a local address", options: "-z|--laddr LIP" })?;
+            let dev =
+                self.ifname.clone().ok_or(IpvsadmError::Required { what: "the port", options: "-F|--ifname dev" })?;
             let c =
                 if self.add_laddr { Change::LaddrAdd { service, addr } } else { Change::LaddrDel { service, addr } };
             return Ok(Op::Laddr(c, dev));
@@ -291,10 +318,11 @@ impl Args {
         }
         if self.add_blklst || self.del_blklst || self.add_whtlst || self.del_whtlst {
             let service = self.need_service()?;
+            let client = |options| IpvsadmError::Required { what: "a client address", options };
             let (list, prefix) = if self.add_blklst || self.del_blklst {
-                (AclList::Deny, self.blklst.ok_or("a client address is required: -k|--blklst-address ADDR[/len]")?)
+                (AclList::Deny, self.blklst.ok_or(client("-k|--blklst-address ADDR[/len]"))?)
             } else {
-                (AclList::Allow, self.whtlst.ok_or("a client address is required: -2|--whtlst-address ADDR[/len]")?)
+                (AclList::Allow, self.whtlst.ok_or(client("-2|--whtlst-address ADDR[/len]"))?)
             };
             return Ok(Op::Change(if self.add_blklst || self.add_whtlst {
                 Change::AclAdd { service, list, prefix }
@@ -310,7 +338,7 @@ impl Args {
         }
         if self.list {
             if [self.stats, self.rate, self.thresholds, self.connection].iter().filter(|x| **x).count() > 1 {
-                return Err("--stats, --rate, --thresholds and -c: one at a time".into());
+                return Err(IpvsadmError::ListingsTogether);
             }
             if self.stats || self.rate {
                 return Ok(Op::ListStats { rate: self.rate });
@@ -448,19 +476,32 @@ pub fn list_thresholds(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>
     out
 }
 
+/// Why a local address does not belong to the port `-F` names ([`check_laddr_port`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaddrPortError {
+    /// No port has that name.
+    #[error("-F: no port \"{dev}\" (ports: {})", ports.join(", "))]
+    NoPort { dev: String, ports: Vec<String> },
+    /// The address belongs to another port.
+    #[error("{addr} is an address of {owner}, not of {dev}")]
+    OtherPort { addr: Ipv4Addr, owner: String, dev: String },
+}
+
 /// Checks that `addr` is an address of the port named `dev` (ipvsadm's `-F`).
 ///
 /// # Errors
-/// It is not, naming the port that has it, if any.
-pub fn check_laddr_port(rt: &conf::Runtime, ports: &[String], addr: Ipv4Addr, dev: &str) -> Result<(), String> {
+/// [`LaddrPortError`]: it is not, naming the port that has it, if any.
+pub fn check_laddr_port(rt: &conf::Runtime, ports: &[String], addr: Ipv4Addr, dev: &str) -> Result<(), LaddrPortError> {
     let Some(p) = ports.iter().position(|p| p == dev) else {
-        return Err(format!("-F: no port \"{dev}\" (ports: {})", ports.join(", ")));
+        return Err(LaddrPortError::NoPort { dev: dev.to_owned(), ports: ports.to_vec() });
     };
     match rt.addresses.iter().find(|a| a.addr == addr) {
         Some(a) if a.port == p => Ok(()),
-        Some(a) => {
-            Err(format!("{addr} is an address of {}, not of {dev}", ports.get(a.port).map_or("?", String::as_str)))
-        }
+        Some(a) => Err(LaddrPortError::OtherPort {
+            addr,
+            owner: ports.get(a.port).map_or("?", String::as_str).to_owned(),
+            dev: dev.to_owned(),
+        }),
         // The primary names what is wrong (not an interface address).
         None => Ok(()),
     }

@@ -108,17 +108,9 @@ enum TcpMode {
     Request,
 }
 
-fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
-    let bad = || format!("expected a MAC address like 02:00:00:00:00:10, got \"{text}\"");
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut mac {
-        *b = u8::from_str_radix(parts.next().ok_or_else(bad)?, 16).map_err(|_| bad())?;
-    }
-    if parts.next().is_some() {
-        return Err(bad());
-    }
-    Ok(EthernetAddress(mac))
+/// `--dst-mac`, parsed as the configuration parses MAC addresses.
+fn parse_mac(text: &str) -> Result<EthernetAddress, conf::ParseMacError> {
+    conf::parse_mac(text).map(EthernetAddress)
 }
 
 /// Ports per source address.

@@ -2,7 +2,8 @@
 //! workers read under an announcement in their slot, `dpvsctl` takes snapshots.
 //!
 //! A generation's payload is [`FORMAT_VERSION`] (u16, little-endian) then the bincode of a
-//! [`conf::Runtime`]; a reader of another format refuses it with an error naming both.
+//! [`conf::Runtime`]; a reader of another format refuses it with an error naming both. The
+//! encoding of each version is pinned by a golden file (`tests/golden/generation-v*.hex`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,8 +12,18 @@ use shm_layout::WorkerSlot;
 
 use crate::proto::DecodeError;
 
-/// Version of the generation payload. Bump it whenever [`conf::Runtime`] changes shape (2:
-/// forwarding method per real server, persistence per service; 3: routes).
+/// Version of the generation payload. Bump it whenever [`conf::Runtime`] changes shape (a
+/// field, a field's type, an enum variant, here or in the types it holds), say here what
+/// changed, and write the new version's golden file (`tests/golden.rs` says how): that test
+/// fails until both are done.
+///
+/// 1. Addresses, neighbours, services with their real servers and local addresses.
+/// 2. Forwarding method per real server, persistence per service.
+/// 3. Routes.
+/// 4. Upper and lower connection thresholds per real server, `deny` and `allow` networks per
+///    service. The `tunnel` forwarding method was added later without a bump.
+/// 5. Worker group per service. The PROXY protocol version per service had been added to 4
+///    without a bump, so two builds both saying 4 may not read each other.
 pub const FORMAT_VERSION: u16 = 5;
 
 /// Largest payload a generation buffer holds, bytes.

@@ -2,13 +2,28 @@
 //!
 //! Every payload starts with the protocol version (u16, little-endian), then the bincode body.
 //! A peer that reads another version answers [`Response::Error`] naming both versions instead
-//! of misreading the body.
+//! of misreading the body. The encoding of each version is pinned by a golden file
+//! (`tests/golden/protocol-v*.hex`).
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of [`Request`] and [`Response`]. Bump it whenever either changes.
+/// Version of [`Request`] and [`Response`]. Bump it whenever either changes shape (a variant,
+/// a field, a field's type, here or in the types they hold), say here what changed, and write
+/// the new version's golden file (`tests/golden.rs` says how): that test fails until both
+/// are done.
+///
+/// 1. `WorkerRestart`, `WorkerRestarted`, `Error`.
+/// 2. `gap_us` in `WorkerRestarted`. `WorkerRestart`'s `binary` was added later without a bump.
+/// 3. `Change`, `Reload` and `Applied`: runtime configuration through the mailbox. The
+///    forwarding method of `RealAdd`/`RealEdit`, the persistence of `ServiceAdd`/`ServiceEdit`
+///    (with `ServiceEdit`'s scheduler made optional) and `RouteAdd`/`RouteDel` were added
+///    later without a bump.
+/// 4. Connection thresholds in `RealAdd`/`RealEdit`, `AclAdd`/`AclDel`, `ZeroCounters` and
+///    `Zeroed`. The `tunnel` forwarding method and the PROXY protocol version of
+///    `ServiceAdd`/`ServiceEdit` were added later without a bump.
+/// 5. `group` in `ServiceAdd`.
 pub const PROTOCOL_VERSION: u16 = 5;
 
 /// A command for the primary.

@@ -5,7 +5,7 @@
 //! A change that fails is answered at once and changes nothing.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use conf::{Config, Runtime};
 use mailbox::generation::{self, PublishError};
@@ -13,201 +13,354 @@ use mailbox::proto::{AclList, Change, Response, ServiceKey};
 use mailbox::{Server, Taken};
 use shm_layout::{monotonic_ns, Shm};
 
+/// Why a change was refused ([`apply`]); the running configuration is untouched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// The change names a port the configuration does not have.
+    #[error("no port \"{name}\" (ports: {})", ports.join(", "))]
+    NoPort { name: String, ports: Vec<String> },
+    /// The change names a service that does not exist.
+    #[error("no service {0}")]
+    NoService(ServiceKey),
+    /// The address to remove is a service's VIP or local address.
+    #[error("{addr} is used by service {service}: remove it from the service first")]
+    AddressInUse { addr: Ipv4Addr, service: ServiceKey },
+    /// The address to remove is not an interface address.
+    #[error("no address {0}")]
+    NoAddress(Ipv4Addr),
+    /// The neighbour to remove has no static entry.
+    #[error("no neighbour {0}")]
+    NoNeighbour(Ipv4Addr),
+    /// The network to route has a static route already.
+    #[error("{prefix}/{len} is routed already")]
+    RouteExists { prefix: Ipv4Addr, len: u8 },
+    /// The route to remove does not exist.
+    #[error("no route {prefix}/{len}")]
+    NoRoute { prefix: Ipv4Addr, len: u8 },
+    /// The service to add exists.
+    #[error("service {0} exists already")]
+    ServiceExists(ServiceKey),
+    /// The scheduler is not one of the known names.
+    #[error(transparent)]
+    Scheduler(#[from] sched::ParseKindError),
+    /// A service edit that names nothing to change.
+    #[error("nothing to change: give a scheduler, a persistence timeout or a PROXY protocol version")]
+    NothingToChange,
+    /// The real server to add is one of the service's already.
+    #[error("{addr}:{port} is a real server of {service} already")]
+    RealExists { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    /// The real server to change or remove is not one of the service's.
+    #[error("{addr}:{port} is not a real server of {service}")]
+    NoReal { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    /// The local address to add is one of the service's already.
+    #[error("{addr} is a local address of {service} already")]
+    LaddrExists { service: ServiceKey, addr: Ipv4Addr },
+    /// The local address to remove is not one of the service's.
+    #[error("{addr} is not a local address of {service}")]
+    NoLaddr { service: ServiceKey, addr: Ipv4Addr },
+    /// The network to add is in the access list already.
+    #[error("{prefix} is in the {} list of {service} already", list.name())]
+    AclExists { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// The network to remove is not in the access list.
+    #[error("{prefix} is not in the {} list of {service}", list.name())]
+    NoAcl { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// The changed configuration breaks a rule of the file.
+    #[error(transparent)]
+    Invalid(#[from] conf::RuntimeError),
+}
+
 /// Applies `change` to a copy of `rt` and checks the result against `cfg`'s ports.
 ///
 /// # Errors
-/// What is wrong with the change; `rt` is untouched.
-pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, String> {
-    let mut next = rt.clone();
-    let port_index = |name: &str| {
-        cfg.port_by_name(name).ok_or_else(|| {
-            let names: Vec<&str> = cfg.ports.iter().map(|p| p.name.as_str()).collect();
-            format!("no port \"{name}\" (ports: {})", names.join(", "))
-        })
-    };
-    let service =
-        |rt: &Runtime, k: &ServiceKey| rt.service(k.protocol, k.vip, k.port).ok_or_else(|| format!("no service {k}"));
-    let users = |rt: &Runtime, a: Ipv4Addr| {
-        rt.services.iter().find(|s| s.vip == a || s.local_addresses.contains(&a)).map(|s| {
-            let k = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
-            format!("{a} is used by service {k}: remove it from the service first")
-        })
-    };
+/// [`ChangeError`]: what is wrong with the change; `rt` is untouched.
+pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, ChangeError> {
+    let mut e = Edit { cfg, next: rt.clone() };
     match change {
-        Change::AddrAdd { port, addr, prefix } => {
-            let port = port_index(port)?;
-            next.addresses.push(conf::IfAddr { port, addr: *addr, prefix: *prefix });
+        Change::AddrAdd { port, addr, prefix } => e.add_address(port, *addr, *prefix)?,
+        Change::AddrDel { addr } => e.del_address(*addr)?,
+        Change::NeighSet { addr, mac, port } => e.set_neighbour(*addr, *mac, port)?,
+        Change::NeighDel { addr } => e.del_neighbour(*addr)?,
+        Change::RouteAdd { prefix, len, via } => e.add_route(*prefix, *len, *via)?,
+        Change::RouteDel { prefix, len } => e.del_route(*prefix, *len)?,
+        Change::ServiceAdd { service, scheduler, persistence, proxy_protocol, group } => {
+            e.add_service(service, scheduler, (*persistence, *proxy_protocol), group.clone())?
         }
-        Change::AddrDel { addr } => {
-            let i = next.addresses.iter().position(|a| a.addr == *addr).ok_or_else(|| format!("no address {addr}"))?;
-            if let Some(why) = users(&next, *addr) {
-                return Err(why);
-            }
-            next.addresses.remove(i);
+        Change::ServiceEdit { service, scheduler, persistence, proxy_protocol } => {
+            e.edit_service(service, scheduler.as_deref(), *persistence, *proxy_protocol)?
         }
-        Change::NeighSet { addr, mac, port } => {
-            let port = port_index(port)?;
-            let n = conf::Neighbour { addr: *addr, mac: *mac, port };
-            match next.neighbours.iter_mut().find(|x| x.addr == *addr) {
-                Some(x) => *x = n,
-                None => next.neighbours.push(n),
-            }
+        Change::ServiceDel { service } => e.del_service(service)?,
+        Change::ServiceClear => e.next.services.clear(),
+        Change::RealAdd { service, addr, port, weight, forward, thresholds: (upper, lower) } => {
+            let (upper, lower) = (*upper, *lower);
+            e.add_real(
+                service,
+                conf::Real { addr: *addr, port: *port, weight: *weight, forward: *forward, upper, lower },
+            )?
         }
-        Change::NeighDel { addr } => {
-            let i =
-                next.neighbours.iter().position(|n| n.addr == *addr).ok_or_else(|| format!("no neighbour {addr}"))?;
-            // A real server or gateway that loses its static entry is resolved by ARP.
-            next.neighbours.remove(i);
+        Change::RealEdit { service, addr, port, weight, forward, upper, lower } => {
+            e.edit_real(service, (*addr, *port), *weight, *forward, (*upper, *lower))?
         }
-        Change::RouteAdd { prefix, len, via } => {
-            if next.routes.iter().any(|r| r.prefix == *prefix && r.len == *len) {
-                return Err(format!("{prefix}/{len} is routed already"));
-            }
-            next.routes.push(conf::Route { prefix: *prefix, len: *len, via: *via });
-        }
-        Change::RouteDel { prefix, len } => {
-            let i = next
-                .routes
-                .iter()
-                .position(|r| r.prefix == *prefix && r.len == *len)
-                .ok_or_else(|| format!("no route {prefix}/{len}"))?;
-            next.routes.remove(i);
-        }
-        Change::ServiceAdd { service: k, scheduler, persistence, proxy_protocol, group } => {
-            if next.service(k.protocol, k.vip, k.port).is_some() {
-                return Err(format!("service {k} exists already"));
-            }
-            next.services.push(conf::Service {
-                vip: k.vip,
-                port: k.port,
-                protocol: k.protocol,
-                scheduler: scheduler.parse().map_err(|e: sched::ParseKindError| e.to_string())?,
-                local_addresses: Vec::new(),
-                reals: Vec::new(),
-                persistence: *persistence,
-                deny: Vec::new(),
-                allow: Vec::new(),
-                proxy_protocol: *proxy_protocol,
-                group: group.clone(),
-            });
-        }
-        Change::ServiceEdit { service: k, scheduler, persistence, proxy_protocol } => {
-            let i = service(&next, k)?;
-            if scheduler.is_none() && persistence.is_none() && proxy_protocol.is_none() {
-                return Err(
-                    "nothing to change: give a scheduler, a persistence timeout or a PROXY protocol version".into()
-                );
-            }
-            if let Some(p) = proxy_protocol {
-                next.services[i].proxy_protocol = *p;
-            }
-            if let Some(s) = scheduler {
-                next.services[i].scheduler = s.parse().map_err(|e: sched::ParseKindError| e.to_string())?;
-            }
-            if let Some(p) = persistence {
-                next.services[i].persistence = *p;
-            }
-        }
-        Change::ServiceDel { service: k } => {
-            let i = service(&next, k)?;
-            next.services.remove(i);
-        }
-        Change::ServiceClear => next.services.clear(),
-        Change::RealAdd { service: k, addr, port, weight, forward, thresholds: (upper, lower) } => {
-            let i = service(&next, k)?;
-            if next.services[i].reals.iter().any(|r| r.addr == *addr && r.port == *port) {
-                return Err(format!("{addr}:{port} is a real server of {k} already"));
-            }
-            next.services[i].reals.push(conf::Real {
-                addr: *addr,
-                port: *port,
-                weight: *weight,
-                forward: *forward,
-                upper: *upper,
-                lower: *lower,
-            });
-        }
-        Change::RealEdit { service: k, addr, port, weight, forward, upper, lower } => {
-            let i = service(&next, k)?;
-            let r = next.services[i]
-                .reals
-                .iter_mut()
-                .find(|r| r.addr == *addr && r.port == *port)
-                .ok_or_else(|| format!("{addr}:{port} is not a real server of {k}"))?;
-            r.weight = *weight;
-            if let Some(f) = forward {
-                r.forward = *f;
-            }
-            if let Some(u) = upper {
-                r.upper = *u;
-            }
-            if let Some(l) = lower {
-                r.lower = *l;
-            }
-        }
-        Change::RealDel { service: k, addr, port } => {
-            let i = service(&next, k)?;
-            let reals = &mut next.services[i].reals;
-            let j = reals
-                .iter()
-                .position(|r| r.addr == *addr && r.port == *port)
-                .ok_or_else(|| format!("{addr}:{port} is not a real server of {k}"))?;
-            reals.remove(j);
-        }
-        Change::LaddrAdd { service: k, addr } => {
-            let i = service(&next, k)?;
-            if next.services[i].local_addresses.contains(addr) {
-                return Err(format!("{addr} is a local address of {k} already"));
-            }
-            next.services[i].local_addresses.push(*addr);
-        }
-        Change::LaddrDel { service: k, addr } => {
-            let i = service(&next, k)?;
-            let l = &mut next.services[i].local_addresses;
-            let j = l.iter().position(|a| a == addr).ok_or_else(|| format!("{addr} is not a local address of {k}"))?;
-            l.remove(j);
-        }
-        Change::AclAdd { service: k, list, prefix } => {
-            let i = service(&next, k)?;
-            let l = acl(&mut next.services[i], *list);
-            if l.contains(prefix) {
-                return Err(format!("{prefix} is in the {} list of {k} already", list.name()));
-            }
-            l.push(*prefix);
-        }
-        Change::AclDel { service: k, list, prefix } => {
-            let i = service(&next, k)?;
-            let l = acl(&mut next.services[i], *list);
-            let j = l
-                .iter()
-                .position(|p| p == prefix)
-                .ok_or_else(|| format!("{prefix} is not in the {} list of {k}", list.name()))?;
-            l.remove(j);
-        }
+        Change::RealDel { service, addr, port } => e.del_real(service, *addr, *port)?,
+        Change::LaddrAdd { service, addr } => e.add_laddr(service, *addr)?,
+        Change::LaddrDel { service, addr } => e.del_laddr(service, *addr)?,
+        Change::AclAdd { service, list, prefix } => e.add_acl(service, *list, *prefix)?,
+        Change::AclDel { service, list, prefix } => e.del_acl(service, *list, *prefix)?,
     }
-    cfg.check_runtime(&next)?;
-    Ok(next)
+    cfg.check_runtime(&e.next)?;
+    Ok(e.next)
 }
 
-fn acl(s: &mut conf::Service, list: AclList) -> &mut Vec<conf::Prefix> {
-    match list {
-        AclList::Deny => &mut s.deny,
-        AclList::Allow => &mut s.allow,
+/// A change being made: the copy of the running configuration it edits, and the configuration
+/// whose ports it may name. Each command group has its own `impl` block below.
+struct Edit<'a> {
+    cfg: &'a Config,
+    next: Runtime,
+}
+
+/// Removes and returns the first element of `v` that `found` selects.
+fn remove_first<T>(v: &mut Vec<T>, found: impl Fn(&T) -> bool) -> Option<T> {
+    let i = v.iter().position(found)?;
+    Some(v.remove(i))
+}
+
+/// Interface addresses and static neighbours: by port name.
+impl Edit<'_> {
+    fn port(&self, name: &str) -> Result<usize, ChangeError> {
+        self.cfg.port_by_name(name).ok_or_else(|| ChangeError::NoPort {
+            name: name.to_owned(),
+            ports: self.cfg.ports.iter().map(|p| p.name.clone()).collect(),
+        })
     }
+
+    fn add_address(&mut self, port: &str, addr: Ipv4Addr, prefix: u8) -> Result<(), ChangeError> {
+        let port = self.port(port)?;
+        self.next.addresses.push(conf::IfAddr { port, addr, prefix });
+        Ok(())
+    }
+
+    /// Refused while a service uses the address, as its VIP or a local address.
+    fn del_address(&mut self, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        if !self.next.addresses.iter().any(|a| a.addr == addr) {
+            return Err(ChangeError::NoAddress(addr));
+        }
+        if let Some(s) = self.next.services.iter().find(|s| s.vip == addr || s.local_addresses.contains(&addr)) {
+            let service = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
+            return Err(ChangeError::AddressInUse { addr, service });
+        }
+        remove_first(&mut self.next.addresses, |a| a.addr == addr);
+        Ok(())
+    }
+
+    /// Adds a neighbour, or replaces the entry of its address.
+    fn set_neighbour(&mut self, addr: Ipv4Addr, mac: [u8; 6], port: &str) -> Result<(), ChangeError> {
+        let n = conf::Neighbour { addr, mac, port: self.port(port)? };
+        match self.next.neighbours.iter_mut().find(|x| x.addr == addr) {
+            Some(x) => *x = n,
+            None => self.next.neighbours.push(n),
+        }
+        Ok(())
+    }
+
+    /// A real server or gateway that loses its static entry is resolved by ARP.
+    fn del_neighbour(&mut self, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        remove_first(&mut self.next.neighbours, |n| n.addr == addr).ok_or(ChangeError::NoNeighbour(addr))?;
+        Ok(())
+    }
+}
+
+/// Static routes.
+impl Edit<'_> {
+    fn add_route(&mut self, prefix: Ipv4Addr, len: u8, via: Ipv4Addr) -> Result<(), ChangeError> {
+        if self.next.routes.iter().any(|r| r.prefix == prefix && r.len == len) {
+            return Err(ChangeError::RouteExists { prefix, len });
+        }
+        self.next.routes.push(conf::Route { prefix, len, via });
+        Ok(())
+    }
+
+    fn del_route(&mut self, prefix: Ipv4Addr, len: u8) -> Result<(), ChangeError> {
+        let routes = &mut self.next.routes;
+        remove_first(routes, |r| r.prefix == prefix && r.len == len).ok_or(ChangeError::NoRoute { prefix, len })?;
+        Ok(())
+    }
+}
+
+/// Services.
+impl Edit<'_> {
+    fn service(&mut self, k: &ServiceKey) -> Result<&mut conf::Service, ChangeError> {
+        let i = self.next.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k))?;
+        Ok(&mut self.next.services[i])
+    }
+
+    /// A service without real servers or local addresses yet.
+    fn add_service(
+        &mut self,
+        k: &ServiceKey,
+        scheduler: &str,
+        (persistence, proxy_protocol): (u32, conf::ProxyProtocol),
+        group: Option<String>,
+    ) -> Result<(), ChangeError> {
+        if self.next.service(k.protocol, k.vip, k.port).is_some() {
+            return Err(ChangeError::ServiceExists(*k));
+        }
+        self.next.services.push(conf::Service {
+            vip: k.vip,
+            port: k.port,
+            protocol: k.protocol,
+            scheduler: scheduler.parse::<sched::Kind>()?,
+            local_addresses: Vec::new(),
+            reals: Vec::new(),
+            persistence,
+            deny: Vec::new(),
+            allow: Vec::new(),
+            proxy_protocol,
+            group,
+        });
+        Ok(())
+    }
+
+    /// Changes what is given; at least one thing must be.
+    fn edit_service(
+        &mut self,
+        k: &ServiceKey,
+        scheduler: Option<&str>,
+        persistence: Option<u32>,
+        proxy_protocol: Option<conf::ProxyProtocol>,
+    ) -> Result<(), ChangeError> {
+        let s = self.service(k)?;
+        if scheduler.is_none() && persistence.is_none() && proxy_protocol.is_none() {
+            return Err(ChangeError::NothingToChange);
+        }
+        if let Some(p) = proxy_protocol {
+            s.proxy_protocol = p;
+        }
+        if let Some(name) = scheduler {
+            s.scheduler = name.parse::<sched::Kind>()?;
+        }
+        if let Some(p) = persistence {
+            s.persistence = p;
+        }
+        Ok(())
+    }
+
+    fn del_service(&mut self, k: &ServiceKey) -> Result<(), ChangeError> {
+        let i = self.next.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k))?;
+        self.next.services.remove(i);
+        Ok(())
+    }
+}
+
+/// Real servers of a service.
+impl Edit<'_> {
+    fn add_real(&mut self, k: &ServiceKey, real: conf::Real) -> Result<(), ChangeError> {
+        let reals = &mut self.service(k)?.reals;
+        if reals.iter().any(|r| r.addr == real.addr && r.port == real.port) {
+            return Err(ChangeError::RealExists { service: *k, addr: real.addr, port: real.port });
+        }
+        reals.push(real);
+        Ok(())
+    }
+
+    /// Sets the weight, and the forwarding method and thresholds that are given.
+    fn edit_real(
+        &mut self,
+        k: &ServiceKey,
+        (addr, port): (Ipv4Addr, u16),
+        weight: u32,
+        forward: Option<conf::Forward>,
+        (upper, lower): (Option<u32>, Option<u32>),
+    ) -> Result<(), ChangeError> {
+        let r = self.service(k)?.reals.iter_mut().find(|r| r.addr == addr && r.port == port);
+        let r = r.ok_or(ChangeError::NoReal { service: *k, addr, port })?;
+        r.weight = weight;
+        r.forward = forward.unwrap_or(r.forward);
+        r.upper = upper.unwrap_or(r.upper);
+        r.lower = lower.unwrap_or(r.lower);
+        Ok(())
+    }
+
+    fn del_real(&mut self, k: &ServiceKey, addr: Ipv4Addr, port: u16) -> Result<(), ChangeError> {
+        let reals = &mut self.service(k)?.reals;
+        remove_first(reals, |r| r.addr == addr && r.port == port).ok_or(ChangeError::NoReal {
+            service: *k,
+            addr,
+            port,
+        })?;
+        Ok(())
+    }
+}
+
+/// Local addresses of a service.
+impl Edit<'_> {
+    fn add_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        let l = &mut self.service(k)?.local_addresses;
+        if l.contains(&addr) {
+            return Err(ChangeError::LaddrExists { service: *k, addr });
+        }
+        l.push(addr);
+        Ok(())
+    }
+
+    fn del_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr) -> Result<(), ChangeError> {
+        let l = &mut self.service(k)?.local_addresses;
+        remove_first(l, |a| *a == addr).ok_or(ChangeError::NoLaddr { service: *k, addr })?;
+        Ok(())
+    }
+}
+
+/// Access lists of a service.
+impl Edit<'_> {
+    fn acl(&mut self, k: &ServiceKey, list: AclList) -> Result<&mut Vec<conf::Prefix>, ChangeError> {
+        let s = self.service(k)?;
+        Ok(match list {
+            AclList::Deny => &mut s.deny,
+            AclList::Allow => &mut s.allow,
+        })
+    }
+
+    fn add_acl(&mut self, k: &ServiceKey, list: AclList, prefix: conf::Prefix) -> Result<(), ChangeError> {
+        let l = self.acl(k, list)?;
+        if l.contains(&prefix) {
+            return Err(ChangeError::AclExists { service: *k, list, prefix });
+        }
+        l.push(prefix);
+        Ok(())
+    }
+
+    fn del_acl(&mut self, k: &ServiceKey, list: AclList, prefix: conf::Prefix) -> Result<(), ChangeError> {
+        let l = self.acl(k, list)?;
+        remove_first(l, |p| *p == prefix).ok_or(ChangeError::NoAcl { service: *k, list, prefix })?;
+        Ok(())
+    }
+}
+
+/// Why a reload was refused ([`reload`], [`Control::check_reload`]); nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] conf::ConfError),
+    /// The file changes a section other than the runtime tables.
+    #[error(
+        "{}: {section} differs from the running configuration; a reload changes only addresses, \
+         neighbours and services (restart the instance for the rest)",
+        path.display()
+    )]
+    Static { path: PathBuf, section: &'static str },
+    /// No file was named, and the instance started from none.
+    #[error("the instance runs the embedded default configuration: name a file to reload")]
+    Embedded,
 }
 
 /// The runtime part of a configuration file, if its other sections equal `cfg`'s.
 ///
 /// # Errors
-/// The file is unreadable or invalid, or changes a section a reload cannot change.
-pub fn reload(cfg: &Config, path: &Path) -> Result<Runtime, String> {
-    let new = Config::from_file(path).map_err(|e| e.to_string())?;
+/// [`ReloadError::Config`] for a file that is unreadable or invalid, [`ReloadError::Static`]
+/// for one that changes a section a reload cannot change.
+pub fn reload(cfg: &Config, path: &Path) -> Result<Runtime, ReloadError> {
+    let new = Config::from_file(path)?;
     if let Some(section) = cfg.static_difference(&new) {
-        return Err(format!(
-            "{}: {section} differs from the running configuration; a reload changes only addresses, \
-             neighbours and services (restart the instance for the rest)",
-            path.display()
-        ));
+        return Err(ReloadError::Static { path: path.to_owned(), section });
     }
     Ok(new.runtime())
 }
@@ -317,7 +470,13 @@ impl Control {
     }
 
     /// Takes a change (or reload) from the mailbox: stages it, or answers its error at once.
-    pub fn take(&mut self, mailbox: &mut Server<'_>, taken: Taken, result: Result<Runtime, String>, now_ns: u64) {
+    pub fn take<E: std::error::Error>(
+        &mut self,
+        mailbox: &mut Server<'_>,
+        taken: Taken,
+        result: Result<Runtime, E>,
+        now_ns: u64,
+    ) {
         match result {
             Ok(rt) => {
                 let w = Waiting { taken, arrived_ns: now_ns };
@@ -329,25 +488,30 @@ impl Control {
                     None => self.staged = Some((rt, vec![w])),
                 }
             }
-            Err(message) => {
-                tracing::info!("configuration change refused: {message}");
-                mailbox.reply(taken, &Response::error(message).encode(), &[], now_ns);
+            Err(e) => {
+                tracing::info!("configuration change refused: {e}");
+                mailbox.reply(taken, &Response::error(e.to_string()).encode(), &[], now_ns);
             }
         }
     }
 
     /// Applies `change` to the latest configuration.
-    pub fn check(&self, change: &Change) -> Result<Runtime, String> {
+    ///
+    /// # Errors
+    /// As [`apply`].
+    pub fn check(&self, change: &Change) -> Result<Runtime, ChangeError> {
         apply(&self.cfg, self.latest(), change)
     }
 
     /// The runtime configuration of the file at `path` (`None`: the startup file).
-    pub fn check_reload(&self, path: Option<&str>) -> Result<Runtime, String> {
+    ///
+    /// # Errors
+    /// As [`reload`]; [`ReloadError::Embedded`] without a path when the instance started
+    /// from no file.
+    pub fn check_reload(&self, path: Option<&str>) -> Result<Runtime, ReloadError> {
         let path = match path {
             Some(p) => Path::new(p).to_owned(),
-            None if self.cfg.source == "<embedded>" => {
-                return Err("the instance runs the embedded default configuration: name a file to reload".into())
-            }
+            None if self.cfg.source == "<embedded>" => return Err(ReloadError::Embedded),
             None => Path::new(&self.cfg.source).to_owned(),
         };
         reload(&self.cfg, &path)

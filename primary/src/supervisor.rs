@@ -25,6 +25,51 @@ use crate::control::Control;
 use crate::eal_args;
 use crate::ports::ReadyPort;
 
+/// Why a mailbox request the supervisor serves itself was refused (the answer is its text).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The slot's checksum did not match its bytes.
+    #[error("the request was corrupt (checksum)")]
+    Corrupt,
+    /// Another protocol version, or a malformed body.
+    #[error(transparent)]
+    Decode(#[from] mailbox::proto::DecodeError),
+    /// A worker restart that cannot start.
+    #[error(transparent)]
+    Restart(#[from] RestartError),
+}
+
+/// Why an operator's worker restart could not start; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    /// No worker has that slot.
+    #[error("no worker slot {slot}: the instance has {workers} (0..={})", workers.saturating_sub(1))]
+    NoSlot { slot: u32, workers: usize },
+    /// A restart of that worker is under way.
+    #[error("worker {0} is already being restarted")]
+    InProgress(u32),
+    /// The worker is not polling (its own restart by the supervisor is under way).
+    #[error("worker {slot} is not running (state {state}); the supervisor restarts it by itself")]
+    NotRunning { slot: u32, state: &'static str },
+    /// The binary named for the successor cannot take over.
+    #[error(transparent)]
+    Binary(#[from] WorkerBinaryError),
+    /// The successor process could not be started.
+    #[error("cannot start the successor of worker {slot}: {source}")]
+    Spawn { slot: u32, source: SpawnError },
+}
+
+/// Why a successor process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// Every lcore id is in use.
+    #[error("no spare lcore id")]
+    NoLcore,
+    /// The process could not be spawned.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Supervisor round.
 pub const ROUND: Duration = Duration::from_millis(5);
 /// Longest sleep while a configuration change waits for its workers' acknowledgements (they
@@ -348,8 +393,8 @@ impl<'a> Supervisor<'a> {
         self.mailbox.reclaim(now_ns);
         while let Some(taken) = self.mailbox.take() {
             let request = match &taken.bytes {
-                None => Err("the request was corrupt (checksum)".to_owned()),
-                Some(b) => Request::decode(b).map_err(|e| e.to_string()),
+                None => Err(RequestError::Corrupt),
+                Some(b) => Request::decode(b).map_err(RequestError::from),
             };
             let request = match request {
                 Ok(Request::Change(change)) => {
@@ -369,7 +414,9 @@ impl<'a> Supervisor<'a> {
                 other => other,
             };
             let started = request.and_then(|r| match r {
-                Request::WorkerRestart { slot, binary } => self.stop_for_restart(slot, binary.map(PathBuf::from)),
+                Request::WorkerRestart { slot, binary } => {
+                    self.stop_for_restart(slot, binary.map(PathBuf::from)).map_err(RequestError::from)
+                }
                 Request::Change(_) | Request::Reload { .. } | Request::ZeroCounters { .. } => {
                     unreachable!("handled above")
                 }
@@ -378,9 +425,9 @@ impl<'a> Supervisor<'a> {
                 Ok((i, old_pid)) => {
                     self.workers[i].operator = Some(OperatorRestart { taken, old_pid, asked_ns: now_ns });
                 }
-                Err(message) => {
-                    tracing::warn!("mailbox request refused: {message}");
-                    self.mailbox.reply(taken, &Response::error(message).encode(), &[], now_ns);
+                Err(e) => {
+                    tracing::warn!("mailbox request refused: {e}");
+                    self.mailbox.reply(taken, &Response::error(e.to_string()).encode(), &[], now_ns);
                 }
             }
         }
@@ -397,24 +444,18 @@ impl<'a> Supervisor<'a> {
     /// Starts a handover of `slot` for an operator's restart: a successor process attaches on a
     /// spare lcore id and waits; [`Self::tend_incoming`] asks the polling worker to hand over
     /// once the successor is ready. Returns the worker's index and the polling pid.
-    fn stop_for_restart(&mut self, slot: u32, binary: Option<PathBuf>) -> Result<(usize, u32), String> {
-        let n = self.workers.len();
-        let i = self
-            .workers
-            .iter()
-            .position(|w| w.slot as u32 == slot)
-            .ok_or_else(|| format!("no worker slot {slot}: the instance has {n} (0..={})", n.saturating_sub(1)))?;
+    fn stop_for_restart(&mut self, slot: u32, binary: Option<PathBuf>) -> Result<(usize, u32), RestartError> {
+        let workers = self.workers.len();
+        let i =
+            self.workers.iter().position(|w| w.slot as u32 == slot).ok_or(RestartError::NoSlot { slot, workers })?;
         let w = &self.workers[i];
         let standby = w.incoming.as_ref().is_some_and(|inc| inc.hold);
         if w.operator.is_some() || (w.incoming.is_some() && !standby) {
-            return Err(format!("worker {slot} is already being restarted"));
+            return Err(RestartError::InProgress(slot));
         }
         let state = self.shm.layout().workers[w.slot].state();
         let Some(child) = w.child.as_ref().filter(|_| state == WorkerState::Running) else {
-            return Err(format!(
-                "worker {slot} is not running (state {}); the supervisor restarts it by itself",
-                state.as_str()
-            ));
+            return Err(RestartError::NotRunning { slot, state: state.as_str() });
         };
         let pid = child.id();
         if let Some(b) = &binary {
@@ -431,7 +472,7 @@ impl<'a> Supervisor<'a> {
             // An upgrade: the standby runs the old build.
             self.cancel_incoming(i, "replaced by a successor of the new build");
         }
-        self.spawn_incoming(i, binary).map_err(|e| format!("cannot start the successor of worker {slot}: {e}"))?;
+        self.spawn_incoming(i, binary).map_err(|source| RestartError::Spawn { slot, source })?;
         Ok((i, pid))
     }
 
@@ -447,8 +488,8 @@ impl<'a> Supervisor<'a> {
         (1..LcoreId::MAX).find(|&id| !used(id)).map(LcoreId)
     }
 
-    fn spawn_incoming(&mut self, i: usize, binary: Option<PathBuf>) -> Result<(), String> {
-        let lcore = self.spare_lcore().ok_or("no spare lcore id")?;
+    fn spawn_incoming(&mut self, i: usize, binary: Option<PathBuf>) -> Result<(), SpawnError> {
+        let lcore = self.spare_lcore().ok_or(SpawnError::NoLcore)?;
         let layout = self.shm.layout();
         let w = &self.workers[i];
         let slot = &layout.workers[w.slot];
@@ -462,10 +503,7 @@ impl<'a> Supervisor<'a> {
         let child = worker_command(&bin, &eal_args, self.shm.path(), w.slot, spawn, &self.log_level)
             .arg("--handover")
             .spawn()
-            .map_err(|e| {
-                slot.incoming_state.store(0, Ordering::Release);
-                e.to_string()
-            })?;
+            .inspect_err(|_| slot.incoming_state.store(0, Ordering::Release))?;
         slot.incoming_pid.store(child.id(), Ordering::Release);
         tracing::info!(slot = w.slot, lcore = %lcore, pid = child.id(), spawn, "successor spawned for a handover");
         self.workers[i].incoming =
@@ -732,55 +770,79 @@ fn worker_command(
     cmd
 }
 
-/// Checks that a worker binary speaks this build's shared-memory layout version.
-fn check_worker_binary(bin: &std::path::Path) -> Result<(), String> {
-    let out = Command::new(bin)
-        .arg("--layout-version")
-        .output()
-        .map_err(|e| format!("cannot run worker binary {}: {e}", bin.display()))?;
+/// Why a worker binary cannot take a worker's place ([`check_worker_binary`]); the worker
+/// keeps running.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerBinaryError {
+    /// It could not be run.
+    #[error("cannot run worker binary {}: {source}", path.display())]
+    Run { path: PathBuf, source: std::io::Error },
+    /// `--layout-version` printed no version: not a dpvs-worker.
+    #[error("{} does not say which layout version it speaks (is it a dpvs-worker?)", path.display())]
+    NoLayout { path: PathBuf },
+    /// It speaks another shared-memory layout.
+    #[error(
+        "worker binary {} speaks layout version {found}, this instance layout version {}; the worker keeps running",
+        path.display(),
+        shm_layout::LAYOUT_VERSION
+    )]
+    Layout { path: PathBuf, found: u32 },
+    /// It decodes another configuration generation format.
+    #[error(
+        "worker binary {} decodes configuration format {found}, this instance publishes format {}; the worker keeps running",
+        path.display(),
+        mailbox::generation::FORMAT_VERSION
+    )]
+    Format { path: PathBuf, found: u32 },
+    /// It does not name its configuration format (a build from before it did).
+    #[error(
+        "worker binary {} does not say which configuration format it decodes (an older build); the worker keeps running",
+        path.display()
+    )]
+    NoFormat { path: PathBuf },
+    /// It adopts connection tables of another layout.
+    #[error(
+        "worker binary {} adopts connection tables of layout {found}, this instance's are layout {}; the worker keeps running",
+        path.display(),
+        shm_layout::conn::CONN_LAYOUT_VERSION
+    )]
+    ConnLayout { path: PathBuf, found: u32 },
+    /// It does not name its connection table layout (a build from before it did).
+    #[error(
+        "worker binary {} does not say which connection table layout it adopts (an older build); the worker keeps running",
+        path.display()
+    )]
+    NoConnLayout { path: PathBuf },
+}
+
+/// Checks that a worker binary speaks this build's shared-memory layout version, configuration
+/// format and connection table layout (`--layout-version` prints the three).
+///
+/// # Errors
+/// [`WorkerBinaryError`] naming the binary and what differs.
+fn check_worker_binary(bin: &std::path::Path) -> Result<(), WorkerBinaryError> {
+    let path = bin.to_owned();
+    let out = match Command::new(bin).arg("--layout-version").output() {
+        Ok(out) => out,
+        Err(source) => return Err(WorkerBinaryError::Run { path, source }),
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     let mut words = text.split_whitespace().map(str::parse::<u32>);
-    let found = match words.next() {
-        Some(Ok(v)) => v,
-        _ => {
-            return Err(format!("{} does not say which layout version it speaks (is it a dpvs-worker?)", bin.display()))
-        }
-    };
-    if found != shm_layout::LAYOUT_VERSION {
-        return Err(format!(
-            "worker binary {} speaks layout version {found}, this instance layout version {}; the worker keeps running",
-            bin.display(),
-            shm_layout::LAYOUT_VERSION
-        ));
-    }
-    let format = u32::from(mailbox::generation::FORMAT_VERSION);
     match words.next() {
-        Some(Ok(f)) if f == format => {}
-        Some(Ok(f)) => {
-            return Err(format!(
-                "worker binary {} decodes configuration format {f}, this instance publishes format {format}; the worker keeps running",
-                bin.display()
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "worker binary {} does not say which configuration format it decodes (an older build); the worker keeps running",
-                bin.display()
-            ))
-        }
+        Some(Ok(found)) if found == shm_layout::LAYOUT_VERSION => {}
+        Some(Ok(found)) => return Err(WorkerBinaryError::Layout { path, found }),
+        _ => return Err(WorkerBinaryError::NoLayout { path }),
+    }
+    match words.next() {
+        Some(Ok(found)) if found == u32::from(mailbox::generation::FORMAT_VERSION) => {}
+        Some(Ok(found)) => return Err(WorkerBinaryError::Format { path, found }),
+        _ => return Err(WorkerBinaryError::NoFormat { path }),
     }
     // The connection shards stay in place across a handover: the new build must read them.
-    let conn = shm_layout::conn::CONN_LAYOUT_VERSION;
     match words.next() {
-        Some(Ok(c)) if c == conn => Ok(()),
-        Some(Ok(c)) => Err(format!(
-            "worker binary {} adopts connection tables of layout {c}, this instance's are layout {conn}; the worker keeps running",
-            bin.display()
-        )),
-        _ => Err(format!(
-            "worker binary {} does not say which connection table layout it adopts (an older build); the worker keeps running",
-            bin.display()
-        )),
+        Some(Ok(found)) if found == shm_layout::conn::CONN_LAYOUT_VERSION => Ok(()),
+        Some(Ok(found)) => Err(WorkerBinaryError::ConnLayout { path, found }),
+        _ => Err(WorkerBinaryError::NoConnLayout { path }),
     }
 }
 

@@ -11,13 +11,13 @@ fn main() {
         println!("{}", parse(&[]).unwrap_err());
         return;
     }
-    let op = parse(&args).unwrap_or_else(|e| fail(&e, exit_codes::USAGE));
+    let op = parse(&args).unwrap_or_else(|e| fail(e, exit_codes::USAGE));
     let shm = attach_or_exit("dpip");
-    let rt = || ctl::cmd::config::snapshot(&shm).map(|(_, rt)| rt).unwrap_or_else(|e| fail(&e, exit_codes::FAILURE));
+    let rt = || ctl::cmd::config::snapshot(&shm).map(|(_, rt)| rt).unwrap_or_else(|e| fail(e, exit_codes::FAILURE));
     match op {
         Op::Change(c) => {
-            if let Err((e, code)) = change(&shm, c) {
-                fail(&e, code);
+            if let Err(e) = change(&shm, c) {
+                fail(&e, e.code);
             }
         }
         Op::AddrShow(dev) => print!("{}", addr_show(&rt(), &port_names(&shm), dev.as_deref())),
@@ -34,7 +34,7 @@ fn main() {
     }
 }
 
-fn fail(message: &str, code: i32) -> ! {
+fn fail(message: impl std::fmt::Display, code: i32) -> ! {
     eprintln!("dpip: {message}");
     std::process::exit(code);
 }

@@ -5,34 +5,34 @@ use std::io::BufRead;
 
 use clap::Parser;
 use ctl::exit_codes;
-use ctl::front::{attach_or_exit, change, port_names, request};
+use ctl::front::{attach_or_exit, change, port_names, request, Failure};
 use ctl::ipvsadm::{check_laddr_port, get_acl, get_laddr, list, list_thresholds, save, Args, Op};
 use shm_layout::Shm;
 
 fn main() {
     let args = Args::parse();
-    let op = args.op().unwrap_or_else(|e| fail(&e, exit_codes::USAGE));
+    let op = args.op().unwrap_or_else(|e| fail(e, exit_codes::USAGE));
     let shm = attach_or_exit("ipvsadm");
     match op {
         Op::Restore => restore(&shm),
         op => {
-            if let Err((e, code)) = run(&shm, op) {
-                fail(&e, code);
+            if let Err(e) = run(&shm, op) {
+                fail(&e, e.code);
             }
         }
     }
 }
 
-fn fail(message: &str, code: i32) -> ! {
+fn fail(message: impl std::fmt::Display, code: i32) -> ! {
     eprintln!("ipvsadm: {message}");
     std::process::exit(code);
 }
 
-fn snapshot(shm: &Shm) -> Result<conf::Runtime, (String, i32)> {
-    ctl::cmd::config::snapshot(shm).map(|(_, rt)| rt).map_err(|e| (e, exit_codes::FAILURE))
+fn snapshot(shm: &Shm) -> Result<conf::Runtime, Failure> {
+    Ok(ctl::cmd::config::snapshot(shm)?.1)
 }
 
-fn run(shm: &Shm, op: Op) -> Result<(), (String, i32)> {
+fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
     match op {
         Op::Change(c) => change(shm, c),
         Op::Laddr(c, dev) => {
@@ -40,7 +40,8 @@ fn run(shm: &Shm, op: Op) -> Result<(), (String, i32)> {
                 mailbox::proto::Change::LaddrAdd { addr, .. } | mailbox::proto::Change::LaddrDel { addr, .. } => *addr,
                 _ => unreachable!("Op::Laddr carries a local address change"),
             };
-            check_laddr_port(&snapshot(shm)?, &port_names(shm), addr, &dev).map_err(|e| (e, exit_codes::REFUSED))?;
+            check_laddr_port(&snapshot(shm)?, &port_names(shm), addr, &dev)
+                .map_err(|e| Failure::new(e, exit_codes::REFUSED))?;
             change(shm, c)
         }
         Op::List => {
@@ -91,15 +92,15 @@ fn run(shm: &Shm, op: Op) -> Result<(), (String, i32)> {
 /// `-R`: each line of standard input is an ipvsadm command line; stops at the first failure.
 fn restore(shm: &Shm) {
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = line.unwrap_or_else(|e| fail(&format!("reading standard input: {e}"), exit_codes::FAILURE));
+        let line = line.unwrap_or_else(|e| fail(format!("reading standard input: {e}"), exit_codes::FAILURE));
         let words: Vec<&str> = line.split('#').next().unwrap_or_default().split_whitespace().collect();
         if words.is_empty() {
             continue;
         }
-        let at = |e: &str| format!("line {}: {e}", n + 1);
+        let at = |e: &dyn std::fmt::Display| format!("line {}: {e}", n + 1);
         let args = Args::try_parse_from(std::iter::once("ipvsadm").chain(words.iter().copied()))
-            .unwrap_or_else(|e| fail(&at(e.to_string().lines().next().unwrap_or_default()), exit_codes::USAGE));
-        let op = args.op().unwrap_or_else(|e| fail(&at(&e), exit_codes::USAGE));
+            .unwrap_or_else(|e| fail(at(&e.to_string().lines().next().unwrap_or_default()), exit_codes::USAGE));
+        let op = args.op().unwrap_or_else(|e| fail(at(&e), exit_codes::USAGE));
         if matches!(
             op,
             Op::Restore
@@ -111,10 +112,10 @@ fn restore(shm: &Shm) {
                 | Op::GetLaddr(_)
                 | Op::GetAcl(_)
         ) {
-            fail(&at("only changes can be restored"), exit_codes::USAGE);
+            fail(at(&"only changes can be restored"), exit_codes::USAGE);
         }
-        if let Err((e, code)) = run(shm, op) {
-            fail(&at(&e), code);
+        if let Err(e) = run(shm, op) {
+            fail(at(&e), e.code);
         }
     }
 }

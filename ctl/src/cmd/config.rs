@@ -4,30 +4,53 @@
 use std::sync::atomic::Ordering;
 
 use conf::{Config, Runtime};
+use mailbox::generation::ReadError;
+use mailbox::proto::DecodeError;
 use serde::Serialize;
 use shm_layout::Shm;
+
+/// Why the instance's configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No generation, or none that held still long enough to copy.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The current generation is of another format, or malformed.
+    #[error("configuration generation {generation}: {source}")]
+    Decode { generation: u64, source: DecodeError },
+    /// The startup file was cut when it was kept in shared memory.
+    #[error("the startup configuration was too long to keep in shared memory")]
+    StartupTooLong,
+    /// The kept startup file does not parse (another build wrote it).
+    #[error(transparent)]
+    Startup(#[from] conf::ConfError),
+    /// The kept startup file is not TOML.
+    #[error(transparent)]
+    Tables(#[from] conf::ReplaceTablesError),
+}
 
 /// The current generation's number and configuration.
 ///
 /// # Errors
-/// The generation cannot be read or decoded (it names why).
-pub fn snapshot(shm: &Shm) -> Result<(u64, Runtime), String> {
+/// [`ConfigError::Read`], [`ConfigError::Decode`].
+pub fn snapshot(shm: &Shm) -> Result<(u64, Runtime), ConfigError> {
     let area = &shm.layout().config;
-    let (g, bytes) = mailbox::generation::snapshot(area).map_err(|e| e.to_string())?;
-    let rt = mailbox::generation::decode(&bytes).map_err(|e| format!("configuration generation {g}: {e}"))?;
-    Ok((g, rt))
+    let (generation, bytes) = mailbox::generation::snapshot(area)?;
+    let rt = mailbox::generation::decode(&bytes).map_err(|source| ConfigError::Decode { generation, source })?;
+    Ok((generation, rt))
 }
 
 /// The configuration the instance started from.
 ///
 /// # Errors
-/// The kept text is cut (the file was longer than the area) or no longer parses.
-pub fn startup(shm: &Shm) -> Result<Config, String> {
+/// [`ConfigError::StartupTooLong`] when the kept text is cut (the file was longer than the
+/// area), [`ConfigError::Startup`] when it no longer parses.
+pub fn startup(shm: &Shm) -> Result<Config, ConfigError> {
     let area = &shm.layout().config;
     if area.static_len as usize >= shm_layout::config::STATIC_TEXT_BYTES {
-        return Err("the startup configuration was too long to keep in shared memory".into());
+        return Err(ConfigError::StartupTooLong);
     }
-    Config::from_str(&area.static_text(), "<startup configuration>").map_err(|e| e.to_string())
+    Ok(Config::from_str(&area.static_text(), "<startup configuration>")?)
 }
 
 /// The running configuration as a file `reload` accepts: the startup file's sections, with
@@ -35,7 +58,7 @@ pub fn startup(shm: &Shm) -> Result<Config, String> {
 ///
 /// # Errors
 /// As [`snapshot`] and [`startup`].
-pub fn dump(shm: &Shm) -> Result<String, String> {
+pub fn dump(shm: &Shm) -> Result<String, ConfigError> {
     let (g, rt) = snapshot(shm)?;
     let cfg = startup(shm)?;
     let text = conf::replace_runtime_tables(&shm.layout().config.static_text(), &cfg.render_runtime(&rt))?;

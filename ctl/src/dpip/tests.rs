@@ -3,7 +3,7 @@
 use super::*;
 
 fn p(line: &str) -> Result<Op, String> {
-    parse(&line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+    parse(&line.split_whitespace().map(str::to_owned).collect::<Vec<_>>()).map_err(|e| e.to_string())
 }
 
 #[test]

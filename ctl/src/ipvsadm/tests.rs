@@ -8,7 +8,7 @@ const DR: conf::Forward = conf::Forward::Dr;
 fn op(line: &str) -> Result<Op, String> {
     let args =
         Args::try_parse_from(std::iter::once("ipvsadm").chain(line.split_whitespace())).map_err(|e| e.to_string())?;
-    args.op()
+    args.op().map_err(|e| e.to_string())
 }
 
 fn net(t: &str) -> conf::Prefix {
@@ -283,7 +283,10 @@ fn save_restores_what_it_lists() {
          -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  198.18.0.100:80 rr\n  \
          -> 198.18.1.2:8080              FullNat 1      3          4\n"
     );
-    assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk0").unwrap_err().contains("of dpdk1"));
+    assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk0")
+        .unwrap_err()
+        .to_string()
+        .contains("of dpdk1"));
     assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk1").is_ok());
 }
 
