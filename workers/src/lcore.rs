@@ -290,10 +290,10 @@ impl Group {
 pub enum ConfigError {
     /// No consistent copy of the current generation.
     #[error("configuration generation: {0}")]
-    Read(String),
+    Read(#[from] mailbox::generation::ReadError),
     /// The copy does not decode.
-    #[error("configuration generation {generation}: {why}")]
-    Decode { generation: u64, why: String },
+    #[error("configuration generation {generation}: {source}")]
+    Decode { generation: u64, source: mailbox::proto::DecodeError },
     /// Its services cannot be built here.
     #[error("configuration generation {generation}: {source}")]
     Build { generation: u64, source: crate::lb::BuildError },
@@ -304,9 +304,8 @@ pub enum ConfigError {
 /// # Errors
 /// [`ConfigError::Read`], [`ConfigError::Decode`].
 pub fn read_config(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, conf::Runtime), ConfigError> {
-    let (g, bytes) = mailbox::generation::read_current(area, reading).map_err(|e| ConfigError::Read(e.to_string()))?;
-    let rt =
-        mailbox::generation::decode(&bytes).map_err(|e| ConfigError::Decode { generation: g, why: e.to_string() })?;
+    let (g, bytes) = mailbox::generation::read_current(area, reading)?;
+    let rt = mailbox::generation::decode(&bytes).map_err(|source| ConfigError::Decode { generation: g, source })?;
     Ok((g, rt))
 }
 
