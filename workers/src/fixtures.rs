@@ -48,3 +48,41 @@ impl Store {
         Shard::adopt(parts, 0).0
     }
 }
+
+/// The runtime configuration of the fixtures: tcp VIP:80 and udp VIP:53, each with the real
+/// servers `reals` (port, weight); VIP/24 on port slot 0, LIP/24 and RS's neighbour on port
+/// slot 1.
+pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
+    let svc = |protocol, port| conf::Service {
+        vip: VIP,
+        port,
+        protocol,
+        scheduler: sched::Kind::Wlc,
+        local_addresses: vec![LIP],
+        reals: reals
+            .iter()
+            .map(|&(port, weight)| conf::Real {
+                addr: RS,
+                port,
+                weight,
+                forward: conf::Forward::Fnat,
+                upper: 0,
+                lower: 0,
+            })
+            .collect(),
+        persistence: 0,
+        deny: vec![],
+        allow: vec![],
+        proxy_protocol: conf::ProxyProtocol::Off,
+        group: None,
+    };
+    conf::Runtime {
+        addresses: vec![
+            conf::IfAddr { port: 0, addr: VIP, prefix: 24 },
+            conf::IfAddr { port: 1, addr: LIP, prefix: 24 },
+        ],
+        neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
+        routes: vec![],
+        services: vec![svc(conf::Protocol::Tcp, 80), svc(conf::Protocol::Udp, 53)],
+    }
+}

@@ -58,38 +58,6 @@ impl Drop for Rig {
     }
 }
 
-/// A UDP service VIP:53 -> RS:8053 through LIP, and the ports' addresses.
-fn runtime() -> conf::Runtime {
-    conf::Runtime {
-        addresses: vec![
-            conf::IfAddr { port: 0, addr: VIP, prefix: 24 },
-            conf::IfAddr { port: 1, addr: LIP, prefix: 24 },
-        ],
-        neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
-        routes: vec![],
-        services: vec![conf::Service {
-            vip: VIP,
-            port: 53,
-            protocol: conf::Protocol::Udp,
-            scheduler: sched::Kind::Rr,
-            local_addresses: vec![LIP],
-            reals: vec![conf::Real {
-                addr: RS,
-                port: 8053,
-                weight: 1,
-                forward: conf::Forward::Fnat,
-                upper: 0,
-                lower: 0,
-            }],
-            persistence: 0,
-            deny: vec![],
-            allow: vec![],
-            proxy_protocol: conf::ProxyProtocol::Off,
-            group: None,
-        }],
-    }
-}
-
 /// No services, no addresses.
 fn empty() -> conf::Runtime {
     conf::Runtime { addresses: vec![], neighbours: vec![], routes: vec![], services: vec![] }
@@ -172,6 +140,12 @@ fn ipv6() -> Vec<u8> {
     f
 }
 
+/// The UDP service's counters in a worker's table.
+fn udp_counters(table: &[shm_layout::ServiceCounters]) -> &shm_layout::ServiceCounters {
+    let key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
+    table.iter().find(|c| c.key.load(Relaxed) == key).expect("the UDP service has a slot")
+}
+
 fn load(c: &std::sync::atomic::AtomicU64) -> u64 {
     c.load(Relaxed)
 }
@@ -179,7 +153,7 @@ fn load(c: &std::sync::atomic::AtomicU64) -> u64 {
 #[test]
 fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
     let rig = Rig::new("burst");
-    let rt = runtime();
+    let rt = runtime(&[(8053, 1)]);
     let g = rig.publish(&rt);
     let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
@@ -211,14 +185,14 @@ fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
     assert_eq!((load(&c.drop_tx_full), load(&c.redirected)), (0, 0));
     let q = &rig.layout().queue_counters[0];
     assert_eq!((load(&q.rx[0]), load(&q.tx[0]), load(&q.tx[1])), (6, 1, 2));
-    let s = &rig.layout().service_counters[0][0];
+    let s = udp_counters(&rig.layout().service_counters[0]);
     assert_eq!((load(&s.conns), load(&s.in_packets)), (1, 1), "the service's own counters");
 }
 
 #[test]
 fn what_a_full_tx_queue_does_not_take_is_counted_and_freed() {
     let rig = Rig::new("txfull");
-    let rt = runtime();
+    let rt = runtime(&[(8053, 1)]);
     let g = rig.publish(&rt);
     let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
@@ -237,7 +211,7 @@ fn what_a_full_tx_queue_does_not_take_is_counted_and_freed() {
 #[test]
 fn packets_another_lcore_owns_are_handed_to_it_once_and_translated_there() {
     let rig = Rig::new("redirect");
-    let rt = runtime();
+    let rt = runtime(&[(8053, 1)]);
     let g = rig.publish(&rt);
     let (mut sa, mut sb) = (Store::new(2048), Store::new(2048));
     let mut pa = pipeline(&rig, &mut sa, (0, 2), g, &rt);
@@ -318,7 +292,7 @@ fn a_new_generation_is_applied_between_bursts_announced_and_acknowledged() {
     lcore.round();
     assert_eq!(lcore.io().sent[1].len(), 1, "no service yet: bridged to the peer port unchanged");
     assert_eq!(load(&rig.layout().counters[0].fnat_in), 0);
-    let g2 = rig.publish(&runtime());
+    let g2 = rig.publish(&runtime(&[(8053, 1)]));
     lcore.io_mut().rx[0].push_back((IDS[0], udp(5000)));
     lcore.round();
     assert_eq!(slot.cfg_applied.load(SeqCst), g2, "acknowledged");
@@ -344,7 +318,7 @@ fn a_new_generation_is_applied_between_bursts_announced_and_acknowledged() {
 #[test]
 fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
     let rig = Rig::new("zero");
-    let rt = runtime();
+    let rt = runtime(&[(8053, 1)]);
     let g = rig.publish(&rt);
     let l = rig.layout();
     let mut store = Store::new(2048);
@@ -354,7 +328,7 @@ fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
     lcore.start();
     lcore.io_mut().rx[0].push_back((IDS[0], udp(6000)));
     lcore.round();
-    let s = &l.service_counters[0][0];
+    let s = udp_counters(&l.service_counters[0]);
     assert_eq!(load(&s.in_packets), 1);
     l.config.zero_key.store(0, SeqCst);
     l.config.zero_epoch.store(1, SeqCst);
