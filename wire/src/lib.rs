@@ -93,7 +93,7 @@ pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{vlan_info, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, VlanInfo, VlanTci};
 pub use icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
-pub use parse::{classify, classify_with, Checks, Ipv4Info, Parsed, L4};
+pub use parse::{classify, classify_into, classify_with, Checks, Ipv4Info, Parsed, L4};
 pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, TcpTimestamp, Toa};
 pub use udp::{UdpPacket, UdpRepr};
 

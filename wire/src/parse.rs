@@ -68,6 +68,17 @@ pub struct Parsed {
     pub ipv4: Option<Ipv4Info>,
 }
 
+impl Parsed {
+    /// Nothing parsed: a start for [`classify_into`].
+    pub const EMPTY: Parsed = Parsed {
+        ethertype: EtherType::Unknown(0),
+        l3_offset: 0,
+        vlan_count: 0,
+        vlan_tci: [VlanTci(0); MAX_VLAN_TAGS],
+        ipv4: None,
+    };
+}
+
 // Small enough to keep one per packet of a burst on the stack.
 const _: () = assert!(core::mem::size_of::<Parsed>() <= 40);
 
@@ -172,20 +183,33 @@ pub fn classify(frame: &[u8]) -> Result<Parsed, Error> {
 /// The first malformed class found; [`Error::BadChecksum`] only where `checks` asks.
 #[inline]
 pub fn classify_with(frame: &[u8], checks: Checks) -> Result<Parsed, Error> {
+    let mut parsed = Parsed::EMPTY;
+    classify_into(frame, checks, &mut parsed)?;
+    Ok(parsed)
+}
+
+/// [`classify_with`] into `out`, field by field: for a caller that keeps the result in place
+/// (the data path classifies a burst into an array). A `Parsed` built on the stack and
+/// copied there would be read back in wide loads right after its fields' narrow stores, which
+/// the CPU cannot forward (measured: about 13 ns a packet in the pipeline benchmark).
+///
+/// # Errors
+///
+/// As [`classify_with`]; `out` then holds part of the frame's fields.
+#[inline]
+pub fn classify_into(frame: &[u8], checks: Checks, out: &mut Parsed) -> Result<(), Error> {
     let l2 = ethernet::vlan_info(frame)?;
-    let mut parsed = Parsed {
-        ethertype: l2.ethertype,
-        // At most 14 + 2 x 4.
-        l3_offset: l2.l3_offset as u16,
-        vlan_count: l2.vlan_count,
-        vlan_tci: l2.vlan_tci,
-        ipv4: None,
-    };
+    out.ethertype = l2.ethertype;
+    // At most 14 + 2 x 4.
+    out.l3_offset = l2.l3_offset as u16;
+    out.vlan_count = l2.vlan_count;
+    out.vlan_tci = l2.vlan_tci;
+    out.ipv4 = None;
     if l2.ethertype == EtherType::Ipv4 {
         let l3 = frame.get(l2.l3_offset..).ok_or(Error::Truncated)?;
-        parsed.ipv4 = Some(classify_ipv4(l3, parsed.l3_offset, checks)?);
+        out.ipv4 = Some(classify_ipv4(l3, out.l3_offset, checks)?);
     }
-    Ok(parsed)
+    Ok(())
 }
 
 #[inline]

@@ -78,8 +78,8 @@ pub struct Steer {
 }
 
 /// What a frame is, as far as the pipeline's first decision goes.
-#[derive(Debug, Clone, Copy)]
-enum Class {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
     /// Shorter than an Ethernet header.
     Runt,
     /// A malformed IPv4 frame.
@@ -87,21 +87,19 @@ enum Class {
     /// Not IPv4 (ARP, IPv6, ...) or not parsed (three VLAN tags of something else).
     Other,
     /// IPv4, its headers parsed.
-    Ip(Parsed),
+    Ip,
 }
 
-impl Class {
-    /// The one parse of `frame`.
-    #[inline]
-    fn of(frame: &[u8]) -> Class {
-        if frame.len() < wire::ethernet::HEADER_LEN {
-            return Class::Runt;
-        }
-        match wire::classify(frame) {
-            Ok(p) => Class::Ip(p),
-            Err(e) if is_ipv4(frame) => Class::Malformed(e),
-            Err(_) => Class::Other,
-        }
+/// The one parse of `frame` into `parsed`, and what it found.
+#[inline]
+fn parse(frame: &[u8], parsed: &mut Parsed) -> Status {
+    if frame.len() < wire::ethernet::HEADER_LEN {
+        return Status::Runt;
+    }
+    match wire::classify_into(frame, wire::Checks::NONE, parsed) {
+        Ok(()) => Status::Ip,
+        Err(e) if is_ipv4(frame) => Status::Malformed(e),
+        Err(_) => Status::Other,
     }
 }
 
@@ -110,35 +108,44 @@ impl Class {
 struct Classified {
     /// The frame's length then: a frame of another length is not this one (a caller out of
     /// step), and is classified again.
-    len: usize,
-    class: Class,
+    len: u32,
     /// The lcore of the group that owns its connection, when another one does.
     owner: Option<u16>,
+    status: Status,
+    /// Its headers (when `status` is `Ip`), parsed in place.
+    parsed: Parsed,
     /// Its 5-tuple hashed for this lcore's connection table.
     hashed: Option<conn::Hashed>,
 }
 
-/// Per-burst classifications (see [`Pipeline::classify`]).
+impl Classified {
+    const NONE: Classified =
+        Classified { len: u32::MAX, owner: None, status: Status::Runt, parsed: Parsed::EMPTY, hashed: None };
+}
+
+/// Per-burst classifications (see [`Pipeline::classify`]), written and read in place (a
+/// copy of each would cost more than the parse it saves).
 #[derive(Debug)]
 struct Seen {
-    frames: [Option<Classified>; dpdk::BURST_SIZE],
+    frames: [Classified; dpdk::BURST_SIZE],
     len: usize,
     next: usize,
 }
 
 impl Seen {
-    const NONE: Seen = Seen { frames: [None; dpdk::BURST_SIZE], len: 0, next: 0 };
+    const NONE: Seen = Seen { frames: [Classified::NONE; dpdk::BURST_SIZE], len: 0, next: 0 };
 
     /// The next frame's classification, if [`Pipeline::classify`] left one for a frame of
     /// `len` bytes.
     #[inline]
-    fn take(&mut self, len: usize) -> Option<Classified> {
+    fn next(&mut self, len: usize) -> Option<&Classified> {
         let i = self.next;
         if i >= self.len {
             return None;
         }
         self.next = i + 1;
-        self.frames[i].take().filter(|c| c.len == len)
+        let c = &self.frames[i];
+        (c.len as usize == len).then_some(c)
     }
 }
 
@@ -209,27 +216,34 @@ impl<'a> Pipeline<'a> {
         let lb = self.lb.as_ref();
         let steer = steer.filter(|s| s.lcores > 1 && lb.is_some_and(|f| !f.services().is_empty()));
         for frame in frames.take(dpdk::BURST_SIZE) {
-            let class = Class::of(frame);
-            let mut c = Classified { len: frame.len(), class, owner: None, hashed: None };
-            if let (Some(f), Class::Ip(p)) = (lb, &class) {
-                c.owner = steer.and_then(|s| crate::lb::owner(f.index(), s.lcores, p).filter(|&o| o != s.me));
-                if c.owner.is_none() {
-                    c.hashed = crate::lb::flow_of(p).map(|(t, _)| f.shard().hashed(t));
+            let c = &mut seen.frames[seen.len];
+            seen.len += 1;
+            c.len = frame.len() as u32;
+            c.status = parse(frame, &mut c.parsed);
+            c.owner = None;
+            c.hashed = None;
+        }
+        let Some(f) = lb else { return };
+        let shard = f.shard();
+        let prefetch = shard.used() >= PREFETCH_FROM;
+        // A second pass: a header just parsed is read back only once the burst's other
+        // frames have been, when its stores have left the store buffer (read at once, the
+        // ports' two 16-bit stores meet a 32-bit load that cannot be forwarded from them).
+        // Each bucket starts loading as soon as its hash is known.
+        for c in seen.frames[..seen.len].iter_mut().filter(|c| c.status == Status::Ip) {
+            let p = &c.parsed;
+            c.owner = steer.and_then(|s| crate::lb::owner(f.index(), s.lcores, p).filter(|&o| o != s.me));
+            if c.owner.is_none() {
+                c.hashed = crate::lb::flow_of(p).map(|(t, _)| shard.hashed(t));
+                if let (Some(h), true) = (&c.hashed, prefetch) {
+                    shard.prefetch_bucket(h);
                 }
             }
-            seen.frames[seen.len] = Some(c);
-            seen.len += 1;
         }
-        let Some(shard) = lb.map(|f| f.shard()) else { return };
-        if shard.used() < PREFETCH_FROM {
-            return;
-        }
-        let hashed = || seen.frames[..seen.len].iter().flatten().filter_map(|c| c.hashed.as_ref());
-        for h in hashed() {
-            shard.prefetch_bucket(h);
-        }
-        for h in hashed() {
-            shard.prefetch_chain(h.bucket());
+        if prefetch {
+            for h in seen.frames[..seen.len].iter().filter_map(|c| c.hashed.as_ref()) {
+                shard.prefetch_chain(h.bucket());
+            }
         }
     }
 
@@ -242,49 +256,58 @@ impl<'a> Pipeline<'a> {
     /// same port table).
     #[inline]
     pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F) -> Action {
-        let (class, hashed) = match self.seen.take(buf.bytes().len()) {
-            Some(Classified { owner: Some(lcore), .. }) => return Action::Redirect(lcore),
-            Some(c) => (c.class, c.hashed),
-            None => (Class::of(buf.bytes()), None),
+        let len = buf.bytes().len();
+        let mut now = Parsed::EMPTY;
+        let (status, parsed, hashed) = match self.seen.next(len) {
+            Some(Classified { owner: Some(lcore), .. }) => return Action::Redirect(*lcore),
+            Some(c) => (c.status, &c.parsed, c.hashed.as_ref()),
+            None => (parse(buf.bytes(), &mut now), &now, None),
         };
         let port = &self.ports[usize::from(rx_port)];
         if port.is_exception {
             // From the host's kernel: out of its data port as it is.
             return Action::Forward(port.peer);
         }
-        let parsed = match class {
-            Class::Runt => return Action::Drop(DropReason::Runt),
+        let p = match status {
+            Status::Runt => return Action::Drop(DropReason::Runt),
             // A malformed IPv4 frame goes no further.
-            Class::Malformed(e) => return Action::Drop(DropReason::Malformed(e)),
-            Class::Other => None,
-            Class::Ip(p) => Some(p),
+            Status::Malformed(e) => return Action::Drop(DropReason::Malformed(e)),
+            Status::Other => None,
+            Status::Ip => Some(parsed),
         };
-        if let (Some(lb), Some(p)) = (self.lb.as_mut(), parsed.as_ref()) {
-            match lb.process(rx_port, buf, p, hashed) {
-                Verdict::NotOurs => {}
+        if let (Some(lb), Some(p)) = (self.lb.as_mut(), p) {
+            let error = match lb.process(rx_port, buf, p, hashed) {
+                Verdict::NotOurs => None,
                 Verdict::Out { port, dir, new } => return Action::Nat { port, inbound: dir == conn::Dir::In, new },
                 Verdict::Drop(d) => return Action::Drop(d),
-                Verdict::TimeExceeded => return self.icmp_error(rx_port, buf, p, IcmpError::TimeExceeded),
-                Verdict::FragNeeded { mtu } => return self.icmp_error(rx_port, buf, p, IcmpError::FragNeeded { mtu }),
+                Verdict::TimeExceeded => Some(IcmpError::TimeExceeded),
+                Verdict::FragNeeded { mtu } => Some(IcmpError::FragNeeded { mtu }),
+            };
+            if let Some(error) = error {
+                let l3 = usize::from(p.l3_offset);
+                return icmp_error_action(&self.ports[usize::from(rx_port)], buf, l3, error);
             }
         }
         self.local_or_bridged(rx_port, buf.bytes())
     }
+}
 
-    /// Answers the packet `p` received on `rx_port` with ICMP `error` from the port's first
-    /// address, in place; drops it when the port has no address to answer from, or no room.
-    fn icmp_error<F: Frame>(&self, rx_port: u16, buf: &mut F, p: &Parsed, error: IcmpError) -> Action {
-        let port = &self.ports[usize::from(rx_port)];
+/// Answers the packet at `l3` received on `port` with ICMP `error` from the port's first
+/// address, in place; drops it when the port has no address to answer from, or no room.
+fn icmp_error_action<F: Frame>(port: &PortCtx, buf: &mut F, l3: usize, error: IcmpError) -> Action {
+    {
         let reply = match error {
             IcmpError::TimeExceeded => Reply::TimeExceeded,
             IcmpError::FragNeeded { .. } => Reply::FragNeeded,
         };
         match port.addrs.first() {
-            Some(&src) if icmp_error(buf, usize::from(p.l3_offset), src, port.mac, error) => Action::Reply(reply),
+            Some(&src) if icmp_error(buf, l3, src, port.mac, error) => Action::Reply(reply),
             _ => Action::Drop(DropReason::NoResource),
         }
     }
+}
 
+impl Pipeline<'_> {
     /// What the balancer did not take: ARP learned from, ARP and ping for the port's own
     /// addresses answered, the rest to the kernel's exception path or bridged at layer 2.
     fn local_or_bridged(&mut self, rx_port: u16, frame: &mut [u8]) -> Action {

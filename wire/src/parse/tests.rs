@@ -323,6 +323,19 @@ fn good_frames() {
 }
 
 #[test]
+fn classifying_in_place_over_another_frame_leaves_nothing_of_it() {
+    // Every ordered pair of fixtures: the second classified into what the first left.
+    for first in ALL_FRAMES {
+        for (frame, want) in expected() {
+            let mut out = Parsed::EMPTY;
+            let _ = classify_into(first, Checks::NONE, &mut out);
+            classify_into(frame, Checks::NONE, &mut out).unwrap();
+            assert_eq!(out, want);
+        }
+    }
+}
+
+#[test]
 fn helpers() {
     let parsed = classify(&TCP_SYN_FRAME).unwrap();
     let ip = parsed.ipv4.unwrap();

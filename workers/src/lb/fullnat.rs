@@ -17,6 +17,7 @@ impl Balancer<'_> {
     /// A packet of Full-NAT or NAT connection `idx` going `dir`: TTL (ICMP time exceeded when
     /// it runs out, as a router does), addresses and ports, the client's address for the real
     /// server (TOA or PROXY), MACs, then the connection's state, timeout and counters.
+    #[inline]
     pub(super) fn route<F: Frame>(
         &mut self,
         idx: u32,

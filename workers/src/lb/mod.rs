@@ -31,7 +31,7 @@
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicU64;
 
-use conn::{Dir, Hashed, Shard, Tuple};
+use conn::{v4, Dir, Hashed, Shard, Tuple};
 use shm_layout::conn::Mode;
 use wire::{EthernetAddress, Ipv4Packet, Parsed, TcpFlags};
 
@@ -55,7 +55,7 @@ use counters::{assign_real_slots, assign_stats_slots};
 use dr::Hit;
 use service::resolve;
 pub use service::{build_services, BuildError, Limits, Real, Service};
-pub use steer::{flow_of, owner, Index};
+pub use steer::{flow_of, owner, transport, Index};
 pub use toa::TOA_LEN;
 use tunnel::TUNNEL_HEADER_LEN;
 
@@ -242,10 +242,22 @@ impl<'a> Balancer<'a> {
     /// Handles a frame received on `rx_port` whose headers `p` describes; `hint`: its tuple
     /// hashed ahead (see [`crate::pipeline::Pipeline::classify`]), used if it is this
     /// packet's.
-    pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed, hint: Option<Hashed>) -> Verdict {
-        let (Some((t, flags)), Some(ip)) = (flow_of(p), p.ipv4) else { return Verdict::NotOurs };
+    pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed, hint: Option<&Hashed>) -> Verdict {
+        let (Some((proto, sport, dport, flags)), Some(ip)) = (steer::transport(p), p.ipv4) else {
+            return Verdict::NotOurs;
+        };
         let at = Offsets { l3: usize::from(p.l3_offset), l4: usize::from(ip.l4_offset) };
-        let (idx, dir, new) = match self.connection(rx_port, buf.bytes(), &t, flags, hint, at) {
+        // The hint's tuple, when it is this packet's (a burst's hints out of step cost time,
+        // never a wrong lookup); else the tuple built and hashed now.
+        let own;
+        let (t, hint) = match hint {
+            Some(h) if steer::is_flow(h.tuple(), p, (proto, sport, dport)) => (h.tuple(), Some(h)),
+            _ => {
+                own = Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport };
+                (&own, None)
+            }
+        };
+        let (idx, dir, new) = match self.connection(rx_port, buf.bytes(), t, flags, hint, at) {
             Ok(found) => found,
             Err(v) => return v,
         };
@@ -275,23 +287,28 @@ impl<'a> Balancer<'a> {
         }
     }
 
-    /// The connection of tuple `t` (hashed ahead in `hint` if it is `t`'s), or a new one when
+    /// The connection of tuple `t` (hashed ahead in `hint`, if any), or a new one when
     /// it is the first packet of a service's connection: (entry, direction, created). `Err`:
     /// what to do with a packet that has none.
+    #[inline]
     fn connection(
         &mut self,
         rx_port: u16,
         frame: &[u8],
         t: &Tuple,
         flags: Option<TcpFlags>,
-        hint: Option<Hashed>,
+        hint: Option<&Hashed>,
         at: Offsets,
     ) -> Result<(u32, Dir, bool), Verdict> {
+        let own;
         let h = match hint {
-            Some(h) if *h.tuple() == *t => h,
-            _ => self.shard.hashed(*t),
+            Some(h) => h,
+            None => {
+                own = self.shard.hashed(*t);
+                &own
+            }
         };
-        if let Some((idx, dir)) = self.shard.lookup_hashed(&h) {
+        if let Some((idx, dir)) = self.shard.lookup_hashed(h) {
             if self.indices(idx).is_some() {
                 return Ok((idx, dir, false));
             }
@@ -318,6 +335,7 @@ impl<'a> Balancer<'a> {
     /// leaves by (with the IP-in-IP header, or a UDP datagram's PROXY header, if it gets one):
     /// a router answers "fragmentation needed" when DF is set; this one does not fragment
     /// otherwise. Inbound-only modes check inbound packets only.
+    #[inline]
     fn too_big(
         &self,
         e: &shm_layout::conn::ConnEntry,

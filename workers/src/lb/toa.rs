@@ -26,6 +26,7 @@ impl Balancer<'_> {
     /// datagram) when it has one, else TOA in the handshake's last ACK; the SYN-ACK's MSS is
     /// lowered to leave room. Returns false when a PROXY header cannot be put in (the packet
     /// is dropped: the stream would be wrong without it).
+    #[inline]
     pub(super) fn client_address<F: Frame>(
         &self,
         e: &ConnEntry,

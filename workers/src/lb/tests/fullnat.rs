@@ -83,13 +83,13 @@ fn a_lookup_hint_is_used_only_for_its_own_tuple() {
     let hint = n.shard().hashed(other);
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"again");
     let p = wire::classify(&f).unwrap();
-    assert_eq!(n.process(0, &mut f, &p, Some(hint)), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    assert_eq!(n.process(0, &mut f, &p, Some(&hint)), Verdict::Out { port: 1, dir: Dir::In, new: false });
     check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
     // With its own hint, the same.
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 5353), (VIP, 53), b"third");
     let hint = n.shard().hashed(tuple_of(&f));
     let p = wire::classify(&f).unwrap();
-    assert_eq!(n.process(0, &mut f, &p, Some(hint)), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    assert_eq!(n.process(0, &mut f, &p, Some(&hint)), Verdict::Out { port: 1, dir: Dir::In, new: false });
     assert_eq!(n.shard().used(), 1, "one flow, one connection");
 }
 
