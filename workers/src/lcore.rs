@@ -224,11 +224,19 @@ impl<I: PacketIo> Visit for Step<'_, '_, I> {
         let port = self.io.port_slot(port_id);
         let action = match port {
             Some(port) => self.pipeline.process(port, frame),
-            None => Action::Drop(DropReason::Runt),
+            None => {
+                // Its classification is not used: the next frame's is the next one.
+                self.pipeline.skip();
+                Action::Drop(DropReason::Runt)
+            }
         };
         action.count(&mut self.tally);
         match action {
-            Action::Forward(p) | Action::Nat { port: p, .. } => Some(usize::from(p)),
+            Action::Forward(p) | Action::Nat { port: p, .. } => {
+                // Port slots come from the same table as the pipeline's (peers are clamped).
+                debug_assert!(usize::from(p) < self.ports, "port slot {p} of {}", self.ports);
+                Some(usize::from(p))
+            }
             Action::Reply(_) => port.map(usize::from),
             Action::Redirect(lcore) => Some(self.ports + usize::from(lcore)),
             Action::Drop(_) => None,
@@ -339,6 +347,8 @@ pub struct Reconfig<'a> {
     /// MAC of every port slot, when this lcore sends gratuitous ARP for added addresses and
     /// asks for next hops (each group's first lcore only).
     pub announcer: Option<Vec<wire::EthernetAddress>>,
+    /// Where what it sends is counted per port.
+    pub queues: &'a QueueCounters,
 }
 
 impl Reconfig<'_> {
@@ -351,7 +361,11 @@ impl Reconfig<'_> {
     /// announcer (best effort).
     fn arp<I: PacketIo>(&self, io: &mut I, port: usize, sender: Ipv4Addr, target: Ipv4Addr) {
         let Some(mac) = self.announcer.as_ref().and_then(|m| m.get(port)) else { return };
-        io.send(port, &crate::pipeline::arp_request(*mac, sender, target));
+        if io.send(port, &crate::pipeline::arp_request(*mac, sender, target)) {
+            if let Some(c) = self.queues.tx.get(port) {
+                LcoreCounters::bump(c, 1);
+            }
+        }
     }
 
     /// Announces every address in `addrs` with a gratuitous ARP (the announcer only).

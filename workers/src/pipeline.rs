@@ -247,6 +247,15 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// Passes over the next frame's classification: a frame the caller does not process
+    /// (from a port it does not know) must not leave its parse to the frame after it.
+    #[inline]
+    pub fn skip(&mut self) {
+        if self.seen.next < self.seen.len {
+            self.seen.next += 1;
+        }
+    }
+
     /// Decides what to do with `frame`, received on port slot `rx_port`, rewriting it in
     /// place when it is answered or translated. Takes the frame's classification from
     /// [`Pipeline::classify`], or classifies it now when there is none for it.

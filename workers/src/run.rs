@@ -156,6 +156,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         asked_ns: 0,
         addrs,
         announcer,
+        queues: &layout.queue_counters[args.slot],
     };
     // A fresh start (not a successor taking over) announces all its addresses.
     if !args.handover {

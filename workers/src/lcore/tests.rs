@@ -111,6 +111,7 @@ fn reconfig<'r>(rig: &'r Rig, slot: usize, lcores: usize, g: u64, rt: &conf::Run
         asked_ns: monotonic_ns(),
         addrs,
         announcer: (slot == 0).then(|| vec![P0, P1]),
+        queues: &l.queue_counters[slot],
     }
 }
 
@@ -160,12 +161,14 @@ fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
     let mut io = MemIo::new(1, IDS.to_vec());
     let mut bad_version = udp(1000);
     bad_version[14] = 0x55;
+    // The frame from a port id the instance lacks comes right before a datagram of another
+    // flow of the same length: its parse must not be taken for that one's.
     io.rx[0].extend([
-        (IDS[0], udp(1000)),
         (IDS[0], arp_request_for(VIP)),
         (IDS[0], vec![0u8; 10]),
         (IDS[0], bad_version),
         (9, udp(1001)),
+        (IDS[0], udp(1000)),
         (IDS[0], ipv6()),
     ]);
     let mut lcore =
@@ -187,6 +190,12 @@ fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
     assert_eq!((load(&q.rx[0]), load(&q.tx[0]), load(&q.tx[1])), (6, 1, 2));
     let s = udp_counters(&rig.layout().service_counters[0]);
     assert_eq!((load(&s.conns), load(&s.in_packets)), (1, 1), "the service's own counters");
+    drop(lcore);
+    // The datagram after the unknown port's frame was translated as its own flow.
+    let shard = p.balancer_mut().unwrap().shard();
+    let clients: Vec<u16> =
+        (0..shard.capacity()).map(|i| shard.entry(i)).filter(|e| e.in_use()).map(|e| e.cport).collect();
+    assert_eq!(clients, [1000]);
 }
 
 #[test]
@@ -303,6 +312,10 @@ fn a_new_generation_is_applied_between_bursts_announced_and_acknowledged() {
         lcore.io().sent[port].iter().any(|f| f[..] == crate::pipeline::gratuitous_arp([P0, P1][port], addr)[..])
     };
     assert!(garp(0, VIP) && garp(1, LIP));
+    let q = &rig.layout().queue_counters[0];
+    // Port 0: the VIP's announcement; port 1: the bridged datagram, the translated one and the
+    // local address's announcement.
+    assert_eq!((load(&q.tx[0]), load(&q.tx[1])), (1, 3), "the announcements counted with the port's traffic");
     // A generation that does not decode is not applied, and not tried again.
     let g3 = rig.publish_bytes(b"\x05\x00 not a runtime");
     lcore.round();
