@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include "shim.h"
+#include <rte_thash.h>
 
 uint16_t shim_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -358,4 +359,9 @@ uint64_t shim_rdtsc(void)
 uint64_t shim_tsc_hz(void)
 {
 	return rte_get_tsc_hz();
+}
+
+uint32_t shim_softrss(const uint32_t *tuple, uint32_t len, const uint8_t *key)
+{
+	return rte_softrss((uint32_t *)(uintptr_t)tuple, len, key);
 }

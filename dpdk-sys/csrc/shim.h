@@ -72,4 +72,8 @@ unsigned shim_lcore_id(void);
 uint64_t shim_rdtsc(void);
 uint64_t shim_tsc_hz(void);
 
+/* Receive-side scaling: DPDK's software Toeplitz hash (rte_softrss) of `len` 32-bit words of
+ * `tuple`, in host byte order, under the 40-byte key `key` as a NIC holds it. */
+uint32_t shim_softrss(const uint32_t *tuple, uint32_t len, const uint8_t *key);
+
 #endif

@@ -23,6 +23,20 @@ pub use mempool::{Mempool, RecoverMode, Recovery};
 pub use port::{MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
 pub use ring::Ring;
 
+/// DPDK's software Toeplitz hash (`rte_softrss`) of `tuple` (32-bit words in host byte order,
+/// at most 9) under the 40-byte RSS `key`: what a NIC with that key computes, for checking the
+/// balancer's own implementation. Needs no EAL.
+///
+/// # Panics
+/// When `tuple` has more than 9 words (the key covers 36 bytes of input).
+pub fn softrss(tuple: &[u32], key: &[u8; 40]) -> u32 {
+    assert!(tuple.len() <= 9, "an RSS input is at most 9 words");
+    // SAFETY: `rte_softrss` reads `len` words of `tuple` and the 40 bytes of `key` (it indexes
+    // the key by input bit: 9 words need bytes up to 36 + 4), both borrowed for the call; it
+    // writes nothing.
+    unsafe { dpdk_sys::shim_softrss(tuple.as_ptr(), tuple.len() as u32, key.as_ptr()) }
+}
+
 /// Reads the time-stamp counter (cheap; for per-burst timing on the packet path).
 #[inline]
 pub fn rdtsc() -> u64 {

@@ -1,0 +1,226 @@
+//! Receive-side scaling as NICs do it: the Toeplitz hash of a packet's addresses and ports
+//! under a 40-byte key, and the redirection table (RETA) that maps the hash's low bits to an
+//! rx queue. The balancer computes it in software to know which queue, and so which lcore, a
+//! packet will arrive on before it is sent: for a Full-NAT connection, a local port whose reply
+//! lands on the lcore that holds the connection.
+//!
+//! Toeplitz is linear over GF(2): the hash of an input is the XOR, over the input's set bits
+//! `i` (most significant bit of byte 0 first), of the key's 32-bit window starting at bit `i`.
+//! So the hash of a tuple is the XOR of its fields' hashes, each field's taken at its offset
+//! ([`Toeplitz::field`]), and a table per byte offset ([`ByteTable`]) gives a field's part in
+//! one lookup a byte.
+//!
+//! Inputs are laid out as DPDK's `rte_softrss` and Microsoft's specification do for IPv4:
+//! source address, destination address (4 bytes each, network order), then source and
+//! destination port (2 bytes each, network order); the IPv4-only hash stops after the
+//! addresses.
+#![forbid(unsafe_code)]
+
+/// Length of an RSS key: 40 bytes hash inputs of up to 36 bytes (IPv6 addresses and ports).
+pub const KEY_LEN: usize = 40;
+
+/// The key of Microsoft's RSS specification and verification suite, which many NICs and DPDK
+/// drivers use by default.
+pub const MS_KEY: [u8; KEY_LEN] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b,
+    0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac,
+    0x01, 0xfa,
+];
+
+/// Byte offsets of the IPv4 fields in an RSS input.
+pub mod offset {
+    /// Source address.
+    pub const SRC_ADDR: usize = 0;
+    /// Destination address.
+    pub const DST_ADDR: usize = 4;
+    /// Source port.
+    pub const SRC_PORT: usize = 8;
+    /// Destination port.
+    pub const DST_PORT: usize = 10;
+    /// End of the IPv4 input with ports.
+    pub const END: usize = 12;
+}
+
+/// The Toeplitz hash under one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toeplitz {
+    key: [u8; KEY_LEN],
+}
+
+impl Toeplitz {
+    /// The hash under `key`.
+    pub const fn new(key: [u8; KEY_LEN]) -> Toeplitz {
+        Toeplitz { key }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &[u8; KEY_LEN] {
+        &self.key
+    }
+
+    /// The key's 32 bits starting at bit `bit` (most significant bit of byte 0 is bit 0),
+    /// zeros past the key's end: what an input bit set at position `bit` adds to the hash.
+    pub fn window(&self, bit: usize) -> u32 {
+        let byte = bit / 8;
+        let mut w = 0u64;
+        for i in 0..5 {
+            w = w << 8 | u64::from(self.key.get(byte + i).copied().unwrap_or(0));
+        }
+        (w >> (8 - bit % 8)) as u32
+    }
+
+    /// The hash of `input` (at most 36 bytes, so that every bit has a 32-bit window).
+    ///
+    /// # Panics
+    /// When `input` is longer than 36 bytes.
+    pub fn hash(&self, input: &[u8]) -> u32 {
+        self.field(0, input)
+    }
+
+    /// The part of the hash that `bytes` make at byte offset `at` of an input: the hash of an
+    /// input is the XOR of its fields' parts.
+    ///
+    /// # Panics
+    /// When the field ends past byte 36.
+    pub fn field(&self, at: usize, bytes: &[u8]) -> u32 {
+        assert!(at + bytes.len() <= KEY_LEN - 4, "an RSS input ends by byte {}", KEY_LEN - 4);
+        let mut h = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            for bit in 0..8 {
+                if b & (0x80 >> bit) != 0 {
+                    h ^= self.window((at + i) * 8 + bit);
+                }
+            }
+        }
+        h
+    }
+
+    /// The hash of IPv4 addresses and ports (TCP or UDP), as a NIC hashes a received packet
+    /// from `src` to `dst`.
+    pub fn ipv4(&self, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> u32 {
+        let mut input = [0u8; offset::END];
+        input[offset::SRC_ADDR..offset::DST_ADDR].copy_from_slice(&src);
+        input[offset::DST_ADDR..offset::SRC_PORT].copy_from_slice(&dst);
+        input[offset::SRC_PORT..offset::DST_PORT].copy_from_slice(&sport.to_be_bytes());
+        input[offset::DST_PORT..offset::END].copy_from_slice(&dport.to_be_bytes());
+        self.hash(&input)
+    }
+
+    /// The hash of IPv4 addresses alone (a NIC hashing by addresses only, or a fragment).
+    pub fn ipv4_addrs(&self, src: [u8; 4], dst: [u8; 4]) -> u32 {
+        let mut input = [0u8; offset::SRC_PORT];
+        input[..4].copy_from_slice(&src);
+        input[4..].copy_from_slice(&dst);
+        self.hash(&input)
+    }
+}
+
+/// The part each value of one input byte makes of the hash at a fixed offset: a field's part
+/// is the XOR of its bytes' entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByteTable([u32; 256]);
+
+impl ByteTable {
+    /// The table of byte offset `at` under `t`.
+    ///
+    /// # Panics
+    /// When `at` is past byte 35.
+    pub fn new(t: &Toeplitz, at: usize) -> ByteTable {
+        let mut table = [0u32; 256];
+        for bit in 0..8 {
+            let w = t.window(at * 8 + bit);
+            let mask = 0x80 >> bit;
+            for (v, e) in table.iter_mut().enumerate() {
+                if v & mask != 0 {
+                    *e ^= w;
+                }
+            }
+        }
+        ByteTable(table)
+    }
+
+    /// The part of byte value `v`.
+    #[inline]
+    pub fn get(&self, v: u8) -> u32 {
+        self.0[usize::from(v)]
+    }
+}
+
+/// The parts of a 16-bit port at a fixed offset (two byte tables): for choosing, among ports,
+/// one whose packets hash to a given queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortTable {
+    high: ByteTable,
+    low: ByteTable,
+}
+
+impl PortTable {
+    /// The table of a port at byte offset `at` (such as [`offset::DST_PORT`]) under `t`.
+    pub fn new(t: &Toeplitz, at: usize) -> PortTable {
+        PortTable { high: ByteTable::new(t, at), low: ByteTable::new(t, at + 1) }
+    }
+
+    /// The part of port `port`.
+    #[inline]
+    pub fn get(&self, port: u16) -> u32 {
+        let [h, l] = port.to_be_bytes();
+        self.high.get(h) ^ self.low.get(l)
+    }
+}
+
+/// A redirection table: the queue of a hash is the entry its low bits index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reta {
+    entries: Vec<u16>,
+}
+
+/// Why a redirection table cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RetaError {
+    /// Its size is not a power of two from 1 to 65536.
+    #[error("a redirection table has a power-of-two size from 1 to 65536 entries, not {0}")]
+    BadSize(usize),
+}
+
+impl Reta {
+    /// The table `entries` (queue numbers).
+    ///
+    /// # Errors
+    /// [`RetaError::BadSize`].
+    pub fn new(entries: Vec<u16>) -> Result<Reta, RetaError> {
+        if !entries.len().is_power_of_two() || entries.len() > 1 << 16 {
+            return Err(RetaError::BadSize(entries.len()));
+        }
+        Ok(Reta { entries })
+    }
+
+    /// The table a driver fills by default: `size` entries spreading `queues` queues round
+    /// robin (entry `i` is queue `i % queues`).
+    ///
+    /// # Errors
+    /// [`RetaError::BadSize`].
+    pub fn round_robin(size: usize, queues: u16) -> Result<Reta, RetaError> {
+        let queues = usize::from(queues.max(1));
+        Reta::new((0..size).map(|i| (i % queues) as u16).collect())
+    }
+
+    /// Its entries.
+    pub fn entries(&self) -> &[u16] {
+        &self.entries
+    }
+
+    /// The entry `hash` selects.
+    #[inline]
+    pub fn index(&self, hash: u32) -> usize {
+        hash as usize & (self.entries.len() - 1)
+    }
+
+    /// The queue of a packet whose hash is `hash`.
+    #[inline]
+    pub fn queue(&self, hash: u32) -> u16 {
+        self.entries[self.index(hash)]
+    }
+}
+
+#[cfg(test)]
+mod tests;

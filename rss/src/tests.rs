@@ -1,0 +1,80 @@
+//! Microsoft's RSS verification suite (also DPDK's `app/test/test_thash.c`), and the linear
+//! decomposition the balancer relies on.
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// (source, destination, source port, destination port, IPv4-only hash, IPv4 with TCP hash).
+type Vector = ([u8; 4], [u8; 4], u16, u16, u32, u32);
+
+/// From Microsoft's "Verifying the RSS Hash Calculation".
+const IPV4_VECTORS: [Vector; 5] = [
+    ([66, 9, 149, 187], [161, 142, 100, 80], 2794, 1766, 0x323e_8fc2, 0x51cc_c178),
+    ([199, 92, 111, 2], [65, 69, 140, 83], 14230, 4739, 0xd718_262a, 0xc626_b0ea),
+    ([24, 19, 198, 95], [12, 22, 207, 184], 12898, 38024, 0xd2d0_a5de, 0x5c2b_394a),
+    ([38, 27, 205, 30], [209, 142, 163, 6], 48228, 2217, 0x8298_9176, 0xafc7_327f),
+    ([153, 39, 163, 191], [202, 188, 127, 2], 44251, 1303, 0x5d18_09c5, 0x10e8_28a2),
+];
+
+#[test]
+fn the_microsoft_ipv4_vectors() {
+    let t = Toeplitz::new(MS_KEY);
+    for (src, dst, sport, dport, addrs, tcp) in IPV4_VECTORS {
+        assert_eq!(t.ipv4_addrs(src, dst), addrs, "{src:?} -> {dst:?}");
+        assert_eq!(t.ipv4(src, dst, sport, dport), tcp, "{src:?}:{sport} -> {dst:?}:{dport}");
+    }
+}
+
+#[test]
+fn windows_at_byte_boundaries_are_the_key_bytes() {
+    let t = Toeplitz::new(MS_KEY);
+    assert_eq!(t.window(0), 0x6d5a_56da);
+    assert_eq!(t.window(8), 0x5a56_da25);
+    assert_eq!(t.window(4), 0xd5a5_6da2);
+    // Past the key: zeros come in.
+    assert_eq!(t.window(36 * 8), 0xbeac_01fa);
+    assert_eq!(t.window(37 * 8), 0xac01_fa00);
+}
+
+#[test]
+fn a_port_table_gives_the_port_part_of_the_hash() {
+    let t = Toeplitz::new(MS_KEY);
+    let ports = PortTable::new(&t, offset::DST_PORT);
+    for (src, dst, sport, dport, _, tcp) in IPV4_VECTORS {
+        let rest = t.ipv4(src, dst, sport, 0);
+        assert_eq!(rest ^ ports.get(dport), tcp);
+    }
+}
+
+#[test]
+fn reta_sizes_and_queues() {
+    assert_eq!(Reta::new(vec![0; 3]), Err(RetaError::BadSize(3)));
+    assert_eq!(Reta::new(vec![]), Err(RetaError::BadSize(0)));
+    let r = Reta::round_robin(128, 3).unwrap();
+    assert_eq!(&r.entries()[..7], &[0, 1, 2, 0, 1, 2, 0]);
+    assert_eq!(r.queue(0x51cc_c178), (0x78 % 3) as u16);
+    assert_eq!(r.queue(0xffff_ff7f), 127 % 3);
+}
+
+proptest! {
+    /// Toeplitz is linear: the hash of two inputs XORed is the XOR of their hashes, under any
+    /// key; and a field's part at its offset is the hash of an input holding only that field.
+    #[test]
+    fn the_hash_is_linear(key in prop::array::uniform32(any::<u8>()), tail in prop::array::uniform8(any::<u8>()),
+                          a in prop::array::uniform12(any::<u8>()), b in prop::array::uniform12(any::<u8>())) {
+        let mut k = [0u8; KEY_LEN];
+        k[..32].copy_from_slice(&key);
+        k[32..].copy_from_slice(&tail);
+        let t = Toeplitz::new(k);
+        let x: Vec<u8> = a.iter().zip(&b).map(|(p, q)| p ^ q).collect();
+        prop_assert_eq!(t.hash(&x), t.hash(&a) ^ t.hash(&b));
+        let mut only = [0u8; offset::END];
+        only[offset::SRC_PORT..offset::DST_PORT].copy_from_slice(&a[..2]);
+        prop_assert_eq!(t.field(offset::SRC_PORT, &a[..2]), t.hash(&only));
+        let bytes = ByteTable::new(&t, 5);
+        let mut one = [0u8; 6];
+        one[5] = a[0];
+        prop_assert_eq!(bytes.get(a[0]), t.hash(&one));
+    }
+}
