@@ -222,5 +222,69 @@ impl Reta {
     }
 }
 
+/// The ports of one local address, grouped by the RETA index bits their part of a reply's
+/// hash sets, for choosing in O(1) a port whose replies a NIC delivers to a given queue.
+///
+/// A reply to a Full-NAT connection comes from (real server, real port) to (local address,
+/// local port); its hash is `fixed ^ part(port)`, where `fixed` is the part of the other three
+/// fields. Its queue is `reta[(fixed ^ part(port)) & mask]`. So for a queue `q`, every RETA
+/// index `i` with `reta[i] == q` names the bucket `(i ^ fixed) & mask` of ports that land on
+/// `q`; the picker walks those indices and buckets round robin.
+#[derive(Debug, Clone)]
+pub struct PortPicker {
+    mask: u32,
+    /// Ports by `part(port) & mask`.
+    buckets: Vec<Vec<u16>>,
+    /// The next port to offer in each bucket.
+    cursors: Vec<u32>,
+    /// The RETA indices of each queue, and the next one to try.
+    indices: Vec<(Vec<u32>, usize)>,
+}
+
+impl PortPicker {
+    /// The picker of `ports` (port parts from `table`) for replies hashed through `reta`.
+    pub fn new(table: &PortTable, reta: &Reta, ports: impl IntoIterator<Item = u16>) -> PortPicker {
+        let size = reta.entries().len();
+        let mask = (size - 1) as u32;
+        let mut buckets = vec![Vec::new(); size];
+        for p in ports {
+            buckets[(table.get(p) & mask) as usize].push(p);
+        }
+        let queues = reta.entries().iter().map(|&q| usize::from(q) + 1).max().unwrap_or(0);
+        let mut indices = vec![(Vec::new(), 0); queues];
+        for (i, &q) in reta.entries().iter().enumerate() {
+            indices[usize::from(q)].0.push(i as u32);
+        }
+        PortPicker { mask, cursors: vec![0; size], buckets, indices }
+    }
+
+    /// A port whose reply, with `fixed` the part of its other fields, lands on `queue`, and for
+    /// which `free` says yes; at most `tries` ports are offered. `None`: no such port was
+    /// found (the queue is in no RETA entry, its buckets are empty, or every port offered was
+    /// taken).
+    pub fn pick(&mut self, queue: u16, fixed: u32, tries: usize, mut free: impl FnMut(u16) -> bool) -> Option<u16> {
+        let (indices, next) = self.indices.get_mut(usize::from(queue))?;
+        if indices.is_empty() {
+            return None;
+        }
+        for _ in 0..tries {
+            let i = indices[*next % indices.len()];
+            *next = next.wrapping_add(1);
+            let b = ((i ^ fixed) & self.mask) as usize;
+            let bucket = &self.buckets[b];
+            if bucket.is_empty() {
+                continue;
+            }
+            let c = &mut self.cursors[b];
+            let port = bucket[*c as usize % bucket.len()];
+            *c = c.wrapping_add(1);
+            if free(port) {
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -57,6 +57,54 @@ fn reta_sizes_and_queues() {
     assert_eq!(r.queue(0xffff_ff7f), 127 % 3);
 }
 
+#[test]
+fn a_picked_port_replies_to_its_queue_and_taken_ports_are_skipped() {
+    let t = Toeplitz::new(MS_KEY);
+    let reta = Reta::round_robin(128, 4).unwrap();
+    let table = PortTable::new(&t, offset::DST_PORT);
+    let mut picker = PortPicker::new(&table, &reta, 1025..=65535);
+    let (rs, laddr, rport) = ([198, 18, 1, 2], [198, 18, 1, 254], 8080);
+    let fixed = t.ipv4(rs, laddr, rport, 0);
+    let mut taken = std::collections::HashSet::new();
+    for queue in 0..4 {
+        for _ in 0..500 {
+            let p = picker.pick(queue, fixed, 64, |p| !taken.contains(&p)).unwrap();
+            assert_eq!(reta.queue(t.ipv4(rs, laddr, rport, p)), queue);
+            assert!(taken.insert(p), "port {p} given twice");
+        }
+    }
+    // A queue in no RETA entry has no port.
+    assert_eq!(picker.pick(4, fixed, 64, |_| true), None);
+}
+
+proptest! {
+    /// For any key, RETA and reply tuple, a picked port's reply lands on the picking queue, and
+    /// no port is given twice while it is taken.
+    #[test]
+    fn picked_ports_land_on_their_queue(
+        head in prop::array::uniform32(any::<u8>()),
+        reta in prop::collection::vec(0u16..8, 64),
+        rs in any::<[u8; 4]>(), laddr in any::<[u8; 4]>(), rport in any::<u16>(),
+        picks in prop::collection::vec(0u16..8, 1..200),
+    ) {
+        let mut key = MS_KEY;
+        key[..32].copy_from_slice(&head);
+        let t = Toeplitz::new(key);
+        let reta = Reta::new(reta).unwrap();
+        let mut picker = PortPicker::new(&PortTable::new(&t, offset::DST_PORT), &reta, 1025..=65535);
+        let fixed = t.ipv4(rs, laddr, rport, 0);
+        let mut taken = std::collections::HashSet::new();
+        for queue in picks {
+            let Some(p) = picker.pick(queue, fixed, 256, |p| !taken.contains(&p)) else {
+                prop_assert!(!reta.entries().contains(&queue) || taken.len() > 60_000);
+                continue;
+            };
+            prop_assert_eq!(reta.queue(t.ipv4(rs, laddr, rport, p)), queue);
+            prop_assert!(taken.insert(p));
+        }
+    }
+}
+
 proptest! {
     /// Toeplitz is linear: the hash of two inputs XORed is the XOR of their hashes, under any
     /// key; and a field's part at its offset is the hash of an input holding only that field.
