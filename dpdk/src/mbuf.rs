@@ -264,21 +264,14 @@ impl Burst {
         len - kept
     }
 
-    /// Empties the burst into `outs`: each packet goes to `outs[i]` for the `Some(i)` that
-    /// `dest` returns when given the packet's input port id and data, or is freed for `None`.
-    /// Returns how many were freed.
+    /// Empties the burst into `outs`: each packet, lent as a [`Packet`] whose data may grow,
+    /// goes to `outs[i]` for the `Some(i)` that `dest` returns when given the packet's input
+    /// port id, or is freed for `None`; `dest` sees the packets in order. Returns how many
+    /// were freed.
     ///
     /// # Panics
     /// If `dest` names an index out of `outs`, or a burst of `outs` without room (empty
     /// bursts always have room).
-    pub fn distribute(&mut self, outs: &mut [Burst], mut dest: impl FnMut(u16, &mut [u8]) -> Option<usize>) -> usize {
-        self.distribute_packets(outs, |port, p| dest(port, p.data_mut()))
-    }
-
-    /// [`Burst::distribute`] with each packet lent as a [`Packet`], whose data may grow.
-    ///
-    /// # Panics
-    /// As [`Burst::distribute`].
     pub fn distribute_packets(
         &mut self,
         outs: &mut [Burst],

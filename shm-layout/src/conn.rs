@@ -111,18 +111,6 @@ impl Mode {
             _ => None,
         }
     }
-
-    /// Its name: the forwarding method as the configuration spells it (`conf::Forward::name`),
-    /// or `template`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Mode::FullNat => "fnat",
-            Mode::Dr => "dr",
-            Mode::Nat => "nat",
-            Mode::Template => "template",
-            Mode::Tunnel => "tunnel",
-        }
-    }
 }
 
 /// One connection, indexed by both of its directions.
@@ -406,11 +394,5 @@ mod tests {
         e.set_controlled();
         assert_eq!(e.flags, 0x45);
         assert_eq!([Mode::from_u8(0), Mode::from_u8(6), Mode::from_u8(15)], [None, None, None]);
-    }
-
-    #[test]
-    fn modes_have_their_configuration_names() {
-        let names = [Mode::FullNat, Mode::Dr, Mode::Nat, Mode::Template, Mode::Tunnel].map(Mode::name);
-        assert_eq!(names, ["fnat", "dr", "nat", "template", "tunnel"]);
     }
 }

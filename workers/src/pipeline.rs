@@ -210,11 +210,12 @@ impl<'a> Pipeline<'a> {
     /// loading, so that the cache misses of a burst overlap instead of coming one after the
     /// other.
     pub fn classify<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>, steer: Option<Steer>) {
+        // With no service there is no connection to hand over.
+        let steer = steer.filter(|s| s.lcores > 1 && self.has_services());
         let seen = &mut self.seen;
         seen.len = 0;
         seen.next = 0;
         let lb = self.lb.as_ref();
-        let steer = steer.filter(|s| s.lcores > 1 && lb.is_some_and(|f| !f.services().is_empty()));
         for frame in frames.take(dpdk::BURST_SIZE) {
             let c = &mut seen.frames[seen.len];
             seen.len += 1;

@@ -183,3 +183,24 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     p.process(1, &mut arp_reply(RS, RS_MAC));
     assert_eq!(epoch.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+#[test]
+fn a_frame_that_is_not_the_one_classified_is_parsed_again() {
+    use crate::pipeline::{Action, Pipeline, PortCtx};
+    let mut s = store();
+    let ports = vec![
+        PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
+        PortCtx { mac: P1, peer: 0, addrs: vec![LIP], exception: None, is_exception: false },
+    ];
+    let mut p = Pipeline::with_balancer(ports, fnat(&mut s, 1));
+    // One datagram classified, another (of another flow and length) processed in its place:
+    // a caller out of step. The second is translated as its own flow.
+    let classified = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a");
+    let mut other = udp_frame(CLIENT_MAC, P0, (CLIENT, 2000), (VIP, 53), b"longer");
+    p.classify([&classified[..]].into_iter(), None);
+    assert_eq!(p.process(0, &mut other), Action::Nat { port: 1, inbound: true, new: true });
+    let shard = p.balancer_mut().unwrap().shard();
+    let clients: Vec<u16> =
+        (0..shard.capacity()).map(|i| shard.entry(i)).filter(|e| e.in_use()).map(|e| e.cport).collect();
+    assert_eq!(clients, [2000]);
+}
