@@ -168,6 +168,83 @@ impl PortTable {
     }
 }
 
+/// The Toeplitz hash of IPv4 addresses and ports by table: one lookup an input byte (twelve
+/// tables of 1 KiB), what the packet path computes per packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4Hasher {
+    bytes: Box<[ByteTable; offset::END]>,
+}
+
+impl Ipv4Hasher {
+    /// The tables of `t`.
+    pub fn new(t: &Toeplitz) -> Ipv4Hasher {
+        Ipv4Hasher { bytes: Box::new(std::array::from_fn(|at| ByteTable::new(t, at))) }
+    }
+
+    /// The hash of IPv4 addresses and ports, equal to [`Toeplitz::ipv4`].
+    #[inline]
+    pub fn hash(&self, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> u32 {
+        let b = &self.bytes;
+        let [sp0, sp1] = sport.to_be_bytes();
+        let [dp0, dp1] = dport.to_be_bytes();
+        (b[0].get(src[0]) ^ b[1].get(src[1]) ^ b[2].get(src[2]) ^ b[3].get(src[3]))
+            ^ (b[4].get(dst[0]) ^ b[5].get(dst[1]) ^ b[6].get(dst[2]) ^ b[7].get(dst[3]))
+            ^ (b[8].get(sp0) ^ b[9].get(sp1) ^ b[10].get(dp0) ^ b[11].get(dp1))
+    }
+
+    /// The part a destination port makes of the hash: `hash(s, d, sp, dp) == hash(s, d, sp, 0)
+    /// ^ dst_port(dp)`.
+    #[inline]
+    pub fn dst_port(&self, port: u16) -> u32 {
+        let [h, l] = port.to_be_bytes();
+        self.bytes[offset::DST_PORT].get(h) ^ self.bytes[offset::DST_PORT + 1].get(l)
+    }
+
+    /// The destination port's table, for a [`PortPicker`].
+    pub fn dst_port_table(&self) -> PortTable {
+        PortTable { high: self.bytes[offset::DST_PORT].clone(), low: self.bytes[offset::DST_PORT + 1].clone() }
+    }
+}
+
+/// Entries of an emulated redirection table (a port without RSS in hardware whose peer picks
+/// the queue, see the configuration's `reta`), and of DPDK's generator default: 128, as
+/// ixgbe's and many other drivers' tables.
+pub const DEFAULT_RETA_SIZE: usize = 128;
+
+/// Why a key's text is not a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not hexadecimal digits (optionally in pairs separated by colons).
+    #[error("an RSS key is {KEY_LEN} bytes in hexadecimal (\"6d:5a:56:...\" or \"6d5a56...\")")]
+    NotHex,
+    /// Another number of bytes.
+    #[error("an RSS key is {KEY_LEN} bytes, not {0}")]
+    Length(usize),
+}
+
+/// A key written as hexadecimal bytes, with or without colons between them (`6d:5a:56:da:...`,
+/// as `ethtool -x` prints it, or `6d5a56da...`).
+///
+/// # Errors
+/// [`KeyError`].
+pub fn parse_key(text: &str) -> Result<[u8; KEY_LEN], KeyError> {
+    let digits: String = text.trim().split(':').collect();
+    if !digits.len().is_multiple_of(2) || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(KeyError::NotHex);
+    }
+    let bytes: Vec<u8> = (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| KeyError::NotHex)?;
+    bytes.as_slice().try_into().map_err(|_| KeyError::Length(bytes.len()))
+}
+
+/// `key` as [`parse_key`] reads it, with colons.
+pub fn key_text(key: &[u8; KEY_LEN]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
 /// A redirection table: the queue of a hash is the entry its low bits index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reta {

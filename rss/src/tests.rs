@@ -126,3 +126,33 @@ proptest! {
         prop_assert_eq!(bytes.get(a[0]), t.hash(&one));
     }
 }
+
+proptest! {
+    #[test]
+    fn the_table_hasher_is_the_hash(
+        key in proptest::array::uniform32(any::<u8>()),
+        tail in proptest::array::uniform8(any::<u8>()),
+        src in any::<[u8; 4]>(), dst in any::<[u8; 4]>(), sport in any::<u16>(), dport in any::<u16>(),
+    ) {
+        let mut k = [0u8; KEY_LEN];
+        k[..32].copy_from_slice(&key);
+        k[32..].copy_from_slice(&tail);
+        let t = Toeplitz::new(k);
+        let h = Ipv4Hasher::new(&t);
+        prop_assert_eq!(h.hash(src, dst, sport, dport), t.ipv4(src, dst, sport, dport));
+        prop_assert_eq!(h.hash(src, dst, sport, dport), h.hash(src, dst, sport, 0) ^ h.dst_port(dport));
+        prop_assert_eq!(h.dst_port_table().get(dport), h.dst_port(dport));
+    }
+}
+
+#[test]
+fn keys_read_as_ethtool_prints_them() {
+    let text = key_text(&MS_KEY);
+    assert!(text.starts_with("6d:5a:56:da:"), "{text}");
+    assert_eq!(parse_key(&text), Ok(MS_KEY));
+    assert_eq!(parse_key(&text.replace(':', "")), Ok(MS_KEY));
+    assert_eq!(parse_key("6d:5a"), Err(KeyError::Length(2)));
+    assert_eq!(parse_key("6d:5g"), Err(KeyError::NotHex));
+    assert_eq!(parse_key("6d5"), Err(KeyError::NotHex));
+    assert_eq!(parse_key("+6d5"), Err(KeyError::NotHex));
+}
