@@ -20,6 +20,7 @@ mod error;
 mod locate;
 mod mac;
 mod raw;
+mod rss;
 mod runtime;
 mod validate;
 
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfError;
 pub use mac::{mac_text, parse_mac, ParseMacError};
+pub use rss::{PortRss, MAX_RETA};
 pub use runtime::{replace_runtime_tables, Pollers, ReplaceTablesError, Runtime, RuntimeError, RuntimeTables};
 
 /// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
@@ -473,6 +475,8 @@ pub struct Port {
     /// Largest IPv4 packet the port sends (576..=9000; 1500 by default): a bigger one with DF
     /// set is answered with ICMP fragmentation needed, one without is dropped.
     pub mtu: u16,
+    /// Its receive-side scaling (`rss_key`, `reta`).
+    pub rss: PortRss,
 }
 
 /// How EAL finds a port's device.
@@ -643,6 +647,31 @@ rx = ["p0:2"]"#,
         let with_kni = BASE.replace("vdev = \"net_tap0\"", "vdev = \"net_tap0\"\nkni = \"p0.kni\"");
         let e = err(&(with_kni + "[[addresses]]\nport = \"p0.kni\"\naddress = \"198.18.0.1/24\"\n"));
         assert!(e.to_string().contains("is an exception path"), "{e}");
+    }
+
+    #[test]
+    fn rss_key_and_reta_are_read_and_checked() {
+        let c = Config::from_str(BASE, "t").expect("valid");
+        assert_eq!(c.ports[0].rss, PortRss::default(), "Microsoft's key, a round-robin table");
+        assert_eq!(c.ports[0].rss.table(3, 8), Some(vec![0, 1, 2, 0, 1, 2, 0, 1]));
+        let key = "6d5a".repeat(20);
+        let two = BASE
+            .replace(
+                "vdev = \"net_tap0\"",
+                &format!("vdev = \"net_tap0\"\nqueues = 2\nrss_key = \"{key}\"\nreta = [1, 0]"),
+            )
+            .replace("rx = [\"p0:0\"]", "rx = [\"p0:0\", \"p0:1\"]");
+        let c = Config::from_str(&two, "t").expect("valid");
+        assert_eq!(c.ports[0].rss.key[..4], [0x6d, 0x5a, 0x6d, 0x5a]);
+        assert_eq!(c.ports[0].rss.reta, Some(vec![1, 0]));
+        assert_eq!(c.ports[0].rss.table(2, 4), Some(vec![1, 0, 1, 0]), "repeated to the driver's size");
+        assert_eq!(c.ports[0].rss.table(2, 1), None, "bigger than the driver's");
+        let e = err(&two.replace("reta = [1, 0]", "reta = [1, 2]"));
+        assert!(e.to_string().contains("ports[0].reta[1]: expected a queue of the port, 0..=1, got 2"), "{e}");
+        let e = err(&two.replace("reta = [1, 0]", "reta = [1, 0, 1]"));
+        assert!(e.to_string().contains("ports[0].reta: expected a power of two from 1 to 512"), "{e}");
+        let e = err(&two.replace(&key, "6d:5a"));
+        assert!(e.to_string().contains("ports[0].rss_key: an RSS key is 40 bytes, not 2"), "{e}");
     }
 
     #[test]

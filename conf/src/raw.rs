@@ -59,6 +59,8 @@ pub(crate) struct RawPort {
     pub(crate) queues: Option<Int>,
     pub(crate) kni: Option<String>,
     pub(crate) mtu: Option<Int>,
+    pub(crate) rss_key: Option<String>,
+    pub(crate) reta: Option<Vec<Int>>,
 }
 
 /// `[forwarding]`.

@@ -566,6 +566,7 @@ fn exception_ports(ports: &mut Vec<PortDraft>, groups: &mut [WorkerGroup]) -> Re
             exception: None,
             exception_of: Some(i),
             mtu: ports[i].port.mtu,
+            rss: crate::PortRss::default(),
         };
         ports[i].port.exception = Some(j);
         ports.push(PortDraft { port, path, kni: None });
@@ -618,7 +619,8 @@ fn ports(raw: Vec<RawPort>, path: &KeyPath) -> Result<Vec<PortDraft>> {
         }
         let rx_queues = int(raw.queues, 1, 1..=i64::from(MAX_QUEUES_PER_PORT), &path.key("queues"))?;
         let mtu = int(raw.mtu, 1500, 576..=9000, &path.key("mtu"))?;
-        let port = Port { name, device, rx_queues, tx_queues: 0, exception: None, exception_of: None, mtu };
+        let rss = crate::rss::port_rss(raw.rss_key, raw.reta, rx_queues, &path)?;
+        let port = Port { name, device, rx_queues, tx_queues: 0, exception: None, exception_of: None, mtu, rss };
         out.push(PortDraft { port, path, kni: raw.kni });
     }
     Ok(out)

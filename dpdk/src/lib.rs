@@ -20,7 +20,7 @@ pub use eal::{tsc_hz, Eal, LcoreId, ProcessType};
 pub use error::Error;
 pub use mbuf::{Burst, Mbuf, Packet, BURST_SIZE};
 pub use mempool::{Mempool, RecoverMode, Recovery};
-pub use port::{MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
+pub use port::{rss_hf, MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
 pub use ring::Ring;
 
 /// DPDK's software Toeplitz hash (`rte_softrss`) of `tuple` (32-bit words in host byte order,

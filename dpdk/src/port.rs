@@ -54,6 +54,24 @@ pub struct PortInfo {
     pub max_rx_queues: u16,
     /// Most tx queues the device supports.
     pub max_tx_queues: u16,
+    /// Entries of its RSS redirection table (0: none).
+    pub reta_size: u16,
+    /// Bytes of its RSS hash key.
+    pub hash_key_size: u8,
+    /// The RSS hash types it supports (`RTE_ETH_RSS_*` bits; 0: no RSS).
+    pub rss_offloads: u64,
+}
+
+/// RSS hash types (`RTE_ETH_RSS_*` of rte_ethdev.h, macros bindgen does not see).
+pub mod rss_hf {
+    /// IPv4 addresses.
+    pub const IPV4: u64 = 1 << 2;
+    /// IPv4 fragments, by addresses.
+    pub const FRAG_IPV4: u64 = 1 << 3;
+    /// Unfragmented IPv4 TCP, by addresses and ports.
+    pub const NONFRAG_IPV4_TCP: u64 = 1 << 4;
+    /// Unfragmented IPv4 UDP, by addresses and ports.
+    pub const NONFRAG_IPV4_UDP: u64 = 1 << 5;
 }
 
 /// Basic port counters.
@@ -138,7 +156,14 @@ impl Port {
             // SAFETY: driver_name points to the driver's static name string.
             unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
-        Ok(PortInfo { driver, max_rx_queues: info.max_rx_queues, max_tx_queues: info.max_tx_queues })
+        Ok(PortInfo {
+            driver,
+            max_rx_queues: info.max_rx_queues,
+            max_tx_queues: info.max_tx_queues,
+            reta_size: info.reta_size,
+            hash_key_size: info.hash_key_size,
+            rss_offloads: info.flow_type_rss_offloads,
+        })
     }
 
     /// NUMA socket of the device (-1 when unknown).
@@ -153,6 +178,80 @@ impl Port {
         // SAFETY: conf is a valid, zero-initialised configuration.
         Error::check("rte_eth_dev_configure", unsafe { sys::rte_eth_dev_configure(self.id, rx, tx, &conf) })?;
         Ok(())
+    }
+
+    /// Configures `rx` rx queues and `tx` tx queues, spreading received packets over the rx
+    /// queues by RSS: the Toeplitz hash of `hash_types` (`rss_hf` bits) under `key` (padded
+    /// with zeros to the device's key size).
+    pub fn configure_rss(&self, rx: u16, tx: u16, key: &[u8], hash_types: u64) -> Result<(), Error> {
+        let size = usize::from(self.info()?.hash_key_size).max(key.len());
+        let mut padded = vec![0u8; size];
+        padded[..key.len()].copy_from_slice(key);
+        let mut conf = sys::rte_eth_conf::default();
+        conf.rxmode.mq_mode = sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_key = padded.as_mut_ptr();
+        conf.rx_adv_conf.rss_conf.rss_key_len = size as u8;
+        conf.rx_adv_conf.rss_conf.rss_hf = hash_types;
+        // SAFETY: conf is a valid configuration whose key buffer outlives the call (the
+        // driver copies it).
+        Error::check("rte_eth_dev_configure", unsafe { sys::rte_eth_dev_configure(self.id, rx, tx, &conf) })?;
+        Ok(())
+    }
+
+    /// Sets the RSS key (padded with zeros to the device's key size) and hash types of a
+    /// configured port (some drivers ignore the key given to [`Port::configure_rss`]).
+    pub fn set_rss_hash(&self, key: &[u8], hash_types: u64) -> Result<(), Error> {
+        let size = usize::from(self.info()?.hash_key_size).max(key.len());
+        let mut padded = vec![0u8; size];
+        padded[..key.len()].copy_from_slice(key);
+        let mut conf =
+            sys::rte_eth_rss_conf { rss_key: padded.as_mut_ptr(), rss_key_len: size as u8, rss_hf: hash_types };
+        // SAFETY: conf points to a key of rss_key_len bytes, which the driver copies.
+        Error::check("rte_eth_dev_rss_hash_update", unsafe { sys::rte_eth_dev_rss_hash_update(self.id, &mut conf) })?;
+        Ok(())
+    }
+
+    /// The RSS key and hash types the device uses.
+    pub fn rss_hash(&self) -> Result<(Vec<u8>, u64), Error> {
+        let mut key = vec![0u8; usize::from(self.info()?.hash_key_size).max(40)];
+        let mut conf = sys::rte_eth_rss_conf { rss_key: key.as_mut_ptr(), rss_key_len: key.len() as u8, rss_hf: 0 };
+        // SAFETY: conf points to a buffer of rss_key_len bytes.
+        Error::check("rte_eth_dev_rss_hash_conf_get", unsafe {
+            sys::rte_eth_dev_rss_hash_conf_get(self.id, &mut conf)
+        })?;
+        key.truncate(usize::from(conf.rss_key_len).min(key.len()));
+        Ok((key, conf.rss_hf))
+    }
+
+    /// Programs the RSS redirection table: entry `i` sends its hashes to queue `table[i]`
+    /// (`table` as long as the device's table).
+    pub fn set_reta(&self, table: &[u16]) -> Result<(), Error> {
+        let mut groups: Vec<sys::rte_eth_rss_reta_entry64> = table
+            .chunks(64)
+            .map(|c| {
+                let mut g = sys::rte_eth_rss_reta_entry64 { mask: u64::MAX >> (64 - c.len()), reta: [0; 64] };
+                g.reta[..c.len()].copy_from_slice(c);
+                g
+            })
+            .collect();
+        // SAFETY: groups holds table.len() entries in groups of 64, as the call reads them.
+        Error::check("rte_eth_dev_rss_reta_update", unsafe {
+            sys::rte_eth_dev_rss_reta_update(self.id, groups.as_mut_ptr(), table.len() as u16)
+        })?;
+        Ok(())
+    }
+
+    /// The RSS redirection table of `size` entries (the device's table size).
+    pub fn reta(&self, size: u16) -> Result<Vec<u16>, Error> {
+        let n = usize::from(size);
+        let mut groups: Vec<sys::rte_eth_rss_reta_entry64> = (0..n.div_ceil(64))
+            .map(|g| sys::rte_eth_rss_reta_entry64 { mask: u64::MAX >> (64 - (n - g * 64).min(64)), reta: [0; 64] })
+            .collect();
+        // SAFETY: groups has room for size entries in groups of 64.
+        Error::check("rte_eth_dev_rss_reta_query", unsafe {
+            sys::rte_eth_dev_rss_reta_query(self.id, groups.as_mut_ptr(), size)
+        })?;
+        Ok(groups.iter().flat_map(|g| g.reta).take(n).collect())
     }
 
     /// Sets up rx queue `queue` with `desc` descriptors, filled from `pool`.

@@ -28,6 +28,7 @@ fn eal() -> Eal {
         &format!("--file-prefix={prefix}"),
         "--vdev=net_ring0",
         "--vdev=net_null0",
+        "--vdev=net_null1",
     ];
     Eal::init(&args).expect("EAL init")
 }
@@ -137,6 +138,29 @@ fn safe_layer_on_ring_and_null_vdevs() {
     let mut b = Burst::new();
     assert_eq!(nrx.rx(&mut b), BURST_SIZE);
     assert_eq!(ntx.tx(&mut b), BURST_SIZE);
+
+    // RSS: net_null keeps a key and a redirection table, as a NIC's driver does.
+    let rss = Port::by_name("net_null1").unwrap();
+    let info = rss.info().unwrap();
+    assert!(info.reta_size > 0 && info.rss_offloads != 0, "{info:?}");
+    let key: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(7)).collect();
+    let types = dpdk::rss_hf::NONFRAG_IPV4_TCP | dpdk::rss_hf::NONFRAG_IPV4_UDP;
+    rss.configure_rss(2, 2, &key, types & info.rss_offloads).unwrap();
+    for q in 0..2 {
+        rss.setup_rx_queue(q, 512, &pool).unwrap();
+        rss.setup_tx_queue(q, 512).unwrap();
+    }
+    rss.start().unwrap();
+    let table: Vec<u16> = (0..info.reta_size).map(|i| (i * 3 / 2) % 2).collect();
+    rss.set_reta(&table).unwrap();
+    assert_eq!(rss.reta(info.reta_size).unwrap(), table);
+    // net_null does not take the key from the configuration: set it, as the primary does
+    // when what it reads back differs.
+    rss.set_rss_hash(&key, types & info.rss_offloads).unwrap();
+    let (read, hf) = rss.rss_hash().unwrap();
+    assert_eq!((&read[..40], hf), (&key[..], types & info.rss_offloads));
+    rss.stop().unwrap();
+    rss.close().unwrap();
 
     // Rings carry mbufs between owners.
     let ring = Ring::create("test_ring", 64, -1).unwrap();

@@ -160,6 +160,7 @@ fn setup_and_supervise(
                 port_id: rp.port.id(),
                 mac: rp.port.mac_addr().unwrap_or_default().0,
                 driver: rp.driver.clone(),
+                rss: rp.rss.clone(),
             })
             .collect(),
         pools: pools.iter().map(|p| PoolFacts { name: p.name(), size: p.size(), avail: p.free_count() }).collect(),

@@ -3,7 +3,10 @@
 //! forwarding lcore.
 
 use conf::{Config, Device};
-use dpdk::{Mempool, Port};
+use dpdk::{rss_hf, Mempool, Port};
+use shm_layout::RssKind;
+
+use crate::shm_init::RssFacts;
 
 /// Data room of every mbuf (DPDK's default: 2048 bytes plus headroom).
 pub const MBUF_DATA_ROOM: u16 = 2048 + 128;
@@ -53,6 +56,61 @@ pub struct ReadyPort {
     pub rx_holds_mbufs: bool,
     /// Whether its tx queues keep mbufs after a tx call (freed on completion, later).
     pub tx_holds_mbufs: bool,
+    /// How it spreads received packets over its rx queues.
+    pub rss: RssFacts,
+}
+
+/// What a NIC hashes for RSS: IPv4 addresses, and the ports of unfragmented TCP and UDP (the
+/// fields the workers compute the hash of; other IPv4 by addresses).
+const RSS_TYPES: u64 = rss_hf::IPV4 | rss_hf::FRAG_IPV4 | rss_hf::NONFRAG_IPV4_TCP | rss_hf::NONFRAG_IPV4_UDP;
+
+/// Programs a started port's RSS (the configured key and redirection table) and reads back
+/// what the driver uses. Unknown, with a warning, when the driver does not keep the key, does
+/// not hash TCP and UDP ports, or does not take or report the table: workers then own its
+/// packets by a hash and hand them over.
+fn program_rss(port: &Port, p: &conf::Port, info: &dpdk::PortInfo) -> RssFacts {
+    let unknown = |why: String| {
+        tracing::warn!(port = %p.name, "RSS unknown, packets will be handed between lcores: {why}");
+        RssFacts { kind: RssKind::Unknown, key: p.rss.key, reta: Vec::new() }
+    };
+    let size = usize::from(info.reta_size);
+    let Some(table) = p.rss.table(p.rx_queues, size) else {
+        return unknown(format!("the configured reta is bigger than the device's {size} entries"));
+    };
+    if let Err(e) = port.set_reta(&table) {
+        return unknown(format!("setting the redirection table: {e}"));
+    }
+    let types = RSS_TYPES & info.rss_offloads;
+    let mut hash = port.rss_hash();
+    if hash.as_ref().is_ok_and(|(key, _)| key.get(..rss::KEY_LEN) != Some(&p.rss.key[..])) {
+        // Some drivers apply the key only through the update call.
+        if let Err(e) = port.set_rss_hash(&p.rss.key, types) {
+            return unknown(format!("setting the key: {e}"));
+        }
+        hash = port.rss_hash();
+    }
+    let (key, hf) = match hash {
+        Ok(h) => h,
+        Err(e) => return unknown(format!("reading the key back: {e}")),
+    };
+    let ports = rss_hf::NONFRAG_IPV4_TCP | rss_hf::NONFRAG_IPV4_UDP;
+    if key.get(..rss::KEY_LEN) != Some(&p.rss.key[..]) || hf & ports != ports {
+        return unknown(format!("the device hashes with another key or without TCP/UDP ports (types {hf:#x})"));
+    }
+    match port.reta(info.reta_size) {
+        Ok(read) if read.iter().all(|&q| q < p.rx_queues) => {
+            RssFacts { kind: RssKind::Hardware, key: p.rss.key, reta: read }
+        }
+        Ok(_) => unknown("the redirection table read back names queues the port does not have".into()),
+        Err(e) => unknown(format!("reading the redirection table back: {e}")),
+    }
+}
+
+/// The RSS a port without it in hardware gets from the configuration, for its peer to apply.
+fn emulated_rss(p: &conf::Port) -> RssFacts {
+    let size = p.rss.reta.as_ref().map_or(rss::DEFAULT_RETA_SIZE, Vec::len);
+    let reta = p.rss.table(p.rx_queues, size).unwrap_or_default();
+    RssFacts { kind: RssKind::Emulated, key: p.rss.key, reta }
 }
 
 /// Whether a driver's rx queues hold pool buffers between rx calls. memif in copy mode (every
@@ -113,7 +171,13 @@ pub fn setup_ports(cfg: &Config, pools: &[Mempool]) -> Result<Vec<ReadyPort>, Se
         let name = p.device.dpdk_name();
         let port = Port::by_name(name).map_err(step(format!("port {} ({name})", p.name)))?;
         let info = port.info().map_err(step(format!("port {}: device info", p.name)))?;
-        port.configure(p.rx_queues, p.tx_queues)
+        let hardware_rss = p.rx_queues > 1 && info.rss_offloads & RSS_TYPES != 0 && info.reta_size > 0;
+        let configured = if hardware_rss {
+            port.configure_rss(p.rx_queues, p.tx_queues, &p.rss.key, RSS_TYPES & info.rss_offloads)
+        } else {
+            port.configure(p.rx_queues, p.tx_queues)
+        };
+        configured
             .map_err(step(format!("port {}: configure {} rx / {} tx queues", p.name, p.rx_queues, p.tx_queues)))?;
         for q in 0..p.rx_queues {
             let slot = cfg
@@ -145,6 +209,12 @@ pub fn setup_ports(cfg: &Config, pools: &[Mempool]) -> Result<Vec<ReadyPort>, Se
             // The workers keep to it anyway: what is bigger is answered or dropped by them.
             tracing::warn!(port = %p.name, mtu = p.mtu, "the device does not take the MTU: {e}");
         }
+        let rss = match (p.rx_queues, hardware_rss) {
+            (1, _) => RssFacts::single(),
+            (_, true) => program_rss(&port, p, &info),
+            (_, false) => emulated_rss(p),
+        };
+        tracing::info!(port = %p.name, rss = rss.kind.as_str(), reta = rss.reta.len(), "receive-side scaling");
         let mac = port.mac_addr().unwrap_or_default();
         tracing::info!(port = %p.name, device = name, driver = %info.driver, %mac, rxq = p.rx_queues, txq = p.tx_queues, "port started");
         if let Some(w) = memif_queue_warning(cfg, pi, &info.driver) {
@@ -155,6 +225,7 @@ pub fn setup_ports(cfg: &Config, pools: &[Mempool]) -> Result<Vec<ReadyPort>, Se
             rx_holds_mbufs: rx_holds_mbufs(&info.driver, &p.device),
             tx_holds_mbufs: tx_holds_mbufs(&info.driver),
             driver: info.driver,
+            rss,
         });
     }
     Ok(ready)

@@ -75,6 +75,26 @@ pub struct PortFacts {
     pub mac: [u8; 6],
     /// Driver name (`net_memif`).
     pub driver: String,
+    /// Its receive-side scaling.
+    pub rss: RssFacts,
+}
+
+/// How a started port spreads received packets over its rx queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RssFacts {
+    /// Hardware, emulated, one queue, or unknown.
+    pub kind: shm_layout::RssKind,
+    /// The Toeplitz key (the first 40 bytes of the device's).
+    pub key: [u8; rss::KEY_LEN],
+    /// The redirection table (empty when unknown).
+    pub reta: Vec<u16>,
+}
+
+impl RssFacts {
+    /// A port of one rx queue.
+    pub fn single() -> RssFacts {
+        RssFacts { kind: shm_layout::RssKind::Single, key: rss::MS_KEY, reta: vec![0] }
+    }
 }
 
 /// A forwarding lcore's mbuf pool (one per worker slot, in slot order).
@@ -194,6 +214,17 @@ pub fn fill(l: &mut Layout, cfg: &Config, facts: &StartFacts) -> Result<(), Fill
         s.exception = port.exception.map_or(NO_PORT, |e| e as u16);
         s.is_exception = u16::from(port.exception_of.is_some());
         s.mtu = port.mtu;
+        let r = &mut l.rss[i];
+        let reta = if dev.rss.reta.len() <= shm_layout::RETA_MAX && dev.rss.reta.len().is_power_of_two() {
+            dev.rss.reta.as_slice()
+        } else {
+            &[]
+        };
+        let kind = if reta.is_empty() { shm_layout::RssKind::Unknown } else { dev.rss.kind };
+        r.kind = kind as u16;
+        r.key = dev.rss.key;
+        r.reta_size = reta.len() as u16;
+        r.reta[..reta.len()].copy_from_slice(reta);
     }
 
     for ((g, wl), pool) in cfg.worker_lcores().zip(&facts.pools) {

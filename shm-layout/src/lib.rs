@@ -44,7 +44,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 9;
+pub const LAYOUT_VERSION: u32 = 10;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -186,6 +186,78 @@ pub struct PortSlot {
     pub _pad: u16,
     /// Room for per-port fields of later layout versions (zero).
     pub reserved: [u64; 11],
+}
+
+/// Redirection table entries a [`PortRss`] holds: drivers have 64 to 512.
+pub const RETA_MAX: usize = 512;
+
+/// How a port's packets are spread over its rx queues, in [`PortRss::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum RssKind {
+    /// Unknown: the driver has RSS but its key or table could not be set or read back.
+    /// Workers own this port's packets by a hash of their tuple and hand them over.
+    Unknown = 0,
+    /// One rx queue: every packet arrives on queue 0.
+    Single = 1,
+    /// The device hashes (Toeplitz, IPv4 addresses and TCP/UDP ports) with the key and
+    /// redirection table here, read back from the driver.
+    Hardware = 2,
+    /// The device has no RSS (memif, ring, null, tap): the peer applies the key and table
+    /// here when it picks the queue it sends on (the configuration's `rss_key` and `reta`).
+    Emulated = 3,
+}
+
+impl RssKind {
+    /// Decodes a stored value.
+    pub fn from_u16(v: u16) -> Option<Self> {
+        Some(match v {
+            0 => Self::Unknown,
+            1 => Self::Single,
+            2 => Self::Hardware,
+            3 => Self::Emulated,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name for tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Single => "single-queue",
+            Self::Hardware => "hardware",
+            Self::Emulated => "emulated",
+        }
+    }
+}
+
+/// One port's receive-side scaling: which rx queue a packet arrives on, as the workers
+/// compute it to own a connection on the lcore that receives it.
+#[repr(C, align(64))]
+pub struct PortRss {
+    /// [`RssKind`].
+    pub kind: u16,
+    /// Entries of `reta` in use (a power of two up to [`RETA_MAX`]).
+    pub reta_size: u16,
+    pub _pad: u32,
+    /// The Toeplitz key (the first 40 bytes of the driver's, which are all an IPv4 hash reads).
+    pub key: [u8; 40],
+    /// Room for later layout versions (zero).
+    pub reserved: [u8; 16],
+    /// The redirection table: queue of each entry (the hash's low bits index it).
+    pub reta: [u16; RETA_MAX],
+}
+
+impl PortRss {
+    /// The kind, `Unknown` for a value this version does not know.
+    pub fn kind(&self) -> RssKind {
+        RssKind::from_u16(self.kind).unwrap_or(RssKind::Unknown)
+    }
+
+    /// The redirection table in use.
+    pub fn reta(&self) -> &[u16] {
+        &self.reta[..usize::from(self.reta_size).min(RETA_MAX)]
+    }
 }
 
 /// No port slot.
@@ -357,7 +429,7 @@ pub fn redirect_ring_name(src: usize, dst: usize) -> String {
 
 /// Counters of one forwarding lcore, indexed by worker slot. Single writer (the slot's
 /// polling process); they survive the worker process and its handovers (which change the lcore
-/// id), so they are monotonic across restarts. Four cache lines, a multiple of two, so the
+/// id), so they are monotonic across restarts. Eight cache lines, a multiple of two, so the
 /// adjacent-line prefetcher never pulls in a neighbour's.
 #[repr(C, align(128))]
 #[derive(Default)]
@@ -407,8 +479,23 @@ pub struct LcoreCounters {
     pub icmp_frag_needed: AtomicU64,
     /// Packets too big to encapsulate without DF: dropped (the balancer does not fragment).
     pub drop_too_big: AtomicU64,
+    /// Packets handed over because they belong to a NAT-mode service: a NAT real server's
+    /// replies keep the client's tuple, which RSS cannot place, so both directions go to the
+    /// lcore a hash of the client names (counted by the lcore that hands them over, whether
+    /// or not the ring took them; so are the next three).
+    pub handed_nat: AtomicU64,
+    /// Packets handed over because they belong to a persistent service: a client's template
+    /// and all its connections live on the lcore a hash of its address names.
+    pub handed_persistent: AtomicU64,
+    /// Packets handed over because RSS put them on another lcore's queue than the one that
+    /// owns them: a peer that does not apply the port's emulated RSS, or a NIC that hashed
+    /// other fields than the balancer computed.
+    pub handed_rss_mismatch: AtomicU64,
+    /// Packets handed over because their port's RSS is unknown (a driver whose key or
+    /// redirection table could not be read): owned by a hash, as before RSS ownership.
+    pub handed_no_rss: AtomicU64,
     /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 11 - MALFORMED_REASONS.len()],
+    pub reserved: [AtomicU64; 64 - 34 - MALFORMED_REASONS.len()],
 }
 
 /// Packets one worker received on each of its rx queues and sent on each port (through its
@@ -744,6 +831,9 @@ pub struct Layout {
     /// Neighbours learned from ARP, a table per worker slot (single writer: the slot's polling
     /// process); readers merge them, the latest `learned_ns` winning.
     pub learned: [[LearnedNeighbour; LEARNED_NEIGHBOURS]; MAX_WORKERS],
+    /// Each port's receive-side scaling, by port slot (written by the primary before any
+    /// worker starts, then fixed).
+    pub rss: [PortRss; MAX_PORTS],
     pub config: config::ConfigArea,
     pub mailbox: mailbox::Mailbox,
 }
@@ -754,6 +844,11 @@ impl Layout {
         &self.ports[..(self.header.n_ports as usize).min(MAX_PORTS)]
     }
 
+    /// The receive-side scaling of the ports in use, by port slot.
+    pub fn rss(&self) -> &[PortRss] {
+        &self.rss[..(self.header.n_ports as usize).min(MAX_PORTS)]
+    }
+
     /// The worker slots in use.
     pub fn workers(&self) -> &[WorkerSlot] {
         &self.workers[..(self.header.n_workers as usize).min(MAX_WORKERS)]
@@ -762,11 +857,12 @@ impl Layout {
 
 /// Byte offset of [`Layout::config`].
 const CONFIG_OFFSET: usize = 26_880
-    + 64 * 256
+    + 64 * 512
     + 64 * SERVICE_COUNTER_SLOTS * 64
     + 64 * 384
     + 64 * REAL_COUNTER_SLOTS * 64
-    + 64 * LEARNED_NEIGHBOURS * 32;
+    + 64 * LEARNED_NEIGHBOURS * 32
+    + MAX_PORTS * 1088;
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {
@@ -784,7 +880,9 @@ const _: () = {
     assert!(offset_of!(WorkerSlot, state) == 144);
     assert!(offset_of!(WorkerSlot, heartbeat_ns) == 168);
     assert!(offset_of!(WorkerSlot, pool_avail) == 220);
-    assert!(size_of::<LcoreCounters>() == 256 && align_of::<LcoreCounters>() == 128);
+    assert!(size_of::<LcoreCounters>() == 512 && align_of::<LcoreCounters>() == 128);
+    assert!(offset_of!(LcoreCounters, handed_nat) == 8 * 30);
+    assert!(size_of::<PortRss>() == 1088 && offset_of!(PortRss, reta) == 64);
     assert!(offset_of!(Layout, ports) == 192);
     assert!(offset_of!(Layout, workers) == 192 + 32 * 192);
     assert!(offset_of!(Layout, counters) == 26_880);
@@ -797,7 +895,7 @@ const _: () = {
     assert!(offset_of!(LearnedNeighbour, learned_ns) == 16 && offset_of!(LearnedNeighbour, seq) == 24);
     assert!(size_of::<ServiceCounters>() == 64);
     assert!(size_of::<QueueCounters>() == 384);
-    assert!(offset_of!(Layout, service_counters) == 26_880 + 64 * 256);
+    assert!(offset_of!(Layout, service_counters) == 26_880 + 64 * 512);
     assert!(offset_of!(Layout, config) == CONFIG_OFFSET);
     assert!(offset_of!(Layout, mailbox) == CONFIG_OFFSET + size_of::<config::ConfigArea>());
     assert!(

@@ -122,7 +122,7 @@ fn bench(c: &mut Criterion) {
                 |batch| {
                     // As a worker does: a burst of 32 classified, then processed.
                     for burst in batch.chunks_mut(dpdk::BURST_SIZE) {
-                        pipeline.classify(burst.iter().map(Vec::as_slice), None);
+                        pipeline.classify(burst.iter().map(|f| (Some(0), f.as_slice())), false);
                         for f in burst.iter_mut() {
                             black_box(pipeline.process(0, f));
                         }

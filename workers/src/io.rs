@@ -20,6 +20,12 @@ pub trait Packets: Default {
     /// When `i` is not below [`Packets::len`].
     fn data(&self, i: usize) -> &[u8];
 
+    /// The DPDK port id packet `i` arrived on.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Packets::len`].
+    fn port(&self, i: usize) -> u16;
+
     /// Empties the burst into `outs`: `visit` sees every packet in order, with the DPDK port
     /// id it arrived on, may rewrite (and grow) it, and names the output burst it goes to, or
     /// `None` to free it. Returns how many it freed.
@@ -99,6 +105,11 @@ impl Packets for dpdk::Burst {
     }
 
     #[inline]
+    fn port(&self, i: usize) -> u16 {
+        dpdk::Burst::port(self, i)
+    }
+
+    #[inline]
     fn distribute<V: Visit>(&mut self, outs: &mut [Self], visit: &mut V) -> usize {
         self.distribute_packets(outs, |port, p| visit.visit(port, p))
     }
@@ -128,6 +139,10 @@ pub mod mem {
 
         fn data(&self, i: usize) -> &[u8] {
             &self.0[i].1
+        }
+
+        fn port(&self, i: usize) -> u16 {
+            self.0[i].0
         }
 
         fn distribute<V: Visit>(&mut self, outs: &mut [Self], visit: &mut V) -> usize {

@@ -110,14 +110,14 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
             // hand uncounted.
             LcoreCounters::bump(&c.rx_packets, n as u64);
             LcoreCounters::bump(&c.rx_bursts, 1);
-            self.handle(self.steer);
+            self.handle(self.steer.is_some());
         }
         for ring in 0..self.io.redirect_rings() {
             let n = self.io.redirected(ring, &mut self.burst);
             if n > 0 {
                 received += n as u64;
                 // Its owner is this lcore: no second hand-over.
-                self.handle(None);
+                self.handle(false);
             }
         }
         LcoreCounters::bump(&c.polls, 1);
@@ -167,9 +167,9 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
 
     /// Runs the burst in hand through the pipeline and sends each packet where it says: out of
     /// a port, or, with `steer`, to the lcore that owns its connection.
-    fn handle(&mut self, steer: Option<Steer>) {
-        let burst = &mut self.burst;
-        self.pipeline.classify((0..burst.len()).map(|i| burst.data(i)), steer);
+    fn handle(&mut self, steer: bool) {
+        let (burst, io) = (&mut self.burst, &self.io);
+        self.pipeline.classify((0..burst.len()).map(|i| (io.port_slot(burst.port(i)), burst.data(i))), steer);
         let ports = self.io.ports();
         let mut visit = Step { pipeline: &mut *self.pipeline, io: &self.io, tally: Tally::default(), ports };
         burst.distribute(&mut self.outs, &mut visit);
@@ -238,7 +238,7 @@ impl<I: PacketIo> Visit for Step<'_, '_, I> {
                 Some(usize::from(p))
             }
             Action::Reply(_) => port.map(usize::from),
-            Action::Redirect(lcore) => Some(self.ports + usize::from(lcore)),
+            Action::Redirect { lcore, .. } => Some(self.ports + usize::from(lcore)),
             Action::Drop(_) => None,
         }
     }

@@ -14,11 +14,26 @@ pub enum Action {
     /// The balancer translated it: send it out of `port`; `inbound` from the client side,
     /// `new` when it opened the connection.
     Nat { port: u16, inbound: bool, new: bool },
-    /// Another lcore of the group owns its connection: hand it to that lcore (its index in
-    /// the group).
-    Redirect(u16),
+    /// Another lcore of the group owns its connection: hand it to `lcore` (its index in the
+    /// group), counting why.
+    Redirect { lcore: u16, why: Handoff },
     /// Drop it, counting why.
     Drop(DropReason),
+}
+
+/// Why a packet is handed to another lcore: the classes RSS cannot place on the lcore that
+/// receives them (Full-NAT and direct routing without persistence are placed by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    /// A NAT-mode service: its real servers' replies keep the client's tuple.
+    Nat,
+    /// A persistent service: a client's connections follow its template.
+    Persistent,
+    /// RSS put it on another lcore than the one the port's RSS names (a peer that does not
+    /// apply the emulated RSS, a NIC that hashed other fields).
+    RssMismatch,
+    /// Its port's RSS is unknown, or leaves a queue or an lcore out.
+    NoRss,
 }
 
 /// Which answer.
@@ -71,10 +86,14 @@ enum Counter {
     DropAcl,
     DropOverloaded,
     DropTooBig,
+    HandedNat,
+    HandedPersistent,
+    HandedRssMismatch,
+    HandedNoRss,
 }
 
 impl Counter {
-    const COUNT: usize = Counter::DropTooBig as usize + 1;
+    const COUNT: usize = Counter::HandedNoRss as usize + 1;
 
     /// The shared counter.
     fn of(self, c: &LcoreCounters) -> &std::sync::atomic::AtomicU64 {
@@ -91,6 +110,10 @@ impl Counter {
             Counter::DropAcl => &c.drop_acl,
             Counter::DropOverloaded => &c.drop_overloaded,
             Counter::DropTooBig => &c.drop_too_big,
+            Counter::HandedNat => &c.handed_nat,
+            Counter::HandedPersistent => &c.handed_persistent,
+            Counter::HandedRssMismatch => &c.handed_rss_mismatch,
+            Counter::HandedNoRss => &c.handed_no_rss,
         }
     }
 }
@@ -99,12 +122,16 @@ impl Counter {
 const _: () = assert!(wire::Error::ALL.len() == shm_layout::MALFORMED_REASONS.len());
 
 impl Action {
-    /// Counts the outcome into `tally`. Forwards and redirects count nothing here: the poll
-    /// loop counts what the tx queues and the redirect rings take.
+    /// Counts the outcome into `tally`. Forwards count nothing here, redirects only why: the
+    /// poll loop counts what the tx queues and the redirect rings take.
     #[inline]
     pub fn count(self, tally: &mut Tally) {
         let counter = match self {
-            Action::Forward(_) | Action::Redirect(_) => return,
+            Action::Forward(_) => return,
+            Action::Redirect { why: Handoff::Nat, .. } => Counter::HandedNat,
+            Action::Redirect { why: Handoff::Persistent, .. } => Counter::HandedPersistent,
+            Action::Redirect { why: Handoff::RssMismatch, .. } => Counter::HandedRssMismatch,
+            Action::Redirect { why: Handoff::NoRss, .. } => Counter::HandedNoRss,
             Action::Reply(Reply::Arp) => Counter::ArpReplies,
             Action::Reply(Reply::IcmpEcho) => Counter::IcmpEchoReplies,
             Action::Reply(Reply::TimeExceeded) => Counter::IcmpTimeExceeded,
@@ -182,6 +209,10 @@ const COUNTERS: [Counter; Counter::COUNT] = [
     Counter::DropAcl,
     Counter::DropOverloaded,
     Counter::DropTooBig,
+    Counter::HandedNat,
+    Counter::HandedPersistent,
+    Counter::HandedRssMismatch,
+    Counter::HandedNoRss,
 ];
 
 #[cfg(test)]
@@ -201,9 +232,13 @@ mod tests {
     #[test]
     fn every_outcome_bumps_its_counter() {
         type Field = fn(&LcoreCounters) -> &std::sync::atomic::AtomicU64;
-        let cases: [(Action, Option<Field>); 13] = [
+        let redirect = |why| Action::Redirect { lcore: 1, why };
+        let cases: [(Action, Option<Field>); 16] = [
             (Action::Forward(1), None),
-            (Action::Redirect(1), None),
+            (redirect(Handoff::Nat), Some(|c| &c.handed_nat)),
+            (redirect(Handoff::Persistent), Some(|c| &c.handed_persistent)),
+            (redirect(Handoff::RssMismatch), Some(|c| &c.handed_rss_mismatch)),
+            (redirect(Handoff::NoRss), Some(|c| &c.handed_no_rss)),
             (Action::Reply(Reply::Arp), Some(|c| &c.arp_replies)),
             (Action::Reply(Reply::IcmpEcho), Some(|c| &c.icmp_echo_replies)),
             (Action::Reply(Reply::TimeExceeded), Some(|c| &c.icmp_time_exceeded)),

@@ -21,7 +21,7 @@ use wire::{Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, Parsed};
 
 use crate::frame::Frame;
 use crate::lb::{Balancer, Verdict};
-pub use crate::outcome::{Action, DropReason, Reply};
+pub use crate::outcome::{Action, DropReason, Handoff, Reply};
 
 /// TTL of the answers the balancer sends.
 pub const REPLY_TTL: u8 = 64;
@@ -109,8 +109,10 @@ struct Classified {
     /// The frame's length then: a frame of another length is not this one (a caller out of
     /// step), and is classified again.
     len: u32,
-    /// The lcore of the group that owns its connection, when another one does.
-    owner: Option<u16>,
+    /// The port slot it arrived on (`None`: a port the instance does not have).
+    port: Option<u16>,
+    /// The lcore of the group that owns its connection, and why, when another one does.
+    owner: Option<(u16, Handoff)>,
     status: Status,
     /// Its headers (when `status` is `Ip`), parsed in place.
     parsed: Parsed,
@@ -119,8 +121,14 @@ struct Classified {
 }
 
 impl Classified {
-    const NONE: Classified =
-        Classified { len: u32::MAX, owner: None, status: Status::Runt, parsed: Parsed::EMPTY, hashed: None };
+    const NONE: Classified = Classified {
+        len: u32::MAX,
+        port: None,
+        owner: None,
+        status: Status::Runt,
+        parsed: Parsed::EMPTY,
+        hashed: None,
+    };
 }
 
 /// Per-burst classifications (see [`Pipeline::classify`]), written and read in place (a
@@ -201,25 +209,27 @@ impl<'a> Pipeline<'a> {
         self.lb.as_mut()
     }
 
-    /// The one parse of each of `frames` (a burst, at most [`dpdk::BURST_SIZE`] used), for the
-    /// [`Pipeline::process`] calls that follow, one a frame in the same order. With `steer`
-    /// (an lcore of several), a frame whose connection another lcore owns is marked for it
+    /// The one parse of each of `frames` (a burst, at most [`dpdk::BURST_SIZE`] used, each
+    /// with the port slot it arrived on), for the [`Pipeline::process`] calls that follow, one
+    /// a frame in the same order. With `steer` (received by an lcore of several, not handed
+    /// over), a frame whose connection another lcore owns is marked for it
     /// ([`Action::Redirect`]). The 5-tuples of the frames this lcore keeps are hashed
     /// together, instead of each at the head of its lookup's chain of dependent steps; with a
     /// large connection table each lookup's bucket, then the first entry of its chain, start
     /// loading, so that the cache misses of a burst overlap instead of coming one after the
     /// other.
-    pub fn classify<'f>(&mut self, frames: impl Iterator<Item = &'f [u8]>, steer: Option<Steer>) {
+    pub fn classify<'f>(&mut self, frames: impl Iterator<Item = (Option<u16>, &'f [u8])>, steer: bool) {
         // With no service there is no connection to hand over.
-        let steer = steer.filter(|s| s.lcores > 1 && self.has_services());
+        let steer = steer && self.has_services();
         let seen = &mut self.seen;
         seen.len = 0;
         seen.next = 0;
         let lb = self.lb.as_ref();
-        for frame in frames.take(dpdk::BURST_SIZE) {
+        for (port, frame) in frames.take(dpdk::BURST_SIZE) {
             let c = &mut seen.frames[seen.len];
             seen.len += 1;
             c.len = frame.len() as u32;
+            c.port = port;
             c.status = parse(frame, &mut c.parsed);
             c.owner = None;
             c.hashed = None;
@@ -233,7 +243,7 @@ impl<'a> Pipeline<'a> {
         // Each bucket starts loading as soon as its hash is known.
         for c in seen.frames[..seen.len].iter_mut().filter(|c| c.status == Status::Ip) {
             let p = &c.parsed;
-            c.owner = steer.and_then(|s| crate::lb::owner(f.index(), s.lcores, p).filter(|&o| o != s.me));
+            c.owner = c.port.filter(|_| steer).and_then(|port| f.owner(port, p));
             if c.owner.is_none() {
                 c.hashed = crate::lb::flow_of(p).map(|(t, _)| shard.hashed(t));
                 if let (Some(h), true) = (&c.hashed, prefetch) {
@@ -269,7 +279,7 @@ impl<'a> Pipeline<'a> {
         let len = buf.bytes().len();
         let mut now = Parsed::EMPTY;
         let (status, parsed, hashed) = match self.seen.next(len) {
-            Some(Classified { owner: Some(lcore), .. }) => return Action::Redirect(*lcore),
+            Some(Classified { owner: Some((lcore, why)), .. }) => return Action::Redirect { lcore: *lcore, why: *why },
             Some(c) => (c.status, &c.parsed, c.hashed.as_ref()),
             None => (parse(buf.bytes(), &mut now), &now, None),
         };

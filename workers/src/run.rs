@@ -114,7 +114,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / lb::TICK_NS);
     tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
     let lb = balancer(layout, args.slot, shard, (generation, &group.served(&rt)), share)
-        .map_err(|e| slot_err(e.to_string()))?;
+        .map_err(|e| slot_err(e.to_string()))?
+        .with_receive(receive(layout, &group, share));
     let mut pipeline = Pipeline::with_balancer(port_contexts(layout.ports(), &rt), lb);
     claim(slot, args)?;
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
@@ -231,6 +232,24 @@ fn balancer<'a>(
     let services = f.take_services();
     f.reconfigure(generation, services);
     Ok(f)
+}
+
+/// Which lcore of the group each port's RSS delivers a packet to, for lcore `share.0` of
+/// `share.1`: a port's queue belongs to the member of the group that polls it.
+fn receive(layout: &shm_layout::Layout, group: &Group, share: (u16, u16)) -> lb::Receive {
+    if share.1 <= 1 {
+        return lb::Receive::single();
+    }
+    let workers = layout.workers();
+    let poller = |port: u16, queue: u16| {
+        let q = shm_layout::QueueRef { port, queue };
+        group.members.iter().position(|&m| workers.get(m).is_some_and(|w| w.rx_queues().contains(&q))).map(|i| i as u16)
+    };
+    let specs = layout.rss().iter().map(|r| match r.kind() {
+        shm_layout::RssKind::Unknown => None,
+        _ => Some(lb::PortSpec { key: r.key, reta: r.reta() }),
+    });
+    lb::Receive::new(share, specs, poller)
 }
 
 /// Takes the slot: a successor (`--handover`) reports ready and waits until the polling

@@ -25,6 +25,13 @@ pub struct LinkRow {
     pub mac: String,
     pub rx_queues: u16,
     pub tx_queues: u16,
+    /// How it spreads packets over its rx queues: `hardware`, `emulated` (its peer applies
+    /// the key and table), `single-queue` or `unknown`.
+    pub rss: &'static str,
+    /// The RSS key (`6d:5a:...`), when known.
+    pub rss_key: Option<String>,
+    /// The redirection table (queue of each entry), when known.
+    pub reta: Vec<u16>,
     /// Received by the workers, over all its rx queues.
     pub rx_packets: u64,
     /// Sent by the workers, over all their tx queues on it.
@@ -52,7 +59,12 @@ pub fn view(shm: &Shm) -> Vec<LinkRow> {
                 }
             }
             queues.sort_by_key(|q| q.queue);
+            let rss = &l.rss[pi];
+            let known = rss.kind() != shm_layout::RssKind::Unknown;
             LinkRow {
+                rss: rss.kind().as_str(),
+                rss_key: known.then(|| rss::key_text(&rss.key)),
+                reta: rss.reta().to_vec(),
                 name: p.name.as_str().into_owned(),
                 driver: p.driver.as_str().into_owned(),
                 mac: conf::mac_text([p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]]),
@@ -77,12 +89,13 @@ pub fn render(rows: &[LinkRow]) -> String {
                 r.mac.clone(),
                 r.rx_queues.to_string(),
                 r.tx_queues.to_string(),
+                format!("{}/{}", r.rss, r.reta.len()),
                 r.rx_packets.to_string(),
                 r.tx_packets.to_string(),
             ]
         })
         .collect();
-    let mut out = super::table(&["PORT", "DRIVER", "MAC", "RXQ", "TXQ", "RX-PKTS", "TX-PKTS"], &body);
+    let mut out = super::table(&["PORT", "DRIVER", "MAC", "RXQ", "TXQ", "RSS/RETA", "RX-PKTS", "TX-PKTS"], &body);
     let queues: Vec<Vec<String>> = rows
         .iter()
         .flat_map(|r| {
@@ -102,12 +115,13 @@ pub fn render_dpip(rows: &[LinkRow], stats: bool) -> String {
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(
             out,
-            "{}: {}: driver {} rx-queue {} tx-queue {}\n    addr {}",
+            "{}: {}: driver {} rx-queue {} tx-queue {} rss {}\n    addr {}",
             i + 1,
             r.name,
             r.driver,
             r.rx_queues,
             r.tx_queues,
+            r.rss,
             r.mac
         );
         if stats {

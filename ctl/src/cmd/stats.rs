@@ -35,8 +35,19 @@ pub struct LcoreStats {
     pub icmp_frag_needed: u64,
     /// IP-in-IP packets too big for the port without DF: dropped.
     pub drop_too_big: u64,
+    /// Packets handed to the lcore that owns their connection (taken by the redirect ring).
     pub redirected: u64,
     pub drop_redirect: u64,
+    /// Handed over, by why (whether or not the ring took them): NAT-mode services (their
+    /// replies keep the client's tuple, which RSS cannot place)...
+    pub handed_nat: u64,
+    /// ... persistent services (a client's connections follow its template) ...
+    pub handed_persistent: u64,
+    /// ... RSS put them on another lcore than the port's RSS names (a peer that does not
+    /// apply the emulated RSS) ...
+    pub handed_rss_mismatch: u64,
+    /// ... and ports whose RSS is unknown. Full-NAT and direct routing with RSS: none.
+    pub handed_no_rss: u64,
     /// Malformed IPv4 frames dropped, all reasons.
     pub drop_malformed: u64,
     /// The same, by reason (`truncated`, `bad_total_len`, ...).
@@ -115,6 +126,10 @@ pub fn view(shm: &Shm) -> Stats {
                 drop_too_big: get(&c.drop_too_big),
                 redirected: get(&c.redirected),
                 drop_redirect: get(&c.drop_redirect),
+                handed_nat: get(&c.handed_nat),
+                handed_persistent: get(&c.handed_persistent),
+                handed_rss_mismatch: get(&c.handed_rss_mismatch),
+                handed_no_rss: get(&c.handed_no_rss),
                 drop_malformed: c.drop_malformed.iter().map(get).sum(),
                 drop_malformed_by_reason: shm_layout::MALFORMED_REASONS
                     .iter()
@@ -143,6 +158,10 @@ pub fn view(shm: &Shm) -> Stats {
             total.drop_too_big += s.drop_too_big;
             total.redirected += s.redirected;
             total.drop_redirect += s.drop_redirect;
+            total.handed_nat += s.handed_nat;
+            total.handed_persistent += s.handed_persistent;
+            total.handed_rss_mismatch += s.handed_rss_mismatch;
+            total.handed_no_rss += s.handed_no_rss;
             total.drop_malformed += s.drop_malformed;
             for (r, n) in &s.drop_malformed_by_reason {
                 *total.drop_malformed_by_reason.entry(r).or_default() += n;
@@ -178,6 +197,26 @@ pub fn view(shm: &Shm) -> Stats {
 /// Renders the counters as tables.
 pub fn render(s: &Stats) -> String {
     let mut out = render_lcores(s);
+    if s.lcores.len() > 1 {
+        let row = |name: String, st: &LcoreStats| {
+            vec![
+                name,
+                st.redirected.to_string(),
+                st.drop_redirect.to_string(),
+                st.handed_nat.to_string(),
+                st.handed_persistent.to_string(),
+                st.handed_rss_mismatch.to_string(),
+                st.handed_no_rss.to_string(),
+            ]
+        };
+        let mut rows: Vec<Vec<String>> = s.lcores.iter().map(|r| row(format!("lcore {}", r.lcore), &r.stats)).collect();
+        rows.push(row("total".into(), &s.total));
+        out.push('\n');
+        out.push_str(&table(
+            &["HANDED OVER", "TAKEN", "RING-FULL", "NAT", "PERSISTENT", "RSS-MISMATCH", "NO-RSS"],
+            &rows,
+        ));
+    }
     if !s.connections.is_empty() {
         let rows: Vec<Vec<String>> = s
             .connections

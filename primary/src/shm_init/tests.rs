@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use shm_layout::{Header, PortSlot, NAME_LEN};
+use shm_layout::{Header, PortSlot, RssKind, NAME_LEN};
 
 use super::*;
 
@@ -78,6 +78,12 @@ fn poison(l: &mut Layout) {
             reserved: [0; 11],
         };
     }
+    for r in &mut l.rss {
+        r.kind = P16;
+        r.reta_size = P16;
+        r.key = [P8; 40];
+        r.reta = [P16; shm_layout::RETA_MAX];
+    }
     for s in &mut l.workers {
         s.group = Name([P8; NAME_LEN]);
         s.pool = Name([P8; NAME_LEN]);
@@ -117,6 +123,11 @@ fn facts(cfg: &Config) -> StartFacts {
                 port_id: 10 + i as u16,
                 mac: [2, 0, 0, 0, i as u8, 0x5a],
                 driver: format!("net_x{i}"),
+                rss: if i == 0 {
+                    RssFacts { kind: RssKind::Emulated, key: rss::MS_KEY, reta: vec![0, 1, 1, 0] }
+                } else {
+                    RssFacts::single()
+                },
             })
             .collect(),
         pools: (0..cfg.worker_lcores().count())
@@ -170,6 +181,8 @@ fn check(l: &Layout, cfg: &Config, facts: &StartFacts, ports: &[PortRow], worker
         let f = &facts.ports[i];
         assert_eq!((s.port_id, s.driver.as_str()), (f.port_id, f.driver.as_str().into()), "port {name}");
         assert_eq!(s.mac, [f.mac[0], f.mac[1], f.mac[2], f.mac[3], f.mac[4], f.mac[5], 0, 0], "port {name}");
+        let r = &l.rss[i];
+        assert_eq!((r.kind(), r.key, r.reta()), (f.rss.kind, f.rss.key, f.rss.reta.as_slice()), "port {name}: RSS");
     }
 
     assert_eq!(l.workers().len(), workers.len());

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `service.rs` | the service model: real servers, limits, access lists, local addresses, [`build_services`] |
 //! | `steer.rs` | which lcore owns a packet ([`owner`]) and the sorted lookups ([`Index`]) |
+//! | `receive.rs` | which lcore each port's RSS delivers a packet to, local ports chosen by it ([`Receive`]) |
 //! | `setup.rs` | a new connection: scheduling, persistence templates, the local address and port |
 //! | `fullnat.rs` | the routed modes, Full-NAT and NAT: TTL, addresses and ports, TOA or PROXY, MACs |
 //! | `dr.rs` | direct routing (and what it shares with IP-in-IP: inbound only) |
@@ -44,6 +45,7 @@ mod dr;
 mod fullnat;
 mod hops;
 pub mod proxy;
+mod receive;
 mod service;
 mod setup;
 mod state;
@@ -53,9 +55,11 @@ mod tunnel;
 
 use counters::{assign_real_slots, assign_stats_slots};
 use dr::Hit;
+pub use receive::{PortSpec, Receive};
 use service::resolve;
+use service::LPORT_MIN;
 pub use service::{build_services, BuildError, Limits, Real, Service};
-pub use steer::{flow_of, owner, transport, Index};
+pub use steer::{flow_of, owner, transport, Index, Place};
 pub use toa::TOA_LEN;
 use tunnel::TUNNEL_HEADER_LEN;
 
@@ -117,6 +121,8 @@ pub struct Balancer<'a> {
     neigh: Option<(&'a [shm_layout::LearnedNeighbour], &'a AtomicU64)>,
     /// The next hops ARP resolves, and whether each is resolved ([`Balancer::wanted`]).
     wants: Vec<(Want, bool)>,
+    /// Which lcore of the group the ports' RSS delivers a packet to.
+    receive: Receive,
 }
 
 impl std::fmt::Debug for Balancer<'_> {
@@ -155,6 +161,7 @@ impl<'a> Balancer<'a> {
             unlinks: Vec::new(),
             neigh: None,
             wants: Vec::new(),
+            receive: Receive::single(),
         };
         for idx in 0..f.shard.capacity() {
             let e = f.shard.entry(idx);
@@ -182,6 +189,20 @@ impl<'a> Balancer<'a> {
         self.services = services;
         self.generation = generation;
         self.list_wants();
+    }
+
+    /// This lcore's place in its group and the ports' RSS: it owns the connections whose
+    /// packets RSS delivers to it, and chooses local ports whose replies RSS delivers to it.
+    pub fn with_receive(mut self, receive: Receive) -> Balancer<'a> {
+        self.receive = receive;
+        self
+    }
+
+    /// Which lcore of the group owns the connection of `p`, received on port slot `rx_port`,
+    /// and why, when another one does (see [`owner`]).
+    #[inline]
+    pub fn owner(&self, rx_port: u16, p: &Parsed) -> Option<(u16, crate::outcome::Handoff)> {
+        owner(&self.index, &self.receive, rx_port, p)
     }
 
     /// The MTU of every port slot (packets bigger than the out port's are answered with ICMP

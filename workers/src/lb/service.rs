@@ -205,6 +205,13 @@ impl Service {
         Some((laddr, lport))
     }
 
+    /// The next local address, round robin (`None`: none yet).
+    pub(super) fn next_laddr(&mut self) -> Option<Ipv4Addr> {
+        let laddr = *self.laddrs.get(self.next_laddr)?;
+        self.next_laddr = (self.next_laddr + 1) % self.laddrs.len();
+        Some(laddr)
+    }
+
     /// Whether it is the service `proto vip:port`.
     pub(super) fn is(&self, proto: u8, vip: Ipv4Addr, port: u16) -> bool {
         self.proto == proto && self.vip == vip && self.port == port

@@ -94,20 +94,36 @@ impl Balancer<'_> {
         Ok((ri, template))
     }
 
-    /// A local address and port of service `si` whose outbound tuple (from `real`) is free.
+    /// A local address and port of service `si` whose outbound tuple (from `real`) is free:
+    /// one whose replies the RSS of the port they come in on (the real server's) delivers to
+    /// this lcore; from this lcore's share of ports when that port's RSS cannot deliver
+    /// replies to every lcore of the group (replies then find their lcore by port).
     fn local_port(&mut self, si: usize, t: &Tuple, real: &Real) -> Result<(Ipv4Addr, u16), DropReason> {
+        let out = |laddr: Ipv4Addr, lport: u16| Tuple {
+            proto: t.proto,
+            src: v4(real.addr.octets()),
+            sport: real.port,
+            dst: v4(laddr.octets()),
+            dport: lport,
+        };
+        if self.receive.places_replies(real.via) {
+            // Each local address in turn, until one has a free port that lands here.
+            for _ in 0..self.services[si].laddrs.len() {
+                let laddr = self.services[si].next_laddr().ok_or(DropReason::NoResource)?;
+                let shard = &mut self.shard;
+                let rs = (real.addr.octets(), real.port);
+                let free = |lport| shard.lookup(&out(laddr, lport)).is_none();
+                if let Some(lport) = self.receive.local_port(real.via, rs, laddr.octets(), LPORT_TRIES, free) {
+                    return Ok((laddr, lport));
+                }
+            }
+            return Err(DropReason::NoResource);
+        }
         for _ in 0..LPORT_TRIES {
             // A service being set up has no local address yet (`ipvsadm -A`, `-a`, then
             // `--add-laddr`).
             let (laddr, lport) = self.services[si].next_local().ok_or(DropReason::NoResource)?;
-            let out = Tuple {
-                proto: t.proto,
-                src: v4(real.addr.octets()),
-                sport: real.port,
-                dst: v4(laddr.octets()),
-                dport: lport,
-            };
-            if self.shard.lookup(&out).is_none() {
+            if self.shard.lookup(&out(laddr, lport)).is_none() {
                 return Ok((laddr, lport));
             }
         }

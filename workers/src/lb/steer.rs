@@ -1,12 +1,14 @@
-//! Steering: which lcore of a group owns a packet's connection, and the sorted lookups over a
-//! generation's services that the packet path uses (no packet scans the service list).
+//! Steering: which lcore of a group owns a packet's connection ([`owner`]), and the sorted
+//! lookups over a generation's services that the packet path uses (no packet scans the
+//! service list).
 
 use std::net::Ipv4Addr;
 
 use conn::{v4, Tuple};
 use wire::{IpProtocol, Parsed, TcpFlags, L4};
 
-use super::Service;
+use super::{Receive, Service};
+use crate::outcome::Handoff;
 
 /// The transport of a frame the balancer may translate (untagged, unfragmented IPv4 TCP or
 /// UDP): protocol number, source and destination ports, TCP flags (`None` for UDP).
@@ -49,41 +51,78 @@ pub(super) fn is_flow(t: &Tuple, p: &Parsed, (proto, sport, dport): (u8, u16, u1
         && t.dst[..12] == V4_PREFIX
 }
 
-/// Which lcore (of `lcores`) owns the connection of a packet: replies to a local address by
-/// their destination port (each lcore hands out its own share of local ports), packets to a
-/// service by a hash of their 5-tuple (so one client flow always meets one lcore, whatever
-/// queue it arrives on), and the replies of a NAT real server by the client they go to.
-/// `None`: not traffic of a service, or a single lcore.
-pub fn owner(index: &Index, lcores: u16, p: &Parsed) -> Option<u16> {
+/// Which lcore of the group owns the connection of packet `p`, received on port slot
+/// `rx_port`, and why it is handed there, when another lcore than this one (`rx`) does.
+///
+/// - To a service placed by RSS (Full-NAT, direct routing, IP-in-IP, not persistent): the lcore
+///   that port's RSS delivers it to (the one that receives it, unless the peer does not apply
+///   the port's RSS: [`Handoff::RssMismatch`]); a hash of the client's address and port when
+///   the RSS is unknown ([`Handoff::NoRss`]).
+/// - To a NAT-mode service: a hash of the client's address and port, because the real
+///   server's replies keep the client's tuple, which RSS cannot place ([`Handoff::Nat`]); to a
+///   persistent one, a hash of the client's address (its template) ([`Handoff::Persistent`]).
+/// - A reply to a local address: the lcore the port's RSS delivers it to, which chose its
+///   local port for that; by its destination port (each lcore hands out its share) when the
+///   port's RSS cannot deliver replies to every lcore.
+/// - A NAT real server's reply: the client hash, as the client's packets.
+///
+/// `None`: this lcore, not traffic of a service, or an lcore alone in its group.
+#[inline]
+pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed) -> Option<(u16, Handoff)> {
+    let (me, lcores) = (rx.me(), rx.lcores());
     if lcores <= 1 {
         return None;
     }
     let (proto, sport, dport, _) = transport(p)?;
     let ip = p.ipv4.as_ref()?;
     let (src, dst) = (ip.src_addr, ip.dst_addr);
-    // Client flows are owned by their client's address and port, so that the replies of a NAT
-    // real server (to the client) find the same owner as the client's packets.
     let by_client = |addr: Ipv4Addr, port: u16| (flow_hash(u32::from(addr), port, proto) % u64::from(lcores)) as u16;
-    // A persistent service's clients are owned by their address alone: the lcore that holds a
-    // client's template sees all its connections.
-    if let Some((_, persistent)) = index.lookup(proto, dst, dport) {
-        return Some(by_client(src, if persistent { 0 } else { sport }));
+    let other = |lcore: u16, why: Handoff| (lcore != me).then_some((lcore, why));
+    let by_rss = || rx.lcore(rx_port, (src.octets(), sport), (dst.octets(), dport));
+    if let Some((_, place)) = index.lookup(proto, dst, dport) {
+        return match place {
+            Place::Receiving => match by_rss() {
+                Some(lcore) => other(lcore, Handoff::RssMismatch),
+                None => other(by_client(src, sport), Handoff::NoRss),
+            },
+            Place::Nat => other(by_client(src, sport), Handoff::Nat),
+            Place::Persistent => other(by_client(src, 0), Handoff::Persistent),
+        };
     }
     if index.is_laddr(proto, dst) {
-        return Some(dport % lcores);
+        return match by_rss().filter(|_| rx.places_replies(rx_port)) {
+            Some(lcore) => other(lcore, Handoff::RssMismatch),
+            None => other(dport % lcores, Handoff::NoRss),
+        };
     }
     if let Some(persistent) = index.nat_real(proto, src, sport) {
-        return Some(by_client(dst, if persistent { 0 } else { dport }));
+        return match persistent {
+            true => other(by_client(dst, 0), Handoff::Persistent),
+            false => other(by_client(dst, dport), Handoff::Nat),
+        };
     }
     None
+}
+
+/// How the connections of a service are placed on the lcores of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    /// On the lcore that receives the client's packets (RSS).
+    Receiving,
+    /// By a hash of the client's address and port (a NAT-mode real server: its replies keep
+    /// the client's tuple).
+    Nat,
+    /// By a hash of the client's address (persistence: the template and every connection it
+    /// places on one lcore).
+    Persistent,
 }
 
 /// What the packet path looks up in a generation's services, sorted for binary search
 /// (built when the services change, so no packet scans the service list).
 #[derive(Debug, Default)]
 pub struct Index {
-    /// (protocol, VIP, port), the service's index, and whether it is persistent.
-    vips: Vec<((u8, u32, u16), usize, bool)>,
+    /// (protocol, VIP, port), the service's index, and how its connections are placed.
+    vips: Vec<((u8, u32, u16), usize, Place)>,
     /// (protocol, local address) of every service.
     laddrs: Vec<(u8, u32)>,
     /// (protocol, address, port) of every real server reached by NAT, and whether its service
@@ -97,7 +136,14 @@ impl Index {
         let mut i = Index::default();
         for (n, s) in services.iter().enumerate() {
             let persistent = s.persistence > 0;
-            i.vips.push(((s.proto, u32::from(s.vip), s.port), n, persistent));
+            let place = if persistent {
+                Place::Persistent
+            } else if s.reals.iter().any(|r| r.forward == conf::Forward::Nat) {
+                Place::Nat
+            } else {
+                Place::Receiving
+            };
+            i.vips.push(((s.proto, u32::from(s.vip), s.port), n, place));
             i.laddrs.extend(s.laddrs.iter().map(|a| (s.proto, u32::from(*a))));
             i.nat_reals.extend(
                 s.reals
@@ -114,9 +160,9 @@ impl Index {
         i
     }
 
-    /// The service `proto vip:port`, and whether it is persistent.
+    /// The service `proto vip:port`, and how its connections are placed.
     #[inline]
-    pub fn lookup(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<(usize, bool)> {
+    pub fn lookup(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<(usize, Place)> {
         let key = (proto, u32::from(vip), port);
         self.vips.binary_search_by(|(k, _, _)| k.cmp(&key)).ok().map(|i| (self.vips[i].1, self.vips[i].2))
     }

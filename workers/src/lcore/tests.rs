@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use shm_layout::{Layout, Shm};
-use wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, UdpPacket, UdpRepr};
+use wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, UdpPacket, UdpRepr};
 
 use super::*;
 use crate::fixtures::*;
@@ -63,8 +63,20 @@ fn empty() -> conf::Runtime {
     conf::Runtime { addresses: vec![], neighbours: vec![], routes: vec![], services: vec![] }
 }
 
+/// The emulated RSS of both ports in [`rss_pipeline`]: Microsoft's key, lcore `q` polls
+/// queue `q` of both ports.
+fn reta(lcores: u16) -> rss::Reta {
+    rss::Reta::round_robin(rss::DEFAULT_RETA_SIZE, lcores).unwrap()
+}
+
+/// The lcore that RSS (see [`reta`]) delivers a UDP datagram from `src` to `dst` to.
+fn rss_lcore(lcores: u16, (src, sport): (Ipv4Addr, u16), (dst, dport): (Ipv4Addr, u16)) -> usize {
+    let t = rss::Toeplitz::new(rss::MS_KEY);
+    usize::from(reta(lcores).queue(t.ipv4(src.octets(), dst.octets(), sport, dport)))
+}
+
 /// Lcore `me` of a group of `lcores` (worker slots 0..lcores), its pipeline running `rt` as
-/// generation `g` of `rig`.
+/// generation `g` of `rig`, the ports' RSS unknown.
 fn pipeline<'s>(
     rig: &'s Rig,
     store: &'s mut Store,
@@ -72,12 +84,26 @@ fn pipeline<'s>(
     g: u64,
     rt: &conf::Runtime,
 ) -> Pipeline<'s> {
+    let unknown = crate::lb::Receive::new((me, lcores), [None, None], |_, _| None);
+    rss_pipeline(rig, store, (me, lcores), g, rt, unknown)
+}
+
+/// [`pipeline`] with the ports' RSS `receive`.
+fn rss_pipeline<'s>(
+    rig: &'s Rig,
+    store: &'s mut Store,
+    (me, lcores): (u16, u16),
+    g: u64,
+    rt: &conf::Runtime,
+    receive: crate::lb::Receive,
+) -> Pipeline<'s> {
     let l = rig.layout();
     let shard = store.shard();
     let slot = usize::from(me);
     let services = build_services(rt, (me, lcores), &mut Vec::new(), &Default::default()).unwrap();
     let mut lb = Balancer::new(services, shard, vec![P0, P1], monotonic_ns())
-        .with_stats(&l.service_counters[slot], &l.real_counters[slot]);
+        .with_stats(&l.service_counters[slot], &l.real_counters[slot])
+        .with_receive(receive);
     let services = lb.take_services();
     lb.reconfigure(g, services);
     let port = |mac, peer, i| PortCtx {
@@ -120,11 +146,16 @@ fn counts(rig: &Rig, slot: usize) -> Counts<'_> {
 }
 
 fn udp(sport: u16) -> Vec<u8> {
+    udp_between((CLIENT_MAC, P0), (CLIENT, sport), (VIP, 53))
+}
+
+/// A 4-byte UDP datagram from `src` to `dst`, between MAC addresses `macs`.
+fn udp_between(macs: (EthernetAddress, EthernetAddress), src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> Vec<u8> {
     let mut seg = vec![0u8; 8 + 4];
-    let repr = UdpRepr { src_port: sport, dst_port: 53, payload: b"ping" };
-    repr.emit(&mut UdpPacket::new_unchecked(&mut seg[..]), CLIENT, VIP);
+    let repr = UdpRepr { src_port: src.1, dst_port: dst.1, payload: b"ping" };
+    repr.emit(&mut UdpPacket::new_unchecked(&mut seg[..]), src.0, dst.0);
     let mut f = vec![0u8; 34 + seg.len()];
-    wire::emit_ipv4_frame(&mut f, (CLIENT_MAC, P0), (CLIENT, VIP), IpProtocol::Udp, &seg);
+    wire::emit_ipv4_frame(&mut f, macs, (src.0, dst.0), IpProtocol::Udp, &seg);
     f
 }
 
@@ -217,6 +248,8 @@ fn what_a_full_tx_queue_does_not_take_is_counted_and_freed() {
     assert_eq!((load(&c.fnat_in), load(&c.tx_packets), load(&c.drop_tx_full)), (5, 1, 4));
 }
 
+/// Ports whose RSS is unknown (or a driver whose table could not be read): packets are owned
+/// by a hash of the client's tuple, as before RSS ownership, and handed over.
 #[test]
 fn packets_another_lcore_owns_are_handed_to_it_once_and_translated_there() {
     let rig = Rig::new("redirect");
@@ -241,6 +274,7 @@ fn packets_another_lcore_owns_are_handed_to_it_once_and_translated_there() {
     let handed = load(&ca.redirected);
     assert_eq!(kept + handed, 32);
     assert!(kept > 0 && handed > 0, "a hash spreads 32 flows over both lcores ({kept} kept)");
+    assert_eq!(load(&ca.handed_no_rss), handed, "counted as handed over for want of RSS");
     assert_eq!(a.io().sent[1].len() as u64, kept);
     b.round();
     assert_eq!(load(&cb.fnat_in), handed, "the owner translates what it was handed");
@@ -258,6 +292,79 @@ fn packets_another_lcore_owns_are_handed_to_it_once_and_translated_there() {
     a.round();
     assert!(load(&ca.drop_redirect) > 0);
     assert_eq!(load(&ca.redirected), handed, "nothing more went on the ring");
+}
+
+/// Emulated RSS on both ports, a peer that applies it: each lcore owns the flows it receives
+/// and chooses local ports whose replies it receives too, so nothing is handed over in either
+/// direction. A peer that does not apply it (every flow on lcore 0's queue): each flow is
+/// handed to the lcore RSS names, counted as a mismatch, and still translated.
+#[test]
+fn with_rss_each_lcore_owns_what_it_receives_in_both_directions() {
+    let rig = Rig::new("rss");
+    let rt = runtime(&[(8053, 1)]);
+    let g = rig.publish(&rt);
+    let (mut sa, mut sb) = (Store::new(2048), Store::new(2048));
+    let reta = reta(2);
+    let spec = crate::lb::PortSpec { key: rss::MS_KEY, reta: reta.entries() };
+    let receive = |me| crate::lb::Receive::new((me, 2), [Some(spec), Some(spec)], |_, q| Some(q));
+    let mut pa = rss_pipeline(&rig, &mut sa, (0, 2), g, &rt, receive(0));
+    let mut pb = rss_pipeline(&rig, &mut sb, (1, 2), g, &rt, receive(1));
+    let (mut ia, mut ib) = (MemIo::new(1, IDS.to_vec()), MemIo::new(1, IDS.to_vec()));
+    MemIo::pair(&mut ia, &mut ib, (0, 1), 2);
+    let flows = 3000..3064u16;
+    let mut on = [0usize; 2];
+    for sport in flows.clone() {
+        let l = rss_lcore(2, (CLIENT, sport), (VIP, 53));
+        on[l] += 1;
+        [&mut ia, &mut ib][l].rx[0].push_back((IDS[0], udp(sport)));
+    }
+    assert!(on[0] > 0 && on[1] > 0, "RSS spreads 64 flows over both lcores: {on:?}");
+    let layout = rig.layout();
+    let steer = |me| Some(Steer { me, lcores: 2 });
+    let mut a = Lcore::new(&layout.workers[0], counts(&rig, 0), &mut pa, ia, reconfig(&rig, 0, 2, g, &rt), steer(0));
+    let mut b = Lcore::new(&layout.workers[1], counts(&rig, 1), &mut pb, ib, reconfig(&rig, 1, 2, g, &rt), steer(1));
+    a.start();
+    b.start();
+    a.round();
+    b.round();
+    let (ca, cb) = (&layout.counters[0], &layout.counters[1]);
+    assert_eq!((load(&ca.fnat_in), load(&cb.fnat_in)), (on[0] as u64, on[1] as u64));
+    assert_eq!((load(&ca.redirected), load(&cb.redirected)), (0, 0), "nothing handed over inbound");
+    // The real server answers each datagram; the answer's RSS lands on the lcore that sent it.
+    let mut replies = 0;
+    for l in 0..2 {
+        let sent: Vec<Vec<u8>> = [a.io(), b.io()][l].sent[1].clone();
+        for f in sent {
+            let udp = UdpPacket::new_unchecked(&f[34..]);
+            let (lport, rport) = (udp.src_port(), udp.dst_port());
+            assert!(lport >= 1025, "a local port: {lport}");
+            assert_eq!(
+                rss_lcore(2, (RS, rport), (LIP, lport)),
+                l,
+                "the reply to local port {lport} lands on lcore {l}"
+            );
+            let reply = udp_between((RS_MAC, P1), (RS, rport), (LIP, lport));
+            [a.io_mut(), b.io_mut()][l].rx[0].push_back((IDS[1], reply));
+            replies += 1;
+        }
+    }
+    assert_eq!(replies, 64);
+    a.round();
+    b.round();
+    assert_eq!((load(&ca.fnat_out), load(&cb.fnat_out)), (on[0] as u64, on[1] as u64), "every reply translated");
+    assert_eq!((load(&ca.redirected), load(&cb.redirected)), (0, 0), "nothing handed over outbound");
+    // A peer that puts every flow on lcore 0's queue: RSS still names the owner.
+    a.io_mut().rx[0].extend(flows.clone().map(|sport| (IDS[0], udp(sport))));
+    for _ in 0..2 {
+        // A burst at a time.
+        a.round();
+        b.round();
+    }
+    assert_eq!(load(&ca.handed_rss_mismatch), on[1] as u64, "lcore 1's flows handed to it");
+    assert_eq!(load(&ca.redirected), on[1] as u64);
+    assert_eq!((load(&ca.fnat_in), load(&cb.fnat_in)), (2 * on[0] as u64, 2 * on[1] as u64), "and translated there");
+    let handed: u64 = [&ca.handed_nat, &ca.handed_persistent, &ca.handed_no_rss].iter().map(|c| load(c)).sum();
+    assert_eq!(handed, 0);
 }
 
 #[test]

@@ -49,8 +49,8 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_while
     let a = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"");
     let b = udp_frame(CLIENT_MAC, P0, (CLIENT, 4321), (VIP, 53), b"");
     for lcores in 2..6 {
-        let oa = owner(n.index(), lcores, &wire::classify(&a).unwrap());
-        assert_eq!(oa, owner(n.index(), lcores, &wire::classify(&b).unwrap()));
+        let oa = owner_of(n.index(), lcores, &a);
+        assert_eq!(oa, owner_of(n.index(), lcores, &b));
     }
 }
 

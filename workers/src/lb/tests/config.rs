@@ -31,20 +31,19 @@ fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
     let services = vec![mk(0)];
     // A reply to the local address belongs to the lcore its destination port names.
     let reply = tcp_frame(RS_MAC, P1, (RS, 8080), (LIP, 2000), TcpFlags::ACK, b"");
-    assert_eq!(owner(&Index::build(&services), 3, &wire::classify(&reply).unwrap()), Some(2000 % 3));
+    assert_eq!(owner_of(&Index::build(&services), 3, &reply), Some(2000 % 3));
     // A client flow always belongs to one lcore; other flows spread.
     let mut seen = [0usize; 3];
     for port in 40000..40300 {
         let f = tcp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 80), TcpFlags::SYN, b"");
-        let p = wire::classify(&f).unwrap();
-        let o = owner(&Index::build(&services), 3, &p).unwrap();
-        assert_eq!(owner(&Index::build(&services), 3, &p), Some(o));
+        let o = owner_of(&Index::build(&services), 3, &f).unwrap();
+        assert_eq!(owner_of(&Index::build(&services), 3, &f), Some(o));
         seen[usize::from(o)] += 1;
     }
     assert!(seen.iter().all(|&n| n > 60), "{seen:?}");
     let other = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (Ipv4Addr::new(198, 18, 0, 9), 80), TcpFlags::SYN, b"");
-    assert_eq!(owner(&Index::build(&services), 3, &wire::classify(&other).unwrap()), None, "not Full-NAT traffic");
-    assert_eq!(owner(&Index::build(&services), 1, &wire::classify(&reply).unwrap()), None, "one lcore owns everything");
+    assert_eq!(owner_of(&Index::build(&services), 3, &other), None, "not Full-NAT traffic");
+    assert_eq!(owner_of(&Index::build(&services), 1, &reply), None, "one lcore owns everything");
 }
 
 #[test]
@@ -197,7 +196,7 @@ fn a_frame_that_is_not_the_one_classified_is_parsed_again() {
     // a caller out of step. The second is translated as its own flow.
     let classified = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a");
     let mut other = udp_frame(CLIENT_MAC, P0, (CLIENT, 2000), (VIP, 53), b"longer");
-    p.classify([&classified[..]].into_iter(), None);
+    p.classify([(Some(0), &classified[..])].into_iter(), false);
     assert_eq!(p.process(0, &mut other), Action::Nat { port: 1, inbound: true, new: true });
     let shard = p.balancer_mut().unwrap().shard();
     let clients: Vec<u16> =

@@ -12,6 +12,13 @@ use wire::{EthernetFrame, IpProtocol, TcpFlags, TcpPacket, UdpPacket};
 
 pub(super) use crate::fixtures::*;
 
+/// The lcore of a group of `lcores` that owns `frame`'s connection, seen from outside the
+/// group (an observer that owns nothing), when the ports' RSS is unknown.
+fn owner_of(index: &Index, lcores: u16, frame: &[u8]) -> Option<u16> {
+    let rx = Receive::new((u16::MAX, lcores), std::iter::empty(), |_, _| None);
+    owner(index, &rx, 0, &wire::classify(frame).unwrap()).map(|(lcore, _)| lcore)
+}
+
 fn store() -> Store {
     Store::new(1024)
 }

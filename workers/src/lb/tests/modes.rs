@@ -73,8 +73,8 @@ fn nat_rewrites_the_destination_and_the_replies_source_and_owners_follow_the_cli
     // have one owner.
     let syn = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
     for lcores in 2..6 {
-        let a = owner(n.index(), lcores, &wire::classify(&syn).unwrap());
-        let b = owner(n.index(), lcores, &wire::classify(&reply).unwrap());
+        let a = owner_of(n.index(), lcores, &syn);
+        let b = owner_of(n.index(), lcores, &reply);
         assert!(a.is_some() && a == b, "{lcores} lcores: {a:?} {b:?}");
     }
 }

@@ -1,0 +1,133 @@
+//! Which lcore of a group receives a packet: each port's receive-side scaling (its Toeplitz
+//! key and redirection table, in shared memory) mapped to the lcores that poll its queues.
+//!
+//! A Full-NAT connection is owned by the lcore that receives its client's packets, and its
+//! local port is chosen so that the real server's replies are received there too (the reply's
+//! hash is `fixed ^ part(local port)`, see [`rss::PortPicker`]): no packet of it crosses lcores.
+//! Each lcore computes the same answer for a packet whatever queue it came in on, so a packet
+//! that arrives elsewhere (a peer that does not apply a port's emulated RSS) still finds its
+//! owner, handed over.
+
+use rss::{Ipv4Hasher, PortPicker, Reta, Toeplitz};
+
+use super::LPORT_MIN;
+
+/// A redirection table entry whose queue no lcore of the group polls.
+const NOBODY: u16 = u16::MAX;
+
+/// One port's RSS as one lcore of a group sees it.
+#[derive(Debug, Clone)]
+struct PortRss {
+    hasher: Ipv4Hasher,
+    mask: u32,
+    /// The lcore (index in the group) polling the queue of each table entry, or [`NOBODY`].
+    lcore_of: Box<[u16]>,
+    /// This lcore's choice of local ports whose replies arrive on it; `None` when some lcore
+    /// of the group polls no queue of the table (replies cannot be placed on every lcore).
+    picker: Option<PortPicker>,
+}
+
+/// The RSS of every port, for one lcore of a group.
+#[derive(Debug, Clone)]
+pub struct Receive {
+    /// This lcore's index in its group.
+    me: u16,
+    /// The group's lcores.
+    lcores: u16,
+    /// By port slot; `None`: RSS unknown.
+    ports: Vec<Option<PortRss>>,
+}
+
+/// One port's RSS, as shared memory describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct PortSpec<'s> {
+    /// The Toeplitz key.
+    pub key: [u8; rss::KEY_LEN],
+    /// The redirection table (queues).
+    pub reta: &'s [u16],
+}
+
+impl Receive {
+    /// An lcore alone in its group: it receives everything.
+    pub fn single() -> Receive {
+        Receive { me: 0, lcores: 1, ports: Vec::new() }
+    }
+
+    /// Lcore `me` of `lcores`, over ports (by slot) of RSS `specs` (`None`: unknown), whose
+    /// queue `q` of port slot `p` is polled by lcore `poller(p, q)` of the group.
+    pub fn new<'s>(
+        (me, lcores): (u16, u16),
+        specs: impl IntoIterator<Item = Option<PortSpec<'s>>>,
+        poller: impl Fn(u16, u16) -> Option<u16>,
+    ) -> Receive {
+        let ports = specs
+            .into_iter()
+            .enumerate()
+            .map(|(slot, spec)| {
+                let spec = spec?;
+                let reta = Reta::new(spec.reta.to_vec()).ok()?;
+                let lcore_of: Box<[u16]> = reta
+                    .entries()
+                    .iter()
+                    .map(|&q| poller(slot as u16, q).filter(|&l| l < lcores).unwrap_or(NOBODY))
+                    .collect();
+                let hasher = Ipv4Hasher::new(&Toeplitz::new(spec.key));
+                let every = (0..lcores).all(|l| lcore_of.contains(&l));
+                let picker = every.then(|| {
+                    // Entries no lcore polls name one queue past the lcores: never picked.
+                    let by_lcore = Reta::new(lcore_of.iter().map(|&l| l.min(lcores)).collect()).ok()?;
+                    Some(PortPicker::new(&hasher.dst_port_table(), &by_lcore, LPORT_MIN..=u16::MAX))
+                });
+                Some(PortRss { mask: (lcore_of.len() - 1) as u32, hasher, lcore_of, picker: picker.flatten() })
+            })
+            .collect();
+        Receive { me, lcores, ports }
+    }
+
+    /// This lcore's index in its group.
+    #[inline]
+    pub fn me(&self) -> u16 {
+        self.me
+    }
+
+    /// The group's lcores.
+    #[inline]
+    pub fn lcores(&self) -> u16 {
+        self.lcores
+    }
+
+    /// The lcore that port slot `port`'s RSS delivers a packet from `src:sport` to
+    /// `dst:dport` to; `None` when the RSS is unknown or no lcore of the group polls that
+    /// queue.
+    #[inline]
+    pub fn lcore(&self, port: u16, (src, sport): ([u8; 4], u16), (dst, dport): ([u8; 4], u16)) -> Option<u16> {
+        let p = self.ports.get(usize::from(port))?.as_ref()?;
+        let l = p.lcore_of[(p.hasher.hash(src, dst, sport, dport) & p.mask) as usize];
+        (l != NOBODY).then_some(l)
+    }
+
+    /// Whether port slot `port`'s RSS can deliver replies to every lcore of the group, so that
+    /// each places the replies of its connections on itself ([`Receive::local_port`]).
+    #[inline]
+    pub fn places_replies(&self, port: u16) -> bool {
+        self.ports.get(usize::from(port)).is_some_and(|p| p.as_ref().is_some_and(|p| p.picker.is_some()))
+    }
+
+    /// A local port for a connection from local address `laddr` to real server `rs:rport`
+    /// reached through port slot `port`, whose replies that port's RSS delivers to this lcore,
+    /// and for which `free` says yes (at most `tries` offered). `None`: none found, or the
+    /// port does not place replies.
+    pub fn local_port(
+        &mut self,
+        port: u16,
+        (rs, rport): ([u8; 4], u16),
+        laddr: [u8; 4],
+        tries: usize,
+        free: impl FnMut(u16) -> bool,
+    ) -> Option<u16> {
+        let p = self.ports.get_mut(usize::from(port))?.as_mut()?;
+        // The reply comes from rs:rport to laddr:lport: its hash is this part ^ part(lport).
+        let fixed = p.hasher.hash(rs, laddr, rport, 0);
+        p.picker.as_mut()?.pick(self.me, fixed, tries, free)
+    }
+}
