@@ -2,11 +2,16 @@
 # that stops every process the script recorded in PIDS and removes the DPDK files of the file
 # prefixes in PREFIXES (set PREFIXES before sourcing). With BENCH_CSV set (bench/all.sh sets
 # it), `record BENCH METRIC VALUE UNIT` appends one CSV row: time, host, bench, metric, value,
-# unit.
+# unit. With BIN set (a directory of release binaries, such as a build with line tables for
+# perf), the scripts that honour it run those instead of building target/release.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
-cargo build --release --bins -q
+if [ -z "${BIN:-}" ]; then
+    echo "building the release binaries (cargo build --release; a first build takes minutes)" >&2
+    cargo build --release --bins -q
+fi
+BIN=${BIN:-target/release}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -28,7 +33,7 @@ cleanup() {
 # totals with the time of the snapshot added.
 snapshot() {
     python3 -c "import json,sys,time; d=json.load(sys.stdin)['total']; d['t']=time.time(); print(json.dumps(d))" \
-        <<< "$(target/release/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json)"
+        <<< "$("$BIN"/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json)"
 }
 # rates BEFORE AFTER COUNTER...: each counter's rate between two snapshots in Mpps (2
 # decimals), then the busy TSC cycles per received packet; space-separated.
@@ -38,6 +43,15 @@ import json,sys
 b=json.loads(sys.argv[1]); a=json.loads(sys.argv[2]); dt=a['t']-b['t']
 d=lambda k: a[k]-b[k]
 print(*[f'{d(k)/dt/1e6:.2f}' for k in sys.argv[3:]], f\"{d('busy_cycles')/max(d('rx_packets'),1):.0f}\")
+" "$@"
+}
+# per_burst BEFORE AFTER: packets received per non-empty rx burst between two snapshots (a
+# round's fixed costs, such as polling empty queues, are shared by that many packets).
+per_burst() {
+    python3 -c "
+import json,sys
+b=json.loads(sys.argv[1]); a=json.loads(sys.argv[2])
+print(f\"{(a['rx_packets']-b['rx_packets'])/max(a['rx_bursts']-b['rx_bursts'],1):.1f}\")
 " "$@"
 }
 # fnat_conf OUT [tcp]: bench/fnat-1worker.toml's service with 32 local addresses (a flow or
@@ -55,7 +69,7 @@ fnat_conf() {
 }
 # GEN: dpvs-gen on CPU 0 towards the bench instance's two memif ports (sends to dpdk0, plays
 # the real servers on dpdk1); add --file-prefix and the traffic's options.
-GEN=(target/release/dpvs-gen --cpu 0 --dst-mac 02:00:00:00:00:10
+GEN=("$BIN"/dpvs-gen --cpu 0 --dst-mac 02:00:00:00:00:10
     --tx-vdev "net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no"
     --rx-vdev "net_memif1,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no")
 # field JSON KEY: one value of a JSON object (dpvs-gen's report).
@@ -63,7 +77,7 @@ field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]
 # conns FIELD: the bench instance's connection-table counter FIELD (active, created, full...)
 # summed over its lcores.
 conns() {
-    target/release/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json |
+    "$BIN"/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" stats --json |
         python3 -c "import json,sys; print(sum(c[sys.argv[1]] for c in json.load(sys.stdin)['connections']))" "$1"
 }
 record() { # $1 bench, $2 metric, $3 value, $4 unit

@@ -8,17 +8,27 @@
 # example a tmpfs mounted with huge=always. With FORWARD=dr or nat the real server is reached
 # by direct routing or NAT instead (same topology: the real server is on dpdk1's network).
 # With LCORES=N (N > 1) N worker lcores share the service (one group, each polling its own
-# queue of both ports; dpvs-gen sends flow f on queue f % N as RSS would, so the lcore that
-# receives a flow is not always its owner and hands it over on a redirect ring): worker lcore
-# i on CPU 1 + i, the generator (and the idle primary) on CPU 0. With fewer CPUs than N + 1
-# the lcores wrap around onto CPU 0 and the figures say so: CPUs shared by busy pollers
-# measure the scheduler, not the balancer.
+# queue of both ports, whose emulated RSS dpvs-gen applies: each flow goes on the queue the
+# port's RSS gives, so the lcore that receives a flow owns it, and its local ports bring the
+# replies back to it; the handed-over rate should read 0.00, and STEER=modulo sends flow f on
+# queue f % N instead, a peer that ignores the RSS): worker lcore i on CPU 1 + i, the
+# generator (GEN_LCORES lcores, default 1, on CPUs 0, 1, ...) and the idle primary on CPU 0.
+# With fewer CPUs than N + 1 the lcores wrap around onto CPU 0 and the figures say so: CPUs
+# shared by busy pollers measure the scheduler, not the balancer.
+# With PERF_OUT=FILE the workers are sampled by perf during each measurement (FILE.<flows>);
+# pair it with BIN=DIR, a release build with line tables:
+#   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_TARGET_DIR=/tmp/prof cargo build --release --bins
+#   BIN=/tmp/prof/release PERF_OUT=/tmp/fnat.perf bench/fnat-udp-flows.sh 3 1
+# With CEILING=1 the same generator first drives dpdk-testpmd's io forwarding between the same
+# two memif server ports (CPU 1; no translation, no table): the path's ceiling with this
+# generator, which each flow count's rate is then given as a percentage of (the generator's
+# received rate against the ceiling's, same sitting).
 # Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [LCORES=N] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
 DURATION=${1:-5}
 shift || true
 FLOWS=("${@:-1 1000 1000000}")
 read -r -a FLOWS <<< "${FLOWS[*]}"
-PREFIXES=(bfgen dpvs-bench)
+PREFIXES=(bfgen bfwd dpvs-bench)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 fnat_conf "$WORK/fnat.toml"
@@ -42,16 +52,41 @@ if [ "$LCORES" -gt 1 ]; then
     done
     sed -i -e "s|^rx = \[\"dpdk0:0\", \"dpdk1:0\"\]\$|&$extra|" \
         -e "s|mac=02:00:00:00:00:1[01]\"\$|&\nqueues = $LCORES|" "$WORK/fnat.toml"
-    GEN+=(--queues "$LCORES")
+    GEN_LCORES=${GEN_LCORES:-1}
+    gen_cpus=$(seq -s, 0 $((GEN_LCORES - 1)))
+    # The generator's CPUs in place of GEN's `--cpu 0`.
+    for i in "${!GEN[@]}"; do [ "${GEN[i]}" = --cpu ] && GEN[i + 1]=$gen_cpus; done
+    GEN+=(--queues "$LCORES" --lcores "$GEN_LCORES" --steer "${STEER:-rss}")
     lcores_label="$LCORES worker lcores"
     if [ "$cpus" -le "$LCORES" ]; then
         lcores_label+=" (OVERSUBSCRIBED: $LCORES lcores and the generator on $cpus CPUs)"
     fi
 fi
+ceiling=""
+if [ -n "${CEILING:-}" ]; then
+    rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
+    q=$LCORES
+    dpdk-testpmd --no-pci --huge-dir /dev/hugepages --log-level='*:warning' --lcores=0@1,1@1 --file-prefix=bfwd \
+        --vdev="net_memif0,role=server,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
+        --vdev="net_memif1,role=server,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no" \
+        -- --total-num-mbufs=16384 --nb-cores=1 --burst=32 --rxq="$q" --txq="$q" -a --forward-mode=io \
+        > "$WORK/ceiling-fwd.out" 2>&1 &
+    F=$!; PIDS+=($F)
+    sleep 3
+    "${GEN[@]}" --file-prefix=bfgen --flows 1 > "$WORK/ceiling-gen.out" &
+    G=$!; PIDS+=($G)
+    sleep $((DURATION + 2))
+    kill -INT "$G"; wait "$G" || true
+    kill -INT "$F"; wait "$F" || true
+    r=$(tail -1 "$WORK/ceiling-gen.out")
+    ceiling=$(python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(f\"{r['received']/r['seconds']/1e6:.2f}\")" "$r")
+    echo "Ceiling: dpvs-gen through dpdk-testpmd io forwarding (same memif ports, CPU 1): $ceiling Mpps received"
+    record "$FORWARD-udp-flows" "ceiling_testpmd_io" "$ceiling" Mpps
+fi
 if [ -n "${SHM_DIR:-}" ]; then sed -i "s|^name = \"dpvs-bench\"|name = \"dpvs-bench\"\nshm_dir = \"$SHM_DIR\"|" "$WORK/fnat.toml"; fi
 for n in "${FLOWS[@]}"; do
     rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
-    target/release/dpvs -c "$WORK/fnat.toml" > "$WORK/dpvs-$n.log" 2>&1 &
+    "$BIN"/dpvs -c "$WORK/fnat.toml" > "$WORK/dpvs-$n.log" 2>&1 &
     D=$!; PIDS+=($D)
     sleep 3
     "${GEN[@]}" --file-prefix=bfgen --flows "$n" > "$WORK/gen-$n.out" &
@@ -59,14 +94,32 @@ for n in "${FLOWS[@]}"; do
     # Measure after the table holds every flow (1M flows at a few Mpps: under a second).
     sleep 2
     before=$(snapshot)
-    sleep "$DURATION"
+    if [ -n "${PERF_OUT:-}" ]; then
+        # Sample the worker(s) for the measurement's duration (cpu-clock: no PMU in a VM).
+        pids=$("$BIN"/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" worker list --json |
+            python3 -c "import json,sys; print(','.join(str(w['pid']) for w in json.load(sys.stdin)))")
+        perf record -e cpu-clock -F 20000 -p "$pids" -o "$PERF_OUT.$n" -- sleep "$DURATION" 2> /dev/null
+    else
+        sleep "$DURATION"
+    fi
     after=$(snapshot)
     kill -INT "$G"; wait "$G" || true
     read -r mpps redirected cyc <<< "$(rates "$before" "$after" fnat_in redirected)"
+    burst=$(per_burst "$before" "$after")
     flows_now=$(conns active)
-    handed=$([ "$LCORES" -gt 1 ] && echo " ($redirected Mpps handed over between lcores)" || true)
+    handed=""
+    if [ "$LCORES" -gt 1 ]; then
+        read -r h_nat h_pers h_miss h_norss _ <<< "$(rates "$before" "$after" handed_nat handed_persistent handed_rss_mismatch handed_no_rss)"
+        handed=" ($redirected Mpps handed over between lcores: NAT $h_nat, persistent $h_pers, RSS mismatch $h_miss, no RSS $h_norss)"
+    fi
+    share=""
+    if [ -n "$ceiling" ]; then
+        r=$(tail -1 "$WORK/gen-$n.out")
+        share=$(python3 -c "import json,sys; r=json.loads(sys.argv[1]); c=float(sys.argv[2]); g=r['received']/r['seconds']/1e6; print(f'{g:.2f} Mpps at the generator, {100*g/c:.0f}% of the ceiling')" "$r" "$ceiling")
+        share=" [$share]"
+    fi
     echo "UDP $label, $lcores_label, $n flows ($flows_now connections): $mpps Mpps translated$handed," \
-        "$cyc busy cycles per packet"
+        "$cyc busy cycles per packet ($burst packets per rx burst)$share"
     suffix=$([ "$LCORES" -gt 1 ] && echo "_${LCORES}lcores" || true)
     record "$FORWARD-udp-flows" "translated_${n}flows$suffix" "$mpps" Mpps
     record "$FORWARD-udp-flows" "busy_cycles_per_packet_${n}flows$suffix" "$cyc" cycles

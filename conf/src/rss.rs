@@ -31,7 +31,9 @@ impl PortRss {
     pub fn table(&self, queues: u16, size: usize) -> Option<Vec<u16>> {
         match &self.reta {
             None => Some((0..size).map(|i| (i % usize::from(queues.max(1))) as u16).collect()),
-            Some(t) if t.len() <= size && size.is_multiple_of(t.len()) => Some(t.iter().copied().cycle().take(size).collect()),
+            Some(t) if t.len() <= size && size.is_multiple_of(t.len()) => {
+                Some(t.iter().copied().cycle().take(size).collect())
+            }
             Some(_) => None,
         }
     }

@@ -421,18 +421,31 @@ impl Generator {
     /// [`Generator::start`] from the client address `src` to the service `dst` (`ADDR:PORT`).
     pub fn start_to(
         dir: &Path,
+        ports: (&str, &str, u16),
+        dst_mac: &str,
+        (rate, flows): (u64, u32),
+        (src, dst): (&str, &str),
+    ) -> Generator {
+        Generator::start_with(dir, ports, dst_mac, (rate, flows), (src, dst), &["--cpu", "0"])
+    }
+
+    /// [`Generator::start_to`] with more options (`--cpu` among them: see `dpvs-gen --help`).
+    pub fn start_with(
+        dir: &Path,
         (tx_vdev, rx_vdev, queues): (&str, &str, u16),
         dst_mac: &str,
         (rate, flows): (u64, u32),
         (src, dst): (&str, &str),
+        extra: &[&str],
     ) -> Generator {
         let prefix = unique("gen");
         let out = dir.join(format!("{prefix}.out"));
         let child = Command::new(bin("dpvs-gen"))
             .arg(format!("--file-prefix={prefix}"))
-            .args(["--cpu", "0", "--tx-vdev", tx_vdev, "--rx-vdev", rx_vdev, "--dst-mac", dst_mac])
+            .args(["--tx-vdev", tx_vdev, "--rx-vdev", rx_vdev, "--dst-mac", dst_mac])
             .args(["--rate", &rate.to_string(), "--flows", &flows.to_string(), "--queues", &queues.to_string()])
             .args(["--src", src, "--dst", dst])
+            .args(extra)
             .stdout(Stdio::from(File::create(&out).expect("out")))
             .spawn()
             .expect("dpvs-gen");
