@@ -11,6 +11,8 @@
 
 mod eal;
 mod error;
+// `Eal::run_on_lcores`: a function on every lcore at once.
+mod launch;
 mod mbuf;
 mod mempool;
 mod port;

@@ -1,0 +1,173 @@
+//! What the lcores counted, and the one JSON line that reports it.
+
+use std::time::Duration;
+
+/// What came back, and the answers sent, on one lcore or (merged) on all of them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    /// UDP frames; TCP connections established (`close`, `hold`), data segments at the real
+    /// server (`data`), or connections completed (`request`: the last ACK back at the client).
+    pub received: u64,
+    /// TCP connections established (the SYN-ACK back at the client).
+    pub established: u64,
+    /// SYN-ACKs sent as the real server.
+    pub responded: u64,
+    /// Anything else (ARP, ...).
+    pub other: u64,
+    /// Answers (`--steer rss`) whose own tuple's queue belongs to another lcore of this
+    /// generator, sent instead on the queue their cause arrived on: 0 when the balancer
+    /// delivers every packet on the queue of its tuple's RSS.
+    pub answers_off_queue: u64,
+}
+
+impl Counts {
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Counts) {
+        self.received += other.received;
+        self.established += other.established;
+        self.responded += other.responded;
+        self.other += other.other;
+        self.answers_off_queue += other.answers_off_queue;
+    }
+}
+
+/// One-way latencies of the UDP packets (and TCP data segments) that came back, in 1 us buckets (the last one: 10 ms
+/// or more). Allocated once; recording is an increment.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    buckets: Vec<u64>,
+    /// TSC ticks per microsecond.
+    per_us: u64,
+}
+
+impl Latency {
+    const BUCKETS: usize = 10_001;
+
+    pub fn new(tsc_hz: u64) -> Latency {
+        Latency { buckets: vec![0; Latency::BUCKETS], per_us: (tsc_hz / 1_000_000).max(1) }
+    }
+
+    /// Records the packet in `f` received at TSC `now`, if it carries a send time of ours at
+    /// offset `at`.
+    pub fn record(&mut self, f: &[u8], at: usize, now: u64) {
+        let Some(stamp) = f.get(at..at + 8) else { return };
+        let sent = u64::from_le_bytes([stamp[0], stamp[1], stamp[2], stamp[3], stamp[4], stamp[5], stamp[6], stamp[7]]);
+        if sent == 0 || sent > now {
+            return;
+        }
+        let us = ((now - sent) / self.per_us) as usize;
+        self.buckets[us.min(Latency::BUCKETS - 1)] += 1;
+    }
+
+    /// Adds `other`'s samples (another lcore's) to these.
+    pub fn merge(&mut self, other: &Latency) {
+        self.buckets.iter_mut().zip(&other.buckets).for_each(|(a, b)| *a += b);
+    }
+
+    /// Count and percentiles, microseconds.
+    pub fn report(&self) -> serde_json::Value {
+        let n: u64 = self.buckets.iter().sum();
+        let at = |q: f64| {
+            let want = ((n as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            self.buckets.iter().position(|&c| {
+                seen += c;
+                seen >= want
+            })
+        };
+        let max = self.buckets.iter().rposition(|&c| c > 0);
+        serde_json::json!({
+            "samples": n,
+            "p50": at(0.5),
+            "p99": at(0.99),
+            "p999": at(0.999),
+            "max": max,
+        })
+    }
+}
+
+/// What one lcore did.
+#[derive(Debug)]
+pub struct LcoreReport {
+    /// Flows it owned.
+    pub flows: u32,
+    /// Packets its tx queues took.
+    pub sent: u64,
+    /// What came back to it.
+    pub counts: Counts,
+    /// Its latency samples.
+    pub latency: Latency,
+    /// From the common start to the end of its sending.
+    pub sending: Duration,
+}
+
+/// The JSON line of a run of `reports` (lcore 0 first): the totals, the time until the last
+/// lcore stopped sending and the rate over it, merged latencies, and each lcore's part.
+pub fn json(reports: &[LcoreReport]) -> serde_json::Value {
+    let mut counts = Counts::default();
+    let mut latency: Option<Latency> = None;
+    for r in reports {
+        counts.merge(&r.counts);
+        match &mut latency {
+            Some(l) => l.merge(&r.latency),
+            None => latency = Some(r.latency.clone()),
+        }
+    }
+    let sent: u64 = reports.iter().map(|r| r.sent).sum();
+    let seconds = reports.iter().map(|r| r.sending).max().unwrap_or_default().as_secs_f64();
+    let rate = if seconds > 0.0 { (sent as f64 / seconds).round() as u64 } else { 0 };
+    let per_lcore: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| serde_json::json!({"flows": r.flows, "sent": r.sent, "received": r.counts.received}))
+        .collect();
+    serde_json::json!({
+        "sent": sent,
+        "received": counts.received,
+        "responded": counts.responded,
+        "established": counts.established,
+        "other": counts.other,
+        "seconds": seconds,
+        "rate": rate,
+        "latency_us": latency.unwrap_or_else(|| Latency::new(1_000_000)).report(),
+        "lcores": reports.len(),
+        "answers_off_queue": counts.answers_off_queue,
+        "per_lcore": per_lcore,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcore(sent: u64, received: u64, off: u64, latencies_us: &[u64], secs: u64) -> LcoreReport {
+        // 1 MHz: one tick a microsecond.
+        let mut latency = Latency::new(1_000_000);
+        let mut f = [0u8; 16];
+        for &us in latencies_us {
+            f[8..].copy_from_slice(&100u64.to_le_bytes());
+            latency.record(&f, 8, 100 + us);
+        }
+        let counts = Counts { received, established: 1, responded: 2, other: 3, answers_off_queue: off };
+        LcoreReport { flows: 7, sent, counts, latency, sending: Duration::from_secs(secs) }
+    }
+
+    /// Totals are sums, latencies merge, time is the slowest lcore's.
+    #[test]
+    fn the_report_merges_the_lcores() {
+        let v = json(&[lcore(100, 90, 0, &[5, 5, 7], 2), lcore(300, 290, 4, &[9, 20_000], 4)]);
+        let want = serde_json::json!({
+            "sent": 400, "received": 380, "responded": 4, "established": 2, "other": 6,
+            "seconds": 4.0, "rate": 100, "lcores": 2, "answers_off_queue": 4,
+            "latency_us": {"samples": 5, "p50": 7, "p99": 10_000, "p999": 10_000, "max": 10_000},
+            "per_lcore": [{"flows": 7, "sent": 100, "received": 90}, {"flows": 7, "sent": 300, "received": 290}],
+        });
+        assert_eq!(v, want);
+        // One lcore: the fields of the single-lcore report, and the new ones.
+        let one = json(&[lcore(10, 10, 0, &[], 1)]);
+        assert_eq!(
+            one["latency_us"],
+            serde_json::json!({"samples": 0, "p50": null, "p99": null, "p999": null, "max": null})
+        );
+        assert_eq!((one["lcores"].as_u64(), one["rate"].as_u64()), (Some(1), Some(10)));
+    }
+}
