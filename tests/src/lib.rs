@@ -411,14 +411,10 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Starts it on CPU 0: `rate` packets per second over `flows` flows from 198.18.0.1 to
-    /// 198.18.0.100:53 at `dst_mac` on `tx_vdev`, counting what arrives on `rx_vdev`, until
-    /// [`Generator::stop`]; `queues` queue pairs on each port (as many as the memif server's).
-    pub fn start(dir: &Path, ports: (&str, &str, u16), dst_mac: &str, rate: u64, flows: u32) -> Generator {
-        Generator::start_to(dir, ports, dst_mac, (rate, flows), ("198.18.0.1", "198.18.0.100:53"))
-    }
-
-    /// [`Generator::start`] from the client address `src` to the service `dst` (`ADDR:PORT`).
+    /// Starts it on CPU 0: `rate` packets per second over `flows` flows from the client address
+    /// `src` to the service `dst` (`ADDR:PORT`) at `dst_mac` on `tx_vdev`, counting what
+    /// arrives on `rx_vdev`, until [`Generator::stop`]; `queues` queue pairs on each port (as
+    /// many as the memif server's), each flow on the queue the port's emulated RSS gives.
     pub fn start_to(
         dir: &Path,
         ports: (&str, &str, u16),

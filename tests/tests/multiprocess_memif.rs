@@ -252,8 +252,7 @@ fn a_crash_loop_in_one_group_costs_another_group_nothing() {
     let _g = serial();
     require_root_and_hugepages();
     let inst = Instance::start(TWO_GROUPS);
-    // Group b's service at a fixed rate over 64 flows, from both queues: b's two lcores hand
-    // each other the flows they do not own.
+    // Group b's service at a fixed rate over 64 flows, on the queues the ports' RSS gives.
     let mut gen = Generator::start_to(
         &inst.dir,
         (&inst.memif_client("net_memif0", "dpdk2.sock"), &inst.memif_client("net_memif1", "dpdk3.sock"), 3),
@@ -276,8 +275,10 @@ fn a_crash_loop_in_one_group_costs_another_group_nothing() {
     // pool recoveries of group a.
     assert!(u(&report, "sent") > 20_000, "{report}");
     assert_eq!(u(&report, "received"), u(&report, "sent"), "group b delivered all it was offered: {report}");
-    // Group b's flows are owned within group b: handed between its two lcores, never to a's.
-    assert!(u(&b1, "redirected") + u(&b2, "redirected") > 0, "{b1} {b2}");
+    // Group b's flows are owned within group b, by the lcore that receives them (the
+    // generator applies the ports' emulated RSS: 3 queues, lcore 2 polling two of them).
+    assert_eq!(u(&b1, "redirected") + u(&b2, "redirected"), 0, "{b1} {b2}");
+    assert!(u(&b1, "fnat_in") > u(&b2, "fnat_in") && u(&b2, "fnat_in") > 0, "two queues, one queue: {b1} {b2}");
     assert_eq!(u(&a, "fnat_in"), 0, "group a saw none of group b's connections: {a}");
 }
 
@@ -286,14 +287,17 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
     let _g = serial();
     require_root_and_hugepages();
     let inst = Instance::start(FNAT_UDP);
-    // 64 flows, so both lcores own some and one hands the other its share; a rate both
-    // debug-build workers on one shared CPU forward without restarts.
-    let mut gen = Generator::start(
+    // 64 flows, so both lcores own some, sent on queue f % 2 whatever the ports' RSS says (a
+    // peer that does not apply it), so one lcore hands the other its share: packets in flight
+    // on the redirect rings through the handovers; a rate both debug-build workers on one
+    // shared CPU forward without restarts.
+    let mut gen = Generator::start_with(
         &inst.dir,
         (&inst.memif_client("net_memif0", "dpdk0.sock"), &inst.memif_client("net_memif1", "dpdk1.sock"), 2),
         "02:00:00:00:00:10",
-        20_000,
-        64,
+        (20_000, 64),
+        ("198.18.0.1", "198.18.0.100:53"),
+        &["--cpu", "0", "--steer", "modulo"],
     );
     let fnat_in = || u(&inst.stats()["total"], "fnat_in");
     wait_growth("Full-NAT traffic", 0, 10_000, fnat_in);
@@ -305,6 +309,7 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
     assert!(u(&report, "sent") > 20_000, "{report}");
     assert_eq!(u(&report, "received"), u(&report, "sent"), "not one packet lost across 20 handovers: {report} {s}");
     assert!(u(&s, "redirected") > 0, "{s}");
+    assert!(u(&s, "handed_rss_mismatch") > 0 && u(&s, "handed_no_rss") == 0, "counted as RSS mismatches: {s}");
 }
 
 /// Restarts every worker ten times, half the rounds one after the other, half all at once;
