@@ -69,7 +69,7 @@ if [ -n "${CEILING:-}" ]; then
     dpdk-testpmd --no-pci --huge-dir /dev/hugepages --log-level='*:warning' --lcores=0@1,1@1 --file-prefix=bfwd \
         --vdev="net_memif0,role=server,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no" \
         --vdev="net_memif1,role=server,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no" \
-        -- --total-num-mbufs=16384 --nb-cores=1 --burst=32 --rxq="$q" --txq="$q" -a --forward-mode=io \
+        -- --total-num-mbufs=16384 --nb-cores=1 --burst=32 --rxq="$q" --txq="$q" -a --stats-period=1 --forward-mode=io \
         > "$WORK/ceiling-fwd.out" 2>&1 &
     F=$!; PIDS+=($F)
     sleep 3
