@@ -131,3 +131,70 @@ impl Receive {
         p.picker.as_mut()?.pick(self.me, fixed, tries, free)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// For random keys, redirection tables (queues spread over the lcores of a group in any
+        /// way, some queues polled by nobody) and real servers: every local port an lcore
+        /// picks brings its reply to that lcore, as every lcore computes it, and no port is
+        /// given twice while it is taken.
+        #[test]
+        fn a_picked_port_brings_the_reply_to_the_lcore_that_picked_it(
+            key in proptest::collection::vec(any::<u8>(), rss::KEY_LEN),
+            reta_bits in 0u32..8,
+            queues in 1u16..6,
+            reta_seed in any::<u64>(),
+            poller_seed in any::<u64>(),
+            rs in any::<[u8; 4]>(),
+            rport in any::<u16>(),
+            laddr in any::<[u8; 4]>(),
+        ) {
+            let key: [u8; rss::KEY_LEN] = key.try_into().unwrap();
+            let size = 1usize << reta_bits;
+            let mix = |seed: u64, i: u64| (seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xff51_afd7_ed55_8ccd) >> 40;
+            let reta: Vec<u16> = (0..size as u64).map(|i| (mix(reta_seed, i) % u64::from(queues)) as u16).collect();
+            // Queue q is polled by lcore poller[q] of 2, or by another group.
+            let poller: Vec<Option<u16>> = (0..u64::from(queues))
+                .map(|q| match mix(poller_seed, q) % 3 { 2 => None, l => Some(l as u16) })
+                .collect();
+            let spec = PortSpec { key, reta: &reta };
+            let mut lcores: Vec<Receive> =
+                (0..2).map(|me| Receive::new((me, 2), [Some(spec)], |_, q| poller[usize::from(q)])).collect();
+            let places = lcores.iter().all(|r| r.places_replies(0));
+            let polled: HashSet<u16> = reta.iter().filter_map(|&q| poller[usize::from(q)]).collect();
+            prop_assert_eq!(places, polled.len() == 2, "replies are placed when every lcore polls a queue of the table");
+            let mut taken = HashSet::new();
+            for me in 0..2u16 {
+                for _ in 0..200 {
+                    let free = |p: u16| !taken.contains(&p);
+                    let Some(port) = lcores[usize::from(me)].local_port(0, (rs, rport), laddr, 64, free) else {
+                        prop_assert!(!places, "lcore {} found no port", me);
+                        break;
+                    };
+                    prop_assert!(port >= LPORT_MIN);
+                    prop_assert!(taken.insert(port), "port {} given twice", port);
+                    for other in &lcores {
+                        prop_assert_eq!(other.lcore(0, (rs, rport), (laddr, port)), Some(me));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_port_of_unknown_rss_names_no_lcore_and_places_nothing() {
+        let mut r = Receive::new((0, 2), [None], |_, _| Some(0));
+        assert_eq!(r.lcore(0, ([198, 18, 0, 1], 1000), ([198, 18, 0, 100], 53)), None);
+        assert!(!r.places_replies(0) && !r.places_replies(7));
+        assert_eq!(r.local_port(0, ([198, 18, 1, 2], 53), [198, 18, 1, 254], 64, |_| true), None);
+    }
+}
