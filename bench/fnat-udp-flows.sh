@@ -123,5 +123,6 @@ for n in "${FLOWS[@]}"; do
     suffix=$([ "$LCORES" -gt 1 ] && echo "_${LCORES}lcores" || true)
     record "$FORWARD-udp-flows" "translated_${n}flows$suffix" "$mpps" Mpps
     record "$FORWARD-udp-flows" "busy_cycles_per_packet_${n}flows$suffix" "$cyc" cycles
+    if [ "$LCORES" -gt 1 ]; then record "$FORWARD-udp-flows" "handed_over_${n}flows$suffix" "$redirected" Mpps; fi
     kill -TERM "$D"; wait "$D" || true
 done
