@@ -59,7 +59,7 @@ bad += [m for m in ["translated_1000flows_2lcores", "held", "completed_at_50k"] 
 for r in rows:
     try:
         ok = (float(r["value"]) > 0 or r["metric"] == "rolling_lost" or r["metric"].startswith("latency")
-              or r["metric"].startswith("handed_over"))
+              or r["metric"].startswith("handed_over") or r["metric"].startswith("gap"))
     except ValueError:
         ok = False
     if not ok:

@@ -5,7 +5,9 @@
 # RATES (kpps) that passes 3 s with no loss and no restart; then that rate for ROLLS rolling
 # restarts of the worker: packets sent, received, lost, and the handover gaps. Each rate also
 # prints the one-way latency through the balancer (dpvs-gen's samples: p50, p99, max).
-# Usage: bench/zero-loss.sh [ROLLS] [RATES...]
+# The primary and the generator run on CPU 0, the housekeeping CPU (HOUSEKEEPING=N to move
+# it) where successors initialise and departing workers exit.
+# Usage: [HOUSEKEEPING=N] bench/zero-loss.sh [ROLLS] [RATES...]
 ROLLS=${1:-10}
 shift || true
 RATES=("${@:-250 500 1000 1500 2000 2500 3000}")
@@ -14,7 +16,9 @@ PREFIXES=(bzgen dpvs-bench)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 rm -f /run/dpvs/bench0.sock /run/dpvs/bench1.sock
-target/release/dpvs -c bench/fnat-1worker.toml > "$WORK/dpvs.log" 2>&1 &
+HOUSEKEEPING=${HOUSEKEEPING:-0}
+sed "s/^main_cpu = 0$/main_cpu = 0\nhousekeeping_cpu = $HOUSEKEEPING/" bench/fnat-1worker.toml > "$WORK/fnat.toml"
+"$BIN"/dpvs -c "$WORK/fnat.toml" > "$WORK/dpvs.log" 2>&1 &
 PIDS+=($!)
 sleep 3
 GEN+=(--file-prefix=bzgen --flows 64)
@@ -39,15 +43,22 @@ G=$!; PIDS+=($G)
 sleep 1
 gaps=()
 for ((i = 0; i < ROLLS; i++)); do
-    out=$(target/release/dpvsctl -i dpvs-bench worker restart --all --rolling)
+    out=$("$BIN"/dpvsctl -i dpvs-bench worker restart --all --rolling)
     gaps+=("$(sed -n 's/.*polling gap \([0-9]*\) us.*/\1/p' <<< "$out")")
 done
 sleep 1
 kill -INT "$G"; wait "$G" || true
 r=$(tail -1 "$WORK/gen.out")
-target/release/dpvsctl -i dpvs-bench stats
+"$BIN"/dpvsctl -i dpvs-bench stats
+# The gaps as the workers recorded them in shared memory (last 126 per slot).
+"$BIN"/dpvsctl -i dpvs-bench worker list
+gap_summary=$("$BIN"/dpvsctl -i dpvs-bench worker list --json |
+    python3 -c "import json,sys; g=json.load(sys.stdin)[0]['handover_gaps']; print(g['p50_us'], g['p99_us'], g['max_us'])")
+read -r gap_p50 gap_p99 gap_max <<< "$gap_summary"
 sent=$(field "$r" sent); got=$(field "$r" received)
 lat=$(python3 -c "import json,sys; l=json.loads(sys.argv[1])['latency_us']; print(l['p50'], l['p99'], l['max'])" "$r")
-echo "$ROLLS rolling restarts at $best kpps: sent $sent, received $got, lost $((sent - got)); gaps (us): ${gaps[*]}; latency (us) p50, p99, max: $lat"
+echo "$ROLLS rolling restarts at $best kpps: sent $sent, received $got, lost $((sent - got)); gaps (us): ${gaps[*]}" \
+    "(recorded by the workers: p50 $gap_p50, p99 $gap_p99, max $gap_max); latency (us) p50, p99, max: $lat"
 record zero-loss rolling_sent "$sent" packets
 record zero-loss rolling_lost $((sent - got)) packets
+if [[ "$gap_p99" =~ ^[0-9]+$ ]]; then record zero-loss gap_p99_us "$gap_p99" us; fi

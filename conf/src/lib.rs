@@ -430,6 +430,9 @@ pub struct Instance {
     pub shm_dir: PathBuf,
     /// The primary's EAL main lcore.
     pub main_lcore: Lcore,
+    /// The housekeeping CPU (`housekeeping_cpu`, default the main lcore's `main_cpu`):
+    /// successors initialise there and departing workers exit there, off the data CPUs.
+    pub housekeeping_cpu: Option<u32>,
     /// `tracing` filter for the primary and workers (`info`, `debug`, `dpvs=debug,...`).
     pub log_level: String,
 }

@@ -36,6 +36,7 @@ pub(crate) struct RawInstance {
     pub(crate) shm_dir: Option<String>,
     pub(crate) main_lcore: Option<Int>,
     pub(crate) main_cpu: Option<Int>,
+    pub(crate) housekeeping_cpu: Option<Int>,
     pub(crate) log_level: Option<String>,
 }
 

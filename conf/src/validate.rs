@@ -476,6 +476,7 @@ fn instance(raw: RawInstance, path: &KeyPath) -> Result<Instance> {
         id: int(raw.main_lcore, 0, 0..=i64::from(MAX_LCORE) - 1, &path.key("main_lcore"))?,
         cpu: cpu(raw.main_cpu, &path.key("main_cpu"))?,
     };
+    let housekeeping_cpu = cpu(raw.housekeeping_cpu, &path.key("housekeeping_cpu"))?.or(main_lcore.cpu);
     let log_level = raw.log_level.unwrap_or_else(|| "info".to_owned());
     if log_level.trim().is_empty() {
         return Err(Fault::at(
@@ -483,7 +484,7 @@ fn instance(raw: RawInstance, path: &KeyPath) -> Result<Instance> {
             "expected a tracing filter such as \"info\" or \"debug\", got an empty string",
         ));
     }
-    Ok(Instance { name, file_prefix, huge_dir, shm_dir, main_lcore, log_level })
+    Ok(Instance { name, file_prefix, huge_dir, shm_dir, main_lcore, housekeeping_cpu, log_level })
 }
 
 fn memory(raw: RawMemory, path: &KeyPath) -> Result<Memory> {

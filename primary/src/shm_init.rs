@@ -198,6 +198,7 @@ pub fn fill(l: &mut Layout, cfg: &Config, facts: &StartFacts) -> Result<(), Fill
     h.started_unix_ns = p.started_unix_ns;
     h.eal_init_us = p.eal_init_us;
     h.conn_capacity = cfg.connections.capacity_per_lcore;
+    h.housekeeping_cpu = cfg.instance.housekeeping_cpu.map_or(-1, |c| c as i32);
     h.state.store(InstanceState::Starting as u32, Ordering::Relaxed);
 
     for (i, (port, dev)) in cfg.ports.iter().zip(&facts.ports).enumerate() {

@@ -493,7 +493,10 @@ impl<'a> Supervisor<'a> {
         let layout = self.shm.layout();
         let w = &self.workers[i];
         let slot = &layout.workers[w.slot];
-        let eal_args = eal_args::worker(&self.cfg, &conf::Lcore { id: lcore.0, cpu: w.cpu });
+        // It initialises on the housekeeping CPU, off the data CPU the polling worker is busy
+        // on, and moves to the data CPU itself once ready (see the worker's `claim`).
+        let cpu = self.cfg.instance.housekeeping_cpu.or(w.cpu);
+        let eal_args = eal_args::worker(&self.cfg, &conf::Lcore { id: lcore.0, cpu });
         let spawn = slot.spawns.load(Ordering::Relaxed).wrapping_add(1);
         slot.handover_to.store(0, Ordering::Relaxed);
         slot.incoming_state.store(1, Ordering::Relaxed);
@@ -595,6 +598,8 @@ impl<'a> Supervisor<'a> {
             }
             slot.cfg_reading.store(0, Ordering::SeqCst);
             slot.owner.store(inc.spawn, Ordering::Release);
+            // The successor waits blocked on the owner word.
+            shm_layout::futex_wake(&slot.owner);
         }
         let new_pid = inc.child.id();
         slot.pid.store(new_pid, Ordering::Release);

@@ -44,7 +44,7 @@ pub use time::{monotonic_ns, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 10;
+pub const LAYOUT_VERSION: u32 = 11;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -149,8 +149,11 @@ pub struct Header {
     pub mailbox_offset: u64,
     /// [`MAILBOX_BYTES`].
     pub mailbox_size: u64,
+    /// The instance's housekeeping CPU, where the primary runs, successors initialise and
+    /// departing workers exit (-1: none pinned).
+    pub housekeeping_cpu: i32,
     /// Reserved (zero).
-    pub _reserved: [u32; 3],
+    pub _reserved: [u32; 2],
     /// Connection table entries per forwarding lcore (shard files `<shm>.conn<slot>`).
     pub conn_capacity: u32,
 }
@@ -257,6 +260,37 @@ impl PortRss {
     /// The redirection table in use.
     pub fn reta(&self) -> &[u16] {
         &self.reta[..usize::from(self.reta_size).min(RETA_MAX)]
+    }
+}
+
+/// Handover gaps a [`HandoverGaps`] keeps.
+pub const GAPS: usize = 126;
+
+/// The last [`GAPS`] gaps in polling of one worker slot, each from the last poll of a process
+/// that handed the slot over (or of one that died, as the primary saw it) to its successor's
+/// first poll: a ring, entry `i % GAPS` the `i`-th gap.
+#[repr(C, align(64))]
+pub struct HandoverGaps {
+    /// Gaps recorded, ever (stored after the entry, release).
+    pub count: AtomicU64,
+    /// Gaps in ns (saturating at `u32::MAX`, about 4.3 s).
+    pub gaps_ns: [AtomicU32; GAPS],
+}
+
+impl HandoverGaps {
+    /// Records a gap of `ns` (the slot's polling process alone calls this).
+    pub fn record(&self, ns: u64) {
+        let n = self.count.load(Ordering::Relaxed);
+        self.gaps_ns[(n % GAPS as u64) as usize].store(u32::try_from(ns).unwrap_or(u32::MAX), Ordering::Relaxed);
+        self.count.store(n + 1, Ordering::Release);
+    }
+
+    /// The gaps kept, oldest first, and how many were recorded in all.
+    pub fn recent(&self) -> (Vec<u32>, u64) {
+        let n = self.count.load(Ordering::Acquire);
+        let kept = n.min(GAPS as u64);
+        let gaps = (n - kept..n).map(|i| self.gaps_ns[(i % GAPS as u64) as usize].load(Ordering::Relaxed)).collect();
+        (gaps, n)
     }
 }
 
@@ -834,6 +868,9 @@ pub struct Layout {
     /// Each port's receive-side scaling, by port slot (written by the primary before any
     /// worker starts, then fixed).
     pub rss: [PortRss; MAX_PORTS],
+    /// The handover gaps of each worker slot (single writer: the slot's successor process,
+    /// when it starts polling).
+    pub handover_gaps: [HandoverGaps; MAX_WORKERS],
     pub config: config::ConfigArea,
     pub mailbox: mailbox::Mailbox,
 }
@@ -862,7 +899,8 @@ const CONFIG_OFFSET: usize = 26_880
     + 64 * 384
     + 64 * REAL_COUNTER_SLOTS * 64
     + 64 * LEARNED_NEIGHBOURS * 32
-    + MAX_PORTS * 1088;
+    + MAX_PORTS * 1088
+    + MAX_WORKERS * 512;
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {
@@ -886,7 +924,8 @@ const _: () = {
     assert!(offset_of!(Layout, ports) == 192);
     assert!(offset_of!(Layout, workers) == 192 + 32 * 192);
     assert!(offset_of!(Layout, counters) == 26_880);
-    assert!(offset_of!(Header, _reserved) == 160);
+    assert!(offset_of!(Header, housekeeping_cpu) == 160 && offset_of!(Header, _reserved) == 164);
+    assert!(size_of::<HandoverGaps>() == 512);
     assert!(offset_of!(Header, conn_capacity) == 172);
     assert!(offset_of!(WorkerSlot, cfg_reading) == 256);
     assert!(offset_of!(WorkerSlot, zero_applied) == 288);
@@ -973,5 +1012,25 @@ mod learned_tests {
         });
         assert!(torn.is_empty(), "torn copies {torn:x?} (and {seen:?} good ones)");
         assert!(seen[0] + seen[1] > 0, "the reader got no copy at all");
+    }
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+
+    #[test]
+    fn gaps_keep_the_last_ones_in_order() {
+        let g = HandoverGaps { count: AtomicU64::new(0), gaps_ns: std::array::from_fn(|_| AtomicU32::new(0)) };
+        assert_eq!(g.recent(), (vec![], 0));
+        for i in 0..(GAPS as u64 + 5) {
+            g.record(i * 1000);
+        }
+        let (gaps, n) = g.recent();
+        assert_eq!(n, GAPS as u64 + 5);
+        assert_eq!(gaps.len(), GAPS);
+        assert_eq!((gaps[0], gaps[GAPS - 1]), (5_000, (GAPS as u32 + 4) * 1000), "oldest first");
+        g.record(u64::MAX);
+        assert_eq!(*g.recent().0.last().unwrap(), u32::MAX, "saturates");
     }
 }

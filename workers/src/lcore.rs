@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use shm_layout::config::ConfigArea;
-use shm_layout::{monotonic_ns, LcoreCounters, QueueCounters, WorkerSlot};
+use shm_layout::{monotonic_ns, HandoverGaps, LcoreCounters, QueueCounters, WorkerSlot};
 
 use crate::frame::Frame;
 use crate::io::{PacketIo, Packets, Visit};
@@ -27,6 +27,9 @@ pub struct Counts<'a> {
     pub lcore: &'a LcoreCounters,
     /// Its packets per rx queue and per port.
     pub queues: &'a QueueCounters,
+    /// For a process taking the slot over: where it records the gap in polling, from its
+    /// predecessor's last poll to its own first.
+    pub gaps: Option<&'a HandoverGaps>,
 }
 
 /// One forwarding lcore: its slot, counters, pipeline, queues and configuration follower.
@@ -77,6 +80,12 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
         let now = monotonic_ns();
         self.slot.heartbeat_ns.store(now, Ordering::Release);
         self.slot.polling_ns.store(now, Ordering::Release);
+        if let Some(gaps) = self.counts.gaps {
+            let last = self.slot.last_poll_ns.load(Ordering::Acquire);
+            if last > 0 {
+                gaps.record(now.saturating_sub(last));
+            }
+        }
         self.next_beat = self.io.cycles() + self.io.cycles_per_ms();
     }
 
@@ -162,6 +171,9 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
         slot.handover_to.store(0, Ordering::Relaxed);
         slot.last_poll_ns.store(monotonic_ns(), Ordering::Relaxed);
         slot.owner.store(next, Ordering::Release);
+        // The successor waits blocked on the word, on this CPU: it runs as soon as this
+        // process leaves the CPU (its caller moves it to the housekeeping CPU first thing).
+        shm_layout::futex_wake(&slot.owner);
         Some(true)
     }
 

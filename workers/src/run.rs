@@ -117,12 +117,6 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         .map_err(|e| slot_err(e.to_string()))?
         .with_receive(receive(layout, &group, share));
     let mut pipeline = Pipeline::with_balancer(port_contexts(layout.ports(), &rt), lb);
-    claim(slot, args)?;
-    slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
-    // A successor may have waited long (a hot standby): its clock starts now.
-    if let Some(f) = pipeline.balancer_mut() {
-        f.set_clock(monotonic_ns());
-    }
     // Packets are handed around among the lcores of this worker's group only.
     let (to, from) = redirect_rings(&group, args.slot)?;
     let steer = (group.members.len() > 1).then_some(Steer { me: share.0, lcores: share.1 });
@@ -141,7 +135,6 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let pool = first.then(|| dpdk::Mempool::lookup(&slot.pool.as_str()).ok()).flatten();
     let announcer = pool.is_some().then(|| ports.iter().map(mac_of).collect());
     let mut io = DpdkIo { rxs, txs, slot_of_port, to, from, pool, links, tsc_ms: dpdk::tsc_hz() / 1000 };
-    slot.cfg_applied.store(generation, Ordering::Release);
     let addrs = group.addresses(&rt);
     let cfg = Reconfig {
         area: &layout.config,
@@ -159,13 +152,31 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         announcer,
         queues: &layout.queue_counters[args.slot],
     };
+    // Everything is ready: from the claim on (for a successor, the moment the polling worker
+    // hands over) to the first poll there is nothing left to set up.
+    claim(slot, args, layout.header.housekeeping_cpu)?;
+    slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
+    // A successor may have waited long (a hot standby): its clock starts now.
+    if let Some(f) = pipeline.balancer_mut() {
+        f.set_clock(monotonic_ns());
+    }
+    slot.cfg_applied.store(generation, Ordering::Release);
     // A fresh start (not a successor taking over) announces all its addresses.
     if !args.handover {
         cfg.announce(&mut io, &cfg.addrs);
     }
     shm_layout::ring(&layout.mailbox.doorbell);
-    let counts = Counts { lcore: &layout.counters[args.slot], queues: &layout.queue_counters[args.slot] };
+    let counts = Counts {
+        lcore: &layout.counters[args.slot],
+        queues: &layout.queue_counters[args.slot],
+        gaps: args.handover.then_some(&layout.handover_gaps[args.slot]),
+    };
     let handed_over = Lcore::new(slot, counts, &mut pipeline, io, cfg, steer).run();
+    if handed_over {
+        // Off the data CPU before anything else: unmapping and exiting take milliseconds of
+        // kernel time that the successor, polling there now, must not wait behind.
+        pin(layout.header.housekeeping_cpu, "moving to the housekeeping CPU to exit");
+    }
     drop(pipeline);
     drop(shard_file);
     if !handed_over {
@@ -252,24 +263,33 @@ fn receive(layout: &shm_layout::Layout, group: &Group, share: (u16, u16)) -> lb:
     lb::Receive::new(share, specs, poller)
 }
 
-/// Takes the slot: a successor (`--handover`) reports ready and waits until the polling
-/// worker hands its queues over; a fresh worker claims `Spawning -> Running`, only if the
+/// Takes the slot: a successor (`--handover`) reports ready, moves from the housekeeping CPU
+/// it initialised on to its data CPU, and waits, blocked on the owner word, until the polling
+/// worker hands its queues over (it stores the word and wakes it: no sleep-and-poll between
+/// the handover and the first poll); a fresh worker claims `Spawning -> Running`, only if the
 /// primary still expects its spawn.
-fn claim(slot: &shm_layout::WorkerSlot, args: &WorkerArgs) -> Result<(), WorkerError> {
+fn claim(slot: &shm_layout::WorkerSlot, args: &WorkerArgs, housekeeping_cpu: i32) -> Result<(), WorkerError> {
     let err = |why: &str| WorkerError::Slot { slot: args.slot, why: why.into() };
     if args.handover {
+        if slot.cpu != housekeeping_cpu {
+            pin(slot.cpu, "moving to the data CPU");
+        }
         // Ready: the primary now asks the polling worker to hand its queues over.
         if slot.incoming_state.compare_exchange(1, 2, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(err("handover cancelled while attaching"));
         }
-        while slot.owner.load(Ordering::Acquire) != args.spawn {
-            if slot.incoming_state.load(Ordering::Acquire) == 0 && slot.owner.load(Ordering::Acquire) != args.spawn {
+        loop {
+            let owner = slot.owner.load(Ordering::Acquire);
+            if owner == args.spawn {
+                return Ok(());
+            }
+            if slot.incoming_state.load(Ordering::Acquire) == 0 {
                 return Err(err("handover cancelled"));
             }
-            // A hot standby may wait here for a long time: sleep, do not spin.
-            std::thread::sleep(Duration::from_micros(20));
+            // A hot standby may wait here for a long time: blocked, not spinning. The timeout
+            // bounds how late a cancellation is seen.
+            shm_layout::futex_wait(&slot.owner, owner, Duration::from_millis(5));
         }
-        return Ok(());
     }
     // Beat before the claim: a Running slot is judged by its heartbeat.
     slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
@@ -389,6 +409,17 @@ impl PacketIo for DpdkIo {
 
     fn cycles_per_ms(&self) -> u64 {
         self.tsc_ms
+    }
+}
+
+/// Moves this thread to CPU `cpu` (negative: none configured, it stays). Best effort: a
+/// refusal (a cpuset without that CPU) is logged and changes nothing.
+fn pin(cpu: i32, why: &str) {
+    let Ok(cpu) = usize::try_from(cpu) else { return };
+    let mut set = nix::sched::CpuSet::new();
+    let pinned = set.set(cpu).and_then(|()| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set));
+    if let Err(e) = pinned {
+        tracing::warn!(cpu, "{why}: {e}");
     }
 }
 

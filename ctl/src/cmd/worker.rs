@@ -38,6 +38,34 @@ pub struct WorkerRow {
     pub config_generation: u64,
     /// Generations its processes switched to while polling, since start.
     pub config_switches: u64,
+    /// Gaps in polling across its handovers (and the restarts of a hot standby), from the
+    /// last poll of the process that left to the first of its successor.
+    pub handover_gaps: Gaps,
+}
+
+/// A summary of a slot's recent handover gaps.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Gaps {
+    /// Gaps recorded since the instance started.
+    pub count: u64,
+    /// Over the last ones kept (up to 126): median, 99th percentile and largest, µs (None
+    /// before the first).
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
+}
+
+impl Gaps {
+    /// The summary of `gaps_ns` (any order), of `count` recorded in all.
+    pub fn of(mut gaps_ns: Vec<u32>, count: u64) -> Gaps {
+        gaps_ns.sort_unstable();
+        // Nearest rank: the smallest gap with at least q of them at or below it.
+        let rank = |q: f64| {
+            let n = gaps_ns.len();
+            (n > 0).then(|| u64::from(gaps_ns[((q * n as f64).ceil() as usize).clamp(1, n) - 1]) / 1000)
+        };
+        Gaps { count, p50_us: rank(0.5), p99_us: rank(0.99), max_us: gaps_ns.last().map(|&g| u64::from(g) / 1000) }
+    }
 }
 
 /// Reads every worker slot in use.
@@ -81,6 +109,10 @@ pub fn view(shm: &Shm) -> Vec<WorkerRow> {
                 reclaimed_mbufs: w.reclaimed_mbufs.load(Ordering::Acquire),
                 config_generation: w.cfg_applied.load(Ordering::Acquire),
                 config_switches: w.cfg_switches.load(Ordering::Acquire),
+                handover_gaps: {
+                    let (gaps, count) = l.handover_gaps[i].recent();
+                    Gaps::of(gaps, count)
+                },
             }
         })
         .collect()
@@ -113,6 +145,10 @@ pub fn render(rows: &[WorkerRow]) -> String {
                 r.last_restart_us.map_or("-".into(), |us| human_ns(us * 1000)),
                 format!("{}/{}", r.pool_avail, r.pool_size),
                 r.config_generation.to_string(),
+                match (r.handover_gaps.p50_us, r.handover_gaps.p99_us, r.handover_gaps.max_us) {
+                    (Some(a), Some(b), Some(c)) => format!("{a}/{b}/{c} ({})", r.handover_gaps.count),
+                    _ => "-".into(),
+                },
             ]
         })
         .collect();
@@ -131,7 +167,22 @@ pub fn render(rows: &[WorkerRow]) -> String {
             "RESTART-TIME",
             "MBUFS",
             "CONFIG-GEN",
+            "GAP-US p50/p99/max (n)",
         ],
         &body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_summarise_by_nearest_rank() {
+        assert_eq!(Gaps::of(vec![], 0), Gaps::default());
+        let g = Gaps::of((1..=100).rev().map(|us| us * 1000).collect(), 250);
+        assert_eq!((g.count, g.p50_us, g.p99_us, g.max_us), (250, Some(50), Some(99), Some(100)));
+        let one = Gaps::of(vec![42_000], 1);
+        assert_eq!((one.p50_us, one.p99_us, one.max_us), (Some(42), Some(42), Some(42)));
+    }
 }

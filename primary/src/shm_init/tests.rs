@@ -47,7 +47,8 @@ fn poison(l: &mut Layout) {
         mailbox_size: h.mailbox_size,
         // Written later, by the supervisor.
         primary_heartbeat_ns: AtomicU64::new(0),
-        _reserved: [0; 3],
+        housekeeping_cpu: P32 as i32,
+        _reserved: [0; 2],
         // Fill's.
         instance: Name([P8; NAME_LEN]),
         file_prefix: Name([P8; NAME_LEN]),
@@ -167,6 +168,7 @@ fn check(l: &Layout, cfg: &Config, facts: &StartFacts, ports: &[PortRow], worker
         (p.pid, p.start_ticks, p.started_mono_ns, p.started_unix_ns, p.eal_init_us)
     );
     assert_eq!(h.conn_capacity, 65_536);
+    assert_eq!(h.housekeeping_cpu, cfg.instance.housekeeping_cpu.map_or(-1, |c| c as i32));
     assert_eq!(InstanceState::from_u32(h.state.load(Ordering::Relaxed)), Some(InstanceState::Starting));
 
     assert_eq!(l.ports().len(), ports.len());

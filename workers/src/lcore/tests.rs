@@ -142,7 +142,7 @@ fn reconfig<'r>(rig: &'r Rig, slot: usize, lcores: usize, g: u64, rt: &conf::Run
 }
 
 fn counts(rig: &Rig, slot: usize) -> Counts<'_> {
-    Counts { lcore: &rig.layout().counters[slot], queues: &rig.layout().queue_counters[slot] }
+    Counts { lcore: &rig.layout().counters[slot], queues: &rig.layout().queue_counters[slot], gaps: None }
 }
 
 fn udp(sport: u16) -> Vec<u8> {
