@@ -1,22 +1,34 @@
-//! One forwarding lcore of the generator: it sends its share of the flows on the queues it
-//! owns, receives on the queues it owns on both ports, and answers TCP segments.
+//! One lcore of the generator, in the role `roles::assign` gave it: it sends its share of the
+//! flows on the tx queues it owns of the sending port, receives on the rx queues it polls,
+//! answers TCP segments, and (a sender beside receiving lcores, in TCP modes) moves the
+//! answers receivers handed over for its queues onto them.
 //!
-//! Invariants: lcore `i` of `L` uses only queues `q` with `q % L == i`, rx and tx, on both
-//! ports (memif queues have one producer and one consumer), so lcores share no queue and no
-//! mutable state; they share only the stop flag and the count of lcores still sending. An
-//! lcore keeps receiving until every lcore has stopped sending, then for `--drain-ms`, so what
-//! comes back late to any queue is still counted.
+//! Invariants: an lcore transmits only on the tx queues its `roles::Part` gives it and polls
+//! only its rx queues (memif queues have one producer and one consumer), so lcores share no
+//! queue; they share the stop flag, the counts of lcores still sending and still receiving,
+//! and the hand-over rings (many receivers put in, the one sender owning the queue takes out).
+//! An lcore that receives keeps receiving until every lcore has stopped sending, then for
+//! `--drain-ms`, so what comes back late to any queue is still counted; a sender with
+//! hand-over rings keeps moving answers until every receiving lcore has stopped, then empties
+//! its rings once more.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dpdk::{Burst, Mbuf, Mempool, RxQueue, TxQueue};
+use dpdk::{Burst, Mbuf, Mempool, Ring, RxQueue, TxQueue};
 use wire::EthernetAddress;
 
 use crate::packet::{self, Segment, ANSWER_MAX, TCP_STAMP_AT, UDP_STAMP_AT};
 use crate::report::{Counts, Latency, LcoreReport};
+use crate::roles::Role;
 use crate::steer::{Share, Steer, Tuple};
 use crate::{Args, TcpMode};
+
+/// Bursts a sender moves from each of its hand-over rings per poll, at most: enough to keep
+/// up with the five answers per connection of `--tcp request` on one port (all of them go out
+/// of the sending port) when it sends a burst of 32 each poll, few enough to keep its pacing
+/// (which catches up with the bursts it fell behind anyway).
+const FORWARD_BURSTS: usize = 8;
 
 /// What every lcore reads.
 pub struct Ctx<'a> {
@@ -28,82 +40,119 @@ pub struct Ctx<'a> {
     pub pool: &'a Mempool,
     /// The sending port's MAC address.
     pub src_mac: EthernetAddress,
-    /// Number of lcores.
-    pub lcores: u16,
     /// Set by SIGINT or SIGTERM: stop sending.
     pub stop: &'a AtomicBool,
     /// Lcores that have not finished sending.
     pub sending: &'a AtomicUsize,
+    /// Lcores that receive and have not finished receiving.
+    pub receiving: &'a AtomicUsize,
     /// When sending started, for every lcore.
     pub started: Instant,
 }
 
 /// One lcore's share of the traffic and its queues.
 pub struct Lcore {
-    /// What it sends.
-    pub share: Share,
+    /// What it sends (`None`: a receiving lcore).
+    pub share: Option<Share>,
     /// Its queues.
     pub queues: Queues,
 }
 
-/// The queues of lcore `index`: queues `index`, `index + L`, `index + 2L`, ... of each port.
+/// The queues of one lcore, as its `roles::Part` gives them: queues `index`, `index + of`,
+/// `index + 2 * of`, ... of each port, some of them.
 pub struct Queues {
-    /// The lcore's index `i` (its EAL lcore id).
+    /// What the lcore does.
+    pub role: Role,
+    /// Its index `i` among the lcores of its kind.
     pub index: u16,
+    /// Lcores of its kind (its queues are those `q` with `q % of == index`).
+    pub of: u16,
     /// Its rx queues: port index (0: the sending port, 1: the receiving one), queue, handle.
     pub rx: Vec<(usize, u16, RxQueue)>,
-    /// Its tx queues, by port index, then queue `q` at `q / L`.
+    /// Its tx queues, by port index, then queue `q` at `q / of`; none on a port whose answers
+    /// it hands over.
     pub tx: Vec<Vec<TxQueue>>,
+    /// A receiving lcore in a TCP mode: every queue's hand-over ring (queue `q` at `q`), for
+    /// its answers out of a port where it owns no tx queue.
+    pub handover: Vec<Ring>,
+    /// A sending lcore beside receiving ones, in a TCP mode: the hand-over rings of its own
+    /// queues of the sending port, beside `tx[0]`.
+    pub handed: Vec<Ring>,
 }
 
 /// The bursts an lcore receives into and answers from.
 struct Io {
+    /// What a poll received; what a sender took from a hand-over ring.
     inb: Burst,
-    /// Answers, by port index, then queue `q` at `q / L`.
+    /// Answers, beside `Queues::tx`.
     answers: Vec<Vec<Burst>>,
+    /// Answers to hand over, beside `Queues::handover`.
+    handover: Vec<Burst>,
     buf: [u8; ANSWER_MAX],
 }
 
 impl Lcore {
-    /// Sends its share (until done or stopped), then receives until every lcore has stopped
-    /// sending and for `--drain-ms` more; what it counted.
+    /// Sends its share (until done or stopped), if it has one. Then, if it receives, receives
+    /// until every lcore has stopped sending and for `--drain-ms` more; if it is a sender with
+    /// hand-over rings, moves answers until every receiving lcore has stopped. What it counted.
     pub fn run(self, ctx: &Ctx<'_>) -> LcoreReport {
         let Lcore { share, mut queues } = self;
+        let role = queues.role;
         let mut counts = Counts::default();
         let mut latency = Latency::new(dpdk::tsc_hz());
         let mut io = Io {
             inb: Burst::new(),
             answers: queues.tx.iter().map(|t| t.iter().map(|_| Burst::new()).collect()).collect(),
+            handover: queues.handover.iter().map(|_| Burst::new()).collect(),
             buf: [0; ANSWER_MAX],
         };
-        // Counts this lcore out of the senders even if sending panics, so the others do not
-        // wait for it forever.
-        let done = Sending(ctx.sending);
-        let sent = send(&share, &mut queues, ctx, &mut io, (&mut counts, &mut latency));
-        let sending = ctx.started.elapsed();
-        drop(done);
-        while ctx.sending.load(Ordering::Acquire) > 0 {
-            queues.receive(ctx, &mut io, (&mut counts, &mut latency));
+        // Counts this lcore out of the receivers and the senders even if it panics, so the
+        // others do not wait for it forever.
+        let receiving = (role != Role::Send).then(|| Running(ctx.receiving));
+        let (mut sent, mut sending) = (0, Duration::ZERO);
+        if let Some(share) = &share {
+            let done = Running(ctx.sending);
+            sent = send(share, &mut queues, ctx, &mut io, (&mut counts, &mut latency));
+            sending = ctx.started.elapsed();
+            drop(done);
         }
-        let drain_until = Instant::now() + Duration::from_millis(ctx.args.drain_ms);
-        while Instant::now() < drain_until {
-            queues.receive(ctx, &mut io, (&mut counts, &mut latency));
+        if role == Role::Send {
+            if !queues.handed.is_empty() {
+                while ctx.receiving.load(Ordering::Acquire) > 0 {
+                    queues.forward(&mut io, &mut counts);
+                }
+                // What the last receivers handed over before they stopped: no one adds to the
+                // rings any more.
+                while queues.forward(&mut io, &mut counts) > 0 {}
+            }
+        } else {
+            while ctx.sending.load(Ordering::Acquire) > 0 {
+                queues.receive(ctx, &mut io, (&mut counts, &mut latency));
+            }
+            let drain_until = Instant::now() + Duration::from_millis(ctx.args.drain_ms);
+            while Instant::now() < drain_until {
+                queues.receive(ctx, &mut io, (&mut counts, &mut latency));
+            }
         }
-        LcoreReport { flows: share.flows.len(), sent, counts, latency, sending }
+        drop(receiving);
+        let flows = share.map_or(0, |s| s.flows.len());
+        LcoreReport { role, flows, sent, counts, latency, sending }
     }
 }
 
-/// One lcore among those still sending, until dropped.
-struct Sending<'a>(&'a AtomicUsize);
+/// One lcore among those still sending (or receiving), until dropped.
+struct Running<'a>(&'a AtomicUsize);
 
-impl Drop for Sending<'_> {
+impl Drop for Running<'_> {
     fn drop(&mut self) {
+        // Release: what it did before (the answers it handed over) is seen by whoever sees the
+        // decrement.
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// Offers `share`'s packets at its rate on `queues` of the sending port, receiving in between;
-/// how many the queues took.
+/// Offers `share`'s packets at its rate on `queues` of the sending port, receiving (or moving
+/// handed-over answers) in between; how many the queues took.
 fn send(
     share: &Share,
     queues: &mut Queues,
@@ -112,7 +161,7 @@ fn send(
     (c, latency): (&mut Counts, &mut Latency),
 ) -> u64 {
     let args = ctx.args;
-    let lcores = ctx.lcores;
+    let of = queues.of;
     if share.flows.is_empty() {
         return 0;
     }
@@ -123,7 +172,10 @@ fn send(
     let mut next = dpdk::rdtsc();
     let (mut sent, mut queued) = (0u64, 0u64);
     while !ctx.stop.load(Ordering::Relaxed) && share.limit.is_none_or(|l| sent < l) {
+        // One of the two does nothing: a sender polls no rx queue, an lcore doing both has no
+        // hand-over ring.
         queues.receive(ctx, io, (&mut *c, &mut *latency));
+        queues.forward(io, c);
         if out.iter().all(Burst::is_empty) && (per_burst == 0 || dpdk::rdtsc() >= next) {
             let want = share.limit.map_or(32, |l| (l - queued).min(32));
             for _ in 0..want {
@@ -139,7 +191,7 @@ fn send(
                 // One of its own queues: the split gave it the flows of its queues.
                 let q = ctx.steer.flow_queue(flow, Tuple::of_flow(args.src, args.dst, flow));
                 // At most 32 packets in all: every queue's burst has room.
-                let _ = out[usize::from(q / lcores)].push(m);
+                let _ = out[usize::from(q / of)].push(m);
                 queued += 1;
             }
             next = next.wrapping_add(per_burst);
@@ -157,11 +209,15 @@ fn send(
 impl Queues {
     /// Polls each of its rx queues once, counting; in TCP mode answers what
     /// `packet::answer_tcp` answers (as the client or as the real server) out of the port it
-    /// came in on: under `--steer rss` on the queue of the answer's own tuple if this lcore
-    /// owns it, else (counted) on the queue it came in on; under `modulo` on the queue it came
-    /// in on.
+    /// came in on. On a port where it owns tx queues: under `--steer rss` on the queue of the
+    /// answer's own tuple if it owns that queue, else (counted) on the queue it came in on;
+    /// under `modulo` on the queue it came in on. On a port where it owns none (a receiving
+    /// lcore, on the sending port): through the hand-over ring of that same choice of queue,
+    /// the answer's own under `rss`, the one it came in on under `modulo`, to the sender that
+    /// owns it. Answers that a full tx queue or ring does not take are lost, as on a wire
+    /// (counted).
     fn receive(&mut self, ctx: &Ctx<'_>, io: &mut Io, (c, latency): (&mut Counts, &mut Latency)) {
-        let lcores = ctx.lcores;
+        let (index, of) = (self.index, self.of);
         for (port, queue, q) in self.rx.iter_mut() {
             if q.rx(&mut io.inb) == 0 {
                 continue;
@@ -198,19 +254,30 @@ impl Queues {
                 }
                 let Some(n) = answer else { continue };
                 let answer = &io.buf[..n];
-                let out_queue = match Tuple::of_frame(answer).and_then(|t| ctx.steer.answer_queue(t)) {
-                    None => *queue,
-                    Some(aq) if aq % lcores == self.index => aq,
-                    Some(_) => {
-                        c.answers_off_queue += 1;
-                        *queue
-                    }
+                let steered = Tuple::of_frame(answer).and_then(|t| ctx.steer.answer_queue(t));
+                let (bursts, at) = if self.tx[*port].is_empty() {
+                    (&mut io.handover, steered.unwrap_or(*queue))
+                } else {
+                    let out_queue = match steered {
+                        None => *queue,
+                        Some(aq) if aq % of == index => aq,
+                        Some(_) => {
+                            c.answers_off_queue += 1;
+                            *queue
+                        }
+                    };
+                    (&mut io.answers[*port], out_queue / of)
                 };
-                if let Ok(m) = Mbuf::from_bytes(ctx.pool, answer) {
-                    // At most one answer per packet received: the bursts, emptied below after
-                    // every receive, have room.
-                    let _ = io.answers[*port][usize::from(out_queue / lcores)].push(m);
+                // At most one answer per packet received: the bursts, emptied below after
+                // every receive, have room.
+                let pushed = match (Mbuf::from_bytes(ctx.pool, answer), bursts.get_mut(usize::from(at))) {
+                    (Ok(m), Some(b)) => b.push(m).is_ok(),
+                    _ => false,
+                };
+                if pushed {
                     answered = true;
+                } else {
+                    c.answers_unsent += 1;
                 }
             }
             io.inb.clear();
@@ -218,11 +285,38 @@ impl Queues {
                 for (k, burst) in io.answers[*port].iter_mut().enumerate() {
                     if !burst.is_empty() {
                         self.tx[*port][k].tx(burst);
-                        // What the ring did not take is lost, as on a wire.
+                        c.answers_unsent += burst.len() as u64;
+                        burst.clear();
+                    }
+                }
+                for (ring, burst) in self.handover.iter().zip(&mut io.handover) {
+                    if !burst.is_empty() {
+                        ring.enqueue(burst);
+                        c.answers_unsent += burst.len() as u64;
                         burst.clear();
                     }
                 }
             }
         }
+    }
+
+    /// Moves the answers receivers handed over for its queues of the sending port onto them,
+    /// up to [`FORWARD_BURSTS`] bursts a queue; how many it took from the rings. What a tx
+    /// queue does not take is lost, as on a wire (counted).
+    fn forward(&mut self, io: &mut Io, c: &mut Counts) -> usize {
+        let mut taken = 0;
+        for (ring, tx) in self.handed.iter().zip(&mut self.tx[0]) {
+            for _ in 0..FORWARD_BURSTS {
+                let n = ring.dequeue(&mut io.inb);
+                if n == 0 {
+                    break;
+                }
+                taken += n;
+                tx.tx(&mut io.inb);
+                c.answers_unsent += io.inb.len() as u64;
+                io.inb.clear();
+            }
+        }
+        taken
     }
 }

@@ -7,8 +7,9 @@
 //! the port takes them), spreading them over `--flows` flows (source ports, then source
 //! addresses: packet `k` is flow `k % flows`), then keeps receiving for `--drain-ms` and prints
 //! one JSON line: `{"sent":N,"received":N,"other":N,"seconds":S,"rate":PPS,"latency_us":{...},
-//! "lcores":L,"answers_off_queue":N,"per_lcore":[{"flows":N,"sent":N,"received":N},...],...}`
-//! (`other`: frames received that are not UDP, such as ARP, which are not counted as received).
+//! "lcores":N,"answers_off_queue":N,"answers_unsent":N,"per_lcore":[{"role":R,"flows":N,"sent":N,
+//! "received":N},...],...}` (`other`: frames received that are not UDP, such as ARP, which are
+//! not counted as received).
 //! Each UDP packet carries its send time (TSC) in its first 8 payload bytes, so every packet
 //! that comes back gives a latency sample (one-way through the balancer, both ports in this
 //! process): `latency_us` has the samples' count, p50, p99, p99.9 and max in microseconds (1 us
@@ -26,7 +27,21 @@
 //! the flows on its queues and polls its queues. `--rate` and `--count` are totals: each lcore
 //! sends the packets of the sequence above whose flow it owns, at a rate in proportion
 //! (`steer::shares`). `seconds` runs until the last lcore stopped sending; `per_lcore` gives
-//! each lcore's flows, sent and received.
+//! each lcore's role, flows, sent and received.
+//!
+//! `--rx-lcores K` (default 0) separates receiving from sending, so that the sink never
+//! limits a test: after a gap in the balancer (a worker handover) the burst that follows would
+//! otherwise arrive while the same lcore is busy sending at its rate, and overflow its rx
+//! rings. With K > 0 the `--lcores L` lcores (ids `0..L`, role `"send"`) only send, as above,
+//! and K more (ids `L..L+K`, role `"receive"`) only receive and answer: receiving lcore `j`
+//! polls the queues `q % K == j` of both ports and counts as above (`"both"`: K = 0, every
+//! lcore sends and receives). `--queues` must then be at least K too (default: the larger of L
+//! and K). Every lcore that receives keeps receiving until the last sender stopped, then for
+//! `--drain-ms`. A tx queue has one owner (`roles`): a sending port's queue its sender, a
+//! receiving port's queue (`--rx-vdev`) its receiver; answers a receiver makes for the
+//! sending port go through the queue's hand-over ring to the sender owning it, which puts them
+//! on the queue between its bursts (and keeps doing so until the receivers stop).
+//! `answers_unsent` counts the answers lost inside the generator (a full tx queue or ring).
 //!
 //! With `--tcp close` it opens TCP connections instead, each packet a SYN of a new connection
 //! (one per flow and round), and plays the real servers too: a SYN that arrives (on the receive
@@ -46,8 +61,9 @@
 //! queue the RSS of its own tuple gives (as the balancer's NIC would deliver it); if another
 //! lcore of the generator owns that queue, it goes instead on the queue its cause came in on,
 //! and `answers_off_queue` counts it (0 when the balancer sends every packet out on the queue
-//! of its tuple's RSS, as ownership by the receiving queue does). Under `modulo` it goes on the
-//! queue its cause came in on.
+//! of its tuple's RSS, as ownership by the receiving queue does; with `--rx-lcores`, answers
+//! out of the sending port are handed to the queue's owner and never off queue). Under
+//! `modulo` it goes on the queue its cause came in on.
 //!
 //! Exit codes: 0 after the report, 1 when set-up fails (EAL, ports, options), 2 for a command
 //! line clap rejects.
@@ -56,6 +72,7 @@
 mod lcore;
 mod packet;
 mod report;
+mod roles;
 mod steer;
 
 use std::net::Ipv4Addr;
@@ -64,10 +81,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dpdk::{Eal, Mempool, Port};
+use dpdk::{Eal, Mempool, Port, Ring};
 use wire::EthernetAddress;
 
 use crate::lcore::{Ctx, Lcore, Queues};
+use crate::roles::Role;
 use crate::steer::Steer;
 
 /// A rate-controlled UDP and TCP generator and sink over DPDK ports.
@@ -77,14 +95,20 @@ struct Args {
     /// EAL file prefix (a process of its own).
     #[arg(long, default_value = "dpvs-gen")]
     file_prefix: String,
-    /// CPUs to run on, comma-separated: lcore i runs on the i-th, wrapping around when there
-    /// are fewer CPUs than lcores.
+    /// CPUs to run on, comma-separated: lcore i runs on the i-th (the --lcores ones first,
+    /// then the --rx-lcores ones), wrapping around when there are fewer CPUs than lcores.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     cpu: Vec<u32>,
     /// Forwarding lcores (EAL threads, each pinned to its CPU); lcore i owns the queue pairs q
-    /// with q % lcores == i on both ports.
+    /// with q % lcores == i on both ports (with --rx-lcores, only sends on those of the sending
+    /// port).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     lcores: u16,
+    /// Lcores that only receive (and answer), besides the --lcores ones that then only send;
+    /// receiving lcore j polls the queues q with q % rx-lcores == j on both ports (0: every
+    /// lcore sends and receives).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=16))]
+    rx_lcores: u16,
     /// The vdev to send on (a memif client towards the balancer's client-side port).
     #[arg(long)]
     tx_vdev: String,
@@ -113,8 +137,8 @@ struct Args {
     /// Frame size in bytes (Ethernet header included, 60..=1514).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(60..=1514))]
     size: u16,
-    /// Queue pairs per port, at least --lcores (as many as the peer's: a memif pair must
-    /// agree; default: --lcores); every queue is received.
+    /// Queue pairs per port, at least --lcores and --rx-lcores (as many as the peer's: a memif
+    /// pair must agree; default: the larger of the two); every queue is received.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=16))]
     queues: Option<u16>,
     /// The queue of a flow: the one the balancer's emulated RSS gives its tuple, or flow f on
@@ -176,11 +200,13 @@ fn parse_rss_key(text: &str) -> Result<[u8; rss::KEY_LEN], rss::KeyError> {
 /// The lcores, queues and steering the options ask for.
 #[derive(Debug)]
 struct Layout {
-    /// Forwarding lcores.
+    /// Forwarding (with receiving lcores: sending) lcores.
     lcores: u16,
+    /// Receiving lcores (0: the forwarding lcores receive).
+    rx_lcores: u16,
     /// Queue pairs per port.
     queues: u16,
-    /// The CPU of each lcore.
+    /// The CPU of each lcore, senders first.
     cpus: Vec<u32>,
     /// How queues are chosen.
     steer: Steer,
@@ -188,23 +214,29 @@ struct Layout {
 
 impl Layout {
     /// # Errors
-    /// Fewer queues than lcores, no CPU, a redirection table size that is not a power of two.
+    /// Fewer queues than lcores or receiving lcores, no CPU, a redirection table size that is
+    /// not a power of two.
     fn new(args: &Args) -> Result<Layout, String> {
-        let lcores = args.lcores;
-        let queues = args.queues.unwrap_or(lcores);
+        let (lcores, rx_lcores) = (args.lcores, args.rx_lcores);
+        let queues = args.queues.unwrap_or(lcores.max(rx_lcores));
         if queues < lcores {
             return Err(format!("--queues {queues} is fewer than --lcores {lcores}: every lcore owns a queue pair"));
+        }
+        if queues < rx_lcores {
+            return Err(format!(
+                "--queues {queues} is fewer than --rx-lcores {rx_lcores}: every receiving lcore polls a queue"
+            ));
         }
         if args.cpu.is_empty() {
             return Err("--cpu names no CPU".into());
         }
-        let cpus = (0..usize::from(lcores)).map(|i| args.cpu[i % args.cpu.len()]).collect();
+        let cpus = (0..usize::from(lcores + rx_lcores)).map(|i| args.cpu[i % args.cpu.len()]).collect();
         let steer = match args.steer {
             SteerMode::Modulo => Steer::Modulo { queues },
             SteerMode::Rss => Steer::rss(args.rss_key.unwrap_or(rss::MS_KEY), args.reta_size, queues)
                 .map_err(|e| format!("--reta-size: {e}"))?,
         };
-        Ok(Layout { lcores, queues, cpus, steer })
+        Ok(Layout { lcores, rx_lcores, queues, cpus, steer })
     }
 
     /// EAL's `--lcores` value: lcore i on its CPU (lcore 0, the main one, runs on the calling
@@ -228,6 +260,11 @@ impl Layout {
         })
     }
 }
+
+/// Entries of each hand-over ring (it holds one fewer): 2 ms of answers at 500 000 a second on
+/// one queue, should its sender's CPU be taken from it for that long; with 16 queues all full,
+/// the rings would hold as many mbufs as the pool has.
+const HANDOVER_RING: u32 = 1024;
 
 fn start_port(vdev: &str, queues: u16, pool: &Mempool) -> Result<Port, String> {
     let name = vdev.split(',').next().unwrap_or(vdev);
@@ -253,7 +290,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     if let Some(warning) = layout.shared_cpus() {
         eprintln!("{warning}");
     }
-    let (lcores, queues) = (layout.lcores, layout.queues);
+    let (lcores, rx_lcores, queues) = (layout.lcores, layout.rx_lcores, layout.queues);
     // Which lcore sends which flow, before the EAL starts: a few million flows take a moment.
     // (`--flows 0` is one flow, as it always was.)
     let flows = args.flows.max(1);
@@ -289,18 +326,46 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         None => None,
     };
     let src_mac = EthernetAddress(tx_port.mac_addr().map_err(|e| e.to_string())?.0);
+    let ports: Vec<&Port> = std::iter::once(&tx_port).chain(rx_port.as_ref()).collect();
+    // Receivers' answers out of the sending port go to the sender of their queue through the
+    // queue's hand-over ring (TCP modes: UDP is never answered).
+    let handover: Vec<Ring> = if rx_lcores > 0 && args.tcp.is_some() {
+        (0..queues)
+            .map(|q| Ring::create(&format!("gen_handover_{q}"), HANDOVER_RING, -1).map_err(|e| format!("ring: {e}")))
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
     // Lcore i's state in slot i, taken by the lcore whose id is i.
+    let mut shares = shares.into_iter();
     let mut slots = Vec::new();
-    for (i, share) in (0..lcores).zip(shares) {
-        let mut q = Queues { index: i, rx: Vec::new(), tx: Vec::new() };
-        for (p, port) in std::iter::once(&tx_port).chain(rx_port.as_ref()).enumerate() {
-            let mut port_txs = Vec::new();
-            for queue in (i..queues).step_by(usize::from(lcores)) {
-                port_txs.push(port.tx_queue(queue).map_err(|e| e.to_string())?);
-                q.rx.push((p, queue, port.rx_queue(queue).map_err(|e| e.to_string())?));
-            }
-            q.tx.push(port_txs);
+    for part in roles::assign(lcores, rx_lcores, queues, ports.len()) {
+        let mut q = Queues {
+            role: part.role,
+            index: part.index,
+            of: part.of,
+            rx: Vec::new(),
+            tx: Vec::new(),
+            handover: Vec::new(),
+            handed: Vec::new(),
+        };
+        for &(p, queue) in &part.rx {
+            q.rx.push((p, queue, ports[p].rx_queue(queue).map_err(|e| e.to_string())?));
         }
+        for (port, txs) in ports.iter().zip(&part.tx) {
+            q.tx.push(
+                txs.iter().map(|&queue| port.tx_queue(queue)).collect::<Result<_, _>>().map_err(|e| e.to_string())?,
+            );
+        }
+        match part.role {
+            // Beside its tx queues of the sending port.
+            Role::Send if !handover.is_empty() => {
+                q.handed = part.tx[0].iter().map(|&k| handover[usize::from(k)]).collect()
+            }
+            Role::Receive => q.handover.clone_from(&handover),
+            Role::Send | Role::Both => {}
+        }
+        let share = if part.role == Role::Receive { None } else { shares.next() };
         slots.push(Mutex::new(Some(Lcore { share, queues: q })));
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -308,14 +373,15 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
     }
     let sending = AtomicUsize::new(usize::from(lcores));
+    let receiving = AtomicUsize::new(usize::from(if rx_lcores > 0 { rx_lcores } else { lcores }));
     let ctx = Ctx {
         args,
         steer: &layout.steer,
         pool: &pool,
         src_mac,
-        lcores,
         stop: &stop,
         sending: &sending,
+        receiving: &receiving,
         started: Instant::now(),
     };
     let ran = eal
@@ -326,12 +392,13 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         })
         .map_err(|e| format!("launching the lcores: {e}"))?;
     let reports: Vec<_> = ran.into_iter().filter_map(|(_, r)| r).collect();
-    for p in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
+    for p in &ports {
         let _ = p.stop();
         let _ = p.close();
     }
-    if reports.len() != usize::from(lcores) {
-        return Err(format!("{} of {lcores} lcores reported", reports.len()));
+    let all = usize::from(lcores + rx_lcores);
+    if reports.len() != all {
+        return Err(format!("{} of {all} lcores reported", reports.len()));
     }
     Ok(report::json(&reports))
 }
@@ -393,6 +460,25 @@ mod tests {
             "17"
         ])
         .is_err());
+    }
+
+    /// Receiving lcores come after the sending ones, on the next CPUs of the list; the queues
+    /// default to enough for both kinds and may not be fewer.
+    #[test]
+    fn receiving_lcores_follow_the_senders_on_the_cpu_list() {
+        let l = Layout::new(&args(&["--cpu", "0,1", "--rx-lcores", "1"])).unwrap();
+        assert_eq!(
+            (l.lcores, l.rx_lcores, l.queues, l.eal_lcores(), l.shared_cpus()),
+            (1, 1, 1, "0@0,1@1".into(), None)
+        );
+        let l = Layout::new(&args(&["--lcores", "2", "--rx-lcores", "3", "--cpu", "4,5"])).unwrap();
+        assert_eq!((l.queues, l.eal_lcores()), (3, "0@4,1@5,2@4,3@5,4@4".into()));
+        assert!(l.shared_cpus().unwrap().contains("5 lcores on 2 CPU(s)"));
+        assert_eq!(Layout::new(&args(&["--lcores", "3", "--rx-lcores", "2"])).unwrap().queues, 3);
+        assert_eq!(Layout::new(&args(&[])).unwrap().rx_lcores, 0);
+        assert!(Layout::new(&args(&["--rx-lcores", "2", "--queues", "1"])).is_err());
+        let base = ["dpvs-gen", "--tx-vdev", "x", "--dst-mac", "02:00:00:00:00:10"];
+        assert!(Args::try_parse_from(base.iter().chain(&["--rx-lcores", "17"])).is_err());
     }
 
     #[test]

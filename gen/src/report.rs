@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::roles::Role;
+
 /// What came back, and the answers sent, on one lcore or (merged) on all of them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counts {
@@ -18,6 +20,9 @@ pub struct Counts {
     /// generator, sent instead on the queue their cause arrived on: 0 when the balancer
     /// delivers every packet on the queue of its tuple's RSS.
     pub answers_off_queue: u64,
+    /// Answers made but not sent: a full tx queue or hand-over ring did not take them, or the
+    /// mempool was empty (lost inside the generator, not by the balancer).
+    pub answers_unsent: u64,
 }
 
 impl Counts {
@@ -28,6 +33,7 @@ impl Counts {
         self.responded += other.responded;
         self.other += other.other;
         self.answers_off_queue += other.answers_off_queue;
+        self.answers_unsent += other.answers_unsent;
     }
 }
 
@@ -89,6 +95,8 @@ impl Latency {
 /// What one lcore did.
 #[derive(Debug)]
 pub struct LcoreReport {
+    /// What it did.
+    pub role: Role,
     /// Flows it owned.
     pub flows: u32,
     /// Packets its tx queues took.
@@ -97,12 +105,13 @@ pub struct LcoreReport {
     pub counts: Counts,
     /// Its latency samples.
     pub latency: Latency,
-    /// From the common start to the end of its sending.
+    /// From the common start to the end of its sending (zero for a receiving lcore).
     pub sending: Duration,
 }
 
 /// The JSON line of a run of `reports` (lcore 0 first): the totals, the time until the last
-/// lcore stopped sending and the rate over it, merged latencies, and each lcore's part.
+/// lcore stopped sending and the rate over it, merged latencies, and each lcore's part and
+/// role.
 pub fn json(reports: &[LcoreReport]) -> serde_json::Value {
     let mut counts = Counts::default();
     let mut latency: Option<Latency> = None;
@@ -118,7 +127,9 @@ pub fn json(reports: &[LcoreReport]) -> serde_json::Value {
     let rate = if seconds > 0.0 { (sent as f64 / seconds).round() as u64 } else { 0 };
     let per_lcore: Vec<serde_json::Value> = reports
         .iter()
-        .map(|r| serde_json::json!({"flows": r.flows, "sent": r.sent, "received": r.counts.received}))
+        .map(|r| {
+            serde_json::json!({"role": r.role.name(), "flows": r.flows, "sent": r.sent, "received": r.counts.received})
+        })
         .collect();
     serde_json::json!({
         "sent": sent,
@@ -131,6 +142,7 @@ pub fn json(reports: &[LcoreReport]) -> serde_json::Value {
         "latency_us": latency.unwrap_or_else(|| Latency::new(1_000_000)).report(),
         "lcores": reports.len(),
         "answers_off_queue": counts.answers_off_queue,
+        "answers_unsent": counts.answers_unsent,
         "per_lcore": per_lcore,
     })
 }
@@ -139,7 +151,7 @@ pub fn json(reports: &[LcoreReport]) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn lcore(sent: u64, received: u64, off: u64, latencies_us: &[u64], secs: u64) -> LcoreReport {
+    fn lcore(role: Role, sent: u64, received: u64, off: u64, latencies_us: &[u64], secs: u64) -> LcoreReport {
         // 1 MHz: one tick a microsecond.
         let mut latency = Latency::new(1_000_000);
         let mut f = [0u8; 16];
@@ -147,27 +159,49 @@ mod tests {
             f[8..].copy_from_slice(&100u64.to_le_bytes());
             latency.record(&f, 8, 100 + us);
         }
-        let counts = Counts { received, established: 1, responded: 2, other: 3, answers_off_queue: off };
-        LcoreReport { flows: 7, sent, counts, latency, sending: Duration::from_secs(secs) }
+        let counts =
+            Counts { received, established: 1, responded: 2, other: 3, answers_off_queue: off, answers_unsent: 5 };
+        LcoreReport { role, flows: 7, sent, counts, latency, sending: Duration::from_secs(secs) }
     }
 
     /// Totals are sums, latencies merge, time is the slowest lcore's.
     #[test]
     fn the_report_merges_the_lcores() {
-        let v = json(&[lcore(100, 90, 0, &[5, 5, 7], 2), lcore(300, 290, 4, &[9, 20_000], 4)]);
+        let v = json(&[lcore(Role::Both, 100, 90, 0, &[5, 5, 7], 2), lcore(Role::Both, 300, 290, 4, &[9, 20_000], 4)]);
         let want = serde_json::json!({
             "sent": 400, "received": 380, "responded": 4, "established": 2, "other": 6,
-            "seconds": 4.0, "rate": 100, "lcores": 2, "answers_off_queue": 4,
+            "seconds": 4.0, "rate": 100, "lcores": 2, "answers_off_queue": 4, "answers_unsent": 10,
             "latency_us": {"samples": 5, "p50": 7, "p99": 10_000, "p999": 10_000, "max": 10_000},
-            "per_lcore": [{"flows": 7, "sent": 100, "received": 90}, {"flows": 7, "sent": 300, "received": 290}],
+            "per_lcore": [
+                {"role": "both", "flows": 7, "sent": 100, "received": 90},
+                {"role": "both", "flows": 7, "sent": 300, "received": 290},
+            ],
         });
         assert_eq!(v, want);
         // One lcore: the fields of the single-lcore report, and the new ones.
-        let one = json(&[lcore(10, 10, 0, &[], 1)]);
+        let one = json(&[lcore(Role::Both, 10, 10, 0, &[], 1)]);
         assert_eq!(
             one["latency_us"],
             serde_json::json!({"samples": 0, "p50": null, "p99": null, "p999": null, "max": null})
         );
         assert_eq!((one["lcores"].as_u64(), one["rate"].as_u64()), (Some(1), Some(10)));
+    }
+
+    /// A receiving lcore counts what came back and sends nothing: the time and rate are the
+    /// senders', the received packets and latencies the receivers'.
+    #[test]
+    fn receiving_lcores_add_what_came_back_not_time() {
+        let mut receiver = lcore(Role::Receive, 0, 150, 0, &[3, 4], 0);
+        receiver.flows = 0;
+        let v = json(&[lcore(Role::Send, 200, 0, 0, &[], 2), receiver]);
+        assert_eq!((v["sent"].as_u64(), v["received"].as_u64(), v["rate"].as_u64()), (Some(200), Some(150), Some(100)));
+        assert_eq!((v["seconds"].as_f64(), v["latency_us"]["samples"].as_u64()), (Some(2.0), Some(2)));
+        assert_eq!(
+            v["per_lcore"],
+            serde_json::json!([
+                {"role": "send", "flows": 7, "sent": 200, "received": 0},
+                {"role": "receive", "flows": 0, "sent": 0, "received": 150},
+            ])
+        );
     }
 }
