@@ -68,10 +68,14 @@ fnat_conf() {
     } > "$1"
 }
 # GEN: dpvs-gen on CPU 0 towards the bench instance's two memif ports (sends to dpdk0, plays
-# the real servers on dpdk1); add --file-prefix and the traffic's options.
+# the real servers on dpdk1); add --file-prefix and the traffic's options. Its memif rings
+# have 4096 slots (rsize=12; the default is 1024): the generator's one lcore sends and
+# receives, and when it is descheduled for a millisecond at 500 kpps the balancer's side of a
+# 1024-slot ring fills (seen: 32 packets counted DROP-TXFULL by the worker, in about one run
+# of three, with no restart at all).
 GEN=("$BIN"/dpvs-gen --cpu 0 --dst-mac 02:00:00:00:00:10
-    --tx-vdev "net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no"
-    --rx-vdev "net_memif1,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no")
+    --tx-vdev "net_memif0,role=client,id=0,socket=/run/dpvs/bench0.sock,socket-abstract=no,rsize=12"
+    --rx-vdev "net_memif1,role=client,id=0,socket=/run/dpvs/bench1.sock,socket-abstract=no,rsize=12")
 # field JSON KEY: one value of a JSON object (dpvs-gen's report).
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 # conns FIELD: the bench instance's connection-table counter FIELD (active, created, full...)
