@@ -324,6 +324,12 @@ fn roll_every_worker_ten_times(inst: &Instance) -> Vec<String> {
         assert!(out.status.success(), "round {round}: {text}{}", String::from_utf8_lossy(&out.stderr));
         gaps.extend(text.lines().filter_map(|l| l.split("polling gap ").nth(1).map(str::to_owned)));
     }
+    // Each successor recorded its gap in shared memory: ten a slot, shown by `worker list`.
+    for w in inst.workers() {
+        let g = &w["handover_gaps"];
+        assert_eq!(u(g, "count"), 10, "{w}");
+        assert!(u(g, "p50_us") <= u(g, "p99_us") && u(g, "p99_us") <= u(g, "max_us"), "{g}");
+    }
     gaps
 }
 
