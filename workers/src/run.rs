@@ -426,3 +426,89 @@ fn pin(cpu: i32, why: &str) {
 fn mac_of(p: &shm_layout::PortSlot) -> wire::EthernetAddress {
     wire::EthernetAddress([p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::{Acquire, Release};
+
+    use shm_layout::Shm;
+
+    use super::*;
+
+    /// A layout in a file of its own, slot 0 unpinned (cpu -1, so that no test thread moves).
+    struct Rig(PathBuf, Shm);
+
+    impl Rig {
+        fn new(name: &str) -> Rig {
+            let dir = std::env::temp_dir().join(format!("workers-claim-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let shm = Shm::create(&dir.join("t.shm"), |l| {
+                l.workers[0].cpu = -1;
+                l.header.housekeeping_cpu = -1;
+            })
+            .unwrap();
+            Rig(dir, shm)
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn successor(spawn: u32) -> WorkerArgs {
+        WorkerArgs { shm: PathBuf::new(), slot: 0, spawn, handover: true }
+    }
+
+    /// The successor reports ready and returns only once the owner word is its own (stored and
+    /// woken as the departing worker does), never while another process owns the slot (20 ms
+    /// of waiting checked; a successor that returned early would fail it whatever the load).
+    #[test]
+    fn a_successor_polls_only_after_the_owner_word_names_it() {
+        let rig = Rig::new("wake");
+        let slot = &rig.1.layout().workers[0];
+        slot.owner.store(1, Release);
+        slot.incoming_state.store(1, Release);
+        let claimed = std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                let r = claim(slot, &successor(2), -1);
+                (r.is_ok(), slot.owner.load(Acquire))
+            });
+            // Ready, then waiting: the old owner still polls.
+            while slot.incoming_state.load(Acquire) != 2 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(!t.is_finished(), "the successor must wait while process 1 owns the slot");
+            slot.owner.store(2, Release);
+            shm_layout::futex_wake(&slot.owner);
+            t.join().unwrap()
+        });
+        assert_eq!(claimed, (true, 2));
+    }
+
+    /// A cancelled handover (the primary clears the incoming state) ends the wait with an
+    /// error, and a successor that finds the handover cancelled before it was ready never
+    /// waits at all; in both cases the slot stays the old process's.
+    #[test]
+    fn a_cancelled_handover_ends_the_wait_and_leaves_the_slot_alone() {
+        let rig = Rig::new("cancel");
+        let slot = &rig.1.layout().workers[0];
+        slot.owner.store(1, Release);
+        slot.incoming_state.store(1, Release);
+        std::thread::scope(|s| {
+            let t = s.spawn(|| claim(slot, &successor(2), -1).is_err());
+            while slot.incoming_state.load(Acquire) != 2 {
+                std::thread::yield_now();
+            }
+            slot.incoming_state.store(0, Release);
+            assert!(t.join().unwrap(), "a cancelled successor gives up");
+        });
+        assert_eq!(slot.owner.load(Acquire), 1);
+        slot.incoming_state.store(0, Release);
+        assert!(claim(slot, &successor(3), -1).is_err(), "cancelled while attaching");
+        assert_eq!(slot.owner.load(Acquire), 1);
+    }
+}
