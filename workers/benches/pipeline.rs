@@ -5,83 +5,16 @@
 //! At 1 flow and at 1M flows, each timed batch 1024 packets of flows already in the table
 //! (`cargo bench -p workers --bench pipeline`; criterion's throughput is packets per second).
 
-use std::hint::black_box;
-use std::net::Ipv4Addr;
+mod common;
 
+use std::hint::black_box;
+
+use common::{frame, runtime, store, P0, P1, VIP};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use shm_layout::conn::{ConnEntry, ConnShardHeader};
 use shm_layout::{ConnParts, RealCounters, ServiceCounters};
-use wire::{EthernetAddress, IpProtocol, UdpPacket, UdpRepr};
 use workers::pipeline::{Action, Pipeline, PortCtx};
 
-const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
-const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
-const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
-/// Local addresses: 32, so that 1M flows get local ports (64 511 each).
-const LADDRS: u8 = 32;
 const BATCH: usize = 1024;
-
-struct Store {
-    h: ConnShardHeader,
-    buckets: Vec<u32>,
-    wheel: Vec<u32>,
-    entries: Vec<ConnEntry>,
-}
-
-/// A connection table of `capacity` entries with the primary's geometry.
-fn store(capacity: u32) -> Store {
-    let h = ConnShardHeader {
-        capacity,
-        n_buckets: shm_layout::conn::BUCKETS_PER_ENTRY * capacity,
-        wheel_slots: 4096,
-        seed: 7,
-        ..Default::default()
-    };
-    Store {
-        h,
-        buckets: vec![0; (shm_layout::conn::BUCKETS_PER_ENTRY * capacity) as usize],
-        wheel: vec![0; 4096],
-        entries: vec![ConnEntry::EMPTY; capacity as usize],
-    }
-}
-
-fn runtime() -> conf::Runtime {
-    let laddr = |i: u8| Ipv4Addr::new(198, 18, 1, 200 + i);
-    let mut addresses = vec![conf::IfAddr { port: 0, addr: VIP, prefix: 24 }];
-    addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: laddr(i), prefix: 24 }));
-    conf::Runtime {
-        addresses,
-        neighbours: vec![conf::Neighbour { addr: RS, mac: [2, 0, 0, 0, 1, 2], port: 1 }],
-        routes: vec![],
-        services: vec![conf::Service {
-            vip: VIP,
-            port: 53,
-            protocol: conf::Protocol::Udp,
-            scheduler: sched::Kind::Rr,
-            local_addresses: (0..LADDRS).map(laddr).collect(),
-            reals: vec![conf::Real { addr: RS, port: 53, weight: 1, forward: conf::Forward::Fnat, upper: 0, lower: 0 }],
-            persistence: 0,
-            deny: vec![],
-            allow: vec![],
-            proxy_protocol: conf::ProxyProtocol::Off,
-            group: None,
-        }],
-    }
-}
-
-/// Flow `i`'s 64-byte frame: client 10.x.y.z, port 1024 + i % 64 512, to VIP:53.
-fn frame(i: u32) -> Vec<u8> {
-    let src = Ipv4Addr::from(0x0a00_0000 + i / 64_512);
-    let payload = [0xa5u8; 18];
-    let udp = UdpRepr { src_port: 1024 + (i % 64_512) as u16, dst_port: 53, payload: &payload };
-    let mut d = vec![0u8; udp.buffer_len()];
-    udp.emit(&mut UdpPacket::new_unchecked(&mut d[..]), src, VIP);
-    let mut f = vec![0u8; 34 + d.len()];
-    wire::emit_ipv4_frame(&mut f, (CLIENT_MAC, P0), (src, VIP), IpProtocol::Udp, &d);
-    f
-}
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline_fnat_udp");

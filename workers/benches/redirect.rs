@@ -38,26 +38,19 @@
 //! pinning does not hold. At most [`IN_FLIGHT`] packets wait in the ring: an owner that keeps
 //! up, as below saturation, rather than a full ring of cold mbufs.
 
+mod common;
+
 use std::hint::spin_loop;
-use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{frame, runtime, store, Store, P0, P1, VIP};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dpdk::{rdtsc, Burst, Eal, Mbuf, Mempool, Ring, BURST_SIZE};
-use shm_layout::conn::{ConnEntry, ConnShardHeader};
 use shm_layout::{ConnParts, RealCounters, ServiceCounters};
-use wire::{EthernetAddress, IpProtocol, UdpPacket, UdpRepr};
-use workers::pipeline::{Action, Pipeline, PortCtx, Steer};
+use workers::pipeline::{Action, Pipeline, PortCtx};
 
-const P0: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x10]);
-const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
-const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
-/// Local addresses: 32, so that every flow gets a local port of the owner's share.
-const LADDRS: u8 = 32;
 /// Packets a timed batch.
 const BATCH: u64 = 1024;
 /// Bursts a batch.
@@ -68,13 +61,13 @@ const RECEIVER_CPU: usize = 0;
 const OWNER_CPU: usize = 1;
 /// The group: two lcores; the receiver is its lcore 0, the owner its lcore 1.
 const LCORES: u16 = 2;
-const RECEIVER: Steer = Steer { me: 0, lcores: LCORES };
-const OWNER: Steer = Steer { me: 1, lcores: LCORES };
+const RECEIVER: u16 = 0;
+const OWNER: u16 = 1;
 /// Port slots, then one output burst per lcore of the group (as the poll loop lays them out).
 const PORTS: usize = 2;
 const OUTS: usize = PORTS + LCORES as usize;
 /// The output burst of the packets handed to the owner.
-const TO_OWNER: usize = PORTS + OWNER.me as usize;
+const TO_OWNER: usize = PORTS + OWNER as usize;
 
 /// The redirect ring's size, as the primary creates it.
 const RING_SIZE: u32 = 4096;
@@ -84,66 +77,6 @@ const IN_FLIGHT: u32 = 4 * BURST_SIZE as u32;
 const POOL_MBUFS: u32 = 8191;
 const POOL_CACHE: u32 = 256;
 const DATA_ROOM: u16 = 2048 + 128;
-
-struct Store {
-    h: ConnShardHeader,
-    buckets: Vec<u32>,
-    wheel: Vec<u32>,
-    entries: Vec<ConnEntry>,
-}
-
-/// A connection table of `capacity` entries with the primary's geometry.
-fn store(capacity: u32) -> Store {
-    let h = ConnShardHeader {
-        capacity,
-        n_buckets: shm_layout::conn::BUCKETS_PER_ENTRY * capacity,
-        wheel_slots: 4096,
-        seed: 7,
-        ..Default::default()
-    };
-    Store {
-        h,
-        buckets: vec![0; (shm_layout::conn::BUCKETS_PER_ENTRY * capacity) as usize],
-        wheel: vec![0; 4096],
-        entries: vec![ConnEntry::EMPTY; capacity as usize],
-    }
-}
-
-fn runtime() -> conf::Runtime {
-    let laddr = |i: u8| Ipv4Addr::new(198, 18, 1, 200 + i);
-    let mut addresses = vec![conf::IfAddr { port: 0, addr: VIP, prefix: 24 }];
-    addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: laddr(i), prefix: 24 }));
-    conf::Runtime {
-        addresses,
-        neighbours: vec![conf::Neighbour { addr: RS, mac: [2, 0, 0, 0, 1, 2], port: 1 }],
-        routes: vec![],
-        services: vec![conf::Service {
-            vip: VIP,
-            port: 53,
-            protocol: conf::Protocol::Udp,
-            scheduler: sched::Kind::Rr,
-            local_addresses: (0..LADDRS).map(laddr).collect(),
-            reals: vec![conf::Real { addr: RS, port: 53, weight: 1, forward: conf::Forward::Fnat, upper: 0, lower: 0 }],
-            persistence: 0,
-            deny: vec![],
-            allow: vec![],
-            proxy_protocol: conf::ProxyProtocol::Off,
-            group: None,
-        }],
-    }
-}
-
-/// Flow `i`'s 64-byte frame: client 10.x.y.z, port 1024 + i % 64 512, to VIP:53.
-fn frame(i: u32) -> Vec<u8> {
-    let src = Ipv4Addr::from(0x0a00_0000 + i / 64_512);
-    let payload = [0xa5u8; 18];
-    let udp = UdpRepr { src_port: 1024 + (i % 64_512) as u16, dst_port: 53, payload: &payload };
-    let mut d = vec![0u8; udp.buffer_len()];
-    udp.emit(&mut UdpPacket::new_unchecked(&mut d[..]), src, VIP);
-    let mut f = vec![0u8; 34 + d.len()];
-    wire::emit_ipv4_frame(&mut f, (CLIENT_MAC, P0), (src, VIP), IpProtocol::Udp, &d);
-    f
-}
 
 /// One lcore's tables: its connection shard and counters.
 struct Tables {
@@ -161,17 +94,16 @@ impl Tables {
         }
     }
 
-    /// The pipeline of lcore `steer.me` of the group over these tables.
-    fn pipeline(&mut self, steer: Steer) -> Pipeline<'_> {
+    /// The pipeline of lcore `me` of the group over these tables.
+    fn pipeline(&mut self, me: u16) -> Pipeline<'_> {
         let s = &mut self.store;
         let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
         let (shard, _) = conn::Shard::adopt(parts, 0);
-        let services =
-            workers::lb::build_services(&runtime(), (steer.me, steer.lcores), &mut Vec::new(), &Default::default())
-                .expect("services");
+        let services = workers::lb::build_services(&runtime(), (me, LCORES), &mut Vec::new(), &Default::default())
+            .expect("services");
         // The ports' RSS unknown: flows owned by a hash of the client, as every fallback class
         // is (the redirect measured is the same whatever the class).
-        let receive = workers::lb::Receive::new((steer.me, steer.lcores), [None, None], |_, _| None);
+        let receive = workers::lb::Receive::new((me, LCORES), [None, None], |_, _| None);
         let mut fnat = workers::lb::Balancer::new(Vec::new(), shard, vec![P0, P1], 0)
             .with_stats(&self.stats, &self.reals)
             .with_receive(receive);
@@ -288,12 +220,12 @@ fn own(
     pipeline: &mut Pipeline<'_>,
     burst: &mut Burst,
     outs: &mut [Burst; OUTS],
-    steer: Option<Steer>,
+    steer: bool,
     c: &mut Cycles,
     t: &mut u64,
 ) {
     let n = burst.len();
-    pipeline.classify((0..burst.len()).map(|i| (Some(0), burst.data(i))), steer.is_some());
+    pipeline.classify((0..burst.len()).map(|i| (Some(0), burst.data(i))), steer);
     c.lap(CLASSIFY, t);
     let mut astray = 0;
     burst.distribute_packets(outs, |_, p| {
@@ -325,7 +257,7 @@ fn direct_burst(
     fill(pool, frames[*next..*next + BURST_SIZE].iter().map(Vec::as_slice), burst);
     *next = (*next + BURST_SIZE) % frames.len();
     c.lap(FILL, &mut t);
-    own(pipeline, burst, outs, Some(OWNER), c, &mut t);
+    own(pipeline, burst, outs, true, c, &mut t);
 }
 
 /// What the two threads of an exchange share.
@@ -690,7 +622,7 @@ fn bench(c: &mut Criterion) {
         let handle = {
             let (owner, mut outs) = (&mut owner, <[Burst; OUTS]>::default());
             // Its owner is this lcore: no second hand-over.
-            move |burst: &mut Burst, c: &mut Cycles, t: &mut u64| own(owner, burst, &mut outs, None, c, t)
+            move |burst: &mut Burst, c: &mut Cycles, t: &mut u64| own(owner, burst, &mut outs, false, c, t)
         };
         let taken = with_owner(&ex, ring, handle, || {
             group.bench_function(format!("redirected/{flows}_flows"), |b| {

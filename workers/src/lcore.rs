@@ -15,7 +15,7 @@ use shm_layout::{monotonic_ns, HandoverGaps, LcoreCounters, QueueCounters, Worke
 use crate::frame::Frame;
 use crate::io::{PacketIo, Packets, Visit};
 use crate::outcome::{Action, DropReason, Tally};
-use crate::pipeline::{Pipeline, Steer};
+use crate::pipeline::Pipeline;
 
 /// Connection entries looked at for expiry a millisecond.
 const EXPIRE_BUDGET: usize = 4096;
@@ -39,8 +39,8 @@ pub struct Lcore<'a, 'p, I: PacketIo> {
     pipeline: &'a mut Pipeline<'p>,
     io: I,
     cfg: Reconfig<'a>,
-    /// This lcore in its group, when the group has several (packets are handed around).
-    steer: Option<Steer>,
+    /// Whether its group has several lcores (packets are handed around).
+    steer: bool,
     burst: I::Burst,
     /// A burst per port slot, then one per lcore of the group (redirects).
     outs: Vec<I::Burst>,
@@ -49,17 +49,19 @@ pub struct Lcore<'a, 'p, I: PacketIo> {
 }
 
 impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
-    /// An lcore polling `io` for `slot`; `steer`: its place in a group of several.
+    /// An lcore polling `io` for `slot`; its place in its group is the balancer's
+    /// ([`crate::lb::Balancer::with_receive`]).
     pub fn new(
         slot: &'a WorkerSlot,
         counts: Counts<'a>,
         pipeline: &'a mut Pipeline<'p>,
         io: I,
         cfg: Reconfig<'a>,
-        steer: Option<Steer>,
     ) -> Self {
-        let lcores = steer.map_or(0, |s| usize::from(s.lcores));
-        let outs = (0..io.ports() + lcores).map(|_| I::Burst::default()).collect();
+        let lcores = pipeline.group_lcores();
+        let steer = lcores > 1;
+        let redirects = if steer { usize::from(lcores) } else { 0 };
+        let outs = (0..io.ports() + redirects).map(|_| I::Burst::default()).collect();
         let idle_sleep = Duration::from_micros(u64::from(slot.idle_sleep_us));
         Lcore { slot, counts, pipeline, io, cfg, steer, burst: I::Burst::default(), outs, idle_sleep, next_beat: 0 }
     }
@@ -119,7 +121,7 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
             // hand uncounted.
             LcoreCounters::bump(&c.rx_packets, n as u64);
             LcoreCounters::bump(&c.rx_bursts, 1);
-            self.handle(self.steer.is_some());
+            self.handle(self.steer);
         }
         for ring in 0..self.io.redirect_rings() {
             let n = self.io.redirected(ring, &mut self.burst);

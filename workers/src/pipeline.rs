@@ -68,15 +68,6 @@ pub struct Pipeline<'a> {
     seen: Seen,
 }
 
-/// Which lcore of a group the pipeline runs on, for steering ([`Pipeline::classify`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Steer {
-    /// This lcore's index in its group.
-    pub me: u16,
-    /// The group's lcores.
-    pub lcores: u16,
-}
-
 /// What a frame is, as far as the pipeline's first decision goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -202,6 +193,12 @@ impl<'a> Pipeline<'a> {
     #[inline]
     pub fn has_services(&self) -> bool {
         self.lb.as_ref().is_some_and(|f| !f.services().is_empty())
+    }
+
+    /// The lcores of this lcore's group (1 without a balancer): with several, packets are
+    /// handed to the lcore that owns their connection.
+    pub fn group_lcores(&self) -> u16 {
+        self.lb.as_ref().map_or(1, Balancer::lcores)
     }
 
     /// The balancer, if any.

@@ -10,7 +10,7 @@ use shm_layout::{monotonic_ns, Shm, ShmError, WorkerState, MAX_WORKERS};
 use crate::io::PacketIo;
 use crate::lb::{self, Balancer};
 use crate::lcore::{read_config, Counts, Group, Lcore, Reconfig};
-use crate::pipeline::{Pipeline, PortCtx, Steer};
+use crate::pipeline::{Pipeline, PortCtx};
 
 /// What the primary tells a worker on its command line (after the EAL arguments and `--`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -119,7 +119,6 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let mut pipeline = Pipeline::with_balancer(port_contexts(layout.ports(), &rt), lb);
     // Packets are handed around among the lcores of this worker's group only.
     let (to, from) = redirect_rings(&group, args.slot)?;
-    let steer = (group.members.len() > 1).then_some(Steer { me: share.0, lcores: share.1 });
     let ports = layout.ports();
     let mut slot_of_port = [u16::MAX; 64];
     for (i, p) in ports.iter().enumerate() {
@@ -171,7 +170,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         queues: &layout.queue_counters[args.slot],
         gaps: args.handover.then_some(&layout.handover_gaps[args.slot]),
     };
-    let handed_over = Lcore::new(slot, counts, &mut pipeline, io, cfg, steer).run();
+    let handed_over = Lcore::new(slot, counts, &mut pipeline, io, cfg).run();
     if handed_over {
         // Off the data CPU before anything else: unmapping and exiting take milliseconds of
         // kernel time that the successor, polling there now, must not wait behind.

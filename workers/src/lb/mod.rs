@@ -198,6 +198,11 @@ impl<'a> Balancer<'a> {
         self
     }
 
+    /// The lcores of this lcore's group.
+    pub fn lcores(&self) -> u16 {
+        self.receive.lcores()
+    }
+
     /// Which lcore of the group owns the connection of `p`, received on port slot `rx_port`,
     /// and why, when another one does (see [`owner`]).
     #[inline]

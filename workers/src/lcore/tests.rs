@@ -202,8 +202,7 @@ fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
         (IDS[0], udp(1000)),
         (IDS[0], ipv6()),
     ]);
-    let mut lcore =
-        Lcore::new(&rig.layout().workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+    let mut lcore = Lcore::new(&rig.layout().workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt));
     lcore.start();
     assert_eq!(lcore.round(), None);
     let io = lcore.io();
@@ -239,8 +238,7 @@ fn what_a_full_tx_queue_does_not_take_is_counted_and_freed() {
     let mut io = MemIo::new(1, IDS.to_vec());
     io.tx_room = Some(1);
     io.rx[0].extend((0..5).map(|i| (IDS[0], udp(2000 + i))));
-    let mut lcore =
-        Lcore::new(&rig.layout().workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+    let mut lcore = Lcore::new(&rig.layout().workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt));
     lcore.start();
     lcore.round();
     assert_eq!(lcore.io().sent[1].len(), 1);
@@ -262,10 +260,9 @@ fn packets_another_lcore_owns_are_handed_to_it_once_and_translated_there() {
     MemIo::pair(&mut ia, &mut ib, (0, 1), 2);
     // 32 client flows, all received by lcore 0.
     ia.rx[0].extend((0..32).map(|i| (IDS[0], udp(3000 + i))));
-    let steer = |me| Some(Steer { me, lcores: 2 });
     let layout = rig.layout();
-    let mut a = Lcore::new(&layout.workers[0], counts(&rig, 0), &mut pa, ia, reconfig(&rig, 0, 2, g, &rt), steer(0));
-    let mut b = Lcore::new(&layout.workers[1], counts(&rig, 1), &mut pb, ib, reconfig(&rig, 1, 2, g, &rt), steer(1));
+    let mut a = Lcore::new(&layout.workers[0], counts(&rig, 0), &mut pa, ia, reconfig(&rig, 0, 2, g, &rt));
+    let mut b = Lcore::new(&layout.workers[1], counts(&rig, 1), &mut pb, ib, reconfig(&rig, 1, 2, g, &rt));
     a.start();
     b.start();
     a.round();
@@ -320,9 +317,8 @@ fn with_rss_each_lcore_owns_what_it_receives_in_both_directions() {
     }
     assert!(on[0] > 0 && on[1] > 0, "RSS spreads 64 flows over both lcores: {on:?}");
     let layout = rig.layout();
-    let steer = |me| Some(Steer { me, lcores: 2 });
-    let mut a = Lcore::new(&layout.workers[0], counts(&rig, 0), &mut pa, ia, reconfig(&rig, 0, 2, g, &rt), steer(0));
-    let mut b = Lcore::new(&layout.workers[1], counts(&rig, 1), &mut pb, ib, reconfig(&rig, 1, 2, g, &rt), steer(1));
+    let mut a = Lcore::new(&layout.workers[0], counts(&rig, 0), &mut pa, ia, reconfig(&rig, 0, 2, g, &rt));
+    let mut b = Lcore::new(&layout.workers[1], counts(&rig, 1), &mut pb, ib, reconfig(&rig, 1, 2, g, &rt));
     a.start();
     b.start();
     a.round();
@@ -377,7 +373,7 @@ fn a_stop_with_a_successor_hands_the_queues_over_and_without_one_ends() {
         let mut store = Store::new(2048);
         let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
         let io = MemIo::new(1, IDS.to_vec());
-        let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+        let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt));
         lcore.start();
         assert_eq!(lcore.round(), None, "no stop asked");
         slot.handover_to.store(successor, SeqCst);
@@ -402,7 +398,7 @@ fn a_new_generation_is_applied_between_bursts_announced_and_acknowledged() {
     let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g1, &empty());
     let io = MemIo::new(1, IDS.to_vec());
-    let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g1, &empty()), None);
+    let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g1, &empty()));
     lcore.start();
     lcore.io_mut().rx[0].push_back((IDS[0], udp(5000)));
     lcore.round();
@@ -444,7 +440,7 @@ fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
     let mut store = Store::new(2048);
     let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
     let io = MemIo::new(1, IDS.to_vec());
-    let mut lcore = Lcore::new(&l.workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt), None);
+    let mut lcore = Lcore::new(&l.workers[0], counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt));
     lcore.start();
     lcore.io_mut().rx[0].push_back((IDS[0], udp(6000)));
     lcore.round();
