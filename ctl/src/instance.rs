@@ -56,5 +56,18 @@ pub fn attach(t: &Target) -> Result<Shm, AttachError> {
     }
     // A primary that is shutting down has not removed the file yet: still readable.
     let _ = h.state.load(Ordering::Acquire);
+    stay_off_data_cpus(h.housekeeping_cpu);
     Ok(shm)
+}
+
+/// Moves this process to the instance's housekeeping CPU (negative: none configured), so that
+/// an operator's command never preempts a forwarding lcore on a data CPU, however often it
+/// wakes while it waits for a reply. Best effort: a cpuset without that CPU leaves it where
+/// it is.
+fn stay_off_data_cpus(cpu: i32) {
+    let Ok(cpu) = usize::try_from(cpu) else { return };
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+    }
 }

@@ -15,11 +15,11 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dpdk::{Burst, Mbuf, Mempool, Ring, RxQueue, TxQueue};
+use dpdk::{Burst, Mbuf, Mempool, Ring, RxQueue, TxQueue, BURST_SIZE};
 use wire::EthernetAddress;
 
 use crate::packet::{self, Segment, ANSWER_MAX, TCP_STAMP_AT, UDP_STAMP_AT};
-use crate::report::{Counts, Latency, LcoreReport};
+use crate::report::{Counts, Latency, LcoreReport, Stalls};
 use crate::roles::Role;
 use crate::steer::{Share, Steer, Tuple};
 use crate::{Args, TcpMode};
@@ -29,6 +29,19 @@ use crate::{Args, TcpMode};
 /// of the sending port) when it sends a burst of 32 each poll, few enough to keep its pacing
 /// (which catches up with the bursts it fell behind anyway).
 const FORWARD_BURSTS: usize = 8;
+
+/// Bursts a lcore that sends and receives takes from its rx queues before each burst it sends,
+/// at most: it drains them (stops at the first poll that is not a full burst) so that what
+/// comes back never waits behind its sending, which after a pause of its own catches up.
+const RECEIVE_BURSTS: usize = 64;
+
+/// Bursts a sender may fall behind its schedule and still catch up with (sending them back
+/// to back): 1024 packets, a quarter of the 4096-slot rings the benches use. A sender
+/// descheduled for longer (on a CPU it shares) restarts its schedule from then instead of
+/// sending the whole backlog at once, which would fill its tx ring and then, at its next
+/// pause, its rx ring with answers it has no time to take: losses of the generator's own, not
+/// of the balancer. Counted (`stalls`, `stalled_us`): the offered rate was that much lower.
+const MAX_BEHIND_BURSTS: u64 = 32;
 
 /// What every lcore reads.
 pub struct Ctx<'a> {
@@ -109,10 +122,10 @@ impl Lcore {
         // Counts this lcore out of the receivers and the senders even if it panics, so the
         // others do not wait for it forever.
         let receiving = (role != Role::Send).then(|| Running(ctx.receiving));
-        let (mut sent, mut sending) = (0, Duration::ZERO);
+        let (mut sent, mut sending, mut stalls) = (0, Duration::ZERO, Stalls::default());
         if let Some(share) = &share {
             let done = Running(ctx.sending);
-            sent = send(share, &mut queues, ctx, &mut io, (&mut counts, &mut latency));
+            (sent, stalls) = send(share, &mut queues, ctx, &mut io, (&mut counts, &mut latency));
             sending = ctx.started.elapsed();
             drop(done);
         }
@@ -136,7 +149,7 @@ impl Lcore {
         }
         drop(receiving);
         let flows = share.map_or(0, |s| s.flows.len());
-        LcoreReport { role, flows, sent, counts, latency, sending }
+        LcoreReport { role, flows, sent, counts, latency, sending, stalls }
     }
 }
 
@@ -151,32 +164,47 @@ impl Drop for Running<'_> {
     }
 }
 
-/// Offers `share`'s packets at its rate on `queues` of the sending port, receiving (or moving
-/// handed-over answers) in between; how many the queues took.
+/// Offers `share`'s packets at its rate on `queues` of the sending port, receiving (draining
+/// its rx queues, up to [`RECEIVE_BURSTS`]) or moving handed-over answers in between; how many
+/// the queues took, and how often and for how long it fell more than [`MAX_BEHIND_BURSTS`]
+/// behind its schedule.
 fn send(
     share: &Share,
     queues: &mut Queues,
     ctx: &Ctx<'_>,
     io: &mut Io,
     (c, latency): (&mut Counts, &mut Latency),
-) -> u64 {
+) -> (u64, Stalls) {
     let args = ctx.args;
     let of = queues.of;
+    let mut stalls = Stalls::default();
     if share.flows.is_empty() {
-        return 0;
+        return (0, stalls);
     }
     // One burst a queue it owns on the sending port.
     let mut out: Vec<Burst> = queues.tx[0].iter().map(|_| Burst::new()).collect();
     let mut template = vec![0u8; usize::from(args.size).max(TCP_STAMP_AT + 8)];
     let per_burst = dpdk::tsc_hz().saturating_mul(32).checked_div(share.rate).unwrap_or(0);
+    let max_behind = per_burst.saturating_mul(MAX_BEHIND_BURSTS);
     let mut next = dpdk::rdtsc();
     let (mut sent, mut queued) = (0u64, 0u64);
     while !ctx.stop.load(Ordering::Relaxed) && share.limit.is_none_or(|l| sent < l) {
         // One of the two does nothing: a sender polls no rx queue, an lcore doing both has no
         // hand-over ring.
-        queues.receive(ctx, io, (&mut *c, &mut *latency));
+        for _ in 0..RECEIVE_BURSTS {
+            if queues.receive(ctx, io, (&mut *c, &mut *latency)) < BURST_SIZE {
+                break;
+            }
+        }
         queues.forward(io, c);
-        if out.iter().all(Burst::is_empty) && (per_burst == 0 || dpdk::rdtsc() >= next) {
+        let now = if per_burst == 0 { next } else { dpdk::rdtsc() };
+        if out.iter().all(Burst::is_empty) && now >= next {
+            let behind = now - next;
+            if behind > max_behind {
+                stalls.count += 1;
+                stalls.cycles += behind - max_behind;
+                next = now - max_behind;
+            }
             let want = share.limit.map_or(32, |l| (l - queued).min(32));
             for _ in 0..want {
                 let flow = share.flows.flow(queued);
@@ -203,7 +231,7 @@ fn send(
         }
     }
     // Whatever was not taken is not sent (the bursts free it).
-    sent
+    (sent, stalls)
 }
 
 impl Queues {
@@ -216,12 +244,16 @@ impl Queues {
     /// the answer's own under `rss`, the one it came in on under `modulo`, to the sender that
     /// owns it. Answers that a full tx queue or ring does not take are lost, as on a wire
     /// (counted).
-    fn receive(&mut self, ctx: &Ctx<'_>, io: &mut Io, (c, latency): (&mut Counts, &mut Latency)) {
+    /// How many frames the polls returned.
+    fn receive(&mut self, ctx: &Ctx<'_>, io: &mut Io, (c, latency): (&mut Counts, &mut Latency)) -> usize {
         let (index, of) = (self.index, self.of);
+        let mut got = 0;
         for (port, queue, q) in self.rx.iter_mut() {
-            if q.rx(&mut io.inb) == 0 {
+            let n = q.rx(&mut io.inb);
+            if n == 0 {
                 continue;
             }
+            got += n;
             let now = dpdk::rdtsc();
             let mut answered = false;
             for i in 0..io.inb.len() {
@@ -298,6 +330,7 @@ impl Queues {
                 }
             }
         }
+        got
     }
 
     /// Moves the answers receivers handed over for its queues of the sending port onto them,

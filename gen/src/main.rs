@@ -7,15 +7,19 @@
 //! the port takes them), spreading them over `--flows` flows (source ports, then source
 //! addresses: packet `k` is flow `k % flows`), then keeps receiving for `--drain-ms` and prints
 //! one JSON line: `{"sent":N,"received":N,"other":N,"seconds":S,"rate":PPS,"latency_us":{...},
-//! "lcores":N,"answers_off_queue":N,"answers_unsent":N,"per_lcore":[{"role":R,"flows":N,"sent":N,
+//! "lcores":N,"answers_off_queue":N,"answers_unsent":N,"stalls":N,"stalled_us":N,"per_lcore":[{"role":R,"flows":N,"sent":N,
 //! "received":N},...],...}` (`other`: frames received that are not UDP, such as ARP, which are
 //! not counted as received).
 //! Each UDP packet carries its send time (TSC) in its first 8 payload bytes, so every packet
 //! that comes back gives a latency sample (one-way through the balancer, both ports in this
 //! process): `latency_us` has the samples' count, p50, p99, p99.9 and max in microseconds (1 us
-//! resolution up to 10 ms; slower ones count as 10 ms). Pacing is by TSC, per burst of 32.
-//! Packets not taken by a full tx ring are offered again, not dropped, so `sent` is what the
-//! port accepted.
+//! resolution up to 10 ms; slower ones count as 10 ms). Pacing is by TSC, per burst of 32; a
+//! sender that falls behind (descheduled, or a full tx ring) catches up by sending back to
+//! back, but by 32 bursts at most: one that fell further behind restarts its schedule from
+//! then, so its rings never hold the backlog of a long pause (counted: `stalls`, and
+//! `stalled_us`, the time dropped from the schedule, by which the offered rate was lower). An
+//! lcore that also receives drains its rx queues before each burst it sends. Packets not taken
+//! by a full tx ring are offered again, not dropped, so `sent` is what the port accepted.
 //!
 //! Queues and lcores: each port has `--queues` queue pairs (as many as the peer's memif). With
 //! `--steer rss` (the default) a flow's packets go on the queue the balancer's emulated RSS
@@ -313,6 +317,14 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     if let Some(rx) = &args.rx_vdev {
         eal_args.push(format!("--vdev={rx}"));
     }
+    // Confined to its own CPUs first: the EAL puts its control threads (IPC, interrupts) on
+    // the CPUs the process may use that no lcore uses, which would otherwise be the
+    // balancer's data CPUs.
+    let mut set = nix::sched::CpuSet::new();
+    for &c in &layout.cpus {
+        set.set(c as usize).map_err(|e| format!("--cpu {c}: {e}"))?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(|e| format!("--cpu: {e}"))?;
     let eal = Eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
     // Lcore 0 runs on this thread: every lcore must find its share, or the others would wait
     // for it to finish sending.

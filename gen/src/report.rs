@@ -65,6 +65,11 @@ impl Latency {
         self.buckets[us.min(Latency::BUCKETS - 1)] += 1;
     }
 
+    /// `cycles` TSC cycles in microseconds.
+    pub fn us(&self, cycles: u64) -> u64 {
+        cycles / self.per_us
+    }
+
     /// Adds `other`'s samples (another lcore's) to these.
     pub fn merge(&mut self, other: &Latency) {
         self.buckets.iter_mut().zip(&other.buckets).for_each(|(a, b)| *a += b);
@@ -92,6 +97,14 @@ impl Latency {
     }
 }
 
+/// How often a sender fell too far behind its schedule (descheduled) and restarted it, and
+/// the time so dropped from the schedule (TSC cycles).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stalls {
+    pub count: u64,
+    pub cycles: u64,
+}
+
 /// What one lcore did.
 #[derive(Debug)]
 pub struct LcoreReport {
@@ -107,6 +120,8 @@ pub struct LcoreReport {
     pub latency: Latency,
     /// From the common start to the end of its sending (zero for a receiving lcore).
     pub sending: Duration,
+    /// Its schedule's restarts.
+    pub stalls: Stalls,
 }
 
 /// The JSON line of a run of `reports` (lcore 0 first): the totals, the time until the last
@@ -123,6 +138,8 @@ pub fn json(reports: &[LcoreReport]) -> serde_json::Value {
         }
     }
     let sent: u64 = reports.iter().map(|r| r.sent).sum();
+    let stalls: u64 = reports.iter().map(|r| r.stalls.count).sum();
+    let stalled_us: u64 = reports.iter().map(|r| r.latency.us(r.stalls.cycles)).sum();
     let seconds = reports.iter().map(|r| r.sending).max().unwrap_or_default().as_secs_f64();
     let rate = if seconds > 0.0 { (sent as f64 / seconds).round() as u64 } else { 0 };
     let per_lcore: Vec<serde_json::Value> = reports
@@ -143,6 +160,8 @@ pub fn json(reports: &[LcoreReport]) -> serde_json::Value {
         "lcores": reports.len(),
         "answers_off_queue": counts.answers_off_queue,
         "answers_unsent": counts.answers_unsent,
+        "stalls": stalls,
+        "stalled_us": stalled_us,
         "per_lcore": per_lcore,
     })
 }
@@ -161,7 +180,8 @@ mod tests {
         }
         let counts =
             Counts { received, established: 1, responded: 2, other: 3, answers_off_queue: off, answers_unsent: 5 };
-        LcoreReport { role, flows: 7, sent, counts, latency, sending: Duration::from_secs(secs) }
+        let stalls = Stalls { count: 1, cycles: 30 };
+        LcoreReport { role, flows: 7, sent, counts, latency, sending: Duration::from_secs(secs), stalls }
     }
 
     /// Totals are sums, latencies merge, time is the slowest lcore's.
@@ -171,6 +191,7 @@ mod tests {
         let want = serde_json::json!({
             "sent": 400, "received": 380, "responded": 4, "established": 2, "other": 6,
             "seconds": 4.0, "rate": 100, "lcores": 2, "answers_off_queue": 4, "answers_unsent": 10,
+            "stalls": 2, "stalled_us": 60,
             "latency_us": {"samples": 5, "p50": 7, "p99": 10_000, "p999": 10_000, "max": 10_000},
             "per_lcore": [
                 {"role": "both", "flows": 7, "sent": 100, "received": 90},

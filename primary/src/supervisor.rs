@@ -115,6 +115,9 @@ struct Worker {
     hot_standby: bool,
     /// A successor attaching for a handover.
     incoming: Option<Incoming>,
+    /// The process it killed (SIGKILL, once) and is waiting to reap: an exit can take a while
+    /// on a busy CPU, and one warning and one signal are enough.
+    killed: Option<u32>,
 }
 
 /// A successor process that takes a worker slot over without a gap in polling.
@@ -194,6 +197,7 @@ impl<'a> Supervisor<'a> {
                     quick_crashes: 0,
                     respawn_at: None,
                     timing_restart: false,
+                    killed: None,
                     operator: None,
                     cpu: wl.lcore.cpu,
                     bin: worker_bin.clone(),
@@ -288,8 +292,11 @@ impl<'a> Supervisor<'a> {
                 };
                 let slow_stop = w.incoming.as_ref().and_then(|inc| inc.asked).is_some_and(|t| t.elapsed() > STOP_GRACE);
                 if let Some(why) = stalled.or_else(|| slow_stop.then(|| "did not stop in time".to_owned())) {
-                    tracing::warn!(slot = w.slot, pid = child.id(), "worker {why}: killing it");
-                    let _ = child.kill();
+                    if w.killed != Some(child.id()) {
+                        tracing::warn!(slot = w.slot, pid = child.id(), "worker {why}: killing it");
+                        let _ = child.kill();
+                        w.killed = Some(child.id());
+                    }
                 }
                 if w.timing_restart {
                     let polling = slot.polling_ns.load(Ordering::Acquire);

@@ -153,7 +153,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     };
     // Everything is ready: from the claim on (for a successor, the moment the polling worker
     // hands over) to the first poll there is nothing left to set up.
-    claim(slot, args, layout.header.housekeeping_cpu)?;
+    claim(slot, args, layout.header.housekeeping_cpu, || io.refresh_links())?;
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
     // A successor may have waited long (a hot standby): its clock starts now.
     if let Some(f) = pipeline.balancer_mut() {
@@ -267,8 +267,19 @@ fn receive(layout: &shm_layout::Layout, group: &Group, share: (u16, u16)) -> lb:
 /// worker hands its queues over (it stores the word and wakes it: no sleep-and-poll between
 /// the handover and the first poll); a fresh worker claims `Spawning -> Running`, only if the
 /// primary still expects its spawn.
-fn claim(slot: &shm_layout::WorkerSlot, args: &WorkerArgs, housekeeping_cpu: i32) -> Result<(), WorkerError> {
+///
+/// `refresh_links` runs before the claim and, for a successor, at every wake-up while it waits:
+/// a secondary process maps a memif port's shared regions when it first sees the link up
+/// (an IPC round trip to the primary); done in the first poll instead, that round trip waits
+/// for the primary's CPU while the rx rings fill, and a burst sent before it is dropped.
+fn claim(
+    slot: &shm_layout::WorkerSlot,
+    args: &WorkerArgs,
+    housekeeping_cpu: i32,
+    mut refresh_links: impl FnMut(),
+) -> Result<(), WorkerError> {
     let err = |why: &str| WorkerError::Slot { slot: args.slot, why: why.into() };
+    refresh_links();
     if args.handover {
         if slot.cpu != housekeeping_cpu {
             pin(slot.cpu, "moving to the data CPU");
@@ -288,6 +299,9 @@ fn claim(slot: &shm_layout::WorkerSlot, args: &WorkerArgs, housekeeping_cpu: i32
             // A hot standby may wait here for a long time: blocked, not spinning. The timeout
             // bounds how late a cancellation is seen.
             shm_layout::futex_wait(&slot.owner, owner, Duration::from_millis(5));
+            if slot.owner.load(Ordering::Acquire) != args.spawn {
+                refresh_links();
+            }
         }
     }
     // Beat before the claim: a Running slot is judged by its heartbeat.
@@ -428,7 +442,7 @@ fn mac_of(p: &shm_layout::PortSlot) -> wire::EthernetAddress {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering::{Acquire, Release};
+    use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
     use shm_layout::Shm;
 
@@ -464,23 +478,33 @@ mod tests {
     /// The successor reports ready and returns only once the owner word is its own (stored and
     /// woken as the departing worker does), never while another process owns the slot (20 ms
     /// of waiting checked; a successor that returned early would fail it whatever the load).
+    /// It refreshes its links (maps memif regions) before it reports ready and again while it
+    /// waits (a 5 ms wake-up at least once in 20 ms).
     #[test]
     fn a_successor_polls_only_after_the_owner_word_names_it() {
         let rig = Rig::new("wake");
         let slot = &rig.1.layout().workers[0];
         slot.owner.store(1, Release);
         slot.incoming_state.store(1, Release);
+        let refreshes = std::sync::atomic::AtomicU32::new(0);
+        let refresh = || {
+            // Before the ready report, never after the claim.
+            assert_ne!(slot.owner.load(Acquire), 2, "refreshed after the handover");
+            refreshes.fetch_add(1, Relaxed);
+        };
         let claimed = std::thread::scope(|s| {
             let t = s.spawn(|| {
-                let r = claim(slot, &successor(2), -1);
+                let r = claim(slot, &successor(2), -1, refresh);
                 (r.is_ok(), slot.owner.load(Acquire))
             });
             // Ready, then waiting: the old owner still polls.
             while slot.incoming_state.load(Acquire) != 2 {
                 std::thread::yield_now();
             }
+            assert!(refreshes.load(Relaxed) >= 1, "links refreshed before the ready report");
             std::thread::sleep(Duration::from_millis(20));
             assert!(!t.is_finished(), "the successor must wait while process 1 owns the slot");
+            assert!(refreshes.load(Relaxed) >= 2, "and again while it waits");
             slot.owner.store(2, Release);
             shm_layout::futex_wake(&slot.owner);
             t.join().unwrap()
@@ -498,7 +522,7 @@ mod tests {
         slot.owner.store(1, Release);
         slot.incoming_state.store(1, Release);
         std::thread::scope(|s| {
-            let t = s.spawn(|| claim(slot, &successor(2), -1).is_err());
+            let t = s.spawn(|| claim(slot, &successor(2), -1, || ()).is_err());
             while slot.incoming_state.load(Acquire) != 2 {
                 std::thread::yield_now();
             }
@@ -507,7 +531,7 @@ mod tests {
         });
         assert_eq!(slot.owner.load(Acquire), 1);
         slot.incoming_state.store(0, Release);
-        assert!(claim(slot, &successor(3), -1).is_err(), "cancelled while attaching");
+        assert!(claim(slot, &successor(3), -1, || ()).is_err(), "cancelled while attaching");
         assert_eq!(slot.owner.load(Acquire), 1);
     }
 }
