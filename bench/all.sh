@@ -4,7 +4,8 @@
 # 1M flows; two worker lcores), start-up and restart-after-kill-9 times, configuration
 # changes per second and their latency, the peers (nftables full NAT; HAProxy against dpvs over
 # tap for HTTP requests per second), and loss across
-# rolling restarts at fixed rates, new TCP connections per second (whole short connections,
+# rolling restarts at fixed rates and across kill -9 of a worker (with and without a hot
+# standby), new TCP connections per second (whole short connections,
 # and connections reset at once) and 1M TCP connections held
 # with data on them (dpvs-gen), then the
 # criterion micro-benchmarks (printed, not in the CSV). Each script prints its own report and
@@ -35,6 +36,7 @@ if [ -n "$QUICK" ]; then
     "$here/nft-dnat.sh" 4
     "$here/http-peers.sh" 1
     "$here/zero-loss.sh" 1 100
+    STANDBY=1 "$here/crash-loss.sh" 1 100
     "$here/fnat-tcp-cps.sh" 50
     "$here/fnat-tcp-held.sh" 20000 100 1
     LCORES=2 "$here/fnat-udp-flows.sh" 1 1000
@@ -51,7 +53,7 @@ if [ -n "$QUICK" ]; then
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 want = ["memif-forward", "fnat-udp", "restart", "control", "nft-dnat", "http-peers", "zero-loss",
-        "fnat-tcp-cps", "fnat-tcp-held", "fnat-udp-flows", "dr-udp-flows", "nat-udp-flows"]
+        "crash-loss", "fnat-tcp-cps", "fnat-tcp-held", "fnat-udp-flows", "dr-udp-flows", "nat-udp-flows"]
 bad = [b for b in want if not any(r["bench"] == b for r in rows)]
 bad += [m for m in ["translated_1000flows_2lcores", "held", "completed_at_50k"] if not any(r["metric"] == m for r in rows)]
 # A figure of zero means the scenario moved nothing (only a loss, or a latency under 1 us,
@@ -59,6 +61,7 @@ bad += [m for m in ["translated_1000flows_2lcores", "held", "completed_at_50k"] 
 for r in rows:
     try:
         ok = (float(r["value"]) > 0 or r["metric"] == "rolling_lost" or r["metric"].startswith("latency")
+              or r["metric"].startswith("lost_per_kill")
               or r["metric"].startswith("handed_over") or r["metric"].startswith("gap"))
     except ValueError:
         ok = False
@@ -79,6 +82,8 @@ fi
 "$here/nft-dnat.sh" 8
 "$here/http-peers.sh" 5
 "$here/zero-loss.sh" 10 1000 3000
+STANDBY=1 "$here/crash-loss.sh" 10 500
+"$here/crash-loss.sh" 4 500
 "$here/fnat-tcp-cps.sh" 200 500
 TCP=close "$here/fnat-tcp-cps.sh" 500
 "$here/fnat-tcp-held.sh" 1000000 400 4

@@ -7,7 +7,9 @@
 # prints the one-way latency through the balancer (dpvs-gen's samples: p50, p99, max).
 # The primary and the generator run on CPU 0, the housekeeping CPU (HOUSEKEEPING=N to move
 # it) where successors initialise and departing workers exit.
-# Usage: [HOUSEKEEPING=N] bench/zero-loss.sh [ROLLS] [RATES...]
+# With UPGRADE=1 each restart is a binary upgrade (`worker restart --all --rolling --binary`),
+# alternately to two copies of the worker build.
+# Usage: [HOUSEKEEPING=N] [UPGRADE=1] bench/zero-loss.sh [ROLLS] [RATES...]
 ROLLS=${1:-10}
 shift || true
 RATES=("${@:-250 500 1000 1500 2000 2500 3000}")
@@ -45,8 +47,14 @@ record zero-loss latency_p99_at_best "${best_lat[1]}" us
 G=$!; PIDS+=($G)
 sleep 1
 gaps=()
+upgrade=()
+if [ -n "${UPGRADE:-}" ]; then
+    cp "$BIN"/dpvs-worker "$WORK/dpvs-worker-a"
+    cp "$BIN"/dpvs-worker "$WORK/dpvs-worker-b"
+fi
 for ((i = 0; i < ROLLS; i++)); do
-    out=$("$BIN"/dpvsctl -i dpvs-bench worker restart --all --rolling)
+    [ -n "${UPGRADE:-}" ] && upgrade=(--binary "$WORK/dpvs-worker-$([ $((i % 2)) = 0 ] && echo a || echo b)")
+    out=$("$BIN"/dpvsctl -i dpvs-bench worker restart --all --rolling "${upgrade[@]}")
     gaps+=("$(sed -n 's/.*polling gap \([0-9]*\) us.*/\1/p' <<< "$out")")
 done
 sleep 1
@@ -60,7 +68,9 @@ gap_summary=$("$BIN"/dpvsctl -i dpvs-bench worker list --json |
 read -r gap_p50 gap_p99 gap_max <<< "$gap_summary"
 sent=$(field "$r" sent); got=$(field "$r" received)
 lat=$(python3 -c "import json,sys; l=json.loads(sys.argv[1])['latency_us']; print(l['p50'], l['p99'], l['max'])" "$r")
-echo "$ROLLS rolling restarts at $best kpps: sent $sent, received $got, lost $((sent - got)); gaps (us): ${gaps[*]}" \
+what=restarts
+[ -n "${UPGRADE:-}" ] && what=upgrades
+echo "$ROLLS rolling $what at $best kpps: sent $sent, received $got, lost $((sent - got)); gaps (us): ${gaps[*]}" \
     "(recorded by the workers: p50 $gap_p50, p99 $gap_p99, max $gap_max); latency (us) p50, p99, max: $lat"
 record zero-loss rolling_sent "$sent" packets
 record zero-loss rolling_lost $((sent - got)) packets

@@ -248,6 +248,25 @@ impl<'a> Shard<'a> {
         self.h.used.load(Ordering::Relaxed)
     }
 
+    /// Calls `f` with every entry in use (and its index), by walking the timer wheel, where
+    /// each of them is filed: the cost is the wheel's slots and the entries in use, not the
+    /// capacity (a successor adopting a 1M-entry table with a few connections reads kilobytes,
+    /// not the whole table). At most `used` entries are visited, so a damaged list cannot loop.
+    pub fn for_each_used(&self, mut f: impl FnMut(u32, &ConnEntry)) {
+        let mut left = self.used();
+        for &head in self.wheel.iter() {
+            let mut l = head;
+            while l != 0 && left > 0 {
+                let Some(e) = self.entries.get(l as usize - 1) else { break };
+                left -= 1;
+                if e.in_use() {
+                    f(l - 1, e);
+                }
+                l = e.next_timer;
+            }
+        }
+    }
+
     /// Capacity.
     pub fn capacity(&self) -> u32 {
         self.entries.len() as u32

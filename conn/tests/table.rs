@@ -223,6 +223,15 @@ fn matches_a_model_over_random_operations() {
             for (c, _) in model.values() {
                 assert!(t.lookup(&inbound(c)).is_some() && t.lookup(&outbound(c)).is_some());
             }
+            // The walk over the wheel visits exactly the entries in use, each once.
+            let mut walked = Vec::new();
+            t.for_each_used(|idx, e| {
+                assert!(e.in_use());
+                walked.push(idx);
+            });
+            walked.sort_unstable();
+            let scanned: Vec<u32> = (0..t.capacity()).filter(|&i| t.entry(i).in_use()).collect();
+            assert_eq!(walked, scanned);
         }
     }
 }
@@ -246,6 +255,9 @@ fn an_owner_that_died_mid_change_is_repaired_on_adoption() {
     let (mut t, rebuilt) = shard(&mut s, 0);
     assert!(rebuilt);
     assert_eq!(t.used(), 100);
+    let mut walked = 0;
+    t.for_each_used(|_, _| walked += 1);
+    assert_eq!(walked, 100, "every entry in use is filed in the wheel again");
     for c in &conns {
         assert!(t.lookup(&inbound(c)).is_some() && t.lookup(&outbound(c)).is_some());
     }

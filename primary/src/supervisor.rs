@@ -115,6 +115,8 @@ struct Worker {
     hot_standby: bool,
     /// A successor attaching for a handover.
     incoming: Option<Incoming>,
+    /// Not started yet: its first start initialises on its data CPU.
+    first_start: bool,
     /// The process it killed (SIGKILL, once) and is waiting to reap: an exit can take a while
     /// on a busy CPU, and one warning and one signal are enough.
     killed: Option<u32>,
@@ -197,6 +199,7 @@ impl<'a> Supervisor<'a> {
                     quick_crashes: 0,
                     respawn_at: None,
                     timing_restart: false,
+                    first_start: true,
                     killed: None,
                     operator: None,
                     cpu: wl.lcore.cpu,
@@ -234,7 +237,7 @@ impl<'a> Supervisor<'a> {
         let w = &mut self.workers[i];
         let slot = &layout.workers[w.slot];
         let spawn = slot.spawns.load(Ordering::Relaxed).wrapping_add(1);
-        slot.stop.store(0, Ordering::Relaxed);
+        slot.stop.store(shm_layout::STOP_NONE, Ordering::Relaxed);
         slot.pid.store(0, Ordering::Relaxed);
         let now = monotonic_ns();
         slot.spawned_ns.store(now, Ordering::Relaxed);
@@ -242,6 +245,14 @@ impl<'a> Supervisor<'a> {
         slot.heartbeat_ns.store(now, Ordering::Relaxed);
         slot.state.store(WorkerState::Spawning as u32, Ordering::Relaxed);
         slot.spawns.store(spawn, Ordering::Release);
+        // A replacement after a death initialises on the housekeeping CPU, where the primary's
+        // IPC thread answers its requests without a cross-CPU wake-up each (a memif port's
+        // regions alone are 256 round trips), and moves to its data CPU to claim the slot
+        // (see the worker's `claim`); a first start stays on its data CPU, so that all the
+        // workers initialise in parallel.
+        let cpu = if w.first_start { w.cpu } else { self.cfg.instance.housekeeping_cpu.or(w.cpu) };
+        w.first_start = false;
+        w.eal_args = eal_args::worker(&self.cfg, &conf::Lcore { id: w.lcore.0, cpu });
         let mut cmd = worker_command(&w.bin, &w.eal_args, self.shm.path(), w.slot, spawn, &self.log_level);
         w.started = Instant::now();
         match cmd.spawn() {
@@ -539,7 +550,7 @@ impl<'a> Supervisor<'a> {
             }
             if ready {
                 slot.handover_to.store(inc.spawn, Ordering::Release);
-                slot.stop.store(1, Ordering::Release);
+                slot.stop.store(shm_layout::STOP_HANDOVER, Ordering::Release);
                 inc.asked = Some(Instant::now());
             } else if inc.started.elapsed() > SPAWN_TIMEOUT {
                 self.cancel_incoming(i, "the successor did not get ready in time");
@@ -547,11 +558,21 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Abandons a handover: the successor is killed, the polling worker keeps its queues.
+    /// Abandons a handover: the successor is killed, the polling worker keeps its queues. If
+    /// the worker took the request first (it won the CAS on `stop`), it has handed its queues
+    /// to the successor and exits: its death is then handled as a crash (a fresh worker).
     fn cancel_incoming(&mut self, i: usize, why: &str) {
         let layout = self.shm.layout();
         let w = &mut self.workers[i];
         let slot = &layout.workers[w.slot];
+        let taken = w.incoming.as_ref().is_some_and(|inc| inc.asked.is_some())
+            && slot
+                .stop
+                .compare_exchange(shm_layout::STOP_HANDOVER, shm_layout::STOP_NONE, Ordering::AcqRel, Ordering::Acquire)
+                .is_err();
+        if taken {
+            tracing::warn!(slot = w.slot, "the worker handed over to a successor that died: a fresh worker follows");
+        }
         slot.incoming_state.store(0, Ordering::Release);
         slot.handover_to.store(0, Ordering::Release);
         slot.incoming_pid.store(0, Ordering::Release);
@@ -672,7 +693,7 @@ impl<'a> Supervisor<'a> {
             }
         }
         for w in &self.workers {
-            layout.workers[w.slot].stop.store(1, Ordering::Release);
+            layout.workers[w.slot].stop.store(shm_layout::STOP_EXIT, Ordering::Release);
         }
         let deadline = Instant::now() + STOP_GRACE;
         loop {

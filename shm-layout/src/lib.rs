@@ -307,6 +307,13 @@ pub struct QueueRef {
     pub queue: u16,
 }
 
+/// [`WorkerSlot::stop`]: nothing asked.
+pub const STOP_NONE: u32 = 0;
+/// [`WorkerSlot::stop`]: exit (the instance stops).
+pub const STOP_EXIT: u32 = 1;
+/// [`WorkerSlot::stop`]: hand the queues over to `handover_to`, then exit.
+pub const STOP_HANDOVER: u32 = 2;
+
 /// Lifecycle of a worker, in [`WorkerSlot::state`] (value 3 is reserved).
 ///
 /// ```text
@@ -381,7 +388,10 @@ pub struct WorkerSlot {
     pub state: AtomicU32,
     /// Pid of the current process; written by the primary at spawn.
     pub pid: AtomicU32,
-    /// Set to 1 by the primary to ask the worker to exit.
+    /// What the primary asks of the polling process: [`STOP_NONE`], [`STOP_EXIT`], or
+    /// [`STOP_HANDOVER`] (to `handover_to`). The worker takes a handover request with a CAS
+    /// `STOP_HANDOVER -> STOP_NONE`, the primary cancels one with the same CAS: exactly one of
+    /// them wins, so a cancelled handover never reads as a request to exit.
     pub stop: AtomicU32,
     /// Restarts after a death; written by the primary.
     pub restarts: AtomicU32,
@@ -412,8 +422,8 @@ pub struct WorkerSlot {
     /// Spawn number of the process allowed to poll the slot's queues. A process polls only
     /// while this is its own; a handover is one release store of the successor's number.
     pub owner: AtomicU32,
-    /// Spawn number the polling process hands its queues to when it stops (0: none); written
-    /// by the primary before it sets `stop`.
+    /// Spawn number the polling process hands its queues to on [`STOP_HANDOVER`]; written by
+    /// the primary before it sets `stop`.
     pub handover_to: AtomicU32,
     /// Pid of a successor attaching for a handover (0: none); written by the primary.
     pub incoming_pid: AtomicU32,

@@ -257,6 +257,18 @@ impl Instance {
         })
     }
 
+    /// The CPUs worker `slot`'s process may run on (`Cpus_allowed_list` of its main thread,
+    /// which polls), once it runs there: the last thing it does before it polls is move to its
+    /// data CPU.
+    pub fn worker_cpus(&self, slot: usize) -> String {
+        let pid = u(&self.workers()[slot], "pid");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the worker's status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|v| v.trim().to_owned()))
+            .expect("Cpus_allowed_list")
+    }
+
     /// Runs `dpvsctl -c <config> <args>`, asserts success and returns its standard output.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
         let out = self.ctl(args);

@@ -92,6 +92,11 @@ fn an_operator_restart_through_the_mailbox_replaces_the_worker_and_answers() {
     wait_for("forwarding by the replacement", Duration::from_secs(5), || {
         (u(&inst.stats()["total"], "rx_packets") > rx).then_some(())
     });
+    // The successor initialised on the housekeeping CPU (0) and polls on its data CPU (1); so
+    // does a replacement after a crash that follows (it too starts on CPU 0 and moves).
+    assert_eq!(inst.worker_cpus(0), "1", "the successor polls on its data CPU");
+    inst.kill_worker_and_wait(0, 1, "the replacement of the killed successor");
+    assert_eq!(inst.worker_cpus(0), "1", "the replacement polls on its data CPU");
 
     // JSON, and a refusal that changes nothing.
     let j = inst.ctl_json(&["worker", "restart", "0"]).unwrap();

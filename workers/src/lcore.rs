@@ -160,17 +160,27 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
         }
         self.cfg.ask(now, self.pipeline, &mut self.io);
         self.io.refresh_links();
-        if slot.stop.load(Ordering::Acquire) == 0 {
+        match slot.stop.load(Ordering::Acquire) {
+            shm_layout::STOP_NONE => return None,
+            shm_layout::STOP_HANDOVER => {}
+            _ => return Some(false),
+        }
+        // Take the request, unless the primary cancelled it meanwhile (its successor died):
+        // then it keeps polling.
+        if slot
+            .stop
+            .compare_exchange(shm_layout::STOP_HANDOVER, shm_layout::STOP_NONE, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return None;
         }
-        let next = slot.handover_to.load(Ordering::Acquire);
+        let next = slot.handover_to.swap(0, Ordering::AcqRel);
         if next == 0 {
+            // A request without a successor: nobody to hand over to, so it stops.
             return Some(false);
         }
         // Hand over: the burst is done and sent, nothing is held. The successor polls from
         // the next store on; packets arriving meanwhile wait in the rx rings.
-        slot.stop.store(0, Ordering::Relaxed);
-        slot.handover_to.store(0, Ordering::Relaxed);
         slot.last_poll_ns.store(monotonic_ns(), Ordering::Relaxed);
         slot.owner.store(next, Ordering::Release);
         // The successor waits blocked on the word, on this CPU: it runs as soon as this

@@ -96,6 +96,14 @@ pub fn attach(args: &WorkerArgs) -> Result<Shm, WorkerError> {
 pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), WorkerError> {
     let layout = shm.layout();
     let slot = &layout.workers[args.slot];
+    if args.handover {
+        // A planned handover is not urgent: its set-up shares the housekeeping CPU at the
+        // default priority, not at the primary's (which a replacement after a crash keeps, as
+        // nothing polls its queues until it is up).
+        if let Err(e) = rustix::process::setpriority_process(None, 0) {
+            tracing::warn!("cannot lower a successor's priority: {e}");
+        }
+    }
     let t0 = monotonic_ns();
     let eal = Eal::init(eal_args).map_err(dpdk_err("EAL init (secondary)"))?;
     tracing::info!(slot = args.slot, lcore = slot.lcore, eal_init_us = (monotonic_ns() - t0) / 1000, "attached");
@@ -153,7 +161,10 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     };
     // Everything is ready: from the claim on (for a successor, the moment the polling worker
     // hands over) to the first poll there is nothing left to set up.
+    let set_up = monotonic_ns();
+    tracing::info!(slot = args.slot, set_up_us = (set_up - t0) / 1000, "set up");
     claim(slot, args, layout.header.housekeeping_cpu, || io.refresh_links())?;
+    tracing::info!(slot = args.slot, claim_us = (monotonic_ns() - set_up) / 1000, "claimed");
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
     // A successor may have waited long (a hot standby): its clock starts now.
     if let Some(f) = pipeline.balancer_mut() {
@@ -262,16 +273,17 @@ fn receive(layout: &shm_layout::Layout, group: &Group, share: (u16, u16)) -> lb:
     lb::Receive::new(share, specs, poller)
 }
 
-/// Takes the slot: a successor (`--handover`) reports ready, moves from the housekeeping CPU
-/// it initialised on to its data CPU, and waits, blocked on the owner word, until the polling
-/// worker hands its queues over (it stores the word and wakes it: no sleep-and-poll between
-/// the handover and the first poll); a fresh worker claims `Spawning -> Running`, only if the
-/// primary still expects its spawn.
+/// Takes the slot: moves to the slot's data CPU (a successor, or a replacement after a death,
+/// initialised on the housekeeping CPU); then a successor (`--handover`) reports ready and
+/// waits, blocked on the owner word, until the polling worker hands its queues over (it
+/// stores the word and wakes it: no sleep-and-poll between the handover and the first poll);
+/// a fresh worker claims `Spawning -> Running`, only if the primary still expects its spawn.
 ///
 /// `refresh_links` runs before the claim and, for a successor, at every wake-up while it waits:
 /// a secondary process maps a memif port's shared regions when it first sees the link up
-/// (an IPC round trip to the primary); done in the first poll instead, that round trip waits
-/// for the primary's CPU while the rx rings fill, and a burst sent before it is dropped.
+/// (IPC round trips to the primary); done in the first poll instead, they wait for the
+/// primary's CPU while the rx rings fill, and a burst sent before they are done is dropped.
+/// It runs before the move, on the CPU where the primary's IPC thread answers.
 fn claim(
     slot: &shm_layout::WorkerSlot,
     args: &WorkerArgs,
@@ -280,10 +292,10 @@ fn claim(
 ) -> Result<(), WorkerError> {
     let err = |why: &str| WorkerError::Slot { slot: args.slot, why: why.into() };
     refresh_links();
+    if slot.cpu != housekeeping_cpu {
+        pin(slot.cpu, "moving to the data CPU");
+    }
     if args.handover {
-        if slot.cpu != housekeeping_cpu {
-            pin(slot.cpu, "moving to the data CPU");
-        }
         // Ready: the primary now asks the polling worker to hand its queues over.
         if slot.incoming_state.compare_exchange(1, 2, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(err("handover cancelled while attaching"));

@@ -163,15 +163,15 @@ impl<'a> Balancer<'a> {
             wants: Vec::new(),
             receive: Receive::single(),
         };
-        for idx in 0..f.shard.capacity() {
-            let e = f.shard.entry(idx);
-            if !e.in_use() || e.is_template() {
-                continue;
+        let services = &mut f.services;
+        f.shard.for_each_used(|_, e| {
+            if e.is_template() {
+                return;
             }
-            if let Some((s, r)) = resolve(&f.services, e) {
-                f.services[s].backends[r].active_conns += 1;
+            if let Some((s, r)) = resolve(services, e) {
+                services[s].backends[r].active_conns += 1;
             }
-        }
+        });
         for s in &mut f.services {
             s.refresh_availability();
         }

@@ -377,17 +377,43 @@ fn a_stop_with_a_successor_hands_the_queues_over_and_without_one_ends() {
         lcore.start();
         assert_eq!(lcore.round(), None, "no stop asked");
         slot.handover_to.store(successor, SeqCst);
-        slot.stop.store(1, SeqCst);
+        slot.stop.store(if handed_over { shm_layout::STOP_HANDOVER } else { shm_layout::STOP_EXIT }, SeqCst);
         assert_eq!(lcore.round(), Some(handed_over));
         if handed_over {
             assert_eq!(slot.owner.load(SeqCst), 7, "the successor owns the slot");
             assert_eq!((slot.stop.load(SeqCst), slot.handover_to.load(SeqCst)), (0, 0), "for the successor to poll");
         } else {
-            assert_eq!(slot.stop.load(SeqCst), 1, "left for the primary to see");
+            assert_eq!(slot.stop.load(SeqCst), shm_layout::STOP_EXIT, "left for the primary to see");
             slot.stop.store(0, SeqCst);
         }
         assert!(lcore.io().refreshes > 0, "links refreshed once a millisecond");
     }
+}
+
+/// A handover request the primary cancels (its successor died) before the worker's tick took
+/// it: the worker keeps polling and the slot stays its own; a plain exit request still ends it.
+#[test]
+fn a_cancelled_handover_request_leaves_the_worker_polling() {
+    let rig = Rig::new("cancelreq");
+    let rt = empty();
+    let g = rig.publish(&rt);
+    let slot = &rig.layout().workers[0];
+    slot.owner.store(3, SeqCst);
+    let mut store = Store::new(2048);
+    let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
+    let io = MemIo::new(1, IDS.to_vec());
+    let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt));
+    lcore.start();
+    slot.handover_to.store(7, SeqCst);
+    slot.stop.store(shm_layout::STOP_HANDOVER, SeqCst);
+    // The primary's cancel, as in `cancel_incoming`: the CAS wins, the request is gone.
+    assert!(slot.stop.compare_exchange(shm_layout::STOP_HANDOVER, shm_layout::STOP_NONE, SeqCst, SeqCst).is_ok());
+    slot.handover_to.store(0, SeqCst);
+    assert_eq!(lcore.round(), None, "still polling");
+    assert_eq!(slot.owner.load(SeqCst), 3, "the slot is still its own");
+    slot.stop.store(shm_layout::STOP_EXIT, SeqCst);
+    assert_eq!(lcore.round(), Some(false), "an exit request ends it");
+    assert_eq!(slot.owner.load(SeqCst), 3);
 }
 
 #[test]
