@@ -16,6 +16,7 @@ mod launch;
 mod mbuf;
 mod mempool;
 mod port;
+mod prefault;
 mod ring;
 
 pub use eal::{tsc_hz, Eal, LcoreId, ProcessType};
@@ -23,6 +24,7 @@ pub use error::Error;
 pub use mbuf::{Burst, Mbuf, Packet, BURST_SIZE};
 pub use mempool::{Mempool, RecoverMode, Recovery};
 pub use port::{rss_hf, MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
+pub use prefault::prefault_shared_mappings;
 pub use ring::Ring;
 
 /// DPDK's software Toeplitz hash (`rte_softrss`) of `tuple` (32-bit words in host byte order,

@@ -291,14 +291,7 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
     // peer that does not apply it), so one lcore hands the other its share: packets in flight
     // on the redirect rings through the handovers; 200 kpps, which both debug-build workers on
     // one shared CPU forward (300 kpps passed too, 2026-12-04, with queues building up).
-    let mut gen = Generator::start_with(
-        &inst.dir,
-        (&inst.memif_client("net_memif0", "dpdk0.sock"), &inst.memif_client("net_memif1", "dpdk1.sock"), 2),
-        "02:00:00:00:00:10",
-        (200_000, 64),
-        ("198.18.0.1", "198.18.0.100:53"),
-        &["--cpu", "0", "--steer", "modulo"],
-    );
+    let mut gen = udp_to_the_vip(&inst, 200_000);
     let fnat_in = || u(&inst.stats()["total"], "fnat_in");
     wait_growth("Full-NAT traffic", 0, 10_000, fnat_in);
     let gaps = roll_every_worker_ten_times(&inst);
@@ -310,6 +303,20 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
     assert_eq!(u(&report, "received"), u(&report, "sent"), "not one packet lost across 20 handovers: {report} {s}");
     assert!(u(&s, "redirected") > 0, "{s}");
     assert!(u(&s, "handed_rss_mismatch") > 0 && u(&s, "handed_no_rss") == 0, "counted as RSS mismatches: {s}");
+}
+
+/// `dpvs-gen` towards [`FNAT_UDP`]'s service: `rate` packets a second in 64 flows, flow `f` on
+/// queue `f % 2` whatever the ports' RSS says (a peer that does not apply it), so that each
+/// lcore hands the other its share on a redirect ring.
+fn udp_to_the_vip(inst: &Instance, rate: u64) -> Generator {
+    Generator::start_with(
+        &inst.dir,
+        (&inst.memif_client("net_memif0", "dpdk0.sock"), &inst.memif_client("net_memif1", "dpdk1.sock"), 2),
+        "02:00:00:00:00:10",
+        (rate, 64),
+        ("198.18.0.1", "198.18.0.100:53"),
+        &["--cpu", "0", "--steer", "modulo"],
+    )
 }
 
 /// Restarts every worker ten times, half the rounds one after the other, half all at once;
@@ -446,14 +453,7 @@ fn a_handover_never_lets_two_processes_poll_one_queue_even_when_one_of_them_dies
     let _g = serial();
     require_root_and_hugepages();
     let inst = Instance::start(FNAT_UDP);
-    let mut gen = Generator::start_with(
-        &inst.dir,
-        (&inst.memif_client("net_memif0", "dpdk0.sock"), &inst.memif_client("net_memif1", "dpdk1.sock"), 2),
-        "02:00:00:00:00:10",
-        (20_000, 64),
-        ("198.18.0.1", "198.18.0.100:53"),
-        &["--cpu", "0", "--steer", "modulo"],
-    );
+    let mut gen = udp_to_the_vip(&inst, 20_000);
     let fnat_in = || u(&inst.stats()["total"], "fnat_in");
     wait_growth("Full-NAT traffic", 0, 5_000, fnat_in);
     let shm = shm_layout::Shm::open(&inst.dir.join(format!("{}.shm", inst.name))).expect("the instance's shm");
