@@ -279,17 +279,15 @@ impl<'a> Supervisor<'a> {
             self.tend_incoming(i, now_ns);
             let w = &mut self.workers[i];
             let slot = &layout.workers[w.slot];
-            if let Some(child) = w.child.as_mut() {
-                match child.try_wait() {
-                    Ok(Some(status)) => {
-                        let pid = child.id();
-                        w.child = None;
-                        self.on_death(i, pid, status);
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(slot = w.slot, "waitpid: {e}"),
+            if let Some(status) = w.child.as_ref().and_then(exited) {
+                if let Some(child) = w.child.take() {
+                    let pid = child.id();
+                    reap_in_background(child);
+                    self.on_death(i, pid, status);
+                    continue;
                 }
+            }
+            if let Some(child) = w.child.as_mut() {
                 let stalled = match slot.state() {
                     WorkerState::Running => {
                         let age = now_ns.saturating_sub(slot.heartbeat_ns.load(Ordering::Acquire));
@@ -539,7 +537,7 @@ impl<'a> Supervisor<'a> {
         let w = &mut self.workers[i];
         let Some(inc) = w.incoming.as_mut() else { return };
         let slot = &layout.workers[w.slot];
-        if let Ok(Some(status)) = inc.child.try_wait() {
+        if let Some(status) = exited(&inc.child) {
             self.cancel_incoming(i, &format!("the successor exited while attaching ({status})"));
             return;
         }
@@ -578,10 +576,13 @@ impl<'a> Supervisor<'a> {
         slot.incoming_pid.store(0, Ordering::Release);
         if let Some(mut inc) = w.incoming.take() {
             let _ = inc.child.kill();
-            let _ = inc.child.wait();
+            // Dead before its lcore's cache is recovered (a SIGKILL takes a moment).
+            wait_exited(&inc.child, Duration::from_secs(2));
+            let lcore = inc.lcore;
+            reap_in_background(inc.child);
             slot.cfg_reading_incoming.store(0, Ordering::SeqCst);
             // It never polled; its lcore's cache of the pool may hold what it touched.
-            let _ = w.pool.recover_dead_lcore(inc.lcore, RecoverMode::Shared);
+            let _ = w.pool.recover_dead_lcore(lcore, RecoverMode::Shared);
         }
         tracing::warn!(slot = w.slot, "handover cancelled: {why}");
         if let Some(op) = w.operator.take() {
@@ -887,6 +888,46 @@ pub fn backoff(quick_crashes: u32, max: Duration) -> Duration {
     }
     let ms = 10u64.saturating_mul(1u64 << (quick_crashes - 2).min(20));
     Duration::from_millis(ms).min(max)
+}
+
+/// The exit status of `child` if it has exited, without reaping it (`waitid` with `WNOWAIT`):
+/// the reap is left to [`reap_in_background`]. Reaping an exited worker can keep the kernel
+/// busy for seconds (`wait4` -> `release_task` -> invalidating the process's /proc dentries,
+/// seen spinning for over 4 s on the 2-vCPU VM while the other CPU polled, 2026-12-04), and
+/// the supervisor must not stop for it: it answers restarts, promotes successors and watches
+/// the other workers meanwhile.
+fn exited(child: &Child) -> Option<ExitStatus> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT) {
+        Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
+        Ok(WaitStatus::Signaled(_, signal, core)) => {
+            Some(ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 }))
+        }
+        _ => None,
+    }
+}
+
+/// Waits (polling [`exited`], at most `limit`) until `child` has exited, without reaping it.
+fn wait_exited(child: &Child, limit: Duration) {
+    let until = Instant::now() + limit;
+    while exited(child).is_none() && Instant::now() < until {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Reaps an exited (or killed) child on a thread of its own, at the default priority (see
+/// [`exited`]).
+fn reap_in_background(mut child: Child) {
+    let pid = child.id();
+    let spawned = std::thread::Builder::new().name("reaper".into()).spawn(move || {
+        // This thread only: the primary's priority is for its control work.
+        let _ = rustix::process::setpriority_process(None, 0);
+        let _ = child.wait();
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(pid, "cannot start a thread to reap the process (it stays a zombie): {e}");
+    }
 }
 
 #[cfg(test)]

@@ -105,7 +105,13 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         }
     }
     let t0 = monotonic_ns();
-    let eal = Eal::init(eal_args).map_err(dpdk_err("EAL init (secondary)"))?;
+    // Never cleaned up (`rte_eal_cleanup`), on any path: in a secondary it takes the shared
+    // memory-hotplug lock and unmaps every memory segment under it, for milliseconds; a worker
+    // killed then (by the supervisor, or a kill -9 right after it handed over) left the lock
+    // held for good, and every later worker hung in its EAL init (seen in a test). The kernel
+    // unmaps everything at exit without any shared lock; the primary reclaims the rest (the
+    // lcore's pool cache, its IPC socket).
+    let _eal = std::mem::ManuallyDrop::new(Eal::init(eal_args).map_err(dpdk_err("EAL init (secondary)"))?);
     tracing::info!(slot = args.slot, lcore = slot.lcore, eal_init_us = (monotonic_ns() - t0) / 1000, "attached");
     let (rxs, txs) = queues(layout, args.slot)?;
     // The current configuration generation, read under an announcement in the slot (the
@@ -192,7 +198,6 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     if !handed_over {
         slot.state.store(WorkerState::Exited as u32, Ordering::Release);
     }
-    drop(eal);
     Ok(())
 }
 
