@@ -916,13 +916,14 @@ fn wait_exited(child: &Child, limit: Duration) {
     }
 }
 
-/// Reaps an exited (or killed) child on a thread of its own, at the default priority (see
-/// [`exited`]).
+/// Reaps an exited (or killed) child on a thread of its own, at the lowest priority (see
+/// [`exited`]): the kernel's work for it then yields to whatever else runs on the housekeeping
+/// CPU. A zombie holds no memory (its mappings went at exit), so a slow reap costs nothing.
 fn reap_in_background(mut child: Child) {
     let pid = child.id();
     let spawned = std::thread::Builder::new().name("reaper".into()).spawn(move || {
         // This thread only: the primary's priority is for its control work.
-        let _ = rustix::process::setpriority_process(None, 0);
+        let _ = rustix::process::setpriority_process(None, 19);
         let _ = child.wait();
     });
     if let Err(e) = spawned {
