@@ -65,9 +65,5 @@ pub fn attach(t: &Target) -> Result<Shm, AttachError> {
 /// wakes while it waits for a reply. Best effort: a cpuset without that CPU leaves it where
 /// it is.
 fn stay_off_data_cpus(cpu: i32) {
-    let Ok(cpu) = usize::try_from(cpu) else { return };
-    let mut set = nix::sched::CpuSet::new();
-    if set.set(cpu).is_ok() {
-        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
-    }
+    let _ = shm_layout::pin_to_cpu(cpu);
 }

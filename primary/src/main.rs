@@ -196,10 +196,7 @@ fn setup_and_supervise(
 /// The main lcore's thread is pinned by the EAL to `main_cpu` either way. Best effort.
 fn keep_control_threads_on(cpu: Option<u32>) {
     let Some(cpu) = cpu else { return };
-    let mut set = nix::sched::CpuSet::new();
-    let pinned =
-        set.set(cpu as usize).and_then(|()| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set));
-    if let Err(e) = pinned {
+    if let Err(e) = shm_layout::pin_to_cpu(cpu as i32) {
         tracing::warn!(cpu, "cannot confine the primary to its housekeeping CPU: {e}");
     }
 }

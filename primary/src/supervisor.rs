@@ -89,7 +89,6 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 struct Worker {
     slot: usize,
     lcore: LcoreId,
-    eal_args: Vec<String>,
     pool: Mempool,
     /// No device queue keeps this pool's buffers, so a pool audit after a death is exact
     /// (unless its buffers went to other lcores: see `crossed`).
@@ -115,8 +114,6 @@ struct Worker {
     hot_standby: bool,
     /// A successor attaching for a handover.
     incoming: Option<Incoming>,
-    /// Not started yet: its first start initialises on its data CPU.
-    first_start: bool,
     /// The process it killed (SIGKILL, once) and is waiting to reap: an exit can take a while
     /// on a busy CPU, and one warning and one signal are enough.
     killed: Option<u32>,
@@ -128,7 +125,6 @@ struct Incoming {
     child: Child,
     spawn: u32,
     lcore: LcoreId,
-    eal_args: Vec<String>,
     /// The binary it runs (an upgrade when it differs).
     bin: PathBuf,
     started: Instant,
@@ -189,7 +185,6 @@ impl<'a> Supervisor<'a> {
                 Worker {
                     slot: wl.slot,
                     lcore: LcoreId(wl.lcore.id),
-                    eal_args: eal_args::worker(cfg, &wl.lcore),
                     pool: pools[wl.slot],
                     audit_safe,
                     shared_pool: !redirect.is_empty(),
@@ -199,7 +194,6 @@ impl<'a> Supervisor<'a> {
                     quick_crashes: 0,
                     respawn_at: None,
                     timing_restart: false,
-                    first_start: true,
                     killed: None,
                     operator: None,
                     cpu: wl.lcore.cpu,
@@ -250,10 +244,10 @@ impl<'a> Supervisor<'a> {
         // regions alone are 256 round trips), and moves to its data CPU to claim the slot
         // (see the worker's `claim`); a first start stays on its data CPU, so that all the
         // workers initialise in parallel.
-        let cpu = if w.first_start { w.cpu } else { self.cfg.instance.housekeeping_cpu.or(w.cpu) };
-        w.first_start = false;
-        w.eal_args = eal_args::worker(&self.cfg, &conf::Lcore { id: w.lcore.0, cpu });
-        let mut cmd = worker_command(&w.bin, &w.eal_args, self.shm.path(), w.slot, spawn, &self.log_level);
+        let first_start = spawn == 1;
+        let cpu = if first_start { w.cpu } else { self.cfg.instance.housekeeping_cpu.or(w.cpu) };
+        let eal_args = eal_args::worker(&self.cfg, &conf::Lcore { id: w.lcore.0, cpu });
+        let mut cmd = worker_command(&w.bin, &eal_args, self.shm.path(), w.slot, spawn, &self.log_level);
         w.started = Instant::now();
         match cmd.spawn() {
             Ok(child) => {
@@ -526,7 +520,7 @@ impl<'a> Supervisor<'a> {
         slot.incoming_pid.store(child.id(), Ordering::Release);
         tracing::info!(slot = w.slot, lcore = %lcore, pid = child.id(), spawn, "successor spawned for a handover");
         self.workers[i].incoming =
-            Some(Incoming { child, spawn, lcore, eal_args, bin, started: Instant::now(), asked: None, hold: false });
+            Some(Incoming { child, spawn, lcore, bin, started: Instant::now(), asked: None, hold: false });
         Ok(())
     }
 
@@ -638,7 +632,6 @@ impl<'a> Supervisor<'a> {
         tracing::info!(slot = w.slot, old_pid = pid, new_pid, lcore = %inc.lcore, "handover done");
         w.child = Some(inc.child);
         w.lcore = inc.lcore;
-        w.eal_args = inc.eal_args;
         w.bin = inc.bin;
         w.started = inc.started;
         w.timing_restart = true;

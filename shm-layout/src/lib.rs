@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 pub use map::{
     futex_wait, futex_wake, heap_mailbox, prefetch, prefetch_at, ring, ConnParts, ConnShardFile, Shm, ShmError,
 };
-pub use time::{monotonic_ns, process_start_ticks};
+pub use time::{monotonic_ns, pin_to_cpu, process_start_ticks};
 
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");

@@ -261,12 +261,8 @@ impl Instance {
     /// which polls), once it runs there: the last thing it does before it polls is move to its
     /// data CPU.
     pub fn worker_cpus(&self, slot: usize) -> String {
-        let pid = u(&self.workers()[slot], "pid");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the worker's status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|v| v.trim().to_owned()))
-            .expect("Cpus_allowed_list")
+        let pid = u(&self.workers()[slot], "pid") as u32;
+        cpus_allowed(pid, pid)
     }
 
     /// Runs `dpvsctl -c <config> <args>`, asserts success and returns its standard output.
@@ -312,6 +308,15 @@ impl Drop for Instance {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `Cpus_allowed_list` of thread `tid` of process `pid` (`/proc/<pid>/task/<tid>/status`).
+pub fn cpus_allowed(pid: u32, tid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).expect("the thread's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|v| v.trim().to_owned()))
+        .expect("Cpus_allowed_list")
 }
 
 /// A network namespace, deleted on drop.

@@ -95,6 +95,13 @@ fn an_operator_restart_through_the_mailbox_replaces_the_worker_and_answers() {
     // The successor initialised on the housekeeping CPU (0) and polls on its data CPU (1); so
     // does a replacement after a crash that follows (it too starts on CPU 0 and moves).
     assert_eq!(inst.worker_cpus(0), "1", "the successor polls on its data CPU");
+    // Every thread of the primary (its EAL IPC, interrupt and telemetry threads among them)
+    // stays on the housekeeping CPU (0, the main CPU), off the workers' CPU.
+    let primary = inst.child.id();
+    for t in std::fs::read_dir(format!("/proc/{primary}/task")).unwrap() {
+        let tid: u32 = t.unwrap().file_name().to_string_lossy().parse().unwrap();
+        assert_eq!(cpus_allowed(primary, tid), "0", "primary thread {tid}");
+    }
     inst.kill_worker_and_wait(0, 1, "the replacement of the killed successor");
     assert_eq!(inst.worker_cpus(0), "1", "the replacement polls on its data CPU");
 

@@ -466,10 +466,7 @@ fn prefault(slot: usize) {
 /// Moves this thread to CPU `cpu` (negative: none configured, it stays). Best effort: a
 /// refusal (a cpuset without that CPU) is logged and changes nothing.
 fn pin(cpu: i32, why: &str) {
-    let Ok(cpu) = usize::try_from(cpu) else { return };
-    let mut set = nix::sched::CpuSet::new();
-    let pinned = set.set(cpu).and_then(|()| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set));
-    if let Err(e) = pinned {
+    if let Err(e) = shm_layout::pin_to_cpu(cpu) {
         tracing::warn!(cpu, "{why}: {e}");
     }
 }
@@ -513,6 +510,21 @@ mod tests {
         WorkerArgs { shm: PathBuf::new(), slot: 0, spawn, handover: true }
     }
 
+    /// Slot 0 polled by process 1, with a successor attaching.
+    fn attaching(rig: &Rig) -> &shm_layout::WorkerSlot {
+        let slot = &rig.1.layout().workers[0];
+        slot.owner.store(1, Release);
+        slot.incoming_state.store(1, Release);
+        slot
+    }
+
+    /// Until the successor has reported ready.
+    fn until_ready(slot: &shm_layout::WorkerSlot) {
+        while slot.incoming_state.load(Acquire) != 2 {
+            std::thread::yield_now();
+        }
+    }
+
     /// The successor reports ready and returns only once the owner word is its own (stored and
     /// woken as the departing worker does), never while another process owns the slot (20 ms
     /// of waiting checked; a successor that returned early would fail it whatever the load).
@@ -521,9 +533,7 @@ mod tests {
     #[test]
     fn a_successor_polls_only_after_the_owner_word_names_it() {
         let rig = Rig::new("wake");
-        let slot = &rig.1.layout().workers[0];
-        slot.owner.store(1, Release);
-        slot.incoming_state.store(1, Release);
+        let slot = attaching(&rig);
         let refreshes = std::sync::atomic::AtomicU32::new(0);
         let refresh = || {
             // Before the ready report, never after the claim.
@@ -536,9 +546,7 @@ mod tests {
                 (r.is_ok(), slot.owner.load(Acquire))
             });
             // Ready, then waiting: the old owner still polls.
-            while slot.incoming_state.load(Acquire) != 2 {
-                std::thread::yield_now();
-            }
+            until_ready(slot);
             assert!(refreshes.load(Relaxed) >= 1, "links refreshed before the ready report");
             std::thread::sleep(Duration::from_millis(20));
             assert!(!t.is_finished(), "the successor must wait while process 1 owns the slot");
@@ -556,14 +564,10 @@ mod tests {
     #[test]
     fn a_cancelled_handover_ends_the_wait_and_leaves_the_slot_alone() {
         let rig = Rig::new("cancel");
-        let slot = &rig.1.layout().workers[0];
-        slot.owner.store(1, Release);
-        slot.incoming_state.store(1, Release);
+        let slot = attaching(&rig);
         std::thread::scope(|s| {
             let t = s.spawn(|| claim(slot, &successor(2), -1, || (), || ()).is_err());
-            while slot.incoming_state.load(Acquire) != 2 {
-                std::thread::yield_now();
-            }
+            until_ready(slot);
             slot.incoming_state.store(0, Release);
             assert!(t.join().unwrap(), "a cancelled successor gives up");
         });
