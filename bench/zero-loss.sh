@@ -9,7 +9,9 @@
 # it) where successors initialise and departing workers exit.
 # With UPGRADE=1 each restart is a binary upgrade (`worker restart --all --rolling --binary`),
 # alternately to two copies of the worker build.
-# Usage: [HOUSEKEEPING=N] [UPGRADE=1] bench/zero-loss.sh [ROLLS] [RATES...]
+# BASELINE=S adds S seconds of traffic after the restarts (ROLLS=0: the same measure with no
+# restart); GEN_NICE=N runs the generator at that nice value.
+# Usage: [HOUSEKEEPING=N] [UPGRADE=1] [BASELINE=S] [GEN_NICE=N] bench/zero-loss.sh [ROLLS] [RATES...]
 ROLLS=${1:-10}
 shift || true
 RATES=("${@:-250 500 1000 1500 2000 2500 3000}")
@@ -27,6 +29,7 @@ sed "s/^main_cpu = 0$/main_cpu = 0\nhousekeeping_cpu = $HOUSEKEEPING/" bench/fna
 PIDS+=($!)
 sleep 3
 GEN+=(--file-prefix=bzgen --flows 64)
+GEN=(nice -n "${GEN_NICE:-0}" "${GEN[@]}")
 best=0
 for kpps in "${RATES[@]}"; do
     r=$("${GEN[@]}" --rate $((kpps * 1000)) --count $((kpps * 3000)))
@@ -57,7 +60,7 @@ for ((i = 0; i < ROLLS; i++)); do
     out=$("$BIN"/dpvsctl -i dpvs-bench worker restart --all --rolling "${upgrade[@]}")
     gaps+=("$(sed -n 's/.*polling gap \([0-9]*\) us.*/\1/p' <<< "$out")")
 done
-sleep 1
+sleep $((1 + ${BASELINE:-0}))
 kill -INT "$G"; wait "$G" || true
 r=$(tail -1 "$WORK/gen.out")
 "$BIN"/dpvsctl -i dpvs-bench stats

@@ -170,7 +170,9 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let set_up = monotonic_ns();
     tracing::info!(slot = args.slot, set_up_us = (set_up - t0) / 1000, "set up");
     claim(slot, args, layout.header.housekeeping_cpu, || io.refresh_links(), || prefault(args.slot))?;
-    tracing::info!(slot = args.slot, claim_us = (monotonic_ns() - set_up) / 1000, "claimed");
+    // Logged when it stops: a write to the log between the claim and the first poll would
+    // lengthen the gap (and block it, on a slow log pipe).
+    let claim_us = (monotonic_ns() - set_up) / 1000;
     slot.lcore_now.store(dpdk::LcoreId::current().0, Ordering::Release);
     // A successor may have waited long (a hot standby): its clock starts now.
     if let Some(f) = pipeline.balancer_mut() {
@@ -181,7 +183,6 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     if !args.handover {
         cfg.announce(&mut io, &cfg.addrs);
     }
-    shm_layout::ring(&layout.mailbox.doorbell);
     let counts = Counts {
         lcore: &layout.counters[args.slot],
         queues: &layout.queue_counters[args.slot],
@@ -193,6 +194,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         // kernel time that the successor, polling there now, must not wait behind.
         pin(layout.header.housekeeping_cpu, "moving to the housekeeping CPU to exit");
     }
+    tracing::info!(slot = args.slot, claim_us, handed_over, "stopped polling");
     drop(pipeline);
     drop(shard_file);
     if !handed_over {
