@@ -373,6 +373,9 @@ pub struct IfAddr {
     pub addr: std::net::Ipv4Addr,
     /// Prefix length of the connected network.
     pub prefix: u8,
+    /// Installed by `ipvsadm --add-laddr ... -F port` (DPVS's `sapool` address): removed
+    /// again by the `--del-laddr` after which no service uses it.
+    pub sapool: bool,
 }
 
 impl Config {

@@ -105,6 +105,7 @@ pub(crate) struct RawSupervisor {
 pub(crate) struct RawAddress {
     pub(crate) port: Option<String>,
     pub(crate) address: Option<String>,
+    pub(crate) sapool: Option<bool>,
 }
 
 /// One `[[neighbours]]` entry.

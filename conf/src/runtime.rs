@@ -151,7 +151,11 @@ impl Config {
         let addresses = rt
             .addresses
             .iter()
-            .map(|a| RawAddress { port: name(a.port), address: Some(format!("{}/{}", a.addr, a.prefix)) })
+            .map(|a| RawAddress {
+                port: name(a.port),
+                address: Some(format!("{}/{}", a.addr, a.prefix)),
+                sapool: Some(a.sapool),
+            })
             .collect();
         let neighbours = rt
             .neighbours
@@ -217,10 +221,13 @@ impl Config {
     /// ...) are left out.
     pub fn render_runtime(&self, rt: &Runtime) -> RuntimeTables {
         let port = |p: usize| self.ports.get(p).map_or("?", |p| p.name.as_str());
-        let addresses = rt
-            .addresses
-            .iter()
-            .map(|a| table([("port", value(port(a.port))), ("address", value(format!("{}/{}", a.addr, a.prefix)))]));
+        let addresses = rt.addresses.iter().map(|a| {
+            let mut t = table([("port", value(port(a.port))), ("address", value(format!("{}/{}", a.addr, a.prefix)))]);
+            if a.sapool {
+                t.insert("sapool", value(true));
+            }
+            t
+        });
         let neighbours = rt.neighbours.iter().map(|n| {
             table([
                 ("address", value(n.addr.to_string())),

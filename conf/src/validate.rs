@@ -443,7 +443,7 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Resul
         if let Some(j) = out.iter().position(|a| a.addr == addr) {
             return Err(Fault::at(&addr_path, format!("{addr} is already assigned by addresses[{j}]")));
         }
-        out.push(IfAddr { port, addr, prefix });
+        out.push(IfAddr { port, addr, prefix, sapool: raw.sapool.unwrap_or(false) });
     }
     Ok(out)
 }

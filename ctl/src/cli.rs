@@ -333,6 +333,10 @@ pub enum LaddrCommand {
         service: ServiceArg,
         /// The address.
         address: Ipv4Addr,
+        /// Install the address on this port first if no port has it (as a /32, removed again
+        /// with the last local address or service that uses it; ipvsadm's `-F`).
+        #[arg(long)]
+        port: Option<String>,
     },
     /// Remove a local address.
     Del {

@@ -195,7 +195,8 @@ impl<'a> Pairs<'a> {
     }
 }
 
-/// `dpip addr show`.
+/// `dpip addr show`; an address `ipvsadm --add-laddr -F` installed ends in `sapool`, as in
+/// DPVS.
 pub fn addr_show(rt: &conf::Runtime, ports: &[String], dev: Option<&str>) -> String {
     let mut out = String::new();
     for a in &rt.addresses {
@@ -203,7 +204,8 @@ pub fn addr_show(rt: &conf::Runtime, ports: &[String], dev: Option<&str>) -> Str
         if dev.is_some_and(|d| d != name) {
             continue;
         }
-        let _ = writeln!(out, "inet {}/{} scope global {name}", a.addr, a.prefix);
+        let sapool = if a.sapool { " sapool" } else { "" };
+        let _ = writeln!(out, "inet {}/{} scope global {name}{sapool}", a.addr, a.prefix);
     }
     out
 }

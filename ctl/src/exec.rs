@@ -214,8 +214,8 @@ impl Ctx<'_> {
                     vec![r.service.clone(), r.address.clone()]
                 })
             }),
-            LaddrCommand::Add { service, address } => {
-                self.change(Change::LaddrAdd { service: service.key(), addr: address })
+            LaddrCommand::Add { service, address, port } => {
+                self.change(Change::LaddrAdd { service: service.key(), addr: address, port })
             }
             LaddrCommand::Del { service, address } => {
                 self.change(Change::LaddrDel { service: service.key(), addr: address })

@@ -309,8 +309,11 @@ impl Args {
                 self.laddr.ok_or(IpvsadmError::Required { what: "a local address", options: "-z|--laddr LIP" })?;
             let dev =
                 self.ifname.clone().ok_or(IpvsadmError::Required { what: "the port", options: "-F|--ifname dev" })?;
-            let c =
-                if self.add_laddr { Change::LaddrAdd { service, addr } } else { Change::LaddrDel { service, addr } };
+            let c = if self.add_laddr {
+                Change::LaddrAdd { service, addr, port: Some(dev.clone()) }
+            } else {
+                Change::LaddrDel { service, addr }
+            };
             return Ok(Op::Laddr(c, dev));
         }
         if self.get_laddr {

@@ -24,7 +24,8 @@ use crate::proto::DecodeError;
 ///    service. The `tunnel` forwarding method was added later without a bump.
 /// 5. Worker group per service. The PROXY protocol version per service had been added to 4
 ///    without a bump, so two builds both saying 4 may not read each other.
-pub const FORMAT_VERSION: u16 = 5;
+/// 6. `sapool` per address.
+pub const FORMAT_VERSION: u16 = 6;
 
 /// Largest payload a generation buffer holds, bytes.
 pub const MAX_PAYLOAD: usize = CONFIG_BUF_WORDS * 8;

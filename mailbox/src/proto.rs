@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 ///    `Zeroed`. The `tunnel` forwarding method and the PROXY protocol version of
 ///    `ServiceAdd`/`ServiceEdit` were added later without a bump.
 /// 5. `group` in `ServiceAdd`.
-pub const PROTOCOL_VERSION: u16 = 5;
+/// 6. `port` in `LaddrAdd`.
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,8 +128,9 @@ pub enum Change {
     },
     /// Remove a real server; its connections are expired.
     RealDel { service: ServiceKey, addr: Ipv4Addr, port: u16 },
-    /// Add a local address (a Full-NAT source) to a service.
-    LaddrAdd { service: ServiceKey, addr: Ipv4Addr },
+    /// Add a local address (a Full-NAT source) to a service; with `port`, installed on that
+    /// port first when no port has it (ipvsadm's `-F`).
+    LaddrAdd { service: ServiceKey, addr: Ipv4Addr, port: Option<String> },
     /// Remove a local address from a service.
     LaddrDel { service: ServiceKey, addr: Ipv4Addr },
     /// Add a network to a service's deny or allow list.

@@ -110,9 +110,10 @@ fn runtime() -> Runtime {
     services.extend(others.into_iter().zip(81..).map(|(k, port)| bare_service(port, k)));
     Runtime {
         addresses: vec![
-            IfAddr { port: 0, addr: ip(198, 18, 0, 254), prefix: 24 },
-            IfAddr { port: 0, addr: ip(198, 18, 0, 253), prefix: 24 },
-            IfAddr { port: 1, addr: ip(198, 19, 0, 254), prefix: 16 },
+            IfAddr { port: 0, addr: ip(198, 18, 0, 254), prefix: 24, sapool: false },
+            IfAddr { port: 0, addr: ip(198, 18, 0, 253), prefix: 24, sapool: false },
+            IfAddr { port: 1, addr: ip(198, 19, 0, 254), prefix: 16, sapool: false },
+            IfAddr { port: 1, addr: ip(198, 19, 0, 252), prefix: 32, sapool: true },
         ],
         neighbours: vec![Neighbour { addr: ip(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: 1 }],
         routes: vec![Route { prefix: ip(10, 1, 0, 0), len: 16, via: ip(198, 19, 0, 9) }],
@@ -184,7 +185,8 @@ fn changes() -> Vec<Change> {
             lower: None,
         },
         Change::RealDel { service: WEB, addr, port },
-        Change::LaddrAdd { service: WEB, addr: ip(198, 19, 0, 253) },
+        Change::LaddrAdd { service: WEB, addr: ip(198, 19, 0, 253), port: None },
+        Change::LaddrAdd { service: WEB, addr: ip(198, 19, 0, 252), port: Some("dpdk1".into()) },
         Change::LaddrDel { service: WEB, addr: ip(198, 19, 0, 253) },
         Change::AclAdd { service: WEB, list: AclList::Deny, prefix: prefix(ip(192, 0, 2, 0), 24) },
         Change::AclDel { service: WEB, list: AclList::Allow, prefix: prefix(ip(203, 0, 113, 7), 32) },

@@ -25,6 +25,9 @@ pub enum ChangeError {
     /// The address to remove is a service's VIP or local address.
     #[error("{addr} is used by service {service}: remove it from the service first")]
     AddressInUse { addr: Ipv4Addr, service: ServiceKey },
+    /// The local address to install on a port belongs to another port.
+    #[error("{addr} is an address of {owner}, not of {port}")]
+    OtherPort { addr: Ipv4Addr, owner: String, port: String },
     /// The address to remove is not an interface address.
     #[error("no address {0}")]
     NoAddress(Ipv4Addr),
@@ -88,8 +91,14 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Cha
         Change::ServiceEdit { service, scheduler, persistence, proxy_protocol } => {
             e.edit_service(service, scheduler.as_deref(), *persistence, *proxy_protocol)?
         }
-        Change::ServiceDel { service } => e.del_service(service)?,
-        Change::ServiceClear => e.next.services.clear(),
+        Change::ServiceDel { service } => {
+            e.del_service(service)?;
+            e.prune_sapool();
+        }
+        Change::ServiceClear => {
+            e.next.services.clear();
+            e.prune_sapool();
+        }
         Change::RealAdd { service, addr, port, weight, forward, thresholds: (upper, lower) } => {
             let (upper, lower) = (*upper, *lower);
             e.add_real(
@@ -101,8 +110,11 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Cha
             e.edit_real(service, (*addr, *port), *weight, *forward, (*upper, *lower))?
         }
         Change::RealDel { service, addr, port } => e.del_real(service, *addr, *port)?,
-        Change::LaddrAdd { service, addr } => e.add_laddr(service, *addr)?,
-        Change::LaddrDel { service, addr } => e.del_laddr(service, *addr)?,
+        Change::LaddrAdd { service, addr, port } => e.add_laddr(service, *addr, port.as_deref())?,
+        Change::LaddrDel { service, addr } => {
+            e.del_laddr(service, *addr)?;
+            e.prune_sapool();
+        }
         Change::AclAdd { service, list, prefix } => e.add_acl(service, *list, *prefix)?,
         Change::AclDel { service, list, prefix } => e.del_acl(service, *list, *prefix)?,
     }
@@ -134,7 +146,7 @@ impl Edit<'_> {
 
     fn add_address(&mut self, port: &str, addr: Ipv4Addr, prefix: u8) -> Result<(), ChangeError> {
         let port = self.port(port)?;
-        self.next.addresses.push(conf::IfAddr { port, addr, prefix });
+        self.next.addresses.push(conf::IfAddr { port, addr, prefix, sapool: false });
         Ok(())
     }
 
@@ -292,7 +304,20 @@ impl Edit<'_> {
 
 /// Local addresses of a service.
 impl Edit<'_> {
-    fn add_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr) -> Result<(), ChangeError> {
+    /// With `port` (ipvsadm's `-F`), an address no port has is installed on that port first,
+    /// as a host address (/32) marked `sapool`, as DPVS does.
+    fn add_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr, port: Option<&str>) -> Result<(), ChangeError> {
+        if let Some(name) = port {
+            let p = self.port(name)?;
+            match self.next.addresses.iter().find(|a| a.addr == addr) {
+                None => self.next.addresses.push(conf::IfAddr { port: p, addr, prefix: 32, sapool: true }),
+                Some(a) if a.port != p => {
+                    let owner = self.cfg.ports.get(a.port).map_or("?", |o| o.name.as_str()).to_owned();
+                    return Err(ChangeError::OtherPort { addr, owner, port: name.to_owned() });
+                }
+                Some(_) => {}
+            }
+        }
         let l = &mut self.service(k)?.local_addresses;
         if l.contains(&addr) {
             return Err(ChangeError::LaddrExists { service: *k, addr });
@@ -305,6 +330,15 @@ impl Edit<'_> {
         let l = &mut self.service(k)?.local_addresses;
         remove_first(l, |a| *a == addr).ok_or(ChangeError::NoLaddr { service: *k, addr })?;
         Ok(())
+    }
+
+    /// Removes the addresses `add_laddr` installed that no service uses any more (after a
+    /// local address or a service is removed).
+    fn prune_sapool(&mut self) {
+        let services = &self.next.services;
+        self.next
+            .addresses
+            .retain(|a| !a.sapool || services.iter().any(|s| s.vip == a.addr || s.local_addresses.contains(&a.addr)));
     }
 }
 

@@ -21,6 +21,33 @@ fn namespaces(ifp: &str, server: &str) -> (Netns, Netns) {
     (cli, srv)
 }
 
+/// One arm: dpdk0's tap on a bridge in a namespace of its own, with the client
+/// (198.18.0.1/24) and the server (`server`) each on a veth to it. Returns (bridge, client,
+/// server).
+fn one_arm(ifp: &str, server: &str) -> (Netns, Netns, Netns) {
+    let (lan, cli, srv) = (Netns::new("nl"), Netns::new("nc"), Netns::new("ns"));
+    sh(&format!("ip link set {ifp}a netns {}", lan.0));
+    // The tap's kernel side starts with the port's own MAC; a bridge port (or a bridge) with
+    // it would take the frames meant for the port.
+    lan.sh(&format!(
+        "ip link add br0 address 02:00:00:00:02:ff type bridge && ip link set {ifp}a address 02:00:00:00:02:00 && ip link set {ifp}a master br0 && ip link set {ifp}a up && ip link set br0 up"
+    ));
+    for (ns, side, addr, mac) in
+        [(&cli, "c", "198.18.0.1/24", "02:00:00:00:01:01"), (&srv, "s", server, "02:00:00:00:01:02")]
+    {
+        let (inner, outer) = (format!("{ifp}{side}"), format!("{ifp}{side}l"));
+        lan.sh(&format!(
+            "ip link add {outer} type veth peer name {inner} && ip link set {outer} master br0 && ip link set {outer} up && ip link set {inner} netns {}",
+            ns.0
+        ));
+        // Sockets over a veth leave checksums to an offload the balancer does not do.
+        ns.sh(&format!(
+            "ip link set {inner} address {mac} && ip addr add {addr} dev {inner} && ip link set {inner} up && ethtool -K {inner} tx off >/dev/null"
+        ));
+    }
+    (lan, cli, srv)
+}
+
 /// python3 http.server on `bind`:8080 in `ns`, serving `dir`.
 fn http_server(ns: &Netns, bind: &str, dir: &std::path::Path, extra: &[&str], stderr: Stdio) -> std::process::Child {
     Command::new("ip")
@@ -97,9 +124,16 @@ fn download_through_the_vip(inst: &Instance, cli: &Netns, srv: &Netns, bytes: us
 /// server of direct routing or IP-in-IP does, fetched by curl in `cli` through the balancer
 /// (`how`) and checked byte for byte. Returns the server's access log.
 fn download_from_the_vip_itself(inst: &Instance, cli: &Netns, srv: &Netns, how: &str) -> String {
+    download_from_port_80(inst, cli, srv, "198.18.0.100", how)
+}
+
+/// 1 MB from an HTTP server on `bind`:80 in `srv`, fetched by curl in `cli` from the VIP
+/// (198.18.0.100:80) through the balancer (`how`) and checked byte for byte. Returns the
+/// server's access log.
+fn download_from_port_80(inst: &Instance, cli: &Netns, srv: &Netns, bind: &str, how: &str) -> String {
     let log = inst.dir.join("http.log");
     let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "80", "--bind", "198.18.0.100", "--directory"])
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "80", "--bind", bind, "--directory"])
         .arg(&inst.dir)
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
@@ -420,6 +454,38 @@ fn front(inst: &Instance, tool: &str, line: &str) -> String {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{tool} {line}: {text}{}", String::from_utf8_lossy(&out.stderr));
     text
+}
+
+/// DPVS's quick start, its four lines verbatim (the local address installed by `--add-laddr
+/// -F`) on an instance with only its ports, one-arm: the client and the real server on dpdk0's
+/// network. Then `--del-laddr` takes the installed address away again.
+#[test]
+fn the_dpvs_quick_start_verbatim_one_arm() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dw");
+    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", &ifp);
+    let inst = Instance::start(&bare);
+    let (vip, lip, rs) = ("198.18.0.100", "198.18.0.200", "198.18.0.2");
+    let (_lan, cli, srv) = one_arm(&ifp, &format!("{rs}/24"));
+    for (tool, line) in [
+        ("dpip", format!("addr add {vip}/24 dev dpdk0")),
+        ("ipvsadm", format!("-A -t {vip}:80 -s rr")),
+        ("ipvsadm", format!("-a -t {vip}:80 -r {rs} -b")),
+        ("ipvsadm", format!("--add-laddr -z {lip} -t {vip}:80 -F dpdk0")),
+    ] {
+        assert_eq!(front(&inst, tool, &line), "", "{tool} {line} prints nothing on success");
+    }
+    let addrs = front(&inst, "dpip", "addr show");
+    assert_eq!(addrs, format!("inet {vip}/24 scope global dpdk0\ninet {lip}/32 scope global dpdk0 sapool\n"));
+    // The real server listens on the service's port (`-r` without a port).
+    let access = download_from_port_80(&inst, &cli, &srv, rs, "the VIP, one-arm");
+    assert!(access.contains(&format!("{lip} - -")), "Full-NAT: the server saw the local address: {access}");
+    // The server resolved the local address by ARP, on dpdk0.
+    let neigh = srv.sh(&format!("ip neigh show {lip}"));
+    assert!(neigh.contains("02:00:00:00:00:10"), "{neigh}");
+    assert_eq!(front(&inst, "ipvsadm", &format!("--del-laddr -z {lip} -t {vip}:80 -F dpdk0")), "");
+    assert_eq!(front(&inst, "dpip", "addr show"), format!("inet {vip}/24 scope global dpdk0\n"));
 }
 
 #[test]

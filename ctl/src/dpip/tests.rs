@@ -68,6 +68,12 @@ fn listings() {
         "inet 198.18.0.100/24 scope global dpdk0\ninet 198.18.1.254/24 scope global dpdk1\n"
     );
     assert_eq!(addr_show(&rt, &ports, Some("dpdk1")), "inet 198.18.1.254/24 scope global dpdk1\n");
+    let mut with_lip = rt.clone();
+    with_lip.addresses.push(conf::IfAddr { port: 0, addr: "198.18.0.200".parse().unwrap(), prefix: 32, sapool: true });
+    assert_eq!(
+        addr_show(&with_lip, &ports, Some("dpdk0")),
+        "inet 198.18.0.100/24 scope global dpdk0\ninet 198.18.0.200/32 scope global dpdk0 sapool\n"
+    );
     assert_eq!(
         route_show(&rt, &ports),
         "inet 198.18.0.0/24 src 198.18.0.100 dev dpdk0 scope link\ninet 198.18.1.0/24 src 198.18.1.254 dev dpdk1 scope link\n"

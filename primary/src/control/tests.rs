@@ -200,9 +200,9 @@ fn changes_apply_and_errors_change_nothing() {
             Some("not a real server"),
         ),
         (Change::RealDel { service: key(80), addr: ip("198.18.1.2"), port: 8080 }, None),
-        (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.254") }, Some("already")),
-        (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.77") }, Some("not an interface address")),
-        (Change::LaddrAdd { service: key(80), addr: ip("198.18.0.100") }, Some("must not be a VIP")),
+        (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.254"), port: None }, Some("already")),
+        (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.77"), port: None }, Some("not an interface address")),
+        (Change::LaddrAdd { service: key(80), addr: ip("198.18.0.100"), port: None }, Some("must not be a VIP")),
         (Change::LaddrDel { service: key(80), addr: ip("198.18.1.254") }, None),
         (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.77"), prefix: 24 }, None),
         (Change::AddrAdd { port: "dpdk9".into(), addr: ip("198.18.1.77"), prefix: 24 }, Some("no port \"dpdk9\"")),
@@ -364,12 +364,61 @@ fn quick_start_sequence_builds_a_service() {
             forward: F,
             thresholds: (0, 0),
         },
-        Change::LaddrAdd { service: key(8080), addr: ip("198.18.1.254") },
+        Change::LaddrAdd { service: key(8080), addr: ip("198.18.1.254"), port: None },
     ] {
         rt = apply(&cfg, &rt, &c).unwrap();
     }
     let s = &rt.services[0];
     assert_eq!((s.reals.len(), s.local_addresses.len(), s.reals[0].port), (1, 1, 80));
+}
+
+/// DPVS's `ipvsadm --add-laddr -z LIP -t VIP:PORT -F dpdk0`: a local address no port has is
+/// installed on the port as a /32 `sapool` address, which lives while a service uses it, and
+/// survives a dump and reload; an address of another port or a missing port is refused and
+/// changes nothing.
+#[test]
+fn a_local_address_given_with_its_port_is_installed_there_and_removed_with_its_last_use() {
+    let cfg = Config::embedded_default();
+    let mut rt = cfg.runtime();
+    let lip = ip("198.18.0.200");
+    let add = |service, port: &str| Change::LaddrAdd { service, addr: lip, port: Some(port.into()) };
+    let add_443 = Change::ServiceAdd {
+        service: key(443),
+        scheduler: "rr".into(),
+        persistence: 0,
+        proxy_protocol: conf::ProxyProtocol::Off,
+        group: None,
+    };
+    for c in [add(key(80), "dpdk0"), add_443, add(key(443), "dpdk0")] {
+        rt = apply(&cfg, &rt, &c).unwrap();
+    }
+    let installed = conf::IfAddr { port: 0, addr: lip, prefix: 32, sapool: true };
+    assert_eq!(rt.addresses.iter().filter(|a| a.addr == lip).collect::<Vec<_>>(), [&installed]);
+    assert!(rt.services.iter().all(|s| s.local_addresses.contains(&lip)));
+    let text = conf::replace_runtime_tables(conf::EMBEDDED_DEFAULT, &cfg.render_runtime(&rt)).unwrap();
+    assert!(text.contains("address = \"198.18.0.200/32\"\nsapool = true"), "{text}");
+    assert_eq!(Config::from_str(&text, "dump").unwrap().runtime(), rt, "dump then reload is a fixed point");
+    for (c, error) in [
+        (add(key(80), "dpdk1"), "198.18.0.200 is an address of dpdk0, not of dpdk1"),
+        (add(key(80), "dpdk9"), "no port \"dpdk9\""),
+        (add(key(80), "dpdk0"), "already"),
+        (
+            Change::LaddrAdd { service: key(80), addr: ip("198.18.1.254"), port: Some("dpdk0".into()) },
+            "198.18.1.254 is an address of dpdk1, not of dpdk0",
+        ),
+    ] {
+        assert!(apply(&cfg, &rt, &c).unwrap_err().to_string().contains(error), "{c:?}");
+    }
+    // It stays while another service uses it, and goes with the last.
+    rt = apply(&cfg, &rt, &Change::LaddrDel { service: key(80), addr: lip }).unwrap();
+    assert!(rt.addresses.contains(&installed));
+    let gone = apply(&cfg, &rt, &Change::LaddrDel { service: key(443), addr: lip }).unwrap();
+    assert!(!gone.addresses.iter().any(|a| a.addr == lip), "{:?}", gone.addresses);
+    let gone = apply(&cfg, &rt, &Change::ServiceDel { service: key(443) }).unwrap();
+    assert!(!gone.addresses.iter().any(|a| a.addr == lip));
+    // An address the operator added stays when its last service lets it go.
+    let kept = apply(&cfg, &rt, &Change::LaddrDel { service: key(80), addr: ip("198.18.1.254") }).unwrap();
+    assert!(kept.addresses.iter().any(|a| a.addr == ip("198.18.1.254")));
 }
 
 #[test]
