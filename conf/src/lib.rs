@@ -20,6 +20,7 @@ mod error;
 mod locate;
 mod mac;
 mod raw;
+mod resolve;
 mod rss;
 mod runtime;
 mod validate;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfError;
 pub use mac::{mac_text, parse_mac, ParseMacError};
+pub use resolve::Resolver;
 pub use rss::{PortRss, MAX_RETA};
 pub use runtime::{replace_runtime_tables, Pollers, ReplaceTablesError, Runtime, RuntimeError, RuntimeTables};
 
@@ -41,18 +43,6 @@ pub const MAX_RX_PER_LCORE: usize = 16;
 pub const MAX_PORTS: usize = 32;
 /// Most queue pairs per port.
 pub const MAX_QUEUES_PER_PORT: u16 = 16;
-/// Most virtual services.
-pub const MAX_SERVICES: usize = 256;
-/// Most real servers per service.
-pub const MAX_REALS: usize = 1024;
-/// Most local addresses per service.
-pub const MAX_LOCAL_ADDRESSES: usize = 64;
-/// Most networks in one access list (`deny` or `allow`) of a service.
-pub const MAX_ACL_ENTRIES: usize = 256;
-/// Most static neighbours.
-pub const MAX_NEIGHBOURS: usize = 4096;
-/// Most interface addresses.
-pub const MAX_ADDRESSES: usize = 256;
 /// Longest instance name / file prefix (it is embedded in fixed-size shm fields).
 pub const MAX_NAME_LEN: usize = 31;
 /// Longest port / worker group name (`IFNAMSIZ - 1`).
@@ -90,6 +80,55 @@ pub struct Config {
     pub services: Vec<Service>,
     /// Connection tables.
     pub connections: Connections,
+    /// `[limits]`: how large the runtime tables may grow (the shared memory is sized from
+    /// them at start).
+    pub limits: Limits,
+}
+
+/// `[limits]`: the most of each runtime table a configuration may have, from the file and
+/// every change after it. Fixed for the instance's life (the shared memory is sized from them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Virtual services (per-worker counters: 64 bytes each).
+    pub services: u32,
+    /// Real servers, over all services (per-worker counters: 64 bytes each).
+    pub reals: u32,
+    /// Real servers of one service.
+    pub reals_per_service: u32,
+    /// Local addresses of one service.
+    pub local_addresses: u32,
+    /// Networks in one access list (`deny` or `allow`) of a service.
+    pub acl_entries: u32,
+    /// Static neighbours.
+    pub neighbours: u32,
+    /// Interface addresses.
+    pub addresses: u32,
+    /// Static routes.
+    pub routes: u32,
+}
+
+impl Limits {
+    /// The defaults: a few thousand services, within a few MiB of shared memory per worker.
+    pub const DEFAULT: Limits = Limits {
+        services: 4096,
+        reals: 16_384,
+        reals_per_service: 1024,
+        local_addresses: 64,
+        acl_entries: 256,
+        neighbours: 4096,
+        addresses: 256,
+        routes: 1024,
+    };
+
+    /// Bytes of one configuration generation buffer for a configuration at these limits
+    /// (services at 256 encoded bytes each on average, with their local addresses and access
+    /// lists; real servers at 48); a larger one is refused (raise the limits).
+    pub fn generation_bytes(&self) -> u64 {
+        64 * 1024
+            + u64::from(self.services) * 256
+            + u64::from(self.reals) * 48
+            + (u64::from(self.neighbours) + u64::from(self.addresses) + u64::from(self.routes)) * 32
+    }
 }
 
 /// A static neighbour: the MAC address of an IPv4 host on a port's network.
@@ -158,7 +197,7 @@ pub fn parse_prefix(text: &str) -> Result<(std::net::Ipv4Addr, u8), ParsePrefixE
 }
 
 /// Transport protocol of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Protocol {
     Tcp,
     Udp,

@@ -24,6 +24,21 @@ pub(crate) struct RawConfig {
     pub(crate) routes: Option<Vec<RawRoute>>,
     pub(crate) services: Option<Vec<RawService>>,
     pub(crate) connections: Option<RawConnections>,
+    pub(crate) limits: Option<RawLimits>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) services: Option<Int>,
+    pub(crate) reals: Option<Int>,
+    pub(crate) reals_per_service: Option<Int>,
+    pub(crate) local_addresses: Option<Int>,
+    pub(crate) acl_entries: Option<Int>,
+    pub(crate) neighbours: Option<Int>,
+    pub(crate) addresses: Option<Int>,
+    pub(crate) routes: Option<Int>,
 }
 
 /// `[instance]`.

@@ -105,6 +105,11 @@ impl Runtime {
         crate::validate::next_hop(addr, &self.addresses, &self.routes)
     }
 
+    /// Lookups of next hops and addresses for many addresses at a time.
+    pub fn resolver(&self) -> crate::Resolver<'_> {
+        crate::Resolver::new(&self.addresses, &self.routes)
+    }
+
     /// The interface address on the network of `hop` (a next hop, on a connected network):
     /// the port that reaches it, and the source of what the balancer itself sends there
     /// (IP-in-IP, ARP requests).
@@ -196,7 +201,7 @@ impl Config {
             .iter()
             .map(|r| RawRoute { prefix: Some(format!("{}/{}", r.prefix, r.len)), via: Some(r.via.to_string()) })
             .collect();
-        crate::validate::runtime(addresses, neighbours, routes, services, &self.ports, &self.pollers())
+        crate::validate::runtime(addresses, neighbours, routes, services, &self.ports, &self.pollers(), &self.limits)
             .map(|_| ())
             .map_err(|f| RuntimeError { key: f.path.to_string(), message: f.message })
     }
@@ -204,7 +209,7 @@ impl Config {
     /// Why `other` cannot replace this configuration by a reload: the first section other
     /// than addresses, neighbours, routes and services that differs. `None` when only those differ.
     pub fn static_difference(&self, other: &Config) -> Option<&'static str> {
-        let sections: [(&'static str, bool); 7] = [
+        let sections: [(&'static str, bool); 8] = [
             ("[instance]", self.instance == other.instance),
             ("[memory]", self.memory == other.memory),
             ("[[ports]]", self.ports == other.ports),
@@ -212,6 +217,7 @@ impl Config {
             ("[[groups]]", self.groups == other.groups),
             ("[supervisor]", self.supervisor == other.supervisor),
             ("[connections]", self.connections == other.connections),
+            ("[limits]", self.limits == other.limits),
         ];
         sections.iter().find(|(_, same)| !same).map(|(name, _)| *name)
     }

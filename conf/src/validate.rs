@@ -18,16 +18,15 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Fault, KeyPath};
 use crate::raw::{
-    Int, RawAddress, RawConfig, RawConnections, RawForwarding, RawGroup, RawInstance, RawLcore, RawMemory,
+    Int, RawAddress, RawConfig, RawConnections, RawForwarding, RawGroup, RawInstance, RawLcore, RawLimits, RawMemory,
     RawNeighbour, RawPort, RawRoute, RawService, RawSupervisor,
 };
-use crate::Route;
 use crate::{
-    Config, Connections, Device, Forward, Forwarding, IfAddr, Instance, Lcore, Memory, Neighbour, Port, Prefix,
-    Protocol, QueueRef, Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_ACL_ENTRIES, MAX_ADDRESSES, MAX_CPU,
-    MAX_LCORE, MAX_LOCAL_ADDRESSES, MAX_NAME_LEN, MAX_NEIGHBOURS, MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT,
-    MAX_REALS, MAX_RX_PER_LCORE, MAX_SERVICES, MAX_WORKER_LCORES,
+    Config, Connections, Device, Forward, Forwarding, IfAddr, Instance, Lcore, Limits, Memory, Neighbour, Port, Prefix,
+    Protocol, QueueRef, Real, Service, Supervisor, WorkerGroup, WorkerLcore, MAX_CPU, MAX_LCORE, MAX_NAME_LEN,
+    MAX_PORTS, MAX_PORT_NAME_LEN, MAX_QUEUES_PER_PORT, MAX_RX_PER_LCORE, MAX_WORKER_LCORES,
 };
+use crate::{Resolver, Route};
 
 type Result<T> = std::result::Result<T, Fault>;
 
@@ -51,14 +50,16 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
     let mut groups = groups(raw.groups.unwrap_or_default(), &mut ports, &instance, &root.key("groups"))?;
     exception_ports(&mut ports, &mut groups)?;
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), &groups, &root.key("supervisor"))?;
-    let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &root.key("addresses"))?;
-    let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &root.key("neighbours"))?;
-    let routes = routes(raw.routes.unwrap_or_default(), &addresses, &root.key("routes"))?;
+    let lim = limits(raw.limits.unwrap_or_default(), &root.key("limits"))?;
+    let addresses = addresses(raw.addresses.unwrap_or_default(), &ports, &lim, &root.key("addresses"))?;
+    let neighbours = neighbours(raw.neighbours.unwrap_or_default(), &ports, &lim, &root.key("neighbours"))?;
+    let routes = routes(raw.routes.unwrap_or_default(), &addresses, &lim, &root.key("routes"))?;
     let names: Vec<&str> = ports.iter().map(|p| p.port.name.as_str()).collect();
     let services = services(
         raw.services.unwrap_or_default(),
         (&addresses, &routes),
         (&crate::Pollers::of(&groups), &names),
+        &lim,
         &root.key("services"),
     )?;
     let connections = connections(raw.connections.unwrap_or_default(), &root.key("connections"))?;
@@ -75,6 +76,23 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         routes,
         services,
         connections,
+        limits: lim,
+    })
+}
+
+/// `[limits]`: each at least 1 and at most a ceiling that keeps the shared memory
+/// addressable and the per-service work bounded.
+fn limits(raw: RawLimits, path: &KeyPath) -> Result<Limits> {
+    let d = Limits::DEFAULT;
+    Ok(Limits {
+        services: int(raw.services, d.services, 1..=1 << 20, &path.key("services"))?,
+        reals: int(raw.reals, d.reals, 1..=1 << 22, &path.key("reals"))?,
+        reals_per_service: int(raw.reals_per_service, d.reals_per_service, 1..=4096, &path.key("reals_per_service"))?,
+        local_addresses: int(raw.local_addresses, d.local_addresses, 1..=4096, &path.key("local_addresses"))?,
+        acl_entries: int(raw.acl_entries, d.acl_entries, 1..=65_536, &path.key("acl_entries"))?,
+        neighbours: int(raw.neighbours, d.neighbours, 1..=1 << 20, &path.key("neighbours"))?,
+        addresses: int(raw.addresses, d.addresses, 1..=1 << 20, &path.key("addresses"))?,
+        routes: int(raw.routes, d.routes, 1..=65_536, &path.key("routes"))?,
     })
 }
 
@@ -87,6 +105,7 @@ pub(crate) fn runtime(
     services_raw: Vec<RawService>,
     ports: &[Port],
     pollers: &crate::Pollers,
+    lim: &Limits,
 ) -> Result<crate::Runtime> {
     let root = KeyPath::root();
     let drafts: Vec<PortDraft> = ports
@@ -94,11 +113,11 @@ pub(crate) fn runtime(
         .enumerate()
         .map(|(i, p)| PortDraft { port: p.clone(), path: root.key("ports").index(i), kni: None })
         .collect();
-    let addresses = addresses(addresses_raw, &drafts, &root.key("addresses"))?;
-    let neighbours = neighbours(neighbours_raw, &drafts, &root.key("neighbours"))?;
-    let routes = routes(routes_raw, &addresses, &root.key("routes"))?;
+    let addresses = addresses(addresses_raw, &drafts, lim, &root.key("addresses"))?;
+    let neighbours = neighbours(neighbours_raw, &drafts, lim, &root.key("neighbours"))?;
+    let routes = routes(routes_raw, &addresses, lim, &root.key("routes"))?;
     let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
-    let services = services(services_raw, (&addresses, &routes), (pollers, &names), &root.key("services"))?;
+    let services = services(services_raw, (&addresses, &routes), (pollers, &names), lim, &root.key("services"))?;
     Ok(crate::Runtime { addresses, neighbours, routes, services })
 }
 
@@ -117,13 +136,13 @@ fn ipv4(text: &str, what: &str, path: &KeyPath) -> Result<std::net::Ipv4Addr> {
         .map_err(|_| Fault::at(path, format!("expected {what} (an IPv4 address like \"198.18.1.2\"), got \"{text}\"")))
 }
 
-fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Result<Vec<Neighbour>> {
+fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], lim: &Limits, path: &KeyPath) -> Result<Vec<Neighbour>> {
     let mut out: Vec<Neighbour> = Vec::with_capacity(raw.len());
     let mut seen = HashMap::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
-        if i >= MAX_NEIGHBOURS {
-            return Err(Fault::at(&path, format!("too many neighbours: at most {MAX_NEIGHBOURS}")));
+        if i >= lim.neighbours as usize {
+            return Err(too_many(&path, "neighbours", lim.neighbours));
         }
         let ap = path.key("address");
         let addr = ipv4(&required(raw.address, &ap, "the neighbour's IPv4 address")?, "the neighbour's address", &ap)?;
@@ -140,16 +159,15 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], path: &KeyPath) -> Re
     Ok(out)
 }
 
-/// Most static routes.
-const MAX_ROUTES: usize = 1024;
-
 /// Static routes: a prefix with its host bits zero, each once; a gateway on a port's network.
-fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], path: &KeyPath) -> Result<Vec<Route>> {
+fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], lim: &Limits, path: &KeyPath) -> Result<Vec<Route>> {
     let mut out: Vec<Route> = Vec::with_capacity(raw.len());
+    let networks = Resolver::new(addresses, &[]);
+    let mut seen = HashMap::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
-        if i >= MAX_ROUTES {
-            return Err(Fault::at(&path, format!("too many routes: at most {MAX_ROUTES}")));
+        if i >= lim.routes as usize {
+            return Err(too_many(&path, "routes", lim.routes));
         }
         let pp = path.key("prefix");
         let text =
@@ -161,12 +179,12 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], path: &KeyPath) -> Result<Ve
                 format!("{text} has host bits set: the network is {}/{len}", crate::network(prefix, len)),
             ));
         }
-        if let Some(j) = out.iter().position(|r| r.prefix == prefix && r.len == len) {
+        if let Some(j) = seen.insert((prefix, len), i) {
             return Err(Fault::at(&pp, format!("{text} is already routed by routes[{j}]")));
         }
         let vp = path.key("via");
         let via = ipv4(&required(raw.via, &vp, "the gateway's IPv4 address")?, "the gateway's address", &vp)?;
-        if !addresses.iter().any(|a| same_network(a.addr, via, a.prefix)) {
+        if networks.connected(via).is_none() {
             return Err(Fault::at(
                 &vp,
                 format!("gateway {via} is on no port's network: add an address of its network to [[addresses]]"),
@@ -186,18 +204,29 @@ pub(crate) fn next_hop(addr: std::net::Ipv4Addr, addresses: &[IfAddr], routes: &
     routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
 }
 
+/// "too many `what`: at most `max`", naming the `[limits]` key of the same name.
+fn too_many(path: &KeyPath, what: &str, max: u32) -> Fault {
+    Fault::at(path, format!("too many {what}: at most {max} (raise `{what}` in [limits])"))
+}
+
 fn services(
     raw: Vec<RawService>,
     (addresses, routes): (&[IfAddr], &[Route]),
     (pollers, port_names): (&crate::Pollers, &[&str]),
+    lim: &Limits,
     path: &KeyPath,
 ) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::with_capacity(raw.len());
-    let owned = |a: std::net::Ipv4Addr| addresses.iter().any(|x| x.addr == a);
+    let resolver = Resolver::new(addresses, routes);
+    let owned = |a: std::net::Ipv4Addr| resolver.owner(a).is_some();
+    // Each service's index by its key, and each VIP's first service.
+    let mut keys = HashMap::with_capacity(raw.len());
+    let mut vips = HashMap::with_capacity(raw.len());
+    let mut total_reals = 0usize;
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
-        if i >= MAX_SERVICES {
-            return Err(Fault::at(&path, format!("too many services: at most {MAX_SERVICES}")));
+        if i >= lim.services as usize {
+            return Err(too_many(&path, "services", lim.services));
         }
         let vp = path.key("vip");
         let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address", &vp)?;
@@ -214,9 +243,10 @@ fn services(
             "udp" => Protocol::Udp,
             other => return Err(Fault::at(&pp, format!("expected \"tcp\" or \"udp\", got \"{other}\""))),
         };
-        if let Some(j) = out.iter().position(|s| s.vip == vip && s.port == port && s.protocol == protocol) {
+        if let Some(j) = keys.insert((vip, port, protocol), i) {
             return Err(Fault::at(&vp, format!("the same virtual service is services[{j}]")));
         }
+        vips.entry(vip).or_insert(i);
         let sp = path.key("scheduler");
         let scheduler: sched::Kind = raw
             .scheduler
@@ -227,10 +257,14 @@ fn services(
         let persistence: u32 = int(raw.persistence, 0, 0..=MAX_PERSISTENCE_S, &path.key("persistence"))?;
         let lp = path.key("local_addresses");
         let raw_l = raw.local_addresses.unwrap_or_default();
-        if raw_l.len() > MAX_LOCAL_ADDRESSES {
+        if raw_l.len() > lim.local_addresses as usize {
             return Err(Fault::at(
                 &lp,
-                format!("expected at most {MAX_LOCAL_ADDRESSES} local addresses, got {}", raw_l.len()),
+                format!(
+                    "expected at most {} local addresses, got {} (raise `local_addresses` in [limits])",
+                    lim.local_addresses,
+                    raw_l.len()
+                ),
             ));
         }
         let mut local_addresses = Vec::with_capacity(raw_l.len());
@@ -247,11 +281,19 @@ fn services(
         }
         let rp = path.key("reals");
         let raw_r = raw.reals.unwrap_or_default();
-        if raw_r.len() > MAX_REALS {
+        if raw_r.len() > lim.reals_per_service as usize {
             return Err(Fault::at(
                 &rp,
-                format!("expected at most {MAX_REALS} [[services.reals]] tables, got {}", raw_r.len()),
+                format!(
+                    "expected at most {} [[services.reals]] tables, got {} (raise `reals_per_service` in [limits])",
+                    lim.reals_per_service,
+                    raw_r.len()
+                ),
             ));
+        }
+        total_reals += raw_r.len();
+        if total_reals > lim.reals as usize {
+            return Err(too_many(&rp, "reals", lim.reals));
         }
         let mut reals: Vec<Real> = Vec::with_capacity(raw_r.len());
         let mut seen = std::collections::HashSet::with_capacity(raw_r.len());
@@ -285,7 +327,7 @@ fn services(
             if !seen.insert((addr, rport)) {
                 return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
             }
-            let Some(hop) = next_hop(addr, addresses, routes) else {
+            let Some(hop) = resolver.next_hop(addr) else {
                 return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: add an address of its network to [[addresses]], or a [[routes]] entry")));
             };
             if hop != addr && forward == Forward::Dr {
@@ -303,8 +345,8 @@ fn services(
             }
             reals.push(Real { addr, port: rport, weight, forward, upper, lower });
         }
-        let deny = acl(raw.deny.unwrap_or_default(), &path.key("deny"))?;
-        let allow = acl(raw.allow.unwrap_or_default(), &path.key("allow"))?;
+        let deny = acl(raw.deny.unwrap_or_default(), lim, &path.key("deny"))?;
+        let allow = acl(raw.allow.unwrap_or_default(), lim, &path.key("allow"))?;
         let pp = path.key("proxy_protocol");
         let proxy_protocol: crate::ProxyProtocol = raw
             .proxy_protocol
@@ -331,13 +373,13 @@ fn services(
             proxy_protocol,
             group: raw.group,
         };
-        served_by_one_group(&service, (addresses, routes), (pollers, port_names), &path)?;
+        served_by_one_group(&service, &resolver, (pollers, port_names), &path)?;
         out.push(service);
     }
     // A reply to a local address is told from a client's packet by its destination address.
     for (i, s) in out.iter().enumerate() {
         for (j, a) in s.local_addresses.iter().enumerate() {
-            if let Some(k) = out.iter().position(|o| o.vip == *a) {
+            if let Some(k) = vips.get(a) {
                 return Err(Fault::at(
                     &path.index(i).key("local_addresses").index(j),
                     format!("{a} is the virtual address of services[{k}]: a local address must not be a VIP"),
@@ -355,7 +397,7 @@ fn services(
 /// group's lcores only, so that another group's crash cannot touch it.
 fn served_by_one_group(
     s: &Service,
-    (addresses, routes): (&[IfAddr], &[Route]),
+    resolver: &Resolver<'_>,
     (pollers, port_names): (&crate::Pollers, &[&str]),
     path: &KeyPath,
 ) -> Result<()> {
@@ -369,13 +411,16 @@ fn served_by_one_group(
     if pollers.groups().len() <= 1 {
         return Ok(());
     }
-    let Some(group) = pollers.group_of(s, addresses) else { return Ok(()) };
-    let port_of = |a: std::net::Ipv4Addr| addresses.iter().find(|x| x.addr == a).map(|x| x.port);
+    let port_of = |a: std::net::Ipv4Addr| resolver.owner(a).map(|x| x.port);
+    let group = match &s.group {
+        Some(g) => g.as_str(),
+        None => match port_of(s.vip).and_then(|p| pollers.of_port(p).first()) {
+            Some(g) => g.as_str(),
+            None => return Ok(()),
+        },
+    };
     // Every real server's next hop: its ARP answers (and Full-NAT or NAT replies) come in there.
-    let real_ports = s.reals.iter().filter_map(|r| {
-        let hop = next_hop(r.addr, addresses, routes)?;
-        addresses.iter().find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix)).map(|a| a.port)
-    });
+    let real_ports = s.reals.iter().filter_map(|r| resolver.connected(resolver.next_hop(r.addr)?).map(|a| a.port));
     let ports =
         port_of(s.vip).into_iter().chain(s.local_addresses.iter().filter_map(|a| port_of(*a))).chain(real_ports);
     for port in ports {
@@ -398,10 +443,17 @@ fn served_by_one_group(
     Ok(())
 }
 
-/// A service's access list: networks, at most [`MAX_ACL_ENTRIES`], none twice.
-fn acl(raw: Vec<String>, path: &KeyPath) -> Result<Vec<Prefix>> {
-    if raw.len() > MAX_ACL_ENTRIES {
-        return Err(Fault::at(path, format!("expected at most {MAX_ACL_ENTRIES} networks, got {}", raw.len())));
+/// A service's access list: networks, at most `acl_entries` of [`Limits`], none twice.
+fn acl(raw: Vec<String>, lim: &Limits, path: &KeyPath) -> Result<Vec<Prefix>> {
+    if raw.len() > lim.acl_entries as usize {
+        return Err(Fault::at(
+            path,
+            format!(
+                "expected at most {} networks, got {} (raise `acl_entries` in [limits])",
+                lim.acl_entries,
+                raw.len()
+            ),
+        ));
     }
     let mut out: Vec<Prefix> = Vec::with_capacity(raw.len());
     for (i, t) in raw.iter().enumerate() {
@@ -420,12 +472,13 @@ fn same_network(a: std::net::Ipv4Addr, b: std::net::Ipv4Addr, prefix: u8) -> boo
 
 /// Interface addresses: an existing port, an IPv4 address with a prefix length, each address
 /// once.
-fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Result<Vec<IfAddr>> {
+fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], lim: &Limits, path: &KeyPath) -> Result<Vec<IfAddr>> {
     let mut out: Vec<IfAddr> = Vec::with_capacity(raw.len());
+    let mut seen = HashMap::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
         let path = path.index(i);
-        if i >= MAX_ADDRESSES {
-            return Err(Fault::at(&path, format!("too many addresses: at most {MAX_ADDRESSES}")));
+        if i >= lim.addresses as usize {
+            return Err(too_many(&path, "addresses", lim.addresses));
         }
         let port_path = path.key("port");
         let port_name = required(raw.port, &port_path, "the name of the port that owns the address")?;
@@ -440,7 +493,7 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], path: &KeyPath) -> Resul
         let text =
             required(raw.address, &addr_path, "an IPv4 address with its prefix length, like \"198.18.0.254/24\"")?;
         let (addr, prefix) = parse_cidr(&text, &addr_path)?;
-        if let Some(j) = out.iter().position(|a| a.addr == addr) {
+        if let Some(j) = seen.insert(addr, i) {
             return Err(Fault::at(&addr_path, format!("{addr} is already assigned by addresses[{j}]")));
         }
         out.push(IfAddr { port, addr, prefix, sapool: raw.sapool.unwrap_or(false) });

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use shm_layout::config::{ConfigArea, ConfigBuf, CONFIG_BUF_WORDS, STATIC_TEXT_BYTES};
+use shm_layout::config::{ConfigArea, ConfigBuf, Generations, STATIC_TEXT_BYTES};
 use shm_layout::WorkerSlot;
 
 use crate::proto::DecodeError;
@@ -26,9 +26,6 @@ use crate::proto::DecodeError;
 ///    without a bump, so two builds both saying 4 may not read each other.
 /// 6. `sapool` per address.
 pub const FORMAT_VERSION: u16 = 6;
-
-/// Largest payload a generation buffer holds, bytes.
-pub const MAX_PAYLOAD: usize = CONFIG_BUF_WORDS * 8;
 
 /// Encodes a runtime configuration as a generation payload.
 pub fn encode(rt: &conf::Runtime) -> Vec<u8> {
@@ -49,9 +46,11 @@ pub enum PublishError {
     /// A worker still reads the buffer the next generation goes to; try again shortly.
     #[error("a worker is still reading generation {0}")]
     Busy(u64),
-    /// The encoded configuration does not fit a generation buffer.
-    #[error("the configuration is {0} bytes encoded, more than a generation buffer holds ({MAX_PAYLOAD})")]
-    TooLarge(usize),
+    /// The encoded configuration does not fit a generation buffer (sized from `[limits]`).
+    #[error(
+        "the configuration is {len} bytes encoded, more than a generation buffer holds ({max}): raise [limits] in the configuration file"
+    )]
+    TooLarge { len: usize, max: usize },
 }
 
 /// Why a generation could not be read.
@@ -81,44 +80,53 @@ fn checksum(generation: u64, words: &[AtomicU64], len: usize) -> u64 {
     h
 }
 
-fn write_buf(buf: &ConfigBuf, generation: u64, bytes: &[u8]) {
+fn write_buf((buf, words): (&ConfigBuf, &[AtomicU64]), generation: u64, bytes: &[u8]) {
     buf.generation.store(0, Ordering::SeqCst);
-    crate::write_words(&buf.words, bytes);
+    crate::write_words(words, bytes);
     buf.len.store(bytes.len() as u64, Ordering::Relaxed);
-    buf.checksum.store(checksum(generation, &buf.words, bytes.len()), Ordering::Relaxed);
+    buf.checksum.store(checksum(generation, words, bytes.len()), Ordering::Relaxed);
     buf.generation.store(generation, Ordering::Release);
 }
 
 /// Copies generation `g` out of its buffer, if the buffer holds it intact.
-fn read_buf(area: &ConfigArea, g: u64) -> Option<Vec<u8>> {
-    let buf = area.buf(g);
+fn read_buf(gens: Generations<'_>, g: u64) -> Option<Vec<u8>> {
+    let (buf, words) = gens.buf(g);
     if buf.generation.load(Ordering::Acquire) != g {
         return None;
     }
     let len = buf.len.load(Ordering::Relaxed) as usize;
-    if len > MAX_PAYLOAD {
+    if len > gens.max_payload() {
         return None;
     }
-    let bytes = crate::read_words(&buf.words, len);
-    let intact = buf.checksum.load(Ordering::Relaxed) == checksum(g, &buf.words, len)
-        && buf.generation.load(Ordering::Acquire) == g;
+    let bytes = crate::read_words(words, len);
+    let intact =
+        buf.checksum.load(Ordering::Relaxed) == checksum(g, words, len) && buf.generation.load(Ordering::Acquire) == g;
     intact.then_some(bytes)
 }
 
 /// Fills a fresh (zeroed) area before the layout is published: the startup text (cut at
-/// [`STATIC_TEXT_BYTES`]) and generation 1.
+/// [`STATIC_TEXT_BYTES`]) and generation 1, into the payloads `words`
+/// ([`shm_layout::Tables::config_words`]).
 ///
 /// # Errors
 /// [`PublishError::TooLarge`].
-pub fn init(area: &mut ConfigArea, static_text: &str, first: &[u8], now_ns: u64) -> Result<(), PublishError> {
-    if first.len() > MAX_PAYLOAD {
-        return Err(PublishError::TooLarge(first.len()));
+pub fn init(
+    area: &mut ConfigArea,
+    words: [&[AtomicU64]; 2],
+    static_text: &str,
+    first: &[u8],
+    now_ns: u64,
+) -> Result<(), PublishError> {
+    let max = words[0].len() * 8;
+    if first.len() > max {
+        return Err(PublishError::TooLarge { len: first.len(), max });
     }
     let text = static_text.as_bytes();
     let n = text.len().min(STATIC_TEXT_BYTES);
     area.static_text[..n].copy_from_slice(&text[..n]);
     area.static_len = n as u64;
-    write_buf(area.buf(1), 1, first);
+    let gens = Generations::new(area, words);
+    write_buf(gens.buf(1), 1, first);
     area.published_ns.store(now_ns, Ordering::Relaxed);
     area.generation.store(1, Ordering::SeqCst);
     Ok(())
@@ -130,10 +138,11 @@ pub fn init(area: &mut ConfigArea, static_text: &str, first: &[u8], now_ns: u64)
 ///
 /// # Errors
 /// [`PublishError`].
-pub fn publish(area: &ConfigArea, slots: &[WorkerSlot], bytes: &[u8], now_ns: u64) -> Result<u64, PublishError> {
-    if bytes.len() > MAX_PAYLOAD {
-        return Err(PublishError::TooLarge(bytes.len()));
+pub fn publish(gens: Generations<'_>, slots: &[WorkerSlot], bytes: &[u8], now_ns: u64) -> Result<u64, PublishError> {
+    if bytes.len() > gens.max_payload() {
+        return Err(PublishError::TooLarge { len: bytes.len(), max: gens.max_payload() });
     }
+    let area = gens.area;
     let next = area.generation.load(Ordering::SeqCst) + 1;
     let old = next - 2;
     if old > 0
@@ -143,7 +152,7 @@ pub fn publish(area: &ConfigArea, slots: &[WorkerSlot], bytes: &[u8], now_ns: u6
     {
         return Err(PublishError::Busy(old));
     }
-    write_buf(area.buf(next), next, bytes);
+    write_buf(gens.buf(next), next, bytes);
     area.acked_ns.store(0, Ordering::Relaxed);
     area.published_ns.store(now_ns, Ordering::Relaxed);
     area.generation.store(next, Ordering::SeqCst);
@@ -157,7 +166,8 @@ pub fn publish(area: &ConfigArea, slots: &[WorkerSlot], bytes: &[u8], now_ns: u6
 /// # Errors
 /// [`ReadError::None`] before the first publication; [`ReadError::Unstable`] if generations
 /// keep moving for 1000 tries (never, with a sane primary).
-pub fn read_current(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, Vec<u8>), ReadError> {
+pub fn read_current(gens: Generations<'_>, reading: &AtomicU64) -> Result<(u64, Vec<u8>), ReadError> {
+    let area = gens.area;
     for _ in 0..1000 {
         let g = area.generation.load(Ordering::SeqCst);
         if g == 0 {
@@ -167,7 +177,7 @@ pub fn read_current(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, Vec<
         if area.generation.load(Ordering::SeqCst) != g {
             continue;
         }
-        let got = read_buf(area, g);
+        let got = read_buf(gens, g);
         reading.store(0, Ordering::Release);
         if let Some(bytes) = got {
             return Ok((g, bytes));
@@ -183,13 +193,14 @@ pub fn read_current(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, Vec<
 ///
 /// # Errors
 /// As [`read_current`].
-pub fn snapshot(area: &ConfigArea) -> Result<(u64, Vec<u8>), ReadError> {
+pub fn snapshot(gens: Generations<'_>) -> Result<(u64, Vec<u8>), ReadError> {
+    let area = gens.area;
     for _ in 0..1000 {
         let g = area.generation.load(Ordering::SeqCst);
         if g == 0 {
             return Err(ReadError::None);
         }
-        if let Some(bytes) = read_buf(area, g) {
+        if let Some(bytes) = read_buf(gens, g) {
             if area.generation.load(Ordering::SeqCst) <= g + 1 {
                 return Ok((g, bytes));
             }

@@ -10,7 +10,7 @@ use shm_layout::Shm;
 
 fn region(tag: &str) -> (Shm, std::path::PathBuf) {
     let p = std::env::temp_dir().join(format!("mailbox-test-{}-{tag}", std::process::id()));
-    let shm = Shm::create(&p, |l| mailbox::init(&l.mailbox)).unwrap();
+    let shm = Shm::create(&p, shm_layout::TableSizes::SMALL, |l, _| mailbox::init(&l.mailbox)).unwrap();
     (shm, p)
 }
 

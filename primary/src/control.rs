@@ -593,7 +593,7 @@ impl Control {
         }
         let Some((rt, _)) = &self.staged else { return };
         let bytes = generation::encode(rt);
-        match generation::publish(area, layout.workers(), &bytes, now_ns) {
+        match generation::publish(shm.generations(), layout.workers(), &bytes, now_ns) {
             Ok(g) => {
                 let (rt, list) = self.staged.take().unwrap_or_default();
                 area.changes.fetch_add(list.len() as u64, std::sync::atomic::Ordering::AcqRel);
@@ -602,7 +602,7 @@ impl Control {
                 self.in_flight = Some((g, list, now_ns));
             }
             Err(PublishError::Busy(_)) => {}
-            Err(e @ PublishError::TooLarge(_)) => {
+            Err(e @ PublishError::TooLarge { .. }) => {
                 let (_, list) = self.staged.take().unwrap_or_default();
                 let message = format!("{e}; nothing was changed");
                 for w in list {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use conf::Config;
-use shm_layout::{InstanceState, Layout, Name, QueueRef, Shm, ShmError, WorkerState, NO_PORT};
+use shm_layout::{InstanceState, Layout, Name, QueueRef, Shm, ShmError, TableSizes, Tables, WorkerState, NO_PORT};
 
 // Every configuration that validates fits the fixed-size arrays and names of the layout, so
 // the indexing and the name copies below never panic or cut.
@@ -166,7 +166,7 @@ fn peer(cfg: &Config, i: usize) -> usize {
 ///
 /// # Errors
 /// [`FillError`], before anything is written.
-pub fn fill(l: &mut Layout, cfg: &Config, facts: &StartFacts) -> Result<(), FillError> {
+pub fn fill(l: &mut Layout, tables: Tables<'_>, cfg: &Config, facts: &StartFacts) -> Result<(), FillError> {
     let n_workers = cfg.worker_lcores().count();
     if facts.ports.len() != cfg.ports.len() {
         return Err(FillError::PortCount { expected: cfg.ports.len(), got: facts.ports.len() });
@@ -176,7 +176,8 @@ pub fn fill(l: &mut Layout, cfg: &Config, facts: &StartFacts) -> Result<(), Fill
     }
     // The last check, and the first write: it refuses a payload too large before it writes.
     let first = mailbox::generation::encode(&cfg.runtime());
-    mailbox::generation::init(&mut l.config, &facts.startup_text, &first, facts.primary.started_mono_ns)?;
+    let words = tables.config_words();
+    mailbox::generation::init(&mut l.config, words, &facts.startup_text, &first, facts.primary.started_mono_ns)?;
     if facts.startup_text.len() > shm_layout::config::STATIC_TEXT_BYTES {
         tracing::warn!(
             bytes = facts.startup_text.len(),
@@ -247,6 +248,19 @@ pub fn fill(l: &mut Layout, cfg: &Config, facts: &StartFacts) -> Result<(), Fill
     Ok(())
 }
 
+/// The tables after the layout, sized by `cfg`'s `[limits]`: a table of service and of
+/// real-server counters per forwarding lcore, and generation buffers for a configuration at
+/// the limits ([`conf::Limits::generation_bytes`]).
+pub fn table_sizes(cfg: &Config) -> TableSizes {
+    let lim = cfg.limits;
+    TableSizes {
+        workers: cfg.worker_lcores().count() as u32,
+        service_slots: lim.services,
+        real_slots: lim.reals,
+        config_words: lim.generation_bytes().div_ceil(8),
+    }
+}
+
 /// Creates the instance's shared-memory file ([`Config::shm_path`]), [`fill`]s it and
 /// publishes it (module docs).
 ///
@@ -256,7 +270,7 @@ pub fn fill(l: &mut Layout, cfg: &Config, facts: &StartFacts) -> Result<(), Fill
 /// publishes whatever its init left).
 pub fn create(cfg: &Config, facts: &StartFacts) -> Result<Shm, CreateError> {
     let mut filled = Ok(());
-    let shm = Shm::create(&cfg.shm_path(), |l| filled = fill(l, cfg, facts))?;
+    let shm = Shm::create(&cfg.shm_path(), table_sizes(cfg), |l, t| filled = fill(l, t, cfg, facts))?;
     if let Err(e) = filled {
         if let Err(u) = shm.unlink() {
             tracing::warn!("removing the unfilled shared memory: {u}");

@@ -2,7 +2,9 @@
 //!
 //! The runtime configuration (addresses, neighbours, services) is published as numbered
 //! generations. The primary encodes generation `g` (versioned bincode, built by the
-//! `mailbox::generation` module) into buffer `g % 2`, then stores `g` in
+//! `mailbox::generation` module) into buffer `g % 2` (its header here, its payload words in
+//! the tables after the layout, sized by the configuration's `[limits]`: [`Generations`]
+//! reaches both), then stores `g` in
 //! [`ConfigArea::generation`] (SeqCst): one store switches every reader to it. Payload bytes
 //! travel in words of relaxed atomics with a length and a checksum, like the mailbox's, so a
 //! reader racing a writer sees a bad checksum, never a data race.
@@ -16,12 +18,10 @@
 
 use std::sync::atomic::AtomicU64;
 
-/// Payload words of one generation buffer (1 MiB).
-pub const CONFIG_BUF_WORDS: usize = 128 * 1024;
 /// Bytes of the startup configuration text kept for `config dump`.
 pub const STATIC_TEXT_BYTES: usize = 64 * 1024;
 
-/// One generation's encoded configuration.
+/// The header of one generation's encoded configuration (its payload: [`Generations`]).
 #[repr(C, align(64))]
 pub struct ConfigBuf {
     /// Generation it holds (0: none or being rewritten); written by the primary.
@@ -32,8 +32,6 @@ pub struct ConfigBuf {
     pub checksum: AtomicU64,
     /// Reserved.
     pub _pad: [u64; 5],
-    /// Payload: the bytes, eight to a word, little-endian.
-    pub words: [AtomicU64; CONFIG_BUF_WORDS],
 }
 
 /// Generations, and the text the instance started from.
@@ -63,7 +61,7 @@ pub struct ConfigArea {
     /// The configuration file the instance started from (TOML, UTF-8), so that `config
     /// dump` can print a whole file; written before the layout is published, never changed.
     pub static_text: [u8; STATIC_TEXT_BYTES],
-    /// The two generation buffers.
+    /// The two generation buffers' headers.
     pub bufs: [ConfigBuf; 2],
 }
 
@@ -73,15 +71,43 @@ impl ConfigArea {
         let n = (self.static_len as usize).min(STATIC_TEXT_BYTES);
         String::from_utf8_lossy(&self.static_text[..n])
     }
+}
 
-    /// The buffer of generation `g`.
-    pub fn buf(&self, g: u64) -> &ConfigBuf {
-        &self.bufs[(g % 2) as usize]
+/// The generation buffers: the area's headers and each buffer's payload words (the bytes,
+/// eight to a word, little-endian), wherever those live (the tables after the layout, through
+/// `Shm::generations`, or the heap in tests).
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)]
+pub struct Generations<'a> {
+    /// The area: current generation, times, static text, buffer headers.
+    pub area: &'a ConfigArea,
+    words: [&'a [AtomicU64]; 2],
+}
+
+impl<'a> Generations<'a> {
+    /// The area with its two payloads, of equal length.
+    ///
+    /// # Panics
+    /// If the payloads differ in length.
+    pub fn new(area: &'a ConfigArea, words: [&'a [AtomicU64]; 2]) -> Self {
+        assert_eq!(words[0].len(), words[1].len(), "generation buffers of one size");
+        Generations { area, words }
+    }
+
+    /// The header and payload of generation `g`'s buffer.
+    pub fn buf(&self, g: u64) -> (&'a ConfigBuf, &'a [AtomicU64]) {
+        let i = (g % 2) as usize;
+        (&self.area.bufs[i], self.words[i])
+    }
+
+    /// Most payload bytes a buffer holds.
+    pub fn max_payload(&self) -> usize {
+        self.words[0].len() * 8
     }
 }
 
 const _: () = {
     use std::mem::size_of;
-    assert!(size_of::<ConfigBuf>() == 64 + CONFIG_BUF_WORDS * 8);
+    assert!(size_of::<ConfigBuf>() == 64);
     assert!(size_of::<ConfigArea>() == 64 + STATIC_TEXT_BYTES + 2 * size_of::<ConfigBuf>());
 };

@@ -10,13 +10,17 @@
 //!                PortSlot  x 32  port names, driver, MAC, queue counts, L2 peer
 //!                WorkerSlot x 64 per worker: lcore, queues, pool, state, pid, heartbeat, restarts
 //!                LcoreCounters x 64  per worker slot, four cache lines each, single writer
-//!                ServiceCounters 256 x 64  per-service counters, a table per worker slot
 //!                QueueCounters x 64  packets per rx queue and per port, by worker slot
-//!                RealCounters 1024 x 64  per-real-server counters, a table per worker slot
 //!                LearnedNeighbour 1024 x 64  neighbours learned from ARP, a table per worker slot
-//!                ConfigArea      the startup file's text and two configuration generation
-//!                                buffers (see [`config`]), 2 MiB + 64 KiB
+//!                ConfigArea      the startup file's text and the two configuration generation
+//!                                buffers' headers (see [`config`]), 64 KiB
 //!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
+//!  size_of::<Layout>()
+//!                the tables sized by the configuration's `[limits]` ([`TableSizes`], in the
+//!                header), each reached through [`Shm`]:
+//!                ServiceCounters service_slots x workers  a table per worker slot
+//!                RealCounters    real_slots x workers     a table per worker slot
+//!                AtomicU64       config_words x 2         the generation buffers' payloads
 //! ```
 //!
 //! Who writes what:
@@ -38,13 +42,14 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 pub use map::{
     futex_wait, futex_wake, heap_mailbox, prefetch, prefetch_at, ring, ConnParts, ConnShardFile, Shm, ShmError,
+    TableSizes, Tables,
 };
 pub use time::{monotonic_ns, pin_to_cpu, process_start_ticks};
 
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 11;
+pub const LAYOUT_VERSION: u32 = 12;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -120,7 +125,7 @@ pub struct Header {
     pub layout_version: AtomicU32,
     /// `size_of::<Header>()`.
     pub header_size: u32,
-    /// `size_of::<Layout>()`.
+    /// The file's length: `size_of::<Layout>()` and the tables after it.
     pub total_size: u64,
     /// Instance name.
     pub instance: Name<NAME_LEN>,
@@ -152,10 +157,17 @@ pub struct Header {
     /// The instance's housekeeping CPU, where the primary runs, successors initialise and
     /// departing workers exit (-1: none pinned).
     pub housekeeping_cpu: i32,
-    /// Reserved (zero).
-    pub _reserved: [u32; 2],
+    /// Worker slots the tables after the layout have a table for ([`TableSizes::workers`]).
+    pub table_workers: u32,
+    /// Service counter slots per worker ([`TableSizes::service_slots`]).
+    pub service_slots: u32,
     /// Connection table entries per forwarding lcore (shard files `<shm>.conn<slot>`).
     pub conn_capacity: u32,
+    /// Real-server counter slots per worker ([`TableSizes::real_slots`]).
+    pub real_slots: u32,
+    pub _reserved: u32,
+    /// Words of each configuration generation buffer ([`TableSizes::config_words`]).
+    pub config_words: u64,
 }
 
 /// A port, as the primary configured it.
@@ -554,9 +566,6 @@ pub struct QueueCounters {
     pub tx: [AtomicU64; MAX_PORTS],
 }
 
-/// Service counter slots per worker (as many as a configuration may have services).
-pub const SERVICE_COUNTER_SLOTS: usize = 256;
-
 /// One service's counters in one worker's table. The worker claims a slot for each service
 /// of a generation by its key (protocol, VIP, port), keeps it while the service exists (so the
 /// counters continue across generations and worker restarts), and zeroes the slots of
@@ -594,10 +603,6 @@ impl ServiceCounters {
         self.counts().iter().for_each(|c| c.store(0, Ordering::Relaxed));
     }
 }
-
-/// Real-server counter slots per worker: the first this many real servers (in service order)
-/// of a generation are counted per real server, the rest only per service.
-pub const REAL_COUNTER_SLOTS: usize = 1024;
 
 /// One real server's counters in one worker's table: claimed, kept and zeroed like
 /// [`ServiceCounters`], keyed by its service and its address and port.
@@ -864,14 +869,8 @@ pub struct Layout {
     pub workers: [WorkerSlot; MAX_WORKERS],
     /// Indexed by worker slot.
     pub counters: [LcoreCounters; MAX_WORKERS],
-    /// Per-service counters, a table per worker slot (single writer: the slot's polling
-    /// process).
-    pub service_counters: [[ServiceCounters; SERVICE_COUNTER_SLOTS]; MAX_WORKERS],
     /// Per-queue counters, by worker slot (single writer: the slot's polling process).
     pub queue_counters: [QueueCounters; MAX_WORKERS],
-    /// Per-real-server counters, a table per worker slot (single writer: the slot's polling
-    /// process).
-    pub real_counters: [[RealCounters; REAL_COUNTER_SLOTS]; MAX_WORKERS],
     /// Neighbours learned from ARP, a table per worker slot (single writer: the slot's polling
     /// process); readers merge them, the latest `learned_ns` winning.
     pub learned: [[LearnedNeighbour; LEARNED_NEIGHBOURS]; MAX_WORKERS],
@@ -903,14 +902,8 @@ impl Layout {
 }
 
 /// Byte offset of [`Layout::config`].
-const CONFIG_OFFSET: usize = 26_880
-    + 64 * 512
-    + 64 * SERVICE_COUNTER_SLOTS * 64
-    + 64 * 384
-    + 64 * REAL_COUNTER_SLOTS * 64
-    + 64 * LEARNED_NEIGHBOURS * 32
-    + MAX_PORTS * 1088
-    + MAX_WORKERS * 512;
+const CONFIG_OFFSET: usize =
+    26_880 + 64 * 512 + 64 * 384 + 64 * LEARNED_NEIGHBOURS * 32 + MAX_PORTS * 1088 + MAX_WORKERS * 512;
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {
@@ -934,7 +927,9 @@ const _: () = {
     assert!(offset_of!(Layout, ports) == 192);
     assert!(offset_of!(Layout, workers) == 192 + 32 * 192);
     assert!(offset_of!(Layout, counters) == 26_880);
-    assert!(offset_of!(Header, housekeeping_cpu) == 160 && offset_of!(Header, _reserved) == 164);
+    assert!(offset_of!(Header, housekeeping_cpu) == 160 && offset_of!(Header, table_workers) == 164);
+    assert!(offset_of!(Header, service_slots) == 168 && offset_of!(Header, real_slots) == 176);
+    assert!(offset_of!(Header, config_words) == 184);
     assert!(size_of::<HandoverGaps>() == 512);
     assert!(offset_of!(Header, conn_capacity) == 172);
     assert!(offset_of!(WorkerSlot, cfg_reading) == 256);
@@ -944,7 +939,8 @@ const _: () = {
     assert!(offset_of!(LearnedNeighbour, learned_ns) == 16 && offset_of!(LearnedNeighbour, seq) == 24);
     assert!(size_of::<ServiceCounters>() == 64);
     assert!(size_of::<QueueCounters>() == 384);
-    assert!(offset_of!(Layout, service_counters) == 26_880 + 64 * 512);
+    assert!(offset_of!(Layout, queue_counters) == 26_880 + 64 * 512);
+    assert!(size_of::<Layout>().is_multiple_of(64));
     assert!(offset_of!(Layout, config) == CONFIG_OFFSET);
     assert!(offset_of!(Layout, mailbox) == CONFIG_OFFSET + size_of::<config::ConfigArea>());
     assert!(

@@ -1,8 +1,9 @@
 //! Maps the instance's shared-memory file. The only module of the workspace outside the DPDK
 //! bindings that uses `unsafe`.
 //!
-//! Protocol: the creator truncates a new file to `size_of::<Layout>()` (zero-filled), writes
-//! every field through the exclusive reference it gets before publication, then stores
+//! Protocol: the creator truncates a new file to `size_of::<Layout>()` plus the tables sized
+//! by [`TableSizes`] (zero-filled), records those sizes in the header, writes every field
+//! through the exclusive reference it gets before publication, then stores
 //! [`LAYOUT_VERSION`](crate::LAYOUT_VERSION) with release ordering. An opener checks the file
 //! size, the magic and the version (acquire) before it hands out a `&Layout`; a version 0 means
 //! the creator has not finished.
@@ -14,11 +15,12 @@ use std::sync::atomic::Ordering;
 
 use memmap2::MmapRaw;
 
+use crate::config::Generations;
 use crate::conn::{
     conn_shard_bytes, conn_shard_offsets, ConnEntry, ConnShardHeader, BUCKETS_PER_ENTRY, CONN_LAYOUT_VERSION,
     CONN_MAGIC,
 };
-use crate::{Layout, LAYOUT_VERSION, MAGIC};
+use crate::{Layout, RealCounters, ServiceCounters, LAYOUT_VERSION, MAGIC};
 
 /// Asks the CPU to bring the cache line holding `r` in, without waiting for it: lets the
 /// lookups of a burst in a large shared table take their cache misses together.
@@ -116,21 +118,87 @@ pub fn heap_mailbox() -> Box<crate::mailbox::Mailbox> {
     }
 }
 
-/// A mapped region holding one [`Layout`].
+/// The sizes of the tables that follow the [`Layout`] in the file, chosen at start from the
+/// configuration's `[limits]` and recorded in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSizes {
+    /// Worker slots with a table each.
+    pub workers: u32,
+    /// Service counter slots per worker.
+    pub service_slots: u32,
+    /// Real-server counter slots per worker.
+    pub real_slots: u32,
+    /// Words of each of the two generation buffers.
+    pub config_words: u64,
+}
+
+impl TableSizes {
+    /// Tables as layout version 11 had them fixed (256 services and 1 024 real servers per
+    /// worker, 64 workers, 1 MiB generation buffers): for tests and tools that make a region
+    /// without a configuration.
+    pub const SMALL: TableSizes = TableSizes {
+        workers: crate::MAX_WORKERS as u32,
+        service_slots: 256,
+        real_slots: 1024,
+        config_words: 128 * 1024,
+    };
+
+    /// Byte offsets, from the end of the layout, of the service counters, the real-server
+    /// counters and the two generation buffers' payloads, and the tables' total length; `None`
+    /// when it overflows.
+    fn offsets(&self) -> Option<[usize; 5]> {
+        let workers = usize::try_from(self.workers).ok()?;
+        let services = workers.checked_mul(usize::try_from(self.service_slots).ok()?)?.checked_mul(64)?;
+        let reals = workers.checked_mul(usize::try_from(self.real_slots).ok()?)?.checked_mul(64)?;
+        let buf = usize::try_from(self.config_words).ok()?.checked_mul(8)?.checked_next_multiple_of(64)?;
+        let real_at = services;
+        let buf0_at = real_at.checked_add(reals)?;
+        let buf1_at = buf0_at.checked_add(buf)?;
+        Some([0, real_at, buf0_at, buf1_at, buf1_at.checked_add(buf)?])
+    }
+
+    /// Bytes of the tables (`None`: too large to address).
+    pub fn bytes(&self) -> Option<usize> {
+        self.offsets().map(|o| o[4])
+    }
+
+    fn of(layout: &Layout) -> TableSizes {
+        let h = &layout.header;
+        TableSizes {
+            workers: h.table_workers,
+            service_slots: h.service_slots,
+            real_slots: h.real_slots,
+            config_words: h.config_words,
+        }
+    }
+}
+
+/// A mapped region holding one [`Layout`] and the tables after it.
 #[derive(Debug)]
 pub struct Shm {
     map: MmapRaw,
     path: PathBuf,
+    /// The tables' sizes (from the header, checked against the file's length).
+    sizes: TableSizes,
+    /// Their offsets ([`TableSizes::offsets`]).
+    offsets: [usize; 5],
 }
 
 impl Shm {
-    /// Creates (or replaces) the file at `path`, lets `init` fill the layout, then publishes it.
-    /// `init` sees an all-zero layout whose header magic and sizes are already set.
+    /// Creates (or replaces) the file at `path` with tables of `sizes`, lets `init` fill the
+    /// layout (and the tables, through the [`Shm`] it also gets: it may write their atomics,
+    /// such as the first generation), then publishes it. `init` sees an all-zero layout whose
+    /// header magic and sizes are already set.
     ///
     /// # Errors
-    /// [`ShmError::Io`] when the file cannot be created, sized or mapped.
-    pub fn create(path: &Path, init: impl FnOnce(&mut Layout)) -> Result<Shm, ShmError> {
+    /// [`ShmError::Io`] when the file cannot be created, sized or mapped;
+    /// [`ShmError::Invalid`] for tables too large to address.
+    pub fn create(path: &Path, sizes: TableSizes, init: impl FnOnce(&mut Layout, Tables<'_>)) -> Result<Shm, ShmError> {
         let io = |source| ShmError::Io { path: path.to_owned(), source };
+        let offsets = sizes.offsets().ok_or_else(|| ShmError::Invalid {
+            path: path.to_owned(),
+            what: format!("tables of {sizes:?} are too large"),
+        })?;
         // A stale file of a dead instance may exist; the caller holds the instance lock, so
         // replacing it is safe. Unlink first so a process still mapping the old one keeps it.
         match std::fs::remove_file(path) {
@@ -139,23 +207,29 @@ impl Shm {
             Err(e) => return Err(io(e)),
         }
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io)?;
-        file.set_len(std::mem::size_of::<Layout>() as u64).map_err(io)?;
+        let total = std::mem::size_of::<Layout>() + offsets[4];
+        file.set_len(total as u64).map_err(io)?;
         let map = MmapRaw::map_raw(&file).map_err(io)?;
-        let shm = Shm { map, path: path.to_owned() };
+        let shm = Shm { map, path: path.to_owned(), sizes, offsets };
         {
             let ptr = shm.map.as_mut_ptr().cast::<Layout>();
-            // SAFETY: the mapping is `size_of::<Layout>()` bytes, page-aligned (so aligned for
-            // Layout), zero-filled by set_len; all-zero bytes are a valid Layout (integers,
-            // atomics and byte arrays only). No other process reads fields other than the
-            // version before it is published, and the version is 0 until then, so this
-            // exclusive reference aliases nothing that is read.
+            // SAFETY: the mapping is at least `size_of::<Layout>()` bytes, page-aligned (so
+            // aligned for Layout), zero-filled by set_len; all-zero bytes are a valid Layout
+            // (integers, atomics and byte arrays only). No other process reads fields other
+            // than the version before it is published, and the version is 0 until then, so
+            // this exclusive reference aliases nothing that is read. The tables handed to
+            // `init` lie after the layout: no overlap.
             let layout = unsafe { &mut *ptr };
             layout.header.magic = MAGIC;
             layout.header.header_size = std::mem::size_of::<crate::Header>() as u32;
-            layout.header.total_size = std::mem::size_of::<Layout>() as u64;
+            layout.header.total_size = total as u64;
             layout.header.mailbox_offset = std::mem::offset_of!(Layout, mailbox) as u64;
             layout.header.mailbox_size = crate::MAILBOX_BYTES as u64;
-            init(layout);
+            layout.header.table_workers = sizes.workers;
+            layout.header.service_slots = sizes.service_slots;
+            layout.header.real_slots = sizes.real_slots;
+            layout.header.config_words = sizes.config_words;
+            init(layout, Tables { shm: &shm });
         }
         shm.layout().header.layout_version.store(LAYOUT_VERSION, Ordering::Release);
         Ok(shm)
@@ -208,20 +282,73 @@ impl Shm {
         if version != LAYOUT_VERSION {
             return Err(ShmError::VersionMismatch { path: path.to_owned(), found: version, expected: LAYOUT_VERSION });
         }
-        if len != std::mem::size_of::<Layout>() as u64 {
-            return Err(invalid(format!("{len} bytes, expected {}", std::mem::size_of::<Layout>())));
+        let layout_len = std::mem::size_of::<Layout>();
+        if len < layout_len as u64 {
+            return Err(invalid(format!("{len} bytes, shorter than a layout ({layout_len})")));
         }
-        Ok(Shm { map, path: path.to_owned() })
+        // SAFETY: as in `layout()`: the mapping holds a whole Layout (checked just above),
+        // page-aligned; its plain header fields were written before the version (acquired
+        // above) was published.
+        let sizes = TableSizes::of(unsafe { &*map.as_ptr().cast::<Layout>() });
+        let offsets = sizes.offsets().ok_or_else(|| invalid(format!("tables of {sizes:?} are too large")))?;
+        let expected = (layout_len + offsets[4]) as u64;
+        if len != expected {
+            return Err(invalid(format!("{len} bytes, expected {expected} for tables of {sizes:?}")));
+        }
+        Ok(Shm { map, path: path.to_owned(), sizes, offsets })
     }
 
     /// The shared layout.
     pub fn layout(&self) -> &Layout {
-        // SAFETY: the mapping is size_of::<Layout>() bytes (checked at open, set at create),
-        // page-aligned, and stays mapped as long as `self`. Every field that changes after
-        // publication is an atomic, and the others are only written before it (see module
-        // docs), so shared references never observe a data race. Any bit pattern is a valid
-        // Layout, so a misbehaving writer cannot make this reference invalid.
+        // SAFETY: the mapping is at least size_of::<Layout>() bytes (checked at open, set at
+        // create), page-aligned, and stays mapped as long as `self`. Every field that changes
+        // after publication is an atomic, and the others are only written before it (see
+        // module docs), so shared references never observe a data race. Any bit pattern is a
+        // valid Layout, so a misbehaving writer cannot make this reference invalid.
         unsafe { &*self.map.as_ptr().cast::<Layout>() }
+    }
+
+    /// The sizes of the tables after the layout.
+    pub fn sizes(&self) -> TableSizes {
+        self.sizes
+    }
+
+    /// `n` values of `T` at `offset` bytes past the end of the layout.
+    fn table<T>(&self, offset: usize, n: usize) -> &[T] {
+        let at = std::mem::size_of::<Layout>() + offset;
+        assert!(
+            at.is_multiple_of(std::mem::align_of::<T>()) && at + n * std::mem::size_of::<T>() <= self.map.len(),
+            "a table inside the mapping"
+        );
+        // SAFETY: the range is inside the mapping (asserted; the file's length was checked
+        // against the sizes at open and set from them at create), aligned for T (asserted:
+        // the layout's size and every offset are multiples of 64, the mapping page-aligned),
+        // and lives as long as `self`. Callers use T = atomics or structs of atomics only, for
+        // which any bit pattern is valid and shared access from several processes is sound.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(at).cast::<T>(), n) }
+    }
+
+    /// Worker slot `slot`'s service counters (empty past the tables' workers).
+    pub fn service_counters(&self, slot: usize) -> &[ServiceCounters] {
+        if slot >= self.sizes.workers as usize {
+            return &[];
+        }
+        let n = self.sizes.service_slots as usize;
+        self.table(self.offsets[0] + slot * n * 64, n)
+    }
+
+    /// Worker slot `slot`'s real-server counters (empty past the tables' workers).
+    pub fn real_counters(&self, slot: usize) -> &[RealCounters] {
+        if slot >= self.sizes.workers as usize {
+            return &[];
+        }
+        let n = self.sizes.real_slots as usize;
+        self.table(self.offsets[1] + slot * n * 64, n)
+    }
+
+    /// The configuration generations: the layout's area and the two payloads.
+    pub fn generations(&self) -> Generations<'_> {
+        Generations::new(&self.layout().config, Tables { shm: self }.config_words())
     }
 
     /// The file backing the region.
@@ -239,6 +366,21 @@ impl Shm {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(ShmError::Io { path: self.path.clone(), source }),
         }
+    }
+}
+
+/// The tables of a region being created, for its `init`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tables<'a> {
+    shm: &'a Shm,
+}
+
+impl<'a> Tables<'a> {
+    /// The two configuration generation buffers' payloads (for [`Generations::new`] with the
+    /// area of the layout being filled).
+    pub fn config_words(&self) -> [&'a [std::sync::atomic::AtomicU64]; 2] {
+        let n = self.shm.sizes.config_words as usize;
+        [self.shm.table(self.shm.offsets[2], n), self.shm.table(self.shm.offsets[3], n)]
     }
 }
 
@@ -439,7 +581,7 @@ mod tests {
     #[test]
     fn create_then_open_sees_fields() {
         let p = tmp("roundtrip");
-        let shm = Shm::create(&p, |l| {
+        let shm = Shm::create(&p, TableSizes::SMALL, |l, _| {
             l.header.instance = Name::new("lb1");
             l.header.n_workers = 2;
             l.workers[1].lcore = 7;
@@ -457,7 +599,7 @@ mod tests {
     #[test]
     fn wrong_version_is_a_typed_error_naming_both() {
         let p = tmp("version");
-        let shm = Shm::create(&p, |_| {}).unwrap();
+        let shm = Shm::create(&p, TableSizes::SMALL, |_, _| {}).unwrap();
         shm.layout().header.layout_version.store(LAYOUT_VERSION + 41, Ordering::Release);
         match Shm::open(&p) {
             Err(ShmError::VersionMismatch { found, expected, .. }) => {
@@ -479,7 +621,7 @@ mod tests {
         assert!(matches!(Shm::open(&p), Err(ShmError::Invalid { .. })));
         std::fs::write(&p, [1u8; 3]).unwrap();
         assert!(matches!(Shm::open(&p), Err(ShmError::Invalid { .. })));
-        let shm = Shm::create(&p, |_| {}).unwrap();
+        let shm = Shm::create(&p, TableSizes::SMALL, |_, _| {}).unwrap();
         shm.layout().header.layout_version.store(0, Ordering::Release);
         assert!(matches!(Shm::open(&p), Err(ShmError::NotReady { .. })));
         shm.unlink().unwrap();

@@ -231,6 +231,51 @@ fn malformed_commands_are_refused_and_change_nothing() {
     assert_eq!(inst.ctl_ok(&["config", "dump"]), before);
 }
 
+/// `[limits]` bound every runtime table (the shared memory's counter tables and generation
+/// buffers are sized from them at start): a change past one is refused by name, through
+/// `dpvsctl` as through `ipvsadm`, and changes nothing; up to them everything works.
+#[test]
+fn a_change_past_a_configured_limit_is_refused_and_changes_nothing() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(&format!("{CONFIG}[limits]\nservices = 2\nreals = 3\nlocal_addresses = 1\n"));
+    for args in [
+        &["service", "add", "tcp", "198.18.0.100:80"][..],
+        &["service", "add", "tcp", "198.18.0.100:81"],
+        &["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:80"],
+        &["real", "add", "tcp", "198.18.0.100:80", "198.18.1.2:81"],
+        &["real", "add", "tcp", "198.18.0.100:81", "198.18.1.2:80"],
+        &["laddr", "add", "tcp", "198.18.0.100:80", "198.18.1.254"],
+    ] {
+        inst.ctl_ok(args);
+    }
+    let before = inst.ctl_ok(&["config", "dump"]);
+    assert!(before.contains("[limits]\nservices = 2"), "{before}");
+    let g = inst.generation();
+    let refused: [(&[&str], &str); 3] = [
+        (&["service", "add", "tcp", "198.18.0.100:82"], "too many services: at most 2 (raise `services` in [limits])"),
+        (&["real", "add", "tcp", "198.18.0.100:81", "198.18.1.2:81"], "too many reals: at most 3"),
+        (
+            &["laddr", "add", "tcp", "198.18.0.100:80", "198.18.1.253", "--port", "dpdk1"],
+            "expected at most 1 local addresses, got 2",
+        ),
+    ];
+    for (args, needle) in refused {
+        let out = inst.ctl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+    }
+    let out = ipvsadm(&inst, "-A -u 198.18.0.100:53", "");
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too many services"));
+    assert_eq!(inst.generation(), g, "no refused command moved the generation");
+    assert_eq!(inst.ctl_ok(&["config", "dump"]), before);
+    // Both services have their counters in every worker's table, which holds exactly two.
+    let stats = inst.ctl_json(&["service", "list", "--stats"]).unwrap();
+    assert_eq!(stats.as_array().map(Vec::len), Some(2), "{stats}");
+}
+
 #[test]
 fn config_dump_reloads_to_the_same_configuration() {
     let _g = serial();

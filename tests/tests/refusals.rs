@@ -93,7 +93,7 @@ fn ctl_and_worker_refuse_another_layout_version() {
     let dir = std::env::temp_dir().join(unique("dpvs-layout-"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("old.shm");
-    let shm = Shm::create(&path, |l| l.header.n_workers = 1).unwrap();
+    let shm = Shm::create(&path, shm_layout::TableSizes::SMALL, |l, _| l.header.n_workers = 1).unwrap();
     shm.layout().header.layout_version.store(LAYOUT_VERSION + 1, Ordering::Release);
 
     let out =

@@ -23,8 +23,10 @@ fn bench(c: &mut Criterion) {
         let mut s = store((flows * 2).next_power_of_two().max(1024));
         let parts = ConnParts { header: &s.h, buckets: &mut s.buckets, wheel: &mut s.wheel, entries: &mut s.entries };
         let (shard, _) = conn::Shard::adopt(parts, 0);
-        let stats: Vec<ServiceCounters> = (0..shm_layout::SERVICE_COUNTER_SLOTS).map(|_| Default::default()).collect();
-        let reals: Vec<RealCounters> = (0..shm_layout::REAL_COUNTER_SLOTS).map(|_| Default::default()).collect();
+        let stats: Vec<ServiceCounters> =
+            (0..shm_layout::TableSizes::SMALL.service_slots).map(|_| Default::default()).collect();
+        let reals: Vec<RealCounters> =
+            (0..shm_layout::TableSizes::SMALL.real_slots).map(|_| Default::default()).collect();
         let rt = runtime();
         let services =
             workers::lb::build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).expect("services");

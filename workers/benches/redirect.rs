@@ -89,8 +89,8 @@ impl Tables {
     fn new(flows: u32) -> Tables {
         Tables {
             store: store((flows * 2).next_power_of_two().max(1024)),
-            stats: (0..shm_layout::SERVICE_COUNTER_SLOTS).map(|_| Default::default()).collect(),
-            reals: (0..shm_layout::REAL_COUNTER_SLOTS).map(|_| Default::default()).collect(),
+            stats: (0..shm_layout::TableSizes::SMALL.service_slots).map(|_| Default::default()).collect(),
+            reals: (0..shm_layout::TableSizes::SMALL.real_slots).map(|_| Default::default()).collect(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use shm_layout::config::ConfigArea;
+use shm_layout::config::Generations;
 use shm_layout::{monotonic_ns, HandoverGaps, LcoreCounters, QueueCounters, WorkerSlot};
 
 use crate::frame::Frame;
@@ -342,8 +342,8 @@ pub enum ConfigError {
 ///
 /// # Errors
 /// [`ConfigError::Read`], [`ConfigError::Decode`].
-pub fn read_config(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, conf::Runtime), ConfigError> {
-    let (g, bytes) = mailbox::generation::read_current(area, reading)?;
+pub fn read_config(gens: Generations<'_>, reading: &AtomicU64) -> Result<(u64, conf::Runtime), ConfigError> {
+    let (g, bytes) = mailbox::generation::read_current(gens, reading)?;
     let rt = mailbox::generation::decode(&bytes).map_err(|source| ConfigError::Decode { generation: g, source })?;
     Ok((g, rt))
 }
@@ -351,8 +351,8 @@ pub fn read_config(area: &ConfigArea, reading: &AtomicU64) -> Result<(u64, conf:
 /// Follows the configuration generations, counter zeroing and learned neighbours while
 /// polling, and announces addresses and asks for next hops (each group's first lcore).
 pub struct Reconfig<'a> {
-    /// The configuration area.
-    pub area: &'a ConfigArea,
+    /// The configuration generations (and the area's epochs).
+    pub gens: Generations<'a>,
     /// The primary's doorbell, rung after an acknowledgement.
     pub bell: &'a AtomicU32,
     /// This lcore's share of local ports: (index in its group, the group's size).
@@ -415,7 +415,7 @@ impl Reconfig<'_> {
             return;
         }
         self.asked_ns = now_ns;
-        crate::neigh::expire(self.own_learned, &self.area.neigh_epoch, now_ns);
+        crate::neigh::expire(self.own_learned, &self.gens.area.neigh_epoch, now_ns);
         if self.announcer.is_none() {
             return;
         }
@@ -440,11 +440,11 @@ impl Reconfig<'_> {
     /// each in the slot once the pipeline runs with it.
     #[inline]
     pub fn follow<I: PacketIo>(&mut self, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut I) {
-        let z = self.area.zero_epoch.load(Ordering::Acquire);
+        let z = self.gens.area.zero_epoch.load(Ordering::Acquire);
         if z != self.zeroed {
             self.zero(z, slot, pipeline);
         }
-        let epoch = self.area.neigh_epoch.load(Ordering::Acquire);
+        let epoch = self.gens.area.neigh_epoch.load(Ordering::Acquire);
         if epoch != self.neigh_seen {
             // Not the packet path: a next hop was learned or changed somewhere.
             self.neigh_seen = epoch;
@@ -453,7 +453,7 @@ impl Reconfig<'_> {
                 f.resolve(&hops);
             }
         }
-        let g = self.area.generation.load(Ordering::Relaxed);
+        let g = self.gens.area.generation.load(Ordering::Relaxed);
         if g != self.applied && g != self.failed {
             self.switch(g, slot, pipeline, io);
         }
@@ -462,7 +462,7 @@ impl Reconfig<'_> {
     /// Zeroes the counters zero request `z` names (every service's when a request was
     /// missed: the slot had no process when it came).
     fn zero(&mut self, z: u64, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>) {
-        let key = if z == self.zeroed + 1 { self.area.zero_key.load(Ordering::Acquire) } else { 0 };
+        let key = if z == self.zeroed + 1 { self.gens.area.zero_key.load(Ordering::Acquire) } else { 0 };
         if let Some(f) = pipeline.balancer_mut() {
             f.zero_counters(key);
         }
@@ -477,7 +477,7 @@ impl Reconfig<'_> {
     /// and not tried again.
     fn switch<I: PacketIo>(&mut self, g: u64, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut I) {
         let hops = self.hops();
-        let result = read_config(self.area, &slot.cfg_reading).and_then(|(g, rt)| {
+        let result = read_config(self.gens, &slot.cfg_reading).and_then(|(g, rt)| {
             let served = self.group.served(&rt);
             match pipeline.reconfigure(g, &served, self.share, &hops) {
                 Ok(()) => Ok((g, rt)),

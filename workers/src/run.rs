@@ -120,14 +120,14 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let share = group.share(args.slot);
     let reading = if args.handover { &slot.cfg_reading_incoming } else { &slot.cfg_reading };
     let slot_err = |why: String| WorkerError::Slot { slot: args.slot, why };
-    let (generation, rt) = read_config(&layout.config, reading).map_err(|e| slot_err(e.to_string()))?;
+    let (generation, rt) = read_config(shm.generations(), reading).map_err(|e| slot_err(e.to_string()))?;
     // The lcore's connection shard, adopted as it is, or rebuilt if the previous worker died
     // mid-change.
     let path = shm_layout::conn::conn_shard_path(&args.shm, args.slot);
     let mut shard_file = shm_layout::ConnShardFile::open(&path)?;
     let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / lb::TICK_NS);
     tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
-    let lb = balancer(layout, args.slot, shard, (generation, &group.served(&rt)), share)
+    let lb = balancer(shm, args.slot, shard, (generation, &group.served(&rt)), share)
         .map_err(|e| slot_err(e.to_string()))?
         .with_receive(receive(layout, &group, share));
     let mut pipeline = Pipeline::with_balancer(port_contexts(layout.ports(), &rt), lb);
@@ -150,7 +150,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let mut io = DpdkIo { rxs, txs, slot_of_port, to, from, pool, links, tsc_ms: dpdk::tsc_hz() / 1000 };
     let addrs = group.addresses(&rt);
     let cfg = Reconfig {
-        area: &layout.config,
+        gens: shm.generations(),
         bell: &layout.mailbox.doorbell,
         share,
         group,
@@ -243,18 +243,19 @@ fn port_contexts(ports: &[shm_layout::PortSlot], rt: &conf::Runtime) -> Vec<Port
 /// Worker slot `slot`'s balancer over `shard`, counting into its tables and learning
 /// neighbours into its own, running the services `served` of generation `generation`.
 fn balancer<'a>(
-    layout: &'a shm_layout::Layout,
+    shm: &'a Shm,
     slot: usize,
     shard: conn::Shard<'a>,
     (generation, served): (u64, &conf::Runtime),
     share: (u16, u16),
 ) -> Result<Balancer<'a>, lb::BuildError> {
+    let layout = shm.layout();
     let ports = layout.ports();
     let learned =
         crate::neigh::learned(layout.learned[..layout.workers().len()].iter().map(|t| &t[..]), monotonic_ns());
     let services = lb::build_services(served, share, &mut Vec::new(), &learned)?;
     let mut f = Balancer::new(services, shard, ports.iter().map(mac_of).collect(), monotonic_ns())
-        .with_stats(&layout.service_counters[slot], &layout.real_counters[slot])
+        .with_stats(shm.service_counters(slot), shm.real_counters(slot))
         .with_neighbours(&layout.learned[slot], &layout.config.neigh_epoch)
         .with_mtus(ports.iter().map(|p| if p.mtu == 0 { 1500 } else { p.mtu }).collect());
     let services = f.take_services();
@@ -493,7 +494,7 @@ mod tests {
             let dir = std::env::temp_dir().join(format!("workers-claim-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
-            let shm = Shm::create(&dir.join("t.shm"), |l| {
+            let shm = Shm::create(&dir.join("t.shm"), shm_layout::TableSizes::SMALL, |l, _| {
                 l.workers[0].cpu = -1;
                 l.header.housekeeping_cpu = -1;
             })

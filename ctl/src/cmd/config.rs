@@ -34,8 +34,7 @@ pub enum ConfigError {
 /// # Errors
 /// [`ConfigError::Read`], [`ConfigError::Decode`].
 pub fn snapshot(shm: &Shm) -> Result<(u64, Runtime), ConfigError> {
-    let area = &shm.layout().config;
-    let (generation, bytes) = mailbox::generation::snapshot(area)?;
+    let (generation, bytes) = mailbox::generation::snapshot(shm.generations())?;
     let rt = mailbox::generation::decode(&bytes).map_err(|source| ConfigError::Decode { generation, source })?;
     Ok((generation, rt))
 }

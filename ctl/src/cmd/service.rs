@@ -131,8 +131,8 @@ pub fn stats(shm: &shm_layout::Shm) -> Counters {
     let l = shm.layout();
     let n = l.workers().len();
     let mut out = Counters::default();
-    for table in &l.service_counters[..n] {
-        for c in table {
+    for slot in 0..n {
+        for c in shm.service_counters(slot) {
             let key = c.key.load(Acquire);
             if key != 0 {
                 let v = c.counts().map(|f| f.load(Relaxed));
@@ -140,8 +140,8 @@ pub fn stats(shm: &shm_layout::Shm) -> Counters {
             }
         }
     }
-    for table in &l.real_counters[..n] {
-        for c in table {
+    for slot in 0..n {
+        for c in shm.real_counters(slot) {
             let service = c.service.load(Acquire);
             if service != 0 {
                 let v = c.counts().map(|f| f.load(Relaxed));

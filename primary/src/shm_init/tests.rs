@@ -48,7 +48,11 @@ fn poison(l: &mut Layout) {
         // Written later, by the supervisor.
         primary_heartbeat_ns: AtomicU64::new(0),
         housekeeping_cpu: P32 as i32,
-        _reserved: [0; 2],
+        table_workers: h.table_workers,
+        service_slots: h.service_slots,
+        real_slots: h.real_slots,
+        config_words: h.config_words,
+        _reserved: 0,
         // Fill's.
         instance: Name([P8; NAME_LEN]),
         file_prefix: Name([P8; NAME_LEN]),
@@ -142,9 +146,9 @@ fn facts(cfg: &Config) -> StartFacts {
 /// `Shm::create`.
 fn poisoned_then_filled(dir: &Path, cfg: &Config, facts: &StartFacts) -> (Shm, Result<(), FillError>) {
     let mut filled = Ok(());
-    let shm = Shm::create(&dir.join("t.shm"), |l| {
+    let shm = Shm::create(&dir.join("t.shm"), table_sizes(cfg), |l, t| {
         poison(l);
-        filled = fill(l, cfg, facts);
+        filled = fill(l, t, cfg, facts);
         assert_eq!(l.header.layout_version.load(Ordering::Relaxed), 0, "fill does not publish");
     })
     .unwrap();
@@ -158,7 +162,8 @@ type PortRow = (&'static str, &'static str, u16, u16, u16, u16, u16, u16);
 type WorkerRow = (&'static str, u32, i32, &'static [(u16, u16)], u32);
 
 /// Everything `fill` writes, against the expected rows and `facts`.
-fn check(l: &Layout, cfg: &Config, facts: &StartFacts, ports: &[PortRow], workers: &[WorkerRow]) {
+fn check(shm: &Shm, cfg: &Config, facts: &StartFacts, ports: &[PortRow], workers: &[WorkerRow]) {
+    let l = shm.layout();
     let h = &l.header;
     assert_eq!((h.instance.as_str(), h.file_prefix.as_str()), ("dpvs".into(), "dpvs".into()));
     assert_eq!((h.n_ports as usize, h.n_workers as usize), (ports.len(), workers.len()));
@@ -211,7 +216,7 @@ fn check(l: &Layout, cfg: &Config, facts: &StartFacts, ports: &[PortRow], worker
 
     assert_eq!(l.config.static_text(), facts.startup_text);
     assert_eq!(l.config.published_ns.load(Ordering::Relaxed), p.started_mono_ns);
-    let (generation, bytes) = mailbox::generation::snapshot(&l.config).unwrap();
+    let (generation, bytes) = mailbox::generation::snapshot(shm.generations()).unwrap();
     assert_eq!(generation, 1);
     assert_eq!(mailbox::generation::decode(&bytes).unwrap(), cfg.runtime());
 }
@@ -222,7 +227,7 @@ fn fill_and_check(name: &str, cfg: &Config, ports: &[PortRow], workers: &[Worker
     let dir = Scratch::new(name);
     let (shm, filled) = poisoned_then_filled(&dir.0, cfg, &facts);
     filled.unwrap();
-    check(shm.layout(), cfg, &facts, ports, workers);
+    check(&shm, cfg, &facts, ports, workers);
     (shm, dir)
 }
 
@@ -304,7 +309,7 @@ fn a_configuration_too_large_for_a_generation_buffer_is_refused_before_anything_
     let (shm, filled) = poisoned_then_filled(&dir.0, &cfg, &facts);
     let e = filled.unwrap_err();
     assert!(
-        matches!(e, FillError::FirstGeneration(mailbox::generation::PublishError::TooLarge(n)) if n > mailbox::generation::MAX_PAYLOAD),
+        matches!(e, FillError::FirstGeneration(mailbox::generation::PublishError::TooLarge { len, max }) if len > max),
         "{e:?}"
     );
     assert!(e.to_string().starts_with("configuration generation 1: the configuration is "), "{e}");

@@ -30,8 +30,8 @@ impl Rig {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let first = mailbox::generation::encode(&empty());
-        let shm = Shm::create(&dir.join("t.shm"), |l| {
-            mailbox::generation::init(&mut l.config, "", &first, monotonic_ns()).unwrap();
+        let shm = Shm::create(&dir.join("t.shm"), shm_layout::TableSizes::SMALL, |l, t| {
+            mailbox::generation::init(&mut l.config, t.config_words(), "", &first, monotonic_ns()).unwrap();
         })
         .unwrap();
         Rig { dir, shm }
@@ -48,7 +48,7 @@ impl Rig {
 
     fn publish_bytes(&self, bytes: &[u8]) -> u64 {
         let l = self.layout();
-        mailbox::generation::publish(&l.config, &l.workers, bytes, monotonic_ns()).unwrap()
+        mailbox::generation::publish(self.shm.generations(), &l.workers, bytes, monotonic_ns()).unwrap()
     }
 }
 
@@ -97,12 +97,11 @@ fn rss_pipeline<'s>(
     rt: &conf::Runtime,
     receive: crate::lb::Receive,
 ) -> Pipeline<'s> {
-    let l = rig.layout();
     let shard = store.shard();
     let slot = usize::from(me);
     let services = build_services(rt, (me, lcores), &mut Vec::new(), &Default::default()).unwrap();
     let mut lb = Balancer::new(services, shard, vec![P0, P1], monotonic_ns())
-        .with_stats(&l.service_counters[slot], &l.real_counters[slot])
+        .with_stats(rig.shm.service_counters(slot), rig.shm.real_counters(slot))
         .with_receive(receive);
     let services = lb.take_services();
     lb.reconfigure(g, services);
@@ -124,7 +123,7 @@ fn reconfig<'r>(rig: &'r Rig, slot: usize, lcores: usize, g: u64, rt: &conf::Run
     let group = Group { name: "g".into(), members: (0..lcores).collect(), pollers };
     let addrs = group.addresses(rt);
     Reconfig {
-        area: &l.config,
+        gens: rig.shm.generations(),
         bell: &l.mailbox.doorbell,
         share: group.share(slot),
         group,
@@ -218,7 +217,7 @@ fn a_burst_is_translated_answered_bridged_dropped_and_counted_once() {
     assert_eq!((load(&c.drop_tx_full), load(&c.redirected)), (0, 0));
     let q = &rig.layout().queue_counters[0];
     assert_eq!((load(&q.rx[0]), load(&q.tx[0]), load(&q.tx[1])), (6, 1, 2));
-    let s = udp_counters(&rig.layout().service_counters[0]);
+    let s = udp_counters(rig.shm.service_counters(0));
     assert_eq!((load(&s.conns), load(&s.in_packets)), (1, 1), "the service's own counters");
     drop(lcore);
     // The datagram after the unknown port's frame was translated as its own flow.
@@ -470,7 +469,7 @@ fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
     lcore.start();
     lcore.io_mut().rx[0].push_back((IDS[0], udp(6000)));
     lcore.round();
-    let s = udp_counters(&l.service_counters[0]);
+    let s = udp_counters(rig.shm.service_counters(0));
     assert_eq!(load(&s.in_packets), 1);
     l.config.zero_key.store(0, SeqCst);
     l.config.zero_epoch.store(1, SeqCst);
