@@ -5,16 +5,58 @@
 #    change the primary's time from its arrival to every worker forwarding with the generation
 #    that carries it (Applied.took_us): p50, p99;
 #  - 8 dpvsctl batches of N/8 changes at once: the same, with group commit.
-# Usage: bench/control.sh [N]   (default 2000; bounded: a few seconds)
+# With SERVICES=S the instance starts with S more TCP services (VIPs 198.18.2.0/23 and up as
+# /32 addresses, 250 ports each, 3 or 4 real servers each on dpdk1's network), and the script
+# also times single `ipvsadm -a` / `-d` processes end to end.
+# Usage: [SERVICES=S] bench/control.sh [N]   (default 2000; bounded: a few seconds, plus the
+# start-up at S services)
 N=${1:-2000}
 PREFIXES=(dpvs-bench)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 CTL="target/release/dpvsctl -i dpvs-bench"
+CONF=bench/fnat-1worker.toml
+SERVICES=${SERVICES:-0}
+if [ "$SERVICES" -gt 0 ]; then
+    CONF="$WORK/scale.toml"
+    python3 - "$SERVICES" > "$CONF" <<'PY'
+import sys
+n = int(sys.argv[1])
+vips = (n + 249) // 250
+base = open("bench/fnat-1worker.toml").read()
+out = [base, f"[limits]\nservices = {n + 1}\nreals = {4 * n + 1}\naddresses = {vips + 2}\n"]
+for v in range(vips):
+    out.append(f'[[addresses]]\nport = "dpdk0"\naddress = "198.18.{2 + v // 250}.{1 + v % 250}/32"\n')
+for i in range(n):
+    v, p = divmod(i, 250)
+    out.append(f'[[services]]\nvip = "198.18.{2 + v // 250}.{1 + v % 250}"\nport = {1000 + p}\nprotocol = "tcp"\n'
+               f'local_addresses = ["198.18.1.254"]\n')
+    for r in range(4 if i % 4 < 2 else 3):
+        out.append(f'[[services.reals]]\naddress = "198.18.1.{10 + (i + r) % 200}"\nport = {80 + r}\n')
+print("".join(out))
+PY
+fi
 
-target/release/dpvs -c bench/fnat-1worker.toml > "$WORK/dpvs.log" 2>&1 &
+target/release/dpvs -c "$CONF" > "$WORK/dpvs.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do $CTL worker list --json 2>/dev/null | grep -q '"running"' && break; sleep 0.1; done
+for _ in $(seq 1200); do $CTL worker list --json 2>/dev/null | grep -q '"running"' && break; sleep 0.1; done
+if [ "$SERVICES" -gt 0 ]; then
+    echo "started with $(($($CTL service list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'))) services"
+    # One ipvsadm process per change, end to end (wall clock, ms), 20 adds then 20 deletes.
+    times=()
+    for op in -a -d; do
+        for i in $(seq 20); do
+            t0=$(date +%s%N)
+            DPVS_INSTANCE=dpvs-bench target/release/ipvsadm $op -t 198.18.2.1:1000 -r 198.18.1.$((100 + i)):8080 \
+                $([ "$op" = -a ] && echo -b) > /dev/null
+            times+=($((($(date +%s%N) - t0) / 1000)))
+        done
+    done
+    python3 -c "
+import sys; t = sorted(int(x) for x in sys.argv[1:])
+print(f'one ipvsadm -a/-d process at $SERVICES services, end to end: p50 {t[len(t)//2]/1000:.1f} ms, max {t[-1]/1000:.1f} ms ({len(t)} changes)')
+" "${times[@]}"
+fi
 
 script() { # $1 first port, $2 count: real add/del pairs on udp 198.18.0.100:53
     for ((i = 0; i < $2; i += 2)); do

@@ -145,6 +145,62 @@ impl Config {
         Pollers::of(&self.groups)
     }
 
+    /// Checks `rt` as [`Config::check_runtime`] does, when it differs from a configuration that
+    /// passed only in the services at the indices `touched` (changed or added; other services
+    /// removed): those services' own rules, and the rules between services and the limits as
+    /// far as they concern them. Its time does not grow with the other services' size (a scan
+    /// of their keys and local addresses, no more), where `check_runtime` checks everything.
+    ///
+    /// # Errors
+    /// [`RuntimeError`]: the first rule broken, named as `check_runtime` names it.
+    pub fn check_services(&self, rt: &Runtime, touched: &[usize]) -> Result<(), RuntimeError> {
+        let fault = |f: crate::error::Fault| RuntimeError { key: f.path.to_string(), message: f.message };
+        let root = crate::error::KeyPath::root().key("services");
+        let lim = &self.limits;
+        if rt.services.len() > lim.services as usize {
+            let f = crate::validate::too_many(&root.index(lim.services as usize), "services", lim.services);
+            return Err(fault(f));
+        }
+        let mut total = 0usize;
+        for (i, s) in rt.services.iter().enumerate() {
+            total += s.reals.len();
+            if total > lim.reals as usize {
+                return Err(fault(crate::validate::too_many(&root.index(i).key("reals"), "reals", lim.reals)));
+            }
+        }
+        let resolver = rt.resolver();
+        let pollers = self.pollers();
+        let names: Vec<&str> = self.ports.iter().map(|p| p.name.as_str()).collect();
+        let ctx = crate::validate::ServiceCtx { resolver: &resolver, pollers: &pollers, port_names: &names, lim };
+        for &i in touched {
+            let Some(s) = rt.services.get(i) else { continue };
+            let path = root.index(i);
+            crate::validate::service(raw_service(s), &ctx, &path).map_err(fault)?;
+            let key = (s.vip, s.port, s.protocol);
+            if let Some(j) =
+                rt.services.iter().enumerate().position(|(j, o)| j != i && (o.vip, o.port, o.protocol) == key)
+            {
+                let (first, later) = (i.min(j), i.max(j));
+                let message = format!("the same virtual service is services[{first}]");
+                return Err(RuntimeError { key: root.index(later).key("vip").to_string(), message });
+            }
+            // Its local addresses are no service's VIP, and its VIP no service's local address.
+            let first_with_vip = |a| rt.services.iter().position(|o| o.vip == a);
+            for (j, a) in s.local_addresses.iter().enumerate() {
+                if let Some(k) = first_with_vip(*a) {
+                    return Err(fault(crate::validate::laddr_is_a_vip(&root, (i, j), *a, k)));
+                }
+            }
+            for (o, other) in rt.services.iter().enumerate() {
+                if let Some(j) = other.local_addresses.iter().position(|a| *a == s.vip) {
+                    let k = first_with_vip(s.vip).unwrap_or(i);
+                    return Err(fault(crate::validate::laddr_is_a_vip(&root, (o, j), s.vip, k)));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks `rt` against this configuration's ports with the rules of the file (limits,
     /// duplicates, a VIP or local address must be an interface address, a real server must be
     /// on a connected network or behind a route, ...).
@@ -167,35 +223,7 @@ impl Config {
             .iter()
             .map(|n| RawNeighbour { address: Some(n.addr.to_string()), mac: Some(mac_text(n.mac)), port: name(n.port) })
             .collect();
-        let services = rt
-            .services
-            .iter()
-            .map(|s| RawService {
-                vip: Some(s.vip.to_string()),
-                port: Some(Int(i64::from(s.port))),
-                protocol: Some(s.protocol.name().to_owned()),
-                scheduler: Some(s.scheduler.name().to_owned()),
-                local_addresses: Some(s.local_addresses.iter().map(|a| a.to_string()).collect()),
-                persistence: Some(Int(i64::from(s.persistence))),
-                deny: Some(s.deny.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
-                allow: Some(s.allow.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
-                proxy_protocol: Some(s.proxy_protocol.name().to_owned()),
-                group: s.group.clone(),
-                reals: Some(
-                    s.reals
-                        .iter()
-                        .map(|r| RawReal {
-                            address: Some(r.addr.to_string()),
-                            port: Some(Int(i64::from(r.port))),
-                            weight: Some(Int(i64::from(r.weight))),
-                            forward: Some(r.forward.name().to_owned()),
-                            upper: Some(Int(i64::from(r.upper))),
-                            lower: Some(Int(i64::from(r.lower))),
-                        })
-                        .collect(),
-                ),
-            })
-            .collect();
+        let services = rt.services.iter().map(raw_service).collect();
         let routes = rt
             .routes
             .iter()
@@ -303,6 +331,35 @@ fn service_table(s: &Service) -> Table {
         t.insert("reals", Item::ArrayOfTables(reals.collect()));
     }
     t
+}
+
+/// `s` as its `[[services]]` table would read, for the rules of the file.
+fn raw_service(s: &crate::Service) -> RawService {
+    RawService {
+        vip: Some(s.vip.to_string()),
+        port: Some(Int(i64::from(s.port))),
+        protocol: Some(s.protocol.name().to_owned()),
+        scheduler: Some(s.scheduler.name().to_owned()),
+        local_addresses: Some(s.local_addresses.iter().map(|a| a.to_string()).collect()),
+        persistence: Some(Int(i64::from(s.persistence))),
+        deny: Some(s.deny.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
+        allow: Some(s.allow.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
+        proxy_protocol: Some(s.proxy_protocol.name().to_owned()),
+        group: s.group.clone(),
+        reals: Some(
+            s.reals
+                .iter()
+                .map(|r| RawReal {
+                    address: Some(r.addr.to_string()),
+                    port: Some(Int(i64::from(r.port))),
+                    weight: Some(Int(i64::from(r.weight))),
+                    forward: Some(r.forward.name().to_owned()),
+                    upper: Some(Int(i64::from(r.upper))),
+                    lower: Some(Int(i64::from(r.lower))),
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// A table of `items`, in order, set off from what precedes it by a blank line.

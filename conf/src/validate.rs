@@ -204,9 +204,23 @@ pub(crate) fn next_hop(addr: std::net::Ipv4Addr, addresses: &[IfAddr], routes: &
     routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
 }
 
+/// "expected at most `max` `what`, got `got`", naming the `[limits]` key `key`.
+fn over_limit(path: &KeyPath, what: &str, (max, got): (u32, usize), key: &str) -> Fault {
+    Fault::at(path, format!("expected at most {max} {what}, got {got} (raise `{key}` in [limits])"))
+}
+
 /// "too many `what`: at most `max`", naming the `[limits]` key of the same name.
-fn too_many(path: &KeyPath, what: &str, max: u32) -> Fault {
+pub(crate) fn too_many(path: &KeyPath, what: &str, max: u32) -> Fault {
     Fault::at(path, format!("too many {what}: at most {max} (raise `{what}` in [limits])"))
+}
+
+/// What checking one service needs besides the service: the interface addresses' and
+/// routes' lookups, the groups polling each port, the port names and the limits.
+pub(crate) struct ServiceCtx<'a> {
+    pub(crate) resolver: &'a Resolver<'a>,
+    pub(crate) pollers: &'a crate::Pollers,
+    pub(crate) port_names: &'a [&'a str],
+    pub(crate) lim: &'a Limits,
 }
 
 fn services(
@@ -218,7 +232,7 @@ fn services(
 ) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::with_capacity(raw.len());
     let resolver = Resolver::new(addresses, routes);
-    let owned = |a: std::net::Ipv4Addr| resolver.owner(a).is_some();
+    let ctx = ServiceCtx { resolver: &resolver, pollers, port_names, lim };
     // Each service's index by its key, and each VIP's first service.
     let mut keys = HashMap::with_capacity(raw.len());
     let mut vips = HashMap::with_capacity(raw.len());
@@ -228,166 +242,174 @@ fn services(
         if i >= lim.services as usize {
             return Err(too_many(&path, "services", lim.services));
         }
-        let vp = path.key("vip");
-        let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address", &vp)?;
-        if !owned(vip) {
-            return Err(Fault::at(
-                &vp,
-                format!("{vip} is not an interface address: add it to [[addresses]] so its port answers ARP for it"),
-            ));
+        let s = service(raw, &ctx, &path)?;
+        if let Some(j) = keys.insert((s.vip, s.port, s.protocol), i) {
+            return Err(Fault::at(&path.key("vip"), format!("the same virtual service is services[{j}]")));
         }
-        let port: u16 = int(raw.port, 0, 1..=65_535, &path.key("port"))?;
-        let pp = path.key("protocol");
-        let protocol = match required(raw.protocol, &pp, "\"tcp\" or \"udp\"")?.as_str() {
-            "tcp" => Protocol::Tcp,
-            "udp" => Protocol::Udp,
-            other => return Err(Fault::at(&pp, format!("expected \"tcp\" or \"udp\", got \"{other}\""))),
-        };
-        if let Some(j) = keys.insert((vip, port, protocol), i) {
-            return Err(Fault::at(&vp, format!("the same virtual service is services[{j}]")));
-        }
-        vips.entry(vip).or_insert(i);
-        let sp = path.key("scheduler");
-        let scheduler: sched::Kind = raw
-            .scheduler
-            .as_deref()
-            .unwrap_or("rr")
-            .parse()
-            .map_err(|e: sched::ParseKindError| Fault::at(&sp, e.to_string()))?;
-        let persistence: u32 = int(raw.persistence, 0, 0..=MAX_PERSISTENCE_S, &path.key("persistence"))?;
-        let lp = path.key("local_addresses");
-        let raw_l = raw.local_addresses.unwrap_or_default();
-        if raw_l.len() > lim.local_addresses as usize {
-            return Err(Fault::at(
-                &lp,
-                format!(
-                    "expected at most {} local addresses, got {} (raise `local_addresses` in [limits])",
-                    lim.local_addresses,
-                    raw_l.len()
-                ),
-            ));
-        }
-        let mut local_addresses = Vec::with_capacity(raw_l.len());
-        for (j, t) in raw_l.iter().enumerate() {
-            let p = lp.index(j);
-            let a = ipv4(t, "a local address", &p)?;
-            if !owned(a) {
-                return Err(Fault::at(
-                    &p,
-                    format!("{a} is not an interface address: add it to [[addresses]] so real servers can reach it"),
-                ));
-            }
-            local_addresses.push(a);
-        }
-        let rp = path.key("reals");
-        let raw_r = raw.reals.unwrap_or_default();
-        if raw_r.len() > lim.reals_per_service as usize {
-            return Err(Fault::at(
-                &rp,
-                format!(
-                    "expected at most {} [[services.reals]] tables, got {} (raise `reals_per_service` in [limits])",
-                    lim.reals_per_service,
-                    raw_r.len()
-                ),
-            ));
-        }
-        total_reals += raw_r.len();
+        vips.entry(s.vip).or_insert(i);
+        total_reals += s.reals.len();
         if total_reals > lim.reals as usize {
-            return Err(too_many(&rp, "reals", lim.reals));
+            return Err(too_many(&path.key("reals"), "reals", lim.reals));
         }
-        let mut reals: Vec<Real> = Vec::with_capacity(raw_r.len());
-        let mut seen = std::collections::HashSet::with_capacity(raw_r.len());
-        for (j, r) in raw_r.into_iter().enumerate() {
-            let p = rp.index(j);
-            let ap = p.key("address");
-            let addr =
-                ipv4(&required(r.address, &ap, "the real server's IPv4 address")?, "the real server's address", &ap)?;
-            let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
-            let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
-            let fp = p.key("forward");
-            let forward = match r.forward.as_deref().unwrap_or("fnat") {
-                "fnat" => Forward::Fnat,
-                "dr" => Forward::Dr,
-                "nat" => Forward::Nat,
-                "tunnel" => Forward::Tunnel,
-                other => {
-                    return Err(Fault::at(
-                        &fp,
-                        format!("expected \"fnat\", \"dr\", \"nat\" or \"tunnel\", got \"{other}\""),
-                    ))
-                }
-            };
-            if matches!(forward, Forward::Dr | Forward::Tunnel) && rport != port {
-                let what = if forward == Forward::Dr { "direct-routing" } else { "tunnel" };
-                return Err(Fault::at(
-                    &p.key("port"),
-                    format!("a {what} real server receives the packets unchanged: it must listen on the virtual port {port}, not {rport}"),
-                ));
-            }
-            if !seen.insert((addr, rport)) {
-                return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
-            }
-            let Some(hop) = resolver.next_hop(addr) else {
-                return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: add an address of its network to [[addresses]], or a [[routes]] entry")));
-            };
-            if hop != addr && forward == Forward::Dr {
-                return Err(Fault::at(&ap, format!("{addr} is reached through gateway {hop}: direct routing needs the real server on a port's network")));
-            }
-            let upper: u32 = int(r.upper, 0, 0..=MAX_THRESHOLD, &p.key("upper"))?;
-            let lower: u32 = int(r.lower, 0, 0..=MAX_THRESHOLD, &p.key("lower"))?;
-            if lower > 0 && (upper == 0 || lower > upper) {
-                return Err(Fault::at(
-                    &p.key("lower"),
-                    format!(
-                        "the lower threshold {lower} needs an upper threshold at least as high, got upper = {upper}"
-                    ),
-                ));
-            }
-            reals.push(Real { addr, port: rport, weight, forward, upper, lower });
-        }
-        let deny = acl(raw.deny.unwrap_or_default(), lim, &path.key("deny"))?;
-        let allow = acl(raw.allow.unwrap_or_default(), lim, &path.key("allow"))?;
-        let pp = path.key("proxy_protocol");
-        let proxy_protocol: crate::ProxyProtocol = raw
-            .proxy_protocol
-            .as_deref()
-            .unwrap_or("off")
-            .parse()
-            .map_err(|e: crate::ParseProxyProtocolError| Fault::at(&pp, e.to_string()))?;
-        if proxy_protocol == crate::ProxyProtocol::V1 && protocol != Protocol::Tcp {
-            return Err(Fault::at(
-                &pp,
-                "PROXY protocol version 1 names TCP streams only: a UDP service takes \"v2\" (a header in front of every datagram)",
-            ));
-        }
-        let service = Service {
-            vip,
-            port,
-            protocol,
-            scheduler,
-            local_addresses,
-            reals,
-            persistence,
-            deny,
-            allow,
-            proxy_protocol,
-            group: raw.group,
-        };
-        served_by_one_group(&service, &resolver, (pollers, port_names), &path)?;
-        out.push(service);
+        out.push(s);
     }
     // A reply to a local address is told from a client's packet by its destination address.
     for (i, s) in out.iter().enumerate() {
         for (j, a) in s.local_addresses.iter().enumerate() {
             if let Some(k) = vips.get(a) {
-                return Err(Fault::at(
-                    &path.index(i).key("local_addresses").index(j),
-                    format!("{a} is the virtual address of services[{k}]: a local address must not be a VIP"),
-                ));
+                return Err(laddr_is_a_vip(path, (i, j), *a, *k));
             }
         }
     }
     Ok(out)
+}
+
+/// "services[i].local_addresses[j]: `a` is the virtual address of services[k]".
+pub(crate) fn laddr_is_a_vip(path: &KeyPath, (i, j): (usize, usize), a: std::net::Ipv4Addr, k: usize) -> Fault {
+    Fault::at(
+        &path.index(i).key("local_addresses").index(j),
+        format!("{a} is the virtual address of services[{k}]: a local address must not be a VIP"),
+    )
+}
+
+/// One `[[services]]` entry at `path`: every rule that concerns it alone (the rules between
+/// services, and the limits on all of them together, are its caller's).
+pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> Result<Service> {
+    let ServiceCtx { resolver, pollers, port_names, lim } = *ctx;
+    let owned = |a: std::net::Ipv4Addr| resolver.owner(a).is_some();
+    let vp = path.key("vip");
+    let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address", &vp)?;
+    if !owned(vip) {
+        return Err(Fault::at(
+            &vp,
+            format!("{vip} is not an interface address: add it to [[addresses]] so its port answers ARP for it"),
+        ));
+    }
+    let port: u16 = int(raw.port, 0, 1..=65_535, &path.key("port"))?;
+    let pp = path.key("protocol");
+    let protocol = match required(raw.protocol, &pp, "\"tcp\" or \"udp\"")?.as_str() {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        other => return Err(Fault::at(&pp, format!("expected \"tcp\" or \"udp\", got \"{other}\""))),
+    };
+    let sp = path.key("scheduler");
+    let scheduler: sched::Kind = raw
+        .scheduler
+        .as_deref()
+        .unwrap_or("rr")
+        .parse()
+        .map_err(|e: sched::ParseKindError| Fault::at(&sp, e.to_string()))?;
+    let persistence: u32 = int(raw.persistence, 0, 0..=MAX_PERSISTENCE_S, &path.key("persistence"))?;
+    let lp = path.key("local_addresses");
+    let raw_l = raw.local_addresses.unwrap_or_default();
+    if raw_l.len() > lim.local_addresses as usize {
+        return Err(over_limit(&lp, "local addresses", (lim.local_addresses, raw_l.len()), "local_addresses"));
+    }
+    let mut local_addresses = Vec::with_capacity(raw_l.len());
+    for (j, t) in raw_l.iter().enumerate() {
+        let p = lp.index(j);
+        let a = ipv4(t, "a local address", &p)?;
+        if !owned(a) {
+            return Err(Fault::at(
+                &p,
+                format!("{a} is not an interface address: add it to [[addresses]] so real servers can reach it"),
+            ));
+        }
+        local_addresses.push(a);
+    }
+    let rp = path.key("reals");
+    let raw_r = raw.reals.unwrap_or_default();
+    if raw_r.len() > lim.reals_per_service as usize {
+        return Err(over_limit(
+            &rp,
+            "[[services.reals]] tables",
+            (lim.reals_per_service, raw_r.len()),
+            "reals_per_service",
+        ));
+    }
+    let mut reals: Vec<Real> = Vec::with_capacity(raw_r.len());
+    let mut seen = std::collections::HashSet::with_capacity(raw_r.len());
+    for (j, r) in raw_r.into_iter().enumerate() {
+        let p = rp.index(j);
+        let ap = p.key("address");
+        let addr =
+            ipv4(&required(r.address, &ap, "the real server's IPv4 address")?, "the real server's address", &ap)?;
+        let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
+        let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
+        let fp = p.key("forward");
+        let forward = match r.forward.as_deref().unwrap_or("fnat") {
+            "fnat" => Forward::Fnat,
+            "dr" => Forward::Dr,
+            "nat" => Forward::Nat,
+            "tunnel" => Forward::Tunnel,
+            other => {
+                return Err(Fault::at(
+                    &fp,
+                    format!("expected \"fnat\", \"dr\", \"nat\" or \"tunnel\", got \"{other}\""),
+                ))
+            }
+        };
+        if matches!(forward, Forward::Dr | Forward::Tunnel) && rport != port {
+            let what = if forward == Forward::Dr { "direct-routing" } else { "tunnel" };
+            return Err(Fault::at(
+                &p.key("port"),
+                format!("a {what} real server receives the packets unchanged: it must listen on the virtual port {port}, not {rport}"),
+            ));
+        }
+        if !seen.insert((addr, rport)) {
+            return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
+        }
+        let Some(hop) = resolver.next_hop(addr) else {
+            return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: add an address of its network to [[addresses]], or a [[routes]] entry")));
+        };
+        if hop != addr && forward == Forward::Dr {
+            return Err(Fault::at(
+                &ap,
+                format!(
+                    "{addr} is reached through gateway {hop}: direct routing needs the real server on a port's network"
+                ),
+            ));
+        }
+        let upper: u32 = int(r.upper, 0, 0..=MAX_THRESHOLD, &p.key("upper"))?;
+        let lower: u32 = int(r.lower, 0, 0..=MAX_THRESHOLD, &p.key("lower"))?;
+        if lower > 0 && (upper == 0 || lower > upper) {
+            return Err(Fault::at(
+                &p.key("lower"),
+                format!("the lower threshold {lower} needs an upper threshold at least as high, got upper = {upper}"),
+            ));
+        }
+        reals.push(Real { addr, port: rport, weight, forward, upper, lower });
+    }
+    let deny = acl(raw.deny.unwrap_or_default(), lim, &path.key("deny"))?;
+    let allow = acl(raw.allow.unwrap_or_default(), lim, &path.key("allow"))?;
+    let pp = path.key("proxy_protocol");
+    let proxy_protocol: crate::ProxyProtocol = raw
+        .proxy_protocol
+        .as_deref()
+        .unwrap_or("off")
+        .parse()
+        .map_err(|e: crate::ParseProxyProtocolError| Fault::at(&pp, e.to_string()))?;
+    if proxy_protocol == crate::ProxyProtocol::V1 && protocol != Protocol::Tcp {
+        return Err(Fault::at(
+            &pp,
+            "PROXY protocol version 1 names TCP streams only: a UDP service takes \"v2\" (a header in front of every datagram)",
+        ));
+    }
+    let service = Service {
+        vip,
+        port,
+        protocol,
+        scheduler,
+        local_addresses,
+        reals,
+        persistence,
+        deny,
+        allow,
+        proxy_protocol,
+        group: raw.group,
+    };
+    served_by_one_group(&service, resolver, (pollers, port_names), path)?;
+    Ok(service)
 }
 
 /// Checks that the group serving `s` exists and alone polls the ports its packets arrive on:
@@ -446,14 +468,7 @@ fn served_by_one_group(
 /// A service's access list: networks, at most `acl_entries` of [`Limits`], none twice.
 fn acl(raw: Vec<String>, lim: &Limits, path: &KeyPath) -> Result<Vec<Prefix>> {
     if raw.len() > lim.acl_entries as usize {
-        return Err(Fault::at(
-            path,
-            format!(
-                "expected at most {} networks, got {} (raise `acl_entries` in [limits])",
-                lim.acl_entries,
-                raw.len()
-            ),
-        ));
+        return Err(over_limit(path, "networks", (lim.acl_entries, raw.len()), "acl_entries"));
     }
     let mut out: Vec<Prefix> = Vec::with_capacity(raw.len());
     for (i, t) in raw.iter().enumerate() {

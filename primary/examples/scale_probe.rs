@@ -42,4 +42,21 @@ fn main() {
     let t0 = Instant::now();
     let _ = mailbox::generation::decode(&bytes).unwrap();
     println!("decode {:?}", t0.elapsed());
+    let t0 = Instant::now();
+    let copy = rt.clone();
+    println!("clone {:?}", t0.elapsed());
+    drop(copy);
+    let s = &rt.services[rt.services.len() / 2];
+    let change = mailbox::proto::Change::RealAdd {
+        service: mailbox::proto::ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port },
+        addr: "198.18.200.9".parse().unwrap(),
+        port: 80,
+        weight: 1,
+        forward: conf::Forward::Fnat,
+        thresholds: (0, 0),
+    };
+    let t0 = Instant::now();
+    let next = primary::control::apply(&cfg, &rt, &change).unwrap();
+    println!("apply one real add {:?}", t0.elapsed());
+    assert_ne!(next, rt);
 }

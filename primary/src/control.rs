@@ -72,11 +72,20 @@ pub enum ChangeError {
     Invalid(#[from] conf::RuntimeError),
 }
 
-/// Applies `change` to a copy of `rt` and checks the result against `cfg`'s ports.
+/// Applies `change` to a copy of `rt` and checks the result against `cfg`'s ports: a change
+/// to one service's definition, real servers, local addresses or access lists checks that
+/// service (and the rules between it and the others) only, [`Config::check_services`]; any
+/// other change, or one that installs or removes an interface address, checks everything,
+/// [`Config::check_runtime`]. Both give the same answer (tests).
 ///
 /// # Errors
 /// [`ChangeError`]: what is wrong with the change; `rt` is untouched.
 pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, ChangeError> {
+    apply_checking(cfg, rt, change, false)
+}
+
+/// [`apply`], checking the whole result when `whole`.
+fn apply_checking(cfg: &Config, rt: &Runtime, change: &Change, whole: bool) -> Result<Runtime, ChangeError> {
     let mut e = Edit { cfg, next: rt.clone() };
     match change {
         Change::AddrAdd { port, addr, prefix } => e.add_address(port, *addr, *prefix)?,
@@ -118,7 +127,27 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Cha
         Change::AclAdd { service, list, prefix } => e.add_acl(service, *list, *prefix)?,
         Change::AclDel { service, list, prefix } => e.del_acl(service, *list, *prefix)?,
     }
-    cfg.check_runtime(&e.next)?;
+    // The services whose own rules the change may break: `None` for all of everything.
+    let one = |k: &ServiceKey| e.next.service(k.protocol, k.vip, k.port).map(|i| vec![i]);
+    let touched = match change {
+        _ if whole || e.next.addresses != rt.addresses => None,
+        Change::ServiceAdd { service, .. }
+        | Change::ServiceEdit { service, .. }
+        | Change::RealAdd { service, .. }
+        | Change::RealEdit { service, .. }
+        | Change::RealDel { service, .. }
+        | Change::LaddrAdd { service, .. }
+        | Change::LaddrDel { service, .. }
+        | Change::AclAdd { service, .. }
+        | Change::AclDel { service, .. } => one(service),
+        // Fewer services: no rule between the rest can break.
+        Change::ServiceDel { .. } => Some(Vec::new()),
+        _ => None,
+    };
+    match touched {
+        Some(t) => cfg.check_services(&e.next, &t)?,
+        None => cfg.check_runtime(&e.next)?,
+    }
     Ok(e.next)
 }
 

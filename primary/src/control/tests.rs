@@ -303,12 +303,86 @@ fn changes_apply_and_errors_change_nothing() {
         ),
     ];
     for (change, want) in cases {
+        assert_same_checks(&cfg, &rt, &change);
         match (apply(&cfg, &rt, &change), want) {
             (Ok(next), None) => assert_ne!(next, rt, "{change:?} changed nothing"),
             (Err(e), Some(s)) => assert!(e.to_string().contains(s), "{change:?}: error {e:?} lacks {s:?}"),
             (Ok(_), Some(s)) => panic!("{change:?} accepted, expected an error with {s:?}"),
             (Err(e), None) => panic!("{change:?} refused: {e}"),
         }
+    }
+}
+
+/// `apply`'s check of the touched service alone answers as the check of everything does.
+fn assert_same_checks(cfg: &Config, rt: &Runtime, change: &Change) {
+    let text = |r: Result<Runtime, ChangeError>| r.map_err(|e| e.to_string());
+    assert_eq!(text(apply(cfg, rt, change)), text(apply_checking(cfg, rt, change, true)), "{change:?}");
+}
+
+/// The rules between services (one key each, no local address that is a VIP) and the limits
+/// over all of them, checked by `apply` for the touched service only, as the whole check
+/// finds them.
+#[test]
+fn the_check_of_one_service_finds_what_the_whole_check_finds() {
+    let text = conf::EMBEDDED_DEFAULT.replace("services = 4096", "services = 3").replace("reals = 16384", "reals = 3");
+    let cfg = Config::from_str(&text, "limits").unwrap();
+    let mut rt = cfg.runtime();
+    let add = |port: u16, vip: &str| Change::ServiceAdd {
+        service: ServiceKey { protocol: Protocol::Tcp, vip: ip(vip), port },
+        scheduler: "rr".into(),
+        persistence: 0,
+        proxy_protocol: conf::ProxyProtocol::Off,
+        group: None,
+    };
+    let real = |port: u16, rport: u16| Change::RealAdd {
+        service: key(port),
+        addr: ip("198.18.1.2"),
+        port: rport,
+        weight: 1,
+        forward: F,
+        thresholds: (0, 0),
+    };
+    for c in [Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.250"), prefix: 24 }, add(81, "198.18.0.100")] {
+        rt = apply(&cfg, &rt, &c).unwrap();
+    }
+    let laddr_vip = ServiceKey { protocol: Protocol::Udp, vip: ip("198.18.1.254"), port: 53 };
+    let cases = [
+        (add(82, "198.18.0.100"), None),
+        (add(82, "198.18.1.254"), Some("a local address must not be a VIP")),
+        (
+            Change::ServiceAdd {
+                service: laddr_vip,
+                scheduler: "rr".into(),
+                persistence: 0,
+                proxy_protocol: conf::ProxyProtocol::Off,
+                group: None,
+            },
+            Some("services[0].local_addresses[0]: 198.18.1.254 is the virtual address of services[2]"),
+        ),
+        (Change::LaddrAdd { service: key(81), addr: ip("198.18.0.100"), port: None }, Some("must not be a VIP")),
+        (Change::LaddrAdd { service: key(81), addr: ip("198.18.1.250"), port: None }, None),
+        (real(81, 80), None),
+        (real(81, 81), None),
+        (Change::ServiceDel { service: key(81) }, None),
+        (Change::ServiceClear, None),
+    ];
+    for (change, want) in cases {
+        assert_same_checks(&cfg, &rt, &change);
+        match (apply(&cfg, &rt, &change), want) {
+            (Ok(_), None) => {}
+            (Err(e), Some(s)) => assert!(e.to_string().contains(s), "{change:?}: error {e} lacks {s:?}"),
+            (r, _) => panic!("{change:?}: {r:?}, expected {want:?}"),
+        }
+    }
+    // At the limits: a fourth real server (the embedded default's service has one) and a
+    // fourth service are refused, by both checks alike.
+    for c in [real(81, 80), real(81, 81), add(82, "198.18.0.100")] {
+        rt = apply(&cfg, &rt, &c).unwrap();
+    }
+    for (change, want) in [(real(81, 82), "too many reals: at most 3"), (add(83, "198.18.0.100"), "too many services")]
+    {
+        assert_same_checks(&cfg, &rt, &change);
+        assert!(apply(&cfg, &rt, &change).unwrap_err().to_string().contains(want), "{change:?}");
     }
 }
 
