@@ -14,7 +14,7 @@ N=${1:-2000}
 PREFIXES=(dpvs-bench)
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
-CTL="target/release/dpvsctl -i dpvs-bench"
+CTL="$BIN/dpvsctl -i dpvs-bench"
 CONF=bench/fnat-1worker.toml
 SERVICES=${SERVICES:-0}
 if [ "$SERVICES" -gt 0 ]; then
@@ -37,7 +37,7 @@ print("".join(out))
 PY
 fi
 
-target/release/dpvs -c "$CONF" > "$WORK/dpvs.log" 2>&1 &
+"$BIN"/dpvs -c "$CONF" > "$WORK/dpvs.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1200); do $CTL worker list --json 2>/dev/null | grep -q '"running"' && break; sleep 0.1; done
 if [ "$SERVICES" -gt 0 ]; then
@@ -47,7 +47,7 @@ if [ "$SERVICES" -gt 0 ]; then
     for op in -a -d; do
         for i in $(seq 20); do
             t0=$(date +%s%N)
-            DPVS_INSTANCE=dpvs-bench target/release/ipvsadm $op -t 198.18.2.1:1000 -r 198.18.1.$((100 + i)):8080 \
+            DPVS_INSTANCE=dpvs-bench "$BIN"/ipvsadm $op -t 198.18.2.1:1000 -r 198.18.1.$((100 + i)):8080 \
                 $([ "$op" = -a ] && echo -b) > /dev/null
             times+=($((($(date +%s%N) - t0) / 1000)))
         done
@@ -107,3 +107,5 @@ t1=$(date +%s.%N)
 report "8 clients" parallel "$t0" "$t1" "$WORK"/c?.json | tee "$WORK/r8" | grep -v '^CSV'
 grep '^CSV' "$WORK/r8" | csv
 echo "generations: $($CTL status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config"])')"
+# At scale, a worker too slow to apply a generation is replaced as hung: its restarts show it.
+[ "$SERVICES" -gt 0 ] && echo "worker restarts during the run: $($CTL worker list --json | python3 -c 'import json,sys; print(sum(w["restarts"] for w in json.load(sys.stdin)))')"

@@ -2,7 +2,7 @@
 //! lookup in time independent of how many addresses there are (a cloud balancer carries tens of
 //! thousands of VIPs, each an interface address).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::Ipv4Addr;
 
 use crate::{IfAddr, Route};
@@ -23,8 +23,8 @@ pub struct Resolver<'a> {
 impl<'a> Resolver<'a> {
     /// The lookups of `addresses` (the first of two equal ones wins) and `routes`.
     pub fn new(addresses: &'a [IfAddr], routes: &'a [Route]) -> Self {
-        let mut owners = HashMap::with_capacity(addresses.len());
-        let mut networks = HashMap::new();
+        let mut owners = HashMap::with_capacity_and_hasher(addresses.len(), Default::default());
+        let mut networks = HashMap::default();
         let mut lens = Vec::new();
         for (i, a) in addresses.iter().enumerate() {
             owners.entry(a.addr).or_insert(i);

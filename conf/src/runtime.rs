@@ -119,8 +119,17 @@ impl Runtime {
 
     /// This runtime with only the services `group` serves: what a worker of that group runs.
     pub fn served_by(&self, pollers: &Pollers, group: &str) -> Runtime {
-        let services = self.services.iter().filter(|s| pollers.group_of(s, &self.addresses) == Some(group)).cloned();
-        Runtime { services: services.collect(), ..self.clone() }
+        let resolver = self.resolver();
+        let serves = |s: &&crate::Service| match &s.group {
+            Some(g) => g == group,
+            None => resolver.owner(s.vip).and_then(|a| pollers.of_port(a.port).first()).is_some_and(|g| g == group),
+        };
+        Runtime {
+            addresses: self.addresses.clone(),
+            neighbours: self.neighbours.clone(),
+            routes: self.routes.clone(),
+            services: self.services.iter().filter(serves).cloned().collect(),
+        }
     }
 
     /// Index of the service `proto vip:port`.

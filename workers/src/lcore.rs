@@ -487,7 +487,8 @@ impl Reconfig<'_> {
         match result {
             Ok((g, rt)) => {
                 let addrs = self.group.addresses(&rt);
-                let added: Vec<_> = addrs.iter().filter(|x| !self.addrs.contains(x)).copied().collect();
+                let known: std::collections::HashSet<_> = self.addrs.iter().collect();
+                let added: Vec<_> = addrs.iter().filter(|x| !known.contains(x)).copied().collect();
                 self.announce(io, &added);
                 self.addrs = addrs;
                 self.applied = g;

@@ -68,19 +68,30 @@ pub(super) fn assign_stats_slots(table: &[shm_layout::ServiceCounters], services
     }
     let keys: Vec<u64> =
         services.iter().map(|s| shm_layout::ServiceCounters::key_of(s.proto, s.vip.octets(), s.port)).collect();
-    for c in table {
+    let live: rustc_hash::FxHashSet<u64> = keys.iter().copied().collect();
+    let mut slots = rustc_hash::FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
+    let mut free = Vec::new();
+    for (i, c) in table.iter().enumerate() {
         let k = c.key.load(Relaxed);
-        if k != 0 && !keys.contains(&k) {
+        if k == 0 {
+            free.push(i);
+        } else if !live.contains(&k) {
             c.zero();
             c.key.store(0, std::sync::atomic::Ordering::Release);
+            free.push(i);
+        } else {
+            slots.entry(k).or_insert(i);
         }
     }
+    // The lowest free slot first, as a scan from the start would find.
+    free.reverse();
     for (s, key) in services.iter_mut().zip(keys) {
-        s.stats_slot = match table.iter().position(|c| c.key.load(Relaxed) == key) {
-            Some(i) => i,
-            None => match table.iter().position(|c| c.key.load(Relaxed) == 0) {
+        s.stats_slot = match slots.get(&key) {
+            Some(&i) => i,
+            None => match free.pop() {
                 Some(i) => {
                     table[i].key.store(key, std::sync::atomic::Ordering::Release);
+                    slots.insert(key, i);
                     i
                 }
                 None => usize::MAX,
@@ -104,8 +115,8 @@ pub(super) fn assign_real_slots(table: &[shm_layout::RealCounters], services: &m
             s.reals.iter().map(|r| (sk, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).collect()
         })
         .collect();
-    let live: std::collections::HashSet<(u64, u64)> = keys.iter().flatten().copied().collect();
-    let mut slots: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
+    let live: rustc_hash::FxHashSet<(u64, u64)> = keys.iter().flatten().copied().collect();
+    let mut slots: rustc_hash::FxHashMap<(u64, u64), usize> = rustc_hash::FxHashMap::default();
     let mut free = Vec::new();
     for (i, c) in table.iter().enumerate() {
         let k = (c.service.load(Relaxed), c.real.load(Relaxed));

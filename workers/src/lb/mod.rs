@@ -163,12 +163,12 @@ impl<'a> Balancer<'a> {
             wants: Vec::new(),
             receive: Receive::single(),
         };
-        let services = &mut f.services;
+        let (services, index) = (&mut f.services, &f.index);
         f.shard.for_each_used(|_, e| {
             if e.is_template() {
                 return;
             }
-            if let Some((s, r)) = resolve(services, e) {
+            if let Some((s, r)) = resolve(index, services, e) {
                 services[s].backends[r].active_conns += 1;
             }
         });
@@ -247,7 +247,7 @@ impl<'a> Balancer<'a> {
         if e.cfg_gen == self.generation && self.generation != 0 {
             return Some((e.service as usize, e.real as usize));
         }
-        let (s, r) = resolve(&self.services, e)?;
+        let (s, r) = resolve(&self.index, &self.services, e)?;
         let em = self.shard.entry_mut(idx);
         em.service = s as u32;
         em.real = r as u32;

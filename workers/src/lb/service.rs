@@ -211,11 +211,6 @@ impl Service {
         self.next_laddr = (self.next_laddr + 1) % self.laddrs.len();
         Some(laddr)
     }
-
-    /// Whether it is the service `proto vip:port`.
-    pub(super) fn is(&self, proto: u8, vip: Ipv4Addr, port: u16) -> bool {
-        self.proto == proto && self.vip == vip && self.port == port
-    }
 }
 
 /// Why the services of a generation could not be built. The primary validated the
@@ -237,7 +232,7 @@ pub enum BuildError {
 /// real servers it still has.
 ///
 /// # Errors
-/// [`BuildError`]. A real server without a next hop is found before `old` is touched.
+/// [`BuildError`], with `old` untouched.
 pub fn build_services(
     rt: &conf::Runtime,
     share: (u16, u16),
@@ -247,22 +242,32 @@ pub fn build_services(
     // Every real server needs a next hop on a port's network: checked before `old` is touched,
     // so that an error leaves it whole. (The primary checked it; only a mismatch of builds
     // gets here.)
+    let resolver = rt.resolver();
     let hop = |addr: Ipv4Addr| {
-        let h = rt.next_hop(addr)?;
-        let a = rt.address_towards(h)?;
+        let h = resolver.next_hop(addr)?;
+        let a = resolver.connected(h)?;
         Some((h, a.port as u16, a.addr))
     };
+    // The first static entry of each neighbour, and the services being replaced by key.
+    let mut neighbours = rustc_hash::FxHashMap::with_capacity_and_hasher(rt.neighbours.len(), Default::default());
+    for n in &rt.neighbours {
+        neighbours.entry(n.addr).or_insert((n.mac, n.port as u16));
+    }
+    let by_key: rustc_hash::FxHashMap<(u8, Ipv4Addr, u16), usize> =
+        old.iter().enumerate().map(|(i, s)| ((s.proto, s.vip, s.port), i)).collect();
     if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| hop(r.addr).is_none()) {
         return Err(BuildError::NoNextHop(r.addr));
     }
-    let mut out = Vec::with_capacity(rt.services.len());
+    // First everything that can fail, with `old` only read: each service either taken over
+    // (its index in `old`) or built anew.
+    let mut plan: Vec<Result<usize, Service>> = Vec::with_capacity(rt.services.len());
     for def in &rt.services {
         let mut reals = Vec::with_capacity(def.reals.len());
         for r in &def.reals {
             let (h, port, src) = hop(r.addr).ok_or(BuildError::NoNextHop(r.addr))?;
             // The next hop's MAC: a static neighbour entry, else what ARP taught (else
             // unknown for now: the real server waits for it).
-            let fixed = rt.neighbours.iter().find(|n| n.addr == h).map(|n| (n.mac, n.port as u16));
+            let fixed = neighbours.get(&h).copied();
             let known = fixed.or_else(|| learned.get(&h).copied());
             reals.push(Real {
                 addr: r.addr,
@@ -277,9 +282,10 @@ pub fn build_services(
             });
         }
         let proto = def.protocol.number();
-        let prev = old.iter().position(|s| s.is(proto, def.vip, def.port)).map(|i| old.swap_remove(i));
-        if prev.as_ref().is_some_and(|p| p.def.as_ref() == Some(def) && p.reals == reals) {
-            out.extend(prev);
+        let at = by_key.get(&(proto, def.vip, def.port)).copied();
+        let prev = at.map(|i| &old[i]);
+        if prev.is_some_and(|p| p.def.as_ref() == Some(def) && p.reals == reals) {
+            plan.extend(at.map(Ok));
             continue;
         }
         let backends: Vec<Backend> = def
@@ -287,7 +293,7 @@ pub fn build_services(
             .iter()
             .map(|r| {
                 let mut b = Backend::new(r.weight);
-                if let Some(p) = prev.as_ref() {
+                if let Some(p) = prev {
                     if let Some(j) = p.reals.iter().position(|x| x.addr == r.addr && x.port == r.port) {
                         b.active_conns = p.backends[j].active_conns;
                     }
@@ -311,15 +317,27 @@ pub fn build_services(
             svc.next_lport = p.next_lport;
             svc.next_laddr = if p.next_laddr < svc.laddrs.len() { p.next_laddr } else { 0 };
         }
-        out.push(svc);
+        plan.push(Err(svc));
     }
-    Ok(out)
+    // Then the moves: nothing fails from here on.
+    let mut old: Vec<Option<Service>> = old.drain(..).map(Some).collect();
+    Ok(plan
+        .into_iter()
+        .filter_map(|p| match p {
+            Ok(i) => old[i].take(),
+            Err(svc) => Some(svc),
+        })
+        .collect())
 }
 
-/// The (service, real server) indices of a connection entry among `services`, found by the
-/// addresses and ports it keeps.
-pub(super) fn resolve(services: &[Service], e: &shm_layout::conn::ConnEntry) -> Option<(usize, usize)> {
-    let s = services.iter().position(|s| s.is(e.proto, addr4(&e.vaddr), e.vport))?;
+/// The (service, real server) indices of a connection entry among `services` (whose lookups
+/// are `index`), found by the addresses and ports it keeps.
+pub(super) fn resolve(
+    index: &super::Index,
+    services: &[Service],
+    e: &shm_layout::conn::ConnEntry,
+) -> Option<(usize, usize)> {
+    let s = index.service(e.proto, addr4(&e.vaddr), e.vport)?;
     let raddr = addr4(&e.raddr);
     let r = services[s].reals.iter().position(|r| r.addr == raddr && r.port == e.rport)?;
     Some((s, r))

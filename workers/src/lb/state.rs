@@ -25,7 +25,7 @@ impl Balancer<'_> {
             // Not the packet path: the first call, or a larger budget than before.
             self.unlinks.reserve(budget.min(1 << 16));
         }
-        let services = &mut self.services;
+        let (services, index) = (&mut self.services, &self.index);
         let unlinks = &mut self.unlinks;
         let generation = self.generation;
         let expired = self.shard.advance_renewing(now_tick, budget, |_, e| {
@@ -35,7 +35,7 @@ impl Balancer<'_> {
                 if e.controls == 0 {
                     return None;
                 }
-                let p = services.iter().find(|s| s.is(e.proto, addr4(&e.vaddr), e.vport))?.persistence;
+                let p = services.get(index.service(e.proto, addr4(&e.vaddr), e.vport)?)?.persistence;
                 return (p > 0).then(|| now_tick + u64::from(p));
             }
             if e.is_controlled() && unlinks.len() < unlinks.capacity() {
@@ -44,7 +44,7 @@ impl Balancer<'_> {
             let at = if e.cfg_gen == generation && generation != 0 {
                 Some((e.service as usize, e.real as usize))
             } else {
-                resolve(services, e)
+                resolve(index, services, e)
             };
             let (s, r) = at?;
             let svc = services.get_mut(s)?;

@@ -97,6 +97,20 @@ fn a_new_generation_keeps_connections_of_kept_reals_and_expires_those_of_removed
     assert_eq!(n.shard.used(), 1);
 }
 
+/// A generation the worker cannot build (a real server with no next hop: only a mismatch of
+/// builds gets one past the primary) leaves the services it runs whole.
+#[test]
+fn a_generation_that_cannot_be_built_leaves_the_old_services_whole() {
+    let mut old =
+        build_services(&runtime(&[(8080, 1), (8081, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let kept: Vec<_> = old.iter().map(|s| (s.vip, s.port, s.reals.len())).collect();
+    let mut rt = runtime(&[(8081, 1)]);
+    rt.services[1].reals[0].addr = Ipv4Addr::new(10, 9, 9, 9);
+    let e = build_services(&rt, (0, 1), &mut old, &Default::default()).unwrap_err();
+    assert!(matches!(e, crate::lb::BuildError::NoNextHop(a) if a == Ipv4Addr::new(10, 9, 9, 9)), "{e}");
+    assert_eq!(old.iter().map(|s| (s.vip, s.port, s.reals.len())).collect::<Vec<_>>(), kept);
+}
+
 #[test]
 fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_request() {
     use std::sync::atomic::Ordering::Relaxed;
