@@ -56,6 +56,15 @@ if [ "$SERVICES" -gt 0 ]; then
 import sys; t = sorted(int(x) for x in sys.argv[1:])
 print(f'one ipvsadm -a/-d process at $SERVICES services, end to end: p50 {t[len(t)//2]/1000:.1f} ms, max {t[-1]/1000:.1f} ms ({len(t)} changes)')
 " "${times[@]}"
+    # Save every rule, clear them, restore them (one generation), and save again: the same.
+    IPVSADM=(env DPVS_INSTANCE=dpvs-bench "$BIN"/ipvsadm)
+    ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+    t0=$(date +%s%N); "${IPVSADM[@]}" -Sn > "$WORK/rules"; save_ms=$(ms "$t0")
+    "${IPVSADM[@]}" -C
+    t0=$(date +%s%N); "${IPVSADM[@]}" -R < "$WORK/rules"; restore_ms=$(ms "$t0")
+    "${IPVSADM[@]}" -Sn > "$WORK/rules2"
+    same=$(cmp -s "$WORK/rules" "$WORK/rules2" && echo "the same rules" || echo "DIFFERENT rules")
+    echo "ipvsadm -Sn: $(wc -l < "$WORK/rules") lines in $save_ms ms; -C then -R of them: $restore_ms ms ($same after)"
 fi
 
 script() { # $1 first port, $2 count: real add/del pairs on udp 198.18.0.100:53
@@ -108,4 +117,6 @@ report "8 clients" parallel "$t0" "$t1" "$WORK"/c?.json | tee "$WORK/r8" | grep 
 grep '^CSV' "$WORK/r8" | csv
 echo "generations: $($CTL status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config"])')"
 # At scale, a worker too slow to apply a generation is replaced as hung: its restarts show it.
-[ "$SERVICES" -gt 0 ] && echo "worker restarts during the run: $($CTL worker list --json | python3 -c 'import json,sys; print(sum(w["restarts"] for w in json.load(sys.stdin)))')"
+if [ "$SERVICES" -gt 0 ]; then
+    echo "worker restarts during the run: $($CTL worker list --json | python3 -c 'import json,sys; print(sum(w["restarts"] for w in json.load(sys.stdin)))')"
+fi

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 ///    `ServiceAdd`/`ServiceEdit` were added later without a bump.
 /// 5. `group` in `ServiceAdd`.
 /// 6. `port` in `LaddrAdd`.
-pub const PROTOCOL_VERSION: u16 = 6;
+/// 7. `Changes`.
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,23 @@ pub enum Request {
     /// of all: each worker zeroes its own tables (their only writer). Answered once every
     /// polling worker has.
     ZeroCounters { service: Option<ServiceKey> },
+    /// Apply the changes in the file at `path` ([`encode_changes`]; too many for one
+    /// request) as one: in order, all or none, one generation (`ipvsadm -R`). A refusal names
+    /// the change by its index, from 0.
+    Changes { path: String },
+}
+
+/// A list of changes as a [`Request::Changes`] file holds it.
+pub fn encode_changes(changes: &[Change]) -> Vec<u8> {
+    encode(&changes)
+}
+
+/// The inverse of [`encode_changes`].
+///
+/// # Errors
+/// Another protocol version, or a malformed list.
+pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, DecodeError> {
+    decode(bytes)
 }
 
 /// A virtual service, by what clients connect to.

@@ -199,6 +199,7 @@ fn requests() -> Vec<Request> {
     r.extend(changes().into_iter().map(Request::Change));
     r.push(Request::Reload { path: Some("/etc/dpvs/dpvs.toml".into()) });
     r.push(Request::ZeroCounters { service: Some(WEB) });
+    r.push(Request::Changes { path: "/run/dpvs/restore-4242.bin".into() });
     r
 }
 
@@ -220,6 +221,7 @@ fn request_name(r: &Request) -> &'static str {
         Request::Change(_) => "Change",
         Request::Reload { .. } => "Reload",
         Request::ZeroCounters { .. } => "ZeroCounters",
+        Request::Changes { .. } => "Changes",
     }
 }
 

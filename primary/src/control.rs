@@ -4,6 +4,7 @@
 //! and each is answered when every polling worker acknowledges the generation that carries it.
 //! A change that fails is answered at once and changes nothing.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -84,49 +85,42 @@ pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, Cha
     apply_checking(cfg, rt, change, false)
 }
 
+/// Why a list of changes was refused ([`apply_all`]); nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The file of changes cannot be read.
+    #[error("cannot read the changes at {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// It is not a list of changes of this protocol version.
+    #[error("the changes at {}: {source}", path.display())]
+    Decode { path: PathBuf, source: mailbox::proto::DecodeError },
+    /// A change cannot be made (by its index in the list, from 0).
+    #[error("change {index}: {source}")]
+    Change { index: usize, source: ChangeError },
+    /// The configuration the changes make breaks a rule of the file.
+    #[error("after the changes: {0}")]
+    Invalid(conf::RuntimeError),
+}
+
+/// Makes `changes` in order on a copy of `rt` and checks the result once (`ipvsadm -R`: one
+/// generation, all or none).
+///
+/// # Errors
+/// [`BatchError::Change`] for the first change that cannot be made, [`BatchError::Invalid`]
+/// when the result breaks a rule; `rt` is untouched.
+pub fn apply_all(cfg: &Config, rt: &Runtime, changes: &[Change]) -> Result<Runtime, BatchError> {
+    let mut e = Edit::new(cfg, rt, true);
+    for (index, c) in changes.iter().enumerate() {
+        e.make(c).map_err(|source| BatchError::Change { index, source })?;
+    }
+    cfg.check_runtime(&e.next).map_err(BatchError::Invalid)?;
+    Ok(e.next)
+}
+
 /// [`apply`], checking the whole result when `whole`.
 fn apply_checking(cfg: &Config, rt: &Runtime, change: &Change, whole: bool) -> Result<Runtime, ChangeError> {
-    let mut e = Edit { cfg, next: rt.clone() };
-    match change {
-        Change::AddrAdd { port, addr, prefix } => e.add_address(port, *addr, *prefix)?,
-        Change::AddrDel { addr } => e.del_address(*addr)?,
-        Change::NeighSet { addr, mac, port } => e.set_neighbour(*addr, *mac, port)?,
-        Change::NeighDel { addr } => e.del_neighbour(*addr)?,
-        Change::RouteAdd { prefix, len, via } => e.add_route(*prefix, *len, *via)?,
-        Change::RouteDel { prefix, len } => e.del_route(*prefix, *len)?,
-        Change::ServiceAdd { service, scheduler, persistence, proxy_protocol, group } => {
-            e.add_service(service, scheduler, (*persistence, *proxy_protocol), group.clone())?
-        }
-        Change::ServiceEdit { service, scheduler, persistence, proxy_protocol } => {
-            e.edit_service(service, scheduler.as_deref(), *persistence, *proxy_protocol)?
-        }
-        Change::ServiceDel { service } => {
-            e.del_service(service)?;
-            e.prune_sapool();
-        }
-        Change::ServiceClear => {
-            e.next.services.clear();
-            e.prune_sapool();
-        }
-        Change::RealAdd { service, addr, port, weight, forward, thresholds: (upper, lower) } => {
-            let (upper, lower) = (*upper, *lower);
-            e.add_real(
-                service,
-                conf::Real { addr: *addr, port: *port, weight: *weight, forward: *forward, upper, lower },
-            )?
-        }
-        Change::RealEdit { service, addr, port, weight, forward, upper, lower } => {
-            e.edit_real(service, (*addr, *port), *weight, *forward, (*upper, *lower))?
-        }
-        Change::RealDel { service, addr, port } => e.del_real(service, *addr, *port)?,
-        Change::LaddrAdd { service, addr, port } => e.add_laddr(service, *addr, port.as_deref())?,
-        Change::LaddrDel { service, addr } => {
-            e.del_laddr(service, *addr)?;
-            e.prune_sapool();
-        }
-        Change::AclAdd { service, list, prefix } => e.add_acl(service, *list, *prefix)?,
-        Change::AclDel { service, list, prefix } => e.del_acl(service, *list, *prefix)?,
-    }
+    let mut e = Edit::new(cfg, rt, false);
+    e.make(change)?;
     // The services whose own rules the change may break: `None` for all of everything.
     let one = |k: &ServiceKey| e.next.service(k.protocol, k.vip, k.port).map(|i| vec![i]);
     let touched = match change {
@@ -156,6 +150,84 @@ fn apply_checking(cfg: &Config, rt: &Runtime, change: &Change, whole: bool) -> R
 struct Edit<'a> {
     cfg: &'a Config,
     next: Runtime,
+    /// Each service's index by key, for many changes in a row ([`apply_all`]); `None`: the
+    /// services are searched.
+    index: Option<HashMap<(conf::Protocol, Ipv4Addr, u16), usize>>,
+}
+
+impl<'a> Edit<'a> {
+    /// Changes to a copy of `rt`; `indexed` for many of them.
+    fn new(cfg: &'a Config, rt: &Runtime, indexed: bool) -> Self {
+        let mut e = Edit { cfg, next: rt.clone(), index: None };
+        if indexed {
+            e.reindex();
+        }
+        e
+    }
+
+    fn reindex(&mut self) {
+        let keys = self.next.services.iter().enumerate().map(|(i, s)| ((s.protocol, s.vip, s.port), i));
+        self.index = Some(keys.collect());
+    }
+
+    /// The index of service `k`.
+    fn find(&self, k: &ServiceKey) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(&(k.protocol, k.vip, k.port)).copied(),
+            None => self.next.service(k.protocol, k.vip, k.port),
+        }
+    }
+}
+
+/// Making changes.
+impl Edit<'_> {
+    /// Makes `change` in `next`, unchecked against the rules of the file (the caller checks).
+    fn make(&mut self, change: &Change) -> Result<(), ChangeError> {
+        match change {
+            Change::AddrAdd { port, addr, prefix } => self.add_address(port, *addr, *prefix)?,
+            Change::AddrDel { addr } => self.del_address(*addr)?,
+            Change::NeighSet { addr, mac, port } => self.set_neighbour(*addr, *mac, port)?,
+            Change::NeighDel { addr } => self.del_neighbour(*addr)?,
+            Change::RouteAdd { prefix, len, via } => self.add_route(*prefix, *len, *via)?,
+            Change::RouteDel { prefix, len } => self.del_route(*prefix, *len)?,
+            Change::ServiceAdd { service, scheduler, persistence, proxy_protocol, group } => {
+                self.add_service(service, scheduler, (*persistence, *proxy_protocol), group.clone())?
+            }
+            Change::ServiceEdit { service, scheduler, persistence, proxy_protocol } => {
+                self.edit_service(service, scheduler.as_deref(), *persistence, *proxy_protocol)?
+            }
+            Change::ServiceDel { service } => {
+                self.del_service(service)?;
+                self.prune_sapool();
+            }
+            Change::ServiceClear => {
+                self.next.services.clear();
+                if self.index.is_some() {
+                    self.reindex();
+                }
+                self.prune_sapool();
+            }
+            Change::RealAdd { service, addr, port, weight, forward, thresholds: (upper, lower) } => {
+                let (upper, lower) = (*upper, *lower);
+                self.add_real(
+                    service,
+                    conf::Real { addr: *addr, port: *port, weight: *weight, forward: *forward, upper, lower },
+                )?
+            }
+            Change::RealEdit { service, addr, port, weight, forward, upper, lower } => {
+                self.edit_real(service, (*addr, *port), *weight, *forward, (*upper, *lower))?
+            }
+            Change::RealDel { service, addr, port } => self.del_real(service, *addr, *port)?,
+            Change::LaddrAdd { service, addr, port } => self.add_laddr(service, *addr, port.as_deref())?,
+            Change::LaddrDel { service, addr } => {
+                self.del_laddr(service, *addr)?;
+                self.prune_sapool();
+            }
+            Change::AclAdd { service, list, prefix } => self.add_acl(service, *list, *prefix)?,
+            Change::AclDel { service, list, prefix } => self.del_acl(service, *list, *prefix)?,
+        }
+        Ok(())
+    }
 }
 
 /// Removes and returns the first element of `v` that `found` selects.
@@ -229,7 +301,7 @@ impl Edit<'_> {
 /// Services.
 impl Edit<'_> {
     fn service(&mut self, k: &ServiceKey) -> Result<&mut conf::Service, ChangeError> {
-        let i = self.next.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k))?;
+        let i = self.find(k).ok_or(ChangeError::NoService(*k))?;
         Ok(&mut self.next.services[i])
     }
 
@@ -241,8 +313,11 @@ impl Edit<'_> {
         (persistence, proxy_protocol): (u32, conf::ProxyProtocol),
         group: Option<String>,
     ) -> Result<(), ChangeError> {
-        if self.next.service(k.protocol, k.vip, k.port).is_some() {
+        if self.find(k).is_some() {
             return Err(ChangeError::ServiceExists(*k));
+        }
+        if let Some(ix) = self.index.as_mut() {
+            ix.insert((k.protocol, k.vip, k.port), self.next.services.len());
         }
         self.next.services.push(conf::Service {
             vip: k.vip,
@@ -285,8 +360,11 @@ impl Edit<'_> {
     }
 
     fn del_service(&mut self, k: &ServiceKey) -> Result<(), ChangeError> {
-        let i = self.next.service(k.protocol, k.vip, k.port).ok_or(ChangeError::NoService(*k))?;
+        let i = self.find(k).ok_or(ChangeError::NoService(*k))?;
         self.next.services.remove(i);
+        if self.index.is_some() {
+            self.reindex();
+        }
         Ok(())
     }
 }
@@ -564,6 +642,18 @@ impl Control {
     /// As [`apply`].
     pub fn check(&self, change: &Change) -> Result<Runtime, ChangeError> {
         apply(&self.cfg, self.latest(), change)
+    }
+
+    /// The latest configuration with the changes in the file at `path` made
+    /// ([`Request::Changes`](mailbox::proto::Request::Changes)).
+    ///
+    /// # Errors
+    /// As [`apply_all`], and [`BatchError::Read`] / [`BatchError::Decode`] for the file.
+    pub fn check_changes(&self, path: &str) -> Result<Runtime, BatchError> {
+        let path = PathBuf::from(path);
+        let bytes = std::fs::read(&path).map_err(|source| BatchError::Read { path: path.clone(), source })?;
+        let changes = mailbox::proto::decode_changes(&bytes).map_err(|source| BatchError::Decode { path, source })?;
+        apply_all(&self.cfg, self.latest(), &changes)
     }
 
     /// The runtime configuration of the file at `path` (`None`: the startup file).

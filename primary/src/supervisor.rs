@@ -417,6 +417,11 @@ impl<'a> Supervisor<'a> {
                     self.control.take(&mut self.mailbox, taken, result, now_ns);
                     continue;
                 }
+                Ok(Request::Changes { path }) => {
+                    let result = self.control.check_changes(&path);
+                    self.control.take(&mut self.mailbox, taken, result, now_ns);
+                    continue;
+                }
                 Ok(Request::ZeroCounters { service }) => {
                     self.control.take_zero(&mut self.mailbox, taken, service, now_ns);
                     continue;
@@ -427,7 +432,10 @@ impl<'a> Supervisor<'a> {
                 Request::WorkerRestart { slot, binary } => {
                     self.stop_for_restart(slot, binary.map(PathBuf::from)).map_err(RequestError::from)
                 }
-                Request::Change(_) | Request::Reload { .. } | Request::ZeroCounters { .. } => {
+                Request::Change(_)
+                | Request::Reload { .. }
+                | Request::ZeroCounters { .. }
+                | Request::Changes { .. } => {
                     unreachable!("handled above")
                 }
             });

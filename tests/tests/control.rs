@@ -366,17 +366,25 @@ fn ipvsadm_save_restores_into_a_fresh_instance() {
     };
     assert!(listed.contains("UDP  198.18.0.100:53 mh\n  -> 198.18.1.2:53"), "{listed}");
     let fresh = Instance::start(CONFIG);
+    let g = fresh.generation();
     let out = ipvsadm(&fresh, "-R", &saved);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fresh.generation(), g + 1, "a restore is one generation");
     assert_eq!(String::from_utf8(ipvsadm(&fresh, "-ln", "").stdout).unwrap(), listed);
     assert_eq!(String::from_utf8(ipvsadm(&fresh, "-Sn", "").stdout).unwrap(), saved);
-    // A bad line stops the restore there, naming it; what came before it stays applied.
+    // A bad line, or a change that cannot be made, refuses the whole restore, naming the
+    // line: nothing is applied.
     let g = fresh.generation();
     let out = ipvsadm(&fresh, "-R", "-C\n-a -t 198.18.0.100:80 -r 198.18.1.2:9 -b -g\n-C\n");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: ") && err.contains("cannot be used with"), "{err}");
-    assert_eq!(fresh.generation(), g + 1, "only the first line was applied");
+    let out = ipvsadm(&fresh, "-R", "-C\n\n-a -t 198.18.0.100:80 -r 198.18.1.2:9 -b\n");
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3: no service tcp 198.18.0.100:80"), "{err}");
+    assert_eq!(fresh.generation(), g, "nothing of a refused restore was applied");
+    assert_eq!(String::from_utf8(ipvsadm(&fresh, "-Sn", "").stdout).unwrap(), saved);
 }
 
 #[test]

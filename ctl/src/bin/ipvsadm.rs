@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use ctl::exit_codes;
 use ctl::front::{attach_or_exit, change, port_names, request, Failure};
 use ctl::ipvsadm::{check_laddr_port, get_acl, get_laddr, list, list_thresholds, save, Args, Op};
@@ -89,8 +89,14 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
     }
 }
 
-/// `-R`: each line of standard input is an ipvsadm command line; stops at the first failure.
+/// `-R`: each line of standard input is an ipvsadm command line that changes the rules; all of
+/// them are made as one change (one generation, all or none), sent as a file of changes next
+/// to the instance's shared memory. A refusal names the line.
 fn restore(shm: &Shm) {
+    let (mut changes, mut lines) = (Vec::new(), Vec::new());
+    let mut rt = None;
+    // One parser for every line: building it is most of the cost of parsing one.
+    let mut parser = Args::command();
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.unwrap_or_else(|e| fail(format!("reading standard input: {e}"), exit_codes::FAILURE));
         let words: Vec<&str> = line.split('#').next().unwrap_or_default().split_whitespace().collect();
@@ -98,24 +104,48 @@ fn restore(shm: &Shm) {
             continue;
         }
         let at = |e: &dyn std::fmt::Display| format!("line {}: {e}", n + 1);
-        let args = Args::try_parse_from(std::iter::once("ipvsadm").chain(words.iter().copied()))
+        let args = parser
+            .try_get_matches_from_mut(std::iter::once("ipvsadm").chain(words.iter().copied()))
+            .and_then(|m| Args::from_arg_matches(&m))
             .unwrap_or_else(|e| fail(at(&e.to_string().lines().next().unwrap_or_default()), exit_codes::USAGE));
         let op = args.op().unwrap_or_else(|e| fail(at(&e), exit_codes::USAGE));
-        if matches!(
-            op,
-            Op::Restore
-                | Op::Save
-                | Op::List
-                | Op::ListConnections
-                | Op::ListStats { .. }
-                | Op::ListThresholds
-                | Op::GetLaddr(_)
-                | Op::GetAcl(_)
-        ) {
-            fail(at(&"only changes can be restored"), exit_codes::USAGE);
-        }
-        if let Err(e) = run(shm, op) {
-            fail(at(&e), e.code);
+        let change = match op {
+            Op::Change(c) => c,
+            Op::Laddr(c, dev) => {
+                // -F names the port: checked against the rules before the restore.
+                let rt = rt.get_or_insert_with(|| snapshot(shm).unwrap_or_else(|e| fail(&e, e.code)));
+                if let mailbox::proto::Change::LaddrAdd { addr, .. } | mailbox::proto::Change::LaddrDel { addr, .. } =
+                    &c
+                {
+                    check_laddr_port(rt, &port_names(shm), *addr, &dev)
+                        .unwrap_or_else(|e| fail(at(&e), exit_codes::REFUSED));
+                }
+                c
+            }
+            _ => fail(at(&"only changes can be restored"), exit_codes::USAGE),
+        };
+        changes.push(change);
+        lines.push(n + 1);
+    }
+    if changes.is_empty() {
+        return;
+    }
+    let path = shm.path().with_extension(format!("restore.{}", std::process::id()));
+    if let Err(e) = std::fs::write(&path, mailbox::proto::encode_changes(&changes)) {
+        fail(format!("{}: {e}", path.display()), exit_codes::FAILURE);
+    }
+    let sent = request(shm, &mailbox::proto::Request::Changes { path: path.to_string_lossy().into_owned() });
+    let _ = std::fs::remove_file(&path);
+    if let Err(e) = sent {
+        // "change K: ..." names the K-th change: say which line it came from.
+        let text = e.to_string();
+        let named = text
+            .strip_prefix("change ")
+            .and_then(|rest| rest.split_once(": "))
+            .and_then(|(k, why)| Some((lines.get(k.parse::<usize>().ok()?)?, why)));
+        match named {
+            Some((line, why)) => fail(format!("line {line}: {why}"), e.code),
+            None => fail(&e, e.code),
         }
     }
 }

@@ -495,6 +495,41 @@ fn a_local_address_given_with_its_port_is_installed_there_and_removed_with_its_l
     assert!(kept.addresses.iter().any(|a| a.addr == ip("198.18.1.254")));
 }
 
+/// `ipvsadm -R`'s changes: made in order on one copy, checked once; the first that cannot be
+/// made is named by its index, a result that breaks a rule is refused whole.
+#[test]
+fn a_list_of_changes_is_made_all_or_none() {
+    let cfg = Config::embedded_default();
+    let rt = cfg.runtime();
+    let add = Change::ServiceAdd {
+        service: key(443),
+        scheduler: "rr".into(),
+        persistence: 0,
+        proxy_protocol: conf::ProxyProtocol::Off,
+        group: None,
+    };
+    let real = |addr: &str| Change::RealAdd {
+        service: key(443),
+        addr: ip(addr),
+        port: 443,
+        weight: 1,
+        forward: F,
+        thresholds: (0, 0),
+    };
+    let laddr = Change::LaddrAdd { service: key(443), addr: ip("198.18.1.200"), port: Some("dpdk1".into()) };
+    let next = apply_all(&cfg, &rt, &[Change::ServiceClear, add.clone(), real("198.18.1.2"), laddr.clone()]).unwrap();
+    assert_eq!(next.services.len(), 1);
+    assert_eq!((next.services[0].port, next.services[0].reals.len()), (443, 1));
+    assert!(next.addresses.iter().any(|a| a.addr == ip("198.18.1.200") && a.sapool));
+    // The service is looked up by key as it goes: deleted and added back within the list.
+    let again = [add.clone(), Change::ServiceDel { service: key(443) }, add.clone(), real("198.18.1.2")];
+    assert_eq!(apply_all(&cfg, &rt, &again).unwrap().services.len(), 2);
+    let e = apply_all(&cfg, &rt, &[add.clone(), real("198.18.1.2"), real("198.18.1.2")]).unwrap_err();
+    assert_eq!(e.to_string(), "change 2: 198.18.1.2:443 is a real server of tcp 198.18.0.100:443 already");
+    let e = apply_all(&cfg, &rt, &[add, real("10.9.9.9")]).unwrap_err();
+    assert!(matches!(e, BatchError::Invalid(_)) && e.to_string().contains("10.9.9.9"), "{e}");
+}
+
 #[test]
 fn reload_refuses_a_changed_port_section() {
     let dir = std::env::temp_dir().join(format!("dpvs-reload-{}", std::process::id()));
