@@ -57,6 +57,7 @@ print(f\"{(a['rx_packets']-b['rx_packets'])/max(a['rx_bursts']-b['rx_bursts'],1)
 # fnat_conf OUT [tcp]: bench/fnat-1worker.toml's service with 32 local addresses (a flow or
 # connection holds its local port while its entry lives, and one address has 64 511 ports),
 # as a TCP service with "tcp".
+# With SERVICES=N set, the file also has N more TCP services (scale_services).
 fnat_conf() {
     local laddrs proto=udp
     [ "${2:-}" = tcp ] && proto=tcp
@@ -65,7 +66,29 @@ fnat_conf() {
         sed -e "s/protocol = \"udp\"/protocol = \"$proto\"/" \
             -e "s/local_addresses = \\[\"198.18.1.254\"\\]/local_addresses = [${laddrs%, }]/" bench/fnat-1worker.toml
         for i in $(seq 200 231); do printf '[[addresses]]\nport = "dpdk1"\naddress = "198.18.1.%s/24"\n' "$i"; done
+        scale_services "${SERVICES:-0}"
     } > "$1"
+}
+# scale_services N: `[limits]` for N more services, and N TCP services to append to a bench
+# configuration: VIPs 198.18.2.1 and up as /32 addresses of dpdk0, 250 ports each, one local
+# address (198.18.1.254) and 3 or 4 real servers each on dpdk1's network. Nothing for N = 0.
+scale_services() {
+    [ "$1" -gt 0 ] || return 0
+    python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+vips = (n + 249) // 250
+out = [f"[limits]\nservices = {n + 1}\nreals = {4 * n + 1}\naddresses = {vips + 64}\n"]
+for v in range(vips):
+    out.append(f'[[addresses]]\nport = "dpdk0"\naddress = "198.18.{2 + v // 250}.{1 + v % 250}/32"\n')
+for i in range(n):
+    v, p = divmod(i, 250)
+    out.append(f'[[services]]\nvip = "198.18.{2 + v // 250}.{1 + v % 250}"\nport = {1000 + p}\nprotocol = "tcp"\n'
+               f'local_addresses = ["198.18.1.254"]\n')
+    for r in range(4 if i % 4 < 2 else 3):
+        out.append(f'[[services.reals]]\naddress = "198.18.1.{10 + (i + r) % 200}"\nport = {80 + r}\n')
+print("".join(out))
+PY
 }
 # GEN: dpvs-gen on CPU 0 towards the bench instance's two memif ports (sends to dpdk0, plays
 # the real servers on dpdk1); add --file-prefix and the traffic's options. Its memif rings

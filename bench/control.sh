@@ -19,22 +19,7 @@ CONF=bench/fnat-1worker.toml
 SERVICES=${SERVICES:-0}
 if [ "$SERVICES" -gt 0 ]; then
     CONF="$WORK/scale.toml"
-    python3 - "$SERVICES" > "$CONF" <<'PY'
-import sys
-n = int(sys.argv[1])
-vips = (n + 249) // 250
-base = open("bench/fnat-1worker.toml").read()
-out = [base, f"[limits]\nservices = {n + 1}\nreals = {4 * n + 1}\naddresses = {vips + 2}\n"]
-for v in range(vips):
-    out.append(f'[[addresses]]\nport = "dpdk0"\naddress = "198.18.{2 + v // 250}.{1 + v % 250}/32"\n')
-for i in range(n):
-    v, p = divmod(i, 250)
-    out.append(f'[[services]]\nvip = "198.18.{2 + v // 250}.{1 + v % 250}"\nport = {1000 + p}\nprotocol = "tcp"\n'
-               f'local_addresses = ["198.18.1.254"]\n')
-    for r in range(4 if i % 4 < 2 else 3):
-        out.append(f'[[services.reals]]\naddress = "198.18.1.{10 + (i + r) % 200}"\nport = {80 + r}\n')
-print("".join(out))
-PY
+    { cat bench/fnat-1worker.toml; scale_services "$SERVICES"; } > "$CONF"
 fi
 
 "$BIN"/dpvs -c "$CONF" > "$WORK/dpvs.log" 2>&1 &

@@ -23,7 +23,9 @@
 # two memif server ports (CPU 1; no translation, no table): the path's ceiling with this
 # generator, which each flow count's rate is then given as a percentage of (the generator's
 # received rate against the ceiling's, same sitting).
-# Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [LCORES=N] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
+# With SERVICES=N the instance also carries N TCP services that get no traffic
+# (common.sh's scale_services): the cost of a large configuration to the packet path.
+# Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [LCORES=N] [SERVICES=N] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
 DURATION=${1:-5}
 shift || true
 FLOWS=("${@:-1 1000 1000000}")
@@ -89,6 +91,12 @@ for n in "${FLOWS[@]}"; do
     "$BIN"/dpvs -c "$WORK/fnat.toml" > "$WORK/dpvs-$n.log" 2>&1 &
     D=$!; PIDS+=($D)
     sleep 3
+    # A large configuration (SERVICES) takes seconds to parse: wait for the workers.
+    for _ in $(seq 600); do
+        "$BIN"/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" worker list --json 2> /dev/null |
+            grep -q '"running"' && break
+        sleep 0.1
+    done
     "${GEN[@]}" --file-prefix=bfgen --flows "$n" > "$WORK/gen-$n.out" &
     G=$!; PIDS+=($G)
     # Measure after the table holds every flow (1M flows at a few Mpps: under a second).

@@ -326,6 +326,71 @@ fn config_dump_reloads_to_the_same_configuration() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("[[groups]] differs"), "{out:?}");
 }
 
+/// A rule set of thousands of services (at CI's scale; `SERVICES=70000 bench/control.sh` for
+/// 70 000): restored in one generation, listed, single real servers added, edited and removed
+/// at that size, dumped and reloaded to a fixed point, and the service past the configured
+/// limit refused without changing anything.
+#[test]
+fn thousands_of_services_restore_in_one_generation_and_dump_to_a_fixed_point() {
+    const VIPS: usize = 8;
+    const PORTS: usize = 250;
+    const SERVICES: usize = VIPS * PORTS;
+    let _g = serial();
+    require_root_and_hugepages();
+    let vip = |v: usize| format!("198.18.2.{}", v + 1);
+    let mut conf = format!("{CONFIG}[limits]\nservices = {SERVICES}\nreals = {}\n", 4 * SERVICES);
+    for v in 0..VIPS {
+        conf += &format!("[[addresses]]\nport = \"dpdk0\"\naddress = \"{}/32\"\n", vip(v));
+    }
+    let inst = Instance::start(&conf);
+    let mut rules = String::new();
+    for s in 0..SERVICES {
+        let at = format!("{}:{}", vip(s / PORTS), 1000 + s % PORTS);
+        rules += &format!("-A -t {at} -s wrr\n--add-laddr -z 198.18.1.254 -t {at} -F dpdk1\n");
+        for r in 0..(2 + s % 3) {
+            rules += &format!("-a -t {at} -r 198.18.1.{}:{} -b -w {}\n", 10 + (s + r) % 200, 80 + r, 1 + r);
+        }
+    }
+    let g = inst.generation();
+    let out = ipvsadm(&inst, "-R", &rules);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(inst.generation(), g + 1, "a restore is one generation");
+    let listed = String::from_utf8(ipvsadm(&inst, "-ln", "").stdout).unwrap();
+    assert_eq!(listed.lines().filter(|l| l.starts_with("TCP  ")).count(), SERVICES);
+    let saved = String::from_utf8(ipvsadm(&inst, "-Sn", "").stdout).unwrap();
+    assert_eq!(saved.lines().count(), rules.lines().count(), "every rule saved once");
+    // One real server added, edited and removed at this size, each its own generation.
+    let last = format!("{}:{}", vip(VIPS - 1), 1000 + PORTS - 1);
+    for line in
+        [format!("-a -t {last} -r 198.18.1.250:9000 -b -w 7"), format!("-e -t {last} -r 198.18.1.250:9000 -b -w 9")]
+    {
+        let out = ipvsadm(&inst, &line, "");
+        assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let listed = String::from_utf8(ipvsadm(&inst, "-ln", "").stdout).unwrap();
+    let edited = listed.lines().find(|l| l.contains("198.18.1.250:9000")).expect("the added real server");
+    assert_eq!(edited.split_whitespace().take(4).collect::<Vec<_>>(), ["->", "198.18.1.250:9000", "FullNat", "9"]);
+    let out = ipvsadm(&inst, &format!("-d -t {last} -r 198.18.1.250:9000"), "");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(ipvsadm(&inst, "-Sn", "").stdout).unwrap(), saved);
+    // Dump, clear, reload: the same configuration.
+    let dump = inst.ctl_ok(&["config", "dump"]);
+    let file = inst.dir.join("dump.toml");
+    std::fs::write(&file, &dump).unwrap();
+    inst.ctl_ok(&["service", "clear"]);
+    inst.ctl_ok(&["reload", file.to_str().unwrap()]);
+    let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&inst.ctl_ok(&["config", "dump"])), body(&dump), "dump -> reload -> dump is a fixed point");
+    // The service past the limit: refused by name, nothing changed.
+    let g = inst.generation();
+    let out = ipvsadm(&inst, &format!("-A -t {}:999 -s rr", vip(0)), "");
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("too many services: at most {SERVICES}")), "{err}");
+    assert_eq!(inst.generation(), g);
+    assert_eq!(String::from_utf8(ipvsadm(&inst, "-Sn", "").stdout).unwrap(), saved);
+}
+
 /// Runs `ipvsadm` against `inst` with `args` and standard input `stdin`.
 fn ipvsadm(inst: &Instance, args: &str, stdin: &str) -> std::process::Output {
     use std::io::Write;
