@@ -78,12 +78,13 @@ impl Pollers {
         self.ports.get(port).map_or(&[], Vec::as_slice)
     }
 
-    /// The group that serves `s`: the one it names, else the first polling its VIP's port.
-    pub fn group_of<'a>(&'a self, s: &'a Service, addresses: &[IfAddr]) -> Option<&'a str> {
+    /// The group that serves `s`: the one it names, else the first polling its VIP's port
+    /// (found through `addresses`, the runtime's lookups).
+    pub fn group_of<'a>(&'a self, s: &'a Service, addresses: &crate::Resolver<'_>) -> Option<&'a str> {
         if let Some(g) = &s.group {
             return Some(g);
         }
-        let port = addresses.iter().find(|a| a.addr == s.vip)?.port;
+        let port = addresses.owner(s.vip)?.port;
         self.of_port(port).first().map(String::as_str)
     }
 }
@@ -110,20 +111,10 @@ impl Runtime {
         crate::Resolver::new(&self.addresses, &self.routes)
     }
 
-    /// The interface address on the network of `hop` (a next hop, on a connected network):
-    /// the port that reaches it, and the source of what the balancer itself sends there
-    /// (IP-in-IP, ARP requests).
-    pub fn address_towards(&self, hop: std::net::Ipv4Addr) -> Option<&IfAddr> {
-        self.addresses.iter().find(|a| crate::network(a.addr, a.prefix) == crate::network(hop, a.prefix))
-    }
-
     /// This runtime with only the services `group` serves: what a worker of that group runs.
     pub fn served_by(&self, pollers: &Pollers, group: &str) -> Runtime {
         let resolver = self.resolver();
-        let serves = |s: &&crate::Service| match &s.group {
-            Some(g) => g == group,
-            None => resolver.owner(s.vip).and_then(|a| pollers.of_port(a.port).first()).is_some_and(|g| g == group),
-        };
+        let serves = |s: &&crate::Service| pollers.group_of(s, &resolver) == Some(group);
         Runtime {
             addresses: self.addresses.clone(),
             neighbours: self.neighbours.clone(),

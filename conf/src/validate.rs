@@ -434,13 +434,7 @@ fn served_by_one_group(
         return Ok(());
     }
     let port_of = |a: std::net::Ipv4Addr| resolver.owner(a).map(|x| x.port);
-    let group = match &s.group {
-        Some(g) => g.as_str(),
-        None => match port_of(s.vip).and_then(|p| pollers.of_port(p).first()) {
-            Some(g) => g.as_str(),
-            None => return Ok(()),
-        },
-    };
+    let Some(group) = pollers.group_of(s, resolver) else { return Ok(()) };
     // Every real server's next hop: its ARP answers (and Full-NAT or NAT replies) come in there.
     let real_ports = s.reals.iter().filter_map(|r| resolver.connected(resolver.next_hop(r.addr)?).map(|a| a.port));
     let ports =

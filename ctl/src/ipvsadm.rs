@@ -179,7 +179,8 @@ pub enum Op {
     Restore,
     /// `-G`, optionally for one service.
     GetLaddr(Option<ServiceKey>),
-    /// `--add-laddr` needs the port's addresses checked first: (change, port name).
+    /// `--del-laddr` needs the port's addresses checked first: (change, port name). (The
+    /// primary checks `--add-laddr`'s port itself: it may install the address there.)
     Laddr(Change, String),
 }
 
@@ -309,12 +310,10 @@ impl Args {
                 self.laddr.ok_or(IpvsadmError::Required { what: "a local address", options: "-z|--laddr LIP" })?;
             let dev =
                 self.ifname.clone().ok_or(IpvsadmError::Required { what: "the port", options: "-F|--ifname dev" })?;
-            let c = if self.add_laddr {
-                Change::LaddrAdd { service, addr, port: Some(dev.clone()) }
-            } else {
-                Change::LaddrDel { service, addr }
-            };
-            return Ok(Op::Laddr(c, dev));
+            if self.add_laddr {
+                return Ok(Op::Change(Change::LaddrAdd { service, addr, port: Some(dev) }));
+            }
+            return Ok(Op::Laddr(Change::LaddrDel { service, addr }, dev));
         }
         if self.get_laddr {
             return Ok(Op::GetLaddr(self.service()));

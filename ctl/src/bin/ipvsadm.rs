@@ -36,9 +36,8 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
     match op {
         Op::Change(c) => change(shm, c),
         Op::Laddr(c, dev) => {
-            let addr = match &c {
-                mailbox::proto::Change::LaddrAdd { addr, .. } | mailbox::proto::Change::LaddrDel { addr, .. } => *addr,
-                _ => unreachable!("Op::Laddr carries a local address change"),
+            let mailbox::proto::Change::LaddrDel { addr, .. } = c else {
+                unreachable!("Op::Laddr carries a local address removal")
             };
             check_laddr_port(&snapshot(shm)?, &port_names(shm), addr, &dev)
                 .map_err(|e| Failure::new(e, exit_codes::REFUSED))?;
@@ -118,11 +117,9 @@ fn restore(shm: &Shm) {
             Err((e, code)) => fail(at(&e), code),
             Ok(Op::Change(c)) => c,
             Ok(Op::Laddr(c, dev)) => {
-                // -F names the port: checked against the rules before the restore.
+                // --del-laddr's -F names the port: checked against the rules before the restore.
                 let rt = rt.get_or_insert_with(|| snapshot(shm).unwrap_or_else(|e| fail(&e, e.code)));
-                if let mailbox::proto::Change::LaddrAdd { addr, .. } | mailbox::proto::Change::LaddrDel { addr, .. } =
-                    &c
-                {
+                if let mailbox::proto::Change::LaddrDel { addr, .. } = &c {
                     check_laddr_port(rt, &port_names(shm), *addr, &dev)
                         .unwrap_or_else(|e| fail(at(&e), exit_codes::REFUSED));
                 }

@@ -153,10 +153,11 @@ fn dpvs_quick_start_lines_parse() {
         ),
         (
             "--add-laddr -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1",
-            Op::Laddr(
-                Change::LaddrAdd { service: vip, addr: "198.18.1.254".parse().unwrap(), port: Some("dpdk1".into()) },
-                "dpdk1".into(),
-            ),
+            Op::Change(Change::LaddrAdd {
+                service: vip,
+                addr: "198.18.1.254".parse().unwrap(),
+                port: Some("dpdk1".into()),
+            }),
         ),
         (
             "-Q -z 198.18.1.254 -t 198.18.0.100:80 -F dpdk1",
