@@ -23,6 +23,7 @@ mod raw;
 mod resolve;
 mod rss;
 mod runtime;
+mod shared;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,10 @@ pub use error::ConfError;
 pub use mac::{mac_text, parse_mac, ParseMacError};
 pub use resolve::Resolver;
 pub use rss::{PortRss, MAX_RETA};
-pub use runtime::{replace_runtime_tables, Pollers, ReplaceTablesError, Runtime, RuntimeError, RuntimeTables};
+pub use runtime::{
+    replace_runtime_tables, Pollers, ReplaceTablesError, Runtime, RuntimeError, RuntimeTables, ServiceCounts,
+};
+pub use shared::Shared;
 
 /// Largest lcore id DPDK 22.11 accepts (`RTE_MAX_LCORE` in Debian's build).
 pub const MAX_LCORE: u32 = 128;
@@ -76,8 +80,8 @@ pub struct Config {
     pub neighbours: Vec<Neighbour>,
     /// Static routes: networks reached through a gateway on a port's network.
     pub routes: Vec<Route>,
-    /// Virtual services.
-    pub services: Vec<Service>,
+    /// Virtual services (shared with the runtime configurations made from it).
+    pub services: Vec<Shared<Service>>,
     /// Connection tables.
     pub connections: Connections,
     /// `[limits]`: how large the runtime tables may grow (the shared memory is sized from
@@ -128,6 +132,14 @@ impl Limits {
             + u64::from(self.services) * 256
             + u64::from(self.reals) * 48
             + (u64::from(self.neighbours) + u64::from(self.addresses) + u64::from(self.routes)) * 32
+    }
+
+    /// Bytes of the arena of the ring of configuration deltas: a quarter of a generation
+    /// buffer, from 1 MiB to 16 MiB. A change whose delta takes more than a quarter of it (256
+    /// KiB at least: a service with 4 096 real servers and its local addresses) is published
+    /// as a whole generation.
+    pub fn delta_bytes(&self) -> u64 {
+        (self.generation_bytes() / 4).clamp(1024 * 1024, 16 * 1024 * 1024)
     }
 }
 

@@ -18,8 +18,9 @@ pub struct Runtime {
     pub neighbours: Vec<Neighbour>,
     /// Static routes.
     pub routes: Vec<Route>,
-    /// Virtual services.
-    pub services: Vec<Service>,
+    /// Virtual services, each shared with the copies of the configuration that did not change
+    /// it.
+    pub services: Vec<crate::Shared<Service>>,
 }
 
 /// A runtime configuration that breaks a rule of the file ([`Config::check_runtime`]): as a
@@ -31,6 +32,63 @@ pub struct RuntimeError {
     pub key: String,
     /// What is wrong, and what was expected.
     pub message: String,
+}
+
+/// What the rules between services need to know of all of them, kept up to date as services
+/// change ([`ServiceCounts::add`], [`ServiceCounts::remove`]) so that checking one changed
+/// service does not scan the others ([`Config::check_services`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceCounts {
+    /// Real servers over all services.
+    reals: usize,
+    /// Services per key.
+    keys: HashMap<(Ipv4Addr, u16, crate::Protocol), u32>,
+    /// Services per VIP.
+    vips: HashMap<Ipv4Addr, u32>,
+    /// Services per local address.
+    laddrs: HashMap<Ipv4Addr, u32>,
+}
+
+type HashMap<K, V> = rustc_hash::FxHashMap<K, V>;
+use std::net::Ipv4Addr;
+
+impl ServiceCounts {
+    /// The counts of `services`.
+    pub fn of<'a>(services: impl IntoIterator<Item = &'a crate::Shared<crate::Service>>) -> ServiceCounts {
+        let mut c = ServiceCounts::default();
+        for s in services {
+            c.add(s);
+        }
+        c
+    }
+
+    /// Counts service `s` in.
+    pub fn add(&mut self, s: &crate::Service) {
+        self.reals += s.reals.len();
+        *self.keys.entry((s.vip, s.port, s.protocol)).or_default() += 1;
+        *self.vips.entry(s.vip).or_default() += 1;
+        for a in &s.local_addresses {
+            *self.laddrs.entry(*a).or_default() += 1;
+        }
+    }
+
+    /// Counts service `s` out (it was counted in).
+    pub fn remove(&mut self, s: &crate::Service) {
+        fn down<K: std::hash::Hash + Eq>(m: &mut HashMap<K, u32>, k: K) {
+            if let Some(n) = m.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&k);
+                }
+            }
+        }
+        self.reals = self.reals.saturating_sub(s.reals.len());
+        down(&mut self.keys, (s.vip, s.port, s.protocol));
+        down(&mut self.vips, s.vip);
+        for a in &s.local_addresses {
+            down(&mut self.laddrs, *a);
+        }
+    }
 }
 
 /// Which worker groups poll each port: what decides the group that serves a service. The
@@ -114,7 +172,7 @@ impl Runtime {
     /// This runtime with only the services `group` serves: what a worker of that group runs.
     pub fn served_by(&self, pollers: &Pollers, group: &str) -> Runtime {
         let resolver = self.resolver();
-        let serves = |s: &&crate::Service| pollers.group_of(s, &resolver) == Some(group);
+        let serves = |s: &&crate::Shared<crate::Service>| pollers.group_of(s, &resolver) == Some(group);
         Runtime {
             addresses: self.addresses.clone(),
             neighbours: self.neighbours.clone(),
@@ -148,12 +206,13 @@ impl Config {
     /// Checks `rt` as [`Config::check_runtime`] does, when it differs from a configuration that
     /// passed only in the services at the indices `touched` (changed or added; other services
     /// removed): those services' own rules, and the rules between services and the limits as
-    /// far as they concern them. Its time does not grow with the other services' size (a scan
-    /// of their keys and local addresses, no more), where `check_runtime` checks everything.
+    /// far as they concern them. `counts` describes `rt`'s services ([`ServiceCounts`]): with
+    /// them the time does not grow with the number of other services (the other services are
+    /// scanned only to name a broken rule), where `check_runtime` checks everything.
     ///
     /// # Errors
     /// [`RuntimeError`]: the first rule broken, named as `check_runtime` names it.
-    pub fn check_services(&self, rt: &Runtime, touched: &[usize]) -> Result<(), RuntimeError> {
+    pub fn check_services(&self, rt: &Runtime, touched: &[usize], counts: &ServiceCounts) -> Result<(), RuntimeError> {
         let fault = |f: crate::error::Fault| RuntimeError { key: f.path.to_string(), message: f.message };
         let root = crate::error::KeyPath::root().key("services");
         let lim = &self.limits;
@@ -161,11 +220,13 @@ impl Config {
             let f = crate::validate::too_many(&root.index(lim.services as usize), "services", lim.services);
             return Err(fault(f));
         }
-        let mut total = 0usize;
-        for (i, s) in rt.services.iter().enumerate() {
-            total += s.reals.len();
-            if total > lim.reals as usize {
-                return Err(fault(crate::validate::too_many(&root.index(i).key("reals"), "reals", lim.reals)));
+        if counts.reals > lim.reals as usize {
+            let mut total = 0usize;
+            for (i, s) in rt.services.iter().enumerate() {
+                total += s.reals.len();
+                if total > lim.reals as usize {
+                    return Err(fault(crate::validate::too_many(&root.index(i).key("reals"), "reals", lim.reals)));
+                }
             }
         }
         let resolver = rt.resolver();
@@ -177,19 +238,27 @@ impl Config {
             let path = root.index(i);
             crate::validate::service(raw_service(s), &ctx, &path).map_err(fault)?;
             let key = (s.vip, s.port, s.protocol);
-            if let Some(j) =
-                rt.services.iter().enumerate().position(|(j, o)| j != i && (o.vip, o.port, o.protocol) == key)
-            {
-                let (first, later) = (i.min(j), i.max(j));
-                let message = format!("the same virtual service is services[{first}]");
-                return Err(RuntimeError { key: root.index(later).key("vip").to_string(), message });
+            if counts.keys.get(&key).is_some_and(|&n| n > 1) {
+                if let Some(j) =
+                    rt.services.iter().enumerate().position(|(j, o)| j != i && (o.vip, o.port, o.protocol) == key)
+                {
+                    let (first, later) = (i.min(j), i.max(j));
+                    let message = format!("the same virtual service is services[{first}]");
+                    return Err(RuntimeError { key: root.index(later).key("vip").to_string(), message });
+                }
             }
             // Its local addresses are no service's VIP, and its VIP no service's local address.
             let first_with_vip = |a| rt.services.iter().position(|o| o.vip == a);
             for (j, a) in s.local_addresses.iter().enumerate() {
+                if !counts.vips.contains_key(a) {
+                    continue;
+                }
                 if let Some(k) = first_with_vip(*a) {
                     return Err(fault(crate::validate::laddr_is_a_vip(&root, (i, j), *a, k)));
                 }
+            }
+            if !counts.laddrs.contains_key(&s.vip) {
+                continue;
             }
             for (o, other) in rt.services.iter().enumerate() {
                 if let Some(j) = other.local_addresses.iter().position(|a| *a == s.vip) {
@@ -223,7 +292,7 @@ impl Config {
             .iter()
             .map(|n| RawNeighbour { address: Some(n.addr.to_string()), mac: Some(mac_text(n.mac)), port: name(n.port) })
             .collect();
-        let services = rt.services.iter().map(raw_service).collect();
+        let services = rt.services.iter().map(|s| raw_service(s)).collect();
         let routes = rt
             .routes
             .iter()
@@ -278,7 +347,7 @@ impl Config {
             ("addresses", addresses.collect::<Vec<_>>()),
             ("neighbours", neighbours.collect()),
             ("routes", routes.collect()),
-            ("services", rt.services.iter().map(service_table).collect()),
+            ("services", rt.services.iter().map(|s| service_table(s)).collect()),
         ] {
             if !tables.is_empty() {
                 doc.insert(key, Item::ArrayOfTables(tables.into_iter().collect()));

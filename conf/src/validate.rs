@@ -229,8 +229,8 @@ fn services(
     (pollers, port_names): (&crate::Pollers, &[&str]),
     lim: &Limits,
     path: &KeyPath,
-) -> Result<Vec<Service>> {
-    let mut out: Vec<Service> = Vec::with_capacity(raw.len());
+) -> Result<Vec<crate::Shared<Service>>> {
+    let mut out: Vec<crate::Shared<Service>> = Vec::with_capacity(raw.len());
     let resolver = Resolver::new(addresses, routes);
     let ctx = ServiceCtx { resolver: &resolver, pollers, port_names, lim };
     // Each service's index by its key, and each VIP's first service.
@@ -251,7 +251,7 @@ fn services(
         if total_reals > lim.reals as usize {
             return Err(too_many(&path.key("reals"), "reals", lim.reals));
         }
-        out.push(s);
+        out.push(s.into());
     }
     // A reply to a local address is told from a client's packet by its destination address.
     for (i, s) in out.iter().enumerate() {

@@ -74,11 +74,37 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, DecodeError> {
 }
 
 /// A virtual service, by what clients connect to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub protocol: conf::Protocol,
     pub vip: Ipv4Addr,
     pub port: u16,
+}
+
+impl Change {
+    /// The service a change adds or edits (its definition, real servers, local addresses or
+    /// access lists), if it is such a change.
+    pub fn edited_service(&self) -> Option<&ServiceKey> {
+        match self {
+            Change::ServiceAdd { service, .. }
+            | Change::ServiceEdit { service, .. }
+            | Change::RealAdd { service, .. }
+            | Change::RealEdit { service, .. }
+            | Change::RealDel { service, .. }
+            | Change::LaddrAdd { service, .. }
+            | Change::LaddrDel { service, .. }
+            | Change::AclAdd { service, .. }
+            | Change::AclDel { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+}
+
+impl ServiceKey {
+    /// The key of service `s`.
+    pub fn of(s: &conf::Service) -> ServiceKey {
+        ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port }
+    }
 }
 
 impl std::fmt::Display for ServiceKey {

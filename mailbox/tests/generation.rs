@@ -24,31 +24,68 @@ fn runtime(weight: u32) -> conf::Runtime {
     rt
 }
 
+/// The delta that makes the first service's first real server's weight `weight`.
+fn weight_delta(weight: u32) -> generation::Delta {
+    generation::Delta { put: vec![runtime(weight).services[0].clone()], ..Default::default() }
+}
+
 #[test]
-fn a_reader_holds_its_generation_and_publication_waits() {
+fn a_reader_holds_its_snapshot_deltas_replay_and_the_ring_never_laps_the_snapshot() {
     let (shm, p) = region("hold");
     let l = shm.layout();
     let (gens, area) = (shm.generations(), &l.config);
+    let reading = &l.workers[0].cfg_reading;
     assert_eq!(area.static_text(), conf::EMBEDDED_DEFAULT);
-    let (g, bytes) = generation::read_current(gens, &l.workers[0].cfg_reading).unwrap();
-    assert_eq!((g, generation::decode(&bytes).unwrap()), (1, runtime(1)));
-    assert_eq!(l.workers[0].cfg_reading.load(Ordering::Relaxed), 0, "the announcement ends with the copy");
+    assert_eq!(generation::current(gens, Some(reading)).unwrap(), (1, runtime(1)));
+    assert_eq!(reading.load(Ordering::Relaxed), 0, "the announcement ends with the copy");
 
-    assert_eq!(generation::publish(gens, l.workers(), &generation::encode(&runtime(2)), 2), Ok(2));
-    // A slot still announcing generation 1 keeps its buffer: generation 3 must wait.
+    assert_eq!(generation::publish_snapshot(gens, l.workers(), &generation::encode(&runtime(2)), 2), Ok(2));
+    // A slot still announcing the snapshot of generation 1 keeps its buffer: the next
+    // snapshot must wait.
     l.workers[0].cfg_reading_incoming.store(1, Ordering::SeqCst);
     let three = generation::encode(&runtime(3));
-    assert_eq!(generation::publish(gens, l.workers(), &three, 3), Err(PublishError::Busy(1)));
+    assert_eq!(generation::publish_snapshot(gens, l.workers(), &three, 3), Err(PublishError::Busy(1)));
     assert_eq!(area.generation.load(Ordering::SeqCst), 2, "a refused publication changes nothing");
     l.workers[0].cfg_reading_incoming.store(0, Ordering::SeqCst);
-    assert_eq!(generation::publish(gens, l.workers(), &three, 3), Ok(3));
-    let (g, bytes) = generation::snapshot(gens).unwrap();
-    assert_eq!((g, generation::decode(&bytes).unwrap()), (3, runtime(3)));
+    assert_eq!(generation::publish_snapshot(gens, l.workers(), &three, 3), Ok(3));
+    assert_eq!(generation::current(gens, None).unwrap(), (3, runtime(3)));
+
+    // A delta: a reader at 3 gets it, any other reader the snapshot with it replayed.
+    assert_eq!(generation::publish_delta(gens, &weight_delta(4), 4), Ok(4));
+    assert_eq!(generation::current(gens, None).unwrap(), (4, runtime(4)));
+    match generation::update(gens, reading, 3).unwrap() {
+        (4, generation::Update::Deltas(d)) => assert_eq!(d, vec![weight_delta(4)]),
+        other => panic!("{other:?}"),
+    }
+    match generation::update(gens, reading, 2).unwrap() {
+        (4, generation::Update::Deltas(d)) => panic!("no delta takes 2 to 3 (a snapshot): {d:?}"),
+        (4, generation::Update::Whole(rt)) => assert_eq!(rt, runtime(4)),
+        other => panic!("{other:?}"),
+    }
+
+    // The ring holds the deltas after the newest snapshot (3) up to its size, no further.
+    let ring = shm_layout::config::DELTA_SLOTS as u64;
+    for w in 5..3 + ring {
+        assert_eq!(generation::publish_delta(gens, &weight_delta(w as u32), w), Ok(w));
+    }
+    assert_eq!(generation::publish_delta(gens, &weight_delta(99), 99), Err(PublishError::Lapping(3 + ring)));
+    assert_eq!(generation::current(gens, None).unwrap(), (2 + ring, runtime(2 + ring as u32)));
+    let snap = generation::encode(&runtime(2 + ring as u32));
+    generation::write_snapshot(gens, l.workers(), 2 + ring, &snap).unwrap();
+    assert_eq!(generation::snapshot_generation(gens), 2 + ring);
+    assert_eq!(generation::publish_delta(gens, &weight_delta(7), 7), Ok(3 + ring));
+    assert_eq!(generation::current(gens, None).unwrap(), (3 + ring, runtime(7)));
 
     let max = TableSizes::SMALL.config_words as usize * 8;
     assert_eq!(gens.max_payload(), max);
     let huge = vec![0u8; max + 1];
-    assert_eq!(generation::publish(gens, l.workers(), &huge, 4), Err(PublishError::TooLarge { len: max + 1, max }));
+    let too_large = Err(PublishError::TooLarge { len: max + 1, max });
+    assert_eq!(generation::publish_snapshot(gens, l.workers(), &huge, 4), too_large);
+    let mut big = runtime(1).services[0].clone();
+    big.reals = vec![big.reals[0]; gens.max_delta() / 8];
+    let d = generation::Delta { put: vec![big], ..Default::default() };
+    assert!(matches!(generation::publish_delta(gens, &d, 5), Err(PublishError::DeltaTooLarge { .. })));
+    assert_eq!(area.generation.load(Ordering::SeqCst), 3 + ring, "refused publications change nothing");
     // A payload of another format is refused by name, not misread.
     let mut other = generation::encode(&runtime(4));
     other[0] ^= 0x40;
@@ -58,30 +95,39 @@ fn a_reader_holds_its_generation_and_publication_waits() {
 }
 
 #[test]
-fn snapshots_racing_a_publisher_are_always_whole() {
+fn readers_racing_a_publisher_of_deltas_and_snapshots_always_see_a_whole_generation() {
     let (shm, p) = region("race");
     let shm = Arc::new(shm);
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = {
         let (shm, stop) = (Arc::clone(&shm), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let l = shm.layout();
-            let mut w = 2;
+            let (l, gens) = (shm.layout(), shm.generations());
+            // Generation g has weight g.
+            let mut g = 1u64;
             while !stop.load(Ordering::Relaxed) {
-                if generation::publish(shm.generations(), l.workers(), &generation::encode(&runtime(w)), w.into())
-                    .is_ok()
-                {
-                    w += 1;
+                let w = g + 1;
+                let r = if w.is_multiple_of(7) {
+                    generation::publish_snapshot(gens, l.workers(), &generation::encode(&runtime(w as u32)), w)
+                } else {
+                    generation::publish_delta(gens, &weight_delta(w as u32), w)
+                };
+                match r {
+                    Ok(n) => g = n,
+                    Err(PublishError::Lapping(_)) => {
+                        let snap = generation::encode(&runtime(g as u32));
+                        let _ = generation::write_snapshot(gens, l.workers(), g, &snap);
+                    }
+                    Err(_) => {}
                 }
             }
-            w
+            g
         })
     };
     let mut last = 0;
     for _ in 0..2000 {
-        // No announcement: a snapshot is checked by checksum and generation instead.
-        let (g, bytes) = generation::snapshot(shm.generations()).unwrap();
-        let rt = generation::decode(&bytes).unwrap();
+        // No announcement: the copy is checked by checksum and generation instead.
+        let (g, rt) = generation::current(shm.generations(), None).unwrap();
         assert_eq!(u64::from(rt.services[0].reals[0].weight), g, "generation {g} holds its own payload");
         assert!(g >= last);
         last = g;

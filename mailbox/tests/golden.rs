@@ -117,7 +117,7 @@ fn runtime() -> Runtime {
         ],
         neighbours: vec![Neighbour { addr: ip(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: 1 }],
         routes: vec![Route { prefix: ip(10, 1, 0, 0), len: 16, via: ip(198, 19, 0, 9) }],
-        services,
+        services: services.into_iter().map(Into::into).collect(),
     }
 }
 
@@ -384,7 +384,23 @@ fn the_generation_format_is_golden() {
     let bytes = generation::encode(&rt);
     assert_eq!(bytes[..2], FORMAT_VERSION.to_le_bytes(), "a payload starts with its version");
     assert_eq!(generation::decode(&bytes).as_ref(), Ok(&rt));
-    let text = hex(&[("conf::Runtime".to_owned(), bytes)]);
+    // Ring entries: a snapshot's, and a delta with every part.
+    let delta = generation::Delta {
+        addresses: Some(rt.addresses.clone()),
+        neighbours: Some(rt.neighbours.clone()),
+        routes: Some(rt.routes.clone()),
+        removed: vec![DNS],
+        put: rt.services[..2].to_vec(),
+    };
+    let mut entries = vec![("conf::Runtime".to_owned(), bytes)];
+    for (label, e) in
+        [("Entry::Snapshot", generation::Entry::Snapshot), ("Entry::Delta", generation::Entry::Delta(delta))]
+    {
+        let bytes = generation::encode_entry(&e);
+        assert_eq!(generation::decode_entry(&bytes).as_ref(), Ok(&e));
+        entries.push((label.to_owned(), bytes));
+    }
+    let text = hex(&entries);
     check("generation", FORMAT_VERSION, "FORMAT_VERSION in mailbox/src/generation.rs", &text);
 }
 

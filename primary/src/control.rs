@@ -82,7 +82,9 @@ pub enum ChangeError {
 /// # Errors
 /// [`ChangeError`]: what is wrong with the change; `rt` is untouched.
 pub fn apply(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, ChangeError> {
-    apply_checking(cfg, rt, change, false)
+    let mut next = rt.clone();
+    apply_in(cfg, (&mut next, &mut Derived::of(rt)), change, false)?;
+    Ok(next)
 }
 
 /// Why a list of changes was refused ([`apply_all`]); nothing changed.
@@ -109,80 +111,331 @@ pub enum BatchError {
 /// [`BatchError::Change`] for the first change that cannot be made, [`BatchError::Invalid`]
 /// when the result breaks a rule; `rt` is untouched.
 pub fn apply_all(cfg: &Config, rt: &Runtime, changes: &[Change]) -> Result<Runtime, BatchError> {
-    let mut e = Edit::new(cfg, rt, true);
-    for (index, c) in changes.iter().enumerate() {
-        e.make(c).map_err(|source| BatchError::Change { index, source })?;
-    }
-    cfg.check_runtime(&e.next).map_err(BatchError::Invalid)?;
-    Ok(e.next)
+    let mut next = rt.clone();
+    apply_all_in(cfg, (&mut next, &mut Derived::of(rt)), changes)?;
+    Ok(next)
 }
 
-/// [`apply`], checking the whole result when `whole`.
-fn apply_checking(cfg: &Config, rt: &Runtime, change: &Change, whole: bool) -> Result<Runtime, ChangeError> {
-    let mut e = Edit::new(cfg, rt, false);
-    e.make(change)?;
+/// [`apply_all`] in place: `rt` (with `derived`, its lookups) is changed, or untouched when the
+/// changes are refused.
+fn apply_all_in(
+    cfg: &Config,
+    (rt, derived): (&mut Runtime, &mut Derived),
+    changes: &[Change],
+) -> Result<Staged, BatchError> {
+    let mut e = Edit::new(cfg, rt, derived);
+    for (index, c) in changes.iter().enumerate() {
+        if let Err(source) = e.make(c) {
+            e.roll_back();
+            return Err(BatchError::Change { index, source });
+        }
+    }
+    if let Err(err) = cfg.check_runtime(e.next) {
+        e.roll_back();
+        return Err(BatchError::Invalid(err));
+    }
+    Ok(e.done())
+}
+
+/// Changes made in place, not yet published: what they touched since the published
+/// generation (what the delta of the generation that publishes them carries), and how to take
+/// them back.
+#[derive(Debug, Default)]
+pub struct Staged {
+    touched: Touched,
+    undo: Vec<Undo>,
+}
+
+impl Staged {
+    /// Adds changes made after these.
+    fn then(&mut self, later: Staged) {
+        self.touched.merge(later.touched);
+        self.undo.extend(later.undo);
+    }
+}
+
+/// One step that takes back part of an edit ([`roll_back`] plays them newest first).
+#[derive(Debug)]
+enum Undo {
+    /// The addresses, neighbours and routes as they were.
+    Tables(Vec<conf::IfAddr>, Vec<conf::Neighbour>, Vec<conf::Route>),
+    /// The service at this index as it was.
+    Service(usize, conf::Shared<conf::Service>),
+    /// A service was appended.
+    Pushed,
+    /// This service was removed from this index.
+    Removed(usize, conf::Shared<conf::Service>),
+    /// The services as they were (all removed).
+    Services(Vec<conf::Shared<conf::Service>>),
+    /// The whole configuration as it was (a reload).
+    Whole(Runtime),
+}
+
+/// Takes back the changes `undo` records, newest first, in `rt` and its lookups `derived`.
+fn roll_back(rt: &mut Runtime, derived: &mut Derived, undo: Vec<Undo>) {
+    let mut again = false;
+    for u in undo.into_iter().rev() {
+        match u {
+            Undo::Tables(a, n, r) => (rt.addresses, rt.neighbours, rt.routes) = (a, n, r),
+            Undo::Service(i, s) => {
+                derived.counts.remove(&rt.services[i]);
+                derived.counts.add(&s);
+                rt.services[i] = s;
+            }
+            Undo::Pushed => {
+                if let Some(s) = rt.services.pop() {
+                    derived.counts.remove(&s);
+                    derived.index.remove(&ServiceKey::of(&s));
+                }
+            }
+            Undo::Removed(i, s) => {
+                rt.services.insert(i, s);
+                again = true;
+            }
+            Undo::Services(s) => {
+                rt.services = s;
+                again = true;
+            }
+            Undo::Whole(w) => {
+                *rt = w;
+                again = true;
+            }
+        }
+    }
+    if again {
+        *derived = Derived::of(rt);
+    }
+}
+
+/// Lookups over a configuration's services, kept up to date as changes are made (and taken
+/// back), so that a change to one service costs no pass over the others.
+#[derive(Debug, Default)]
+struct Derived {
+    /// Each service's index by key.
+    index: rustc_hash::FxHashMap<ServiceKey, usize>,
+    /// What the rules between services need ([`Config::check_services`]).
+    counts: conf::ServiceCounts,
+}
+
+impl Derived {
+    fn of(rt: &Runtime) -> Derived {
+        Derived {
+            index: rt.services.iter().enumerate().map(|(i, s)| (ServiceKey::of(s), i)).collect(),
+            counts: conf::ServiceCounts::of(&rt.services),
+        }
+    }
+}
+
+/// What changes touched, since the published generation.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Touched {
+    /// Everything may have changed (a reload): publish a snapshot.
+    all: bool,
+    addresses: bool,
+    neighbours: bool,
+    routes: bool,
+    /// Each service touched, once, and whether it was removed (and maybe added again) since.
+    services: HashMap<ServiceKey, bool>,
+}
+
+impl Touched {
+    fn service(&mut self, k: ServiceKey, removed: bool) {
+        *self.services.entry(k).or_insert(false) |= removed;
+    }
+
+    /// Adds what `later` touched.
+    fn merge(&mut self, later: Touched) {
+        self.all |= later.all;
+        self.addresses |= later.addresses;
+        self.neighbours |= later.neighbours;
+        self.routes |= later.routes;
+        for (k, removed) in later.services {
+            self.service(k, removed);
+        }
+    }
+}
+
+/// Addresses, neighbours and routes.
+type Tables = (Vec<conf::IfAddr>, Vec<conf::Neighbour>, Vec<conf::Route>);
+
+/// `next`, if a change `touched` it and it differs from `base`.
+fn changed<T: PartialEq + Clone>(touched: bool, base: &[T], next: &[T]) -> Option<Vec<T>> {
+    (touched && base != next).then(|| next.to_vec())
+}
+
+/// Services a delta carries at most; a change touching more is published as a snapshot.
+const DELTA_SERVICES: usize = 1024;
+
+/// The delta that takes the generation whose tables are `base` to `next` (whose services'
+/// indices are `index`), given what the changes between them `touched` (`None`: publish a
+/// snapshot). Costs what the touched services cost.
+fn delta(
+    base: &Tables,
+    next: &Runtime,
+    index: &rustc_hash::FxHashMap<ServiceKey, usize>,
+    touched: &Touched,
+) -> Option<generation::Delta> {
+    if touched.all || touched.services.len() > DELTA_SERVICES {
+        return None;
+    }
+    // In `next`'s order: a reader appends the new ones as `next` has them.
+    let mut at: Vec<usize> = touched.services.keys().filter_map(|k| index.get(k).copied()).collect();
+    at.sort_unstable();
+    let put = at.into_iter().map(|i| next.services[i].clone()).collect();
+    Some(generation::Delta {
+        addresses: changed(touched.addresses, &base.0, &next.addresses),
+        neighbours: changed(touched.neighbours, &base.1, &next.neighbours),
+        routes: changed(touched.routes, &base.2, &next.routes),
+        removed: touched.services.iter().filter(|(_, &removed)| removed).map(|(k, _)| *k).collect(),
+        put,
+    })
+}
+
+/// [`apply`] in place, checking the whole result when `whole`: `rt` is changed, or untouched
+/// when the change is refused.
+fn apply_in(
+    cfg: &Config,
+    (rt, derived): (&mut Runtime, &mut Derived),
+    change: &Change,
+    whole: bool,
+) -> Result<Staged, ChangeError> {
+    let mut e = Edit::new(cfg, rt, derived);
+    if let Err(err) = e.make(change) {
+        e.roll_back();
+        return Err(err);
+    }
     // The services whose own rules the change may break: `None` for all of everything.
-    let one = |k: &ServiceKey| e.next.service(k.protocol, k.vip, k.port).map(|i| vec![i]);
-    let touched = match change {
-        _ if whole || e.next.addresses != rt.addresses => None,
-        Change::ServiceAdd { service, .. }
-        | Change::ServiceEdit { service, .. }
-        | Change::RealAdd { service, .. }
-        | Change::RealEdit { service, .. }
-        | Change::RealDel { service, .. }
-        | Change::LaddrAdd { service, .. }
-        | Change::LaddrDel { service, .. }
-        | Change::AclAdd { service, .. }
-        | Change::AclDel { service, .. } => one(service),
+    let one = |k: &ServiceKey| e.derived.index.get(k).map(|&i| vec![i]);
+    let touched = match (change, change.edited_service()) {
+        _ if whole || e.touched.addresses => None,
+        (_, Some(k)) => one(k),
         // Fewer services: no rule between the rest can break.
-        Change::ServiceDel { .. } => Some(Vec::new()),
+        (Change::ServiceDel { .. }, _) => Some(Vec::new()),
         _ => None,
     };
-    match touched {
-        Some(t) => cfg.check_services(&e.next, &t)?,
-        None => cfg.check_runtime(&e.next)?,
+    let checked = match touched {
+        Some(t) => cfg.check_services(e.next, &t, &e.derived.counts),
+        None => cfg.check_runtime(e.next),
+    };
+    if let Err(err) = checked {
+        e.roll_back();
+        return Err(err.into());
     }
-    Ok(e.next)
+    Ok(e.done())
 }
 
-/// A change being made: the copy of the running configuration it edits, and the configuration
-/// whose ports it may name. Each command group has its own `impl` block below.
+/// Changes being made: the running configuration they edit in place, the configuration whose
+/// ports they may name, and how to take them back. Each command group has its own `impl`
+/// block below.
 struct Edit<'a> {
     cfg: &'a Config,
-    next: Runtime,
-    /// Each service's index by key, for many changes in a row ([`apply_all`]); `None`: the
-    /// services are searched.
-    index: Option<HashMap<(conf::Protocol, Ipv4Addr, u16), usize>>,
+    next: &'a mut Runtime,
+    /// What the changes made so far touched.
+    touched: Touched,
+    /// How to take them back.
+    undo: Vec<Undo>,
+    /// `next`'s lookups.
+    derived: &'a mut Derived,
+    /// The services the change being made changes, by index (counted out, to be counted in
+    /// again as they are after it).
+    saved: Vec<usize>,
+    /// The services this edit added: taking it back removes them, so they are changed without
+    /// keeping them as they were (`ipvsadm -R` adds thousands, then their real servers).
+    fresh: rustc_hash::FxHashSet<ServiceKey>,
+    /// Whether `undo` holds the tables as they were.
+    tables_saved: bool,
 }
 
 impl<'a> Edit<'a> {
-    /// Changes to a copy of `rt`; `indexed` for many of them.
-    fn new(cfg: &'a Config, rt: &Runtime, indexed: bool) -> Self {
-        let mut e = Edit { cfg, next: rt.clone(), index: None };
-        if indexed {
-            e.reindex();
+    /// Changes to `rt`, whose lookups are `derived`.
+    fn new(cfg: &'a Config, rt: &'a mut Runtime, derived: &'a mut Derived) -> Self {
+        Edit {
+            cfg,
+            next: rt,
+            derived,
+            touched: Touched::default(),
+            undo: Vec::new(),
+            saved: Vec::new(),
+            fresh: Default::default(),
+            tables_saved: false,
         }
-        e
     }
 
-    fn reindex(&mut self) {
-        let keys = self.next.services.iter().enumerate().map(|(i, s)| ((s.protocol, s.vip, s.port), i));
-        self.index = Some(keys.collect());
+    /// Takes back every change made.
+    fn roll_back(self) {
+        roll_back(self.next, self.derived, self.undo);
+    }
+
+    /// The changes made, to stage.
+    fn done(self) -> Staged {
+        Staged { touched: self.touched, undo: self.undo }
     }
 
     /// The index of service `k`.
     fn find(&self, k: &ServiceKey) -> Option<usize> {
-        match &self.index {
-            Some(ix) => ix.get(&(k.protocol, k.vip, k.port)).copied(),
-            None => self.next.service(k.protocol, k.vip, k.port),
-        }
+        self.derived.index.get(k).copied()
+    }
+
+    /// Indexes the services again (after a removal moved them).
+    fn reindex(&mut self) {
+        self.derived.index = self.next.services.iter().enumerate().map(|(i, s)| (ServiceKey::of(s), i)).collect();
     }
 }
 
 /// Making changes.
 impl Edit<'_> {
-    /// Makes `change` in `next`, unchecked against the rules of the file (the caller checks).
+    /// Makes `change` in `next`, unchecked against the rules of the file (the caller checks),
+    /// and records what it touched.
     fn make(&mut self, change: &Change) -> Result<(), ChangeError> {
+        let addresses = self.next.addresses.len();
+        // The tables as they were, for a change that may touch them (a local address installed
+        // with its port, or pruned with its last use).
+        let tables = matches!(
+            change,
+            Change::AddrAdd { .. }
+                | Change::AddrDel { .. }
+                | Change::NeighSet { .. }
+                | Change::NeighDel { .. }
+                | Change::RouteAdd { .. }
+                | Change::RouteDel { .. }
+                | Change::LaddrAdd { port: Some(_), .. }
+                | Change::LaddrDel { .. }
+                | Change::ServiceDel { .. }
+                | Change::ServiceClear
+        );
+        // Once an edit: taking it back restores the first.
+        if tables && !self.tables_saved {
+            let n = &self.next;
+            self.undo.push(Undo::Tables(n.addresses.clone(), n.neighbours.clone(), n.routes.clone()));
+            self.tables_saved = true;
+        }
+        self.saved.clear();
+        let made = self.make_untracked(change);
+        // The services changed are counted again, as they are now (also when the change
+        // failed half-way: a roll-back counts them out).
+        for &i in &self.saved {
+            self.derived.counts.add(&self.next.services[i]);
+        }
+        made?;
+        let t = &mut self.touched;
+        match change {
+            Change::AddrAdd { .. } | Change::AddrDel { .. } => t.addresses = true,
+            Change::NeighSet { .. } | Change::NeighDel { .. } => t.neighbours = true,
+            Change::RouteAdd { .. } | Change::RouteDel { .. } => t.routes = true,
+            Change::ServiceClear => t.all = true,
+            Change::ServiceDel { service } => t.service(*service, true),
+            c => {
+                if let Some(service) = c.edited_service() {
+                    t.service(*service, false);
+                }
+            }
+        }
+        // A local address installed or pruned with its service's change.
+        t.addresses |= self.next.addresses.len() != addresses;
+        Ok(())
+    }
+
+    fn make_untracked(&mut self, change: &Change) -> Result<(), ChangeError> {
         match change {
             Change::AddrAdd { port, addr, prefix } => self.add_address(port, *addr, *prefix)?,
             Change::AddrDel { addr } => self.del_address(*addr)?,
@@ -201,10 +454,8 @@ impl Edit<'_> {
                 self.prune_sapool();
             }
             Change::ServiceClear => {
-                self.next.services.clear();
-                if self.index.is_some() {
-                    self.reindex();
-                }
+                self.undo.push(Undo::Services(std::mem::take(&mut self.next.services)));
+                *self.derived = Derived::default();
                 self.prune_sapool();
             }
             Change::RealAdd { service, addr, port, weight, forward, thresholds: (upper, lower) } => {
@@ -300,8 +551,17 @@ impl Edit<'_> {
 
 /// Services.
 impl Edit<'_> {
+    /// Service `k`, to change (as it was is kept to take the change back: changing it copies
+    /// it).
     fn service(&mut self, k: &ServiceKey) -> Result<&mut conf::Service, ChangeError> {
         let i = self.find(k).ok_or(ChangeError::NoService(*k))?;
+        if !self.saved.contains(&i) {
+            self.saved.push(i);
+            self.derived.counts.remove(&self.next.services[i]);
+            if !self.fresh.contains(k) {
+                self.undo.push(Undo::Service(i, self.next.services[i].clone()));
+            }
+        }
         Ok(&mut self.next.services[i])
     }
 
@@ -316,14 +576,15 @@ impl Edit<'_> {
         if self.find(k).is_some() {
             return Err(ChangeError::ServiceExists(*k));
         }
-        if let Some(ix) = self.index.as_mut() {
-            ix.insert((k.protocol, k.vip, k.port), self.next.services.len());
-        }
-        self.next.services.push(conf::Service {
+        let scheduler = scheduler.parse::<sched::Kind>()?;
+        self.derived.index.insert(*k, self.next.services.len());
+        self.fresh.insert(*k);
+        self.undo.push(Undo::Pushed);
+        let s = conf::Shared::new(conf::Service {
             vip: k.vip,
             port: k.port,
             protocol: k.protocol,
-            scheduler: scheduler.parse::<sched::Kind>()?,
+            scheduler,
             local_addresses: Vec::new(),
             reals: Vec::new(),
             persistence,
@@ -332,6 +593,8 @@ impl Edit<'_> {
             proxy_protocol,
             group,
         });
+        self.derived.counts.add(&s);
+        self.next.services.push(s);
         Ok(())
     }
 
@@ -361,10 +624,10 @@ impl Edit<'_> {
 
     fn del_service(&mut self, k: &ServiceKey) -> Result<(), ChangeError> {
         let i = self.find(k).ok_or(ChangeError::NoService(*k))?;
-        self.next.services.remove(i);
-        if self.index.is_some() {
-            self.reindex();
-        }
+        let old = self.next.services.remove(i);
+        self.derived.counts.remove(&old);
+        self.undo.push(Undo::Removed(i, old));
+        self.reindex();
         Ok(())
     }
 }
@@ -522,18 +785,48 @@ struct Waiting {
 pub struct Control {
     /// The configuration the instance started from (its static sections never change).
     cfg: Config,
-    /// The latest published generation's configuration.
-    published: Runtime,
+    /// The configuration with every change made: the published generation's with the staged
+    /// changes.
+    latest: Runtime,
+    /// `latest`'s lookups.
+    derived: Derived,
+    /// The published generation's addresses, neighbours and routes.
+    published: Tables,
+    /// When a generation was last published (ns).
+    published_ns: u64,
     /// Published generation whose acknowledgements are awaited, with the requests it carries
     /// and when it was published (ns).
     in_flight: Option<(u64, Vec<Waiting>, u64)>,
     /// Changes applied after `in_flight`, to be published next, with their requests.
-    staged: Option<(Runtime, Vec<Waiting>)>,
+    staged: Option<(Staged, Vec<Waiting>)>,
+    /// A snapshot being written off the control loop: its generation and the writer.
+    encoding: Option<(u64, std::thread::JoinHandle<Result<(), String>>)>,
     /// Counter-zeroing requests not yet made, by service key (0: all).
     zeros: std::collections::VecDeque<(u64, Waiting)>,
     /// The zeroing request the workers carry out now: its epoch, its request, when it was made.
     zero_in_flight: Option<(u64, Waiting, u64)>,
 }
+
+/// The snapshot writer: encodes `rt` (generation `g`) and writes it as the newest snapshot
+/// through a mapping of its own of the shared memory at `path`, retrying while a reader holds
+/// the buffer it goes to.
+fn write_snapshot(path: &Path, g: u64, rt: &Runtime) -> Result<(), String> {
+    // Linux: the calling thread's priority. It yields to the control loop on a shared CPU.
+    let _ = rustix::process::setpriority_process(None, 19);
+    let bytes = generation::encode(rt);
+    let shm = Shm::open(path).map_err(|e| e.to_string())?;
+    for _ in 0..1000 {
+        match generation::write_snapshot(shm.generations(), shm.layout().workers(), g, &bytes) {
+            Err(PublishError::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            r => return r.map_err(|e| e.to_string()),
+        }
+    }
+    Err("a reader kept the snapshot buffer busy".into())
+}
+
+/// How long the control plane is idle before it writes a snapshot of a generation published as
+/// a delta (it writes one sooner when the ring fills).
+const SNAPSHOT_IDLE_NS: u64 = 200_000_000;
 
 impl Control {
     /// Control over the generations of `cfg`'s instance; generation 1 (`cfg`'s runtime part)
@@ -541,9 +834,13 @@ impl Control {
     pub fn new(cfg: &Config) -> Control {
         Control {
             cfg: cfg.clone(),
-            published: cfg.runtime(),
+            latest: cfg.runtime(),
+            derived: Derived::of(&cfg.runtime()),
+            published: (cfg.addresses.clone(), cfg.neighbours.clone(), cfg.routes.clone()),
+            published_ns: 0,
             in_flight: None,
             staged: None,
+            encoding: None,
             zeros: std::collections::VecDeque::new(),
             zero_in_flight: None,
         }
@@ -551,7 +848,7 @@ impl Control {
 
     /// The configuration the next change applies to.
     fn latest(&self) -> &Runtime {
-        self.staged.as_ref().map_or(&self.published, |(rt, _)| rt)
+        &self.latest
     }
 
     /// Whether anything is staged or awaiting acknowledgements.
@@ -615,18 +912,18 @@ impl Control {
         &mut self,
         mailbox: &mut Server<'_>,
         taken: Taken,
-        result: Result<Runtime, E>,
+        result: Result<Staged, E>,
         now_ns: u64,
     ) {
         match result {
-            Ok(rt) => {
+            Ok(next) => {
                 let w = Waiting { taken, arrived_ns: now_ns };
                 match self.staged.as_mut() {
                     Some((staged, list)) => {
-                        *staged = rt;
+                        staged.then(next);
                         list.push(w);
                     }
-                    None => self.staged = Some((rt, vec![w])),
+                    None => self.staged = Some((next, vec![w])),
                 }
             }
             Err(e) => {
@@ -640,8 +937,8 @@ impl Control {
     ///
     /// # Errors
     /// As [`apply`].
-    pub fn check(&self, change: &Change) -> Result<Runtime, ChangeError> {
-        apply(&self.cfg, self.latest(), change)
+    pub fn check(&mut self, change: &Change) -> Result<Staged, ChangeError> {
+        apply_in(&self.cfg, (&mut self.latest, &mut self.derived), change, false)
     }
 
     /// The latest configuration with the changes in the file at `path` made
@@ -649,11 +946,11 @@ impl Control {
     ///
     /// # Errors
     /// As [`apply_all`], and [`BatchError::Read`] / [`BatchError::Decode`] for the file.
-    pub fn check_changes(&self, path: &str) -> Result<Runtime, BatchError> {
+    pub fn check_changes(&mut self, path: &str) -> Result<Staged, BatchError> {
         let path = PathBuf::from(path);
         let bytes = std::fs::read(&path).map_err(|source| BatchError::Read { path: path.clone(), source })?;
         let changes = mailbox::proto::decode_changes(&bytes).map_err(|source| BatchError::Decode { path, source })?;
-        apply_all(&self.cfg, self.latest(), &changes)
+        apply_all_in(&self.cfg, (&mut self.latest, &mut self.derived), &changes)
     }
 
     /// The runtime configuration of the file at `path` (`None`: the startup file).
@@ -661,13 +958,16 @@ impl Control {
     /// # Errors
     /// As [`reload`]; [`ReloadError::Embedded`] without a path when the instance started
     /// from no file.
-    pub fn check_reload(&self, path: Option<&str>) -> Result<Runtime, ReloadError> {
+    pub fn check_reload(&mut self, path: Option<&str>) -> Result<Staged, ReloadError> {
         let path = match path {
             Some(p) => Path::new(p).to_owned(),
             None if self.cfg.source == "<embedded>" => return Err(ReloadError::Embedded),
             None => Path::new(&self.cfg.source).to_owned(),
         };
-        reload(&self.cfg, &path)
+        let rt = reload(&self.cfg, &path)?;
+        self.derived = Derived::of(&rt);
+        let old = std::mem::replace(&mut self.latest, rt);
+        Ok(Staged { touched: Touched { all: true, ..Touched::default() }, undo: vec![Undo::Whole(old)] })
     }
 
     /// Answers the requests of an acknowledged generation, and publishes the staged changes
@@ -710,24 +1010,94 @@ impl Control {
                 mailbox.reply(w.taken, &r.encode(), &[], now_ns);
             }
         }
-        let Some((rt, _)) = &self.staged else { return };
-        let bytes = generation::encode(rt);
-        match generation::publish(shm.generations(), layout.workers(), &bytes, now_ns) {
+        self.tend_snapshot(shm, now_ns);
+        if self.staged.is_none() {
+            return;
+        }
+        match self.publish(shm, now_ns) {
             Ok(g) => {
-                let (rt, list) = self.staged.take().unwrap_or_default();
+                let (next, list) = self.staged.take().unwrap_or_default();
                 area.changes.fetch_add(list.len() as u64, std::sync::atomic::Ordering::AcqRel);
-                tracing::info!(generation = g, changes = list.len(), "configuration generation published");
-                self.published = rt;
+                tracing::debug!(generation = g, changes = list.len(), "configuration generation published");
+                let (t, rt) = (&next.touched, &self.latest);
+                if t.all || t.addresses {
+                    self.published.0.clone_from(&rt.addresses);
+                }
+                if t.all || t.neighbours {
+                    self.published.1.clone_from(&rt.neighbours);
+                }
+                if t.all || t.routes {
+                    self.published.2.clone_from(&rt.routes);
+                }
+                self.published_ns = now_ns;
                 self.in_flight = Some((g, list, now_ns));
             }
             Err(PublishError::Busy(_)) => {}
-            Err(e @ PublishError::TooLarge { .. }) => {
-                let (_, list) = self.staged.take().unwrap_or_default();
+            Err(e) => {
+                let (staged, list) = self.staged.take().unwrap_or_default();
+                roll_back(&mut self.latest, &mut self.derived, staged.undo);
                 let message = format!("{e}; nothing was changed");
                 for w in list {
                     mailbox.reply(w.taken, &Response::error(message.clone()).encode(), &[], now_ns);
                 }
             }
+        }
+    }
+
+    /// Publishes `next` as the next generation: a delta when its changes fit one, else a
+    /// snapshot.
+    fn publish(&mut self, shm: &Shm, now_ns: u64) -> Result<u64, PublishError> {
+        let gens = shm.generations();
+        let touched = self.staged.as_ref().map(|(next, _)| &next.touched);
+        let d = touched.and_then(|t| delta(&self.published, &self.latest, &self.derived.index, t));
+        if let Some(d) = d {
+            match generation::publish_delta(gens, &d, now_ns) {
+                // Too large, or snapshots off the control loop fell behind the ring: this one is.
+                Err(PublishError::DeltaTooLarge { .. } | PublishError::Lapping(_)) => {}
+                r => return r,
+            }
+        }
+        self.finish_snapshot();
+        generation::publish_snapshot(gens, shm.layout().workers(), &generation::encode(&self.latest), now_ns)
+    }
+
+    /// Writes a snapshot of the published generation from a thread of its own (at the lowest
+    /// priority, through its own mapping of the shared memory) when the ring holds many deltas
+    /// past the newest snapshot or the control plane has been idle a while: readers that
+    /// start (a worker, `dpvsctl`) then replay few deltas, and the ring has room.
+    fn tend_snapshot(&mut self, shm: &Shm, now_ns: u64) {
+        if let Some((at, writer)) = &self.encoding {
+            if writer.is_finished() {
+                let at = *at;
+                self.finish_snapshot();
+                tracing::debug!(generation = at, "snapshot written");
+            }
+            return;
+        }
+        let gens = shm.generations();
+        let g = gens.area.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let idle = self.in_flight.is_none() && now_ns.saturating_sub(self.published_ns) >= SNAPSHOT_IDLE_NS;
+        let due = generation::ring_half_full(gens) || (idle && generation::snapshot_generation(gens) < g);
+        // Nothing staged: the configuration is the published generation's.
+        if !due || self.staged.is_some() {
+            return;
+        }
+        let (rt, path) = (self.latest.clone(), shm.path().to_owned());
+        let spawned = std::thread::Builder::new().name("snapshot".into()).spawn(move || write_snapshot(&path, g, &rt));
+        match spawned {
+            Ok(writer) => self.encoding = Some((g, writer)),
+            Err(e) => tracing::warn!("cannot start the snapshot writer: {e}"),
+        }
+    }
+
+    /// Waits for the snapshot being written, if any (before the control loop writes one
+    /// itself: one writer of the snapshot buffers at a time).
+    fn finish_snapshot(&mut self) {
+        let Some((at, writer)) = self.encoding.take() else { return };
+        match writer.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(generation = at, "snapshot not written: {e}"),
+            Err(_) => tracing::error!(generation = at, "the snapshot writer panicked"),
         }
     }
 

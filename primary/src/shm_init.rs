@@ -249,8 +249,8 @@ pub fn fill(l: &mut Layout, tables: Tables<'_>, cfg: &Config, facts: &StartFacts
 }
 
 /// The tables after the layout, sized by `cfg`'s `[limits]`: a table of service and of
-/// real-server counters per forwarding lcore, and generation buffers for a configuration at
-/// the limits ([`conf::Limits::generation_bytes`]).
+/// real-server counters per forwarding lcore, snapshot buffers for a configuration at the
+/// limits ([`conf::Limits::generation_bytes`]) and the delta ring ([`conf::Limits::delta_bytes`]).
 pub fn table_sizes(cfg: &Config) -> TableSizes {
     let lim = cfg.limits;
     TableSizes {
@@ -258,6 +258,7 @@ pub fn table_sizes(cfg: &Config) -> TableSizes {
         service_slots: lim.services,
         real_slots: lim.reals,
         config_words: lim.generation_bytes().div_ceil(8),
+        delta_words: lim.delta_bytes().div_ceil(8) as u32,
     }
 }
 

@@ -408,7 +408,13 @@ impl<'a> Supervisor<'a> {
             };
             let request = match request {
                 Ok(Request::Change(change)) => {
+                    let t0 = monotonic_ns();
                     let result = self.control.check(&change);
+                    let took_us = monotonic_ns().saturating_sub(t0) / 1000;
+                    if took_us >= 1000 {
+                        // A change costs what it touches: one that took this long is worth a line.
+                        tracing::info!(took_us, "slow configuration change: {change:?}");
+                    }
                     self.control.take(&mut self.mailbox, taken, result, now_ns);
                     continue;
                 }

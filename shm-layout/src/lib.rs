@@ -12,15 +12,16 @@
 //!                LcoreCounters x 64  per worker slot, four cache lines each, single writer
 //!                QueueCounters x 64  packets per rx queue and per port, by worker slot
 //!                LearnedNeighbour 1024 x 64  neighbours learned from ARP, a table per worker slot
-//!                ConfigArea      the startup file's text and the two configuration generation
-//!                                buffers' headers (see [`config`]), 64 KiB
+//!                ConfigArea      the startup file's text, the two configuration snapshot
+//!                                buffers' and the delta ring's headers (see [`config`]), 128 KiB
 //!                Mailbox         the control mailbox (see [`mailbox`]), 256 KiB
 //!  size_of::<Layout>()
 //!                the tables sized by the configuration's `[limits]` ([`TableSizes`], in the
 //!                header), each reached through [`Shm`]:
 //!                ServiceCounters service_slots x workers  a table per worker slot
 //!                RealCounters    real_slots x workers     a table per worker slot
-//!                AtomicU64       config_words x 2         the generation buffers' payloads
+//!                AtomicU64       config_words x 2         the snapshot buffers' payloads
+//!                AtomicU64       delta_words              the delta ring's arena
 //! ```
 //!
 //! Who writes what:
@@ -49,7 +50,7 @@ pub use time::{monotonic_ns, pin_to_cpu, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 12;
+pub const LAYOUT_VERSION: u32 = 13;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -165,8 +166,9 @@ pub struct Header {
     pub conn_capacity: u32,
     /// Real-server counter slots per worker ([`TableSizes::real_slots`]).
     pub real_slots: u32,
-    pub _reserved: u32,
-    /// Words of each configuration generation buffer ([`TableSizes::config_words`]).
+    /// Words of the delta ring's arena ([`TableSizes::delta_words`]).
+    pub delta_words: u32,
+    /// Words of each configuration snapshot buffer ([`TableSizes::config_words`]).
     pub config_words: u64,
 }
 

@@ -128,8 +128,10 @@ pub struct TableSizes {
     pub service_slots: u32,
     /// Real-server counter slots per worker.
     pub real_slots: u32,
-    /// Words of each of the two generation buffers.
+    /// Words of each of the two configuration snapshot buffers.
     pub config_words: u64,
+    /// Words of the configuration delta ring's arena.
+    pub delta_words: u32,
 }
 
 impl TableSizes {
@@ -141,12 +143,13 @@ impl TableSizes {
         service_slots: 256,
         real_slots: 1024,
         config_words: 128 * 1024,
+        delta_words: 128 * 1024,
     };
 
     /// Byte offsets, from the end of the layout, of the service counters, the real-server
-    /// counters and the two generation buffers' payloads, and the tables' total length; `None`
-    /// when it overflows.
-    fn offsets(&self) -> Option<[usize; 5]> {
+    /// counters, the two snapshot buffers' payloads and the delta ring's, and the tables' total
+    /// length; `None` when it overflows.
+    fn offsets(&self) -> Option<[usize; 6]> {
         let workers = usize::try_from(self.workers).ok()?;
         let services = workers.checked_mul(usize::try_from(self.service_slots).ok()?)?.checked_mul(64)?;
         let reals = workers.checked_mul(usize::try_from(self.real_slots).ok()?)?.checked_mul(64)?;
@@ -154,12 +157,14 @@ impl TableSizes {
         let real_at = services;
         let buf0_at = real_at.checked_add(reals)?;
         let buf1_at = buf0_at.checked_add(buf)?;
-        Some([0, real_at, buf0_at, buf1_at, buf1_at.checked_add(buf)?])
+        let ring = usize::try_from(self.delta_words).ok()?.checked_mul(8)?;
+        let ring_at = buf1_at.checked_add(buf)?;
+        Some([0, real_at, buf0_at, buf1_at, ring_at, ring_at.checked_add(ring)?])
     }
 
     /// Bytes of the tables (`None`: too large to address).
     pub fn bytes(&self) -> Option<usize> {
-        self.offsets().map(|o| o[4])
+        self.offsets().map(|o| o[5])
     }
 
     fn of(layout: &Layout) -> TableSizes {
@@ -169,6 +174,7 @@ impl TableSizes {
             service_slots: h.service_slots,
             real_slots: h.real_slots,
             config_words: h.config_words,
+            delta_words: h.delta_words,
         }
     }
 }
@@ -181,7 +187,7 @@ pub struct Shm {
     /// The tables' sizes (from the header, checked against the file's length).
     sizes: TableSizes,
     /// Their offsets ([`TableSizes::offsets`]).
-    offsets: [usize; 5],
+    offsets: [usize; 6],
 }
 
 impl Shm {
@@ -207,7 +213,7 @@ impl Shm {
             Err(e) => return Err(io(e)),
         }
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io)?;
-        let total = std::mem::size_of::<Layout>() + offsets[4];
+        let total = std::mem::size_of::<Layout>() + offsets[5];
         file.set_len(total as u64).map_err(io)?;
         let map = MmapRaw::map_raw(&file).map_err(io)?;
         let shm = Shm { map, path: path.to_owned(), sizes, offsets };
@@ -229,6 +235,7 @@ impl Shm {
             layout.header.service_slots = sizes.service_slots;
             layout.header.real_slots = sizes.real_slots;
             layout.header.config_words = sizes.config_words;
+            layout.header.delta_words = sizes.delta_words;
             init(layout, Tables { shm: &shm });
         }
         shm.layout().header.layout_version.store(LAYOUT_VERSION, Ordering::Release);
@@ -291,7 +298,7 @@ impl Shm {
         // above) was published.
         let sizes = TableSizes::of(unsafe { &*map.as_ptr().cast::<Layout>() });
         let offsets = sizes.offsets().ok_or_else(|| invalid(format!("tables of {sizes:?} are too large")))?;
-        let expected = (layout_len + offsets[4]) as u64;
+        let expected = (layout_len + offsets[5]) as u64;
         if len != expected {
             return Err(invalid(format!("{len} bytes, expected {expected} for tables of {sizes:?}")));
         }
@@ -346,7 +353,7 @@ impl Shm {
         self.table(self.offsets[1] + slot * n * 64, n)
     }
 
-    /// The configuration generations: the layout's area and the two payloads.
+    /// The configuration generations: the layout's area and the payloads.
     pub fn generations(&self) -> Generations<'_> {
         Generations::new(&self.layout().config, Tables { shm: self }.config_words())
     }
@@ -376,11 +383,15 @@ pub struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
-    /// The two configuration generation buffers' payloads (for [`Generations::new`] with the
-    /// area of the layout being filled).
-    pub fn config_words(&self) -> [&'a [std::sync::atomic::AtomicU64]; 2] {
+    /// The configuration snapshot buffers' and delta ring's payloads (for
+    /// [`Generations::new`] with the area of the layout being filled).
+    pub fn config_words(&self) -> crate::config::Payloads<'a> {
         let n = self.shm.sizes.config_words as usize;
-        [self.shm.table(self.shm.offsets[2], n), self.shm.table(self.shm.offsets[3], n)]
+        let ring = self.shm.sizes.delta_words as usize;
+        crate::config::Payloads {
+            snapshots: [self.shm.table(self.shm.offsets[2], n), self.shm.table(self.shm.offsets[3], n)],
+            deltas: self.shm.table(self.shm.offsets[4], ring),
+        }
     }
 }
 

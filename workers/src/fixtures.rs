@@ -83,6 +83,6 @@ pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
         ],
         neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
         routes: vec![],
-        services: vec![svc(conf::Protocol::Tcp, 80), svc(conf::Protocol::Udp, 53)],
+        services: vec![svc(conf::Protocol::Tcp, 80).into(), svc(conf::Protocol::Udp, 53).into()],
     }
 }

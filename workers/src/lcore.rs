@@ -314,6 +314,11 @@ impl Group {
         rt.served_by(&self.pollers, &self.name)
     }
 
+    /// Whether this group serves service `s` (`resolver`: its configuration's).
+    pub fn serves(&self, s: &conf::Service, resolver: &conf::Resolver<'_>) -> bool {
+        self.pollers.group_of(s, resolver) == Some(self.name.as_str())
+    }
+
     /// The addresses of `rt` on the ports this group polls: (port slot, address).
     pub fn addresses(&self, rt: &conf::Runtime) -> Vec<(usize, Ipv4Addr)> {
         rt.addresses
@@ -327,25 +332,21 @@ impl Group {
 /// Why a configuration generation could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// No consistent copy of the current generation.
+    /// No consistent copy of the current generation, or one of another format.
     #[error("configuration generation: {0}")]
     Read(#[from] mailbox::generation::ReadError),
-    /// The copy does not decode.
-    #[error("configuration generation {generation}: {source}")]
-    Decode { generation: u64, source: mailbox::proto::DecodeError },
     /// Its services cannot be built here.
     #[error("configuration generation {generation}: {source}")]
     Build { generation: u64, source: crate::lb::BuildError },
 }
 
-/// Reads and decodes the current configuration generation, announcing it in `reading`.
+/// Reads the current configuration generation (the newest snapshot and the deltas after it),
+/// announcing the snapshot it copies in `reading`.
 ///
 /// # Errors
-/// [`ConfigError::Read`], [`ConfigError::Decode`].
+/// [`ConfigError::Read`].
 pub fn read_config(gens: Generations<'_>, reading: &AtomicU64) -> Result<(u64, conf::Runtime), ConfigError> {
-    let (g, bytes) = mailbox::generation::read_current(gens, reading)?;
-    let rt = mailbox::generation::decode(&bytes).map_err(|source| ConfigError::Decode { generation: g, source })?;
-    Ok((g, rt))
+    Ok(mailbox::generation::current(gens, Some(reading))?)
 }
 
 /// Follows the configuration generations, counter zeroing and learned neighbours while
@@ -359,8 +360,10 @@ pub struct Reconfig<'a> {
     pub share: (u16, u16),
     /// This worker's group: the services it builds.
     pub group: Group,
-    /// The generation the pipeline runs with.
+    /// The generation the pipeline runs with, and its whole configuration (every service,
+    /// served here or not).
     pub applied: u64,
+    pub rt: mailbox::generation::Indexed,
     /// A generation that could not be applied (not tried again).
     pub failed: u64,
     /// The last counter-zeroing request carried out.
@@ -476,21 +479,18 @@ impl Reconfig<'_> {
     /// added addresses, the acknowledgement. A generation that cannot be applied is logged
     /// and not tried again.
     fn switch<I: PacketIo>(&mut self, g: u64, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut I) {
+        let t0 = monotonic_ns();
         let hops = self.hops();
-        let result = read_config(self.gens, &slot.cfg_reading).and_then(|(g, rt)| {
-            let served = self.group.served(&rt);
-            match pipeline.reconfigure(g, &served, self.share, &hops) {
-                Ok(()) => Ok((g, rt)),
-                Err(source) => Err(ConfigError::Build { generation: g, source }),
-            }
-        });
+        let result = mailbox::generation::update(self.gens, &slot.cfg_reading, self.applied)
+            .map_err(ConfigError::from)
+            .and_then(|(g, u)| self.apply(g, u, pipeline, &hops, io).map(|()| g));
+        let took_us = (monotonic_ns() - t0) / 1000;
+        if took_us >= 1000 {
+            // Not the packet path: a switch that long is worth a line.
+            tracing::info!(generation = g, took_us, "slow configuration switch");
+        }
         match result {
-            Ok((g, rt)) => {
-                let addrs = self.group.addresses(&rt);
-                let known: std::collections::HashSet<_> = self.addrs.iter().collect();
-                let added: Vec<_> = addrs.iter().filter(|x| !known.contains(x)).copied().collect();
-                self.announce(io, &added);
-                self.addrs = addrs;
+            Ok(g) => {
                 self.applied = g;
                 slot.cfg_applied.store(g, Ordering::Release);
                 LcoreCounters::bump(&slot.cfg_switches, 1);
@@ -503,6 +503,70 @@ impl Reconfig<'_> {
                 self.failed = g;
             }
         }
+    }
+
+    /// Applies what takes the pipeline to generation `g`: one delta that changes services
+    /// only, service by service (the others untouched); anything else as a whole
+    /// configuration.
+    fn apply<I: PacketIo>(
+        &mut self,
+        g: u64,
+        u: mailbox::generation::Update,
+        pipeline: &mut Pipeline<'_>,
+        hops: &crate::neigh::Hops,
+        io: &mut I,
+    ) -> Result<(), ConfigError> {
+        use mailbox::generation::Update;
+        let build = |source| ConfigError::Build { generation: g, source };
+        match u {
+            Update::Deltas(ds) if ds.len() == 1 && !ds[0].tables_changed() => {
+                let d = &ds[0];
+                let resolver = self.rt.runtime().resolver();
+                let (served, other): (Vec<_>, Vec<_>) = d.put.iter().partition(|s| self.group.serves(s, &resolver));
+                let key = |k: mailbox::proto::ServiceKey| (k.protocol.number(), k.vip, k.port);
+                let gone: Vec<_> = d
+                    .removed
+                    .iter()
+                    .copied()
+                    .chain(other.iter().map(|s| mailbox::proto::ServiceKey::of(s)))
+                    .map(key)
+                    .collect();
+                pipeline.update(g, &gone, &served, self.rt.runtime(), self.share, hops).map_err(build)?;
+                self.rt.apply(d);
+                Ok(())
+            }
+            Update::Deltas(ds) => {
+                let mut rt = self.rt.clone();
+                for d in &ds {
+                    rt.apply(d);
+                }
+                self.whole(g, rt.into_runtime(), pipeline, hops, io)
+            }
+            Update::Whole(rt) => self.whole(g, rt, pipeline, hops, io),
+        }
+    }
+
+    /// Runs generation `g`, whose whole configuration is `rt`: every service built again or
+    /// taken over unchanged, the addresses it adds announced.
+    fn whole<I: PacketIo>(
+        &mut self,
+        g: u64,
+        rt: conf::Runtime,
+        pipeline: &mut Pipeline<'_>,
+        hops: &crate::neigh::Hops,
+        io: &mut I,
+    ) -> Result<(), ConfigError> {
+        let served = self.group.served(&rt);
+        pipeline
+            .reconfigure(g, &served, self.share, hops)
+            .map_err(|source| ConfigError::Build { generation: g, source })?;
+        let addrs = self.group.addresses(&rt);
+        let known: std::collections::HashSet<_> = self.addrs.iter().collect();
+        let added: Vec<_> = addrs.iter().filter(|x| !known.contains(x)).copied().collect();
+        self.announce(io, &added);
+        self.addrs = addrs;
+        self.rt = mailbox::generation::Indexed::new(rt);
+        Ok(())
     }
 }
 

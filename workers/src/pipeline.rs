@@ -189,6 +189,32 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
+    /// Switches to generation `generation`, which removes the services `gone` (by protocol,
+    /// VIP, port) and adds or replaces the services `put` of `rt` (the configuration before
+    /// the change: its addresses, routes and neighbours are the generation's too); the
+    /// others are untouched.
+    ///
+    /// # Errors
+    /// A service cannot be built (see [`crate::lb::build_services`]); nothing changed.
+    pub fn update(
+        &mut self,
+        generation: u64,
+        gone: &[(u8, std::net::Ipv4Addr, u16)],
+        put: &[&conf::Shared<conf::Service>],
+        rt: &conf::Runtime,
+        share: (u16, u16),
+        learned: &crate::neigh::Hops,
+    ) -> Result<(), crate::lb::BuildError> {
+        let Some(f) = self.lb.as_mut() else { return Ok(()) };
+        let hops = crate::lb::Hops::new(rt, learned);
+        let built = put
+            .iter()
+            .map(|def| hops.service(def, share, f.service(def.protocol.number(), def.vip, def.port)))
+            .collect::<Result<Vec<_>, _>>()?;
+        f.update(generation, gone, built);
+        Ok(())
+    }
+
     /// Whether any service is configured.
     #[inline]
     pub fn has_services(&self) -> bool {

@@ -155,6 +155,7 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
         share,
         group,
         applied: generation,
+        rt: mailbox::generation::Indexed::new(rt),
         failed: 0,
         zeroed: slot.zero_applied.load(Ordering::Acquire),
         learned: &layout.learned[..layout.workers().len()],

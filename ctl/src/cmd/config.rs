@@ -5,19 +5,15 @@ use std::sync::atomic::Ordering;
 
 use conf::{Config, Runtime};
 use mailbox::generation::ReadError;
-use mailbox::proto::DecodeError;
 use serde::Serialize;
 use shm_layout::Shm;
 
 /// Why the instance's configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// No generation, or none that held still long enough to copy.
+    /// No generation, none that held still long enough to copy, or one of another format.
     #[error(transparent)]
     Read(#[from] ReadError),
-    /// The current generation is of another format, or malformed.
-    #[error("configuration generation {generation}: {source}")]
-    Decode { generation: u64, source: DecodeError },
     /// The startup file was cut when it was kept in shared memory.
     #[error("the startup configuration was too long to keep in shared memory")]
     StartupTooLong,
@@ -29,14 +25,13 @@ pub enum ConfigError {
     Tables(#[from] conf::ReplaceTablesError),
 }
 
-/// The current generation's number and configuration.
+/// The current generation's number and configuration (the newest snapshot and the deltas
+/// after it).
 ///
 /// # Errors
-/// [`ConfigError::Read`], [`ConfigError::Decode`].
+/// [`ConfigError::Read`].
 pub fn snapshot(shm: &Shm) -> Result<(u64, Runtime), ConfigError> {
-    let (generation, bytes) = mailbox::generation::snapshot(shm.generations())?;
-    let rt = mailbox::generation::decode(&bytes).map_err(|source| ConfigError::Decode { generation, source })?;
-    Ok((generation, rt))
+    Ok(mailbox::generation::current(shm.generations(), None)?)
 }
 
 /// The configuration the instance started from.

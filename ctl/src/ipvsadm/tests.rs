@@ -319,3 +319,72 @@ fn save_keeps_thresholds_and_access_lists() {
     assert!(list_thresholds(&rt, &HashMap::new())
         .contains("  -> 198.18.1.2:8080              100        60         0          0\n"));
 }
+
+/// [`op`] through [`Args::saved_form`] when it reads the line (`None` when it does not).
+fn saved_op(line: &str) -> Option<Result<Op, String>> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    Args::saved_form(&words).map(|a| a.op().map_err(|e| e.to_string()))
+}
+
+#[test]
+fn the_saved_form_is_read_without_clap_as_clap_reads_it() {
+    let mut rt = conf::Config::embedded_default().runtime();
+    let s = &mut rt.services[0];
+    s.reals[0].upper = 100;
+    s.reals[0].lower = 60;
+    s.persistence = 300;
+    s.proxy_protocol = conf::ProxyProtocol::V2;
+    s.deny = vec![net("198.18.9.0/24")];
+    s.allow = vec![net("198.18.0.7")];
+    let mut udp = (**s).clone();
+    udp.protocol = conf::Protocol::Udp;
+    udp.reals[0].forward = DR;
+    let mut nat = udp.clone();
+    nat.port = 81;
+    nat.reals[0].forward = conf::Forward::Nat;
+    nat.reals[0].weight = 0;
+    let mut tun = nat.clone();
+    tun.port = 82;
+    tun.reals[0].forward = conf::Forward::Tunnel;
+    rt.services.extend([udp.into(), nat.into(), tun.into()]);
+    let saved = save(&rt, &["dpdk0".to_owned(), "dpdk1".to_owned()]);
+    for line in saved.lines() {
+        assert_eq!(saved_op(line), Some(op(line)), "every saved line is read without clap: {line}");
+        assert!(op(line).is_ok(), "{line}");
+    }
+    // Other forms: read as clap reads them, or left to clap.
+    let others = [
+        "-A -t 198.18.0.100:80",
+        "-E -t 198.18.0.100:80 -s wlc",
+        "-e -t 198.18.0.100:80 -r 198.18.1.2 -w 3",
+        "-a -u 198.18.0.100:53 -r 198.18.1.2 -g",
+        "-A -t 198.18.0.100:80 -p",
+        "-A -t 198.18.0.100:80 -p 0",
+        "-A -t 198.18.0.100:80 -s rr -s wrr",
+        "-A -t 198.18.0.100:80 -u 198.18.0.100:80",
+        "-A -a -t 198.18.0.100:80",
+        "-a -t 198.18.0.100:80 -r 198.18.1.2 -b -g",
+        "-a -t 198.18.0.100:80 -r 198.18.1.2 -b -b",
+        "-a -t 198.18.0.100:80 -r 198.18.1.2 -w -1",
+        "-a -t 198.18.0.100:80 -r 198.18.1.2:http -b",
+        "-a -t 198.18.0.100 -r 198.18.1.2 -b",
+        "-A -t 198.18.0.100:80 -x 10",
+        "-A -t 198.18.0.100:80 --proxy-protocol v3",
+        "--add-laddr -t 198.18.0.100:80 -F dpdk1",
+        "--add-blklst -k 198.18.9.1/24 -t 198.18.0.100:80",
+        "-D -t 198.18.0.100:80",
+        "-C",
+        "-Lnc",
+        "-t 198.18.0.100:80",
+        "-A --tcp-service=198.18.0.100:80",
+        "-A -t 198.18.0.100:80 -z",
+    ];
+    let mut read = 0;
+    for line in others {
+        if let Some(r) = saved_op(line) {
+            assert_eq!(r, op(line), "{line}");
+            read += 1;
+        }
+    }
+    assert!(read >= 5, "the saved form reads the common lines ({read})");
+}

@@ -313,10 +313,17 @@ fn changes_apply_and_errors_change_nothing() {
     }
 }
 
+/// [`apply`], checking everything.
+fn apply_whole(cfg: &Config, rt: &Runtime, change: &Change) -> Result<Runtime, ChangeError> {
+    let mut next = rt.clone();
+    apply_in(cfg, (&mut next, &mut Derived::of(rt)), change, true)?;
+    Ok(next)
+}
+
 /// `apply`'s check of the touched service alone answers as the check of everything does.
 fn assert_same_checks(cfg: &Config, rt: &Runtime, change: &Change) {
     let text = |r: Result<Runtime, ChangeError>| r.map_err(|e| e.to_string());
-    assert_eq!(text(apply(cfg, rt, change)), text(apply_checking(cfg, rt, change, true)), "{change:?}");
+    assert_eq!(text(apply(cfg, rt, change)), text(apply_whole(cfg, rt, change)), "{change:?}");
 }
 
 /// The rules between services (one key each, no local address that is a VIP) and the limits
@@ -576,4 +583,87 @@ fn access_lists_and_thresholds_round_trip_through_the_file_form() {
     let text = conf::replace_runtime_tables(conf::EMBEDDED_DEFAULT, &cfg.render_runtime(&rt)).unwrap();
     let back = Config::from_str(&text, "dump").unwrap();
     assert_eq!(back.runtime(), rt, "dump then reload is a fixed point:\n{text}");
+}
+
+/// A change drawn from `n`: services, their real servers and local addresses (installed with
+/// `-F` or not), addresses, neighbours and routes, among a few of each so that they collide.
+fn drawn_change(n: u64) -> Change {
+    let pick = |k: u64| (n >> 8) % k;
+    let service = key(1000 + pick(6) as u16);
+    let real = ip(&format!("198.18.1.{}", 10 + pick(5)));
+    let laddr = ip(&format!("198.18.1.{}", 200 + pick(3)));
+    match n % 13 {
+        0 | 1 => Change::ServiceAdd {
+            service,
+            scheduler: ["rr", "wlc", "mh"][pick(3) as usize].into(),
+            persistence: 0,
+            proxy_protocol: conf::ProxyProtocol::Off,
+            group: None,
+        },
+        2 => Change::ServiceDel { service },
+        3 | 4 => Change::RealAdd { service, addr: real, port: 80, weight: 1, forward: F, thresholds: (0, 0) },
+        5 => Change::RealEdit { service, addr: real, port: 80, weight: 3, forward: None, upper: None, lower: None },
+        6 => Change::RealDel { service, addr: real, port: 80 },
+        7 => Change::LaddrAdd { service, addr: laddr, port: (pick(2) == 0).then(|| "dpdk1".into()) },
+        8 => Change::LaddrDel { service, addr: laddr },
+        9 => Change::AddrAdd { port: "dpdk0".into(), addr: ip(&format!("198.18.0.{}", 150 + pick(3))), prefix: 32 },
+        10 => Change::NeighSet { addr: real, mac: [2, 0, 0, 0, 1, pick(200) as u8], port: "dpdk1".into() },
+        11 => Change::NeighDel { addr: real },
+        _ if pick(40) == 0 => Change::ServiceClear,
+        _ => Change::AclAdd { service, list: AclList::Deny, prefix: net(&format!("192.0.2.{}", pick(4))) },
+    }
+}
+
+#[test]
+fn the_delta_of_staged_changes_takes_the_published_generation_to_them_and_refusals_roll_back() {
+    let cfg = Config::embedded_default();
+    let mut latest = cfg.runtime();
+    let mut derived = Derived::of(&latest);
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let (mut deltas, mut snapshots, mut refused, mut rolled_back) = (0, 0, 0, 0);
+    for _ in 0..400 {
+        // A batch of changes made in place and staged together, as requests arriving while a
+        // generation is in flight are; a refused one changes nothing.
+        let published = latest.clone();
+        let tables = (published.addresses.clone(), published.neighbours.clone(), published.routes.clone());
+        let mut staged: Option<Staged> = None;
+        for _ in 0..1 + seed % 4 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let before = latest.clone();
+            match apply_in(&cfg, (&mut latest, &mut derived), &drawn_change(seed >> 16), false) {
+                Ok(next) => match staged.as_mut() {
+                    Some(s) => s.then(next),
+                    None => staged = Some(next),
+                },
+                Err(_) => {
+                    assert_eq!(latest, before, "a refused change leaves the configuration as it was");
+                    refused += 1;
+                }
+            }
+            let fresh = Derived::of(&latest);
+            assert_eq!((&derived.index, &derived.counts), (&fresh.index, &fresh.counts), "lookups kept up to date");
+        }
+        let Some(next) = staged else { continue };
+        match delta(&tables, &latest, &derived.index, &next.touched) {
+            Some(d) => {
+                let mut replayed = published.clone();
+                d.apply(&mut replayed);
+                assert_eq!(replayed, latest, "{d:?}");
+                deltas += 1;
+            }
+            None => {
+                assert!(next.touched.all, "a snapshot only for a clear or many services");
+                snapshots += 1;
+            }
+        }
+        // Every tenth batch is not published (a generation buffer too small, say): it is
+        // taken back whole.
+        if (seed >> 33).is_multiple_of(10) {
+            roll_back(&mut latest, &mut derived, next.undo);
+            assert_eq!(latest, published, "the staged changes taken back");
+            rolled_back += 1;
+        }
+    }
+    assert!(deltas > 200 && snapshots > 0, "{deltas} deltas, {snapshots} snapshots");
+    assert!(refused > 100 && rolled_back > 10, "{refused} refused, {rolled_back} rolled back");
 }

@@ -52,7 +52,7 @@ fn poison(l: &mut Layout) {
         service_slots: h.service_slots,
         real_slots: h.real_slots,
         config_words: h.config_words,
-        _reserved: 0,
+        delta_words: h.delta_words,
         // Fill's.
         instance: Name([P8; NAME_LEN]),
         file_prefix: Name([P8; NAME_LEN]),
@@ -216,9 +216,9 @@ fn check(shm: &Shm, cfg: &Config, facts: &StartFacts, ports: &[PortRow], workers
 
     assert_eq!(l.config.static_text(), facts.startup_text);
     assert_eq!(l.config.published_ns.load(Ordering::Relaxed), p.started_mono_ns);
-    let (generation, bytes) = mailbox::generation::snapshot(shm.generations()).unwrap();
+    let (generation, rt) = mailbox::generation::current(shm.generations(), None).unwrap();
     assert_eq!(generation, 1);
-    assert_eq!(mailbox::generation::decode(&bytes).unwrap(), cfg.runtime());
+    assert_eq!(rt, cfg.runtime());
 }
 
 /// Fills a poisoned layout from `cfg` in scratch directory `name` and checks every field.

@@ -60,7 +60,8 @@ pub fn runtime() -> conf::Runtime {
             allow: vec![],
             proxy_protocol: conf::ProxyProtocol::Off,
             group: None,
-        }],
+        }
+        .into()],
     }
 }
 

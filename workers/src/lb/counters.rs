@@ -3,8 +3,10 @@
 //! on across generations and restarts), and the packet path bumps them (single writer).
 
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, Release};
 
 use conn::Dir;
+use rustc_hash::{FxHashMap, FxHashSet};
 use shm_layout::LcoreCounters;
 
 use super::{Balancer, Service};
@@ -48,7 +50,6 @@ impl<'a> Balancer<'a> {
     /// Zeroes this worker's counters of the service with key `key` (all services: 0) and of
     /// its real servers (`ipvsadm -Z`). This worker is their only writer.
     pub fn zero_counters(&mut self, key: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
         for c in self.stats.iter().filter(|c| c.key.load(Relaxed) != 0 && (key == 0 || c.key.load(Relaxed) == key)) {
             c.zero();
         }
@@ -59,93 +60,139 @@ impl<'a> Balancer<'a> {
     }
 }
 
-/// Gives every service its slot in `table` by key (protocol, VIP, port): the slot it had, or a
-/// free one; slots of services that are gone are zeroed and freed. Not the packet path.
-pub(super) fn assign_stats_slots(table: &[shm_layout::ServiceCounters], services: &mut [Service]) {
-    use std::sync::atomic::Ordering::Relaxed;
-    if table.is_empty() {
-        return;
-    }
-    let keys: Vec<u64> =
-        services.iter().map(|s| shm_layout::ServiceCounters::key_of(s.proto, s.vip.octets(), s.port)).collect();
-    let live: rustc_hash::FxHashSet<u64> = keys.iter().copied().collect();
-    let mut slots = rustc_hash::FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
-    let mut free = Vec::new();
-    for (i, c) in table.iter().enumerate() {
-        let k = c.key.load(Relaxed);
-        if k == 0 {
-            free.push(i);
-        } else if !live.contains(&k) {
-            c.zero();
-            c.key.store(0, std::sync::atomic::Ordering::Release);
-            free.push(i);
-        } else {
-            slots.entry(k).or_insert(i);
-        }
-    }
-    // The lowest free slot first, as a scan from the start would find.
-    free.reverse();
-    for (s, key) in services.iter_mut().zip(keys) {
-        s.stats_slot = match slots.get(&key) {
-            Some(&i) => i,
-            None => match free.pop() {
-                Some(i) => {
-                    table[i].key.store(key, std::sync::atomic::Ordering::Release);
-                    slots.insert(key, i);
-                    i
-                }
-                None => usize::MAX,
-            },
-        };
-    }
+/// Which counter slot each service and real server has in this worker's tables, and the free
+/// ones: filled from the tables at a whole reconfiguration ([`Slots::assign`]), then kept as
+/// services are added, replaced and removed one by one. Not the packet path.
+#[derive(Debug, Default)]
+pub(super) struct Slots {
+    services: FxHashMap<u64, usize>,
+    /// Free service slots, the lowest last (taken first).
+    free_services: Vec<usize>,
+    reals: FxHashMap<(u64, u64), usize>,
+    free_reals: Vec<usize>,
 }
 
-/// Gives every real server of every service its slot in `table` by key (service, address,
-/// port): the slot it had, or a free one while there are any; slots of real servers that are
-/// gone are zeroed and freed. Not the packet path.
-pub(super) fn assign_real_slots(table: &[shm_layout::RealCounters], services: &mut [Service]) {
-    use std::sync::atomic::Ordering::{Relaxed, Release};
-    if table.is_empty() {
-        return;
-    }
-    let keys: Vec<Vec<(u64, u64)>> = services
-        .iter()
-        .map(|s| {
-            let sk = shm_layout::ServiceCounters::key_of(s.proto, s.vip.octets(), s.port);
-            s.reals.iter().map(|r| (sk, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).collect()
-        })
-        .collect();
-    let live: rustc_hash::FxHashSet<(u64, u64)> = keys.iter().flatten().copied().collect();
-    let mut slots: rustc_hash::FxHashMap<(u64, u64), usize> = rustc_hash::FxHashMap::default();
-    let mut free = Vec::new();
-    for (i, c) in table.iter().enumerate() {
-        let k = (c.service.load(Relaxed), c.real.load(Relaxed));
-        if k.0 == 0 {
-            free.push(i);
-        } else if !live.contains(&k) {
-            c.zero();
-            c.service.store(0, Release);
-            free.push(i);
-        } else {
-            slots.insert(k, i);
+/// A service's key in the counter tables.
+fn service_key(s: &Service) -> u64 {
+    shm_layout::ServiceCounters::key_of(s.proto, s.vip.octets(), s.port)
+}
+
+impl Slots {
+    /// Gives every service and real server of `services` its slot by key (service: protocol,
+    /// VIP, port; real server: its service's and address, port): the slot it had in the
+    /// tables, or a free one while there are any; slots of services and real servers that
+    /// are gone are zeroed and freed.
+    pub(super) fn assign(
+        stats: &[shm_layout::ServiceCounters],
+        real_stats: &[shm_layout::RealCounters],
+        services: &mut [Service],
+    ) -> Slots {
+        let mut slots = Slots::default();
+        let live: FxHashSet<u64> = services.iter().map(service_key).collect();
+        for (i, c) in stats.iter().enumerate() {
+            let k = c.key.load(Relaxed);
+            if k == 0 {
+                slots.free_services.push(i);
+            } else if !live.contains(&k) {
+                c.zero();
+                c.key.store(0, Release);
+                slots.free_services.push(i);
+            } else {
+                slots.services.entry(k).or_insert(i);
+            }
         }
+        let live: FxHashSet<(u64, u64)> = services.iter().flat_map(|s| real_keys(s).collect::<Vec<_>>()).collect();
+        for (i, c) in real_stats.iter().enumerate() {
+            let k = (c.service.load(Relaxed), c.real.load(Relaxed));
+            if k.0 == 0 {
+                slots.free_reals.push(i);
+            } else if !live.contains(&k) {
+                c.zero();
+                c.service.store(0, Release);
+                slots.free_reals.push(i);
+            } else {
+                slots.reals.insert(k, i);
+            }
+        }
+        slots.free_services.reverse();
+        slots.free_reals.reverse();
+        for s in services {
+            slots.take(stats, real_stats, s);
+        }
+        slots
     }
-    free.reverse();
-    for (s, keys) in services.iter_mut().zip(keys) {
+
+    /// Gives service `s` and its real servers their slots: the ones their keys have, else
+    /// free ones (`usize::MAX`: none left).
+    pub(super) fn take(
+        &mut self,
+        stats: &[shm_layout::ServiceCounters],
+        real_stats: &[shm_layout::RealCounters],
+        s: &mut Service,
+    ) {
+        let key = service_key(s);
+        s.stats_slot = match self.services.get(&key) {
+            Some(&i) => i,
+            None => match self.free_services.pop() {
+                Some(i) if i < stats.len() => {
+                    stats[i].key.store(key, Release);
+                    self.services.insert(key, i);
+                    i
+                }
+                _ => usize::MAX,
+            },
+        };
+        let keys: Vec<(u64, u64)> = real_keys(s).collect();
         s.real_slots = keys
-            .iter()
-            .map(|k| match slots.get(k) {
+            .into_iter()
+            .map(|k| match self.reals.get(&k) {
                 Some(&i) => i,
-                None => match free.pop() {
-                    Some(i) => {
-                        table[i].real.store(k.1, Relaxed);
-                        table[i].service.store(k.0, Release);
-                        slots.insert(*k, i);
+                None => match self.free_reals.pop() {
+                    Some(i) if i < real_stats.len() => {
+                        real_stats[i].real.store(k.1, Relaxed);
+                        real_stats[i].service.store(k.0, Release);
+                        self.reals.insert(k, i);
                         i
                     }
-                    None => usize::MAX,
+                    _ => usize::MAX,
                 },
             })
             .collect();
     }
+
+    /// Frees (and zeroes) the slots of `old`'s real servers that `new` (the same service,
+    /// replaced; `None`: removed) does not have, and `old`'s own when it is removed.
+    pub(super) fn release(
+        &mut self,
+        stats: &[shm_layout::ServiceCounters],
+        real_stats: &[shm_layout::RealCounters],
+        old: &Service,
+        new: Option<&Service>,
+    ) {
+        let kept: FxHashSet<(u64, u64)> = new.map(|n| real_keys(n).collect()).unwrap_or_default();
+        for k in real_keys(old).filter(|k| !kept.contains(k)) {
+            if let Some(i) = self.reals.remove(&k) {
+                if let Some(c) = real_stats.get(i) {
+                    c.zero();
+                    c.service.store(0, Release);
+                }
+                self.free_reals.push(i);
+            }
+        }
+        if new.is_none() {
+            if let Some(i) = self.services.remove(&service_key(old)) {
+                if let Some(c) = stats.get(i) {
+                    c.zero();
+                    c.key.store(0, Release);
+                }
+                self.free_services.push(i);
+            }
+        }
+    }
+}
+
+/// The counter keys of service `s`'s real servers.
+fn real_keys(s: &Service) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let sk = service_key(s);
+    s.reals.iter().map(move |r| (sk, shm_layout::RealCounters::key_of(r.addr.octets(), r.port)))
 }

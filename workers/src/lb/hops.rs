@@ -47,14 +47,44 @@ impl<'a> Balancer<'a> {
     }
 
     /// Lists the next hops ARP resolves again (after the services or their MACs changed),
-    /// sorted by address.
+    /// sorted by address, and how many real servers each one serves.
     pub(super) fn list_wants(&mut self) {
         self.wants.clear();
+        self.want_refs.clear();
         for r in self.services.iter().flat_map(|s| &s.reals).filter(|r| r.learned) {
+            *self.want_refs.entry(r.hop).or_default() += 1;
             self.wants.push((Want { hop: r.hop, port: r.via, src: r.hop_src }, r.resolved));
         }
         self.wants.sort_unstable_by_key(|(w, _)| u32::from(w.hop));
         self.wants.dedup_by_key(|(w, _)| w.hop);
+    }
+
+    /// Adds the next hops of service `s`'s real servers that ARP resolves to the list (a
+    /// service added or replaced).
+    pub(super) fn want_hops_of(&mut self, s: &super::Service) {
+        for r in s.reals.iter().filter(|r| r.learned) {
+            let refs = self.want_refs.entry(r.hop).or_default();
+            *refs += 1;
+            if *refs == 1 {
+                let at = self.wants.partition_point(|(w, _)| u32::from(w.hop) < u32::from(r.hop));
+                self.wants.insert(at, (Want { hop: r.hop, port: r.via, src: r.hop_src }, r.resolved));
+            }
+        }
+    }
+
+    /// Takes the next hops of service `s`'s real servers off the list, those no other real
+    /// server needs (a service removed or replaced).
+    pub(super) fn unwant_hops_of(&mut self, s: &super::Service) {
+        for r in s.reals.iter().filter(|r| r.learned) {
+            let Some(refs) = self.want_refs.get_mut(&r.hop) else { continue };
+            *refs -= 1;
+            if *refs == 0 {
+                self.want_refs.remove(&r.hop);
+                if let Ok(at) = self.wants.binary_search_by_key(&u32::from(r.hop), |(w, _)| u32::from(w.hop)) {
+                    self.wants.remove(at);
+                }
+            }
+        }
     }
 
     /// An ARP request or reply from `addr` at `mac`, received on port slot `port`: learned

@@ -53,12 +53,12 @@ mod steer;
 mod toa;
 mod tunnel;
 
-use counters::{assign_real_slots, assign_stats_slots};
+use counters::Slots;
 use dr::Hit;
 pub use receive::{PortSpec, Receive};
 use service::resolve;
 use service::LPORT_MIN;
-pub use service::{build_services, BuildError, Limits, Real, Service};
+pub use service::{build_services, BuildError, Hops, Limits, Real, Service};
 pub use steer::{flow_of, owner, transport, Index, Place};
 pub use toa::TOA_LEN;
 use tunnel::TUNNEL_HEADER_LEN;
@@ -110,6 +110,8 @@ pub struct Balancer<'a> {
     stats: &'a [shm_layout::ServiceCounters],
     /// This worker's per-real-server counters in shared memory (empty: not counted).
     real_stats: &'a [shm_layout::RealCounters],
+    /// Which of those counters each service and real server has.
+    slots: Slots,
     /// Identification of the last outer IPv4 header it built (IP-in-IP).
     ip_id: u16,
     /// MTU of every port slot.
@@ -121,6 +123,8 @@ pub struct Balancer<'a> {
     neigh: Option<(&'a [shm_layout::LearnedNeighbour], &'a AtomicU64)>,
     /// The next hops ARP resolves, and whether each is resolved ([`Balancer::wanted`]).
     wants: Vec<(Want, bool)>,
+    /// How many real servers each of `wants` serves.
+    want_refs: rustc_hash::FxHashMap<Ipv4Addr, u32>,
     /// Which lcore of the group the ports' RSS delivers a packet to.
     receive: Receive,
 }
@@ -156,11 +160,13 @@ impl<'a> Balancer<'a> {
             generation: 0,
             stats: &[],
             real_stats: &[],
+            slots: Slots::default(),
             ip_id: 0,
             mtus: Vec::new(),
             unlinks: Vec::new(),
             neigh: None,
             wants: Vec::new(),
+            want_refs: rustc_hash::FxHashMap::default(),
             receive: Receive::single(),
         };
         let (services, index) = (&mut f.services, &f.index);
@@ -184,11 +190,51 @@ impl<'a> Balancer<'a> {
     /// that is gone expire on their next packet.
     pub fn reconfigure(&mut self, generation: u64, mut services: Vec<Service>) {
         self.index = Index::build(&services);
-        assign_stats_slots(self.stats, &mut services);
-        assign_real_slots(self.real_stats, &mut services);
+        self.slots = Slots::assign(self.stats, self.real_stats, &mut services);
         self.services = services;
         self.generation = generation;
         self.list_wants();
+    }
+
+    /// Switches to configuration generation `generation`, which removes the services `gone`
+    /// (by protocol, VIP, port; one it does not have is no error) and then adds or replaces
+    /// the services `put` (built by [`Hops::service`], each going on from the one it
+    /// replaces): the cost is theirs, whatever the number of services. Connections of a
+    /// service or real server that is gone expire on their next packet.
+    pub fn update(&mut self, generation: u64, gone: &[(u8, Ipv4Addr, u16)], put: Vec<Service>) {
+        for &(proto, vip, port) in gone {
+            let Some(i) = self.index.service(proto, vip, port) else { continue };
+            let old = self.services.swap_remove(i);
+            self.index.remove(&old);
+            if let Some(moved) = self.services.get(i) {
+                self.index.moved(i, moved);
+            }
+            self.slots.release(self.stats, self.real_stats, &old, None);
+            self.unwant_hops_of(&old);
+        }
+        for mut svc in put {
+            self.slots.take(self.stats, self.real_stats, &mut svc);
+            self.want_hops_of(&svc);
+            match self.index.service(svc.proto, svc.vip, svc.port) {
+                Some(i) => {
+                    let old = std::mem::replace(&mut self.services[i], svc);
+                    self.index.remove(&old);
+                    self.index.add(i, &self.services[i]);
+                    self.slots.release(self.stats, self.real_stats, &old, Some(&self.services[i]));
+                    self.unwant_hops_of(&old);
+                }
+                None => {
+                    self.index.add(self.services.len(), &svc);
+                    self.services.push(svc);
+                }
+            }
+        }
+        self.generation = generation;
+    }
+
+    /// The service `proto vip:port` (to build its replacement from).
+    pub fn service(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<&Service> {
+        self.index.service(proto, vip, port).map(|i| &self.services[i])
     }
 
     /// This lcore's place in its group and the ports' RSS: it owns the connections whose

@@ -66,7 +66,7 @@ pub struct Service {
     pub(super) lport_first: u16,
     pub(super) lport_step: u16,
     /// The configuration it was built from (None: built by hand, in tests).
-    pub def: Option<conf::Service>,
+    pub def: Option<conf::Shared<conf::Service>>,
     /// Persistence timeout in ticks (0: none).
     pub(super) persistence: u32,
     /// Its slot in the worker's service counter table (`usize::MAX`: none).
@@ -225,50 +225,42 @@ pub enum BuildError {
     Scheduler(#[from] sched::BuildError),
 }
 
-/// The services of a runtime configuration, with schedulers built over their real servers,
-/// for the lcore `share = (slot, lcores)`. A service of `old` whose definition and real
-/// servers' neighbours are unchanged is taken over as it is (scheduler position and
-/// connection counts kept); a changed one is rebuilt, keeping the connection counts of the
-/// real servers it still has.
-///
-/// # Errors
-/// [`BuildError`], with `old` untouched.
-pub fn build_services(
-    rt: &conf::Runtime,
-    share: (u16, u16),
-    old: &mut Vec<Service>,
-    learned: &crate::neigh::Hops,
-) -> Result<Vec<Service>, BuildError> {
-    // Every real server needs a next hop on a port's network: checked before `old` is touched,
-    // so that an error leaves it whole. (The primary checked it; only a mismatch of builds
-    // gets here.)
-    let resolver = rt.resolver();
-    let hop = |addr: Ipv4Addr| {
-        let h = resolver.next_hop(addr)?;
-        let a = resolver.connected(h)?;
+/// What building a service needs of a runtime configuration: the next hop of every real
+/// server and its MAC (a static neighbour entry, else what ARP taught).
+pub struct Hops<'a> {
+    resolver: conf::Resolver<'a>,
+    /// The first static entry of each neighbour: (MAC, port slot).
+    neighbours: rustc_hash::FxHashMap<Ipv4Addr, ([u8; 6], u16)>,
+    learned: &'a crate::neigh::Hops,
+}
+
+impl<'a> Hops<'a> {
+    /// The next hops of `rt`, and the neighbours ARP taught (`learned`). Costs a pass over the
+    /// addresses, routes and static neighbours.
+    pub fn new(rt: &'a conf::Runtime, learned: &'a crate::neigh::Hops) -> Hops<'a> {
+        let mut neighbours = rustc_hash::FxHashMap::with_capacity_and_hasher(rt.neighbours.len(), Default::default());
+        for n in &rt.neighbours {
+            neighbours.entry(n.addr).or_insert((n.mac, n.port as u16));
+        }
+        Hops { resolver: rt.resolver(), neighbours, learned }
+    }
+
+    /// The next hop of `addr`, the port slot it is on and the balancer's address there.
+    fn hop(&self, addr: Ipv4Addr) -> Option<(Ipv4Addr, u16, Ipv4Addr)> {
+        let h = self.resolver.next_hop(addr)?;
+        let a = self.resolver.connected(h)?;
         Some((h, a.port as u16, a.addr))
-    };
-    // The first static entry of each neighbour, and the services being replaced by key.
-    let mut neighbours = rustc_hash::FxHashMap::with_capacity_and_hasher(rt.neighbours.len(), Default::default());
-    for n in &rt.neighbours {
-        neighbours.entry(n.addr).or_insert((n.mac, n.port as u16));
     }
-    let by_key: rustc_hash::FxHashMap<(u8, Ipv4Addr, u16), usize> =
-        old.iter().enumerate().map(|(i, s)| ((s.proto, s.vip, s.port), i)).collect();
-    if let Some(r) = rt.services.iter().flat_map(|s| &s.reals).find(|r| hop(r.addr).is_none()) {
-        return Err(BuildError::NoNextHop(r.addr));
-    }
-    // First everything that can fail, with `old` only read: each service either taken over
-    // (its index in `old`) or built anew.
-    let mut plan: Vec<Result<usize, Service>> = Vec::with_capacity(rt.services.len());
-    for def in &rt.services {
+
+    /// The real servers of `def`, reached through their next hops.
+    fn reals(&self, def: &conf::Service) -> Result<Vec<Real>, BuildError> {
         let mut reals = Vec::with_capacity(def.reals.len());
         for r in &def.reals {
-            let (h, port, src) = hop(r.addr).ok_or(BuildError::NoNextHop(r.addr))?;
+            let (h, port, src) = self.hop(r.addr).ok_or(BuildError::NoNextHop(r.addr))?;
             // The next hop's MAC: a static neighbour entry, else what ARP taught (else
             // unknown for now: the real server waits for it).
-            let fixed = neighbours.get(&h).copied();
-            let known = fixed.or_else(|| learned.get(&h).copied());
+            let fixed = self.neighbours.get(&h).copied();
+            let known = fixed.or_else(|| self.learned.get(&h).copied());
             reals.push(Real {
                 addr: r.addr,
                 port: r.port,
@@ -281,13 +273,19 @@ pub fn build_services(
                 resolved: known.is_some(),
             });
         }
-        let proto = def.protocol.number();
-        let at = by_key.get(&(proto, def.vip, def.port)).copied();
-        let prev = at.map(|i| &old[i]);
-        if prev.is_some_and(|p| p.def.as_ref() == Some(def) && p.reals == reals) {
-            plan.extend(at.map(Ok));
-            continue;
-        }
+        Ok(reals)
+    }
+
+    /// Service `def` built for the lcore `share = (slot, lcores)` over its real servers
+    /// `reals` ([`Hops::reals`]), going on from `prev` (the service it replaces, if any): the
+    /// connection counts of the real servers it still has, and where it stopped handing out
+    /// local addresses and ports.
+    fn build(
+        def: &conf::Shared<conf::Service>,
+        reals: Vec<Real>,
+        share: (u16, u16),
+        prev: Option<&Service>,
+    ) -> Result<Service, BuildError> {
         let backends: Vec<Backend> = def
             .reals
             .iter()
@@ -305,6 +303,7 @@ pub fn build_services(
             def.reals.iter().map(|r| sched::identity(std::net::SocketAddr::from((r.addr, r.port)))).collect();
         let scheduler = Scheduler::with_ids(def.scheduler, &backends, &ids)?;
         let limits = def.reals.iter().map(|r| Limits::share(r.upper, r.lower, share.1)).collect();
+        let proto = def.protocol.number();
         let mut svc =
             Service::new(def.vip, def.port, proto, scheduler, backends, reals, def.local_addresses.clone(), share)
                 .with_limits(limits)
@@ -317,7 +316,53 @@ pub fn build_services(
             svc.next_lport = p.next_lport;
             svc.next_laddr = if p.next_laddr < svc.laddrs.len() { p.next_laddr } else { 0 };
         }
-        plan.push(Err(svc));
+        Ok(svc)
+    }
+
+    /// Service `def` built anew ([`Hops::build`]), replacing `prev`.
+    ///
+    /// # Errors
+    /// [`BuildError`].
+    pub fn service(
+        &self,
+        def: &conf::Shared<conf::Service>,
+        share: (u16, u16),
+        prev: Option<&Service>,
+    ) -> Result<Service, BuildError> {
+        Hops::build(def, self.reals(def)?, share, prev)
+    }
+}
+
+/// The services of a runtime configuration, with schedulers built over their real servers,
+/// for the lcore `share = (slot, lcores)`. A service of `old` whose definition and real
+/// servers' neighbours are unchanged is taken over as it is (scheduler position and
+/// connection counts kept); a changed one is rebuilt, keeping the connection counts of the
+/// real servers it still has.
+///
+/// # Errors
+/// [`BuildError`], with `old` untouched.
+pub fn build_services(
+    rt: &conf::Runtime,
+    share: (u16, u16),
+    old: &mut Vec<Service>,
+    learned: &crate::neigh::Hops,
+) -> Result<Vec<Service>, BuildError> {
+    let hops = Hops::new(rt, learned);
+    let by_key: rustc_hash::FxHashMap<(u8, Ipv4Addr, u16), usize> =
+        old.iter().enumerate().map(|(i, s)| ((s.proto, s.vip, s.port), i)).collect();
+    // First everything that can fail, with `old` only read: each service either taken over
+    // (its index in `old`) or built anew.
+    let mut plan: Vec<Result<usize, Service>> = Vec::with_capacity(rt.services.len());
+    for def in &rt.services {
+        let reals = hops.reals(def)?;
+        let at = by_key.get(&(def.protocol.number(), def.vip, def.port)).copied();
+        let prev = at.map(|i| &old[i]);
+        let same = |p: &Service| p.def.as_ref().is_some_and(|d| conf::Shared::same(d, def) || d == def);
+        if prev.is_some_and(|p| same(p) && p.reals == reals) {
+            plan.extend(at.map(Ok));
+            continue;
+        }
+        plan.push(Err(Hops::build(def, reals, share, prev)?));
     }
     // Then the moves: nothing fails from here on.
     let mut old: Vec<Option<Service>> = old.drain(..).map(Some).collect();

@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 
 use conn::{v4, Tuple};
+use rustc_hash::FxHashMap;
 use wire::{IpProtocol, Parsed, TcpFlags, L4};
 
 use super::{Receive, Service};
@@ -117,54 +118,98 @@ pub enum Place {
     Persistent,
 }
 
-/// What the packet path looks up in a generation's services, sorted for binary search
-/// (built when the services change, so no packet scans the service list).
+/// What the packet path looks up in the services, in hash tables (so no packet scans the
+/// service list, at any number of services), kept up to date service by service as they are
+/// added, replaced and removed.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// (protocol, VIP, port), the service's index, and how its connections are placed.
-    vips: Vec<((u8, u32, u16), usize, Place)>,
-    /// (protocol, local address) of every service.
-    laddrs: Vec<(u8, u32)>,
-    /// (protocol, address, port) of every real server reached by NAT, and whether its service
-    /// is persistent.
-    nat_reals: Vec<((u8, u32, u16), bool)>,
+    /// (protocol, VIP, port) -> the service's index, and how its connections are placed.
+    vips: FxHashMap<u64, (usize, Place)>,
+    /// (protocol, local address) of every service -> how many services have it.
+    laddrs: FxHashMap<u64, u32>,
+    /// (protocol, address, port) of every real server reached by NAT -> how many
+    /// non-persistent and persistent services have it.
+    nat_reals: FxHashMap<u64, (u32, u32)>,
+}
+
+/// `proto addr:port` as one hash key.
+#[inline]
+fn key(proto: u8, addr: Ipv4Addr, port: u16) -> u64 {
+    u64::from(proto) << 48 | u64::from(port) << 32 | u64::from(u32::from(addr))
 }
 
 impl Index {
     /// The index of `services`.
     pub fn build(services: &[Service]) -> Index {
         let mut i = Index::default();
+        i.vips.reserve(services.len());
         for (n, s) in services.iter().enumerate() {
-            let persistent = s.persistence > 0;
-            let place = if persistent {
-                Place::Persistent
-            } else if s.reals.iter().any(|r| r.forward == conf::Forward::Nat) {
-                Place::Nat
-            } else {
-                Place::Receiving
-            };
-            i.vips.push(((s.proto, u32::from(s.vip), s.port), n, place));
-            i.laddrs.extend(s.laddrs.iter().map(|a| (s.proto, u32::from(*a))));
-            i.nat_reals.extend(
-                s.reals
-                    .iter()
-                    .filter(|r| r.forward == conf::Forward::Nat)
-                    .map(|r| ((s.proto, u32::from(r.addr), r.port), persistent)),
-            );
+            i.add(n, s);
         }
-        i.vips.sort_unstable();
-        i.laddrs.sort_unstable();
-        i.laddrs.dedup();
-        i.nat_reals.sort_unstable();
-        i.nat_reals.dedup_by_key(|(k, _)| *k);
         i
+    }
+
+    /// Adds service `s`, at index `n` of the services.
+    pub fn add(&mut self, n: usize, s: &Service) {
+        let persistent = s.persistence > 0;
+        let nat = s.reals.iter().filter(|r| r.forward == conf::Forward::Nat);
+        let place = if persistent {
+            Place::Persistent
+        } else if nat.clone().next().is_some() {
+            Place::Nat
+        } else {
+            Place::Receiving
+        };
+        self.vips.insert(key(s.proto, s.vip, s.port), (n, place));
+        for a in &s.laddrs {
+            *self.laddrs.entry(key(s.proto, *a, 0)).or_default() += 1;
+        }
+        for r in nat {
+            let refs = self.nat_reals.entry(key(s.proto, r.addr, r.port)).or_default();
+            match persistent {
+                true => refs.1 += 1,
+                false => refs.0 += 1,
+            }
+        }
+    }
+
+    /// Removes service `s` (as [`Index::add`] added it).
+    pub fn remove(&mut self, s: &Service) {
+        self.vips.remove(&key(s.proto, s.vip, s.port));
+        for a in &s.laddrs {
+            let k = key(s.proto, *a, 0);
+            if let Some(n) = self.laddrs.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.laddrs.remove(&k);
+                }
+            }
+        }
+        for r in s.reals.iter().filter(|r| r.forward == conf::Forward::Nat) {
+            let k = key(s.proto, r.addr, r.port);
+            if let Some(refs) = self.nat_reals.get_mut(&k) {
+                match s.persistence > 0 {
+                    true => refs.1 = refs.1.saturating_sub(1),
+                    false => refs.0 = refs.0.saturating_sub(1),
+                }
+                if *refs == (0, 0) {
+                    self.nat_reals.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Service `s` is now at index `n`.
+    pub fn moved(&mut self, n: usize, s: &Service) {
+        if let Some(e) = self.vips.get_mut(&key(s.proto, s.vip, s.port)) {
+            e.0 = n;
+        }
     }
 
     /// The service `proto vip:port`, and how its connections are placed.
     #[inline]
     pub fn lookup(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<(usize, Place)> {
-        let key = (proto, u32::from(vip), port);
-        self.vips.binary_search_by(|(k, _, _)| k.cmp(&key)).ok().map(|i| (self.vips[i].1, self.vips[i].2))
+        self.vips.get(&key(proto, vip, port)).copied()
     }
 
     /// The service `proto vip:port`.
@@ -176,15 +221,14 @@ impl Index {
     /// Whether `addr` is a local address of a `proto` service.
     #[inline]
     pub fn is_laddr(&self, proto: u8, addr: Ipv4Addr) -> bool {
-        self.laddrs.binary_search(&(proto, u32::from(addr))).is_ok()
+        self.laddrs.contains_key(&key(proto, addr, 0))
     }
 
     /// If `addr:port` is a NAT real server of a `proto` service: whether that service is
-    /// persistent.
+    /// persistent (every service that has it, when several do).
     #[inline]
     pub fn nat_real(&self, proto: u8, addr: Ipv4Addr, port: u16) -> Option<bool> {
-        let key = (proto, u32::from(addr), port);
-        self.nat_reals.binary_search_by(|(k, _)| k.cmp(&key)).ok().map(|i| self.nat_reals[i].1)
+        self.nat_reals.get(&key(proto, addr, port)).map(|&(plain, _)| plain == 0)
     }
 }
 

@@ -48,7 +48,12 @@ impl Rig {
 
     fn publish_bytes(&self, bytes: &[u8]) -> u64 {
         let l = self.layout();
-        mailbox::generation::publish(self.shm.generations(), &l.workers, bytes, monotonic_ns()).unwrap()
+        mailbox::generation::publish_snapshot(self.shm.generations(), &l.workers, bytes, monotonic_ns()).unwrap()
+    }
+
+    /// Publishes `d` as the next generation, a delta; returns its number.
+    fn publish_delta(&self, d: &mailbox::generation::Delta) -> u64 {
+        mailbox::generation::publish_delta(self.shm.generations(), d, monotonic_ns()).unwrap()
     }
 }
 
@@ -128,6 +133,7 @@ fn reconfig<'r>(rig: &'r Rig, slot: usize, lcores: usize, g: u64, rt: &conf::Run
         share: group.share(slot),
         group,
         applied: g,
+        rt: mailbox::generation::Indexed::new(rt.clone()),
         failed: 0,
         zeroed: 0,
         learned: &l.learned[..lcores],
@@ -476,4 +482,72 @@ fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
     lcore.round();
     assert_eq!(load(&s.in_packets), 0, "zeroed");
     assert_eq!(l.workers[0].zero_applied.load(SeqCst), 1, "acknowledged");
+}
+
+#[test]
+fn a_delta_rebuilds_the_services_it_names_and_ends_where_a_whole_build_does() {
+    let rig = Rig::new("delta");
+    let rt = runtime(&[(8053, 1), (8054, 1)]);
+    let g = rig.publish(&rt);
+    let slot = &rig.layout().workers[0];
+    let mut store = Store::new(2048);
+    let mut p = pipeline(&rig, &mut store, (0, 1), g, &rt);
+    let io = MemIo::new(1, IDS.to_vec());
+    let mut lcore = Lcore::new(slot, counts(&rig, 0), &mut p, io, reconfig(&rig, 0, 1, g, &rt));
+    lcore.start();
+    lcore.io_mut().rx[0].push_back((IDS[0], udp(5000)));
+    lcore.round();
+    assert_eq!(load(&udp_counters(rig.shm.service_counters(0)).in_packets), 1);
+    // A real server more for tcp VIP:80; udp VIP:53 removed; udp VIP:5353 added.
+    let mut next = rt.clone();
+    next.services[0].reals.push(conf::Real {
+        addr: RS,
+        port: 8055,
+        weight: 2,
+        forward: conf::Forward::Fnat,
+        upper: 0,
+        lower: 0,
+    });
+    let dns = next.services.remove(1);
+    let mut mdns = (*dns).clone();
+    mdns.port = 5353;
+    next.services.push(mdns.into());
+    let d = mailbox::generation::Delta {
+        removed: vec![mailbox::proto::ServiceKey::of(&dns)],
+        put: next.services.clone(),
+        ..Default::default()
+    };
+    let g2 = rig.publish_delta(&d);
+    lcore.round();
+    assert_eq!(slot.cfg_applied.load(SeqCst), g2, "acknowledged");
+    assert_eq!(lcore.cfg.rt.runtime(), &next, "its whole configuration follows the delta");
+    // The removed service's counters are freed, zeroed; the datagram to it is not translated.
+    let key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
+    assert!(rig.shm.service_counters(0).iter().all(|c| c.key.load(Relaxed) != key));
+    lcore.io_mut().rx[0].push_back((IDS[0], udp(5001)));
+    lcore.round();
+    assert_eq!(load(&rig.layout().counters[0].fnat_in), 1, "udp VIP:53 is gone");
+    lcore.io_mut().rx[0].push_back((IDS[0], udp_between((CLIENT_MAC, P0), (CLIENT, 5002), (VIP, 5353))));
+    lcore.round();
+    assert_eq!(load(&rig.layout().counters[0].fnat_in), 2, "udp VIP:5353 is served");
+    drop(lcore);
+    // The services, their lookups and counter slots are what a whole build of the final
+    // configuration makes.
+    let f = p.balancer_mut().unwrap();
+    let whole = build_services(&next, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    assert_eq!(f.services().len(), whole.len());
+    for w in &whole {
+        let i = f.index().service(w.proto, w.vip, w.port).expect("looked up");
+        let s = &f.services()[i];
+        assert_eq!((&s.reals, &s.laddrs, &s.def), (&w.reals, &w.laddrs, &w.def), "{}:{}", w.vip, w.port);
+        let counted = shm_layout::ServiceCounters::key_of(w.proto, w.vip.octets(), w.port);
+        assert!(
+            rig.shm.service_counters(0).iter().any(|c| c.key.load(Relaxed) == counted),
+            "{}:{} has counters",
+            w.vip,
+            w.port
+        );
+    }
+    let reals = rig.shm.real_counters(0).iter().filter(|c| c.service.load(Relaxed) != 0).count();
+    assert_eq!(reals, 5, "a counter slot for each real server, none for the removed service's");
 }
