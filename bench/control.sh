@@ -7,7 +7,8 @@
 #  - 8 dpvsctl batches of N/8 changes at once: the same, with group commit.
 # With SERVICES=S the instance starts with S more TCP services (VIPs 198.18.2.0/23 and up as
 # /32 addresses, 250 ports each, 3 or 4 real servers each on dpdk1's network), and the script
-# also times single `ipvsadm -a` / `-d` processes end to end.
+# also times single `ipvsadm -a` / `-d` processes end to end, `ipvsadm -Sn`, `-C` then `-R`,
+# and 16 dpvsctl batches of 1000 changes at once (S >= 4000: 16 VIPs of 250 services).
 # Usage: [SERVICES=S] bench/control.sh [N]   (default 2000; bounded: a few seconds, plus the
 # start-up at S services)
 N=${1:-2000}
@@ -100,6 +101,27 @@ for p in "${pids[@]}"; do wait "$p"; done
 t1=$(date +%s.%N)
 report "8 clients" parallel "$t0" "$t1" "$WORK"/c?.json | tee "$WORK/r8" | grep -v '^CSV'
 grep '^CSV' "$WORK/r8" | csv
+# At scale: 16 processes of 1000 changes each at once, each on the services of its own VIP
+# (per service: a real server added, its weight edited, removed, another added).
+if [ "$SERVICES" -ge 4000 ]; then
+    for k in $(seq 0 15); do
+        v="198.18.2.$((k + 1))"
+        for ((j = 0; j < 250; j++)); do
+            at="tcp $v:$((1000 + j))" rs="198.18.1.$((100 + k))"
+            echo "real add $at $rs:$((5000 + j)) -w 1"
+            echo "real edit $at $rs:$((5000 + j)) -w 2"
+            echo "real del $at $rs:$((5000 + j))"
+            echo "real add $at $rs:$((6000 + j)) -w 3"
+        done > "$WORK/s$k"
+    done
+    t0=$(date +%s.%N)
+    pids=()
+    for k in $(seq 0 15); do $CTL batch "$WORK/s$k" --json > "$WORK/s$k.json" & pids+=($!); done
+    for p in "${pids[@]}"; do wait "$p"; done
+    t1=$(date +%s.%N)
+    report "16 clients x 1000 at $SERVICES services" scale16 "$t0" "$t1" "$WORK"/s*.json | tee "$WORK/r16" | grep -v '^CSV'
+    grep '^CSV' "$WORK/r16" | csv
+fi
 echo "generations: $($CTL status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config"])')"
 # At scale, a worker too slow to apply a generation is replaced as hung: its restarts show it.
 if [ "$SERVICES" -gt 0 ]; then

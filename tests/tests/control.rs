@@ -66,17 +66,15 @@ fn script(k: u16) -> (String, Vec<(u16, u32)>) {
     (lines.join("\n") + "\n", (0..100).map(|i| (10_000 + i, u32::from(i % 5))).collect())
 }
 
-#[test]
-fn eight_ctl_processes_apply_a_thousand_commands_each_exactly_once() {
-    let _g = serial();
-    require_root_and_hugepages();
-    let inst = Instance::start(CONFIG);
-    let g0 = inst.generation();
-    let started = std::time::Instant::now();
-    let children: Vec<_> = (0..8u16)
-        .map(|k| {
+/// Runs a `dpvsctl batch` process per script against `inst`, all at once, and returns the
+/// generation each change of each was answered with, in order (every process must succeed).
+fn batches(inst: &Instance, scripts: &[String]) -> Vec<Vec<u64>> {
+    let children: Vec<_> = scripts
+        .iter()
+        .enumerate()
+        .map(|(k, script)| {
             let file = inst.dir.join(format!("batch{k}"));
-            std::fs::write(&file, script(k).0).unwrap();
+            std::fs::write(&file, script).unwrap();
             Command::new(bin("dpvsctl"))
                 .arg("-c")
                 .arg(&inst.config)
@@ -88,11 +86,28 @@ fn eight_ctl_processes_apply_a_thousand_commands_each_exactly_once() {
                 .unwrap()
         })
         .collect();
+    let mut answered = Vec::new();
     for (k, c) in children.into_iter().enumerate() {
         let out = c.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "ctl {k}: {}{text}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(text.lines().filter(|l| l.starts_with("applied: generation ")).count(), 1000, "ctl {k}");
+        let applied =
+            text.lines().filter_map(|l| l.strip_prefix("applied: generation ")?.split(',').next()?.parse().ok());
+        answered.push(applied.collect());
+    }
+    answered
+}
+
+#[test]
+fn eight_ctl_processes_apply_a_thousand_commands_each_exactly_once() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let inst = Instance::start(CONFIG);
+    let g0 = inst.generation();
+    let started = std::time::Instant::now();
+    let scripts: Vec<String> = (0..8u16).map(|k| script(k).0).collect();
+    for (k, applied) in batches(&inst, &scripts).iter().enumerate() {
+        assert_eq!(applied.len(), 1000, "ctl {k}");
     }
     let took = started.elapsed();
     let g = inst.generation();
@@ -389,6 +404,146 @@ fn thousands_of_services_restore_in_one_generation_and_dump_to_a_fixed_point() {
     assert!(err.contains(&format!("too many services: at most {SERVICES}")), "{err}");
     assert_eq!(inst.generation(), g);
     assert_eq!(String::from_utf8(ipvsadm(&inst, "-Sn", "").stdout).unwrap(), saved);
+}
+
+/// A service of the model in `sixteen_ctl_processes_change_seventy_thousand_services...`: its
+/// scheduler, real servers (address:port, weight) and local addresses, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Model {
+    scheduler: String,
+    reals: Vec<(String, u32)>,
+    laddrs: Vec<String>,
+}
+
+impl Model {
+    /// The lines `ipvsadm -Sn` prints for it as service `at` (tcp).
+    fn saved(&self, at: &str) -> String {
+        let mut out = format!("-A -t {at} -s {}\n", self.scheduler);
+        for (r, w) in &self.reals {
+            out += &format!("-a -t {at} -r {r} -b -w {w}\n");
+        }
+        for l in &self.laddrs {
+            out += &format!("--add-laddr -z {l} -t {at} -F dpdk1\n");
+        }
+        out
+    }
+}
+
+/// `ipvsadm -Sn` output as each service's lines by its VIP:port.
+fn saved_services(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::<String, String>::new();
+    let mut at = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("-A -t ") {
+            at = rest.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+        *out.entry(at.clone()).or_default() += &format!("{line}\n");
+    }
+    out
+}
+
+/// At cloud scale: 70 000 services restored in one generation, then 16 dpvsctl processes make
+/// 1 000 mixed changes each at once (real servers added, edited and removed, services added,
+/// edited and removed, local addresses added), each process on services of its own VIP; every
+/// change is applied exactly once and the final table is the model of the commands.
+#[test]
+fn sixteen_ctl_processes_change_seventy_thousand_services_exactly_once() {
+    const PORTS: usize = 250;
+    const VIPS: usize = 280;
+    const SERVICES: usize = VIPS * PORTS;
+    const CLIENTS: usize = 16;
+    let _g = serial();
+    require_root_and_hugepages();
+    let vip = |v: usize| format!("198.18.{}.{}", 2 + v / 250, 1 + v % 250);
+    let mut conf = format!(
+        "{CONFIG}[limits]\nservices = {}\nreals = {}\naddresses = 512\n",
+        SERVICES + CLIENTS * 100,
+        4 * SERVICES + CLIENTS * 400
+    );
+    for v in 0..VIPS {
+        conf += &format!("[[addresses]]\nport = \"dpdk0\"\naddress = \"{}/32\"\n", vip(v));
+    }
+    let inst = Instance::start(&conf);
+    // The table, restored: each service with its local address and 2 to 4 real servers.
+    let mut model = std::collections::BTreeMap::new();
+    let mut rules = String::new();
+    for s in 0..SERVICES {
+        let at = format!("{}:{}", vip(s / PORTS), 1000 + s % PORTS);
+        let reals = (0..2 + s % 3).map(|r| (format!("198.18.1.{}:{}", 10 + (s + r) % 200, 80 + r), 1)).collect();
+        let m = Model { scheduler: "wrr".into(), reals, laddrs: vec!["198.18.1.254".into()] };
+        rules += &m.saved(&at);
+        model.insert(at, m);
+    }
+    let out = ipvsadm(&inst, "-R", &rules);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Client k changes the services of VIP k: its script, and the model after it.
+    let mut scripts = Vec::new();
+    for k in 0..CLIENTS {
+        let mut lines = Vec::new();
+        let svc = |p: usize| format!("tcp {}:{p}", vip(k));
+        let at = |p: usize| format!("{}:{p}", vip(k));
+        for j in 0..200 {
+            let rs = format!("198.18.1.{}:{}", 100 + k, 5000 + j);
+            lines.push(format!("real add {} {rs} -w {}", svc(1000 + j), j % 7));
+            model.get_mut(&at(1000 + j)).unwrap().reals.push((rs, (j % 7) as u32));
+        }
+        for j in 0..200 {
+            let rs = format!("198.18.1.{}:{}", 100 + k, 5000 + j);
+            lines.push(format!("real edit {} {rs} -w {}", svc(1000 + j), j % 5 + 1));
+            let m = model.get_mut(&at(1000 + j)).unwrap();
+            m.reals.iter_mut().find(|(r, _)| *r == rs).unwrap().1 = (j % 5 + 1) as u32;
+        }
+        for j in 0..100 {
+            let rs = format!("198.18.1.{}:{}", 100 + k, 5000 + j);
+            lines.push(format!("real del {} {rs}", svc(1000 + j)));
+            model.get_mut(&at(1000 + j)).unwrap().reals.retain(|(r, _)| *r != rs);
+        }
+        for j in 0..100 {
+            lines.push(format!("service add {} -s rr", svc(2000 + j)));
+            let rs = format!("198.18.1.{}:80", 100 + k);
+            lines.push(format!("real add {} {rs} -w 2", svc(2000 + j)));
+            lines.push(format!("laddr add {} 198.18.1.254", svc(2000 + j)));
+            let m = Model { scheduler: "rr".into(), reals: vec![(rs, 2)], laddrs: vec!["198.18.1.254".into()] };
+            model.insert(at(2000 + j), m);
+        }
+        for j in 0..100 {
+            let rs = format!("198.18.1.{}:80", 100 + k);
+            lines.push(format!("real edit {} {rs} -w 4", svc(2000 + j)));
+            model.get_mut(&at(2000 + j)).unwrap().reals[0].1 = 4;
+        }
+        for j in 0..50 {
+            lines.push(format!("service edit {} -s wlc", svc(1200 + j)));
+            model.get_mut(&at(1200 + j)).unwrap().scheduler = "wlc".into();
+            lines.push(format!("service del {}", svc(2050 + j)));
+            model.remove(&at(2050 + j));
+        }
+        assert_eq!(lines.len(), 1000);
+        scripts.push(lines.join("\n") + "\n");
+    }
+    let g0 = inst.generation();
+    let started = std::time::Instant::now();
+    for (k, applied) in batches(&inst, &scripts).iter().enumerate() {
+        assert_eq!(applied.len(), 1000, "ctl {k}: every change answered");
+        assert!(applied.windows(2).all(|w| w[0] <= w[1]), "ctl {k}: answered in order");
+    }
+    let g = inst.generation();
+    println!(
+        "{} changes at {SERVICES} services in {:.1} s: generations {g0} -> {g}",
+        CLIENTS * 1000,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(g > g0 && g - g0 <= (CLIENTS * 1000) as u64, "one generation per group of changes");
+    // The final table is the model's, service by service.
+    let saved = saved_services(&String::from_utf8(ipvsadm(&inst, "-Sn", "").stdout).unwrap());
+    assert_eq!(saved.len(), model.len(), "services");
+    for (at, m) in &model {
+        assert_eq!(saved.get(at).map(String::as_str), Some(m.saved(at).as_str()), "service {at}");
+    }
+    // Every worker applied every generation.
+    for w in inst.workers() {
+        assert_eq!(u(&w, "config_generation"), g, "{w}");
+        assert_eq!(u(&w, "restarts"), 0, "{w}");
+    }
 }
 
 /// Runs `ipvsadm` against `inst` with `args` and standard input `stdin`.

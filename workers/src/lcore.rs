@@ -483,7 +483,7 @@ impl Reconfig<'_> {
         let hops = self.hops();
         let result = mailbox::generation::update(self.gens, &slot.cfg_reading, self.applied)
             .map_err(ConfigError::from)
-            .and_then(|(g, u)| self.apply(g, u, pipeline, &hops, io).map(|()| g));
+            .and_then(|(g, u)| self.apply(g, u, (slot, pipeline), &hops, io).map(|()| g));
         let took_us = (monotonic_ns() - t0) / 1000;
         if took_us >= 1000 {
             // Not the packet path: a switch that long is worth a line.
@@ -505,34 +505,28 @@ impl Reconfig<'_> {
         }
     }
 
-    /// Applies what takes the pipeline to generation `g`: one delta that changes services
-    /// only, service by service (the others untouched); anything else as a whole
-    /// configuration.
+    /// Applies what takes the pipeline to generation `g`: deltas that change services only,
+    /// one after the other, service by service (the others untouched); anything else as a
+    /// whole configuration.
     fn apply<I: PacketIo>(
         &mut self,
         g: u64,
         u: mailbox::generation::Update,
-        pipeline: &mut Pipeline<'_>,
+        (slot, pipeline): (&WorkerSlot, &mut Pipeline<'_>),
         hops: &crate::neigh::Hops,
         io: &mut I,
     ) -> Result<(), ConfigError> {
         use mailbox::generation::Update;
-        let build = |source| ConfigError::Build { generation: g, source };
         match u {
-            Update::Deltas(ds) if ds.len() == 1 && !ds[0].tables_changed() => {
-                let d = &ds[0];
-                let resolver = self.rt.runtime().resolver();
-                let (served, other): (Vec<_>, Vec<_>) = d.put.iter().partition(|s| self.group.serves(s, &resolver));
-                let key = |k: mailbox::proto::ServiceKey| (k.protocol.number(), k.vip, k.port);
-                let gone: Vec<_> = d
-                    .removed
-                    .iter()
-                    .copied()
-                    .chain(other.iter().map(|s| mailbox::proto::ServiceKey::of(s)))
-                    .map(key)
-                    .collect();
-                pipeline.update(g, &gone, &served, self.rt.runtime(), self.share, hops).map_err(build)?;
-                self.rt.apply(d);
+            Update::Deltas(ds) if ds.iter().all(|d| !d.tables_changed()) => {
+                let first = g + 1 - ds.len() as u64;
+                for (at, d) in (first..).zip(&ds) {
+                    self.services_delta(at, d, pipeline, hops)
+                        .map_err(|source| ConfigError::Build { generation: at, source })?;
+                    // Deltas set services whole: one made again after a failure later on is
+                    // harmless.
+                    self.applied = at;
+                }
                 Ok(())
             }
             Update::Deltas(ds) => {
@@ -540,25 +534,47 @@ impl Reconfig<'_> {
                 for d in &ds {
                     rt.apply(d);
                 }
-                self.whole(g, rt.into_runtime(), pipeline, hops, io)
+                self.whole(g, rt.into_runtime(), (slot, pipeline), hops, io)
             }
-            Update::Whole(rt) => self.whole(g, rt, pipeline, hops, io),
+            Update::Whole(rt) => self.whole(g, rt, (slot, pipeline), hops, io),
         }
     }
 
+    /// Makes delta `d`, which changes services only, as generation `g`: the services it puts
+    /// that this group serves are built and swapped in, the ones it removes (or puts that
+    /// another group serves) taken out.
+    fn services_delta(
+        &mut self,
+        g: u64,
+        d: &mailbox::generation::Delta,
+        pipeline: &mut Pipeline<'_>,
+        hops: &crate::neigh::Hops,
+    ) -> Result<(), crate::lb::BuildError> {
+        let resolver = self.rt.runtime().resolver();
+        let (served, other): (Vec<_>, Vec<_>) = d.put.iter().partition(|s| self.group.serves(s, &resolver));
+        let key = |k: mailbox::proto::ServiceKey| (k.protocol.number(), k.vip, k.port);
+        let gone: Vec<_> =
+            d.removed.iter().copied().chain(other.iter().map(|s| mailbox::proto::ServiceKey::of(s))).map(key).collect();
+        pipeline.update(g, &gone, &served, self.rt.runtime(), self.share, hops)?;
+        self.rt.apply(d);
+        Ok(())
+    }
+
     /// Runs generation `g`, whose whole configuration is `rt`: every service built again or
-    /// taken over unchanged, the addresses it adds announced.
+    /// taken over unchanged (beating the slot's heartbeat while it builds: a large
+    /// configuration takes a while), the addresses it adds announced.
     fn whole<I: PacketIo>(
         &mut self,
         g: u64,
         rt: conf::Runtime,
-        pipeline: &mut Pipeline<'_>,
+        (slot, pipeline): (&WorkerSlot, &mut Pipeline<'_>),
         hops: &crate::neigh::Hops,
         io: &mut I,
     ) -> Result<(), ConfigError> {
         let served = self.group.served(&rt);
+        let mut beat = || slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
         pipeline
-            .reconfigure(g, &served, self.share, hops)
+            .reconfigure(g, &served, self.share, hops, &mut beat)
             .map_err(|source| ConfigError::Build { generation: g, source })?;
         let addrs = self.group.addresses(&rt);
         let known: std::collections::HashSet<_> = self.addrs.iter().collect();

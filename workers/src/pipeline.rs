@@ -160,8 +160,8 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Switches to configuration generation `generation`: the ports' addresses and the
-    /// services of `rt`, for the lcore `share = (slot, lcores)`. On an error nothing
-    /// changes.
+    /// services of `rt`, for the lcore `share = (slot, lcores)`, calling `beat` now and then
+    /// while it builds them. On an error nothing changes.
     ///
     /// # Errors
     /// The services cannot be built (see [`crate::lb::build_services`]).
@@ -171,10 +171,12 @@ impl<'a> Pipeline<'a> {
         rt: &conf::Runtime,
         share: (u16, u16),
         learned: &crate::neigh::Hops,
+        beat: &mut dyn FnMut(),
     ) -> Result<(), crate::lb::BuildError> {
         if let Some(f) = self.lb.as_mut() {
             let mut old = f.take_services();
-            let built = crate::lb::build_services(rt, share, &mut old, learned);
+            let built = crate::lb::build_services_beating(rt, share, &mut old, learned, beat);
+            beat();
             match built {
                 Ok(services) => f.reconfigure(generation, services),
                 Err(e) => {

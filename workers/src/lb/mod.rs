@@ -58,7 +58,7 @@ use dr::Hit;
 pub use receive::{PortSpec, Receive};
 use service::resolve;
 use service::LPORT_MIN;
-pub use service::{build_services, BuildError, Hops, Limits, Real, Service};
+pub use service::{build_services, build_services_beating, BuildError, Hops, Limits, Real, Service};
 pub use steer::{flow_of, owner, transport, Index, Place};
 pub use toa::TOA_LEN;
 use tunnel::TUNNEL_HEADER_LEN;

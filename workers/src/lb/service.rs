@@ -347,13 +347,31 @@ pub fn build_services(
     old: &mut Vec<Service>,
     learned: &crate::neigh::Hops,
 ) -> Result<Vec<Service>, BuildError> {
+    build_services_beating(rt, share, old, learned, &mut || {})
+}
+
+/// [`build_services`], calling `beat` every 1 024 services: a worker rebuilding a large
+/// configuration is busy, not hung (its heartbeat).
+///
+/// # Errors
+/// As [`build_services`].
+pub fn build_services_beating(
+    rt: &conf::Runtime,
+    share: (u16, u16),
+    old: &mut Vec<Service>,
+    learned: &crate::neigh::Hops,
+    beat: &mut dyn FnMut(),
+) -> Result<Vec<Service>, BuildError> {
     let hops = Hops::new(rt, learned);
     let by_key: rustc_hash::FxHashMap<(u8, Ipv4Addr, u16), usize> =
         old.iter().enumerate().map(|(i, s)| ((s.proto, s.vip, s.port), i)).collect();
     // First everything that can fail, with `old` only read: each service either taken over
     // (its index in `old`) or built anew.
     let mut plan: Vec<Result<usize, Service>> = Vec::with_capacity(rt.services.len());
-    for def in &rt.services {
+    for (n, def) in rt.services.iter().enumerate() {
+        if n % 1024 == 1023 {
+            beat();
+        }
         let reals = hops.reals(def)?;
         let at = by_key.get(&(def.protocol.number(), def.vip, def.port)).copied();
         let prev = at.map(|i| &old[i]);

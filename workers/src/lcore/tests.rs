@@ -485,7 +485,7 @@ fn a_counter_zeroing_request_is_carried_out_and_acknowledged() {
 }
 
 #[test]
-fn a_delta_rebuilds_the_services_it_names_and_ends_where_a_whole_build_does() {
+fn deltas_rebuild_the_services_they_name_and_end_where_a_whole_build_does() {
     let rig = Rig::new("delta");
     let rt = runtime(&[(8053, 1), (8054, 1)]);
     let g = rig.publish(&rt);
@@ -512,12 +512,15 @@ fn a_delta_rebuilds_the_services_it_names_and_ends_where_a_whole_build_does() {
     let mut mdns = (*dns).clone();
     mdns.port = 5353;
     next.services.push(mdns.into());
-    let d = mailbox::generation::Delta {
+    // Two generations before the worker looks: it makes both deltas, one after the other.
+    let removal = mailbox::generation::Delta {
         removed: vec![mailbox::proto::ServiceKey::of(&dns)],
-        put: next.services.clone(),
+        put: vec![next.services[0].clone()],
         ..Default::default()
     };
-    let g2 = rig.publish_delta(&d);
+    let addition = mailbox::generation::Delta { put: vec![next.services[1].clone()], ..Default::default() };
+    rig.publish_delta(&removal);
+    let g2 = rig.publish_delta(&addition);
     lcore.round();
     assert_eq!(slot.cfg_applied.load(SeqCst), g2, "acknowledged");
     assert_eq!(lcore.cfg.rt.runtime(), &next, "its whole configuration follows the delta");
