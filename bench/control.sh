@@ -28,6 +28,10 @@ PIDS+=($!)
 for _ in $(seq 1200); do $CTL worker list --json 2>/dev/null | grep -q '"running"' && break; sleep 0.1; done
 if [ "$SERVICES" -gt 0 ]; then
     echo "started with $(($($CTL service list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'))) services"
+    # Memory: each process's private heap (RssAnon) and the shared memory it touched (RssShmem).
+    mem() { awk '/^RssAnon|^RssShmem/ {printf "%s %.1f MiB ", $1, $2 / 1024}' "/proc/$1/status"; }
+    worker=$($CTL worker list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pid"])')
+    echo "memory at $SERVICES services: primary $(mem "${PIDS[0]}"); worker $(mem "$worker")"
     # One ipvsadm process per change, end to end (wall clock, ms), 20 adds then 20 deletes.
     times=()
     for op in -a -d; do

@@ -328,12 +328,12 @@ pub fn snapshot_generation(gens: Generations<'_>) -> u64 {
     gens.buf(i).0.generation.load(Ordering::SeqCst)
 }
 
-/// Whether the deltas after the newest snapshot take half the ring (its slots or its arena's
-/// bytes): time to write a snapshot.
-pub fn ring_half_full(gens: Generations<'_>) -> bool {
+/// Whether the deltas after the newest snapshot take a quarter of the ring (its slots or its
+/// arena's bytes): time to write a snapshot, while there is room to write it in.
+pub fn ring_filling(gens: Generations<'_>) -> bool {
     let g = gens.area.generation.load(Ordering::SeqCst);
     let s = snapshot_generation(gens);
-    if g.saturating_sub(s) >= DELTA_SLOTS as u64 / 2 {
+    if g.saturating_sub(s) >= DELTA_SLOTS as u64 / 4 {
         return true;
     }
     let after = gens.delta(s + 1);
@@ -341,7 +341,7 @@ pub fn ring_half_full(gens: Generations<'_>) -> bool {
         return false;
     }
     let used = gens.area.arena_head.load(Ordering::SeqCst).saturating_sub(after.offset.load(Ordering::Relaxed));
-    used >= gens.arena().len() as u64 * 4
+    used >= gens.arena().len() as u64 * 2
 }
 
 /// Writes `bytes` (encoded by [`encode`]) as the snapshot of generation `g` (the current one,

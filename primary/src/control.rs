@@ -811,8 +811,9 @@ pub struct Control {
 /// through a mapping of its own of the shared memory at `path`, retrying while a reader holds
 /// the buffer it goes to.
 fn write_snapshot(path: &Path, g: u64, rt: &Runtime) -> Result<(), String> {
-    // Linux: the calling thread's priority. It yields to the control loop on a shared CPU.
-    let _ = rustix::process::setpriority_process(None, 19);
+    // Linux: the calling thread's priority. It yields to the control loop (nice -10) on a
+    // shared CPU, but not so far that changes arriving all the time starve it.
+    let _ = rustix::process::setpriority_process(None, 0);
     let bytes = generation::encode(rt);
     let shm = Shm::open(path).map_err(|e| e.to_string())?;
     for _ in 0..1000 {
@@ -1031,6 +1032,9 @@ impl Control {
                 }
                 self.published_ns = now_ns;
                 self.in_flight = Some((g, list, now_ns));
+                // Nothing staged now: the moment to start a snapshot of this generation, if
+                // one is due (changes arriving all the time leave no other).
+                self.tend_snapshot(shm, now_ns);
             }
             Err(PublishError::Busy(_)) => {}
             Err(e) => {
@@ -1052,7 +1056,16 @@ impl Control {
         let d = touched.and_then(|t| delta(&self.published, &self.latest, &self.derived.index, t));
         if let Some(d) = d {
             match generation::publish_delta(gens, &d, now_ns) {
-                // Too large, or snapshots off the control loop fell behind the ring: this one is.
+                // The ring is full of deltas after the newest snapshot: the snapshot being
+                // written (if any) makes room.
+                Err(PublishError::Lapping(_)) if self.encoding.is_some() => {
+                    self.finish_snapshot();
+                    match generation::publish_delta(gens, &d, now_ns) {
+                        Err(PublishError::Lapping(_) | PublishError::DeltaTooLarge { .. }) => {}
+                        r => return r,
+                    }
+                }
+                // Too large, or no snapshot made room: this one is.
                 Err(PublishError::DeltaTooLarge { .. } | PublishError::Lapping(_)) => {}
                 r => return r,
             }
@@ -1061,10 +1074,10 @@ impl Control {
         generation::publish_snapshot(gens, shm.layout().workers(), &generation::encode(&self.latest), now_ns)
     }
 
-    /// Writes a snapshot of the published generation from a thread of its own (at the lowest
-    /// priority, through its own mapping of the shared memory) when the ring holds many deltas
-    /// past the newest snapshot or the control plane has been idle a while: readers that
-    /// start (a worker, `dpvsctl`) then replay few deltas, and the ring has room.
+    /// Writes a snapshot of the published generation from a thread of its own (below the
+    /// control loop's priority, through its own mapping of the shared memory) when the ring
+    /// holds many deltas past the newest snapshot or the control plane has been idle a while:
+    /// readers that start (a worker, `dpvsctl`) then replay few deltas, and the ring has room.
     fn tend_snapshot(&mut self, shm: &Shm, now_ns: u64) {
         if let Some((at, writer)) = &self.encoding {
             if writer.is_finished() {
@@ -1077,7 +1090,7 @@ impl Control {
         let gens = shm.generations();
         let g = gens.area.generation.load(std::sync::atomic::Ordering::SeqCst);
         let idle = self.in_flight.is_none() && now_ns.saturating_sub(self.published_ns) >= SNAPSHOT_IDLE_NS;
-        let due = generation::ring_half_full(gens) || (idle && generation::snapshot_generation(gens) < g);
+        let due = generation::ring_filling(gens) || (idle && generation::snapshot_generation(gens) < g);
         // Nothing staged: the configuration is the published generation's.
         if !due || self.staged.is_some() {
             return;
