@@ -445,7 +445,8 @@ fn saved_services(text: &str) -> std::collections::BTreeMap<String, String> {
 /// At cloud scale: 70 000 services restored in one generation, then 16 dpvsctl processes make
 /// 1 000 mixed changes each at once (real servers added, edited and removed, services added,
 /// edited and removed, local addresses added), each process on services of its own VIP; every
-/// change is applied exactly once and the final table is the model of the commands.
+/// change is applied exactly once and the final table is the model of the commands. Then the
+/// services up to the configured limit, and the one past it refused.
 #[test]
 fn sixteen_ctl_processes_change_seventy_thousand_services_exactly_once() {
     const PORTS: usize = 250;
@@ -544,6 +545,18 @@ fn sixteen_ctl_processes_change_seventy_thousand_services_exactly_once() {
         assert_eq!(u(&w, "config_generation"), g, "{w}");
         assert_eq!(u(&w, "restarts"), 0, "{w}");
     }
+    // Up to the limit of services, then one more: refused by name, nothing changed.
+    let limit = SERVICES + CLIENTS * 100;
+    let fill: String =
+        (0..limit - model.len()).map(|p| format!("-A -t {}:{} -s rr\n", vip(CLIENTS), 3000 + p)).collect();
+    let out = ipvsadm(&inst, "-R", &fill);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let g = inst.generation();
+    let out = ipvsadm(&inst, &format!("-A -t {}:999 -s rr", vip(CLIENTS)), "");
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("too many services: at most {limit}")), "{err}");
+    assert_eq!(inst.generation(), g, "nothing changed");
 }
 
 /// Runs `ipvsadm` against `inst` with `args` and standard input `stdin`.

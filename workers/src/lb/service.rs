@@ -78,9 +78,56 @@ pub struct Service {
     /// ones; parallel to `reals`): overloaded at `upper`, taken back below `lower`.
     pub(super) limits: Vec<Limits>,
     /// Clients whose new connections are refused (deny, allow lists).
-    pub(super) acl: Option<(Vec<conf::Prefix>, Vec<conf::Prefix>)>,
+    pub(super) acl: Option<(Networks, Networks)>,
     /// The PROXY protocol header its Full-NAT TCP connections get (instead of TOA).
     pub proxy: conf::ProxyProtocol,
+}
+
+/// A set of IPv4 networks (an access list): a scan of a few, or one hash lookup per prefix
+/// length present for many (an access list may hold 65 536 networks, checked on every new
+/// connection).
+#[derive(Debug, Default)]
+pub(super) enum Networks {
+    #[default]
+    Empty,
+    /// Scanned.
+    Scanned(Vec<conf::Prefix>),
+    /// The prefix lengths present, longest first, and the networks by (length, address).
+    Hashed(Vec<u8>, rustc_hash::FxHashSet<(u8, u32)>),
+}
+
+/// Lists longer than this are hashed.
+const SCANNED_NETWORKS: usize = 16;
+
+impl Networks {
+    pub(super) fn new(list: &[conf::Prefix]) -> Networks {
+        if list.is_empty() {
+            return Networks::Empty;
+        }
+        if list.len() <= SCANNED_NETWORKS {
+            return Networks::Scanned(list.to_vec());
+        }
+        let mut lens: Vec<u8> = list.iter().map(|p| p.len).collect();
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+        lens.dedup();
+        Networks::Hashed(lens, list.iter().map(|p| (p.len, u32::from(p.addr))).collect())
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Networks::Empty)
+    }
+
+    /// Whether `a` is in one of the networks.
+    #[inline]
+    pub(super) fn contains(&self, a: Ipv4Addr) -> bool {
+        match self {
+            Networks::Empty => false,
+            Networks::Scanned(l) => l.iter().any(|p| p.contains(a)),
+            Networks::Hashed(lens, nets) => {
+                lens.iter().any(|&len| nets.contains(&(len, u32::from(conf::network(a, len)))))
+            }
+        }
+    }
 }
 
 /// A real server's connection thresholds on one lcore (LVS's `u_threshold`/`l_threshold`).
@@ -174,7 +221,7 @@ impl Service {
     /// Access lists: new connections from clients in `deny`, or not in a non-empty `allow`,
     /// are refused.
     pub fn with_acl(mut self, deny: Vec<conf::Prefix>, allow: Vec<conf::Prefix>) -> Service {
-        self.acl = (!deny.is_empty() || !allow.is_empty()).then_some((deny, allow));
+        self.acl = (!deny.is_empty() || !allow.is_empty()).then(|| (Networks::new(&deny), Networks::new(&allow)));
         self
     }
 
@@ -183,10 +230,7 @@ impl Service {
     pub(super) fn admits(&self, client: Ipv4Addr) -> bool {
         match &self.acl {
             None => true,
-            Some((deny, allow)) => {
-                !deny.iter().any(|p| p.contains(client))
-                    && (allow.is_empty() || allow.iter().any(|p| p.contains(client)))
-            }
+            Some((deny, allow)) => !deny.contains(client) && (allow.is_empty() || allow.contains(client)),
         }
     }
 

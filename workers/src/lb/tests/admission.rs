@@ -139,3 +139,29 @@ fn access_lists_refuse_new_connections_of_denied_clients_and_of_clients_not_allo
     let v = run(&mut n, 0, &mut udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q"));
     assert!(matches!(v, Verdict::Out { new: true, .. }));
 }
+
+#[test]
+fn a_long_access_list_answers_as_a_scan_of_it_does() {
+    use crate::lb::service::Networks;
+    // 1000 networks of lengths 8 to 32, and addresses in and around them.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 32) as u32
+    };
+    let list: Vec<conf::Prefix> = (0..1000)
+        .map(|_| {
+            let len = 8 + (next() % 25) as u8;
+            let addr = conf::network(Ipv4Addr::from(next() & 0xc612_ffff | 0xc612_0000), len);
+            conf::Prefix { addr, len }
+        })
+        .collect();
+    let (hashed, scanned) = (Networks::new(&list), Networks::new(&list[..10]));
+    for _ in 0..20_000 {
+        let a = Ipv4Addr::from(next() & 0xc612_ffff | 0xc612_0000);
+        assert_eq!(hashed.contains(a), list.iter().any(|p| p.contains(a)), "{a}");
+        assert_eq!(scanned.contains(a), list[..10].iter().any(|p| p.contains(a)), "{a}");
+    }
+    assert!(list.iter().all(|p| hashed.contains(p.addr)));
+    assert!(!Networks::new(&[]).contains(Ipv4Addr::new(198, 18, 0, 1)));
+}
