@@ -297,6 +297,22 @@ impl Instance {
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         stop_child(&mut self.child, Duration::from_secs(15))
     }
+
+    /// Starts the primary again on the same configuration (stopping it first if it runs) and
+    /// waits until every worker polls.
+    pub fn restart(&mut self) {
+        self.stop();
+        let log = File::options().append(true).open(&self.log).expect("log");
+        self.child = Command::new(bin("dpvs"))
+            .arg("-c")
+            .arg(&self.config)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn dpvs");
+        self.wait_running();
+    }
 }
 
 impl Drop for Instance {
@@ -498,6 +514,59 @@ pub fn parse_testpmd_totals(text: &str) -> Option<(u64, u64)> {
 pub fn u(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("no number {key:?} in {v}"))
 }
+
+/// Two memif ports of two queues each, a group of two lcores (both on CPU 1), and a UDP
+/// Full-NAT service 198.18.0.100:53 -> 198.18.1.2:5353 (local address 198.18.1.254): what
+/// `dpvs-gen` drives with `Instance::memif_client` ports.
+pub const MEMIF_FNAT_UDP: &str = r#"
+[memory]
+mbufs_per_lcore = 8191
+[[ports]]
+name = "dpdk0"
+vdev = "net_memif0,role=server,id=0,socket=@DIR@/dpdk0.sock,socket-abstract=no,mac=02:00:00:00:00:10"
+queues = 2
+[[ports]]
+name = "dpdk1"
+vdev = "net_memif1,role=server,id=0,socket=@DIR@/dpdk1.sock,socket-abstract=no,mac=02:00:00:00:00:11"
+queues = 2
+[forwarding]
+mode = "l2-pair"
+ports = ["dpdk0", "dpdk1"]
+[[groups]]
+name = "fnat"
+idle_sleep_us = 10
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0", "dpdk1:0"]
+[[groups.lcores]]
+id = 2
+cpu = 1
+rx = ["dpdk0:1", "dpdk1:1"]
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.100/24"
+[[addresses]]
+port = "dpdk1"
+address = "198.18.1.254/24"
+[[neighbours]]
+address = "198.18.1.2"
+mac = "02:00:00:00:01:02"
+port = "dpdk1"
+[[services]]
+vip = "198.18.0.100"
+port = 53
+protocol = "udp"
+scheduler = "rr"
+local_addresses = ["198.18.1.254"]
+[[services.reals]]
+address = "198.18.1.2"
+port = 5353
+[connections]
+capacity_per_lcore = 4096
+[supervisor]
+heartbeat_timeout_ms = 2000
+"#;
 
 #[cfg(test)]
 mod tests {

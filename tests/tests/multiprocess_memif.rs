@@ -286,7 +286,7 @@ fn a_crash_loop_in_one_group_costs_another_group_nothing() {
 fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_ten_times() {
     let _g = serial();
     require_root_and_hugepages();
-    let inst = Instance::start(FNAT_UDP);
+    let inst = Instance::start(MEMIF_FNAT_UDP);
     // 64 flows, so both lcores own some, sent on queue f % 2 whatever the ports' RSS says (a
     // peer that does not apply it), so one lcore hands the other its share: packets in flight
     // on the redirect rings through the handovers; 200 kpps, which both debug-build workers on
@@ -305,7 +305,7 @@ fn a_fixed_rate_through_udp_full_nat_loses_nothing_while_every_worker_is_rolled_
     assert!(u(&s, "handed_rss_mismatch") > 0 && u(&s, "handed_no_rss") == 0, "counted as RSS mismatches: {s}");
 }
 
-/// `dpvs-gen` towards [`FNAT_UDP`]'s service: `rate` packets a second in 64 flows, flow `f` on
+/// `dpvs-gen` towards [`MEMIF_FNAT_UDP`]'s service: `rate` packets a second in 64 flows, flow `f` on
 /// queue `f % 2` whatever the ports' RSS says (a peer that does not apply it), so that each
 /// lcore hands the other its share on a redirect ring.
 fn udp_to_the_vip(inst: &Instance, rate: u64) -> Generator {
@@ -340,61 +340,11 @@ fn roll_every_worker_ten_times(inst: &Instance) -> Vec<String> {
     gaps
 }
 
-const FNAT_UDP: &str = r#"
-[memory]
-mbufs_per_lcore = 8191
-[[ports]]
-name = "dpdk0"
-vdev = "net_memif0,role=server,id=0,socket=@DIR@/dpdk0.sock,socket-abstract=no,mac=02:00:00:00:00:10"
-queues = 2
-[[ports]]
-name = "dpdk1"
-vdev = "net_memif1,role=server,id=0,socket=@DIR@/dpdk1.sock,socket-abstract=no,mac=02:00:00:00:00:11"
-queues = 2
-[forwarding]
-mode = "l2-pair"
-ports = ["dpdk0", "dpdk1"]
-[[groups]]
-name = "fnat"
-idle_sleep_us = 10
-[[groups.lcores]]
-id = 1
-cpu = 1
-rx = ["dpdk0:0", "dpdk1:0"]
-[[groups.lcores]]
-id = 2
-cpu = 1
-rx = ["dpdk0:1", "dpdk1:1"]
-[[addresses]]
-port = "dpdk0"
-address = "198.18.0.100/24"
-[[addresses]]
-port = "dpdk1"
-address = "198.18.1.254/24"
-[[neighbours]]
-address = "198.18.1.2"
-mac = "02:00:00:00:01:02"
-port = "dpdk1"
-[[services]]
-vip = "198.18.0.100"
-port = 53
-protocol = "udp"
-scheduler = "rr"
-local_addresses = ["198.18.1.254"]
-[[services.reals]]
-address = "198.18.1.2"
-port = 5353
-[connections]
-capacity_per_lcore = 4096
-[supervisor]
-heartbeat_timeout_ms = 2000
-"#;
-
 #[test]
 fn udp_full_nat_keeps_every_queued_packet_and_its_connection_while_every_worker_is_rolled_ten_times() {
     let _g = serial();
     require_root_and_hugepages();
-    let inst = Instance::start(FNAT_UDP);
+    let inst = Instance::start(MEMIF_FNAT_UDP);
     // The real server's side: a sink. The client side: UDP to the VIP, from both queues (so
     // one lcore owns the flow and the other hands its packets over on a redirect ring).
     let sink_vdev = inst.memif_client("net_memif0", "dpdk1.sock");
@@ -452,7 +402,7 @@ fn a_handover_never_lets_two_processes_poll_one_queue_even_when_one_of_them_dies
 
     let _g = serial();
     require_root_and_hugepages();
-    let inst = Instance::start(FNAT_UDP);
+    let inst = Instance::start(MEMIF_FNAT_UDP);
     let mut gen = udp_to_the_vip(&inst, 20_000);
     let fnat_in = || u(&inst.stats()["total"], "fnat_in");
     wait_growth("Full-NAT traffic", 0, 5_000, fnat_in);

@@ -1,0 +1,134 @@
+//! `dpvs-exporter` against real processes: started before the instance it serves `dpvs_up 0`;
+//! while `dpvs-gen` sends UDP through a Full-NAT service (one way: the generator does not answer
+//! UDP), two scrapes show the service's, its real server's and the lcore's packet counters
+//! moving; after the primary restarts, the exporter serves the new instance.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use integration::*;
+
+/// The exporter, serving on `port`, ended when dropped.
+struct Exporter(Child, u16);
+
+impl Exporter {
+    fn start(config: &std::path::Path) -> Exporter {
+        // A free port: bound, noted, released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(bin("dpvs-exporter"))
+            .arg("-c")
+            .arg(config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dpvs-exporter");
+        let e = Exporter(child, port);
+        wait_for("the exporter listening", Duration::from_secs(10), || e.get("/").ok());
+        e
+    }
+
+    /// `GET path`: the status line and the body.
+    fn get(&self, path: &str) -> std::io::Result<(String, String)> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.1))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        Ok((head.lines().next().unwrap_or_default().to_owned(), body.to_owned()))
+    }
+
+    /// A scrape of `/metrics`.
+    fn scrape(&self) -> String {
+        let (status, body) = self.get("/metrics").expect("scrape");
+        assert!(status.contains(" 200 "), "{status}\n{body}");
+        body
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The value of the sample whose name and labels are `sample` exactly, if there is one.
+fn value(scrape: &str, sample: &str) -> Option<f64> {
+    scrape.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Sends UDP through the service for about a second.
+fn traffic(inst: &Instance) {
+    let ports =
+        (&inst.memif_client("net_memif0", "dpdk0.sock")[..], &inst.memif_client("net_memif1", "dpdk1.sock")[..], 2);
+    let mut gen =
+        Generator::start_to(&inst.dir, ports, "02:00:00:00:00:10", (20_000, 16), ("198.18.0.1", "198.18.0.100:53"));
+    std::thread::sleep(Duration::from_millis(1000));
+    let report = gen.stop();
+    assert!(u(&report, "received") > 0, "the real server side got nothing: {report}");
+}
+
+#[test]
+fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let mut inst = Instance::start(MEMIF_FNAT_UDP);
+    inst.stop();
+    let exporter = Exporter::start(&inst.config);
+    let down = exporter.scrape();
+    assert_eq!(value(&down, "dpvs_up"), Some(0.0), "no instance yet:\n{down}");
+    assert_eq!(exporter.get("/nothing").unwrap().0.split_whitespace().nth(1), Some("404"));
+
+    inst.restart();
+    let service = r#"{protocol="udp",vip="198.18.0.100",port="53""#;
+    let real = format!(r#"{service},real="198.18.1.2:5353""#);
+    traffic(&inst);
+    let first = exporter.scrape();
+    assert_eq!(value(&first, "dpvs_up"), Some(1.0), "{first}");
+    traffic(&inst);
+    let second = exporter.scrape();
+    for sample in [
+        format!(r#"dpvs_service_packets_total{service},direction="in"}}"#),
+        format!(r#"dpvs_service_bytes_total{service},direction="in"}}"#),
+        format!(r#"dpvs_real_packets_total{real},direction="in"}}"#),
+        r#"dpvs_lcore_rx_packets_total{slot="0",lcore="1"}"#.to_owned(),
+        r#"dpvs_lcore_translated_packets_total{slot="0",lcore="1",direction="in"}"#.to_owned(),
+    ] {
+        let (a, b) = (value(&first, &sample), value(&second, &sample));
+        assert!(a.is_some_and(|a| b.is_some_and(|b| b > a && a > 0.0)), "{sample}: {a:?} -> {b:?}\n{second}");
+    }
+    assert_eq!(value(&second, &format!("dpvs_real_weight{real}}}")), Some(1.0), "{second}");
+    assert_eq!(value(&second, r#"dpvs_worker_up{slot="0",group="fnat"}"#), Some(1.0), "{second}");
+    // Every sample line names a metric of ours with a value; every family has HELP and TYPE.
+    for line in second.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        assert!(
+            line.starts_with("dpvs_") && line.rsplit(' ').next().is_some_and(|v| v.parse::<f64>().is_ok()),
+            "{line}"
+        );
+    }
+    assert_eq!(second.matches("# HELP ").count(), second.matches("# TYPE ").count());
+    // Prometheus's own checker (Debian's prometheus package) finds nothing wrong.
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; scripts/setup.sh installs it)");
+    check.stdin.take().unwrap().write_all(second.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics: {said}\n{second}");
+
+    // A new primary: the exporter attaches to it at the next scrape.
+    inst.restart();
+    let again = exporter.scrape();
+    assert_eq!(value(&again, "dpvs_up"), Some(1.0), "{again}");
+    assert_eq!(
+        value(&again, r#"dpvs_worker_restarts_total{slot="0",group="fnat"}"#),
+        Some(0.0),
+        "a fresh instance: {again}"
+    );
+}
