@@ -25,7 +25,10 @@
 # received rate against the ceiling's, same sitting).
 # With SERVICES=N the instance also carries N TCP services that get no traffic
 # (common.sh's scale_services): the cost of a large configuration to the packet path.
-# Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [LCORES=N] [SERVICES=N] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
+# With SCRAPE=MS a dpvs-exporter (CPU 0) serves the instance and curl scrapes it every MS
+# milliseconds during each measurement: the scrape's cost to the worker (compare busy cycles per
+# packet with and without, same sitting) and its own time (p50 and max, and its size).
+# Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [LCORES=N] [SERVICES=N] [SCRAPE=MS] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
 DURATION=${1:-5}
 shift || true
 FLOWS=("${@:-1 1000 1000000}")
@@ -97,11 +100,27 @@ for n in "${FLOWS[@]}"; do
             grep -q '"running"' && break
         sleep 0.1
     done
+    if [ -n "${SCRAPE:-}" ]; then
+        "$BIN"/dpvs-exporter -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" --listen 127.0.0.1:19469 \
+            > "$WORK/exporter-$n.log" 2>&1 &
+        X=$!; PIDS+=($X)
+    fi
     "${GEN[@]}" --file-prefix=bfgen --flows "$n" > "$WORK/gen-$n.out" &
     G=$!; PIDS+=($G)
     # Measure after the table holds every flow (1M flows at a few Mpps: under a second).
     sleep 2
     before=$(snapshot)
+    if [ -n "${SCRAPE:-}" ]; then
+        # Bounded: DURATION seconds of scrapes, one every SCRAPE ms.
+        interval=$(python3 -c "print($SCRAPE / 1000)")
+        (
+            for ((k = 0; k < DURATION * 1000 / SCRAPE; k++)); do
+                curl -s -o "$WORK/scrape-$n.txt" -w '%{time_total}\n' http://127.0.0.1:19469/metrics
+                sleep "$interval"
+            done
+        ) > "$WORK/scrapes-$n" &
+        S=$!
+    fi
     if [ -n "${PERF_OUT:-}" ]; then
         # Sample the worker(s) for the measurement's duration (cpu-clock: no PMU in a VM).
         pids=$("$BIN"/dpvsctl -i dpvs-bench --shm-dir "${SHM_DIR:-/dev/shm}" worker list --json |
@@ -128,6 +147,17 @@ for n in "${FLOWS[@]}"; do
     fi
     echo "UDP $label, $lcores_label, $n flows ($flows_now connections): $mpps Mpps translated$handed," \
         "$cyc busy cycles per packet ($burst packets per rx burst)$share"
+    if [ -n "${SCRAPE:-}" ]; then
+        wait "$S" || true
+        python3 - "$WORK/scrapes-$n" "$WORK/scrape-$n.txt" <<'PY'
+import sys
+t = sorted(float(x) * 1000 for x in open(sys.argv[1]) if x.strip())
+body = open(sys.argv[2]).read()
+print(f"scrapes during the measurement: {len(t)}, p50 {t[len(t) // 2]:.1f} ms, max {t[-1]:.1f} ms "
+      f"({len(body)} bytes, {sum(1 for l in body.splitlines() if l and not l.startswith('#'))} samples)")
+PY
+        kill -TERM "$X"; wait "$X" || true
+    fi
     suffix=$([ "$LCORES" -gt 1 ] && echo "_${LCORES}lcores" || true)
     record "$FORWARD-udp-flows" "translated_${n}flows$suffix" "$mpps" Mpps
     record "$FORWARD-udp-flows" "busy_cycles_per_packet_${n}flows$suffix" "$cyc" cycles

@@ -74,6 +74,8 @@ pub struct Config {
     pub groups: Vec<WorkerGroup>,
     /// `[supervisor]`.
     pub supervisor: Supervisor,
+    /// `[exporter]`.
+    pub exporter: Exporter,
     /// Addresses the balancer owns on its ports: it answers ARP and ICMP echo for them.
     pub addresses: Vec<IfAddr>,
     /// Static neighbours (IPv4 to MAC on a port).
@@ -596,6 +598,19 @@ pub struct QueueRef {
     pub port: usize,
     /// Queue index, below the port's `rx_queues`.
     pub queue: u16,
+}
+
+/// `[exporter]`: where `dpvs-exporter` serves the instance's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exporter {
+    /// Address and port of its HTTP server (`/metrics`).
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for Exporter {
+    fn default() -> Self {
+        Exporter { listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9469)) }
+    }
 }
 
 /// `[supervisor]`: how the primary watches its workers.

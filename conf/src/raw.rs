@@ -25,6 +25,14 @@ pub(crate) struct RawConfig {
     pub(crate) services: Option<Vec<RawService>>,
     pub(crate) connections: Option<RawConnections>,
     pub(crate) limits: Option<RawLimits>,
+    pub(crate) exporter: Option<RawExporter>,
+}
+
+/// `[exporter]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExporter {
+    pub(crate) listen: Option<String>,
 }
 
 /// `[limits]`.

@@ -306,13 +306,14 @@ impl Config {
     /// Why `other` cannot replace this configuration by a reload: the first section other
     /// than addresses, neighbours, routes and services that differs. `None` when only those differ.
     pub fn static_difference(&self, other: &Config) -> Option<&'static str> {
-        let sections: [(&'static str, bool); 8] = [
+        let sections: [(&'static str, bool); 9] = [
             ("[instance]", self.instance == other.instance),
             ("[memory]", self.memory == other.memory),
             ("[[ports]]", self.ports == other.ports),
             ("[forwarding]", self.forwarding == other.forwarding),
             ("[[groups]]", self.groups == other.groups),
             ("[supervisor]", self.supervisor == other.supervisor),
+            ("[exporter]", self.exporter == other.exporter),
             ("[connections]", self.connections == other.connections),
             ("[limits]", self.limits == other.limits),
         ];

@@ -63,6 +63,7 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         &root.key("services"),
     )?;
     let connections = connections(raw.connections.unwrap_or_default(), &root.key("connections"))?;
+    let exporter = exporter(raw.exporter.unwrap_or_default(), &root.key("exporter"))?;
     Ok(Config {
         source: source.to_owned(),
         instance,
@@ -71,6 +72,7 @@ pub(crate) fn resolve(raw: RawConfig, source: &str) -> Result<Config> {
         forwarding,
         groups,
         supervisor,
+        exporter,
         addresses,
         neighbours,
         routes,
@@ -887,6 +889,14 @@ fn queue_ref(entry: &str, ports: &[PortDraft], path: &KeyPath) -> Result<QueueRe
         )
     })?;
     Ok(QueueRef { port, queue })
+}
+
+fn exporter(raw: crate::raw::RawExporter, path: &KeyPath) -> Result<crate::Exporter> {
+    let Some(text) = raw.listen else { return Ok(crate::Exporter::default()) };
+    let listen = text.parse().map_err(|_| {
+        Fault::at(&path.key("listen"), format!("expected an address and port like \"127.0.0.1:9469\", got {text:?}"))
+    })?;
+    Ok(crate::Exporter { listen })
 }
 
 fn supervisor(raw: RawSupervisor, groups: &[WorkerGroup], path: &KeyPath) -> Result<Supervisor> {

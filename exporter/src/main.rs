@@ -11,9 +11,10 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     target: ctl::cli::Target,
-    /// Address and port to serve `/metrics` on.
-    #[arg(short, long, default_value = "127.0.0.1:9469")]
-    listen: String,
+    /// Address and port to serve `/metrics` on (default: the configuration file's
+    /// `[exporter] listen`, else 127.0.0.1:9469).
+    #[arg(short, long)]
+    listen: Option<String>,
 }
 
 fn main() {
@@ -22,14 +23,25 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DPVS_LOG").unwrap_or_else(|_| "info".into()))
         .init();
-    let server = match tiny_http::Server::http(&cli.listen) {
+    let listen = match (&cli.listen, &cli.target.config) {
+        (Some(l), _) => l.clone(),
+        (None, Some(path)) => match conf::Config::from_file(path) {
+            Ok(c) => c.exporter.listen.to_string(),
+            Err(e) => {
+                eprintln!("dpvs-exporter: {e}");
+                std::process::exit(2);
+            }
+        },
+        (None, None) => conf::Exporter::default().listen.to_string(),
+    };
+    let server = match tiny_http::Server::http(&listen) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("dpvs-exporter: cannot listen on {}: {e}", cli.listen);
+            eprintln!("dpvs-exporter: cannot listen on {listen}: {e}");
             std::process::exit(1);
         }
     };
-    tracing::info!(listen = %cli.listen, "serving /metrics");
+    tracing::info!(%listen, "serving /metrics");
     let registry = dpvs_exporter::Exporter::new(cli.target).registry();
     for request in server.incoming_requests() {
         let response = match (request.method(), request.url()) {

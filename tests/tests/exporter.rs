@@ -12,14 +12,18 @@ use integration::*;
 /// The exporter, serving on `port`, ended when dropped.
 struct Exporter(Child, u16);
 
+/// A free port: bound, noted, released.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 impl Exporter {
-    fn start(config: &std::path::Path) -> Exporter {
-        // A free port: bound, noted, released.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// The exporter of the instance configured in `config`, listening where its `[exporter]`
+    /// says (`port` on 127.0.0.1).
+    fn start(config: &std::path::Path, port: u16) -> Exporter {
         let child = Command::new(bin("dpvs-exporter"))
             .arg("-c")
             .arg(config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
             .stderr(Stdio::null())
             .spawn()
             .expect("dpvs-exporter");
@@ -74,9 +78,10 @@ fn traffic(inst: &Instance) {
 fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
     let _g = serial();
     require_root_and_hugepages();
-    let mut inst = Instance::start(MEMIF_FNAT_UDP);
+    let port = free_port();
+    let mut inst = Instance::start(&format!("{MEMIF_FNAT_UDP}[exporter]\nlisten = \"127.0.0.1:{port}\"\n"));
     inst.stop();
-    let exporter = Exporter::start(&inst.config);
+    let exporter = Exporter::start(&inst.config, port);
     let down = exporter.scrape();
     assert_eq!(value(&down, "dpvs_up"), Some(0.0), "no instance yet:\n{down}");
     assert_eq!(exporter.get("/nothing").unwrap().0.split_whitespace().nth(1), Some("404"));
