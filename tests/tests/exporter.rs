@@ -1,7 +1,9 @@
 //! `dpvs-exporter` against real processes: started before the instance it serves `dpvs_up 0`;
 //! while `dpvs-gen` sends UDP through a Full-NAT service (one way: the generator does not answer
 //! UDP), two scrapes show the service's, its real server's and the lcore's packet counters
-//! moving; after the primary restarts, the exporter serves the new instance.
+//! moving, `promtool` accepts them, and Debian's Prometheus server scraping the exporter
+//! computes a packet rate for the service; after the primary restarts, the exporter serves the
+//! new instance.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -63,15 +65,77 @@ fn value(scrape: &str, sample: &str) -> Option<f64> {
     scrape.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// Sends UDP through the service for about a second.
-fn traffic(inst: &Instance) {
+/// Sends UDP through the service for `secs` seconds.
+fn traffic(inst: &Instance, secs: u64) {
     let ports =
         (&inst.memif_client("net_memif0", "dpdk0.sock")[..], &inst.memif_client("net_memif1", "dpdk1.sock")[..], 2);
     let mut gen =
         Generator::start_to(&inst.dir, ports, "02:00:00:00:00:10", (20_000, 16), ("198.18.0.1", "198.18.0.100:53"));
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_secs(secs));
     let report = gen.stop();
     assert!(u(&report, "received") > 0, "the real server side got nothing: {report}");
+}
+
+/// `GET path` from 127.0.0.1:`port`: the body.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text.split_once("\r\n\r\n")?.1.to_owned())
+}
+
+/// Starts Debian's Prometheus server scraping the exporter on `exporter_port` every second,
+/// sends traffic through `inst` until its HTTP API gives `query` (PromQL) a nonzero value (20 s
+/// at most), and returns the value.
+fn prometheus_rate(inst: &Instance, exporter_port: u16, query: &str) -> f64 {
+    let port = free_port();
+    let dir = inst.dir.join("prometheus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: dpvs\n    static_configs:\n      - targets: [\"127.0.0.1:{exporter_port}\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian's prometheus package; scripts/setup.sh installs it)");
+    wait_for("Prometheus ready", Duration::from_secs(30), || http_get(port, "/-/ready"));
+    let encoded: String = query
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    // Traffic until the query has a value (its window needs two scrapes of moving counters).
+    let ports =
+        (&inst.memif_client("net_memif0", "dpdk0.sock")[..], &inst.memif_client("net_memif1", "dpdk1.sock")[..], 2);
+    let mut gen =
+        Generator::start_to(&inst.dir, ports, "02:00:00:00:00:10", (20_000, 16), ("198.18.0.1", "198.18.0.100:53"));
+    let mut answer = String::new();
+    let value = |answer: &str| -> Option<f64> {
+        let v: serde_json::Value = serde_json::from_str(answer).ok()?;
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    };
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(500));
+        answer = http_get(port, &format!("/api/v1/query?query={encoded}")).unwrap_or_default();
+        if value(&answer).is_some_and(|v| v > 0.0) {
+            break;
+        }
+    }
+    gen.stop();
+    let targets = http_get(port, "/api/v1/targets").unwrap_or_default();
+    let _ = server.kill();
+    let _ = server.wait();
+    value(&answer).unwrap_or_else(|| panic!("no value for {query}: {answer}\ntargets: {targets}"))
 }
 
 #[test]
@@ -89,10 +153,10 @@ fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
     inst.restart();
     let service = r#"{protocol="udp",vip="198.18.0.100",port="53""#;
     let real = format!(r#"{service},real="198.18.1.2:5353""#);
-    traffic(&inst);
+    traffic(&inst, 1);
     let first = exporter.scrape();
     assert_eq!(value(&first, "dpvs_up"), Some(1.0), "{first}");
-    traffic(&inst);
+    traffic(&inst, 1);
     let second = exporter.scrape();
     for sample in [
         format!(r#"dpvs_service_packets_total{service},direction="in"}}"#),
@@ -126,6 +190,11 @@ fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
     let out = check.wait_with_output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics: {said}\n{second}");
+
+    // Debian's Prometheus server scrapes it every second while traffic runs: its query API
+    // gives the service a packet rate.
+    let rate = prometheus_rate(&inst, exporter.1, "rate(dpvs_service_packets_total{direction=\"in\"}[4s])");
+    assert!(rate > 0.0, "rate of the service's packets as Prometheus computes it: {rate}");
 
     // A new primary: the exporter attaches to it at the next scrape.
     inst.restart();
