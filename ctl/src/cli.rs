@@ -52,7 +52,15 @@ pub enum Command {
     #[command(subcommand)]
     Worker(WorkerCommand),
     /// Per-lcore forwarding counters and their totals, and the connection tables.
-    Stats,
+    Stats {
+        /// Per second over an interval instead of since start (busy cycles per packet then
+        /// over the interval).
+        #[arg(long)]
+        rate: bool,
+        /// The interval of --rate, seconds.
+        #[arg(long, default_value_t = 1.0, requires = "rate", value_parser = interval)]
+        interval: f64,
+    },
     /// Virtual services.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -118,6 +126,14 @@ impl From<Proto> for conf::Protocol {
             Proto::Tcp => conf::Protocol::Tcp,
             Proto::Udp => conf::Protocol::Udp,
         }
+    }
+}
+
+/// A --rate interval: 0.1 to 60 seconds.
+fn interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.1..=60.0).contains(&s) => Ok(s),
+        _ => Err(format!("expected seconds from 0.1 to 60, got {text:?}")),
     }
 }
 

@@ -20,7 +20,14 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
     match command {
         Command::Status => (render(&status::view(shm), json, status::render), exit_codes::OK),
         Command::Worker(c) => ctx.worker(c),
-        Command::Stats => (render(&stats::view(shm), json, stats::render), exit_codes::OK),
+        Command::Stats { rate: false, .. } => (render(&stats::view(shm), json, stats::render), exit_codes::OK),
+        Command::Stats { rate: true, interval } => {
+            let before = stats::view(shm);
+            std::thread::sleep(std::time::Duration::from_secs_f64(interval));
+            let rates = stats::rates(&before, &stats::view(shm), interval);
+            let title = |r: &stats::Stats| format!("per second over {interval} s\n{}", stats::render(r));
+            (render(&rates, json, title), exit_codes::OK)
+        }
         Command::Link(LinkCommand::Show) => (render(&link::view(shm), json, |v| link::render(v)), exit_codes::OK),
         Command::Conn(ConnCommand::List { vip, protocol, client, worker, offset, limit }) => {
             let filter = conn::Filter { protocol: protocol.map(Into::into), vip, client, worker };

@@ -2,8 +2,8 @@
 //! while `dpvs-gen` sends UDP through a Full-NAT service (one way: the generator does not answer
 //! UDP), two scrapes show the service's, its real server's and the lcore's packet counters
 //! moving, `promtool` accepts them, and Debian's Prometheus server scraping the exporter
-//! computes a packet rate for the service; after the primary restarts, the exporter serves the
-//! new instance.
+//! computes a packet rate for the service, as `dpvsctl stats --rate` does; after the primary
+//! restarts, the exporter serves the new instance.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -195,6 +195,19 @@ fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
     // gives the service a packet rate.
     let rate = prometheus_rate(&inst, exporter.1, "rate(dpvs_service_packets_total{direction=\"in\"}[4s])");
     assert!(rate > 0.0, "rate of the service's packets as Prometheus computes it: {rate}");
+
+    // `dpvsctl stats --rate`: the packets of the last second, per second.
+    let ports =
+        (&inst.memif_client("net_memif0", "dpdk0.sock")[..], &inst.memif_client("net_memif1", "dpdk1.sock")[..], 2);
+    let mut gen =
+        Generator::start_to(&inst.dir, ports, "02:00:00:00:00:10", (20_000, 16), ("198.18.0.1", "198.18.0.100:53"));
+    std::thread::sleep(Duration::from_millis(500));
+    let rates = inst.ctl_json(&["stats", "--rate", "--interval", "1"]).unwrap();
+    gen.stop();
+    let pps = u(&rates["total"], "rx_packets");
+    assert!((5_000..=40_000).contains(&pps), "about 20 000 packets a second: {rates}");
+    let text = inst.ctl_ok(&["stats", "--rate", "--interval", "0.2"]);
+    assert!(text.starts_with("per second over 0.2 s\n"), "{text}");
 
     // A new primary: the exporter attaches to it at the next scrape.
     inst.restart();

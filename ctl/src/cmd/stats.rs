@@ -54,6 +54,90 @@ pub struct LcoreStats {
     pub drop_malformed_by_reason: std::collections::BTreeMap<&'static str, u64>,
 }
 
+impl LcoreStats {
+    /// Sets each counter to `f(its value, other's)`.
+    fn combine(&mut self, other: &LcoreStats, f: impl Fn(u64, u64) -> u64) {
+        macro_rules! each {
+            ($($field:ident),* $(,)?) => { $( self.$field = f(self.$field, other.$field); )* };
+        }
+        each!(
+            rx_packets,
+            tx_packets,
+            drop_tx_full,
+            drop_runt,
+            rx_bursts,
+            polls,
+            idle_polls,
+            busy_cycles,
+            arp_replies,
+            icmp_echo_replies,
+            icmp_time_exceeded,
+            fnat_in,
+            fnat_out,
+            drop_no_conn,
+            drop_no_resource,
+            drop_acl,
+            drop_overloaded,
+            icmp_frag_needed,
+            drop_too_big,
+            redirected,
+            drop_redirect,
+            handed_nat,
+            handed_persistent,
+            handed_rss_mismatch,
+            handed_no_rss,
+            drop_malformed,
+        );
+        for (reason, n) in &other.drop_malformed_by_reason {
+            let mine = self.drop_malformed_by_reason.entry(reason).or_default();
+            *mine = f(*mine, *n);
+        }
+    }
+}
+
+/// Per second from `before` to `after`, `secs` apart.
+fn per_second(after: u64, before: u64, secs: f64) -> u64 {
+    (after.saturating_sub(before) as f64 / secs).round() as u64
+}
+
+/// The counters of `after` as rates per second since `before`, `secs` earlier (`stats
+/// --rate`): every counter, by lcore and in total; the connection tables' sizes as they are in
+/// `after`. Busy cycles per packet is then that of the interval.
+pub fn rates(before: &Stats, after: &Stats, secs: f64) -> Stats {
+    let lcores: Vec<LcoreRow> = after
+        .lcores
+        .iter()
+        .map(|a| {
+            let mut stats = a.stats.clone();
+            if let Some(b) = before.lcores.iter().find(|b| b.slot == a.slot) {
+                stats.combine(&b.stats, |x, y| per_second(x, y, secs));
+            }
+            LcoreRow { slot: a.slot, lcore: a.lcore, stats }
+        })
+        .collect();
+    let mut total = after.total.clone();
+    total.combine(&before.total, |x, y| per_second(x, y, secs));
+    let connections = after
+        .connections
+        .iter()
+        .map(|a| {
+            let b = before.connections.iter().find(|b| b.slot == a.slot).cloned().unwrap_or_default();
+            let r = |x: u64, y: u64| per_second(x, y, secs);
+            ConnRow {
+                created: r(a.created, b.created),
+                expired: r(a.expired, b.expired),
+                removed: r(a.removed, b.removed),
+                full: r(a.full, b.full),
+                lookups: r(a.lookups, b.lookups),
+                hits: r(a.hits, b.hits),
+                rebuilds: r(a.rebuilds, b.rebuilds),
+                ..a.clone()
+            }
+        })
+        .collect();
+    Stats { lcores, total, connections }
+}
+
 /// One lcore's row.
 #[derive(Debug, Serialize)]
 pub struct LcoreRow {
@@ -137,35 +221,7 @@ pub fn view(shm: &Shm) -> Stats {
                     .map(|(r, n)| (*r, get(n)))
                     .collect(),
             };
-            total.rx_packets += s.rx_packets;
-            total.tx_packets += s.tx_packets;
-            total.drop_tx_full += s.drop_tx_full;
-            total.drop_runt += s.drop_runt;
-            total.rx_bursts += s.rx_bursts;
-            total.polls += s.polls;
-            total.idle_polls += s.idle_polls;
-            total.busy_cycles += s.busy_cycles;
-            total.arp_replies += s.arp_replies;
-            total.icmp_echo_replies += s.icmp_echo_replies;
-            total.icmp_time_exceeded += s.icmp_time_exceeded;
-            total.fnat_in += s.fnat_in;
-            total.fnat_out += s.fnat_out;
-            total.drop_no_conn += s.drop_no_conn;
-            total.drop_no_resource += s.drop_no_resource;
-            total.drop_acl += s.drop_acl;
-            total.drop_overloaded += s.drop_overloaded;
-            total.icmp_frag_needed += s.icmp_frag_needed;
-            total.drop_too_big += s.drop_too_big;
-            total.redirected += s.redirected;
-            total.drop_redirect += s.drop_redirect;
-            total.handed_nat += s.handed_nat;
-            total.handed_persistent += s.handed_persistent;
-            total.handed_rss_mismatch += s.handed_rss_mismatch;
-            total.handed_no_rss += s.handed_no_rss;
-            total.drop_malformed += s.drop_malformed;
-            for (r, n) in &s.drop_malformed_by_reason {
-                *total.drop_malformed_by_reason.entry(r).or_default() += n;
-            }
+            total.combine(&s, |a, b| a + b);
             let lcore = Some(w.lcore_now.load(Ordering::Acquire)).filter(|&l| l != 0).unwrap_or(w.lcore);
             LcoreRow { slot, lcore, stats: s }
         })
@@ -310,5 +366,28 @@ mod tests {
             lines[conn_header + 1].split_whitespace().count()
         );
         assert!(lines[conn_header + 1].contains("1/8"), "{text}");
+    }
+
+    #[test]
+    fn rates_are_every_counter_per_second_and_sizes_as_they_are() {
+        let at = |rx: u64, malformed: u64, created: u64, active: u32| {
+            let mut stats =
+                LcoreStats { rx_packets: rx, busy_cycles: 300 * rx, drop_malformed: malformed, ..Default::default() };
+            stats.drop_malformed_by_reason.insert("truncated", malformed);
+            Stats {
+                lcores: vec![LcoreRow { slot: 0, lcore: 1, stats: stats.clone() }],
+                total: stats,
+                connections: vec![ConnRow { slot: 0, capacity: 8, active, created, ..Default::default() }],
+            }
+        };
+        let r = rates(&at(1000, 2, 10, 5), &at(5000, 10, 30, 7), 2.0);
+        for st in [&r.lcores[0].stats, &r.total] {
+            assert_eq!((st.rx_packets, st.busy_cycles, st.drop_malformed), (2000, 600_000, 4));
+            assert_eq!(st.drop_malformed_by_reason.get("truncated"), Some(&4));
+            assert_eq!(st.tx_packets, 0);
+        }
+        assert_eq!((r.connections[0].created, r.connections[0].active, r.connections[0].capacity), (10, 7, 8));
+        // A counter that went back (a restarted worker's) reads 0, not a wrap.
+        assert_eq!(rates(&at(5000, 0, 0, 0), &at(1000, 0, 0, 0), 1.0).total.rx_packets, 0);
     }
 }
