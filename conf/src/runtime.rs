@@ -72,6 +72,11 @@ impl ServiceCounts {
         }
     }
 
+    /// Whether `addr` is the VIP or a local address of a service.
+    pub fn uses(&self, addr: Ipv4Addr) -> bool {
+        self.vips.contains_key(&addr) || self.laddrs.contains_key(&addr)
+    }
+
     /// Counts service `s` out (it was counted in).
     pub fn remove(&mut self, s: &crate::Service) {
         fn down<K: std::hash::Hash + Eq>(m: &mut HashMap<K, u32>, k: K) {

@@ -321,56 +321,50 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
             })
         })
         .collect();
-    let dir = |rows: &[(Labels<'static>, ctl::cmd::service::ServiceStats)],
-               f: fn(&ctl::cmd::service::ServiceStats) -> (u64, u64)| {
-        rows.iter()
-            .flat_map(move |(l, st)| {
-                let (i, o) = f(st);
-                let mut li = l.clone();
-                li.push(("direction", v("in")));
-                let mut lo = l.clone();
-                lo.push(("direction", v("out")));
-                [(li, counter(i)), (lo, counter(o))]
-            })
-            .collect::<Vec<_>>()
-    };
-    family(
-        e,
-        ("dpvs_service_connections", "Connections the service's real servers got"),
-        counted.iter().map(|(l, st)| (l.clone(), counter(st.conns))),
-    )?;
-    family(
-        e,
-        ("dpvs_service_packets", "Packets of the service's connections, by direction (in: from clients)"),
-        dir(&counted, |s| (s.in_packets, s.out_packets)),
-    )?;
-    family(
-        e,
-        ("dpvs_service_bytes", "Bytes of the service's connections, by direction (in: from clients)"),
-        dir(&counted, |s| (s.in_bytes, s.out_bytes)),
-    )?;
-    let real_counted: Vec<(Labels<'static>, ctl::cmd::service::ServiceStats)> =
-        reals.iter().filter_map(|(l, _, c)| Some((l.clone(), (*c)?))).collect();
+    traffic(e, "service", &counted)?;
     family(
         e,
         ("dpvs_real_weight", "The real server's configured weight (0: takes no new connection)"),
         reals.iter().map(|(l, w, _)| (l.clone(), gauge(i64::from(*w)))),
     )?;
+    let real_counted: Vec<_> = reals.iter().filter_map(|(l, _, c)| Some((l.clone(), (*c)?))).collect();
+    traffic(e, "real", &real_counted)
+}
+
+/// `dpvs_<what>_connections_total`, `_packets_total` and `_bytes_total` (by direction) of
+/// `rows` (services or real servers by their labels).
+fn traffic(
+    e: &mut DescriptorEncoder,
+    what: &str,
+    rows: &[(Labels<'static>, ctl::cmd::service::ServiceStats)],
+) -> Result<(), std::fmt::Error> {
+    let whose = if what == "real" { "real server" } else { what };
+    let connections = format!("Connections the {whose} got");
     family(
         e,
-        ("dpvs_real_connections", "Connections the real server got"),
-        real_counted.iter().map(|(l, st)| (l.clone(), counter(st.conns))),
+        (&format!("dpvs_{what}_connections"), &connections),
+        rows.iter().map(|(l, st)| (l.clone(), counter(st.conns))),
     )?;
-    family(
-        e,
-        ("dpvs_real_packets", "Packets of the real server's connections, by direction (in: from clients)"),
-        dir(&real_counted, |s| (s.in_packets, s.out_packets)),
-    )?;
-    family(
-        e,
-        ("dpvs_real_bytes", "Bytes of the real server's connections, by direction (in: from clients)"),
-        dir(&real_counted, |s| (s.in_bytes, s.out_bytes)),
-    )?;
+    let by_direction = |f: fn(&ctl::cmd::service::ServiceStats) -> (u64, u64)| {
+        rows.iter().flat_map(move |(l, st)| {
+            let (i, o) = f(st);
+            [("in", i), ("out", o)].map(|(d, n)| {
+                let mut l = l.clone();
+                l.push(("direction", v(d)));
+                (l, counter(n))
+            })
+        })
+    };
+    for (unit, f) in [
+        ("packets", (|s| (s.in_packets, s.out_packets)) as fn(&ctl::cmd::service::ServiceStats) -> (u64, u64)),
+        ("bytes", |s| (s.in_bytes, s.out_bytes)),
+    ] {
+        let help = format!(
+            "{} of the {whose}'s connections, by direction (in: from clients)",
+            unit[..1].to_uppercase() + &unit[1..]
+        );
+        family(e, (&format!("dpvs_{what}_{unit}"), &help), by_direction(f))?;
+    }
     Ok(())
 }
 

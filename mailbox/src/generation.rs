@@ -397,18 +397,11 @@ pub fn publish_snapshot(
 /// first, or publish one).
 pub fn publish_delta(gens: Generations<'_>, delta: &Delta, now_ns: u64) -> Result<u64, PublishError> {
     let next = gens.area.generation.load(Ordering::SeqCst) + 1;
-    let bytes = crate::proto::encode_versioned(FORMAT_VERSION, &EntryRef::Delta(delta));
+    // A copy of the delta shares its services (`conf::Shared`).
+    let bytes = encode_entry(&Entry::Delta(delta.clone()));
     write_entry(gens, next, &bytes)?;
     switch(gens.area, next, now_ns);
     Ok(next)
-}
-
-/// [`Entry`] borrowing its delta, to encode without a copy (the same encoding).
-#[derive(Serialize)]
-enum EntryRef<'a> {
-    #[allow(dead_code)]
-    Snapshot,
-    Delta(&'a Delta),
 }
 
 /// Makes `next` the current generation.

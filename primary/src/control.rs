@@ -417,6 +417,9 @@ impl Edit<'_> {
             self.derived.counts.add(&self.next.services[i]);
         }
         made?;
+        if matches!(change, Change::ServiceDel { .. } | Change::ServiceClear | Change::LaddrDel { .. }) {
+            self.prune_sapool();
+        }
         let t = &mut self.touched;
         match change {
             Change::AddrAdd { .. } | Change::AddrDel { .. } => t.addresses = true,
@@ -449,14 +452,10 @@ impl Edit<'_> {
             Change::ServiceEdit { service, scheduler, persistence, proxy_protocol } => {
                 self.edit_service(service, scheduler.as_deref(), *persistence, *proxy_protocol)?
             }
-            Change::ServiceDel { service } => {
-                self.del_service(service)?;
-                self.prune_sapool();
-            }
+            Change::ServiceDel { service } => self.del_service(service)?,
             Change::ServiceClear => {
                 self.undo.push(Undo::Services(std::mem::take(&mut self.next.services)));
                 *self.derived = Derived::default();
-                self.prune_sapool();
             }
             Change::RealAdd { service, addr, port, weight, forward, thresholds: (upper, lower) } => {
                 let (upper, lower) = (*upper, *lower);
@@ -470,10 +469,7 @@ impl Edit<'_> {
             }
             Change::RealDel { service, addr, port } => self.del_real(service, *addr, *port)?,
             Change::LaddrAdd { service, addr, port } => self.add_laddr(service, *addr, port.as_deref())?,
-            Change::LaddrDel { service, addr } => {
-                self.del_laddr(service, *addr)?;
-                self.prune_sapool();
-            }
+            Change::LaddrDel { service, addr } => self.del_laddr(service, *addr)?,
             Change::AclAdd { service, list, prefix } => self.add_acl(service, *list, *prefix)?,
             Change::AclDel { service, list, prefix } => self.del_acl(service, *list, *prefix)?,
         }
@@ -507,9 +503,10 @@ impl Edit<'_> {
         if !self.next.addresses.iter().any(|a| a.addr == addr) {
             return Err(ChangeError::NoAddress(addr));
         }
-        if let Some(s) = self.next.services.iter().find(|s| s.vip == addr || s.local_addresses.contains(&addr)) {
-            let service = ServiceKey { protocol: s.protocol, vip: s.vip, port: s.port };
-            return Err(ChangeError::AddressInUse { addr, service });
+        // The services are searched only to name the one that uses it.
+        let user = |s: &&conf::Shared<conf::Service>| s.vip == addr || s.local_addresses.contains(&addr);
+        if let Some(s) = self.derived.counts.uses(addr).then(|| self.next.services.iter().find(user)).flatten() {
+            return Err(ChangeError::AddressInUse { addr, service: ServiceKey::of(s) });
         }
         remove_first(&mut self.next.addresses, |a| a.addr == addr);
         Ok(())
@@ -703,12 +700,10 @@ impl Edit<'_> {
     }
 
     /// Removes the addresses `add_laddr` installed that no service uses any more (after a
-    /// local address or a service is removed).
+    /// local address or a service is removed, and the services are counted again).
     fn prune_sapool(&mut self) {
-        let services = &self.next.services;
-        self.next
-            .addresses
-            .retain(|a| !a.sapool || services.iter().any(|s| s.vip == a.addr || s.local_addresses.contains(&a.addr)));
+        let counts = &self.derived.counts;
+        self.next.addresses.retain(|a| !a.sapool || counts.uses(a.addr));
     }
 }
 
@@ -847,11 +842,6 @@ impl Control {
         }
     }
 
-    /// The configuration the next change applies to.
-    fn latest(&self) -> &Runtime {
-        &self.latest
-    }
-
     /// Whether anything is staged or awaiting acknowledgements.
     pub fn busy(&self) -> bool {
         self.in_flight.is_some() || self.staged.is_some() || self.zero_in_flight.is_some() || !self.zeros.is_empty()
@@ -863,7 +853,7 @@ impl Control {
         let key = match service {
             None => 0,
             Some(k) => {
-                if self.latest().service(k.protocol, k.vip, k.port).is_none() {
+                if !self.derived.index.contains_key(&k) {
                     let r = Response::error(format!("no service {k}"));
                     mailbox.reply(taken, &r.encode(), &[], now_ns);
                     return;
