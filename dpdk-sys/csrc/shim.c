@@ -365,3 +365,260 @@ uint32_t shim_softrss(const uint32_t *tuple, uint32_t len, const uint8_t *key)
 {
 	return rte_softrss((uint32_t *)(uintptr_t)tuple, len, key);
 }
+
+/* ---- Packet capture (see shim.h) ---- */
+
+#include <stdio.h>
+#include <rte_malloc.h>
+#include <rte_pcapng.h>
+
+#define CAPTURE_MP_NAME "mp_pdump"
+
+/* librte_pdump 22.11's request and response on the IPC channel (lib/pdump/rte_pdump.c): the
+ * wire format stock dpdk-dumpcap and dpdk-pdump speak. */
+enum { CAPTURE_DISABLE = 1, CAPTURE_ENABLE = 2 };
+enum { CAPTURE_V1 = 1, CAPTURE_V2 = 2 };
+
+struct capture_wire_request {
+	uint16_t ver;
+	uint16_t op;
+	uint32_t flags;
+	char device[RTE_DEV_NAME_MAX_LEN];
+	uint16_t queue;
+	struct rte_ring *ring;
+	struct rte_mempool *mp;
+	const struct rte_bpf_prm *prm;
+	uint32_t snaplen;
+};
+
+struct capture_wire_response {
+	uint16_t ver;
+	uint16_t res_op;
+	int32_t err_value;
+};
+
+/* librte_pdump 22.11's statistics memzone ("rte_pdump_stats"), read by rte_pdump_stats(). */
+#define CAPTURE_STATS_MZ "rte_pdump_stats"
+struct capture_stats_zone {
+	struct rte_pdump_stats rx[RTE_MAX_ETHPORTS][RTE_MAX_QUEUES_PER_PORT];
+	struct rte_pdump_stats tx[RTE_MAX_ETHPORTS][RTE_MAX_QUEUES_PER_PORT];
+	const struct rte_memzone *mz;
+};
+
+static shim_capture_decide capture_decide;
+
+/* The requester's pid from its socket path ".../mp_socket_<pid>_<tsc>". */
+static int capture_peer_pid(const void *peer)
+{
+	const char *p = strrchr((const char *)peer, '/');
+	int pid = 0;
+	p = p ? p + 1 : (const char *)peer;
+	if (sscanf(p, "mp_socket_%d_", &pid) != 1)
+		return 0;
+	return pid;
+}
+
+static int capture_check_filter(const struct rte_bpf_prm *prm)
+{
+	struct rte_bpf *bpf;
+	if (prm == NULL)
+		return 0;
+	if (prm->prog_arg.type != RTE_BPF_ARG_PTR_MBUF)
+		return -EINVAL;
+	bpf = rte_bpf_load(prm);
+	if (bpf == NULL)
+		return -rte_errno;
+	rte_bpf_destroy(bpf);
+	return 0;
+}
+
+static int capture_server(const struct rte_mp_msg *msg, const void *peer)
+{
+	struct rte_mp_msg reply;
+	struct capture_wire_response *resp = (struct capture_wire_response *)reply.param;
+	const struct capture_wire_request *wr = (const struct capture_wire_request *)msg->param;
+
+	memset(&reply, 0, sizeof(reply));
+	if (msg->len_param != (int)sizeof(*wr)) {
+		resp->err_value = -EINVAL;
+	} else {
+		resp->ver = wr->ver;
+		resp->res_op = wr->op;
+		if ((wr->ver != CAPTURE_V1 && wr->ver != CAPTURE_V2) ||
+		    (wr->op != CAPTURE_ENABLE && wr->op != CAPTURE_DISABLE)) {
+			resp->err_value = -EINVAL;
+		} else {
+			struct shim_capture_request req;
+			memset(&req, 0, sizeof(req));
+			req.enable = wr->op == CAPTURE_ENABLE;
+			req.flags = wr->flags;
+			memcpy(req.device, wr->device, sizeof(req.device));
+			req.device[sizeof(req.device) - 1] = 0;
+			req.queue = wr->queue;
+			req.ring = (uint64_t)(uintptr_t)wr->ring;
+			req.mempool = (uint64_t)(uintptr_t)wr->mp;
+			req.filter = (uint64_t)(uintptr_t)wr->prm;
+			req.snaplen = wr->snaplen;
+			req.pcapng = wr->ver == CAPTURE_V2;
+			req.requester_pid = capture_peer_pid(peer);
+			resp->err_value = req.enable ? capture_check_filter(wr->prm) : 0;
+			if (resp->err_value == 0)
+				resp->err_value = capture_decide(&req);
+		}
+	}
+	snprintf(reply.name, sizeof(reply.name), "%s", CAPTURE_MP_NAME);
+	reply.len_param = sizeof(*resp);
+	reply.num_fds = 0;
+	return rte_mp_reply(&reply, peer) < 0 ? -1 : 0;
+}
+
+int shim_capture_serve(shim_capture_decide decide)
+{
+	capture_decide = decide;
+	/* The library reserves its statistics and registers its own server, which would add the
+	 * callbacks in this process: ours replaces it. */
+	if (rte_pdump_init() < 0)
+		return -rte_errno;
+	rte_mp_action_unregister(CAPTURE_MP_NAME);
+	if (rte_mp_action_register(CAPTURE_MP_NAME, capture_server) < 0)
+		return -rte_errno;
+	return 0;
+}
+
+struct shim_capture {
+	struct rte_ring *ring;
+	struct rte_mempool *mp;
+	struct rte_bpf *filter;
+	struct rte_pdump_stats *stats;
+	const struct rte_eth_rxtx_callback *cb;
+	uint32_t snaplen;
+	uint16_t port;
+	uint16_t queue;
+	int tx;
+	int pcapng;
+};
+
+static void capture_copy(struct shim_capture *c, struct rte_mbuf **pkts, uint16_t n,
+			 enum rte_pcapng_direction dir)
+{
+	struct rte_mbuf *copies[n];
+	uint64_t verdicts[n];
+	uint64_t ts = rte_get_tsc_cycles();
+	uint64_t filtered = 0, nombuf = 0;
+	unsigned int copied = 0, queued, i;
+
+	if (c->filter)
+		rte_bpf_exec_burst(c->filter, (void **)pkts, verdicts, n);
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *p;
+		if (c->filter && verdicts[i] == 0) {
+			filtered++;
+			continue;
+		}
+		if (c->pcapng)
+			p = rte_pcapng_copy(c->port, c->queue, pkts[i], c->mp, c->snaplen, ts, dir);
+		else
+			p = rte_pktmbuf_copy(pkts[i], c->mp, 0, c->snaplen);
+		if (p == NULL)
+			nombuf++;
+		else
+			copies[copied++] = p;
+	}
+	queued = rte_ring_enqueue_burst(c->ring, (void **)copies, copied, NULL);
+	if (queued < copied)
+		rte_pktmbuf_free_bulk(&copies[queued], copied - queued);
+	if (c->stats) {
+		__atomic_fetch_add(&c->stats->accepted, copied, __ATOMIC_RELAXED);
+		if (filtered)
+			__atomic_fetch_add(&c->stats->filtered, filtered, __ATOMIC_RELAXED);
+		if (nombuf)
+			__atomic_fetch_add(&c->stats->nombuf, nombuf, __ATOMIC_RELAXED);
+		if (queued < copied)
+			__atomic_fetch_add(&c->stats->ringfull, copied - queued, __ATOMIC_RELAXED);
+	}
+}
+
+static uint16_t capture_rx(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			   uint16_t max, void *arg)
+{
+	(void)port;
+	(void)queue;
+	(void)max;
+	if (n)
+		capture_copy(arg, pkts, n, RTE_PCAPNG_DIRECTION_IN);
+	return n;
+}
+
+static uint16_t capture_tx(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			   void *arg)
+{
+	(void)port;
+	(void)queue;
+	if (n)
+		capture_copy(arg, pkts, n, RTE_PCAPNG_DIRECTION_OUT);
+	return n;
+}
+
+struct shim_capture *shim_capture_start(uint16_t port, uint16_t queue, int tx, uint64_t ring,
+					uint64_t mempool, uint64_t filter, uint32_t snaplen,
+					int pcapng)
+{
+	const struct rte_memzone *mz = rte_memzone_lookup(CAPTURE_STATS_MZ);
+	struct shim_capture *c;
+
+	if (port >= RTE_MAX_ETHPORTS || queue >= RTE_MAX_QUEUES_PER_PORT || ring == 0 || mempool == 0) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	c->ring = (struct rte_ring *)(uintptr_t)ring;
+	c->mp = (struct rte_mempool *)(uintptr_t)mempool;
+	c->snaplen = snaplen ? snaplen : UINT32_MAX;
+	c->port = port;
+	c->queue = queue;
+	c->tx = tx;
+	c->pcapng = pcapng;
+	if (mz != NULL && mz->len >= sizeof(struct capture_stats_zone)) {
+		struct capture_stats_zone *z = mz->addr;
+		c->stats = tx ? &z->tx[port][queue] : &z->rx[port][queue];
+	}
+	if (filter) {
+		c->filter = rte_bpf_load((const struct rte_bpf_prm *)(uintptr_t)filter);
+		if (c->filter == NULL) {
+			int e = rte_errno;
+			free(c);
+			rte_errno = e;
+			return NULL;
+		}
+	}
+	c->cb = tx ? rte_eth_add_tx_callback(port, queue, capture_tx, c)
+		   : rte_eth_add_first_rx_callback(port, queue, capture_rx, c);
+	if (c->cb == NULL) {
+		int e = rte_errno;
+		if (c->filter)
+			rte_bpf_destroy(c->filter);
+		free(c);
+		rte_errno = e;
+		return NULL;
+	}
+	return c;
+}
+
+void shim_capture_stop(struct shim_capture *c)
+{
+	if (c == NULL)
+		return;
+	if (c->tx)
+		rte_eth_remove_tx_callback(c->port, c->queue, c->cb);
+	else
+		rte_eth_remove_rx_callback(c->port, c->queue, c->cb);
+	/* The callback's own record stays allocated: ethdev does not say when a burst on another
+	 * thread stops using it (here none does, but its memory is ethdev's). */
+	if (c->filter)
+		rte_bpf_destroy(c->filter);
+	free(c);
+}

@@ -14,6 +14,9 @@
 #include <rte_ring.h>
 #include <rte_memzone.h>
 #include <rte_dev.h>
+#include <rte_bpf.h>
+#include <rte_pdump.h>
+#include <rte_telemetry.h>
 
 /* Ethdev burst I/O. */
 uint16_t shim_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
@@ -75,5 +78,50 @@ uint64_t shim_tsc_hz(void);
 /* Receive-side scaling: DPDK's software Toeplitz hash (rte_softrss) of `len` 32-bit words of
  * `tuple`, in host byte order, under the 40-byte key `key` as a NIC holds it. */
 uint32_t shim_softrss(const uint32_t *tuple, uint32_t len, const uint8_t *key);
+
+/* Packet capture for stock dpdk-dumpcap and dpdk-pdump when secondaries do the I/O.
+ *
+ * DPDK 22.11's pdump serves a capture request in the primary only: it adds rx/tx callbacks
+ * there, which fire in the primary's own rx/tx bursts, never in a secondary's (callbacks live
+ * in each process's private ethdev array). And rte_pdump_init() fails in a secondary once
+ * the primary reserved the statistics memzone. So the primary takes the request over the
+ * same IPC channel ("mp_pdump", the wire format of librte_pdump 22.11, mirrored in shim.c),
+ * records it where the polling processes see it, and each of them adds the callbacks on the
+ * queues it polls, copying packets the way librte_pdump does (rte_pcapng_copy or
+ * rte_pktmbuf_copy into the capturing tool's pool, onto its ring, counted in the library's
+ * statistics memzone, so that rte_pdump_stats() reports them). */
+
+/* A request from the capturing tool, as shim_capture_serve hands it over. */
+struct shim_capture_request {
+	int enable;                      /* 1: enable, 0: disable */
+	uint32_t flags;                  /* RTE_PDUMP_FLAG_RX and/or RTE_PDUMP_FLAG_TX */
+	char device[RTE_DEV_NAME_MAX_LEN];
+	uint16_t queue;                  /* a queue, or RTE_PDUMP_ALL_QUEUES */
+	uint64_t ring;                   /* struct rte_ring * in the tool's hugepage memory */
+	uint64_t mempool;                /* struct rte_mempool * likewise */
+	uint64_t filter;                 /* const struct rte_bpf_prm *, or 0 */
+	uint32_t snaplen;
+	int pcapng;                      /* 1: pcapng-wrapped copies (dumpcap), 0: plain (pdump) */
+	int requester_pid;               /* the tool's process id, 0 if unknown */
+};
+
+/* Decides a request: 0 to accept, a negative errno to refuse. Runs on the EAL's IPC thread. */
+typedef int (*shim_capture_decide)(const struct shim_capture_request *req);
+
+/* Primary: reserves the library's statistics (rte_pdump_init) and answers "mp_pdump" requests
+ * with `decide`'s verdict, after checking the version, the size and any BPF filter. */
+int shim_capture_serve(shim_capture_decide decide);
+
+/* One capturing queue of this process: its callback and where the copies go. */
+struct shim_capture;
+
+/* Adds a capture callback to rx (tx = 0) or tx queue `queue` of `port`, in this process.
+ * Returns NULL with rte_errno set on failure. */
+struct shim_capture *shim_capture_start(uint16_t port, uint16_t queue, int tx, uint64_t ring,
+					uint64_t mempool, uint64_t filter, uint32_t snaplen,
+					int pcapng);
+/* Removes the callback and frees the capture. The caller ensures no burst on that queue is in
+ * flight in this process (it is the thread that polls it). */
+void shim_capture_stop(struct shim_capture *c);
 
 #endif

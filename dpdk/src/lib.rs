@@ -9,6 +9,7 @@
 //! live processes never share an lcore id (mempool caches are per lcore id); a primary is not
 //! restarted while secondaries live.
 
+mod capture;
 mod eal;
 mod error;
 // `Eal::run_on_lcores`: a function on every lcore at once.
@@ -18,7 +19,9 @@ mod mempool;
 mod port;
 mod prefault;
 mod ring;
+mod telemetry;
 
+pub use capture::{serve_capture_requests, CaptureRequest, CaptureTarget, Decide, QueueCapture, QueueSide};
 pub use eal::{tsc_hz, Eal, LcoreId, ProcessType};
 pub use error::Error;
 pub use mbuf::{Burst, Mbuf, Packet, BURST_SIZE};
@@ -26,6 +29,7 @@ pub use mempool::{Mempool, RecoverMode, Recovery};
 pub use port::{rss_hf, MacAddr, Port, PortInfo, PortStats, RxQueue, TxQueue};
 pub use prefault::prefault_shared_mappings;
 pub use ring::Ring;
+pub use telemetry::{register_telemetry, TelEntry, TelHandler, TelScalar, TelValue};
 
 /// DPDK's software Toeplitz hash (`rte_softrss`) of `tuple` (32-bit words in host byte order,
 /// at most 9) under the 40-byte RSS `key`: what a NIC with that key computes, for checking the

@@ -7,12 +7,14 @@
 //! Shutdown runs it backwards: workers stopped first, then ports, then the runtime files.
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod control;
 pub mod eal_args;
 pub mod instance;
 pub mod ports;
 pub mod shm_init;
 pub mod supervisor;
+pub mod telemetry;
 
 /// Exit codes of `dpvs`.
 pub mod exit_codes {

@@ -177,6 +177,8 @@ fn setup_and_supervise(
     // Filled, then published (the layout version stored last): see `shm_init`.
     let shm = shm_init::create(cfg, &facts)?;
     tracing::info!(shm = %shm.path().display(), "shared memory published");
+    serve_captures(&shm);
+    primary::telemetry::register(shm.path());
 
     let mut sup = Supervisor::new(cfg, &shm, &pools, &ports, &redirect, worker_bin);
     sup.start_all();
@@ -192,6 +194,24 @@ fn setup_and_supervise(
     let _ = shm.unlink();
     shutdown_ports(&ports);
     Ok(())
+}
+
+/// Answers the capture requests of `dpdk-dumpcap` and `dpdk-pdump` (see `primary::capture`),
+/// from a mapping of the shared memory of their own. Without it the instance runs, uncaptured.
+fn serve_captures(shm: &shm_layout::Shm) {
+    let mapping = match shm_layout::Shm::open(shm.path()) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("packet capture unavailable: {e}");
+            return;
+        }
+    };
+    let decide = move |req: &dpdk::CaptureRequest| {
+        primary::capture::decide(mapping.layout(), req, |name| dpdk::Port::by_name(name).ok().map(|p| p.id()))
+    };
+    if let Err(e) = dpdk::serve_capture_requests(Box::new(decide)) {
+        tracing::warn!("packet capture unavailable: {e}");
+    }
 }
 
 /// Confines this process to the housekeeping CPU before the EAL starts. The EAL puts its

@@ -269,6 +269,9 @@ impl<'a> Supervisor<'a> {
         let layout = self.shm.layout();
         let now_ns = monotonic_ns();
         self.serve_mailbox(now_ns);
+        if n.is_multiple_of(20) {
+            crate::capture::end_orphans(layout);
+        }
         for i in 0..self.workers.len() {
             self.tend_incoming(i, now_ns);
             let w = &mut self.workers[i];

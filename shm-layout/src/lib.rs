@@ -33,6 +33,7 @@
 //! `unsafe` lives only in [`map`], which maps the file.
 #![deny(unsafe_code)]
 
+pub mod capture;
 pub mod config;
 pub mod conn;
 pub mod mailbox;
@@ -50,7 +51,7 @@ pub use time::{monotonic_ns, pin_to_cpu, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 13;
+pub const LAYOUT_VERSION: u32 = 14;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -882,6 +883,8 @@ pub struct Layout {
     /// The handover gaps of each worker slot (single writer: the slot's successor process,
     /// when it starts polling).
     pub handover_gaps: [HandoverGaps; MAX_WORKERS],
+    /// Packet captures by port slot (single writer: the primary).
+    pub captures: capture::Captures,
     pub config: config::ConfigArea,
     pub mailbox: mailbox::Mailbox,
 }
@@ -904,8 +907,13 @@ impl Layout {
 }
 
 /// Byte offset of [`Layout::config`].
-const CONFIG_OFFSET: usize =
-    26_880 + 64 * 512 + 64 * 384 + 64 * LEARNED_NEIGHBOURS * 32 + MAX_PORTS * 1088 + MAX_WORKERS * 512;
+const CONFIG_OFFSET: usize = 26_880
+    + 64 * 512
+    + 64 * 384
+    + 64 * LEARNED_NEIGHBOURS * 32
+    + MAX_PORTS * 1088
+    + MAX_WORKERS * 512
+    + (64 + MAX_PORTS * 96 + MAX_WORKERS * 64);
 
 // Pinned sizes and offsets: a change here is a layout change, so LAYOUT_VERSION must move too.
 const _: () = {

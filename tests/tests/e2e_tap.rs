@@ -768,3 +768,101 @@ fn a_real_server_behind_a_gateway_is_reached_through_its_route() {
     println!("curl through the VIP to a real server behind a gateway: {curl}");
     assert!(std::fs::read_to_string(&log).unwrap().contains("198.18.1.254 - -"));
 }
+
+/// Runs `cmd` through Debian's `dpdk-telemetry.py` against the instance's primary and returns
+/// its answer (the value under the command's name).
+fn telemetry(inst: &Instance, cmd: &str) -> serde_json::Value {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\n' '{cmd}' | dpdk-telemetry.py -f {}", inst.name))
+        .output()
+        .expect("dpdk-telemetry.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Each answer is a JSON object on a line of its own, after the client's greeting.
+    let name = cmd.split(',').next().unwrap();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim_start_matches("--> ")).ok())
+        .find_map(|v| v.get(name).cloned())
+        .unwrap_or_else(|| panic!("no answer to {cmd}: {text} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Starts Debian's `dpdk-dumpcap` on the instance's port `device` with `args`, and waits
+/// until the worker captures (the primary accepted the request and the worker added its
+/// callbacks).
+fn dumpcap(inst: &Instance, device: &str, args: &[&str]) -> std::process::Child {
+    let seen = inst.log_text().matches("capturing the queue").count();
+    let child = Command::new("dpdk-dumpcap")
+        .args([&format!("--file-prefix={}", inst.name), "-i", device])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(inst.dir.join("dumpcap.log")).unwrap()))
+        .spawn()
+        .expect("dpdk-dumpcap");
+    wait_for("the worker capturing", Duration::from_secs(20), || {
+        (inst.log_text().matches("capturing the queue").count() >= seen + 2).then_some(())
+    });
+    child
+}
+
+#[test]
+fn dumpcap_and_telemetry_attach_to_a_running_instance_while_curl_runs_through_the_vip() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("dd");
+    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+
+    // Telemetry: DPDK's own commands and the instance's.
+    assert_eq!(telemetry(&inst, "/ethdev/list"), serde_json::json!([0, 1]));
+    assert_eq!(telemetry(&inst, "/dpvs/workers"), serde_json::json!([0]));
+    let w = telemetry(&inst, "/dpvs/worker,0");
+    assert_eq!((w["state"].as_str(), w["lcore"].as_u64()), (Some("running"), Some(1)), "{w}");
+    assert_eq!(telemetry(&inst, "/dpvs/services"), serde_json::json!(["tcp:198.18.0.100:80", "udp:198.18.0.100:53"]));
+    let info = telemetry(&inst, "/dpvs/info");
+    assert_eq!((info["instance"].as_str(), info["services"].as_u64()), (Some(inst.name.as_str()), Some(2)), "{info}");
+
+    // 100 packets of dpdk0 (net_tap0) to or from port 80 (a libpcap filter, which the
+    // workers run), both ways, while curl fetches through the VIP.
+    let pcap = inst.dir.join("dpdk0.pcapng");
+    let mut cap = dumpcap(&inst, "net_tap0", &["-c", "100", "-f", "tcp port 80", "-w", pcap.to_str().unwrap()]);
+    let captures = telemetry(&inst, "/dpvs/captures");
+    assert_eq!(captures.as_array().map(Vec::len), Some(2), "rx and tx of dpdk0: {captures}");
+    download_through_the_vip(&inst, &cli, &srv, 1_000_000);
+    let status =
+        wait_for("dumpcap to stop after 100 packets", Duration::from_secs(20), || cap.try_wait().ok().flatten());
+    let log = std::fs::read_to_string(inst.dir.join("dumpcap.log")).unwrap();
+    assert!(status.success(), "dumpcap: {status} {log}");
+    let tshark = |filter: &str| {
+        let o = Command::new("tshark").arg("-r").arg(&pcap).args(["-Y", filter]).output().expect("tshark");
+        assert!(o.status.success(), "tshark: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    // dumpcap stops at the end of the burst that reaches its count.
+    let frames = tshark("frame");
+    assert!((100..200).contains(&frames), "{frames} frames: {log}");
+    let syn = "ip.src == 198.18.0.1 && ip.dst == 198.18.0.100 && tcp.dstport == 80 && tcp.flags.syn == 1 && tcp.flags.ack == 0";
+    assert!(tshark(syn) >= 1, "the client's SYN is in the capture");
+    let answers = "ip.src == 198.18.0.100 && ip.dst == 198.18.0.1 && tcp.srcport == 80";
+    assert!(tshark(answers) >= 1, "the worker's answers out of dpdk0 are too");
+    assert_eq!(tshark("not tcp.port == 80"), 0, "the filter held");
+    wait_for("the capture stopped", Duration::from_secs(5), || {
+        telemetry(&inst, "/dpvs/captures").as_array().is_some_and(Vec::is_empty).then_some(())
+    });
+
+    // A capture follows the worker's replacement; a dumpcap killed mid-capture leaves no
+    // capture behind.
+    let mut cap = dumpcap(&inst, "0", &["-w", inst.dir.join("killed.pcapng").to_str().unwrap()]);
+    let before = inst.log_text().matches("capturing the queue").count();
+    inst.kill_worker_and_wait(0, 1, "the replacement");
+    wait_for("the replacement capturing", Duration::from_secs(10), || {
+        (inst.log_text().matches("capturing the queue").count() >= before + 2).then_some(())
+    });
+    cap.kill().unwrap();
+    cap.wait().unwrap();
+    wait_for("the dead tool's capture ended", Duration::from_secs(5), || {
+        telemetry(&inst, "/dpvs/captures").as_array().is_some_and(Vec::is_empty).then_some(())
+    });
+    assert!(inst.log_text().contains("capture ended: its tool died"), "{}", inst.log_text());
+    // And the port forwards as before.
+    download_through_the_vip(&inst, &cli, &srv, 100_000);
+}

@@ -86,6 +86,11 @@ pub trait PacketIo {
     /// or it keeps reading the departed peer's rings after the next peer connects).
     fn refresh_links(&mut self);
 
+    /// Follows the packet captures asked for the process's queues
+    /// ([`crate::capture::Taps`]), acknowledging them if `polling`; nothing for queues that
+    /// cannot be captured.
+    fn follow_captures(&mut self, _polling: bool) {}
+
     /// A cycle counter (the TSC).
     fn cycles(&self) -> u64;
 

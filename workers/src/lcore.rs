@@ -95,6 +95,8 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
                 gaps.record(now.saturating_sub(last));
             }
         }
+        // A successor's captures may have changed since it last woke.
+        self.io.follow_captures(true);
         self.next_beat = self.io.cycles() + self.io.cycles_per_ms();
     }
 
@@ -167,6 +169,7 @@ impl<'a, 'p, I: PacketIo> Lcore<'a, 'p, I> {
         }
         self.cfg.ask(now, self.pipeline, &mut self.io);
         self.io.refresh_links();
+        self.io.follow_captures(true);
         match slot.stop.load(Ordering::Acquire) {
             shm_layout::STOP_NONE => return None,
             shm_layout::STOP_HANDOVER => {}

@@ -6,6 +6,7 @@
 //! Everything it counts lives in shared memory, so a replacement continues the counters.
 #![forbid(unsafe_code)]
 
+pub mod capture;
 #[cfg(test)]
 mod fixtures;
 pub mod frame;

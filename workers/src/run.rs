@@ -147,7 +147,8 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let first = group.members.first() == Some(&args.slot);
     let pool = first.then(|| dpdk::Mempool::lookup(&slot.pool.as_str()).ok()).flatten();
     let announcer = pool.is_some().then(|| ports.iter().map(mac_of).collect());
-    let mut io = DpdkIo { rxs, txs, slot_of_port, to, from, pool, links, tsc_ms: dpdk::tsc_hz() / 1000 };
+    let taps = crate::capture::Taps::new(&layout.captures, args.slot, rxs.len(), txs.len());
+    let mut io = DpdkIo { rxs, txs, slot_of_port, to, from, pool, links, taps, tsc_ms: dpdk::tsc_hz() / 1000 };
     let addrs = group.addresses(&rt);
     let cfg = Reconfig {
         gens: shm.generations(),
@@ -170,7 +171,11 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     // hands over) to the first poll there is nothing left to set up.
     let set_up = monotonic_ns();
     tracing::info!(slot = args.slot, set_up_us = (set_up - t0) / 1000, "set up");
-    claim(slot, args, layout.header.housekeeping_cpu, || io.refresh_links(), || prefault(args.slot))?;
+    let refresh = || {
+        io.refresh_links();
+        io.follow_captures(false);
+    };
+    claim(slot, args, layout.header.housekeeping_cpu, refresh, || prefault(args.slot))?;
     // Logged when it stops: a write to the log between the claim and the first poll would
     // lengthen the gap (and block it, on a slow log pipe).
     let claim_us = (monotonic_ns() - set_up) / 1000;
@@ -369,7 +374,7 @@ fn redirect_rings(group: &Group, slot: usize) -> Result<(Vec<Option<dpdk::Ring>>
 }
 
 /// A worker's DPDK queues and rings, as the poll loop sees them ([`PacketIo`]).
-struct DpdkIo {
+struct DpdkIo<'a> {
     /// Its rx queues.
     rxs: Vec<RxQueue>,
     /// Its tx queue on every port, by port slot.
@@ -385,10 +390,12 @@ struct DpdkIo {
     pool: Option<dpdk::Mempool>,
     /// The ports, for link refreshes.
     links: Vec<Port>,
+    /// The packet captures it serves on its queues.
+    taps: crate::capture::Taps<'a>,
     tsc_ms: u64,
 }
 
-impl PacketIo for DpdkIo {
+impl PacketIo for DpdkIo<'_> {
     type Burst = Burst;
 
     fn rx_queues(&self) -> usize {
@@ -442,6 +449,12 @@ impl PacketIo for DpdkIo {
         for p in &self.links {
             p.link_up();
         }
+    }
+
+    fn follow_captures(&mut self, polling: bool) {
+        let slot_of = &self.slot_of_port;
+        let slot_of = |id| slot_of.get(usize::from(id)).copied().filter(|&s| s != u16::MAX);
+        self.taps.follow(&self.rxs, &self.txs, slot_of, polling);
     }
 
     #[inline]

@@ -1,0 +1,91 @@
+//! The packet captures this process serves on the queues it polls: what `dpdk-dumpcap` or
+//! `dpdk-pdump` asked the primary for ([`shm_layout::capture`]), followed once a millisecond
+//! (one load of the sequence number while nothing changes) by adding or removing DPDK rx/tx
+//! callbacks that copy each burst into the tool's ring ([`dpdk::QueueCapture`]). A successor
+//! follows them before it polls, so a capture survives handovers and restarts.
+
+use dpdk::{CaptureTarget, QueueCapture, QueueSide, RxQueue, TxQueue};
+use shm_layout::capture::{Capture, Captures};
+
+/// This process's capturing queues.
+pub struct Taps<'a> {
+    captures: &'a Captures,
+    /// Its worker slot (whose acknowledgement it writes while it polls).
+    slot: usize,
+    /// The sequence number last applied.
+    seen: Option<u64>,
+    /// By rx queue index.
+    rx: Vec<Option<QueueCapture>>,
+    /// By port slot (its tx queue there).
+    tx: Vec<Option<QueueCapture>>,
+}
+
+impl<'a> Taps<'a> {
+    /// No capture yet, for `rx_queues` rx queues and `ports` tx queues (one per port slot).
+    pub fn new(captures: &'a Captures, slot: usize, rx_queues: usize, ports: usize) -> Taps<'a> {
+        Taps {
+            captures,
+            slot,
+            seen: None,
+            rx: (0..rx_queues).map(|_| None).collect(),
+            tx: (0..ports).map(|_| None).collect(),
+        }
+    }
+
+    /// Applies the captures if they changed: `rxs` and `txs` (by port slot) are the process's
+    /// queues, `slot_of` the port slot of a DPDK port id. On the polling thread only (or while
+    /// nothing polls). `polling`: the process polls the slot's queues, and acknowledges.
+    pub fn follow(&mut self, rxs: &[RxQueue], txs: &[TxQueue], slot_of: impl Fn(u16) -> Option<u16>, polling: bool) {
+        let now = self.captures.seq();
+        if self.seen != Some(now) {
+            self.apply(rxs, txs, slot_of);
+        }
+        if polling {
+            if let Some(seen) = self.seen {
+                self.captures.ack(self.slot, seen);
+            }
+        }
+    }
+
+    fn apply(&mut self, rxs: &[RxQueue], txs: &[TxQueue], slot_of: impl Fn(u16) -> Option<u16>) {
+        // Being changed: the next millisecond tries again.
+        let Some((seq, view)) = self.captures.read() else { return };
+        for (have, q) in self.rx.iter_mut().zip(rxs) {
+            let want = slot_of(q.port()).and_then(|s| view.get(usize::from(s))).and_then(|d| d[0]);
+            sync(have, want.filter(|c| c.covers(q.queue())), q.port(), q.queue(), QueueSide::Rx);
+        }
+        for (slot, (have, q)) in self.tx.iter_mut().zip(txs).enumerate() {
+            let want = view.get(slot).and_then(|d| d[1]);
+            sync(have, want.filter(|c| c.covers(q.queue())), q.port(), q.queue(), QueueSide::Tx);
+        }
+        self.seen = Some(seq);
+    }
+
+    /// Queues capturing now (rx, tx).
+    pub fn active(&self) -> (usize, usize) {
+        (self.rx.iter().flatten().count(), self.tx.iter().flatten().count())
+    }
+}
+
+fn target(c: &Capture) -> CaptureTarget {
+    CaptureTarget { ring: c.ring, mempool: c.mempool, filter: c.filter, snaplen: c.snaplen, pcapng: c.pcapng }
+}
+
+/// Makes `have` copy to `want` (or stop).
+fn sync(have: &mut Option<QueueCapture>, want: Option<Capture>, port: u16, queue: u16, side: QueueSide) {
+    let want = want.as_ref().map(target);
+    if have.as_ref().map(QueueCapture::target) == want {
+        return;
+    }
+    if have.take().is_some() {
+        tracing::info!(port, queue, ?side, "capture stopped on the queue");
+    }
+    let Some(t) = want else { return };
+    match QueueCapture::start(port, queue, side, t) {
+        Ok(c) => {
+            tracing::info!(port, queue, ?side, "capturing the queue");
+            *have = Some(c);
+        }
+        Err(e) => tracing::warn!(port, queue, ?side, "cannot capture the queue: {e}"),
+    }
+}
