@@ -4,7 +4,7 @@
 # Idempotent; sourced or run by demo.sh and test.sh.
 set -euo pipefail
 
-PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev gcc ethtool iproute2 iputils-ping curl wrk python3 procps nftables fonts-dejavu-core tshark)
+PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev gcc ethtool iproute2 iputils-ping curl wrk python3 procps nftables fonts-dejavu-core tshark systemd)
 # The HTTP peers of the benchmarks (bench/http-peers.sh), and Prometheus (its promtool checks
 # dpvs-exporter's output): installed without starting their services (the benchmark runs its
 # own instances in namespaces).
