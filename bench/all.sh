@@ -5,7 +5,7 @@
 # changes per second and their latency, the peers (nftables full NAT; HAProxy against dpvs over
 # tap for HTTP requests per second), and loss across
 # rolling restarts at fixed rates and across kill -9 of a worker (with and without a hot
-# standby), new TCP connections per second (whole short connections,
+# standby), packet capture by dpdk-dumpcap at 100 kpps, new TCP connections per second (whole short connections,
 # and connections reset at once) and 1M TCP connections held
 # with data on them (dpvs-gen), then the
 # criterion micro-benchmarks (printed, not in the CSV). Each script prints its own report and
@@ -43,6 +43,7 @@ if [ -n "$QUICK" ]; then
     "$here/fnat-udp-flows.sh" 1 1 1000
     FORWARD=dr "$here/fnat-udp-flows.sh" 1 1
     FORWARD=nat "$here/fnat-udp-flows.sh" 1 1
+    "$here/capture.sh" 100 1 1
     # Each criterion benchmark once, as a test.
     (cd "$here/.." && for b in "wire parse" "conn table" "workers pipeline" "workers redirect" "sched pick"; do
         set -- $b
@@ -53,7 +54,8 @@ if [ -n "$QUICK" ]; then
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 want = ["memif-forward", "fnat-udp", "restart", "control", "nft-dnat", "http-peers", "zero-loss",
-        "crash-loss", "fnat-tcp-cps", "fnat-tcp-held", "fnat-udp-flows", "dr-udp-flows", "nat-udp-flows"]
+        "crash-loss", "fnat-tcp-cps", "fnat-tcp-held", "fnat-udp-flows", "dr-udp-flows", "nat-udp-flows",
+        "capture"]
 bad = [b for b in want if not any(r["bench"] == b for r in rows)]
 bad += [m for m in ["translated_1000flows_2lcores", "held", "completed_at_50k"] if not any(r["metric"] == m for r in rows)]
 # A figure of zero means the scenario moved nothing (only a loss, or a latency under 1 us,
@@ -61,7 +63,7 @@ bad += [m for m in ["translated_1000flows_2lcores", "held", "completed_at_50k"] 
 for r in rows:
     try:
         ok = (float(r["value"]) > 0 or r["metric"] == "rolling_lost" or r["metric"].startswith("latency")
-              or r["metric"].startswith("lost_per_kill")
+              or r["metric"].startswith("lost_per_kill") or r["metric"].startswith("lost_")
               or r["metric"].startswith("handed_over") or r["metric"].startswith("gap"))
     except ValueError:
         ok = False
@@ -93,6 +95,7 @@ FORWARD=nat "$here/fnat-udp-flows.sh" 3 1 1000000
 # Two worker lcores (on a machine with fewer than 3 CPUs they share CPU 0 with the generator,
 # and the script says so).
 LCORES=2 "$here/fnat-udp-flows.sh" 3 1 1000000
+"$here/capture.sh" 100 3 2
 # Criterion micro-benchmarks, short runs: parser and checksums, connection table at 1M entries,
 # the whole per-lcore pipeline at 1 and 1M flows, what a redirect between lcores costs,
 # scheduler picks and Maglev builds.

@@ -61,6 +61,22 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0, requires = "rate", value_parser = interval)]
         interval: f64,
     },
+    /// A live view, refreshed every interval: each lcore's and the busiest services' packets,
+    /// bits, new connections and drops per second (like top; Ctrl-C stops).
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, short = 'd', default_value_t = 1.0, value_parser = interval)]
+        interval: f64,
+        /// Stop after this many refreshes (default: until interrupted).
+        #[arg(long, short = 'n')]
+        count: Option<u64>,
+        /// Print each refresh after the last instead of redrawing the screen (like top -b).
+        #[arg(long, short = 'b')]
+        batch: bool,
+        /// How many services to show, busiest first.
+        #[arg(long, default_value_t = 10)]
+        services: usize,
+    },
     /// Virtual services.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -560,6 +576,16 @@ mod tests {
         assert!(matches!(c.command, Command::Addr(AddrCommand::Add { address: (_, 24), .. })));
         assert!(Cli::try_parse_from(["dpvsctl", "addr", "add", "198.18.0.100/40", "--dev", "dpdk0"]).is_err());
         assert!(Cli::try_parse_from(["dpvsctl", "service", "list", "--stats", "--rate"]).is_err(), "one or the other");
+    }
+
+    #[test]
+    fn top_takes_an_interval_a_count_and_batch_mode() {
+        let c = Cli::try_parse_from(["dpvsctl", "top", "-d", "0.5", "-n", "3", "-b"]).unwrap();
+        assert!(matches!(c.command, Command::Top { count: Some(3), batch: true, services: 10, .. }));
+        let c = Cli::try_parse_from(["dpvsctl", "top"]).unwrap();
+        assert!(matches!(c.command, Command::Top { count: None, batch: false, .. }));
+        assert!(Cli::try_parse_from(["dpvsctl", "top", "-d", "0"]).is_err(), "0.1 s at least");
+        assert!(Cli::try_parse_from(["dpvsctl", "top", "-n", "-1"]).is_err());
     }
 
     #[test]

@@ -11,8 +11,38 @@ use crate::cli::{
     AclCommand, AclEntry, AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand,
     NeighCommand, RealCommand, RouteCommand, ServiceCommand, WorkerCommand,
 };
-use crate::cmd::{config, conn, control, link, render, service, stats, status, worker};
+use crate::cmd::{config, conn, control, link, render, service, stats, status, top, worker};
 use crate::exit_codes;
+
+impl Ctx<'_> {
+    /// `top`: prints a refresh every `interval` seconds, `count` times or until interrupted,
+    /// redrawing the screen unless `batch` (JSON: one document a line).
+    fn top(&self, interval: f64, count: Option<u64>, batch: bool, services: usize) {
+        use std::io::Write;
+        let instance = self.shm.layout().header.instance.as_str().into_owned();
+        let mut before = top::sample(self.shm);
+        let mut shown = 0;
+        while count.is_none_or(|n| shown < n) {
+            std::thread::sleep(Duration::from_secs_f64(interval));
+            let after = top::sample(self.shm);
+            let view = top::view(self.shm, &before, &after, interval, services);
+            let text = if self.json {
+                format!("{}\n", serde_json::to_string(&view).unwrap_or_default())
+            } else if batch {
+                format!("{}\n", top::render(&view, &instance))
+            } else {
+                // Home and clear, then the refresh: what `watch` does.
+                format!("\x1b[H\x1b[2J{}", top::render(&view, &instance))
+            };
+            let mut out = std::io::stdout().lock();
+            if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+                return; // The reader went away (a pipe closed).
+            }
+            before = after;
+            shown += 1;
+        }
+    }
+}
 
 /// Runs `command`. Returns what to print and the exit code.
 pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (String, i32) {
@@ -27,6 +57,10 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
             let rates = stats::rates(&before, &stats::view(shm), interval);
             let title = |r: &stats::Stats| format!("per second over {interval} s\n{}", stats::render(r));
             (render(&rates, json, title), exit_codes::OK)
+        }
+        Command::Top { interval, count, batch, services } => {
+            ctx.top(interval, count, batch || json, services);
+            (String::new(), exit_codes::OK)
         }
         Command::Link(LinkCommand::Show) => (render(&link::view(shm), json, |v| link::render(v)), exit_codes::OK),
         Command::Conn(ConnCommand::List { vip, protocol, client, worker, offset, limit }) => {

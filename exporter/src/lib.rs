@@ -128,7 +128,28 @@ fn encode_instance(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
     }
     encode_workers(shm, e)?;
     encode_lcores(shm, e)?;
+    encode_neighbours(shm, e)?;
     encode_services(shm, e)
+}
+
+/// Neighbours by port and state (`static`, `learned`, `stale`), as `dpvsctl neigh list`.
+fn encode_neighbours(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let Ok((_, rt)) = ctl::cmd::config::snapshot(shm) else { return Ok(()) };
+    let ports: Vec<String> = shm.layout().ports().iter().map(|p| p.name.as_str().into_owned()).collect();
+    let rows =
+        ctl::cmd::service::neigh_view(&rt, (&ctl::cmd::service::learned(shm), shm_layout::monotonic_ns()), &ports);
+    let mut by: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for r in rows {
+        *by.entry((r.port, r.state)).or_default() += 1;
+    }
+    family(
+        e,
+        (
+            "dpvs_neighbours",
+            "Neighbours by port and state: static (configured), learned (ARP, confirmed in the last 30 s) or stale",
+        ),
+        by.into_iter().map(|((port, state), n)| (vec![("port", v(port)), ("state", v(state))], gauge(n))),
+    )
 }
 
 fn encode_workers(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -161,11 +182,17 @@ fn encode_workers(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::
         ("dpvs_worker_handovers", "Handovers (and hot-standby takeovers) recorded in the slot"),
         rows.iter().map(|w| (slot(w), counter(w.handover_gaps.count))),
     )?;
-    family(
-        e,
-        ("dpvs_worker_handover_gap_max_seconds", "The longest gap in polling over the slot's recent handovers"),
-        rows.iter().filter_map(|w| Some((slot(w), seconds(w.handover_gaps.max_us? * 1000)))),
-    )?;
+    for (name, help, pick) in [
+        (
+            "dpvs_worker_handover_gap_p50_seconds",
+            "The median gap in polling over the slot's recent handovers (up to 126 kept)",
+            (|g| g.p50_us) as fn(&ctl::cmd::worker::Gaps) -> Option<u64>,
+        ),
+        ("dpvs_worker_handover_gap_p99_seconds", "The 99th percentile of the same gaps", |g| g.p99_us),
+        ("dpvs_worker_handover_gap_max_seconds", "The longest of the same gaps", |g| g.max_us),
+    ] {
+        family(e, (name, help), rows.iter().filter_map(|w| Some((slot(w), seconds(pick(&w.handover_gaps)? * 1000)))))?;
+    }
     family(
         e,
         ("dpvs_worker_pool_free_mbufs", "Free mbufs in the worker's pool"),
@@ -295,6 +322,16 @@ fn encode_lcores(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::E
     Ok(())
 }
 
+/// A real server's labels and numbers.
+struct Real {
+    labels: Labels<'static>,
+    weight: u32,
+    /// Its traffic counters, if counted.
+    counts: Option<ctl::cmd::service::ServiceStats>,
+    /// Connections now: (active, inactive).
+    now: (u64, u64),
+}
+
 fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let Ok((_, rt)) = ctl::cmd::config::snapshot(shm) else { return Ok(()) };
     let c = ctl::cmd::service::stats(shm);
@@ -306,28 +343,48 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
         .iter()
         .filter_map(|s| Some((service(s), *c.services.get(&ctl::cmd::service::key_of(s))?)))
         .collect();
-    let reals: Vec<(Labels<'static>, u32, Option<ctl::cmd::service::ServiceStats>)> = rt
+    // Connections now, as ipvsadm -ln counts them (active: TCP established), from a pass over
+    // the connection tables (counted per real server: nothing kept per connection).
+    let now = ctl::cmd::conn::per_real(shm);
+    let reals: Vec<Real> = rt
         .services
         .iter()
         .flat_map(|s| {
             let key = ctl::cmd::service::key_of(s);
-            let c = &c;
+            let (c, now) = (&c, &now);
             let base = service(s);
             s.reals.iter().map(move |r| {
-                let mut l = base.clone();
-                l.push(("real", v(format!("{}:{}", r.addr, r.port))));
-                let counts = c.reals.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied();
-                (l, r.weight, counts)
+                let mut labels = base.clone();
+                labels.push(("real", v(format!("{}:{}", r.addr, r.port))));
+                Real {
+                    labels,
+                    weight: r.weight,
+                    counts: c.reals.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied(),
+                    now: now.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port)).copied().unwrap_or_default(),
+                }
             })
         })
         .collect();
     traffic(e, "service", &counted)?;
     family(
         e,
-        ("dpvs_real_weight", "The real server's configured weight (0: takes no new connection)"),
-        reals.iter().map(|(l, w, _)| (l.clone(), gauge(i64::from(*w)))),
+        ("dpvs_real_connections_active", "The real server's connections now in TCP ESTABLISHED (ipvsadm's ActiveConn)"),
+        reals.iter().map(|r| (r.labels.clone(), gauge(r.now.0 as i64))),
     )?;
-    let real_counted: Vec<_> = reals.iter().filter_map(|(l, _, c)| Some((l.clone(), (*c)?))).collect();
+    family(
+        e,
+        (
+            "dpvs_real_connections_inactive",
+            "The real server's other connections now, UDP included (ipvsadm's InActConn)",
+        ),
+        reals.iter().map(|r| (r.labels.clone(), gauge(r.now.1 as i64))),
+    )?;
+    family(
+        e,
+        ("dpvs_real_weight", "The real server's configured weight (0: takes no new connection)"),
+        reals.iter().map(|r| (r.labels.clone(), gauge(i64::from(r.weight)))),
+    )?;
+    let real_counted: Vec<_> = reals.iter().filter_map(|r| Some((r.labels.clone(), r.counts?))).collect();
     traffic(e, "real", &real_counted)
 }
 

@@ -2,7 +2,7 @@
 //! while `dpvs-gen` sends UDP through a Full-NAT service (one way: the generator does not answer
 //! UDP), two scrapes show the service's, its real server's and the lcore's packet counters
 //! moving, `promtool` accepts them, and Debian's Prometheus server scraping the exporter
-//! computes a packet rate for the service, as `dpvsctl stats --rate` does; after the primary
+//! computes a packet rate for the service, as `dpvsctl stats --rate` and `dpvsctl top` do; after the primary
 //! restarts, the exporter serves the new instance.
 
 use std::io::{Read, Write};
@@ -169,6 +169,11 @@ fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
         assert!(a.is_some_and(|a| b.is_some_and(|b| b > a && a > 0.0)), "{sample}: {a:?} -> {b:?}\n{second}");
     }
     assert_eq!(value(&second, &format!("dpvs_real_weight{real}}}")), Some(1.0), "{second}");
+    // The generator's 16 UDP flows are connections now: inactive ones, as ipvsadm counts UDP.
+    let inactive = value(&second, &format!("dpvs_real_connections_inactive{real}}}"));
+    assert!(inactive.is_some_and(|n| (1.0..=16.0).contains(&n)), "{inactive:?}\n{second}");
+    assert_eq!(value(&second, &format!("dpvs_real_connections_active{real}}}")), Some(0.0), "{second}");
+    assert_eq!(value(&second, r#"dpvs_neighbours{port="dpdk1",state="static"}"#), Some(1.0), "{second}");
     assert_eq!(value(&second, r#"dpvs_worker_up{slot="0",group="fnat"}"#), Some(1.0), "{second}");
     // Every sample line names a metric of ours with a value; every family has HELP and TYPE.
     for line in second.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
@@ -203,7 +208,17 @@ fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
         Generator::start_to(&inst.dir, ports, "02:00:00:00:00:10", (20_000, 16), ("198.18.0.1", "198.18.0.100:53"));
     std::thread::sleep(Duration::from_millis(500));
     let rates = inst.ctl_json(&["stats", "--rate", "--interval", "1"]).unwrap();
+    // `dpvsctl top`: the same rates, live, with the busiest services.
+    let top = inst.ctl_json(&["top", "--count", "1", "--interval", "0.5"]).unwrap();
+    let text = inst.ctl_ok(&["top", "--batch", "--count", "2", "--interval", "0.2"]);
     gen.stop();
+    println!("dpvsctl top: {top}\n{text}");
+    let lcore_pps = u(&top["lcores"][0], "rx_pps");
+    assert!((5_000..=40_000).contains(&lcore_pps), "{top}");
+    assert_eq!(top["services"][0]["vip"], "198.18.0.100", "{top}");
+    assert!(u(&top["services"][0], "in_pps") > 5_000, "{top}");
+    assert_eq!(text.matches("workers polling").count(), 2, "two refreshes: {text}");
+    assert!(text.contains("UDP  198.18.0.100:53"), "{text}");
     let pps = u(&rates["total"], "rx_packets");
     assert!((5_000..=40_000).contains(&pps), "about 20 000 packets a second: {rates}");
     let text = inst.ctl_ok(&["stats", "--rate", "--interval", "0.2"]);

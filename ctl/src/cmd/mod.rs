@@ -8,6 +8,7 @@ pub mod link;
 pub mod service;
 pub mod stats;
 pub mod status;
+pub mod top;
 pub mod worker;
 
 use std::fmt::Write;
