@@ -54,8 +54,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
         if [ -n "$D" ]; then
             kill -INT "$D"; wait "$D" || true
             # dumpcap's own report: "Packets received/dropped on interface 'net_memif0': R/D (..%)"
+            # The library's statistics count from the instance's start: this capture's share.
             seen=$(grep -o "interface 'net_memif0': [0-9]*/[0-9]*" "$WORK/dumpcap.err" | tail -1 | cut -d' ' -f3)
-            written=", dumpcap received/missed $seen"
+            got_cap=$(( ${seen%/*} - ${cap_got:-0} )); missed=$(( ${seen#*/} - ${cap_missed:-0} ))
+            cap_got=${seen%/*}; cap_missed=${seen#*/}
+            written=", dumpcap received $got_cap, missed $missed"
             rm -f "$WORK/capture.pcapng"
         fi
         echo "round $round, capture $phase, $KPPS kpps for ${DURATION} s: sent $sent, received $got, lost $((sent - got)), worker drops $dropped, $cyc busy cycles per packet$written"

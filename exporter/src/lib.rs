@@ -328,8 +328,6 @@ struct Real {
     weight: u32,
     /// Its traffic counters, if counted.
     counts: Option<ctl::cmd::service::ServiceStats>,
-    /// Connections now: (active, inactive).
-    now: (u64, u64),
 }
 
 fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -343,15 +341,12 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
         .iter()
         .filter_map(|s| Some((service(s), *c.services.get(&ctl::cmd::service::key_of(s))?)))
         .collect();
-    // Connections now, as ipvsadm -ln counts them (active: TCP established), from a pass over
-    // the connection tables (counted per real server: nothing kept per connection).
-    let now = ctl::cmd::conn::per_real(shm);
     let reals: Vec<Real> = rt
         .services
         .iter()
         .flat_map(|s| {
             let key = ctl::cmd::service::key_of(s);
-            let (c, now) = (&c, &now);
+            let c = &c;
             let base = service(s);
             s.reals.iter().map(move |r| {
                 let mut labels = base.clone();
@@ -360,25 +355,11 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
                     labels,
                     weight: r.weight,
                     counts: c.reals.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied(),
-                    now: now.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port)).copied().unwrap_or_default(),
                 }
             })
         })
         .collect();
     traffic(e, "service", &counted)?;
-    family(
-        e,
-        ("dpvs_real_connections_active", "The real server's connections now in TCP ESTABLISHED (ipvsadm's ActiveConn)"),
-        reals.iter().map(|r| (r.labels.clone(), gauge(r.now.0 as i64))),
-    )?;
-    family(
-        e,
-        (
-            "dpvs_real_connections_inactive",
-            "The real server's other connections now, UDP included (ipvsadm's InActConn)",
-        ),
-        reals.iter().map(|r| (r.labels.clone(), gauge(r.now.1 as i64))),
-    )?;
     family(
         e,
         ("dpvs_real_weight", "The real server's configured weight (0: takes no new connection)"),
