@@ -328,6 +328,8 @@ struct Real {
     weight: u32,
     /// Its traffic counters, if counted.
     counts: Option<ctl::cmd::service::ServiceStats>,
+    /// Its connections now (active, inactive), if counted.
+    now: Option<(u64, u64)>,
 }
 
 fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -355,11 +357,25 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
                     labels,
                     weight: r.weight,
                     counts: c.reals.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied(),
+                    now: c.reals_now.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied(),
                 }
             })
         })
         .collect();
     traffic(e, "service", &counted)?;
+    family(
+        e,
+        ("dpvs_real_connections_active", "The real server's connections now in TCP ESTABLISHED (ipvsadm's ActiveConn)"),
+        reals.iter().filter_map(|r| Some((r.labels.clone(), gauge(r.now?.0 as i64)))),
+    )?;
+    family(
+        e,
+        (
+            "dpvs_real_connections_inactive",
+            "The real server's other connections now, UDP included (ipvsadm's InActConn)",
+        ),
+        reals.iter().filter_map(|r| Some((r.labels.clone(), gauge(r.now?.1 as i64)))),
+    )?;
     family(
         e,
         ("dpvs_real_weight", "The real server's configured weight (0: takes no new connection)"),

@@ -624,8 +624,9 @@ pub struct RealCounters {
     /// Packets and bytes real server -> client.
     pub out_packets: AtomicU64,
     pub out_bytes: AtomicU64,
-    /// Reserved.
-    pub _pad: u64,
+    /// Connections now, a gauge ([`RealCounters::now`]; `ipvsadm -Z` leaves it): TCP
+    /// ESTABLISHED ones in the high 32 bits, the others (UDP included) in the low ones.
+    pub now_conns: AtomicU64,
 }
 
 impl RealCounters {
@@ -637,6 +638,26 @@ impl RealCounters {
     /// Connections, packets in, packets out, bytes in, bytes out.
     pub fn counts(&self) -> [&AtomicU64; 5] {
         [&self.conns, &self.in_packets, &self.out_packets, &self.in_bytes, &self.out_bytes]
+    }
+
+    /// Connections now: (active: TCP ESTABLISHED, inactive: the others), as LVS counts a
+    /// real server's `activeconns` and `inactconns` (persistence templates are neither).
+    pub fn now(&self) -> (u32, u32) {
+        let v = self.now_conns.load(Ordering::Relaxed);
+        ((v >> 32) as u32, v as u32)
+    }
+
+    /// Sets the connections now (by their single writer).
+    pub fn set_now(&self, active: u32, inactive: u32) {
+        self.now_conns.store(u64::from(active) << 32 | u64::from(inactive), Ordering::Relaxed);
+    }
+
+    /// Moves the connections now by `active` and `inactive` (by their single writer), never
+    /// below zero.
+    #[inline]
+    pub fn move_now(&self, active: i32, inactive: i32) {
+        let (a, i) = self.now();
+        self.set_now(a.saturating_add_signed(active), i.saturating_add_signed(inactive));
     }
 
     /// Zeroes the counts (by their writer; the keys stay).

@@ -170,6 +170,12 @@ fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
     }
     assert_eq!(value(&second, &format!("dpvs_real_weight{real}}}")), Some(1.0), "{second}");
     assert_eq!(value(&second, r#"dpvs_neighbours{port="dpdk1",state="static"}"#), Some(1.0), "{second}");
+    // The generator's UDP flows are connections now, each inactive (as ipvsadm counts UDP):
+    // the workers' gauges agree with their tables.
+    let tables: u64 = inst.stats()["connections"].as_array().unwrap().iter().map(|c| u(c, "active")).sum();
+    assert!(tables > 0);
+    assert_eq!(value(&second, &format!("dpvs_real_connections_inactive{real}}}")), Some(tables as f64), "{second}");
+    assert_eq!(value(&second, &format!("dpvs_real_connections_active{real}}}")), Some(0.0), "{second}");
     assert_eq!(value(&second, r#"dpvs_worker_up{slot="0",group="fnat"}"#), Some(1.0), "{second}");
     // Every sample line names a metric of ours with a value; every family has HELP and TYPE.
     for line in second.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {

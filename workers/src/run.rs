@@ -130,6 +130,11 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let lb = balancer(shm, args.slot, shard, (generation, &group.served(&rt)), share)
         .map_err(|e| slot_err(e.to_string()))?
         .with_receive(receive(layout, &group, share));
+    if !args.handover {
+        // Alone with the table (a predecessor that handed over left its counts exact; one
+        // that died may not have): its real servers' connections now, counted again.
+        lb.recount_connections();
+    }
     let mut pipeline = Pipeline::with_balancer(port_contexts(layout.ports(), &rt), lb);
     // Packets are handed around among the lcores of this worker's group only.
     let (to, from) = redirect_rings(&group, args.slot)?;

@@ -101,6 +101,9 @@ pub struct ServiceStats {
 pub struct Counters {
     pub services: HashMap<u64, ServiceStats>,
     pub reals: HashMap<(u64, u64), ServiceStats>,
+    /// Each counted real server's connections now, (active, inactive) as LVS counts them:
+    /// gauges the workers keep, summed (rates leave them as they are).
+    pub reals_now: HashMap<(u64, u64), (u64, u64)>,
 }
 
 impl ServiceStats {
@@ -145,7 +148,11 @@ pub fn stats(shm: &shm_layout::Shm) -> Counters {
             let service = c.service.load(Acquire);
             if service != 0 {
                 let v = c.counts().map(|f| f.load(Relaxed));
-                out.reals.entry((service, c.real.load(Relaxed))).or_default().add(v);
+                let key = (service, c.real.load(Relaxed));
+                out.reals.entry(key).or_default().add(v);
+                let (active, inactive) = c.now();
+                let now = out.reals_now.entry(key).or_default();
+                *now = (now.0 + u64::from(active), now.1 + u64::from(inactive));
             }
         }
     }
@@ -165,6 +172,7 @@ pub fn rates(before: &Counters, after: &Counters, secs: f64) -> Counters {
             .iter()
             .map(|(k, a)| (*k, a.rate_since(&before.reals.get(k).copied().unwrap_or_default(), secs)))
             .collect(),
+        reals_now: after.reals_now.clone(),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, Release};
 
+use conn::tcp::State;
 use conn::Dir;
 use rustc_hash::{FxHashMap, FxHashSet};
 use shm_layout::LcoreCounters;
@@ -43,6 +44,57 @@ impl<'a> Balancer<'a> {
             match dir {
                 Dir::In => bump(&c.in_packets, &c.in_bytes),
                 Dir::Out => bump(&c.out_packets, &c.out_bytes),
+            }
+        }
+    }
+
+    /// A connection of real server `ri` of service `si` went from TCP state `old` to `new`:
+    /// its active and inactive counts follow when it enters or leaves ESTABLISHED. (A UDP
+    /// entry's state never changes.)
+    #[inline]
+    pub(super) fn conn_moved(&self, si: usize, ri: usize, old: State, new: State) {
+        let (was, is) = (old == State::Established, new == State::Established);
+        if was == is {
+            return;
+        }
+        let Some(s) = self.services.get(si) else { return };
+        if let Some(c) = s.real_slots.get(ri).and_then(|&i| self.real_stats.get(i)) {
+            if is {
+                c.move_now(1, -1);
+            } else {
+                c.move_now(-1, 1);
+            }
+        }
+    }
+
+    /// Counts this worker's connections again into its real servers' active and inactive
+    /// counts, from its connection table: after it adopted the table of a process that died
+    /// (which may have died between a connection's change and its count's).
+    pub fn recount_connections(&self) {
+        let mut now: FxHashMap<usize, (u32, u32)> = FxHashMap::default();
+        self.shard.for_each_used(|_, e| {
+            if e.is_template() {
+                return;
+            }
+            let at = if e.cfg_gen == self.generation && self.generation != 0 {
+                Some((e.service as usize, e.real as usize))
+            } else {
+                super::service::resolve(&self.index, &self.services, e)
+            };
+            let Some(slot) = at.and_then(|(s, r)| self.services.get(s)?.real_slots.get(r).copied()) else { return };
+            let n = now.entry(slot).or_default();
+            if e.proto == 6 && e.state == State::Established as u8 {
+                n.0 += 1;
+            } else {
+                n.1 += 1;
+            }
+        });
+        for s in &self.services {
+            for &slot in &s.real_slots {
+                if let Some(c) = self.real_stats.get(slot) {
+                    let (a, i) = now.get(&slot).copied().unwrap_or_default();
+                    c.set_now(a, i);
+                }
             }
         }
     }
@@ -108,6 +160,7 @@ impl Slots {
                 slots.free_reals.push(i);
             } else if !live.contains(&k) {
                 c.zero();
+                c.set_now(0, 0);
                 c.service.store(0, Release);
                 slots.free_reals.push(i);
             } else {
@@ -174,6 +227,7 @@ impl Slots {
             if let Some(i) = self.reals.remove(&k) {
                 if let Some(c) = real_stats.get(i) {
                     c.zero();
+                    c.set_now(0, 0);
                     c.service.store(0, Release);
                 }
                 self.free_reals.push(i);

@@ -44,6 +44,7 @@ impl Balancer<'_> {
         eth.set_dst_addr(real.mac);
         eth.set_src_addr(self.port_macs[usize::from(real.via)]);
         let (state, timeout) = track(State::from_u8(e.state), flags, Way::InOnly);
+        self.conn_moved(e.service, e.real, State::from_u8(e.state), state);
         let len = frame.len() as u64;
         let em = self.shard.entry_mut(idx);
         em.state = state as u8;

@@ -61,6 +61,7 @@ impl Balancer<'_> {
         let way = if dir == Dir::In { Way::In } else { Way::Out };
         let (state, timeout) = track(State::from_u8(e.state), flags, way);
         let (service, real) = (e.service as usize, e.real as usize);
+        self.conn_moved(service, real, State::from_u8(e.state), state);
         let em = self.shard.entry_mut(idx);
         em.state = state as u8;
         em.packets[dir as usize] += 1;

@@ -208,6 +208,8 @@ impl Balancer<'_> {
         }
         if let Some(c) = svc.real_slots.get(ri).and_then(|&i| self.real_stats.get(i)) {
             LcoreCounters::bump(&c.conns, 1);
+            // A new connection is inactive until it is established (LVS).
+            c.move_now(0, 1);
         }
         Ok(idx)
     }

@@ -28,6 +28,7 @@ impl Balancer<'_> {
         let (services, index) = (&mut self.services, &self.index);
         let unlinks = &mut self.unlinks;
         let generation = self.generation;
+        let real_stats = self.real_stats;
         let expired = self.shard.advance_renewing(now_tick, budget, |_, e| {
             if e.is_template() {
                 // A template lives on while connections it placed do (LVS), as long as its
@@ -50,6 +51,13 @@ impl Balancer<'_> {
             let svc = services.get_mut(s)?;
             let limits = svc.limits.get(r).copied().unwrap_or_default();
             let resolved = svc.reals.get(r).is_some_and(|x| x.resolved);
+            if let Some(c) = svc.real_slots.get(r).and_then(|&i| real_stats.get(i)) {
+                if e.proto == 6 && e.state == State::Established as u8 {
+                    c.move_now(-1, 0);
+                } else {
+                    c.move_now(0, -1);
+                }
+            }
             if let Some(b) = svc.backends.get_mut(r) {
                 b.active_conns = b.active_conns.saturating_sub(1);
                 if !b.available && resolved && limits.relieved(b.active_conns) {

@@ -217,3 +217,55 @@ fn a_frame_that_is_not_the_one_classified_is_parsed_again() {
         (0..shard.capacity()).map(|i| shard.entry(i)).filter(|e| e.in_use()).map(|e| e.cport).collect();
     assert_eq!(clients, [2000]);
 }
+
+/// Each real server's connections now, in its counter slot: a new connection is inactive,
+/// ESTABLISHED makes it active, leaving ESTABLISHED inactive again, expiry takes it away (LVS's
+/// activeconns and inactconns); zeroing the counters leaves them; a recount from the table
+/// gives the same (and corrects a wrong count).
+#[test]
+fn each_real_server_counts_its_connections_now_active_and_inactive_as_lvs_does() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let table: Vec<shm_layout::ServiceCounters> = (0..4).map(|_| Default::default()).collect();
+    let reals: Vec<shm_layout::RealCounters> = (0..4).map(|_| Default::default()).collect();
+    let mut s = store();
+    let shard = s.shard();
+    let services = build_services(&runtime(&[(8080, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
+    n.reconfigure(1, services);
+    let slot_of = |port: u16| {
+        let key = shm_layout::ServiceCounters::key_of(if port == 80 { 6 } else { 17 }, VIP.octets(), port);
+        reals.iter().position(|c| c.service.load(Relaxed) == key).unwrap()
+    };
+    let (tcp, udp) = (slot_of(80), slot_of(53));
+    let now = |slot: usize| reals[slot].now();
+    let mut synack = TcpFlags::SYN;
+    synack.insert(TcpFlags::ACK);
+
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, b"");
+    run(&mut n, 0, &mut f);
+    assert_eq!(now(tcp), (0, 1), "a new connection is inactive");
+    let mut f = tcp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), synack, b"");
+    run(&mut n, 1, &mut f);
+    assert_eq!(now(tcp), (0, 1));
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"");
+    run(&mut n, 0, &mut f);
+    assert_eq!(now(tcp), (1, 0), "established: active");
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40001), (VIP, 80), TcpFlags::SYN, b"");
+    run(&mut n, 0, &mut f);
+    assert_eq!(now(tcp), (1, 1));
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"query");
+    run(&mut n, 0, &mut f);
+    assert_eq!(now(udp), (0, 1), "UDP is inactive");
+
+    n.zero_counters(0);
+    assert_eq!((now(tcp), now(udp)), ((1, 1), (0, 1)), "a gauge, not a counter");
+    reals[tcp].set_now(7, 7);
+    n.recount_connections();
+    assert_eq!((now(tcp), now(udp)), ((1, 1), (0, 1)), "counted again from the table");
+
+    let mut f = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::RST, b"");
+    run(&mut n, 0, &mut f);
+    assert_eq!(now(tcp), (0, 2), "reset: no longer established");
+    assert_eq!(n.advance(3600 * 1_000_000_000, usize::MAX), 3);
+    assert_eq!((now(tcp), now(udp)), ((0, 0), (0, 0)), "expired");
+}
