@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/tap-namespaces.sh
 source scripts/tap-namespaces.sh
 scripts/setup.sh
-cargo build --release --bins -q
+echo "== building the release binaries (cargo build --release: a few minutes the first time, seconds after)"
+cargo build --release --bins
 
 BIN=target/release
 CLI=dpvs-demo-cli SRV=dpvs-demo-srv
@@ -61,4 +62,19 @@ echo "== ipvsadm -ln (the same table through the ipvsadm front-end)"; $BIN/ipvsa
 echo "== dpvsctl status"; $BIN/dpvsctl status
 echo "== dpvsctl worker list"; $BIN/dpvsctl worker list
 echo "== dpvsctl stats"; $BIN/dpvsctl stats
-echo "== stopping (workers first, then ports, then runtime files)"
+echo "== stopping (SIGTERM: workers first, then ports, then runtime files)"
+kill -TERM "$DPVS_PID"
+status=0
+wait "$DPVS_PID" || status=$?
+DPVS_PID=""
+left=()
+[ -e /dev/shm/dpvs.shm ] && left+=(/dev/shm/dpvs.shm)
+[ -e /var/run/dpdk/dpvs ] && left+=(/var/run/dpdk/dpvs)
+compgen -G "/dev/hugepages/dpvsmap_*" > /dev/null && left+=("/dev/hugepages/dpvsmap_*")
+ip netns exec "$CLI" ip link show dpvs-tap0 > /dev/null 2>&1 && left+=(dpvs-tap0)
+if [ "$status" -eq 0 ] && [ ${#left[@]} -eq 0 ]; then
+    echo "== stopped cleanly: dpvs exited 0, no shared memory, DPDK runtime files, hugepage files or taps left"
+else
+    echo "== dpvs exited $status; left behind: ${left[*]:-nothing}" >&2
+    exit 1
+fi

@@ -413,10 +413,21 @@ impl Args {
     }
 }
 
-/// `ipvsadm -ln`: the services of `rt` with their connection counts.
-pub fn list(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> String {
+/// The first line of `ipvsadm -L`: LVS's version, and the size of the connection table (LVS:
+/// its hash table's; here the connections the workers' tables hold in all, `size`).
+pub fn header(size: u64) -> String {
+    format!("IP Virtual Server version 1.9.4 (size={size})\n")
+}
+
+/// The connections the workers' tables of `shm` hold in all, for [`header`].
+pub fn table_size(shm: &shm_layout::Shm) -> u64 {
+    crate::cmd::stats::view(shm).connections.iter().map(|c| u64::from(c.capacity)).sum()
+}
+
+/// `ipvsadm -ln`: the services of `rt` with their connection counts, under [`header`]`(size)`.
+pub fn list(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>, size: u64) -> String {
     let rows = crate::cmd::service::view(rt, counts);
-    let mut out = String::from("IP Virtual Server version 1.9.4 (size=0)\n");
+    let mut out = header(size);
     // The same table as `dpvsctl service list`, without its local-address lines.
     for line in crate::cmd::service::render(&rows).lines().filter(|l| !l.starts_with("  local addresses:")) {
         out.push_str(line);
@@ -510,9 +521,9 @@ pub fn get_acl(rt: &conf::Runtime, list: AclList) -> String {
     out
 }
 
-/// `ipvsadm -ln --thresholds`.
-pub fn list_thresholds(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> String {
-    let mut out = String::from("IP Virtual Server version 1.9.4 (size=0)\n");
+/// `ipvsadm -ln --thresholds`, under [`header`]`(size)`.
+pub fn list_thresholds(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>, size: u64) -> String {
+    let mut out = header(size);
     let _ = writeln!(
         out,
         "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n  -> RemoteAddress:Port"

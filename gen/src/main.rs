@@ -12,8 +12,9 @@
 //! not counted as received).
 //! Each UDP packet carries its send time (TSC) in its first 8 payload bytes, so every packet
 //! that comes back gives a latency sample (one-way through the balancer, both ports in this
-//! process): `latency_us` has the samples' count, p50, p99, p99.9 and max in microseconds (1 us
-//! resolution up to 10 ms; slower ones count as 10 ms). Pacing is by TSC, per burst of 32; a
+//! process): `latency_us` has the samples' count, p50, p99, p99.9 and max in microseconds (an
+//! HDR histogram to three significant digits up to a minute; `over_1min` counts the slower
+//! ones, reported as a minute). Pacing is by TSC, per burst of 32; a
 //! sender that falls behind (descheduled, or a full tx ring) catches up by sending back to
 //! back, but by 32 bursts at most: one that fell further behind restarts its schedule from
 //! then, so its rings never hold the backlog of a long pause (counted: `stalls`, and

@@ -1,5 +1,6 @@
 //! What the lcores counted, and the one JSON line that reports it.
 
+use hdrhistogram::Histogram;
 use std::time::Duration;
 
 use crate::roles::Role;
@@ -37,20 +38,26 @@ impl Counts {
     }
 }
 
-/// One-way latencies of the UDP packets (and TCP data segments) that came back, in 1 us buckets (the last one: 10 ms
-/// or more). Allocated once; recording is an increment.
+/// One-way latencies of the UDP packets (and TCP data segments) that came back: an HDR
+/// histogram from 1 us to a minute at three significant digits (a latency above a minute is
+/// counted as a minute, and the report says how many were). Allocated once; recording is an
+/// increment.
 #[derive(Debug, Clone)]
 pub struct Latency {
-    buckets: Vec<u64>,
+    hist: Histogram<u64>,
+    /// Samples above the histogram's range.
+    over: u64,
     /// TSC ticks per microsecond.
     per_us: u64,
 }
 
 impl Latency {
-    const BUCKETS: usize = 10_001;
+    /// The largest latency the histogram tells apart, microseconds.
+    pub const MAX_US: u64 = 60_000_000;
 
     pub fn new(tsc_hz: u64) -> Latency {
-        Latency { buckets: vec![0; Latency::BUCKETS], per_us: (tsc_hz / 1_000_000).max(1) }
+        let hist = Histogram::new_with_bounds(1, Latency::MAX_US, 3).expect("1 us to a minute, 3 digits: valid bounds");
+        Latency { hist, over: 0, per_us: (tsc_hz / 1_000_000).max(1) }
     }
 
     /// Records the packet in `f` received at TSC `now`, if it carries a send time of ours at
@@ -61,8 +68,11 @@ impl Latency {
         if sent == 0 || sent > now {
             return;
         }
-        let us = ((now - sent) / self.per_us) as usize;
-        self.buckets[us.min(Latency::BUCKETS - 1)] += 1;
+        let us = (now - sent) / self.per_us;
+        if us > Latency::MAX_US {
+            self.over += 1;
+        }
+        self.hist.saturating_record(us);
     }
 
     /// `cycles` TSC cycles in microseconds.
@@ -72,27 +82,23 @@ impl Latency {
 
     /// Adds `other`'s samples (another lcore's) to these.
     pub fn merge(&mut self, other: &Latency) {
-        self.buckets.iter_mut().zip(&other.buckets).for_each(|(a, b)| *a += b);
+        // Same bounds: adding cannot fail.
+        let _ = self.hist.add(&other.hist);
+        self.over += other.over;
     }
 
-    /// Count and percentiles, microseconds.
+    /// Count, percentiles and maximum, microseconds (to three significant digits), and the
+    /// samples above a minute.
     pub fn report(&self) -> serde_json::Value {
-        let n: u64 = self.buckets.iter().sum();
-        let at = |q: f64| {
-            let want = ((n as f64) * q).ceil().max(1.0) as u64;
-            let mut seen = 0;
-            self.buckets.iter().position(|&c| {
-                seen += c;
-                seen >= want
-            })
-        };
-        let max = self.buckets.iter().rposition(|&c| c > 0);
+        let h = &self.hist;
+        let at = |q: f64| (!h.is_empty()).then(|| h.median_equivalent(h.value_at_quantile(q)));
         serde_json::json!({
-            "samples": n,
+            "samples": h.len(),
             "p50": at(0.5),
             "p99": at(0.99),
             "p999": at(0.999),
-            "max": max,
+            "max": (!h.is_empty()).then(|| h.median_equivalent(h.max())),
+            "over_1min": self.over,
         })
     }
 }
@@ -184,15 +190,36 @@ mod tests {
         LcoreReport { role, flows: 7, sent, counts, latency, sending: Duration::from_secs(secs), stalls }
     }
 
+    /// Latencies are not capped below a minute: 20 ms and 2 s read as such (to three digits);
+    /// beyond a minute they are counted apart.
+    #[test]
+    fn long_latencies_read_as_they_were() {
+        let mut l = Latency::new(1_000_000);
+        let mut f = [0u8; 16];
+        f[8..].copy_from_slice(&100u64.to_le_bytes());
+        for us in [20_000, 2_000_000, 90_000_000] {
+            l.record(&f, 8, 100 + us);
+        }
+        let r = l.report();
+        let near = |v: &serde_json::Value, want: f64| (v.as_u64().unwrap() as f64 - want).abs() <= want / 1000.0;
+        assert!(near(&r["p50"], 2_000_000.0) && near(&r["max"], 60_000_000.0), "{r}");
+        assert_eq!(r["over_1min"], 1);
+        let mut m = Latency::new(1_000_000);
+        m.record(&f, 8, 100 + 20_000);
+        m.merge(&l);
+        assert_eq!((m.report()["samples"].as_u64(), m.report()["over_1min"].as_u64()), (Some(4), Some(1)));
+        assert!(near(&m.report()["p50"], 20_000.0), "{}", m.report());
+    }
+
     /// Totals are sums, latencies merge, time is the slowest lcore's.
     #[test]
     fn the_report_merges_the_lcores() {
-        let v = json(&[lcore(Role::Both, 100, 90, 0, &[5, 5, 7], 2), lcore(Role::Both, 300, 290, 4, &[9, 20_000], 4)]);
+        let v = json(&[lcore(Role::Both, 100, 90, 0, &[5, 5, 7], 2), lcore(Role::Both, 300, 290, 4, &[9, 1_900], 4)]);
         let want = serde_json::json!({
             "sent": 400, "received": 380, "responded": 4, "established": 2, "other": 6,
             "seconds": 4.0, "rate": 100, "lcores": 2, "answers_off_queue": 4, "answers_unsent": 10,
             "stalls": 2, "stalled_us": 60,
-            "latency_us": {"samples": 5, "p50": 7, "p99": 10_000, "p999": 10_000, "max": 10_000},
+            "latency_us": {"samples": 5, "p50": 7, "p99": 1_900, "p999": 1_900, "max": 1_900, "over_1min": 0},
             "per_lcore": [
                 {"role": "both", "flows": 7, "sent": 100, "received": 90},
                 {"role": "both", "flows": 7, "sent": 300, "received": 290},
@@ -203,7 +230,7 @@ mod tests {
         let one = json(&[lcore(Role::Both, 10, 10, 0, &[], 1)]);
         assert_eq!(
             one["latency_us"],
-            serde_json::json!({"samples": 0, "p50": null, "p99": null, "p999": null, "max": null})
+            serde_json::json!({"samples": 0, "p50": null, "p99": null, "p999": null, "max": null, "over_1min": 0})
         );
         assert_eq!((one["lcores"].as_u64(), one["rate"].as_u64()), (Some(1), Some(10)));
     }

@@ -6,7 +6,7 @@ use std::io::BufRead;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use ctl::exit_codes;
 use ctl::front::{attach_or_exit, change, port_names, request, Failure};
-use ctl::ipvsadm::{check_laddr_port, get_acl, get_laddr, list, list_thresholds, save, Args, Op};
+use ctl::ipvsadm::{check_laddr_port, get_acl, get_laddr, header, list, list_thresholds, save, table_size, Args, Op};
 use shm_layout::Shm;
 
 fn main() {
@@ -44,7 +44,7 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
             change(shm, c)
         }
         Op::List => {
-            print!("{}", list(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm)));
+            print!("{}", list(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm), table_size(shm)));
             Ok(())
         }
         Op::ListStats { rate } => {
@@ -56,10 +56,7 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
             } else {
                 ctl::cmd::service::stats(shm)
             };
-            print!(
-                "IP Virtual Server version 1.9.4 (size=0)\n{}",
-                ctl::cmd::service::render_stats(&rt, &counters, rate)
-            );
+            print!("{}{}", header(table_size(shm)), ctl::cmd::service::render_stats(&rt, &counters, rate));
             Ok(())
         }
         Op::ListConnections => {
@@ -80,7 +77,7 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
             Ok(())
         }
         Op::ListThresholds => {
-            print!("{}", list_thresholds(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm)));
+            print!("{}", list_thresholds(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm), table_size(shm)));
             Ok(())
         }
         Op::Zero(service) => request(shm, &mailbox::proto::Request::ZeroCounters { service }),

@@ -282,8 +282,8 @@ fn save_restores_what_it_lists() {
     let counts =
         HashMap::from([((6, "198.18.0.100".parse().unwrap(), 80, "198.18.1.2".parse().unwrap(), 8080), (3, 4))]);
     assert_eq!(
-        list(&rt, &counts),
-        "IP Virtual Server version 1.9.4 (size=0)\nProt LocalAddress:Port Scheduler Flags\n  \
+        list(&rt, &counts, 8192),
+        "IP Virtual Server version 1.9.4 (size=8192)\nProt LocalAddress:Port Scheduler Flags\n  \
          -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  198.18.0.100:80 rr\n  \
          -> 198.18.1.2:8080              FullNat 1      3          4\n"
     );
@@ -316,7 +316,7 @@ fn save_keeps_thresholds_and_access_lists() {
         get_acl(&rt, AclList::Deny),
         "VIP:VPORT                PROTO    BLACKLIST\n198.18.0.100:80          TCP      198.18.9.0/24\n"
     );
-    assert!(list_thresholds(&rt, &HashMap::new())
+    assert!(list_thresholds(&rt, &HashMap::new(), 0)
         .contains("  -> 198.18.1.2:8080              100        60         0          0\n"));
 }
 
