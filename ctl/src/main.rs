@@ -10,6 +10,7 @@ use ctl::exit_codes;
 use ctl::instance::attach;
 
 fn main() {
+    manpages::generate_if_asked(Cli::command);
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "dpvsctl", &mut std::io::stdout());

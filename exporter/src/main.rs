@@ -3,6 +3,7 @@
 //! instance is down (`dpvs_up 0`) and attaches to the next one.
 #![forbid(unsafe_code)]
 
+use clap::CommandFactory;
 use clap::Parser;
 
 /// Prometheus exporter of a dpvs instance.
@@ -18,6 +19,7 @@ struct Cli {
 }
 
 fn main() {
+    manpages::generate_if_asked(Cli::command);
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -85,7 +85,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use dpdk::{Eal, Mempool, Port, Ring};
 use wire::EthernetAddress;
 
@@ -417,6 +417,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
 }
 
 fn main() {
+    manpages::generate_if_asked(Args::command);
     let args = Args::parse();
     match run(&args) {
         Ok(v) => println!("{v}"),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use clap::CommandFactory;
 use clap::Parser;
 use conf::Config;
 use dpdk::Eal;
@@ -39,6 +40,7 @@ struct Cli {
 }
 
 fn main() {
+    manpages::generate_if_asked(Cli::command);
     let cli = Cli::parse();
     let cfg = match &cli.config {
         Some(p) => match Config::from_file(p) {

@@ -10,6 +10,7 @@ use ctl::ipvsadm::{check_laddr_port, get_acl, get_laddr, header, list, list_thre
 use shm_layout::Shm;
 
 fn main() {
+    manpages::generate_if_asked(Args::command);
     let args = Args::parse();
     let op = args.op().unwrap_or_else(|e| fail(e, exit_codes::USAGE));
     let shm = attach_or_exit("ipvsadm");
