@@ -17,3 +17,6 @@ cargo test --workspace -- --test-threads=2
 # every scenario runs, not how fast it can go).
 mkdir -p target/bench-quick
 bench/all.sh --quick target/bench-quick/quick.csv
+# The Debian package: built, installed on this machine, checked from the installed paths,
+# purged (scripts/package-check.sh).
+scripts/package-check.sh
