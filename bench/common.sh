@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 if [ -z "${BIN:-}" ]; then
-    echo "building the release binaries (cargo build --release; a first build takes minutes)" >&2
-    cargo build --release --bins -q
+    echo "building the release binaries (cargo build --release: minutes the first time)" >&2
+    cargo build --release --bins
 fi
 BIN=${BIN:-target/release}
 WORK=$(mktemp -d)
