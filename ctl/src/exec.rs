@@ -168,9 +168,9 @@ impl Ctx<'_> {
 
     fn service(&self, c: ServiceCommand) -> (String, i32) {
         match c {
-            ServiceCommand::List { stats: false, rate: false } => {
-                self.show(|rt| render(&service::view(rt, &conn::per_real(self.shm)), self.json, |v| service::render(v)))
-            }
+            ServiceCommand::List { stats: false, rate: false } => self.show(|rt| {
+                render(&service::view(rt, &service::now_per_real(self.shm, rt)), self.json, |v| service::render(v))
+            }),
             ServiceCommand::List { rate, .. } => self.show(|rt| {
                 let counters = if rate {
                     let before = service::stats(self.shm);

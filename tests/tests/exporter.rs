@@ -176,6 +176,9 @@ fn exporter_serves_moving_counters_and_follows_a_restarted_primary() {
     assert!(tables > 0);
     assert_eq!(value(&second, &format!("dpvs_real_connections_inactive{real}}}")), Some(tables as f64), "{second}");
     assert_eq!(value(&second, &format!("dpvs_real_connections_active{real}}}")), Some(0.0), "{second}");
+    // dpvsctl service list (and ipvsadm -ln) read the same gauges.
+    let list = inst.ctl_json(&["service", "list"]).unwrap();
+    assert_eq!(u(&list[0]["reals"][0], "inactive_conns"), tables, "{list}");
     assert_eq!(value(&second, r#"dpvs_worker_up{slot="0",group="fnat"}"#), Some(1.0), "{second}");
     // Every sample line names a metric of ours with a value; every family has HELP and TYPE.
     for line in second.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {

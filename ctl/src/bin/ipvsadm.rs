@@ -45,7 +45,8 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
             change(shm, c)
         }
         Op::List => {
-            print!("{}", list(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm), table_size(shm)));
+            let rt = snapshot(shm)?;
+            print!("{}", list(&rt, &ctl::cmd::service::now_per_real(shm, &rt), table_size(shm)));
             Ok(())
         }
         Op::ListStats { rate } => {
@@ -78,7 +79,8 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
             Ok(())
         }
         Op::ListThresholds => {
-            print!("{}", list_thresholds(&snapshot(shm)?, &ctl::cmd::conn::per_real(shm), table_size(shm)));
+            let rt = snapshot(shm)?;
+            print!("{}", list_thresholds(&rt, &ctl::cmd::service::now_per_real(shm, &rt), table_size(shm)));
             Ok(())
         }
         Op::Zero(service) => request(shm, &mailbox::proto::Request::ZeroCounters { service }),

@@ -1,7 +1,6 @@
 //! `dpvsctl conn list`, `ipvsadm -lnc`, and the per-real-server connection counts of
 //! `ipvsadm -ln` and `service list`: read from the workers' connection shards.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -122,36 +121,6 @@ fn state_name(e: &ConnEntry) -> &'static str {
 /// A real server of a service: (protocol number, VIP, port, real address, real port).
 pub type RealKey = (u8, Ipv4Addr, u16, Ipv4Addr, u16);
 
-/// Connections per real server: (active, inactive), as ipvsadm counts them (active: TCP
-/// ESTABLISHED; every other connection, UDP included, inactive; persistence templates are no
-/// connections). See [`count`].
-pub fn per_real(shm: &Shm) -> HashMap<RealKey, (u64, u64)> {
-    let mut out = HashMap::new();
-    each(shm, |_, e, _| count(&mut out, e));
-    out
-}
-
-/// Counts entry `e` (in use) in `out`, as LVS counts a real server's connections:
-/// - `ip_vs_bind_dest` (net/netfilter/ipvs/ip_vs_conn.c) adds a connection to the real
-///   server's `activeconns` or `inactconns` only when it is not a template
-///   (`!(cp->flags & IP_VS_CONN_F_TEMPLATE)`); a template goes to `persistconns` instead,
-///   which the ActiveConn/InActConn columns do not show (`ip_vs_unbind_dest` undoes the same);
-/// - a new connection starts inactive (the destination's `conn_flags` carry
-///   `IP_VS_CONN_F_INACTIVE`), and `set_tcp_state` (ip_vs_proto_tcp.c) moves a TCP one to
-///   active on ESTABLISHED and back on any other state; UDP never becomes active.
-fn count(out: &mut HashMap<RealKey, (u64, u64)>, e: &ConnEntry) {
-    if e.is_template() {
-        return;
-    }
-    let key = (e.proto, addr(&e.vaddr), e.vport, addr(&e.raddr), e.rport);
-    let c = out.entry(key).or_default();
-    if e.proto == 6 && e.state == conn::tcp::State::Established as u8 {
-        c.0 += 1;
-    } else {
-        c.1 += 1;
-    }
-}
-
 /// The rows as a table.
 pub fn render(rows: &[ConnRow], matched: usize) -> String {
     let body: Vec<Vec<String>> = rows
@@ -229,27 +198,6 @@ mod tests {
             rport,
             ..ConnEntry::EMPTY
         }
-    }
-
-    #[test]
-    fn per_real_counts_connections_not_templates() {
-        let entries = [
-            entry(6, Mode::Template, State::None, (80, 8080)),
-            entry(6, Mode::FullNat, State::Established, (80, 8080)),
-            entry(6, Mode::FullNat, State::SynRecv, (80, 8080)),
-            entry(17, Mode::Template, State::None, (53, 53)),
-            entry(17, Mode::Dr, State::None, (53, 53)),
-        ];
-        let mut out = HashMap::new();
-        entries.iter().for_each(|e| count(&mut out, e));
-        let key = |proto, port: (u16, u16)| (proto, Ipv4Addr::from(VIP), port.0, Ipv4Addr::from(REAL), port.1);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[&key(6, (80, 8080))], (1, 1), "ESTABLISHED active, SYN_RECV inactive, the template neither");
-        assert_eq!(out[&key(17, (53, 53))], (0, 1), "UDP inactive, its template not counted");
-        // Only templates: the real server has no connection row at all.
-        let mut out = HashMap::new();
-        count(&mut out, &entries[0]);
-        assert!(out.is_empty());
     }
 
     #[test]

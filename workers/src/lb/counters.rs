@@ -50,7 +50,11 @@ impl<'a> Balancer<'a> {
 
     /// A connection of real server `ri` of service `si` went from TCP state `old` to `new`:
     /// its active and inactive counts follow when it enters or leaves ESTABLISHED. (A UDP
-    /// entry's state never changes.)
+    /// entry's state never changes.) As LVS counts them: `ip_vs_bind_dest`
+    /// (net/netfilter/ipvs/ip_vs_conn.c) counts a connection, never a persistence template,
+    /// as inactive when it is made (`IP_VS_CONN_F_INACTIVE`); `set_tcp_state`
+    /// (ip_vs_proto_tcp.c) moves it to active on ESTABLISHED and back on any other state; UDP
+    /// never becomes active.
     #[inline]
     pub(super) fn conn_moved(&self, si: usize, ri: usize, old: State, new: State) {
         let (was, is) = (old == State::Established, new == State::Established);
