@@ -849,6 +849,27 @@ fn dumpcap_and_telemetry_attach_to_a_running_instance_while_curl_runs_through_th
         telemetry(&inst, "/dpvs/captures").as_array().is_some_and(Vec::is_empty).then_some(())
     });
 
+    // dpdk-pdump: the older tool, plain copies into a pcap device of its own, the same path.
+    let rx = inst.dir.join("pdump-rx.pcap");
+    let seen = inst.log_text().matches("capturing the queue").count();
+    let mut pdump = Command::new("dpdk-pdump")
+        .args([&format!("--file-prefix={}", inst.name), "--", "--pdump"])
+        .arg(format!("port=0,queue=*,rx-dev={}", rx.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(inst.dir.join("pdump.log")).unwrap()))
+        .spawn()
+        .expect("dpdk-pdump");
+    wait_for("the worker capturing for dpdk-pdump", Duration::from_secs(20), || {
+        (inst.log_text().matches("capturing the queue").count() > seen).then_some(())
+    });
+    download_through_the_vip(&inst, &cli, &srv, 100_000);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pdump.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = wait_for("dpdk-pdump to stop", Duration::from_secs(10), || pdump.try_wait().ok().flatten());
+    let log = std::fs::read_to_string(inst.dir.join("pdump.log")).unwrap();
+    assert!(status.success(), "dpdk-pdump: {status} {log}");
+    let o = Command::new("tshark").arg("-r").arg(&rx).args(["-Y", syn]).output().expect("tshark");
+    assert!(String::from_utf8_lossy(&o.stdout).lines().count() >= 1, "dpdk-pdump saved the client's SYN: {log}");
+
     // A capture follows the worker's replacement; a dumpcap killed mid-capture leaves no
     // capture behind.
     let mut cap = dumpcap(&inst, "0", &["-w", inst.dir.join("killed.pcapng").to_str().unwrap()]);
