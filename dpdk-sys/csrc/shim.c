@@ -461,15 +461,35 @@ static int capture_server(const struct rte_mp_msg *msg, const void *peer)
 			req.snaplen = wr->snaplen;
 			req.pcapng = wr->ver == CAPTURE_V2;
 			req.requester_pid = capture_peer_pid(peer);
+			req.wire_ver = wr->ver;
+			req.wire_op = wr->op;
+			snprintf(req.peer, sizeof(req.peer), "%s", (const char *)peer);
 			resp->err_value = req.enable ? capture_check_filter(wr->prm) : 0;
 			if (resp->err_value == 0)
 				resp->err_value = capture_decide(&req);
+			if (resp->err_value == SHIM_CAPTURE_LATER)
+				return 0;
 		}
 	}
 	snprintf(reply.name, sizeof(reply.name), "%s", CAPTURE_MP_NAME);
 	reply.len_param = sizeof(*resp);
 	reply.num_fds = 0;
 	return rte_mp_reply(&reply, peer) < 0 ? -1 : 0;
+}
+
+int shim_capture_reply(const struct shim_capture_request *req, int err)
+{
+	struct rte_mp_msg reply;
+	struct capture_wire_response *resp = (struct capture_wire_response *)reply.param;
+
+	memset(&reply, 0, sizeof(reply));
+	resp->ver = req->wire_ver;
+	resp->res_op = req->wire_op;
+	resp->err_value = err;
+	snprintf(reply.name, sizeof(reply.name), "%s", CAPTURE_MP_NAME);
+	reply.len_param = sizeof(*resp);
+	reply.num_fds = 0;
+	return rte_mp_reply(&reply, req->peer) < 0 ? -rte_errno : 0;
 }
 
 int shim_capture_serve(shim_capture_decide decide)

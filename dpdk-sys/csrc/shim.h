@@ -103,10 +103,19 @@ struct shim_capture_request {
 	uint32_t snaplen;
 	int pcapng;                      /* 1: pcapng-wrapped copies (dumpcap), 0: plain (pdump) */
 	int requester_pid;               /* the tool's process id, 0 if unknown */
+	uint16_t wire_ver, wire_op;      /* for an answer given later (shim_capture_reply) */
+	char peer[128];                  /* the tool's IPC socket, likewise */
 };
 
-/* Decides a request: 0 to accept, a negative errno to refuse. Runs on the EAL's IPC thread. */
+/* A decision meaning: answered later, with shim_capture_reply. */
+#define SHIM_CAPTURE_LATER 1
+
+/* Decides a request: 0 to accept, a negative errno to refuse, or SHIM_CAPTURE_LATER. Runs on
+ * the EAL's IPC thread. */
 typedef int (*shim_capture_decide)(const struct shim_capture_request *req);
+
+/* Answers a request decided SHIM_CAPTURE_LATER (from any thread): `err` 0 or a negative errno. */
+int shim_capture_reply(const struct shim_capture_request *req, int err);
 
 /* Primary: reserves the library's statistics (rte_pdump_init) and answers "mp_pdump" requests
  * with `decide`'s verdict, after checking the version, the size and any BPF filter. */

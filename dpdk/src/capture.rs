@@ -47,8 +47,25 @@ pub struct CaptureTarget {
     pub pcapng: bool,
 }
 
-/// A decision: `Ok` to accept, or the errno (positive) the tool is told.
-pub type Decide = dyn Fn(&CaptureRequest) -> Result<(), i32> + Send + Sync;
+/// How the primary answers a request.
+pub enum Decision {
+    /// At once: accepted, or refused with this errno (positive).
+    Now(Result<(), i32>),
+    /// When this function returns, run on a thread of its own (so that the EAL's IPC thread,
+    /// which the workers' own requests need, is not held meanwhile).
+    Later(Box<dyn FnOnce() -> Result<(), i32> + Send>),
+}
+
+/// The primary's decision on a request.
+pub type Decide = dyn Fn(&CaptureRequest) -> Decision + Send + Sync;
+
+/// The errno answered for an error.
+fn wire(r: Result<(), i32>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(errno) => -errno.abs(),
+    }
+}
 
 static DECIDE: OnceLock<Box<Decide>> = OnceLock::new();
 
@@ -75,8 +92,21 @@ extern "C" fn decide_trampoline(req: *const sys::shim_capture_request) -> i32 {
     let Some(decide) = DECIDE.get() else { return -libc_enodev() };
     // A panic must not unwind into C.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(&request))) {
-        Ok(Ok(())) => 0,
-        Ok(Err(errno)) => -errno.abs(),
+        Ok(Decision::Now(r)) => wire(r),
+        Ok(Decision::Later(f)) => {
+            let raw = *req;
+            let answer = move || {
+                let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_or(-libc_enodev(), wire);
+                // SAFETY: `raw` is a copy of the request, its peer a NUL-terminated path; the
+                // EAL outlives the process's threads that use it.
+                unsafe { sys::shim_capture_reply(&raw, err) };
+            };
+            match std::thread::Builder::new().name("capture-answer".into()).spawn(answer) {
+                Ok(_) => sys::SHIM_CAPTURE_LATER as i32,
+                // No thread: the request is refused rather than answered on this one.
+                Err(_) => -libc_enodev(),
+            }
+        }
         Err(_) => -libc_enodev(),
     }
 }

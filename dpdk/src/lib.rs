@@ -21,7 +21,7 @@ mod prefault;
 mod ring;
 mod telemetry;
 
-pub use capture::{serve_capture_requests, CaptureRequest, CaptureTarget, Decide, QueueCapture, QueueSide};
+pub use capture::{serve_capture_requests, CaptureRequest, CaptureTarget, Decide, Decision, QueueCapture, QueueSide};
 pub use eal::{tsc_hz, Eal, LcoreId, ProcessType};
 pub use error::Error;
 pub use mbuf::{Burst, Mbuf, Packet, BURST_SIZE};

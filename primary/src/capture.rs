@@ -5,8 +5,11 @@
 //! whose tool died without stopping it (`kill -9`) is ended by the supervisor's round
 //! ([`end_orphans`]): nothing keeps copying into a ring nobody drains.
 
+use std::sync::Arc;
+
+use dpdk::Decision;
 use shm_layout::capture::{Capture, Direction, ALL_QUEUES};
-use shm_layout::{monotonic_ns, Layout};
+use shm_layout::{monotonic_ns, Layout, Shm};
 
 /// Orders the writers of the capture specs (the IPC thread and the supervisor's round).
 static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -16,15 +19,19 @@ fn writer() -> std::sync::MutexGuard<'static, ()> {
 }
 
 const EINVAL: i32 = 22;
+const ETIMEDOUT: i32 = 110;
 const EEXIST: i32 = 17;
 const ENODEV: i32 = 19;
 
 /// Accepts (recording it) or refuses (with the errno the tool reports) a request. `port_id`
-/// resolves a DPDK device name to its port id.
-pub fn decide(layout: &Layout, req: &dpdk::CaptureRequest, port_id: impl Fn(&str) -> Option<u16>) -> Result<(), i32> {
+/// resolves a DPDK device name to its port id. A stop is answered later, on a thread of its
+/// own, once every polling worker removed its callbacks (the tool frees its ring and pool as
+/// soon as it is told).
+pub fn decide(shm: &Arc<Shm>, req: &dpdk::CaptureRequest, port_id: impl Fn(&str) -> Option<u16>) -> Decision {
+    let layout = shm.layout();
     let refuse = |errno: i32, why: &str| {
         tracing::warn!(device = %req.device, pid = ?req.requester_pid, "capture request refused: {why}");
-        Err(errno)
+        Decision::Now(Err(errno))
     };
     let Some(id) = port_id(&req.device) else { return refuse(ENODEV, "no such port") };
     let Some(slot) = layout.ports().iter().position(|p| p.port_id == id) else {
@@ -72,20 +79,26 @@ pub fn decide(layout: &Layout, req: &dpdk::CaptureRequest, port_id: impl Fn(&str
         for &(d, _) in &dirs {
             captures.set(slot, d, None);
         }
-        // The tool frees its ring and pool once told: not before the workers stopped copying.
-        let waited = applied(layout, captures.seq(), STOP_WAIT);
-        tracing::info!(device = %req.device, pid = ?req.requester_pid, waited_us = waited.as_micros() as u64, "capture stopped");
+        let (seq, shm, device, pid) = (captures.seq(), Arc::clone(shm), req.device.clone(), req.requester_pid);
+        return Decision::Later(Box::new(move || {
+            let r = applied(shm.layout(), seq, STOP_WAIT);
+            tracing::info!(%device, ?pid, ok = r.is_ok(), "capture stopped");
+            r
+        }));
     }
-    Ok(())
+    Decision::Now(Ok(()))
 }
 
-/// How long a stop waits for the workers to apply it (a worker that does not is stuck, and
-/// the supervisor replaces it).
-const STOP_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a stop waits for the workers to apply it, below the tools' 5 s (a worker that
+/// does not is stuck: the supervisor kills it, and it no longer counts).
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Waits until every polling worker applied the captures up to `seq`, `limit` at most.
-/// Returns how long it waited.
-fn applied(layout: &Layout, seq: u64, limit: std::time::Duration) -> std::time::Duration {
+/// Waits until every polling worker applied the captures up to `seq`, `limit` at most
+/// (ETIMEDOUT then).
+fn applied(layout: &Layout, seq: u64, limit: std::time::Duration) -> Result<(), i32> {
+    // The store of `seq` before the loads of the workers' states (a worker claims its slot,
+    // then loads the sequence: see workers::capture).
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     let t0 = std::time::Instant::now();
     let done = || {
         layout
@@ -97,11 +110,11 @@ fn applied(layout: &Layout, seq: u64, limit: std::time::Duration) -> std::time::
     while !done() {
         if t0.elapsed() >= limit {
             tracing::warn!(seq, "a worker did not apply a capture's stop in time");
-            break;
+            return Err(ETIMEDOUT);
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
-    t0.elapsed()
+    Ok(())
 }
 
 /// Ends the captures whose tool is no longer alive. Returns how many.
@@ -139,7 +152,15 @@ mod tests {
 
     use super::*;
 
-    struct Rig(std::path::PathBuf, Shm);
+    struct Rig(std::path::PathBuf, Arc<Shm>);
+
+    /// The answer, waited for if given later.
+    fn answer(d: Decision) -> Result<(), i32> {
+        match d {
+            Decision::Now(r) => r,
+            Decision::Later(f) => f(),
+        }
+    }
 
     impl Rig {
         fn new(name: &str) -> Rig {
@@ -155,7 +176,7 @@ mod tests {
                 }
             })
             .unwrap();
-            Rig(dir, shm)
+            Rig(dir, Arc::new(shm))
         }
     }
 
@@ -191,22 +212,26 @@ mod tests {
         let rig = Rig::new("decide");
         let l = rig.1.layout();
         let me = std::process::id();
-        decide(l, &req(true, "net_tap_b", None, me), port_id).unwrap();
+        answer(decide(&rig.1, &req(true, "net_tap_b", None, me), port_id)).unwrap();
         let c = l.captures.get(1, Direction::Rx).unwrap();
         assert_eq!((c.ring, c.mempool, c.queue, c.requester_pid), (0x10, 0x20, ALL_QUEUES, me));
         assert_eq!(l.captures.get(1, Direction::Tx), Some(c));
         assert_eq!(l.captures.get(0, Direction::Rx), None);
         // The same port again, a device the instance does not have, a queue it does not have.
         let seq = l.captures.seq();
-        assert_eq!(decide(l, &req(true, "net_tap_b", None, me), port_id), Err(EEXIST));
-        assert_eq!(decide(l, &req(true, "net_other", None, me), port_id), Err(ENODEV));
-        assert_eq!(decide(l, &req(true, "nope", None, me), port_id), Err(ENODEV));
-        assert_eq!(decide(l, &req(true, "net_tap_a", Some(2), me), port_id), Err(EINVAL), "rx has 2 queues");
-        assert_eq!(decide(l, &req(false, "net_tap_a", None, me), port_id), Err(EINVAL), "nothing to stop");
+        assert_eq!(answer(decide(&rig.1, &req(true, "net_tap_b", None, me), port_id)), Err(EEXIST));
+        assert_eq!(answer(decide(&rig.1, &req(true, "net_other", None, me), port_id)), Err(ENODEV));
+        assert_eq!(answer(decide(&rig.1, &req(true, "nope", None, me), port_id)), Err(ENODEV));
+        assert_eq!(
+            answer(decide(&rig.1, &req(true, "net_tap_a", Some(2), me), port_id)),
+            Err(EINVAL),
+            "rx has 2 queues"
+        );
+        assert_eq!(answer(decide(&rig.1, &req(false, "net_tap_a", None, me), port_id)), Err(EINVAL), "nothing to stop");
         assert_eq!(l.captures.seq(), seq, "refusals change nothing");
         // Stopped, and its owner being alive, nothing is an orphan.
         assert_eq!(end_orphans(l), 0);
-        decide(l, &req(false, "net_tap_b", None, me), port_id).unwrap();
+        answer(decide(&rig.1, &req(false, "net_tap_b", None, me), port_id)).unwrap();
         assert!(l.captures.read().unwrap().1.iter().flatten().all(Option::is_none));
     }
 
@@ -217,7 +242,7 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        decide(l, &req(true, "net_tap_a", Some(1), dead), port_id).unwrap();
+        answer(decide(&rig.1, &req(true, "net_tap_a", Some(1), dead), port_id)).unwrap();
         assert!(l.captures.get(0, Direction::Tx).is_some());
         assert_eq!(end_orphans(l), 2);
         assert!(l.captures.get(0, Direction::Rx).is_none() && l.captures.get(0, Direction::Tx).is_none());

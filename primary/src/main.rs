@@ -202,14 +202,14 @@ fn setup_and_supervise(
 /// from a mapping of the shared memory of their own. Without it the instance runs, uncaptured.
 fn serve_captures(shm: &shm_layout::Shm) {
     let mapping = match shm_layout::Shm::open(shm.path()) {
-        Ok(m) => m,
+        Ok(m) => Arc::new(m),
         Err(e) => {
             tracing::warn!("packet capture unavailable: {e}");
             return;
         }
     };
     let decide = move |req: &dpdk::CaptureRequest| {
-        primary::capture::decide(mapping.layout(), req, |name| dpdk::Port::by_name(name).ok().map(|p| p.id()))
+        primary::capture::decide(&mapping, req, |name| dpdk::Port::by_name(name).ok().map(|p| p.id()))
     };
     if let Err(e) = dpdk::serve_capture_requests(Box::new(decide)) {
         tracing::warn!("packet capture unavailable: {e}");

@@ -127,12 +127,12 @@ pub fn run(eal_args: &[String], args: &WorkerArgs, shm: &Shm) -> Result<(), Work
     let mut shard_file = shm_layout::ConnShardFile::open(&path)?;
     let (shard, rebuilt) = conn::Shard::adopt(shard_file.parts_mut(), monotonic_ns() / lb::TICK_NS);
     tracing::info!(slot = args.slot, connections = shard.used(), rebuilt, generation, "connection table adopted");
-    let lb = balancer(shm, args.slot, shard, (generation, &group.served(&rt)), share)
+    let mut lb = balancer(shm, args.slot, shard, (generation, &group.served(&rt)), share)
         .map_err(|e| slot_err(e.to_string()))?
         .with_receive(receive(layout, &group, share));
     if !args.handover {
         // Alone with the table (a predecessor that handed over left its counts exact; one
-        // that died may not have): its real servers' connections now, counted again.
+        // that died may not have): its real servers' connections now, as adopted.
         lb.recount_connections();
     }
     let mut pipeline = Pipeline::with_balancer(port_contexts(layout.ports(), &rt), lb);

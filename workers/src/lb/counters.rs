@@ -71,32 +71,16 @@ impl<'a> Balancer<'a> {
         }
     }
 
-    /// Counts this worker's connections again into its real servers' active and inactive
-    /// counts, from its connection table: after it adopted the table of a process that died
-    /// (which may have died between a connection's change and its count's).
-    pub fn recount_connections(&self) {
-        let mut now: FxHashMap<usize, (u32, u32)> = FxHashMap::default();
-        self.shard.for_each_used(|_, e| {
-            if e.is_template() {
-                return;
-            }
-            let at = if e.cfg_gen == self.generation && self.generation != 0 {
-                Some((e.service as usize, e.real as usize))
-            } else {
-                super::service::resolve(&self.index, &self.services, e)
-            };
-            let Some(slot) = at.and_then(|(s, r)| self.services.get(s)?.real_slots.get(r).copied()) else { return };
-            let n = now.entry(slot).or_default();
-            if e.proto == 6 && e.state == State::Established as u8 {
-                n.0 += 1;
-            } else {
-                n.1 += 1;
-            }
-        });
-        for s in &self.services {
-            for &slot in &s.real_slots {
+    /// Sets its real servers' active and inactive counts to the connections of the table it
+    /// adopted (counted by [`Balancer::new`]'s pass over it), once the counter slots are
+    /// assigned: after the death of a process that may have died between a connection's change
+    /// and its count's. Every other real server's counts are zeroed.
+    pub fn recount_connections(&mut self) {
+        let adopted = std::mem::take(&mut self.adopted);
+        for (si, s) in self.services.iter().enumerate() {
+            for (ri, &slot) in s.real_slots.iter().enumerate() {
                 if let Some(c) = self.real_stats.get(slot) {
-                    let (a, i) = now.get(&slot).copied().unwrap_or_default();
+                    let (a, i) = adopted.get(&(si, ri)).copied().unwrap_or_default();
                     c.set_now(a, i);
                 }
             }

@@ -127,6 +127,9 @@ pub struct Balancer<'a> {
     want_refs: rustc_hash::FxHashMap<Ipv4Addr, u32>,
     /// Which lcore of the group the ports' RSS delivers a packet to.
     receive: Receive,
+    /// The connections of the table it adopted, by (service, real) index: (active, inactive),
+    /// for [`Balancer::recount_connections`] once the counter slots are assigned.
+    adopted: rustc_hash::FxHashMap<(usize, usize), (u32, u32)>,
 }
 
 impl std::fmt::Debug for Balancer<'_> {
@@ -168,14 +171,21 @@ impl<'a> Balancer<'a> {
             wants: Vec::new(),
             want_refs: rustc_hash::FxHashMap::default(),
             receive: Receive::single(),
+            adopted: rustc_hash::FxHashMap::default(),
         };
-        let (services, index) = (&mut f.services, &f.index);
+        let (services, index, adopted) = (&mut f.services, &f.index, &mut f.adopted);
         f.shard.for_each_used(|_, e| {
             if e.is_template() {
                 return;
             }
             if let Some((s, r)) = resolve(index, services, e) {
                 services[s].backends[r].active_conns += 1;
+                let n = adopted.entry((s, r)).or_default();
+                if e.proto == 6 && e.state == conn::tcp::State::Established as u8 {
+                    n.0 += 1;
+                } else {
+                    n.1 += 1;
+                }
             }
         });
         for s in &mut f.services {

@@ -220,8 +220,8 @@ fn a_frame_that_is_not_the_one_classified_is_parsed_again() {
 
 /// Each real server's connections now, in its counter slot: a new connection is inactive,
 /// ESTABLISHED makes it active, leaving ESTABLISHED inactive again, expiry takes it away (LVS's
-/// activeconns and inactconns); zeroing the counters leaves them; a recount from the table
-/// gives the same (and corrects a wrong count).
+/// activeconns and inactconns); zeroing the counters leaves them; a replacement adopting the
+/// table sets them from it (correcting a wrong count).
 #[test]
 fn each_real_server_counts_its_connections_now_active_and_inactive_as_lvs_does() {
     use std::sync::atomic::Ordering::Relaxed;
@@ -259,7 +259,15 @@ fn each_real_server_counts_its_connections_now_active_and_inactive_as_lvs_does()
 
     n.zero_counters(0);
     assert_eq!((now(tcp), now(udp)), ((1, 1), (0, 1)), "a gauge, not a counter");
+    // A replacement adopting the table (its predecessor died: the counts may be off) sets
+    // them from what it adopted.
     reals[tcp].set_now(7, 7);
+    drop(n);
+    let services = build_services(&runtime(&[(8080, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut n = Balancer::new(services, s.shard(), vec![P0, P1], 0).with_stats(&table, &reals);
+    let services = n.take_services();
+    n.reconfigure(1, services);
+    assert_eq!(now(tcp), (7, 7));
     n.recount_connections();
     assert_eq!((now(tcp), now(udp)), ((1, 1), (0, 1)), "counted again from the table");
 
