@@ -159,8 +159,8 @@ pub struct ConnEntry {
     pub flags: u8,
     /// Reserved.
     pub _pad: u8,
-    /// Service index in configuration generation `cfg_gen` (a cache: the service is the one
-    /// of `proto`, `vaddr`, `vport`).
+    /// Service index under the stamp `cfg_gen` (a cache: the service is the one of `proto`,
+    /// `vaddr`, `vport`).
     pub service: u32,
     /// Real server index in that service (a cache: the real server is `raddr`, `rport`).
     pub real: u32,
@@ -186,8 +186,9 @@ pub struct ConnEntry {
     pub client_mac: [u8; 6],
     /// Port slot the client side is on.
     pub client_port: u16,
-    /// Configuration generation in which `service` and `real` were last resolved (0: never;
-    /// older entries have zero here, which resolves them again).
+    /// The stamp under which `service` and `real` were last resolved: the configuration
+    /// generation mixed with the resolving process's start (the order of services is each
+    /// process's own), so any other value resolves them again (0: never).
     pub cfg_gen: u64,
     /// PROXY protocol: the client's first sequence number (its SYN's + 1), where the header
     /// goes in; valid when `pp_len` is not 0.

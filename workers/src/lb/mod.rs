@@ -127,6 +127,8 @@ pub struct Balancer<'a> {
     want_refs: rustc_hash::FxHashMap<Ipv4Addr, u32>,
     /// Which lcore of the group the ports' RSS delivers a packet to.
     receive: Receive,
+    /// What makes this process's stamps its own ([`Balancer::stamp`]): its start time.
+    epoch: u64,
     /// The connections of the table it adopted, by (service, real) index: (active, inactive),
     /// for [`Balancer::recount_connections`] once the counter slots are assigned.
     adopted: rustc_hash::FxHashMap<(usize, usize), (u32, u32)>,
@@ -172,6 +174,7 @@ impl<'a> Balancer<'a> {
             want_refs: rustc_hash::FxHashMap::default(),
             receive: Receive::single(),
             adopted: rustc_hash::FxHashMap::default(),
+            epoch: now_ns | 1,
         };
         let (services, index, adopted) = (&mut f.services, &f.index, &mut f.adopted);
         f.shard.for_each_used(|_, e| {
@@ -300,15 +303,26 @@ impl<'a> Balancer<'a> {
     /// service or the real server is gone.
     pub(super) fn indices(&mut self, idx: u32) -> Option<(usize, usize)> {
         let e = self.shard.entry(idx);
-        if e.cfg_gen == self.generation && self.generation != 0 {
+        let stamp = self.stamp();
+        if e.cfg_gen == stamp && self.generation != 0 {
             return Some((e.service as usize, e.real as usize));
         }
         let (s, r) = resolve(&self.index, &self.services, e)?;
         let em = self.shard.entry_mut(idx);
         em.service = s as u32;
         em.real = r as u32;
-        em.cfg_gen = self.generation;
+        em.cfg_gen = stamp;
         Some((s, r))
+    }
+
+    /// The stamp under which an entry's cached service and real server indices are this
+    /// process's at this generation. Not the generation alone: the order of the services is
+    /// the process's own (a worker removing a service moves the last one into its place; a
+    /// successor builds them in the configuration's order), so indices cached by the process
+    /// that polled before it, at the same generation, must be resolved again.
+    #[inline]
+    pub(super) fn stamp(&self) -> u64 {
+        self.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ self.epoch
     }
 
     /// The connection table.

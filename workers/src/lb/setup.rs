@@ -181,7 +181,7 @@ impl Balancer<'_> {
         // Its outbound side (real -> client:0) matches no packet either.
         let c = new_conn(&tt, (tt.src, 0), &real, (State::None, Mode::Template), (si, ri), ([0; 6], 0));
         let idx = self.shard.insert(&c, self.now_tick, self.services[si].persistence).ok()?;
-        self.shard.entry_mut(idx).cfg_gen = self.generation;
+        self.shard.entry_mut(idx).cfg_gen = self.stamp();
         Some(idx)
     }
 
@@ -192,7 +192,7 @@ impl Balancer<'_> {
             .shard
             .insert(c, self.now_tick, ticks(State::SynRecv.default_timeout_s()))
             .map_err(|_| DropReason::NoResource)?;
-        self.shard.entry_mut(idx).cfg_gen = self.generation;
+        self.shard.entry_mut(idx).cfg_gen = self.stamp();
         if let Some(t) = template {
             self.shard.entry_mut(t).controls += 1;
             self.shard.entry_mut(idx).set_controlled();

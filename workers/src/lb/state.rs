@@ -25,9 +25,9 @@ impl Balancer<'_> {
             // Not the packet path: the first call, or a larger budget than before.
             self.unlinks.reserve(budget.min(1 << 16));
         }
+        let (generation, stamp) = (self.generation, self.stamp());
         let (services, index) = (&mut self.services, &self.index);
         let unlinks = &mut self.unlinks;
-        let generation = self.generation;
         let real_stats = self.real_stats;
         let expired = self.shard.advance_renewing(now_tick, budget, |_, e| {
             if e.is_template() {
@@ -42,7 +42,7 @@ impl Balancer<'_> {
             if e.is_controlled() && unlinks.len() < unlinks.capacity() {
                 unlinks.push(template_of(e));
             }
-            let at = if e.cfg_gen == generation && generation != 0 {
+            let at = if e.cfg_gen == stamp && generation != 0 {
                 Some((e.service as usize, e.real as usize))
             } else {
                 resolve(index, services, e)

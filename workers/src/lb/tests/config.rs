@@ -277,3 +277,43 @@ fn each_real_server_counts_its_connections_now_active_and_inactive_as_lvs_does()
     assert_eq!(n.advance(3600 * 1_000_000_000, usize::MAX), 3);
     assert_eq!((now(tcp), now(udp)), ((0, 0), (0, 0)), "expired");
 }
+
+/// A worker that removed a service moved the last one into its place; a successor at the same
+/// generation builds the services in the configuration's order. The indices the first cached in
+/// a connection's entry are not the successor's: it resolves them again (they once sent the
+/// connection's packets to another service's real server).
+#[test]
+fn a_successor_at_the_same_generation_resolves_what_its_predecessor_cached() {
+    let mut rt = runtime(&[(8080, 1)]);
+    // A third service, udp VIP:54 -> 198.18.1.3:9090 (another next hop): [tcp 80, udp 53,
+    // udp 54].
+    let other = (Ipv4Addr::new(198, 18, 1, 3), EthernetAddress([2, 0, 0, 0, 1, 3]));
+    let mut extra = rt.services[1].clone();
+    extra.port = 54;
+    extra.reals[0].addr = other.0;
+    extra.reals[0].port = 9090;
+    rt.services.push(extra);
+    rt.neighbours.push(conf::Neighbour { addr: other.0, mac: other.1 .0, port: 1 });
+    let mut s = store();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut n = Balancer::new(Vec::new(), s.shard(), vec![P0, P1], 0);
+    n.reconfigure(1, services);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
+    run(&mut n, 0, &mut f);
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+    // Generation 2 removes tcp 80: this worker's order is now [udp 54, udp 53]; the next
+    // packet caches udp 53's index, 1, under generation 2.
+    n.update(2, &[(6, VIP, 80)], Vec::new());
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
+    run(&mut n, 0, &mut f);
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+    drop(n);
+    // Its successor, at generation 2, in the configuration's order: [udp 53, udp 54].
+    rt.services.remove(0);
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut n = Balancer::new(Vec::new(), s.shard(), vec![P0, P1], 1_000_000_000);
+    n.reconfigure(2, services);
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
+    run(&mut n, 0, &mut f);
+    check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
+}
