@@ -11,7 +11,7 @@ use crate::cli::{
     AclCommand, AclEntry, AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand,
     NeighCommand, RealCommand, RouteCommand, ServiceCommand, WorkerCommand,
 };
-use crate::cmd::{config, conn, control, link, render, service, stats, status, top, worker};
+use crate::cmd::{config, conn, control, link, render, sampled, service, stats, status, top, worker};
 use crate::exit_codes;
 
 impl Ctx<'_> {
@@ -20,12 +20,11 @@ impl Ctx<'_> {
     fn top(&self, interval: f64, count: Option<u64>, batch: bool, services: usize) {
         use std::io::Write;
         let instance = self.shm.layout().header.instance.as_str().into_owned();
-        let mut before = top::sample(self.shm);
         let mut shown = 0;
         while count.is_none_or(|n| shown < n) {
-            std::thread::sleep(Duration::from_secs_f64(interval));
-            let after = top::sample(self.shm);
-            let view = top::view(self.shm, &before, &after, interval, services);
+            let (before, after, secs) = sampled(Duration::from_secs_f64(interval), || top::sample(self.shm));
+            let mut view = top::view(self.shm, &before, &after, secs, services);
+            view.interval_s = interval;
             let text = if self.json {
                 format!("{}\n", serde_json::to_string(&view).unwrap_or_default())
             } else if batch {
@@ -38,7 +37,6 @@ impl Ctx<'_> {
             if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
                 return; // The reader went away (a pipe closed).
             }
-            before = after;
             shown += 1;
         }
     }
@@ -52,9 +50,8 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
         Command::Worker(c) => ctx.worker(c),
         Command::Stats { rate: false, .. } => (render(&stats::view(shm), json, stats::render), exit_codes::OK),
         Command::Stats { rate: true, interval } => {
-            let before = stats::view(shm);
-            std::thread::sleep(std::time::Duration::from_secs_f64(interval));
-            let rates = stats::rates(&before, &stats::view(shm), interval);
+            let (before, after, secs) = sampled(Duration::from_secs_f64(interval), || stats::view(shm));
+            let rates = stats::rates(&before, &after, secs);
             let title = |r: &stats::Stats| format!("per second over {interval} s\n{}", stats::render(r));
             (render(&rates, json, title), exit_codes::OK)
         }
@@ -173,9 +170,8 @@ impl Ctx<'_> {
             }),
             ServiceCommand::List { rate, .. } => self.show(|rt| {
                 let counters = if rate {
-                    let before = service::stats(self.shm);
-                    std::thread::sleep(Duration::from_secs(1));
-                    service::rates(&before, &service::stats(self.shm), 1.0)
+                    let (before, after, secs) = sampled(Duration::from_secs(1), || service::stats(self.shm));
+                    service::rates(&before, &after, secs)
                 } else {
                     service::stats(self.shm)
                 };

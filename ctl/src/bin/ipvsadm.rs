@@ -52,9 +52,9 @@ fn run(shm: &Shm, op: Op) -> Result<(), Failure> {
         Op::ListStats { rate } => {
             let rt = snapshot(shm)?;
             let counters = if rate {
-                let before = ctl::cmd::service::stats(shm);
-                std::thread::sleep(std::time::Duration::from_secs(1));
-                ctl::cmd::service::rates(&before, &ctl::cmd::service::stats(shm), 1.0)
+                let one_second = std::time::Duration::from_secs(1);
+                let (before, after, secs) = ctl::cmd::sampled(one_second, || ctl::cmd::service::stats(shm));
+                ctl::cmd::service::rates(&before, &after, secs)
             } else {
                 ctl::cmd::service::stats(shm)
             };

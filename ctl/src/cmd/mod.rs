@@ -15,6 +15,21 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+/// Two samples `interval` apart, and the seconds really between them (from the middle of one
+/// sample to the middle of the other: a late wake-up or a slow sample stretches the interval,
+/// and rates divide by what it was).
+pub fn sampled<T>(interval: std::time::Duration, sample: impl Fn() -> T) -> (T, T, f64) {
+    let timed = || {
+        let t0 = std::time::Instant::now();
+        let v = sample();
+        (v, t0 + t0.elapsed() / 2)
+    };
+    let (before, at0) = timed();
+    std::thread::sleep(interval);
+    let (after, at1) = timed();
+    (before, after, at1.duration_since(at0).as_secs_f64().max(1e-6))
+}
+
 /// Renders `view` as pretty JSON, or as text with `text`.
 pub fn render<T: Serialize>(view: &T, json: bool, text: impl Fn(&T) -> String) -> String {
     if json {
@@ -78,6 +93,20 @@ mod tests {
         assert_eq!(human_ns(4_000_000_000), "4.0s");
         assert_eq!(human_ns(200_000_000_000), "3m 20s");
         assert_eq!(human_ns(7_500_000_000_000), "2h 05m");
+    }
+
+    /// Rates divide by the time between the samples, which is at least the interval slept,
+    /// and counts the samples' own time (here each sample takes 30 ms: half of each counts).
+    #[test]
+    fn two_samples_and_the_time_between_them() {
+        let n = std::cell::Cell::new(0);
+        let (a, b, secs) = sampled(std::time::Duration::from_millis(20), || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            n.set(n.get() + 1);
+            n.get()
+        });
+        assert_eq!((a, b), (1, 2));
+        assert!(secs >= 0.05, "{secs}");
     }
 
     #[test]
