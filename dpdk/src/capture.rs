@@ -89,14 +89,14 @@ extern "C" fn decide_trampoline(req: *const sys::shim_capture_request) -> i32 {
         },
         requester_pid: u32::try_from(req.requester_pid).ok().filter(|&p| p > 0),
     };
-    let Some(decide) = DECIDE.get() else { return -libc_enodev() };
+    let Some(decide) = DECIDE.get() else { return -ENODEV };
     // A panic must not unwind into C.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(&request))) {
         Ok(Decision::Now(r)) => wire(r),
         Ok(Decision::Later(f)) => {
             let raw = *req;
             let answer = move || {
-                let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_or(-libc_enodev(), wire);
+                let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_or(-ENODEV, wire);
                 // SAFETY: `raw` is a copy of the request, its peer a NUL-terminated path; the
                 // EAL outlives the process's threads that use it.
                 unsafe { sys::shim_capture_reply(&raw, err) };
@@ -104,23 +104,24 @@ extern "C" fn decide_trampoline(req: *const sys::shim_capture_request) -> i32 {
             match std::thread::Builder::new().name("capture-answer".into()).spawn(answer) {
                 Ok(_) => sys::SHIM_CAPTURE_LATER as i32,
                 // No thread: the request is refused rather than answered on this one.
-                Err(_) => -libc_enodev(),
+                Err(_) => -ENODEV,
             }
         }
-        Err(_) => -libc_enodev(),
+        Err(_) => -ENODEV,
     }
 }
 
-const fn libc_enodev() -> i32 {
-    19
-}
+/// The errno values this module answers with (Linux's).
+const ENODEV: i32 = 19;
+const EINVAL: i32 = 22;
+const EALREADY: i32 = 114;
 
 /// Primary: answers the capture requests of `dpdk-dumpcap` and `dpdk-pdump` with `decide`'s
 /// verdict (after the shim checked the request's version and its filter), on the EAL's IPC
 /// thread. Once per process.
 pub fn serve_capture_requests(decide: Box<Decide>) -> Result<(), Error> {
     if DECIDE.set(decide).is_err() {
-        return Err(Error::call("serve_capture_requests (already serving)", 114));
+        return Err(Error::call("serve_capture_requests (already serving)", EALREADY));
     }
     // SAFETY: the EAL is initialised (the caller holds an `Eal`); the trampoline is a valid
     // `extern "C"` function for the process's lifetime.
@@ -151,7 +152,7 @@ impl QueueCapture {
     /// Starts copying `side` of `queue` on port `port` to `target`.
     pub fn start(port: u16, queue: u16, side: QueueSide, target: CaptureTarget) -> Result<QueueCapture, Error> {
         if target.ring == 0 || target.mempool == 0 {
-            return Err(Error::call("QueueCapture::start (no ring or pool)", 22));
+            return Err(Error::call("QueueCapture::start (no ring or pool)", EINVAL));
         }
         // SAFETY: the addresses are the tool's ring, pool and filter in hugepage memory, mapped
         // at the same address in every process of the instance (the primary accepted them from

@@ -820,6 +820,12 @@ fn dumpcap_and_telemetry_attach_to_a_running_instance_while_curl_runs_through_th
     assert_eq!(telemetry(&inst, "/dpvs/services"), serde_json::json!(["tcp:198.18.0.100:80", "udp:198.18.0.100:53"]));
     let info = telemetry(&inst, "/dpvs/info");
     assert_eq!((info["instance"].as_str(), info["services"].as_u64()), (Some(inst.name.as_str()), Some(2)), "{info}");
+    let svc = telemetry(&inst, "/dpvs/service,tcp:198.18.0.100:80");
+    assert_eq!(
+        (svc["scheduler"].as_str(), &svc["reals"]),
+        (Some("rr"), &serde_json::json!(["198.18.1.2:8080"])),
+        "{svc}"
+    );
 
     // 100 packets of dpdk0 (net_tap0) to or from port 80 (a libpcap filter, which the
     // workers run), both ways, while curl fetches through the VIP.
@@ -845,6 +851,8 @@ fn dumpcap_and_telemetry_attach_to_a_running_instance_while_curl_runs_through_th
     let answers = "ip.src == 198.18.0.100 && ip.dst == 198.18.0.1 && tcp.srcport == 80";
     assert!(tshark(answers) >= 1, "the worker's answers out of dpdk0 are too");
     assert_eq!(tshark("not tcp.port == 80"), 0, "the filter held");
+    let stats = telemetry(&inst, "/dpvs/stats");
+    assert!(stats["fnat_in"].as_u64().is_some_and(|n| n > 10), "{stats}");
     wait_for("the capture stopped", Duration::from_secs(5), || {
         telemetry(&inst, "/dpvs/captures").as_array().is_some_and(Vec::is_empty).then_some(())
     });
@@ -873,11 +881,14 @@ fn dumpcap_and_telemetry_attach_to_a_running_instance_while_curl_runs_through_th
     // A capture follows the worker's replacement; a dumpcap killed mid-capture leaves no
     // capture behind.
     let mut cap = dumpcap(&inst, "0", &["-w", inst.dir.join("killed.pcapng").to_str().unwrap()]);
-    let before = inst.log_text().matches("capturing the queue").count();
+    let capturing = || inst.log_text().matches("capturing the queue").count();
+    let before = capturing();
     inst.kill_worker_and_wait(0, 1, "the replacement");
-    wait_for("the replacement capturing", Duration::from_secs(10), || {
-        (inst.log_text().matches("capturing the queue").count() >= before + 2).then_some(())
-    });
+    wait_for("the replacement capturing", Duration::from_secs(10), || (capturing() >= before + 2).then_some(()));
+    // And a handover's successor (dpvsctl worker restart) captures before it polls.
+    let before = capturing();
+    inst.ctl_ok(&["worker", "restart", "0"]);
+    assert!(capturing() >= before + 2, "the successor added its callbacks before it took the queues over");
     cap.kill().unwrap();
     cap.wait().unwrap();
     wait_for("the dead tool's capture ended", Duration::from_secs(5), || {

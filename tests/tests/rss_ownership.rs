@@ -11,51 +11,12 @@ use std::time::Duration;
 use integration::*;
 use serde_json::Value;
 
-const CONFIG: &str = r#"
-[memory]
-mbufs_per_lcore = 8191
-[[ports]]
-name = "dpdk0"
-vdev = "net_memif0,role=server,id=0,socket=@DIR@/dpdk0.sock,socket-abstract=no,mac=02:00:00:00:00:10"
-queues = 2
-[[ports]]
-name = "dpdk1"
-vdev = "net_memif1,role=server,id=0,socket=@DIR@/dpdk1.sock,socket-abstract=no,mac=02:00:00:00:00:11"
-queues = 2
-[forwarding]
-mode = "l2-pair"
-ports = ["dpdk0", "dpdk1"]
-[[groups]]
-name = "fnat"
-idle_sleep_us = 10
-[[groups.lcores]]
-id = 1
-cpu = 1
-rx = ["dpdk0:0", "dpdk1:0"]
-[[groups.lcores]]
-id = 2
-cpu = 1
-rx = ["dpdk0:1", "dpdk1:1"]
-[[addresses]]
-port = "dpdk0"
-address = "198.18.0.100/24"
-[[addresses]]
-port = "dpdk1"
-address = "198.18.1.254/24"
-[[neighbours]]
-address = "198.18.1.2"
-mac = "02:00:00:00:01:02"
-port = "dpdk1"
-[[services]]
-vip = "198.18.0.100"
-port = 53
-protocol = "udp"
-scheduler = "rr"
-local_addresses = ["198.18.1.254"]
-[[services.reals]]
-address = "198.18.1.2"
-port = 5353
-[[services]]
+/// [`MEMIF_FNAT_UDP`] (UDP Full-NAT 198.18.0.100:53 on two lcores) with a larger table, a TCP
+/// Full-NAT service on port 80 and a NAT-mode UDP service on port 54.
+fn config() -> String {
+    let base = MEMIF_FNAT_UDP.replace("capacity_per_lcore = 4096", "capacity_per_lcore = 16384");
+    format!(
+        r#"{base}[[services]]
 vip = "198.18.0.100"
 port = 80
 protocol = "tcp"
@@ -73,9 +34,9 @@ scheduler = "rr"
 address = "198.18.1.2"
 port = 54
 forward = "nat"
-[connections]
-capacity_per_lcore = 16384
-"#;
+"#
+    )
+}
 
 /// The handed-over counters of the instance's total, by class.
 fn handed(s: &Value) -> [u64; 5] {
@@ -102,7 +63,7 @@ fn run(inst: &Instance, dst: &str, (rate, flows): (u64, u32), extra: &[&str]) ->
 fn full_nat_crosses_no_lcore_when_the_peer_applies_the_emulated_rss() {
     let _g = serial();
     require_root_and_hugepages();
-    let inst = Instance::start(CONFIG);
+    let inst = Instance::start(&config());
     let links = inst.ctl_json(&["link", "show"]).expect("link show");
     for port in links.as_array().expect("ports") {
         assert_eq!(port["rss"], "emulated", "{port}");

@@ -80,11 +80,6 @@ impl<'a> Taps<'a> {
         }
         self.seen = Some(seq);
     }
-
-    /// Queues capturing now (rx, tx).
-    pub fn active(&self) -> (usize, usize) {
-        (self.rx.iter().flatten().count(), self.tx.iter().flatten().count())
-    }
 }
 
 fn target(c: &Capture) -> CaptureTarget {
