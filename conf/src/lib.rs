@@ -177,7 +177,63 @@ pub fn network(addr: std::net::Ipv4Addr, len: u8) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(addr) & mask)
 }
 
-/// Why a text is not `address/length` ([`parse_prefix`]).
+/// The network of `addr` under a prefix of `len` bits, of either family.
+pub fn network_of(addr: std::net::IpAddr, len: u8) -> std::net::IpAddr {
+    match addr {
+        std::net::IpAddr::V4(a) => network(a, len).into(),
+        std::net::IpAddr::V6(a) => network_v6(a, len).into(),
+    }
+}
+
+/// The network of `addr` under a prefix of `len` bits (a length over 128 counts as 128).
+pub fn network_v6(addr: std::net::Ipv6Addr, len: u8) -> std::net::Ipv6Addr {
+    let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len.min(128))) };
+    std::net::Ipv6Addr::from(addr.to_bits() & mask)
+}
+
+/// `198.18.0.254/24` or `2001:db8::1/64`: an IPv4 address and a prefix length of at most 32,
+/// or an IPv6 address and one of at most 128 (syntax only; what the address may be is the
+/// caller's rule).
+///
+/// # Errors
+/// [`ParsePrefixError`], naming the text and what is expected.
+pub fn parse_ip_prefix(text: &str) -> Result<(std::net::IpAddr, u8), ParsePrefixError> {
+    let expected = || ParsePrefixError::IpSyntax { text: text.to_owned() };
+    let (a, p) = text.split_once('/').ok_or_else(expected)?;
+    let addr: std::net::IpAddr = a.parse().map_err(|_| expected())?;
+    let len: u8 = p.parse().map_err(|_| expected())?;
+    match addr {
+        std::net::IpAddr::V4(_) if len > 32 => Err(ParsePrefixError::Length { len }),
+        std::net::IpAddr::V6(_) if len > 128 => Err(ParsePrefixError::Length6 { len }),
+        _ => Ok((addr, len)),
+    }
+}
+
+/// Whether `addr` can be a port's address: not unspecified, broadcast, multicast or loopback,
+/// and for IPv6 not link-local (the balancer derives none and answers for the addresses it is
+/// given; a host's link-local address belongs to its kernel interface).
+///
+/// # Errors
+/// What is wrong with it, naming it.
+pub fn check_if_addr(addr: std::net::IpAddr) -> Result<(), String> {
+    let bad = match addr {
+        std::net::IpAddr::V4(a) => a.is_unspecified() || a.is_broadcast() || a.is_multicast(),
+        std::net::IpAddr::V6(a) => {
+            a.is_unspecified() || a.is_multicast() || a.is_loopback() || a.is_unicast_link_local()
+        }
+    };
+    if !bad {
+        return Ok(());
+    }
+    Err(match addr {
+        std::net::IpAddr::V4(_) => format!("{addr} cannot be an interface address (unspecified, broadcast or multicast)"),
+        std::net::IpAddr::V6(_) => format!(
+            "{addr} cannot be an interface address (unspecified, multicast, loopback or link-local: give a global or unique-local address)"
+        ),
+    })
+}
+
+/// Why a text is not `address/length` ([`parse_prefix`], [`parse_ip_prefix`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParsePrefixError {
     /// Not an IPv4 address, a slash and a number.
@@ -186,9 +242,23 @@ pub enum ParsePrefixError {
         /// The rejected text.
         text: String,
     },
+    /// Not an IPv4 or IPv6 address, a slash and a number.
+    #[error(
+        "expected an IP address with its prefix length, like \"198.18.0.254/24\" or \"2001:db8::1/64\", got \"{text}\""
+    )]
+    IpSyntax {
+        /// The rejected text.
+        text: String,
+    },
     /// A prefix length over 32.
     #[error("prefix length {len} is out of range: expected 0..=32")]
     Length {
+        /// The length given.
+        len: u8,
+    },
+    /// An IPv6 prefix length over 128.
+    #[error("prefix length {len} is out of range: expected 0..=128 for an IPv6 address")]
+    Length6 {
         /// The length given.
         len: u8,
     },
@@ -418,17 +488,35 @@ pub struct Connections {
     pub capacity_per_lcore: u32,
 }
 
-/// An IPv4 address owned by a port.
+/// An IPv4 or IPv6 address owned by a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IfAddr {
     /// Index into [`Config::ports`].
     pub port: usize,
-    pub addr: std::net::Ipv4Addr,
+    pub addr: std::net::IpAddr,
     /// Prefix length of the connected network.
     pub prefix: u8,
     /// Installed by `ipvsadm --add-laddr ... -F port` (DPVS's `sapool` address): removed
     /// again by the `--del-laddr` after which no service uses it.
     pub sapool: bool,
+}
+
+impl IfAddr {
+    /// The address, if it is IPv4.
+    pub const fn ipv4(&self) -> Option<std::net::Ipv4Addr> {
+        match self.addr {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        }
+    }
+
+    /// The address, if it is IPv6.
+    pub const fn ipv6(&self) -> Option<std::net::Ipv6Addr> {
+        match self.addr {
+            std::net::IpAddr::V6(a) => Some(a),
+            std::net::IpAddr::V4(_) => None,
+        }
+    }
 }
 
 impl Config {

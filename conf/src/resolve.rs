@@ -26,9 +26,10 @@ impl<'a> Resolver<'a> {
         let mut owners = HashMap::with_capacity_and_hasher(addresses.len(), Default::default());
         let mut networks = HashMap::default();
         let mut lens = Vec::new();
-        for (i, a) in addresses.iter().enumerate() {
-            owners.entry(a.addr).or_insert(i);
-            networks.entry((crate::network(a.addr, a.prefix), a.prefix)).or_insert(i);
+        // Services are IPv4: their owners and next hops are among the IPv4 addresses.
+        for (i, (a, v4)) in addresses.iter().enumerate().filter_map(|(i, a)| Some((i, (a, a.ipv4()?)))) {
+            owners.entry(v4).or_insert(i);
+            networks.entry((crate::network(v4, a.prefix), a.prefix)).or_insert(i);
             if !lens.contains(&a.prefix) {
                 lens.push(a.prefix);
             }
@@ -67,7 +68,7 @@ mod tests {
     }
 
     fn addr(port: usize, a: &str, prefix: u8) -> IfAddr {
-        IfAddr { port, addr: ip(a), prefix, sapool: false }
+        IfAddr { port, addr: ip(a).into(), prefix, sapool: false }
     }
 
     /// The same answers as a scan of the addresses in order: the first whose network holds
@@ -86,7 +87,8 @@ mod tests {
         for probe in ["198.18.0.5", "198.18.0.200", "198.18.1.9", "198.18.7.7", "10.9.9.9", "192.0.2.3", "203.0.113.1"]
         {
             let p = ip(probe);
-            let scan = addresses.iter().find(|a| crate::network(a.addr, a.prefix) == crate::network(p, a.prefix));
+            let scan =
+                addresses.iter().find(|a| crate::network(a.ipv4().unwrap(), a.prefix) == crate::network(p, a.prefix));
             assert_eq!(r.connected(p), scan, "{probe}");
             assert_eq!(r.next_hop(p), crate::validate::next_hop(p, &addresses, &routes), "{probe}");
         }

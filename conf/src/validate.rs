@@ -200,7 +200,7 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], lim: &Limits, path: &KeyPath
 /// The next hop towards `addr`: itself on a connected network, else the gateway of the longest
 /// matching route.
 pub(crate) fn next_hop(addr: std::net::Ipv4Addr, addresses: &[IfAddr], routes: &[Route]) -> Option<std::net::Ipv4Addr> {
-    if addresses.iter().any(|a| same_network(a.addr, addr, a.prefix)) {
+    if addresses.iter().filter_map(|a| Some((a.ipv4()?, a.prefix))).any(|(a, prefix)| same_network(a, addr, prefix)) {
         return Some(addr);
     }
     routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
@@ -481,8 +481,8 @@ fn same_network(a: std::net::Ipv4Addr, b: std::net::Ipv4Addr, prefix: u8) -> boo
     crate::network(a, prefix) == crate::network(b, prefix)
 }
 
-/// Interface addresses: an existing port, an IPv4 address with a prefix length, each address
-/// once.
+/// Interface addresses: an existing port, an IPv4 or IPv6 address with a prefix length, each
+/// address once.
 fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], lim: &Limits, path: &KeyPath) -> Result<Vec<IfAddr>> {
     let mut out: Vec<IfAddr> = Vec::with_capacity(raw.len());
     let mut seen = HashMap::with_capacity(raw.len());
@@ -501,8 +501,11 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], lim: &Limits, path: &Key
             ));
         }
         let addr_path = path.key("address");
-        let text =
-            required(raw.address, &addr_path, "an IPv4 address with its prefix length, like \"198.18.0.254/24\"")?;
+        let text = required(
+            raw.address,
+            &addr_path,
+            "an IP address with its prefix length, like \"198.18.0.254/24\" or \"2001:db8::1/64\"",
+        )?;
         let (addr, prefix) = parse_cidr(&text, &addr_path)?;
         if let Some(j) = seen.insert(addr, i) {
             return Err(Fault::at(&addr_path, format!("{addr} is already assigned by addresses[{j}]")));
@@ -513,14 +516,9 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], lim: &Limits, path: &Key
 }
 
 /// An interface address with its prefix length, `text` at `path`.
-fn parse_cidr(text: &str, path: &KeyPath) -> Result<(std::net::Ipv4Addr, u8)> {
-    let (addr, prefix) = crate::parse_prefix(text).map_err(|e| Fault::at(path, e.to_string()))?;
-    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-        return Err(Fault::at(
-            path,
-            format!("{addr} cannot be an interface address (unspecified, broadcast or multicast)"),
-        ));
-    }
+fn parse_cidr(text: &str, path: &KeyPath) -> Result<(std::net::IpAddr, u8)> {
+    let (addr, prefix) = crate::parse_ip_prefix(text).map_err(|e| Fault::at(path, e.to_string()))?;
+    crate::check_if_addr(addr).map_err(|e| Fault::at(path, e))?;
     Ok((addr, prefix))
 }
 

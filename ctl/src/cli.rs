@@ -385,9 +385,9 @@ pub enum AddrCommand {
     Show,
     /// Give a port an address.
     Add {
-        /// Address and prefix length, like 198.18.0.100/24.
-        #[arg(value_parser = conf::parse_prefix)]
-        address: (Ipv4Addr, u8),
+        /// Address and prefix length, like 198.18.0.100/24 or 2001:db8::100/64.
+        #[arg(value_parser = conf::parse_ip_prefix)]
+        address: (std::net::IpAddr, u8),
         /// The port (its name in the configuration, like dpdk0).
         #[arg(long)]
         dev: String,
@@ -396,7 +396,7 @@ pub enum AddrCommand {
     Del {
         /// The address (a prefix length is accepted and ignored).
         #[arg(value_parser = parse_cidr_or_addr)]
-        address: Ipv4Addr,
+        address: std::net::IpAddr,
     },
 }
 
@@ -488,13 +488,13 @@ pub enum AddressArgError {
     #[error(transparent)]
     Prefix(#[from] conf::ParsePrefixError),
     /// Without one, not an address.
-    #[error("expected an IPv4 address, got \"{0}\"")]
+    #[error("expected an IPv4 or IPv6 address, got \"{0}\"")]
     Address(String),
 }
 
-fn parse_cidr_or_addr(s: &str) -> Result<Ipv4Addr, AddressArgError> {
+fn parse_cidr_or_addr(s: &str) -> Result<std::net::IpAddr, AddressArgError> {
     match s.split_once('/') {
-        Some(_) => Ok(conf::parse_prefix(s)?.0),
+        Some(_) => Ok(conf::parse_ip_prefix(s)?.0),
         None => s.parse().map_err(|_| AddressArgError::Address(s.to_owned())),
     }
 }

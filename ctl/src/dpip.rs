@@ -16,7 +16,11 @@ use mailbox::proto::Change;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Change(Change),
-    AddrShow(Option<String>),
+    /// `addr show [dev PORT]`, with `-4` or `-6` one family's addresses only.
+    AddrShow {
+        dev: Option<String>,
+        family: Option<Family>,
+    },
     RouteShow,
     NeighShow,
     /// `link show`, with `-s` the counters.
@@ -25,11 +29,35 @@ pub enum Op {
     },
 }
 
-const USAGE: &str = "usage: dpip [-s] OBJECT COMMAND ...\n  OBJECT := addr | route | neigh | link\n  \
-                     dpip addr add|del ADDR/PLEN dev PORT | addr show [dev PORT]\n  \
+const USAGE: &str = "usage: dpip [-s] [-4|-6] OBJECT COMMAND ...\n  OBJECT := addr | route | neigh | link\n  \
+                     dpip addr add|del ADDR/PLEN dev PORT | addr show [dev PORT]  (ADDR: IPv4 or IPv6)\n  \
                      dpip route add NET/LEN|default via GW [dev PORT] | route del NET/LEN | route show\n  \
                      dpip neigh add ADDR lladdr MAC dev PORT | neigh del ADDR [dev PORT] | neigh show\n  \
                      dpip link show";
+
+/// An address family, as `-4` and `-6` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn of(addr: std::net::IpAddr) -> Family {
+        if addr.is_ipv6() {
+            Family::V6
+        } else {
+            Family::V4
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Family::V4 => "-4",
+            Family::V6 => "-6",
+        }
+    }
+}
 
 /// Why a dpip command line was refused: each names the bad word and what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +98,15 @@ pub enum DpipError {
     /// A malformed IPv4 address.
     #[error("expected an IPv4 address, got \"{0}\"")]
     Address(String),
+    /// A malformed IPv4 or IPv6 address.
+    #[error("expected an IPv4 or IPv6 address, got \"{0}\"")]
+    IpAddress(String),
+    /// An address of the other family than `-4` or `-6` asks for.
+    #[error("{flag}: expected an {family} address, got \"{text}\"")]
+    WrongFamily { flag: &'static str, family: &'static str, text: String },
+    /// `-6` before an object that has no IPv6 side yet.
+    #[error("-6: {0} are IPv4 only for now (IPv6 has addresses, neighbour discovery and ping)")]
+    NotIpv6(&'static str),
 }
 
 /// Parses a dpip command line (without the program name). Errors name the bad word and what
@@ -80,8 +117,14 @@ pub enum DpipError {
 /// commands.
 pub fn parse(args: &[String]) -> Result<Op, DpipError> {
     let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let stats = words.first() == Some(&"-s");
-    if stats {
+    let (mut stats, mut family) = (false, None);
+    while let Some(&flag) = words.first() {
+        match flag {
+            "-s" => stats = true,
+            "-4" => family = Some(Family::V4),
+            "-6" => family = Some(Family::V6),
+            _ => break,
+        }
         words.remove(0);
     }
     let (object, rest) = words.split_first().ok_or(DpipError::Usage)?;
@@ -91,11 +134,24 @@ pub fn parse(args: &[String]) -> Result<Op, DpipError> {
     if stats && object != "link" {
         return Err(DpipError::StatsNotLink);
     }
+    if family == Some(Family::V6) && matches!(object, "route" | "neigh") {
+        return Err(DpipError::NotIpv6(if object == "route" { "routes" } else { "static neighbours" }));
+    }
     let positional = |command, what, example| kv.positional.ok_or(DpipError::Positional { command, what, example });
     match (object, command) {
         ("addr", "add" | "del") => {
-            let text = positional("addr", "address", ", like 198.18.0.100/24")?;
-            let (addr, prefix) = conf::parse_prefix(text)?;
+            let text = positional("addr", "address", ", like 198.18.0.100/24 or 2001:db8::100/64")?;
+            let (addr, prefix) = if command == "add" {
+                conf::parse_ip_prefix(text)?
+            } else {
+                // `del` takes the address with or without its length.
+                let a = text.split_once('/').map_or(text, |(a, _)| a);
+                (a.parse().map_err(|_| DpipError::IpAddress(text.to_owned()))?, 0)
+            };
+            if let Some(f) = family.filter(|&f| f != Family::of(addr)) {
+                let family = if f == Family::V6 { "IPv6" } else { "IPv4" };
+                return Err(DpipError::WrongFamily { flag: f.flag(), family, text: text.to_owned() });
+            }
             let port = kv.need("dev")?;
             kv.only(&["dev"])?;
             Ok(Op::Change(if command == "add" {
@@ -106,7 +162,7 @@ pub fn parse(args: &[String]) -> Result<Op, DpipError> {
         }
         ("addr", "show" | "list") => {
             kv.only(&["dev"])?;
-            Ok(Op::AddrShow(kv.get("dev")))
+            Ok(Op::AddrShow { dev: kv.get("dev"), family })
         }
         ("route", "show" | "list") => {
             kv.only(&[])?;
@@ -197,15 +253,16 @@ impl<'a> Pairs<'a> {
 
 /// `dpip addr show`; an address `ipvsadm --add-laddr -F` installed ends in `sapool`, as in
 /// DPVS.
-pub fn addr_show(rt: &conf::Runtime, ports: &[String], dev: Option<&str>) -> String {
+pub fn addr_show(rt: &conf::Runtime, ports: &[String], dev: Option<&str>, family: Option<Family>) -> String {
     let mut out = String::new();
     for a in &rt.addresses {
         let name = ports.get(a.port).map_or("?", String::as_str);
-        if dev.is_some_and(|d| d != name) {
+        if dev.is_some_and(|d| d != name) || family.is_some_and(|f| f != Family::of(a.addr)) {
             continue;
         }
         let sapool = if a.sapool { " sapool" } else { "" };
-        let _ = writeln!(out, "inet {}/{} scope global {name}{sapool}", a.addr, a.prefix);
+        let family = if a.addr.is_ipv6() { "inet6" } else { "inet" };
+        let _ = writeln!(out, "{family} {}/{} scope global {name}{sapool}", a.addr, a.prefix);
     }
     out
 }
@@ -230,14 +287,17 @@ pub fn route_rows(rt: &conf::Runtime, ports: &[String]) -> Vec<RouteRow> {
         .addresses
         .iter()
         .map(|a| RouteRow {
-            network: format!("{}/{}", conf::network(a.addr, a.prefix), a.prefix),
+            network: format!("{}/{}", conf::network_of(a.addr, a.prefix), a.prefix),
             via: "-".into(),
             port: name(a.port),
             src: Some(a.addr.to_string()),
         })
         .collect();
     for r in &rt.routes {
-        let port = rt.addresses.iter().find(|a| conf::network(a.addr, a.prefix) == conf::network(r.via, a.prefix));
+        let port = rt
+            .addresses
+            .iter()
+            .find(|a| a.ipv4().is_some_and(|v4| conf::network(v4, a.prefix) == conf::network(r.via, a.prefix)));
         rows.push(RouteRow {
             network: format!("{}/{}", r.prefix, r.len),
             via: r.via.to_string(),

@@ -288,6 +288,7 @@ fn encode_lcores(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::E
             &[
                 ("arp", |c| c.arp_replies),
                 ("icmp_echo", |c| c.icmp_echo_replies),
+                ("nd", |c| c.nd_replies),
                 ("icmp_time_exceeded", |c| c.icmp_time_exceeded),
                 ("icmp_frag_needed", |c| c.icmp_frag_needed),
             ],

@@ -30,7 +30,8 @@ use crate::proto::{DecodeError, ServiceKey};
 ///    without a bump, so two builds both saying 4 may not read each other.
 /// 6. `sapool` per address.
 /// 7. Deltas: the ring's [`Entry`] (the snapshot's encoding is 6's).
-pub const FORMAT_VERSION: u16 = 7;
+/// 8. IPv6 interface addresses (an address is an `IpAddr`).
+pub const FORMAT_VERSION: u16 = 8;
 
 /// What a generation changes, against the generation before it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 /// 5. `group` in `ServiceAdd`.
 /// 6. `port` in `LaddrAdd`.
 /// 7. `Changes`.
-pub const PROTOCOL_VERSION: u16 = 7;
+/// 8. IPv6 addresses in `AddrAdd`/`AddrDel` (an `IpAddr`).
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,9 +118,9 @@ impl std::fmt::Display for ServiceKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     /// Give a port an address (it answers ARP and ICMP echo for it).
-    AddrAdd { port: String, addr: Ipv4Addr, prefix: u8 },
+    AddrAdd { port: String, addr: std::net::IpAddr, prefix: u8 },
     /// Take an address away (refused while a service uses it).
-    AddrDel { addr: Ipv4Addr },
+    AddrDel { addr: std::net::IpAddr },
     /// Add a static neighbour, or replace the one of that address.
     NeighSet { addr: Ipv4Addr, mac: [u8; 6], port: String },
     /// Remove a static neighbour (refused while a real server needs it).

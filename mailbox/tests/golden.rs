@@ -110,10 +110,11 @@ fn runtime() -> Runtime {
     services.extend(others.into_iter().zip(81..).map(|(k, port)| bare_service(port, k)));
     Runtime {
         addresses: vec![
-            IfAddr { port: 0, addr: ip(198, 18, 0, 254), prefix: 24, sapool: false },
-            IfAddr { port: 0, addr: ip(198, 18, 0, 253), prefix: 24, sapool: false },
-            IfAddr { port: 1, addr: ip(198, 19, 0, 254), prefix: 16, sapool: false },
-            IfAddr { port: 1, addr: ip(198, 19, 0, 252), prefix: 32, sapool: true },
+            IfAddr { port: 0, addr: ip(198, 18, 0, 254).into(), prefix: 24, sapool: false },
+            IfAddr { port: 0, addr: ip(198, 18, 0, 253).into(), prefix: 24, sapool: false },
+            IfAddr { port: 1, addr: ip(198, 19, 0, 254).into(), prefix: 16, sapool: false },
+            IfAddr { port: 1, addr: ip(198, 19, 0, 252).into(), prefix: 32, sapool: true },
+            IfAddr { port: 1, addr: "2001:db8:1::fe".parse().unwrap(), prefix: 64, sapool: false },
         ],
         neighbours: vec![Neighbour { addr: ip(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: 1 }],
         routes: vec![Route { prefix: ip(10, 1, 0, 0), len: 16, via: ip(198, 19, 0, 9) }],
@@ -128,8 +129,9 @@ const DNS: ServiceKey = ServiceKey { protocol: Protocol::Udp, vip: ip(198, 18, 0
 fn changes() -> Vec<Change> {
     let (addr, port) = (ip(198, 19, 0, 1), 8080);
     vec![
-        Change::AddrAdd { port: "dpdk0".into(), addr: ip(198, 18, 0, 252), prefix: 24 },
-        Change::AddrDel { addr: ip(198, 18, 0, 252) },
+        Change::AddrAdd { port: "dpdk0".into(), addr: ip(198, 18, 0, 252).into(), prefix: 24 },
+        Change::AddrDel { addr: ip(198, 18, 0, 252).into() },
+        Change::AddrAdd { port: "dpdk1".into(), addr: "2001:db8:1::1".parse().unwrap(), prefix: 64 },
         Change::NeighSet { addr: ip(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: "dpdk1".into() },
         Change::NeighDel { addr: ip(198, 19, 0, 2) },
         Change::RouteAdd { prefix: ip(10, 1, 0, 0), len: 16, via: ip(198, 19, 0, 9) },

@@ -25,13 +25,13 @@ pub enum ChangeError {
     NoService(ServiceKey),
     /// The address to remove is a service's VIP or local address.
     #[error("{addr} is used by service {service}: remove it from the service first")]
-    AddressInUse { addr: Ipv4Addr, service: ServiceKey },
+    AddressInUse { addr: std::net::IpAddr, service: ServiceKey },
     /// The local address to install on a port belongs to another port.
     #[error("{addr} is an address of {owner}, not of {port}")]
-    OtherPort { addr: Ipv4Addr, owner: String, port: String },
+    OtherPort { addr: std::net::IpAddr, owner: String, port: String },
     /// The address to remove is not an interface address.
     #[error("no address {0}")]
-    NoAddress(Ipv4Addr),
+    NoAddress(std::net::IpAddr),
     /// The neighbour to remove has no static entry.
     #[error("no neighbour {0}")]
     NoNeighbour(Ipv4Addr),
@@ -492,21 +492,23 @@ impl Edit<'_> {
         })
     }
 
-    fn add_address(&mut self, port: &str, addr: Ipv4Addr, prefix: u8) -> Result<(), ChangeError> {
+    fn add_address(&mut self, port: &str, addr: std::net::IpAddr, prefix: u8) -> Result<(), ChangeError> {
         let port = self.port(port)?;
         self.next.addresses.push(conf::IfAddr { port, addr, prefix, sapool: false });
         Ok(())
     }
 
     /// Refused while a service uses the address, as its VIP or a local address.
-    fn del_address(&mut self, addr: Ipv4Addr) -> Result<(), ChangeError> {
+    fn del_address(&mut self, addr: std::net::IpAddr) -> Result<(), ChangeError> {
         if !self.next.addresses.iter().any(|a| a.addr == addr) {
             return Err(ChangeError::NoAddress(addr));
         }
-        // The services are searched only to name the one that uses it.
-        let user = |s: &&conf::Shared<conf::Service>| s.vip == addr || s.local_addresses.contains(&addr);
-        if let Some(s) = self.derived.counts.uses(addr).then(|| self.next.services.iter().find(user)).flatten() {
-            return Err(ChangeError::AddressInUse { addr, service: ServiceKey::of(s) });
+        if let std::net::IpAddr::V4(v4) = addr {
+            // The services are searched only to name the one that uses it.
+            let user = |s: &&conf::Shared<conf::Service>| s.vip == v4 || s.local_addresses.contains(&v4);
+            if let Some(s) = self.derived.counts.uses(v4).then(|| self.next.services.iter().find(user)).flatten() {
+                return Err(ChangeError::AddressInUse { addr, service: ServiceKey::of(s) });
+            }
         }
         remove_first(&mut self.next.addresses, |a| a.addr == addr);
         Ok(())
@@ -677,10 +679,10 @@ impl Edit<'_> {
         if let Some(name) = port {
             let p = self.port(name)?;
             match self.next.addresses.iter().find(|a| a.addr == addr) {
-                None => self.next.addresses.push(conf::IfAddr { port: p, addr, prefix: 32, sapool: true }),
+                None => self.next.addresses.push(conf::IfAddr { port: p, addr: addr.into(), prefix: 32, sapool: true }),
                 Some(a) if a.port != p => {
                     let owner = self.cfg.ports.get(a.port).map_or("?", |o| o.name.as_str()).to_owned();
-                    return Err(ChangeError::OtherPort { addr, owner, port: name.to_owned() });
+                    return Err(ChangeError::OtherPort { addr: addr.into(), owner, port: name.to_owned() });
                 }
                 Some(_) => {}
             }
@@ -703,7 +705,7 @@ impl Edit<'_> {
     /// local address or a service is removed, and the services are counted again).
     fn prune_sapool(&mut self) {
         let counts = &self.derived.counts;
-        self.next.addresses.retain(|a| !a.sapool || counts.uses(a.addr));
+        self.next.addresses.retain(|a| !a.sapool || a.ipv4().is_some_and(|v4| counts.uses(v4)));
     }
 }
 

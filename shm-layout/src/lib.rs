@@ -51,7 +51,7 @@ pub use time::{monotonic_ns, pin_to_cpu, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 14;
+pub const LAYOUT_VERSION: u32 = 15;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -511,7 +511,7 @@ pub struct LcoreCounters {
     pub busy_cycles: AtomicU64,
     /// ARP requests for an owned address answered.
     pub arp_replies: AtomicU64,
-    /// ICMP echo requests to an owned address answered.
+    /// ICMP and ICMPv6 echo requests to an owned address answered.
     pub icmp_echo_replies: AtomicU64,
     /// Full-NAT packets client -> real server.
     pub fnat_in: AtomicU64,
@@ -525,7 +525,7 @@ pub struct LcoreCounters {
     pub redirected: AtomicU64,
     /// Packets dropped because the redirect ring to their owner was full.
     pub drop_redirect: AtomicU64,
-    /// Malformed IPv4 frames dropped, by reason: see [`MALFORMED_REASONS`].
+    /// Malformed IPv4 and IPv6 frames dropped, by reason: see [`MALFORMED_REASONS`].
     pub drop_malformed: [AtomicU64; MALFORMED_REASONS.len()],
     /// ICMP time exceeded sent for translated packets whose TTL ran out.
     pub icmp_time_exceeded: AtomicU64,
@@ -553,8 +553,10 @@ pub struct LcoreCounters {
     /// Packets handed over because their port's RSS is unknown (a driver whose key or
     /// redirection table could not be read): owned by a hash, as before RSS ownership.
     pub handed_no_rss: AtomicU64,
+    /// IPv6 neighbour solicitations for an owned address answered with an advertisement.
+    pub nd_replies: AtomicU64,
     /// Room for counters of later layout versions (zero).
-    pub reserved: [AtomicU64; 64 - 34 - MALFORMED_REASONS.len()],
+    pub reserved: [AtomicU64; 64 - 35 - MALFORMED_REASONS.len()],
 }
 
 /// Packets one worker received on each of its rx queues and sent on each port (through its
@@ -864,7 +866,7 @@ pub fn merge_learned<'t>(tables: impl IntoIterator<Item = &'t [LearnedNeighbour]
 }
 
 /// The reasons of [`LcoreCounters::drop_malformed`], in index order.
-pub const MALFORMED_REASONS: [&str; 9] = [
+pub const MALFORMED_REASONS: [&str; 11] = [
     "truncated",
     "bad_version",
     "bad_header_len",
@@ -874,6 +876,8 @@ pub const MALFORMED_REASONS: [&str; 9] = [
     "bad_tcp_option",
     "bad_udp_len",
     "unsupported",
+    "bad_payload_len",
+    "bad_ext_header",
 ];
 
 impl LcoreCounters {
@@ -953,7 +957,7 @@ const _: () = {
     assert!(offset_of!(WorkerSlot, heartbeat_ns) == 168);
     assert!(offset_of!(WorkerSlot, pool_avail) == 220);
     assert!(size_of::<LcoreCounters>() == 512 && align_of::<LcoreCounters>() == 128);
-    assert!(offset_of!(LcoreCounters, handed_nat) == 8 * 30);
+    assert!(offset_of!(LcoreCounters, handed_nat) == 8 * 32);
     assert!(size_of::<PortRss>() == 1088 && offset_of!(PortRss, reta) == 64);
     assert!(offset_of!(Layout, ports) == 192);
     assert!(offset_of!(Layout, workers) == 192 + 32 * 192);

@@ -568,6 +568,30 @@ capacity_per_lcore = 4096
 heartbeat_timeout_ms = 2000
 "#;
 
+/// Two tap ports (kernel sides `@IF@a` and `@IF@b`, `@IF@` to be replaced by a unique
+/// prefix), a two-arm pair polled by one lcore on CPU 1, with 198.18.0.254/24 on dpdk0.
+pub const TAP_PAIR: &str = r#"
+[[ports]]
+name = "dpdk0"
+vdev = "net_tap0,iface=@IF@a,mac=02:00:00:00:00:10"
+[[ports]]
+name = "dpdk1"
+vdev = "net_tap1,iface=@IF@b,mac=02:00:00:00:00:11"
+[forwarding]
+mode = "l2-pair"
+ports = ["dpdk0", "dpdk1"]
+[[groups]]
+name = "fwd"
+idle_sleep_us = 20
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0", "dpdk1:0"]
+[[addresses]]
+port = "dpdk0"
+address = "198.18.0.254/24"
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,27 +169,8 @@ fn upload(cli: &Netns, srv: &Netns, listen: (&str, u16), to: (&str, u16), bytes:
     sent.trim().to_owned()
 }
 
-const CONFIG: &str = r#"
-[[ports]]
-name = "dpdk0"
-vdev = "net_tap0,iface=@IF@a,mac=02:00:00:00:00:10"
-[[ports]]
-name = "dpdk1"
-vdev = "net_tap1,iface=@IF@b,mac=02:00:00:00:00:11"
-[forwarding]
-mode = "l2-pair"
-ports = ["dpdk0", "dpdk1"]
-[[groups]]
-name = "fwd"
-idle_sleep_us = 20
-[[groups.lcores]]
-id = 1
-cpu = 1
-rx = ["dpdk0:0", "dpdk1:0"]
-[[addresses]]
-port = "dpdk0"
-address = "198.18.0.254/24"
-"#;
+/// Two tap ports, a two-arm pair, with 198.18.0.254/24 on dpdk0.
+const CONFIG: &str = TAP_PAIR;
 
 #[test]
 fn ping_and_http_through_the_worker_between_namespaces() {

@@ -1,10 +1,11 @@
 //! Packet parsing and checksums (`cargo bench -p wire --bench parse`): `classify` of a 64-byte
-//! UDP frame and a TCP SYN with options, without and with checksum verification; the full
+//! UDP frame, a TCP SYN with options and the same UDP datagram over IPv6, without and with
+//! checksum verification; the full
 //! Internet checksum over 64 and 1500 bytes; the incremental update a Full-NAT rewrite makes,
 //! field by field and as one sum of the changes with one fold.
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wire::checksum;
@@ -26,6 +27,19 @@ fn udp() -> Vec<u8> {
     let mut d = vec![0u8; udp.buffer_len()];
     udp.emit(&mut UdpPacket::new_unchecked(&mut d[..]), SRC, DST);
     frame(IpProtocol::Udp, &d)
+}
+
+fn udp6() -> Vec<u8> {
+    let (src, dst) =
+        (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100));
+    let payload = [0xa5u8; 18];
+    let udp = UdpRepr { src_port: 5353, dst_port: 53, payload: &payload };
+    let mut d = vec![0u8; udp.buffer_len()];
+    udp.emit(&mut UdpPacket::new_unchecked(&mut d[..]), src, dst);
+    let macs = (EthernetAddress([2, 0, 0, 0, 1, 1]), EthernetAddress([2, 0, 0, 0, 0, 0x10]));
+    let mut f = vec![0u8; 54 + d.len()];
+    wire::emit_ipv6_frame(&mut f, macs, (src, dst), IpProtocol::Udp, &d);
+    f
 }
 
 fn syn() -> Vec<u8> {
@@ -50,7 +64,7 @@ fn syn() -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify");
-    for (name, f) in [("udp64", udp()), ("tcp_syn", syn())] {
+    for (name, f) in [("udp64", udp()), ("tcp_syn", syn()), ("udp6", udp6())] {
         g.bench_function(format!("{name}_no_checks"), |b| b.iter(|| classify_with(black_box(&f), Checks::NONE)));
         g.bench_function(format!("{name}_all_checks"), |b| b.iter(|| classify_with(black_box(&f), Checks::ALL)));
     }

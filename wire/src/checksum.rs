@@ -19,7 +19,7 @@
 //!
 //! Nothing here panics or allocates.
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ipv4::IpProtocol;
 
@@ -109,6 +109,59 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, leng
     )
 }
 
+/// The sum of the IPv6 pseudo-header that TCP, UDP and ICMPv6 checksums cover (RFC 8200
+/// section 8.1): source and destination address, the upper-layer length as 32 bits, three
+/// zero bytes and the upper-layer protocol.
+#[inline]
+pub fn pseudo_header_v6(src: &Ipv6Addr, dst: &Ipv6Addr, protocol: IpProtocol, length: u32) -> u16 {
+    let (src, dst) = (src.to_bits(), dst.to_bits());
+    let words = |a: u128| (a >> 96) as u64 + ((a >> 64) as u32) as u64 + ((a >> 32) as u32) as u64 + (a as u32) as u64;
+    // Each 32-bit half sums like its two 16-bit words (2^16 = 1 mod 0xffff).
+    fold(words(src) + words(dst) + u64::from(length) + u64::from(u8::from(protocol)))
+}
+
+/// An address family, as the checksums of TCP and UDP see it: its pseudo-header, and whether
+/// a UDP checksum of `0` means none (IPv4) or is invalid (IPv6, RFC 8200 section 8.1).
+pub trait Family: Copy + Eq + core::fmt::Debug {
+    /// Whether a UDP checksum of `0` means "no checksum".
+    const UDP_CHECKSUM_OPTIONAL: bool;
+
+    /// The sum of the pseudo-header for `length` bytes of `protocol` from `src` to `dst`.
+    fn pseudo_header(src: Self, dst: Self, protocol: IpProtocol, length: u32) -> u16;
+
+    /// The change from `old` to `new` as a term of [`apply`].
+    fn delta(old: Self, new: Self) -> u64;
+}
+
+impl Family for Ipv4Addr {
+    const UDP_CHECKSUM_OPTIONAL: bool = true;
+
+    #[inline]
+    fn pseudo_header(src: Self, dst: Self, protocol: IpProtocol, length: u32) -> u16 {
+        // An IPv4 payload is at most 65535 bytes; a longer buffer is clamped (and fails).
+        pseudo_header_v4(src, dst, protocol, u16::try_from(length).unwrap_or(u16::MAX))
+    }
+
+    #[inline]
+    fn delta(old: Self, new: Self) -> u64 {
+        delta_addr(old, new)
+    }
+}
+
+impl Family for Ipv6Addr {
+    const UDP_CHECKSUM_OPTIONAL: bool = false;
+
+    #[inline]
+    fn pseudo_header(src: Self, dst: Self, protocol: IpProtocol, length: u32) -> u16 {
+        pseudo_header_v6(&src, &dst, protocol, length)
+    }
+
+    #[inline]
+    fn delta(old: Self, new: Self) -> u64 {
+        delta_addr_v6(&old, &new)
+    }
+}
+
 /// The checksum after a 16-bit field covered by `old_csum` changes from `old` to `new`
 /// (RFC 1624, eqn. 3: `HC' = ~(~HC + ~m + m')`).
 ///
@@ -184,6 +237,16 @@ pub const fn delta_u32(old: u32, new: u32) -> u64 {
 #[inline]
 pub const fn delta_addr(old: Ipv4Addr, new: Ipv4Addr) -> u64 {
     delta_u32(old.to_bits(), new.to_bits())
+}
+
+/// [`delta_u32`] for an IPv6 address (eight 16-bit words).
+#[inline]
+pub const fn delta_addr_v6(old: &Ipv6Addr, new: &Ipv6Addr) -> u64 {
+    let (old, new) = (old.to_bits(), new.to_bits());
+    delta_u32((old >> 96) as u32, (new >> 96) as u32)
+        + delta_u32((old >> 64) as u32, (new >> 64) as u32)
+        + delta_u32((old >> 32) as u32, (new >> 32) as u32)
+        + delta_u32(old as u32, new as u32)
 }
 
 /// The checksum after the changes whose [`delta_u16`] / [`delta_u32`] terms sum to `delta`

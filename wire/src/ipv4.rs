@@ -30,16 +30,30 @@ use core::net::Ipv4Addr;
 use crate::{checksum, read_u16, write_u16, Error};
 
 wire_enum! {
-    /// The protocol of an IPv4 payload.
+    /// The protocol of an IP payload: IPv4's protocol field, IPv6's next header.
     pub enum IpProtocol(u8) {
+        /// IPv6 hop-by-hop options (an extension header, first if present).
+        HopByHop = 0,
         /// ICMP.
         Icmp = 1,
-        /// IPv4 in IPv4 (the tunnel forwarding mode).
+        /// IPv4 in IP (the tunnel forwarding mode).
         IpIp = 4,
         /// TCP.
         Tcp = 6,
         /// UDP.
         Udp = 17,
+        /// IPv6 in IP (the tunnel forwarding mode over IPv6).
+        Ipv6 = 41,
+        /// IPv6 routing header.
+        Ipv6Route = 43,
+        /// IPv6 fragment header.
+        Ipv6Frag = 44,
+        /// ICMPv6.
+        Icmpv6 = 58,
+        /// IPv6: no next header.
+        Ipv6NoNxt = 59,
+        /// IPv6 destination options.
+        Ipv6Opts = 60,
     }
 }
 

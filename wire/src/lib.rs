@@ -23,7 +23,7 @@
 //! [`Error`], that names the malformed class so the data path can count it.
 //!
 //! The data path's entry point is [`classify`]: one pass over a frame that validates the
-//! Ethernet, VLAN, IPv4 and TCP/UDP/ICMP headers and returns a [`Parsed`] summary of offsets
+//! Ethernet, VLAN, IPv4 or IPv6 and TCP/UDP/ICMP headers and returns a [`Parsed`] summary of offsets
 //! and fields.
 //!
 //! NAT rewrites use the incremental checksum helpers in [`checksum`] (RFC 1624): rewrite a
@@ -32,7 +32,9 @@
 //!
 //! # Left out
 //!
-//! IPv6, ICMPv6 and NDP; IPv4 option parsing (options are exposed as raw bytes); IP
+//! IPv6 options inside hop-by-hop and destination options headers (walked over, not read),
+//! ICMPv6 types other than errors, echo and neighbour solicitation/advertisement, and
+//! jumbograms; IPv4 option parsing (options are exposed as raw bytes); IP
 //! reassembly and fragmentation; TCP SACK blocks and unknown options in [`TcpRepr`] (the
 //! option iterator yields them); ICMP types other than echo, destination unreachable and time
 //! exceeded in [`Icmpv4Repr`]; checksum offload flags (the caller decides what to verify
@@ -83,7 +85,9 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod nat;
 pub mod parse;
 pub mod tcp;
@@ -92,8 +96,10 @@ pub mod udp;
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{vlan_info, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, VlanInfo, VlanTci};
 pub use icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
+pub use icmpv6::{Icmpv6Message, Icmpv6Packet, Icmpv6Repr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
-pub use parse::{classify, classify_into, classify_with, Checks, Ipv4Info, Parsed, L4};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use parse::{classify, classify_into, classify_with, Checks, Ipv4Info, Ipv6Info, Network, Parsed, L4};
 pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, TcpTimestamp, Toa};
 pub use udp::{UdpPacket, UdpRepr};
 
@@ -118,6 +124,27 @@ pub fn emit_ipv4_frame(
     p.payload_mut().copy_from_slice(l4);
 }
 
+/// Writes a whole untagged Ethernet and IPv6 frame around the upper-layer segment `l4` into
+/// `out`, which is `54 + l4.len()` bytes long, with the header of [`Ipv6Repr::plain`] and no
+/// extension headers: for fixtures and benchmarks.
+///
+/// # Panics
+/// When `out` has another length.
+pub fn emit_ipv6_frame(
+    out: &mut [u8],
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    (src, dst): (core::net::Ipv6Addr, core::net::Ipv6Addr),
+    next_header: IpProtocol,
+    l4: &[u8],
+) {
+    assert_eq!(out.len(), 54 + l4.len(), "an Ethernet and IPv6 frame of this segment");
+    EthernetRepr { src_addr: src_mac, dst_addr: dst_mac, ethertype: EtherType::Ipv6 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut out[..]));
+    let mut p = Ipv6Packet::new_unchecked(&mut out[14..]);
+    Ipv6Repr::plain(src, dst, next_header, l4.len()).emit(&mut p);
+    p.payload_mut().copy_from_slice(l4);
+}
+
 /// Why a buffer is not a packet we can work with. Small and `Copy`: the data path counts
 /// these, it never formats them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,7 +153,7 @@ pub enum Error {
     /// The buffer (or the IP payload) ends before a fixed-size header does: the 14-byte
     /// Ethernet header, a VLAN tag, the first 20 bytes of IPv4 or TCP, 8 of UDP or ICMP, ARP.
     Truncated,
-    /// The IPv4 version field is not 4.
+    /// The IP version field is not 4 (IPv4) or 6 (IPv6) as the ethertype says.
     BadVersion,
     /// The IPv4 header length (IHL) is below 5 words, or longer than the total length.
     BadHeaderLen,
@@ -144,11 +171,16 @@ pub enum Error {
     /// Well formed, but not handled here: ARP for other than Ethernet/IPv4, more than two
     /// VLAN tags, an ICMP message without the asked-for structure.
     Unsupported,
+    /// The IPv6 payload length runs past the end of the buffer.
+    BadPayloadLen,
+    /// An IPv6 extension header runs past the payload, a hop-by-hop header is not first, or
+    /// the chain is longer than [`ipv6::MAX_EXT_HEADERS`].
+    BadExtHeader,
 }
 
 impl Error {
     /// Every error, in the order of [`Error::index`].
-    pub const ALL: [Error; 9] = [
+    pub const ALL: [Error; 11] = [
         Error::Truncated,
         Error::BadVersion,
         Error::BadHeaderLen,
@@ -158,6 +190,8 @@ impl Error {
         Error::BadTcpOption,
         Error::BadUdpLen,
         Error::Unsupported,
+        Error::BadPayloadLen,
+        Error::BadExtHeader,
     ];
 
     /// A dense index, `0..Error::ALL.len()`, for counting by reason. The match has no
@@ -174,6 +208,8 @@ impl Error {
             Error::BadTcpOption => 6,
             Error::BadUdpLen => 7,
             Error::Unsupported => 8,
+            Error::BadPayloadLen => 9,
+            Error::BadExtHeader => 10,
         }
     }
 
@@ -189,6 +225,8 @@ impl Error {
             Error::BadTcpOption => "bad_tcp_option",
             Error::BadUdpLen => "bad_udp_len",
             Error::Unsupported => "unsupported",
+            Error::BadPayloadLen => "bad_payload_len",
+            Error::BadExtHeader => "bad_ext_header",
         }
     }
 }
@@ -197,7 +235,7 @@ impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             Error::Truncated => "truncated packet",
-            Error::BadVersion => "IP version is not 4",
+            Error::BadVersion => "IP version does not match the ethertype",
             Error::BadHeaderLen => "IPv4 header length out of range",
             Error::BadTotalLen => "IPv4 total length out of range",
             Error::BadChecksum => "checksum does not verify",
@@ -205,6 +243,8 @@ impl core::fmt::Display for Error {
             Error::BadTcpOption => "malformed TCP option",
             Error::BadUdpLen => "UDP length out of range",
             Error::Unsupported => "unsupported packet",
+            Error::BadPayloadLen => "IPv6 payload length beyond the packet",
+            Error::BadExtHeader => "malformed or overlong IPv6 extension header chain",
         })
     }
 }

@@ -33,6 +33,7 @@ use core::fmt;
 use core::net::Ipv4Addr;
 use core::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
 
+use crate::checksum::Family;
 use crate::ipv4::IpProtocol;
 use crate::{checksum, read_u16, read_u32, write_u16, write_u32, Error};
 
@@ -553,16 +554,16 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Whether the checksum verifies, with the pseudo-header of `src` and `dst`.
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum<A: Family>(&self, src: A, dst: A) -> bool {
         segment_sum(self.buffer.as_ref(), src, dst) == 0xffff
     }
 }
 
 /// The sum of a segment and its pseudo-header. A buffer over 65535 bytes is no IPv4 payload;
 /// its length is clamped so that nothing panics.
-fn segment_sum(data: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-    let len = u16::try_from(data.len()).unwrap_or(u16::MAX);
-    checksum::combine(&[checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp, len), checksum::sum(data)])
+fn segment_sum<A: Family>(data: &[u8], src: A, dst: A) -> u16 {
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    checksum::combine(&[A::pseudo_header(src, dst, IpProtocol::Tcp, len), checksum::sum(data)])
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> TcpPacket<&'a T> {
@@ -620,7 +621,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Computes the checksum with the pseudo-header of `src` and `dst` and stores it.
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum<A: Family>(&mut self, src: A, dst: A) {
         self.set_checksum(0);
         let csum = checksum::finish(segment_sum(self.buffer.as_ref(), src, dst));
         self.set_checksum(csum);
@@ -703,10 +704,10 @@ impl<'a> TcpRepr<'a> {
     ///
     /// As [`TcpPacket::check_len`], then [`Error::BadTcpOption`], then
     /// [`Error::BadChecksum`].
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+    pub fn parse<T: AsRef<[u8]> + ?Sized, A: Family>(
         packet: &TcpPacket<&'a T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: A,
+        dst: A,
     ) -> Result<TcpRepr<'a>, Error> {
         packet.check_len()?;
         let mut repr = TcpRepr {
@@ -768,7 +769,7 @@ impl<'a> TcpRepr<'a> {
     /// # Panics
     ///
     /// When the buffer is shorter than [`buffer_len`](Self::buffer_len).
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>, A: Family>(&self, packet: &mut TcpPacket<T>, src: A, dst: A) {
         let header_len = self.header_len();
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);

@@ -23,8 +23,7 @@
 //! setter, payload slice or checksum routine panics. [`UdpRepr::emit`] panics on a buffer
 //! shorter than [`UdpRepr::buffer_len`].
 
-use core::net::Ipv4Addr;
-
+use crate::checksum::Family;
 use crate::ipv4::IpProtocol;
 use crate::{checksum, read_u16, write_u16, Error};
 
@@ -107,16 +106,19 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
-    /// Whether the checksum verifies with the pseudo-header of `src` and `dst`; a checksum
-    /// of `0` (none) always does.
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        self.checksum() == 0 || self.datagram_sum(src, dst) == 0xffff
+    /// Whether the checksum verifies with the pseudo-header of `src` and `dst` (IPv4 or
+    /// IPv6 addresses); over IPv4 a checksum of `0` (none) always does, over IPv6 never.
+    pub fn verify_checksum<A: Family>(&self, src: A, dst: A) -> bool {
+        if self.checksum() == 0 {
+            return A::UDP_CHECKSUM_OPTIONAL;
+        }
+        self.datagram_sum(src, dst) == 0xffff
     }
 
-    fn datagram_sum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
+    fn datagram_sum<A: Family>(&self, src: A, dst: A) -> u16 {
         let length = self.len();
         let datagram = &self.buffer.as_ref()[..usize::from(length)];
-        checksum::combine(&[checksum::pseudo_header_v4(src, dst, IpProtocol::Udp, length), checksum::sum(datagram)])
+        checksum::combine(&[A::pseudo_header(src, dst, IpProtocol::Udp, u32::from(length)), checksum::sum(datagram)])
     }
 }
 
@@ -150,7 +152,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
 
     /// Computes the checksum with the pseudo-header of `src` and `dst` and stores it; a
     /// computed `0` is stored as `0xffff`.
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum<A: Family>(&mut self, src: A, dst: A) {
         self.set_checksum(0);
         let csum = checksum::udp_on_wire(checksum::finish(self.datagram_sum(src, dst)));
         self.set_checksum(csum);
@@ -180,10 +182,10 @@ impl<'a> UdpRepr<'a> {
     /// # Errors
     ///
     /// As [`UdpPacket::check_len`], then [`Error::BadChecksum`].
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+    pub fn parse<T: AsRef<[u8]> + ?Sized, A: Family>(
         packet: &UdpPacket<&'a T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: A,
+        dst: A,
     ) -> Result<UdpRepr<'a>, Error> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
@@ -203,7 +205,7 @@ impl<'a> UdpRepr<'a> {
     ///
     /// When the buffer is shorter than [`buffer_len`](Self::buffer_len), or that length
     /// exceeds 65535.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut UdpPacket<T>, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>, A: Family>(&self, packet: &mut UdpPacket<T>, src: A, dst: A) {
         let Ok(length) = u16::try_from(self.buffer_len()) else {
             panic!("a UDP payload of {} bytes does not fit in a datagram", self.payload.len());
         };
@@ -217,6 +219,8 @@ impl<'a> UdpRepr<'a> {
 
 #[cfg(test)]
 mod tests {
+    use core::net::Ipv4Addr;
+
     use super::*;
     use crate::ipv4::{Ipv4Packet, Ipv4Repr};
     use proptest::prelude::*;

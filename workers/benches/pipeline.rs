@@ -33,8 +33,8 @@ fn bench(c: &mut Criterion) {
         let mut fnat = workers::lb::Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&stats, &reals);
         fnat.reconfigure(1, services);
         let ports = vec![
-            PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
-            PortCtx { mac: P1, peer: 0, addrs: vec![], exception: None, is_exception: false },
+            PortCtx { mac: P0, peer: 1, addrs: vec![VIP], addrs6: vec![], exception: None, is_exception: false },
+            PortCtx { mac: P1, peer: 0, addrs: vec![], addrs6: vec![], exception: None, is_exception: false },
         ];
         let mut pipeline = Pipeline::with_balancer(ports, fnat);
         // Open every flow once, untimed.

@@ -109,8 +109,8 @@ impl Tables {
             .with_receive(receive);
         fnat.reconfigure(1, services);
         let ports = vec![
-            PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
-            PortCtx { mac: P1, peer: 0, addrs: vec![], exception: None, is_exception: false },
+            PortCtx { mac: P0, peer: 1, addrs: vec![VIP], addrs6: vec![], exception: None, is_exception: false },
+            PortCtx { mac: P1, peer: 0, addrs: vec![], addrs6: vec![], exception: None, is_exception: false },
         ];
         Pipeline::with_balancer(ports, fnat)
     }

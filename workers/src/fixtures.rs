@@ -78,8 +78,8 @@ pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
     };
     conf::Runtime {
         addresses: vec![
-            conf::IfAddr { port: 0, addr: VIP, prefix: 24, sapool: false },
-            conf::IfAddr { port: 1, addr: LIP, prefix: 24, sapool: false },
+            conf::IfAddr { port: 0, addr: (VIP).into(), prefix: 24, sapool: false },
+            conf::IfAddr { port: 1, addr: (LIP).into(), prefix: 24, sapool: false },
         ],
         neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
         routes: vec![],

@@ -323,7 +323,7 @@ impl Group {
     }
 
     /// The addresses of `rt` on the ports this group polls: (port slot, address).
-    pub fn addresses(&self, rt: &conf::Runtime) -> Vec<(usize, Ipv4Addr)> {
+    pub fn addresses(&self, rt: &conf::Runtime) -> Vec<(usize, std::net::IpAddr)> {
         rt.addresses
             .iter()
             .filter(|a| self.pollers.of_port(a.port).contains(&self.name))
@@ -380,7 +380,7 @@ pub struct Reconfig<'a> {
     /// When next hops were last asked for and entries expired.
     pub asked_ns: u64,
     /// The ports' addresses in the applied generation (port slot, address).
-    pub addrs: Vec<(usize, Ipv4Addr)>,
+    pub addrs: Vec<(usize, std::net::IpAddr)>,
     /// MAC of every port slot, when this lcore sends gratuitous ARP for added addresses and
     /// asks for next hops (each group's first lcore only).
     pub announcer: Option<Vec<wire::EthernetAddress>>,
@@ -405,10 +405,21 @@ impl Reconfig<'_> {
         }
     }
 
-    /// Announces every address in `addrs` with a gratuitous ARP (the announcer only).
-    pub fn announce<I: PacketIo>(&self, io: &mut I, addrs: &[(usize, Ipv4Addr)]) {
+    /// Announces every address in `addrs` with a gratuitous ARP, or an unsolicited neighbour
+    /// advertisement for IPv6 (the announcer only, best effort).
+    pub fn announce<I: PacketIo>(&self, io: &mut I, addrs: &[(usize, std::net::IpAddr)]) {
         for &(port, addr) in addrs {
-            self.arp(io, port, addr, addr);
+            match addr {
+                std::net::IpAddr::V4(a) => self.arp(io, port, a, a),
+                std::net::IpAddr::V6(a) => {
+                    let Some(mac) = self.announcer.as_ref().and_then(|m| m.get(port)) else { continue };
+                    if io.send(port, &crate::ndp::unsolicited_na(*mac, a)) {
+                        if let Some(c) = self.queues.tx.get(port) {
+                            LcoreCounters::bump(c, 1);
+                        }
+                    }
+                }
+            }
         }
     }
 

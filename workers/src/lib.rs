@@ -13,6 +13,7 @@ pub mod frame;
 pub mod io;
 pub mod lb;
 pub mod lcore;
+pub mod ndp;
 pub mod neigh;
 pub mod outcome;
 pub mod pipeline;

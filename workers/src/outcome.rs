@@ -41,8 +41,10 @@ pub enum Handoff {
 pub enum Reply {
     /// ARP reply for an owned address.
     Arp,
-    /// ICMP echo reply from an owned address.
+    /// ICMP or ICMPv6 echo reply from an owned address.
     IcmpEcho,
+    /// IPv6 neighbour advertisement for an owned address.
+    Neighbor,
     /// ICMP time exceeded, in place of a translated packet whose TTL ran out.
     TimeExceeded,
     /// ICMP fragmentation needed, in place of a packet too big for the port it would leave by.
@@ -90,10 +92,11 @@ enum Counter {
     HandedPersistent,
     HandedRssMismatch,
     HandedNoRss,
+    NdReplies,
 }
 
 impl Counter {
-    const COUNT: usize = Counter::HandedNoRss as usize + 1;
+    const COUNT: usize = Counter::NdReplies as usize + 1;
 
     /// The shared counter.
     fn of(self, c: &LcoreCounters) -> &std::sync::atomic::AtomicU64 {
@@ -114,6 +117,7 @@ impl Counter {
             Counter::HandedPersistent => &c.handed_persistent,
             Counter::HandedRssMismatch => &c.handed_rss_mismatch,
             Counter::HandedNoRss => &c.handed_no_rss,
+            Counter::NdReplies => &c.nd_replies,
         }
     }
 }
@@ -134,6 +138,7 @@ impl Action {
             Action::Redirect { why: Handoff::NoRss, .. } => Counter::HandedNoRss,
             Action::Reply(Reply::Arp) => Counter::ArpReplies,
             Action::Reply(Reply::IcmpEcho) => Counter::IcmpEchoReplies,
+            Action::Reply(Reply::Neighbor) => Counter::NdReplies,
             Action::Reply(Reply::TimeExceeded) => Counter::IcmpTimeExceeded,
             Action::Reply(Reply::FragNeeded) => Counter::IcmpFragNeeded,
             Action::Nat { inbound: true, .. } => Counter::FnatIn,
@@ -213,6 +218,7 @@ const COUNTERS: [Counter; Counter::COUNT] = [
     Counter::HandedPersistent,
     Counter::HandedRssMismatch,
     Counter::HandedNoRss,
+    Counter::NdReplies,
 ];
 
 #[cfg(test)]
@@ -233,7 +239,7 @@ mod tests {
     fn every_outcome_bumps_its_counter() {
         type Field = fn(&LcoreCounters) -> &std::sync::atomic::AtomicU64;
         let redirect = |why| Action::Redirect { lcore: 1, why };
-        let cases: [(Action, Option<Field>); 16] = [
+        let cases: [(Action, Option<Field>); 17] = [
             (Action::Forward(1), None),
             (redirect(Handoff::Nat), Some(|c| &c.handed_nat)),
             (redirect(Handoff::Persistent), Some(|c| &c.handed_persistent)),
@@ -241,6 +247,7 @@ mod tests {
             (redirect(Handoff::NoRss), Some(|c| &c.handed_no_rss)),
             (Action::Reply(Reply::Arp), Some(|c| &c.arp_replies)),
             (Action::Reply(Reply::IcmpEcho), Some(|c| &c.icmp_echo_replies)),
+            (Action::Reply(Reply::Neighbor), Some(|c| &c.nd_replies)),
             (Action::Reply(Reply::TimeExceeded), Some(|c| &c.icmp_time_exceeded)),
             (Action::Reply(Reply::FragNeeded), Some(|c| &c.icmp_frag_needed)),
             (Action::Nat { port: 1, inbound: true, new: true }, Some(|c| &c.fnat_in)),

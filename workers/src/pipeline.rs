@@ -1,16 +1,17 @@
 //! The per-lcore packet pipeline, free of I/O so it runs over byte arrays in tests.
 //!
 //! For each frame received on a port: frames shorter than an Ethernet header are dropped;
-//! an ARP request for an address the port owns is answered; an ICMP echo request to an
-//! address the port owns is answered; TCP and UDP of a Full-NAT connection or service are
+//! an ARP request or an IPv6 neighbour solicitation for an address the port owns is answered
+//! ([`crate::ndp`] for IPv6); an ICMP or ICMPv6 echo request to an address the port owns is
+//! answered; TCP and UDP of a Full-NAT connection or service are
 //! translated ([`crate::lb`]); everything else is forwarded at layer 2 (two-arm pairs send it
 //! out of the peer port unchanged; one-arm ports send it back out with MAC addresses swapped).
 //! Answers are written in place, in the frame that asked, and go back out of the port it came
 //! in on.
 //!
 //! Only frames without VLAN tags are answered; tagged frames are forwarded. A malformed IPv4
-//! frame (truncated, bad lengths, bad TCP offset or options, ...) is dropped and counted by
-//! reason. Nothing here allocates or logs: [`Pipeline::process`] returns an [`Action`] that
+//! or IPv6 frame (truncated, bad lengths, a bad extension header chain, bad TCP offset or
+//! options, ...) is dropped and counted by reason. Nothing here allocates or logs: [`Pipeline::process`] returns an [`Action`] that
 //! counts itself ([`Action::count`]).
 
 use std::net::Ipv4Addr;
@@ -48,14 +49,24 @@ pub struct PortCtx {
     pub mac: EthernetAddress,
     /// Port slot that layer-2 forwarding sends to (itself for one-arm).
     pub peer: u16,
-    /// Addresses the port owns.
+    /// IPv4 addresses the port owns.
     pub addrs: Vec<Ipv4Addr>,
+    /// IPv6 addresses the port owns.
+    pub addrs6: Vec<std::net::Ipv6Addr>,
     /// The port slot of its exception path (the host kernel's TAP interface): frames the fast
     /// path does not take go there instead of being forwarded at layer 2.
     pub exception: Option<u16>,
     /// Whether it is an exception path's TAP port: what the kernel sends goes out of `peer`
     /// (its data port) unchanged.
     pub is_exception: bool,
+}
+
+impl PortCtx {
+    /// The IPv4 and the IPv6 addresses of port slot `port` in `rt`.
+    pub fn addresses(rt: &conf::Runtime, port: usize) -> (Vec<Ipv4Addr>, Vec<std::net::Ipv6Addr>) {
+        let here = || rt.addresses.iter().filter(move |a| a.port == port);
+        (here().filter_map(conf::IfAddr::ipv4).collect(), here().filter_map(conf::IfAddr::ipv6).collect())
+    }
 }
 
 /// The pipeline of one lcore: the ports, indexed by port slot, and the balancer.
@@ -73,11 +84,11 @@ pub struct Pipeline<'a> {
 enum Status {
     /// Shorter than an Ethernet header.
     Runt,
-    /// A malformed IPv4 frame.
+    /// A malformed IPv4 or IPv6 frame.
     Malformed(wire::Error),
-    /// Not IPv4 (ARP, IPv6, ...) or not parsed (three VLAN tags of something else).
+    /// Neither IPv4 nor IPv6 (ARP, ...) or not parsed (three VLAN tags of something else).
     Other,
-    /// IPv4, its headers parsed.
+    /// IPv4 or IPv6, its headers parsed.
     Ip,
 }
 
@@ -89,7 +100,7 @@ fn parse(frame: &[u8], parsed: &mut Parsed) -> Status {
     }
     match wire::classify_into(frame, wire::Checks::NONE, parsed) {
         Ok(()) => Status::Ip,
-        Err(e) if is_ipv4(frame) => Status::Malformed(e),
+        Err(e) if is_ip(frame) => Status::Malformed(e),
         Err(_) => Status::Other,
     }
 }
@@ -186,7 +197,7 @@ impl<'a> Pipeline<'a> {
             }
         }
         for (i, p) in self.ports.iter_mut().enumerate() {
-            p.addrs = rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect();
+            (p.addrs, p.addrs6) = PortCtx::addresses(rt, i);
         }
         Ok(())
     }
@@ -320,6 +331,11 @@ impl<'a> Pipeline<'a> {
             Status::Other => None,
             Status::Ip => Some(parsed),
         };
+        if p.is_some_and(|p| p.ipv6().is_some()) && !port.addrs6.is_empty() {
+            if let Some(reply) = crate::ndp::answer(port, buf) {
+                return Action::Reply(reply);
+            }
+        }
         if let (Some(lb), Some(p)) = (self.lb.as_mut(), p) {
             let error = match lb.process(rx_port, buf, p, hashed) {
                 Verdict::NotOurs => None,
@@ -480,13 +496,14 @@ pub fn arp_request(mac: EthernetAddress, sender: Ipv4Addr, target: Ipv4Addr) -> 
     f
 }
 
-/// Whether a frame carries IPv4 (under at most two VLAN tags).
-fn is_ipv4(frame: &[u8]) -> bool {
+/// Whether a frame carries IPv4 or IPv6 (under at most two VLAN tags).
+fn is_ip(frame: &[u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else { return false };
-    match eth.vlan_info() {
-        Ok(v) => v.ethertype == EtherType::Ipv4,
-        Err(_) => eth.ethertype() == EtherType::Ipv4,
-    }
+    let ethertype = match eth.vlan_info() {
+        Ok(v) => v.ethertype,
+        Err(_) => eth.ethertype(),
+    };
+    matches!(ethertype, EtherType::Ipv4 | EtherType::Ipv6)
 }
 
 /// Turns an ARP request for an owned address into the reply.

@@ -241,12 +241,16 @@ fn port_contexts(ports: &[shm_layout::PortSlot], rt: &conf::Runtime) -> Vec<Port
     ports
         .iter()
         .enumerate()
-        .map(|(i, p)| PortCtx {
-            mac: mac_of(p),
-            peer: p.peer.min(ports.len() as u16 - 1),
-            addrs: rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect(),
-            exception: (usize::from(p.exception) < ports.len()).then_some(p.exception),
-            is_exception: p.is_exception != 0,
+        .map(|(i, p)| {
+            let (addrs, addrs6) = PortCtx::addresses(rt, i);
+            PortCtx {
+                mac: mac_of(p),
+                peer: p.peer.min(ports.len() as u16 - 1),
+                addrs,
+                addrs6,
+                exception: (usize::from(p.exception) < ports.len()).then_some(p.exception),
+                is_exception: p.is_exception != 0,
+            }
         })
         .collect()
 }

@@ -20,7 +20,7 @@ fn main() {
                 fail(&e, e.code);
             }
         }
-        Op::AddrShow(dev) => print!("{}", addr_show(&rt(), &port_names(&shm), dev.as_deref())),
+        Op::AddrShow { dev, family } => print!("{}", addr_show(&rt(), &port_names(&shm), dev.as_deref(), family)),
         Op::RouteShow => print!("{}", route_show(&rt(), &port_names(&shm))),
         Op::NeighShow => {
             let rows = ctl::cmd::service::neigh_view(

@@ -20,6 +20,8 @@ pub struct LcoreStats {
     pub busy_cycles: u64,
     pub arp_replies: u64,
     pub icmp_echo_replies: u64,
+    /// IPv6 neighbour solicitations for owned addresses answered.
+    pub nd_replies: u64,
     /// ICMP time exceeded sent for translated packets whose TTL ran out.
     pub icmp_time_exceeded: u64,
     pub fnat_in: u64,
@@ -71,6 +73,7 @@ impl LcoreStats {
             busy_cycles,
             arp_replies,
             icmp_echo_replies,
+            nd_replies,
             icmp_time_exceeded,
             fnat_in,
             fnat_out,
@@ -199,6 +202,7 @@ pub fn view(shm: &Shm) -> Stats {
                 busy_cycles: get(&c.busy_cycles),
                 arp_replies: get(&c.arp_replies),
                 icmp_echo_replies: get(&c.icmp_echo_replies),
+                nd_replies: get(&c.nd_replies),
                 icmp_time_exceeded: get(&c.icmp_time_exceeded),
                 fnat_in: get(&c.fnat_in),
                 fnat_out: get(&c.fnat_out),

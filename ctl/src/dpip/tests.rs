@@ -11,12 +11,19 @@ fn command_lines_parse() {
     let a: Ipv4Addr = "198.18.0.100".parse().unwrap();
     assert_eq!(
         p("addr add 198.18.0.100/24 dev dpdk0"),
-        Ok(Op::Change(Change::AddrAdd { port: "dpdk0".into(), addr: a, prefix: 24 }))
+        Ok(Op::Change(Change::AddrAdd { port: "dpdk0".into(), addr: a.into(), prefix: 24 }))
     );
-    assert_eq!(p("addr del 198.18.0.100/24 dev dpdk0"), Ok(Op::Change(Change::AddrDel { addr: a })));
-    assert_eq!(p("a show"), Ok(Op::AddrShow(None)));
-    assert_eq!(p("addr show dev dpdk1"), Ok(Op::AddrShow(Some("dpdk1".into()))));
-    assert_eq!(p("addr"), Ok(Op::AddrShow(None)));
+    assert_eq!(p("addr del 198.18.0.100/24 dev dpdk0"), Ok(Op::Change(Change::AddrDel { addr: a.into() })));
+    let a6: std::net::IpAddr = "2001:db8::100".parse().unwrap();
+    assert_eq!(
+        p("addr add 2001:db8::100/64 dev dpdk0"),
+        Ok(Op::Change(Change::AddrAdd { port: "dpdk0".into(), addr: a6, prefix: 64 }))
+    );
+    assert_eq!(p("-6 addr del 2001:db8::100 dev dpdk0"), Ok(Op::Change(Change::AddrDel { addr: a6 })));
+    assert_eq!(p("a show"), Ok(Op::AddrShow { dev: None, family: None }));
+    assert_eq!(p("addr show dev dpdk1"), Ok(Op::AddrShow { dev: Some("dpdk1".into()), family: None }));
+    assert_eq!(p("addr"), Ok(Op::AddrShow { dev: None, family: None }));
+    assert_eq!(p("-6 addr show"), Ok(Op::AddrShow { dev: None, family: Some(Family::V6) }));
     assert_eq!(p("route show"), Ok(Op::RouteShow));
     let gw: Ipv4Addr = "198.18.1.1".parse().unwrap();
     assert_eq!(
@@ -52,6 +59,11 @@ fn command_lines_parse() {
         ("neigh add 198.18.1.2 lladdr 02:00 dev dpdk1", "MAC"),
         ("neigh add 198.18.1.x lladdr 02:00:00:00:01:02 dev dpdk1", "IPv4"),
         ("-s addr show", "only for `link show`"),
+        ("-6 addr add 198.18.0.100/24 dev dpdk0", "-6: expected an IPv6 address"),
+        ("-4 addr add 2001:db8::1/64 dev dpdk0", "-4: expected an IPv4 address"),
+        ("addr add 2001:db8::1/129 dev dpdk0", "0..=128"),
+        ("addr del 2001:db8::x dev dpdk0", "IPv4 or IPv6"),
+        ("-6 route show", "IPv4 only"),
     ];
     for (line, needle) in bad {
         let e = p(line).unwrap_err();
@@ -64,15 +76,21 @@ fn listings() {
     let rt = conf::Config::embedded_default().runtime();
     let ports = vec!["dpdk0".to_owned(), "dpdk1".to_owned()];
     assert_eq!(
-        addr_show(&rt, &ports, None),
+        addr_show(&rt, &ports, None, None),
         "inet 198.18.0.100/24 scope global dpdk0\ninet 198.18.1.254/24 scope global dpdk1\n"
     );
-    assert_eq!(addr_show(&rt, &ports, Some("dpdk1")), "inet 198.18.1.254/24 scope global dpdk1\n");
+    assert_eq!(addr_show(&rt, &ports, Some("dpdk1"), None), "inet 198.18.1.254/24 scope global dpdk1\n");
     let mut with_lip = rt.clone();
     with_lip.addresses.push(conf::IfAddr { port: 0, addr: "198.18.0.200".parse().unwrap(), prefix: 32, sapool: true });
     assert_eq!(
-        addr_show(&with_lip, &ports, Some("dpdk0")),
+        addr_show(&with_lip, &ports, Some("dpdk0"), None),
         "inet 198.18.0.100/24 scope global dpdk0\ninet 198.18.0.200/32 scope global dpdk0 sapool\n"
+    );
+    with_lip.addresses.push(conf::IfAddr { port: 1, addr: "2001:db8::1".parse().unwrap(), prefix: 64, sapool: false });
+    assert_eq!(addr_show(&with_lip, &ports, None, Some(Family::V6)), "inet6 2001:db8::1/64 scope global dpdk1\n");
+    assert_eq!(
+        addr_show(&with_lip, &ports, Some("dpdk1"), Some(Family::V4)),
+        "inet 198.18.1.254/24 scope global dpdk1\n"
     );
     assert_eq!(
         route_show(&rt, &ports),

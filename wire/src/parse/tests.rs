@@ -166,7 +166,39 @@ static IPV6_FRAME: [u8; 60] = [
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 ];
 
-static ALL_FRAMES: [&[u8]; 10] = [
+/// A TCP SYN [2001:db8::1]:40000 -> [2001:db8::2]:80 behind hop-by-hop options, destination options and a first fragment header (more fragments).
+#[rustfmt::skip]
+static IPV6_TCP_FRAME: [u8; 98] = [
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x86, 0xdd, 0x60, 0x00,
+    0x00, 0x00, 0x00, 0x2c, 0x00, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x3c, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00,
+    0x01, 0x04, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x9c, 0x40,
+    0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff, 0xff, 0xb7, 0xdc,
+    0x00, 0x00,
+];
+
+/// UDP [2001:db8::1]:5353 -> [2001:db8::2]:53 "hello" on VLAN 100, hop limit 63.
+#[rustfmt::skip]
+static IPV6_VLAN_UDP_FRAME: [u8; 71] = [
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x81, 0x00, 0x00, 0x64,
+    0x86, 0xdd, 0x60, 0x00, 0x00, 0x00, 0x00, 0x0d, 0x11, 0x3f, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x14, 0xe9, 0x00, 0x35, 0x00, 0x0d,
+    0x4b, 0x6f, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
+];
+
+/// An ICMPv6 echo request 2001:db8::1 -> 2001:db8::2.
+#[rustfmt::skip]
+static IPV6_ECHO_FRAME: [u8; 66] = [
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x86, 0xdd, 0x60, 0x00,
+    0x00, 0x00, 0x00, 0x0c, 0x3a, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x80, 0x00, 0x33, 0x3e, 0x12, 0x34, 0x00, 0x01, 0x70, 0x69,
+    0x6e, 0x67,
+];
+
+static ALL_FRAMES: [&[u8]; 13] = [
     &TCP_SYN_FRAME,
     &VLAN_UDP_FRAME,
     &QINQ_TCP_FRAME,
@@ -177,12 +209,16 @@ static ALL_FRAMES: [&[u8]; 10] = [
     &SECOND_FRAGMENT_FRAME,
     &IPIP_FRAME,
     &IPV6_FRAME,
+    &IPV6_TCP_FRAME,
+    &IPV6_VLAN_UDP_FRAME,
+    &IPV6_ECHO_FRAME,
 ];
 
 const NO_VLAN: [VlanTci; 2] = [VlanTci(0), VlanTci(0)];
 
 fn untagged(ethertype: EtherType, ipv4: Option<Ipv4Info>) -> Parsed {
-    Parsed { ethertype, l3_offset: 14, vlan_count: 0, vlan_tci: NO_VLAN, ipv4 }
+    let net = ipv4.map_or(Network::None, Network::V4);
+    Parsed { ethertype, l3_offset: 14, vlan_count: 0, vlan_tci: NO_VLAN, net }
 }
 
 fn syn_info(l3_offset: u16) -> Ipv4Info {
@@ -216,7 +252,7 @@ fn fragment_info(total_len: u16, l4: L4) -> Ipv4Info {
 }
 
 /// (fixture, what `classify_with(.., Checks::ALL)` returns).
-fn expected() -> [(&'static [u8], Parsed); 10] {
+fn expected() -> [(&'static [u8], Parsed); 13] {
     [
         (&TCP_SYN_FRAME, untagged(EtherType::Ipv4, Some(syn_info(14)))),
         (
@@ -226,7 +262,7 @@ fn expected() -> [(&'static [u8], Parsed); 10] {
                 l3_offset: 18,
                 vlan_count: 1,
                 vlan_tci: [VlanTci(0x2064), VlanTci(0)],
-                ipv4: Some(Ipv4Info {
+                net: Network::V4(Ipv4Info {
                     header_len: 20,
                     total_len: 57,
                     l4_offset: 38,
@@ -247,7 +283,7 @@ fn expected() -> [(&'static [u8], Parsed); 10] {
                 l3_offset: 22,
                 vlan_count: 2,
                 vlan_tci: [VlanTci(10), VlanTci(20)],
-                ipv4: Some(syn_info(22)),
+                net: Network::V4(syn_info(22)),
             },
         ),
         (&ARP_FRAME, untagged(EtherType::Arp, None)),
@@ -310,7 +346,69 @@ fn expected() -> [(&'static [u8], Parsed); 10] {
                 }),
             ),
         ),
-        (&IPV6_FRAME, untagged(EtherType::Ipv6, None)),
+        (
+            &IPV6_FRAME,
+            Parsed {
+                net: Network::V6(Ipv6Info {
+                    payload_len: 0,
+                    l4_offset: 54,
+                    protocol: IpProtocol::Ipv6NoNxt,
+                    hop_limit: 64,
+                    traffic_class: 0,
+                    is_fragment: false,
+                    l4: L4::Other,
+                }),
+                ..untagged(EtherType::Ipv6, None)
+            },
+        ),
+        (
+            &IPV6_TCP_FRAME,
+            Parsed {
+                net: Network::V6(Ipv6Info {
+                    payload_len: 44,
+                    l4_offset: 14 + 40 + 24,
+                    protocol: IpProtocol::Tcp,
+                    hop_limit: 64,
+                    traffic_class: 0,
+                    is_fragment: true,
+                    l4: L4::Tcp { src_port: 40000, dst_port: 80, flags: TcpFlags::SYN, header_len: 20 },
+                }),
+                ..untagged(EtherType::Ipv6, None)
+            },
+        ),
+        (
+            &IPV6_VLAN_UDP_FRAME,
+            Parsed {
+                ethertype: EtherType::Ipv6,
+                l3_offset: 18,
+                vlan_count: 1,
+                vlan_tci: [VlanTci(0x0064), VlanTci(0)],
+                net: Network::V6(Ipv6Info {
+                    payload_len: 13,
+                    l4_offset: 58,
+                    protocol: IpProtocol::Udp,
+                    hop_limit: 63,
+                    traffic_class: 0,
+                    is_fragment: false,
+                    l4: L4::Udp { src_port: 5353, dst_port: 53 },
+                }),
+            },
+        ),
+        (
+            &IPV6_ECHO_FRAME,
+            Parsed {
+                net: Network::V6(Ipv6Info {
+                    payload_len: 12,
+                    l4_offset: 54,
+                    protocol: IpProtocol::Icmpv6,
+                    hop_limit: 64,
+                    traffic_class: 0,
+                    is_fragment: false,
+                    l4: L4::Icmpv6 { msg_type: Icmpv6Message::EchoRequest, code: 0 },
+                }),
+                ..untagged(EtherType::Ipv6, None)
+            },
+        ),
     ]
 }
 
@@ -338,11 +436,11 @@ fn classifying_in_place_over_another_frame_leaves_nothing_of_it() {
 #[test]
 fn helpers() {
     let parsed = classify(&TCP_SYN_FRAME).unwrap();
-    let ip = parsed.ipv4.unwrap();
+    let ip = parsed.ipv4().copied().unwrap();
     assert_eq!(ip.ports(), Some((54321, 80)));
     assert_eq!(ip.tcp_flags(), TcpFlags::SYN);
     assert_eq!(ip.l4_len(), 40);
-    let ip = classify(&ICMP_ECHO_FRAME).unwrap().ipv4.unwrap();
+    let ip = classify(&ICMP_ECHO_FRAME).unwrap().ipv4().copied().unwrap();
     assert_eq!((ip.ports(), ip.tcp_flags()), (None, TcpFlags::empty()));
 }
 
@@ -351,7 +449,7 @@ fn helpers() {
 fn offsets_agree_with_views() {
     for (frame, _) in expected() {
         let parsed = classify(frame).unwrap();
-        let Some(ip) = parsed.ipv4 else { continue };
+        let Some(&ip) = parsed.ipv4() else { continue };
         let l3 = &frame[usize::from(parsed.l3_offset)..];
         let view = Ipv4Packet::new_checked(l3).unwrap();
         assert_eq!(view.src_addr(), ip.src_addr);
@@ -375,6 +473,26 @@ struct Malformed {
 
 #[rustfmt::skip]
 const MALFORMED: &[Malformed] = &[
+    Malformed { what: "IPv6 payload length past the frame", base: &IPV6_ECHO_FRAME, len: None, patches: &[(19, 13)],
+                checks: Checks::NONE, error: Error::BadPayloadLen },
+    Malformed { what: "IPv6 ethertype, version 4", base: &IPV6_ECHO_FRAME, len: None, patches: &[(14, 0x40)],
+                checks: Checks::NONE, error: Error::BadVersion },
+    Malformed { what: "IPv6 shorter than its header", base: &IPV6_ECHO_FRAME, len: Some(14 + 39), patches: &[],
+                checks: Checks::NONE, error: Error::Truncated },
+    Malformed { what: "hop-by-hop options after destination options", base: &IPV6_TCP_FRAME, len: None,
+                patches: &[(14 + 48, 0)], checks: Checks::NONE, error: Error::BadExtHeader },
+    Malformed { what: "destination options past the payload", base: &IPV6_TCP_FRAME, len: None,
+                patches: &[(14 + 49, 9)], checks: Checks::NONE, error: Error::BadExtHeader },
+    Malformed { what: "TCP data offset past the segment, over IPv6", base: &IPV6_TCP_FRAME, len: None,
+                patches: &[(78 + 12, 0xf0)], checks: Checks::NONE, error: Error::BadTcpOffset },
+    Malformed { what: "UDP over IPv6 without a checksum", base: &IPV6_VLAN_UDP_FRAME, len: None,
+                patches: &[(64, 0), (65, 0)], checks: Checks { ipv4: false, l4: true }, error: Error::BadChecksum },
+    Malformed { what: "UDP length past the IPv6 payload", base: &IPV6_VLAN_UDP_FRAME, len: None,
+                patches: &[(63, 14)], checks: Checks::NONE, error: Error::BadUdpLen },
+    Malformed { what: "ICMPv6 under 8 bytes", base: &IPV6_ECHO_FRAME, len: None, patches: &[(19, 4)],
+                checks: Checks::NONE, error: Error::Truncated },
+    Malformed { what: "ICMPv6 checksum", base: &IPV6_ECHO_FRAME, len: None, patches: &[(14 + 40 + 8, 0)],
+                checks: Checks { ipv4: false, l4: true }, error: Error::BadChecksum },
     Malformed { what: "shorter than an Ethernet header", base: &TCP_SYN_FRAME, len: Some(13), patches: &[],
                 checks: Checks::NONE, error: Error::Truncated },
     Malformed { what: "VLAN tag cut off", base: &VLAN_UDP_FRAME, len: Some(16), patches: &[],
@@ -457,7 +575,7 @@ fn fragments_skip_l4_checks() {
     // A later fragment's bytes are data, whatever they look like.
     let mut bytes = SECOND_FRAGMENT_FRAME;
     bytes[34..42].fill(0);
-    let ip = classify(&bytes).unwrap().ipv4.unwrap();
+    let ip = classify(&bytes).unwrap().ipv4().copied().unwrap();
     assert_eq!(ip.l4, L4::Fragment);
 }
 
@@ -472,12 +590,16 @@ fn every_prefix() {
                     // A prefix parses only once it holds the whole IPv4 packet (or, for other
                     // types, the Ethernet header), and then parses the same.
                     assert_eq!(parsed, full, "prefix of {len}");
-                    if let Some(ip) = parsed.ipv4 {
+                    if let Some(&ip) = parsed.ipv4() {
                         assert!(usize::from(parsed.l3_offset) + usize::from(ip.total_len) <= len);
+                    }
+                    if let Some(&ip) = parsed.ipv6() {
+                        assert!(usize::from(parsed.l3_offset) + 40 + usize::from(ip.payload_len) <= len);
                     }
                 }
                 Err(error) => {
-                    assert!(matches!(error, Error::Truncated | Error::BadTotalLen), "prefix of {len}: {error:?}")
+                    let cut = matches!(error, Error::Truncated | Error::BadTotalLen | Error::BadPayloadLen);
+                    assert!(cut, "prefix of {len}: {error:?}")
                 }
             }
         }
@@ -488,12 +610,20 @@ fn check_consistent(frame: &[u8], parsed: &Parsed) {
     let l3 = usize::from(parsed.l3_offset);
     assert!(l3 <= frame.len());
     assert_eq!(l3, 14 + 4 * usize::from(parsed.vlan_count));
-    if let Some(ip) = parsed.ipv4 {
+    if let Some(&ip) = parsed.ipv4() {
         assert!(l3 + usize::from(ip.total_len) <= frame.len());
         assert!(ip.header_len >= 20 && u16::from(ip.header_len) <= ip.total_len);
         assert_eq!(usize::from(ip.l4_offset), l3 + usize::from(ip.header_len));
         if let L4::Tcp { header_len, .. } = ip.l4 {
             assert!(header_len >= 20 && u16::from(header_len) <= ip.l4_len());
+        }
+    }
+    if let Some(&ip) = parsed.ipv6() {
+        let end = l3 + 40 + usize::from(ip.payload_len);
+        assert!(end <= frame.len());
+        assert!(usize::from(ip.l4_offset) >= l3 + 40 && usize::from(ip.l4_offset) <= end);
+        if let L4::Tcp { header_len, .. } = ip.l4 {
+            assert!(header_len >= 20 && u16::from(header_len) <= ip.l4_len(parsed.l3_offset));
         }
     }
 }

@@ -42,8 +42,8 @@ pub fn store(capacity: u32) -> Store {
 /// One UDP Full-NAT service, VIP:53 to one real server, over [`LADDRS`] local addresses.
 pub fn runtime() -> conf::Runtime {
     let laddr = |i: u8| Ipv4Addr::new(198, 18, 1, 200 + i);
-    let mut addresses = vec![conf::IfAddr { port: 0, addr: VIP, prefix: 24, sapool: false }];
-    addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: laddr(i), prefix: 24, sapool: false }));
+    let mut addresses = vec![conf::IfAddr { port: 0, addr: (VIP).into(), prefix: 24, sapool: false }];
+    addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: (laddr(i)).into(), prefix: 24, sapool: false }));
     conf::Runtime {
         addresses,
         neighbours: vec![conf::Neighbour { addr: RS, mac: [2, 0, 0, 0, 1, 2], port: 1 }],

@@ -339,7 +339,7 @@ impl<'a> Balancer<'a> {
     /// hashed ahead (see [`crate::pipeline::Pipeline::classify`]), used if it is this
     /// packet's.
     pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed, hint: Option<&Hashed>) -> Verdict {
-        let (Some((proto, sport, dport, flags)), Some(ip)) = (steer::transport(p), p.ipv4) else {
+        let (Some((proto, sport, dport, flags)), Some(ip)) = (steer::transport(p), p.ipv4().copied()) else {
             return Verdict::NotOurs;
         };
         let at = Offsets { l3: usize::from(p.l3_offset), l4: usize::from(ip.l4_offset) };

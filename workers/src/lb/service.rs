@@ -293,7 +293,7 @@ impl<'a> Hops<'a> {
     fn hop(&self, addr: Ipv4Addr) -> Option<(Ipv4Addr, u16, Ipv4Addr)> {
         let h = self.resolver.next_hop(addr)?;
         let a = self.resolver.connected(h)?;
-        Some((h, a.port as u16, a.addr))
+        Some((h, a.port as u16, a.ipv4()?))
     }
 
     /// The real servers of `def`, reached through their next hops.

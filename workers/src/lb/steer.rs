@@ -15,7 +15,7 @@ use crate::outcome::Handoff;
 /// UDP): protocol number, source and destination ports, TCP flags (`None` for UDP).
 #[inline]
 pub fn transport(p: &Parsed) -> Option<(u8, u16, u16, Option<TcpFlags>)> {
-    let ip = p.ipv4.as_ref()?;
+    let ip = p.ipv4()?;
     if ip.is_fragment || p.vlan_count != 0 {
         return None;
     }
@@ -30,7 +30,7 @@ pub fn transport(p: &Parsed) -> Option<(u8, u16, u16, Option<TcpFlags>)> {
 #[inline]
 pub fn flow_of(p: &Parsed) -> Option<(Tuple, Option<TcpFlags>)> {
     let (proto, sport, dport, flags) = transport(p)?;
-    let ip = p.ipv4.as_ref()?;
+    let ip = p.ipv4()?;
     Some((Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport }, flags))
 }
 
@@ -41,7 +41,7 @@ pub fn flow_of(p: &Parsed) -> Option<(Tuple, Option<TcpFlags>)> {
 #[inline]
 pub(super) fn is_flow(t: &Tuple, p: &Parsed, (proto, sport, dport): (u8, u16, u16)) -> bool {
     const V4_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-    let Some(ip) = p.ipv4.as_ref() else { return false };
+    let Some(ip) = p.ipv4() else { return false };
     let addr = |a: &[u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
     t.proto == proto
         && t.sport == sport
@@ -75,7 +75,7 @@ pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed) -> Option<(u
         return None;
     }
     let (proto, sport, dport, _) = transport(p)?;
-    let ip = p.ipv4.as_ref()?;
+    let ip = p.ipv4()?;
     let (src, dst) = (ip.src_addr, ip.dst_addr);
     let by_client = |addr: Ipv4Addr, port: u16| (flow_hash(u32::from(addr), port, proto) % u64::from(lcores)) as u16;
     let other = |lcore: u16, why: Handoff| (lcore != me).then_some((lcore, why));

@@ -110,12 +110,9 @@ fn rss_pipeline<'s>(
         .with_receive(receive);
     let services = lb.take_services();
     lb.reconfigure(g, services);
-    let port = |mac, peer, i| PortCtx {
-        mac,
-        peer,
-        addrs: rt.addresses.iter().filter(|a| a.port == i).map(|a| a.addr).collect(),
-        exception: None,
-        is_exception: false,
+    let port = |mac, peer, i| {
+        let (addrs, addrs6) = PortCtx::addresses(rt, i);
+        PortCtx { mac, peer, addrs, addrs6, exception: None, is_exception: false }
     };
     Pipeline::with_balancer(vec![port(P0, 1, 0), port(P1, 0, 1)], lb)
 }
@@ -174,6 +171,8 @@ fn ipv6() -> Vec<u8> {
     EthernetRepr { src_addr: CLIENT_MAC, dst_addr: P0, ethertype: EtherType::Ipv6 }
         .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
     f[14] = 0x60;
+    // No next header: a well-formed, empty packet.
+    f[20] = 59;
     f
 }
 

@@ -17,12 +17,13 @@ const OWNED1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
 /// Port 0 and 1 are a two-arm pair; port 2 is one-arm. Port 0 owns OWNED0, port 1 OWNED1.
 fn pipeline() -> Pipeline<'static> {
     Pipeline::new(vec![
-        PortCtx { mac: PORT0_MAC, peer: 1, addrs: vec![OWNED0], exception: None, is_exception: false },
-        PortCtx { mac: PORT1_MAC, peer: 0, addrs: vec![OWNED1], exception: None, is_exception: false },
+        PortCtx { mac: PORT0_MAC, peer: 1, addrs: vec![OWNED0], addrs6: vec![], exception: None, is_exception: false },
+        PortCtx { mac: PORT1_MAC, peer: 0, addrs: vec![OWNED1], addrs6: vec![], exception: None, is_exception: false },
         PortCtx {
             mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x12]),
             peer: 2,
             addrs: vec![],
+            addrs6: vec![],
             exception: None,
             is_exception: false,
         },
@@ -296,7 +297,14 @@ fn a_gratuitous_arp_announces_the_address_to_everyone() {
     assert_eq!(arp.operation, ArpOperation::Request);
     assert_eq!((arp.sender_hardware_addr, arp.sender_protocol_addr, arp.target_protocol_addr), (mac, addr, addr));
     // The balancer itself does not answer it: a request whose sender is its target asks nothing.
-    let mut p = Pipeline::new(vec![PortCtx { mac, peer: 0, addrs: vec![addr], exception: None, is_exception: false }]);
+    let mut p = Pipeline::new(vec![PortCtx {
+        mac,
+        peer: 0,
+        addrs: vec![addr],
+        addrs6: vec![],
+        exception: None,
+        is_exception: false,
+    }]);
     let mut g = f.to_vec();
     assert_ne!(p.process(0, &mut g), Action::Reply(Reply::Arp));
 }
@@ -305,8 +313,15 @@ fn a_gratuitous_arp_announces_the_address_to_everyone() {
 fn with_an_exception_path_what_the_fast_path_leaves_goes_to_the_kernel_and_back() {
     let tap_mac = PORT0_MAC;
     let mut p = Pipeline::new(vec![
-        PortCtx { mac: PORT0_MAC, peer: 0, addrs: vec![OWNED0], exception: Some(1), is_exception: false },
-        PortCtx { mac: tap_mac, peer: 0, addrs: vec![], exception: None, is_exception: true },
+        PortCtx {
+            mac: PORT0_MAC,
+            peer: 0,
+            addrs: vec![OWNED0],
+            addrs6: vec![],
+            exception: Some(1),
+            is_exception: false,
+        },
+        PortCtx { mac: tap_mac, peer: 0, addrs: vec![], addrs6: vec![], exception: None, is_exception: true },
     ]);
     // Still answered by the worker: ARP for its address, ping.
     let bcast = EthernetAddress::BROADCAST;

@@ -174,8 +174,8 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     let want = crate::neigh::Want { hop: RS, port: 1, src: LIP };
     assert_eq!(n.wanted(), &[(want, false)], "slot 0 asks for RS from LIP on port 1");
     let ports = vec![
-        PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
-        PortCtx { mac: P1, peer: 0, addrs: vec![LIP], exception: None, is_exception: false },
+        PortCtx { mac: P0, peer: 1, addrs: vec![VIP], addrs6: vec![], exception: None, is_exception: false },
+        PortCtx { mac: P1, peer: 0, addrs: vec![LIP], addrs6: vec![], exception: None, is_exception: false },
     ];
     let mut p = Pipeline::with_balancer(ports, n);
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
@@ -202,8 +202,8 @@ fn a_frame_that_is_not_the_one_classified_is_parsed_again() {
     use crate::pipeline::{Action, Pipeline, PortCtx};
     let mut s = store();
     let ports = vec![
-        PortCtx { mac: P0, peer: 1, addrs: vec![VIP], exception: None, is_exception: false },
-        PortCtx { mac: P1, peer: 0, addrs: vec![LIP], exception: None, is_exception: false },
+        PortCtx { mac: P0, peer: 1, addrs: vec![VIP], addrs6: vec![], exception: None, is_exception: false },
+        PortCtx { mac: P1, peer: 0, addrs: vec![LIP], addrs6: vec![], exception: None, is_exception: false },
     ];
     let mut p = Pipeline::with_balancer(ports, fnat(&mut s, 1));
     // One datagram classified, another (of another flow and length) processed in its place:

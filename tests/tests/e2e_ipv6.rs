@@ -1,0 +1,101 @@
+//! IPv6 end to end with real Linux stacks: two tap ports whose kernel sides sit in a client
+//! and a server namespace. IPv6 passes through the worker between them (neighbour discovery
+//! and ping bridged by the two-arm pair), and the ports' own IPv6 addresses answer neighbour
+//! solicitations and ping, from the file and added or removed at run time with dpip.
+
+use std::process::Command;
+use std::time::Duration;
+
+use integration::*;
+
+/// [`TAP_PAIR`] with an IPv6 address on dpdk0 as well.
+fn config(ifp: &str) -> String {
+    format!("{}[[addresses]]\nport = \"dpdk0\"\naddress = \"2001:db8::fe/64\"\n", TAP_PAIR.replace("@IF@", ifp))
+}
+
+/// Moves the kernel sides `<ifp>a` and `<ifp>b` of the instance's taps into a client
+/// namespace (2001:db8::1/64) and a server namespace (2001:db8::2/64), without duplicate
+/// address detection (its delay is not what is tested).
+fn namespaces(ifp: &str) -> (Netns, Netns) {
+    let (cli, srv) = (Netns::new("n6c"), Netns::new("n6s"));
+    for (ns, side, addr, mac) in
+        [(&cli, "a", "2001:db8::1/64", "02:00:00:00:01:01"), (&srv, "b", "2001:db8::2/64", "02:00:00:00:01:02")]
+    {
+        let dev = format!("{ifp}{side}");
+        sh(&format!("ip link set {dev} netns {}", ns.0));
+        ns.sh(&format!(
+            "ip link set {dev} address {mac} && ip -6 addr add {addr} dev {dev} nodad && ip link set {dev} up"
+        ));
+    }
+    (cli, srv)
+}
+
+/// Runs a front-end (`dpip`, `ipvsadm`) of the instance: (success, stdout, stderr).
+fn front(inst: &Instance, tool: &str, line: &str) -> (bool, String, String) {
+    let out = Command::new(bin(tool)).args(line.split_whitespace()).env("DPVS_CONFIG", &inst.config).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Whether `addr` answers 3 pings from `ns` (each within 2 s).
+fn pings(ns: &Netns, addr: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", addr])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("3 received")
+}
+
+#[test]
+fn ipv6_ping_and_neighbour_discovery_of_the_ports_addresses() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("d6");
+    let inst = Instance::start(&config(&ifp));
+    let (cli, srv) = namespaces(&ifp);
+
+    // IPv6 between the namespaces, through the worker (neighbour discovery is multicast).
+    assert!(pings(&cli, "2001:db8::2"), "IPv6 bridged through the two-arm pair");
+
+    // The port's own address, from the file: resolved by neighbour discovery, then pinged.
+    assert!(pings(&cli, "2001:db8::fe"), "the port's IPv6 address answers ping");
+    let neigh = cli.sh(&format!("ip -6 neigh show 2001:db8::fe dev {ifp}a"));
+    assert!(neigh.contains("02:00:00:00:00:10"), "resolved to the port's MAC: {neigh}");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "nd_replies") >= 1, "{s}");
+    assert_eq!(u(&s, "icmp_echo_replies"), 3, "{s}");
+    // The server, on the other arm, does not get an answer: the address is dpdk0's.
+    assert!(!pings(&srv, "2001:db8::fe"), "only the owning port answers");
+
+    // At run time: an address added with dpip answers at once, and is listed like ip does.
+    let (ok, out, err) = front(&inst, "dpip", "-6 addr add 2001:db8::fd/64 dev dpdk0");
+    assert!(ok && out.is_empty(), "{out}{err}");
+    let (_, shown, _) = front(&inst, "dpip", "-6 addr show");
+    assert_eq!(shown, "inet6 2001:db8::fe/64 scope global dpdk0\ninet6 2001:db8::fd/64 scope global dpdk0\n");
+    let (_, both, _) = front(&inst, "dpip", "addr show dev dpdk0");
+    assert!(both.starts_with("inet 198.18.0.254/24 scope global dpdk0\n"), "{both}");
+    assert!(pings(&cli, "2001:db8::fd"), "the added address answers");
+    // The configuration written back holds both families, and reads back the same.
+    let dump = inst.ctl_ok(&["config", "dump"]);
+    assert!(dump.contains("\"2001:db8::fd/64\"") && dump.contains("\"198.18.0.254/24\""), "{dump}");
+
+    // Removed, it no longer answers.
+    let (ok, out, err) = front(&inst, "dpip", "addr del 2001:db8::fd/64 dev dpdk0");
+    assert!(ok, "{out}{err}");
+    cli.sh(&format!("ip -6 neigh flush dev {ifp}a"));
+    assert!(!pings(&cli, "2001:db8::fd"), "a removed address does not answer");
+
+    // Bad input is refused with what was expected, and changes nothing.
+    let generation = inst.generation();
+    for (line, needle) in [
+        ("addr add fe80::1/64 dev dpdk0", "link-local"),
+        ("addr add 2001:db8::fe/64 dev dpdk1", "already assigned"),
+        ("addr add 2001:db8::9/129 dev dpdk0", "0..=128"),
+        ("-6 addr add 198.18.0.9/24 dev dpdk0", "expected an IPv6 address"),
+    ] {
+        let (ok, out, err) = front(&inst, "dpip", line);
+        assert!(!ok && err.contains(needle), "{line}: {out}{err}");
+    }
+    assert_eq!(inst.generation(), generation, "refused changes publish nothing");
+    wait_for("ping after the refusals", Duration::from_secs(5), || pings(&cli, "2001:db8::fe").then_some(()));
+}
