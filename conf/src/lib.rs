@@ -216,6 +216,7 @@ pub fn parse_ip_prefix(text: &str) -> Result<(std::net::IpAddr, u8), ParsePrefix
 /// # Errors
 /// What is wrong with it, naming it.
 pub fn check_if_addr(addr: std::net::IpAddr) -> Result<(), String> {
+    check_not_mapped(addr)?;
     let bad = match addr {
         std::net::IpAddr::V4(a) => a.is_unspecified() || a.is_broadcast() || a.is_multicast(),
         std::net::IpAddr::V6(a) => {
@@ -231,6 +232,20 @@ pub fn check_if_addr(addr: std::net::IpAddr) -> Result<(), String> {
             "{addr} cannot be an interface address (unspecified, multicast, loopback or link-local: give a global or unique-local address)"
         ),
     })
+}
+
+/// Refuses an IPv4-mapped IPv6 address (`::ffff:198.18.0.1`): the balancer's tables hold
+/// IPv4 addresses in that form, so the two would be one.
+///
+/// # Errors
+/// The address, and how to write it.
+pub fn check_not_mapped(addr: std::net::IpAddr) -> Result<(), String> {
+    match addr {
+        std::net::IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => {
+            Err(format!("{addr} is an IPv4-mapped IPv6 address: write the IPv4 address {}", a.to_canonical()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Why a text is not `address/length` ([`parse_prefix`], [`parse_ip_prefix`]).
@@ -300,13 +315,15 @@ impl Protocol {
 /// A virtual service (Full-NAT).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Service {
-    pub vip: std::net::Ipv4Addr,
+    /// The virtual address, IPv4 or IPv6; its real servers and local addresses are of its
+    /// family.
+    pub vip: std::net::IpAddr,
     pub port: u16,
     pub protocol: Protocol,
     /// Scheduler (ipvsadm name).
     pub scheduler: sched::Kind,
     /// Local addresses connections to the real servers come from.
-    pub local_addresses: Vec<std::net::Ipv4Addr>,
+    pub local_addresses: Vec<std::net::IpAddr>,
     pub reals: Vec<Real>,
     /// Persistence timeout, seconds (ipvsadm `-p`; 0: none): a client's new connections go to
     /// the real server of its previous one while its template lives.
@@ -438,7 +455,7 @@ impl std::fmt::Display for Prefix {
 /// gateway; the next hop's MAC comes from a static neighbour entry, else from ARP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Real {
-    pub addr: std::net::Ipv4Addr,
+    pub addr: std::net::IpAddr,
     pub port: u16,
     pub weight: u32,
     /// How packets reach it.

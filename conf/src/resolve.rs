@@ -3,7 +3,7 @@
 //! thousands of VIPs, each an interface address).
 
 use rustc_hash::FxHashMap as HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::{IfAddr, Route};
 
@@ -13,11 +13,16 @@ pub struct Resolver<'a> {
     addresses: &'a [IfAddr],
     routes: &'a [Route],
     /// Each address's index.
-    owners: HashMap<Ipv4Addr, usize>,
-    /// The prefix lengths the addresses have, longest first.
-    lens: Vec<u8>,
+    owners: HashMap<IpAddr, usize>,
+    /// The prefix lengths the addresses of each family have, longest first: IPv4's, IPv6's.
+    lens: [Vec<u8>; 2],
     /// The first address (in order) of each connected network (network, prefix length).
-    networks: HashMap<(Ipv4Addr, u8), usize>,
+    networks: HashMap<(IpAddr, u8), usize>,
+}
+
+/// Index of `a`'s family in [`Resolver::lens`].
+fn family(a: IpAddr) -> usize {
+    usize::from(a.is_ipv6())
 }
 
 impl<'a> Resolver<'a> {
@@ -25,37 +30,46 @@ impl<'a> Resolver<'a> {
     pub fn new(addresses: &'a [IfAddr], routes: &'a [Route]) -> Self {
         let mut owners = HashMap::with_capacity_and_hasher(addresses.len(), Default::default());
         let mut networks = HashMap::default();
-        let mut lens = Vec::new();
-        // Services are IPv4: their owners and next hops are among the IPv4 addresses.
-        for (i, (a, v4)) in addresses.iter().enumerate().filter_map(|(i, a)| Some((i, (a, a.ipv4()?)))) {
-            owners.entry(v4).or_insert(i);
-            networks.entry((crate::network(v4, a.prefix), a.prefix)).or_insert(i);
+        let mut lens: [Vec<u8>; 2] = Default::default();
+        for (i, a) in addresses.iter().enumerate() {
+            owners.entry(a.addr).or_insert(i);
+            networks.entry((crate::network_of(a.addr, a.prefix), a.prefix)).or_insert(i);
+            let lens = &mut lens[family(a.addr)];
             if !lens.contains(&a.prefix) {
                 lens.push(a.prefix);
             }
         }
-        lens.sort_unstable_by(|a, b| b.cmp(a));
+        for l in &mut lens {
+            l.sort_unstable_by(|a, b| b.cmp(a));
+        }
         Resolver { addresses, routes, owners, lens, networks }
     }
 
     /// The interface address `addr`, if it is one.
-    pub fn owner(&self, addr: Ipv4Addr) -> Option<&'a IfAddr> {
-        self.owners.get(&addr).map(|&i| &self.addresses[i])
+    pub fn owner(&self, addr: impl Into<IpAddr>) -> Option<&'a IfAddr> {
+        self.owners.get(&addr.into()).map(|&i| &self.addresses[i])
     }
 
     /// The first interface address (in order) whose connected network holds `addr`.
-    pub fn connected(&self, addr: Ipv4Addr) -> Option<&'a IfAddr> {
-        let first = self.lens.iter().filter_map(|&len| self.networks.get(&(crate::network(addr, len), len))).min()?;
+    pub fn connected(&self, addr: impl Into<IpAddr>) -> Option<&'a IfAddr> {
+        let addr = addr.into();
+        let first = self.lens[family(addr)]
+            .iter()
+            .filter_map(|&len| self.networks.get(&(crate::network_of(addr, len), len)))
+            .min()?;
         Some(&self.addresses[*first])
     }
 
     /// The next hop towards `addr`: itself on a connected network, else the gateway of the
-    /// longest matching route.
-    pub fn next_hop(&self, addr: Ipv4Addr) -> Option<Ipv4Addr> {
+    /// longest matching route (routes are IPv4 only: an IPv6 address is reached on a
+    /// connected network or not at all).
+    pub fn next_hop(&self, addr: impl Into<IpAddr>) -> Option<IpAddr> {
+        let addr = addr.into();
         if self.connected(addr).is_some() {
             return Some(addr);
         }
-        self.routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
+        let IpAddr::V4(v4) = addr else { return None };
+        self.routes.iter().filter(|r| r.contains(v4)).max_by_key(|r| r.len).map(|r| r.via.into())
     }
 }
 
@@ -63,7 +77,7 @@ impl<'a> Resolver<'a> {
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> Ipv4Addr {
+    fn ip(s: &str) -> std::net::Ipv4Addr {
         s.parse().unwrap()
     }
 
@@ -90,9 +104,25 @@ mod tests {
             let scan =
                 addresses.iter().find(|a| crate::network(a.ipv4().unwrap(), a.prefix) == crate::network(p, a.prefix));
             assert_eq!(r.connected(p), scan, "{probe}");
-            assert_eq!(r.next_hop(p), crate::validate::next_hop(p, &addresses, &routes), "{probe}");
+            assert_eq!(r.next_hop(p), crate::validate::next_hop(p, &addresses, &routes).map(IpAddr::from), "{probe}");
         }
         assert_eq!(r.owner(ip("198.18.0.7")).map(|a| a.port), Some(1));
         assert_eq!(r.owner(ip("198.18.0.8")), None);
+    }
+
+    /// IPv6 addresses are looked up among the IPv6 ones only, on connected networks.
+    #[test]
+    fn ipv6_lookups_stay_in_their_family() {
+        let v6 = |port, a: &str, prefix| IfAddr { port, addr: a.parse().unwrap(), prefix, sapool: false };
+        let addresses = [addr(0, "198.18.0.100", 0), v6(1, "2001:db8::1", 64), v6(2, "2001:db8:1::1", 48)];
+        let r = Resolver::new(&addresses, &[]);
+        let a6 = |a: &str| a.parse::<std::net::Ipv6Addr>().unwrap();
+        assert_eq!(r.connected(a6("2001:db8::99")).map(|a| a.port), Some(1));
+        assert_eq!(r.connected(a6("2001:db8:1:5::9")).map(|a| a.port), Some(2));
+        assert_eq!(r.connected(a6("2001:db9::1")), None, "the IPv4 default network holds no IPv6 address");
+        assert_eq!(r.next_hop(a6("2001:db8::99")), Some(a6("2001:db8::99").into()));
+        assert_eq!(r.next_hop(a6("2001:db9::1")), None);
+        assert_eq!(r.owner(a6("2001:db8::1")).map(|a| a.port), Some(1));
+        assert_eq!(r.connected(ip("203.0.113.9")).map(|a| a.port), Some(0));
     }
 }

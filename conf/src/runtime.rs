@@ -42,15 +42,15 @@ pub struct ServiceCounts {
     /// Real servers over all services.
     reals: usize,
     /// Services per key.
-    keys: HashMap<(Ipv4Addr, u16, crate::Protocol), u32>,
+    keys: HashMap<(IpAddr, u16, crate::Protocol), u32>,
     /// Services per VIP.
-    vips: HashMap<Ipv4Addr, u32>,
+    vips: HashMap<IpAddr, u32>,
     /// Services per local address.
-    laddrs: HashMap<Ipv4Addr, u32>,
+    laddrs: HashMap<IpAddr, u32>,
 }
 
 type HashMap<K, V> = rustc_hash::FxHashMap<K, V>;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 impl ServiceCounts {
     /// The counts of `services`.
@@ -73,7 +73,8 @@ impl ServiceCounts {
     }
 
     /// Whether `addr` is the VIP or a local address of a service.
-    pub fn uses(&self, addr: Ipv4Addr) -> bool {
+    pub fn uses(&self, addr: impl Into<IpAddr>) -> bool {
+        let addr = addr.into();
         self.vips.contains_key(&addr) || self.laddrs.contains_key(&addr)
     }
 
@@ -187,7 +188,8 @@ impl Runtime {
     }
 
     /// Index of the service `proto vip:port`.
-    pub fn service(&self, protocol: Protocol, vip: std::net::Ipv4Addr, port: u16) -> Option<usize> {
+    pub fn service(&self, protocol: Protocol, vip: impl Into<IpAddr>, port: u16) -> Option<usize> {
+        let vip = vip.into();
         self.services.iter().position(|s| s.protocol == protocol && s.vip == vip && s.port == port)
     }
 }
@@ -588,6 +590,30 @@ rx = ["p1:0"]
         assert!(text.find("[[addresses]]").expect("addresses") > last_static, "{text}");
         assert!(text.contains("weight = 7\nforward = \"dr\"\n"), "{text}");
         assert!(text.contains("local_addresses = []\ndeny = [\"192.0.2.0/24\"]\n"), "{text}");
+        let again = replace_runtime_tables(&text, &back.render_runtime(&back.runtime()));
+        assert_eq!(again.as_ref(), Ok(&text), "dump, reload, dump is a fixed point");
+    }
+
+    /// An IPv6 address and service written back and read again: the same runtime, and the
+    /// same text.
+    #[test]
+    fn ipv6_addresses_and_services_dump_and_reload_to_a_fixed_point() {
+        let cfg = Config::from_str(FILE, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let mut rt = cfg.runtime();
+        let a = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        rt.addresses.push(crate::IfAddr { port: 0, addr: a("2001:db8::100"), prefix: 64, sapool: false });
+        rt.addresses.push(crate::IfAddr { port: 0, addr: a("2001:db8::fe"), prefix: 128, sapool: true });
+        let mut v6 = (*rt.services[0]).clone();
+        v6.vip = a("2001:db8::100");
+        v6.local_addresses = vec![a("2001:db8::fe")];
+        v6.reals[0].addr = a("2001:db8::2");
+        v6.reals[0].forward = crate::Forward::Fnat;
+        rt.services.push(v6.into());
+        let text = replace_runtime_tables(FILE, &cfg.render_runtime(&rt)).expect("TOML");
+        let back = Config::from_str(&text, "dump").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back.runtime(), rt);
+        assert!(text.contains("address = \"2001:db8::100/64\""), "{text}");
+        assert!(text.contains("vip = \"2001:db8::100\""), "{text}");
         let again = replace_runtime_tables(&text, &back.render_runtime(&back.runtime()));
         assert_eq!(again.as_ref(), Ok(&text), "dump, reload, dump is a fixed point");
     }

@@ -132,6 +132,28 @@ fn connections(raw: RawConnections, path: &KeyPath) -> Result<Connections> {
     Ok(Connections { capacity_per_lcore })
 }
 
+/// The IPv4 or IPv6 address `text` at `path`, `what` naming it in the error.
+fn ip(text: &str, what: &str, path: &KeyPath) -> Result<std::net::IpAddr> {
+    let a: std::net::IpAddr = text.parse().map_err(|_| {
+        Fault::at(
+            path,
+            format!("expected {what} (an IPv4 or IPv6 address like \"198.18.1.2\" or \"2001:db8::2\"), got \"{text}\""),
+        )
+    })?;
+    crate::check_not_mapped(a).map_err(|e| Fault::at(path, e))?;
+    Ok(a)
+}
+
+/// "`a` is an IPv6 address, but services[i].vip is IPv4" and the like: every address of a
+/// service is of its VIP's family.
+fn same_family(a: std::net::IpAddr, vip: std::net::IpAddr, path: &KeyPath) -> Result<()> {
+    let name = |a: std::net::IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+    if a.is_ipv6() == vip.is_ipv6() {
+        return Ok(());
+    }
+    Err(Fault::at(path, format!("{a} is an {} address, but the virtual address {vip} is {}: a service's real servers and local addresses are of its VIP's family", name(a), name(vip))))
+}
+
 /// The IPv4 address `text` at `path`, `what` naming it in the error.
 fn ipv4(text: &str, what: &str, path: &KeyPath) -> Result<std::net::Ipv4Addr> {
     text.parse()
@@ -267,7 +289,7 @@ fn services(
 }
 
 /// "services[i].local_addresses[j]: `a` is the virtual address of services[k]".
-pub(crate) fn laddr_is_a_vip(path: &KeyPath, (i, j): (usize, usize), a: std::net::Ipv4Addr, k: usize) -> Fault {
+pub(crate) fn laddr_is_a_vip(path: &KeyPath, (i, j): (usize, usize), a: std::net::IpAddr, k: usize) -> Fault {
     Fault::at(
         &path.index(i).key("local_addresses").index(j),
         format!("{a} is the virtual address of services[{k}]: a local address must not be a VIP"),
@@ -278,13 +300,14 @@ pub(crate) fn laddr_is_a_vip(path: &KeyPath, (i, j): (usize, usize), a: std::net
 /// services, and the limits on all of them together, are its caller's).
 pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> Result<Service> {
     let ServiceCtx { resolver, pollers, port_names, lim } = *ctx;
-    let owned = |a: std::net::Ipv4Addr| resolver.owner(a).is_some();
+    let owned = |a: std::net::IpAddr| resolver.owner(a).is_some();
     let vp = path.key("vip");
-    let vip = ipv4(&required(raw.vip, &vp, "the virtual IPv4 address")?, "the virtual address", &vp)?;
+    let vip = ip(&required(raw.vip, &vp, "the virtual IPv4 or IPv6 address")?, "the virtual address", &vp)?;
     if !owned(vip) {
+        let asks = if vip.is_ipv6() { "neighbour discovery" } else { "ARP" };
         return Err(Fault::at(
             &vp,
-            format!("{vip} is not an interface address: add it to [[addresses]] so its port answers ARP for it"),
+            format!("{vip} is not an interface address: add it to [[addresses]] so its port answers {asks} for it"),
         ));
     }
     let port: u16 = int(raw.port, 0, 1..=65_535, &path.key("port"))?;
@@ -310,7 +333,8 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
     let mut local_addresses = Vec::with_capacity(raw_l.len());
     for (j, t) in raw_l.iter().enumerate() {
         let p = lp.index(j);
-        let a = ipv4(t, "a local address", &p)?;
+        let a = ip(t, "a local address", &p)?;
+        same_family(a, vip, &p)?;
         if !owned(a) {
             return Err(Fault::at(
                 &p,
@@ -334,8 +358,8 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
     for (j, r) in raw_r.into_iter().enumerate() {
         let p = rp.index(j);
         let ap = p.key("address");
-        let addr =
-            ipv4(&required(r.address, &ap, "the real server's IPv4 address")?, "the real server's address", &ap)?;
+        let addr = ip(&required(r.address, &ap, "the real server's address")?, "the real server's address", &ap)?;
+        same_family(addr, vip, &ap)?;
         let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
         let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
         let fp = p.key("forward");
@@ -361,8 +385,19 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
         if !seen.insert((addr, rport)) {
             return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
         }
+        if vip.is_ipv6() && forward != Forward::Fnat {
+            return Err(Fault::at(
+                &fp,
+                format!("IPv6 services are Full-NAT only for now: expected \"fnat\", got \"{}\"", forward.name()),
+            ));
+        }
         let Some(hop) = resolver.next_hop(addr) else {
-            return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: add an address of its network to [[addresses]], or a [[routes]] entry")));
+            let fix = if addr.is_ipv6() {
+                "add an IPv6 address of its network to [[addresses]] (IPv6 routes are not supported yet)"
+            } else {
+                "add an address of its network to [[addresses]], or a [[routes]] entry"
+            };
+            return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: {fix}")));
         };
         if hop != addr && forward == Forward::Dr {
             return Err(Fault::at(
@@ -384,6 +419,10 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
     }
     let deny = acl(raw.deny.unwrap_or_default(), lim, &path.key("deny"))?;
     let allow = acl(raw.allow.unwrap_or_default(), lim, &path.key("allow"))?;
+    if vip.is_ipv6() && !(deny.is_empty() && allow.is_empty()) {
+        let key = if deny.is_empty() { "allow" } else { "deny" };
+        return Err(Fault::at(&path.key(key), "access lists are IPv4 networks: an IPv6 service takes none yet"));
+    }
     let pp = path.key("proxy_protocol");
     let proxy_protocol: crate::ProxyProtocol = raw
         .proxy_protocol
@@ -435,7 +474,7 @@ fn served_by_one_group(
     if pollers.groups().len() <= 1 {
         return Ok(());
     }
-    let port_of = |a: std::net::Ipv4Addr| resolver.owner(a).map(|x| x.port);
+    let port_of = |a: std::net::IpAddr| resolver.owner(a).map(|x| x.port);
     let Some(group) = pollers.group_of(s, resolver) else { return Ok(()) };
     // Every real server's next hop: its ARP answers (and Full-NAT or NAT replies) come in there.
     let real_ports = s.reals.iter().filter_map(|r| resolver.connected(resolver.next_hop(r.addr)?).map(|a| a.port));

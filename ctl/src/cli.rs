@@ -1,6 +1,6 @@
 //! Command line (clap derive; doc comments are the help text).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -183,14 +183,14 @@ pub struct ServiceArg {
     /// tcp or udp.
     #[arg(value_enum)]
     pub protocol: Proto,
-    /// Virtual address and port, like 198.18.0.100:80.
-    pub vip: SocketAddrV4,
+    /// Virtual address and port, like 198.18.0.100:80 or [2001:db8::100]:80.
+    pub vip: SocketAddr,
 }
 
 impl ServiceArg {
     /// The mailbox's service key.
     pub fn key(&self) -> mailbox::proto::ServiceKey {
-        mailbox::proto::ServiceKey { protocol: self.protocol.into(), vip: *self.vip.ip(), port: self.vip.port() }
+        mailbox::proto::ServiceKey { protocol: self.protocol.into(), vip: self.vip.ip(), port: self.vip.port() }
     }
 }
 
@@ -254,7 +254,7 @@ pub enum ServiceCommand {
         #[arg(value_enum, requires = "vip")]
         protocol: Option<Proto>,
         /// Virtual address and port.
-        vip: Option<SocketAddrV4>,
+        vip: Option<SocketAddr>,
     },
 }
 
@@ -266,7 +266,7 @@ pub enum RealCommand {
         service: ServiceArg,
         /// Real server address and port, like 198.18.1.2:8080 (on a port's network, with a
         /// neighbour entry).
-        real: SocketAddrV4,
+        real: SocketAddr,
         /// Weight, 0..=65535 (0: quiescent, no new connections).
         #[arg(short, long, default_value_t = 1)]
         weight: u32,
@@ -291,7 +291,7 @@ pub enum RealCommand {
         #[command(flatten)]
         service: ServiceArg,
         /// Real server address and port.
-        real: SocketAddrV4,
+        real: SocketAddr,
         /// Weight, 0..=65535.
         #[arg(short, long)]
         weight: u32,
@@ -310,7 +310,7 @@ pub enum RealCommand {
         #[command(flatten)]
         service: ServiceArg,
         /// Real server address and port.
-        real: SocketAddrV4,
+        real: SocketAddr,
     },
 }
 
@@ -364,7 +364,7 @@ pub enum LaddrCommand {
         #[command(flatten)]
         service: ServiceArg,
         /// The address.
-        address: Ipv4Addr,
+        address: IpAddr,
         /// Install the address on this port first if no port has it (as a /32, removed again
         /// with the last local address or service that uses it; ipvsadm's `-F`).
         #[arg(long)]
@@ -375,7 +375,7 @@ pub enum LaddrCommand {
         #[command(flatten)]
         service: ServiceArg,
         /// The address.
-        address: Ipv4Addr,
+        address: IpAddr,
     },
 }
 
@@ -435,13 +435,13 @@ pub enum ConnCommand {
     List {
         /// Only those of the service at this virtual address:port.
         #[arg(long)]
-        vip: Option<SocketAddrV4>,
+        vip: Option<SocketAddr>,
         /// Only tcp or udp.
         #[arg(long, value_enum)]
         protocol: Option<Proto>,
         /// Only those of this client address.
         #[arg(long)]
-        client: Option<Ipv4Addr>,
+        client: Option<IpAddr>,
         /// Only those in this worker slot's table.
         #[arg(long)]
         worker: Option<usize>,

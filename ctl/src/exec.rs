@@ -207,7 +207,7 @@ impl Ctx<'_> {
         self.change(match c {
             RealCommand::Add { service, real, weight, forward, upper, lower } => Change::RealAdd {
                 service: service.key(),
-                addr: *real.ip(),
+                addr: real.ip(),
                 port: real.port(),
                 weight,
                 forward: forward.into(),
@@ -215,7 +215,7 @@ impl Ctx<'_> {
             },
             RealCommand::Edit { service, real, weight, forward, upper, lower } => Change::RealEdit {
                 service: service.key(),
-                addr: *real.ip(),
+                addr: real.ip(),
                 port: real.port(),
                 weight,
                 forward: forward.map(Into::into),
@@ -223,7 +223,7 @@ impl Ctx<'_> {
                 lower,
             },
             RealCommand::Del { service, real } => {
-                Change::RealDel { service: service.key(), addr: *real.ip(), port: real.port() }
+                Change::RealDel { service: service.key(), addr: real.ip(), port: real.port() }
             }
         })
     }

@@ -9,7 +9,7 @@
 //! and `-i` (IP-in-IP tunnel).
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use std::collections::HashMap;
 
@@ -94,12 +94,12 @@ pub struct Args {
     /// List local addresses.
     #[arg(short = 'G', long = "get-laddr", group = "command")]
     pub get_laddr: bool,
-    /// TCP service VIP:port.
+    /// TCP service VIP:port ([VIP]:port for IPv6).
     #[arg(short = 't', long = "tcp-service", group = "service")]
-    pub tcp: Option<SocketAddrV4>,
-    /// UDP service VIP:port.
+    pub tcp: Option<SocketAddr>,
+    /// UDP service VIP:port ([VIP]:port for IPv6).
     #[arg(short = 'u', long = "udp-service", group = "service")]
-    pub udp: Option<SocketAddrV4>,
+    pub udp: Option<SocketAddr>,
     /// Scheduler: rr, wrr, wlc, lc, fo, conhash, mh.
     #[arg(short = 's', long = "scheduler")]
     pub scheduler: Option<String>,
@@ -109,7 +109,8 @@ pub struct Args {
     /// Persistence timeout, seconds (360 when given without a value).
     #[arg(short = 'p', long = "persistent", num_args = 0..=1, default_missing_value = "360")]
     pub persistent: Option<u32>,
-    /// Real server address[:port] (the port defaults to the service's).
+    /// Real server address[:port] ([address]:port for IPv6; the port defaults to the
+    /// service's).
     #[arg(short = 'r', long = "real-server")]
     pub real: Option<String>,
     /// Direct routing (the default).
@@ -135,7 +136,7 @@ pub struct Args {
     pub lower: Option<u32>,
     /// Local address.
     #[arg(short = 'z', long = "laddr")]
-    pub laddr: Option<Ipv4Addr>,
+    pub laddr: Option<IpAddr>,
     /// The port that owns the local address.
     #[arg(short = 'F', long = "ifname")]
     pub ifname: Option<String>,
@@ -272,23 +273,19 @@ impl Args {
             (_, Some(a)) => (conf::Protocol::Udp, a),
             _ => return None,
         };
-        Some(ServiceKey { protocol, vip: *a.ip(), port: a.port() })
+        Some(ServiceKey { protocol, vip: a.ip(), port: a.port() })
     }
 
     fn need_service(&self) -> Result<ServiceKey, IpvsadmError> {
         self.service().ok_or(IpvsadmError::SERVICE)
     }
 
-    fn real(&self, svc: &ServiceKey) -> Result<(Ipv4Addr, u16), IpvsadmError> {
+    fn real(&self, svc: &ServiceKey) -> Result<(IpAddr, u16), IpvsadmError> {
         let text = self
             .real
             .as_deref()
             .ok_or(IpvsadmError::Required { what: "a real server", options: "-r|--real-server RS[:port]" })?;
-        let bad = || IpvsadmError::Real(text.to_owned());
-        match text.split_once(':') {
-            Some((a, p)) => Ok((a.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?)),
-            None => Ok((text.parse().map_err(|_| bad())?, svc.port)),
-        }
+        parse_real(text, svc.port).ok_or_else(|| IpvsadmError::Real(text.to_owned()))
     }
 
     fn refuse_misplaced(&self) -> Result<(), IpvsadmError> {
@@ -449,7 +446,8 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
             conf::ProxyProtocol::Off => String::new(),
             p => format!(" --proxy-protocol {}", p.name()),
         };
-        let _ = writeln!(out, "-A {flag} {}:{} -s {}{persistent}{proxy}", s.vip, s.port, s.scheduler.name());
+        let _ =
+            writeln!(out, "-A {flag} {} -s {}{persistent}{proxy}", SocketAddr::new(s.vip, s.port), s.scheduler.name());
         for r in &s.reals {
             let method = match r.forward {
                 conf::Forward::Fnat => "-b",
@@ -466,20 +464,22 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
             }
             let _ = writeln!(
                 out,
-                "-a {flag} {}:{} -r {}:{} {method} -w {}{thresholds}",
-                s.vip, s.port, r.addr, r.port, r.weight
+                "-a {flag} {} -r {} {method} -w {}{thresholds}",
+                SocketAddr::new(s.vip, s.port),
+                SocketAddr::new(r.addr, r.port),
+                r.weight
             );
         }
         for p in &s.deny {
-            let _ = writeln!(out, "--add-blklst -k {p} {flag} {}:{}", s.vip, s.port);
+            let _ = writeln!(out, "--add-blklst -k {p} {flag} {}", SocketAddr::new(s.vip, s.port));
         }
         for p in &s.allow {
-            let _ = writeln!(out, "--add-whtlst -2 {p} {flag} {}:{}", s.vip, s.port);
+            let _ = writeln!(out, "--add-whtlst -2 {p} {flag} {}", SocketAddr::new(s.vip, s.port));
         }
         for l in &s.local_addresses {
             let dev =
                 rt.addresses.iter().find(|a| a.addr == *l).and_then(|a| ports.get(a.port)).map_or("?", String::as_str);
-            let _ = writeln!(out, "--add-laddr -z {l} {flag} {}:{} -F {dev}", s.vip, s.port);
+            let _ = writeln!(out, "--add-laddr -z {l} {flag} {} -F {dev}", SocketAddr::new(s.vip, s.port));
         }
     }
     out
@@ -494,7 +494,8 @@ pub fn get_laddr(rt: &conf::Runtime, only: Option<ServiceKey>) -> String {
             continue;
         }
         for l in &s.local_addresses {
-            let _ = writeln!(out, "{:<24} {:<8} {l}", format!("{}:{}", s.vip, s.port), s.local_addresses.len());
+            let _ =
+                writeln!(out, "{:<24} {:<8} {l}", SocketAddr::new(s.vip, s.port).to_string(), s.local_addresses.len());
         }
     }
     out
@@ -514,8 +515,12 @@ pub fn get_acl(rt: &conf::Runtime, list: AclList) -> String {
             AclList::Allow => &s.allow,
         };
         for p in l {
-            let _ =
-                writeln!(out, "{:<24} {:<8} {p}", format!("{}:{}", s.vip, s.port), s.protocol.name().to_uppercase());
+            let _ = writeln!(
+                out,
+                "{:<24} {:<8} {p}",
+                SocketAddr::new(s.vip, s.port).to_string(),
+                s.protocol.name().to_uppercase()
+            );
         }
     }
     out
@@ -529,13 +534,19 @@ pub fn list_thresholds(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>
         "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n  -> RemoteAddress:Port"
     );
     for s in &rt.services {
-        let _ = writeln!(out, "{:<4} {}:{} {}", s.protocol.name().to_uppercase(), s.vip, s.port, s.scheduler.name());
+        let _ = writeln!(
+            out,
+            "{:<4} {} {}",
+            s.protocol.name().to_uppercase(),
+            SocketAddr::new(s.vip, s.port),
+            s.scheduler.name()
+        );
         for r in &s.reals {
             let (a, i) = counts.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port)).copied().unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  -> {:<28} {:<10} {:<10} {:<10} {i}",
-                format!("{}:{}", r.addr, r.port),
+                SocketAddr::new(r.addr, r.port).to_string(),
                 r.upper,
                 r.lower,
                 a
@@ -543,6 +554,16 @@ pub fn list_thresholds(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>
         }
     }
     out
+}
+
+/// A real server as ipvsadm's `-r` writes it: `198.18.1.2`, `198.18.1.2:8080`, `2001:db8::2`,
+/// `[2001:db8::2]` or `[2001:db8::2]:8080`; without a port, `default_port` (the service's).
+pub fn parse_real(text: &str, default_port: u16) -> Option<(IpAddr, u16)> {
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Some((a.ip(), a.port()));
+    }
+    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    Some((bare.parse().ok()?, default_port))
 }
 
 /// Why a local address does not belong to the port `-F` names ([`check_laddr_port`]).
@@ -553,14 +574,14 @@ pub enum LaddrPortError {
     NoPort { dev: String, ports: Vec<String> },
     /// The address belongs to another port.
     #[error("{addr} is an address of {owner}, not of {dev}")]
-    OtherPort { addr: Ipv4Addr, owner: String, dev: String },
+    OtherPort { addr: IpAddr, owner: String, dev: String },
 }
 
 /// Checks that `addr` is an address of the port named `dev` (ipvsadm's `-F`).
 ///
 /// # Errors
 /// [`LaddrPortError`]: it is not, naming the port that has it, if any.
-pub fn check_laddr_port(rt: &conf::Runtime, ports: &[String], addr: Ipv4Addr, dev: &str) -> Result<(), LaddrPortError> {
+pub fn check_laddr_port(rt: &conf::Runtime, ports: &[String], addr: IpAddr, dev: &str) -> Result<(), LaddrPortError> {
     let Some(p) = ports.iter().position(|p| p == dev) else {
         return Err(LaddrPortError::NoPort { dev: dev.to_owned(), ports: ports.to_vec() });
     };

@@ -11,6 +11,15 @@ pub mod front;
 pub mod instance;
 pub mod ipvsadm;
 
+/// `host:port` as ipvsadm writes an endpoint: an IPv6 host in brackets (`[2001:db8::1]:80`).
+pub fn endpoint(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Exit codes of `dpvsctl`.
 pub mod exit_codes {
     /// Success.

@@ -353,12 +353,12 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
             let base = service(s);
             s.reals.iter().map(move |r| {
                 let mut labels = base.clone();
-                labels.push(("real", v(format!("{}:{}", r.addr, r.port))));
+                labels.push(("real", v(std::net::SocketAddr::new(r.addr, r.port).to_string())));
                 Real {
                     labels,
                     weight: r.weight,
-                    counts: c.reals.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied(),
-                    now: c.reals_now.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied(),
+                    counts: c.reals.get(&(key, shm_layout::RealCounters::key_of(r.addr, r.port))).copied(),
+                    now: c.reals_now.get(&(key, shm_layout::RealCounters::key_of(r.addr, r.port))).copied(),
                 }
             })
         })

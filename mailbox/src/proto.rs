@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 /// 6. `port` in `LaddrAdd`.
 /// 7. `Changes`.
 /// 8. IPv6 addresses in `AddrAdd`/`AddrDel` (an `IpAddr`).
-pub const PROTOCOL_VERSION: u16 = 8;
+/// 9. IPv6 services: the VIP of a `ServiceKey`, the real server of `RealAdd`/`RealEdit`/
+///    `RealDel` and the local address of `LaddrAdd`/`LaddrDel` are `IpAddr`s.
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +80,7 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, DecodeError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub protocol: conf::Protocol,
-    pub vip: Ipv4Addr,
+    pub vip: std::net::IpAddr,
     pub port: u16,
 }
 
@@ -110,7 +112,7 @@ impl ServiceKey {
 
 impl std::fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}:{}", self.protocol.name(), self.vip, self.port)
+        write!(f, "{} {}", self.protocol.name(), std::net::SocketAddr::new(self.vip, self.port))
     }
 }
 
@@ -153,7 +155,7 @@ pub enum Change {
     /// Add a real server to a service, with connection thresholds (0: none).
     RealAdd {
         service: ServiceKey,
-        addr: Ipv4Addr,
+        addr: std::net::IpAddr,
         port: u16,
         weight: u32,
         forward: conf::Forward,
@@ -164,7 +166,7 @@ pub enum Change {
     /// connection thresholds.
     RealEdit {
         service: ServiceKey,
-        addr: Ipv4Addr,
+        addr: std::net::IpAddr,
         port: u16,
         weight: u32,
         forward: Option<conf::Forward>,
@@ -172,12 +174,12 @@ pub enum Change {
         lower: Option<u32>,
     },
     /// Remove a real server; its connections are expired.
-    RealDel { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    RealDel { service: ServiceKey, addr: std::net::IpAddr, port: u16 },
     /// Add a local address (a Full-NAT source) to a service; with `port`, installed on that
     /// port first when no port has it (ipvsadm's `-F`).
-    LaddrAdd { service: ServiceKey, addr: Ipv4Addr, port: Option<String> },
+    LaddrAdd { service: ServiceKey, addr: std::net::IpAddr, port: Option<String> },
     /// Remove a local address from a service.
-    LaddrDel { service: ServiceKey, addr: Ipv4Addr },
+    LaddrDel { service: ServiceKey, addr: std::net::IpAddr },
     /// Add a network to a service's deny or allow list.
     AclAdd { service: ServiceKey, list: AclList, prefix: conf::Prefix },
     /// Remove a network from a service's deny or allow list.
@@ -321,8 +323,9 @@ mod tests {
     #[test]
     fn another_version_is_refused_not_misread() {
         let mut b = Request::WorkerRestart { slot: 3, binary: None }.encode();
-        b[0] = 9;
-        assert_eq!(Request::decode(&b), Err(DecodeError::Version { found: 9, supported: PROTOCOL_VERSION }));
+        let other = PROTOCOL_VERSION as u8 + 1;
+        b[0] = other;
+        assert_eq!(Request::decode(&b), Err(DecodeError::Version { found: other.into(), supported: PROTOCOL_VERSION }));
         assert!(Request::decode(&[1]).is_err());
         let v = PROTOCOL_VERSION.to_le_bytes();
         assert!(matches!(Request::decode(&[v[0], v[1], 0xff, 0xff, 0xff, 0xff]), Err(DecodeError::Malformed(_))));

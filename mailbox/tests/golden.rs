@@ -40,6 +40,10 @@ const fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
     Ipv4Addr::new(a, b, c, d)
 }
 
+const fn ipa(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
+    std::net::IpAddr::V4(ip(a, b, c, d))
+}
+
 fn prefix(addr: Ipv4Addr, len: u8) -> Prefix {
     Prefix { addr, len }
 }
@@ -47,11 +51,11 @@ fn prefix(addr: Ipv4Addr, len: u8) -> Prefix {
 /// A service with only what every service has (the other schedulers' entries).
 fn bare_service(port: u16, scheduler: Kind) -> Service {
     Service {
-        vip: ip(198, 18, 0, 254),
+        vip: ipa(198, 18, 0, 254),
         port,
         protocol: Protocol::Tcp,
         scheduler,
-        local_addresses: vec![ip(198, 19, 0, 254)],
+        local_addresses: vec![ipa(198, 19, 0, 254)],
         reals: vec![],
         persistence: 0,
         deny: vec![],
@@ -68,16 +72,16 @@ fn bare_service(port: u16, scheduler: Kind) -> Service {
 fn runtime() -> Runtime {
     let real = |addr, port, forward, upper, lower| Real { addr, port, weight: 5, forward, upper, lower };
     let web = Service {
-        vip: ip(198, 18, 0, 254),
+        vip: ipa(198, 18, 0, 254),
         port: 80,
         protocol: Protocol::Tcp,
         scheduler: Kind::Wlc,
-        local_addresses: vec![ip(198, 19, 0, 254), ip(198, 19, 0, 253)],
+        local_addresses: vec![ipa(198, 19, 0, 254), ipa(198, 19, 0, 253)],
         reals: vec![
-            real(ip(198, 19, 0, 1), 8080, Forward::Fnat, 1000, 750),
-            real(ip(198, 19, 0, 2), 80, Forward::Dr, 0, 0),
-            real(ip(198, 19, 0, 3), 8080, Forward::Nat, 200, 0),
-            real(ip(10, 1, 0, 5), 80, Forward::Tunnel, 0, 0),
+            real(ipa(198, 19, 0, 1), 8080, Forward::Fnat, 1000, 750),
+            real(ipa(198, 19, 0, 2), 80, Forward::Dr, 0, 0),
+            real(ipa(198, 19, 0, 3), 8080, Forward::Nat, 200, 0),
+            real(ipa(10, 1, 0, 5), 80, Forward::Tunnel, 0, 0),
         ],
         persistence: 300,
         deny: vec![prefix(ip(192, 0, 2, 0), 24)],
@@ -86,19 +90,32 @@ fn runtime() -> Runtime {
         group: Some("edge".into()),
     };
     let dns = Service {
-        vip: ip(198, 18, 0, 253),
+        vip: ipa(198, 18, 0, 253),
         port: 53,
         protocol: Protocol::Udp,
         scheduler: Kind::Conhash(ConhashBy::FiveTuple),
-        local_addresses: vec![ip(198, 19, 0, 254)],
-        reals: vec![real(ip(198, 19, 0, 4), 53, Forward::Fnat, 0, 0)],
+        local_addresses: vec![ipa(198, 19, 0, 254)],
+        reals: vec![real(ipa(198, 19, 0, 4), 53, Forward::Fnat, 0, 0)],
         persistence: 0,
         deny: vec![],
         allow: vec![],
         proxy_protocol: ProxyProtocol::V1,
         group: None,
     };
-    let mut services = vec![web, dns];
+    let v6 = Service {
+        vip: "2001:db8:1::fe".parse().unwrap(),
+        port: 443,
+        protocol: Protocol::Tcp,
+        scheduler: Kind::Rr,
+        local_addresses: vec!["2001:db8:1::fe".parse().unwrap()],
+        reals: vec![real("2001:db8:1::2".parse().unwrap(), 8443, Forward::Fnat, 0, 0)],
+        persistence: 0,
+        deny: vec![],
+        allow: vec![],
+        proxy_protocol: ProxyProtocol::Off,
+        group: None,
+    };
+    let mut services = vec![web, dns, v6];
     let others = [
         Kind::Rr,
         Kind::Wrr,
@@ -122,12 +139,12 @@ fn runtime() -> Runtime {
     }
 }
 
-const WEB: ServiceKey = ServiceKey { protocol: Protocol::Tcp, vip: ip(198, 18, 0, 254), port: 80 };
-const DNS: ServiceKey = ServiceKey { protocol: Protocol::Udp, vip: ip(198, 18, 0, 253), port: 53 };
+const WEB: ServiceKey = ServiceKey { protocol: Protocol::Tcp, vip: ipa(198, 18, 0, 254), port: 80 };
+const DNS: ServiceKey = ServiceKey { protocol: Protocol::Udp, vip: ipa(198, 18, 0, 253), port: 53 };
 
 /// Every change, and every forwarding method and PROXY protocol version.
 fn changes() -> Vec<Change> {
-    let (addr, port) = (ip(198, 19, 0, 1), 8080);
+    let (addr, port) = (ipa(198, 19, 0, 1), 8080);
     vec![
         Change::AddrAdd { port: "dpdk0".into(), addr: ip(198, 18, 0, 252).into(), prefix: 24 },
         Change::AddrDel { addr: ip(198, 18, 0, 252).into() },
@@ -187,9 +204,9 @@ fn changes() -> Vec<Change> {
             lower: None,
         },
         Change::RealDel { service: WEB, addr, port },
-        Change::LaddrAdd { service: WEB, addr: ip(198, 19, 0, 253), port: None },
-        Change::LaddrAdd { service: WEB, addr: ip(198, 19, 0, 252), port: Some("dpdk1".into()) },
-        Change::LaddrDel { service: WEB, addr: ip(198, 19, 0, 253) },
+        Change::LaddrAdd { service: WEB, addr: ipa(198, 19, 0, 253), port: None },
+        Change::LaddrAdd { service: WEB, addr: ipa(198, 19, 0, 252), port: Some("dpdk1".into()) },
+        Change::LaddrDel { service: WEB, addr: ipa(198, 19, 0, 253) },
         Change::AclAdd { service: WEB, list: AclList::Deny, prefix: prefix(ip(192, 0, 2, 0), 24) },
         Change::AclDel { service: WEB, list: AclList::Allow, prefix: prefix(ip(203, 0, 113, 7), 32) },
     ]

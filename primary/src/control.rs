@@ -5,7 +5,7 @@
 //! A change that fails is answered at once and changes nothing.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use conf::{Config, Runtime};
@@ -51,17 +51,17 @@ pub enum ChangeError {
     #[error("nothing to change: give a scheduler, a persistence timeout or a PROXY protocol version")]
     NothingToChange,
     /// The real server to add is one of the service's already.
-    #[error("{addr}:{port} is a real server of {service} already")]
-    RealExists { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    #[error("{} is a real server of {service} already", std::net::SocketAddr::new(*addr, *port))]
+    RealExists { service: ServiceKey, addr: IpAddr, port: u16 },
     /// The real server to change or remove is not one of the service's.
-    #[error("{addr}:{port} is not a real server of {service}")]
-    NoReal { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    #[error("{} is not a real server of {service}", std::net::SocketAddr::new(*addr, *port))]
+    NoReal { service: ServiceKey, addr: IpAddr, port: u16 },
     /// The local address to add is one of the service's already.
     #[error("{addr} is a local address of {service} already")]
-    LaddrExists { service: ServiceKey, addr: Ipv4Addr },
+    LaddrExists { service: ServiceKey, addr: IpAddr },
     /// The local address to remove is not one of the service's.
     #[error("{addr} is not a local address of {service}")]
-    NoLaddr { service: ServiceKey, addr: Ipv4Addr },
+    NoLaddr { service: ServiceKey, addr: IpAddr },
     /// The network to add is in the access list already.
     #[error("{prefix} is in the {} list of {service} already", list.name())]
     AclExists { service: ServiceKey, list: AclList, prefix: conf::Prefix },
@@ -503,12 +503,10 @@ impl Edit<'_> {
         if !self.next.addresses.iter().any(|a| a.addr == addr) {
             return Err(ChangeError::NoAddress(addr));
         }
-        if let std::net::IpAddr::V4(v4) = addr {
-            // The services are searched only to name the one that uses it.
-            let user = |s: &&conf::Shared<conf::Service>| s.vip == v4 || s.local_addresses.contains(&v4);
-            if let Some(s) = self.derived.counts.uses(v4).then(|| self.next.services.iter().find(user)).flatten() {
-                return Err(ChangeError::AddressInUse { addr, service: ServiceKey::of(s) });
-            }
+        // The services are searched only to name the one that uses it.
+        let user = |s: &&conf::Shared<conf::Service>| s.vip == addr || s.local_addresses.contains(&addr);
+        if let Some(s) = self.derived.counts.uses(addr).then(|| self.next.services.iter().find(user)).flatten() {
+            return Err(ChangeError::AddressInUse { addr, service: ServiceKey::of(s) });
         }
         remove_first(&mut self.next.addresses, |a| a.addr == addr);
         Ok(())
@@ -646,7 +644,7 @@ impl Edit<'_> {
     fn edit_real(
         &mut self,
         k: &ServiceKey,
-        (addr, port): (Ipv4Addr, u16),
+        (addr, port): (IpAddr, u16),
         weight: u32,
         forward: Option<conf::Forward>,
         (upper, lower): (Option<u32>, Option<u32>),
@@ -660,7 +658,7 @@ impl Edit<'_> {
         Ok(())
     }
 
-    fn del_real(&mut self, k: &ServiceKey, addr: Ipv4Addr, port: u16) -> Result<(), ChangeError> {
+    fn del_real(&mut self, k: &ServiceKey, addr: IpAddr, port: u16) -> Result<(), ChangeError> {
         let reals = &mut self.service(k)?.reals;
         remove_first(reals, |r| r.addr == addr && r.port == port).ok_or(ChangeError::NoReal {
             service: *k,
@@ -675,14 +673,18 @@ impl Edit<'_> {
 impl Edit<'_> {
     /// With `port` (ipvsadm's `-F`), an address no port has is installed on that port first,
     /// as a host address (/32) marked `sapool`, as DPVS does.
-    fn add_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr, port: Option<&str>) -> Result<(), ChangeError> {
+    fn add_laddr(&mut self, k: &ServiceKey, addr: IpAddr, port: Option<&str>) -> Result<(), ChangeError> {
         if let Some(name) = port {
             let p = self.port(name)?;
             match self.next.addresses.iter().find(|a| a.addr == addr) {
-                None => self.next.addresses.push(conf::IfAddr { port: p, addr: addr.into(), prefix: 32, sapool: true }),
+                None => {
+                    // A host address: /32, or /128 for IPv6.
+                    let prefix = if addr.is_ipv6() { 128 } else { 32 };
+                    self.next.addresses.push(conf::IfAddr { port: p, addr, prefix, sapool: true })
+                }
                 Some(a) if a.port != p => {
                     let owner = self.cfg.ports.get(a.port).map_or("?", |o| o.name.as_str()).to_owned();
-                    return Err(ChangeError::OtherPort { addr: addr.into(), owner, port: name.to_owned() });
+                    return Err(ChangeError::OtherPort { addr, owner, port: name.to_owned() });
                 }
                 Some(_) => {}
             }
@@ -695,7 +697,7 @@ impl Edit<'_> {
         Ok(())
     }
 
-    fn del_laddr(&mut self, k: &ServiceKey, addr: Ipv4Addr) -> Result<(), ChangeError> {
+    fn del_laddr(&mut self, k: &ServiceKey, addr: IpAddr) -> Result<(), ChangeError> {
         let l = &mut self.service(k)?.local_addresses;
         remove_first(l, |a| *a == addr).ok_or(ChangeError::NoLaddr { service: *k, addr })?;
         Ok(())
@@ -705,7 +707,7 @@ impl Edit<'_> {
     /// local address or a service is removed, and the services are counted again).
     fn prune_sapool(&mut self) {
         let counts = &self.derived.counts;
-        self.next.addresses.retain(|a| !a.sapool || a.ipv4().is_some_and(|v4| counts.uses(v4)));
+        self.next.addresses.retain(|a| !a.sapool || counts.uses(a.addr));
     }
 }
 
@@ -860,7 +862,7 @@ impl Control {
                     mailbox.reply(taken, &r.encode(), &[], now_ns);
                     return;
                 }
-                shm_layout::ServiceCounters::key_of(k.protocol.number(), k.vip.octets(), k.port)
+                shm_layout::ServiceCounters::key_of(k.protocol.number(), k.vip, k.port)
             }
         };
         self.zeros.push_back((key, Waiting { taken, arrived_ns: now_ns }));

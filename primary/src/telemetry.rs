@@ -145,7 +145,7 @@ fn stats(shm: &Shm, params: &str) -> Result<TelValue, String> {
 }
 
 fn service_name(s: &conf::Service) -> String {
-    format!("{}:{}:{}", s.protocol.name(), s.vip, s.port)
+    format!("{}:{}", s.protocol.name(), std::net::SocketAddr::new(s.vip, s.port))
 }
 
 fn services(shm: &Shm, params: &str) -> Result<TelValue, String> {
@@ -171,7 +171,10 @@ fn service(shm: &Shm, params: &str) -> Result<TelValue, String> {
     o.insert("vip".into(), s.vip.to_string().into());
     o.insert("port".into(), s.port.into());
     o.insert("scheduler".into(), s.scheduler.to_string().into());
-    o.insert("reals".into(), s.reals.iter().map(|r| format!("{}:{}", r.addr, r.port)).collect::<Vec<_>>().into());
+    o.insert(
+        "reals".into(),
+        s.reals.iter().map(|r| std::net::SocketAddr::new(r.addr, r.port).to_string()).collect::<Vec<_>>().into(),
+    );
     o.insert("weights".into(), s.reals.iter().map(|r| r.weight).collect::<Vec<_>>().into());
     o.insert("local_addresses".into(), s.local_addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().into());
     Ok(flatten(&v))

@@ -51,7 +51,7 @@ pub use time::{monotonic_ns, pin_to_cpu, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 15;
+pub const LAYOUT_VERSION: u32 = 16;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;
@@ -592,10 +592,26 @@ pub struct ServiceCounters {
     pub _pad: [u64; 2],
 }
 
+/// A 64-bit mix of an IPv6 address and a word: the counter keys of IPv6 services and real
+/// servers (collisions at 2^-56 per pair, where an IPv4 key is exact).
+fn mix_v6(addr: std::net::Ipv6Addr, word: u64) -> u64 {
+    let a = addr.to_bits();
+    let mut h = (a >> 64) as u64 ^ (a as u64).rotate_left(29) ^ word.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..2 {
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    }
+    h ^ (h >> 33)
+}
+
 impl ServiceCounters {
-    /// The key of service `proto vip:port`.
-    pub fn key_of(proto: u8, vip: [u8; 4], port: u16) -> u64 {
-        u64::from(u32::from_be_bytes(vip)) << 32 | u64::from(port) << 8 | u64::from(proto)
+    /// The key of service `proto vip:port`: for IPv4 the address, port and protocol (bits 24
+    /// to 31 zero); for IPv6 a hash of them with bit 24 set.
+    pub fn key_of(proto: u8, vip: impl Into<std::net::IpAddr>, port: u16) -> u64 {
+        match vip.into() {
+            std::net::IpAddr::V4(a) => u64::from(a.to_bits()) << 32 | u64::from(port) << 8 | u64::from(proto),
+            std::net::IpAddr::V6(a) => mix_v6(a, u64::from(port) << 8 | u64::from(proto)) & !(0xff << 24) | 1 << 24,
+        }
     }
 
     /// Connections, packets in, packets out, bytes in, bytes out.
@@ -632,9 +648,13 @@ pub struct RealCounters {
 }
 
 impl RealCounters {
-    /// The `real` key of `addr:port`.
-    pub fn key_of(addr: [u8; 4], port: u16) -> u64 {
-        u64::from(u32::from_be_bytes(addr)) << 16 | u64::from(port)
+    /// The `real` key of `addr:port`: for IPv4 the address and port (bits 48 to 63 zero); for
+    /// IPv6 a hash of them with bit 63 set.
+    pub fn key_of(addr: impl Into<std::net::IpAddr>, port: u16) -> u64 {
+        match addr.into() {
+            std::net::IpAddr::V4(a) => u64::from(a.to_bits()) << 16 | u64::from(port),
+            std::net::IpAddr::V6(a) => mix_v6(a, u64::from(port)) | 1 << 63,
+        }
     }
 
     /// Connections, packets in, packets out, bytes in, bytes out.
@@ -703,10 +723,10 @@ pub const LEARNED_NEIGHBOURS: usize = 1024;
 /// together: a MAC that changes under the same key can no longer pair with another MAC's time.
 /// A writer that dies mid-write leaves `seq` odd: readers skip the entry until its successor
 /// writes it again (writing starts from `seq | 1`, so the successor just carries on).
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 #[derive(Default)]
 pub struct LearnedNeighbour {
-    /// IPv4 address (network order) << 16 | port slot; 0: free.
+    /// Port slot + 1; 0: free.
     pub key: AtomicU64,
     /// The MAC address in the low 48 bits (byte 0 of the address lowest).
     pub mac: AtomicU64,
@@ -714,6 +734,12 @@ pub struct LearnedNeighbour {
     pub learned_ns: AtomicU64,
     /// Sequence word: even when stable, odd while the writer changes the fields.
     pub seq: AtomicU64,
+    /// The address, 16 bytes (IPv4 as `::ffff:a.b.c.d`): its first 8 bytes, big-endian.
+    pub addr_hi: AtomicU64,
+    /// Its last 8 bytes, big-endian.
+    pub addr_lo: AtomicU64,
+    /// Room for later layout versions (zero).
+    pub reserved: [AtomicU64; 2],
 }
 
 /// Attempts a reader makes on an entry being written before it gives up on it (the writer's
@@ -728,9 +754,9 @@ enum Snapshot {
 }
 
 impl LearnedNeighbour {
-    /// The key of `addr` on port slot `port`.
-    pub fn key_of(addr: [u8; 4], port: u16) -> u64 {
-        u64::from(u32::from_be_bytes(addr)) << 16 | u64::from(port)
+    /// The key of port slot `port`.
+    pub fn key_of(port: u16) -> u64 {
+        u64::from(port) + 1
     }
 
     /// `mac` as stored.
@@ -770,6 +796,7 @@ impl LearnedNeighbour {
             return Snapshot::Busy;
         }
         let key = self.key.load(Relaxed);
+        let (hi, lo) = (self.addr_hi.load(Relaxed), self.addr_lo.load(Relaxed));
         let mac = self.mac.load(Relaxed);
         let at = self.learned_ns.load(Relaxed);
         fence(Acquire);
@@ -779,23 +806,25 @@ impl LearnedNeighbour {
         if key == 0 {
             return Snapshot::Free;
         }
-        let addr = ((key >> 16) as u32).to_be_bytes();
-        Snapshot::Entry(Learned { addr, port: key as u16, mac: Self::mac_of(mac), learned_ns: at })
+        let addr = (u128::from(hi) << 64 | u128::from(lo)).to_be_bytes();
+        Snapshot::Entry(Learned { addr, port: (key - 1) as u16, mac: Self::mac_of(mac), learned_ns: at })
     }
 
-    /// Stores `key` ([`LearnedNeighbour::key_of`]), `mac` and `learned_ns` as one change.
-    /// Only the entry's writer (its slot's polling process) may call it.
-    pub fn write(&self, key: u64, mac: [u8; 6], learned_ns: u64) {
-        self.change(key, Self::mac_word(mac), learned_ns);
+    /// Stores `addr` (16 bytes, IPv4 mapped) reached on port slot `port`, `mac` and
+    /// `learned_ns` as one change. Only the entry's writer (its slot's polling process) may
+    /// call it.
+    pub fn write(&self, addr: [u8; 16], port: u16, mac: [u8; 6], learned_ns: u64) {
+        let a = u128::from_be_bytes(addr);
+        self.change(Self::key_of(port), ((a >> 64) as u64, a as u64), Self::mac_word(mac), learned_ns);
     }
 
     /// Frees the entry. Only its writer may call it.
     pub fn clear(&self) {
-        self.change(0, 0, 0);
+        self.change(0, (0, 0), 0, 0);
     }
 
     /// The writer's side of the protocol in the type's doc.
-    fn change(&self, key: u64, mac: u64, learned_ns: u64) {
+    fn change(&self, key: u64, (hi, lo): (u64, u64), mac: u64, learned_ns: u64) {
         use std::sync::atomic::{
             fence,
             Ordering::{Relaxed, Release},
@@ -805,6 +834,8 @@ impl LearnedNeighbour {
         self.seq.store(odd, Relaxed);
         fence(Release);
         self.key.store(key, Relaxed);
+        self.addr_hi.store(hi, Relaxed);
+        self.addr_lo.store(lo, Relaxed);
         self.mac.store(mac, Relaxed);
         self.learned_ns.store(learned_ns, Relaxed);
         self.seq.store(odd.wrapping_add(1), Release);
@@ -814,8 +845,8 @@ impl LearnedNeighbour {
 /// A copy of a [`LearnedNeighbour`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Learned {
-    /// IPv4 address.
-    pub addr: [u8; 4],
+    /// The address, 16 bytes (IPv4 as `::ffff:a.b.c.d`).
+    pub addr: [u8; 16],
     /// Port slot.
     pub port: u16,
     pub mac: [u8; 6],
@@ -839,6 +870,11 @@ pub enum NeighState {
 }
 
 impl Learned {
+    /// Its address, of its family.
+    pub fn ip(&self) -> std::net::IpAddr {
+        std::net::Ipv6Addr::from(self.addr).to_canonical()
+    }
+
     /// Its state at CLOCK_MONOTONIC `now_ns`.
     pub fn state(&self, now_ns: u64) -> NeighState {
         match now_ns.saturating_sub(self.learned_ns) {
@@ -852,7 +888,7 @@ impl Learned {
 /// The neighbours of every table in `tables` that have not expired at `now_ns`, one per
 /// address: the one learned last.
 pub fn merge_learned<'t>(tables: impl IntoIterator<Item = &'t [LearnedNeighbour]>, now_ns: u64) -> Vec<Learned> {
-    let mut latest: std::collections::HashMap<[u8; 4], Learned> = std::collections::HashMap::new();
+    let mut latest: std::collections::HashMap<[u8; 16], Learned> = std::collections::HashMap::new();
     let fresh = |e: &Learned| e.state(now_ns) != NeighState::Expired;
     for e in tables.into_iter().flatten().filter_map(LearnedNeighbour::read).filter(fresh) {
         let x = latest.entry(e.addr).or_insert(e);
@@ -861,7 +897,7 @@ pub fn merge_learned<'t>(tables: impl IntoIterator<Item = &'t [LearnedNeighbour]
         }
     }
     let mut out: Vec<Learned> = latest.into_values().collect();
-    out.sort_unstable_by_key(|e| u32::from_be_bytes(e.addr));
+    out.sort_unstable_by_key(|e| e.addr);
     out
 }
 
@@ -899,7 +935,7 @@ pub struct Layout {
     pub counters: [LcoreCounters; MAX_WORKERS],
     /// Per-queue counters, by worker slot (single writer: the slot's polling process).
     pub queue_counters: [QueueCounters; MAX_WORKERS],
-    /// Neighbours learned from ARP, a table per worker slot (single writer: the slot's polling
+    /// Neighbours learned from ARP and neighbour discovery, a table per worker slot (single writer: the slot's polling
     /// process); readers merge them, the latest `learned_ns` winning.
     pub learned: [[LearnedNeighbour; LEARNED_NEIGHBOURS]; MAX_WORKERS],
     /// Each port's receive-side scaling, by port slot (written by the primary before any
@@ -935,7 +971,7 @@ impl Layout {
 const CONFIG_OFFSET: usize = 26_880
     + 64 * 512
     + 64 * 384
-    + 64 * LEARNED_NEIGHBOURS * 32
+    + 64 * LEARNED_NEIGHBOURS * 64
     + MAX_PORTS * 1088
     + MAX_WORKERS * 512
     + (64 + MAX_PORTS * 96 + MAX_WORKERS * 64);
@@ -970,8 +1006,9 @@ const _: () = {
     assert!(offset_of!(WorkerSlot, cfg_reading) == 256);
     assert!(offset_of!(WorkerSlot, zero_applied) == 288);
     assert!(size_of::<RealCounters>() == 64);
-    assert!(size_of::<LearnedNeighbour>() == 32);
+    assert!(size_of::<LearnedNeighbour>() == 64);
     assert!(offset_of!(LearnedNeighbour, learned_ns) == 16 && offset_of!(LearnedNeighbour, seq) == 24);
+    assert!(offset_of!(LearnedNeighbour, addr_hi) == 32 && offset_of!(LearnedNeighbour, addr_lo) == 40);
     assert!(size_of::<ServiceCounters>() == 64);
     assert!(size_of::<QueueCounters>() == 384);
     assert!(offset_of!(Layout, queue_counters) == 26_880 + 64 * 512);
@@ -987,30 +1024,35 @@ const _: () = {
 mod learned_tests {
     use super::*;
 
-    const KEY: u64 = 0xc612_0102_0001; // 198.18.1.2 on port slot 1
+    /// 198.18.1.2 (on port slot 1).
+    const ADDR: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 1, 2];
 
     #[test]
     fn an_entry_reads_back_what_was_written_and_clears() {
         let e = LearnedNeighbour::default();
         assert_eq!(e.read(), None, "free");
-        e.write(KEY, [2, 0, 0, 0, 1, 2], 77);
-        let l = Learned { addr: [198, 18, 1, 2], port: 1, mac: [2, 0, 0, 0, 1, 2], learned_ns: 77 };
+        e.write(ADDR, 1, [2, 0, 0, 0, 1, 2], 77);
+        let l = Learned { addr: ADDR, port: 1, mac: [2, 0, 0, 0, 1, 2], learned_ns: 77 };
         assert_eq!(e.read(), Some(l));
-        assert_eq!(e.seq.load(Ordering::Relaxed), 2, "one change: odd, then even");
+        assert_eq!(l.ip(), std::net::Ipv4Addr::new(198, 18, 1, 2));
+        let v6: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+        e.write(v6.octets(), 0, [2, 0, 0, 0, 1, 3], 78);
+        assert_eq!(e.read().map(|l| (l.ip(), l.port)), Some((v6.into(), 0)));
+        assert_eq!(e.seq.load(Ordering::Relaxed), 4, "two changes: odd, then even, each");
         e.clear();
-        assert_eq!((e.read(), e.seq.load(Ordering::Relaxed)), (None, 4));
+        assert_eq!((e.read(), e.seq.load(Ordering::Relaxed)), (None, 6));
     }
 
     #[test]
     fn a_reader_skips_an_entry_being_written() {
         let e = LearnedNeighbour::default();
-        e.write(KEY, [2, 0, 0, 0, 1, 2], 77);
+        e.write(ADDR, 1, [2, 0, 0, 0, 1, 2], 77);
         // The writer's first step done, the fields not yet: whatever they hold, no copy.
         e.seq.store(3, Ordering::Relaxed);
         assert!(matches!(e.snapshot(), Snapshot::Busy));
         assert_eq!(e.read(), None);
         // A writer that carries on after one that died mid-change: even again, readable.
-        e.write(KEY, [2, 0, 0, 0, 9, 9], 88);
+        e.write(ADDR, 1, [2, 0, 0, 0, 9, 9], 88);
         assert_eq!(e.seq.load(Ordering::Relaxed), 4);
         assert_eq!(e.read().map(|l| (l.mac, l.learned_ns)), Some(([2, 0, 0, 0, 9, 9], 88)));
     }
@@ -1028,13 +1070,13 @@ mod learned_tests {
         const WRITES: u64 = 2_000_000;
         let pairs = [([2, 0, 0, 0, 0, 0x0a], 0x0a), ([2, 0, 0, 0, 0, 0x0b], 0x0b)];
         let e = LearnedNeighbour::default();
-        e.write(KEY, pairs[0].0, pairs[0].1);
+        e.write(ADDR, 1, pairs[0].0, pairs[0].1);
         let done = AtomicBool::new(false);
         let (seen, torn) = std::thread::scope(|s| {
             s.spawn(|| {
                 for i in 0..WRITES {
                     let (mac, at) = pairs[(i % 2) as usize];
-                    e.write(KEY, mac, at);
+                    e.write(ADDR, 1, mac, at);
                 }
                 done.store(true, Ordering::Release);
             });

@@ -1,7 +1,8 @@
 //! IPv6 end to end with real Linux stacks: two tap ports whose kernel sides sit in a client
 //! and a server namespace. IPv6 passes through the worker between them (neighbour discovery
-//! and ping bridged by the two-arm pair), and the ports' own IPv6 addresses answer neighbour
-//! solicitations and ping, from the file and added or removed at run time with dpip.
+//! and ping bridged by the two-arm pair); the ports' own IPv6 addresses answer neighbour
+//! solicitations and ping, from the file and added or removed at run time with dpip; and curl
+//! over IPv6 goes through a Full-NAT service set up with ipvsadm's own syntax.
 
 use std::process::Command;
 use std::time::Duration;
@@ -14,12 +15,12 @@ fn config(ifp: &str) -> String {
 }
 
 /// Moves the kernel sides `<ifp>a` and `<ifp>b` of the instance's taps into a client
-/// namespace (2001:db8::1/64) and a server namespace (2001:db8::2/64), without duplicate
-/// address detection (its delay is not what is tested).
-fn namespaces(ifp: &str) -> (Netns, Netns) {
+/// namespace (2001:db8::1/64) and a server namespace (`server`), without duplicate address
+/// detection (its delay is not what is tested).
+fn namespaces(ifp: &str, server: &str) -> (Netns, Netns) {
     let (cli, srv) = (Netns::new("n6c"), Netns::new("n6s"));
     for (ns, side, addr, mac) in
-        [(&cli, "a", "2001:db8::1/64", "02:00:00:00:01:01"), (&srv, "b", "2001:db8::2/64", "02:00:00:00:01:02")]
+        [(&cli, "a", "2001:db8::1/64", "02:00:00:00:01:01"), (&srv, "b", server, "02:00:00:00:01:02")]
     {
         let dev = format!("{ifp}{side}");
         sh(&format!("ip link set {dev} netns {}", ns.0));
@@ -52,7 +53,7 @@ fn ipv6_ping_and_neighbour_discovery_of_the_ports_addresses() {
     require_root_and_hugepages();
     let ifp = unique("d6");
     let inst = Instance::start(&config(&ifp));
-    let (cli, srv) = namespaces(&ifp);
+    let (cli, srv) = namespaces(&ifp, "2001:db8::2/64");
 
     // IPv6 between the namespaces, through the worker (neighbour discovery is multicast).
     assert!(pings(&cli, "2001:db8::2"), "IPv6 bridged through the two-arm pair");
@@ -98,4 +99,67 @@ fn ipv6_ping_and_neighbour_discovery_of_the_ports_addresses() {
     }
     assert_eq!(inst.generation(), generation, "refused changes publish nothing");
     wait_for("ping after the refusals", Duration::from_secs(5), || pings(&cli, "2001:db8::fe").then_some(()));
+}
+
+/// Runs `tool line` and checks that it succeeds without printing anything.
+fn quietly(inst: &Instance, tool: &str, line: &str) {
+    let (ok, out, err) = front(inst, tool, line);
+    assert!(ok && out.is_empty(), "{tool} {line}: {out}{err}");
+}
+
+#[test]
+fn ipv6_full_nat_curl_through_the_vip_set_up_with_ipvsadm() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("d7");
+    let inst = Instance::start(&TAP_PAIR.replace("@IF@", &ifp));
+    let (cli, srv) = namespaces(&ifp, "2001:db8:1::2/64");
+    let (vip, lip, rs) = ("2001:db8::100", "2001:db8:1::fe", "2001:db8:1::2");
+    for (tool, line) in [
+        ("dpip", format!("addr add {vip}/64 dev dpdk0")),
+        ("dpip", format!("addr add {lip}/64 dev dpdk1")),
+        ("ipvsadm", format!("-A -t [{vip}]:80 -s rr")),
+        ("ipvsadm", format!("-a -t [{vip}]:80 -r [{rs}]:8080 -b")),
+        ("ipvsadm", format!("--add-laddr -z {lip} -t [{vip}]:80 -F dpdk1")),
+    ] {
+        quietly(&inst, tool, &line);
+    }
+    let (_, listing, _) = front(&inst, "ipvsadm", "-ln");
+    assert!(listing.contains(&format!("TCP  [{vip}]:80 rr")), "{listing}");
+    assert!(listing.contains(&format!("-> [{rs}]:8080")), "{listing}");
+
+    // 1 MB over HTTP from the real server, through the VIP, checked byte for byte.
+    let log = inst.dir.join("http6.log");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", rs, "--directory"])
+        .arg(&inst.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let blob = inst.dir.join("blob6");
+    sh(&format!("head -c 1000000 /dev/urandom > {}", blob.display()));
+    let got = inst.dir.join("got6");
+    let url = format!("http://[{vip}]/blob6");
+    let curl = wait_for("an HTTP transfer over IPv6 through the VIP", Duration::from_secs(20), || {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &cli.0, "curl", "-6", "-g", "-sS", "--max-time", "10", "-o"])
+            .arg(&got)
+            .args(["-w", "%{http_code} %{size_download}", &url])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.starts_with("200 ").then_some(text)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl over IPv6: {curl}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
+    let access = std::fs::read_to_string(&log).unwrap();
+    assert!(access.contains(&format!("{lip} - -")), "Full-NAT: the server saw the local address: {access}");
+
+    // The real server's MAC came from neighbour discovery; the connection is listed.
+    let (_, neigh, _) = front(&inst, "dpip", "neigh show");
+    assert!(neigh.contains(rs) && neigh.contains("02:00:00:00:01:02"), "{neigh}");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "fnat_in") > 0 && u(&s, "fnat_out") > 0, "{s}");
 }

@@ -1,44 +1,69 @@
-//! Address and port translation of an IPv4 TCP or UDP packet in place, with every checksum
-//! updated incrementally (RFC 1624): what Full-NAT and NAT do to each packet.
+//! Address and port translation of an IPv4 or IPv6 TCP or UDP packet in place, with every
+//! checksum updated incrementally (RFC 1624): what Full-NAT and NAT do to each packet.
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::checksum;
+use crate::checksum::{self, Family};
 use crate::ipv4::{IpProtocol, Ipv4Packet};
+use crate::ipv6::Ipv6Packet;
 use crate::tcp::TcpPacket;
 use crate::udp::UdpPacket;
 
+/// An address family whose IP header NAT rewrites.
+pub trait Addresses: Family {
+    /// Rewrites the source and destination of the IP header at the start of `l3` (and the
+    /// IPv4 header checksum); returns the change as a term of [`checksum::apply`], for the
+    /// transport checksum whose pseudo-header covers the addresses.
+    fn rewrite_header(l3: &mut [u8], src: Self, dst: Self) -> u64;
+}
+
+impl Addresses for Ipv4Addr {
+    #[inline]
+    fn rewrite_header(l3: &mut [u8], src: Self, dst: Self) -> u64 {
+        let mut ip = Ipv4Packet::new_unchecked(l3);
+        let d = checksum::delta_addr(ip.src_addr(), src) + checksum::delta_addr(ip.dst_addr(), dst);
+        ip.set_checksum(checksum::apply(ip.checksum(), d));
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
+        d
+    }
+}
+
+impl Addresses for Ipv6Addr {
+    #[inline]
+    fn rewrite_header(l3: &mut [u8], src: Self, dst: Self) -> u64 {
+        let mut ip = Ipv6Packet::new_unchecked(l3);
+        let d = checksum::delta_addr_v6(&ip.src_addr(), &src) + checksum::delta_addr_v6(&ip.dst_addr(), &dst);
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
+        d
+    }
+}
+
 /// The addresses and ports a translated packet leaves with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Endpoints {
+pub struct Endpoints<A = Ipv4Addr> {
     /// Source address.
-    pub src: Ipv4Addr,
+    pub src: A,
     /// Destination address.
-    pub dst: Ipv4Addr,
+    pub dst: A,
     /// Source port.
     pub sport: u16,
     /// Destination port.
     pub dport: u16,
 }
 
-/// Rewrites the IPv4 addresses and the TCP or UDP ports of the packet whose IPv4 header is at
-/// `l3` and transport header at `l4` of `frame` to `to`: one wide sum of the changes, folded
-/// once per checksum (the transport checksum's pseudo-header covers the addresses). A UDP
-/// checksum of 0 (none) stays 0. Any other protocol than UDP is handled as TCP: the caller
-/// classified the packet as TCP or UDP.
+/// Rewrites the IPv4 or IPv6 addresses and the TCP or UDP ports of the packet whose IP header
+/// is at `l3` and transport header at `l4` of `frame` to `to`: one wide sum of the changes,
+/// folded once per checksum (the transport checksum's pseudo-header covers the addresses). A
+/// UDP checksum of 0 (none, IPv4 only) stays 0. Any other protocol than UDP is handled as
+/// TCP: the caller classified the packet as TCP or UDP.
 ///
 /// # Panics
 /// When `frame` ends before the transport header's checksum (the classifier checked it).
 #[inline]
-pub fn rewrite(frame: &mut [u8], l3: usize, l4: usize, protocol: IpProtocol, to: Endpoints) {
-    let addrs = {
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
-        let d = checksum::delta_addr(ip.src_addr(), to.src) + checksum::delta_addr(ip.dst_addr(), to.dst);
-        ip.set_checksum(checksum::apply(ip.checksum(), d));
-        ip.set_src_addr(to.src);
-        ip.set_dst_addr(to.dst);
-        d
-    };
+pub fn rewrite<A: Addresses>(frame: &mut [u8], l3: usize, l4: usize, protocol: IpProtocol, to: Endpoints<A>) {
+    let addrs = A::rewrite_header(&mut frame[l3..], to.src, to.dst);
     if protocol == IpProtocol::Udp {
         let mut udp = UdpPacket::new_unchecked(&mut frame[l4..]);
         let d = addrs + checksum::delta_u16(udp.src_port(), to.sport) + checksum::delta_u16(udp.dst_port(), to.dport);
@@ -78,9 +103,9 @@ mod tests {
         f
     }
 
-    fn tcp(src: Ipv4Addr, dst: Ipv4Addr, ports: (u16, u16)) -> [u8; 14 + 20 + 20 + 3] {
-        let mut seg = [0u8; 23];
-        let repr = TcpRepr {
+    /// A 23-byte segment with "GET" between `ports`.
+    fn tcp_repr(ports: (u16, u16)) -> TcpRepr<'static> {
+        TcpRepr {
             src_port: ports.0,
             dst_port: ports.1,
             seq_number: 7,
@@ -93,8 +118,12 @@ mod tests {
             sack_permitted: false,
             timestamp: None,
             payload: b"GET",
-        };
-        repr.emit(&mut TcpPacket::new_unchecked(&mut seg[..]), src, dst);
+        }
+    }
+
+    fn tcp(src: Ipv4Addr, dst: Ipv4Addr, ports: (u16, u16)) -> [u8; 14 + 20 + 20 + 3] {
+        let mut seg = [0u8; 23];
+        tcp_repr(ports).emit(&mut TcpPacket::new_unchecked(&mut seg[..]), src, dst);
         let mut f = [0u8; 57];
         emit_ipv4_frame(&mut f, MACS, (src, dst), IpProtocol::Tcp, &seg);
         f
@@ -119,5 +148,43 @@ mod tests {
         let mut f = tcp(A, B, (40000, 80));
         rewrite(&mut f, 14, 34, IpProtocol::Tcp, Endpoints { src: C, dst: D, sport: 1026, dport: 8080 });
         assert_eq!(f, tcp(C, D, (1026, 8080)));
+    }
+
+    /// A UDP or TCP segment over IPv6 from `src` to `dst`, emitted whole.
+    fn v6(src: Ipv6Addr, dst: Ipv6Addr, ports: (u16, u16), tcp: bool) -> std::vec::Vec<u8> {
+        let mut seg = std::vec![0u8; if tcp { 23 } else { 12 }];
+        if tcp {
+            tcp_repr(ports).emit(&mut TcpPacket::new_unchecked(&mut seg[..]), src, dst);
+        } else {
+            let repr = UdpRepr { src_port: ports.0, dst_port: ports.1, payload: b"ping" };
+            repr.emit(&mut UdpPacket::new_unchecked(&mut seg[..]), src, dst);
+        }
+        let mut f = std::vec![0u8; 54 + seg.len()];
+        let protocol = if tcp { IpProtocol::Tcp } else { IpProtocol::Udp };
+        crate::emit_ipv6_frame(&mut f, MACS, (src, dst), protocol, &seg);
+        f
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_ipv6_rewrite_equals_a_packet_built_with_the_new_endpoints(
+            addrs in proptest::prelude::any::<[u128; 4]>(),
+            ports in proptest::prelude::any::<[u16; 4]>(),
+            tcp in proptest::prelude::any::<bool>(),
+        ) {
+            let [a, b, c, d] = addrs.map(Ipv6Addr::from);
+            let mut f = v6(a, b, (ports[0], ports[1]), tcp);
+            let protocol = if tcp { IpProtocol::Tcp } else { IpProtocol::Udp };
+            rewrite(&mut f, 14, 54, protocol, Endpoints { src: c, dst: d, sport: ports[2], dport: ports[3] });
+            let mut want = v6(c, d, (ports[2], ports[3]), tcp);
+            // The two one's-complement zeros are the same checksum.
+            let at = if tcp { 54 + 16 } else { 54 + 6 };
+            if f[at..at + 2] != want[at..at + 2] {
+                let (got, exp) = (u16::from_be_bytes([f[at], f[at + 1]]), u16::from_be_bytes([want[at], want[at + 1]]));
+                proptest::prop_assert!(got.is_multiple_of(0xffff) && exp.is_multiple_of(0xffff), "{got:#x} {exp:#x}");
+                want[at..at + 2].copy_from_slice(&f[at..at + 2]);
+            }
+            proptest::prop_assert_eq!(f, want);
+        }
     }
 }

@@ -30,7 +30,7 @@
 //! panics on a buffer shorter than [`TcpRepr::buffer_len`].
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
 use core::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
 
 use crate::checksum::Family;
@@ -321,19 +321,21 @@ impl TcpOption<'_> {
     }
 }
 
-/// TOA ("TCP option address"): the client's IPv4 address and port, which a Full-NAT balancer
-/// puts in a segment for the real server, as DPVS and the `toa` kernel module do.
+/// The TCP option that carries a Full-NAT client's address and port (TOA, "TCP option
+/// address"), which the balancer puts in a segment for the real server, as DPVS and the `toa`
+/// kernel module do: 8 bytes for an IPv4 client, 20 for an IPv6 one (DPVS's IPv6 TOA, which
+/// its `toa` module reads for NAT64 as well).
 ///
 /// ```text
-///  0      1      2      3      4      5      6      7
-/// +------+------+------+------+------+------+------+------+
-/// | 254  |  8   |  port (BE)  |    IPv4 address (BE)      |
-/// +------+------+------+------+------+------+------+------+
+///  0      1      2      3      4 ...
+/// +------+------+------+------+---------------------------------------+
+/// | 254  | 8/20 |  port (BE)  | IPv4 (4 bytes) or IPv6 (16) address   |
+/// +------+------+------+------+---------------------------------------+
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Toa {
     /// The client's address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// The client's port.
     pub port: u16,
 }
@@ -341,25 +343,46 @@ pub struct Toa {
 impl Toa {
     /// Option kind (an experimental number, as DPVS uses it).
     pub const KIND: u8 = 254;
-    /// Option length: kind, length, port, address.
+    /// Option length for an IPv4 client: kind, length, port, address.
     pub const LEN: usize = 8;
+    /// Option length for an IPv6 client.
+    pub const LEN_V6: usize = 20;
 
-    /// Writes the option into the first [`Toa::LEN`] bytes of `buffer`.
-    ///
-    /// # Panics
-    /// When `buffer` is shorter than [`Toa::LEN`].
-    pub fn emit(&self, buffer: &mut [u8]) {
-        buffer[0] = Toa::KIND;
-        buffer[1] = Toa::LEN as u8;
-        write_u16(buffer, 2..4, self.port);
-        buffer[4..8].copy_from_slice(&self.addr.octets());
+    /// The option's length: [`Toa::LEN`] or [`Toa::LEN_V6`].
+    pub const fn option_len(&self) -> usize {
+        match self.addr {
+            IpAddr::V4(_) => Toa::LEN,
+            IpAddr::V6(_) => Toa::LEN_V6,
+        }
     }
 
-    /// The TOA option of an options area, if it has a well-formed one.
+    /// Writes the option into the first [`Toa::option_len`] bytes of `buffer`.
+    ///
+    /// # Panics
+    /// When `buffer` is shorter than [`Toa::option_len`].
+    pub fn emit(&self, buffer: &mut [u8]) {
+        buffer[0] = Toa::KIND;
+        buffer[1] = self.option_len() as u8;
+        write_u16(buffer, 2..4, self.port);
+        match self.addr {
+            IpAddr::V4(a) => buffer[4..8].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => buffer[4..20].copy_from_slice(&a.octets()),
+        }
+    }
+
+    /// The TOA option of an options area, if it has a well-formed one (of either length).
     pub fn find(options: &[u8]) -> Option<Toa> {
-        let (_, at, _) = option_spans(options).find(|&(k, _, len)| k == Toa::KIND && len == Toa::LEN)?;
-        let o = &options[at..at + Toa::LEN];
-        Some(Toa { addr: Ipv4Addr::new(o[4], o[5], o[6], o[7]), port: read_u16(o, 2..4) })
+        let (_, at, len) =
+            option_spans(options).find(|&(k, _, len)| k == Toa::KIND && (len == Toa::LEN || len == Toa::LEN_V6))?;
+        let o = &options[at..at + len];
+        let addr = if len == Toa::LEN {
+            IpAddr::V4(Ipv4Addr::new(o[4], o[5], o[6], o[7]))
+        } else {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&o[4..20]);
+            IpAddr::V6(a.into())
+        };
+        Some(Toa { addr, port: read_u16(o, 2..4) })
     }
 }
 

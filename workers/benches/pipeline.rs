@@ -3,21 +3,42 @@
 //! the rewrite with incremental checksums and the per-lcore, per-service and per-real counters,
 //! as a worker runs them, bursts of 32 classified first (no driver: the frames are `Vec<u8>`).
 //! At 1 flow and at 1M flows, each timed batch 1024 packets of flows already in the table
-//! (`cargo bench -p workers --bench pipeline`; criterion's throughput is packets per second).
+//! (`cargo bench -p workers --bench pipeline`; criterion's throughput is packets per second);
+//! over IPv4 (`pipeline_fnat_udp`) and the same over IPv6 (`pipeline_fnat_udp6`: an IPv6
+//! client, VIP, local addresses and real server; the same UDP payload).
 
 mod common;
 
 use std::hint::black_box;
 
-use common::{frame, runtime, store, P0, P1, VIP};
+use common::{frame, frame6, learned6, runtime, runtime6, store, P0, P1, VIP, VIP6};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use shm_layout::{ConnParts, RealCounters, ServiceCounters};
 use workers::pipeline::{Action, Pipeline, PortCtx};
 
 const BATCH: usize = 1024;
 
+/// A family's runtime, the next hops it learned, and its flows' frames.
+struct Family {
+    name: &'static str,
+    runtime: fn() -> conf::Runtime,
+    learned: fn() -> workers::neigh::Hops,
+    frame: fn(u32) -> Vec<u8>,
+}
+
 fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pipeline_fnat_udp");
+    let families = [
+        Family { name: "pipeline_fnat_udp", runtime, learned: Default::default, frame },
+        Family { name: "pipeline_fnat_udp6", runtime: runtime6, learned: learned6, frame: frame6 },
+    ];
+    for f in families {
+        bench_family(c, f);
+    }
+}
+
+fn bench_family(c: &mut Criterion, family: Family) {
+    let frame = family.frame;
+    let mut group = c.benchmark_group(family.name);
     group.throughput(Throughput::Elements(BATCH as u64));
     for flows in [1u32, 1_000_000] {
         let mut s = store((flows * 2).next_power_of_two().max(1024));
@@ -27,13 +48,13 @@ fn bench(c: &mut Criterion) {
             (0..shm_layout::TableSizes::SMALL.service_slots).map(|_| Default::default()).collect();
         let reals: Vec<RealCounters> =
             (0..shm_layout::TableSizes::SMALL.real_slots).map(|_| Default::default()).collect();
-        let rt = runtime();
+        let rt = (family.runtime)();
         let services =
-            workers::lb::build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).expect("services");
+            workers::lb::build_services(&rt, (0, 1), &mut Vec::new(), &(family.learned)()).expect("services");
         let mut fnat = workers::lb::Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&stats, &reals);
         fnat.reconfigure(1, services);
         let ports = vec![
-            PortCtx { mac: P0, peer: 1, addrs: vec![VIP], addrs6: vec![], exception: None, is_exception: false },
+            PortCtx { mac: P0, peer: 1, addrs: vec![VIP], addrs6: vec![VIP6], exception: None, is_exception: false },
             PortCtx { mac: P1, peer: 0, addrs: vec![], addrs6: vec![], exception: None, is_exception: false },
         ];
         let mut pipeline = Pipeline::with_balancer(ports, fnat);

@@ -558,7 +558,7 @@ fn bench(c: &mut Criterion) {
             wire::classify_into(&f, wire::Checks::NONE, &mut parsed).expect("a UDP frame");
             let index = owner.balancer_mut().expect("balancer");
             // No other lcore owns it: the owner's.
-            if index.owner(0, &parsed).is_none() {
+            if index.owner(0, &parsed, &f).is_none() {
                 ids.push(i);
                 owner.classify(std::iter::once((Some(0), f.as_slice())), true);
                 let action = owner.process(0, &mut f);

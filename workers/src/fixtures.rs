@@ -54,15 +54,15 @@ impl Store {
 /// slot 1.
 pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
     let svc = |protocol, port| conf::Service {
-        vip: VIP,
+        vip: VIP.into(),
         port,
         protocol,
         scheduler: sched::Kind::Wlc,
-        local_addresses: vec![LIP],
+        local_addresses: vec![LIP.into()],
         reals: reals
             .iter()
             .map(|&(port, weight)| conf::Real {
-                addr: RS,
+                addr: RS.into(),
                 port,
                 weight,
                 forward: conf::Forward::Fnat,
@@ -78,8 +78,8 @@ pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
     };
     conf::Runtime {
         addresses: vec![
-            conf::IfAddr { port: 0, addr: (VIP).into(), prefix: 24, sapool: false },
-            conf::IfAddr { port: 1, addr: (LIP).into(), prefix: 24, sapool: false },
+            conf::IfAddr { port: 0, addr: VIP.into(), prefix: 24, sapool: false },
+            conf::IfAddr { port: 1, addr: LIP.into(), prefix: 24, sapool: false },
         ],
         neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
         routes: vec![],

@@ -10,6 +10,17 @@ pub trait Frame {
     fn insert(&mut self, at: usize, n: usize) -> bool;
     /// Cuts the frame to `len` bytes (no-op when it is not longer).
     fn truncate(&mut self, len: usize);
+
+    /// Makes the frame `len` bytes long, growing it at the end or cutting it (an answer
+    /// written over its question). Returns false, changing nothing, when it cannot grow.
+    fn resize(&mut self, len: usize) -> bool {
+        let have = self.bytes().len();
+        if have < len {
+            return self.insert(have, len - have);
+        }
+        self.truncate(len);
+        true
+    }
 }
 
 impl Frame for Vec<u8> {

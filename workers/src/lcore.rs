@@ -405,6 +405,25 @@ impl Reconfig<'_> {
         }
     }
 
+    /// Asks for `target`'s MAC from `sender` out of port slot `port`: an ARP request, or a
+    /// neighbour solicitation to its solicited-node address (the announcer only, best effort).
+    fn ask_for<I: PacketIo>(&self, io: &mut I, port: usize, sender: std::net::IpAddr, target: std::net::IpAddr) {
+        use std::net::IpAddr::{V4, V6};
+        match (sender, target) {
+            (V4(s), V4(t)) => self.arp(io, port, s, t),
+            (V6(s), V6(t)) => {
+                let Some(mac) = self.announcer.as_ref().and_then(|m| m.get(port)) else { return };
+                if io.send(port, &crate::ipv6::solicit(*mac, s, t)) {
+                    if let Some(c) = self.queues.tx.get(port) {
+                        LcoreCounters::bump(c, 1);
+                    }
+                }
+            }
+            // A next hop is on a network of its own family.
+            _ => {}
+        }
+    }
+
     /// Announces every address in `addrs` with a gratuitous ARP, or an unsolicited neighbour
     /// advertisement for IPv6 (the announcer only, best effort).
     pub fn announce<I: PacketIo>(&self, io: &mut I, addrs: &[(usize, std::net::IpAddr)]) {
@@ -413,7 +432,7 @@ impl Reconfig<'_> {
                 std::net::IpAddr::V4(a) => self.arp(io, port, a, a),
                 std::net::IpAddr::V6(a) => {
                     let Some(mac) = self.announcer.as_ref().and_then(|m| m.get(port)) else { continue };
-                    if io.send(port, &crate::ndp::unsolicited_na(*mac, a)) {
+                    if io.send(port, &crate::ipv6::unsolicited_na(*mac, a)) {
                         if let Some(c) = self.queues.tx.get(port) {
                             LcoreCounters::bump(c, 1);
                         }
@@ -443,11 +462,11 @@ impl Reconfig<'_> {
         let merged = shm_layout::merge_learned(self.learned.iter().map(|t| &t[..]), now_ns);
         for &(w, _) in f.wanted() {
             let learned_ns = merged
-                .binary_search_by_key(&u32::from(w.hop), |e| u32::from_be_bytes(e.addr))
+                .binary_search_by_key(&crate::lb::entry_form(w.hop), |e| e.addr)
                 .ok()
                 .map(|i| merged[i].learned_ns);
             if crate::neigh::ask_now(learned_ns, now_ns) {
-                self.arp(io, usize::from(w.port), w.src, w.hop);
+                self.ask_for(io, usize::from(w.port), w.src, w.hop);
             }
         }
     }

@@ -1,8 +1,9 @@
-//! Next hops resolved by ARP: the MAC address of a real server (or of the gateway in front of
-//! it) that has no static neighbour entry.
+//! Next hops resolved by ARP (IPv4) and neighbour discovery (IPv6): the MAC address of a real
+//! server (or of the gateway in front of it) that has no static neighbour entry.
 //!
 //! Each worker learns, into its own table in shared memory (`Layout::learned`, single writer),
-//! the ARP requests and replies it receives from the next hops its services need, and bumps
+//! the ARP requests and replies, and the neighbour solicitations and advertisements, it
+//! receives from the next hops its services need, and bumps
 //! `ConfigArea::neigh_epoch` when an entry is new or changed; every worker then merges all the
 //! tables (the entry learned last wins) and fills in its real servers' MACs. The first worker
 //! of each group asks for its group's next hops: every second for each one unresolved or
@@ -14,18 +15,18 @@
 //! it had. Learned entries outlive the workers (they are in shared memory).
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use shm_layout::LearnedNeighbour;
 
 /// Next hops by address: MAC and port slot.
-pub type Hops = HashMap<Ipv4Addr, ([u8; 6], u16)>;
+pub type Hops = HashMap<IpAddr, ([u8; 6], u16)>;
 
 /// The neighbours learned by every worker and not expired at `now_ns` (one per address, the
 /// latest).
 pub fn learned<'t>(tables: impl IntoIterator<Item = &'t [LearnedNeighbour]>, now_ns: u64) -> Hops {
-    shm_layout::merge_learned(tables, now_ns).into_iter().map(|e| (Ipv4Addr::from(e.addr), (e.mac, e.port))).collect()
+    shm_layout::merge_learned(tables, now_ns).into_iter().map(|e| (e.ip(), (e.mac, e.port))).collect()
 }
 
 /// Clears the entries of `table` (this worker's) that expired at `now_ns`, and bumps `epoch`
@@ -58,31 +59,31 @@ pub fn ask_now(learned_ns: Option<u64>, now_ns: u64) -> bool {
 pub fn learn(
     table: &[LearnedNeighbour],
     epoch: &AtomicU64,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     port: u16,
     mac: [u8; 6],
     now_ns: u64,
 ) -> bool {
+    let octets = crate::lb::entry_form(addr);
     // The table's only writer reads it, so every copy is whole; a free entry reads as `None`,
     // and so does one a writer before this one left mid-change (it is taken as free).
     let copies = || table.iter().map(LearnedNeighbour::read);
     let Some(i) = copies()
-        .position(|l| l.is_some_and(|l| l.addr == addr.octets()))
+        .position(|l| l.is_some_and(|l| l.addr == octets))
         .or_else(|| copies().position(|l| l.is_none()))
         .or_else(|| copies().enumerate().min_by_key(|(_, l)| l.map(|l| l.learned_ns)).map(|(i, _)| i))
     else {
         return false;
     };
     let e = &table[i];
-    let key = LearnedNeighbour::key_of(addr.octets(), port);
     match e.read() {
-        Some(l) if (l.addr, l.port, l.mac) == (addr.octets(), port, mac) => {
+        Some(l) if (l.addr, l.port, l.mac) == (octets, port, mac) => {
             // Confirmed: its time moves forward, never back (a late clock cannot age it).
-            e.write(key, mac, l.learned_ns.max(now_ns));
+            e.write(octets, port, mac, l.learned_ns.max(now_ns));
             false
         }
         _ => {
-            e.write(key, mac, now_ns);
+            e.write(octets, port, mac, now_ns);
             epoch.fetch_add(1, Ordering::AcqRel);
             true
         }
@@ -92,11 +93,12 @@ pub fn learn(
 /// A next hop the services need that has no static neighbour entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Want {
-    pub hop: Ipv4Addr,
+    pub hop: IpAddr,
     /// The port slot whose connected network it is on.
     pub port: u16,
-    /// The balancer's address on that network (the ARP request's sender).
-    pub src: Ipv4Addr,
+    /// The balancer's address on that network (the ARP request's or neighbour
+    /// solicitation's sender).
+    pub src: IpAddr,
 }
 
 /// Nanoseconds between two rounds of asking for next hops (and of expiring entries).
@@ -111,7 +113,8 @@ mod tests {
         let a: Vec<LearnedNeighbour> = (0..2).map(|_| Default::default()).collect();
         let b: Vec<LearnedNeighbour> = (0..2).map(|_| Default::default()).collect();
         let epoch = AtomicU64::new(0);
-        let (x, y, z) = (Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3), Ipv4Addr::new(198, 18, 1, 4));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (x, y, z) = (ip("198.18.1.2"), ip("2001:db8::3"), ip("198.18.1.4"));
         assert!(learn(&a, &epoch, x, 1, [2, 0, 0, 0, 1, 2], 10));
         assert!(!learn(&a, &epoch, x, 1, [2, 0, 0, 0, 1, 2], 20), "the same: only confirmed");
         assert_eq!(epoch.load(Ordering::Relaxed), 1);
@@ -134,7 +137,7 @@ mod tests {
         // one) as a new entry, not as a confirmation.
         let a: Vec<LearnedNeighbour> = (0..1).map(|_| Default::default()).collect();
         let epoch = AtomicU64::new(0);
-        let (x, y, mac) = (Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3), [2, 0, 0, 0, 1, 1]);
+        let (x, y, mac) = (IpAddr::from([198, 18, 1, 2]), IpAddr::from([198, 18, 1, 3]), [2, 0, 0, 0, 1, 1]);
         assert!(learn(&a, &epoch, x, 1, mac, 10));
         assert!(learn(&a, &epoch, y, 1, mac, 20));
         assert_eq!(learned([&a[..]], 30).into_iter().collect::<Vec<_>>(), [(y, (mac, 1))]);
@@ -146,7 +149,7 @@ mod tests {
         const S: u64 = 1_000_000_000;
         let a: Vec<LearnedNeighbour> = (0..2).map(|_| Default::default()).collect();
         let epoch = AtomicU64::new(0);
-        let x = Ipv4Addr::new(198, 18, 1, 2);
+        let x = IpAddr::from([198, 18, 1, 2]);
         assert!(learn(&a, &epoch, x, 1, [2, 0, 0, 0, 1, 2], 100 * S));
         // Reachable for 30 s: not asked; then stale: asked, still used.
         assert!(!ask_now(Some(100 * S), 129 * S));

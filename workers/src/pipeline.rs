@@ -2,7 +2,7 @@
 //!
 //! For each frame received on a port: frames shorter than an Ethernet header are dropped;
 //! an ARP request or an IPv6 neighbour solicitation for an address the port owns is answered
-//! ([`crate::ndp`] for IPv6); an ICMP or ICMPv6 echo request to an address the port owns is
+//! ([`crate::ipv6`] for IPv6); an ICMP or ICMPv6 echo request to an address the port owns is
 //! answered; TCP and UDP of a Full-NAT connection or service are
 //! translated ([`crate::lb`]); everything else is forwarded at layer 2 (two-arm pairs send it
 //! out of the peer port unchanged; one-arm ports send it back out with MAC addresses swapped).
@@ -33,12 +33,12 @@ pub const REPLY_TTL: u8 = 64;
 /// the earlier threshold of 64k, nothing lost with one flow.
 pub const PREFETCH_FROM: u32 = 1 << 8;
 
-/// The ICMP errors the balancer sends as a router.
+/// The ICMP (and ICMPv6) errors the balancer sends as a router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpError {
-    /// Time to live exceeded in transit.
+    /// Time to live (hop limit) exceeded in transit.
     TimeExceeded,
-    /// Fragmentation needed and DF set; `mtu` fits.
+    /// Fragmentation needed and DF set (IPv6: packet too big); `mtu` fits.
     FragNeeded { mtu: u16 },
 }
 
@@ -212,7 +212,7 @@ impl<'a> Pipeline<'a> {
     pub fn update(
         &mut self,
         generation: u64,
-        gone: &[(u8, std::net::Ipv4Addr, u16)],
+        gone: &[(u8, std::net::IpAddr, u16)],
         put: &[&conf::Shared<conf::Service>],
         rt: &conf::Runtime,
         share: (u16, u16),
@@ -261,7 +261,10 @@ impl<'a> Pipeline<'a> {
         seen.len = 0;
         seen.next = 0;
         let lb = self.lb.as_ref();
+        // Each frame's bytes, for the second pass (an IPv6 frame's addresses are read there).
+        let mut bytes: [&[u8]; dpdk::BURST_SIZE] = [&[]; dpdk::BURST_SIZE];
         for (port, frame) in frames.take(dpdk::BURST_SIZE) {
+            bytes[seen.len] = frame;
             let c = &mut seen.frames[seen.len];
             seen.len += 1;
             c.len = frame.len() as u32;
@@ -277,11 +280,11 @@ impl<'a> Pipeline<'a> {
         // frames have been, when its stores have left the store buffer (read at once, the
         // ports' two 16-bit stores meet a 32-bit load that cannot be forwarded from them).
         // Each bucket starts loading as soon as its hash is known.
-        for c in seen.frames[..seen.len].iter_mut().filter(|c| c.status == Status::Ip) {
+        for (c, frame) in seen.frames[..seen.len].iter_mut().zip(bytes).filter(|(c, _)| c.status == Status::Ip) {
             let p = &c.parsed;
-            c.owner = c.port.filter(|_| steer).and_then(|port| f.owner(port, p));
+            c.owner = c.port.filter(|_| steer).and_then(|port| f.owner(port, p, frame));
             if c.owner.is_none() {
-                c.hashed = crate::lb::flow_of(p).map(|(t, _)| shard.hashed(t));
+                c.hashed = crate::lb::flow_of(p, frame).map(|(t, _)| shard.hashed(t));
                 if let (Some(h), true) = (&c.hashed, prefetch) {
                     shard.prefetch_bucket(h);
                 }
@@ -331,9 +334,16 @@ impl<'a> Pipeline<'a> {
             Status::Other => None,
             Status::Ip => Some(parsed),
         };
-        if p.is_some_and(|p| p.ipv6().is_some()) && !port.addrs6.is_empty() {
-            if let Some(reply) = crate::ndp::answer(port, buf) {
-                return Action::Reply(reply);
+        if p.is_some_and(|p| p.ipv6().is_some()) {
+            if let (Some(f), Some((addr, mac))) = (self.lb.as_mut(), crate::ipv6::neighbour_of(buf.bytes())) {
+                // As ARP: whichever worker receives an answer (or a question) from a wanted
+                // next hop learns it.
+                f.learn(rx_port, addr, mac);
+            }
+            if !port.addrs6.is_empty() {
+                if let Some(reply) = crate::ipv6::answer(port, buf) {
+                    return Action::Reply(reply);
+                }
             }
         }
         if let (Some(lb), Some(p)) = (self.lb.as_mut(), p) {
@@ -356,15 +366,19 @@ impl<'a> Pipeline<'a> {
 /// Answers the packet at `l3` received on `port` with ICMP `error` from the port's first
 /// address, in place; drops it when the port has no address to answer from, or no room.
 fn icmp_error_action<F: Frame>(port: &PortCtx, buf: &mut F, l3: usize, error: IcmpError) -> Action {
-    {
-        let reply = match error {
-            IcmpError::TimeExceeded => Reply::TimeExceeded,
-            IcmpError::FragNeeded { .. } => Reply::FragNeeded,
-        };
-        match port.addrs.first() {
-            Some(&src) if icmp_error(buf, l3, src, port.mac, error) => Action::Reply(reply),
-            _ => Action::Drop(DropReason::NoResource),
-        }
+    let reply = match error {
+        IcmpError::TimeExceeded => Reply::TimeExceeded,
+        IcmpError::FragNeeded { .. } => Reply::FragNeeded,
+    };
+    let sent = if buf.bytes().get(l3).is_some_and(|b| b >> 4 == 6) {
+        port.addrs6.first().is_some_and(|&src| crate::ipv6::icmp_error(buf, l3, src, port.mac, error))
+    } else {
+        port.addrs.first().is_some_and(|&src| icmp_error(buf, l3, src, port.mac, error))
+    };
+    if sent {
+        Action::Reply(reply)
+    } else {
+        Action::Drop(DropReason::NoResource)
     }
 }
 
@@ -385,6 +399,7 @@ impl Pipeline<'_> {
                 }
             }
         }
+
         if !port.addrs.is_empty() {
             let answered = match eth.ethertype() {
                 EtherType::Arp => answer_arp(port, &mut eth),
@@ -438,14 +453,8 @@ pub(crate) fn icmp_error<F: Frame>(
         }
     };
     let ip_len = 20 + icmp.buffer_len();
-    let want = wire::ethernet::HEADER_LEN + ip_len;
-    let have = buf.bytes().len();
-    if have < want {
-        if !buf.insert(have, want - have) {
-            return false;
-        }
-    } else {
-        buf.truncate(want);
+    if !buf.resize(wire::ethernet::HEADER_LEN + ip_len) {
+        return false;
     }
     let f = buf.bytes();
     let eth = wire::EthernetRepr { src_addr: mac, dst_addr: peer, ethertype: EtherType::Ipv4 };

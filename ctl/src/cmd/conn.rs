@@ -1,7 +1,7 @@
 //! `dpvsctl conn list`, `ipvsadm -lnc`, and the per-real-server connection counts of
 //! `ipvsadm -ln` and `service list`: read from the workers' connection shards.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 use shm_layout::conn::{conn_shard_path, ConnEntry};
@@ -31,13 +31,14 @@ pub struct ConnRow {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub protocol: Option<conf::Protocol>,
-    pub vip: Option<std::net::SocketAddrV4>,
-    pub client: Option<Ipv4Addr>,
+    pub vip: Option<SocketAddr>,
+    pub client: Option<IpAddr>,
     pub worker: Option<usize>,
 }
 
-fn addr(a: &[u8; 16]) -> Ipv4Addr {
-    Ipv4Addr::new(a[12], a[13], a[14], a[15])
+/// An entry's 16-byte address (IPv4 mapped), of its family.
+fn addr(a: &[u8; 16]) -> IpAddr {
+    std::net::Ipv6Addr::from(*a).to_canonical()
 }
 
 fn protocol(p: u8) -> String {
@@ -72,7 +73,7 @@ pub fn list(shm: &Shm, filter: &Filter, offset: usize, limit: usize) -> (Vec<Con
         let (vaddr, caddr) = (addr(&e.vaddr), addr(&e.caddr));
         let keep = filter.worker.is_none_or(|w| w == worker)
             && filter.protocol.is_none_or(|p| p.number() == e.proto)
-            && filter.vip.is_none_or(|v| *v.ip() == vaddr && v.port() == e.vport)
+            && filter.vip.is_none_or(|v| v.ip() == vaddr && v.port() == e.vport)
             && filter.client.is_none_or(|c| c == caddr);
         if !keep {
             return;
@@ -93,10 +94,10 @@ fn row(worker: usize, e: &ConnEntry, tick_ns: u64, now_ns: u64) -> ConnRow {
         protocol: protocol(e.proto),
         state: state_name(e).to_owned(),
         expires_ms: (e.expires.saturating_mul(tick_ns)).saturating_sub(now_ns) / 1_000_000,
-        client: format!("{}:{}", addr(&e.caddr), e.cport),
-        virtual_: format!("{}:{}", addr(&e.vaddr), e.vport),
-        local: format!("{}:{}", addr(&e.laddr), e.lport),
-        real: format!("{}:{}", addr(&e.raddr), e.rport),
+        client: SocketAddr::new(addr(&e.caddr), e.cport).to_string(),
+        virtual_: SocketAddr::new(addr(&e.vaddr), e.vport).to_string(),
+        local: SocketAddr::new(addr(&e.laddr), e.lport).to_string(),
+        real: SocketAddr::new(addr(&e.raddr), e.rport).to_string(),
         packets_in: e.packets[0],
         packets_out: e.packets[1],
         bytes_in: e.bytes[0],
@@ -119,7 +120,7 @@ fn state_name(e: &ConnEntry) -> &'static str {
 }
 
 /// A real server of a service: (protocol number, VIP, port, real address, real port).
-pub type RealKey = (u8, Ipv4Addr, u16, Ipv4Addr, u16);
+pub type RealKey = (u8, IpAddr, u16, IpAddr, u16);
 
 /// The rows as a table.
 pub fn render(rows: &[ConnRow], matched: usize) -> String {

@@ -1,7 +1,6 @@
 //! `dpvsctl service ...`.
 
 use std::fmt::Write;
-use std::net::Ipv4Addr;
 
 use std::collections::HashMap;
 
@@ -56,7 +55,7 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
             persistence: s.persistence,
             proxy_protocol: s.proxy_protocol.name().to_owned(),
             group: s.group.clone(),
-            local_addresses: s.local_addresses.iter().map(Ipv4Addr::to_string).collect(),
+            local_addresses: s.local_addresses.iter().map(std::net::IpAddr::to_string).collect(),
             reals: s
                 .reals
                 .iter()
@@ -170,7 +169,7 @@ pub fn now_per_real(shm: &shm_layout::Shm, rt: &conf::Runtime) -> HashMap<RealKe
             let key = key_of(s);
             let now = &c.reals_now;
             s.reals.iter().map(move |r| {
-                let counted = now.get(&(key, shm_layout::RealCounters::key_of(r.addr.octets(), r.port)));
+                let counted = now.get(&(key, shm_layout::RealCounters::key_of(r.addr, r.port)));
                 ((s.protocol.number(), s.vip, s.port, r.addr, r.port), counted.copied().unwrap_or_default())
             })
         })
@@ -196,12 +195,12 @@ pub fn rates(before: &Counters, after: &Counters, secs: f64) -> Counters {
 
 /// The key of a service row.
 pub fn key_of(rt_service: &conf::Service) -> u64 {
-    shm_layout::ServiceCounters::key_of(rt_service.protocol.number(), rt_service.vip.octets(), rt_service.port)
+    shm_layout::ServiceCounters::key_of(rt_service.protocol.number(), rt_service.vip, rt_service.port)
 }
 
 /// The counters of real server `r` of service `s` (`None`: not counted, the table was full).
 fn real_stats(c: &Counters, s: &conf::Service, r: &conf::Real) -> Option<ServiceStats> {
-    c.reals.get(&(key_of(s), shm_layout::RealCounters::key_of(r.addr.octets(), r.port))).copied()
+    c.reals.get(&(key_of(s), shm_layout::RealCounters::key_of(r.addr, r.port))).copied()
 }
 
 /// Services and their real servers with counters (`rate`: the column names of rates), as
@@ -229,10 +228,10 @@ pub fn render_stats(rt: &conf::Runtime, c: &Counters, rate: bool) -> String {
         };
     };
     for s in &rt.services {
-        let head = format!("{:<4} {}:{}", s.protocol.name().to_uppercase(), s.vip, s.port);
+        let head = format!("{:<4} {}", s.protocol.name().to_uppercase(), std::net::SocketAddr::new(s.vip, s.port));
         row(&mut out, head, Some(c.services.get(&key_of(s)).copied().unwrap_or_default()));
         for r in &s.reals {
-            row(&mut out, format!("  -> {}:{}", r.addr, r.port), real_stats(c, s, r));
+            row(&mut out, format!("  -> {}", std::net::SocketAddr::new(r.addr, r.port)), real_stats(c, s, r));
         }
     }
     out
@@ -307,7 +306,7 @@ pub struct AclRow {
 pub fn acl_view(rt: &conf::Runtime) -> Vec<AclRow> {
     let mut out = Vec::new();
     for s in &rt.services {
-        let key = format!("{} {}:{}", s.protocol.name(), s.vip, s.port);
+        let key = format!("{} {}", s.protocol.name(), std::net::SocketAddr::new(s.vip, s.port));
         for (list, l) in [("deny", &s.deny), ("allow", &s.allow)] {
             out.extend(l.iter().map(|p| AclRow { service: key.clone(), list: list.into(), network: p.to_string() }));
         }
@@ -328,7 +327,8 @@ pub fn addr_view(rt: &conf::Runtime, ports: &[String]) -> Vec<AddrRow> {
     rt.addresses.iter().map(|a| AddrRow { address: a.addr.to_string(), prefix: a.prefix, port: name(a.port) }).collect()
 }
 
-/// The static neighbours of `rt`, then those the workers learned from ARP (`learned`, from
+/// The static neighbours of `rt`, then those the workers learned from ARP or neighbour
+/// discovery (`learned`, from
 /// [`learned`]) for addresses without a static entry.
 pub fn neigh_view(
     rt: &conf::Runtime,
@@ -336,16 +336,16 @@ pub fn neigh_view(
     ports: &[String],
 ) -> Vec<NeighRow> {
     let name = |p: usize| ports.get(p).cloned().unwrap_or_else(|| "?".into());
-    let row = |addr: Ipv4Addr, mac: [u8; 6], port: usize, state: &str| NeighRow {
+    let row = |addr: std::net::IpAddr, mac: [u8; 6], port: usize, state: &str| NeighRow {
         address: addr.to_string(),
         mac: conf::mac_text(mac),
         port: name(port),
         state: state.into(),
     };
-    let mut out: Vec<NeighRow> = rt.neighbours.iter().map(|n| row(n.addr, n.mac, n.port, "static")).collect();
+    let mut out: Vec<NeighRow> = rt.neighbours.iter().map(|n| row(n.addr.into(), n.mac, n.port, "static")).collect();
     for e in learned {
-        let addr = Ipv4Addr::from(e.addr);
-        if !rt.neighbours.iter().any(|n| n.addr == addr) {
+        let addr = e.ip();
+        if !rt.neighbours.iter().any(|n| addr == n.addr) {
             let state = if e.state(now_ns) == shm_layout::NeighState::Reachable { "learned" } else { "stale" };
             out.push(row(addr, e.mac, usize::from(e.port), state));
         }
@@ -364,7 +364,7 @@ pub fn laddr_view(rt: &conf::Runtime) -> Vec<LaddrRow> {
     rt.services
         .iter()
         .flat_map(|s| {
-            let key = format!("{} {}:{}", s.protocol.name(), s.vip, s.port);
+            let key = format!("{} {}", s.protocol.name(), std::net::SocketAddr::new(s.vip, s.port));
             s.local_addresses.iter().map(move |a| LaddrRow { service: key.clone(), address: a.to_string() })
         })
         .collect()
@@ -381,12 +381,12 @@ pub fn render(rows: &[ServiceRow]) -> String {
         if let Some(g) = &s.group {
             let _ = write!(flags, " group {g}");
         }
-        let _ = writeln!(out, "{:<4} {}:{} {}{flags}", s.protocol, s.vip, s.port, s.scheduler);
+        let _ = writeln!(out, "{:<4} {} {}{flags}", s.protocol, crate::endpoint(&s.vip, s.port), s.scheduler);
         for r in &s.reals {
             let _ = writeln!(
                 out,
                 "  -> {:<28} {:<7} {:<6} {:<10} {}",
-                format!("{}:{}", r.address, r.port),
+                crate::endpoint(&r.address, r.port),
                 r.forward,
                 r.weight,
                 r.active_conns,

@@ -184,7 +184,7 @@ pub fn render(t: &Top, instance: &str) -> String {
             .iter()
             .map(|s| {
                 vec![
-                    format!("{}  {}:{}", s.protocol, s.vip, s.port),
+                    format!("{}  {}", s.protocol, crate::endpoint(&s.vip, s.port)),
                     human(s.new_conns_per_s),
                     human(s.in_pps),
                     human(s.out_pps),

@@ -96,17 +96,25 @@ fn listings() {
         route_show(&rt, &ports),
         "inet 198.18.0.0/24 src 198.18.0.100 dev dpdk0 scope link\ninet 198.18.1.0/24 src 198.18.1.254 dev dpdk1 scope link\n"
     );
-    let e = |addr: [u8; 4], mac: [u8; 6], learned_ns| shm_layout::Learned { addr, port: 1, mac, learned_ns };
+    let e = |addr: &str, mac: [u8; 6], learned_ns| {
+        let addr = match addr.parse().unwrap() {
+            std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(a) => a.octets(),
+        };
+        shm_layout::Learned { addr, port: 1, mac, learned_ns }
+    };
     let learned = [
-        e([198, 18, 1, 2], [2, 0, 0, 0, 9, 9], 5),
-        e([198, 18, 1, 7], [2, 0, 0, 0, 1, 7], 5),
-        e([198, 18, 1, 8], [2, 0, 0, 0, 1, 8], 0),
+        e("198.18.1.2", [2, 0, 0, 0, 9, 9], 5),
+        e("198.18.1.7", [2, 0, 0, 0, 1, 7], 5),
+        e("198.18.1.8", [2, 0, 0, 0, 1, 8], 0),
+        e("2001:db8::8", [2, 0, 0, 0, 1, 9], 5),
     ];
     assert_eq!(
         neigh_show(&crate::cmd::service::neigh_view(&rt, (&learned, shm_layout::NEIGH_REACHABLE_NS + 2), &ports)),
         "ip: 198.18.1.2       mac: 02:00:00:00:01:02   state: PERMANENT   dev: dpdk1\n\
          ip: 198.18.1.7       mac: 02:00:00:00:01:07   state: REACHABLE   dev: dpdk1\n\
-         ip: 198.18.1.8       mac: 02:00:00:00:01:08   state: STALE       dev: dpdk1\n",
+         ip: 198.18.1.8       mac: 02:00:00:00:01:08   state: STALE       dev: dpdk1\n\
+         ip: 2001:db8::8      mac: 02:00:00:00:01:09   state: REACHABLE   dev: dpdk1\n",
         "a static entry hides a learned one; one not confirmed for 30 s is stale"
     );
 }

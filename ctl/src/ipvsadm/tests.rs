@@ -16,15 +16,15 @@ fn net(t: &str) -> conf::Prefix {
 }
 
 fn key(p: conf::Protocol, vip: &str) -> ServiceKey {
-    let a: SocketAddrV4 = vip.parse().unwrap();
-    ServiceKey { protocol: p, vip: *a.ip(), port: a.port() }
+    let a: SocketAddr = vip.parse().unwrap();
+    ServiceKey { protocol: p, vip: a.ip(), port: a.port() }
 }
 
 #[test]
 fn dpvs_quick_start_lines_parse() {
     use conf::Protocol::{Tcp, Udp};
     let vip = key(Tcp, "198.18.0.100:80");
-    let rs: Ipv4Addr = "198.18.1.2".parse().unwrap();
+    let rs: IpAddr = "198.18.1.2".parse().unwrap();
     let cases: Vec<(&str, Op)> = vec![
         (
             "-A -t 198.18.0.100:80 -s rr",
@@ -292,6 +292,54 @@ fn save_restores_what_it_lists() {
         .to_string()
         .contains("of dpdk1"));
     assert!(check_laddr_port(&rt, &ports, "198.18.1.254".parse().unwrap(), "dpdk1").is_ok());
+}
+
+/// IPv6 services, real servers and local addresses as ipvsadm writes them (brackets around
+/// an address with a port), parsed, listed and saved back.
+#[test]
+fn ipv6_services_parse_list_and_save() {
+    use conf::Protocol::Tcp;
+    let vip = key(Tcp, "[2001:db8::100]:80");
+    let rs: IpAddr = "2001:db8:1::2".parse().unwrap();
+    let real = |line: &str, port| {
+        let want = Change::RealAdd {
+            service: vip,
+            addr: rs,
+            port,
+            weight: 1,
+            forward: conf::Forward::Fnat,
+            thresholds: (0, 0),
+        };
+        assert_eq!(op(line), Ok(Op::Change(want)), "{line}");
+    };
+    real("-a -t [2001:db8::100]:80 -r [2001:db8:1::2]:8080 -b", 8080);
+    real("-a -t [2001:db8::100]:80 -r [2001:db8:1::2] -b", 80);
+    real("-a -t [2001:db8::100]:80 -r 2001:db8:1::2 -b", 80);
+    let laddr = "--add-laddr -z 2001:db8:1::fe -t [2001:db8::100]:80 -F dpdk1";
+    let want = Change::LaddrAdd { service: vip, addr: "2001:db8:1::fe".parse().unwrap(), port: Some("dpdk1".into()) };
+    assert_eq!(op(laddr), Ok(Op::Change(want)));
+    assert!(op("-A -t 2001:db8::100:80").is_err(), "an IPv6 VIP with a port needs its brackets");
+
+    let cfg = conf::Config::embedded_default();
+    let mut rt = cfg.runtime();
+    let mut s = (*rt.services[0]).clone();
+    s.vip = "2001:db8::100".parse().unwrap();
+    s.local_addresses = vec!["2001:db8:1::fe".parse().unwrap()];
+    s.reals[0].addr = rs;
+    rt.addresses.push(conf::IfAddr { port: 1, addr: "2001:db8:1::fe".parse().unwrap(), prefix: 64, sapool: false });
+    rt.services = vec![s.into()];
+    let ports = vec!["dpdk0".to_owned(), "dpdk1".to_owned()];
+    let saved = save(&rt, &ports);
+    assert_eq!(
+        saved,
+        "-A -t [2001:db8::100]:80 -s rr\n-a -t [2001:db8::100]:80 -r [2001:db8:1::2]:8080 -b -w 1\n\
+         --add-laddr -z 2001:db8:1::fe -t [2001:db8::100]:80 -F dpdk1\n"
+    );
+    for line in saved.lines() {
+        assert!(matches!(op(line), Ok(Op::Change(_) | Op::Laddr(..))), "{line}");
+    }
+    let listed = list(&rt, &HashMap::new(), 8192);
+    assert!(listed.contains("TCP  [2001:db8::100]:80 rr\n  -> [2001:db8:1::2]:8080"), "{listed}");
 }
 
 #[test]

@@ -10,7 +10,11 @@ fn key(port: u16) -> ServiceKey {
     ServiceKey { protocol: Protocol::Tcp, vip: "198.18.0.100".parse().unwrap(), port }
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+/// An address of the type the place wants (`Ipv4Addr` or `IpAddr`).
+fn ip<A: std::str::FromStr>(s: &str) -> A
+where
+    A::Err: std::fmt::Debug,
+{
     s.parse().unwrap()
 }
 
@@ -204,18 +208,12 @@ fn changes_apply_and_errors_change_nothing() {
         (Change::LaddrAdd { service: key(80), addr: ip("198.18.1.77"), port: None }, Some("not an interface address")),
         (Change::LaddrAdd { service: key(80), addr: ip("198.18.0.100"), port: None }, Some("must not be a VIP")),
         (Change::LaddrDel { service: key(80), addr: ip("198.18.1.254") }, None),
-        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.77").into(), prefix: 24 }, None),
-        (
-            Change::AddrAdd { port: "dpdk9".into(), addr: ip("198.18.1.77").into(), prefix: 24 },
-            Some("no port \"dpdk9\""),
-        ),
-        (
-            Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.254").into(), prefix: 24 },
-            Some("already assigned"),
-        ),
-        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.78").into(), prefix: 33 }, Some("prefix length")),
-        (Change::AddrDel { addr: ip("198.18.1.254").into() }, Some("used by service tcp 198.18.0.100:80")),
-        (Change::AddrDel { addr: ip("198.18.9.9").into() }, Some("no address")),
+        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.77"), prefix: 24 }, None),
+        (Change::AddrAdd { port: "dpdk9".into(), addr: ip("198.18.1.77"), prefix: 24 }, Some("no port \"dpdk9\"")),
+        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.254"), prefix: 24 }, Some("already assigned")),
+        (Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.78"), prefix: 33 }, Some("prefix length")),
+        (Change::AddrDel { addr: ip("198.18.1.254") }, Some("used by service tcp 198.18.0.100:80")),
+        (Change::AddrDel { addr: ip("198.18.9.9") }, Some("no address")),
         (Change::NeighSet { addr: ip("198.18.1.3"), mac: [2, 0, 0, 0, 1, 3], port: "dpdk1".into() }, None),
         (Change::NeighSet { addr: ip("198.18.1.2"), mac: [2, 0, 0, 0, 1, 9], port: "dpdk1".into() }, None),
         (Change::NeighDel { addr: ip("198.18.1.2") }, None),
@@ -355,9 +353,7 @@ fn the_check_of_one_service_finds_what_the_whole_check_finds() {
         forward: F,
         thresholds: (0, 0),
     };
-    for c in
-        [Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.250").into(), prefix: 24 }, add(81, "198.18.0.100")]
-    {
+    for c in [Change::AddrAdd { port: "dpdk1".into(), addr: ip("198.18.1.250"), prefix: 24 }, add(81, "198.18.0.100")] {
         rt = apply(&cfg, &rt, &c).unwrap();
     }
     let laddr_vip = ServiceKey { protocol: Protocol::Udp, vip: ip("198.18.1.254"), port: 53 };
@@ -481,7 +477,7 @@ fn a_local_address_given_with_its_port_is_installed_there_and_removed_with_its_l
     for c in [add(key(80), "dpdk0"), add_443, add(key(443), "dpdk0")] {
         rt = apply(&cfg, &rt, &c).unwrap();
     }
-    let installed = conf::IfAddr { port: 0, addr: (lip).into(), prefix: 32, sapool: true };
+    let installed = conf::IfAddr { port: 0, addr: lip, prefix: 32, sapool: true };
     assert_eq!(rt.addresses.iter().filter(|a| a.addr == lip).collect::<Vec<_>>(), [&installed]);
     assert!(rt.services.iter().all(|s| s.local_addresses.contains(&lip)));
     let text = conf::replace_runtime_tables(conf::EMBEDDED_DEFAULT, &cfg.render_runtime(&rt)).unwrap();
@@ -507,7 +503,7 @@ fn a_local_address_given_with_its_port_is_installed_there_and_removed_with_its_l
     assert!(!gone.addresses.iter().any(|a| a.addr == lip));
     // An address the operator added stays when its last service lets it go.
     let kept = apply(&cfg, &rt, &Change::LaddrDel { service: key(80), addr: ip("198.18.1.254") }).unwrap();
-    assert!(kept.addresses.iter().any(|a| a.addr == ip("198.18.1.254")));
+    assert!(kept.addresses.iter().any(|a| a.addr == ip::<std::net::IpAddr>("198.18.1.254")));
 }
 
 /// `ipvsadm -R`'s changes: made in order on one copy, checked once; the first that cannot be
@@ -535,7 +531,7 @@ fn a_list_of_changes_is_made_all_or_none() {
     let next = apply_all(&cfg, &rt, &[Change::ServiceClear, add.clone(), real("198.18.1.2"), laddr.clone()]).unwrap();
     assert_eq!(next.services.len(), 1);
     assert_eq!((next.services[0].port, next.services[0].reals.len()), (443, 1));
-    assert!(next.addresses.iter().any(|a| a.addr == ip("198.18.1.200") && a.sapool));
+    assert!(next.addresses.iter().any(|a| a.addr == ip::<std::net::IpAddr>("198.18.1.200") && a.sapool));
     // The service is looked up by key as it goes: deleted and added back within the list.
     let again = [add.clone(), Change::ServiceDel { service: key(443) }, add.clone(), real("198.18.1.2")];
     assert_eq!(apply_all(&cfg, &rt, &again).unwrap().services.len(), 2);
@@ -598,7 +594,7 @@ fn access_lists_and_thresholds_round_trip_through_the_file_form() {
 fn drawn_change(n: u64) -> Change {
     let pick = |k: u64| (n >> 8) % k;
     let service = key(1000 + pick(6) as u16);
-    let real = ip(&format!("198.18.1.{}", 10 + pick(5)));
+    let real: std::net::Ipv4Addr = ip(&format!("198.18.1.{}", 10 + pick(5)));
     let laddr = ip(&format!("198.18.1.{}", 200 + pick(3)));
     match n % 13 {
         0 | 1 => Change::ServiceAdd {
@@ -609,16 +605,20 @@ fn drawn_change(n: u64) -> Change {
             group: None,
         },
         2 => Change::ServiceDel { service },
-        3 | 4 => Change::RealAdd { service, addr: real, port: 80, weight: 1, forward: F, thresholds: (0, 0) },
-        5 => Change::RealEdit { service, addr: real, port: 80, weight: 3, forward: None, upper: None, lower: None },
-        6 => Change::RealDel { service, addr: real, port: 80 },
+        3 | 4 => Change::RealAdd { service, addr: real.into(), port: 80, weight: 1, forward: F, thresholds: (0, 0) },
+        5 => Change::RealEdit {
+            service,
+            addr: real.into(),
+            port: 80,
+            weight: 3,
+            forward: None,
+            upper: None,
+            lower: None,
+        },
+        6 => Change::RealDel { service, addr: real.into(), port: 80 },
         7 => Change::LaddrAdd { service, addr: laddr, port: (pick(2) == 0).then(|| "dpdk1".into()) },
         8 => Change::LaddrDel { service, addr: laddr },
-        9 => Change::AddrAdd {
-            port: "dpdk0".into(),
-            addr: ip(&format!("198.18.0.{}", 150 + pick(3))).into(),
-            prefix: 32,
-        },
+        9 => Change::AddrAdd { port: "dpdk0".into(), addr: ip(&format!("198.18.0.{}", 150 + pick(3))), prefix: 32 },
         10 => Change::NeighSet { addr: real, mac: [2, 0, 0, 0, 1, pick(200) as u8], port: "dpdk1".into() },
         11 => Change::NeighDel { addr: real },
         _ if pick(40) == 0 => Change::ServiceClear,

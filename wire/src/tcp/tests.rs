@@ -80,7 +80,7 @@ fn lower_mss_without_an_mss_option_changes_nothing() {
 
 #[test]
 fn toa_fixture() {
-    let toa = Toa { addr: Ipv4Addr::new(198, 18, 0, 2), port: 54321 };
+    let toa = Toa { addr: Ipv4Addr::new(198, 18, 0, 2).into(), port: 54321 };
     let mut b = [0xa5u8; 10];
     toa.emit(&mut b);
     assert_eq!(b, [254, 8, 0xd4, 0x31, 198, 18, 0, 2, 0xa5, 0xa5]);
@@ -89,6 +89,24 @@ fn toa_fixture() {
     assert_eq!(Toa::find(&opts), Some(toa));
     assert_eq!(Toa::find(&opts[..8]), None);
     assert_eq!(Toa::find(&SYN_BYTES[20..]), None);
+}
+
+#[test]
+fn ipv6_toa_fixture() {
+    let toa = Toa { addr: "2001:db8::1".parse().unwrap(), port: 54321 };
+    let mut b = [0xa5u8; 22];
+    toa.emit(&mut b);
+    #[rustfmt::skip]
+    assert_eq!(b, [
+        254, 20, 0xd4, 0x31,
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        0xa5, 0xa5,
+    ]);
+    assert_eq!(toa.option_len(), 20);
+    let mut opts = vec![1, 1];
+    opts.extend_from_slice(&b[..20]);
+    assert_eq!(Toa::find(&opts), Some(toa));
+    assert_eq!(Toa::find(&opts[..21]), None, "truncated");
 }
 
 fn syn_repr() -> TcpRepr<'static> {

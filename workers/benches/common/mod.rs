@@ -1,7 +1,7 @@
 //! What the criterion benches of the worker share: the addresses, a connection table with the
 //! primary's geometry, one UDP Full-NAT service over 32 local addresses, and its frames.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use shm_layout::conn::{ConnEntry, ConnShardHeader};
 use wire::{EthernetAddress, IpProtocol, UdpPacket, UdpRepr};
@@ -11,6 +11,8 @@ pub const P1: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x11]);
 pub const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 1]);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 pub const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+pub const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 /// Local addresses: 32, so that 1M flows get local ports (64 511 each).
 pub const LADDRS: u8 = 32;
 
@@ -42,19 +44,26 @@ pub fn store(capacity: u32) -> Store {
 /// One UDP Full-NAT service, VIP:53 to one real server, over [`LADDRS`] local addresses.
 pub fn runtime() -> conf::Runtime {
     let laddr = |i: u8| Ipv4Addr::new(198, 18, 1, 200 + i);
-    let mut addresses = vec![conf::IfAddr { port: 0, addr: (VIP).into(), prefix: 24, sapool: false }];
-    addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: (laddr(i)).into(), prefix: 24, sapool: false }));
+    let mut addresses = vec![conf::IfAddr { port: 0, addr: VIP.into(), prefix: 24, sapool: false }];
+    addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: laddr(i).into(), prefix: 24, sapool: false }));
     conf::Runtime {
         addresses,
         neighbours: vec![conf::Neighbour { addr: RS, mac: [2, 0, 0, 0, 1, 2], port: 1 }],
         routes: vec![],
         services: vec![conf::Service {
-            vip: VIP,
+            vip: VIP.into(),
             port: 53,
             protocol: conf::Protocol::Udp,
             scheduler: sched::Kind::Rr,
-            local_addresses: (0..LADDRS).map(laddr).collect(),
-            reals: vec![conf::Real { addr: RS, port: 53, weight: 1, forward: conf::Forward::Fnat, upper: 0, lower: 0 }],
+            local_addresses: (0..LADDRS).map(|i| laddr(i).into()).collect(),
+            reals: vec![conf::Real {
+                addr: RS.into(),
+                port: 53,
+                weight: 1,
+                forward: conf::Forward::Fnat,
+                upper: 0,
+                lower: 0,
+            }],
             persistence: 0,
             deny: vec![],
             allow: vec![],
@@ -74,5 +83,43 @@ pub fn frame(i: u32) -> Vec<u8> {
     udp.emit(&mut UdpPacket::new_unchecked(&mut d[..]), src, VIP);
     let mut f = vec![0u8; 34 + d.len()];
     wire::emit_ipv4_frame(&mut f, (CLIENT_MAC, P0), (src, VIP), IpProtocol::Udp, &d);
+    f
+}
+
+/// [`runtime`] over IPv6: udp [VIP6]:53 to [RS6]:53 over [`LADDRS`] IPv6 local addresses; the
+/// real server's MAC is learned (neighbour discovery), see [`learned6`].
+#[allow(dead_code)]
+pub fn runtime6() -> conf::Runtime {
+    let laddr = |i: u8| Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x200 + u16::from(i));
+    let mut addresses = vec![conf::IfAddr { port: 0, addr: VIP6.into(), prefix: 64, sapool: false }];
+    addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: laddr(i).into(), prefix: 64, sapool: false }));
+    let mut rt = runtime();
+    let mut svc = (*rt.services[0]).clone();
+    svc.vip = VIP6.into();
+    svc.local_addresses = (0..LADDRS).map(|i| laddr(i).into()).collect();
+    svc.reals[0].addr = RS6.into();
+    rt.addresses = addresses;
+    rt.neighbours = vec![];
+    rt.services = vec![svc.into()];
+    rt
+}
+
+/// The real server of [`runtime6`], as neighbour discovery taught it.
+#[allow(dead_code)]
+pub fn learned6() -> workers::neigh::Hops {
+    [(RS6.into(), ([2, 0, 0, 0, 1, 2], 1))].into_iter().collect()
+}
+
+/// [`frame`] over IPv6: client 2001:db8:c::x, port 1024 + i % 64 512, to [VIP6]:53, the same
+/// 18 bytes of payload (an 86-byte frame).
+#[allow(dead_code)]
+pub fn frame6(i: u32) -> Vec<u8> {
+    let src = Ipv6Addr::from(0x2001_0db8_000c_0000_0000_0000_0000_0000u128 + u128::from(i / 64_512));
+    let payload = [0xa5u8; 18];
+    let udp = UdpRepr { src_port: 1024 + (i % 64_512) as u16, dst_port: 53, payload: &payload };
+    let mut d = vec![0u8; udp.buffer_len()];
+    udp.emit(&mut UdpPacket::new_unchecked(&mut d[..]), src, VIP6);
+    let mut f = vec![0u8; 54 + d.len()];
+    wire::emit_ipv6_frame(&mut f, (CLIENT_MAC, P0), (src, VIP6), IpProtocol::Udp, &d);
     f
 }

@@ -114,7 +114,7 @@ pub(super) struct Slots {
 
 /// A service's key in the counter tables.
 fn service_key(s: &Service) -> u64 {
-    shm_layout::ServiceCounters::key_of(s.proto, s.vip.octets(), s.port)
+    shm_layout::ServiceCounters::key_of(s.proto, s.vip, s.port)
 }
 
 impl Slots {
@@ -236,5 +236,5 @@ impl Slots {
 /// The counter keys of service `s`'s real servers.
 fn real_keys(s: &Service) -> impl Iterator<Item = (u64, u64)> + '_ {
     let sk = service_key(s);
-    s.reals.iter().map(move |r| (sk, shm_layout::RealCounters::key_of(r.addr.octets(), r.port)))
+    s.reals.iter().map(move |r| (sk, shm_layout::RealCounters::key_of(r.addr, r.port)))
 }

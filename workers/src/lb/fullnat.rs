@@ -6,10 +6,11 @@
 use conn::tcp::{State, Way};
 use conn::Dir;
 use wire::nat::Endpoints;
-use wire::{EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, TcpFlags};
+use wire::{EthernetAddress, EthernetFrame, IpProtocol, TcpFlags};
 
+use super::ip::Ip;
 use super::state::track;
-use super::{addr4, ticks, Balancer, Offsets, Verdict};
+use super::{addr4, addr6, is_mapped, ticks, Balancer, Offsets, Verdict};
 use crate::frame::Frame;
 use crate::outcome::DropReason;
 
@@ -29,27 +30,26 @@ impl Balancer<'_> {
     ) -> Verdict {
         let e = self.shard.entry(idx);
         let frame = buf.bytes();
-        {
-            let mut ip = Ipv4Packet::new_unchecked(&mut frame[at.l3..]);
-            if ip.ttl() <= 1 {
-                return Verdict::TimeExceeded;
-            }
-            ip.decrement_ttl();
+        if !Ip::at(&mut *frame, at.l3).hop() {
+            return Verdict::TimeExceeded;
         }
-        let (to, out_port, dst_mac) = match dir {
+        // The connection's sides, in the entry's 16-byte form.
+        let (src, dst, sport, dport, out_port, dst_mac) = match dir {
             Dir::In => {
                 // Resolved for this generation by the lookup (or just created in it).
                 let real = self.services[e.service as usize].reals[e.real as usize];
-                let to = Endpoints { src: addr4(&e.laddr), dst: addr4(&e.raddr), sport: e.lport, dport: e.rport };
-                (to, real.via, real.mac)
+                (&e.laddr, &e.raddr, e.lport, e.rport, real.via, real.mac)
             }
-            Dir::Out => {
-                let to = Endpoints { src: addr4(&e.vaddr), dst: addr4(&e.caddr), sport: e.vport, dport: e.cport };
-                (to, e.client_port, EthernetAddress(e.client_mac))
-            }
+            Dir::Out => (&e.vaddr, &e.caddr, e.vport, e.cport, e.client_port, EthernetAddress(e.client_mac)),
         };
         let protocol = if flags.is_some() { IpProtocol::Tcp } else { IpProtocol::Udp };
-        wire::nat::rewrite(frame, at.l3, at.l4, protocol, to);
+        if is_mapped(dst) {
+            let to = Endpoints { src: addr4(src), dst: addr4(dst), sport, dport };
+            wire::nat::rewrite(frame, at.l3, at.l4, protocol, to);
+        } else {
+            let to = Endpoints { src: addr6(src), dst: addr6(dst), sport, dport };
+            wire::nat::rewrite(frame, at.l3, at.l4, protocol, to);
+        }
         if !self.client_address(e, dir, buf, at, flags, out_port) {
             return Verdict::Drop(DropReason::NoResource);
         }

@@ -1,9 +1,9 @@
-//! The next hops of the real servers whose MAC ARP resolves: which are wanted, learning
-//! answers into this worker's table in shared memory, and filling in the real servers' MACs
-//! from every worker's merged tables (see `crate::neigh`). Not the packet path, except
-//! [`Balancer::learn`] on ARP frames.
+//! The next hops of the real servers whose MAC ARP or neighbour discovery resolves: which are
+//! wanted, learning answers into this worker's table in shared memory, and filling in the
+//! real servers' MACs from every worker's merged tables (see `crate::neigh`). Not the packet
+//! path, except [`Balancer::learn`] on ARP and neighbour discovery frames.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 
 use wire::EthernetAddress;
@@ -55,7 +55,7 @@ impl<'a> Balancer<'a> {
             *self.want_refs.entry(r.hop).or_default() += 1;
             self.wants.push((Want { hop: r.hop, port: r.via, src: r.hop_src }, r.resolved));
         }
-        self.wants.sort_unstable_by_key(|(w, _)| u32::from(w.hop));
+        self.wants.sort_unstable_by_key(|(w, _)| w.hop);
         self.wants.dedup_by_key(|(w, _)| w.hop);
     }
 
@@ -66,7 +66,7 @@ impl<'a> Balancer<'a> {
             let refs = self.want_refs.entry(r.hop).or_default();
             *refs += 1;
             if *refs == 1 {
-                let at = self.wants.partition_point(|(w, _)| u32::from(w.hop) < u32::from(r.hop));
+                let at = self.wants.partition_point(|(w, _)| w.hop < r.hop);
                 self.wants.insert(at, (Want { hop: r.hop, port: r.via, src: r.hop_src }, r.resolved));
             }
         }
@@ -80,26 +80,25 @@ impl<'a> Balancer<'a> {
             *refs -= 1;
             if *refs == 0 {
                 self.want_refs.remove(&r.hop);
-                if let Ok(at) = self.wants.binary_search_by_key(&u32::from(r.hop), |(w, _)| u32::from(w.hop)) {
+                if let Ok(at) = self.wants.binary_search_by_key(&r.hop, |(w, _)| w.hop) {
                     self.wants.remove(at);
                 }
             }
         }
     }
 
-    /// An ARP request or reply from `addr` at `mac`, received on port slot `port`: learned
-    /// into this worker's table when `addr` is a next hop ARP resolves, reached on that port.
-    /// Returns whether the table changed (the worker then resolves again).
-    pub fn learn(&mut self, port: u16, addr: Ipv4Addr, mac: EthernetAddress) -> bool {
+    /// An ARP request or reply, or a neighbour solicitation or advertisement, from `addr` at
+    /// `mac`, received on port slot `port`: learned into this worker's table when `addr` is a
+    /// next hop ARP or neighbour discovery resolves, reached on that port. Returns whether the
+    /// table changed (the worker then resolves again).
+    pub fn learn(&mut self, port: u16, addr: impl Into<IpAddr>, mac: EthernetAddress) -> bool {
+        let addr = addr.into();
         let Some((table, epoch)) = self.neigh else { return false };
         if mac.0 == [0; 6] || mac.0[0] & 1 != 0 {
             return false;
         }
         // A binary search: ARP frames may come fast, and only wanted next hops are learned.
-        let wanted = self
-            .wants
-            .binary_search_by_key(&u32::from(addr), |(w, _)| u32::from(w.hop))
-            .is_ok_and(|i| self.wants[i].0.port == port);
+        let wanted = self.wants.binary_search_by_key(&addr, |(w, _)| w.hop).is_ok_and(|i| self.wants[i].0.port == port);
         wanted && crate::neigh::learn(table, epoch, addr, port, mac.0, self.now_tick * TICK_NS)
     }
 }

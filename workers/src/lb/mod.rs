@@ -20,6 +20,7 @@
 //! | `receive.rs` | which lcore each port's RSS delivers a packet to, local ports chosen by it ([`Receive`]) |
 //! | `setup.rs` | a new connection: scheduling, persistence templates, the local address and port |
 //! | `fullnat.rs` | the routed modes, Full-NAT and NAT: TTL, addresses and ports, TOA or PROXY, MACs |
+//! | `ip.rs` | the IP header of either family: hop limit, length, addresses, transport checksum |
 //! | `dr.rs` | direct routing (and what it shares with IP-in-IP: inbound only) |
 //! | `tunnel.rs` | IP-in-IP |
 //! | `toa.rs`, `proxy.rs` | the client's address for the real server: TOA, the PROXY protocol |
@@ -29,12 +30,12 @@
 //!
 //! Packet formats (tuples, options, rewrites) are `wire`'s; this module decides.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::AtomicU64;
 
 use conn::{v4, Dir, Hashed, Shard, Tuple};
 use shm_layout::conn::Mode;
-use wire::{EthernetAddress, Ipv4Packet, Parsed, TcpFlags};
+use wire::{EthernetAddress, Parsed, TcpFlags};
 
 use crate::frame::Frame;
 use crate::neigh::Want;
@@ -44,6 +45,7 @@ mod counters;
 mod dr;
 mod fullnat;
 mod hops;
+mod ip;
 pub mod proxy;
 mod receive;
 mod service;
@@ -124,7 +126,7 @@ pub struct Balancer<'a> {
     /// The next hops ARP resolves, and whether each is resolved ([`Balancer::wanted`]).
     wants: Vec<(Want, bool)>,
     /// How many real servers each of `wants` serves.
-    want_refs: rustc_hash::FxHashMap<Ipv4Addr, u32>,
+    want_refs: rustc_hash::FxHashMap<IpAddr, u32>,
     /// Which lcore of the group the ports' RSS delivers a packet to.
     receive: Receive,
     /// What makes this process's stamps its own ([`Balancer::stamp`]): its start time.
@@ -148,6 +150,36 @@ fn ticks(seconds: u32) -> u32 {
 /// The IPv4 address of an entry's 16-byte address field.
 fn addr4(a: &[u8; 16]) -> Ipv4Addr {
     Ipv4Addr::new(a[12], a[13], a[14], a[15])
+}
+
+/// The IPv6 address of an entry's 16-byte address field.
+fn addr6(a: &[u8; 16]) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::from(*a)
+}
+
+/// The address of an entry's 16-byte field, of its family (IPv4 is kept IPv4-mapped).
+#[inline]
+pub(crate) fn ip_of(a: &[u8; 16]) -> IpAddr {
+    if is_mapped(a) {
+        IpAddr::V4(addr4(a))
+    } else {
+        IpAddr::V6(addr6(a))
+    }
+}
+
+/// Whether an entry's 16-byte address is an IPv4 one (IPv4-mapped).
+#[inline]
+fn is_mapped(a: &[u8; 16]) -> bool {
+    a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+}
+
+/// `a` in the entries' 16-byte form.
+#[inline]
+pub(crate) fn entry_form(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(a) => v4(a.octets()),
+        IpAddr::V6(a) => a.octets(),
+    }
 }
 
 impl<'a> Balancer<'a> {
@@ -214,7 +246,7 @@ impl<'a> Balancer<'a> {
     /// the services `put` (built by [`Hops::service`], each going on from the one it
     /// replaces): the cost is theirs, whatever the number of services. Connections of a
     /// service or real server that is gone expire on their next packet.
-    pub fn update(&mut self, generation: u64, gone: &[(u8, Ipv4Addr, u16)], put: Vec<Service>) {
+    pub fn update(&mut self, generation: u64, gone: &[(u8, IpAddr, u16)], put: Vec<Service>) {
         for &(proto, vip, port) in gone {
             let Some(i) = self.index.service(proto, vip, port) else { continue };
             let old = self.services.swap_remove(i);
@@ -246,7 +278,7 @@ impl<'a> Balancer<'a> {
     }
 
     /// The service `proto vip:port` (to build its replacement from).
-    pub fn service(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<&Service> {
+    pub fn service(&self, proto: u8, vip: IpAddr, port: u16) -> Option<&Service> {
         self.index.service(proto, vip, port).map(|i| &self.services[i])
     }
 
@@ -265,8 +297,8 @@ impl<'a> Balancer<'a> {
     /// Which lcore of the group owns the connection of `p`, received on port slot `rx_port`,
     /// and why, when another one does (see [`owner`]).
     #[inline]
-    pub fn owner(&self, rx_port: u16, p: &Parsed) -> Option<(u16, crate::outcome::Handoff)> {
-        owner(&self.index, &self.receive, rx_port, p)
+    pub fn owner(&self, rx_port: u16, p: &Parsed, frame: &[u8]) -> Option<(u16, crate::outcome::Handoff)> {
+        owner(&self.index, &self.receive, rx_port, p, frame)
     }
 
     /// The MTU of every port slot (packets bigger than the out port's are answered with ICMP
@@ -339,17 +371,23 @@ impl<'a> Balancer<'a> {
     /// hashed ahead (see [`crate::pipeline::Pipeline::classify`]), used if it is this
     /// packet's.
     pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed, hint: Option<&Hashed>) -> Verdict {
-        let (Some((proto, sport, dport, flags)), Some(ip)) = (steer::transport(p), p.ipv4().copied()) else {
+        let Some((proto, sport, dport, flags)) = steer::transport(p) else {
             return Verdict::NotOurs;
         };
-        let at = Offsets { l3: usize::from(p.l3_offset), l4: usize::from(ip.l4_offset) };
+        let l4 = match &p.net {
+            wire::Network::V4(ip) => ip.l4_offset,
+            wire::Network::V6(ip) => ip.l4_offset,
+            wire::Network::None => return Verdict::NotOurs,
+        };
+        let at = Offsets { l3: usize::from(p.l3_offset), l4: usize::from(l4) };
         // The hint's tuple, when it is this packet's (a burst's hints out of step cost time,
         // never a wrong lookup); else the tuple built and hashed now.
         let own;
         let (t, hint) = match hint {
-            Some(h) if steer::is_flow(h.tuple(), p, (proto, sport, dport)) => (h.tuple(), Some(h)),
+            Some(h) if steer::is_flow(h.tuple(), p, buf.bytes(), (proto, sport, dport)) => (h.tuple(), Some(h)),
             _ => {
-                own = Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport };
+                let Some((src, dst)) = steer::addrs_of(p, buf.bytes()) else { return Verdict::NotOurs };
+                own = Tuple { proto, src, sport, dst, dport };
                 (&own, None)
             }
         };
@@ -365,7 +403,7 @@ impl<'a> Balancer<'a> {
             return Verdict::Drop(DropReason::NoConnection);
         }
         let mode = e.mode();
-        if let Some(v) = self.too_big(e, mode, dir, flags.is_none(), (ip.total_len, buf.bytes(), at.l3)) {
+        if let Some(v) = self.too_big(e, mode, dir, flags.is_none(), (buf.bytes(), at.l3)) {
             return v;
         }
         match mode {
@@ -421,16 +459,17 @@ impl<'a> Balancer<'a> {
             Ok(Some(idx)) => Ok((idx, Dir::In, true)),
             // A reply to a local address with no connection (expired, or never ours): nothing
             // to translate it to.
-            Ok(None) if self.index.is_laddr(t.proto, addr4(&t.dst)) => Err(Verdict::Drop(DropReason::NoConnection)),
+            Ok(None) if self.index.is_laddr(t.proto, ip_of(&t.dst)) => Err(Verdict::Drop(DropReason::NoConnection)),
             Ok(None) => Err(Verdict::NotOurs),
             Err(d) => Err(Verdict::Drop(d)),
         }
     }
 
-    /// Whether a packet of `total_len` bytes of connection `e` is too big for the port it
+    /// Whether a packet (at `l3` of `frame`) of connection `e` is too big for the port it
     /// leaves by (with the IP-in-IP header, or a UDP datagram's PROXY header, if it gets one):
-    /// a router answers "fragmentation needed" when DF is set; this one does not fragment
-    /// otherwise. Inbound-only modes check inbound packets only.
+    /// a router answers "fragmentation needed" (IPv6: "packet too big") when DF is set (IPv6
+    /// always); this one does not fragment otherwise. Inbound-only modes check inbound
+    /// packets only.
     #[inline]
     fn too_big(
         &self,
@@ -438,7 +477,7 @@ impl<'a> Balancer<'a> {
         mode: Option<Mode>,
         dir: Dir,
         udp: bool,
-        (total_len, frame, l3): (u16, &[u8], usize),
+        (frame, l3): (&[u8], usize),
     ) -> Option<Verdict> {
         let routed = matches!(mode, Some(Mode::FullNat | Mode::Nat));
         if dir != Dir::In && !routed {
@@ -455,10 +494,11 @@ impl<'a> Balancer<'a> {
             _ => 0,
         };
         let mtu = self.mtu(out);
-        if usize::from(total_len) + grow <= mtu {
+        let ip = ip::Ip::at(frame, l3);
+        if ip.len() + grow <= mtu {
             return None;
         }
-        Some(if Ipv4Packet::new_unchecked(&frame[l3..]).dont_frag() {
+        Some(if ip.dont_frag() {
             Verdict::FragNeeded { mtu: (mtu - grow) as u16 }
         } else {
             Verdict::Drop(DropReason::TooBig)

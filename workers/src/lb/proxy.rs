@@ -11,14 +11,15 @@
 //! still fits the path once the header is in. Nothing here allocates.
 
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use wire::checksum;
-use wire::{Ipv4Packet, TcpPacket, UdpPacket};
+use wire::{IpProtocol, TcpPacket};
 
+use super::ip::Ip;
 use crate::frame::Frame;
 
-/// Longest header (version 1 with the longest IPv4 addresses and ports is 56 bytes; the
+/// Longest header (version 1 with the longest IPv6 addresses and ports is 104 bytes; the
 /// protocol allows 107).
 pub const MAX_LEN: usize = 108;
 
@@ -28,73 +29,91 @@ const V2_SIGNATURE: [u8; 12] = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 
 /// Length of a version 2 header for IPv4 (TCP or UDP).
 pub const V2_LEN: usize = 28;
 
-/// Writes the header of `version` for a TCP connection from `client` to `vip` into `out`;
-/// returns its length (0 for [`conf::ProxyProtocol::Off`]).
-pub fn header(
-    version: conf::ProxyProtocol,
-    client: (Ipv4Addr, u16),
-    vip: (Ipv4Addr, u16),
-    out: &mut [u8; MAX_LEN],
-) -> usize {
-    header_for(version, 0x11, client, vip, out)
+/// Length of a version 2 header for IPv6 (TCP or UDP).
+pub const V2_LEN_V6: usize = 52;
+
+/// Length of a version 2 header for a client of `family`'s.
+pub fn v2_len(family: IpAddr) -> usize {
+    if family.is_ipv6() {
+        V2_LEN_V6
+    } else {
+        V2_LEN
+    }
 }
 
-/// [`header`] with the version 2 family and transport byte `transport` (0x11 TCP over IPv4,
-/// 0x12 UDP over IPv4).
+/// Writes the header of `version` for a TCP connection from `client` to `vip` (both of one
+/// family) into `out`; returns its length (0 for [`conf::ProxyProtocol::Off`]).
+pub fn header(
+    version: conf::ProxyProtocol,
+    client: (IpAddr, u16),
+    vip: (IpAddr, u16),
+    out: &mut [u8; MAX_LEN],
+) -> usize {
+    header_for(version, IpProtocol::Tcp, client, vip, out)
+}
+
+/// [`header`] for `transport` (version 2 says TCP or UDP, over IPv4 or IPv6).
 fn header_for(
     version: conf::ProxyProtocol,
-    transport: u8,
-    (client, cport): (Ipv4Addr, u16),
-    (vip, vport): (Ipv4Addr, u16),
+    transport: IpProtocol,
+    (client, cport): (IpAddr, u16),
+    (vip, vport): (IpAddr, u16),
     out: &mut [u8; MAX_LEN],
 ) -> usize {
     match version {
         conf::ProxyProtocol::Off => 0,
         conf::ProxyProtocol::V1 => {
             let mut w = &mut out[..];
-            // Cannot fail: at most 56 bytes into 108.
-            let _ = write!(w, "PROXY TCP4 {client} {vip} {cport} {vport}\r\n");
+            let family = if client.is_ipv6() { "TCP6" } else { "TCP4" };
+            // Cannot fail: at most 104 bytes into 108.
+            let _ = write!(w, "PROXY {family} {client} {vip} {cport} {vport}\r\n");
             MAX_LEN - w.len()
         }
         conf::ProxyProtocol::V2 => {
             out[..12].copy_from_slice(&V2_SIGNATURE);
             out[12] = 0x21; // version 2, PROXY
-            out[13] = transport;
-            out[14..16].copy_from_slice(&12u16.to_be_bytes());
-            out[16..20].copy_from_slice(&client.octets());
-            out[20..24].copy_from_slice(&vip.octets());
-            out[24..26].copy_from_slice(&cport.to_be_bytes());
-            out[26..28].copy_from_slice(&vport.to_be_bytes());
-            V2_LEN
+                            // The family (1: AF_INET, 2: AF_INET6) and the transport (1: stream, 2: datagram).
+            let stream = if transport == IpProtocol::Tcp { 1 } else { 2 };
+            let (family, addrs): (u8, &[&[u8]]) = match (client, vip) {
+                (IpAddr::V4(c), IpAddr::V4(v)) => (1, &[&c.octets(), &v.octets()]),
+                (IpAddr::V6(c), IpAddr::V6(v)) => (2, &[&c.octets(), &v.octets()]),
+                // One connection has one family.
+                _ => return 0,
+            };
+            out[13] = family << 4 | stream;
+            let len = addrs[0].len() * 2 + 4;
+            out[14..16].copy_from_slice(&(len as u16).to_be_bytes());
+            let mut at = 16;
+            for a in addrs {
+                out[at..at + a.len()].copy_from_slice(a);
+                at += a.len();
+            }
+            out[at..at + 2].copy_from_slice(&cport.to_be_bytes());
+            out[at + 2..at + 4].copy_from_slice(&vport.to_be_bytes());
+            at + 4
         }
     }
 }
 
 /// A client's datagram of a UDP flow whose real server takes PROXY protocol version 2: the
-/// header (UDP over IPv4, `client` to `vip`) goes in front of its payload, as in front of every
-/// datagram of the flow (UDP has no stream start; a datagram lost or reordered still names
-/// its client). The addresses of the frame are already the real server's side. Returns false
-/// when the frame has no room (the datagram is then dropped).
-pub fn datagram<F: Frame>(buf: &mut F, l3: usize, l4: usize, client: (Ipv4Addr, u16), vip: (Ipv4Addr, u16)) -> bool {
+/// header (UDP, `client` to `vip`) goes in front of its payload, as in front of every datagram
+/// of the flow (UDP has no stream start; a datagram lost or reordered still names its
+/// client). The addresses of the frame are already the real server's side. Returns false when
+/// the frame has no room (the datagram is then dropped).
+pub fn datagram<F: Frame>(buf: &mut F, l3: usize, l4: usize, client: (IpAddr, u16), vip: (IpAddr, u16)) -> bool {
     let mut hdr = [0u8; MAX_LEN];
-    let n = header_for(conf::ProxyProtocol::V2, 0x12, client, vip, &mut hdr);
-    if !buf.insert(l4 + 8, n) {
+    let n = header_for(conf::ProxyProtocol::V2, IpProtocol::Udp, client, vip, &mut hdr);
+    if n == 0 || !buf.insert(l4 + 8, n) {
         return false;
     }
     let frame = buf.bytes();
     frame[l4 + 8..l4 + 8 + n].copy_from_slice(&hdr[..n]);
-    let (src, dst, total) = {
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
-        ip.set_total_len(ip.total_len() + n as u16);
-        ip.fill_checksum();
-        (ip.src_addr(), ip.dst_addr(), usize::from(ip.total_len()))
-    };
-    let mut udp = UdpPacket::new_unchecked(&mut frame[l4..l3 + total]);
+    let mut udp = wire::UdpPacket::new_unchecked(&mut frame[l4..]);
     udp.set_len(udp.len() + n as u16);
-    // A sender that left the checksum out (0) keeps it out.
-    if udp.checksum() != 0 {
-        udp.fill_checksum(src, dst);
-    }
+    let mut ip = Ip::at(frame, l3);
+    ip.grow(n as u16);
+    // A sender that left the checksum out (0, IPv4 only) keeps it out.
+    ip.fill_transport_checksum(l4, IpProtocol::Udp);
     true
 }
 
@@ -145,9 +164,9 @@ fn set_word(frame: &mut [u8], l4: usize, at: usize, new: u32) {
 pub fn inbound<F: Frame>(buf: &mut F, l3: usize, l4: usize, start: u32, hdr: &[u8]) -> bool {
     let (seq, hlen, payload) = {
         let f = buf.bytes();
-        let ip = Ipv4Packet::new_unchecked(&f[l3..]);
+        let len = Ip::at(&*f, l3).len();
         let tcp = TcpPacket::new_unchecked(&f[l4..]);
-        let payload = usize::from(ip.total_len()).saturating_sub(l4 - l3 + tcp.header_len());
+        let payload = len.saturating_sub(l4 - l3 + tcp.header_len());
         (tcp.seq_number(), tcp.header_len(), payload)
     };
     if seq != start || payload == 0 {
@@ -160,14 +179,9 @@ pub fn inbound<F: Frame>(buf: &mut F, l3: usize, l4: usize, start: u32, hdr: &[u
     }
     let frame = buf.bytes();
     frame[l4 + hlen..l4 + hlen + hdr.len()].copy_from_slice(hdr);
-    let (src, dst) = {
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
-        ip.set_total_len(ip.total_len() + hdr.len() as u16);
-        ip.fill_checksum();
-        (ip.src_addr(), ip.dst_addr())
-    };
-    let total = usize::from(Ipv4Packet::new_unchecked(&frame[l3..]).total_len());
-    TcpPacket::new_unchecked(&mut frame[l4..l3 + total]).fill_checksum(src, dst);
+    let mut ip = Ip::at(frame, l3);
+    ip.grow(hdr.len() as u16);
+    ip.fill_transport_checksum(l4, IpProtocol::Tcp);
     true
 }
 
@@ -201,13 +215,15 @@ pub fn outbound(frame: &mut [u8], l4: usize, start: u32, len: u32) {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
     use super::*;
 
     #[test]
     fn headers_are_byte_exact() {
         let mut out = [0u8; MAX_LEN];
-        let c = (Ipv4Addr::new(198, 18, 0, 1), 40000);
-        let v = (Ipv4Addr::new(198, 18, 0, 100), 80);
+        let c = (Ipv4Addr::new(198, 18, 0, 1).into(), 40000);
+        let v = (Ipv4Addr::new(198, 18, 0, 100).into(), 80);
         let n = header(conf::ProxyProtocol::V1, c, v, &mut out);
         assert_eq!(&out[..n], b"PROXY TCP4 198.18.0.1 198.18.0.100 40000 80\r\n");
         let n = header(conf::ProxyProtocol::V2, c, v, &mut out);
@@ -219,8 +235,28 @@ mod tests {
             ][..]
         );
         assert_eq!(header(conf::ProxyProtocol::Off, c, v, &mut out), 0);
-        let longest = (Ipv4Addr::new(255, 255, 255, 255), 65535);
+        let longest = (Ipv4Addr::new(255, 255, 255, 255).into(), 65535);
         assert_eq!(header(conf::ProxyProtocol::V1, longest, longest, &mut out), 56);
+    }
+
+    #[test]
+    fn ipv6_headers_are_byte_exact() {
+        let mut out = [0u8; MAX_LEN];
+        let c = ("2001:db8::1".parse::<IpAddr>().unwrap(), 40000);
+        let v = ("2001:db8::100".parse::<IpAddr>().unwrap(), 80);
+        let n = header(conf::ProxyProtocol::V1, c, v, &mut out);
+        assert_eq!(&out[..n], b"PROXY TCP6 2001:db8::1 2001:db8::100 40000 80\r\n");
+        let n = header(conf::ProxyProtocol::V2, c, v, &mut out);
+        let mut want = vec![0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x21, 0, 36];
+        want.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        want.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+        want.extend_from_slice(&[0x9c, 0x40, 0, 80]);
+        assert_eq!((&out[..n], n), (&want[..], V2_LEN_V6));
+        // UDP over IPv6: family 2, datagram.
+        let n = header_for(conf::ProxyProtocol::V2, IpProtocol::Udp, c, v, &mut out);
+        assert_eq!((out[13], n), (0x22, V2_LEN_V6));
+        let longest = (IpAddr::from(Ipv6Addr::from([0xff; 16])), 65535);
+        assert_eq!(header(conf::ProxyProtocol::V1, longest, longest, &mut out), 104);
     }
 
     #[test]

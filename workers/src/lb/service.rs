@@ -1,12 +1,12 @@
 //! The service model of one lcore: services with their real servers, schedulers,
 //! thresholds, access lists and local addresses, built from a configuration generation.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use sched::{Backend, Scheduler};
 use wire::EthernetAddress;
 
-use super::{addr4, ticks};
+use super::{ip_of, ticks};
 
 /// Local ports handed out (the rest are left to the kernel side and well-known services).
 pub(super) const LPORT_MIN: u16 = 1025;
@@ -14,7 +14,7 @@ pub(super) const LPORT_MIN: u16 = 1025;
 /// A real server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Real {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     /// Its MAC address (static neighbour) and the port slot it is reached through.
     pub mac: EthernetAddress,
@@ -23,10 +23,11 @@ pub struct Real {
     pub forward: conf::Forward,
     /// The balancer's address on the next hop's network: the source of IP-in-IP outer
     /// headers and of ARP requests for the next hop.
-    pub hop_src: Ipv4Addr,
+    pub hop_src: IpAddr,
     /// The next hop: itself on a connected network, else its route's gateway.
-    pub hop: Ipv4Addr,
-    /// Whether the next hop's MAC comes from ARP (no static neighbour entry).
+    pub hop: IpAddr,
+    /// Whether the next hop's MAC comes from ARP or neighbour discovery (no static neighbour
+    /// entry).
     pub learned: bool,
     /// Whether `mac` is known; an unresolved real server takes no new connection.
     pub resolved: bool,
@@ -35,14 +36,15 @@ pub struct Real {
 impl Real {
     /// A real server at `addr:port` reached through `mac` on port slot `via`, its MAC known
     /// statically.
-    pub fn new(addr: Ipv4Addr, port: u16, mac: EthernetAddress, via: u16, forward: conf::Forward) -> Real {
+    pub fn new(addr: impl Into<IpAddr>, port: u16, mac: EthernetAddress, via: u16, forward: conf::Forward) -> Real {
+        let addr = addr.into();
         Real {
             addr,
             port,
             mac,
             via,
             forward,
-            hop_src: Ipv4Addr::UNSPECIFIED,
+            hop_src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             hop: addr,
             learned: false,
             resolved: true,
@@ -50,16 +52,16 @@ impl Real {
     }
 }
 
-/// A Full-NAT service.
+/// A service, IPv4 or IPv6 (its real servers and local addresses are of its VIP's family).
 #[derive(Debug)]
 pub struct Service {
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     pub port: u16,
     pub proto: u8,
     pub scheduler: Scheduler,
     pub backends: Vec<Backend>,
     pub reals: Vec<Real>,
-    pub laddrs: Vec<Ipv4Addr>,
+    pub laddrs: Vec<IpAddr>,
     pub(super) next_laddr: usize,
     pub(super) next_lport: u16,
     /// This lcore hands out the local ports `p` with `p % lcores == slot`.
@@ -117,9 +119,10 @@ impl Networks {
         matches!(self, Networks::Empty)
     }
 
-    /// Whether `a` is in one of the networks.
+    /// Whether `a` is in one of the networks (IPv4 networks: an IPv6 address is in none).
     #[inline]
-    pub(super) fn contains(&self, a: Ipv4Addr) -> bool {
+    pub(super) fn contains(&self, a: IpAddr) -> bool {
+        let IpAddr::V4(a) = a else { return false };
         match self {
             Networks::Empty => false,
             Networks::Scanned(l) => l.iter().any(|p| p.contains(a)),
@@ -168,15 +171,16 @@ impl Service {
     /// lcore's share: `p % lcores == slot`, so a reply's destination port names its lcore.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        vip: Ipv4Addr,
+        vip: impl Into<IpAddr>,
         port: u16,
         proto: u8,
         scheduler: Scheduler,
         backends: Vec<Backend>,
         reals: Vec<Real>,
-        laddrs: Vec<Ipv4Addr>,
+        laddrs: Vec<IpAddr>,
         (slot, lcores): (u16, u16),
     ) -> Service {
+        let vip = vip.into();
         let lcores = lcores.max(1);
         let first = LPORT_MIN + (slot % lcores + lcores - LPORT_MIN % lcores) % lcores;
         Service {
@@ -227,7 +231,7 @@ impl Service {
 
     /// Whether `client` may open a connection.
     #[inline]
-    pub(super) fn admits(&self, client: Ipv4Addr) -> bool {
+    pub(super) fn admits(&self, client: IpAddr) -> bool {
         match &self.acl {
             None => true,
             Some((deny, allow)) => !deny.contains(client) && (allow.is_empty() || allow.contains(client)),
@@ -238,7 +242,7 @@ impl Service {
     /// address with one port, then the next port of this lcore's share, so all pairs get used.
     /// `None` when the service has no local address yet (being set up: `ipvsadm -A`, `-a`,
     /// then `--add-laddr`).
-    pub(super) fn next_local(&mut self) -> Option<(Ipv4Addr, u16)> {
+    pub(super) fn next_local(&mut self) -> Option<(IpAddr, u16)> {
         let laddr = *self.laddrs.get(self.next_laddr)?;
         let lport = self.next_lport;
         self.next_laddr += 1;
@@ -250,7 +254,7 @@ impl Service {
     }
 
     /// The next local address, round robin (`None`: none yet).
-    pub(super) fn next_laddr(&mut self) -> Option<Ipv4Addr> {
+    pub(super) fn next_laddr(&mut self) -> Option<IpAddr> {
         let laddr = *self.laddrs.get(self.next_laddr)?;
         self.next_laddr = (self.next_laddr + 1) % self.laddrs.len();
         Some(laddr)
@@ -263,7 +267,7 @@ impl Service {
 pub enum BuildError {
     /// A real server has no next hop on a port's network.
     #[error("no next hop on a port's network for real server {0}")]
-    NoNextHop(Ipv4Addr),
+    NoNextHop(IpAddr),
     /// A scheduler refused its real servers.
     #[error(transparent)]
     Scheduler(#[from] sched::BuildError),
@@ -274,7 +278,7 @@ pub enum BuildError {
 pub struct Hops<'a> {
     resolver: conf::Resolver<'a>,
     /// The first static entry of each neighbour: (MAC, port slot).
-    neighbours: rustc_hash::FxHashMap<Ipv4Addr, ([u8; 6], u16)>,
+    neighbours: rustc_hash::FxHashMap<IpAddr, ([u8; 6], u16)>,
     learned: &'a crate::neigh::Hops,
 }
 
@@ -284,16 +288,16 @@ impl<'a> Hops<'a> {
     pub fn new(rt: &'a conf::Runtime, learned: &'a crate::neigh::Hops) -> Hops<'a> {
         let mut neighbours = rustc_hash::FxHashMap::with_capacity_and_hasher(rt.neighbours.len(), Default::default());
         for n in &rt.neighbours {
-            neighbours.entry(n.addr).or_insert((n.mac, n.port as u16));
+            neighbours.entry(n.addr.into()).or_insert((n.mac, n.port as u16));
         }
         Hops { resolver: rt.resolver(), neighbours, learned }
     }
 
     /// The next hop of `addr`, the port slot it is on and the balancer's address there.
-    fn hop(&self, addr: Ipv4Addr) -> Option<(Ipv4Addr, u16, Ipv4Addr)> {
+    fn hop(&self, addr: IpAddr) -> Option<(IpAddr, u16, IpAddr)> {
         let h = self.resolver.next_hop(addr)?;
         let a = self.resolver.connected(h)?;
-        Some((h, a.port as u16, a.ipv4()?))
+        Some((h, a.port as u16, a.addr))
     }
 
     /// The real servers of `def`, reached through their next hops.
@@ -301,8 +305,8 @@ impl<'a> Hops<'a> {
         let mut reals = Vec::with_capacity(def.reals.len());
         for r in &def.reals {
             let (h, port, src) = self.hop(r.addr).ok_or(BuildError::NoNextHop(r.addr))?;
-            // The next hop's MAC: a static neighbour entry, else what ARP taught (else
-            // unknown for now: the real server waits for it).
+            // The next hop's MAC: a static neighbour entry, else what ARP or neighbour
+            // discovery taught (else unknown for now: the real server waits for it).
             let fixed = self.neighbours.get(&h).copied();
             let known = fixed.or_else(|| self.learned.get(&h).copied());
             reals.push(Real {
@@ -407,7 +411,7 @@ pub fn build_services_beating(
     beat: &mut dyn FnMut(),
 ) -> Result<Vec<Service>, BuildError> {
     let hops = Hops::new(rt, learned);
-    let by_key: rustc_hash::FxHashMap<(u8, Ipv4Addr, u16), usize> =
+    let by_key: rustc_hash::FxHashMap<(u8, IpAddr, u16), usize> =
         old.iter().enumerate().map(|(i, s)| ((s.proto, s.vip, s.port), i)).collect();
     // First everything that can fail, with `old` only read: each service either taken over
     // (its index in `old`) or built anew.
@@ -444,8 +448,8 @@ pub(super) fn resolve(
     services: &[Service],
     e: &shm_layout::conn::ConnEntry,
 ) -> Option<(usize, usize)> {
-    let s = index.service(e.proto, addr4(&e.vaddr), e.vport)?;
-    let raddr = addr4(&e.raddr);
+    let s = index.service(e.proto, ip_of(&e.vaddr), e.vport)?;
+    let raddr = ip_of(&e.raddr);
     let r = services[s].reals.iter().position(|r| r.addr == raddr && r.port == e.rport)?;
     Some((s, r))
 }

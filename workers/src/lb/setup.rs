@@ -2,16 +2,16 @@
 //! (persistence template or scheduler), its local address and port (Full-NAT), the PROXY
 //! protocol header it will carry; and the persistence templates themselves.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use conn::tcp::State;
-use conn::{v4, NewConn, Tuple};
+use conn::{NewConn, Tuple};
 use sched::FlowKey;
 use shm_layout::conn::{ConnEntry, Mode};
 use shm_layout::LcoreCounters;
 use wire::{EthernetFrame, TcpFlags};
 
-use super::{addr4, proxy, ticks, Balancer, Real};
+use super::{entry_form, ip_of, proxy, ticks, Balancer, Real};
 use crate::outcome::DropReason;
 
 /// Local ports tried for one new connection before giving up.
@@ -29,7 +29,7 @@ impl Balancer<'_> {
         t: &Tuple,
         tcp: Option<(TcpFlags, u32)>,
     ) -> Result<Option<u32>, DropReason> {
-        let (vip, vport) = (addr4(&t.dst), t.dport);
+        let (vip, vport) = (ip_of(&t.dst), t.dport);
         let Some(si) = self.index.service(t.proto, vip, vport) else {
             return Ok(None);
         };
@@ -38,7 +38,7 @@ impl Balancer<'_> {
                 return Err(DropReason::NoConnection);
             }
         }
-        if !self.services[si].admits(addr4(&t.src)) {
+        if !self.services[si].admits(ip_of(&t.src)) {
             return Err(DropReason::Denied);
         }
         let (ri, template) = self.place(si, t)?;
@@ -60,8 +60,7 @@ impl Balancer<'_> {
             return self.insert(&c, si, ri, template).map(Some);
         }
         let (laddr, lport) = self.local_port(si, t, &real)?;
-        let c =
-            new_conn(t, (v4(laddr.octets()), lport), &real, (state, Mode::FullNat), (si, ri), (client_mac, rx_port));
+        let c = new_conn(t, (entry_form(laddr), lport), &real, (state, Mode::FullNat), (si, ri), (client_mac, rx_port));
         let idx = self.insert(&c, si, ri, template)?;
         self.start_proxy(idx, si, t, tcp.map(|(_, seq)| seq));
         Ok(Some(idx))
@@ -78,13 +77,8 @@ impl Balancer<'_> {
             return Ok((ri, Some(tidx)));
         }
         let svc = &mut self.services[si];
-        let key = FlowKey {
-            src: IpAddr::V4(addr4(&t.src)),
-            dst: IpAddr::V4(addr4(&t.dst)),
-            src_port: t.sport,
-            dst_port: t.dport,
-            proto: t.proto,
-        };
+        let key =
+            FlowKey { src: ip_of(&t.src), dst: ip_of(&t.dst), src_port: t.sport, dst_port: t.dport, proto: t.proto };
         let Some(ri) = svc.scheduler.pick(&svc.backends, &key) else {
             // Weight 0 is quiescent and an unresolved next hop unknown: not overloaded.
             let over = svc.backends.iter().zip(&svc.reals).any(|(b, r)| b.weight > 0 && r.resolved && !b.available);
@@ -98,22 +92,24 @@ impl Balancer<'_> {
     /// one whose replies the RSS of the port they come in on (the real server's) delivers to
     /// this lcore; from this lcore's share of ports when that port's RSS cannot deliver
     /// replies to every lcore of the group (replies then find their lcore by port).
-    fn local_port(&mut self, si: usize, t: &Tuple, real: &Real) -> Result<(Ipv4Addr, u16), DropReason> {
-        let out = |laddr: Ipv4Addr, lport: u16| Tuple {
+    fn local_port(&mut self, si: usize, t: &Tuple, real: &Real) -> Result<(IpAddr, u16), DropReason> {
+        let out = |laddr: IpAddr, lport: u16| Tuple {
             proto: t.proto,
-            src: v4(real.addr.octets()),
+            src: entry_form(real.addr),
             sport: real.port,
-            dst: v4(laddr.octets()),
+            dst: entry_form(laddr),
             dport: lport,
         };
-        if self.receive.places_replies(real.via) {
+        // RSS places IPv4 replies (IPv6 ones are found by their port, as without RSS).
+        if let (IpAddr::V4(raddr), true) = (real.addr, self.receive.places_replies(real.via)) {
             // Each local address in turn, until one has a free port that lands here.
             for _ in 0..self.services[si].laddrs.len() {
                 let laddr = self.services[si].next_laddr().ok_or(DropReason::NoResource)?;
+                let IpAddr::V4(l4) = laddr else { continue };
                 let shard = &mut self.shard;
-                let rs = (real.addr.octets(), real.port);
+                let rs = (raddr.octets(), real.port);
                 let free = |lport| shard.lookup(&out(laddr, lport)).is_none();
-                if let Some(lport) = self.receive.local_port(real.via, rs, laddr.octets(), LPORT_TRIES, free) {
+                if let Some(lport) = self.receive.local_port(real.via, rs, l4.octets(), LPORT_TRIES, free) {
                     return Ok((laddr, lport));
                 }
             }
@@ -143,13 +139,13 @@ impl Balancer<'_> {
         match syn_seq {
             Some(seq) => {
                 let mut hdr = [0u8; proxy::MAX_LEN];
-                let len = proxy::header(proxy, (addr4(&t.src), t.sport), (addr4(&t.dst), t.dport), &mut hdr);
+                let len = proxy::header(proxy, (ip_of(&t.src), t.sport), (ip_of(&t.dst), t.dport), &mut hdr);
                 e.pp_seq = seq.wrapping_add(1);
                 e.pp_len = len as u16;
                 e.pp_version = if proxy == conf::ProxyProtocol::V1 { 1 } else { 2 };
             }
             None => {
-                e.pp_len = proxy::V2_LEN as u16;
+                e.pp_len = proxy::v2_len(ip_of(&t.src)) as u16;
                 e.pp_version = 2;
             }
         }
@@ -163,7 +159,7 @@ impl Balancer<'_> {
         if !e.is_template() {
             return None;
         }
-        let raddr = addr4(&e.raddr);
+        let raddr = ip_of(&e.raddr);
         let Some(ri) = self.services[si].reals.iter().position(|r| r.addr == raddr && r.port == e.rport) else {
             // Its real server is gone: a new template follows the scheduler's pick.
             self.shard.remove(tidx);
@@ -243,7 +239,7 @@ fn new_conn(
         vport: t.dport,
         laddr: local.0,
         lport: local.1,
-        raddr: v4(real.addr.octets()),
+        raddr: entry_form(real.addr),
         rport: real.port,
         state: state as u8,
         mode,

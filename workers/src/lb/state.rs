@@ -7,7 +7,7 @@ use wire::TcpFlags;
 
 use super::service::resolve;
 use super::setup::template_of;
-use super::{addr4, Balancer, TICK_NS};
+use super::{ip_of, Balancer, TICK_NS};
 
 impl Balancer<'_> {
     /// Moves its clock to `now_ns` without expiring anything: a successor that waited (a hot
@@ -36,7 +36,7 @@ impl Balancer<'_> {
                 if e.controls == 0 {
                     return None;
                 }
-                let p = services.get(index.service(e.proto, addr4(&e.vaddr), e.vport)?)?.persistence;
+                let p = services.get(index.service(e.proto, ip_of(&e.vaddr), e.vport)?)?.persistence;
                 return (p > 0).then(|| now_tick + u64::from(p));
             }
             if e.is_controlled() && unlinks.len() < unlinks.capacity() {

@@ -2,54 +2,84 @@
 //! lookups over a generation's services that the packet path uses (no packet scans the
 //! service list).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use conn::{v4, Tuple};
 use rustc_hash::FxHashMap;
-use wire::{IpProtocol, Parsed, TcpFlags, L4};
+use wire::{IpProtocol, Network, Parsed, TcpFlags, L4};
 
 use super::{Receive, Service};
 use crate::outcome::Handoff;
 
-/// The transport of a frame the balancer may translate (untagged, unfragmented IPv4 TCP or
-/// UDP): protocol number, source and destination ports, TCP flags (`None` for UDP).
+/// The transport of a frame the balancer may translate (untagged, unfragmented IPv4 or IPv6
+/// TCP or UDP): protocol number, source and destination ports, TCP flags (`None` for UDP).
 #[inline]
 pub fn transport(p: &Parsed) -> Option<(u8, u16, u16, Option<TcpFlags>)> {
-    let ip = p.ipv4()?;
-    if ip.is_fragment || p.vlan_count != 0 {
+    let (is_fragment, l4) = match &p.net {
+        Network::V4(ip) => (ip.is_fragment, ip.l4),
+        Network::V6(ip) => (ip.is_fragment, ip.l4),
+        Network::None => return None,
+    };
+    if is_fragment || p.vlan_count != 0 {
         return None;
     }
-    match ip.l4 {
+    match l4 {
         L4::Tcp { src_port, dst_port, flags, .. } => Some((IpProtocol::Tcp.into(), src_port, dst_port, Some(flags))),
         L4::Udp { src_port, dst_port } => Some((IpProtocol::Udp.into(), src_port, dst_port, None)),
         _ => None,
     }
 }
 
-/// The 5-tuple of a frame the balancer may translate, and its TCP flags (see [`transport`]).
+/// The source and destination of the frame `p` describes, in the connection table's 16-byte
+/// form (IPv6 addresses are read from `frame`, which `p` was classified from).
 #[inline]
-pub fn flow_of(p: &Parsed) -> Option<(Tuple, Option<TcpFlags>)> {
-    let (proto, sport, dport, flags) = transport(p)?;
-    let ip = p.ipv4()?;
-    Some((Tuple { proto, src: v4(ip.src_addr.octets()), sport, dst: v4(ip.dst_addr.octets()), dport }, flags))
+pub fn addrs_of(p: &Parsed, frame: &[u8]) -> Option<([u8; 16], [u8; 16])> {
+    match &p.net {
+        Network::V4(ip) => Some((v4(ip.src_addr.octets()), v4(ip.dst_addr.octets()))),
+        Network::V6(_) => {
+            let at = usize::from(p.l3_offset);
+            let a = frame.get(at + 8..at + 40)?;
+            let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+            src.copy_from_slice(&a[..16]);
+            dst.copy_from_slice(&a[16..]);
+            Some((src, dst))
+        }
+        Network::None => None,
+    }
 }
 
-/// Whether `t` is the 5-tuple of the packet `p` describes, whose transport is `(proto, sport,
-/// dport)`. Compares field by field rather than against a tuple built for the purpose: a
-/// tuple just written to the stack byte-wise and read back 16 bytes at a time stalls on
-/// store forwarding (seen: a third of the lookup's time).
+/// The 5-tuple of a frame the balancer may translate, and its TCP flags (see [`transport`]).
 #[inline]
-pub(super) fn is_flow(t: &Tuple, p: &Parsed, (proto, sport, dport): (u8, u16, u16)) -> bool {
+pub fn flow_of(p: &Parsed, frame: &[u8]) -> Option<(Tuple, Option<TcpFlags>)> {
+    let (proto, sport, dport, flags) = transport(p)?;
+    let (src, dst) = addrs_of(p, frame)?;
+    Some((Tuple { proto, src, sport, dst, dport }, flags))
+}
+
+/// Whether `t` is the 5-tuple of the packet `p` describes (classified from `frame`), whose
+/// transport is `(proto, sport, dport)`. For IPv4, compares field by field rather than against
+/// a tuple built for the purpose: a tuple just written to the stack byte-wise and read back 16
+/// bytes at a time stalls on store forwarding (seen: a third of the lookup's time).
+#[inline]
+pub(super) fn is_flow(t: &Tuple, p: &Parsed, frame: &[u8], (proto, sport, dport): (u8, u16, u16)) -> bool {
     const V4_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-    let Some(ip) = p.ipv4() else { return false };
-    let addr = |a: &[u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
-    t.proto == proto
-        && t.sport == sport
-        && t.dport == dport
-        && addr(&t.src) == u32::from(ip.src_addr)
-        && addr(&t.dst) == u32::from(ip.dst_addr)
-        && t.src[..12] == V4_PREFIX
-        && t.dst[..12] == V4_PREFIX
+    if t.proto != proto || t.sport != sport || t.dport != dport {
+        return false;
+    }
+    match &p.net {
+        Network::V4(ip) => {
+            let addr = |a: &[u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+            addr(&t.src) == u32::from(ip.src_addr)
+                && addr(&t.dst) == u32::from(ip.dst_addr)
+                && t.src[..12] == V4_PREFIX
+                && t.dst[..12] == V4_PREFIX
+        }
+        Network::V6(_) => {
+            let at = usize::from(p.l3_offset);
+            frame.get(at + 8..at + 40).is_some_and(|a| a[..16] == t.src && a[16..] == t.dst)
+        }
+        Network::None => false,
+    }
 }
 
 /// Which lcore of the group owns the connection of packet `p`, received on port slot
@@ -69,17 +99,21 @@ pub(super) fn is_flow(t: &Tuple, p: &Parsed, (proto, sport, dport): (u8, u16, u1
 ///
 /// `None`: this lcore, not traffic of a service, or an lcore alone in its group.
 #[inline]
-pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed) -> Option<(u16, Handoff)> {
+pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed, frame: &[u8]) -> Option<(u16, Handoff)> {
     let (me, lcores) = (rx.me(), rx.lcores());
     if lcores <= 1 {
         return None;
     }
     let (proto, sport, dport, _) = transport(p)?;
-    let ip = p.ipv4()?;
-    let (src, dst) = (ip.src_addr, ip.dst_addr);
-    let by_client = |addr: Ipv4Addr, port: u16| (flow_hash(u32::from(addr), port, proto) % u64::from(lcores)) as u16;
+    let (src, dst) = addrs_of(p, frame)?;
+    let (src, dst) = (super::ip_of(&src), super::ip_of(&dst));
+    let by_client = |addr: IpAddr, port: u16| (flow_hash(fold(addr), port, proto) % u64::from(lcores)) as u16;
     let other = |lcore: u16, why: Handoff| (lcore != me).then_some((lcore, why));
-    let by_rss = || rx.lcore(rx_port, (src.octets(), sport), (dst.octets(), dport));
+    // RSS is emulated for IPv4 (IPv6 is placed by hash, as without RSS).
+    let by_rss = || match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => rx.lcore(rx_port, (s.octets(), sport), (d.octets(), dport)),
+        _ => None,
+    };
     if let Some((_, place)) = index.lookup(proto, dst, dport) {
         return match place {
             Place::Receiving => match by_rss() {
@@ -124,18 +158,88 @@ pub enum Place {
 #[derive(Debug, Default)]
 pub struct Index {
     /// (protocol, VIP, port) -> the service's index, and how its connections are placed.
-    vips: FxHashMap<u64, (usize, Place)>,
+    vips: ByAddr<(usize, Place)>,
     /// (protocol, local address) of every service -> how many services have it.
-    laddrs: FxHashMap<u64, u32>,
+    laddrs: ByAddr<u32>,
     /// (protocol, address, port) of every real server reached by NAT -> how many
     /// non-persistent and persistent services have it.
-    nat_reals: FxHashMap<u64, (u32, u32)>,
+    nat_reals: ByAddr<(u32, u32)>,
+}
+
+/// A hash table keyed by `proto addr:port`, of either family: an IPv4 key is packed in one
+/// word (the packet path's common case stays one multiply to hash).
+#[derive(Debug)]
+struct ByAddr<V> {
+    v4: FxHashMap<u64, V>,
+    v6: FxHashMap<(u128, u32), V>,
+}
+
+impl<V> Default for ByAddr<V> {
+    fn default() -> Self {
+        ByAddr { v4: FxHashMap::default(), v6: FxHashMap::default() }
+    }
+}
+
+/// A key of [`ByAddr`].
+#[derive(Clone, Copy)]
+enum Key {
+    V4(u64),
+    V6((u128, u32)),
 }
 
 /// `proto addr:port` as one hash key.
 #[inline]
-fn key(proto: u8, addr: Ipv4Addr, port: u16) -> u64 {
-    u64::from(proto) << 48 | u64::from(port) << 32 | u64::from(u32::from(addr))
+fn key(proto: u8, addr: IpAddr, port: u16) -> Key {
+    let pp = u32::from(proto) << 16 | u32::from(port);
+    match addr {
+        IpAddr::V4(a) => Key::V4(u64::from(pp) << 32 | u64::from(u32::from(a))),
+        IpAddr::V6(a) => Key::V6((a.to_bits(), pp)),
+    }
+}
+
+impl<V> ByAddr<V> {
+    #[inline]
+    fn get(&self, k: Key) -> Option<&V> {
+        match k {
+            Key::V4(k) => self.v4.get(&k),
+            Key::V6(k) => self.v6.get(&k),
+        }
+    }
+
+    fn get_mut(&mut self, k: Key) -> Option<&mut V> {
+        match k {
+            Key::V4(k) => self.v4.get_mut(&k),
+            Key::V6(k) => self.v6.get_mut(&k),
+        }
+    }
+
+    fn insert(&mut self, k: Key, v: V) {
+        match k {
+            Key::V4(k) => self.v4.insert(k, v),
+            Key::V6(k) => self.v6.insert(k, v),
+        };
+    }
+
+    fn remove(&mut self, k: Key) {
+        match k {
+            Key::V4(k) => self.v4.remove(&k),
+            Key::V6(k) => self.v6.remove(&k),
+        };
+    }
+
+    fn or_default(&mut self, k: Key) -> &mut V
+    where
+        V: Default,
+    {
+        match k {
+            Key::V4(k) => self.v4.entry(k).or_default(),
+            Key::V6(k) => self.v6.entry(k).or_default(),
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.v4.reserve(n);
+    }
 }
 
 impl Index {
@@ -162,10 +266,10 @@ impl Index {
         };
         self.vips.insert(key(s.proto, s.vip, s.port), (n, place));
         for a in &s.laddrs {
-            *self.laddrs.entry(key(s.proto, *a, 0)).or_default() += 1;
+            *self.laddrs.or_default(key(s.proto, *a, 0)) += 1;
         }
         for r in nat {
-            let refs = self.nat_reals.entry(key(s.proto, r.addr, r.port)).or_default();
+            let refs = self.nat_reals.or_default(key(s.proto, r.addr, r.port));
             match persistent {
                 true => refs.1 += 1,
                 false => refs.0 += 1,
@@ -175,25 +279,25 @@ impl Index {
 
     /// Removes service `s` (as [`Index::add`] added it).
     pub fn remove(&mut self, s: &Service) {
-        self.vips.remove(&key(s.proto, s.vip, s.port));
+        self.vips.remove(key(s.proto, s.vip, s.port));
         for a in &s.laddrs {
             let k = key(s.proto, *a, 0);
-            if let Some(n) = self.laddrs.get_mut(&k) {
+            if let Some(n) = self.laddrs.get_mut(k) {
                 *n -= 1;
                 if *n == 0 {
-                    self.laddrs.remove(&k);
+                    self.laddrs.remove(k);
                 }
             }
         }
         for r in s.reals.iter().filter(|r| r.forward == conf::Forward::Nat) {
             let k = key(s.proto, r.addr, r.port);
-            if let Some(refs) = self.nat_reals.get_mut(&k) {
+            if let Some(refs) = self.nat_reals.get_mut(k) {
                 match s.persistence > 0 {
                     true => refs.1 = refs.1.saturating_sub(1),
                     false => refs.0 = refs.0.saturating_sub(1),
                 }
                 if *refs == (0, 0) {
-                    self.nat_reals.remove(&k);
+                    self.nat_reals.remove(k);
                 }
             }
         }
@@ -201,34 +305,45 @@ impl Index {
 
     /// Service `s` is now at index `n`.
     pub fn moved(&mut self, n: usize, s: &Service) {
-        if let Some(e) = self.vips.get_mut(&key(s.proto, s.vip, s.port)) {
+        if let Some(e) = self.vips.get_mut(key(s.proto, s.vip, s.port)) {
             e.0 = n;
         }
     }
 
     /// The service `proto vip:port`, and how its connections are placed.
     #[inline]
-    pub fn lookup(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<(usize, Place)> {
-        self.vips.get(&key(proto, vip, port)).copied()
+    pub fn lookup(&self, proto: u8, vip: impl Into<IpAddr>, port: u16) -> Option<(usize, Place)> {
+        self.vips.get(key(proto, vip.into(), port)).copied()
     }
 
     /// The service `proto vip:port`.
     #[inline]
-    pub fn service(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<usize> {
+    pub fn service(&self, proto: u8, vip: impl Into<IpAddr>, port: u16) -> Option<usize> {
         self.lookup(proto, vip, port).map(|(i, _)| i)
     }
 
     /// Whether `addr` is a local address of a `proto` service.
     #[inline]
-    pub fn is_laddr(&self, proto: u8, addr: Ipv4Addr) -> bool {
-        self.laddrs.contains_key(&key(proto, addr, 0))
+    pub fn is_laddr(&self, proto: u8, addr: impl Into<IpAddr>) -> bool {
+        self.laddrs.get(key(proto, addr.into(), 0)).is_some()
     }
 
     /// If `addr:port` is a NAT real server of a `proto` service: whether that service is
     /// persistent (every service that has it, when several do).
     #[inline]
-    pub fn nat_real(&self, proto: u8, addr: Ipv4Addr, port: u16) -> Option<bool> {
-        self.nat_reals.get(&key(proto, addr, port)).map(|&(plain, _)| plain == 0)
+    pub fn nat_real(&self, proto: u8, addr: impl Into<IpAddr>, port: u16) -> Option<bool> {
+        self.nat_reals.get(key(proto, addr.into(), port)).map(|&(plain, _)| plain == 0)
+    }
+}
+
+/// An address in 32 bits for [`flow_hash`]: an IPv4 address itself, an IPv6 one folded.
+fn fold(addr: IpAddr) -> u32 {
+    match addr {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => {
+            let b = a.to_bits();
+            (b >> 96) as u32 ^ (b >> 64) as u32 ^ (b >> 32) as u32 ^ b as u32
+        }
     }
 }
 

@@ -3,17 +3,19 @@
 //! `toa` kernel module do), or, where the service asks for it, the PROXY protocol header
 //! ([`super::proxy`]). Both are best effort where the packet has no room, as in DPVS.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use conn::tcp::State;
 use conn::Dir;
 use shm_layout::conn::{ConnEntry, Mode};
-use wire::{Ipv4Packet, TcpFlags, TcpPacket, Toa};
+use wire::{IpProtocol, TcpFlags, TcpPacket, Toa};
 
-use super::{addr4, proxy, Balancer, Offsets};
+use super::ip::Ip;
+use super::{ip_of, proxy, Balancer, Offsets};
 use crate::frame::Frame;
 
-/// Length of the TOA option: the client's segments are left this much room by the MSS.
+/// Length of the TOA option of an IPv4 client: the client's segments are left this much room
+/// by the MSS ([`Toa::LEN_V6`] for an IPv6 one).
 pub const TOA_LEN: usize = Toa::LEN;
 
 /// The smallest MSS the balancer lowers a SYN-ACK's to (RFC 9293's default for IPv4).
@@ -39,8 +41,8 @@ impl Balancer<'_> {
         if e.mode() != Some(Mode::FullNat) {
             return true;
         }
-        let client = (addr4(&e.caddr), e.cport);
-        let vip = (addr4(&e.vaddr), e.vport);
+        let client = (ip_of(&e.caddr), e.cport);
+        let vip = (ip_of(&e.vaddr), e.vport);
         let syn_ack = |f: TcpFlags| f.contains(TcpFlags::SYN | TcpFlags::ACK);
         match (flags, e.pp_len > 0, dir) {
             (Some(_), true, Dir::In) => {
@@ -72,7 +74,8 @@ impl Balancer<'_> {
             }
             // Leave the client room for the option in its segments.
             (Some(f), false, Dir::Out) if syn_ack(f) => {
-                TcpPacket::new_unchecked(&mut buf.bytes()[at.l4..]).lower_mss(TOA_LEN as u16, MIN_MSS);
+                let room = Toa { addr: client.0, port: client.1 }.option_len() as u16;
+                TcpPacket::new_unchecked(&mut buf.bytes()[at.l4..]).lower_mss(room, MIN_MSS);
                 true
             }
             _ => true,
@@ -80,30 +83,26 @@ impl Balancer<'_> {
     }
 }
 
-/// Inserts the TOA option (client address and port) after the TCP options of the segment at
-/// `at`, when the header has room for it (60 bytes at most), the packet stays within the port
-/// MTU and the buffer can grow; the IPv4 total length, the TCP data offset and both checksums
-/// are updated. Otherwise the segment is left as it is: TOA is best effort, as in DPVS.
-fn insert_toa<F: Frame>(buf: &mut F, at: Offsets, (addr, port): (Ipv4Addr, u16), mtu: usize) {
-    let (hlen, src, dst, total) = {
+/// Inserts the TOA option (client address and port: 8 bytes for IPv4, 20 for IPv6) after the
+/// TCP options of the segment at `at`, when the header has room for it (60 bytes at most),
+/// the packet stays within the port MTU and the buffer can grow; the IP length, the TCP data
+/// offset and the checksums are updated. Otherwise the segment is left as it is: TOA is best
+/// effort, as in DPVS.
+fn insert_toa<F: Frame>(buf: &mut F, at: Offsets, (addr, port): (IpAddr, u16), mtu: usize) {
+    let toa = Toa { addr, port };
+    let n = toa.option_len();
+    let (hlen, total) = {
         let frame = buf.bytes();
-        let tcp = TcpPacket::new_unchecked(&frame[at.l4..]);
-        let ip = Ipv4Packet::new_unchecked(&frame[at.l3..]);
-        (tcp.header_len(), ip.src_addr(), ip.dst_addr(), usize::from(ip.total_len()))
+        (TcpPacket::new_unchecked(&frame[at.l4..]).header_len(), Ip::at(frame, at.l3).len())
     };
     // A handshake ACK that carries a full segment already has no room on the wire.
-    if hlen + Toa::LEN > wire::tcp::MAX_HEADER_LEN || total + Toa::LEN > mtu || !buf.insert(at.l4 + hlen, Toa::LEN) {
+    if hlen + n > wire::tcp::MAX_HEADER_LEN || total + n > mtu || !buf.insert(at.l4 + hlen, n) {
         return;
     }
     let frame = buf.bytes();
-    Toa { addr, port }.emit(&mut frame[at.l4 + hlen..]);
-    {
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[at.l3..]);
-        ip.set_total_len(ip.total_len() + Toa::LEN as u16);
-        ip.fill_checksum();
-    }
-    let end = at.l3 + total + Toa::LEN;
-    let mut tcp = TcpPacket::new_unchecked(&mut frame[at.l4..end]);
-    tcp.set_header_len(hlen + Toa::LEN);
-    tcp.fill_checksum(src, dst);
+    toa.emit(&mut frame[at.l4 + hlen..]);
+    TcpPacket::new_unchecked(&mut frame[at.l4..]).set_header_len(hlen + n);
+    let mut ip = Ip::at(frame, at.l3);
+    ip.grow(n as u16);
+    ip.fill_transport_checksum(at.l4, IpProtocol::Tcp);
 }

@@ -32,6 +32,10 @@ impl Balancer<'_> {
             return Verdict::NotOurs;
         }
         let real = self.services[e.service].reals[e.real];
+        // IP-in-IP is IPv4 (the configuration keeps IPv6 services Full-NAT).
+        let (std::net::IpAddr::V4(src_addr), std::net::IpAddr::V4(dst_addr)) = (real.hop_src, real.addr) else {
+            return Verdict::Drop(DropReason::NoResource);
+        };
         let (len, tos, ttl, df) = {
             let ip = Ipv4Packet::new_unchecked(&buf.bytes()[l3..]);
             (usize::from(ip.total_len()), ip.tos(), ip.ttl(), ip.dont_frag())
@@ -44,8 +48,8 @@ impl Balancer<'_> {
         }
         self.ip_id = self.ip_id.wrapping_add(1);
         let outer = wire::Ipv4Repr {
-            src_addr: real.hop_src,
-            dst_addr: real.addr,
+            src_addr,
+            dst_addr,
             protocol: IpProtocol::IpIp,
             payload_len: len,
             ttl,

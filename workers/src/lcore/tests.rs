@@ -178,7 +178,7 @@ fn ipv6() -> Vec<u8> {
 
 /// The UDP service's counters in a worker's table.
 fn udp_counters(table: &[shm_layout::ServiceCounters]) -> &shm_layout::ServiceCounters {
-    let key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
+    let key = shm_layout::ServiceCounters::key_of(17, VIP, 53);
     table.iter().find(|c| c.key.load(Relaxed) == key).expect("the UDP service has a slot")
 }
 
@@ -500,7 +500,7 @@ fn deltas_rebuild_the_services_they_name_and_end_where_a_whole_build_does() {
     // A real server more for tcp VIP:80; udp VIP:53 removed; udp VIP:5353 added.
     let mut next = rt.clone();
     next.services[0].reals.push(conf::Real {
-        addr: RS,
+        addr: RS.into(),
         port: 8055,
         weight: 2,
         forward: conf::Forward::Fnat,
@@ -524,7 +524,7 @@ fn deltas_rebuild_the_services_they_name_and_end_where_a_whole_build_does() {
     assert_eq!(slot.cfg_applied.load(SeqCst), g2, "acknowledged");
     assert_eq!(lcore.cfg.rt.runtime(), &next, "its whole configuration follows the delta");
     // The removed service's counters are freed, zeroed; the datagram to it is not translated.
-    let key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
+    let key = shm_layout::ServiceCounters::key_of(17, VIP, 53);
     assert!(rig.shm.service_counters(0).iter().all(|c| c.key.load(Relaxed) != key));
     lcore.io_mut().rx[0].push_back((IDS[0], udp(5001)));
     lcore.round();
@@ -542,7 +542,7 @@ fn deltas_rebuild_the_services_they_name_and_end_where_a_whole_build_does() {
         let i = f.index().service(w.proto, w.vip, w.port).expect("looked up");
         let s = &f.services()[i];
         assert_eq!((&s.reals, &s.laddrs, &s.def), (&w.reals, &w.laddrs, &w.def), "{}:{}", w.vip, w.port);
-        let counted = shm_layout::ServiceCounters::key_of(w.proto, w.vip.octets(), w.port);
+        let counted = shm_layout::ServiceCounters::key_of(w.proto, w.vip, w.port);
         assert!(
             rig.shm.service_counters(0).iter().any(|c| c.key.load(Relaxed) == counted),
             "{}:{} has counters",

@@ -9,7 +9,7 @@ fn local_ports_are_shared_out_by_lcore_and_owners_agree() {
     let mk = |slot| {
         let b = vec![Backend::new(1)];
         let sch = Scheduler::with_ids(sched::Kind::Rr, &b, &ids).unwrap();
-        Service::new(VIP, 80, 6, sch, b, vec![real], vec![LIP], (slot, 3))
+        Service::new(VIP, 80, 6, sch, b, vec![real], vec![LIP.into()], (slot, 3))
     };
     for slot in 0..3u16 {
         let s = mk(slot);
@@ -105,7 +105,7 @@ fn a_generation_that_cannot_be_built_leaves_the_old_services_whole() {
         build_services(&runtime(&[(8080, 1), (8081, 1)]), (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let kept: Vec<_> = old.iter().map(|s| (s.vip, s.port, s.reals.len())).collect();
     let mut rt = runtime(&[(8081, 1)]);
-    rt.services[1].reals[0].addr = Ipv4Addr::new(10, 9, 9, 9);
+    rt.services[1].reals[0].addr = Ipv4Addr::new(10, 9, 9, 9).into();
     let e = build_services(&rt, (0, 1), &mut old, &Default::default()).unwrap_err();
     assert!(matches!(e, crate::lb::BuildError::NoNextHop(a) if a == Ipv4Addr::new(10, 9, 9, 9)), "{e}");
     assert_eq!(old.iter().map(|s| (s.vip, s.port, s.reals.len())).collect::<Vec<_>>(), kept);
@@ -122,7 +122,7 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
     n.reconfigure(1, services);
-    let udp_key = shm_layout::ServiceCounters::key_of(17, VIP.octets(), 53);
+    let udp_key = shm_layout::ServiceCounters::key_of(17, VIP, 53);
     let slot = table.iter().position(|c| c.key.load(Relaxed) == udp_key).unwrap();
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"query");
     run(&mut n, 0, &mut f);
@@ -131,7 +131,7 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     let c = &table[slot];
     let got = c.counts().map(|a| a.load(Relaxed));
     assert_eq!(got, [1, 1, 1, f.len() as u64, r.len() as u64]);
-    let real_key = shm_layout::RealCounters::key_of(RS.octets(), 8080);
+    let real_key = shm_layout::RealCounters::key_of(RS, 8080);
     let rslot = reals.iter().position(|c| c.service.load(Relaxed) == udp_key).unwrap();
     let c = &reals[rslot];
     assert_eq!(c.real.load(Relaxed), real_key);
@@ -139,7 +139,7 @@ fn per_service_and_per_real_counters_follow_them_across_generations_and_zero_on_
     assert_eq!(got, [1, 1, 1, f.len() as u64, r.len() as u64], "the real server counts the same");
     assert_eq!(reals.iter().filter(|c| c.service.load(Relaxed) != 0).count(), 2, "one real per service");
     // Zeroing the TCP service leaves the UDP one alone; zeroing all clears it.
-    n.zero_counters(shm_layout::ServiceCounters::key_of(6, VIP.octets(), 80));
+    n.zero_counters(shm_layout::ServiceCounters::key_of(6, VIP, 80));
     assert_eq!(table[slot].in_packets.load(Relaxed), 1);
     assert_eq!(reals[rslot].in_packets.load(Relaxed), 1);
     n.zero_counters(0);
@@ -171,7 +171,7 @@ fn a_real_without_a_static_neighbour_waits_for_arp_then_takes_connections() {
     rt.neighbours.clear();
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let n = Balancer::new(services, shard, vec![P0, P1], 0).with_neighbours(&table, &epoch);
-    let want = crate::neigh::Want { hop: RS, port: 1, src: LIP };
+    let want = crate::neigh::Want { hop: RS.into(), port: 1, src: LIP.into() };
     assert_eq!(n.wanted(), &[(want, false)], "slot 0 asks for RS from LIP on port 1");
     let ports = vec![
         PortCtx { mac: P0, peer: 1, addrs: vec![VIP], addrs6: vec![], exception: None, is_exception: false },
@@ -233,7 +233,7 @@ fn each_real_server_counts_its_connections_now_active_and_inactive_as_lvs_does()
     let mut n = Balancer::new(Vec::new(), shard, vec![P0, P1], 0).with_stats(&table, &reals);
     n.reconfigure(1, services);
     let slot_of = |port: u16| {
-        let key = shm_layout::ServiceCounters::key_of(if port == 80 { 6 } else { 17 }, VIP.octets(), port);
+        let key = shm_layout::ServiceCounters::key_of(if port == 80 { 6 } else { 17 }, VIP, port);
         reals.iter().position(|c| c.service.load(Relaxed) == key).unwrap()
     };
     let (tcp, udp) = (slot_of(80), slot_of(53));
@@ -290,7 +290,7 @@ fn a_successor_at_the_same_generation_resolves_what_its_predecessor_cached() {
     let other = (Ipv4Addr::new(198, 18, 1, 3), EthernetAddress([2, 0, 0, 0, 1, 3]));
     let mut extra = rt.services[1].clone();
     extra.port = 54;
-    extra.reals[0].addr = other.0;
+    extra.reals[0].addr = other.0.into();
     extra.reals[0].port = 9090;
     rt.services.push(extra);
     rt.neighbours.push(conf::Neighbour { addr: other.0, mac: other.1 .0, port: 1 });
@@ -303,7 +303,7 @@ fn a_successor_at_the_same_generation_resolves_what_its_predecessor_cached() {
     check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));
     // Generation 2 removes tcp 80: this worker's order is now [udp 54, udp 53]; the next
     // packet caches udp 53's index, 1, under generation 2.
-    n.update(2, &[(6, VIP, 80)], Vec::new());
+    n.update(2, &[(6, VIP.into(), 80)], Vec::new());
     let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"q");
     run(&mut n, 0, &mut f);
     check(&f, (P1, RS_MAC), (LIP, LPORT_MIN), (RS, 8080));

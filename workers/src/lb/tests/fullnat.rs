@@ -135,7 +135,11 @@ fn full_nat_puts_the_client_address_in_the_handshake_ack_and_leaves_room_for_it(
     let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
     assert_eq!(tcp.header_len(), 20 + TOA_LEN);
     assert_eq!(&ip.payload()[20..28], &[wire::Toa::KIND, 8, 0x9c, 0x40, 198, 18, 0, 1], "port 40000, 198.18.0.1");
-    assert_eq!(wire::Toa::find(tcp.options()), Some(wire::Toa { addr: CLIENT, port: 40000 }), "as a reader finds it");
+    assert_eq!(
+        wire::Toa::find(tcp.options()),
+        Some(wire::Toa { addr: CLIENT.into(), port: 40000 }),
+        "as a reader finds it"
+    );
     // Later segments go as they are.
     let mut data = tcp_frame(CLIENT_MAC, P0, (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, b"GET / HTTP/1.0\r\n\r\n");
     let before = data.len();

@@ -8,7 +8,7 @@ use conn::tcp::State;
 use conn::v4;
 use sched::{Backend, Scheduler};
 use wire::{EtherType, EthernetRepr, TcpRepr, UdpRepr};
-use wire::{EthernetFrame, IpProtocol, TcpFlags, TcpPacket, UdpPacket};
+use wire::{EthernetFrame, IpProtocol, Ipv4Packet, TcpFlags, TcpPacket, UdpPacket};
 
 pub(super) use crate::fixtures::*;
 
@@ -16,7 +16,7 @@ pub(super) use crate::fixtures::*;
 /// group (an observer that owns nothing), when the ports' RSS is unknown.
 fn owner_of(index: &Index, lcores: u16, frame: &[u8]) -> Option<u16> {
     let rx = Receive::new((u16::MAX, lcores), std::iter::empty(), |_, _| None);
-    owner(index, &rx, 0, &wire::classify(frame).unwrap()).map(|(lcore, _)| lcore)
+    owner(index, &rx, 0, &wire::classify(frame).unwrap(), frame).map(|(lcore, _)| lcore)
 }
 
 fn store() -> Store {
@@ -27,7 +27,7 @@ fn service(proto: u8, port: u16, backends: Vec<Backend>) -> Service {
     let real = Real::new(RS, 8080, RS_MAC, 1, conf::Forward::Fnat);
     let ids = [sched::identity(std::net::SocketAddr::from((RS, 8080)))];
     let scheduler = Scheduler::with_ids(sched::Kind::Rr, &backends, &ids).unwrap();
-    Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP], (0, 1))
+    Service::new(VIP, port, proto, scheduler, backends, vec![real], vec![LIP.into()], (0, 1))
 }
 
 fn fnat(s: &mut Store, weight: u32) -> Balancer<'_> {
@@ -138,7 +138,7 @@ fn check(f: &[u8], macs: (EthernetAddress, EthernetAddress), src: (Ipv4Addr, u16
 
 /// The 5-tuple of a TCP or UDP frame.
 fn tuple_of(f: &[u8]) -> Tuple {
-    flow_of(&wire::classify(f).unwrap()).unwrap().0
+    flow_of(&wire::classify(f).unwrap(), f).unwrap().0
 }
 
 /// The fixtures' runtime with the UDP service's real server reached by IP-in-IP (listening on
@@ -169,5 +169,6 @@ fn arp_reply(ip: Ipv4Addr, mac: EthernetAddress) -> Vec<u8> {
 mod admission;
 mod config;
 mod fullnat;
+mod ipv6;
 mod modes;
 mod proxy;

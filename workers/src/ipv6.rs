@@ -1,6 +1,8 @@
 //! IPv6 for the ports' own addresses: neighbour solicitations answered with advertisements
-//! (RFC 4861), echo requests answered (RFC 4443), and the unsolicited advertisement that
-//! announces an address when it is added (as the gratuitous ARP of IPv4).
+//! (RFC 4861), echo requests answered (RFC 4443), the unsolicited advertisement that
+//! announces an address when it is added (as the gratuitous ARP of IPv4), the solicitations
+//! that resolve the real servers' next hops and the answers learned from them
+//! ([`neighbour_of`]), and the ICMPv6 errors the balancer sends as a router ([`icmp_error`]).
 //!
 //! Answers are written in place, in the frame that asked, like ARP and ICMP echo
 //! ([`crate::pipeline`]). What a port does not answer goes on: to the exception path or
@@ -14,7 +16,7 @@ use wire::{EtherType, EthernetAddress, EthernetFrame, Icmpv6Message, Icmpv6Packe
 
 use crate::frame::Frame;
 use crate::outcome::Reply;
-use crate::pipeline::{PortCtx, REPLY_TTL};
+use crate::pipeline::{IcmpError, PortCtx, REPLY_TTL};
 
 /// The hop limit neighbour discovery messages are sent with, and must arrive with (a
 /// message from off the link has a lower one).
@@ -40,13 +42,8 @@ enum Ask {
 pub fn answer<F: Frame>(port: &PortCtx, buf: &mut F) -> Option<Reply> {
     match ask(port, buf.bytes())? {
         Ask::Solicit { target, to, mac, solicited } => {
-            let have = buf.bytes().len();
-            if have < NA_FRAME_LEN {
-                if !buf.insert(have, NA_FRAME_LEN - have) {
-                    return None;
-                }
-            } else {
-                buf.truncate(NA_FRAME_LEN);
+            if !buf.resize(NA_FRAME_LEN) {
+                return None;
             }
             let na = Icmpv6Repr::NeighborAdvert {
                 router: false,
@@ -131,6 +128,61 @@ fn ask(port: &PortCtx, frame: &[u8]) -> Option<Ask> {
     }
 }
 
+/// The neighbour a neighbour discovery frame tells of, to learn: an advertisement's target
+/// at its target link-layer address, or a solicitation's (specified) source at its source
+/// link-layer address; after the checks of RFC 4861 (untagged, hop limit 255, code 0,
+/// checksum, no extension headers).
+pub fn neighbour_of(frame: &[u8]) -> Option<(Ipv6Addr, EthernetAddress)> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::Ipv6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Icmpv6 || ip.hop_limit() != ND_HOP_LIMIT {
+        return None;
+    }
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).ok()?;
+    if icmp.msg_code() != 0 || !icmp.verify_checksum(ip.src_addr(), ip.dst_addr()) {
+        return None;
+    }
+    match icmp.msg_type() {
+        Icmpv6Message::NeighborAdvert => {
+            Some((icmp.target_addr(), icmp.lladdr_option(ndp_option::TARGET_LLADDR).ok()??))
+        }
+        Icmpv6Message::NeighborSolicit if !ip.src_addr().is_unspecified() => {
+            Some((ip.src_addr(), icmp.lladdr_option(ndp_option::SOURCE_LLADDR).ok()??))
+        }
+        _ => None,
+    }
+}
+
+/// Turns the frame (an untagged IPv6 packet at `l3`) into the ICMPv6 error that answers it,
+/// in place: from `src` (an address of the port it came in on) and the port's `mac`, to the
+/// sender's address and MAC, quoting as much of the original packet as fits in 1280 bytes
+/// (RFC 4443). Returns false when the frame cannot take the new length.
+pub fn icmp_error<F: Frame>(buf: &mut F, l3: usize, src: Ipv6Addr, mac: EthernetAddress, error: IcmpError) -> bool {
+    let mut quote = [0u8; wire::icmpv6::MAX_QUOTE_LEN];
+    let (quote_len, to, peer) = {
+        let f = buf.bytes();
+        let ip = Ipv6Packet::new_unchecked(&f[l3..]);
+        let len = (IPV6_LEN + usize::from(ip.payload_len())).min(f.len() - l3).min(quote.len());
+        quote[..len].copy_from_slice(&f[l3..l3 + len]);
+        (len, ip.src_addr(), EthernetFrame::new_unchecked(&f[..]).src_addr())
+    };
+    let original = &quote[..quote_len];
+    let message = match error {
+        IcmpError::TimeExceeded => {
+            Icmpv6Repr::TimeExceeded { reason: wire::icmpv6::TimeExceeded::HopLimitExceeded, original }
+        }
+        IcmpError::FragNeeded { mtu } => Icmpv6Repr::PacketTooBig { mtu: u32::from(mtu), original },
+    };
+    if !buf.resize(wire::ethernet::HEADER_LEN + IPV6_LEN + message.buffer_len()) {
+        return false;
+    }
+    write_frame(buf.bytes(), (mac, peer), (src, to), REPLY_TTL, &message);
+    true
+}
+
 /// Writes a whole untagged Ethernet, IPv6 and ICMPv6 frame of `message` into `f`, which is
 /// exactly as long.
 fn write_frame(
@@ -146,6 +198,19 @@ fn write_frame(
     let ip = Ipv6Repr { hop_limit, ..Ipv6Repr::plain(src, dst, IpProtocol::Icmpv6, message.buffer_len()) };
     ip.emit(&mut Ipv6Packet::new_unchecked(&mut f[l3..]));
     message.emit(&mut Icmpv6Packet::new_unchecked(&mut f[l3 + IPV6_LEN..]), src, dst);
+}
+
+/// Length of a neighbour solicitation frame with its source link-layer address option.
+pub const NS_FRAME_LEN: usize = NA_FRAME_LEN;
+
+/// A neighbour solicitation from `src` (at `mac`) for `target`'s MAC, to its solicited-node
+/// address: how the workers resolve their IPv6 real servers (as ARP requests do for IPv4).
+pub fn solicit(mac: EthernetAddress, src: Ipv6Addr, target: Ipv6Addr) -> [u8; NS_FRAME_LEN] {
+    let mut f = [0u8; NS_FRAME_LEN];
+    let to = wire::ipv6::solicited_node(target);
+    let ns = Icmpv6Repr::NeighborSolicit { target, lladdr: Some(mac) };
+    write_frame(&mut f, (mac, wire::ipv6::multicast_mac(to)), (src, to), ND_HOP_LIMIT, &ns);
+    f
 }
 
 /// An unsolicited neighbour advertisement announcing that `addr` is at `mac`, to all nodes

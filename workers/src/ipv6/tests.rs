@@ -8,7 +8,7 @@ use wire::{EthernetRepr, Ipv6Packet};
 
 use super::*;
 use crate::outcome::{Action, DropReason};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{IcmpError, Pipeline};
 
 const PORT0_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x10]);
 const PORT1_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x11]);
@@ -222,4 +222,35 @@ fn the_unsolicited_advertisement_announces_the_address_to_everyone() {
     assert_eq!((ip.src_addr(), ip.dst_addr(), ip.hop_limit()), (OWNED, ALL_NODES, 255));
     let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
     assert_eq!(Icmpv6Repr::parse(&icmp, OWNED, ALL_NODES), Ok(advert(OWNED, false)));
+}
+
+#[test]
+fn an_icmpv6_error_quotes_the_packet_to_its_sender() {
+    // A 1400-byte UDP packet through the balancer: time exceeded, then packet too big.
+    let payload = vec![0x5au8; 1400 - 48];
+    let udp = wire::UdpRepr { src_port: 5353, dst_port: 53, payload: &payload };
+    let mut seg = vec![0u8; udp.buffer_len()];
+    udp.emit(&mut wire::UdpPacket::new_unchecked(&mut seg[..]), CLIENT, OTHER);
+    let mut original = vec![0u8; 54 + seg.len()];
+    wire::emit_ipv6_frame(&mut original, (CLIENT_MAC, PORT0_MAC), (CLIENT, OTHER), IpProtocol::Udp, &seg);
+    for (error, mtu) in [(IcmpError::TimeExceeded, None), (IcmpError::FragNeeded { mtu: 1280 }, Some(1280))] {
+        let mut f = original.clone();
+        assert!(icmp_error(&mut f, 14, OWNED, PORT0_MAC, error));
+        assert_eq!(f.len(), 14 + 1280, "as much as fits in the minimum MTU");
+        let eth = EthernetFrame::new_checked(&f[..]).unwrap();
+        assert_eq!((eth.src_addr(), eth.dst_addr()), (PORT0_MAC, CLIENT_MAC));
+        let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (OWNED, CLIENT));
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        let repr = Icmpv6Repr::parse(&icmp, OWNED, CLIENT).unwrap();
+        let quoted = match (repr, mtu) {
+            (Icmpv6Repr::TimeExceeded { original, .. }, None) => original,
+            (Icmpv6Repr::PacketTooBig { mtu: m, original }, Some(want)) => {
+                assert_eq!(m, want);
+                original
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(quoted, &original[14..14 + quoted.len()], "the original packet, from its header on");
+    }
 }
