@@ -148,26 +148,29 @@ impl Limits {
 /// A static neighbour: the MAC address of an IPv4 host on a port's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Neighbour {
-    pub addr: std::net::Ipv4Addr,
+    /// IPv4 or IPv6.
+    pub addr: std::net::IpAddr,
     pub mac: [u8; 6],
     /// Index into [`Config::ports`].
     pub port: usize,
 }
 
 /// A static route: `prefix/len` is reached through the gateway `via`, which is on a port's
-/// connected network (its MAC from a static neighbour entry or from ARP).
+/// connected network (its MAC from a static neighbour entry, ARP or neighbour discovery).
+/// IPv4 or IPv6: the prefix and the gateway are of one family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     /// Network address (host bits zero).
-    pub prefix: std::net::Ipv4Addr,
+    pub prefix: std::net::IpAddr,
     pub len: u8,
-    pub via: std::net::Ipv4Addr,
+    pub via: std::net::IpAddr,
 }
 
 impl Route {
-    /// Whether `addr` is in the route's network.
-    pub fn contains(&self, addr: std::net::Ipv4Addr) -> bool {
-        network(addr, self.len) == self.prefix
+    /// Whether `addr` is in the route's network (an address of the other family never is).
+    pub fn contains(&self, addr: impl Into<std::net::IpAddr>) -> bool {
+        let addr = addr.into();
+        addr.is_ipv6() == self.prefix.is_ipv6() && network_of(addr, self.len) == self.prefix
     }
 }
 
@@ -387,31 +390,33 @@ impl std::str::FromStr for ProxyProtocol {
     }
 }
 
-/// An IPv4 network: `addr/len`, host bits zero (a single address is `/32`).
+/// An IPv4 or IPv6 network: `addr/len`, host bits zero (a single address is `/32`, `/128`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Prefix {
-    pub addr: std::net::Ipv4Addr,
+    pub addr: std::net::IpAddr,
     pub len: u8,
 }
 
 impl Prefix {
-    /// Whether `a` is in the network.
-    pub fn contains(&self, a: std::net::Ipv4Addr) -> bool {
-        network(a, self.len) == self.addr
+    /// Whether `a` is in the network (an address of the other family never is).
+    pub fn contains(&self, a: impl Into<std::net::IpAddr>) -> bool {
+        let a = a.into();
+        a.is_ipv6() == self.addr.is_ipv6() && network_of(a, self.len) == self.addr
     }
 
-    /// `198.18.9.0/24`, or a bare address for a /32 (`198.18.9.1/32` is read as well).
+    /// `198.18.9.0/24` or `2001:db8:9::/48`, or a bare address for a /32 (IPv6: /128).
     ///
     /// # Errors
     /// [`ParseNetworkError`]: not an address or network, or host bits set.
     pub fn parse(text: &str) -> Result<Prefix, ParseNetworkError> {
         let (addr, len) = if text.contains('/') {
-            parse_prefix(text)?
+            parse_ip_prefix(text)?
         } else {
-            let a = text.parse().map_err(|_| ParseNetworkError::Address { text: text.to_owned() })?;
-            (a, 32)
+            let a: std::net::IpAddr = text.parse().map_err(|_| ParseNetworkError::Address { text: text.to_owned() })?;
+            (a, if a.is_ipv6() { 128 } else { 32 })
         };
-        let net = Prefix { addr: network(addr, len), len };
+        check_not_mapped(addr).map_err(|_| ParseNetworkError::Address { text: text.to_owned() })?;
+        let net = Prefix { addr: network_of(addr, len), len };
         if net.addr != addr {
             return Err(ParseNetworkError::HostBits { text: text.to_owned(), network: net });
         }
@@ -425,8 +430,10 @@ pub enum ParseNetworkError {
     /// Not `address/length`.
     #[error(transparent)]
     Prefix(#[from] ParsePrefixError),
-    /// Without a slash, not an IPv4 address.
-    #[error("expected an IPv4 address or network like \"198.18.9.0/24\", got \"{text}\"")]
+    /// Without a slash, not an IPv4 or IPv6 address (or an IPv4-mapped IPv6 one).
+    #[error(
+        "expected an IPv4 or IPv6 address or network like \"198.18.9.0/24\" or \"2001:db8:9::/48\", got \"{text}\""
+    )]
     Address {
         /// The rejected text.
         text: String,
@@ -923,12 +930,23 @@ rx = ["p0:2"]"#,
         for (text, message) in prefix_errors {
             assert_eq!(parse_prefix(text).unwrap_err().to_string(), message);
         }
-        assert_eq!(Prefix::parse("198.18.9.7"), Ok(Prefix { addr: a("198.18.9.7"), len: 32 }));
-        assert_eq!(Prefix::parse("198.18.9.0/24"), Ok(Prefix { addr: a("198.18.9.0"), len: 24 }));
+        assert_eq!(Prefix::parse("198.18.9.7"), Ok(Prefix { addr: a("198.18.9.7").into(), len: 32 }));
+        assert_eq!(Prefix::parse("198.18.9.0/24"), Ok(Prefix { addr: a("198.18.9.0").into(), len: 24 }));
+        let v6 = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(Prefix::parse("2001:db8:9::/48"), Ok(Prefix { addr: v6("2001:db8:9::"), len: 48 }));
+        assert_eq!(Prefix::parse("2001:db8::7"), Ok(Prefix { addr: v6("2001:db8::7"), len: 128 }));
+        let net = Prefix::parse("2001:db8:9::/48").unwrap();
+        assert!(net.contains(v6("2001:db8:9:1::5")) && !net.contains(v6("2001:db8:a::5")));
+        assert!(!net.contains(a("32.1.13.184")), "an IPv4 address is in no IPv6 network");
         let network_errors = [
             ("198.18.9.1/24", "198.18.9.1/24 has host bits set: the network is 198.18.9.0/24"),
-            ("198.18.9", "expected an IPv4 address or network like \"198.18.9.0/24\", got \"198.18.9\""),
+            (
+                "198.18.9",
+                "expected an IPv4 or IPv6 address or network like \"198.18.9.0/24\" or \"2001:db8:9::/48\", got \"198.18.9\"",
+            ),
             ("198.18.9.0/40", "prefix length 40 is out of range: expected 0..=32"),
+            ("2001:db8:9::1/48", "2001:db8:9::1/48 has host bits set: the network is 2001:db8:9::/48"),
+            ("2001:db8::/129", "prefix length 129 is out of range: expected 0..=128 for an IPv6 address"),
         ];
         for (text, message) in network_errors {
             assert_eq!(Prefix::parse(text).unwrap_err().to_string(), message);

@@ -61,15 +61,13 @@ impl<'a> Resolver<'a> {
     }
 
     /// The next hop towards `addr`: itself on a connected network, else the gateway of the
-    /// longest matching route (routes are IPv4 only: an IPv6 address is reached on a
-    /// connected network or not at all).
+    /// longest matching route of its family.
     pub fn next_hop(&self, addr: impl Into<IpAddr>) -> Option<IpAddr> {
         let addr = addr.into();
         if self.connected(addr).is_some() {
             return Some(addr);
         }
-        let IpAddr::V4(v4) = addr else { return None };
-        self.routes.iter().filter(|r| r.contains(v4)).max_by_key(|r| r.len).map(|r| r.via.into())
+        self.routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
     }
 }
 
@@ -96,7 +94,7 @@ mod tests {
             addr(1, "198.18.0.7", 16),
             addr(2, "10.0.0.1", 8),
         ];
-        let routes = [Route { prefix: ip("192.0.2.0"), len: 24, via: ip("198.18.1.1") }];
+        let routes = [Route { prefix: ip("192.0.2.0").into(), len: 24, via: ip("198.18.1.1").into() }];
         let r = Resolver::new(&addresses, &routes);
         for probe in ["198.18.0.5", "198.18.0.200", "198.18.1.9", "198.18.7.7", "10.9.9.9", "192.0.2.3", "203.0.113.1"]
         {
@@ -104,7 +102,7 @@ mod tests {
             let scan =
                 addresses.iter().find(|a| crate::network(a.ipv4().unwrap(), a.prefix) == crate::network(p, a.prefix));
             assert_eq!(r.connected(p), scan, "{probe}");
-            assert_eq!(r.next_hop(p), crate::validate::next_hop(p, &addresses, &routes).map(IpAddr::from), "{probe}");
+            assert_eq!(r.next_hop(p), crate::validate::next_hop(p.into(), &addresses, &routes), "{probe}");
         }
         assert_eq!(r.owner(ip("198.18.0.7")).map(|a| a.port), Some(1));
         assert_eq!(r.owner(ip("198.18.0.8")), None);
@@ -115,13 +113,20 @@ mod tests {
     fn ipv6_lookups_stay_in_their_family() {
         let v6 = |port, a: &str, prefix| IfAddr { port, addr: a.parse().unwrap(), prefix, sapool: false };
         let addresses = [addr(0, "198.18.0.100", 0), v6(1, "2001:db8::1", 64), v6(2, "2001:db8:1::1", 48)];
-        let r = Resolver::new(&addresses, &[]);
         let a6 = |a: &str| a.parse::<std::net::Ipv6Addr>().unwrap();
+        let routes = [
+            Route { prefix: a6("2001:db8:2::").into(), len: 48, via: a6("2001:db8::7").into() },
+            Route { prefix: a6("2001:db8:2:5::").into(), len: 64, via: a6("2001:db8::8").into() },
+            Route { prefix: ip("0.0.0.0").into(), len: 0, via: ip("198.18.0.1").into() },
+        ];
+        let r = Resolver::new(&addresses, &routes);
+        assert_eq!(r.next_hop(a6("2001:db8:2:1::9")), Some(a6("2001:db8::7").into()), "the /48");
+        assert_eq!(r.next_hop(a6("2001:db8:2:5::9")), Some(a6("2001:db8::8").into()), "the longer /64");
         assert_eq!(r.connected(a6("2001:db8::99")).map(|a| a.port), Some(1));
         assert_eq!(r.connected(a6("2001:db8:1:5::9")).map(|a| a.port), Some(2));
         assert_eq!(r.connected(a6("2001:db9::1")), None, "the IPv4 default network holds no IPv6 address");
         assert_eq!(r.next_hop(a6("2001:db8::99")), Some(a6("2001:db8::99").into()));
-        assert_eq!(r.next_hop(a6("2001:db9::1")), None);
+        assert_eq!(r.next_hop(a6("2001:db9::1")), None, "the IPv4 default route takes no IPv6 address");
         assert_eq!(r.owner(a6("2001:db8::1")).map(|a| a.port), Some(1));
         assert_eq!(r.connected(ip("203.0.113.9")).map(|a| a.port), Some(0));
     }

@@ -166,7 +166,7 @@ impl Protocol {
 impl Runtime {
     /// The next hop towards `addr`: itself on a connected network, else the gateway of the
     /// longest matching route.
-    pub fn next_hop(&self, addr: std::net::Ipv4Addr) -> Option<std::net::Ipv4Addr> {
+    pub fn next_hop(&self, addr: IpAddr) -> Option<IpAddr> {
         crate::validate::next_hop(addr, &self.addresses, &self.routes)
     }
 
@@ -579,7 +579,7 @@ rx = ["p1:0"]
         let cfg = Config::from_str(FILE, "t.toml").unwrap_or_else(|e| panic!("{e}"));
         let mut rt = cfg.runtime();
         rt.services[0].reals[0].weight = 7;
-        rt.services[0].deny.push(crate::Prefix { addr: std::net::Ipv4Addr::new(192, 0, 2, 0), len: 24 });
+        rt.services[0].deny.push(crate::Prefix { addr: std::net::Ipv4Addr::new(192, 0, 2, 0).into(), len: 24 });
         let text = replace_runtime_tables(FILE, &cfg.render_runtime(&rt)).expect("TOML");
         let back = Config::from_str(&text, "dump").unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(back.runtime(), rt);

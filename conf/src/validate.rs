@@ -154,12 +154,6 @@ fn same_family(a: std::net::IpAddr, vip: std::net::IpAddr, path: &KeyPath) -> Re
     Err(Fault::at(path, format!("{a} is an {} address, but the virtual address {vip} is {}: a service's real servers and local addresses are of its VIP's family", name(a), name(vip))))
 }
 
-/// The IPv4 address `text` at `path`, `what` naming it in the error.
-fn ipv4(text: &str, what: &str, path: &KeyPath) -> Result<std::net::Ipv4Addr> {
-    text.parse()
-        .map_err(|_| Fault::at(path, format!("expected {what} (an IPv4 address like \"198.18.1.2\"), got \"{text}\"")))
-}
-
 fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], lim: &Limits, path: &KeyPath) -> Result<Vec<Neighbour>> {
     let mut out: Vec<Neighbour> = Vec::with_capacity(raw.len());
     let mut seen = HashMap::with_capacity(raw.len());
@@ -169,7 +163,7 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], lim: &Limits, path: &
             return Err(too_many(&path, "neighbours", lim.neighbours));
         }
         let ap = path.key("address");
-        let addr = ipv4(&required(raw.address, &ap, "the neighbour's IPv4 address")?, "the neighbour's address", &ap)?;
+        let addr = ip(&required(raw.address, &ap, "the neighbour's address")?, "the neighbour's address", &ap)?;
         if let Some(j) = seen.insert(addr, i) {
             return Err(Fault::at(&ap, format!("{addr} already has a neighbour entry (neighbours[{j}])")));
         }
@@ -194,20 +188,27 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], lim: &Limits, path: &KeyPath
             return Err(too_many(&path, "routes", lim.routes));
         }
         let pp = path.key("prefix");
-        let text =
-            required(raw.prefix, &pp, "a network with its prefix length, like \"10.1.0.0/16\" or \"0.0.0.0/0\"")?;
-        let (prefix, len) = crate::parse_prefix(&text).map_err(|e| Fault::at(&pp, e.to_string()))?;
-        if crate::network(prefix, len) != prefix {
+        let text = required(
+            raw.prefix,
+            &pp,
+            "a network with its prefix length, like \"10.1.0.0/16\", \"0.0.0.0/0\" or \"2001:db8:2::/48\"",
+        )?;
+        let (prefix, len) = crate::parse_ip_prefix(&text).map_err(|e| Fault::at(&pp, e.to_string()))?;
+        crate::check_not_mapped(prefix).map_err(|e| Fault::at(&pp, e))?;
+        if crate::network_of(prefix, len) != prefix {
             return Err(Fault::at(
                 &pp,
-                format!("{text} has host bits set: the network is {}/{len}", crate::network(prefix, len)),
+                format!("{text} has host bits set: the network is {}/{len}", crate::network_of(prefix, len)),
             ));
         }
         if let Some(j) = seen.insert((prefix, len), i) {
             return Err(Fault::at(&pp, format!("{text} is already routed by routes[{j}]")));
         }
         let vp = path.key("via");
-        let via = ipv4(&required(raw.via, &vp, "the gateway's IPv4 address")?, "the gateway's address", &vp)?;
+        let via = ip(&required(raw.via, &vp, "the gateway's address")?, "the gateway's address", &vp)?;
+        if via.is_ipv6() != prefix.is_ipv6() {
+            return Err(Fault::at(&vp, format!("gateway {via} is not of the family of {text}")));
+        }
         if networks.connected(via).is_none() {
             return Err(Fault::at(
                 &vp,
@@ -221,8 +222,10 @@ fn routes(raw: Vec<RawRoute>, addresses: &[IfAddr], lim: &Limits, path: &KeyPath
 
 /// The next hop towards `addr`: itself on a connected network, else the gateway of the longest
 /// matching route.
-pub(crate) fn next_hop(addr: std::net::Ipv4Addr, addresses: &[IfAddr], routes: &[Route]) -> Option<std::net::Ipv4Addr> {
-    if addresses.iter().filter_map(|a| Some((a.ipv4()?, a.prefix))).any(|(a, prefix)| same_network(a, addr, prefix)) {
+pub(crate) fn next_hop(addr: std::net::IpAddr, addresses: &[IfAddr], routes: &[Route]) -> Option<std::net::IpAddr> {
+    if addresses.iter().any(|a| {
+        a.addr.is_ipv6() == addr.is_ipv6() && crate::network_of(a.addr, a.prefix) == crate::network_of(addr, a.prefix)
+    }) {
         return Some(addr);
     }
     routes.iter().filter(|r| r.contains(addr)).max_by_key(|r| r.len).map(|r| r.via)
@@ -385,19 +388,8 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
         if !seen.insert((addr, rport)) {
             return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
         }
-        if vip.is_ipv6() && forward != Forward::Fnat {
-            return Err(Fault::at(
-                &fp,
-                format!("IPv6 services are Full-NAT only for now: expected \"fnat\", got \"{}\"", forward.name()),
-            ));
-        }
         let Some(hop) = resolver.next_hop(addr) else {
-            let fix = if addr.is_ipv6() {
-                "add an IPv6 address of its network to [[addresses]] (IPv6 routes are not supported yet)"
-            } else {
-                "add an address of its network to [[addresses]], or a [[routes]] entry"
-            };
-            return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: {fix}")));
+            return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: add an address of its network to [[addresses]], or a [[routes]] entry")));
         };
         if hop != addr && forward == Forward::Dr {
             return Err(Fault::at(
@@ -419,9 +411,20 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
     }
     let deny = acl(raw.deny.unwrap_or_default(), lim, &path.key("deny"))?;
     let allow = acl(raw.allow.unwrap_or_default(), lim, &path.key("allow"))?;
-    if vip.is_ipv6() && !(deny.is_empty() && allow.is_empty()) {
-        let key = if deny.is_empty() { "allow" } else { "deny" };
-        return Err(Fault::at(&path.key(key), "access lists are IPv4 networks: an IPv6 service takes none yet"));
+    for (key, list) in [("deny", &deny), ("allow", &allow)] {
+        if let Some(i) = list.iter().position(|p| p.addr.is_ipv6() != vip.is_ipv6()) {
+            let family = |a: std::net::IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+            return Err(Fault::at(
+                &path.key(key).index(i),
+                format!(
+                    "{} is an {} network, but the virtual address {vip} is {}: its clients are {}",
+                    list[i],
+                    family(list[i].addr),
+                    family(vip),
+                    family(vip)
+                ),
+            ));
+        }
     }
     let pp = path.key("proxy_protocol");
     let proxy_protocol: crate::ProxyProtocol = raw
@@ -514,10 +517,6 @@ fn acl(raw: Vec<String>, lim: &Limits, path: &KeyPath) -> Result<Vec<Prefix>> {
         out.push(p);
     }
     Ok(out)
-}
-
-fn same_network(a: std::net::Ipv4Addr, b: std::net::Ipv4Addr, prefix: u8) -> bool {
-    crate::network(a, prefix) == crate::network(b, prefix)
 }
 
 /// Interface addresses: an existing port, an IPv4 or IPv6 address with a prefix length, each

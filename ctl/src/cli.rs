@@ -1,6 +1,6 @@
 //! Command line (clap derive; doc comments are the help text).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -406,8 +406,8 @@ pub enum NeighCommand {
     Show,
     /// Add a neighbour, or replace the entry of that address.
     Add {
-        /// IPv4 address.
-        address: Ipv4Addr,
+        /// IPv4 or IPv6 address.
+        address: IpAddr,
         /// MAC address, like 02:00:00:00:01:02.
         #[arg(long, value_parser = conf::parse_mac)]
         mac: [u8; 6],
@@ -417,8 +417,8 @@ pub enum NeighCommand {
     },
     /// Remove a neighbour (refused while a real server needs it).
     Del {
-        /// IPv4 address.
-        address: Ipv4Addr,
+        /// IPv4 or IPv6 address.
+        address: IpAddr,
     },
 }
 
@@ -460,18 +460,18 @@ pub enum RouteCommand {
     Show,
     /// Route a network through a gateway (on a port's network, with a neighbour entry).
     Add {
-        /// The network, like 198.18.2.0/24 or 0.0.0.0/0.
-        #[arg(value_parser = conf::parse_prefix)]
-        prefix: (Ipv4Addr, u8),
-        /// The gateway.
+        /// The network, like 198.18.2.0/24, 0.0.0.0/0 or 2001:db8:2::/48.
+        #[arg(value_parser = conf::parse_ip_prefix)]
+        prefix: (IpAddr, u8),
+        /// The gateway (of the network's family).
         #[arg(long)]
-        via: Ipv4Addr,
+        via: IpAddr,
     },
     /// Remove a static route (refused while a real server needs it).
     Del {
         /// The network.
-        #[arg(value_parser = conf::parse_prefix)]
-        prefix: (Ipv4Addr, u8),
+        #[arg(value_parser = conf::parse_ip_prefix)]
+        prefix: (IpAddr, u8),
     },
 }
 

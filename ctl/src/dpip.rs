@@ -8,7 +8,7 @@
 //! queue).
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use mailbox::proto::Change;
 
@@ -21,7 +21,10 @@ pub enum Op {
         dev: Option<String>,
         family: Option<Family>,
     },
-    RouteShow,
+    /// `route show`, with `-4` or `-6` one family's routes only.
+    RouteShow {
+        family: Option<Family>,
+    },
     NeighShow,
     /// `link show`, with `-s` the counters.
     LinkShow {
@@ -95,18 +98,15 @@ pub enum DpipError {
     /// A malformed MAC address.
     #[error(transparent)]
     Mac(#[from] conf::ParseMacError),
-    /// A malformed IPv4 address.
-    #[error("expected an IPv4 address, got \"{0}\"")]
-    Address(String),
     /// A malformed IPv4 or IPv6 address.
     #[error("expected an IPv4 or IPv6 address, got \"{0}\"")]
     IpAddress(String),
+    /// A route's gateway of the other family than its network's.
+    #[error("gateway {via} is not of the family of {network}")]
+    GatewayFamily { via: IpAddr, network: String },
     /// An address of the other family than `-4` or `-6` asks for.
     #[error("{flag}: expected an {family} address, got \"{text}\"")]
     WrongFamily { flag: &'static str, family: &'static str, text: String },
-    /// `-6` before an object that has no IPv6 side yet.
-    #[error("-6: {0} are IPv4 only for now (IPv6 has addresses, neighbour discovery and ping)")]
-    NotIpv6(&'static str),
 }
 
 /// Parses a dpip command line (without the program name). Errors name the bad word and what
@@ -134,9 +134,6 @@ pub fn parse(args: &[String]) -> Result<Op, DpipError> {
     if stats && object != "link" {
         return Err(DpipError::StatsNotLink);
     }
-    if family == Some(Family::V6) && matches!(object, "route" | "neigh") {
-        return Err(DpipError::NotIpv6(if object == "route" { "routes" } else { "static neighbours" }));
-    }
     let positional = |command, what, example| kv.positional.ok_or(DpipError::Positional { command, what, example });
     match (object, command) {
         ("addr", "add" | "del") => {
@@ -148,10 +145,7 @@ pub fn parse(args: &[String]) -> Result<Op, DpipError> {
                 let a = text.split_once('/').map_or(text, |(a, _)| a);
                 (a.parse().map_err(|_| DpipError::IpAddress(text.to_owned()))?, 0)
             };
-            if let Some(f) = family.filter(|&f| f != Family::of(addr)) {
-                let family = if f == Family::V6 { "IPv6" } else { "IPv4" };
-                return Err(DpipError::WrongFamily { flag: f.flag(), family, text: text.to_owned() });
-            }
+            check_family(family, addr, text)?;
             let port = kv.need("dev")?;
             kv.only(&["dev"])?;
             Ok(Op::Change(if command == "add" {
@@ -166,28 +160,38 @@ pub fn parse(args: &[String]) -> Result<Op, DpipError> {
         }
         ("route", "show" | "list") => {
             kv.only(&[])?;
-            Ok(Op::RouteShow)
+            Ok(Op::RouteShow { family })
         }
         ("route", "add" | "del") => {
-            let text = positional("route", "network", ", like 198.18.2.0/24 (or default)")?;
-            let (prefix, len) = if text == "default" { (Ipv4Addr::UNSPECIFIED, 0) } else { conf::parse_prefix(text)? };
+            let text = positional("route", "network", ", like 198.18.2.0/24, 2001:db8:2::/48 (or default)")?;
+            let (prefix, len) = match text {
+                // `default` is IPv4's, or IPv6's with -6 (as ip does).
+                "default" if family == Some(Family::V6) => (Ipv6Addr::UNSPECIFIED.into(), 0),
+                "default" => (Ipv4Addr::UNSPECIFIED.into(), 0),
+                _ => conf::parse_ip_prefix(text)?,
+            };
+            check_family(family, prefix, text)?;
             kv.only(&["via", "dev"])?;
             if command == "add" {
-                let via = ip(&kv.need("via")?)?;
+                let via = any_ip(&kv.need("via")?)?;
+                if Family::of(via) != Family::of(prefix) {
+                    return Err(DpipError::GatewayFamily { via, network: text.to_owned() });
+                }
                 Ok(Op::Change(Change::RouteAdd { prefix, len, via }))
             } else {
                 Ok(Op::Change(Change::RouteDel { prefix, len }))
             }
         }
         ("neigh", "add") => {
-            let addr = ip(positional("neigh add", "address", "")?)?;
+            let addr = any_ip(positional("neigh add", "address", "")?)?;
+            check_family(family, addr, &addr.to_string())?;
             let mac = conf::parse_mac(&kv.need("lladdr")?)?;
             let port = kv.need("dev")?;
             kv.only(&["lladdr", "dev"])?;
             Ok(Op::Change(Change::NeighSet { addr, mac, port }))
         }
         ("neigh", "del") => {
-            let addr = ip(positional("neigh del", "address", "")?)?;
+            let addr = any_ip(positional("neigh del", "address", "")?)?;
             kv.only(&["dev"])?;
             Ok(Op::Change(Change::NeighDel { addr }))
         }
@@ -208,8 +212,21 @@ fn abbrev(word: &str, objects: &[&'static str]) -> Result<&'static str, DpipErro
         .ok_or_else(|| DpipError::UnknownObject(word.to_owned()))
 }
 
-fn ip(text: &str) -> Result<Ipv4Addr, DpipError> {
-    text.parse().map_err(|_| DpipError::Address(text.to_owned()))
+/// An IPv4 or IPv6 address.
+fn any_ip(text: &str) -> Result<IpAddr, DpipError> {
+    text.parse().map_err(|_| DpipError::IpAddress(text.to_owned()))
+}
+
+/// Refuses `addr` (written `text`) when it is not of `family` (`-4`, `-6`, or a route's
+/// prefix's family for its gateway).
+fn check_family(family: Option<Family>, addr: IpAddr, text: &str) -> Result<(), DpipError> {
+    match family.filter(|&f| f != Family::of(addr)) {
+        Some(f) => {
+            let family = if f == Family::V6 { "IPv6" } else { "IPv4" };
+            Err(DpipError::WrongFamily { flag: f.flag(), family, text: text.to_owned() })
+        }
+        None => Ok(()),
+    }
 }
 
 /// `KEY VALUE` pairs after a command, with at most one positional word (the address).
@@ -294,10 +311,11 @@ pub fn route_rows(rt: &conf::Runtime, ports: &[String]) -> Vec<RouteRow> {
         })
         .collect();
     for r in &rt.routes {
-        let port = rt
-            .addresses
-            .iter()
-            .find(|a| a.ipv4().is_some_and(|v4| conf::network(v4, a.prefix) == conf::network(r.via, a.prefix)));
+        let on_link = |a: &&conf::IfAddr| {
+            a.addr.is_ipv6() == r.via.is_ipv6()
+                && conf::network_of(a.addr, a.prefix) == conf::network_of(r.via, a.prefix)
+        };
+        let port = rt.addresses.iter().find(on_link);
         rows.push(RouteRow {
             network: format!("{}/{}", r.prefix, r.len),
             via: r.via.to_string(),
@@ -308,16 +326,21 @@ pub fn route_rows(rt: &conf::Runtime, ports: &[String]) -> Vec<RouteRow> {
     rows
 }
 
-/// `dpip route show`.
-pub fn route_show(rt: &conf::Runtime, ports: &[String]) -> String {
+/// `dpip route show` (`family`: only its routes).
+pub fn route_show(rt: &conf::Runtime, ports: &[String], family: Option<Family>) -> String {
     let mut out = String::new();
     for r in route_rows(rt, ports) {
+        let v6 = r.network.contains(':');
+        if family.is_some_and(|f| (f == Family::V6) != v6) {
+            continue;
+        }
+        let inet = if v6 { "inet6" } else { "inet" };
         match r.src {
             Some(src) => {
-                let _ = writeln!(out, "inet {} src {src} dev {} scope link", r.network, r.port);
+                let _ = writeln!(out, "{inet} {} src {src} dev {} scope link", r.network, r.port);
             }
             None => {
-                let _ = writeln!(out, "inet {} via {} dev {} scope global", r.network, r.via, r.port);
+                let _ = writeln!(out, "{inet} {} via {} dev {} scope global", r.network, r.via, r.port);
             }
         }
     }

@@ -32,7 +32,8 @@ use crate::proto::{DecodeError, ServiceKey};
 /// 7. Deltas: the ring's [`Entry`] (the snapshot's encoding is 6's).
 /// 8. IPv6 interface addresses (an address is an `IpAddr`).
 /// 9. IPv6 services (a VIP, a real server's address and a local address are `IpAddr`s).
-pub const FORMAT_VERSION: u16 = 9;
+/// 10. IPv6 access lists, routes and static neighbours (their addresses are `IpAddr`s).
+pub const FORMAT_VERSION: u16 = 10;
 
 /// What a generation changes, against the generation before it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

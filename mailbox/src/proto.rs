@@ -5,8 +5,6 @@
 //! of misreading the body. The encoding of each version is pinned by a golden file
 //! (`tests/golden/protocol-v*.hex`).
 
-use std::net::Ipv4Addr;
-
 use serde::{Deserialize, Serialize};
 
 /// Version of [`Request`] and [`Response`]. Bump it whenever either changes shape (a variant,
@@ -29,7 +27,9 @@ use serde::{Deserialize, Serialize};
 /// 8. IPv6 addresses in `AddrAdd`/`AddrDel` (an `IpAddr`).
 /// 9. IPv6 services: the VIP of a `ServiceKey`, the real server of `RealAdd`/`RealEdit`/
 ///    `RealDel` and the local address of `LaddrAdd`/`LaddrDel` are `IpAddr`s.
-pub const PROTOCOL_VERSION: u16 = 9;
+/// 10. IPv6 networks in `AclAdd`/`AclDel` (a `conf::Prefix` holds an `IpAddr`), IPv6 routes
+///     and static neighbours (`RouteAdd`/`RouteDel`, `NeighSet`/`NeighDel`).
+pub const PROTOCOL_VERSION: u16 = 10;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,13 +124,13 @@ pub enum Change {
     /// Take an address away (refused while a service uses it).
     AddrDel { addr: std::net::IpAddr },
     /// Add a static neighbour, or replace the one of that address.
-    NeighSet { addr: Ipv4Addr, mac: [u8; 6], port: String },
+    NeighSet { addr: std::net::IpAddr, mac: [u8; 6], port: String },
     /// Remove a static neighbour (refused while a real server needs it).
-    NeighDel { addr: Ipv4Addr },
+    NeighDel { addr: std::net::IpAddr },
     /// Add a static route: `prefix/len` through gateway `via`.
-    RouteAdd { prefix: Ipv4Addr, len: u8, via: Ipv4Addr },
+    RouteAdd { prefix: std::net::IpAddr, len: u8, via: std::net::IpAddr },
     /// Remove the static route of `prefix/len` (refused while a real server needs it).
-    RouteDel { prefix: Ipv4Addr, len: u8 },
+    RouteDel { prefix: std::net::IpAddr, len: u8 },
     /// Add a service (no real servers, no local addresses yet), with a persistence timeout in
     /// seconds (0: none), the PROXY protocol header its Full-NAT real servers get, and the
     /// worker group serving it (`None`: the group polling its VIP's port; fixed for its life).

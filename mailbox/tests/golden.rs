@@ -45,7 +45,7 @@ const fn ipa(a: u8, b: u8, c: u8, d: u8) -> std::net::IpAddr {
 }
 
 fn prefix(addr: Ipv4Addr, len: u8) -> Prefix {
-    Prefix { addr, len }
+    Prefix { addr: addr.into(), len }
 }
 
 /// A service with only what every service has (the other schedulers' entries).
@@ -110,7 +110,7 @@ fn runtime() -> Runtime {
         local_addresses: vec!["2001:db8:1::fe".parse().unwrap()],
         reals: vec![real("2001:db8:1::2".parse().unwrap(), 8443, Forward::Fnat, 0, 0)],
         persistence: 0,
-        deny: vec![],
+        deny: vec![Prefix { addr: "2001:db8:bad::".parse().unwrap(), len: 48 }],
         allow: vec![],
         proxy_protocol: ProxyProtocol::Off,
         group: None,
@@ -133,8 +133,14 @@ fn runtime() -> Runtime {
             IfAddr { port: 1, addr: ip(198, 19, 0, 252).into(), prefix: 32, sapool: true },
             IfAddr { port: 1, addr: "2001:db8:1::fe".parse().unwrap(), prefix: 64, sapool: false },
         ],
-        neighbours: vec![Neighbour { addr: ip(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: 1 }],
-        routes: vec![Route { prefix: ip(10, 1, 0, 0), len: 16, via: ip(198, 19, 0, 9) }],
+        neighbours: vec![
+            Neighbour { addr: ipa(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: 1 },
+            Neighbour { addr: "2001:db8:1::2".parse().unwrap(), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: 1 },
+        ],
+        routes: vec![
+            Route { prefix: ipa(10, 1, 0, 0), len: 16, via: ipa(198, 19, 0, 9) },
+            Route { prefix: "2001:db8:2::".parse().unwrap(), len: 48, via: "2001:db8:1::9".parse().unwrap() },
+        ],
         services: services.into_iter().map(Into::into).collect(),
     }
 }
@@ -149,10 +155,11 @@ fn changes() -> Vec<Change> {
         Change::AddrAdd { port: "dpdk0".into(), addr: ip(198, 18, 0, 252).into(), prefix: 24 },
         Change::AddrDel { addr: ip(198, 18, 0, 252).into() },
         Change::AddrAdd { port: "dpdk1".into(), addr: "2001:db8:1::1".parse().unwrap(), prefix: 64 },
-        Change::NeighSet { addr: ip(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: "dpdk1".into() },
-        Change::NeighDel { addr: ip(198, 19, 0, 2) },
-        Change::RouteAdd { prefix: ip(10, 1, 0, 0), len: 16, via: ip(198, 19, 0, 9) },
-        Change::RouteDel { prefix: ip(10, 1, 0, 0), len: 16 },
+        Change::NeighSet { addr: ipa(198, 19, 0, 2), mac: [0x02, 0, 0, 0, 0x01, 0x02], port: "dpdk1".into() },
+        Change::NeighDel { addr: ipa(198, 19, 0, 2) },
+        Change::RouteAdd { prefix: ipa(10, 1, 0, 0), len: 16, via: ipa(198, 19, 0, 9) },
+        Change::RouteAdd { prefix: "2001:db8:2::".parse().unwrap(), len: 48, via: "2001:db8:1::9".parse().unwrap() },
+        Change::RouteDel { prefix: ipa(10, 1, 0, 0), len: 16 },
         Change::ServiceAdd {
             service: WEB,
             scheduler: "wlc".into(),

@@ -5,7 +5,7 @@
 //! A change that fails is answered at once and changes nothing.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use conf::{Config, Runtime};
@@ -34,13 +34,13 @@ pub enum ChangeError {
     NoAddress(std::net::IpAddr),
     /// The neighbour to remove has no static entry.
     #[error("no neighbour {0}")]
-    NoNeighbour(Ipv4Addr),
+    NoNeighbour(IpAddr),
     /// The network to route has a static route already.
     #[error("{prefix}/{len} is routed already")]
-    RouteExists { prefix: Ipv4Addr, len: u8 },
+    RouteExists { prefix: IpAddr, len: u8 },
     /// The route to remove does not exist.
     #[error("no route {prefix}/{len}")]
-    NoRoute { prefix: Ipv4Addr, len: u8 },
+    NoRoute { prefix: IpAddr, len: u8 },
     /// The service to add exists.
     #[error("service {0} exists already")]
     ServiceExists(ServiceKey),
@@ -513,7 +513,7 @@ impl Edit<'_> {
     }
 
     /// Adds a neighbour, or replaces the entry of its address.
-    fn set_neighbour(&mut self, addr: Ipv4Addr, mac: [u8; 6], port: &str) -> Result<(), ChangeError> {
+    fn set_neighbour(&mut self, addr: IpAddr, mac: [u8; 6], port: &str) -> Result<(), ChangeError> {
         let n = conf::Neighbour { addr, mac, port: self.port(port)? };
         match self.next.neighbours.iter_mut().find(|x| x.addr == addr) {
             Some(x) => *x = n,
@@ -523,7 +523,7 @@ impl Edit<'_> {
     }
 
     /// A real server or gateway that loses its static entry is resolved by ARP.
-    fn del_neighbour(&mut self, addr: Ipv4Addr) -> Result<(), ChangeError> {
+    fn del_neighbour(&mut self, addr: IpAddr) -> Result<(), ChangeError> {
         remove_first(&mut self.next.neighbours, |n| n.addr == addr).ok_or(ChangeError::NoNeighbour(addr))?;
         Ok(())
     }
@@ -531,7 +531,7 @@ impl Edit<'_> {
 
 /// Static routes.
 impl Edit<'_> {
-    fn add_route(&mut self, prefix: Ipv4Addr, len: u8, via: Ipv4Addr) -> Result<(), ChangeError> {
+    fn add_route(&mut self, prefix: IpAddr, len: u8, via: IpAddr) -> Result<(), ChangeError> {
         if self.next.routes.iter().any(|r| r.prefix == prefix && r.len == len) {
             return Err(ChangeError::RouteExists { prefix, len });
         }
@@ -539,7 +539,7 @@ impl Edit<'_> {
         Ok(())
     }
 
-    fn del_route(&mut self, prefix: Ipv4Addr, len: u8) -> Result<(), ChangeError> {
+    fn del_route(&mut self, prefix: IpAddr, len: u8) -> Result<(), ChangeError> {
         let routes = &mut self.next.routes;
         remove_first(routes, |r| r.prefix == prefix && r.len == len).ok_or(ChangeError::NoRoute { prefix, len })?;
         Ok(())

@@ -128,33 +128,8 @@ fn ipv6_full_nat_curl_through_the_vip_set_up_with_ipvsadm() {
     assert!(listing.contains(&format!("TCP  [{vip}]:80 rr")), "{listing}");
     assert!(listing.contains(&format!("-> [{rs}]:8080")), "{listing}");
 
-    // 1 MB over HTTP from the real server, through the VIP, checked byte for byte.
-    let log = inst.dir.join("http6.log");
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", "8080", "--bind", rs, "--directory"])
-        .arg(&inst.dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    let blob = inst.dir.join("blob6");
-    sh(&format!("head -c 1000000 /dev/urandom > {}", blob.display()));
-    let got = inst.dir.join("got6");
-    let url = format!("http://[{vip}]/blob6");
-    let curl = wait_for("an HTTP transfer over IPv6 through the VIP", Duration::from_secs(20), || {
-        let o = Command::new("ip")
-            .args(["netns", "exec", &cli.0, "curl", "-6", "-g", "-sS", "--max-time", "10", "-o"])
-            .arg(&got)
-            .args(["-w", "%{http_code} %{size_download}", &url])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        text.starts_with("200 ").then_some(text)
-    });
-    stop_child(&mut server, Duration::from_secs(2));
-    println!("curl over IPv6: {curl}");
-    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
-    let access = std::fs::read_to_string(&log).unwrap();
+    // 300 kB over HTTP from the real server, through the VIP, checked byte for byte.
+    let access = download6(&inst, (&cli, &srv), (vip, 80), 8080, "Full-NAT");
     assert!(access.contains(&format!("{lip} - -")), "Full-NAT: the server saw the local address: {access}");
 
     // The real server's MAC came from neighbour discovery; the connection is listed.
@@ -162,4 +137,102 @@ fn ipv6_full_nat_curl_through_the_vip_set_up_with_ipvsadm() {
     assert!(neigh.contains(rs) && neigh.contains("02:00:00:00:01:02"), "{neigh}");
     let s = inst.stats()["total"].clone();
     assert!(u(&s, "fnat_in") > 0 && u(&s, "fnat_out") > 0, "{s}");
+}
+
+/// Fetches `url` with curl over IPv6 in `ns` into `out`; on a 200, `<code> <bytes>`.
+fn fetch6(ns: &Netns, url: &str, out: &std::path::Path) -> Option<String> {
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "curl", "-6", "-g", "-sS", "--max-time", "10", "-o"])
+        .arg(out)
+        .args(["-w", "%{http_code} %{size_download}", url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    text.starts_with("200 ").then_some(text)
+}
+
+/// 300 kB from an HTTP server in `srv` on `[::]:server_port` through `[vip]:port`, checked
+/// byte for byte; returns the server's access log.
+fn download6(
+    inst: &Instance,
+    (cli, srv): (&Netns, &Netns),
+    (vip, port): (&str, u16),
+    server_port: u16,
+    how: &str,
+) -> String {
+    let log = inst.dir.join(format!("http6-{port}.log"));
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &srv.0, "python3", "-m", "http.server", &server_port.to_string(), "--bind", "::"])
+        .arg("--directory")
+        .arg(&inst.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let blob = inst.dir.join("blob6");
+    sh(&format!("head -c 300000 /dev/urandom > {}", blob.display()));
+    let got = inst.dir.join(format!("got6-{port}"));
+    let url = format!("http://[{vip}]:{port}/blob6");
+    let curl = wait_for(&format!("an HTTP transfer over IPv6 through {how}"), Duration::from_secs(20), || {
+        fetch6(cli, &url, &got)
+    });
+    stop_child(&mut server, Duration::from_secs(2));
+    println!("curl over IPv6 through {how}: {curl}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&blob).unwrap(), "the file arrived intact");
+    std::fs::read_to_string(&log).unwrap()
+}
+
+/// Direct routing and IPv6-in-IPv6 over IPv6: the real server has the VIP on its loopback and
+/// answers the client itself (its answers cross the two-arm pair as a switch would carry
+/// them); for the tunnel, a user-space decapsulator (the test kernel has no ip6_tunnel)
+/// hands the inner packets to its stack.
+#[test]
+fn ipv6_direct_routing_and_ipv6_in_ipv6_reach_a_real_server_that_answers_the_client() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("d8");
+    let inst = Instance::start(&TAP_PAIR.replace("@IF@", &ifp));
+    let (cli, srv) = namespaces(&ifp, "2001:db8:1::2/64");
+    let (vip, lip, rs) = ("2001:db8::100", "2001:db8:1::fe", "2001:db8:1::2");
+    for (tool, line) in [
+        ("dpip", format!("addr add {vip}/64 dev dpdk0")),
+        ("dpip", format!("addr add {lip}/64 dev dpdk1")),
+        ("ipvsadm", format!("-A -t [{vip}]:80 -s rr")),
+        ("ipvsadm", format!("-a -t [{vip}]:80 -r [{rs}]:80 -g")),
+        ("ipvsadm", format!("-A -t [{vip}]:81 -s rr")),
+        ("ipvsadm", format!("-a -t [{vip}]:81 -r [{rs}]:81 -i")),
+    ] {
+        quietly(&inst, tool, &line);
+    }
+    // The VIP on the real server's loopback (Linux answers neighbour solicitations only for
+    // an interface's own addresses), and the client's network on-link for its answers.
+    srv.sh(&format!("ip -6 addr add {vip}/128 dev lo && ip -6 route add 2001:db8::/64 dev {ifp}b"));
+    let access = download6(&inst, (&cli, &srv), (vip, 80), 80, "direct routing");
+    assert!(access.contains("2001:db8::1 - -"), "DR keeps the client's address: {access}");
+
+    let decap_log = inst.dir.join("decap6.log");
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools");
+    let decap = Spawned(
+        Command::new("ip")
+            .args(["netns", "exec", &srv.0, "python3"])
+            .arg(tools.join("ipip_decap.py"))
+            .args(["ip6tun0", "6"])
+            .stdout(std::process::Stdio::from(std::fs::File::create(&decap_log).unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the decapsulator's TUN device", Duration::from_secs(5), || {
+        std::fs::read_to_string(&decap_log).unwrap().contains("ready").then_some(())
+    });
+    srv.sh("ip link set ip6tun0 up");
+    let access = download6(&inst, (&cli, &srv), (vip, 81), 81, "IPv6-in-IPv6");
+    drop(decap);
+    assert!(access.contains("2001:db8::1 - -"), "the client's own address: {access}");
+    let outer = std::fs::read_to_string(&decap_log).unwrap();
+    assert!(outer.contains(&format!("outer from {lip}")), "from the balancer's address: {outer}");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "fnat_in") > 10 && u(&s, "fnat_out") == 0, "inbound only: {s}");
+    let (_, listing, _) = front(&inst, "ipvsadm", "-ln");
+    assert!(listing.contains(&format!("-> [{rs}]:80")) && listing.contains("Route"), "{listing}");
+    assert!(listing.contains(&format!("-> [{rs}]:81")) && listing.contains("Tunnel"), "{listing}");
 }

@@ -81,7 +81,7 @@ pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
             conf::IfAddr { port: 0, addr: VIP.into(), prefix: 24, sapool: false },
             conf::IfAddr { port: 1, addr: LIP.into(), prefix: 24, sapool: false },
         ],
-        neighbours: vec![conf::Neighbour { addr: RS, mac: RS_MAC.0, port: 1 }],
+        neighbours: vec![conf::Neighbour { addr: RS.into(), mac: RS_MAC.0, port: 1 }],
         routes: vec![],
         services: vec![svc(conf::Protocol::Tcp, 80).into(), svc(conf::Protocol::Udp, 53).into()],
     }

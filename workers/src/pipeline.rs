@@ -280,7 +280,8 @@ impl<'a> Pipeline<'a> {
         // frames have been, when its stores have left the store buffer (read at once, the
         // ports' two 16-bit stores meet a 32-bit load that cannot be forwarded from them).
         // Each bucket starts loading as soon as its hash is known.
-        for (c, frame) in seen.frames[..seen.len].iter_mut().zip(bytes).filter(|(c, _)| c.status == Status::Ip) {
+        for (c, &frame) in seen.frames[..seen.len].iter_mut().zip(bytes.iter()).filter(|(c, _)| c.status == Status::Ip)
+        {
             let p = &c.parsed;
             c.owner = c.port.filter(|_| steer).and_then(|port| f.owner(port, p, frame));
             if c.owner.is_none() {

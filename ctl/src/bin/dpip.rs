@@ -21,7 +21,7 @@ fn main() {
             }
         }
         Op::AddrShow { dev, family } => print!("{}", addr_show(&rt(), &port_names(&shm), dev.as_deref(), family)),
-        Op::RouteShow => print!("{}", route_show(&rt(), &port_names(&shm))),
+        Op::RouteShow { family } => print!("{}", route_show(&rt(), &port_names(&shm), family)),
         Op::NeighShow => {
             let rows = ctl::cmd::service::neigh_view(
                 &rt(),

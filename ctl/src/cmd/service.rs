@@ -342,7 +342,7 @@ pub fn neigh_view(
         port: name(port),
         state: state.into(),
     };
-    let mut out: Vec<NeighRow> = rt.neighbours.iter().map(|n| row(n.addr.into(), n.mac, n.port, "static")).collect();
+    let mut out: Vec<NeighRow> = rt.neighbours.iter().map(|n| row(n.addr, n.mac, n.port, "static")).collect();
     for e in learned {
         let addr = e.ip();
         if !rt.neighbours.iter().any(|n| addr == n.addr) {

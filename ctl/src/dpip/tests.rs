@@ -24,11 +24,21 @@ fn command_lines_parse() {
     assert_eq!(p("addr show dev dpdk1"), Ok(Op::AddrShow { dev: Some("dpdk1".into()), family: None }));
     assert_eq!(p("addr"), Ok(Op::AddrShow { dev: None, family: None }));
     assert_eq!(p("-6 addr show"), Ok(Op::AddrShow { dev: None, family: Some(Family::V6) }));
-    assert_eq!(p("route show"), Ok(Op::RouteShow));
-    let gw: Ipv4Addr = "198.18.1.1".parse().unwrap();
+    assert_eq!(p("route show"), Ok(Op::RouteShow { family: None }));
+    assert_eq!(p("-6 route show"), Ok(Op::RouteShow { family: Some(Family::V6) }));
+    let gw: std::net::IpAddr = "198.18.1.1".parse().unwrap();
     assert_eq!(
         p("route add default via 198.18.1.1 dev dpdk1"),
-        Ok(Op::Change(Change::RouteAdd { prefix: Ipv4Addr::UNSPECIFIED, len: 0, via: gw }))
+        Ok(Op::Change(Change::RouteAdd { prefix: Ipv4Addr::UNSPECIFIED.into(), len: 0, via: gw }))
+    );
+    let gw6: std::net::IpAddr = "2001:db8:1::1".parse().unwrap();
+    assert_eq!(
+        p("-6 route add default via 2001:db8:1::1 dev dpdk1"),
+        Ok(Op::Change(Change::RouteAdd { prefix: std::net::Ipv6Addr::UNSPECIFIED.into(), len: 0, via: gw6 }))
+    );
+    assert_eq!(
+        p("route add 2001:db8:2::/48 via 2001:db8:1::1"),
+        Ok(Op::Change(Change::RouteAdd { prefix: "2001:db8:2::".parse().unwrap(), len: 48, via: gw6 }))
     );
     assert_eq!(
         p("route del 198.18.2.0/24"),
@@ -55,15 +65,16 @@ fn command_lines_parse() {
         ("addr add 198.18.0.100/24 dev dpdk0 via 1.2.3.4", "\"via\" is not supported"),
         ("addr flush", "unknown command \"flush\""),
         ("route add 198.18.2.0/24 dev dpdk1", "\"via\" is required"),
-        ("route add 198.18.2.0/24 via 198.18.1.x", "IPv4"),
+        ("route add 198.18.2.0/24 via 198.18.1.x", "IPv4 or IPv6"),
+        ("route add 198.18.2.0/24 via 2001:db8:1::1", "not of the family of 198.18.2.0/24"),
+        ("-6 route add 198.18.2.0/24 via 198.18.1.1", "-6: expected an IPv6 address"),
         ("neigh add 198.18.1.2 lladdr 02:00 dev dpdk1", "MAC"),
-        ("neigh add 198.18.1.x lladdr 02:00:00:00:01:02 dev dpdk1", "IPv4"),
+        ("neigh add 198.18.1.x lladdr 02:00:00:00:01:02 dev dpdk1", "IPv4 or IPv6"),
         ("-s addr show", "only for `link show`"),
         ("-6 addr add 198.18.0.100/24 dev dpdk0", "-6: expected an IPv6 address"),
         ("-4 addr add 2001:db8::1/64 dev dpdk0", "-4: expected an IPv4 address"),
         ("addr add 2001:db8::1/129 dev dpdk0", "0..=128"),
         ("addr del 2001:db8::x dev dpdk0", "IPv4 or IPv6"),
-        ("-6 route show", "IPv4 only"),
     ];
     for (line, needle) in bad {
         let e = p(line).unwrap_err();
@@ -93,8 +104,17 @@ fn listings() {
         "inet 198.18.1.254/24 scope global dpdk1\n"
     );
     assert_eq!(
-        route_show(&rt, &ports),
+        route_show(&rt, &ports, None),
         "inet 198.18.0.0/24 src 198.18.0.100 dev dpdk0 scope link\ninet 198.18.1.0/24 src 198.18.1.254 dev dpdk1 scope link\n"
+    );
+    let mut rt6 = rt.clone();
+    rt6.addresses.push(conf::IfAddr { port: 1, addr: "2001:db8:1::fe".parse().unwrap(), prefix: 64, sapool: false });
+    let (prefix, via) = ("2001:db8:2::".parse().unwrap(), "2001:db8:1::1".parse().unwrap());
+    rt6.routes.push(conf::Route { prefix, len: 48, via });
+    assert_eq!(
+        route_show(&rt6, &ports, Some(Family::V6)),
+        "inet6 2001:db8:1::/64 src 2001:db8:1::fe dev dpdk1 scope link\n\
+         inet6 2001:db8:2::/48 via 2001:db8:1::1 dev dpdk1 scope global\n"
     );
     let e = |addr: &str, mac: [u8; 6], learned_ns| {
         let addr = match addr.parse().unwrap() {

@@ -619,8 +619,8 @@ fn drawn_change(n: u64) -> Change {
         7 => Change::LaddrAdd { service, addr: laddr, port: (pick(2) == 0).then(|| "dpdk1".into()) },
         8 => Change::LaddrDel { service, addr: laddr },
         9 => Change::AddrAdd { port: "dpdk0".into(), addr: ip(&format!("198.18.0.{}", 150 + pick(3))), prefix: 32 },
-        10 => Change::NeighSet { addr: real, mac: [2, 0, 0, 0, 1, pick(200) as u8], port: "dpdk1".into() },
-        11 => Change::NeighDel { addr: real },
+        10 => Change::NeighSet { addr: real.into(), mac: [2, 0, 0, 0, 1, pick(200) as u8], port: "dpdk1".into() },
+        11 => Change::NeighDel { addr: real.into() },
         _ if pick(40) == 0 => Change::ServiceClear,
         _ => Change::AclAdd { service, list: AclList::Deny, prefix: net(&format!("192.0.2.{}", pick(4))) },
     }

@@ -48,7 +48,7 @@ pub fn runtime() -> conf::Runtime {
     addresses.extend((0..LADDRS).map(|i| conf::IfAddr { port: 1, addr: laddr(i).into(), prefix: 24, sapool: false }));
     conf::Runtime {
         addresses,
-        neighbours: vec![conf::Neighbour { addr: RS, mac: [2, 0, 0, 0, 1, 2], port: 1 }],
+        neighbours: vec![conf::Neighbour { addr: RS.into(), mac: [2, 0, 0, 0, 1, 2], port: 1 }],
         routes: vec![],
         services: vec![conf::Service {
             vip: VIP.into(),

@@ -39,10 +39,13 @@ impl Balancer<'_> {
         flags: Option<TcpFlags>,
         new: bool,
     ) -> Verdict {
-        let real = self.services[e.service].reals[e.real];
+        let (via, mac) = {
+            let real = &self.services[e.service].reals[e.real];
+            (real.via, real.mac)
+        };
         let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-        eth.set_dst_addr(real.mac);
-        eth.set_src_addr(self.port_macs[usize::from(real.via)]);
+        eth.set_dst_addr(mac);
+        eth.set_src_addr(self.port_macs[usize::from(via)]);
         let (state, timeout) = track(State::from_u8(e.state), flags, Way::InOnly);
         self.conn_moved(e.service, e.real, State::from_u8(e.state), state);
         let len = frame.len() as u64;
@@ -52,7 +55,7 @@ impl Balancer<'_> {
         em.bytes[0] += len;
         self.shard.set_timeout(idx, self.now_tick, ticks(timeout));
         self.count(e.service, e.real, Dir::In, len);
-        Verdict::Out { port: real.via, dir: Dir::In, new }
+        Verdict::Out { port: via, dir: Dir::In, new }
     }
 }
 

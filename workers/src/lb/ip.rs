@@ -51,12 +51,6 @@ impl<T: AsRef<[u8]>> Ip<T> {
             (ip.src_addr().into(), ip.dst_addr().into())
         }
     }
-
-    /// Whether an IPv4 packet has DF set; an IPv6 one is never fragmented on the way (a
-    /// router answers "packet too big" instead).
-    pub(super) fn dont_frag(&self) -> bool {
-        self.is_v6() || Ipv4Packet::new_unchecked(self.bytes()).dont_frag()
-    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ip<T> {

@@ -35,7 +35,7 @@ use std::sync::atomic::AtomicU64;
 
 use conn::{v4, Dir, Hashed, Shard, Tuple};
 use shm_layout::conn::Mode;
-use wire::{EthernetAddress, Parsed, TcpFlags};
+use wire::{EthernetAddress, Ipv4Packet, Parsed, TcpFlags};
 
 use crate::frame::Frame;
 use crate::neigh::Want;
@@ -63,7 +63,7 @@ use service::LPORT_MIN;
 pub use service::{build_services, build_services_beating, BuildError, Hops, Limits, Real, Service};
 pub use steer::{flow_of, owner, transport, Index, Place};
 pub use toa::TOA_LEN;
-use tunnel::TUNNEL_HEADER_LEN;
+use tunnel::tunnel_header_len;
 
 /// Connection timer tick.
 pub const TICK_NS: u64 = 10_000_000;
@@ -90,10 +90,13 @@ pub enum Verdict {
 /// Where a packet's headers start in its frame.
 #[derive(Debug, Clone, Copy)]
 struct Offsets {
-    /// The IPv4 header.
+    /// The IP header.
     l3: usize,
     /// The TCP or UDP header.
     l4: usize,
+    /// Whether the IP header is IPv6's (known from the parse: the packet path branches on it
+    /// once rather than reading the version again).
+    v6: bool,
 }
 
 /// The load-balancing state of one lcore: its services, its connection table, its counters.
@@ -374,12 +377,13 @@ impl<'a> Balancer<'a> {
         let Some((proto, sport, dport, flags)) = steer::transport(p) else {
             return Verdict::NotOurs;
         };
-        let l4 = match &p.net {
-            wire::Network::V4(ip) => ip.l4_offset,
-            wire::Network::V6(ip) => ip.l4_offset,
+        // The transport header, and the packet's length from the IP header on.
+        let (l4, ip_len, v6) = match &p.net {
+            wire::Network::V4(ip) => (ip.l4_offset, usize::from(ip.total_len), false),
+            wire::Network::V6(ip) => (ip.l4_offset, wire::ipv6::HEADER_LEN + usize::from(ip.payload_len), true),
             wire::Network::None => return Verdict::NotOurs,
         };
-        let at = Offsets { l3: usize::from(p.l3_offset), l4: usize::from(l4) };
+        let at = Offsets { l3: usize::from(p.l3_offset), l4: usize::from(l4), v6 };
         // The hint's tuple, when it is this packet's (a burst's hints out of step cost time,
         // never a wrong lookup); else the tuple built and hashed now.
         let own;
@@ -403,7 +407,7 @@ impl<'a> Balancer<'a> {
             return Verdict::Drop(DropReason::NoConnection);
         }
         let mode = e.mode();
-        if let Some(v) = self.too_big(e, mode, dir, flags.is_none(), (buf.bytes(), at.l3)) {
+        if let Some(v) = self.too_big(e, mode, dir, flags.is_none(), (ip_len, buf.bytes(), at)) {
             return v;
         }
         match mode {
@@ -477,7 +481,7 @@ impl<'a> Balancer<'a> {
         mode: Option<Mode>,
         dir: Dir,
         udp: bool,
-        (frame, l3): (&[u8], usize),
+        (ip_len, frame, at): (usize, &[u8], Offsets),
     ) -> Option<Verdict> {
         let routed = matches!(mode, Some(Mode::FullNat | Mode::Nat));
         if dir != Dir::In && !routed {
@@ -488,17 +492,17 @@ impl<'a> Balancer<'a> {
             Dir::Out => e.client_port,
         };
         let grow = match mode {
-            Some(Mode::Tunnel) => TUNNEL_HEADER_LEN,
+            Some(Mode::Tunnel) => tunnel_header_len(ip_of(&e.raddr)),
             // A UDP flow's datagrams to a PROXY protocol real server carry the header.
             Some(Mode::FullNat) if dir == Dir::In && udp => usize::from(e.pp_len),
             _ => 0,
         };
         let mtu = self.mtu(out);
-        let ip = ip::Ip::at(frame, l3);
-        if ip.len() + grow <= mtu {
+        if ip_len + grow <= mtu {
             return None;
         }
-        Some(if ip.dont_frag() {
+        // IPv6 is never fragmented on the way: always "packet too big".
+        Some(if at.v6 || Ipv4Packet::new_unchecked(&frame[at.l3..]).dont_frag() {
             Verdict::FragNeeded { mtu: (mtu - grow) as u16 }
         } else {
             Verdict::Drop(DropReason::TooBig)

@@ -85,9 +85,9 @@ pub struct Service {
     pub proxy: conf::ProxyProtocol,
 }
 
-/// A set of IPv4 networks (an access list): a scan of a few, or one hash lookup per prefix
-/// length present for many (an access list may hold 65 536 networks, checked on every new
-/// connection).
+/// A set of networks of one family, the service's (an access list): a scan of a few, or one
+/// hash lookup per prefix length present for many (an access list may hold 65 536 networks,
+/// checked on every new connection).
 #[derive(Debug, Default)]
 pub(super) enum Networks {
     #[default]
@@ -95,7 +95,7 @@ pub(super) enum Networks {
     /// Scanned.
     Scanned(Vec<conf::Prefix>),
     /// The prefix lengths present, longest first, and the networks by (length, address).
-    Hashed(Vec<u8>, rustc_hash::FxHashSet<(u8, u32)>),
+    Hashed(Vec<u8>, rustc_hash::FxHashSet<(u8, IpAddr)>),
 }
 
 /// Lists longer than this are hashed.
@@ -112,23 +112,20 @@ impl Networks {
         let mut lens: Vec<u8> = list.iter().map(|p| p.len).collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));
         lens.dedup();
-        Networks::Hashed(lens, list.iter().map(|p| (p.len, u32::from(p.addr))).collect())
+        Networks::Hashed(lens, list.iter().map(|p| (p.len, p.addr)).collect())
     }
 
     fn is_empty(&self) -> bool {
         matches!(self, Networks::Empty)
     }
 
-    /// Whether `a` is in one of the networks (IPv4 networks: an IPv6 address is in none).
+    /// Whether `a` is in one of the networks (an address of another family is in none).
     #[inline]
     pub(super) fn contains(&self, a: IpAddr) -> bool {
-        let IpAddr::V4(a) = a else { return false };
         match self {
             Networks::Empty => false,
             Networks::Scanned(l) => l.iter().any(|p| p.contains(a)),
-            Networks::Hashed(lens, nets) => {
-                lens.iter().any(|&len| nets.contains(&(len, u32::from(conf::network(a, len)))))
-            }
+            Networks::Hashed(lens, nets) => lens.iter().any(|&len| nets.contains(&(len, conf::network_of(a, len)))),
         }
     }
 }
@@ -288,7 +285,7 @@ impl<'a> Hops<'a> {
     pub fn new(rt: &'a conf::Runtime, learned: &'a crate::neigh::Hops) -> Hops<'a> {
         let mut neighbours = rustc_hash::FxHashMap::with_capacity_and_hasher(rt.neighbours.len(), Default::default());
         for n in &rt.neighbours {
-            neighbours.entry(n.addr.into()).or_insert((n.mac, n.port as u16));
+            neighbours.entry(n.addr).or_insert((n.mac, n.port as u16));
         }
         Hops { resolver: rt.resolver(), neighbours, learned }
     }

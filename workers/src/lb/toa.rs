@@ -41,8 +41,9 @@ impl Balancer<'_> {
         if e.mode() != Some(Mode::FullNat) {
             return true;
         }
-        let client = (ip_of(&e.caddr), e.cport);
-        let vip = (ip_of(&e.vaddr), e.vport);
+        // Read only where a branch needs them (most packets need neither).
+        let client = || (ip_of(&e.caddr), e.cport);
+        let vip = || (ip_of(&e.vaddr), e.vport);
         let syn_ack = |f: TcpFlags| f.contains(TcpFlags::SYN | TcpFlags::ACK);
         match (flags, e.pp_len > 0, dir) {
             (Some(_), true, Dir::In) => {
@@ -50,7 +51,7 @@ impl Balancer<'_> {
                 // version since).
                 let version = if e.pp_version == 1 { conf::ProxyProtocol::V1 } else { conf::ProxyProtocol::V2 };
                 let mut hdr = [0u8; proxy::MAX_LEN];
-                let n = proxy::header(version, client, vip, &mut hdr);
+                let n = proxy::header(version, client(), vip(), &mut hdr);
                 n == usize::from(e.pp_len) && proxy::inbound(buf, at.l3, at.l4, e.pp_seq, &hdr[..n])
             }
             (Some(f), true, Dir::Out) => {
@@ -62,19 +63,19 @@ impl Balancer<'_> {
                 true
             }
             // A UDP flow's datagram: the version 2 header in front of its payload.
-            (None, true, Dir::In) => proxy::datagram(buf, at.l3, at.l4, client, vip),
+            (None, true, Dir::In) => proxy::datagram(buf, at.l3, at.l4, client(), vip()),
             // The handshake's last ACK carries the client's address to the real server.
             (Some(f), false, Dir::In)
                 if State::from_u8(e.state) == State::SynRecv
                     && f.contains(TcpFlags::ACK)
                     && !f.intersects(TcpFlags::SYN | TcpFlags::RST) =>
             {
-                insert_toa(buf, at, client, self.mtu(out_port));
+                insert_toa(buf, at, client(), self.mtu(out_port));
                 true
             }
             // Leave the client room for the option in its segments.
             (Some(f), false, Dir::Out) if syn_ack(f) => {
-                let room = Toa { addr: client.0, port: client.1 }.option_len() as u16;
+                let room = if at.v6 { Toa::LEN_V6 } else { Toa::LEN } as u16;
                 TcpPacket::new_unchecked(&mut buf.bytes()[at.l4..]).lower_mss(room, MIN_MSS);
                 true
             }

@@ -293,7 +293,7 @@ fn a_successor_at_the_same_generation_resolves_what_its_predecessor_cached() {
     extra.reals[0].addr = other.0.into();
     extra.reals[0].port = 9090;
     rt.services.push(extra);
-    rt.neighbours.push(conf::Neighbour { addr: other.0, mac: other.1 .0, port: 1 });
+    rt.neighbours.push(conf::Neighbour { addr: other.0.into(), mac: other.1 .0, port: 1 });
     let mut s = store();
     let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
     let mut n = Balancer::new(Vec::new(), s.shard(), vec![P0, P1], 0);

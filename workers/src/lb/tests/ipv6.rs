@@ -1,6 +1,7 @@
-//! IPv6 Full-NAT fixtures: an IPv6 client to an IPv6 VIP, from an IPv6 local address to an
+//! IPv6 fixtures: Full-NAT (an IPv6 client to an IPv6 VIP, from an IPv6 local address to an
 //! IPv6 real server, both ways; TOA of 20 bytes, the PROXY protocol for IPv6, the hop limit,
-//! packet too big, the real server's MAC learned from neighbour discovery, and random segments.
+//! packet too big, the real server's MAC learned from neighbour discovery, random segments),
+//! direct routing, NAT and IPv6-in-IPv6.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -17,20 +18,20 @@ const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 /// tcp [VIP6]:80 and udp [VIP6]:53 to [RS6]:8080 (weight 1), with `proxy`; VIP6/64 on port
 /// slot 0, LIP6/64 on port slot 1.
 fn runtime6(proxy: conf::ProxyProtocol) -> conf::Runtime {
+    runtime6_by(proxy, conf::Forward::Fnat)
+}
+
+/// [`runtime6`] with the real servers reached by `forward` (listening on the virtual ports
+/// when it delivers packets unchanged).
+fn runtime6_by(proxy: conf::ProxyProtocol, forward: conf::Forward) -> conf::Runtime {
+    let rport = |port| if matches!(forward, conf::Forward::Dr | conf::Forward::Tunnel) { port } else { 8080 };
     let svc = |protocol, port| conf::Service {
         vip: VIP6.into(),
         port,
         protocol,
         scheduler: sched::Kind::Rr,
         local_addresses: vec![LIP6.into()],
-        reals: vec![conf::Real {
-            addr: RS6.into(),
-            port: 8080,
-            weight: 1,
-            forward: conf::Forward::Fnat,
-            upper: 0,
-            lower: 0,
-        }],
+        reals: vec![conf::Real { addr: RS6.into(), port: rport(port), weight: 1, forward, upper: 0, lower: 0 }],
         persistence: 0,
         deny: vec![],
         allow: vec![],
@@ -54,8 +55,13 @@ fn runtime6(proxy: conf::ProxyProtocol) -> conf::Runtime {
 
 /// The balancer of [`runtime6`], the real server's MAC learned (by neighbour discovery).
 fn fnat6(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
+    balancer6(s, &runtime6(proxy))
+}
+
+/// The balancer of `rt`, the real server's MAC learned (by neighbour discovery).
+fn balancer6<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Balancer<'s> {
     let learned: crate::neigh::Hops = [(IpAddr::from(RS6), (RS_MAC.0, 1))].into_iter().collect();
-    let services = build_services(&runtime6(proxy), (0, 1), &mut Vec::new(), &learned).unwrap();
+    let services = build_services(rt, (0, 1), &mut Vec::new(), &learned).unwrap();
     Balancer::new(services, s.shard(), vec![P0, P1], 0)
 }
 
@@ -234,6 +240,85 @@ fn an_ipv6_real_server_waits_for_its_neighbour() {
     n.resolve(&crate::neigh::learned([&table[..]], 0));
     let mut f = udp6((CLIENT_MAC, P0), (CLIENT6, 5353), (VIP6, 53), b"query");
     assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+}
+
+#[test]
+fn ipv6_direct_routing_sends_the_frame_unchanged_to_the_real_servers_mac() {
+    let mut s = store();
+    let mut n = balancer6(&mut s, &runtime6_by(conf::ProxyProtocol::Off, conf::Forward::Dr));
+    let sent = tcp6((CLIENT_MAC, P0), (CLIENT6, 40000), (VIP6, 80), TcpFlags::SYN, b"");
+    let mut f = sent.clone();
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let (_, seg) = check6(&f, (P1, RS_MAC), (CLIENT6, 40000), (VIP6, 80));
+    assert_eq!((&f[14..], &seg[..]), (&sent[14..], &sent[54..]), "the IPv6 packet is untouched, hop limit included");
+}
+
+#[test]
+fn ipv6_nat_rewrites_the_destination_and_the_replies_source() {
+    let mut s = store();
+    let mut n = balancer6(&mut s, &runtime6_by(conf::ProxyProtocol::Off, conf::Forward::Nat));
+    let mut f = udp6((CLIENT_MAC, P0), (CLIENT6, 5353), (VIP6, 53), b"query");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check6(&f, (P1, RS_MAC), (CLIENT6, 5353), (RS6, 8080));
+    let mut f = udp6((RS_MAC, P1), (RS6, 8080), (CLIENT6, 5353), b"answer");
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    check6(&f, (P0, CLIENT_MAC), (VIP6, 53), (CLIENT6, 5353));
+}
+
+#[test]
+fn ipv6_in_ipv6_carries_the_packet_whole_to_the_real_server() {
+    let mut s = store();
+    let mut n = balancer6(&mut s, &runtime6_by(conf::ProxyProtocol::Off, conf::Forward::Tunnel));
+    let sent = udp6((CLIENT_MAC, P0), (CLIENT6, 5353), (VIP6, 53), b"query");
+    let mut f = sent.clone();
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let e = EthernetFrame::new_checked(&f[..]).unwrap();
+    assert_eq!((e.src_addr(), e.dst_addr()), (P1, RS_MAC));
+    let outer = Ipv6Packet::new_checked(e.payload()).unwrap();
+    assert_eq!((outer.src_addr(), outer.dst_addr(), outer.next_header()), (LIP6, RS6, IpProtocol::Ipv6));
+    assert_eq!((outer.hop_limit(), outer.payload()), (64, &sent[14..]), "the inner packet whole");
+    // Too big with the outer header for a 1280-byte port: packet too big, naming what fits.
+    let mut n = n.with_mtus(vec![1500, 1280]);
+    let mut f = udp6((CLIENT_MAC, P0), (CLIENT6, 5354), (VIP6, 53), &[1u8; 1280 - 48]);
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::FragNeeded { mtu: 1240 });
+}
+
+#[test]
+fn ipv6_access_lists_refuse_and_admit_clients_by_network() {
+    let mut rt = runtime6(conf::ProxyProtocol::Off);
+    let net = |t: &str| conf::Prefix::parse(t).unwrap();
+    let mut s = (*rt.services[1]).clone();
+    s.deny = vec![net("2001:db8:0:bad::/64")];
+    // Enough networks to be hashed rather than scanned.
+    s.allow = (0..40).map(|i| net(&format!("2001:db8:{i:x}::/48"))).collect();
+    rt.services[1] = s.into();
+    let mut st = store();
+    let mut n = balancer6(&mut st, &rt);
+    let from = |client: &str| udp6((CLIENT_MAC, P0), (client.parse().unwrap(), 5353), (VIP6, 53), b"q");
+    assert_eq!(run(&mut n, 0, &mut from("2001:db8:0:bad::1")), Verdict::Drop(DropReason::Denied), "denied");
+    assert_eq!(run(&mut n, 0, &mut from("2001:db9::1")), Verdict::Drop(DropReason::Denied), "not allowed");
+    let admitted = run(&mut n, 0, &mut from("2001:db8:27::1"));
+    assert_eq!(admitted, Verdict::Out { port: 1, dir: Dir::In, new: true }, "in an allowed /48");
+}
+
+#[test]
+fn an_ipv6_real_server_behind_a_route_is_reached_through_its_gateway() {
+    let mut rt = runtime6(conf::ProxyProtocol::Off);
+    let (far, gw): (Ipv6Addr, Ipv6Addr) = ("2001:db8:2::2".parse().unwrap(), "2001:db8:1::1".parse().unwrap());
+    rt.routes.push(conf::Route { prefix: "2001:db8:2::".parse().unwrap(), len: 48, via: gw.into() });
+    let mut svc = (*rt.services[1]).clone();
+    svc.reals[0].addr = far.into();
+    rt.services[1] = svc.into();
+    let learned: crate::neigh::Hops = [(IpAddr::from(gw), (RS_MAC.0, 1))].into_iter().collect();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &learned).unwrap();
+    let mut st = store();
+    let mut n = Balancer::new(services, st.shard(), vec![P0, P1], 0);
+    // The gateway is what neighbour discovery resolves, from the local address's network.
+    let want = crate::neigh::Want { hop: gw.into(), port: 1, src: LIP6.into() };
+    assert!(n.wanted().contains(&(want, true)), "{:?}", n.wanted());
+    let mut f = udp6((CLIENT_MAC, P0), (CLIENT6, 5353), (VIP6, 53), b"query");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check6(&f, (P1, RS_MAC), (LIP6, LPORT_MIN), (far, 8080));
 }
 
 proptest! {
