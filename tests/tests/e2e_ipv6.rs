@@ -135,6 +135,27 @@ fn ipv6_full_nat_curl_through_the_vip_set_up_with_ipvsadm() {
     // The real server's MAC came from neighbour discovery; the connection is listed.
     let (_, neigh, _) = front(&inst, "dpip", "neigh show");
     assert!(neigh.contains(rs) && neigh.contains("02:00:00:00:01:02"), "{neigh}");
+
+    // The PROXY protocol for an IPv6 client: version 1 names TCP6.
+    for line in [
+        format!("-A -t [{vip}]:81 -s rr --proxy-protocol v1"),
+        format!("-a -t [{vip}]:81 -r [{rs}]:8081 -b"),
+        format!("--add-laddr -z {lip} -t [{vip}]:81 -F dpdk1"),
+    ] {
+        quietly(&inst, "ipvsadm", &line);
+    }
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools");
+    let server = Spawned::python_in(&srv, &tools.join("tcp_answer.py"), &[rs, "8081", "proxy"]);
+    let body = inst.dir.join("body6");
+    wait_for("an answer through the VIP with a PROXY header", Duration::from_secs(20), || {
+        fetch6(&cli, &format!("http://[{vip}]:81/"), &body)
+    });
+    drop(server);
+    let text = std::fs::read_to_string(&body).unwrap();
+    assert!(
+        text.starts_with(&format!("PROXY TCP6 2001:db8::1 {vip} ")) && text.ends_with(&format!(" 81 from {lip}")),
+        "the real server read the IPv6 client from the header, over Full-NAT: {text}"
+    );
     let s = inst.stats()["total"].clone();
     assert!(u(&s, "fnat_in") > 0 && u(&s, "fnat_out") > 0, "{s}");
 }
@@ -226,12 +247,25 @@ fn ipv6_direct_routing_and_ipv6_in_ipv6_reach_a_real_server_that_answers_the_cli
     });
     srv.sh("ip link set ip6tun0 up");
     let access = download6(&inst, (&cli, &srv), (vip, 81), 81, "IPv6-in-IPv6");
-    drop(decap);
     assert!(access.contains("2001:db8::1 - -"), "the client's own address: {access}");
     let outer = std::fs::read_to_string(&decap_log).unwrap();
     assert!(outer.contains(&format!("outer from {lip}")), "from the balancer's address: {outer}");
+    // An upload: the client's full-size segments do not fit once wrapped (40 bytes more); the
+    // balancer answers "packet too big, MTU 1460" and the client's stack sends smaller ones.
+    quietly(&inst, "ipvsadm", &format!("-A -t [{vip}]:82 -s rr"));
+    quietly(&inst, "ipvsadm", &format!("-a -t [{vip}]:82 -r [{rs}]:82 -i"));
+    let sink = Spawned::python_in(&srv, &tools.join("tcp_answer.py"), &[vip, "82", "count"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = cli.sh(&format!(
+        "python3 -c \"import socket; s = socket.create_connection((\\\"{vip}\\\", 82), timeout=10); \
+         s.sendall(bytes(300000)); s.shutdown(socket.SHUT_WR); print(s.recv(100).decode())\""
+    ));
+    drop(sink);
+    assert_eq!(sent.trim(), "300000", "every byte of the upload arrived");
+    drop(decap);
     let s = inst.stats()["total"].clone();
     assert!(u(&s, "fnat_in") > 10 && u(&s, "fnat_out") == 0, "inbound only: {s}");
+    assert!(u(&s, "icmp_frag_needed") >= 1, "packet too big answered: {s}");
     let (_, listing, _) = front(&inst, "ipvsadm", "-ln");
     assert!(listing.contains(&format!("-> [{rs}]:80")) && listing.contains("Route"), "{listing}");
     assert!(listing.contains(&format!("-> [{rs}]:81")) && listing.contains("Tunnel"), "{listing}");

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A TCP server for the end-to-end tests, answering each connection once and closing it.
 
-Usage: tcp_answer.py ADDR PORT MODE. Runs until killed. MODE:
+Usage: tcp_answer.py ADDR PORT MODE (ADDR IPv4 or IPv6). Runs until killed. MODE:
 - echo: sends back b"kernel:" and the first bytes received (the exception-path test);
 - count: reads until the client shuts its side down, answers how many bytes came (uploads);
 - proxy: reads a PROXY protocol v1 line and an HTTP request, answers 200 with a body naming
@@ -10,7 +10,7 @@ Usage: tcp_answer.py ADDR PORT MODE. Runs until killed. MODE:
 import socket
 import sys
 
-listener = socket.socket()
+listener = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind((sys.argv[1], int(sys.argv[2])))
 listener.listen()

@@ -553,8 +553,9 @@ impl Reconfig<'_> {
         match u {
             Update::Deltas(ds) if ds.iter().all(|d| !d.tables_changed()) => {
                 let first = g + 1 - ds.len() as u64;
+                let mut beat = || slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
                 for (at, d) in (first..).zip(&ds) {
-                    self.services_delta(at, d, pipeline, hops)
+                    self.services_delta(at, d, (pipeline, &mut beat), hops)
                         .map_err(|source| ConfigError::Build { generation: at, source })?;
                     // Deltas set services whole: one made again after a failure later on is
                     // harmless.
@@ -575,12 +576,13 @@ impl Reconfig<'_> {
 
     /// Makes delta `d`, which changes services only, as generation `g`: the services it puts
     /// that this group serves are built and swapped in, the ones it removes (or puts that
-    /// another group serves) taken out.
+    /// another group serves) taken out; `beat` called now and then (a delta may put tens of
+    /// thousands of services: `ipvsadm -R`).
     fn services_delta(
         &mut self,
         g: u64,
         d: &mailbox::generation::Delta,
-        pipeline: &mut Pipeline<'_>,
+        (pipeline, beat): (&mut Pipeline<'_>, &mut dyn FnMut()),
         hops: &crate::neigh::Hops,
     ) -> Result<(), crate::lb::BuildError> {
         let resolver = self.rt.runtime().resolver();
@@ -588,7 +590,7 @@ impl Reconfig<'_> {
         let key = |k: mailbox::proto::ServiceKey| (k.protocol.number(), k.vip, k.port);
         let gone: Vec<_> =
             d.removed.iter().copied().chain(other.iter().map(|s| mailbox::proto::ServiceKey::of(s))).map(key).collect();
-        pipeline.update(g, &gone, &served, self.rt.runtime(), self.share, hops)?;
+        pipeline.update(g, &gone, &served, (self.rt.runtime(), self.share), (hops, beat))?;
         self.rt.apply(d);
         Ok(())
     }

@@ -204,8 +204,8 @@ impl<'a> Pipeline<'a> {
 
     /// Switches to generation `generation`, which removes the services `gone` (by protocol,
     /// VIP, port) and adds or replaces the services `put` of `rt` (the configuration before
-    /// the change: its addresses, routes and neighbours are the generation's too); the
-    /// others are untouched.
+    /// the change: its addresses, routes and neighbours are the generation's too), for the
+    /// lcore `share`, calling `beat` every 1 024 services it builds; the others are untouched.
     ///
     /// # Errors
     /// A service cannot be built (see [`crate::lb::build_services`]); nothing changed.
@@ -214,16 +214,19 @@ impl<'a> Pipeline<'a> {
         generation: u64,
         gone: &[(u8, std::net::IpAddr, u16)],
         put: &[&conf::Shared<conf::Service>],
-        rt: &conf::Runtime,
-        share: (u16, u16),
-        learned: &crate::neigh::Hops,
+        (rt, share): (&conf::Runtime, (u16, u16)),
+        (learned, beat): (&crate::neigh::Hops, &mut dyn FnMut()),
     ) -> Result<(), crate::lb::BuildError> {
         let Some(f) = self.lb.as_mut() else { return Ok(()) };
         let hops = crate::lb::Hops::new(rt, learned);
-        let built = put
-            .iter()
-            .map(|def| hops.service(def, share, f.service(def.protocol.number(), def.vip, def.port)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut built = Vec::with_capacity(put.len());
+        for (n, def) in put.iter().enumerate() {
+            if n % 1024 == 1023 {
+                beat();
+            }
+            built.push(hops.service(def, share, f.service(def.protocol.number(), def.vip, def.port))?);
+        }
+        beat();
         f.update(generation, gone, built);
         Ok(())
     }
