@@ -386,7 +386,8 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
             ));
         }
         if !seen.insert((addr, rport)) {
-            return Err(Fault::at(&ap, format!("{addr}:{rport} is already a real server of this service")));
+            let real = std::net::SocketAddr::new(addr, rport);
+            return Err(Fault::at(&ap, format!("{real} is already a real server of this service")));
         }
         let Some(hop) = resolver.next_hop(addr) else {
             return Err(Fault::at(&ap, format!("{addr} is on no port's network and no route reaches it: add an address of its network to [[addresses]], or a [[routes]] entry")));
@@ -545,6 +546,13 @@ fn addresses(raw: Vec<RawAddress>, ports: &[PortDraft], lim: &Limits, path: &Key
             "an IP address with its prefix length, like \"198.18.0.254/24\" or \"2001:db8::1/64\"",
         )?;
         let (addr, prefix) = parse_cidr(&text, &addr_path)?;
+        let mtu = ports[port].port.mtu;
+        if addr.is_ipv6() && mtu < 1280 {
+            return Err(Fault::at(
+                &addr_path,
+                format!("{addr} is IPv6, but {port_name} has an MTU of {mtu}: IPv6 needs at least 1280 (RFC 8200)"),
+            ));
+        }
         if let Some(j) = seen.insert(addr, i) {
             return Err(Fault::at(&addr_path, format!("{addr} is already assigned by addresses[{j}]")));
         }

@@ -155,7 +155,12 @@ fn services(shm: &Shm, params: &str) -> Result<TelValue, String> {
 }
 
 fn service(shm: &Shm, params: &str) -> Result<TelValue, String> {
-    let want = params.trim().to_ascii_lowercase();
+    // `tcp:VIP:PORT`, the VIP of an IPv6 service in brackets (in any of its spellings).
+    let text = params.trim().to_ascii_lowercase();
+    let want = text
+        .split_once(':')
+        .and_then(|(p, a)| Some((p.to_owned(), a.parse::<std::net::SocketAddr>().ok()?)))
+        .map_or(text.clone(), |(p, a)| format!("{p}:{a}"));
     let (generation, rt) = ctl::cmd::config::snapshot(shm).map_err(|e| e.to_string())?;
     let s =
         rt.services.iter().find(|s| service_name(s) == want).ok_or_else(|| {

@@ -23,8 +23,9 @@
 //! 4. IPv6 as [`Ipv6Packet::new_checked`]: [`Error::Truncated`], [`Error::BadVersion`],
 //!    [`Error::BadPayloadLen`]; its extension headers walked to the upper layer
 //!    ([`Ipv6Packet::upper_layer`]: [`Error::BadExtHeader`]); then TCP, UDP and ICMPv6 as in
-//!    3 (over IPv6 a UDP checksum of 0 fails where checksums are verified). The addresses stay
-//!    in the frame: [`Ipv6Info`] keeps the offsets, and the data path reads them there.
+//!    3 (over IPv6 a UDP checksum of 0 fails where checksums are verified); a packet with an
+//!    IPv4-mapped source or destination is [`Error::Unsupported`]. The addresses stay in the
+//!    frame: [`Ipv6Info`] keeps the offsets, and the data path reads them there.
 //!
 //! # Panics
 //!
@@ -363,6 +364,11 @@ fn transport<A: Family>(protocol: IpProtocol, payload: &[u8], up: Upper<A>) -> R
 #[inline]
 fn classify_ipv6(l3: &[u8], l3_offset: u16, checks: Checks) -> Result<Ipv6Info, Error> {
     let ip = Ipv6Packet::new_checked(l3)?;
+    // An IPv4-mapped address never travels in an IPv6 header (RFC 4291 section 2.5.5.2; Linux
+    // drops them): here it would alias the IPv4 address (tables keep IPv4 in that form).
+    if ip.src_addr().to_ipv4_mapped().is_some() || ip.dst_addr().to_ipv4_mapped().is_some() {
+        return Err(Error::Unsupported);
+    }
     let upper = ip.upper_layer()?;
     let is_fragment = upper.is_fragment();
     let up = Upper { addrs: (ip.src_addr(), ip.dst_addr()), is_fragment, verify: checks.l4 && !is_fragment };

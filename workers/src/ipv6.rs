@@ -146,7 +146,8 @@ pub fn neighbour_of(frame: &[u8]) -> Option<(Ipv6Addr, EthernetAddress)> {
         return None;
     }
     match icmp.msg_type() {
-        Icmpv6Message::NeighborAdvert => {
+        // A solicited advertisement is unicast (RFC 4861 section 7.1.2).
+        Icmpv6Message::NeighborAdvert if !(ip.dst_addr().is_multicast() && icmp.solicited_flag()) => {
             Some((icmp.target_addr(), icmp.lladdr_option(ndp_option::TARGET_LLADDR).ok()??))
         }
         Icmpv6Message::NeighborSolicit if !ip.src_addr().is_unspecified() => {
@@ -169,6 +170,10 @@ pub fn icmp_error<F: Frame>(buf: &mut F, l3: usize, src: Ipv6Addr, mac: Ethernet
         quote[..len].copy_from_slice(&f[l3..l3 + len]);
         (len, ip.src_addr(), EthernetFrame::new_unchecked(&f[..]).src_addr())
     };
+    // Never to the unspecified address or a multicast group (RFC 4443 section 2.4 (e)).
+    if to.is_unspecified() || to.is_multicast() {
+        return false;
+    }
     let original = &quote[..quote_len];
     let message = match error {
         IcmpError::TimeExceeded => {

@@ -514,7 +514,10 @@ impl Reconfig<'_> {
     fn switch<I: PacketIo>(&mut self, g: u64, slot: &WorkerSlot, pipeline: &mut Pipeline<'_>, io: &mut I) {
         let t0 = monotonic_ns();
         let hops = self.hops();
-        let result = mailbox::generation::update(self.gens, &slot.cfg_reading, self.applied)
+        let read = mailbox::generation::update(self.gens, &slot.cfg_reading, self.applied);
+        // Reading a large generation takes a while too.
+        slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
+        let result = read
             .map_err(ConfigError::from)
             .and_then(|(g, u)| self.apply(g, u, (slot, pipeline), &hops, io).map(|()| g));
         let took_us = (monotonic_ns() - t0) / 1000;
@@ -567,6 +570,7 @@ impl Reconfig<'_> {
                 let mut rt = self.rt.clone();
                 for d in &ds {
                     rt.apply(d);
+                    slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
                 }
                 self.whole(g, rt.into_runtime(), (slot, pipeline), hops, io)
             }
@@ -587,11 +591,14 @@ impl Reconfig<'_> {
     ) -> Result<(), crate::lb::BuildError> {
         let resolver = self.rt.runtime().resolver();
         let (served, other): (Vec<_>, Vec<_>) = d.put.iter().partition(|s| self.group.serves(s, &resolver));
+        beat();
         let key = |k: mailbox::proto::ServiceKey| (k.protocol.number(), k.vip, k.port);
         let gone: Vec<_> =
             d.removed.iter().copied().chain(other.iter().map(|s| mailbox::proto::ServiceKey::of(s))).map(key).collect();
-        pipeline.update(g, &gone, &served, (self.rt.runtime(), self.share), (hops, beat))?;
+        pipeline.update(g, &gone, &served, (self.rt.runtime(), self.share), (hops, &mut *beat))?;
+        beat();
         self.rt.apply(d);
+        beat();
         Ok(())
     }
 
@@ -606,17 +613,24 @@ impl Reconfig<'_> {
         hops: &crate::neigh::Hops,
         io: &mut I,
     ) -> Result<(), ConfigError> {
-        let served = self.group.served(&rt);
+        // Each step below is a pass over every service (70 000 take a debug build over a
+        // second in all): the heartbeat is beaten between them, and every 1 024 services
+        // while they are built.
         let mut beat = || slot.heartbeat_ns.store(monotonic_ns(), Ordering::Release);
+        beat();
+        let served = self.group.served(&rt);
+        beat();
         pipeline
             .reconfigure(g, &served, self.share, hops, &mut beat)
             .map_err(|source| ConfigError::Build { generation: g, source })?;
+        beat();
         let addrs = self.group.addresses(&rt);
         let known: std::collections::HashSet<_> = self.addrs.iter().collect();
         let added: Vec<_> = addrs.iter().filter(|x| !known.contains(x)).copied().collect();
         self.announce(io, &added);
         self.addrs = addrs;
         self.rt = mailbox::generation::Indexed::new(rt);
+        beat();
         Ok(())
     }
 }

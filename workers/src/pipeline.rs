@@ -228,6 +228,7 @@ impl<'a> Pipeline<'a> {
         }
         beat();
         f.update(generation, gone, built);
+        beat();
         Ok(())
     }
 

@@ -254,3 +254,37 @@ fn an_icmpv6_error_quotes_the_packet_to_its_sender() {
         assert_eq!(quoted, &original[14..14 + quoted.len()], "the original packet, from its header on");
     }
 }
+
+#[test]
+fn only_valid_neighbour_discovery_is_learned_from() {
+    let na = |dst: Ipv6Addr, solicited| {
+        let advert = Icmpv6Repr::NeighborAdvert {
+            router: false,
+            solicited,
+            override_: true,
+            target: CLIENT,
+            lladdr: Some(CLIENT_MAC),
+        };
+        frame((CLIENT_MAC, PORT0_MAC), (CLIENT, dst), 255, &advert)
+    };
+    assert_eq!(neighbour_of(&na(OWNED, true)), Some((CLIENT, CLIENT_MAC)), "a solicited answer");
+    assert_eq!(neighbour_of(&na(ALL_NODES, false)), Some((CLIENT, CLIENT_MAC)), "an announcement");
+    assert_eq!(neighbour_of(&na(ALL_NODES, true)), None, "solicited yet multicast: invalid");
+    let mut off_link = na(OWNED, true);
+    off_link[21] = 64;
+    assert_eq!(neighbour_of(&off_link), None, "hop limit below 255");
+}
+
+#[test]
+fn no_icmpv6_error_goes_to_the_unspecified_address_or_a_group() {
+    let udp = wire::UdpRepr { src_port: 5353, dst_port: 53, payload: b"x" };
+    let mut seg = vec![0u8; udp.buffer_len()];
+    for src in [Ipv6Addr::UNSPECIFIED, ALL_NODES] {
+        udp.emit(&mut wire::UdpPacket::new_unchecked(&mut seg[..]), src, OTHER);
+        let mut f = vec![0u8; 54 + seg.len()];
+        wire::emit_ipv6_frame(&mut f, (CLIENT_MAC, PORT0_MAC), (src, OTHER), IpProtocol::Udp, &seg);
+        let before = f.clone();
+        assert!(!icmp_error(&mut f, 14, OWNED, PORT0_MAC, IcmpError::TimeExceeded), "{src}");
+        assert_eq!(f, before, "unchanged");
+    }
+}
