@@ -24,7 +24,8 @@
 //!    [`Error::BadPayloadLen`]; its extension headers walked to the upper layer
 //!    ([`Ipv6Packet::upper_layer`]: [`Error::BadExtHeader`]); then TCP, UDP and ICMPv6 as in
 //!    3 (over IPv6 a UDP checksum of 0 fails where checksums are verified); a packet with an
-//!    IPv4-mapped source or destination is [`Error::Unsupported`]. The addresses stay in the
+//!    IPv4-mapped source or destination, a multicast source, or TCP or UDP from the
+//!    unspecified address is [`Error::Unsupported`]. The addresses stay in the
 //!    frame: [`Ipv6Info`] keeps the offsets, and the data path reads them there.
 //!
 //! # Panics
@@ -369,6 +370,10 @@ fn classify_ipv6(l3: &[u8], l3_offset: u16, checks: Checks) -> Result<Ipv6Info, 
     if ip.src_addr().to_ipv4_mapped().is_some() || ip.dst_addr().to_ipv4_mapped().is_some() {
         return Err(Error::Unsupported);
     }
+    // Nor is a multicast source (RFC 4291 section 2.7).
+    if ip.src_addr().is_multicast() {
+        return Err(Error::Unsupported);
+    }
     let upper = ip.upper_layer()?;
     let is_fragment = upper.is_fragment();
     let up = Upper { addrs: (ip.src_addr(), ip.dst_addr()), is_fragment, verify: checks.l4 && !is_fragment };
@@ -377,6 +382,10 @@ fn classify_ipv6(l3: &[u8], l3_offset: u16, checks: Checks) -> Result<Ipv6Info, 
     let l4 = if upper.is_later_fragment() {
         L4::Fragment
     } else if let Some(l4) = transport(upper.protocol, payload, up)? {
+        // TCP and UDP come from an address (the unspecified one is for neighbour discovery).
+        if up.addrs.0.is_unspecified() {
+            return Err(Error::Unsupported);
+        }
         l4
     } else if upper.protocol == IpProtocol::Icmpv6 {
         let icmp = Icmpv6Packet::new_checked(payload)?;
