@@ -251,15 +251,9 @@ pub fn check_not_mapped(addr: std::net::IpAddr) -> Result<(), String> {
     }
 }
 
-/// Why a text is not `address/length` ([`parse_prefix`], [`parse_ip_prefix`]).
+/// Why a text is not `address/length` ([`parse_ip_prefix`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParsePrefixError {
-    /// Not an IPv4 address, a slash and a number.
-    #[error("expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"{text}\"")]
-    Syntax {
-        /// The rejected text.
-        text: String,
-    },
     /// Not an IPv4 or IPv6 address, a slash and a number.
     #[error(
         "expected an IP address with its prefix length, like \"198.18.0.254/24\" or \"2001:db8::1/64\", got \"{text}\""
@@ -280,22 +274,6 @@ pub enum ParsePrefixError {
         /// The length given.
         len: u8,
     },
-}
-
-/// `198.18.0.254/24`: an IPv4 address and a prefix length of at most 32 (syntax only; what
-/// the address may be is the caller's rule).
-///
-/// # Errors
-/// [`ParsePrefixError`], naming the text and what is expected.
-pub fn parse_prefix(text: &str) -> Result<(std::net::Ipv4Addr, u8), ParsePrefixError> {
-    let expected = || ParsePrefixError::Syntax { text: text.to_owned() };
-    let (a, p) = text.split_once('/').ok_or_else(expected)?;
-    let addr: std::net::Ipv4Addr = a.parse().map_err(|_| expected())?;
-    let len: u8 = p.parse().map_err(|_| expected())?;
-    if len > 32 {
-        return Err(ParsePrefixError::Length { len });
-    }
-    Ok((addr, len))
 }
 
 /// Transport protocol of a service.
@@ -915,20 +893,18 @@ rx = ["p0:2"]"#,
     #[test]
     fn value_parsers_name_the_text() {
         let a = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
-        assert_eq!(parse_prefix("198.18.0.254/24"), Ok((a("198.18.0.254"), 24)));
+        assert_eq!(parse_ip_prefix("198.18.0.254/24"), Ok((a("198.18.0.254").into(), 24)));
+        let like = "like \"198.18.0.254/24\" or \"2001:db8::1/64\"";
         let prefix_errors = [
-            (
-                "198.18.0.254",
-                "expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"198.18.0.254\"",
-            ),
+            ("198.18.0.254", format!("expected an IP address with its prefix length, {like}, got \"198.18.0.254\"")),
             (
                 "198.18.0.254/300",
-                "expected an IPv4 address with its prefix length, like \"198.18.0.254/24\", got \"198.18.0.254/300\"",
+                format!("expected an IP address with its prefix length, {like}, got \"198.18.0.254/300\""),
             ),
-            ("198.18.0.254/33", "prefix length 33 is out of range: expected 0..=32"),
+            ("198.18.0.254/33", "prefix length 33 is out of range: expected 0..=32".to_owned()),
         ];
         for (text, message) in prefix_errors {
-            assert_eq!(parse_prefix(text).unwrap_err().to_string(), message);
+            assert_eq!(parse_ip_prefix(text).unwrap_err().to_string(), message);
         }
         assert_eq!(Prefix::parse("198.18.9.7"), Ok(Prefix { addr: a("198.18.9.7").into(), len: 32 }));
         assert_eq!(Prefix::parse("198.18.9.0/24"), Ok(Prefix { addr: a("198.18.9.0").into(), len: 24 }));

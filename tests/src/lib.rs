@@ -568,9 +568,10 @@ capacity_per_lcore = 4096
 heartbeat_timeout_ms = 2000
 "#;
 
-/// Two tap ports (kernel sides `@IF@a` and `@IF@b`, `@IF@` to be replaced by a unique
-/// prefix), a two-arm pair polled by one lcore on CPU 1, with 198.18.0.254/24 on dpdk0.
-pub const TAP_PAIR: &str = r#"
+/// The ports, forwarding and worker of [`TAP_PAIR`], without addresses: two tap ports (kernel
+/// sides `@IF@a` and `@IF@b`, `@IF@` to be replaced by a unique prefix), a two-arm pair polled
+/// by one lcore on CPU 1.
+pub const TAP_PORTS: &str = r#"
 [[ports]]
 name = "dpdk0"
 vdev = "net_tap0,iface=@IF@a,mac=02:00:00:00:00:10"
@@ -587,10 +588,12 @@ idle_sleep_us = 20
 id = 1
 cpu = 1
 rx = ["dpdk0:0", "dpdk1:0"]
-[[addresses]]
-port = "dpdk0"
-address = "198.18.0.254/24"
 "#;
+
+/// [`TAP_PORTS`] with 198.18.0.254/24 on dpdk0, for prefix `ifp`.
+pub fn tap_pair(ifp: &str) -> String {
+    format!("{}[[addresses]]\nport = \"dpdk0\"\naddress = \"198.18.0.254/24\"\n", TAP_PORTS.replace("@IF@", ifp))
+}
 
 #[cfg(test)]
 mod tests {

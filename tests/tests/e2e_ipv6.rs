@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use integration::*;
 
-/// [`TAP_PAIR`] with an IPv6 address on dpdk0 as well.
+/// [`tap_pair`] with an IPv6 address on dpdk0 as well.
 fn config(ifp: &str) -> String {
-    format!("{}[[addresses]]\nport = \"dpdk0\"\naddress = \"2001:db8::fe/64\"\n", TAP_PAIR.replace("@IF@", ifp))
+    format!("{}[[addresses]]\nport = \"dpdk0\"\naddress = \"2001:db8::fe/64\"\n", tap_pair(ifp))
 }
 
 /// Moves the kernel sides `<ifp>a` and `<ifp>b` of the instance's taps into a client
@@ -107,17 +107,30 @@ fn quietly(inst: &Instance, tool: &str, line: &str) {
     assert!(ok && out.is_empty(), "{tool} {line}: {out}{err}");
 }
 
+/// The VIP, the local address and the real server of the service tests.
+const VIP: &str = "2001:db8::100";
+const LIP: &str = "2001:db8:1::fe";
+const RS: &str = "2001:db8:1::2";
+
+/// An instance on [`TAP_PORTS`] (tap prefix `tag` made unique) with the VIP on dpdk0 and the
+/// local address on dpdk1, added with dpip, and the client and the real server (RS/64) in
+/// their namespaces: (tap prefix, instance, client, server).
+fn with_addresses(tag: &str) -> (String, Instance, Netns, Netns) {
+    let ifp = unique(tag);
+    let inst = Instance::start(&TAP_PORTS.replace("@IF@", &ifp));
+    let (cli, srv) = namespaces(&ifp, &format!("{RS}/64"));
+    quietly(&inst, "dpip", &format!("addr add {VIP}/64 dev dpdk0"));
+    quietly(&inst, "dpip", &format!("addr add {LIP}/64 dev dpdk1"));
+    (ifp, inst, cli, srv)
+}
+
 #[test]
 fn ipv6_full_nat_curl_through_the_vip_set_up_with_ipvsadm() {
     let _g = serial();
     require_root_and_hugepages();
-    let ifp = unique("d7");
-    let inst = Instance::start(&TAP_PAIR.replace("@IF@", &ifp));
-    let (cli, srv) = namespaces(&ifp, "2001:db8:1::2/64");
-    let (vip, lip, rs) = ("2001:db8::100", "2001:db8:1::fe", "2001:db8:1::2");
+    let (_ifp, inst, cli, srv) = with_addresses("d7");
+    let (vip, lip, rs) = (VIP, LIP, RS);
     for (tool, line) in [
-        ("dpip", format!("addr add {vip}/64 dev dpdk0")),
-        ("dpip", format!("addr add {lip}/64 dev dpdk1")),
         ("ipvsadm", format!("-A -t [{vip}]:80 -s rr")),
         ("ipvsadm", format!("-a -t [{vip}]:80 -r [{rs}]:8080 -b")),
         ("ipvsadm", format!("--add-laddr -z {lip} -t [{vip}]:80 -F dpdk1")),
@@ -211,13 +224,9 @@ fn download6(
 fn ipv6_direct_routing_and_ipv6_in_ipv6_reach_a_real_server_that_answers_the_client() {
     let _g = serial();
     require_root_and_hugepages();
-    let ifp = unique("d8");
-    let inst = Instance::start(&TAP_PAIR.replace("@IF@", &ifp));
-    let (cli, srv) = namespaces(&ifp, "2001:db8:1::2/64");
-    let (vip, lip, rs) = ("2001:db8::100", "2001:db8:1::fe", "2001:db8:1::2");
+    let (ifp, inst, cli, srv) = with_addresses("d8");
+    let (vip, lip, rs) = (VIP, LIP, RS);
     for (tool, line) in [
-        ("dpip", format!("addr add {vip}/64 dev dpdk0")),
-        ("dpip", format!("addr add {lip}/64 dev dpdk1")),
         ("ipvsadm", format!("-A -t [{vip}]:80 -s rr")),
         ("ipvsadm", format!("-a -t [{vip}]:80 -r [{rs}]:80 -g")),
         ("ipvsadm", format!("-A -t [{vip}]:81 -s rr")),

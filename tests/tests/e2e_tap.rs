@@ -77,7 +77,7 @@ fn fetch(ns: &Netns, url: &str, out: &std::path::Path) -> Option<String> {
 /// The two tap ports with the VIP 198.18.0.100 on dpdk0, 198.18.1.254 on dpdk1, and a TCP
 /// service VIP:80 with the one real server 198.18.1.2:`port` reached by `forward`.
 fn one_real_server(ifp: &str, port: u16, forward: &str) -> String {
-    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", ifp);
+    let bare = TAP_PORTS.replace("@IF@", ifp);
     format!(
         r#"{bare}
 [[addresses]]
@@ -169,15 +169,12 @@ fn upload(cli: &Netns, srv: &Netns, listen: (&str, u16), to: (&str, u16), bytes:
     sent.trim().to_owned()
 }
 
-/// Two tap ports, a two-arm pair, with 198.18.0.254/24 on dpdk0.
-const CONFIG: &str = TAP_PAIR;
-
 #[test]
 fn ping_and_http_through_the_worker_between_namespaces() {
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dv");
-    let inst = Instance::start(&CONFIG.replace("@IF@", &ifp));
+    let inst = Instance::start(&tap_pair(&ifp));
     let (cli, srv) = namespaces(&ifp, "198.18.0.2/24");
 
     let ping = cli.sh("ping -c 3 -i 0.2 -W 2 198.18.0.2");
@@ -215,23 +212,12 @@ fn ping_and_http_through_the_worker_between_namespaces() {
     assert!(u(&s, "tx_packets") > 3500, "the transfer went through the worker: {s}");
 }
 
-const FNAT: &str = r#"
-[[ports]]
-name = "dpdk0"
-vdev = "net_tap0,iface=@IF@a,mac=02:00:00:00:00:10"
-[[ports]]
-name = "dpdk1"
-vdev = "net_tap1,iface=@IF@b,mac=02:00:00:00:00:11"
-[forwarding]
-mode = "l2-pair"
-ports = ["dpdk0", "dpdk1"]
-[[groups]]
-name = "fwd"
-idle_sleep_us = 20
-[[groups.lcores]]
-id = 1
-cpu = 1
-rx = ["dpdk0:0", "dpdk1:0"]
+/// [`TAP_PORTS`] with a Full-NAT TCP service on 198.18.0.100:80 and a UDP one on :53.
+fn fnat(ifp: &str) -> String {
+    format!("{}{FNAT_TABLES}", TAP_PORTS.replace("@IF@", ifp))
+}
+
+const FNAT_TABLES: &str = r#"
 [[addresses]]
 port = "dpdk0"
 address = "198.18.0.100/24"
@@ -269,7 +255,7 @@ fn curl_reaches_the_real_server_through_the_full_nat_vip() {
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dn");
-    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let inst = Instance::start(&fnat(&ifp));
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     let access = download_through_the_vip(&inst, &cli, &srv, 2_000_000);
     assert!(access.contains("198.18.1.254 - -"), "the real server saw the local address, not the client: {access}");
@@ -309,7 +295,7 @@ fn a_full_nat_download_survives_kill_9_of_its_worker() {
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dk");
-    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let inst = Instance::start(&fnat(&ifp));
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     let blob = inst.dir.join("blob");
     sh(&format!("head -c 100000000 /dev/urandom > {}", blob.display()));
@@ -351,7 +337,7 @@ fn full_nat_on_two_lcores_hands_replies_to_the_lcore_that_owns_the_connection() 
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dr");
-    let two = FNAT.replace("@IF@", &ifp).replace(
+    let two = fnat(&ifp).replace(
         "[[groups.lcores]]\nid = 1\ncpu = 1\nrx = [\"dpdk0:0\", \"dpdk1:0\"]",
         "[[groups.lcores]]\nid = 1\ncpu = 1\nrx = [\"dpdk0:0\", \"dpdk1:0\"]\n[[groups.lcores]]\nid = 2\ncpu = 1\nrx = [\"dpdk0:1\", \"dpdk1:1\"]",
     );
@@ -391,7 +377,7 @@ fn keep_alive_http_through_full_nat_loses_nothing_across_ten_rolling_restarts() 
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dw");
-    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let inst = Instance::start(&fnat(&ifp));
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     std::fs::write(inst.dir.join("index.html"), "hello through the VIP\n").unwrap();
     let mut server = http_server(&srv, "198.18.1.2", &inst.dir, &["--protocol", "HTTP/1.1"], Stdio::null());
@@ -447,7 +433,7 @@ fn the_dpvs_quick_start_verbatim_one_arm() {
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dw");
-    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", &ifp);
+    let bare = TAP_PORTS.replace("@IF@", &ifp);
     let inst = Instance::start(&bare);
     let (vip, lip, rs) = ("198.18.0.100", "198.18.0.200", "198.18.0.2");
     let (_lan, cli, srv) = one_arm(&ifp, &format!("{rs}/24"));
@@ -477,7 +463,7 @@ fn the_dpvs_quick_start_with_dpip_and_ipvsadm_then_curl_through_the_vip() {
     require_root_and_hugepages();
     let ifp = unique("dq");
     // The ports and a worker, nothing else: everything below is configured at run time.
-    let bare = CONFIG[..CONFIG.find("[[addresses]]").unwrap()].replace("@IF@", &ifp);
+    let bare = TAP_PORTS.replace("@IF@", &ifp);
     let inst = Instance::start(&bare);
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
     // The client creates neighbour entries from gratuitous ARP (Linux only updates them by
@@ -648,9 +634,8 @@ fn the_exception_path_hands_the_host_kernel_what_the_fast_path_leaves() {
     require_root_and_hugepages();
     let ifp = unique("dx");
     let kni = format!("{ifp}k");
-    let config = CONFIG
-        .replace("@IF@", &ifp)
-        .replace("vdev = \"net_tap0,iface=", &format!("kni = \"{kni}\"\nvdev = \"net_tap0,iface="));
+    let config =
+        tap_pair(&ifp).replace("vdev = \"net_tap0,iface=", &format!("kni = \"{kni}\"\nvdev = \"net_tap0,iface="));
     let inst = Instance::start(&config);
     let (cli, _srv) = namespaces(&ifp, "198.18.1.2/24");
     // The host side: the TAP interface (with dpdk0's MAC) in its own namespace, with the
@@ -790,7 +775,7 @@ fn dumpcap_and_telemetry_attach_to_a_running_instance_while_curl_runs_through_th
     let _g = serial();
     require_root_and_hugepages();
     let ifp = unique("dd");
-    let inst = Instance::start(&FNAT.replace("@IF@", &ifp));
+    let inst = Instance::start(&fnat(&ifp));
     let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
 
     // Telemetry: DPDK's own commands and the instance's.

@@ -6,9 +6,8 @@
 use conn::tcp::{State, Way};
 use conn::Dir;
 use wire::nat::Endpoints;
-use wire::{EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, TcpFlags};
+use wire::{EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, TcpFlags};
 
-use super::ip::Ip;
 use super::state::track;
 use super::{addr4, addr6, ticks, Balancer, Offsets, Verdict};
 use crate::frame::Frame;
@@ -80,9 +79,12 @@ impl Balancer<'_> {
 /// of line: IPv4's path stays small enough to be inlined into the packet loop.
 #[inline(never)]
 fn translate_v6(frame: &mut [u8], at: Offsets, protocol: IpProtocol, to: Endpoints<std::net::Ipv6Addr>) -> bool {
-    if !Ip::at(&mut *frame, at.l3).hop() {
+    let mut ip = Ipv6Packet::new_unchecked(&mut frame[at.l3..]);
+    let left = ip.hop_limit();
+    if left <= 1 {
         return false;
     }
+    ip.set_hop_limit(left - 1);
     wire::nat::rewrite(frame, at.l3, at.l4, protocol, to);
     true
 }

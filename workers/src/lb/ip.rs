@@ -1,5 +1,5 @@
 //! The IP header of a frame the balancer rewrites, of either family: what the modes do to it
-//! alike (hop limit, length, addresses, the transport checksum over its pseudo-header),
+//! alike (length, addresses, the transport checksum over its pseudo-header),
 //! dispatched on the version nibble, so that the rest of `lb` has one code path for both.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -57,27 +57,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ip<T> {
     fn bytes_mut(&mut self) -> &mut [u8] {
         let l3 = self.l3;
         &mut self.frame.as_mut()[l3..]
-    }
-
-    /// Lowers the time to live (IPv4, header checksum updated) or hop limit (IPv6) by one, as
-    /// a router; false, changing nothing, when it is 1 or less.
-    #[inline]
-    pub(super) fn hop(&mut self) -> bool {
-        if self.is_v6() {
-            let mut ip = Ipv6Packet::new_unchecked(self.bytes_mut());
-            let left = ip.hop_limit();
-            if left <= 1 {
-                return false;
-            }
-            ip.set_hop_limit(left - 1);
-        } else {
-            let mut ip = Ipv4Packet::new_unchecked(self.bytes_mut());
-            if ip.ttl() <= 1 {
-                return false;
-            }
-            ip.decrement_ttl();
-        }
-        true
     }
 
     /// Adds `n` bytes to the length (bytes inserted after the header: IPv4's header

@@ -20,7 +20,7 @@
 //! | `receive.rs` | which lcore each port's RSS delivers a packet to, local ports chosen by it ([`Receive`]) |
 //! | `setup.rs` | a new connection: scheduling, persistence templates, the local address and port |
 //! | `fullnat.rs` | the routed modes, Full-NAT and NAT: TTL, addresses and ports, TOA or PROXY, MACs |
-//! | `ip.rs` | the IP header of either family: hop limit, length, addresses, transport checksum |
+//! | `ip.rs` | the IP header of either family: length, addresses, transport checksum |
 //! | `dr.rs` | direct routing (and what it shares with IP-in-IP: inbound only) |
 //! | `tunnel.rs` | IP-in-IP |
 //! | `toa.rs`, `proxy.rs` | the client's address for the real server: TOA, the PROXY protocol |
@@ -163,17 +163,7 @@ fn addr6(a: &[u8; 16]) -> std::net::Ipv6Addr {
 /// The address of an entry's 16-byte field, of its family (IPv4 is kept IPv4-mapped).
 #[inline]
 pub(crate) fn ip_of(a: &[u8; 16]) -> IpAddr {
-    if is_mapped(a) {
-        IpAddr::V4(addr4(a))
-    } else {
-        IpAddr::V6(addr6(a))
-    }
-}
-
-/// Whether an entry's 16-byte address is an IPv4 one (IPv4-mapped).
-#[inline]
-fn is_mapped(a: &[u8; 16]) -> bool {
-    a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+    addr6(a).to_canonical()
 }
 
 /// `a` in the entries' 16-byte form.

@@ -302,6 +302,19 @@ fn ipv6_access_lists_refuse_and_admit_clients_by_network() {
 }
 
 #[test]
+fn a_static_ipv6_neighbour_needs_no_neighbour_discovery() {
+    let mut rt = runtime6(conf::ProxyProtocol::Off);
+    rt.neighbours.push(conf::Neighbour { addr: RS6.into(), mac: RS_MAC.0, port: 1 });
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut st = store();
+    let mut n = Balancer::new(services, st.shard(), vec![P0, P1], 0);
+    assert!(n.wanted().is_empty(), "nothing to solicit: {:?}", n.wanted());
+    let mut f = udp6((CLIENT_MAC, P0), (CLIENT6, 5353), (VIP6, 53), b"query");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    check6(&f, (P1, RS_MAC), (LIP6, LPORT_MIN), (RS6, 8080));
+}
+
+#[test]
 fn an_ipv6_real_server_behind_a_route_is_reached_through_its_gateway() {
     let mut rt = runtime6(conf::ProxyProtocol::Off);
     let (far, gw): (Ipv6Addr, Ipv6Addr) = ("2001:db8:2::2".parse().unwrap(), "2001:db8:1::1".parse().unwrap());
