@@ -297,7 +297,7 @@ impl Protocol {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Service {
     /// The virtual address, IPv4 or IPv6; its real servers and local addresses are of its
-    /// family.
+    /// family, or, for an IPv6 one, all IPv4 (NAT64: [`Service::is_nat64`]).
     pub vip: std::net::IpAddr,
     pub port: u16,
     pub protocol: Protocol,
@@ -320,6 +320,15 @@ pub struct Service {
     /// The worker group that serves it (`None`: the group polling its VIP's port). Only that
     /// group's lcores hold its connections and hand its packets to each other.
     pub group: Option<String>,
+}
+
+impl Service {
+    /// Whether it is NAT64: an IPv6 VIP whose real servers and local addresses are IPv4
+    /// (Full-NAT with each packet's header translated, as DPVS does).
+    pub fn is_nat64(&self) -> bool {
+        self.vip.is_ipv6()
+            && self.reals.iter().map(|r| r.addr).chain(self.local_addresses.iter().copied()).any(|a| a.is_ipv4())
+    }
 }
 
 /// The PROXY protocol (haproxy.org) header a Full-NAT service puts before a TCP client's first

@@ -594,8 +594,8 @@ rx = ["p1:0"]
         assert_eq!(again.as_ref(), Ok(&text), "dump, reload, dump is a fixed point");
     }
 
-    /// An IPv6 address and service written back and read again: the same runtime, and the
-    /// same text.
+    /// An IPv6 address and services (IPv6, NAT64) written back and read again: the same
+    /// runtime, and the same text.
     #[test]
     fn ipv6_addresses_and_services_dump_and_reload_to_a_fixed_point() {
         let cfg = Config::from_str(FILE, "t.toml").unwrap_or_else(|e| panic!("{e}"));
@@ -608,7 +608,14 @@ rx = ["p1:0"]
         v6.local_addresses = vec![a("2001:db8::fe")];
         v6.reals[0].addr = a("2001:db8::2");
         v6.reals[0].forward = crate::Forward::Fnat;
+        // NAT64: the IPv4 real servers of an IPv6 VIP.
+        let mut nat64 = (*rt.services[0]).clone();
+        nat64.vip = a("2001:db8::100");
+        nat64.port = 8443;
+        nat64.reals[0].forward = crate::Forward::Fnat;
+        assert!(nat64.is_nat64() && !v6.is_nat64() && !rt.services[0].is_nat64());
         rt.services.push(v6.into());
+        rt.services.push(nat64.into());
         let text = replace_runtime_tables(FILE, &cfg.render_runtime(&rt)).expect("TOML");
         let back = Config::from_str(&text, "dump").unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(back.runtime(), rt);

@@ -144,14 +144,30 @@ fn ip(text: &str, what: &str, path: &KeyPath) -> Result<std::net::IpAddr> {
     Ok(a)
 }
 
-/// "`a` is an IPv6 address, but services[i].vip is IPv4" and the like: every address of a
-/// service is of its VIP's family.
-fn same_family(a: std::net::IpAddr, vip: std::net::IpAddr, path: &KeyPath) -> Result<()> {
+/// The family of a service's real servers and local addresses: the VIP's, or IPv4 under an
+/// IPv6 VIP (NAT64). The first of them sets it (`first`: its key and address) and every other
+/// follows: "`a` is an IPv6 address, but services[i].vip is IPv4" and the like.
+fn same_family(
+    a: std::net::IpAddr,
+    vip: std::net::IpAddr,
+    first: &mut Option<(String, std::net::IpAddr)>,
+    path: &KeyPath,
+) -> Result<()> {
     let name = |a: std::net::IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
-    if a.is_ipv6() == vip.is_ipv6() {
-        return Ok(());
+    if vip.is_ipv4() && a.is_ipv6() {
+        return Err(Fault::at(path, format!("{a} is an IPv6 address, but the virtual address {vip} is IPv4: an IPv4 service's real servers and local addresses are IPv4 (NAT64 translates IPv6 clients to IPv4 real servers, not the other way)")));
     }
-    Err(Fault::at(path, format!("{a} is an {} address, but the virtual address {vip} is {}: a service's real servers and local addresses are of its VIP's family", name(a), name(vip))))
+    match first {
+        Some((key, f)) if f.is_ipv6() != a.is_ipv6() => Err(Fault::at(
+            path,
+            format!("{a} is an {} address, but {key} is {}: a service's real servers and local addresses are of one family (IPv4 ones under an IPv6 VIP make it NAT64)", name(a), name(*f)),
+        )),
+        Some(_) => Ok(()),
+        None => {
+            *first = Some((path.to_string(), a));
+            Ok(())
+        }
+    }
 }
 
 fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortDraft], lim: &Limits, path: &KeyPath) -> Result<Vec<Neighbour>> {
@@ -334,10 +350,12 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
         return Err(over_limit(&lp, "local addresses", (lim.local_addresses, raw_l.len()), "local_addresses"));
     }
     let mut local_addresses = Vec::with_capacity(raw_l.len());
+    // The first real server or local address, which sets the family of the others.
+    let mut first = None;
     for (j, t) in raw_l.iter().enumerate() {
         let p = lp.index(j);
         let a = ip(t, "a local address", &p)?;
-        same_family(a, vip, &p)?;
+        same_family(a, vip, &mut first, &p)?;
         if !owned(a) {
             return Err(Fault::at(
                 &p,
@@ -362,7 +380,7 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
         let p = rp.index(j);
         let ap = p.key("address");
         let addr = ip(&required(r.address, &ap, "the real server's address")?, "the real server's address", &ap)?;
-        same_family(addr, vip, &ap)?;
+        same_family(addr, vip, &mut first, &ap)?;
         let rport: u16 = int(r.port, port, 1..=65_535, &p.key("port"))?;
         let weight: u32 = int(r.weight, 1, 0..=65_535, &p.key("weight"))?;
         let fp = p.key("forward");
@@ -378,6 +396,12 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
                 ))
             }
         };
+        if vip.is_ipv6() && addr.is_ipv4() && forward != Forward::Fnat {
+            return Err(Fault::at(
+                &fp,
+                format!("{addr} is an IPv4 real server of the IPv6 virtual address {vip}: NAT64 translates in Full-NAT only, so it takes forward = \"fnat\""),
+            ));
+        }
         if matches!(forward, Forward::Dr | Forward::Tunnel) && rport != port {
             let what = if forward == Forward::Dr { "direct-routing" } else { "tunnel" };
             return Err(Fault::at(

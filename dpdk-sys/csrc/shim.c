@@ -45,6 +45,16 @@ int shim_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
 	return rte_pktmbuf_trim(m, len);
 }
 
+char *shim_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_prepend(m, len);
+}
+
+char *shim_pktmbuf_adj(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_adj(m, len);
+}
+
 struct rte_mempool *shim_mbuf_pool(const struct rte_mbuf *m)
 {
 	return m->pool;

@@ -29,6 +29,8 @@ void shim_pktmbuf_free(struct rte_mbuf *m);
 void shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned n);
 char *shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 int shim_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+char *shim_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
+char *shim_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 struct rte_mempool *shim_mbuf_pool(const struct rte_mbuf *m);
 
 /* Mempools. */

@@ -150,6 +150,26 @@ impl Packet<'_> {
         // SAFETY: valid single-segment mbuf with at least `cut` bytes of data.
         unsafe { dpdk_sys::shim_pktmbuf_trim(m, cut) == 0 }
     }
+
+    /// Opens `n` bytes in front of a packet's data (into the buffer's headroom): the data
+    /// starts `n` bytes earlier, the new bytes holding what was there. Returns false, changing
+    /// nothing, when the headroom is shorter than `n`.
+    pub fn prepend(&mut self, n: usize) -> bool {
+        let Ok(n16) = u16::try_from(n) else { return false };
+        // SAFETY: valid mbuf, exclusively ours (see data_mut); prepend only moves the data
+        // start within the buffer (it returns null, changing nothing, when the headroom is
+        // short).
+        !unsafe { dpdk_sys::shim_pktmbuf_prepend(self.m.as_ptr(), n16) }.is_null()
+    }
+
+    /// Removes the first `n` bytes of a packet's data (into the headroom). Returns false,
+    /// changing nothing, when the first segment is shorter than `n`.
+    pub fn cut_front(&mut self, n: usize) -> bool {
+        let Ok(n16) = u16::try_from(n) else { return false };
+        // SAFETY: valid mbuf, exclusively ours; adj checks the first segment's length
+        // (null, nothing changed, when it is shorter than `n`).
+        !unsafe { dpdk_sys::shim_pktmbuf_adj(self.m.as_ptr(), n16) }.is_null()
+    }
 }
 
 /// A batch of up to [`BURST_SIZE`] owned packets, moved in one rx or tx call. Packets still

@@ -97,6 +97,9 @@ pub enum Mode {
     Template = 4,
     /// IP-in-IP: inbound only, the packet unchanged inside an outer IPv4 header.
     Tunnel = 5,
+    /// NAT64: Full-NAT between an IPv6 client (and VIP) and an IPv4 real server (and local
+    /// address), each packet's header translated to the other family (RFC 7915).
+    Nat64 = 6,
 }
 
 impl Mode {
@@ -108,6 +111,7 @@ impl Mode {
             3 => Some(Mode::Nat),
             4 => Some(Mode::Template),
             5 => Some(Mode::Tunnel),
+            6 => Some(Mode::Nat64),
             _ => None,
         }
     }
@@ -336,7 +340,7 @@ const _: () = {
 // The flag bits and the mode nibble do not overlap, and every mode fits in its nibble.
 const _: () = {
     let flags = ConnEntry::FLAG_IN_USE | ConnEntry::FLAG_CONTROLLED;
-    let modes = [Mode::FullNat, Mode::Dr, Mode::Nat, Mode::Template, Mode::Tunnel];
+    let modes = [Mode::FullNat, Mode::Dr, Mode::Nat, Mode::Template, Mode::Tunnel, Mode::Nat64];
     let mut i = 0;
     while i < modes.len() {
         let m = modes[i] as u8;
@@ -359,7 +363,7 @@ mod tests {
     #[test]
     fn flag_bytes_decode() {
         // (flags byte, in use, mode, template, controlled)
-        let fixtures: [(u8, bool, Option<Mode>, bool, bool); 8] = [
+        let fixtures: [(u8, bool, Option<Mode>, bool, bool); 9] = [
             (0x00, false, None, false, false),
             (0x11, true, Some(Mode::FullNat), false, false),
             (0x21, true, Some(Mode::Dr), false, false),
@@ -367,8 +371,9 @@ mod tests {
             (0x41, true, Some(Mode::Template), true, false),
             (0x45, true, Some(Mode::Template), true, true),
             (0x51, true, Some(Mode::Tunnel), false, false),
+            (0x61, true, Some(Mode::Nat64), false, false),
             // A mode this build does not know.
-            (0x61, true, None, false, false),
+            (0x71, true, None, false, false),
         ];
         for (flags, in_use, mode, template, controlled) in fixtures {
             let e = with_flags(flags);
@@ -384,8 +389,14 @@ mod tests {
 
     #[test]
     fn new_entries_are_encoded_as_the_bytes_readers_expect() {
-        let fixtures =
-            [(Mode::FullNat, 0x11), (Mode::Dr, 0x21), (Mode::Nat, 0x31), (Mode::Template, 0x41), (Mode::Tunnel, 0x51)];
+        let fixtures = [
+            (Mode::FullNat, 0x11),
+            (Mode::Dr, 0x21),
+            (Mode::Nat, 0x31),
+            (Mode::Template, 0x41),
+            (Mode::Tunnel, 0x51),
+            (Mode::Nat64, 0x61),
+        ];
         for (mode, byte) in fixtures {
             assert_eq!(ConnEntry::flags_for(mode), byte, "{mode:?}");
             assert_eq!(with_flags(byte).mode(), Some(mode));
@@ -394,6 +405,6 @@ mod tests {
         let mut e = with_flags(ConnEntry::flags_for(Mode::Template));
         e.set_controlled();
         assert_eq!(e.flags, 0x45);
-        assert_eq!([Mode::from_u8(0), Mode::from_u8(6), Mode::from_u8(15)], [None, None, None]);
+        assert_eq!([Mode::from_u8(0), Mode::from_u8(7), Mode::from_u8(15)], [None, None, None]);
     }
 }

@@ -1,8 +1,9 @@
 //! IPv6 end to end with real Linux stacks: two tap ports whose kernel sides sit in a client
 //! and a server namespace. IPv6 passes through the worker between them (neighbour discovery
 //! and ping bridged by the two-arm pair); the ports' own IPv6 addresses answer neighbour
-//! solicitations and ping, from the file and added or removed at run time with dpip; and curl
-//! over IPv6 goes through a Full-NAT service set up with ipvsadm's own syntax.
+//! solicitations and ping, from the file and added or removed at run time with dpip; curl
+//! over IPv6 goes through Full-NAT, direct routing and IPv6-in-IPv6 services set up with
+//! ipvsadm's own syntax, and through NAT64 to an IPv4 real server.
 
 use std::process::Command;
 use std::time::Duration;
@@ -15,17 +16,18 @@ fn config(ifp: &str) -> String {
 }
 
 /// Moves the kernel sides `<ifp>a` and `<ifp>b` of the instance's taps into a client
-/// namespace (2001:db8::1/64) and a server namespace (`server`), without duplicate address
-/// detection (its delay is not what is tested).
+/// namespace (2001:db8::1/64) and a server namespace (`server`, IPv6 or IPv4), without
+/// duplicate address detection (its delay is not what is tested).
 fn namespaces(ifp: &str, server: &str) -> (Netns, Netns) {
     let (cli, srv) = (Netns::new("n6c"), Netns::new("n6s"));
     for (ns, side, addr, mac) in
         [(&cli, "a", "2001:db8::1/64", "02:00:00:00:01:01"), (&srv, "b", server, "02:00:00:00:01:02")]
     {
         let dev = format!("{ifp}{side}");
+        let nodad = if addr.contains(':') { " nodad" } else { "" };
         sh(&format!("ip link set {dev} netns {}", ns.0));
         ns.sh(&format!(
-            "ip link set {dev} address {mac} && ip -6 addr add {addr} dev {dev} nodad && ip link set {dev} up"
+            "ip link set {dev} address {mac} && ip addr add {addr} dev {dev}{nodad} && ip link set {dev} up"
         ));
     }
     (cli, srv)
@@ -265,10 +267,7 @@ fn ipv6_direct_routing_and_ipv6_in_ipv6_reach_a_real_server_that_answers_the_cli
     quietly(&inst, "ipvsadm", &format!("-a -t [{vip}]:82 -r [{rs}]:82 -i"));
     let sink = Spawned::python_in(&srv, &tools.join("tcp_answer.py"), &[vip, "82", "count"]);
     std::thread::sleep(Duration::from_millis(500));
-    let sent = cli.sh(&format!(
-        "python3 -c \"import socket; s = socket.create_connection((\\\"{vip}\\\", 82), timeout=10); \
-         s.sendall(bytes(300000)); s.shutdown(socket.SHUT_WR); print(s.recv(100).decode())\""
-    ));
+    let sent = upload6(&cli, vip, 82);
     drop(sink);
     assert_eq!(sent.trim(), "300000", "every byte of the upload arrived");
     drop(decap);
@@ -278,4 +277,75 @@ fn ipv6_direct_routing_and_ipv6_in_ipv6_reach_a_real_server_that_answers_the_cli
     let (_, listing, _) = front(&inst, "ipvsadm", "-ln");
     assert!(listing.contains(&format!("-> [{rs}]:80")) && listing.contains("Route"), "{listing}");
     assert!(listing.contains(&format!("-> [{rs}]:81")) && listing.contains("Tunnel"), "{listing}");
+}
+
+/// NAT64: an IPv6 client, through an IPv6 VIP, to an IPv4 real server from an IPv4 local
+/// address (set up as DPVS's users do: IPv4 real servers and local addresses under an IPv6
+/// VIP). A download, the PROXY protocol version 2 header naming the IPv6 client to the IPv4
+/// server, and an upload whose segments do not fit the real server's smaller MTU: the
+/// client hears "packet too big" for the IPv6 size that fits.
+#[test]
+fn nat64_curl_from_an_ipv6_client_to_an_ipv4_real_server() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("d9");
+    let config = TAP_PORTS.replace("@IF@", &ifp).replace("name = \"dpdk1\"\n", "name = \"dpdk1\"\nmtu = 1400\n");
+    let inst = Instance::start(&config);
+    let (rs, lip) = ("198.18.1.2", "198.18.1.254");
+    let (cli, srv) = namespaces(&ifp, &format!("{rs}/24"));
+    // The real server's own link takes 1500, so it lets the client send full segments; the
+    // balancer's port towards it takes 1400.
+    srv.sh(&format!("ip link set {ifp}b mtu 1500"));
+    quietly(&inst, "dpip", &format!("addr add {VIP}/64 dev dpdk0"));
+    quietly(&inst, "dpip", &format!("addr add {lip}/24 dev dpdk1"));
+    let vip = VIP;
+    for (port, rport, proxy) in [(80, 8080, ""), (81, 8081, " --proxy-protocol v2"), (82, 8082, "")] {
+        quietly(&inst, "ipvsadm", &format!("-A -t [{vip}]:{port} -s rr{proxy}"));
+        quietly(&inst, "ipvsadm", &format!("-a -t [{vip}]:{port} -r {rs}:{rport} -b"));
+        quietly(&inst, "ipvsadm", &format!("--add-laddr -z {lip} -t [{vip}]:{port} -F dpdk1"));
+    }
+    let (_, listing, _) = front(&inst, "ipvsadm", "-ln");
+    assert!(listing.contains(&format!("TCP  [{vip}]:80 rr")), "{listing}");
+    assert!(listing.contains(&format!("-> {rs}:8080")) && listing.contains("FullNat"), "{listing}");
+    // A real server of another mode is refused: NAT64 is Full-NAT.
+    let (ok, out, err) = front(&inst, "ipvsadm", &format!("-a -t [{vip}]:80 -r {rs}:80 -g"));
+    assert!(!ok && err.contains("NAT64 translates in Full-NAT only"), "{out}{err}");
+
+    // 300 kB over HTTP from the IPv4 real server, checked byte for byte.
+    let access = download6(&inst, (&cli, &srv), (vip, 80), 8080, "NAT64");
+    assert!(access.contains(&format!("{lip} - -")), "the IPv4 server saw the local address: {access}");
+
+    // The PROXY protocol version 2 header names the IPv6 client and VIP to the IPv4 server.
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools");
+    let server = Spawned::python_in(&srv, &tools.join("tcp_answer.py"), &[rs, "8081", "proxy2"]);
+    let body = inst.dir.join("body64");
+    wait_for("an answer through NAT64 with a PROXY v2 header", Duration::from_secs(20), || {
+        fetch6(&cli, &format!("http://[{vip}]:81/"), &body)
+    });
+    drop(server);
+    let text = std::fs::read_to_string(&body).unwrap();
+    assert!(
+        text.starts_with(&format!("PROXY2 2001:db8::1 {vip} ")) && text.ends_with(&format!(" 81 from {lip}")),
+        "the IPv4 server read the IPv6 client from the header: {text}"
+    );
+
+    // An upload: 1500-byte IPv6 segments are 1480 bytes of IPv4, too big for the 1400-byte
+    // port; the client hears "packet too big, MTU 1420" and sends smaller ones.
+    let sink = Spawned::python_in(&srv, &tools.join("tcp_answer.py"), &[rs, "8082", "count"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = upload6(&cli, vip, 82);
+    drop(sink);
+    assert_eq!(sent.trim(), "300000", "every byte of the upload arrived");
+    let s = inst.stats()["total"].clone();
+    assert!(u(&s, "icmp_frag_needed") >= 1 && u(&s, "fnat_out") > 0, "{s}");
+    assert!(cli.sh(&format!("ip -6 route get {vip}")).contains("mtu 1420"), "the client learned the path MTU");
+}
+
+/// Sends 300 000 bytes from `cli` to `[vip]:port` and returns what the server answers (how
+/// many bytes it got, from `tcp_answer.py count`).
+fn upload6(cli: &Netns, vip: &str, port: u16) -> String {
+    cli.sh(&format!(
+        "python3 -c \"import socket; s = socket.create_connection((\\\"{vip}\\\", {port}), timeout=10); \
+         s.sendall(bytes(300000)); s.shutdown(socket.SHUT_WR); print(s.recv(100).decode())\""
+    ))
 }

@@ -89,6 +89,7 @@ pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod nat;
+pub mod nat64;
 pub mod parse;
 pub mod tcp;
 pub mod udp;

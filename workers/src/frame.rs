@@ -10,6 +10,11 @@ pub trait Frame {
     fn insert(&mut self, at: usize, n: usize) -> bool;
     /// Cuts the frame to `len` bytes (no-op when it is not longer).
     fn truncate(&mut self, len: usize);
+    /// Opens `n` bytes in front of the frame (their contents unspecified). Returns false,
+    /// changing nothing, when the buffer has no room in front.
+    fn prepend(&mut self, n: usize) -> bool;
+    /// Removes the first `n` bytes. Returns false, changing nothing, when it is shorter.
+    fn cut_front(&mut self, n: usize) -> bool;
 
     /// Makes the frame `len` bytes long, growing it at the end or cutting it (an answer
     /// written over its question). Returns false, changing nothing, when it cannot grow.
@@ -41,6 +46,19 @@ impl Frame for Vec<u8> {
     fn truncate(&mut self, len: usize) {
         Vec::truncate(self, len);
     }
+
+    fn prepend(&mut self, n: usize) -> bool {
+        self.splice(0..0, std::iter::repeat_n(0, n));
+        true
+    }
+
+    fn cut_front(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.drain(..n);
+        true
+    }
 }
 
 impl Frame for dpdk::Packet<'_> {
@@ -56,6 +74,14 @@ impl Frame for dpdk::Packet<'_> {
     fn truncate(&mut self, len: usize) {
         dpdk::Packet::truncate(self, len);
     }
+
+    fn prepend(&mut self, n: usize) -> bool {
+        dpdk::Packet::prepend(self, n)
+    }
+
+    fn cut_front(&mut self, n: usize) -> bool {
+        dpdk::Packet::cut_front(self, n)
+    }
 }
 
 #[cfg(test)]
@@ -69,5 +95,16 @@ mod tests {
         assert_eq!(v, [1, 2, 3, 2, 3, 4]);
         assert!(!Frame::insert(&mut v, 7, 1));
         assert_eq!(v.len(), 6);
+    }
+
+    #[test]
+    fn vec_front_grows_and_shrinks() {
+        let mut v = vec![1u8, 2, 3];
+        assert!(Frame::prepend(&mut v, 2));
+        assert_eq!(v, [0, 0, 1, 2, 3]);
+        assert!(Frame::cut_front(&mut v, 3));
+        assert_eq!(v, [2, 3]);
+        assert!(!Frame::cut_front(&mut v, 3));
+        assert_eq!(v, [2, 3]);
     }
 }

@@ -56,11 +56,27 @@ impl Balancer<'_> {
         if !self.client_address(e, dir, buf, at, flags, out_port) {
             return Verdict::Drop(DropReason::NoResource);
         }
+        self.forwarded(idx, dir, buf, flags, (out_port, dst_mac), new)
+    }
+
+    /// The end of a routed packet's way (translated, the client's address in it): its MACs to
+    /// leave by `out_port` for `dst_mac`, then the connection's state, timeout and counters.
+    #[inline(always)]
+    pub(super) fn forwarded<F: Frame>(
+        &mut self,
+        idx: u32,
+        dir: Dir,
+        buf: &mut F,
+        flags: Option<TcpFlags>,
+        (out_port, dst_mac): (u16, EthernetAddress),
+        new: bool,
+    ) -> Verdict {
         let frame = buf.bytes();
         let mut eth = EthernetFrame::new_unchecked(&mut *frame);
         eth.set_dst_addr(dst_mac);
         eth.set_src_addr(self.port_macs[usize::from(out_port)]);
         let len = frame.len() as u64;
+        let e = self.shard.entry(idx);
         let way = if dir == Dir::In { Way::In } else { Way::Out };
         let (state, timeout) = track(State::from_u8(e.state), flags, way);
         let (service, real) = (e.service as usize, e.real as usize);

@@ -20,6 +20,7 @@
 //! | `receive.rs` | which lcore each port's RSS delivers a packet to, local ports chosen by it ([`Receive`]) |
 //! | `setup.rs` | a new connection: scheduling, persistence templates, the local address and port |
 //! | `fullnat.rs` | the routed modes, Full-NAT and NAT: TTL, addresses and ports, TOA or PROXY, MACs |
+//! | `nat64.rs` | NAT64: Full-NAT from IPv6 clients to IPv4 real servers, each header translated |
 //! | `ip.rs` | the IP header of either family: length, addresses, transport checksum |
 //! | `dr.rs` | direct routing (and what it shares with IP-in-IP: inbound only) |
 //! | `tunnel.rs` | IP-in-IP |
@@ -46,6 +47,7 @@ mod dr;
 mod fullnat;
 mod hops;
 mod ip;
+mod nat64;
 pub mod proxy;
 mod receive;
 mod service;
@@ -402,6 +404,7 @@ impl<'a> Balancer<'a> {
         }
         match mode {
             Some(Mode::FullNat | Mode::Nat) => self.route(idx, dir, buf, at, flags, new),
+            Some(Mode::Nat64) => self.route64(idx, dir, buf, at, flags, new),
             Some(Mode::Dr) => {
                 let hit = Hit::of(e);
                 self.direct_route(idx, hit, dir, buf.bytes(), flags, new)
@@ -460,7 +463,8 @@ impl<'a> Balancer<'a> {
     }
 
     /// Whether a packet (at `l3` of `frame`) of connection `e` is too big for the port it
-    /// leaves by (with the IP-in-IP header, or a UDP datagram's PROXY header, if it gets one):
+    /// leaves by (with the IP-in-IP header, a UDP datagram's PROXY header, or NAT64's header of
+    /// the other family, if it gets one):
     /// a router answers "fragmentation needed" (IPv6: "packet too big") when DF is set (IPv6
     /// always); this one does not fragment otherwise. Inbound-only modes check inbound
     /// packets only.
@@ -473,7 +477,7 @@ impl<'a> Balancer<'a> {
         udp: bool,
         (ip_len, frame, at): (usize, &[u8], Offsets),
     ) -> Option<Verdict> {
-        let routed = matches!(mode, Some(Mode::FullNat | Mode::Nat));
+        let routed = matches!(mode, Some(Mode::FullNat | Mode::Nat | Mode::Nat64));
         if dir != Dir::In && !routed {
             return None;
         }
@@ -481,19 +485,21 @@ impl<'a> Balancer<'a> {
             Dir::In => self.services.get(e.service as usize)?.reals.get(e.real as usize)?.via,
             Dir::Out => e.client_port,
         };
-        let grow = match mode {
-            Some(Mode::Tunnel) => tunnel_header_len(ip_of(&e.raddr)),
+        // What the packet gains on its way, and the header it loses (NAT64's translation).
+        let (grow, shrink) = match mode {
+            Some(Mode::Tunnel) => (tunnel_header_len(ip_of(&e.raddr)), 0),
             // A UDP flow's datagrams to a PROXY protocol real server carry the header.
-            Some(Mode::FullNat) if dir == Dir::In && udp => usize::from(e.pp_len),
-            _ => 0,
+            Some(Mode::FullNat) if dir == Dir::In && udp => (usize::from(e.pp_len), 0),
+            Some(Mode::Nat64) => nat64::growth(dir, at.l4 - at.l3, if udp { e.pp_len } else { 0 }),
+            _ => (0, 0),
         };
-        let mtu = self.mtu(out);
+        let mtu = self.mtu(out) + shrink;
         if ip_len + grow <= mtu {
             return None;
         }
         // IPv6 is never fragmented on the way: always "packet too big".
         Some(if at.v6 || Ipv4Packet::new_unchecked(&frame[at.l3..]).dont_frag() {
-            Verdict::FragNeeded { mtu: (mtu - grow) as u16 }
+            Verdict::FragNeeded { mtu: mtu.saturating_sub(grow).min(0xffff) as u16 }
         } else {
             Verdict::Drop(DropReason::TooBig)
         })

@@ -60,7 +60,9 @@ impl Balancer<'_> {
             return self.insert(&c, si, ri, template).map(Some);
         }
         let (laddr, lport) = self.local_port(si, t, &real)?;
-        let c = new_conn(t, (entry_form(laddr), lport), &real, (state, Mode::FullNat), (si, ri), (client_mac, rx_port));
+        // An IPv4 real server of an IPv6 VIP: NAT64.
+        let mode = if real.addr.is_ipv4() == vip.is_ipv4() { Mode::FullNat } else { Mode::Nat64 };
+        let c = new_conn(t, (entry_form(laddr), lport), &real, (state, mode), (si, ri), (client_mac, rx_port));
         let idx = self.insert(&c, si, ri, template)?;
         self.start_proxy(idx, si, t, tcp.map(|(_, seq)| seq));
         Ok(Some(idx))
