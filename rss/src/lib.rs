@@ -10,10 +10,10 @@
 //! ([`Toeplitz::field`]), and a table per byte offset ([`ByteTable`]) gives a field's part in
 //! one lookup a byte.
 //!
-//! Inputs are laid out as DPDK's `rte_softrss` and Microsoft's specification do for IPv4:
-//! source address, destination address (4 bytes each, network order), then source and
-//! destination port (2 bytes each, network order); the IPv4-only hash stops after the
-//! addresses.
+//! Inputs are laid out as DPDK's `rte_softrss` and Microsoft's specification do: source
+//! address, destination address (4 bytes each for IPv4, 16 for IPv6, network order), then
+//! source and destination port (2 bytes each, network order); the addresses-only hash stops
+//! after the addresses.
 #![forbid(unsafe_code)]
 
 /// Length of an RSS key: 40 bytes hash inputs of up to 36 bytes (IPv6 addresses and ports).
@@ -113,6 +113,17 @@ impl Toeplitz {
         input[4..].copy_from_slice(&dst);
         self.hash(&input)
     }
+
+    /// The hash of IPv6 addresses and ports (TCP or UDP; 36 bytes, the longest input a
+    /// 40-byte key hashes), as a NIC hashes a received packet from `src` to `dst`.
+    pub fn ipv6(&self, src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> u32 {
+        self.ipv6_addrs(src, dst) ^ self.field(32, &sport.to_be_bytes()) ^ self.field(34, &dport.to_be_bytes())
+    }
+
+    /// The hash of IPv6 addresses alone.
+    pub fn ipv6_addrs(&self, src: [u8; 16], dst: [u8; 16]) -> u32 {
+        self.field(0, &src) ^ self.field(16, &dst)
+    }
 }
 
 /// The part each value of one input byte makes of the hash at a fixed offset: a field's part
@@ -168,28 +179,44 @@ impl PortTable {
     }
 }
 
-/// The Toeplitz hash of IPv4 addresses and ports by table: one lookup an input byte (twelve
-/// tables of 1 KiB), what the packet path computes per packet.
+/// The Toeplitz hash of a TCP or UDP tuple whose addresses are `A` bytes long by table: one
+/// lookup an input byte (1 KiB a byte: 12 KiB for IPv4, 36 KiB for IPv6), what the packet
+/// path computes per packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ipv4Hasher {
-    bytes: Box<[ByteTable; offset::END]>,
+pub struct TupleHasher<const A: usize> {
+    /// One table per input byte: `2 * A + 4` of them.
+    bytes: Box<[ByteTable]>,
 }
 
-impl Ipv4Hasher {
+/// [`TupleHasher`] of IPv4 addresses and ports.
+pub type Ipv4Hasher = TupleHasher<4>;
+/// [`TupleHasher`] of IPv6 addresses and ports.
+pub type Ipv6Hasher = TupleHasher<16>;
+
+impl<const A: usize> TupleHasher<A> {
+    /// Input bytes: two addresses and two ports.
+    const LEN: usize = 2 * A + 4;
+    /// Offset of the destination port in the input.
+    const DST_PORT: usize = 2 * A + 2;
+
     /// The tables of `t`.
-    pub fn new(t: &Toeplitz) -> Ipv4Hasher {
-        Ipv4Hasher { bytes: Box::new(std::array::from_fn(|at| ByteTable::new(t, at))) }
+    ///
+    /// # Panics
+    /// When the input is longer than 36 bytes (`A` over 16).
+    pub fn new(t: &Toeplitz) -> TupleHasher<A> {
+        TupleHasher { bytes: (0..Self::LEN).map(|at| ByteTable::new(t, at)).collect() }
     }
 
-    /// The hash of IPv4 addresses and ports, equal to [`Toeplitz::ipv4`].
+    /// The hash of addresses and ports, equal to [`Toeplitz::ipv4`] (or [`Toeplitz::ipv6`]).
     #[inline]
-    pub fn hash(&self, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> u32 {
-        let b = &self.bytes;
+    pub fn hash(&self, src: [u8; A], dst: [u8; A], sport: u16, dport: u16) -> u32 {
+        let b = &self.bytes[..Self::LEN];
+        let mut h = 0;
+        for i in 0..A {
+            h ^= b[i].get(src[i]) ^ b[A + i].get(dst[i]);
+        }
         let [sp0, sp1] = sport.to_be_bytes();
-        let [dp0, dp1] = dport.to_be_bytes();
-        (b[0].get(src[0]) ^ b[1].get(src[1]) ^ b[2].get(src[2]) ^ b[3].get(src[3]))
-            ^ (b[4].get(dst[0]) ^ b[5].get(dst[1]) ^ b[6].get(dst[2]) ^ b[7].get(dst[3]))
-            ^ (b[8].get(sp0) ^ b[9].get(sp1) ^ b[10].get(dp0) ^ b[11].get(dp1))
+        h ^ (b[2 * A].get(sp0) ^ b[2 * A + 1].get(sp1)) ^ self.dst_port(dport)
     }
 
     /// The part a destination port makes of the hash: `hash(s, d, sp, dp) == hash(s, d, sp, 0)
@@ -197,12 +224,13 @@ impl Ipv4Hasher {
     #[inline]
     pub fn dst_port(&self, port: u16) -> u32 {
         let [h, l] = port.to_be_bytes();
-        self.bytes[offset::DST_PORT].get(h) ^ self.bytes[offset::DST_PORT + 1].get(l)
+        let b = &self.bytes[..Self::LEN];
+        b[Self::DST_PORT].get(h) ^ b[Self::DST_PORT + 1].get(l)
     }
 
     /// The destination port's table, for a [`PortPicker`].
     pub fn dst_port_table(&self) -> PortTable {
-        PortTable { high: self.bytes[offset::DST_PORT].clone(), low: self.bytes[offset::DST_PORT + 1].clone() }
+        PortTable { high: self.bytes[Self::DST_PORT].clone(), low: self.bytes[Self::DST_PORT + 1].clone() }
     }
 }
 

@@ -26,6 +26,28 @@ fn the_microsoft_ipv4_vectors() {
     }
 }
 
+/// (source, destination, source port, destination port, IPv6-only hash, IPv6 with TCP hash).
+type Vector6 = (&'static str, &'static str, u16, u16, u32, u32);
+
+/// From Microsoft's "Verifying the RSS Hash Calculation" (also in DPDK's `test_thash.c`).
+const IPV6_VECTORS: [Vector6; 3] = [
+    ("3ffe:2501:200:1fff::7", "3ffe:2501:200:3::1", 2794, 1766, 0x2cc1_8cd5, 0x4020_7d3d),
+    ("3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739, 0x0f0c_461c, 0xdde5_1bbf),
+    ("3ffe:1900:4545:3:200:f8ff:fe21:67cf", "fe80::200:f8ff:fe21:67cf", 44251, 38024, 0x4b61_e985, 0x02d1_feef),
+];
+
+#[test]
+fn the_microsoft_ipv6_vectors() {
+    let t = Toeplitz::new(MS_KEY);
+    let h = Ipv6Hasher::new(&t);
+    let a = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    for (src, dst, sport, dport, addrs, tcp) in IPV6_VECTORS {
+        assert_eq!(t.ipv6_addrs(a(src), a(dst)), addrs, "{src} -> {dst}");
+        assert_eq!(t.ipv6(a(src), a(dst), sport, dport), tcp, "[{src}]:{sport} -> [{dst}]:{dport}");
+        assert_eq!(h.hash(a(src), a(dst), sport, dport), tcp, "by table");
+    }
+}
+
 #[test]
 fn windows_at_byte_boundaries_are_the_key_bytes() {
     let t = Toeplitz::new(MS_KEY);
@@ -146,6 +168,19 @@ proptest! {
         prop_assert_eq!(h.hash(src, dst, sport, dport), t.ipv4(src, dst, sport, dport));
         prop_assert_eq!(h.hash(src, dst, sport, dport), h.hash(src, dst, sport, 0) ^ h.dst_port(dport));
         prop_assert_eq!(h.dst_port_table().get(dport), h.dst_port(dport));
+        // The same tuple's addresses as the low bytes of IPv6 ones.
+        let six = |a: [u8; 4]| { let mut x = [0xa5u8; 16]; x[12..].copy_from_slice(&a); x };
+        let h6 = Ipv6Hasher::new(&t);
+        let (s6, d6) = (six(src), six(dst));
+        prop_assert_eq!(h6.hash(s6, d6, sport, dport), t.ipv6(s6, d6, sport, dport));
+        let mut input = [0u8; 36];
+        input[..16].copy_from_slice(&s6);
+        input[16..32].copy_from_slice(&d6);
+        input[32..34].copy_from_slice(&sport.to_be_bytes());
+        input[34..].copy_from_slice(&dport.to_be_bytes());
+        prop_assert_eq!(t.ipv6(s6, d6, sport, dport), t.hash(&input));
+        prop_assert_eq!(h6.hash(s6, d6, sport, dport), h6.hash(s6, d6, sport, 0) ^ h6.dst_port(dport));
+        prop_assert_eq!(h6.dst_port_table().get(dport), h6.dst_port(dport));
     }
 }
 

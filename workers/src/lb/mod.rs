@@ -59,7 +59,7 @@ mod tunnel;
 
 use counters::Slots;
 use dr::Hit;
-pub use receive::{PortSpec, Receive};
+pub use receive::{PortRss, PortSpec, Receive, RssAddr};
 use service::resolve;
 use service::LPORT_MIN;
 pub use service::{build_services, build_services_beating, BuildError, Hops, Limits, Real, Service};

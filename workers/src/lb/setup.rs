@@ -102,16 +102,25 @@ impl Balancer<'_> {
             dst: entry_form(laddr),
             dport: lport,
         };
-        // RSS places IPv4 replies (IPv6 ones are found by their port, as without RSS).
-        if let (IpAddr::V4(raddr), true) = (real.addr, self.receive.places_replies(real.via)) {
+        if self.receive.places_replies(real.via) {
             // Each local address in turn, until one has a free port that lands here.
             for _ in 0..self.services[si].laddrs.len() {
                 let laddr = self.services[si].next_laddr().ok_or(DropReason::NoResource)?;
-                let IpAddr::V4(l4) = laddr else { continue };
                 let shard = &mut self.shard;
-                let rs = (raddr.octets(), real.port);
                 let free = |lport| shard.lookup(&out(laddr, lport)).is_none();
-                if let Some(lport) = self.receive.local_port(real.via, rs, l4.octets(), LPORT_TRIES, free) {
+                let (rx, rport) = (&mut self.receive, real.port);
+                let picked = match (real.addr, laddr) {
+                    (IpAddr::V4(r), IpAddr::V4(l)) => {
+                        rx.local_port(real.via, (r.octets(), rport), l.octets(), LPORT_TRIES, free)
+                    }
+                    (IpAddr::V6(r), IpAddr::V6(l)) => {
+                        rx.local_port(real.via, (r.octets(), rport), l.octets(), LPORT_TRIES, free)
+                    }
+                    // (The configuration gives a service's real servers and local addresses
+                    // one family.)
+                    _ => continue,
+                };
+                if let Some(lport) = picked {
                     return Ok((laddr, lport));
                 }
             }

@@ -109,9 +109,9 @@ pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed, frame: &[u8]
     let (src, dst) = (super::ip_of(&src), super::ip_of(&dst));
     let by_client = |addr: IpAddr, port: u16| (flow_hash(fold(addr), port, proto) % u64::from(lcores)) as u16;
     let other = |lcore: u16, why: Handoff| (lcore != me).then_some((lcore, why));
-    // RSS is emulated for IPv4 (IPv6 is placed by hash, as without RSS).
     let by_rss = || match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => rx.lcore(rx_port, (s.octets(), sport), (d.octets(), dport)),
+        (IpAddr::V6(s), IpAddr::V6(d)) => rx.lcore(rx_port, (s.octets(), sport), (d.octets(), dport)),
         _ => None,
     };
     if let Some((_, place)) = index.lookup(proto, dst, dport) {

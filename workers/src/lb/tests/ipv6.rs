@@ -12,12 +12,12 @@ use super::*;
 
 pub(super) const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 pub(super) const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
-const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0xfe);
-const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
+pub(super) const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0xfe);
+pub(super) const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 
 /// tcp [VIP6]:80 and udp [VIP6]:53 to [RS6]:8080 (weight 1), with `proxy`; VIP6/64 on port
 /// slot 0, LIP6/64 on port slot 1.
-fn runtime6(proxy: conf::ProxyProtocol) -> conf::Runtime {
+pub(super) fn runtime6(proxy: conf::ProxyProtocol) -> conf::Runtime {
     runtime6_by(proxy, conf::Forward::Fnat)
 }
 
@@ -59,7 +59,7 @@ fn fnat6(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
 }
 
 /// The balancer of `rt`, the real server's MAC learned (by neighbour discovery).
-fn balancer6<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Balancer<'s> {
+pub(super) fn balancer6<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Balancer<'s> {
     let learned: crate::neigh::Hops = [(IpAddr::from(RS6), (RS_MAC.0, 1))].into_iter().collect();
     let services = build_services(rt, (0, 1), &mut Vec::new(), &learned).unwrap();
     Balancer::new(services, s.shard(), vec![P0, P1], 0)

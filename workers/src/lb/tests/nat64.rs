@@ -8,12 +8,24 @@ use std::net::IpAddr;
 use proptest::prelude::*;
 use wire::{Ipv6Packet, Toa};
 
-use super::ipv6::{check6, tcp6, udp6, CLIENT6, VIP6};
+use super::ipv6::{balancer6, check6, runtime6, tcp6, udp6, CLIENT6, LIP6, RS6, VIP6};
 use super::*;
 
 /// tcp [VIP6]:80 and udp [VIP6]:53 to RS:8080 from LIP (NAT64), with `proxy`; VIP6/64 on
 /// port slot 0, LIP/24 on port slot 1; the real server's MAC learned.
 fn nat64(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
+    balancer64(s, &runtime64(proxy))
+}
+
+/// The balancer of `rt`, the IPv4 real server's MAC learned.
+fn balancer64<'s>(s: &'s mut Store, rt: &conf::Runtime) -> Balancer<'s> {
+    let learned: crate::neigh::Hops = [(IpAddr::from(RS), (RS_MAC.0, 1))].into_iter().collect();
+    let services = build_services(rt, (0, 1), &mut Vec::new(), &learned).unwrap();
+    Balancer::new(services, s.shard(), vec![P0, P1], 0)
+}
+
+/// The runtime of [`nat64`].
+fn runtime64(proxy: conf::ProxyProtocol) -> conf::Runtime {
     let svc = |protocol, port| conf::Service {
         vip: VIP6.into(),
         port,
@@ -48,9 +60,7 @@ fn nat64(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
         services: vec![svc(conf::Protocol::Tcp, 80).into(), svc(conf::Protocol::Udp, 53).into()],
     };
     assert!(rt.services.iter().all(|s| s.is_nat64()));
-    let learned: crate::neigh::Hops = [(IpAddr::from(RS), (RS_MAC.0, 1))].into_iter().collect();
-    let services = build_services(&rt, (0, 1), &mut Vec::new(), &learned).unwrap();
-    Balancer::new(services, s.shard(), vec![P0, P1], 0)
+    rt
 }
 
 /// The IPv4 frame's TTL and transport header and payload, after [`check`].
@@ -191,6 +201,45 @@ fn nat64_ttl_and_mtu_are_answered_in_each_sides_family() {
     ip.set_ttl(1);
     ip.fill_checksum();
     assert_eq!(run(&mut n, 1, &mut f), Verdict::TimeExceeded);
+}
+
+/// Emulated RSS on both ports of a group of two lcores: an IPv6 client's flow is owned by the
+/// lcore its packets arrive on, and the local port it gets brings the real server's replies
+/// (IPv6 for Full-NAT, IPv4 for NAT64) to that lcore too: no hand-off either way.
+#[test]
+fn rss_places_ipv6_and_nat64_flows_and_their_replies_on_the_receiving_lcore() {
+    let reta = rss::Reta::round_robin(128, 2).unwrap();
+    let spec = PortSpec { key: rss::MS_KEY, reta: reta.entries() };
+    let receive = |me| Receive::new((me, 2), [Some(spec), Some(spec)], |_, q| Some(q));
+    for nat64 in [false, true] {
+        let (rt, make): (_, for<'s> fn(&'s mut Store, &conf::Runtime) -> Balancer<'s>) = if nat64 {
+            (runtime64(conf::ProxyProtocol::Off), balancer64)
+        } else {
+            (runtime6(conf::ProxyProtocol::Off), balancer6)
+        };
+        let (mut s0, mut s1) = (store(), store());
+        let mut lb = [make(&mut s0, &rt).with_receive(receive(0)), make(&mut s1, &rt).with_receive(receive(1))];
+        let mut on = [0; 2];
+        for sport in 3000..3064u16 {
+            let mut f = udp6((CLIENT_MAC, P0), (CLIENT6, sport), (VIP6, 53), b"q");
+            let p = wire::classify(&f).unwrap();
+            let owners = [lb[0].owner(0, &p, &f), lb[1].owner(0, &p, &f)];
+            let l = if owners[0].is_none() { 0 } else { 1 };
+            assert_eq!(owners[1 - l].map(|(o, _)| usize::from(o)), Some(l), "both lcores name the owner");
+            on[l] += 1;
+            assert_eq!(run(&mut lb[l], 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+            let lport = UdpPacket::new_unchecked(&f[f.len() - 9..]).src_port();
+            let reply = if nat64 {
+                udp_frame(RS_MAC, P1, (RS, 8080), (LIP, lport), b"a")
+            } else {
+                udp6((RS_MAC, P1), (RS6, 8080), (LIP6, lport), b"a")
+            };
+            let p = wire::classify(&reply).unwrap();
+            assert_eq!(lb[l].owner(1, &p, &reply), None, "the reply to local port {lport} lands on lcore {l}");
+            assert_eq!(lb[1 - l].owner(1, &p, &reply).map(|(o, _)| usize::from(o)), Some(l));
+        }
+        assert!(on[0] > 0 && on[1] > 0, "RSS spreads 64 flows over both lcores: {on:?}");
+    }
 }
 
 proptest! {
