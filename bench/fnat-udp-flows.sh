@@ -28,7 +28,11 @@
 # With SCRAPE=MS a dpvs-exporter (CPU 0) serves the instance and curl scrapes it every MS
 # milliseconds during each measurement: the scrape's cost to the worker (compare busy cycles per
 # packet with and without, same sitting) and its own time (p50 and max, and its size).
-# Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [LCORES=N] [SERVICES=N] [SCRAPE=MS] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
+# With FAMILY=6 the service, its addresses and the real server are IPv6 (VIP 2001:db8::100,
+# local addresses 2001:db8:1::200-231, real server 2001:db8:1::2) and dpvs-gen sends IPv6 (84-
+# byte frames: the same 22 bytes of UDP payload as the 64-byte IPv4 ones); with FAMILY=nat64
+# the VIP and the clients are IPv6 and the local addresses and real server IPv4 (NAT64).
+# Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [FAMILY=4|6|nat64] [LCORES=N] [SERVICES=N] [SCRAPE=MS] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
 DURATION=${1:-5}
 shift || true
 FLOWS=("${@:-1 1000 1000000}")
@@ -46,6 +50,28 @@ case "$FORWARD" in
         sed -i -e 's/^port = 5353$/port = 53/' -e "s/^\[\[services.reals\]\]$/[[services.reals]]\nforward = \"$FORWARD\"/" "$WORK/fnat.toml"
         ;;
     *) echo "FORWARD must be fnat, dr or nat, not $FORWARD" >&2; exit 2 ;;
+esac
+FAMILY=${FAMILY:-4}
+family_key=""
+case "$FAMILY" in
+    4) ;;
+    6 | nat64)
+        if [ "${SERVICES:-0}" -gt 0 ]; then echo "SERVICES are IPv4: FAMILY=$FAMILY takes none" >&2; exit 2; fi
+        if [ "$FAMILY" = nat64 ] && [ "$FORWARD" != fnat ]; then echo "NAT64 is Full-NAT only" >&2; exit 2; fi
+        python3 - "$WORK/fnat.toml" "$FAMILY" <<'PY'
+import re, sys
+path, family = sys.argv[1], sys.argv[2]
+s = open(path).read()
+s = s.replace('address = "198.18.0.100/24"', 'address = "2001:db8::100/64"').replace('vip = "198.18.0.100"', 'vip = "2001:db8::100"')
+if family == "6":
+    s = re.sub(r'"198\.18\.1\.(\d+)/24"', r'"2001:db8:1::\1/64"', s)
+    s = re.sub(r'"198\.18\.1\.(\d+)"', r'"2001:db8:1::\1"', s)
+open(path, "w").write(s)
+PY
+        GEN+=(--src 2001:db8:c::1 --dst "[2001:db8::100]:53" --size 84)
+        if [ "$FAMILY" = 6 ]; then label="IPv6 $label"; family_key="-ipv6"; else label="NAT64"; family_key="-nat64"; fi
+        ;;
+    *) echo "FAMILY must be 4, 6 or nat64, not $FAMILY" >&2; exit 2 ;;
 esac
 LCORES=${LCORES:-1}
 lcores_label="one worker lcore"
@@ -86,7 +112,7 @@ if [ -n "${CEILING:-}" ]; then
     r=$(tail -1 "$WORK/ceiling-gen.out")
     ceiling=$(python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(f\"{r['received']/r['seconds']/1e6:.2f}\")" "$r")
     echo "Ceiling: dpvs-gen through dpdk-testpmd io forwarding (same memif ports, CPU 1): $ceiling Mpps received"
-    record "$FORWARD-udp-flows" "ceiling_testpmd_io" "$ceiling" Mpps
+    record "$FORWARD$family_key-udp-flows" "ceiling_testpmd_io" "$ceiling" Mpps
 fi
 if [ -n "${SHM_DIR:-}" ]; then sed -i "s|^name = \"dpvs-bench\"|name = \"dpvs-bench\"\nshm_dir = \"$SHM_DIR\"|" "$WORK/fnat.toml"; fi
 for n in "${FLOWS[@]}"; do
@@ -159,8 +185,8 @@ PY
         kill -TERM "$X"; wait "$X" || true
     fi
     suffix=$([ "$LCORES" -gt 1 ] && echo "_${LCORES}lcores" || true)
-    record "$FORWARD-udp-flows" "translated_${n}flows$suffix" "$mpps" Mpps
-    record "$FORWARD-udp-flows" "busy_cycles_per_packet_${n}flows$suffix" "$cyc" cycles
-    if [ "$LCORES" -gt 1 ]; then record "$FORWARD-udp-flows" "handed_over_${n}flows$suffix" "$redirected" Mpps; fi
+    record "$FORWARD$family_key-udp-flows" "translated_${n}flows$suffix" "$mpps" Mpps
+    record "$FORWARD$family_key-udp-flows" "busy_cycles_per_packet_${n}flows$suffix" "$cyc" cycles
+    if [ "$LCORES" -gt 1 ]; then record "$FORWARD$family_key-udp-flows" "handed_over_${n}flows$suffix" "$redirected" Mpps; fi
     kill -TERM "$D"; wait "$D" || true
 done

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use dpdk::{Burst, Mbuf, Mempool, Ring, RxQueue, TxQueue, BURST_SIZE};
 use wire::EthernetAddress;
 
-use crate::packet::{self, Segment, ANSWER_MAX, TCP_STAMP_AT, UDP_STAMP_AT};
+use crate::packet::{self, Segment, ANSWER_MAX, TCP_STAMP_AT};
 use crate::report::{Counts, Latency, LcoreReport, Stalls};
 use crate::roles::Role;
 use crate::steer::{Share, Steer, Tuple};
@@ -259,9 +259,9 @@ impl Queues {
             for i in 0..io.inb.len() {
                 let f = io.inb.data(i);
                 let Some(mode) = ctx.args.tcp else {
-                    if packet::is_udp(f) {
+                    if let Some(stamp) = packet::udp_payload(f) {
                         c.received += 1;
-                        latency.record(f, UDP_STAMP_AT, now);
+                        latency.record(f, stamp, now);
                     } else {
                         c.other += 1;
                     }

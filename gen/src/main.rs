@@ -5,7 +5,8 @@
 //!
 //! It sends `--count` packets (or until SIGINT/SIGTERM), `--rate` per second (0: as fast as
 //! the port takes them), spreading them over `--flows` flows (source ports, then source
-//! addresses: packet `k` is flow `k % flows`), then keeps receiving for `--drain-ms` and prints
+//! addresses: packet `k` is flow `k % flows`; IPv4, or IPv6 when `--src` and `--dst` are, with
+//! a UDP checksum and IPv6's RSS input; the TCP modes are IPv4 only), then keeps receiving for `--drain-ms` and prints
 //! one JSON line: `{"sent":N,"received":N,"other":N,"seconds":S,"rate":PPS,"latency_us":{...},
 //! "lcores":N,"answers_off_queue":N,"answers_unsent":N,"stalls":N,"stalled_us":N,"per_lcore":[{"role":R,"flows":N,"sent":N,
 //! "received":N},...],...}` (`other`: frames received that are not UDP, such as ARP, which are
@@ -80,7 +81,7 @@ mod report;
 mod roles;
 mod steer;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -123,12 +124,12 @@ struct Args {
     /// Destination MAC (the balancer's port).
     #[arg(long, value_parser = parse_mac)]
     dst_mac: EthernetAddress,
-    /// Source address (of the first flow).
+    /// Source address (of the first flow), IPv4 or IPv6 (UDP only).
     #[arg(long, default_value = "198.18.0.1")]
-    src: Ipv4Addr,
-    /// Destination address and port.
+    src: IpAddr,
+    /// Destination address and port (`[2001:db8::100]:53` for IPv6), of --src's family.
     #[arg(long, default_value = "198.18.0.100:53")]
-    dst: std::net::SocketAddrV4,
+    dst: std::net::SocketAddr,
     /// Distinct flows: source ports 1024.. (64512 per address), then the next source addresses.
     /// With several lcores, 4 bytes a flow say which lcore sends it.
     #[arg(long, default_value_t = 1)]
@@ -234,6 +235,20 @@ impl Layout {
         }
         if args.cpu.is_empty() {
             return Err("--cpu names no CPU".into());
+        }
+        if args.src.is_ipv6() != args.dst.is_ipv6() {
+            return Err(format!("--src {} and --dst {} are of two address families", args.src, args.dst));
+        }
+        if args.src.is_ipv6() {
+            if args.tcp.is_some() {
+                return Err("--tcp sends IPv4 only: give IPv4 --src and --dst".into());
+            }
+            if args.size < 70 {
+                return Err(format!(
+                    "--size {}: an IPv6 UDP frame with its send time takes at least 70 bytes",
+                    args.size
+                ));
+            }
         }
         let cpus = (0..usize::from(lcores + rx_lcores)).map(|i| args.cpu[i % args.cpu.len()]).collect();
         let steer = match args.steer {
@@ -489,6 +504,17 @@ mod tests {
         assert_eq!(Layout::new(&args(&[])).unwrap().rx_lcores, 0);
         assert!(Layout::new(&args(&["--rx-lcores", "2", "--queues", "1"])).is_err());
         assert!(refused(&["--rx-lcores", "17"]));
+    }
+
+    #[test]
+    fn ipv6_is_for_udp_with_both_addresses_ipv6() {
+        let six = ["--src", "2001:db8:c::1", "--dst", "[2001:db8::100]:53"];
+        assert!(Layout::new(&args(&[&six[..], &["--size", "84"]].concat())).is_ok());
+        let err = |extra: &[&str]| Layout::new(&args(extra)).unwrap_err();
+        assert!(err(&six).contains("--size 64"), "64 bytes are too few");
+        assert!(err(&[&six[..], &["--size", "84", "--tcp", "close"]].concat()).contains("IPv4 only"));
+        assert!(err(&["--src", "2001:db8:c::1", "--size", "84"]).contains("two address families"));
+        assert!(err(&["--dst", "[2001:db8::100]:53", "--size", "84"]).contains("two address families"));
     }
 
     #[test]

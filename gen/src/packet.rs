@@ -1,9 +1,10 @@
 //! The frames `dpvs-gen` sends: UDP packets and TCP SYNs or data segments of a flow, and the
 //! answers to TCP segments it receives (as the client or as the real server). Every frame is
-//! Ethernet, option-less IPv4 and UDP or option-less TCP; UDP packets and TCP data segments
-//! carry their send time (TSC) in their first 8 payload bytes.
+//! Ethernet, option-less IPv4 (UDP packets: or IPv6 without extension headers) and UDP or
+//! option-less TCP; UDP packets and TCP data segments carry their send time (TSC) in their
+//! first 8 payload bytes.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr};
 
@@ -14,19 +15,34 @@ use crate::{Args, TcpMode};
 /// rest fixed.
 pub fn frame(args: &Args, src_mac: EthernetAddress, flow: u32, out: &mut [u8]) {
     let (src, sport) = flow_source(args.src, flow);
-    let l4_len = out.len() - 14 - 20;
-    EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype: EtherType::Ipv4 }
+    let (ethertype, l3_len) = match src {
+        IpAddr::V4(_) => (EtherType::Ipv4, wire::ipv4::HEADER_LEN),
+        IpAddr::V6(_) => (EtherType::Ipv6, wire::ipv6::HEADER_LEN),
+    };
+    let at = 14 + l3_len;
+    let l4_len = out.len() - at;
+    EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype }
         .emit(&mut EthernetFrame::new_unchecked(&mut *out));
-    ipv4(&mut out[14..], (src, *args.dst.ip()), IpProtocol::Udp, l4_len);
-    let udp = &mut out[34..];
+    let udp = &mut out[at..];
     udp[0..2].copy_from_slice(&sport.to_be_bytes());
     udp[2..4].copy_from_slice(&args.dst.port().to_be_bytes());
     udp[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
-    // No UDP checksum (0): allowed over IPv4, and the same for every packet.
     udp[6..8].copy_from_slice(&[0, 0]);
     // The send time, for the latency of its return.
     if udp.len() >= 8 + 8 {
         udp[8..16].copy_from_slice(&dpdk::rdtsc().to_le_bytes());
+    }
+    match (src, args.dst.ip()) {
+        // No UDP checksum (0): allowed over IPv4, and the same for every packet.
+        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4(&mut out[14..], (s, d), IpProtocol::Udp, l4_len),
+        // Required over IPv6.
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            wire::Ipv6Repr::plain(s, d, IpProtocol::Udp, l4_len)
+                .emit(&mut wire::Ipv6Packet::new_unchecked(&mut out[14..]));
+            wire::UdpPacket::new_unchecked(&mut out[at..]).fill_checksum(s, d);
+        }
+        // (The command line has one family.)
+        _ => {}
     }
 }
 
@@ -38,9 +54,14 @@ pub fn ipv4(out: &mut [u8], (src, dst): (Ipv4Addr, Ipv4Addr), protocol: IpProtoc
     p.fill_checksum();
 }
 
-/// Whether a received frame is UDP over IPv4 (what is counted as received).
-pub fn is_udp(f: &[u8]) -> bool {
-    f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[23] == 17
+/// Where a received UDP frame's payload starts, if it is UDP over IPv4 (option-less) or IPv6
+/// (no extension header): what is counted as received.
+pub fn udp_payload(f: &[u8]) -> Option<usize> {
+    match f.get(12..14)? {
+        [0x08, 0x00] if f.len() >= 42 && f[23] == 17 => Some(UDP_STAMP_AT),
+        [0x86, 0xdd] if f.len() >= 62 && f[20] == 17 => Some(UDP6_STAMP_AT),
+        _ => None,
+    }
 }
 
 /// What came in on a TCP connection, as the client or as the real server.
@@ -153,21 +174,24 @@ pub fn tcp_segment(
     t.emit(&mut wire::TcpPacket::new_unchecked(&mut out[20..40 + payload.len()]), src, dst);
 }
 
-/// Where the send time sits in a UDP frame and in a TCP data segment (after option-less
-/// headers).
+/// Where the send time sits in a UDP frame (IPv4, IPv6) and in a TCP data segment (after
+/// option-less headers).
 pub const UDP_STAMP_AT: usize = 42;
+pub const UDP6_STAMP_AT: usize = 62;
 pub const TCP_STAMP_AT: usize = 54;
 
 /// The TCP segment of flow `flow` into `out` (at least `--size` bytes): the SYN of the flow's
 /// connection, or with `--tcp data` a data segment on it (the send time, then zeros, up to
 /// `--size`). Its length.
 pub fn tcp_frame(args: &Args, mode: TcpMode, src_mac: EthernetAddress, flow: u32, out: &mut [u8]) -> usize {
-    let (src, sport) = flow_source(args.src, flow);
+    // TCP is IPv4 only (the command line refuses IPv6 with --tcp).
+    let (IpAddr::V4(src), sport) = flow_source(args.src, flow) else { return 0 };
+    let IpAddr::V4(dst) = args.dst.ip() else { return 0 };
     EthernetRepr { src_addr: src_mac, dst_addr: args.dst_mac, ethertype: EtherType::Ipv4 }
         .emit(&mut EthernetFrame::new_unchecked(&mut *out));
     // The client's initial sequence number, from its flow.
     let isn = flow.wrapping_mul(2_654_435_761);
-    let dst = (*args.dst.ip(), args.dst.port());
+    let dst = (dst, args.dst.port());
     if mode != TcpMode::Data {
         tcp_segment(&mut out[14..54], (src, sport), dst, (isn, 0), wire::TcpFlags::SYN, &[]);
         return 60;
@@ -216,7 +240,8 @@ mod tests {
         let syn_ack = step(&syn[..n], Segment::Syn).unwrap();
         // An answer's tuple is its cause's, turned around (what RSS steers it by).
         let (t, a) = (Tuple::of_frame(&syn).unwrap(), Tuple::of_frame(&syn_ack).unwrap());
-        assert_eq!((t.src, t.dst, t.sport, t.dport), ([198, 18, 0, 1], [198, 18, 0, 100], 1024, 53));
+        let (cli, vip) = (IpAddr::from([198, 18, 0, 1]), IpAddr::from([198, 18, 0, 100]));
+        assert_eq!((t.src, t.dst, t.sport, t.dport), (cli, vip, 1024, 53));
         assert_eq!(a, Tuple { src: t.dst, dst: t.src, sport: t.dport, dport: t.sport });
         assert_eq!((flags(&syn_ack), seq_ack(&syn_ack)), (F::SYN | F::ACK, (SERVER_ISN, isn + 1)));
         let request = step(&syn_ack, Segment::SynAck).unwrap();
@@ -239,5 +264,41 @@ mod tests {
             let t = wire::TcpPacket::new_checked(&f[34..end]).unwrap();
             assert!(t.verify_checksum(ip.src_addr(), ip.dst_addr()));
         }
+    }
+
+    /// An IPv6 flow's UDP frame: its address from the flow, a valid checksum, the send time
+    /// where the receiver reads it.
+    #[test]
+    fn an_ipv6_udp_frame_is_whole_and_checksummed() {
+        let args = Args::parse_from([
+            "dpvs-gen",
+            "--tx-vdev",
+            "x",
+            "--dst-mac",
+            "02:00:00:00:00:10",
+            "--src",
+            "2001:db8:c::1",
+            "--dst",
+            "[2001:db8::100]:53",
+            "--size",
+            "84",
+        ]);
+        let mut f = [0u8; 84];
+        frame(&args, EthernetAddress([2, 0, 0, 0, 0, 1]), 64_512 + 7, &mut f);
+        let p = wire::classify_with(&f, wire::Checks::ALL).expect("valid, checksum included");
+        let t = Tuple::of_frame(&f).unwrap();
+        assert_eq!((t.src, t.dst, t.sport, t.dport), ("2001:db8:c::2".parse().unwrap(), args.dst.ip(), 1031, 53));
+        assert!(matches!(p.net, wire::Network::V6(_)));
+        assert_eq!(udp_payload(&f), Some(UDP6_STAMP_AT));
+        assert_ne!(f[UDP6_STAMP_AT..UDP6_STAMP_AT + 8], [0; 8], "the send time");
+        let mut v4 = [0u8; 64];
+        frame(
+            &Args::parse_from(["dpvs-gen", "--tx-vdev", "x", "--dst-mac", "02:00:00:00:00:10"]),
+            args.dst_mac,
+            0,
+            &mut v4,
+        );
+        assert_eq!(udp_payload(&v4), Some(UDP_STAMP_AT));
+        assert_eq!(udp_payload(&v4[..40]), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Which queue each packet goes out on, and which lcore sends which flows.
 //!
 //! Flow `f` (of `--flows`) comes from source port `1024 + f % 64512` of address `--src + f /
-//! 64512`, to `--dst`. Its client packets go on one queue of the port towards the balancer:
+//! 64512` (IPv4 or IPv6), to `--dst`. Its client packets go on one queue of the port towards the balancer:
 //! under [`Steer::Rss`] the queue the balancer's emulated RSS gives the flow's tuple (what a NIC
 //! with that key and redirection table would deliver it to), under [`Steer::Modulo`] queue
 //! `f % queues` (a peer that does not apply RSS). Lcore `i` of `L` owns the queues `q` with
@@ -13,24 +13,28 @@
 //! ([`shares`]), so `--count` keeps its meaning per flow (with `--count` equal to `--flows`,
 //! every flow once) whatever the number of lcores.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Source ports per source address.
 pub const PORTS_PER_ADDR: u32 = 64_512;
 
 /// The source address and port of flow `flow`, the first flow's address being `base`.
-pub fn flow_source(base: Ipv4Addr, flow: u32) -> (Ipv4Addr, u16) {
-    let src = Ipv4Addr::from(u32::from(base).wrapping_add(flow / PORTS_PER_ADDR));
+pub fn flow_source(base: IpAddr, flow: u32) -> (IpAddr, u16) {
+    let n = flow / PORTS_PER_ADDR;
+    let src = match base {
+        IpAddr::V4(b) => IpAddr::V4(Ipv4Addr::from(u32::from(b).wrapping_add(n))),
+        IpAddr::V6(b) => IpAddr::V6(Ipv6Addr::from(u128::from(b).wrapping_add(u128::from(n)))),
+    };
     (src, 1024 + (flow % PORTS_PER_ADDR) as u16)
 }
 
 /// The addresses and ports of a packet, as RSS hashes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuple {
-    /// Source address, network byte order.
-    pub src: [u8; 4],
-    /// Destination address, network byte order.
-    pub dst: [u8; 4],
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
     /// Source port.
     pub sport: u16,
     /// Destination port.
@@ -39,21 +43,31 @@ pub struct Tuple {
 
 impl Tuple {
     /// The tuple of flow `flow` from `base` (its first address) to `dst`.
-    pub fn of_flow(base: Ipv4Addr, dst: SocketAddrV4, flow: u32) -> Tuple {
+    pub fn of_flow(base: IpAddr, dst: SocketAddr, flow: u32) -> Tuple {
         let (src, sport) = flow_source(base, flow);
-        Tuple { src: src.octets(), dst: dst.ip().octets(), sport, dport: dst.port() }
+        Tuple { src, dst: dst.ip(), sport, dport: dst.port() }
     }
 
-    /// The tuple of the IPv4 TCP or UDP frame `f` (option-less IPv4 header), if it is long
-    /// enough.
+    /// The tuple of the IPv4 (option-less header) or IPv6 (no extension header) TCP or UDP
+    /// frame `f`, if it is long enough.
     pub fn of_frame(f: &[u8]) -> Option<Tuple> {
-        let b = f.get(26..38)?;
-        Some(Tuple {
-            src: [b[0], b[1], b[2], b[3]],
-            dst: [b[4], b[5], b[6], b[7]],
-            sport: u16::from_be_bytes([b[8], b[9]]),
-            dport: u16::from_be_bytes([b[10], b[11]]),
-        })
+        let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+        match f.get(12..14)? {
+            [0x86, 0xdd] => {
+                let b = f.get(22..58)?;
+                let addr = |b: &[u8]| IpAddr::from(<[u8; 16]>::try_from(b).unwrap_or_default());
+                Some(Tuple { src: addr(&b[..16]), dst: addr(&b[16..32]), sport: port(&b[32..]), dport: port(&b[34..]) })
+            }
+            _ => {
+                let b = f.get(26..38)?;
+                Some(Tuple {
+                    src: IpAddr::from([b[0], b[1], b[2], b[3]]),
+                    dst: IpAddr::from([b[4], b[5], b[6], b[7]]),
+                    sport: port(&b[8..]),
+                    dport: port(&b[10..]),
+                })
+            }
+        }
     }
 }
 
@@ -67,8 +81,10 @@ pub enum Steer {
     },
     /// Every packet, flows and answers, on the queue the RSS of its own tuple gives.
     Rss {
-        /// The Toeplitz hash under the balancer's key, by table.
-        hasher: rss::Ipv4Hasher,
+        /// The Toeplitz hash of IPv4 tuples under the balancer's key, by table.
+        v4: rss::Ipv4Hasher,
+        /// The same of IPv6 tuples.
+        v6: Box<rss::Ipv6Hasher>,
         /// The balancer's redirection table.
         reta: rss::Reta,
     },
@@ -82,7 +98,8 @@ impl Steer {
     /// When `reta_size` is not a power of two from 1 to 65536.
     pub fn rss(key: [u8; rss::KEY_LEN], reta_size: usize, queues: u16) -> Result<Steer, rss::RetaError> {
         let reta = rss::Reta::round_robin(reta_size, queues)?;
-        Ok(Steer::Rss { hasher: rss::Ipv4Hasher::new(&rss::Toeplitz::new(key)), reta })
+        let key = rss::Toeplitz::new(key);
+        Ok(Steer::Rss { v4: rss::Ipv4Hasher::new(&key), v6: Box::new(rss::Ipv6Hasher::new(&key)), reta })
     }
 
     /// The queue of flow `flow`, whose tuple is `t`.
@@ -95,13 +112,16 @@ impl Steer {
     }
 
     /// The queue of an answer whose tuple is `t`; `None` under `Modulo` (the queue its cause
-    /// arrived on).
+    /// arrived on), or for addresses of two families.
     #[inline]
     pub fn answer_queue(&self, t: Tuple) -> Option<u16> {
-        match self {
-            Steer::Modulo { .. } => None,
-            Steer::Rss { hasher, reta } => Some(reta.queue(hasher.hash(t.src, t.dst, t.sport, t.dport))),
-        }
+        let Steer::Rss { v4, v6, reta } = self else { return None };
+        let hash = match (t.src, t.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => v4.hash(s.octets(), d.octets(), t.sport, t.dport),
+            (IpAddr::V6(s), IpAddr::V6(d)) => v6.hash(s.octets(), d.octets(), t.sport, t.dport),
+            _ => return None,
+        };
+        Some(reta.queue(hash))
     }
 }
 
@@ -151,7 +171,7 @@ impl OwnFlows {
 
 /// The flows of each of `lcores` lcores: those whose queue (under `steer`, flows `0..flows`
 /// from `base` to `dst`) the lcore owns (queue `q` belongs to lcore `q % lcores`).
-pub fn split(steer: &Steer, (base, dst): (Ipv4Addr, SocketAddrV4), flows: u32, lcores: u16) -> Vec<OwnFlows> {
+pub fn split(steer: &Steer, (base, dst): (IpAddr, SocketAddr), flows: u32, lcores: u16) -> Vec<OwnFlows> {
     if lcores <= 1 {
         return vec![OwnFlows::All(flows)];
     }
@@ -208,8 +228,17 @@ pub fn shares(split: Vec<OwnFlows>, flows: u32, count: u64, rate: u64) -> Vec<Sh
 mod tests {
     use super::*;
 
-    const BASE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-    const DST: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 100), 53);
+    const BASE: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
+    const DST: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 100), 53));
+    const BASE6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1));
+
+    /// The octets of an IPv4 address.
+    fn v4(a: IpAddr) -> [u8; 4] {
+        match a {
+            IpAddr::V4(a) => a.octets(),
+            IpAddr::V6(_) => panic!("IPv4 expected"),
+        }
+    }
 
     fn rss(queues: u16) -> Steer {
         Steer::rss(rss::MS_KEY, rss::DEFAULT_RETA_SIZE, queues).unwrap()
@@ -224,7 +253,7 @@ mod tests {
             let reta = rss::Reta::round_robin(rss::DEFAULT_RETA_SIZE, queues).unwrap();
             for flow in [0, 1, 2, 1000, 64_511, 64_512, 1_000_000] {
                 let (src, sport) = flow_source(BASE, flow);
-                let want = reta.queue(t.ipv4(src.octets(), DST.ip().octets(), sport, DST.port()));
+                let want = reta.queue(t.ipv4(v4(src), v4(DST.ip()), sport, DST.port()));
                 assert_eq!(
                     steer.flow_queue(flow, Tuple::of_flow(BASE, DST, flow)),
                     want,
@@ -234,7 +263,7 @@ mod tests {
         }
         // One of Microsoft's verification tuples, whose hash is 0x51ccc178: RETA entry 0x78
         // (120), queue 120 % 4.
-        let ms = Tuple { src: [66, 9, 149, 187], dst: [161, 142, 100, 80], sport: 2794, dport: 1766 };
+        let ms = Tuple { src: [66, 9, 149, 187].into(), dst: [161, 142, 100, 80].into(), sport: 2794, dport: 1766 };
         assert_eq!(rss(4).answer_queue(ms), Some(0));
         assert_eq!(rss(3).answer_queue(ms), Some(0));
         assert_eq!(rss(7).answer_queue(ms), Some(120 % 7));
@@ -242,8 +271,29 @@ mod tests {
         let key = [0x3c; rss::KEY_LEN];
         let steer = Steer::rss(key, 64, 5).unwrap();
         let reta = rss::Reta::round_robin(64, 5).unwrap();
-        assert_eq!(steer.answer_queue(ms), Some(reta.queue(rss::Toeplitz::new(key).ipv4(ms.src, ms.dst, 2794, 1766))));
+        let hash = rss::Toeplitz::new(key).ipv4(v4(ms.src), v4(ms.dst), 2794, 1766);
+        assert_eq!(steer.answer_queue(ms), Some(reta.queue(hash)));
         assert!(Steer::rss(key, 100, 5).is_err());
+    }
+
+    /// IPv6 flows from consecutive addresses, steered by the IPv6 hash: Microsoft's first IPv6
+    /// vector hashes to 0x40207d3d, RETA entry 0x3d (61).
+    #[test]
+    fn ipv6_flows_are_steered_by_the_ipv6_hash() {
+        assert_eq!(flow_source(BASE6, 64_512 * 3 + 5), ("2001:db8:c::4".parse().unwrap(), 1029));
+        let ms = Tuple {
+            src: "3ffe:2501:200:1fff::7".parse().unwrap(),
+            dst: "3ffe:2501:200:3::1".parse().unwrap(),
+            sport: 2794,
+            dport: 1766,
+        };
+        assert_eq!(rss(4).answer_queue(ms), Some(61 % 4));
+        assert_eq!(rss(3).answer_queue(ms), Some(61 % 3));
+        // Two families: no hash.
+        assert_eq!(rss(4).answer_queue(Tuple { dst: DST.ip(), ..ms }), None);
+        let dst6: SocketAddr = "[2001:db8::100]:53".parse().unwrap();
+        let own = split(&rss(2), (BASE6, dst6), 1000, 2);
+        assert!(own.iter().all(|o| o.len() > 300), "RSS spreads IPv6 flows: {own:?}");
     }
 
     /// Modulo is what one lcore always did: packet k is flow k % flows, on queue flow % queues.
