@@ -595,6 +595,18 @@ pub fn tap_pair(ifp: &str) -> String {
     format!("{}[[addresses]]\nport = \"dpdk0\"\naddress = \"198.18.0.254/24\"\n", TAP_PORTS.replace("@IF@", ifp))
 }
 
+/// Behind a router: the server namespace routes to a third one (the real server, 198.18.2.2)
+/// over a veth whose router side takes 1400 bytes. Returns the real server's namespace.
+pub fn behind_a_router(srv: &Netns, mtu: u16) -> Netns {
+    let far = Netns::new("nf");
+    srv.sh(&format!(
+        "sysctl -qw net.ipv4.ip_forward=1 && ip link add r0 mtu {mtu} type veth peer name f0 && ip link set f0 netns {} && ip addr add 198.18.2.1/24 dev r0 && ip link set r0 up",
+        far.0
+    ));
+    far.sh("ip addr add 198.18.2.2/24 dev f0 && ip link set f0 up && ip route add default via 198.18.2.1");
+    far
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

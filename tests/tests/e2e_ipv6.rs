@@ -339,6 +339,22 @@ fn nat64_curl_from_an_ipv6_client_to_an_ipv4_real_server() {
     let s = inst.stats()["total"].clone();
     assert!(u(&s, "icmp_frag_needed") >= 1 && u(&s, "fnat_out") > 0, "{s}");
     assert!(cli.sh(&format!("ip -6 route get {vip}")).contains("mtu 1420"), "the client learned the path MTU");
+
+    // Behind an IPv4 router whose link to the real server takes 1300 bytes: its
+    // "fragmentation needed" to the local address reaches the IPv6 client as "packet too big"
+    // for 1320 bytes, about its own packet to the VIP.
+    let far = behind_a_router(&srv, 1300);
+    quietly(&inst, "dpip", "route add 198.18.2.0/24 via 198.18.1.2 dev dpdk1");
+    let vip83 = format!("[{vip}]:83");
+    quietly(&inst, "ipvsadm", &format!("-A -t {vip83} -s rr"));
+    quietly(&inst, "ipvsadm", &format!("-a -t {vip83} -r 198.18.2.2:8083 -b"));
+    quietly(&inst, "ipvsadm", &format!("--add-laddr -z {lip} -t {vip83} -F dpdk1"));
+    let sink = Spawned::python_in(&far, &tools.join("tcp_answer.py"), &["198.18.2.2", "8083", "count"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = upload6(&cli, vip, 83);
+    drop(sink);
+    assert_eq!(sent.trim(), "300000", "every byte of the upload arrived");
+    assert!(cli.sh(&format!("ip -6 route get {vip}")).contains("mtu 1320"), "the router's MTU, for IPv6");
 }
 
 /// Sends 300 000 bytes from `cli` to `[vip]:port` and returns what the server answers (how

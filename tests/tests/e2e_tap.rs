@@ -686,6 +686,33 @@ fn a_port_with_a_smaller_mtu_makes_the_client_send_smaller_segments() {
     assert!(cli.sh("ip route get 198.18.0.100").contains("mtu 1400"), "the client learned the path MTU");
 }
 
+/// A router between the balancer and the real server cannot forward the balancer's 1500-byte
+/// packets of a client's upload (its link to the server takes 1400): it sends "fragmentation
+/// needed" to the local address. Relayed to the client, as an error about its own packets to
+/// the VIP, it teaches the client the path MTU and the upload completes (without the relay it
+/// would stall: a black hole).
+#[test]
+fn a_routers_fragmentation_needed_behind_the_balancer_reaches_the_client() {
+    let _g = serial();
+    require_root_and_hugepages();
+    let ifp = unique("di");
+    let config = one_real_server(&ifp, 8082, "fnat")
+        .replace("[[services]]\nvip", "[[services]]\nlocal_addresses = [\"198.18.1.254\"]\nvip");
+    let inst = Instance::start(&config);
+    let (cli, srv) = namespaces(&ifp, "198.18.1.2/24");
+    let far = behind_a_router(&srv, 1400);
+    for args in [
+        &["route", "add", "198.18.2.0/24", "--via", "198.18.1.2"][..],
+        &["real", "add", "tcp", "198.18.0.100:80", "198.18.2.2:8082"],
+        &["real", "del", "tcp", "198.18.0.100:80", "198.18.1.2:8082"],
+    ] {
+        inst.ctl_ok(args);
+    }
+    let sent = upload(&cli, &far, ("198.18.2.2", 8082), ("198.18.0.100", 80), 300_000);
+    assert_eq!(sent, "300000", "every byte of the upload arrived");
+    assert!(cli.sh("ip route get 198.18.0.100").contains("mtu 1400"), "the client learned the router's MTU");
+}
+
 #[test]
 fn nat_reaches_a_real_server_whose_replies_come_back_through_the_balancer() {
     let _g = serial();

@@ -190,7 +190,7 @@ pub fn icmp_error<F: Frame>(buf: &mut F, l3: usize, src: Ipv6Addr, mac: Ethernet
 
 /// Writes a whole untagged Ethernet, IPv6 and ICMPv6 frame of `message` into `f`, which is
 /// exactly as long.
-fn write_frame(
+pub(crate) fn write_frame(
     f: &mut [u8],
     (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
     (src, dst): (Ipv6Addr, Ipv6Addr),

@@ -457,16 +457,26 @@ pub(crate) fn icmp_error<F: Frame>(
             Icmpv4Repr::DstUnreachable { reason: wire::icmpv4::DstUnreachable::FragNeeded, next_hop_mtu: mtu, original }
         }
     };
-    let ip_len = 20 + icmp.buffer_len();
-    if !buf.resize(wire::ethernet::HEADER_LEN + ip_len) {
+    if !buf.resize(wire::ethernet::HEADER_LEN + 20 + icmp.buffer_len()) {
         return false;
     }
-    let f = buf.bytes();
-    let eth = wire::EthernetRepr { src_addr: mac, dst_addr: peer, ethertype: EtherType::Ipv4 };
+    write_icmpv4_frame(buf.bytes(), (mac, peer), (src, to), &icmp);
+    true
+}
+
+/// Writes a whole untagged Ethernet, IPv4 and ICMP frame of `icmp` into `f`, which is exactly
+/// as long: from `src` (at the first MAC) to `dst` (at the second).
+pub(crate) fn write_icmpv4_frame(
+    f: &mut [u8],
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    icmp: &Icmpv4Repr<'_>,
+) {
+    let eth = wire::EthernetRepr { src_addr: src_mac, dst_addr: dst_mac, ethertype: EtherType::Ipv4 };
     eth.emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
     let ip = Ipv4Repr {
         src_addr: src,
-        dst_addr: to,
+        dst_addr: dst,
         protocol: IpProtocol::Icmp,
         payload_len: icmp.buffer_len(),
         ttl: REPLY_TTL,
@@ -480,7 +490,6 @@ pub(crate) fn icmp_error<F: Frame>(
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut f[l3..]));
     Ipv4Packet::new_unchecked(&mut f[l3..]).fill_checksum();
     icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut f[l3 + 20..]));
-    true
 }
 
 /// Length of a gratuitous ARP frame (Ethernet header and ARP packet, no padding: the PMD or

@@ -21,6 +21,7 @@
 //! | `setup.rs` | a new connection: scheduling, persistence templates, the local address and port |
 //! | `fullnat.rs` | the routed modes, Full-NAT and NAT: TTL, addresses and ports, TOA or PROXY, MACs |
 //! | `nat64.rs` | NAT64: Full-NAT from IPv6 clients to IPv4 real servers, each header translated |
+//! | `icmp.rs` | ICMP errors about a connection's packets, relayed to its other side |
 //! | `ip.rs` | the IP header of either family: length, addresses, transport checksum |
 //! | `dr.rs` | direct routing (and what it shares with IP-in-IP: inbound only) |
 //! | `tunnel.rs` | IP-in-IP |
@@ -46,6 +47,7 @@ mod counters;
 mod dr;
 mod fullnat;
 mod hops;
+mod icmp;
 mod ip;
 mod nat64;
 pub mod proxy;
@@ -367,6 +369,9 @@ impl<'a> Balancer<'a> {
     /// packet's.
     pub fn process<F: Frame>(&mut self, rx_port: u16, buf: &mut F, p: &Parsed, hint: Option<&Hashed>) -> Verdict {
         let Some((proto, sport, dport, flags)) = steer::transport(p) else {
+            if icmp::is_error(p) {
+                return self.relay_error(buf, p);
+            }
             return Verdict::NotOurs;
         };
         // The transport header, and the packet's length from the IP header on.

@@ -96,6 +96,8 @@ pub(super) fn is_flow(t: &Tuple, p: &Parsed, frame: &[u8], (proto, sport, dport)
 ///   local port for that; by its destination port (each lcore hands out its share) when the
 ///   port's RSS cannot deliver replies to every lcore.
 /// - A NAT real server's reply: the client hash, as the client's packets.
+/// - An ICMP error quoting a packet: as the packet that quoted packet's receiver sends back (a
+///   packet of the connection, whose owner relays the error).
 ///
 /// `None`: this lcore, not traffic of a service, or an lcore alone in its group.
 #[inline]
@@ -104,8 +106,18 @@ pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed, frame: &[u8]
     if lcores <= 1 {
         return None;
     }
-    let (proto, sport, dport, _) = transport(p)?;
-    let (src, dst) = addrs_of(p, frame)?;
+    let (proto, (src, sport), (dst, dport)) = match transport(p) {
+        Some((proto, sport, dport, _)) => {
+            let (src, dst) = addrs_of(p, frame)?;
+            (proto, (src, sport), (dst, dport))
+        }
+        // An error about a connection's packet: the connection's owner relays it.
+        None if super::icmp::is_error(p) => {
+            let t = super::icmp::key_of(frame, p)?;
+            (t.proto, (t.src, t.sport), (t.dst, t.dport))
+        }
+        None => return None,
+    };
     let (src, dst) = (super::ip_of(&src), super::ip_of(&dst));
     let by_client = |addr: IpAddr, port: u16| (flow_hash(fold(addr), port, proto) % u64::from(lcores)) as u16;
     let other = |lcore: u16, why: Handoff| (lcore != me).then_some((lcore, why));

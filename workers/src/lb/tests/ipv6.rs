@@ -54,7 +54,7 @@ fn runtime6_by(proxy: conf::ProxyProtocol, forward: conf::Forward) -> conf::Runt
 }
 
 /// The balancer of [`runtime6`], the real server's MAC learned (by neighbour discovery).
-fn fnat6(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
+pub(super) fn fnat6(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
     balancer6(s, &runtime6(proxy))
 }
 

@@ -194,6 +194,7 @@ fn arp_reply(ip: Ipv4Addr, mac: EthernetAddress) -> Vec<u8> {
 mod admission;
 mod config;
 mod fullnat;
+mod icmp;
 mod ipv6;
 mod modes;
 mod nat64;

@@ -13,7 +13,7 @@ use super::*;
 
 /// tcp [VIP6]:80 and udp [VIP6]:53 to RS:8080 from LIP (NAT64), with `proxy`; VIP6/64 on
 /// port slot 0, LIP/24 on port slot 1; the real server's MAC learned.
-fn nat64(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
+pub(super) fn nat64(s: &mut Store, proxy: conf::ProxyProtocol) -> Balancer<'_> {
     balancer64(s, &runtime64(proxy))
 }
 
