@@ -72,6 +72,14 @@ pub mod rss_hf {
     pub const NONFRAG_IPV4_TCP: u64 = 1 << 4;
     /// Unfragmented IPv4 UDP, by addresses and ports.
     pub const NONFRAG_IPV4_UDP: u64 = 1 << 5;
+    /// IPv6 addresses.
+    pub const IPV6: u64 = 1 << 8;
+    /// IPv6 fragments, by addresses.
+    pub const FRAG_IPV6: u64 = 1 << 9;
+    /// Unfragmented IPv6 TCP, by addresses and ports.
+    pub const NONFRAG_IPV6_TCP: u64 = 1 << 10;
+    /// Unfragmented IPv6 UDP, by addresses and ports.
+    pub const NONFRAG_IPV6_UDP: u64 = 1 << 11;
 }
 
 /// Basic port counters.

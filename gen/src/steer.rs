@@ -84,7 +84,7 @@ pub enum Steer {
         /// The Toeplitz hash of IPv4 tuples under the balancer's key, by table.
         v4: rss::Ipv4Hasher,
         /// The same of IPv6 tuples.
-        v6: Box<rss::Ipv6Hasher>,
+        v6: rss::Ipv6Hasher,
         /// The balancer's redirection table.
         reta: rss::Reta,
     },
@@ -99,7 +99,7 @@ impl Steer {
     pub fn rss(key: [u8; rss::KEY_LEN], reta_size: usize, queues: u16) -> Result<Steer, rss::RetaError> {
         let reta = rss::Reta::round_robin(reta_size, queues)?;
         let key = rss::Toeplitz::new(key);
-        Ok(Steer::Rss { v4: rss::Ipv4Hasher::new(&key), v6: Box::new(rss::Ipv6Hasher::new(&key)), reta })
+        Ok(Steer::Rss { v4: rss::Ipv4Hasher::new(&key), v6: rss::Ipv6Hasher::new(&key), reta })
     }
 
     /// The queue of flow `flow`, whose tuple is `t`.

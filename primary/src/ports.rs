@@ -60,9 +60,19 @@ pub struct ReadyPort {
     pub rss: RssFacts,
 }
 
-/// What a NIC hashes for RSS: IPv4 addresses, and the ports of unfragmented TCP and UDP (the
-/// fields the workers compute the hash of; other IPv4 by addresses).
-const RSS_TYPES: u64 = rss_hf::IPV4 | rss_hf::FRAG_IPV4 | rss_hf::NONFRAG_IPV4_TCP | rss_hf::NONFRAG_IPV4_UDP;
+/// What a NIC hashes for RSS: IPv4 and IPv6 addresses, and the ports of unfragmented TCP and
+/// UDP (the fields the workers compute the hash of; other IP by addresses), as far as the
+/// device supports them. IPv4 TCP and UDP ports are required for the port's RSS to be known;
+/// a device that does not hash IPv6 ports delivers IPv6 flows elsewhere than the workers
+/// compute, and they are handed to their owner (counted as RSS mismatches).
+const RSS_TYPES: u64 = rss_hf::IPV4
+    | rss_hf::FRAG_IPV4
+    | rss_hf::NONFRAG_IPV4_TCP
+    | rss_hf::NONFRAG_IPV4_UDP
+    | rss_hf::IPV6
+    | rss_hf::FRAG_IPV6
+    | rss_hf::NONFRAG_IPV6_TCP
+    | rss_hf::NONFRAG_IPV6_UDP;
 
 /// Programs a started port's RSS (the configured key and redirection table) and reads back
 /// what the driver uses. Unknown, with a warning, when the driver does not keep the key, does

@@ -13,7 +13,9 @@
 //!
 //! Only an error sent to the quoted packet's source is relayed (anyone can write a quote; a
 //! router answers the sender), and only about a TCP or UDP packet of a routed connection
-//! (Full-NAT, NAT, NAT64): direct routing's and IP-in-IP's replies do not cross the balancer.
+//! (Full-NAT, NAT, NAT64). Not relayed yet: errors about a direct-routing or IP-in-IP real
+//! server's replies (sent to the VIP; LVS forwards them to the real server), and tagged
+//! frames.
 
 use conn::{Dir, Tuple};
 use shm_layout::conn::Mode;
@@ -24,53 +26,43 @@ use wire::{EthernetAddress, IpProtocol, Ipv4Packet, Ipv6Packet, Network, Parsed,
 use super::{ip_of, Balancer, Verdict};
 use crate::frame::Frame;
 
-/// What an ICMP or ICMPv6 error says, in terms both families have (RFC 7915 sections 4.2 and
-/// 5.2).
+/// What an ICMP or ICMPv6 error says, with its code in both families (RFC 7915 sections 4.2
+/// and 5.2: a relay in the same family keeps the code, NAT64's takes the other family's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Said {
-    /// No route to the network or host.
-    NoRoute,
-    /// Administratively prohibited.
-    Prohibited,
-    /// Host (address) unreachable.
-    HostUnreachable,
-    /// Port unreachable.
-    PortUnreachable,
+    /// Destination unreachable, with its ICMP and ICMPv6 codes.
+    Unreachable { v4: u8, v6: u8 },
     /// Too big for the next hop, whose MTU it names.
     TooBig(u32),
-    /// Time to live (hop limit) exceeded in transit.
-    HopLimit,
-    /// Fragment reassembly time exceeded.
-    Reassembly,
+    /// Time exceeded (code 0: in transit, 1: fragment reassembly; the same in both families).
+    TimeExceeded(u8),
 }
 
 impl Said {
     /// What ICMP type `t`, code `code` and next-hop MTU `mtu` say; `None` for what is not
-    /// relayed (not an error, or protocol unreachable and parameter problems: about the
-    /// balancer's own packet, not the path).
+    /// relayed (not an error; protocol unreachable, parameter problems and codes RFC 7915
+    /// drops: about the balancer's own packet, not the path).
     pub(crate) fn of_v4(t: Icmpv4Message, code: u8, mtu: u16) -> Option<Said> {
+        let unreachable = |v6| Said::Unreachable { v4: code, v6 };
         Some(match (t, code) {
             (Icmpv4Message::DstUnreachable, 4) => Said::TooBig(u32::from(mtu)),
-            (Icmpv4Message::DstUnreachable, 3) => Said::PortUnreachable,
-            (Icmpv4Message::DstUnreachable, 0 | 5..=8 | 11) => Said::NoRoute,
-            (Icmpv4Message::DstUnreachable, 1 | 12) => Said::HostUnreachable,
-            (Icmpv4Message::DstUnreachable, 9 | 10 | 13) => Said::Prohibited,
-            (Icmpv4Message::TimeExceeded, 0) => Said::HopLimit,
-            (Icmpv4Message::TimeExceeded, 1) => Said::Reassembly,
+            (Icmpv4Message::DstUnreachable, 3) => unreachable(4),
+            (Icmpv4Message::DstUnreachable, 0 | 1 | 5..=8 | 11 | 12) => unreachable(0),
+            (Icmpv4Message::DstUnreachable, 9 | 10 | 13 | 15) => unreachable(1),
+            (Icmpv4Message::TimeExceeded, 0 | 1) => Said::TimeExceeded(code),
             _ => return None,
         })
     }
 
     /// What ICMPv6 type `t`, code `code` and MTU field `mtu` say (see [`Said::of_v4`]).
     pub(crate) fn of_v6(t: Icmpv6Message, code: u8, mtu: u32) -> Option<Said> {
+        let unreachable = |v4| Said::Unreachable { v4, v6: code };
         Some(match (t, code) {
             (Icmpv6Message::PacketTooBig, 0) => Said::TooBig(mtu),
-            (Icmpv6Message::DstUnreachable, 0 | 2) => Said::NoRoute,
-            (Icmpv6Message::DstUnreachable, 1 | 5 | 6) => Said::Prohibited,
-            (Icmpv6Message::DstUnreachable, 3) => Said::HostUnreachable,
-            (Icmpv6Message::DstUnreachable, 4) => Said::PortUnreachable,
-            (Icmpv6Message::TimeExceeded, 0) => Said::HopLimit,
-            (Icmpv6Message::TimeExceeded, 1) => Said::Reassembly,
+            (Icmpv6Message::DstUnreachable, 0 | 2 | 3) => unreachable(1),
+            (Icmpv6Message::DstUnreachable, 1) => unreachable(10),
+            (Icmpv6Message::DstUnreachable, 4) => unreachable(3),
+            (Icmpv6Message::TimeExceeded, 0 | 1) => Said::TimeExceeded(code),
             _ => return None,
         })
     }
@@ -161,6 +153,10 @@ fn error_of(frame: &[u8], p: &Parsed) -> Option<(Said, Quote)> {
 /// is not TCP or UDP).
 #[inline]
 pub(super) fn is_error(p: &Parsed) -> bool {
+    if p.vlan_count != 0 {
+        // Tagged: not the balancer's traffic (as TCP and UDP, see `steer::transport`).
+        return false;
+    }
     match &p.net {
         Network::V4(ip) => {
             matches!(ip.l4, L4::Icmp { msg_type: Icmpv4Message::DstUnreachable | Icmpv4Message::TimeExceeded, .. })
@@ -221,18 +217,39 @@ impl Balancer<'_> {
             ),
             Dir::In => {
                 let real = &self.services[e.service as usize].reals[e.real as usize];
-                ((e.laddr, e.raddr), ((e.raddr, e.rport), (e.laddr, e.lport)), (real.via, real.mac))
+                // NAT hides nothing from the real server: the router's own address.
+                let from = if e.mode() == Some(Mode::Nat) { outer_src(buf.bytes(), p) } else { e.laddr };
+                ((from, e.raddr), ((e.raddr, e.rport), (e.laddr, e.lport)), (real.via, real.mac))
             }
         };
+        // The client's segments reach the real server with the PROXY header's bytes before
+        // them: the quoted sequence number back in the client's numbering.
+        let shift = (dir == Dir::Out && e.proto == 6 && e.pp_len > 0).then_some((e.pp_seq, u32::from(e.pp_len)));
         let mut original = [0u8; icmpv6::MAX_QUOTE_LEN];
-        let Some(n) = requote(buf.bytes(), &q, inner, &mut original) else { return Verdict::NotOurs };
+        let Some(n) = requote(buf.bytes(), &q, (inner, shift), &mut original) else { return Verdict::NotOurs };
         let (from, to) = (ip_of(&outer.0), ip_of(&outer.1));
-        let said = resize_mtu(said, p.ipv6().is_some(), to.is_ipv6());
+        let mut said = resize_mtu(said, p.ipv6().is_some(), to.is_ipv6());
+        // A UDP datagram from the client grows by its PROXY header on the way.
+        if let (Said::TooBig(mtu), Dir::Out, 17) = (said, dir, e.proto) {
+            let floor = if to.is_ipv6() { 1280 } else { 68 };
+            said = Said::TooBig(mtu.saturating_sub(u32::from(e.pp_len)).max(floor));
+        }
         let written = write_error(buf, (self.port_macs[usize::from(port)], mac), (from, to), said, &original[..n]);
         if !written {
             return Verdict::Drop(crate::outcome::DropReason::NoResource);
         }
         Verdict::Out { port, dir, new: false }
+    }
+}
+
+/// The source of the error in `frame` (classified as `p`), in the entries' 16-byte form.
+fn outer_src(frame: &[u8], p: &Parsed) -> [u8; 16] {
+    match &p.net {
+        Network::V4(ip) => conn::v4(ip.src_addr.octets()),
+        _ => {
+            let at = usize::from(p.l3_offset) + 8;
+            frame[at..at + 16].try_into().unwrap_or_default()
+        }
     }
 }
 
@@ -247,14 +264,18 @@ fn resize_mtu(said: Said, from_v6: bool, to_v6: bool) -> Said {
     }
 }
 
+/// The quoted packet's (source, destination) as the side an error goes to sent it, and the
+/// TCP sequence number's PROXY shift to undo (start, length), if any.
+type Requote = ((([u8; 16], u16), ([u8; 16], u16)), Option<(u32, u32)>);
+
 /// Writes into `out` the quoted packet `q` of `frame` as the side it goes to sent it: from
 /// `src` to `dst` (entry-form addresses, whose family is the new header's) with the quote's
-/// transport bytes, its ports set; as much as the message may carry. Its length; `None` when
-/// the quote's addresses mix families.
+/// transport bytes, its ports set (and its sequence number shifted); as much as the message
+/// may carry. Its length; `None` when the quote's addresses mix families.
 fn requote(
     frame: &[u8],
     q: &Quote,
-    ((src, sport), (dst, dport)): (([u8; 16], u16), ([u8; 16], u16)),
+    (((src, sport), (dst, dport)), shift): Requote,
     out: &mut [u8; icmpv6::MAX_QUOTE_LEN],
 ) -> Option<usize> {
     let protocol = IpProtocol::from(q.protocol);
@@ -264,7 +285,8 @@ fn requote(
                 src_addr: s,
                 dst_addr: d,
                 protocol,
-                payload_len: usize::from(q.upper_len),
+                // (An IPv6 quote may say more than an IPv4 packet holds.)
+                payload_len: usize::from(q.upper_len).min(0xffff - wire::ipv4::HEADER_LEN),
                 ttl: q.ttl,
                 tos: q.tos,
                 ident: 0,
@@ -273,7 +295,6 @@ fn requote(
                 frag_offset: 0,
             };
             ip.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]));
-            Ipv4Packet::new_unchecked(&mut out[..]).fill_checksum();
             (wire::ipv4::HEADER_LEN, V4_QUOTE_MAX)
         }
         (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => {
@@ -296,6 +317,11 @@ fn requote(
     out[hdr..hdr + n].copy_from_slice(&rest[..n]);
     out[hdr..hdr + 2].copy_from_slice(&sport.to_be_bytes());
     out[hdr + 2..hdr + 4].copy_from_slice(&dport.to_be_bytes());
+    if let Some((start, len)) = shift {
+        let at = hdr + 4..hdr + 8;
+        let seq = u32::from_be_bytes(out[at.clone()].try_into().unwrap_or_default());
+        out[at].copy_from_slice(&super::proxy::shift_down(seq, start, len).to_be_bytes());
+    }
     Some(hdr + n)
 }
 
@@ -312,20 +338,16 @@ fn write_error<F: Frame>(
     use std::net::IpAddr;
     match (from, to) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            use icmpv4::{DstUnreachable as U, TimeExceeded as T};
-            let unreachable = |reason| wire::Icmpv4Repr::DstUnreachable { reason, next_hop_mtu: 0, original };
             let icmp = match said {
-                Said::NoRoute => unreachable(U::NetUnreachable),
-                Said::HostUnreachable => unreachable(U::HostUnreachable),
-                Said::PortUnreachable => unreachable(U::PortUnreachable),
-                Said::Prohibited => unreachable(U::AdminProhibited),
+                Said::Unreachable { v4, .. } => {
+                    wire::Icmpv4Repr::DstUnreachable { reason: v4.into(), next_hop_mtu: 0, original }
+                }
                 Said::TooBig(mtu) => wire::Icmpv4Repr::DstUnreachable {
-                    reason: U::FragNeeded,
+                    reason: icmpv4::DstUnreachable::FragNeeded,
                     next_hop_mtu: mtu.min(0xffff) as u16,
                     original,
                 },
-                Said::HopLimit => wire::Icmpv4Repr::TimeExceeded { reason: T::TtlExpired, original },
-                Said::Reassembly => wire::Icmpv4Repr::TimeExceeded { reason: T::FragReassembly, original },
+                Said::TimeExceeded(code) => wire::Icmpv4Repr::TimeExceeded { reason: code.into(), original },
             };
             if !buf.resize(wire::ethernet::HEADER_LEN + wire::ipv4::HEADER_LEN + icmp.buffer_len()) {
                 return false;
@@ -334,16 +356,10 @@ fn write_error<F: Frame>(
             true
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            use icmpv6::{DstUnreachable as U, TimeExceeded as T};
-            let unreachable = |reason| wire::Icmpv6Repr::DstUnreachable { reason, original };
             let icmp = match said {
-                Said::NoRoute => unreachable(U::NoRoute),
-                Said::HostUnreachable => unreachable(U::AddrUnreachable),
-                Said::PortUnreachable => unreachable(U::PortUnreachable),
-                Said::Prohibited => unreachable(U::AdminProhibited),
+                Said::Unreachable { v6, .. } => wire::Icmpv6Repr::DstUnreachable { reason: v6.into(), original },
                 Said::TooBig(mtu) => wire::Icmpv6Repr::PacketTooBig { mtu, original },
-                Said::HopLimit => wire::Icmpv6Repr::TimeExceeded { reason: T::HopLimitExceeded, original },
-                Said::Reassembly => wire::Icmpv6Repr::TimeExceeded { reason: T::FragReassemblyExceeded, original },
+                Said::TimeExceeded(code) => wire::Icmpv6Repr::TimeExceeded { reason: code.into(), original },
             };
             if !buf.resize(wire::ethernet::HEADER_LEN + wire::ipv6::HEADER_LEN + icmp.buffer_len()) {
                 return false;

@@ -37,7 +37,8 @@ impl Balancer<'_> {
             (Dir::In, true) => {
                 let real = &self.services[e.service as usize].reals[e.real as usize];
                 let frame = buf.bytes();
-                let hops = Ipv6Packet::new_unchecked(&frame[at.l3..]).hop_limit();
+                let ip = Ipv6Packet::new_unchecked(&frame[at.l3..]);
+                let (hops, ip_end) = (ip.hop_limit(), at.l3 + ipv6::HEADER_LEN + usize::from(ip.payload_len()));
                 if hops <= 1 {
                     return Verdict::TimeExceeded;
                 }
@@ -46,10 +47,13 @@ impl Balancer<'_> {
                 if !buf.cut_front(start) {
                     return Verdict::Drop(DropReason::NoResource);
                 }
+                // Whatever followed the packet in its frame (padding) stays behind.
+                buf.truncate(ip_end - start);
                 (real.via, real.mac, Offsets { l3: link, l4: link + ipv4::HEADER_LEN, v6: false })
             }
             (Dir::Out, false) => {
-                let ttl = Ipv4Packet::new_unchecked(&buf.bytes()[at.l3..]).ttl();
+                let ip = Ipv4Packet::new_unchecked(&buf.bytes()[at.l3..]);
+                let (ttl, ip_end) = (ip.ttl(), at.l3 + usize::from(ip.total_len()));
                 if ttl <= 1 {
                     return Verdict::TimeExceeded;
                 }
@@ -64,6 +68,7 @@ impl Balancer<'_> {
                 if !buf.cut_front(start) {
                     return Verdict::Drop(DropReason::NoResource);
                 }
+                buf.truncate(ip_end + room - start);
                 let client = (e.client_port, EthernetAddress(e.client_mac));
                 (client.0, client.1, Offsets { l3: link, l4: link + ipv6::HEADER_LEN, v6: true })
             }

@@ -132,7 +132,7 @@ fn shift_up(seq: u32, start: u32, len: u32) -> u32 {
 }
 
 /// `seq` of the real server's space in the client's: the header's bytes acknowledge as `start`.
-fn shift_down(seq: u32, start: u32, len: u32) -> u32 {
+pub(super) fn shift_down(seq: u32, start: u32, len: u32) -> u32 {
     if !after(seq, start) {
         seq
     } else if seq.wrapping_sub(start) <= len {

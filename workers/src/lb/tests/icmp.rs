@@ -204,6 +204,70 @@ fn nat64_errors_change_family_and_mtu() {
     assert_eq!(quoted4(&inner), (RS, 8080, LIP, LPORT_MIN));
 }
 
+/// RFC 7915's codes across the families; a UDP datagram's PROXY header counted in the MTU the
+/// client hears; a quote longer than IPv4 can say is cut to what it can.
+#[test]
+fn nat64_codes_proxy_headers_and_long_quotes() {
+    let mut s = store();
+    let mut n = nat64(&mut s, conf::ProxyProtocol::V2);
+    let mut sent = udp6((CLIENT_MAC, P0), (CLIENT6, 5353), (VIP6, 53), b"query");
+    assert_eq!(run(&mut n, 0, &mut sent), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    // Port unreachable: ICMP code 3 is ICMPv6 code 4.
+    let port: fn(&[u8]) -> Icmpv4Repr<'_> =
+        |original| Icmpv4Repr::DstUnreachable { reason: DstUnreachable::PortUnreachable, next_hop_mtu: 0, original };
+    let mut f = error4(RS_MAC, (RS, LIP), port, &sent);
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    let (t, code, _, inner) = relayed6(&f, (P0, CLIENT_MAC), (VIP6, CLIENT6));
+    assert_eq!((t, code, quoted6(&inner)), (1, 4, (CLIENT6, 5353, VIP6, 53)));
+    // 1400 bytes of IPv4 are 1420 of IPv6, less the 52-byte PROXY header each datagram gets.
+    let frag: fn(&[u8]) -> Icmpv4Repr<'_> =
+        |original| Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragNeeded, next_hop_mtu: 1400, original };
+    let mut f = error4(RS_MAC, (ROUTER, LIP), frag, &sent);
+    run(&mut n, 1, &mut f);
+    assert_eq!(relayed6(&f, (P0, CLIENT_MAC), (VIP6, CLIENT6)).2, 1420 - 52);
+    // Administratively prohibited: ICMPv6 code 1 is ICMP code 10. The quote says its packet
+    // was 65535 bytes long: more than IPv4 says, cut to what it can.
+    let answer = udp_frame(RS_MAC, P1, (RS, 8080), (LIP, LPORT_MIN), b"answer");
+    let mut back = answer.clone();
+    assert_eq!(run(&mut n, 1, &mut back), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    Ipv6Packet::new_unchecked(&mut back[14..]).set_payload_len(0xffff);
+    let prohibited: fn(&[u8]) -> Icmpv6Repr<'_> =
+        |original| Icmpv6Repr::DstUnreachable { reason: wire::icmpv6::DstUnreachable::AdminProhibited, original };
+    let mut f = error6(CLIENT_MAC, ("2001:db8::9".parse().unwrap(), VIP6), prohibited, &back);
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    let (t, code, _, inner) = relayed4(&f, (P1, RS_MAC), (LIP, RS));
+    assert_eq!((t, code, quoted4(&inner)), (3, 10, (RS, 8080, LIP, LPORT_MIN)));
+    assert_eq!(Ipv4Packet::new_unchecked(&inner[..]).total_len(), 0xffff);
+}
+
+/// On a TCP connection whose stream starts with a PROXY header, the client hears the quoted
+/// sequence number in its own numbering.
+#[test]
+fn a_proxy_streams_quoted_sequence_number_is_the_clients() {
+    let mut s = store();
+    let mut rt = runtime(&[(8080, 1)]);
+    let mut svc = (*rt.services[0]).clone();
+    svc.proxy_protocol = conf::ProxyProtocol::V1;
+    rt.services[0] = svc.into();
+    let learned: crate::neigh::Hops = [(std::net::IpAddr::from(RS), (RS_MAC.0, 1))].into_iter().collect();
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &learned).unwrap();
+    let mut n = Balancer::new(services, s.shard(), vec![P0, P1], 0);
+    let mut syn = tcp_segment((CLIENT_MAC, P0), (CLIENT, 40000), (VIP, 80), TcpFlags::SYN, (1000, 0), b"");
+    run(&mut n, 0, &mut syn);
+    let mut first = tcp_segment((CLIENT_MAC, P0), (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, (1001, 1), b"GET /");
+    run(&mut n, 0, &mut first);
+    let mut later = tcp_segment((CLIENT_MAC, P0), (CLIENT, 40000), (VIP, 80), TcpFlags::ACK, (1006, 1), b" HTTP/1.0");
+    assert_eq!(run(&mut n, 0, &mut later), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    let seq_at = |f: &[u8]| TcpPacket::new_unchecked(&f[34..]).seq_number();
+    assert!(seq_at(&later) > 1006, "shifted by the header on its way");
+    let frag: fn(&[u8]) -> Icmpv4Repr<'_> =
+        |original| Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragNeeded, next_hop_mtu: 1400, original };
+    let mut f = error4(RS_MAC, (ROUTER, LIP), frag, &later);
+    assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
+    let (_, _, _, inner) = relayed4(&f, (P0, CLIENT_MAC), (VIP, CLIENT));
+    assert_eq!(u32::from_be_bytes(inner[24..28].try_into().unwrap()), 1006, "the client's own sequence number");
+}
+
 #[test]
 fn an_errors_owner_is_its_connections() {
     let mut s = store();
