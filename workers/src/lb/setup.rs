@@ -38,7 +38,13 @@ impl Balancer<'_> {
                 return Err(DropReason::NoConnection);
             }
         }
-        if !self.services[si].admits(ip_of(&t.src)) {
+        let client = ip_of(&t.src);
+        if !is_unicast(client) {
+            // A group, a broadcast, nobody or the sender itself: no client (IPv6's are refused
+            // by the classifier already).
+            return Err(DropReason::Malformed(wire::Error::Unsupported));
+        }
+        if !self.services[si].admits(client) {
             return Err(DropReason::Denied);
         }
         let (ri, template) = self.place(si, t)?;
@@ -219,6 +225,14 @@ impl Balancer<'_> {
             c.move_now(0, 1);
         }
         Ok(idx)
+    }
+}
+
+/// Whether `a` can be a client: not unspecified, multicast, broadcast or loopback.
+fn is_unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a.is_loopback()),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Who gets a new connection: persistence templates, thresholds, access lists.
 
+use std::net::Ipv4Addr;
+
 use super::*;
 
 #[test]
@@ -164,4 +166,19 @@ fn a_long_access_list_answers_as_a_scan_of_it_does() {
     }
     assert!(list.iter().all(|p| hashed.contains(p.addr)));
     assert!(!Networks::new(&[]).contains(Ipv4Addr::new(198, 18, 0, 1).into()));
+}
+
+/// A SYN or a datagram from a group, a broadcast, nobody or the loopback opens nothing.
+#[test]
+fn no_connection_from_an_address_that_is_no_client() {
+    let mut s = store();
+    let mut n = fnat(&mut s, 1);
+    for src in ["224.0.0.1", "255.255.255.255", "0.0.0.0", "127.0.0.1"] {
+        let src: Ipv4Addr = src.parse().unwrap();
+        let mut f = tcp_frame(CLIENT_MAC, P0, (src, 40000), (VIP, 80), TcpFlags::SYN, b"");
+        assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::Malformed(wire::Error::Unsupported)), "{src}");
+        let mut f = udp_frame(CLIENT_MAC, P0, (src, 5353), (VIP, 53), b"q");
+        assert_eq!(run(&mut n, 0, &mut f), Verdict::Drop(DropReason::Malformed(wire::Error::Unsupported)), "{src}");
+    }
+    assert_eq!(n.shard().used(), 0, "no entry");
 }
