@@ -32,6 +32,8 @@
 # local addresses 2001:db8:1::200-231, real server 2001:db8:1::2) and dpvs-gen sends IPv6 (84-
 # byte frames: the same 22 bytes of UDP payload as the 64-byte IPv4 ones); with FAMILY=nat64
 # the VIP and the clients are IPv6 and the local addresses and real server IPv4 (NAT64).
+# SIZE=N sends N-byte frames instead (IPv4 at 84 bytes compares with IPv6 frame for frame:
+# memif copies every frame, and 84 bytes take a second cache line).
 # Usage: [SHM_DIR=DIR] [FORWARD=fnat|dr|nat] [FAMILY=4|6|nat64] [LCORES=N] [SERVICES=N] [SCRAPE=MS] bench/fnat-udp-flows.sh [DURATION] [FLOWS...]
 DURATION=${1:-5}
 shift || true
@@ -68,11 +70,13 @@ if family == "6":
     s = re.sub(r'"198\.18\.1\.(\d+)"', r'"2001:db8:1::\1"', s)
 open(path, "w").write(s)
 PY
-        GEN+=(--src 2001:db8:c::1 --dst "[2001:db8::100]:53" --size 84)
+        GEN+=(--src 2001:db8:c::1 --dst "[2001:db8::100]:53" --size "${SIZE:-84}")
         if [ "$FAMILY" = 6 ]; then label="IPv6 $label"; family_key="-ipv6"; else label="NAT64"; family_key="-nat64"; fi
         ;;
     *) echo "FAMILY must be 4, 6 or nat64, not $FAMILY" >&2; exit 2 ;;
 esac
+# SIZE=N: frames of N bytes (IPv4's 64 and IPv6's 84 by default; given above for IPv6).
+if [ -n "${SIZE:-}" ] && [ "$FAMILY" = 4 ]; then GEN+=(--size "$SIZE"); fi
 LCORES=${LCORES:-1}
 lcores_label="one worker lcore"
 if [ "$LCORES" -gt 1 ]; then

@@ -339,7 +339,9 @@ impl<'a> Pipeline<'a> {
             Status::Other => None,
             Status::Ip => Some(parsed),
         };
-        if p.is_some_and(|p| p.ipv6().is_some()) {
+        // Neighbour discovery and echo are ICMPv6: other IPv6 packets (the services' traffic)
+        // are not parsed again for them.
+        if p.and_then(|p| p.ipv6()).is_some_and(|ip| matches!(ip.l4, wire::L4::Icmpv6 { .. })) {
             if let (Some(f), Some((addr, mac))) = (self.lb.as_mut(), crate::ipv6::neighbour_of(buf.bytes())) {
                 // As ARP: whichever worker receives an answer (or a question) from a wanted
                 // next hop learns it.
