@@ -309,6 +309,9 @@ pub struct Service {
     /// Persistence timeout, seconds (ipvsadm `-p`; 0: none): a client's new connections go to
     /// the real server of its previous one while its template lives.
     pub persistence: u32,
+    /// The prefix length clients are grouped by for persistence (ipvsadm's `-M`): clients in
+    /// one network of that length share a template. 0: each address alone (/32, /128).
+    pub persistence_prefix: u8,
     /// Clients whose new connections are dropped (DPVS's blacklist, ipvsadm `--add-blklst`).
     pub deny: Vec<Prefix>,
     /// When not empty, only clients in these networks may open connections (DPVS's

@@ -158,6 +158,7 @@ pub(crate) struct RawService {
     pub(crate) scheduler: Option<String>,
     pub(crate) local_addresses: Option<Vec<String>>,
     pub(crate) persistence: Option<Int>,
+    pub(crate) persistence_prefix: Option<Int>,
     pub(crate) deny: Option<Vec<String>>,
     pub(crate) allow: Option<Vec<String>>,
     pub(crate) proxy_protocol: Option<String>,

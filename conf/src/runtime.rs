@@ -377,6 +377,9 @@ fn service_table(s: &Service) -> Table {
     if s.persistence > 0 {
         t.insert("persistence", value(i64::from(s.persistence)));
     }
+    if s.persistence_prefix > 0 {
+        t.insert("persistence_prefix", value(i64::from(s.persistence_prefix)));
+    }
     for (key, list) in [("deny", &s.deny), ("allow", &s.allow)] {
         if !list.is_empty() {
             t.insert(key, value(list.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect::<Array>()));
@@ -419,6 +422,7 @@ fn raw_service(s: &crate::Service) -> RawService {
         scheduler: Some(s.scheduler.name().to_owned()),
         local_addresses: Some(s.local_addresses.iter().map(|a| a.to_string()).collect()),
         persistence: Some(Int(i64::from(s.persistence))),
+        persistence_prefix: (s.persistence_prefix > 0).then(|| Int(i64::from(s.persistence_prefix))),
         deny: Some(s.deny.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
         allow: Some(s.allow.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
         proxy_protocol: Some(s.proxy_protocol.name().to_owned()),
@@ -613,6 +617,7 @@ rx = ["p1:0"]
         nat64.vip = a("2001:db8::100");
         nat64.port = 8443;
         nat64.reals[0].forward = crate::Forward::Fnat;
+        (nat64.persistence, nat64.persistence_prefix) = (300, 64);
         assert!(nat64.is_nat64() && !v6.is_nat64() && !rt.services[0].is_nat64());
         rt.services.push(v6.into());
         rt.services.push(nat64.into());
@@ -621,6 +626,7 @@ rx = ["p1:0"]
         assert_eq!(back.runtime(), rt);
         assert!(text.contains("address = \"2001:db8::100/64\""), "{text}");
         assert!(text.contains("vip = \"2001:db8::100\""), "{text}");
+        assert!(text.contains("persistence = 300\npersistence_prefix = 64\n"), "{text}");
         let again = replace_runtime_tables(&text, &back.render_runtime(&back.runtime()));
         assert_eq!(again.as_ref(), Ok(&text), "dump, reload, dump is a fixed point");
     }

@@ -344,6 +344,9 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
         .parse()
         .map_err(|e: sched::ParseKindError| Fault::at(&sp, e.to_string()))?;
     let persistence: u32 = int(raw.persistence, 0, 0..=MAX_PERSISTENCE_S, &path.key("persistence"))?;
+    // An address's length, at most (absent: the whole address).
+    let whole = if vip.is_ipv6() { 128 } else { 32 };
+    let persistence_prefix: u8 = int(raw.persistence_prefix, 0, 1..=whole, &path.key("persistence_prefix"))?;
     let lp = path.key("local_addresses");
     let raw_l = raw.local_addresses.unwrap_or_default();
     if raw_l.len() > lim.local_addresses as usize {
@@ -472,6 +475,7 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
         local_addresses,
         reals,
         persistence,
+        persistence_prefix: if persistence_prefix == whole as u8 { 0 } else { persistence_prefix },
         deny,
         allow,
         proxy_protocol,

@@ -218,6 +218,10 @@ pub enum ServiceCommand {
         /// its previous one for this long after it (0: none).
         #[arg(short, long, default_value_t = 0)]
         persistent: u32,
+        /// Persistence granularity: clients in one network of this prefix length share their
+        /// real server (default: each address alone).
+        #[arg(long)]
+        persistence_prefix: Option<u8>,
         /// PROXY protocol header for the Full-NAT real servers at the start of each TCP
         /// stream (v1, v2) or in front of each UDP datagram (v2), or off (TCP: TOA instead).
         #[arg(long, default_value = "off")]
@@ -226,8 +230,8 @@ pub enum ServiceCommand {
         #[arg(short, long)]
         group: Option<String>,
     },
-    /// Change a service's scheduler, persistence timeout and/or PROXY protocol version (new
-    /// connections get the new one).
+    /// Change a service's scheduler, persistence timeout or granularity and/or PROXY protocol
+    /// version (new connections get the new one).
     Edit {
         #[command(flatten)]
         service: ServiceArg,
@@ -237,6 +241,9 @@ pub enum ServiceCommand {
         /// Persistence timeout, seconds (0: none).
         #[arg(short, long)]
         persistent: Option<u32>,
+        /// Persistence granularity, a prefix length (32 or 128: each address alone).
+        #[arg(long)]
+        persistence_prefix: Option<u8>,
         /// v1, v2 or off.
         #[arg(long)]
         proxy_protocol: Option<conf::ProxyProtocol>,

@@ -177,20 +177,21 @@ impl Ctx<'_> {
                 };
                 render(&service::stats_rows(rt, &counters), self.json, |_| service::render_stats(rt, &counters, rate))
             }),
-            ServiceCommand::Add { service, scheduler, persistent, proxy_protocol, group } => {
-                self.change(Change::ServiceAdd {
+            ServiceCommand::Add { service, scheduler, persistent, persistence_prefix, proxy_protocol, group } => self
+                .change(Change::ServiceAdd {
                     service: service.key(),
                     scheduler,
                     persistence: persistent,
+                    persistence_prefix: persistence_prefix.unwrap_or(0),
                     proxy_protocol,
                     group,
-                })
-            }
-            ServiceCommand::Edit { service, scheduler, persistent, proxy_protocol } => {
+                }),
+            ServiceCommand::Edit { service, scheduler, persistent, persistence_prefix, proxy_protocol } => {
                 self.change(Change::ServiceEdit {
                     service: service.key(),
                     scheduler,
                     persistence: persistent,
+                    persistence_prefix,
                     proxy_protocol,
                 })
             }

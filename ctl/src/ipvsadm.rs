@@ -109,6 +109,11 @@ pub struct Args {
     /// Persistence timeout, seconds (360 when given without a value).
     #[arg(short = 'p', long = "persistent", num_args = 0..=1, default_missing_value = "360")]
     pub persistent: Option<u32>,
+    /// The granularity of persistence (with -A/-E): clients in one network of this netmask
+    /// (IPv4, like 255.255.255.0) or prefix length (like 24, or 64 for IPv6) share their real
+    /// server.
+    #[arg(short = 'M', long = "netmask")]
+    pub netmask: Option<String>,
     /// Real server address[:port] ([address]:port for IPv6; the port defaults to the
     /// service's).
     #[arg(short = 'r', long = "real-server")]
@@ -188,6 +193,9 @@ pub enum Op {
 /// Why an ipvsadm command line was refused: each names the option and what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IpvsadmError {
+    /// `-M` is neither a netmask nor a prefix length of the service's family.
+    #[error("-M: expected a netmask like 255.255.255.0 or a prefix length from 1 to {whole}, got \"{text}\"")]
+    Netmask { text: String, whole: u8 },
     /// The command needs an option that is missing.
     #[error("{what} is required: {options}")]
     Required { what: &'static str, options: &'static str },
@@ -198,7 +206,7 @@ pub enum IpvsadmError {
     #[error("-x/-y (connection thresholds) go with -a or -e")]
     MisplacedThresholds,
     /// `-E` without anything to change.
-    #[error("-E needs -s|--scheduler, -p|--persistent or --proxy-protocol (the editable properties)")]
+    #[error("-E needs -s|--scheduler, -p|--persistent, -M|--netmask or --proxy-protocol (the editable properties)")]
     NothingToEdit,
     /// More than one kind of listing.
     #[error("--stats, --rate, --thresholds and -c: one at a time")]
@@ -250,6 +258,7 @@ impl Args {
                         "-u" => (a.udp, _) = (Some(v.parse().ok()?), once(&mut service)?),
                         "-s" => a.scheduler = Some(v.to_owned()),
                         "-p" => a.persistent = Some(v.parse().ok()?),
+                        "-M" => a.netmask = Some(v.to_owned()),
                         "--proxy-protocol" => a.proxy_protocol = Some(v.parse().ok()?),
                         "-r" => a.real = Some(v.to_owned()),
                         "-w" => a.weight = Some(v.parse().ok()?),
@@ -288,6 +297,11 @@ impl Args {
         parse_real(text, svc.port).ok_or_else(|| IpvsadmError::Real(text.to_owned()))
     }
 
+    /// `-M`, as the prefix length of the service's family (0: the whole address).
+    fn persistence_prefix(&self, svc: &ServiceKey) -> Result<Option<u8>, IpvsadmError> {
+        self.netmask.as_deref().map(|text| parse_netmask(text, svc.vip.is_ipv6())).transpose()
+    }
+
     fn refuse_misplaced(&self) -> Result<(), IpvsadmError> {
         if (self.upper.is_some() || self.lower.is_some()) && !(self.add_server || self.edit_server) {
             return Err(IpvsadmError::MisplacedThresholds);
@@ -307,20 +321,33 @@ impl Args {
                 let scheduler = self.scheduler.clone().unwrap_or_else(|| "wlc".to_owned());
                 let persistence = self.persistent.unwrap_or(0);
                 let proxy_protocol = self.proxy_protocol.unwrap_or_default();
+                let persistence_prefix = self.persistence_prefix(&service)?.unwrap_or(0);
                 return Ok(Op::Change(Change::ServiceAdd {
                     service,
                     scheduler,
                     persistence,
+                    persistence_prefix,
                     proxy_protocol,
                     group: None,
                 }));
             }
-            if self.scheduler.is_none() && self.persistent.is_none() && self.proxy_protocol.is_none() {
+            if self.scheduler.is_none()
+                && self.persistent.is_none()
+                && self.proxy_protocol.is_none()
+                && self.netmask.is_none()
+            {
                 return Err(IpvsadmError::NothingToEdit);
             }
+            let persistence_prefix = self.persistence_prefix(&service)?;
             let (scheduler, persistence, proxy_protocol) =
                 (self.scheduler.clone(), self.persistent, self.proxy_protocol);
-            return Ok(Op::Change(Change::ServiceEdit { service, scheduler, persistence, proxy_protocol }));
+            return Ok(Op::Change(Change::ServiceEdit {
+                service,
+                scheduler,
+                persistence,
+                persistence_prefix,
+                proxy_protocol,
+            }));
         }
         if self.delete_service {
             return Ok(Op::Change(Change::ServiceDel { service: self.need_service()? }));
@@ -441,7 +468,10 @@ pub fn save(rt: &conf::Runtime, ports: &[String]) -> String {
             conf::Protocol::Tcp => "-t",
             conf::Protocol::Udp => "-u",
         };
-        let persistent = if s.persistence > 0 { format!(" -p {}", s.persistence) } else { String::new() };
+        let mut persistent = if s.persistence > 0 { format!(" -p {}", s.persistence) } else { String::new() };
+        if s.persistence_prefix > 0 {
+            persistent += &format!(" -M {}", netmask_text(s.vip, s.persistence_prefix));
+        }
         let proxy = match s.proxy_protocol {
             conf::ProxyProtocol::Off => String::new(),
             p => format!(" --proxy-protocol {}", p.name()),
@@ -564,6 +594,42 @@ pub fn parse_real(text: &str, default_port: u16) -> Option<(IpAddr, u16)> {
     }
     let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
     Some((bare.parse().ok()?, default_port))
+}
+
+/// `-M`: a netmask (IPv4, contiguous, like 255.255.255.0) or a prefix length (like 24, or 64
+/// for IPv6), as a prefix length of the service's family; 0 for the whole address.
+///
+/// # Errors
+/// [`IpvsadmError::Netmask`]: neither, too long, or a netmask for an IPv6 service.
+pub fn parse_netmask(text: &str, v6: bool) -> Result<u8, IpvsadmError> {
+    let whole: u8 = if v6 { 128 } else { 32 };
+    let bad = || IpvsadmError::Netmask { text: text.to_owned(), whole };
+    let len = match text.parse::<std::net::Ipv4Addr>() {
+        Ok(_) if v6 => return Err(bad()),
+        Ok(mask) => {
+            let bits = u32::from(mask);
+            let len = bits.leading_ones();
+            if bits.checked_shl(len).unwrap_or(0) != 0 {
+                return Err(bad());
+            }
+            len as u8
+        }
+        Err(_) => text.parse::<u8>().map_err(|_| bad())?,
+    };
+    match len {
+        0 => Err(bad()),
+        l if l == whole => Ok(0),
+        l if l < whole => Ok(l),
+        _ => Err(bad()),
+    }
+}
+
+/// A persistence prefix as ipvsadm writes it: a netmask for IPv4, a length for IPv6.
+pub fn netmask_text(vip: IpAddr, prefix: u8) -> String {
+    match vip {
+        IpAddr::V4(_) => std::net::Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix.min(32)))).to_string(),
+        IpAddr::V6(_) => prefix.to_string(),
+    }
 }
 
 /// Why a local address does not belong to the port `-F` names ([`check_laddr_port`]).

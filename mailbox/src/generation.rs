@@ -33,7 +33,8 @@ use crate::proto::{DecodeError, ServiceKey};
 /// 8. IPv6 interface addresses (an address is an `IpAddr`).
 /// 9. IPv6 services (a VIP, a real server's address and a local address are `IpAddr`s).
 /// 10. IPv6 access lists, routes and static neighbours (their addresses are `IpAddr`s).
-pub const FORMAT_VERSION: u16 = 10;
+/// 11. The persistence prefix per service.
+pub const FORMAT_VERSION: u16 = 11;
 
 /// What a generation changes, against the generation before it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 ///    `RealDel` and the local address of `LaddrAdd`/`LaddrDel` are `IpAddr`s.
 /// 10. IPv6 networks in `AclAdd`/`AclDel` (a `conf::Prefix` holds an `IpAddr`), IPv6 routes
 ///     and static neighbours (`RouteAdd`/`RouteDel`, `NeighSet`/`NeighDel`).
-pub const PROTOCOL_VERSION: u16 = 10;
+/// 11. The persistence prefix of `ServiceAdd`/`ServiceEdit` (ipvsadm's `-M`).
+pub const PROTOCOL_VERSION: u16 = 11;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,20 +133,24 @@ pub enum Change {
     /// Remove the static route of `prefix/len` (refused while a real server needs it).
     RouteDel { prefix: std::net::IpAddr, len: u8 },
     /// Add a service (no real servers, no local addresses yet), with a persistence timeout in
-    /// seconds (0: none), the PROXY protocol header its Full-NAT real servers get, and the
-    /// worker group serving it (`None`: the group polling its VIP's port; fixed for its life).
+    /// seconds (0: none) and the prefix length its clients are grouped by (0: each address),
+    /// the PROXY protocol header its Full-NAT real servers get, and the worker group serving it
+    /// (`None`: the group polling its VIP's port; fixed for its life).
     ServiceAdd {
         service: ServiceKey,
         scheduler: String,
         persistence: u32,
+        persistence_prefix: u8,
         proxy_protocol: conf::ProxyProtocol,
         group: Option<String>,
     },
-    /// Change a service's scheduler, persistence timeout and/or PROXY protocol version.
+    /// Change a service's scheduler, persistence timeout, persistence prefix and/or PROXY
+    /// protocol version.
     ServiceEdit {
         service: ServiceKey,
         scheduler: Option<String>,
         persistence: Option<u32>,
+        persistence_prefix: Option<u8>,
         proxy_protocol: Option<conf::ProxyProtocol>,
     },
     /// Remove a service; its connections expire on their next packet.

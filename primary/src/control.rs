@@ -48,7 +48,7 @@ pub enum ChangeError {
     #[error(transparent)]
     Scheduler(#[from] sched::ParseKindError),
     /// A service edit that names nothing to change.
-    #[error("nothing to change: give a scheduler, a persistence timeout or a PROXY protocol version")]
+    #[error("nothing to change: give a scheduler, a persistence timeout or prefix, or a PROXY protocol version")]
     NothingToChange,
     /// The real server to add is one of the service's already.
     #[error("{} is a real server of {service} already", std::net::SocketAddr::new(*addr, *port))]
@@ -446,11 +446,13 @@ impl Edit<'_> {
             Change::NeighDel { addr } => self.del_neighbour(*addr)?,
             Change::RouteAdd { prefix, len, via } => self.add_route(*prefix, *len, *via)?,
             Change::RouteDel { prefix, len } => self.del_route(*prefix, *len)?,
-            Change::ServiceAdd { service, scheduler, persistence, proxy_protocol, group } => {
-                self.add_service(service, scheduler, (*persistence, *proxy_protocol), group.clone())?
+            Change::ServiceAdd { service, scheduler, persistence, persistence_prefix, proxy_protocol, group } => {
+                let persistent = (*persistence, *persistence_prefix);
+                self.add_service(service, scheduler, (persistent, *proxy_protocol), group.clone())?
             }
-            Change::ServiceEdit { service, scheduler, persistence, proxy_protocol } => {
-                self.edit_service(service, scheduler.as_deref(), *persistence, *proxy_protocol)?
+            Change::ServiceEdit { service, scheduler, persistence, persistence_prefix, proxy_protocol } => {
+                let persistent = (*persistence, *persistence_prefix);
+                self.edit_service(service, scheduler.as_deref(), persistent, *proxy_protocol)?
             }
             Change::ServiceDel { service } => self.del_service(service)?,
             Change::ServiceClear => {
@@ -567,7 +569,7 @@ impl Edit<'_> {
         &mut self,
         k: &ServiceKey,
         scheduler: &str,
-        (persistence, proxy_protocol): (u32, conf::ProxyProtocol),
+        ((persistence, prefix), proxy_protocol): ((u32, u8), conf::ProxyProtocol),
         group: Option<String>,
     ) -> Result<(), ChangeError> {
         if self.find(k).is_some() {
@@ -585,6 +587,7 @@ impl Edit<'_> {
             local_addresses: Vec::new(),
             reals: Vec::new(),
             persistence,
+            persistence_prefix: whole_is_none(k.vip, prefix),
             deny: Vec::new(),
             allow: Vec::new(),
             proxy_protocol,
@@ -600,12 +603,15 @@ impl Edit<'_> {
         &mut self,
         k: &ServiceKey,
         scheduler: Option<&str>,
-        persistence: Option<u32>,
+        (persistence, prefix): (Option<u32>, Option<u8>),
         proxy_protocol: Option<conf::ProxyProtocol>,
     ) -> Result<(), ChangeError> {
         let s = self.service(k)?;
-        if scheduler.is_none() && persistence.is_none() && proxy_protocol.is_none() {
+        if scheduler.is_none() && persistence.is_none() && prefix.is_none() && proxy_protocol.is_none() {
             return Err(ChangeError::NothingToChange);
+        }
+        if let Some(p) = prefix {
+            s.persistence_prefix = whole_is_none(k.vip, p);
         }
         if let Some(p) = proxy_protocol {
             s.proxy_protocol = p;
@@ -1118,6 +1124,17 @@ impl Control {
             let r = Response::error("the instance is stopping; the change may not have reached every worker");
             mailbox.reply(w.taken, &r.encode(), &[], now_ns);
         }
+    }
+}
+
+/// A persistence prefix as the configuration keeps it: the whole address's length (32, 128)
+/// is 0, each address alone (a longer one is refused by the configuration's check).
+fn whole_is_none(vip: std::net::IpAddr, prefix: u8) -> u8 {
+    let whole = if vip.is_ipv6() { 128 } else { 32 };
+    if prefix == whole {
+        0
+    } else {
+        prefix
     }
 }
 

@@ -161,8 +161,9 @@ pub struct ConnEntry {
     ///
     /// The owning lcore is the only writer; readers (dpvsctl, a replacement worker) decode it.
     pub flags: u8,
-    /// Reserved.
-    pub _pad: u8,
+    /// A connection a persistence template placed (`C` set): the prefix length its client was
+    /// grouped by, which finds the template again (0: the whole address).
+    pub template_prefix: u8,
     /// Service index under the stamp `cfg_gen` (a cache: the service is the one of `proto`,
     /// `vaddr`, `vport`).
     pub service: u32,
@@ -270,7 +271,7 @@ impl ConnEntry {
         proto: 0,
         state: 0,
         flags: 0,
-        _pad: 0,
+        template_prefix: 0,
         service: 0,
         real: 0,
         next_in: 0,

@@ -71,6 +71,7 @@ pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
             })
             .collect(),
         persistence: 0,
+        persistence_prefix: 0,
         deny: vec![],
         allow: vec![],
         proxy_protocol: conf::ProxyProtocol::Off,

@@ -17,6 +17,9 @@ pub struct ServiceRow {
     pub scheduler: String,
     /// Persistence timeout, seconds (0: none).
     pub persistence: u32,
+    /// The persistence granularity as ipvsadm prints it (a netmask for IPv4, a prefix length
+    /// for IPv6); `None`: each address alone.
+    pub persistence_mask: Option<String>,
     /// PROXY protocol version (`off`, `v1`, `v2`).
     pub proxy_protocol: String,
     /// The worker group named to serve it (`None`: the group polling its VIP's port).
@@ -53,6 +56,8 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
             port: s.port,
             scheduler: s.scheduler.name().to_owned(),
             persistence: s.persistence,
+            persistence_mask: (s.persistence_prefix > 0)
+                .then(|| crate::ipvsadm::netmask_text(s.vip, s.persistence_prefix)),
             proxy_protocol: s.proxy_protocol.name().to_owned(),
             group: s.group.clone(),
             local_addresses: s.local_addresses.iter().map(std::net::IpAddr::to_string).collect(),
@@ -376,8 +381,11 @@ pub fn render(rows: &[ServiceRow]) -> String {
     let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
     let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn");
     for s in rows {
-        // The flags column as ipvsadm prints it: `persistent N`.
+        // The flags column as ipvsadm prints it: `persistent N [mask M]`.
         let mut flags = if s.persistence > 0 { format!(" persistent {}", s.persistence) } else { String::new() };
+        if let Some(m) = &s.persistence_mask {
+            let _ = write!(flags, " mask {m}");
+        }
         if let Some(g) = &s.group {
             let _ = write!(flags, " group {g}");
         }
@@ -410,6 +418,7 @@ mod tests {
             port: 80,
             scheduler: "rr".into(),
             persistence: 0,
+            persistence_mask: None,
             proxy_protocol: "off".into(),
             group: None,
             local_addresses: vec!["198.18.1.254".into()],
@@ -434,5 +443,7 @@ mod tests {
         assert!(render(&rows).contains("TCP  198.18.0.100:80 rr persistent 360\n"), "ipvsadm's flags column");
         rows[0].group = Some("fnat".into());
         assert!(render(&rows).contains("TCP  198.18.0.100:80 rr persistent 360 group fnat\n"), "a named group");
+        rows[0].persistence_mask = Some("255.255.255.0".into());
+        assert!(render(&rows).contains("rr persistent 360 mask 255.255.255.0 group fnat\n"), "by network");
     }
 }

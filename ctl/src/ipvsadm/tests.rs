@@ -32,6 +32,7 @@ fn dpvs_quick_start_lines_parse() {
                 service: vip,
                 scheduler: "rr".into(),
                 persistence: 0,
+                persistence_prefix: 0,
                 proxy_protocol: conf::ProxyProtocol::Off,
                 group: None,
             }),
@@ -42,6 +43,7 @@ fn dpvs_quick_start_lines_parse() {
                 service: vip,
                 scheduler: "wlc".into(),
                 persistence: 0,
+                persistence_prefix: 0,
                 proxy_protocol: conf::ProxyProtocol::Off,
                 group: None,
             }),
@@ -52,6 +54,7 @@ fn dpvs_quick_start_lines_parse() {
                 service: vip,
                 scheduler: Some("mh".into()),
                 persistence: None,
+                persistence_prefix: None,
                 proxy_protocol: None,
             }),
         ),
@@ -63,6 +66,7 @@ fn dpvs_quick_start_lines_parse() {
                 service: vip,
                 scheduler: "rr".into(),
                 persistence: 600,
+                persistence_prefix: 0,
                 proxy_protocol: conf::ProxyProtocol::Off,
                 group: None,
             }),
@@ -73,8 +77,50 @@ fn dpvs_quick_start_lines_parse() {
                 service: vip,
                 scheduler: "wlc".into(),
                 persistence: 360,
+                persistence_prefix: 0,
                 proxy_protocol: conf::ProxyProtocol::Off,
                 group: None,
+            }),
+        ),
+        (
+            "-A -t 198.18.0.100:80 -s rr -p 600 -M 255.255.255.0",
+            Op::Change(Change::ServiceAdd {
+                service: vip,
+                scheduler: "rr".into(),
+                persistence: 600,
+                persistence_prefix: 24,
+                proxy_protocol: conf::ProxyProtocol::Off,
+                group: None,
+            }),
+        ),
+        (
+            "-E -t 198.18.0.100:80 --netmask 16",
+            Op::Change(Change::ServiceEdit {
+                service: vip,
+                scheduler: None,
+                persistence: None,
+                persistence_prefix: Some(16),
+                proxy_protocol: None,
+            }),
+        ),
+        (
+            "-E -t [2001:db8::100]:80 -M 64",
+            Op::Change(Change::ServiceEdit {
+                service: key(Tcp, "[2001:db8::100]:80"),
+                scheduler: None,
+                persistence: None,
+                persistence_prefix: Some(64),
+                proxy_protocol: None,
+            }),
+        ),
+        (
+            "-E -t 198.18.0.100:80 -M 255.255.255.255",
+            Op::Change(Change::ServiceEdit {
+                service: vip,
+                scheduler: None,
+                persistence: None,
+                persistence_prefix: Some(0),
+                proxy_protocol: None,
             }),
         ),
         (
@@ -83,6 +129,7 @@ fn dpvs_quick_start_lines_parse() {
                 service: vip,
                 scheduler: None,
                 persistence: Some(0),
+                persistence_prefix: None,
                 proxy_protocol: None,
             }),
         ),
@@ -179,6 +226,7 @@ fn dpvs_quick_start_lines_parse() {
                 service: vip,
                 scheduler: "rr".into(),
                 persistence: 0,
+                persistence_prefix: 0,
                 proxy_protocol: conf::ProxyProtocol::V2,
                 group: None,
             }),
@@ -253,7 +301,9 @@ fn bad_lines_name_what_is_wrong() {
         ("-a -t 198.18.0.100:80 -b", "-r|--real-server"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2:http -b", "198.18.1.2:http"),
         ("-a -t 198.18.0.100:80 -r 198.18.1.2 -b -w lots", "lots"),
-        ("-E -t 198.18.0.100:80", "-s|--scheduler, -p|--persistent or --proxy-protocol"),
+        ("-E -t 198.18.0.100:80", "-s|--scheduler, -p|--persistent, -M|--netmask or --proxy-protocol"),
+        ("-A -t 198.18.0.100:80 -p 60 -M 255.0.255.0", "-M: expected a netmask"),
+        ("-A -t [2001:db8::100]:80 -p 60 -M 255.255.255.0", "prefix length from 1 to 128"),
         ("-A -t 198.18.0.100:80 --proxy-protocol v3", "v3"),
         ("--add-laddr -t 198.18.0.100:80 -F dpdk1", "-z|--laddr"),
         ("--add-laddr -z 198.18.1.254 -t 198.18.0.100:80", "-F|--ifname"),
@@ -381,6 +431,7 @@ fn the_saved_form_is_read_without_clap_as_clap_reads_it() {
     s.reals[0].upper = 100;
     s.reals[0].lower = 60;
     s.persistence = 300;
+    s.persistence_prefix = 24;
     s.proxy_protocol = conf::ProxyProtocol::V2;
     s.deny = vec![net("198.18.9.0/24")];
     s.allow = vec![net("198.18.0.7")];
@@ -396,6 +447,7 @@ fn the_saved_form_is_read_without_clap_as_clap_reads_it() {
     tun.reals[0].forward = conf::Forward::Tunnel;
     rt.services.extend([udp.into(), nat.into(), tun.into()]);
     let saved = save(&rt, &["dpdk0".to_owned(), "dpdk1".to_owned()]);
+    assert!(saved.contains(" -p 300 -M 255.255.255.0 "), "{saved}");
     for line in saved.lines() {
         assert_eq!(saved_op(line), Some(op(line)), "every saved line is read without clap: {line}");
         assert!(op(line).is_ok(), "{line}");
@@ -408,6 +460,7 @@ fn the_saved_form_is_read_without_clap_as_clap_reads_it() {
         "-a -u 198.18.0.100:53 -r 198.18.1.2 -g",
         "-A -t 198.18.0.100:80 -p",
         "-A -t 198.18.0.100:80 -p 0",
+        "-A -t 198.18.0.100:80 -p 10 -M 33",
         "-A -t 198.18.0.100:80 -s rr -s wrr",
         "-A -t 198.18.0.100:80 -u 198.18.0.100:80",
         "-A -a -t 198.18.0.100:80",
@@ -435,4 +488,26 @@ fn the_saved_form_is_read_without_clap_as_clap_reads_it() {
         }
     }
     assert!(read >= 5, "the saved form reads the common lines ({read})");
+}
+
+#[test]
+fn netmasks_read_as_ipvsadm_takes_them() {
+    assert_eq!(parse_netmask("255.255.255.0", false), Ok(24));
+    assert_eq!(parse_netmask("255.255.128.0", false), Ok(17));
+    assert_eq!(parse_netmask("24", false), Ok(24));
+    assert_eq!(parse_netmask("32", false), Ok(0), "the whole address");
+    assert_eq!(parse_netmask("64", true), Ok(64));
+    for (text, v6) in [
+        ("255.0.255.0", false),
+        ("33", false),
+        ("0", false),
+        ("0.0.0.0", false),
+        ("255.255.255.0", true),
+        ("129", true),
+        ("x", false),
+    ] {
+        assert!(parse_netmask(text, v6).is_err(), "{text}");
+    }
+    assert_eq!(netmask_text("198.18.0.100".parse().unwrap(), 24), "255.255.255.0");
+    assert_eq!(netmask_text("2001:db8::100".parse().unwrap(), 64), "64");
 }

@@ -65,6 +65,7 @@ pub fn runtime() -> conf::Runtime {
                 lower: 0,
             }],
             persistence: 0,
+            persistence_prefix: 0,
             deny: vec![],
             allow: vec![],
             proxy_protocol: conf::ProxyProtocol::Off,

@@ -71,6 +71,8 @@ pub struct Service {
     pub def: Option<conf::Shared<conf::Service>>,
     /// Persistence timeout in ticks (0: none).
     pub(super) persistence: u32,
+    /// The prefix length clients are grouped by for persistence (0: each address alone).
+    pub(super) persistence_prefix: u8,
     /// Its slot in the worker's service counter table (`usize::MAX`: none).
     pub(super) stats_slot: usize,
     /// Each real server's slot in the worker's real-server counter table (parallel to
@@ -194,6 +196,7 @@ impl Service {
             lport_step: lcores,
             def: None,
             persistence: 0,
+            persistence_prefix: 0,
             stats_slot: usize::MAX,
             real_slots: Vec::new(),
             limits: Vec::new(),
@@ -355,6 +358,7 @@ impl<'a> Hops<'a> {
                 .with_acl(def.deny.clone(), def.allow.clone());
         svc.def = Some(def.clone());
         svc.persistence = ticks(def.persistence);
+        svc.persistence_prefix = def.persistence_prefix;
         svc.proxy = def.proxy_protocol;
         if let Some(p) = prev {
             // Go on handing out local addresses and ports where the old one stopped.

@@ -171,7 +171,7 @@ impl Balancer<'_> {
     /// The real server the template of client `t.src` names for persistent service `si`, if
     /// there is one and the real server still exists; the template's life starts again.
     fn persistent_real(&mut self, si: usize, t: &Tuple, persistence: u32) -> Option<(usize, u32)> {
-        let (tidx, _) = self.shard.lookup(&template_tuple(t))?;
+        let (tidx, _) = self.shard.lookup(&template_tuple(t, self.services[si].persistence_prefix))?;
         let e = *self.shard.entry(tidx);
         if !e.is_template() {
             return None;
@@ -190,7 +190,7 @@ impl Balancer<'_> {
     /// real server `ri` (best effort: a full table leaves the client without persistence).
     fn new_template(&mut self, si: usize, ri: usize, t: &Tuple) -> Option<u32> {
         let real = self.services[si].reals[ri];
-        let tt = template_tuple(t);
+        let tt = template_tuple(t, self.services[si].persistence_prefix);
         // Its outbound side (real -> client:0) matches no packet either.
         let c = new_conn(&tt, (tt.src, 0), &real, (State::None, Mode::Template), (si, ri), ([0; 6], 0));
         let idx = self.shard.insert(&c, self.now_tick, self.services[si].persistence).ok()?;
@@ -208,7 +208,9 @@ impl Balancer<'_> {
         self.shard.entry_mut(idx).cfg_gen = self.stamp();
         if let Some(t) = template {
             self.shard.entry_mut(t).controls += 1;
-            self.shard.entry_mut(idx).set_controlled();
+            let em = self.shard.entry_mut(idx);
+            em.set_controlled();
+            em.template_prefix = self.services[si].persistence_prefix;
         }
         let svc = &mut self.services[si];
         let b = &mut svc.backends[ri];
@@ -238,12 +240,30 @@ fn is_unicast(a: IpAddr) -> bool {
 
 /// The key of the template that placed connection `e`.
 pub(super) fn template_of(e: &ConnEntry) -> Tuple {
-    Tuple { proto: e.proto, src: e.caddr, sport: 0, dst: e.vaddr, dport: e.vport }
+    let client = entry_form(masked(ip_of(&e.caddr), e.template_prefix));
+    Tuple { proto: e.proto, src: client, sport: 0, dst: e.vaddr, dport: e.vport }
 }
 
-/// The key of a persistence template: the client's address, port 0, and the service.
-fn template_tuple(t: &Tuple) -> Tuple {
-    Tuple { proto: t.proto, src: t.src, sport: 0, dst: t.dst, dport: t.dport }
+/// The key of a persistence template: the client's network of `prefix` bits (0: its
+/// address), port 0, and the service.
+fn template_tuple(t: &Tuple, prefix: u8) -> Tuple {
+    let client = entry_form(masked(ip_of(&t.src), prefix));
+    Tuple { proto: t.proto, src: client, sport: 0, dst: t.dst, dport: t.dport }
+}
+
+/// `a`'s network of `prefix` bits (0: `a` itself).
+pub(super) fn masked(a: IpAddr, prefix: u8) -> IpAddr {
+    if prefix == 0 {
+        return a;
+    }
+    match a {
+        IpAddr::V4(a) => {
+            IpAddr::V4((u32::from(a) & u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0)).into())
+        }
+        IpAddr::V6(a) => {
+            IpAddr::V6((u128::from(a) & u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0)).into())
+        }
+    }
 }
 
 /// A new connection of client tuple `t` (client -> VIP) to `real`, whose outbound side is

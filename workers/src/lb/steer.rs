@@ -133,7 +133,7 @@ pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed, frame: &[u8]
                 None => other(by_client(src, sport), Handoff::NoRss),
             },
             Place::Nat => other(by_client(src, sport), Handoff::Nat),
-            Place::Persistent => other(by_client(src, 0), Handoff::Persistent),
+            Place::Persistent(prefix) => other(by_client(super::setup::masked(src, prefix), 0), Handoff::Persistent),
         };
     }
     if index.is_laddr(proto, dst) {
@@ -142,10 +142,10 @@ pub fn owner(index: &Index, rx: &Receive, rx_port: u16, p: &Parsed, frame: &[u8]
             None => other(dport % lcores, Handoff::NoRss),
         };
     }
-    if let Some(persistent) = index.nat_real(proto, src, sport) {
-        return match persistent {
-            true => other(by_client(dst, 0), Handoff::Persistent),
-            false => other(by_client(dst, dport), Handoff::Nat),
+    if let Some(place) = index.nat_real(proto, src, sport) {
+        return match place {
+            Place::Persistent(prefix) => other(by_client(super::setup::masked(dst, prefix), 0), Handoff::Persistent),
+            _ => other(by_client(dst, dport), Handoff::Nat),
         };
     }
     None
@@ -159,9 +159,9 @@ pub enum Place {
     /// By a hash of the client's address and port (a NAT-mode real server: its replies keep
     /// the client's tuple).
     Nat,
-    /// By a hash of the client's address (persistence: the template and every connection it
-    /// places on one lcore).
-    Persistent,
+    /// By a hash of the client's network of that many bits (0: its address): persistence, the
+    /// template and every connection it places on one lcore.
+    Persistent(u8),
 }
 
 /// What the packet path looks up in the services, in hash tables (so no packet scans the
@@ -174,8 +174,9 @@ pub struct Index {
     /// (protocol, local address) of every service -> how many services have it.
     laddrs: ByAddr<u32>,
     /// (protocol, address, port) of every real server reached by NAT -> how many
-    /// non-persistent and persistent services have it.
-    nat_reals: ByAddr<(u32, u32)>,
+    /// non-persistent and persistent services have it, and the persistence prefix of the last
+    /// persistent one added.
+    nat_reals: ByAddr<(u32, u32, u8)>,
 }
 
 /// A hash table keyed by `proto addr:port`, of either family: an IPv4 key is packed in one
@@ -270,7 +271,7 @@ impl Index {
         let persistent = s.persistence > 0;
         let nat = s.reals.iter().filter(|r| r.forward == conf::Forward::Nat);
         let place = if persistent {
-            Place::Persistent
+            Place::Persistent(s.persistence_prefix)
         } else if nat.clone().next().is_some() {
             Place::Nat
         } else {
@@ -283,7 +284,7 @@ impl Index {
         for r in nat {
             let refs = self.nat_reals.or_default(key(s.proto, r.addr, r.port));
             match persistent {
-                true => refs.1 += 1,
+                true => (refs.1, refs.2) = (refs.1 + 1, s.persistence_prefix),
                 false => refs.0 += 1,
             }
         }
@@ -308,7 +309,7 @@ impl Index {
                     true => refs.1 = refs.1.saturating_sub(1),
                     false => refs.0 = refs.0.saturating_sub(1),
                 }
-                if *refs == (0, 0) {
+                if (refs.0, refs.1) == (0, 0) {
                     self.nat_reals.remove(k);
                 }
             }
@@ -340,11 +341,14 @@ impl Index {
         self.laddrs.get(key(proto, addr.into(), 0)).is_some()
     }
 
-    /// If `addr:port` is a NAT real server of a `proto` service: whether that service is
-    /// persistent (every service that has it, when several do).
+    /// If `addr:port` is a NAT real server of a `proto` service: how its replies are placed,
+    /// [`Place::Persistent`] when every service that has it is persistent (by the prefix of
+    /// the last one added: services sharing a NAT real server are expected to group clients
+    /// alike), else [`Place::Nat`].
     #[inline]
-    pub fn nat_real(&self, proto: u8, addr: impl Into<IpAddr>, port: u16) -> Option<bool> {
-        self.nat_reals.get(key(proto, addr.into(), port)).map(|&(plain, _)| plain == 0)
+    pub fn nat_real(&self, proto: u8, addr: impl Into<IpAddr>, port: u16) -> Option<Place> {
+        let &(plain, _, prefix) = self.nat_reals.get(key(proto, addr.into(), port))?;
+        Some(if plain == 0 { Place::Persistent(prefix) } else { Place::Nat })
     }
 }
 

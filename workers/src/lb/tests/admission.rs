@@ -56,6 +56,46 @@ fn a_persistent_service_sends_a_clients_new_connections_to_its_real_server_while
     }
 }
 
+/// Persistence by network (ipvsadm's `-M`): clients of one /24 share their template, so their
+/// real server and their lcore; a client of another network has its own; when the flows
+/// expire, the template they held is found again by its network and lets go.
+#[test]
+fn clients_of_one_network_share_their_persistence() {
+    let mut s = store();
+    let shard = s.shard();
+    let mut rt = runtime(&[(8080, 1), (8081, 1), (8082, 1)]);
+    rt.services[1].scheduler = sched::Kind::Rr;
+    rt.services[1].persistence = 60;
+    rt.services[1].persistence_prefix = 24;
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
+    let real_of = |f: &[u8]| UdpPacket::new_checked(&f[34..]).unwrap().dst_port();
+    let mut f = udp_frame(CLIENT_MAC, P0, (Ipv4Addr::new(198, 18, 5, 1), 1000), (VIP, 53), b"a");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let first = real_of(&f);
+    for host in [2u8, 77, 254] {
+        let client = Ipv4Addr::new(198, 18, 5, host);
+        let mut f = udp_frame(CLIENT_MAC, P0, (client, 1000), (VIP, 53), b"b");
+        assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+        assert_eq!(real_of(&f), first, "{client}: the network's real server");
+    }
+    let mut f = udp_frame(CLIENT_MAC, P0, (Ipv4Addr::new(198, 18, 6, 1), 1000), (VIP, 53), b"c");
+    run(&mut n, 0, &mut f);
+    assert_ne!(real_of(&f), first, "another network, the scheduler's next pick");
+    // 5 flows, 2 templates (one a network).
+    assert_eq!(n.shard.used(), 7);
+    let s = 1_000_000_000u64;
+    assert_eq!(n.advance(301 * s, usize::MAX), 5, "the flows expire");
+    assert_eq!(n.advance(362 * s, usize::MAX), 2, "then the templates they held");
+    assert_eq!(n.shard.used(), 0);
+    // On several lcores, one network is one lcore's.
+    let a = udp_frame(CLIENT_MAC, P0, (Ipv4Addr::new(198, 18, 5, 1), 1000), (VIP, 53), b"");
+    let b = udp_frame(CLIENT_MAC, P0, (Ipv4Addr::new(198, 18, 5, 200), 4321), (VIP, 53), b"");
+    for lcores in 2..6 {
+        assert_eq!(owner_of(n.index(), lcores, &a), owner_of(n.index(), lcores, &b), "{lcores} lcores");
+    }
+}
+
 #[test]
 fn thresholds_share_out_over_lcores() {
     assert_eq!(Limits::share(0, 0, 4), Limits::default());

@@ -33,6 +33,7 @@ fn runtime6_by(proxy: conf::ProxyProtocol, forward: conf::Forward) -> conf::Runt
         local_addresses: vec![LIP6.into()],
         reals: vec![conf::Real { addr: RS6.into(), port: rport(port), weight: 1, forward, upper: 0, lower: 0 }],
         persistence: 0,
+        persistence_prefix: 0,
         deny: vec![],
         allow: vec![],
         proxy_protocol: if protocol == conf::Protocol::Udp && proxy == conf::ProxyProtocol::V1 {

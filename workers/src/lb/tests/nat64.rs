@@ -41,6 +41,7 @@ fn runtime64(proxy: conf::ProxyProtocol) -> conf::Runtime {
             lower: 0,
         }],
         persistence: 0,
+        persistence_prefix: 0,
         deny: vec![],
         allow: vec![],
         proxy_protocol: if protocol == conf::Protocol::Udp && proxy == conf::ProxyProtocol::V1 {
