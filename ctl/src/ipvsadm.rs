@@ -627,7 +627,7 @@ pub fn parse_netmask(text: &str, v6: bool) -> Result<u8, IpvsadmError> {
 /// A persistence prefix as ipvsadm writes it: a netmask for IPv4, a length for IPv6.
 pub fn netmask_text(vip: IpAddr, prefix: u8) -> String {
     match vip {
-        IpAddr::V4(_) => std::net::Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix.min(32)))).to_string(),
+        IpAddr::V4(_) => conf::network(std::net::Ipv4Addr::BROADCAST, prefix).to_string(),
         IpAddr::V6(_) => prefix.to_string(),
     }
 }

@@ -192,14 +192,7 @@ impl Balancer<'_> {
         let Some((said, q)) = error_of(buf.bytes(), p) else { return Verdict::NotOurs };
         let Some((idx, dir)) = self.shard.lookup(&q.key()) else { return Verdict::NotOurs };
         // A router answers the quoted packet's sender: that is where the error goes.
-        let to = match &p.net {
-            Network::V4(ip) => conn::v4(ip.dst_addr.octets()),
-            Network::V6(_) => {
-                let at = usize::from(p.l3_offset) + 24;
-                buf.bytes()[at..at + 16].try_into().unwrap_or_default()
-            }
-            Network::None => return Verdict::NotOurs,
-        };
+        let Some((router, to)) = super::steer::addrs_of(p, buf.bytes()) else { return Verdict::NotOurs };
         if to != q.src || self.indices(idx).is_none() {
             return Verdict::NotOurs;
         }
@@ -218,7 +211,7 @@ impl Balancer<'_> {
             Dir::In => {
                 let real = &self.services[e.service as usize].reals[e.real as usize];
                 // NAT hides nothing from the real server: the router's own address.
-                let from = if e.mode() == Some(Mode::Nat) { outer_src(buf.bytes(), p) } else { e.laddr };
+                let from = if e.mode() == Some(Mode::Nat) { router } else { e.laddr };
                 ((from, e.raddr), ((e.raddr, e.rport), (e.laddr, e.lport)), (real.via, real.mac))
             }
         };
@@ -239,17 +232,6 @@ impl Balancer<'_> {
             return Verdict::Drop(crate::outcome::DropReason::NoResource);
         }
         Verdict::Out { port, dir, new: false }
-    }
-}
-
-/// The source of the error in `frame` (classified as `p`), in the entries' 16-byte form.
-fn outer_src(frame: &[u8], p: &Parsed) -> [u8; 16] {
-    match &p.net {
-        Network::V4(ip) => conn::v4(ip.src_addr.octets()),
-        _ => {
-            let at = usize::from(p.l3_offset) + 8;
-            frame[at..at + 16].try_into().unwrap_or_default()
-        }
     }
 }
 

@@ -254,15 +254,9 @@ fn template_tuple(t: &Tuple, prefix: u8) -> Tuple {
 /// `a`'s network of `prefix` bits (0: `a` itself).
 pub(super) fn masked(a: IpAddr, prefix: u8) -> IpAddr {
     if prefix == 0 {
-        return a;
-    }
-    match a {
-        IpAddr::V4(a) => {
-            IpAddr::V4((u32::from(a) & u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0)).into())
-        }
-        IpAddr::V6(a) => {
-            IpAddr::V6((u128::from(a) & u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0)).into())
-        }
+        a
+    } else {
+        conf::network_of(a, prefix)
     }
 }
 

@@ -141,7 +141,7 @@ fn errors_that_are_not_a_connections_are_left_alone() {
     let mut f = error4(RS_MAC, (ROUTER, LIP), proto, &sent);
     assert_eq!(run(&mut n, 1, &mut f), Verdict::NotOurs);
     // No such connection.
-    let mut other = udp_frame(P1, RS_MAC, (LIP, 2000), (RS, 8080), b"x");
+    let other = udp_frame(P1, RS_MAC, (LIP, 2000), (RS, 8080), b"x");
     let mut f = error4(RS_MAC, (ROUTER, LIP), port, &other);
     assert_eq!(run(&mut n, 1, &mut f), Verdict::NotOurs);
     // A real one: port unreachable from the real server itself, relayed.
@@ -154,7 +154,6 @@ fn errors_that_are_not_a_connections_are_left_alone() {
     let mut f = error4(RS_MAC, (ROUTER, LIP), ttl, &sent);
     assert_eq!(run(&mut n, 1, &mut f), Verdict::Out { port: 0, dir: Dir::Out, new: false });
     assert_eq!(relayed4(&f, (P0, CLIENT_MAC), (VIP, CLIENT)).0, 11, "time exceeded");
-    other.clear();
 }
 
 #[test]
