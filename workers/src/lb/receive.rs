@@ -36,8 +36,8 @@ struct Family<const A: usize> {
 }
 
 impl<const A: usize> Family<A> {
-    /// The tables of `key`, and the picker of lcore `me` when every lcore of the group has an
-    /// entry of the table (`by_lcore`).
+    /// The tables of `key`, and a local-port picker when every lcore of the group has an entry
+    /// of the table (`by_lcore`: the table's entries as lcores).
     fn new(key: &Toeplitz, by_lcore: Option<&Reta>) -> Family<A> {
         let hasher = rss::TupleHasher::new(key);
         let picker = by_lcore.map(|r| PortPicker::new(&hasher.dst_port_table(), r, LPORT_MIN..=u16::MAX));
@@ -52,8 +52,6 @@ pub trait RssAddr: Copy {
     fn hash(p: &PortRss, src: Self, dst: Self, sport: u16, dport: u16) -> u32;
     /// Port `p`'s picker of local ports of this family, if it places replies.
     fn picker(p: &mut PortRss) -> Option<&mut PortPicker>;
-    /// Whether port `p` places replies of this family.
-    fn places(p: &PortRss) -> bool;
 }
 
 impl RssAddr for [u8; 4] {
@@ -65,10 +63,6 @@ impl RssAddr for [u8; 4] {
     fn picker(p: &mut PortRss) -> Option<&mut PortPicker> {
         p.v4.picker.as_mut()
     }
-
-    fn places(p: &PortRss) -> bool {
-        p.v4.picker.is_some()
-    }
 }
 
 impl RssAddr for [u8; 16] {
@@ -79,10 +73,6 @@ impl RssAddr for [u8; 16] {
 
     fn picker(p: &mut PortRss) -> Option<&mut PortPicker> {
         p.v6.picker.as_mut()
-    }
-
-    fn places(p: &PortRss) -> bool {
-        p.v6.picker.is_some()
     }
 }
 
@@ -169,7 +159,7 @@ impl Receive {
     /// both families, since it depends on the redirection table alone.
     #[inline]
     pub fn places_replies(&self, port: u16) -> bool {
-        self.ports.get(usize::from(port)).is_some_and(|p| p.as_ref().is_some_and(<[u8; 4]>::places))
+        self.ports.get(usize::from(port)).is_some_and(|p| p.as_ref().is_some_and(|p| p.v4.picker.is_some()))
     }
 
     /// A local port for a connection from local address `laddr` to real server `rs:rport`
