@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The man pages, into OUT/man1 and OUT/man5: each binary's from its own clap definition
 # (`<binary> --generate-man DIR`: dpvs, dpvsctl and one page per subcommand, ipvsadm,
-# dpvs-gen, dpvs-exporter), dpip's as written (dist/man/dpip.1: its parser is not clap), and
+# dpvs-gen, dpvs-exporter, dpvs-health), dpip's as written (dist/man/dpip.1: its parser is not clap), and
 # dpvs.toml(5) with the annotated embedded configuration (conf/samples/tap-fnat.toml).
 # Usage: scripts/man.sh OUT [BIN]   (BIN: the binaries' directory, default target/release)
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:?usage: scripts/man.sh OUT [BIN]}
 BIN=${2:-target/release}
 mkdir -p "$OUT/man1" "$OUT/man5"
-for b in dpvs dpvsctl ipvsadm dpvs-gen dpvs-exporter; do
+for b in dpvs dpvsctl ipvsadm dpvs-gen dpvs-exporter dpvs-health; do
     "$BIN/$b" --generate-man "$OUT/man1"
 done
 cp dist/man/dpip.1 "$OUT/man1/"

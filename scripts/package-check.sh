@@ -37,11 +37,11 @@ trap finish EXIT
 echo "== installing $DEB"
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "$DEB" > "$LOG" 2>&1 ||
     { cat "$LOG"; exit 1; }
-for b in dpvs dpvs-worker dpvsctl ipvsadm dpip dpvs-exporter dpvs-gen; do
+for b in dpvs dpvs-worker dpvsctl ipvsadm dpip dpvs-exporter dpvs-health dpvs-gen; do
     [ "$(command -v "$b")" = "/usr/bin/$b" ] || { echo "$b is not /usr/bin/$b" >&2; exit 1; }
 done
 man -w dpvsctl > /dev/null && man -w dpvsctl-top > /dev/null && man -w 5 dpvs.toml > /dev/null
-systemd-analyze verify /lib/systemd/system/dpvs.service /lib/systemd/system/dpvs-exporter.service
+systemd-analyze verify /lib/systemd/system/dpvs.service /lib/systemd/system/dpvs-exporter.service /lib/systemd/system/dpvs-health.service
 if command -v systemctl > /dev/null && [ -d /run/systemd/system ]; then
     [ "$(systemctl is-enabled dpvs.service 2>&1 || true)" = disabled ] || { echo "dpvs.service is enabled" >&2; exit 1; }
 fi

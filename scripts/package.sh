@@ -19,14 +19,14 @@ ARCH=$(dpkg --print-architecture)
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 ROOT=$STAGE/root
-BINS=(dpvs dpvs-worker dpvsctl ipvsadm dpip dpvs-exporter dpvs-gen)
+BINS=(dpvs dpvs-worker dpvsctl ipvsadm dpip dpvs-exporter dpvs-health dpvs-gen)
 install -d "$ROOT/usr/bin" "$ROOT/lib/systemd/system" "$ROOT/etc/default" "$ROOT/etc/dpvs" \
     "$ROOT/usr/share/doc/dpvs/examples" "$ROOT/usr/share/bash-completion/completions" "$ROOT/DEBIAN"
 for b in "${BINS[@]}"; do install -m755 -s "$BIN/$b" "$ROOT/usr/bin/"; done
 scripts/man.sh "$ROOT/usr/share/man" "$BIN" > /dev/null
 gzip -9n "$ROOT"/usr/share/man/man*/*
 "$BIN/dpvsctl" completions bash > "$ROOT/usr/share/bash-completion/completions/dpvsctl"
-for u in dpvs.service dpvs-exporter.service; do
+for u in dpvs.service dpvs-exporter.service dpvs-health.service; do
     sed -e 's#/usr/local/bin/#/usr/bin/#g' -e 's#/usr/local/share/doc/dpvs/#/usr/share/doc/dpvs/#g' \
         "dist/systemd/$u" > "$ROOT/lib/systemd/system/$u"
 done

@@ -16,6 +16,7 @@
 //! of MAC addresses).
 #![forbid(unsafe_code)]
 
+mod check;
 mod error;
 mod locate;
 mod mac;
@@ -28,6 +29,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use check::{CheckSpec, HealthCheck, OnFailure, Probe, MAX_CHECK_MS, MAX_CHECK_TEXT, MAX_RISE_FALL};
 pub use error::ConfError;
 pub use mac::{mac_text, parse_mac, ParseMacError};
 pub use resolve::Resolver;
@@ -323,6 +325,8 @@ pub struct Service {
     /// The worker group that serves it (`None`: the group polling its VIP's port). Only that
     /// group's lcores hold its connections and hand its packets to each other.
     pub group: Option<String>,
+    /// The active health check `dpvs-health` runs on each real server (`[services.check]`).
+    pub check: Option<HealthCheck>,
 }
 
 impl Service {
@@ -462,6 +466,22 @@ pub struct Real {
     pub upper: u32,
     /// Lower connection threshold (ipvsadm `-y`; 0: three quarters of `upper`, as in LVS).
     pub lower: u32,
+    /// Its service's health check failed (`dpvs-health` says so through the mailbox): it
+    /// takes no new connections (weight 0 in effect), persistence templates naming it are let
+    /// go, its established connections go on. Observed state, not configuration: no file sets
+    /// it and `config dump` does not write it.
+    pub down: bool,
+}
+
+impl Real {
+    /// The weight the schedulers use: 0 while it is down.
+    pub fn effective_weight(&self) -> u32 {
+        if self.down {
+            0
+        } else {
+            self.weight
+        }
+    }
 }
 
 /// How a real server is reached (LVS's forwarding method, chosen per real server).

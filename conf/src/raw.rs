@@ -163,7 +163,28 @@ pub(crate) struct RawService {
     pub(crate) allow: Option<Vec<String>>,
     pub(crate) proxy_protocol: Option<String>,
     pub(crate) group: Option<String>,
+    pub(crate) check: Option<RawCheck>,
     pub(crate) reals: Option<Vec<RawReal>>,
+}
+
+/// A `[services.check]` table.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
+    pub(crate) port: Option<Int>,
+    pub(crate) interval_ms: Option<Int>,
+    pub(crate) timeout_ms: Option<Int>,
+    pub(crate) rise: Option<Int>,
+    pub(crate) fall: Option<Int>,
+    pub(crate) on_failure: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) status: Option<Int>,
+    pub(crate) body: Option<String>,
+    pub(crate) send: Option<String>,
+    pub(crate) expect: Option<String>,
+    pub(crate) command: Option<Vec<String>>,
 }
 
 /// One `[[services.reals]]` entry.

@@ -407,6 +407,9 @@ fn service_table(s: &Service) -> Table {
         }
         t
     });
+    if let Some(c) = &s.check {
+        t.insert("check", Item::Table(c.table()));
+    }
     if !s.reals.is_empty() {
         t.insert("reals", Item::ArrayOfTables(reals.collect()));
     }
@@ -427,6 +430,7 @@ fn raw_service(s: &crate::Service) -> RawService {
         allow: Some(s.allow.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect()),
         proxy_protocol: Some(s.proxy_protocol.name().to_owned()),
         group: s.group.clone(),
+        check: s.check.as_ref().map(crate::check::raw_check),
         reals: Some(
             s.reals
                 .iter()

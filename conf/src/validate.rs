@@ -435,7 +435,7 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
                 format!("the lower threshold {lower} needs an upper threshold at least as high, got upper = {upper}"),
             ));
         }
-        reals.push(Real { addr, port: rport, weight, forward, upper, lower });
+        reals.push(Real { addr, port: rport, weight, forward, upper, lower, down: false });
     }
     let deny = acl(raw.deny.unwrap_or_default(), lim, &path.key("deny"))?;
     let allow = acl(raw.allow.unwrap_or_default(), lim, &path.key("allow"))?;
@@ -467,6 +467,7 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
             "PROXY protocol version 1 names TCP streams only: a UDP service takes \"v2\" (a header in front of every datagram)",
         ));
     }
+    let check = raw.check.map(|c| crate::check::check(c, &path.key("check"))).transpose()?;
     let service = Service {
         vip,
         port,
@@ -480,6 +481,7 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
         allow,
         proxy_protocol,
         group: raw.group,
+        check,
     };
     served_by_one_group(&service, resolver, (pollers, port_names), path)?;
     Ok(service)
@@ -1003,7 +1005,7 @@ fn required<T>(value: Option<T>, path: &KeyPath, expected: &str) -> Result<T> {
 }
 
 /// An integer in `range` (`default` when absent), as `T`.
-fn int<T>(value: Option<Int>, default: T, range: RangeInclusive<i64>, path: &KeyPath) -> Result<T>
+pub(crate) fn int<T>(value: Option<Int>, default: T, range: RangeInclusive<i64>, path: &KeyPath) -> Result<T>
 where
     T: TryFrom<i64>,
 {

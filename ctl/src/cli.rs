@@ -89,6 +89,9 @@ pub enum Command {
     /// Access lists of a service: clients denied, or the only ones allowed, new connections.
     #[command(subcommand)]
     Acl(AclCommand),
+    /// Health checks of a service's real servers (run by dpvs-health), and what they found.
+    #[command(subcommand)]
+    Check(CheckCommand),
     /// Addresses the ports own (they answer ARP and ICMP echo for them).
     #[command(subcommand)]
     Addr(AddrCommand),
@@ -319,6 +322,67 @@ pub enum RealCommand {
         /// Real server address and port.
         real: SocketAddr,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Every checked real server: its health, since when, its last error.
+    List,
+    /// Give a service a health check, or replace its check (the real servers keep their
+    /// health). Defaults and rules as `[services.check]` in the file.
+    Set(Box<CheckArgs>),
+    /// Take a service's health check away: its real servers are all scheduled again.
+    Del {
+        #[command(flatten)]
+        service: ServiceArg,
+    },
+}
+
+/// `dpvsctl check set`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub service: ServiceArg,
+    /// tcp (a connection is accepted), http (a GET answers with --status, and --body in
+    /// it), udp (--send is answered, with --expect in it), icmp (echo), command (exits 0).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: String,
+    /// Port probed (default: each real server's).
+    #[arg(long)]
+    pub port: Option<i64>,
+    /// From the start of one check of a real server to the next, ms (default 2000).
+    #[arg(long)]
+    pub interval_ms: Option<i64>,
+    /// How long a check may take, ms (default: 1000, or the interval if shorter).
+    #[arg(long)]
+    pub timeout_ms: Option<i64>,
+    /// Successes in a row that bring a failed real server back (default 2).
+    #[arg(long)]
+    pub rise: Option<i64>,
+    /// Failures in a row that take a real server out (default 3).
+    #[arg(long)]
+    pub fall: Option<i64>,
+    /// inhibit (weight 0, still listed; the default) or remove (not listed by ipvsadm).
+    #[arg(long)]
+    pub on_failure: Option<String>,
+    /// HTTP: the path asked for (default /).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// HTTP: the status that counts as alive (default 200).
+    #[arg(long)]
+    pub status: Option<i64>,
+    /// HTTP: text the answer's body must hold.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// UDP: the datagram sent.
+    #[arg(long)]
+    pub send: Option<String>,
+    /// UDP: text the answer must hold (default: any answer).
+    #[arg(long)]
+    pub expect: Option<String>,
+    /// command: the program's absolute path and its arguments, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,8 @@ use mailbox::proto::{Change, Request};
 use shm_layout::Shm;
 
 use crate::cli::{
-    AclCommand, AclEntry, AddrCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand, LinkCommand,
-    NeighCommand, RealCommand, RouteCommand, ServiceCommand, WorkerCommand,
+    AclCommand, AclEntry, AddrCommand, CheckCommand, Cli, Command, ConfigCommand, ConnCommand, LaddrCommand,
+    LinkCommand, NeighCommand, RealCommand, RouteCommand, ServiceCommand, WorkerCommand,
 };
 use crate::cmd::{config, conn, control, link, render, sampled, service, stats, status, top, worker};
 use crate::exit_codes;
@@ -68,6 +68,7 @@ pub fn execute(command: Command, shm: &Shm, json: bool, timeout: Duration) -> (S
         Command::Service(c) => ctx.service(c),
         Command::Real(c) => ctx.real(c),
         Command::Acl(c) => ctx.acl(c),
+        Command::Check(c) => ctx.check(c),
         Command::Laddr(c) => ctx.laddr(c),
         Command::Addr(c) => ctx.addr(c),
         Command::Neigh(c) => ctx.neigh(c),
@@ -166,7 +167,8 @@ impl Ctx<'_> {
     fn service(&self, c: ServiceCommand) -> (String, i32) {
         match c {
             ServiceCommand::List { stats: false, rate: false } => self.show(|rt| {
-                render(&service::view(rt, &service::now_per_real(self.shm, rt)), self.json, |v| service::render(v))
+                let view = service::view(rt, &service::now_per_real(self.shm, rt), &service::health(self.shm));
+                render(&view, self.json, |v| service::render(v))
             }),
             ServiceCommand::List { rate, .. } => self.show(|rt| {
                 let counters = if rate {
@@ -242,6 +244,53 @@ impl Ctx<'_> {
             AclCommand::Del(AclEntry { service, list, network }) => {
                 self.change(Change::AclDel { service: service.key(), list: list.into(), prefix: network })
             }
+        }
+    }
+
+    fn check(&self, c: CheckCommand) -> (String, i32) {
+        match c {
+            CheckCommand::List => self.show(|rt| {
+                let rows = service::check_view(rt, &service::health(self.shm));
+                self.table(
+                    &rows,
+                    &["SERVICE", "REAL", "STATE", "WEIGHT", "SINCE", "CHECKS", "FLAPS", "LAST-ERROR"],
+                    |r| {
+                        vec![
+                            r.service.clone(),
+                            r.real.clone(),
+                            r.state.clone(),
+                            r.weight.to_string(),
+                            r.since.clone(),
+                            r.checks.to_string(),
+                            r.flaps.to_string(),
+                            r.last_error.clone(),
+                        ]
+                    },
+                )
+            }),
+            CheckCommand::Set(args) => {
+                let (service, a) = (args.service, *args);
+                let spec = conf::CheckSpec {
+                    kind: Some(a.kind),
+                    port: a.port,
+                    interval_ms: a.interval_ms,
+                    timeout_ms: a.timeout_ms,
+                    rise: a.rise,
+                    fall: a.fall,
+                    on_failure: a.on_failure,
+                    path: a.path,
+                    status: a.status,
+                    body: a.body,
+                    send: a.send,
+                    expect: a.expect,
+                    command: (!a.command.is_empty()).then_some(a.command),
+                };
+                match conf::HealthCheck::from_spec(spec) {
+                    Ok(check) => self.change(Change::CheckSet { service: service.key(), check: Some(check) }),
+                    Err(e) => (format!("dpvsctl: {e}\n"), exit_codes::USAGE),
+                }
+            }
+            CheckCommand::Del { service } => self.change(Change::CheckSet { service: service.key(), check: None }),
         }
     }
 

@@ -449,11 +449,17 @@ pub fn table_size(shm: &shm_layout::Shm) -> u64 {
 }
 
 /// `ipvsadm -ln`: the services of `rt` with their connection counts, under [`header`]`(size)`.
+/// A real server down by its health check shows weight 0, or is not listed when its service's
+/// check removes failed real servers (as with keepalived).
 pub fn list(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>, size: u64) -> String {
-    let rows = crate::cmd::service::view(rt, counts);
+    let mut rows = crate::cmd::service::view(rt, counts, &HashMap::new());
+    for s in &mut rows {
+        s.reals.retain(|r| !r.removed);
+    }
     let mut out = header(size);
-    // The same table as `dpvsctl service list`, without its local-address lines.
-    for line in crate::cmd::service::render(&rows).lines().filter(|l| !l.starts_with("  local addresses:")) {
+    // The same table as `dpvsctl service list`, without its local-address and check lines.
+    let theirs = |l: &&str| !l.starts_with("  local addresses:") && !l.starts_with("  check: ");
+    for line in crate::cmd::service::render(&rows).lines().filter(theirs) {
         out.push_str(line);
         out.push('\n');
     }

@@ -327,6 +327,10 @@ fn encode_lcores(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::E
 struct Real {
     labels: Labels<'static>,
     weight: u32,
+    /// Whether it is scheduled (1) or down by its health check (0); `None`: not checked.
+    up: Option<i64>,
+    /// Times the checker found it going down, if checked and the checker wrote it.
+    flaps: Option<u32>,
     /// Its traffic counters, if counted.
     counts: Option<ctl::cmd::service::ServiceStats>,
     /// Its connections now (active, inactive), if counted.
@@ -336,6 +340,7 @@ struct Real {
 fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let Ok((_, rt)) = ctl::cmd::config::snapshot(shm) else { return Ok(()) };
     let c = ctl::cmd::service::stats(shm);
+    let health = ctl::cmd::service::health(shm);
     let service = |s: &conf::Service| -> Labels<'static> {
         vec![("protocol", v(s.protocol.name())), ("vip", v(s.vip.to_string())), ("port", v(s.port.to_string()))]
     };
@@ -349,14 +354,18 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
         .iter()
         .flat_map(|s| {
             let key = ctl::cmd::service::key_of(s);
-            let c = &c;
+            let (c, health) = (&c, &health);
             let base = service(s);
             s.reals.iter().map(move |r| {
                 let mut labels = base.clone();
                 labels.push(("real", v(std::net::SocketAddr::new(r.addr, r.port).to_string())));
+                let checked = s.check.is_some();
+                let found = health.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port));
                 Real {
                     labels,
                     weight: r.weight,
+                    up: checked.then_some(i64::from(!r.down)),
+                    flaps: found.filter(|_| checked).map(|h| h.flaps),
                     counts: c.reals.get(&(key, shm_layout::RealCounters::key_of(r.addr, r.port))).copied(),
                     now: c.reals_now.get(&(key, shm_layout::RealCounters::key_of(r.addr, r.port))).copied(),
                 }
@@ -381,6 +390,19 @@ fn encode_services(shm: &Shm, e: &mut DescriptorEncoder) -> Result<(), std::fmt:
         e,
         ("dpvs_real_weight", "The real server's configured weight (0: takes no new connection)"),
         reals.iter().map(|r| (r.labels.clone(), gauge(i64::from(r.weight)))),
+    )?;
+    family(
+        e,
+        (
+            "dpvs_real_up",
+            "1 while the real server's health check passes, 0 while it is taken out (checked real servers only)",
+        ),
+        reals.iter().filter_map(|r| Some((r.labels.clone(), gauge(r.up?)))),
+    )?;
+    family(
+        e,
+        ("dpvs_real_health_flaps", "Times the health checker found the real server going down"),
+        reals.iter().filter_map(|r| Some((r.labels.clone(), counter(u64::from(r.flaps?))))),
     )?;
     let real_counted: Vec<_> = reals.iter().filter_map(|r| Some((r.labels.clone(), r.counts?))).collect();
     traffic(e, "real", &real_counted)

@@ -34,7 +34,8 @@ use crate::proto::{DecodeError, ServiceKey};
 /// 9. IPv6 services (a VIP, a real server's address and a local address are `IpAddr`s).
 /// 10. IPv6 access lists, routes and static neighbours (their addresses are `IpAddr`s).
 /// 11. The persistence prefix per service.
-pub const FORMAT_VERSION: u16 = 11;
+/// 12. The health check per service, the health (`down`) per real server.
+pub const FORMAT_VERSION: u16 = 12;
 
 /// What a generation changes, against the generation before it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

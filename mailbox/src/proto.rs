@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 /// 10. IPv6 networks in `AclAdd`/`AclDel` (a `conf::Prefix` holds an `IpAddr`), IPv6 routes
 ///     and static neighbours (`RouteAdd`/`RouteDel`, `NeighSet`/`NeighDel`).
 /// 11. The persistence prefix of `ServiceAdd`/`ServiceEdit` (ipvsadm's `-M`).
-pub const PROTOCOL_VERSION: u16 = 11;
+/// 12. Health checks: `CheckSet` (a service's `conf::HealthCheck`) and `RealHealth`
+///     (`dpvs-health`'s verdict on a real server).
+pub const PROTOCOL_VERSION: u16 = 12;
 
 /// A command for the primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +100,9 @@ impl Change {
             | Change::LaddrAdd { service, .. }
             | Change::LaddrDel { service, .. }
             | Change::AclAdd { service, .. }
-            | Change::AclDel { service, .. } => Some(service),
+            | Change::AclDel { service, .. }
+            | Change::CheckSet { service, .. }
+            | Change::RealHealth { service, .. } => Some(service),
             _ => None,
         }
     }
@@ -189,6 +193,13 @@ pub enum Change {
     AclAdd { service: ServiceKey, list: AclList, prefix: conf::Prefix },
     /// Remove a network from a service's deny or allow list.
     AclDel { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// Give a service an active health check of its real servers, or (`None`) take it away
+    /// (its real servers are all up again).
+    CheckSet { service: ServiceKey, check: Option<conf::HealthCheck> },
+    /// A real server's health (`dpvs-health`'s verdict): down, it takes no new connections
+    /// (its service's check says whether it is listed with weight 0 or hidden); up, it is
+    /// scheduled with its weight again. Refused for a service without a health check.
+    RealHealth { service: ServiceKey, addr: std::net::IpAddr, port: u16, down: bool },
 }
 
 /// Which access list of a service.

@@ -27,7 +27,10 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use conf::{Forward, IfAddr, Neighbour, Prefix, Protocol, ProxyProtocol, Real, Route, Runtime, Service};
+use conf::{
+    Forward, HealthCheck, IfAddr, Neighbour, OnFailure, Prefix, Probe, Protocol, ProxyProtocol, Real, Route, Runtime,
+    Service,
+};
 use mailbox::generation::{self, FORMAT_VERSION};
 use mailbox::proto::{AclList, Change, Request, Response, ServiceKey, PROTOCOL_VERSION};
 use sched::{ConhashBy, Kind, MhParams};
@@ -48,6 +51,19 @@ fn prefix(addr: Ipv4Addr, len: u8) -> Prefix {
     Prefix { addr: addr.into(), len }
 }
 
+/// An HTTP check with every field set.
+fn http_check() -> HealthCheck {
+    HealthCheck {
+        probe: Probe::Http { path: "/health".into(), status: 204, body: "ok".into() },
+        port: 8081,
+        interval_ms: 1500,
+        timeout_ms: 700,
+        rise: 2,
+        fall: 3,
+        on_failure: OnFailure::Inhibit,
+    }
+}
+
 /// A service with only what every service has (the other schedulers' entries).
 fn bare_service(port: u16, scheduler: Kind) -> Service {
     Service {
@@ -63,6 +79,7 @@ fn bare_service(port: u16, scheduler: Kind) -> Service {
         allow: vec![],
         proxy_protocol: ProxyProtocol::Off,
         group: None,
+        check: None,
     }
 }
 
@@ -71,7 +88,7 @@ fn bare_service(port: u16, scheduler: Kind) -> Service {
 /// persistence and a group. Struct literals throughout, so that a new field does not compile
 /// until it is given a value here.
 fn runtime() -> Runtime {
-    let real = |addr, port, forward, upper, lower| Real { addr, port, weight: 5, forward, upper, lower };
+    let real = |addr, port, forward, upper, lower| Real { addr, port, weight: 5, forward, upper, lower, down: false };
     let web = Service {
         vip: ipa(198, 18, 0, 254),
         port: 80,
@@ -83,6 +100,7 @@ fn runtime() -> Runtime {
             real(ipa(198, 19, 0, 2), 80, Forward::Dr, 0, 0),
             real(ipa(198, 19, 0, 3), 8080, Forward::Nat, 200, 0),
             real(ipa(10, 1, 0, 5), 80, Forward::Tunnel, 0, 0),
+            Real { down: true, ..real(ipa(198, 19, 0, 6), 8080, Forward::Fnat, 0, 0) },
         ],
         persistence: 300,
         persistence_prefix: 24,
@@ -90,6 +108,7 @@ fn runtime() -> Runtime {
         allow: vec![prefix(ip(198, 51, 100, 0), 24), prefix(ip(203, 0, 113, 7), 32)],
         proxy_protocol: ProxyProtocol::V2,
         group: Some("edge".into()),
+        check: Some(http_check()),
     };
     let dns = Service {
         vip: ipa(198, 18, 0, 253),
@@ -104,6 +123,11 @@ fn runtime() -> Runtime {
         allow: vec![],
         proxy_protocol: ProxyProtocol::V1,
         group: None,
+        check: Some(HealthCheck {
+            probe: Probe::Udp { send: "ping".into(), expect: "pong".into() },
+            on_failure: OnFailure::Remove,
+            ..http_check()
+        }),
     };
     let v6 = Service {
         vip: "2001:db8:1::fe".parse().unwrap(),
@@ -118,8 +142,20 @@ fn runtime() -> Runtime {
         allow: vec![],
         proxy_protocol: ProxyProtocol::Off,
         group: None,
+        check: Some(HealthCheck { probe: Probe::Icmp, ..http_check() }),
     };
-    let mut services = vec![web, dns, v6];
+    let tcp = |port| Service {
+        check: Some(HealthCheck { probe: Probe::Tcp, ..http_check() }),
+        ..bare_service(port, Kind::Rr)
+    };
+    let command = |port| Service {
+        check: Some(HealthCheck {
+            probe: Probe::Command { argv: vec!["/bin/check".into(), "-q".into()] },
+            ..http_check()
+        }),
+        ..bare_service(port, Kind::Rr)
+    };
+    let mut services = vec![web, dns, v6, tcp(90), command(91)];
     let others = [
         Kind::Rr,
         Kind::Wrr,
@@ -223,6 +259,10 @@ fn changes() -> Vec<Change> {
         Change::LaddrDel { service: WEB, addr: ipa(198, 19, 0, 253) },
         Change::AclAdd { service: WEB, list: AclList::Deny, prefix: prefix(ip(192, 0, 2, 0), 24) },
         Change::AclDel { service: WEB, list: AclList::Allow, prefix: prefix(ip(203, 0, 113, 7), 32) },
+        Change::CheckSet { service: WEB, check: Some(http_check()) },
+        Change::CheckSet { service: DNS, check: None },
+        Change::RealHealth { service: WEB, addr, port, down: true },
+        Change::RealHealth { service: WEB, addr, port, down: false },
     ]
 }
 
@@ -278,6 +318,8 @@ fn change_name(c: &Change) -> &'static str {
         Change::LaddrDel { .. } => "LaddrDel",
         Change::AclAdd { .. } => "AclAdd",
         Change::AclDel { .. } => "AclDel",
+        Change::CheckSet { .. } => "CheckSet",
+        Change::RealHealth { .. } => "RealHealth",
     }
 }
 
@@ -357,6 +399,8 @@ fn every_variant_is_in_the_fixtures() {
     assert_in_debug::<ProxyProtocol>(&rt);
     assert_in_debug::<Kind>(&rt);
     assert_in_debug::<ConhashBy>(&rt);
+    assert_in_debug::<Probe>(&rt);
+    assert_in_debug::<OnFailure>(&rt);
 }
 
 /// `# label` and the bytes in hex, 32 a line, for each entry.

@@ -68,6 +68,9 @@ pub enum ChangeError {
     /// The network to remove is not in the access list.
     #[error("{prefix} is not in the {} list of {service}", list.name())]
     NoAcl { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// A real server's health was reported for a service that checks none.
+    #[error("{service} has no health check: give it one first (dpvsctl check set)")]
+    NoCheck { service: ServiceKey },
     /// The changed configuration breaks a rule of the file.
     #[error(transparent)]
     Invalid(#[from] conf::RuntimeError),
@@ -463,7 +466,15 @@ impl Edit<'_> {
                 let (upper, lower) = (*upper, *lower);
                 self.add_real(
                     service,
-                    conf::Real { addr: *addr, port: *port, weight: *weight, forward: *forward, upper, lower },
+                    conf::Real {
+                        addr: *addr,
+                        port: *port,
+                        weight: *weight,
+                        forward: *forward,
+                        upper,
+                        lower,
+                        down: false,
+                    },
                 )?
             }
             Change::RealEdit { service, addr, port, weight, forward, upper, lower } => {
@@ -474,6 +485,8 @@ impl Edit<'_> {
             Change::LaddrDel { service, addr } => self.del_laddr(service, *addr)?,
             Change::AclAdd { service, list, prefix } => self.add_acl(service, *list, *prefix)?,
             Change::AclDel { service, list, prefix } => self.del_acl(service, *list, *prefix)?,
+            Change::CheckSet { service, check } => self.set_check(service, check.clone())?,
+            Change::RealHealth { service, addr, port, down } => self.real_health(service, (*addr, *port), *down)?,
         }
         Ok(())
     }
@@ -592,6 +605,7 @@ impl Edit<'_> {
             allow: Vec::new(),
             proxy_protocol,
             group,
+            check: None,
         });
         self.derived.counts.add(&s);
         self.next.services.push(s);
@@ -661,6 +675,29 @@ impl Edit<'_> {
         r.forward = forward.unwrap_or(r.forward);
         r.upper = upper.unwrap_or(r.upper);
         r.lower = lower.unwrap_or(r.lower);
+        Ok(())
+    }
+
+    /// Sets or takes away the service's health check; without one, every real server is up.
+    fn set_check(&mut self, k: &ServiceKey, check: Option<conf::HealthCheck>) -> Result<(), ChangeError> {
+        let s = self.service(k)?;
+        if check.is_none() {
+            for r in &mut s.reals {
+                r.down = false;
+            }
+        }
+        s.check = check;
+        Ok(())
+    }
+
+    /// Records a real server's health as its service's checker found it.
+    fn real_health(&mut self, k: &ServiceKey, (addr, port): (IpAddr, u16), down: bool) -> Result<(), ChangeError> {
+        let s = self.service(k)?;
+        if s.check.is_none() {
+            return Err(ChangeError::NoCheck { service: *k });
+        }
+        let r = s.reals.iter_mut().find(|r| r.addr == addr && r.port == port);
+        r.ok_or(ChangeError::NoReal { service: *k, addr, port })?.down = down;
         Ok(())
     }
 
@@ -772,6 +809,29 @@ pub fn reload(cfg: &Config, path: &Path) -> Result<Runtime, ReloadError> {
         return Err(ReloadError::Static { path: path.to_owned(), section });
     }
     Ok(new.runtime())
+}
+
+/// Keeps what `dpvs-health` found across a reload: a real server down in `old` stays down in
+/// `new` when its service there still has a health check (a file says nothing of health, and
+/// the checker would otherwise take a dead server out again only after `fall` more failures).
+fn keep_health(old: &Runtime, new: &mut Runtime) {
+    let down: std::collections::HashSet<(ServiceKey, IpAddr, u16)> = old
+        .services
+        .iter()
+        .flat_map(|s| s.reals.iter().filter(|r| r.down).map(move |r| (ServiceKey::of(s), r.addr, r.port)))
+        .collect();
+    if down.is_empty() {
+        return;
+    }
+    for s in &mut new.services {
+        let k = ServiceKey::of(s);
+        if s.check.is_none() || !s.reals.iter().any(|r| down.contains(&(k, r.addr, r.port))) {
+            continue;
+        }
+        for r in &mut s.reals {
+            r.down = down.contains(&(k, r.addr, r.port));
+        }
+    }
 }
 
 /// How long the workers get to acknowledge a generation before its requests are answered
@@ -965,7 +1025,8 @@ impl Control {
             None if self.cfg.source == "<embedded>" => return Err(ReloadError::Embedded),
             None => Path::new(&self.cfg.source).to_owned(),
         };
-        let rt = reload(&self.cfg, &path)?;
+        let mut rt = reload(&self.cfg, &path)?;
+        keep_health(&self.latest, &mut rt);
         self.derived = Derived::of(&rt);
         let old = std::mem::replace(&mut self.latest, rt);
         Ok(Staged { touched: Touched { all: true, ..Touched::default() }, undo: vec![Undo::Whole(old)] })

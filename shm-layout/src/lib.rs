@@ -36,6 +36,7 @@
 pub mod capture;
 pub mod config;
 pub mod conn;
+pub mod health;
 pub mod mailbox;
 pub mod map;
 mod time;
@@ -51,7 +52,7 @@ pub use time::{monotonic_ns, pin_to_cpu, process_start_ticks};
 /// `b"DPVS-SHM"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"DPVS-SHM");
 /// Version of [`Layout`]. Bump it whenever a shared struct changes.
-pub const LAYOUT_VERSION: u32 = 18;
+pub const LAYOUT_VERSION: u32 = 19;
 
 /// Port slots.
 pub const MAX_PORTS: usize = 32;

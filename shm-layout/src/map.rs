@@ -147,9 +147,9 @@ impl TableSizes {
     };
 
     /// Byte offsets, from the end of the layout, of the service counters, the real-server
-    /// counters, the two snapshot buffers' payloads and the delta ring's, and the tables' total
-    /// length; `None` when it overflows.
-    fn offsets(&self) -> Option<[usize; 6]> {
+    /// counters, the two snapshot buffers' payloads and the delta ring's, the health table
+    /// ([`crate::health`]), and the tables' total length; `None` when it overflows.
+    fn offsets(&self) -> Option<[usize; 7]> {
         let workers = usize::try_from(self.workers).ok()?;
         let services = workers.checked_mul(usize::try_from(self.service_slots).ok()?)?.checked_mul(64)?;
         let reals = workers.checked_mul(usize::try_from(self.real_slots).ok()?)?.checked_mul(64)?;
@@ -159,12 +159,14 @@ impl TableSizes {
         let buf1_at = buf0_at.checked_add(buf)?;
         let ring = usize::try_from(self.delta_words).ok()?.checked_mul(8)?;
         let ring_at = buf1_at.checked_add(buf)?;
-        Some([0, real_at, buf0_at, buf1_at, ring_at, ring_at.checked_add(ring)?])
+        let health_at = ring_at.checked_add(ring)?;
+        let health = usize::try_from(self.real_slots).ok()?.checked_mul(128)?.checked_add(64)?;
+        Some([0, real_at, buf0_at, buf1_at, ring_at, health_at, health_at.checked_add(health)?])
     }
 
     /// Bytes of the tables (`None`: too large to address).
     pub fn bytes(&self) -> Option<usize> {
-        self.offsets().map(|o| o[5])
+        self.offsets().map(|o| o[6])
     }
 
     fn of(layout: &Layout) -> TableSizes {
@@ -187,7 +189,7 @@ pub struct Shm {
     /// The tables' sizes (from the header, checked against the file's length).
     sizes: TableSizes,
     /// Their offsets ([`TableSizes::offsets`]).
-    offsets: [usize; 6],
+    offsets: [usize; 7],
 }
 
 impl Shm {
@@ -213,7 +215,7 @@ impl Shm {
             Err(e) => return Err(io(e)),
         }
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io)?;
-        let total = std::mem::size_of::<Layout>() + offsets[5];
+        let total = std::mem::size_of::<Layout>() + offsets[6];
         file.set_len(total as u64).map_err(io)?;
         let map = MmapRaw::map_raw(&file).map_err(io)?;
         let shm = Shm { map, path: path.to_owned(), sizes, offsets };
@@ -298,7 +300,7 @@ impl Shm {
         // above) was published.
         let sizes = TableSizes::of(unsafe { &*map.as_ptr().cast::<Layout>() });
         let offsets = sizes.offsets().ok_or_else(|| invalid(format!("tables of {sizes:?} are too large")))?;
-        let expected = (layout_len + offsets[5]) as u64;
+        let expected = (layout_len + offsets[6]) as u64;
         if len != expected {
             return Err(invalid(format!("{len} bytes, expected {expected} for tables of {sizes:?}")));
         }
@@ -356,6 +358,14 @@ impl Shm {
     /// The configuration generations: the layout's area and the payloads.
     pub fn generations(&self) -> Generations<'_> {
         Generations::new(&self.layout().config, Tables { shm: self }.config_words())
+    }
+
+    /// The health checker's header and its table, one entry per real-server slot
+    /// ([`crate::health`]).
+    pub fn health(&self) -> (&crate::health::HealthHeader, &[crate::health::HealthEntry]) {
+        let at = self.offsets[5];
+        let n = self.sizes.real_slots as usize;
+        (&self.table::<crate::health::HealthHeader>(at, 1)[0], self.table(at + 64, n))
     }
 
     /// The file backing the region.

@@ -18,9 +18,17 @@ fn man_pages_render_without_warnings() {
         }
     }
     let names: Vec<String> = pages.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for want in
-        ["dpvs.1", "dpvsctl.1", "dpvsctl-top.1", "ipvsadm.1", "dpip.1", "dpvs-gen.1", "dpvs-exporter.1", "dpvs.toml.5"]
-    {
+    for want in [
+        "dpvs.1",
+        "dpvsctl.1",
+        "dpvsctl-top.1",
+        "ipvsadm.1",
+        "dpip.1",
+        "dpvs-gen.1",
+        "dpvs-exporter.1",
+        "dpvs-health.1",
+        "dpvs.toml.5",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
     }
     for page in &pages {

@@ -11,7 +11,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
     let dir = std::env::temp_dir().join(format!("dpvs-systemd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut units = Vec::new();
-    for unit in ["dpvs.service", "dpvs-exporter.service"] {
+    for unit in ["dpvs.service", "dpvs-exporter.service", "dpvs-health.service"] {
         let text = std::fs::read_to_string(root.join("dist/systemd").join(unit)).unwrap();
         assert!(text.contains("/usr/local/bin/"), "{unit} runs the installed binaries");
         let here = text.replace("/usr/local/bin/", &format!("{}/", bins.display()));

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A UDP echo server for the end-to-end tests.
 
-Usage: udp_echo.py ADDR PORT. Runs until killed. Answers each datagram with its payload and
-" from <peer address>"; a datagram that starts with a PROXY protocol version 2 header (UDP
+Usage: udp_echo.py ADDR PORT [NAME]. Runs until killed. Answers each datagram with its payload
+and " from <peer address>" (with NAME, "NAME: " first); a datagram that starts with a PROXY protocol version 2 header (UDP
 over IPv4) has it taken off, and the answer ends with " for <client address>:<port>" as the
 header names them.
 """
@@ -22,4 +22,5 @@ while True:
         (port,) = struct.unpack("!H", data[24:26])
         tail = " for %s:%d" % (client, port)
         data = data[16 + struct.unpack("!H", data[14:16])[0]:]
-    s.sendto(data + (" from " + peer[0] + tail).encode(), peer)
+    name = (sys.argv[3] + ": ").encode() if len(sys.argv) > 3 else b""
+    s.sendto(name + data + (" from " + peer[0] + tail).encode(), peer)

@@ -68,6 +68,7 @@ pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
                 forward: conf::Forward::Fnat,
                 upper: 0,
                 lower: 0,
+                down: false,
             })
             .collect(),
         persistence: 0,
@@ -76,6 +77,7 @@ pub fn runtime(reals: &[(u16, u32)]) -> conf::Runtime {
         allow: vec![],
         proxy_protocol: conf::ProxyProtocol::Off,
         group: None,
+        check: None,
     };
     conf::Runtime {
         addresses: vec![

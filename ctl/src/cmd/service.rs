@@ -25,6 +25,8 @@ pub struct ServiceRow {
     /// The worker group named to serve it (`None`: the group polling its VIP's port).
     pub group: Option<String>,
     pub local_addresses: Vec<String>,
+    /// Its health check, in a line (`None`: none).
+    pub check: Option<String>,
     pub reals: Vec<RealRow>,
 }
 
@@ -33,7 +35,15 @@ pub struct ServiceRow {
 pub struct RealRow {
     pub address: String,
     pub port: u16,
+    /// The weight it is scheduled with: 0 while its health check has it down.
     pub weight: u32,
+    /// The weight configured for it.
+    pub configured_weight: u32,
+    /// Down by its health check, in a service whose check removes failed real servers:
+    /// `ipvsadm -ln` does not list it.
+    pub removed: bool,
+    /// What the health checker last found (`None`: no check, or not checked yet).
+    pub health: Option<HealthRow>,
     /// How packets reach it, as ipvsadm names it: FullNat, Route (direct routing), Masq
     /// (NAT) or Tunnel.
     pub forward: String,
@@ -46,8 +56,102 @@ pub struct RealRow {
     pub lower: u32,
 }
 
-/// The services of a runtime configuration, with the connection counts of their real servers.
-pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<ServiceRow> {
+/// A real server's health, as the checker last found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthRow {
+    /// `up`, `down` or `unknown` (not checked yet).
+    pub state: String,
+    /// Successes (up) or failures (down) in a row.
+    pub in_a_row: u16,
+    /// Wall clock of its last state change and of its last check, ms since the Unix epoch.
+    pub since_ms: u64,
+    pub checked_ms: u64,
+    /// How long the last check took, µs.
+    pub took_us: u64,
+    /// Times it went down.
+    pub flaps: u32,
+    /// Checks made.
+    pub checks: u32,
+    /// The last failure's reason (empty: none yet).
+    pub last_error: String,
+}
+
+/// A checked real server, as `dpvsctl check list` shows it.
+#[derive(Debug, Serialize)]
+pub struct CheckRow {
+    pub service: String,
+    pub real: String,
+    /// `up`, `down`, or `unknown` (not checked yet, or no checker has written it).
+    pub state: String,
+    /// The weight it is scheduled with.
+    pub weight: u32,
+    /// How long it has been in its state (`-`: unknown).
+    pub since: String,
+    pub checks: u32,
+    pub flaps: u32,
+    pub last_error: String,
+    /// The configuration's verdict: out of scheduling.
+    pub down: bool,
+}
+
+/// Every real server of every checked service, with what the checker found.
+pub fn check_view(rt: &conf::Runtime, health: &HashMap<RealKey, HealthRow>) -> Vec<CheckRow> {
+    let now = now_ms();
+    let mut rows = Vec::new();
+    for s in rt.services.iter().filter(|s| s.check.is_some()) {
+        for r in &s.reals {
+            let h = health.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port));
+            rows.push(CheckRow {
+                service: format!("{} {}", s.protocol.name(), crate::endpoint(&s.vip.to_string(), s.port)),
+                real: crate::endpoint(&r.addr.to_string(), r.port),
+                state: h.map_or("unknown", |h| h.state.as_str()).to_owned(),
+                weight: r.effective_weight(),
+                since: h.map_or("-".to_owned(), |h| format!("{} s", now.saturating_sub(h.since_ms) / 1000)),
+                checks: h.map_or(0, |h| h.checks),
+                flaps: h.map_or(0, |h| h.flaps),
+                last_error: h.map(|h| h.last_error.clone()).unwrap_or_default(),
+                down: r.down,
+            });
+        }
+    }
+    rows
+}
+
+/// The health table of `shm`, by real server (empty when no checker ever ran).
+pub fn health(shm: &shm_layout::Shm) -> HashMap<RealKey, HealthRow> {
+    let (header, entries) = shm.health();
+    let used = (header.used.load(std::sync::atomic::Ordering::Acquire) as usize).min(entries.len());
+    entries[..used]
+        .iter()
+        .filter_map(shm_layout::health::HealthEntry::read)
+        .map(|h| {
+            let state = match h.state {
+                shm_layout::health::HealthState::Up => "up",
+                shm_layout::health::HealthState::Down => "down",
+                shm_layout::health::HealthState::Unknown => "unknown",
+            };
+            let row = HealthRow {
+                state: state.to_owned(),
+                in_a_row: h.in_a_row,
+                since_ms: h.since_ms,
+                checked_ms: h.checked_ms,
+                took_us: h.took_us,
+                flaps: h.flaps,
+                checks: h.checks,
+                last_error: h.error,
+            };
+            ((h.protocol, h.vip, h.vport, h.real, h.rport), row)
+        })
+        .collect()
+}
+
+/// The services of a runtime configuration, with the connection counts and the health of their
+/// real servers.
+pub fn view(
+    rt: &conf::Runtime,
+    counts: &HashMap<RealKey, (u64, u64)>,
+    health: &HashMap<RealKey, HealthRow>,
+) -> Vec<ServiceRow> {
     rt.services
         .iter()
         .map(|s| ServiceRow {
@@ -61,16 +165,21 @@ pub fn view(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>) -> Vec<Se
             proxy_protocol: s.proxy_protocol.name().to_owned(),
             group: s.group.clone(),
             local_addresses: s.local_addresses.iter().map(std::net::IpAddr::to_string).collect(),
+            check: s.check.as_ref().map(conf::HealthCheck::summary),
             reals: s
                 .reals
                 .iter()
                 .map(|r| {
-                    let (active_conns, inactive_conns) =
-                        counts.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port)).copied().unwrap_or_default();
+                    let key = (s.protocol.number(), s.vip, s.port, r.addr, r.port);
+                    let (active_conns, inactive_conns) = counts.get(&key).copied().unwrap_or_default();
+                    let removed = r.down && s.check.as_ref().is_some_and(|c| c.on_failure == conf::OnFailure::Remove);
                     RealRow {
                         address: r.addr.to_string(),
                         port: r.port,
-                        weight: r.weight,
+                        weight: r.effective_weight(),
+                        configured_weight: r.weight,
+                        removed,
+                        health: s.check.as_ref().and(health.get(&key).cloned()),
                         forward: match r.forward {
                             conf::Forward::Fnat => "FullNat".to_owned(),
                             conf::Forward::Dr => "Route".to_owned(),
@@ -375,7 +484,38 @@ pub fn laddr_view(rt: &conf::Runtime) -> Vec<LaddrRow> {
         .collect()
 }
 
-/// Renders them the way `ipvsadm -ln` does.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `     health: down for 12 s (3 failures in a row): connect: Connection refused; 1 flap, weight 1`.
+pub fn health_line(h: &HealthRow, r: &RealRow, now_ms: u64) -> String {
+    let secs = now_ms.saturating_sub(h.since_ms) / 1000;
+    let row = if h.state == "down" { "failures" } else { "successes" };
+    let mut line = format!("{HEALTH_PREFIX}{} for {secs} s ({} {row} in a row", h.state, h.in_a_row);
+    if h.checked_ms > 0 {
+        let _ = write!(line, ", last check {} ms ago", now_ms.saturating_sub(h.checked_ms));
+    }
+    line.push(')');
+    if h.state == "down" || !h.last_error.is_empty() {
+        let said = if h.state == "down" { "" } else { "last error " };
+        let _ = write!(line, ": {said}{}", h.last_error);
+    }
+    let _ = write!(line, "; {} flap{}", h.flaps, if h.flaps == 1 { "" } else { "s" });
+    if r.weight != r.configured_weight {
+        let _ = write!(line, ", configured weight {}", r.configured_weight);
+    }
+    if r.removed {
+        line.push_str(", removed");
+    }
+    line
+}
+
+/// What a real server's health line starts with.
+pub const HEALTH_PREFIX: &str = "       health: ";
+
+/// Renders them the way `ipvsadm -ln` does (with the checks and the health of the real servers
+/// under them).
 pub fn render(rows: &[ServiceRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
@@ -390,6 +530,9 @@ pub fn render(rows: &[ServiceRow]) -> String {
             let _ = write!(flags, " group {g}");
         }
         let _ = writeln!(out, "{:<4} {} {}{flags}", s.protocol, crate::endpoint(&s.vip, s.port), s.scheduler);
+        if let Some(c) = &s.check {
+            let _ = writeln!(out, "  check: {c}");
+        }
         for r in &s.reals {
             let _ = writeln!(
                 out,
@@ -400,6 +543,9 @@ pub fn render(rows: &[ServiceRow]) -> String {
                 r.active_conns,
                 r.inactive_conns
             );
+            if let Some(h) = &r.health {
+                let _ = writeln!(out, "{}", health_line(h, r, now_ms()));
+            }
         }
         let _ = writeln!(out, "  local addresses: {}", s.local_addresses.join(", "));
     }
@@ -422,10 +568,14 @@ mod tests {
             proxy_protocol: "off".into(),
             group: None,
             local_addresses: vec!["198.18.1.254".into()],
+            check: None,
             reals: vec![RealRow {
                 address: "198.18.1.2".into(),
                 port: 8080,
                 weight: 1,
+                configured_weight: 1,
+                removed: false,
+                health: None,
                 forward: "FullNat".into(),
                 active_conns: 2,
                 inactive_conns: 5,

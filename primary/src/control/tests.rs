@@ -730,3 +730,47 @@ fn the_delta_of_staged_changes_takes_the_published_generation_to_them_and_refusa
     assert!(deltas > 200 && snapshots > 0, "{deltas} deltas, {snapshots} snapshots");
     assert!(refused > 100 && rolled_back > 10, "{refused} refused, {rolled_back} rolled back");
 }
+
+#[test]
+fn health_is_reported_for_checked_services_only_and_survives_a_reload() {
+    let cfg = Config::embedded_default();
+    let rt = cfg.runtime();
+    let (addr, port) = (ip("198.18.1.2"), 8080);
+    let health = |down| Change::RealHealth { service: key(80), addr, port, down };
+    let e = apply(&cfg, &rt, &health(true)).unwrap_err();
+    assert_eq!(e.to_string(), "tcp 198.18.0.100:80 has no health check: give it one first (dpvsctl check set)");
+    let check = conf::HealthCheck {
+        probe: conf::Probe::Http { path: "/health".into(), status: 200, body: String::new() },
+        port: 0,
+        interval_ms: 1000,
+        timeout_ms: 500,
+        rise: 2,
+        fall: 3,
+        on_failure: conf::OnFailure::Inhibit,
+    };
+    let set = Change::CheckSet { service: key(80), check: Some(check.clone()) };
+    let checked = apply(&cfg, &rt, &set).unwrap();
+    let down = apply(&cfg, &checked, &health(true)).unwrap();
+    let r = down.services[0].reals[0];
+    assert!(r.down && r.weight == 1 && r.effective_weight() == 0, "{r:?}");
+    let e = apply(&cfg, &down, &Change::RealHealth { service: key(80), addr, port: 81, down: true }).unwrap_err();
+    assert!(e.to_string().contains("198.18.1.2:81 is not a real server of tcp 198.18.0.100:80"), "{e}");
+    // A check that breaks the file's rules is refused as the file's would be.
+    let bad = Change::CheckSet { service: key(80), check: Some(conf::HealthCheck { timeout_ms: 2000, ..check }) };
+    let e = apply(&cfg, &down, &bad).unwrap_err();
+    assert!(e.to_string().contains("services[0].check.timeout_ms: a check must end before the next starts"), "{e}");
+    // A reload keeps what the checker found, for services that still check; without a check
+    // every real server is up.
+    let mut reloaded = checked.clone();
+    keep_health(&down, &mut reloaded);
+    assert!(reloaded.services[0].reals[0].down);
+    let mut unchecked = rt.clone();
+    keep_health(&down, &mut unchecked);
+    assert!(!unchecked.services[0].reals[0].down);
+    let off = apply(&cfg, &down, &Change::CheckSet { service: key(80), check: None }).unwrap();
+    assert!(!off.services[0].reals[0].down && off.services[0].check.is_none());
+    // The file form carries the check, not the health.
+    let text = cfg.render_runtime(&down).to_string();
+    assert!(text.contains("[services.check]\ntype = \"http\"\npath = \"/health\""), "{text}");
+    assert!(!text.contains("down"), "{text}");
+}

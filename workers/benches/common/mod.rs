@@ -63,6 +63,7 @@ pub fn runtime() -> conf::Runtime {
                 forward: conf::Forward::Fnat,
                 upper: 0,
                 lower: 0,
+                down: false,
             }],
             persistence: 0,
             persistence_prefix: 0,
@@ -70,6 +71,7 @@ pub fn runtime() -> conf::Runtime {
             allow: vec![],
             proxy_protocol: conf::ProxyProtocol::Off,
             group: None,
+            check: None,
         }
         .into()],
     }

@@ -338,7 +338,8 @@ impl<'a> Hops<'a> {
             .reals
             .iter()
             .map(|r| {
-                let mut b = Backend::new(r.weight);
+                // A real server its health check took out is scheduled as weight 0.
+                let mut b = Backend::new(r.effective_weight());
                 if let Some(p) = prev {
                     if let Some(j) = p.reals.iter().position(|x| x.addr == r.addr && x.port == r.port) {
                         b.active_conns = p.backends[j].active_conns;

@@ -177,7 +177,11 @@ impl Balancer<'_> {
             return None;
         }
         let raddr = ip_of(&e.raddr);
-        let Some(ri) = self.services[si].reals.iter().position(|r| r.addr == raddr && r.port == e.rport) else {
+        let svc = &self.services[si];
+        let found = svc.reals.iter().position(|r| r.addr == raddr && r.port == e.rport);
+        // Down by its health check: as good as gone for persistence.
+        let down = |ri: usize| svc.def.as_ref().is_some_and(|d| d.reals.get(ri).is_some_and(|r| r.down));
+        let Some(ri) = found.filter(|&ri| !down(ri)) else {
             // Its real server is gone: a new template follows the scheduler's pick.
             self.shard.remove(tidx);
             return None;

@@ -506,6 +506,7 @@ fn deltas_rebuild_the_services_they_name_and_end_where_a_whole_build_does() {
         forward: conf::Forward::Fnat,
         upper: 0,
         lower: 0,
+        down: false,
     });
     let dns = next.services.remove(1);
     let mut mdns = (*dns).clone();

@@ -222,3 +222,45 @@ fn no_connection_from_an_address_that_is_no_client() {
     }
     assert_eq!(n.shard().used(), 0, "no entry");
 }
+
+/// A real server its health check took out (`down`): no new connections, its persistent
+/// clients scheduled again, its established connections go on; up again, it is scheduled.
+#[test]
+fn a_real_server_down_by_its_health_check_keeps_its_connections_and_loses_its_clients_templates() {
+    let mut s = store();
+    let shard = s.shard();
+    let mut rt = runtime(&[(8080, 1), (8081, 1)]);
+    rt.services[1].scheduler = sched::Kind::Rr;
+    rt.services[1].persistence = 60;
+    let services = build_services(&rt, (0, 1), &mut Vec::new(), &Default::default()).unwrap();
+    let mut n = Balancer::new(services, shard, vec![P0, P1], 0);
+    let real_of = |f: &[u8]| UdpPacket::new_checked(&f[34..]).unwrap().dst_port();
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+    let first = real_of(&f);
+    let other = if first == 8080 { 8081 } else { 8080 };
+    // The client's real server goes down.
+    let mut old = n.take_services();
+    let i = rt.services[1].reals.iter().position(|r| r.port == first).unwrap();
+    rt.services[1].reals[i].down = true;
+    n.reconfigure(2, build_services(&rt, (0, 1), &mut old, &Default::default()).unwrap());
+    // Its established flow goes on to it.
+    let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, 1000), (VIP, 53), b"a2");
+    assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: false });
+    assert_eq!(real_of(&f), first);
+    // A new flow of the same client leaves its template for the other real server.
+    for port in 1001..1005 {
+        let mut f = udp_frame(CLIENT_MAC, P0, (CLIENT, port), (VIP, 53), b"b");
+        assert_eq!(run(&mut n, 0, &mut f), Verdict::Out { port: 1, dir: Dir::In, new: true });
+        assert_eq!(real_of(&f), other, "client port {port}");
+    }
+    // Up again: the scheduler may pick it (the client's new template stays on the other).
+    let mut old = n.take_services();
+    rt.services[1].reals[i].down = false;
+    n.reconfigure(3, build_services(&rt, (0, 1), &mut old, &Default::default()).unwrap());
+    let mut f = udp_frame(CLIENT_MAC, P0, (Ipv4Addr::new(198, 18, 0, 2), 1000), (VIP, 53), b"c");
+    run(&mut n, 0, &mut f);
+    let mut g = udp_frame(CLIENT_MAC, P0, (Ipv4Addr::new(198, 18, 0, 3), 1000), (VIP, 53), b"c");
+    run(&mut n, 0, &mut g);
+    assert!([real_of(&f), real_of(&g)].contains(&first), "rr places one of two new clients on it");
+}

@@ -31,7 +31,15 @@ fn runtime6_by(proxy: conf::ProxyProtocol, forward: conf::Forward) -> conf::Runt
         protocol,
         scheduler: sched::Kind::Rr,
         local_addresses: vec![LIP6.into()],
-        reals: vec![conf::Real { addr: RS6.into(), port: rport(port), weight: 1, forward, upper: 0, lower: 0 }],
+        reals: vec![conf::Real {
+            addr: RS6.into(),
+            port: rport(port),
+            weight: 1,
+            forward,
+            upper: 0,
+            lower: 0,
+            down: false,
+        }],
         persistence: 0,
         persistence_prefix: 0,
         deny: vec![],
@@ -42,6 +50,7 @@ fn runtime6_by(proxy: conf::ProxyProtocol, forward: conf::Forward) -> conf::Runt
             proxy
         },
         group: None,
+        check: None,
     };
     conf::Runtime {
         addresses: vec![

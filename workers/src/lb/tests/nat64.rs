@@ -39,6 +39,7 @@ fn runtime64(proxy: conf::ProxyProtocol) -> conf::Runtime {
             forward: conf::Forward::Fnat,
             upper: 0,
             lower: 0,
+            down: false,
         }],
         persistence: 0,
         persistence_prefix: 0,
@@ -50,6 +51,7 @@ fn runtime64(proxy: conf::ProxyProtocol) -> conf::Runtime {
             proxy
         },
         group: None,
+        check: None,
     };
     let rt = conf::Runtime {
         addresses: vec![
