@@ -41,6 +41,9 @@ for b in dpvs dpvs-worker dpvsctl ipvsadm dpip dpvs-exporter dpvs-health dpvs-ge
     [ "$(command -v "$b")" = "/usr/bin/$b" ] || { echo "$b is not /usr/bin/$b" >&2; exit 1; }
 done
 man -w dpvsctl > /dev/null && man -w dpvsctl-top > /dev/null && man -w 5 dpvs.toml > /dev/null
+[ -x /usr/share/dpvs/dpvs-vip.sh ] && [ -x /usr/share/dpvs/dpvs-bird-vip.sh ] &&
+    [ -f /usr/share/doc/dpvs/examples/keepalived.conf ] && [ -f /usr/share/doc/dpvs/examples/bird.conf ] ||
+    { echo "the keepalived and BIRD samples are not installed" >&2; exit 1; }
 systemd-analyze verify /lib/systemd/system/dpvs.service /lib/systemd/system/dpvs-exporter.service /lib/systemd/system/dpvs-health.service
 if command -v systemctl > /dev/null && [ -d /run/systemd/system ]; then
     [ "$(systemctl is-enabled dpvs.service 2>&1 || true)" = disabled ] || { echo "dpvs.service is enabled" >&2; exit 1; }

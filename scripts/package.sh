@@ -34,6 +34,10 @@ install -m644 dist/systemd/dpvs.default "$ROOT/etc/default/dpvs"
 install -m644 conf/samples/tap-fnat.toml "$ROOT/etc/dpvs/dpvs.toml"
 install -m644 README.md "$ROOT/usr/share/doc/dpvs/README.md"
 install -m644 conf/samples/*.toml "$ROOT/usr/share/doc/dpvs/examples/"
+# keepalived's and BIRD's samples and the scripts they call (VRRP and BGP, README "Operating it").
+install -d "$ROOT/usr/share/dpvs"
+install -m755 conf/keepalived/dpvs-vip.sh conf/bird/dpvs-bird-vip.sh "$ROOT/usr/share/dpvs/"
+install -m644 conf/keepalived/keepalived.conf conf/bird/bird.conf "$ROOT/usr/share/doc/dpvs/examples/"
 printf 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: dpvs\n\nFiles: *\nLicense: Apache-2.0\n On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n' \
     > "$ROOT/usr/share/doc/dpvs/copyright"
 # The libraries the binaries link, as dpkg-shlibdeps names their packages.
@@ -51,7 +55,7 @@ Maintainer: dpvs developers <dpvs@localhost>
 Installed-Size: $size
 Depends: $shlibs, $pmds
 Recommends: dpdk-dev, dpdk
-Suggests: prometheus, tshark
+Suggests: prometheus, tshark, keepalived, bird2
 Conflicts: ipvsadm
 Section: net
 Priority: optional

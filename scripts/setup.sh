@@ -5,10 +5,10 @@
 set -euo pipefail
 
 PKGS=(libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev gcc ethtool iproute2 iputils-ping curl wrk python3 procps nftables fonts-dejavu-core tshark systemd)
-# The HTTP peers of the benchmarks (bench/http-peers.sh), and Prometheus (its promtool checks
-# dpvs-exporter's output): installed without starting their services (the benchmark runs its
-# own instances in namespaces).
-PEERS=(haproxy nginx prometheus)
+# The HTTP peers of the benchmarks (bench/http-peers.sh), Prometheus (its promtool checks
+# dpvs-exporter's output), keepalived and BIRD (the VRRP and BGP tests): installed without
+# starting their services (the tests and benchmarks run their own instances in namespaces).
+PEERS=(haproxy nginx prometheus keepalived bird2)
 HUGEPAGES=${DPVS_HUGEPAGES:-512}   # 2 MiB pages: 1 GiB
 
 if [ "$(id -u)" -ne 0 ]; then

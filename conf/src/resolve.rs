@@ -50,6 +50,14 @@ impl<'a> Resolver<'a> {
         self.owners.get(&addr.into()).map(|&i| &self.addresses[i])
     }
 
+    /// The port a virtual address's packets arrive on: the port that has it, else the port
+    /// on whose network it is (a VIP that a VRRP backup does not hold, or that only the
+    /// upstream router's static route or ARP entry names: nothing answers ARP for it).
+    pub fn vip_port(&self, vip: impl Into<IpAddr>) -> Option<usize> {
+        let vip = vip.into();
+        self.owner(vip).or_else(|| self.connected(vip)).map(|a| a.port)
+    }
+
     /// The first interface address (in order) whose connected network holds `addr`.
     pub fn connected(&self, addr: impl Into<IpAddr>) -> Option<&'a IfAddr> {
         let addr = addr.into();

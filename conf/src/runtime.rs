@@ -72,6 +72,11 @@ impl ServiceCounts {
         }
     }
 
+    /// Whether `addr` is a local address of a service.
+    pub fn uses_as_laddr(&self, addr: impl Into<IpAddr>) -> bool {
+        self.laddrs.contains_key(&addr.into())
+    }
+
     /// Whether `addr` is the VIP or a local address of a service.
     pub fn uses(&self, addr: impl Into<IpAddr>) -> bool {
         let addr = addr.into();
@@ -148,7 +153,7 @@ impl Pollers {
         if let Some(g) = &s.group {
             return Some(g);
         }
-        let port = addresses.owner(s.vip)?.port;
+        let port = addresses.vip_port(s.vip)?;
         self.of_port(port).first().map(String::as_str)
     }
 }

@@ -322,11 +322,13 @@ pub(crate) fn service(raw: RawService, ctx: &ServiceCtx<'_>, path: &KeyPath) -> 
     let owned = |a: std::net::IpAddr| resolver.owner(a).is_some();
     let vp = path.key("vip");
     let vip = ip(&required(raw.vip, &vp, "the virtual IPv4 or IPv6 address")?, "the virtual address", &vp)?;
-    if !owned(vip) {
+    // Not an interface address is allowed on a port's network (a VRRP backup's VIP: its
+    // packets come to the port once it holds the address).
+    if resolver.vip_port(vip).is_none() {
         let asks = if vip.is_ipv6() { "neighbour discovery" } else { "ARP" };
         return Err(Fault::at(
             &vp,
-            format!("{vip} is not an interface address: add it to [[addresses]] so its port answers {asks} for it"),
+            format!("{vip} is not an interface address and on no port's network: add it to [[addresses]] so its port answers {asks} for it"),
         ));
     }
     let port: u16 = int(raw.port, 0, 1..=65_535, &path.key("port"))?;
@@ -510,10 +512,10 @@ fn served_by_one_group(
     }
     let port_of = |a: std::net::IpAddr| resolver.owner(a).map(|x| x.port);
     let Some(group) = pollers.group_of(s, resolver) else { return Ok(()) };
+    let vip_port = resolver.vip_port(s.vip);
     // Every real server's next hop: its ARP answers (and Full-NAT or NAT replies) come in there.
     let real_ports = s.reals.iter().filter_map(|r| resolver.connected(resolver.next_hop(r.addr)?).map(|a| a.port));
-    let ports =
-        port_of(s.vip).into_iter().chain(s.local_addresses.iter().filter_map(|a| port_of(*a))).chain(real_ports);
+    let ports = vip_port.into_iter().chain(s.local_addresses.iter().filter_map(|a| port_of(*a))).chain(real_ports);
     for port in ports {
         let pollers = pollers.of_port(port);
         if pollers.iter().any(|g| g != group) {

@@ -463,7 +463,8 @@ pub enum AddrCommand {
         #[arg(long)]
         dev: String,
     },
-    /// Take an address away (refused while a service uses it).
+    /// Take an address away (refused while a service uses it as a local address, or as its
+    /// VIP unless another address of the port covers the VIP's network).
     Del {
         /// The address (a prefix length is accepted and ignored).
         #[arg(value_parser = parse_cidr_or_addr)]

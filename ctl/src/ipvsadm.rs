@@ -458,7 +458,11 @@ pub fn list(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>, size: u64
     }
     let mut out = header(size);
     // The same table as `dpvsctl service list`, without its local-address and check lines.
-    let theirs = |l: &&str| !l.starts_with("  local addresses:") && !l.starts_with("  check: ");
+    let theirs = |l: &&str| {
+        !l.starts_with("  local addresses:")
+            && !l.starts_with("  check: ")
+            && !l.starts_with(crate::cmd::service::VIP_NOT_HELD)
+    };
     for line in crate::cmd::service::render(&rows).lines().filter(theirs) {
         out.push_str(line);
         out.push('\n');

@@ -213,6 +213,21 @@ impl Checks {
         out
     }
 
+    /// Each virtual address of `rt` and whether it is worth announcing (the `--vip-hook`): up
+    /// while a service on it has a real server its check has not taken out (an unchecked real
+    /// server counts as alive), down when none has.
+    pub fn vips(&self, rt: &conf::Runtime) -> BTreeMap<IpAddr, bool> {
+        let mut out = BTreeMap::new();
+        for s in &rt.services {
+            let alive = s.reals.iter().any(|r| {
+                let t = Target { protocol: s.protocol.number(), vip: s.vip, vport: s.port, addr: r.addr, port: r.port };
+                s.check.is_none() || self.trackers.get(&t).is_none_or(|k| !k.down())
+            });
+            *out.entry(s.vip).or_insert(false) |= alive;
+        }
+        out
+    }
+
     /// The real servers whose check is due at `now` and not running, marked running.
     pub fn due(&mut self, now: Instant) -> Vec<(Target, HealthCheck)> {
         let mut out = Vec::new();
@@ -321,5 +336,14 @@ mod tests {
         checks.follow(&rt, later, 8);
         assert_eq!(checks.trackers[&t].state, HealthState::Down);
         assert!(checks.changes(&rt).is_empty());
+        // Its VIP is down: its one service's one real server is.
+        let vip: IpAddr = "198.18.0.100".parse().unwrap();
+        assert_eq!(checks.vips(&rt), BTreeMap::from([(vip, false)]));
+        // Another service on the VIP with an unchecked real server keeps it up.
+        let mut other = (*rt.services[0]).clone();
+        other.port = 81;
+        other.check = None;
+        rt.services.push(other.into());
+        assert_eq!(checks.vips(&rt), BTreeMap::from([(vip, true)]));
     }
 }

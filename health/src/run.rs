@@ -152,11 +152,67 @@ fn free(e: &HealthEntry) {
     e.seq.store(odd.wrapping_add(1), Ordering::Release);
 }
 
+/// The `--vip-hook`: a command run as `COMMAND up|down VIP`, one at a time, in order, for each
+/// virtual address whose state ([`Checks::vips`]) changes, and for each at attach.
+pub struct VipHook {
+    tx: tokio::sync::mpsc::UnboundedSender<(std::net::IpAddr, bool)>,
+    /// What it was last told of each address.
+    told: std::collections::BTreeMap<std::net::IpAddr, bool>,
+}
+
+impl VipHook {
+    /// Starts the task that runs `argv` (program and leading arguments) for each change.
+    pub fn start(argv: Vec<String>) -> VipHook {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(std::net::IpAddr, bool)>();
+        tokio::spawn(async move {
+            while let Some((vip, up)) = rx.recv().await {
+                let Some((program, args)) = argv.split_first() else { continue };
+                let state = if up { "up" } else { "down" };
+                let run = tokio::process::Command::new(program)
+                    .args(args)
+                    .args([state, &vip.to_string()])
+                    .stdin(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .output();
+                match tokio::time::timeout(Duration::from_secs(30), run).await {
+                    Ok(Ok(o)) if o.status.success() => tracing::info!("VIP {vip} {state}: told {program}"),
+                    Ok(Ok(o)) => tracing::warn!(
+                        "VIP {vip} {state}: {program} failed ({}): {}",
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
+                    Ok(Err(e)) => tracing::warn!("VIP {vip} {state}: {program}: {e}"),
+                    Err(_) => tracing::warn!("VIP {vip} {state}: {program} took over 30 s: killed"),
+                }
+            }
+        });
+        VipHook { tx, told: std::collections::BTreeMap::new() }
+    }
+
+    /// Tells the hook what changed since it was last told: addresses now up or down, and
+    /// addresses that are gone (down).
+    fn tell(&mut self, now: &std::collections::BTreeMap<std::net::IpAddr, bool>) {
+        let gone: Vec<std::net::IpAddr> = self.told.keys().filter(|v| !now.contains_key(v)).copied().collect();
+        for vip in gone {
+            if self.told.remove(&vip) == Some(true) {
+                let _ = self.tx.send((vip, false));
+            }
+        }
+        for (&vip, &up) in now {
+            if self.told.insert(vip, up) != Some(up) {
+                let _ = self.tx.send((vip, up));
+            }
+        }
+    }
+}
+
 /// Checks the instance at `shm` until its primary goes (returns) or the process is stopped.
-pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>) {
+pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>, mut hook: Option<&mut VipHook>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     let mut checks = Checks::default();
     let (mut seen, mut rt) = (None::<u64>, conf::Runtime::default());
+    // Whether the addresses' states may have changed since the hook was last told.
+    let mut vips_dirty = true;
     let mut table = Table::rewrite(&shm, &checks);
     let mut applying: Option<tokio::task::JoinHandle<Result<u64, String>>> = None;
     let mut seq: u16 = 0;
@@ -168,10 +224,10 @@ pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            Some(done) = rx.recv() => { finish(&shm, &mut checks, &table, done); }
+            Some(done) = rx.recv() => { vips_dirty |= finish(&shm, &mut checks, &table, done); }
         }
         while let Ok(done) = rx.try_recv() {
-            finish(&shm, &mut checks, &table, done);
+            vips_dirty |= finish(&shm, &mut checks, &table, done);
         }
         if !primary_alive(&shm) {
             tracing::warn!("the instance's primary is gone");
@@ -189,6 +245,7 @@ pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>) {
             match ctl::cmd::config::snapshot(&shm) {
                 Ok((g, next)) => {
                     (seen, rt) = (Some(g), next);
+                    vips_dirty = true;
                     if checks.follow(&rt, Instant::now(), now_ms()) {
                         table = Table::rewrite(&shm, &checks);
                         tracing::info!(real_servers = checks.trackers.len(), generation = g, "checking");
@@ -204,6 +261,10 @@ pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>) {
                 let shm = shm.clone();
                 applying = Some(tokio::task::spawn_blocking(move || apply(&shm, &changes)));
             }
+        }
+        if let Some(h) = hook.as_deref_mut().filter(|_| vips_dirty && seen.is_some()) {
+            h.tell(&checks.vips(&rt));
+            vips_dirty = false;
         }
         for (t, check) in checks.due(Instant::now()) {
             seq = seq.wrapping_add(1);
@@ -222,9 +283,11 @@ pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>) {
     }
 }
 
-/// Takes one result: the tracker, its table entry, and a log line when its state changed.
-fn finish(shm: &Shm, checks: &mut Checks, table: &Table, (t, started, result): Done) {
-    if checks.finish(&t, started, result, now_ms()) {
+/// Takes one result: the tracker, its table entry, and a log line when its state changed
+/// (returned).
+fn finish(shm: &Shm, checks: &mut Checks, table: &Table, (t, started, result): Done) -> bool {
+    let changed = checks.finish(&t, started, result, now_ms());
+    if changed {
         if let Some(k) = checks.trackers.get(&t) {
             let real = std::net::SocketAddr::new(t.addr, t.port);
             let service = t.service();
@@ -236,6 +299,7 @@ fn finish(shm: &Shm, checks: &mut Checks, table: &Table, (t, started, result): D
         }
     }
     table.write(shm, checks, &t);
+    changed
 }
 
 /// A finished task's output without waiting.
@@ -258,14 +322,16 @@ impl<T> NowOrNever for tokio::task::JoinHandle<T> {
 }
 
 /// Attaches to the instance `target` names (waiting for it to run), checks it until its primary
-/// goes, and again for the next one, until SIGTERM or SIGINT.
+/// goes, and again for the next one, until SIGTERM or SIGINT. With `vip_hook` (a program and its
+/// leading arguments), each virtual address's state goes to it ([`VipHook`]).
 ///
 /// # Errors
 /// Another checker runs for the instance, or the runtime cannot start.
-pub fn run(target: &ctl::cli::Target) -> Result<(), String> {
+pub fn run(target: &ctl::cli::Target, vip_hook: Option<Vec<String>>) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let pingers = Arc::new(Pingers::new());
+        let mut hook = vip_hook.map(VipHook::start);
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut waiting_said = false;
@@ -288,7 +354,7 @@ pub fn run(target: &ctl::cli::Target) -> Result<(), String> {
             let _lock = Lock::take(shm.path())?;
             tracing::info!(shm = %shm.path().display(), "attached");
             tokio::select! {
-                () = session(shm, pingers.clone()) => {}
+                () = session(shm, pingers.clone(), hook.as_mut()) => {}
                 _ = term.recv() => return Ok(()),
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             }

@@ -513,17 +513,23 @@ impl Edit<'_> {
         Ok(())
     }
 
-    /// Refused while a service uses the address, as its VIP or a local address.
+    /// Refused while a service uses the address as a local address, or as its VIP unless
+    /// another address of the port covers its network (a VRRP backup gives its VIP up and
+    /// keeps the service: `dpip addr del` in keepalived's notify script).
     fn del_address(&mut self, addr: std::net::IpAddr) -> Result<(), ChangeError> {
-        if !self.next.addresses.iter().any(|a| a.addr == addr) {
-            return Err(ChangeError::NoAddress(addr));
+        let counts = &self.derived.counts;
+        let as_vip = counts.uses(addr) && !counts.uses_as_laddr(addr);
+        let at = self.next.addresses.iter().position(|a| a.addr == addr).ok_or(ChangeError::NoAddress(addr))?;
+        let removed = self.next.addresses.remove(at);
+        let covered = as_vip && conf::Resolver::new(&self.next.addresses, &self.next.routes).vip_port(addr).is_some();
+        if counts.uses(addr) && !covered {
+            self.next.addresses.insert(at, removed);
+            // The services are searched only to name the one that uses it.
+            let user = |s: &&conf::Shared<conf::Service>| s.vip == addr || s.local_addresses.contains(&addr);
+            if let Some(s) = self.next.services.iter().find(user) {
+                return Err(ChangeError::AddressInUse { addr, service: ServiceKey::of(s) });
+            }
         }
-        // The services are searched only to name the one that uses it.
-        let user = |s: &&conf::Shared<conf::Service>| s.vip == addr || s.local_addresses.contains(&addr);
-        if let Some(s) = self.derived.counts.uses(addr).then(|| self.next.services.iter().find(user)).flatten() {
-            return Err(ChangeError::AddressInUse { addr, service: ServiceKey::of(s) });
-        }
-        remove_first(&mut self.next.addresses, |a| a.addr == addr);
         Ok(())
     }
 

@@ -607,6 +607,87 @@ pub fn behind_a_router(srv: &Netns, mtu: u16) -> Netns {
     far
 }
 
+/// Puts namespace `ns` on the bridge `br0` of `lan` through a veth (`inner` in `ns`, with
+/// `mac` and `addr`, transmit checksums done by the kernel: the balancer does not offload).
+pub fn on_bridge(lan: &Netns, ns: &Netns, inner: &str, addr: &str, mac: &str) {
+    lan.sh(&format!(
+        "ip link add {inner}l type veth peer name {inner} && ip link set {inner}l master br0 && ip link set {inner}l up && ip link set {inner} netns {}",
+        ns.0
+    ));
+    ns.sh(&format!(
+        "ip link set {inner} address {mac} && ip addr add {addr} dev {inner} && ip link set {inner} up && ethtool -K {inner} tx off >/dev/null"
+    ));
+}
+
+/// A balancer of the high-availability tests, on a network it shares with its peer, the
+/// client side and the real server 198.18.0.2 (`br0` in a namespace of its own): dpdk0, with
+/// the exception path `<ifp>k`, has the address `own`/24 and a Full-NAT service on
+/// `vip`:80 towards 198.18.0.2:8080 (`service` adds keys and tables to it, `tables` adds
+/// tables before it). The Full-NAT source is an address of its own (`own` + 20): what comes to
+/// `own` and is no service's goes to the host's kernel (VRRP, BGP, health probes' answers),
+/// what comes to a local address is a real server's reply.
+pub fn lan_balancer_config(ifp: &str, mac: u8, own: &str, vip: &str, (tables, service): (&str, &str)) -> String {
+    let last: u8 = own.rsplit('.').next().and_then(|o| o.parse().ok()).expect("an IPv4 address");
+    let laddr = format!("198.18.0.{}", last + 20);
+    format!(
+        r#"
+[[ports]]
+name = "dpdk0"
+kni = "{ifp}k"
+vdev = "net_tap0,iface={ifp}a,mac=02:00:00:00:{mac:02x}:10"
+[forwarding]
+mode = "l2-reflect"
+[[groups]]
+name = "fwd"
+idle_sleep_us = 50
+[[groups.lcores]]
+id = 1
+cpu = 1
+rx = ["dpdk0:0"]
+[[addresses]]
+port = "dpdk0"
+address = "{own}/24"
+[[addresses]]
+port = "dpdk0"
+address = "{laddr}/32"
+{tables}
+[[services]]
+vip = "{vip}"
+port = 80
+protocol = "tcp"
+local_addresses = ["{laddr}"]
+{service}
+[[services.reals]]
+address = "198.18.0.2"
+port = 8080
+[connections]
+capacity_per_lcore = 4096
+"#
+    )
+}
+
+/// Starts a [`lan_balancer_config`] instance, puts its tap on `br0` in `lan` and its exception
+/// path in a namespace of its own with the port's address `own`/24 (where the host's daemons
+/// of the balancer run). Returns the instance, that namespace and the kni's name.
+pub fn start_lan_balancer(
+    lan: &Netns,
+    tag: &str,
+    (mac, own): (u8, &str),
+    config: impl Fn(&str) -> String,
+) -> (Instance, Netns, String) {
+    let ifp = unique(tag);
+    let kni = format!("{ifp}k");
+    let inst = Instance::start(&config(&ifp));
+    sh(&format!("ip link set {ifp}a netns {}", lan.0));
+    lan.sh(&format!(
+        "ip link set {ifp}a address 02:00:00:00:{mac:02x}:fe && ip link set {ifp}a master br0 && ip link set {ifp}a up"
+    ));
+    let host = Netns::new(&format!("{tag}h"));
+    sh(&format!("ip link set {kni} netns {}", host.0));
+    host.sh(&format!("ip addr add {own}/24 dev {kni} && ip link set {kni} up"));
+    (inst, host, kni)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,9 @@ pub struct ServiceRow {
     pub local_addresses: Vec<String>,
     /// Its health check, in a line (`None`: none).
     pub check: Option<String>,
+    /// Whether a port has the VIP (answers ARP or neighbour discovery for it); a VRRP
+    /// backup's is not held.
+    pub vip_held: bool,
     pub reals: Vec<RealRow>,
 }
 
@@ -166,6 +169,7 @@ pub fn view(
             group: s.group.clone(),
             local_addresses: s.local_addresses.iter().map(std::net::IpAddr::to_string).collect(),
             check: s.check.as_ref().map(conf::HealthCheck::summary),
+            vip_held: rt.addresses.iter().any(|a| a.addr == s.vip),
             reals: s
                 .reals
                 .iter()
@@ -511,6 +515,9 @@ pub fn health_line(h: &HealthRow, r: &RealRow, now_ms: u64) -> String {
     line
 }
 
+/// What the line saying that no port holds a service's VIP starts with.
+pub const VIP_NOT_HELD: &str = "  vip not held: ";
+
 /// What a real server's health line starts with.
 pub const HEALTH_PREFIX: &str = "       health: ";
 
@@ -530,6 +537,13 @@ pub fn render(rows: &[ServiceRow]) -> String {
             let _ = write!(flags, " group {g}");
         }
         let _ = writeln!(out, "{:<4} {} {}{flags}", s.protocol, crate::endpoint(&s.vip, s.port), s.scheduler);
+        if !s.vip_held {
+            let _ = writeln!(
+                out,
+                "{VIP_NOT_HELD}{} is no port's address (a VRRP backup's?): nothing answers ARP for it",
+                s.vip
+            );
+        }
         if let Some(c) = &s.check {
             let _ = writeln!(out, "  check: {c}");
         }
@@ -569,6 +583,7 @@ mod tests {
             group: None,
             local_addresses: vec!["198.18.1.254".into()],
             check: None,
+            vip_held: true,
             reals: vec![RealRow {
                 address: "198.18.1.2".into(),
                 port: 8080,

@@ -774,3 +774,36 @@ fn health_is_reported_for_checked_services_only_and_survives_a_reload() {
     assert!(text.contains("[services.check]\ntype = \"http\"\npath = \"/health\""), "{text}");
     assert!(!text.contains("down"), "{text}");
 }
+
+/// A VRRP backup gives its VIP up and keeps the service (keepalived's notify script runs
+/// `dpip addr del`): allowed while another address of the port covers the VIP's network.
+#[test]
+fn a_vip_may_go_while_its_port_keeps_its_network_and_a_local_address_may_not() {
+    let cfg = Config::embedded_default();
+    let rt = cfg.runtime();
+    let vip: IpAddr = ip("198.18.0.100");
+    // The embedded default's VIP is dpdk0's only address: its network would go with it.
+    let e = apply(&cfg, &rt, &Change::AddrDel { addr: vip }).unwrap_err();
+    assert!(e.to_string().contains("198.18.0.100 is used by service tcp 198.18.0.100:80"), "{e}");
+    let own = Change::AddrAdd { port: "dpdk0".into(), addr: ip("198.18.0.254"), prefix: 24 };
+    let with_own = apply(&cfg, &rt, &own).unwrap();
+    let backup = apply(&cfg, &with_own, &Change::AddrDel { addr: vip }).unwrap();
+    assert!(!backup.addresses.iter().any(|a| a.addr == vip) && backup.services.len() == 1);
+    // Back as a /32 when it is master again.
+    let master = apply(&cfg, &backup, &Change::AddrAdd { port: "dpdk0".into(), addr: vip, prefix: 32 }).unwrap();
+    assert!(master.addresses.iter().any(|a| a.addr == vip && a.prefix == 32));
+    // A service on a VIP on no port's network is refused.
+    let far = Change::ServiceAdd {
+        service: ServiceKey { protocol: Protocol::Tcp, vip: ip("198.18.9.9"), port: 80 },
+        scheduler: "rr".into(),
+        persistence: 0,
+        persistence_prefix: 0,
+        proxy_protocol: conf::ProxyProtocol::Off,
+        group: None,
+    };
+    let e = apply(&cfg, &backup, &far).unwrap_err();
+    assert!(e.to_string().contains("198.18.9.9 is not an interface address and on no port's network"), "{e}");
+    // A local address stays while a service uses it.
+    let e = apply(&cfg, &backup, &Change::AddrDel { addr: ip("198.18.1.254") }).unwrap_err();
+    assert!(e.to_string().contains("used by service"), "{e}");
+}
