@@ -29,7 +29,9 @@ esac
 mkdir -p "$dir"
 touch "$dir/dpvs-vips4.conf" "$dir/dpvs-vips6.conf"
 # The file without this address's line, then with it if up; replaced in one rename.
-grep -vxF "$route" "$file" > "$file.new" || true
-[ "$state" = up ] && echo "$route" >> "$file.new"
-mv "$file.new" "$file"
+new=$(mktemp "$file.XXXXXX")
+grep -vxF "$route" "$file" > "$new" || true
+if [ "$state" = up ]; then echo "$route" >> "$new"; fi
+chmod 644 "$new"
+mv "$new" "$file"
 birdc -s "$socket" configure > /dev/null

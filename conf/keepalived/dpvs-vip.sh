@@ -27,6 +27,12 @@ if [ $# -lt 3 ] || { [ "$1" != add ] && [ "$1" != del ]; }; then
 fi
 op=$1 port=$2
 shift 2
+# keepalived starts notify scripts without waiting for the one before: one at a time, so that
+# a quick MASTER -> BACKUP -> MASTER does not interleave their dpip calls.
+lockdir=/run/lock
+[ -d "$lockdir" ] || lockdir=${TMPDIR:-/tmp}
+exec 9>> "$lockdir/dpvs-vip.lock"
+flock 9
 status=0
 for a in "$@"; do
     case $a in

@@ -173,6 +173,16 @@ pub(crate) fn check(raw: RawCheck, path: &KeyPath) -> Result<HealthCheck, Fault>
             Probe::Command { argv }
         }
     };
+    let text_len = match &probe {
+        Probe::Http { path, body, .. } => path.len() + body.len(),
+        Probe::Udp { send, expect } => send.len() + expect.len(),
+        Probe::Command { argv } => argv.iter().map(|a| a.len() + 1).sum(),
+        Probe::Tcp | Probe::Icmp => 0,
+    };
+    if text_len > MAX_CHECK_TEXT {
+        // A check travels in one mailbox request.
+        return Err(Fault::at(path, format!("its texts together are longer than {MAX_CHECK_TEXT} bytes")));
+    }
     let port = int(raw.port, 0u16, 1..=65_535, &path.key("port"))?;
     let interval_ms: u32 = int(raw.interval_ms, 2000, 10..=MAX_CHECK_MS, &path.key("interval_ms"))?;
     let timeout_ms: u32 = int(raw.timeout_ms, interval_ms.min(1000), 1..=MAX_CHECK_MS, &path.key("timeout_ms"))?;
@@ -268,14 +278,13 @@ impl HealthCheck {
         check(raw, &KeyPath::root().key("check")).map_err(|f| format!("{}: {}", f.path, f.message))
     }
 
-    /// Checks a check that did not come from a file (a mailbox request) with the file's rules.
+    /// A check that did not come from a file (a mailbox request) as the file's rules make it:
+    /// checked, with its defaults filled in (an empty HTTP path is `/`).
     ///
     /// # Errors
     /// What is wrong, naming the key as the file would (`check.timeout_ms: ...`).
-    pub fn validate(&self) -> Result<(), String> {
-        check(raw_check(self), &KeyPath::root().key("check"))
-            .map(|_| ())
-            .map_err(|f| format!("{}: {}", f.path, f.message))
+    pub fn normalised(&self) -> Result<HealthCheck, String> {
+        check(raw_check(self), &KeyPath::root().key("check")).map_err(|f| format!("{}: {}", f.path, f.message))
     }
 
     /// Its keys as a `[services.check]` table holds them, in order (for `config dump`).
@@ -371,7 +380,7 @@ mod tests {
         for c in [c, h, u, m] {
             assert_eq!(check(raw_check(&c), &KeyPath::root()).unwrap(), c);
             assert_eq!(parse(&c.table().to_string()).unwrap(), c, "{}", c.table());
-            c.validate().unwrap();
+            assert_eq!(c.normalised().unwrap(), c);
         }
     }
 
@@ -413,6 +422,8 @@ mod tests {
         }
         let long = format!("type = \"udp\"\nsend = \"{}\"", "x".repeat(MAX_CHECK_TEXT + 1));
         assert!(parse(&long).unwrap_err().contains("check.send: longer than 1024 bytes"));
+        let both = format!("type = \"http\"\npath = \"/{}\"\nbody = \"{}\"", "p".repeat(600), "b".repeat(600));
+        assert!(parse(&both).unwrap_err().contains("check: its texts together are longer than 1024 bytes"));
         // A request's check is held to the same rules.
         let bad = HealthCheck {
             probe: Probe::Tcp,
@@ -423,6 +434,16 @@ mod tests {
             fall: 1,
             on_failure: OnFailure::Inhibit,
         };
-        assert!(bad.validate().unwrap_err().starts_with("check.timeout_ms: a check must end"), "{:?}", bad.validate());
+        let refused = bad.normalised().unwrap_err();
+        assert!(refused.starts_with("check.timeout_ms: a check must end"), "{refused}");
+        let empty = HealthCheck {
+            probe: Probe::Http { path: String::new(), status: 200, body: String::new() },
+            timeout_ms: 100,
+            ..bad
+        };
+        assert_eq!(
+            empty.normalised().unwrap().probe,
+            Probe::Http { path: "/".into(), status: 200, body: String::new() }
+        );
     }
 }

@@ -464,7 +464,7 @@ pub enum AddrCommand {
         dev: String,
     },
     /// Take an address away (refused while a service uses it as a local address, or as its
-    /// VIP unless another address of the port covers the VIP's network).
+    /// VIP unless another interface address covers the VIP's network).
     Del {
         /// The address (a prefix length is accepted and ignored).
         #[arg(value_parser = parse_cidr_or_addr)]

@@ -132,6 +132,7 @@ impl Tracker {
             real: t.addr,
             rport: t.port,
             state: self.state,
+            last_ok: self.last_ok,
             in_a_row: self.streak,
             checked_ms: self.checked_ms,
             since_ms: self.since_ms,

@@ -120,6 +120,7 @@ impl Table {
                 real: std::net::Ipv4Addr::UNSPECIFIED.into(),
                 rport: 0,
                 state: shm_layout::health::HealthState::Unknown,
+                last_ok: false,
                 in_a_row: 0,
                 checked_ms: 0,
                 since_ms: 0,
@@ -252,10 +253,14 @@ pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>, mut hook: Option<&mut
                     }
                     header().generation.store(g, Ordering::Relaxed);
                 }
-                Err(e) => tracing::warn!("reading the configuration: {e}"),
+                Err(e) => {
+                    // Nothing is sent from a configuration older than the one published.
+                    seen = None;
+                    tracing::warn!("reading the configuration: {e}");
+                }
             }
         }
-        if applying.is_none() {
+        if applying.is_none() && seen.is_some() {
             let changes = checks.changes(&rt);
             if !changes.is_empty() {
                 let shm = shm.clone();
@@ -275,7 +280,10 @@ pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>, mut hook: Option<&mut
             tokio::spawn(async move {
                 let started = Instant::now();
                 let timeout = Duration::from_millis(u64::from(check.timeout_ms));
-                let r = probe::run(&check.probe, &subject, timeout, &pingers, seq).await;
+                // A probe that panics is a failed check, not a real server never checked again.
+                let probe =
+                    tokio::spawn(async move { probe::run(&check.probe, &subject, timeout, &pingers, seq).await });
+                let r = probe.await.unwrap_or_else(|e| Err(format!("the probe failed: {e}")));
                 let _ = tx.send((t, started, r));
             });
         }

@@ -127,7 +127,7 @@ pub enum Change {
     /// Give a port an address (it answers ARP and ICMP echo for it).
     AddrAdd { port: String, addr: std::net::IpAddr, prefix: u8 },
     /// Take an address away (refused while a service uses it as a local address, or as its VIP
-    /// unless another address of the port covers the VIP's network).
+    /// unless another interface address covers the VIP's network).
     AddrDel { addr: std::net::IpAddr },
     /// Add a static neighbour, or replace the one of that address.
     NeighSet { addr: std::net::IpAddr, mac: [u8; 6], port: String },

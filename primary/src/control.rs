@@ -68,6 +68,9 @@ pub enum ChangeError {
     /// The network to remove is not in the access list.
     #[error("{prefix} is not in the {} list of {service}", list.name())]
     NoAcl { service: ServiceKey, list: AclList, prefix: conf::Prefix },
+    /// The health check breaks a rule of the file.
+    #[error("{0}")]
+    Check(String),
     /// A real server's health was reported for a service that checks none.
     #[error("{service} has no health check: give it one first (dpvsctl check set)")]
     NoCheck { service: ServiceKey },
@@ -514,7 +517,7 @@ impl Edit<'_> {
     }
 
     /// Refused while a service uses the address as a local address, or as its VIP unless
-    /// another address of the port covers its network (a VRRP backup gives its VIP up and
+    /// another interface address covers its network (a VRRP backup gives its VIP up and
     /// keeps the service: `dpip addr del` in keepalived's notify script).
     fn del_address(&mut self, addr: std::net::IpAddr) -> Result<(), ChangeError> {
         let counts = &self.derived.counts;
@@ -684,8 +687,10 @@ impl Edit<'_> {
         Ok(())
     }
 
-    /// Sets or takes away the service's health check; without one, every real server is up.
+    /// Sets or takes away the service's health check (as the file's rules make it); without
+    /// one, every real server is up.
     fn set_check(&mut self, k: &ServiceKey, check: Option<conf::HealthCheck>) -> Result<(), ChangeError> {
+        let check = check.map(|c| c.normalised()).transpose().map_err(ChangeError::Check)?;
         let s = self.service(k)?;
         if check.is_none() {
             for r in &mut s.reals {
@@ -838,6 +843,17 @@ fn keep_health(old: &Runtime, new: &mut Runtime) {
             r.down = down.contains(&(k, r.addr, r.port));
         }
     }
+}
+
+/// Keeps across a reload the VIPs a port was given at run time (keepalived's notify script on
+/// a VRRP master: `dpip addr add`) that the file does not list but its services still use: a
+/// reload must not take the VIP from the master while keepalived thinks it holds it.
+fn keep_held_vips(old: &Runtime, new: &mut Runtime) {
+    let vips: std::collections::HashSet<IpAddr> = new.services.iter().map(|s| s.vip).collect();
+    let listed: std::collections::HashSet<IpAddr> = new.addresses.iter().map(|a| a.addr).collect();
+    let held = old.addresses.iter().filter(|a| !a.sapool && vips.contains(&a.addr) && !listed.contains(&a.addr));
+    let held: Vec<conf::IfAddr> = held.cloned().collect();
+    new.addresses.extend(held);
 }
 
 /// How long the workers get to acknowledge a generation before its requests are answered
@@ -1033,6 +1049,12 @@ impl Control {
         };
         let mut rt = reload(&self.cfg, &path)?;
         keep_health(&self.latest, &mut rt);
+        let file = rt.clone();
+        keep_held_vips(&self.latest, &mut rt);
+        if let Err(e) = self.cfg.check_runtime(&rt) {
+            tracing::warn!("reload: the VIPs held at run time are not kept ({e})");
+            rt = file;
+        }
         self.derived = Derived::of(&rt);
         let old = std::mem::replace(&mut self.latest, rt);
         Ok(Staged { touched: Touched { all: true, ..Touched::default() }, undo: vec![Undo::Whole(old)] })

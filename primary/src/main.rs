@@ -60,6 +60,16 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.instance.log_level)),
         )
         .init();
+    // Allowed (a VRRP backup's VIP), but a typo looks the same: say it once.
+    let held: std::collections::HashSet<_> = cfg.addresses.iter().map(|a| a.addr).collect();
+    for s in cfg.services.iter().filter(|s| !held.contains(&s.vip)) {
+        tracing::warn!(
+            "service {} {}:{}: no port holds its VIP, so nothing answers ARP for it until one is given it (dpip addr add, as keepalived's notify script does on a VRRP master)",
+            s.protocol.name(),
+            s.vip,
+            s.port
+        );
+    }
     if cli.check {
         println!("configuration {} is valid", cfg.source);
         println!("primary: {}", primary::eal_args::primary(&cfg).join(" "));

@@ -48,8 +48,8 @@ pub enum HealthState {
 pub struct HealthEntry {
     /// Sequence word: even when stable, odd while the writer changes the fields.
     pub seq: AtomicU64,
-    /// Protocol number (bits 0-7), 1 + state (8-15), virtual port (16-31), real port
-    /// (32-47), results in a row (48-63); 0: free.
+    /// Protocol number (bits 0-7), 1 + state (8-14), whether the last check succeeded (15),
+    /// virtual port (16-31), real port (32-47), results alike in a row (48-63); 0: free.
     pub key: AtomicU64,
     /// The virtual address, 16 bytes (IPv4 as `::ffff:a.b.c.d`), big-endian halves.
     pub vip: [AtomicU64; 2],
@@ -78,7 +78,9 @@ pub struct Health {
     pub real: std::net::IpAddr,
     pub rport: u16,
     pub state: HealthState,
-    /// Successes (up) or failures (down) in a row, up to 65 535.
+    /// Whether the last check succeeded.
+    pub last_ok: bool,
+    /// Results like the last in a row, up to 65 535.
     pub in_a_row: u16,
     pub checked_ms: u64,
     pub since_ms: u64,
@@ -136,7 +138,7 @@ impl HealthEntry {
             if key == 0 {
                 return None;
             }
-            let state = match (key >> 8) as u8 {
+            let state = match (key >> 8) as u8 & 0x7f {
                 2 => HealthState::Up,
                 3 => HealthState::Down,
                 _ => HealthState::Unknown,
@@ -149,6 +151,7 @@ impl HealthEntry {
                 real: join(real),
                 rport: (key >> 32) as u16,
                 state,
+                last_ok: key & 1 << 15 != 0,
                 in_a_row: (key >> 48) as u16,
                 checked_ms,
                 since_ms,
@@ -165,6 +168,7 @@ impl HealthEntry {
     pub fn write(&self, h: &Health) {
         let key = u64::from(h.protocol)
             | u64::from(h.state as u8 + 1) << 8
+            | u64::from(h.last_ok) << 15
             | u64::from(h.vport) << 16
             | u64::from(h.rport) << 32
             | u64::from(h.in_a_row) << 48;
@@ -219,6 +223,7 @@ mod tests {
             real: "2001:db8::2".parse().unwrap(),
             rport: 8080,
             state: HealthState::Down,
+            last_ok: false,
             in_a_row: 3,
             checked_ms: 1_700_000_000_123,
             since_ms: 1_700_000_000_000,
@@ -233,9 +238,11 @@ mod tests {
         assert_eq!(got.error, "connect: Connection refused (os error 11");
         h.error = got.error.clone();
         assert_eq!(got, h);
-        h.state = HealthState::Up;
+        (h.state, h.last_ok) = (HealthState::Up, true);
         h.error = "é".repeat(30);
         e.write(&h);
+        assert_eq!(e.read().unwrap().state, HealthState::Up);
+        assert!(e.read().unwrap().last_ok);
         assert_eq!(e.read().unwrap().error, "é".repeat(20), "cut at a character boundary");
         assert_eq!(e.seq.load(Ordering::Relaxed), 4);
     }

@@ -159,7 +159,8 @@ impl TableSizes {
         let buf1_at = buf0_at.checked_add(buf)?;
         let ring = usize::try_from(self.delta_words).ok()?.checked_mul(8)?;
         let ring_at = buf1_at.checked_add(buf)?;
-        let health_at = ring_at.checked_add(ring)?;
+        // The ring's words need not end on a cache line; the health table's entries start on one.
+        let health_at = ring_at.checked_add(ring)?.checked_next_multiple_of(64)?;
         let health = usize::try_from(self.real_slots).ok()?.checked_mul(128)?.checked_add(64)?;
         Some([0, real_at, buf0_at, buf1_at, ring_at, health_at, health_at.checked_add(health)?])
     }
@@ -614,6 +615,18 @@ mod tests {
         assert_eq!(other.layout().workers().len(), 2);
         assert_eq!(other.layout().workers[1].lcore, 7);
         assert_eq!(other.layout().workers[1].state(), WorkerState::Running);
+        shm.unlink().unwrap();
+    }
+
+    #[test]
+    fn the_health_table_starts_on_a_cache_line_whatever_the_ring_size() {
+        let p = tmp("odd-ring");
+        // A delta ring of an odd number of words (limits give such sizes).
+        let sizes = TableSizes { delta_words: 128 * 1024 + 3, ..TableSizes::SMALL };
+        let shm = Shm::create(&p, sizes, |_, _| {}).unwrap();
+        let other = Shm::open(&p).unwrap();
+        assert_eq!((other.health().0.pid.load(Ordering::Relaxed), other.health().1.len()), (0, 1024));
+        shm.health().1[1023].key.store(1, Ordering::Relaxed);
         shm.unlink().unwrap();
     }
 

@@ -220,9 +220,9 @@ fn bird_announces_the_vip_from_two_balancers_and_withdraws_it_when_no_real_serve
     // A slow download through one of them (the router's ECMP hash picks it), then that one
     // stops: the router keeps the other once the BGP hold time runs out, new connections go
     // there, and the download breaks: the other balancer has no state for it.
-    sh(&format!("head -c 6000000 /dev/urandom > {}", dir.join("blob").display()));
-    let download = Command::new("ip")
-        .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "12", "-o", "/dev/null"])
+    sh(&format!("head -c 12000000 /dev/urandom > {}", dir.join("blob").display()));
+    let mut download = Command::new("ip")
+        .args(["netns", "exec", &cli.0, "curl", "-sS", "--max-time", "15", "-o", "/dev/null"])
         .arg(format!("http://{VIP}/blob"))
         .stderr(Stdio::piped())
         .spawn()
@@ -238,6 +238,7 @@ fn bird_announces_the_vip_from_two_balancers_and_withdraws_it_when_no_real_serve
         (false, true) => Some(false),
         _ => None,
     });
+    assert!(download.try_wait().unwrap().is_none(), "the download is still under way when its balancer stops");
     let (gone, stays) = if a_carries { (a, b) } else { (b, a) };
     let Balancer { mut inst, bird, .. } = gone;
     let stopped = Instant::now();

@@ -64,7 +64,9 @@ pub struct RealRow {
 pub struct HealthRow {
     /// `up`, `down` or `unknown` (not checked yet).
     pub state: String,
-    /// Successes (up) or failures (down) in a row.
+    /// Whether the last check succeeded.
+    pub last_ok: bool,
+    /// Results like the last in a row.
     pub in_a_row: u16,
     /// Wall clock of its last state change and of its last check, ms since the Unix epoch.
     pub since_ms: u64,
@@ -135,6 +137,7 @@ pub fn health(shm: &shm_layout::Shm) -> HashMap<RealKey, HealthRow> {
             };
             let row = HealthRow {
                 state: state.to_owned(),
+                last_ok: h.last_ok,
                 in_a_row: h.in_a_row,
                 since_ms: h.since_ms,
                 checked_ms: h.checked_ms,
@@ -495,7 +498,7 @@ fn now_ms() -> u64 {
 /// `     health: down for 12 s (3 failures in a row): connect: Connection refused; 1 flap, weight 1`.
 pub fn health_line(h: &HealthRow, r: &RealRow, now_ms: u64) -> String {
     let secs = now_ms.saturating_sub(h.since_ms) / 1000;
-    let row = if h.state == "down" { "failures" } else { "successes" };
+    let row = if h.last_ok { "successes" } else { "failures" };
     let mut line = format!("{HEALTH_PREFIX}{} for {secs} s ({} {row} in a row", h.state, h.in_a_row);
     if h.checked_ms > 0 {
         let _ = write!(line, ", last check {} ms ago", now_ms.saturating_sub(h.checked_ms));
