@@ -330,6 +330,12 @@ pub struct Service {
 }
 
 impl Service {
+    /// Whether `r` (one of its real servers) is out of the listings: down by a health check
+    /// that removes failed real servers (`ipvsadm -ln` does not show it).
+    pub fn hides(&self, r: &Real) -> bool {
+        r.down && self.check.as_ref().is_some_and(|c| c.on_failure == OnFailure::Remove)
+    }
+
     /// Whether it is NAT64: an IPv6 VIP whose real servers and local addresses are IPv4
     /// (Full-NAT with each packet's header translated, as DPVS does).
     pub fn is_nat64(&self) -> bool {

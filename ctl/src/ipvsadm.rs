@@ -582,9 +582,7 @@ pub fn list_thresholds(rt: &conf::Runtime, counts: &HashMap<RealKey, (u64, u64)>
             s.scheduler.name()
         );
         // As -ln: a real server its check removed is not listed.
-        let removed =
-            |r: &&conf::Real| r.down && s.check.as_ref().is_some_and(|c| c.on_failure == conf::OnFailure::Remove);
-        for r in s.reals.iter().filter(|r| !removed(r)) {
+        for r in s.reals.iter().filter(|r| !s.hides(r)) {
             let (a, i) = counts.get(&(s.protocol.number(), s.vip, s.port, r.addr, r.port)).copied().unwrap_or_default();
             let _ = writeln!(
                 out,

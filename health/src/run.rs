@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mailbox::proto::{Change, Request, Response};
-use shm_layout::health::HealthEntry;
 use shm_layout::Shm;
 
 use crate::probe::{self, Pingers, Subject};
@@ -113,23 +112,7 @@ impl Table {
         }
         let n = index.len();
         for e in entries.iter().take(old).skip(n) {
-            e.write(&shm_layout::health::Health {
-                protocol: 0,
-                vip: std::net::Ipv4Addr::UNSPECIFIED.into(),
-                vport: 0,
-                real: std::net::Ipv4Addr::UNSPECIFIED.into(),
-                rport: 0,
-                state: shm_layout::health::HealthState::Unknown,
-                last_ok: false,
-                in_a_row: 0,
-                checked_ms: 0,
-                since_ms: 0,
-                flaps: 0,
-                checks: 0,
-                took_us: 0,
-                error: String::new(),
-            });
-            free(e);
+            e.clear();
         }
         header.used.store(n as u64, Ordering::Release);
         Table { index }
@@ -142,15 +125,6 @@ impl Table {
             }
         }
     }
-}
-
-/// Marks an entry free (key 0) after a write: readers skip it.
-fn free(e: &HealthEntry) {
-    let odd = e.seq.load(Ordering::Relaxed) | 1;
-    e.seq.store(odd, Ordering::Relaxed);
-    std::sync::atomic::fence(Ordering::Release);
-    e.key.store(0, Ordering::Relaxed);
-    e.seq.store(odd.wrapping_add(1), Ordering::Release);
 }
 
 /// The `--vip-hook`: a command run as `COMMAND up|down VIP`, one at a time, in order, for each
@@ -235,8 +209,8 @@ pub async fn session(shm: Arc<Shm>, pingers: Arc<Pingers>, mut hook: Option<&mut
             return;
         }
         // A change sent: once answered, the configuration is read again before the next.
-        if applying.as_ref().is_some_and(|h| h.is_finished()) {
-            if let Some(Some(Ok(Err(e)))) = applying.take().map(|h| h.now_or_never()) {
+        if let Some(done) = applying.take_if(|h| h.is_finished()) {
+            if let Ok(Err(e)) = done.await {
                 tracing::warn!("health change refused: {e}");
             }
             seen = None;
@@ -308,25 +282,6 @@ fn finish(shm: &Shm, checks: &mut Checks, table: &Table, (t, started, result): D
     }
     table.write(shm, checks, &t);
     changed
-}
-
-/// A finished task's output without waiting.
-trait NowOrNever {
-    type Output;
-    fn now_or_never(self) -> Option<Self::Output>;
-}
-
-impl<T> NowOrNever for tokio::task::JoinHandle<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-    fn now_or_never(mut self) -> Option<Self::Output> {
-        use std::future::Future;
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        match std::pin::Pin::new(&mut self).poll(&mut cx) {
-            std::task::Poll::Ready(r) => Some(r),
-            std::task::Poll::Pending => None,
-        }
-    }
 }
 
 /// Attaches to the instance `target` names (waiting for it to run), checks it until its primary

@@ -164,6 +164,15 @@ impl HealthEntry {
         None
     }
 
+    /// Frees the entry (readers see `None`). Only the checker may call it.
+    pub fn clear(&self) {
+        let odd = self.seq.load(Ordering::Relaxed) | 1;
+        self.seq.store(odd, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.key.store(0, Ordering::Relaxed);
+        self.seq.store(odd.wrapping_add(1), Ordering::Release);
+    }
+
     /// Stores `h` as one change. Only the checker may call it.
     pub fn write(&self, h: &Health) {
         let key = u64::from(h.protocol)
@@ -245,5 +254,7 @@ mod tests {
         assert!(e.read().unwrap().last_ok);
         assert_eq!(e.read().unwrap().error, "é".repeat(20), "cut at a character boundary");
         assert_eq!(e.seq.load(Ordering::Relaxed), 4);
+        e.clear();
+        assert_eq!((e.read(), e.seq.load(Ordering::Relaxed)), (None, 6));
     }
 }

@@ -607,6 +607,11 @@ pub fn behind_a_router(srv: &Netns, mtu: u16) -> Netns {
     far
 }
 
+/// A script of `tests/tools`.
+pub fn tool(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(name)
+}
+
 /// Puts namespace `ns` on the bridge `br0` of `lan` through a veth (`inner` in `ns`, with
 /// `mac` and `addr`, transmit checksums done by the kernel: the balancer does not offload).
 pub fn on_bridge(lan: &Netns, ns: &Netns, inner: &str, addr: &str, mac: &str) {

@@ -12,10 +12,6 @@ use integration::*;
 
 const VIP: &str = "198.18.5.100";
 
-fn tool(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(name)
-}
-
 fn repo(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }

@@ -8,10 +8,6 @@ use std::time::{Duration, Instant};
 
 use integration::*;
 
-fn tool(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(name)
-}
-
 /// Two tap ports, dpdk1 with an exception path `kni`; services on the VIP 198.18.0.100 over
 /// the real servers 198.18.1.2 and 198.18.1.3: tcp :80 (HTTP check, inhibit), tcp :81 (TCP
 /// check, remove), udp :53 (UDP check).

@@ -179,7 +179,7 @@ pub fn view(
                 .map(|r| {
                     let key = (s.protocol.number(), s.vip, s.port, r.addr, r.port);
                     let (active_conns, inactive_conns) = counts.get(&key).copied().unwrap_or_default();
-                    let removed = r.down && s.check.as_ref().is_some_and(|c| c.on_failure == conf::OnFailure::Remove);
+                    let removed = s.hides(r);
                     RealRow {
                         address: r.addr.to_string(),
                         port: r.port,
